@@ -1,0 +1,380 @@
+//! Admission, the "first security verification": decode limits, chain id, signer, payload and
+//! fuel checks, parallel batch signature verification, then nonce and balance checks against
+//! committed state and the mempool.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use quorate_genesis::ChainParams;
+use quorate_proto::crypto::{verify_batch, Address, Hash32, VerifyItem};
+use quorate_proto::tx::{DecodeError, DecodedTx};
+use quorate_proto::v1::{tx_body, RejectCode, Rejection, Transaction};
+
+use crate::mempool::Mempool;
+use crate::storage::{Storage, StorageError};
+
+/// What a transaction asks the chain to do, parsed and checked for shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Native token transfer.
+    Transfer {
+        /// Recipient.
+        to: Address,
+        /// Amount (positive).
+        amount: u64,
+    },
+}
+
+/// A transaction that passed the stateless checks and signature verification. Only admission
+/// constructs it, so holding one proves the signature was checked; it is never checked again.
+#[derive(Debug)]
+pub struct VerifiedTx {
+    /// The transaction as received.
+    pub tx: Transaction,
+    /// blake3 of the body bytes.
+    pub hash: Hash32,
+    /// Signer address.
+    pub signer: Address,
+    /// Signer's nonce for this transaction.
+    pub nonce: u64,
+    /// Fuel limit.
+    pub fuel_limit: u64,
+    /// The parsed payload.
+    pub payload: Payload,
+    /// Encoded size of the transaction.
+    pub encoded_len: usize,
+}
+
+impl VerifiedTx {
+    /// Most the transaction can take from its signer: amount + fuel_limit × fuel_price.
+    pub fn max_cost(&self, fuel_price: u64) -> u128 {
+        let Payload::Transfer { amount, .. } = self.payload;
+        u128::from(amount) + u128::from(self.fuel_limit) * u128::from(fuel_price)
+    }
+}
+
+/// Why a transaction was refused. Each variant carries the values a client needs.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum AdmissionError {
+    /// Bytes do not decode or have wrong field lengths.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// Too large.
+    #[error("transaction is {size} bytes; the chain allows at most {max}")]
+    Oversized {
+        /// Size.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// Another chain.
+    #[error("transaction is for chain {got:?}; this is chain {expected:?}")]
+    WrongChain {
+        /// Chain id in the body.
+        got: String,
+        /// This chain.
+        expected: String,
+    },
+    /// Signature invalid.
+    #[error("signature does not verify for public key {0}")]
+    BadSignature(String),
+    /// Signer not derived from the key.
+    #[error("signer {signer} is not the address {derived} of the signing key")]
+    SignerMismatch {
+        /// Body signer.
+        signer: Address,
+        /// Address of the key.
+        derived: Address,
+    },
+    /// Replay.
+    #[error("nonce {nonce} already used by account {account}; next is {next}")]
+    NonceUsed {
+        /// Account.
+        account: Address,
+        /// Offered nonce.
+        nonce: u64,
+        /// Expected next nonce.
+        next: u64,
+    },
+    /// Too far ahead.
+    #[error("nonce {nonce} of account {account} is more than {window} ahead of its next nonce {next}")]
+    NonceTooFar {
+        /// Account.
+        account: Address,
+        /// Offered nonce.
+        nonce: u64,
+        /// Next committed nonce.
+        next: u64,
+        /// Window kept by the mempool.
+        window: u64,
+    },
+    /// Already pending.
+    #[error("transaction {0} is already pending")]
+    Duplicate(Hash32),
+    /// Nonce taken by another pending tx.
+    #[error("nonce {nonce} of account {account} is already taken by pending transaction {other}")]
+    NoncePending {
+        /// Account.
+        account: Address,
+        /// Nonce.
+        nonce: u64,
+        /// The pending transaction holding it.
+        other: Hash32,
+    },
+    /// Not enough funds.
+    #[error("account {account} has balance {balance}; it needs {needed} (amount + max fee {this_cost}, plus {pending_cost} for its pending transactions)")]
+    InsufficientBalance {
+        /// Account.
+        account: Address,
+        /// Committed balance.
+        balance: u64,
+        /// Total needed.
+        needed: u128,
+        /// This transaction's maximum cost.
+        this_cost: u128,
+        /// Pending transactions' maximum cost.
+        pending_cost: u128,
+    },
+    /// Fuel limit too low.
+    #[error("fuel limit {limit} is below the {needed} this transaction needs")]
+    FuelLimitTooLow {
+        /// Offered.
+        limit: u64,
+        /// Needed.
+        needed: u64,
+    },
+    /// Fuel limit too high.
+    #[error("fuel limit {limit} exceeds the chain maximum {max}")]
+    FuelLimitTooHigh {
+        /// Offered.
+        limit: u64,
+        /// Max.
+        max: u64,
+    },
+    /// No known payload.
+    #[error("transaction carries no payload this node knows")]
+    UnknownPayload,
+    /// Payload fields invalid.
+    #[error("invalid payload: {0}")]
+    InvalidPayload(String),
+    /// Mempool full.
+    #[error("mempool is full ({txs} transactions, {bytes} bytes)")]
+    MempoolFull {
+        /// Count.
+        txs: usize,
+        /// Bytes.
+        bytes: usize,
+    },
+}
+
+impl AdmissionError {
+    /// The wire code of this refusal.
+    pub fn code(&self) -> RejectCode {
+        match self {
+            Self::Malformed(_) => RejectCode::Malformed,
+            Self::Oversized { .. } => RejectCode::Oversized,
+            Self::WrongChain { .. } => RejectCode::WrongChain,
+            Self::BadSignature(_) => RejectCode::BadSignature,
+            Self::SignerMismatch { .. } => RejectCode::SignerMismatch,
+            Self::NonceUsed { .. } => RejectCode::NonceUsed,
+            Self::NonceTooFar { .. } => RejectCode::NonceTooFar,
+            Self::Duplicate(_) => RejectCode::Duplicate,
+            Self::NoncePending { .. } => RejectCode::NoncePending,
+            Self::InsufficientBalance { .. } => RejectCode::InsufficientBalance,
+            Self::FuelLimitTooLow { .. } => RejectCode::FuelLimitTooLow,
+            Self::FuelLimitTooHigh { .. } => RejectCode::FuelLimitTooHigh,
+            Self::UnknownPayload => RejectCode::UnknownPayload,
+            Self::InvalidPayload(_) => RejectCode::InvalidPayload,
+            Self::MempoolFull { .. } => RejectCode::MempoolFull,
+        }
+    }
+
+    /// The wire form.
+    pub fn to_rejection(&self) -> Rejection {
+        Rejection { code: self.code() as i32, message: self.to_string() }
+    }
+}
+
+impl From<DecodeError> for AdmissionError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::TooLarge { size, max } => Self::Oversized { size, max },
+            other => Self::Malformed(other.to_string()),
+        }
+    }
+}
+
+/// Outcome of admitting one transaction: its hash (when it could be computed) and the result.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// Hash of the body, if the transaction decoded far enough.
+    pub hash: Option<Hash32>,
+    /// Ok when the transaction entered the mempool.
+    pub result: Result<(), AdmissionError>,
+}
+
+/// A bounded memory of recent refusals, so a status query can say why (nothing is persisted:
+/// a refused transaction changes nothing).
+pub struct RejectionLog {
+    capacity: usize,
+    order: VecDeque<Hash32>,
+    reasons: HashMap<Hash32, AdmissionError>,
+}
+
+impl RejectionLog {
+    /// A log keeping at most `capacity` refusals.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, order: VecDeque::with_capacity(capacity), reasons: HashMap::with_capacity(capacity) }
+    }
+
+    fn record(&mut self, hash: Hash32, err: AdmissionError) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.reasons.insert(hash, err).is_none() {
+            self.order.push_back(hash);
+            if self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.reasons.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Why `hash` was refused, if it was recently.
+    pub fn get(&self, hash: &Hash32) -> Option<AdmissionError> {
+        self.reasons.get(hash).cloned()
+    }
+}
+
+/// The admission pipeline of a node.
+pub struct Admission {
+    chain_id: String,
+    params: ChainParams,
+    storage: Arc<Storage>,
+    mempool: Arc<Mutex<Mempool>>,
+    rejections: Mutex<RejectionLog>,
+}
+
+/// Checks that need no state: chain id, signer, payload shape, fuel bounds.
+fn check_stateless(d: DecodedTx, chain_id: &str, params: &ChainParams) -> Result<VerifiedTx, AdmissionError> {
+    if d.body.chain_id != chain_id {
+        return Err(AdmissionError::WrongChain { got: d.body.chain_id.clone(), expected: chain_id.to_owned() });
+    }
+    let derived = Address::of_public_key(&d.public_key);
+    if derived != d.signer {
+        return Err(AdmissionError::SignerMismatch { signer: d.signer, derived });
+    }
+    let (payload, intrinsic_fuel) = match &d.body.payload {
+        None => return Err(AdmissionError::UnknownPayload),
+        Some(tx_body::Payload::Transfer(t)) => {
+            let to = Address::from_slice(&t.to)
+                .map_err(|e| AdmissionError::InvalidPayload(format!("transfer recipient: {e}")))?;
+            if t.amount == 0 {
+                return Err(AdmissionError::InvalidPayload("transfer amount must be positive".into()));
+            }
+            (Payload::Transfer { to, amount: t.amount }, params.transfer_fuel)
+        }
+    };
+    let fuel_limit = d.body.fuel_limit;
+    if fuel_limit < intrinsic_fuel {
+        return Err(AdmissionError::FuelLimitTooLow { limit: fuel_limit, needed: intrinsic_fuel });
+    }
+    if fuel_limit > params.max_fuel_per_tx {
+        return Err(AdmissionError::FuelLimitTooHigh { limit: fuel_limit, max: params.max_fuel_per_tx });
+    }
+    Ok(VerifiedTx {
+        nonce: d.body.nonce,
+        tx: d.tx,
+        hash: d.hash,
+        signer: d.signer,
+        fuel_limit,
+        payload,
+        encoded_len: d.encoded_len,
+    })
+}
+
+impl Admission {
+    /// An admission pipeline feeding `mempool`.
+    pub fn new(chain_id: String, params: ChainParams, storage: Arc<Storage>, mempool: Arc<Mutex<Mempool>>) -> Self {
+        Self { chain_id, params, storage, mempool, rejections: Mutex::new(RejectionLog::new(10_000)) }
+    }
+
+    /// Admits a batch of transactions: stateless checks, one parallel signature batch, then
+    /// stateful checks and insertion in submission order. Blocking (CPU-bound): call from a
+    /// blocking context.
+    pub fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<Admitted>, StorageError> {
+        let max = self.params.max_tx_bytes as usize;
+        let mut out: Vec<Admitted> = Vec::with_capacity(txs.len());
+        let mut candidates: Vec<(usize, VerifiedTx)> = Vec::with_capacity(txs.len());
+        for tx in txs {
+            match DecodedTx::from_transaction(tx, max) {
+                Err(e) => out.push(Admitted { hash: None, result: Err(e.into()) }),
+                Ok(d) => {
+                    let hash = d.hash;
+                    match check_stateless(d, &self.chain_id, &self.params) {
+                        Ok(v) => {
+                            candidates.push((out.len(), v));
+                            out.push(Admitted { hash: Some(hash), result: Ok(()) });
+                        }
+                        Err(e) => out.push(Admitted { hash: Some(hash), result: Err(e) }),
+                    }
+                }
+            }
+        }
+        let messages: Vec<_> = candidates.iter().map(|(_, v)| quorate_proto::tx::signing_message(&v.hash)).collect();
+        let items: Vec<VerifyItem<'_>> = candidates
+            .iter()
+            .zip(&messages)
+            .map(|((_, v), m)| VerifyItem { public_key: &v.tx.public_key, message: m, signature: &v.tx.signature })
+            .collect();
+        let valid = verify_batch(&items);
+        drop(items);
+        let mut verified = Vec::with_capacity(candidates.len());
+        for ((slot, v), ok) in candidates.into_iter().zip(valid) {
+            if ok {
+                verified.push((slot, v));
+            } else {
+                out[slot].result = Err(AdmissionError::BadSignature(hex::encode(&v.tx.public_key)));
+            }
+        }
+        if !verified.is_empty() {
+            let signers: Vec<Address> = verified.iter().map(|(_, v)| v.signer).collect();
+            let mut pool = self.mempool.lock();
+            // Read under the mempool lock: a commit prunes the mempool under the same lock after
+            // writing, so a nonce read here is never older than the mempool's view.
+            let accounts = self.storage.accounts(&signers)?;
+            for ((slot, v), acct) in verified.into_iter().zip(accounts) {
+                if let Err(e) = pool.insert(Arc::new(v), acct, self.params.fuel_price) {
+                    out[slot].result = Err(e);
+                }
+            }
+        }
+        let mut log = self.rejections.lock();
+        for a in &out {
+            if let (Some(h), Err(e)) = (a.hash, &a.result) {
+                log.record(h, e.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes raw bytes of a `Transaction` and admits it.
+    pub fn admit_bytes(&self, bytes: Bytes) -> Result<Admitted, StorageError> {
+        use prost::Message;
+        match Transaction::decode(bytes) {
+            Err(e) => Ok(Admitted { hash: None, result: Err(AdmissionError::Malformed(e.to_string())) }),
+            Ok(tx) => Ok(self.admit(vec![tx])?.remove(0)),
+        }
+    }
+
+    /// Why `hash` was refused recently, if it was.
+    pub fn rejection(&self, hash: &Hash32) -> Option<AdmissionError> {
+        self.rejections.lock().get(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! The chain: committed head and state, and the two operations a block driver needs —
+//! propose a block on the head, and commit a certified block. The single-validator producer
+//! drives it now; the consensus core drives the same operations for a cluster.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use quorate_genesis::{ChainParams, Genesis};
+use quorate_proto::certificate::{verify_certificate, CertificateError, ValidatorSet};
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::{BlockHeader, CommitCertificate};
+
+use crate::admission::VerifiedTx;
+use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
+use crate::state_root::LtHash;
+use crate::storage::{Head, Storage, StorageError};
+
+/// Why a block could not be committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The certificate does not prove the block final.
+    #[error("commit certificate rejected: {0}")]
+    Certificate(#[from] CertificateError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The block does not extend the head.
+    #[error("block {height} with parent {parent} does not extend head {head_height} {head_hash}")]
+    NotOnHead {
+        /// Block height.
+        height: u64,
+        /// Block parent hash.
+        parent: String,
+        /// Head height.
+        head_height: u64,
+        /// Head hash.
+        head_hash: Hash32,
+    },
+}
+
+/// Static facts about the chain, from genesis.
+#[derive(Clone, Debug)]
+pub struct ChainInfo {
+    /// Chain id.
+    pub chain_id: String,
+    /// Hash of the genesis.
+    pub genesis_hash: Hash32,
+    /// Chain parameters.
+    pub params: ChainParams,
+    /// Validator set.
+    pub validators: ValidatorSet,
+    /// The genesis itself.
+    pub genesis: Genesis,
+}
+
+/// Committed chain state plus block building and committing.
+pub struct Chain {
+    info: ChainInfo,
+    storage: Arc<Storage>,
+    tip: Mutex<(Head, LtHash)>,
+}
+
+impl Chain {
+    /// Opens the chain on `storage`, writing genesis if the database is new and checking the
+    /// stored head otherwise.
+    pub fn open(genesis: Genesis, storage: Arc<Storage>) -> Result<Self, StorageError> {
+        let genesis_hash = genesis.hash();
+        storage.init_genesis(&genesis.chain_id, genesis_hash, genesis.genesis_time_ms, &genesis.balances())?;
+        let head = storage.check_consistency()?;
+        let lthash = storage.lthash()?;
+        let info = ChainInfo {
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash,
+            params: genesis.params.clone(),
+            validators: genesis.validator_set(),
+            genesis,
+        };
+        Ok(Self { info, storage, tip: Mutex::new((head, lthash)) })
+    }
+
+    /// Static chain facts.
+    pub fn info(&self) -> &ChainInfo {
+        &self.info
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// The committed head.
+    pub fn head(&self) -> Head {
+        self.tip.lock().0.clone()
+    }
+
+    fn context<'a>(&'a self, head: &'a Head, lthash: &'a LtHash, proposer: [u8; 32], time_ms: u64) -> BlockContext<'a> {
+        BlockContext {
+            chain_id: &self.info.chain_id,
+            params: &self.info.params,
+            parent: head,
+            parent_lthash: lthash,
+            proposer,
+            // Block time never goes backwards, whatever the proposer's clock says.
+            time_ms: time_ms.max(head.time_ms),
+        }
+    }
+
+    /// Builds and executes a block of `candidates` on the head. Transactions that cannot be
+    /// included (stale nonce, cannot pay the fee) are left out and returned.
+    pub fn propose(
+        &self,
+        candidates: Vec<Arc<VerifiedTx>>,
+        proposer: [u8; 32],
+        time_ms: u64,
+    ) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
+        let (head, lthash) = self.tip.lock().clone();
+        build_block(&self.storage, &self.context(&head, &lthash, proposer, time_ms), candidates)
+    }
+
+    /// Re-executes a block proposed by another validator; `Ok(Err(reason))` if it must not be
+    /// voted for.
+    pub fn validate(
+        &self,
+        header: &BlockHeader,
+        txs: Vec<Arc<VerifiedTx>>,
+    ) -> Result<Result<ExecutedBlock, String>, StorageError> {
+        let (head, lthash) = self.tip.lock().clone();
+        if header.height != head.height + 1 || header.parent_hash.as_ref() != head.hash.0 {
+            return Ok(Err(format!("block {} does not extend head {} {}", header.height, head.height, head.hash)));
+        }
+        if header.chain_id != self.info.chain_id || header.time_ms < head.time_ms {
+            return Ok(Err("wrong chain id or time before parent".into()));
+        }
+        let proposer: [u8; 32] = match header.proposer.as_ref().try_into() {
+            Ok(p) => p,
+            Err(_) => return Ok(Err("proposer is not a 32-byte key".into())),
+        };
+        validate_block(&self.storage, &self.context(&head, &lthash, proposer, header.time_ms), header, txs)
+    }
+
+    /// Checks `certificate` against the validator set and commits `block` atomically.
+    pub fn commit(&self, block: &ExecutedBlock, certificate: &CommitCertificate) -> Result<Head, CommitError> {
+        verify_certificate(certificate, &self.info.chain_id, &self.info.validators, block.header.height, &block.hash)?;
+        let mut tip = self.tip.lock();
+        if block.header.height != tip.0.height + 1 || block.header.parent_hash.as_ref() != tip.0.hash.0 {
+            return Err(CommitError::NotOnHead {
+                height: block.header.height,
+                parent: hex::encode(&block.header.parent_hash),
+                head_height: tip.0.height,
+                head_hash: tip.0.hash,
+            });
+        }
+        let head = self.storage.commit_block(block, certificate)?;
+        *tip = (head.clone(), block.lthash.clone());
+        Ok(head)
+    }
+}

@@ -1,0 +1,248 @@
+//! Client commands: talk to a node over gRPC.
+//!
+//! Exit codes: 0 done; 1 error (unreachable node, timeout, bad input); 2 the node refused the
+//! transaction; 3 the transaction committed but its execution failed.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use prost::Message;
+use quorate_genesis::KeyFile;
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_proto::tx::{sign, transfer_body, tx_hash};
+use quorate_proto::v1::chain_service_client::ChainServiceClient;
+use quorate_proto::v1::node_service_client::NodeServiceClient;
+use quorate_proto::v1::tx_service_client::TxServiceClient;
+use quorate_proto::v1::{
+    get_block_request::Selector, ExecStatus, GetAccountRequest, GetBlockRequest, GetNodeStatusRequest,
+    SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse, WaitForCommitRequest,
+};
+use serde_json::json;
+use tonic::transport::Channel;
+
+use super::output;
+use super::{ClientOpts, TransferArgs, TxCommand};
+
+/// Exit code when the node refused a transaction.
+const EXIT_REFUSED: u8 = 2;
+/// Exit code when a transaction committed with a failed execution.
+const EXIT_EXEC_FAILED: u8 = 3;
+/// How long `--wait` waits for a commit.
+const WAIT_MS: u32 = 60_000;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
+async fn connect(url: &str) -> anyhow::Result<Channel> {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("invalid node URL {url:?}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_millis(u64::from(WAIT_MS) + 10_000))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach node at {url}"))
+}
+
+fn status_err(what: &str, s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {} ({:?})", s.message(), s.code())
+}
+
+pub(super) fn tx(cmd: TxCommand) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        match cmd {
+            TxCommand::Transfer(args) => transfer(args).await,
+            TxCommand::Submit { file, wait, opts } => {
+                let tx = read_tx_file(&file)?;
+                let channel = connect(&opts.node).await?;
+                submit_and_report(channel, tx, wait, &opts).await
+            }
+            TxCommand::Status { hash, wait, opts } => {
+                let hash = Hash32::from_hex(&hash).context("transaction hash")?;
+                let mut client = TxServiceClient::new(connect(&opts.node).await?);
+                let status = if wait {
+                    client.wait_for_commit(WaitForCommitRequest { tx_hash: Bytes::copy_from_slice(&hash.0), timeout_ms: WAIT_MS }).await
+                } else {
+                    client.get_status(TxStatusRequest { tx_hash: Bytes::copy_from_slice(&hash.0) }).await
+                }
+                .map_err(|s| status_err("transaction status", s))?
+                .into_inner();
+                Ok(report_status(&status, &opts))
+            }
+        }
+    })
+}
+
+async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
+    let key = KeyFile::load(&args.from)?;
+    let to = Address::from_hex(&args.to).with_context(|| format!("recipient address {:?}", args.to))?;
+    let memo = match args.memo_bytes {
+        Some(n) => vec![b'x'; n],
+        None => args.memo.into_bytes(),
+    };
+    let needs_node = args.chain_id.is_none() || args.nonce.is_none() || args.fuel_limit.is_none() || !args.save_only;
+    let channel = if needs_node { Some(connect(&args.opts.node).await?) } else { None };
+    let (chain_id, transfer_fuel) = match (&channel, args.chain_id.clone(), args.fuel_limit) {
+        (_, Some(c), Some(f)) => (c, f),
+        (Some(ch), chain, fuel) => {
+            let s = NodeServiceClient::new(ch.clone())
+                .get_status(GetNodeStatusRequest {})
+                .await
+                .map_err(|s| status_err("node status", s))?
+                .into_inner();
+            let default_fuel = s.params.map_or(0, |p| p.transfer_fuel);
+            (chain.unwrap_or(s.chain_id), fuel.unwrap_or(default_fuel))
+        }
+        (None, _, _) => bail!("--chain-id and --fuel-limit are needed without a node"),
+    };
+    let nonce = match (args.nonce, &channel) {
+        (Some(n), _) => n,
+        (None, Some(ch)) => {
+            ChainServiceClient::new(ch.clone())
+                .get_account(GetAccountRequest { address: Bytes::copy_from_slice(&key.address().0) })
+                .await
+                .map_err(|s| status_err("account", s))?
+                .into_inner()
+                .next_nonce
+        }
+        (None, None) => bail!("--nonce is needed without a node"),
+    };
+    let body = transfer_body(&chain_id, &key, nonce, transfer_fuel, to, args.amount, memo);
+    let mut tx = sign(&body, &key);
+    if args.corrupt_signature {
+        let mut sig = tx.signature.to_vec();
+        sig[10] ^= 0x01;
+        tx.signature = Bytes::from(sig);
+    }
+    if let Some(path) = &args.save {
+        std::fs::write(path, hex::encode(tx.encode_to_vec()) + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.save_only {
+        let hash = tx_hash(&tx.body);
+        if args.opts.json {
+            println!("{}", json!({"tx_hash": hash.to_hex(), "nonce": nonce, "saved": args.save.map(|p| p.display().to_string())}));
+        } else {
+            println!("signed tx {hash} (nonce {nonce}) saved");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let channel = channel.expect("connected unless save_only");
+    submit_and_report(channel, tx, args.wait, &args.opts).await
+}
+
+fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    Transaction::decode(bytes.as_slice()).with_context(|| format!("{} is not a signed transaction", path.display()))
+}
+
+async fn submit_and_report(channel: Channel, tx: Transaction, wait: bool, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+    let mut client = TxServiceClient::new(channel);
+    let result = client
+        .submit(SubmitRequest { transaction: Some(tx) })
+        .await
+        .map_err(|s| status_err("submit", s))?
+        .into_inner();
+    let hash = hex::encode(&result.tx_hash);
+    if let Some(r) = &result.rejection {
+        if opts.json {
+            println!("{}", json!({"tx_hash": hash, "state": "REJECTED", "rejection": output::rejection(r)}));
+        } else {
+            println!("tx {hash}: REFUSED {}: {}", output::reject_code_name(r.code), r.message);
+        }
+        return Ok(ExitCode::from(EXIT_REFUSED));
+    }
+    if !wait {
+        if opts.json {
+            println!("{}", json!({"tx_hash": hash, "state": "PENDING"}));
+        } else {
+            println!("tx {hash}: accepted, pending");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = client
+        .wait_for_commit(WaitForCommitRequest { tx_hash: result.tx_hash, timeout_ms: WAIT_MS })
+        .await
+        .map_err(|s| status_err("wait for commit", s))?
+        .into_inner();
+    Ok(report_status(&status, opts))
+}
+
+fn report_status(status: &TxStatusResponse, opts: &ClientOpts) -> ExitCode {
+    if opts.json {
+        println!("{}", output::tx_status(status));
+    } else {
+        println!("{}", output::tx_status_text(status));
+    }
+    match TxState::try_from(status.state) {
+        Ok(TxState::Committed) => match status.receipt.as_ref().map(|r| r.status) {
+            Some(s) if s == ExecStatus::Success as i32 => ExitCode::SUCCESS,
+            _ => ExitCode::from(EXIT_EXEC_FAILED),
+        },
+        Ok(TxState::Rejected) => ExitCode::from(EXIT_REFUSED),
+        Ok(TxState::Pending) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+    let addr = Address::from_hex(address).with_context(|| format!("address {address:?}"))?;
+    runtime()?.block_on(async {
+        let resp = ChainServiceClient::new(connect(&opts.node).await?)
+            .get_account(GetAccountRequest { address: Bytes::copy_from_slice(&addr.0) })
+            .await
+            .map_err(|s| status_err("account", s))?
+            .into_inner();
+        let a = resp.account.unwrap_or_default();
+        if opts.json {
+            println!(
+                "{}",
+                json!({"address": addr.to_hex(), "balance": a.balance, "nonce": a.nonce, "next_nonce": resp.next_nonce, "height": resp.height})
+            );
+        } else {
+            println!("account {addr}\n  balance    {}\n  nonce      {}\n  next nonce {} (with pending)\n  at height  {}", a.balance, a.nonce, resp.next_nonce, resp.height);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(super) fn block(which: Option<&str>, txs: bool, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+    let selector = match which {
+        None | Some("latest") => Selector::Latest(true),
+        Some(s) if s.len() == 64 || s.starts_with("0x") => Selector::Hash(Bytes::copy_from_slice(&Hash32::from_hex(s).context("block hash")?.0)),
+        Some(s) => Selector::Height(s.parse().with_context(|| format!("{s:?} is neither a height nor a block hash"))?),
+    };
+    runtime()?.block_on(async {
+        let b = ChainServiceClient::new(connect(&opts.node).await?)
+            .get_block(GetBlockRequest { selector: Some(selector), include_transactions: txs })
+            .await
+            .map_err(|s| status_err("block", s))?
+            .into_inner();
+        if opts.json {
+            println!("{}", output::block(&b));
+        } else {
+            println!("{}", output::block_text(&b));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(super) fn status(opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let s = NodeServiceClient::new(connect(&opts.node).await?)
+            .get_status(GetNodeStatusRequest {})
+            .await
+            .map_err(|s| status_err("status", s))?
+            .into_inner();
+        if opts.json {
+            println!("{}", output::status(&s));
+        } else {
+            println!("{}", output::status_text(&s));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

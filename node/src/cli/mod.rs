@@ -1,0 +1,241 @@
+//! The `quorate` command line: keys, genesis, node, dev chain and client commands.
+
+mod client;
+mod output;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default gRPC endpoint of client commands.
+pub const DEFAULT_NODE_URL: &str = "http://127.0.0.1:7050";
+
+/// Quorate: a permissioned BFT blockchain node.
+#[derive(Parser, Debug)]
+#[command(name = "quorate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by client commands.
+#[derive(Args, Debug, Clone)]
+pub struct ClientOpts {
+    /// gRPC endpoint of the node.
+    #[arg(long, global = true, env = "QUORATE_NODE", default_value = DEFAULT_NODE_URL)]
+    pub node: String,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate or inspect ed25519 key files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Create a new chain's genesis, keys and node homes.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Run a single dev validator on the embedded dev genesis, with funded dev accounts.
+    Dev(DevArgs),
+    /// Build, sign, submit and follow transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Show an account's balance and nonce.
+    Account {
+        /// Address (40 hex digits).
+        address: String,
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Show a committed block: by height, by hash, or the latest.
+    Block {
+        /// Height or block hash; the latest block if omitted.
+        block: Option<String>,
+        /// Include full transactions.
+        #[arg(long)]
+        txs: bool,
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Show the node's chain, head, validators and mempool.
+    Status {
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+}
+
+/// `quorate keys …`
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate a new key and write it to a key file (mode 0600).
+    Generate {
+        /// Key file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the address and public key of a key file.
+    Show {
+        /// Key file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `quorate genesis …`
+#[derive(Subcommand, Debug)]
+pub enum GenesisCommand {
+    /// Generate validator keys, funded accounts, a genesis and one node home per validator.
+    New {
+        /// Number of validators (n = 3f+1 tolerates f faulty ones).
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Output directory (must not hold a genesis already).
+        #[arg(long)]
+        out: PathBuf,
+        /// Chain id.
+        #[arg(long, default_value = "quorate-local")]
+        chain_id: String,
+        /// Funded accounts to create.
+        #[arg(long, default_value_t = 4)]
+        accounts: usize,
+        /// Balance of each funded account.
+        #[arg(long, default_value_t = 1_000_000_000_000)]
+        balance: u64,
+        /// First gRPC port; node i listens on port + i.
+        #[arg(long, default_value_t = 7050)]
+        grpc_port: u16,
+    },
+}
+
+/// `quorate node …`
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Run the node whose home directory holds config.toml, genesis and key.
+    Run {
+        /// Node home directory.
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+/// `quorate dev`
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Home directory (default: ~/.quorate/dev).
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+    /// gRPC listen address (port 0 picks a free one).
+    #[arg(long)]
+    pub grpc_addr: Option<std::net::SocketAddr>,
+    /// Delete the dev chain's data first and start again from genesis.
+    #[arg(long)]
+    pub reset: bool,
+}
+
+/// `quorate tx …`
+#[derive(Subcommand, Debug)]
+pub enum TxCommand {
+    /// Sign a native transfer and submit it (or save it with --save-only).
+    Transfer(TransferArgs),
+    /// Submit a signed transaction saved with `tx transfer --save`.
+    Submit {
+        /// File holding the hex-encoded signed transaction.
+        file: PathBuf,
+        /// Wait until it commits.
+        #[arg(long)]
+        wait: bool,
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Show a transaction's status and receipt.
+    Status {
+        /// Transaction hash (64 hex digits).
+        hash: String,
+        /// Wait until it commits.
+        #[arg(long)]
+        wait: bool,
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+}
+
+/// `quorate tx transfer`
+#[derive(Args, Debug)]
+pub struct TransferArgs {
+    /// Key file of the sender.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Recipient address.
+    #[arg(long)]
+    pub to: String,
+    /// Amount to send.
+    #[arg(long)]
+    pub amount: u64,
+    /// Nonce (default: the account's next, past its pending transactions).
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// Fuel limit (default: what a transfer costs).
+    #[arg(long)]
+    pub fuel_limit: Option<u64>,
+    /// Memo text carried with the transfer.
+    #[arg(long, default_value = "")]
+    pub memo: String,
+    /// Memo of this many filler bytes (to exercise size limits).
+    #[arg(long, conflicts_with = "memo")]
+    pub memo_bytes: Option<usize>,
+    /// Chain id to sign for (default: the node's).
+    #[arg(long)]
+    pub chain_id: Option<String>,
+    /// Wait until the transfer commits.
+    #[arg(long)]
+    pub wait: bool,
+    /// Also write the signed transaction (hex) to this file.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Only sign and save (with --save); do not submit.
+    #[arg(long, requires = "save")]
+    pub save_only: bool,
+    /// Flip a bit of the signature before sending (to see the node refuse it).
+    #[arg(long, hide = true)]
+    pub corrupt_signature: bool,
+    /// Client options.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// Runs a parsed command line. Returns the process exit code (non-zero when the node refused
+/// what was asked).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Keys(cmd) => setup::keys(cmd),
+        Command::Genesis(cmd) => setup::genesis(cmd),
+        Command::Node(NodeCommand::Run { home }) => setup::run_node(&home, None),
+        Command::Dev(args) => setup::dev(args),
+        Command::Tx(cmd) => client::tx(cmd),
+        Command::Account { address, opts } => client::account(&address, &opts),
+        Command::Block { block, txs, opts } => client::block(block.as_deref(), txs, &opts),
+        Command::Status { opts } => client::status(&opts),
+    }
+}

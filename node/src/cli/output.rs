@@ -1,0 +1,161 @@
+//! JSON and text renderings of API responses for the CLI.
+
+use quorate_proto::v1::{
+    BlockInfo, ExecStatus, NodeStatus, Receipt, RejectCode, Rejection, TxState, TxStatusResponse,
+};
+use serde_json::{json, Value};
+
+/// Name of a rejection code, e.g. `BAD_SIGNATURE`.
+pub fn reject_code_name(code: i32) -> &'static str {
+    RejectCode::try_from(code).map_or("UNKNOWN", |c| c.as_str_name().trim_start_matches("REJECT_CODE_"))
+}
+
+/// JSON of a rejection.
+pub fn rejection(r: &Rejection) -> Value {
+    json!({"code": reject_code_name(r.code), "message": r.message})
+}
+
+fn exec_status_name(code: i32) -> &'static str {
+    ExecStatus::try_from(code).map_or("UNKNOWN", |c| c.as_str_name().trim_start_matches("EXEC_STATUS_"))
+}
+
+/// JSON of a receipt.
+pub fn receipt(r: &Receipt) -> Value {
+    json!({
+        "status": exec_status_name(r.status),
+        "fuel_used": r.fuel_used,
+        "fee": r.fee,
+        "error": r.error,
+        "events": r.events.len(),
+    })
+}
+
+/// Name of a transaction state.
+pub fn tx_state_name(code: i32) -> &'static str {
+    TxState::try_from(code).map_or("UNKNOWN", |c| c.as_str_name().trim_start_matches("TX_STATE_"))
+}
+
+/// JSON of a transaction status.
+pub fn tx_status(s: &TxStatusResponse) -> Value {
+    let mut v = json!({
+        "tx_hash": hex::encode(&s.tx_hash),
+        "state": tx_state_name(s.state),
+    });
+    if s.state == TxState::Committed as i32 {
+        v["height"] = json!(s.height);
+        v["index"] = json!(s.index);
+    }
+    if let Some(r) = &s.receipt {
+        v["receipt"] = receipt(r);
+    }
+    if let Some(r) = &s.rejection {
+        v["rejection"] = rejection(r);
+    }
+    v
+}
+
+/// Text of a transaction status.
+pub fn tx_status_text(s: &TxStatusResponse) -> String {
+    let mut out = format!("tx {}: {}", hex::encode(&s.tx_hash), tx_state_name(s.state));
+    if s.state == TxState::Committed as i32 {
+        out += &format!(" at height {} index {}", s.height, s.index);
+    }
+    if let Some(r) = &s.receipt {
+        out += &format!("\n  result {} fuel {} fee {}", exec_status_name(r.status), r.fuel_used, r.fee);
+        if !r.error.is_empty() {
+            out += &format!(" ({})", r.error);
+        }
+    }
+    if let Some(r) = &s.rejection {
+        out += &format!("\n  refused {}: {}", reject_code_name(r.code), r.message);
+    }
+    out
+}
+
+/// JSON of a block.
+pub fn block(b: &BlockInfo) -> Value {
+    let h = b.header.clone().unwrap_or_default();
+    json!({
+        "hash": hex::encode(&b.hash),
+        "height": h.height,
+        "chain_id": h.chain_id,
+        "parent_hash": hex::encode(&h.parent_hash),
+        "proposer": hex::encode(&h.proposer),
+        "time_ms": h.time_ms,
+        "tx_root": hex::encode(&h.tx_root),
+        "state_root": hex::encode(&h.state_root),
+        "receipts_root": hex::encode(&h.receipts_root),
+        "tx_count": h.tx_count,
+        "tx_hashes": b.tx_hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+        "certificate": b.certificate.as_ref().map(|c| json!({
+            "height": c.height,
+            "round": c.round,
+            "block_hash": hex::encode(&c.block_hash),
+            "signatures": c.signatures.iter().map(|s| json!({"validator_index": s.validator_index, "signature": hex::encode(&s.signature)})).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+/// Text of a block.
+pub fn block_text(b: &BlockInfo) -> String {
+    let h = b.header.clone().unwrap_or_default();
+    let mut out = format!(
+        "block {} {}\n  parent     {}\n  time_ms    {}\n  proposer   {}\n  txs        {}\n  tx_root    {}\n  state_root {}\n  receipts   {}",
+        h.height,
+        hex::encode(&b.hash),
+        hex::encode(&h.parent_hash),
+        h.time_ms,
+        hex::encode(&h.proposer),
+        h.tx_count,
+        hex::encode(&h.tx_root),
+        hex::encode(&h.state_root),
+        hex::encode(&h.receipts_root)
+    );
+    if let Some(c) = &b.certificate {
+        let signers: Vec<String> = c.signatures.iter().map(|s| s.validator_index.to_string()).collect();
+        out += &format!("\n  certified  round {} by validators [{}]", c.round, signers.join(", "));
+    }
+    for t in &b.tx_hashes {
+        out += &format!("\n  tx {}", hex::encode(t));
+    }
+    out
+}
+
+/// JSON of node status.
+pub fn status(s: &NodeStatus) -> Value {
+    json!({
+        "chain_id": s.chain_id,
+        "height": s.height,
+        "latest_block_hash": hex::encode(&s.latest_block_hash),
+        "latest_block_time_ms": s.latest_block_time_ms,
+        "state_root": hex::encode(&s.state_root),
+        "genesis_hash": hex::encode(&s.genesis_hash),
+        "node_public_key": hex::encode(&s.node_public_key),
+        "version": s.version,
+        "peers": s.peers,
+        "mempool_txs": s.mempool_txs,
+        "mempool_bytes": s.mempool_bytes,
+        "validators": s.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key), "address": hex::encode(&v.address)})).collect::<Vec<_>>(),
+    })
+}
+
+/// Text of node status.
+pub fn status_text(s: &NodeStatus) -> String {
+    let mut out = format!(
+        "chain      {}\nversion    {}\nheight     {}\nhead       {}\nstate_root {}\nmempool    {} txs, {} bytes\npeers      {}\nvalidators {}",
+        s.chain_id,
+        s.version,
+        s.height,
+        hex::encode(&s.latest_block_hash),
+        hex::encode(&s.state_root),
+        s.mempool_txs,
+        s.mempool_bytes,
+        s.peers.len(),
+        s.validators.len()
+    );
+    for v in &s.validators {
+        let me = if v.public_key == s.node_public_key { " (this node)" } else { "" };
+        out += &format!("\n  {} {}{}", v.name, hex::encode(&v.public_key), me);
+    }
+    out
+}

@@ -1,0 +1,238 @@
+//! Node configuration: `config.toml` in the node's home, overridden by `QUORATE_CFG_*`
+//! environment variables (`__` separates sections: `QUORATE_CFG_MEMPOOL__MAX_TXS=5000`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// File name of the config inside a node's home.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "QUORATE_CFG_";
+
+/// Everything a node reads at start-up besides genesis and its key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// gRPC listen address (port 0 picks a free port; the bound address is printed and written
+    /// to `grpc.addr` in the home).
+    pub grpc_addr: SocketAddr,
+    /// Genesis file, relative to the home unless absolute.
+    pub genesis_file: PathBuf,
+    /// Validator key file, relative to the home unless absolute.
+    pub key_file: PathBuf,
+    /// RocksDB directory, relative to the home unless absolute.
+    pub data_dir: PathBuf,
+    /// Mempool bounds.
+    pub mempool: MempoolConfig,
+    /// Block production.
+    pub block: BlockConfig,
+    /// Storage.
+    pub storage: StorageConfig,
+    /// gRPC server limits.
+    pub grpc: GrpcConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 7050)),
+            genesis_file: "genesis.json".into(),
+            key_file: "validator.key.json".into(),
+            data_dir: "data".into(),
+            mempool: MempoolConfig::default(),
+            block: BlockConfig::default(),
+            storage: StorageConfig::default(),
+            grpc: GrpcConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Mempool bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    /// Most pending transactions.
+    pub max_txs: usize,
+    /// Most pending bytes.
+    pub max_bytes: usize,
+    /// How far past an account's next nonce a transaction may be.
+    pub nonce_window: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self { max_txs: 200_000, max_bytes: 256 << 20, nonce_window: 1024 }
+    }
+}
+
+/// Block production.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockConfig {
+    /// Longest a pending transaction waits before a block is cut, ms.
+    pub interval_ms: u64,
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        Self { interval_ms: 100 }
+    }
+}
+
+/// Storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// fsync each block commit before acknowledging it (turn off only for benchmarks).
+    pub sync_writes: bool,
+    /// RocksDB block cache, MiB.
+    pub block_cache_mib: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { sync_writes: true, block_cache_mib: 64 }
+    }
+}
+
+/// gRPC server limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// Largest request or response message, bytes.
+    pub max_message_bytes: usize,
+    /// Most transactions in one `SubmitBatch`.
+    pub max_batch_txs: usize,
+    /// Concurrent requests per connection.
+    pub concurrency_per_connection: usize,
+    /// Longest `WaitForCommit` a client may ask for, ms.
+    pub max_wait_ms: u64,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self { max_message_bytes: 32 << 20, max_batch_txs: 10_000, concurrency_per_connection: 256, max_wait_ms: 300_000 }
+    }
+}
+
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// `tracing` filter, e.g. `info` or `quorate_node=debug` (RUST_LOG overrides it).
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not readable or not the config format.
+    #[error("config: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value out of range.
+    #[error("config {field} = {value}: {why}")]
+    Invalid {
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: String,
+        /// What it must be.
+        why: &'static str,
+    },
+}
+
+impl NodeConfig {
+    /// Loads `home/config.toml` (defaults where absent) with environment overrides, and checks it.
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let cfg: NodeConfig = Figment::from(Serialized::defaults(NodeConfig::default()))
+            .merge(Toml::file(home.join(CONFIG_FILE)))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Cross-field sanity, checked once at start-up.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, value: &dyn ToString, why| Err(ConfigError::Invalid { field, value: value.to_string(), why });
+        if !(1..=60_000).contains(&self.block.interval_ms) {
+            return bad("block.interval_ms", &self.block.interval_ms, "must be in 1..=60000");
+        }
+        if self.mempool.max_txs == 0 || self.mempool.nonce_window == 0 {
+            return bad("mempool.max_txs/nonce_window", &self.mempool.max_txs, "must be positive");
+        }
+        if self.mempool.max_bytes < 1 << 20 {
+            return bad("mempool.max_bytes", &self.mempool.max_bytes, "must be at least 1 MiB");
+        }
+        if self.grpc.max_message_bytes < 1 << 20 {
+            return bad("grpc.max_message_bytes", &self.grpc.max_message_bytes, "must be at least 1 MiB");
+        }
+        if self.grpc.max_batch_txs == 0 || self.grpc.concurrency_per_connection == 0 {
+            return bad("grpc.max_batch_txs/concurrency_per_connection", &self.grpc.max_batch_txs, "must be positive");
+        }
+        Ok(())
+    }
+
+    /// `path` resolved against `home` unless absolute.
+    pub fn resolve(home: &Path, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            home.join(path)
+        }
+    }
+
+    /// The config as TOML, as written by `genesis new` and `dev`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_env_override_and_unknown_keys_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(CONFIG_FILE), "grpc_addr = \"127.0.0.1:9999\"\n[block]\ninterval_ms = 20\n")
+            .expect("write");
+        let cfg = NodeConfig::load(dir.path()).expect("loads");
+        assert_eq!(cfg.grpc_addr.port(), 9999);
+        assert_eq!(cfg.block.interval_ms, 20);
+        assert_eq!(cfg.mempool, MempoolConfig::default());
+        std::fs::write(dir.path().join(CONFIG_FILE), "grpc_adr = \"127.0.0.1:9999\"\n").expect("write");
+        assert!(matches!(NodeConfig::load(dir.path()), Err(ConfigError::Load(_))));
+        std::fs::write(dir.path().join(CONFIG_FILE), "[block]\ninterval_ms = 0\n").expect("write");
+        assert!(matches!(NodeConfig::load(dir.path()), Err(ConfigError::Invalid { field: "block.interval_ms", .. })));
+        let text = NodeConfig::default().to_toml();
+        std::fs::write(dir.path().join(CONFIG_FILE), text).expect("write");
+        assert_eq!(NodeConfig::load(dir.path()).expect("loads"), NodeConfig::default());
+    }
+}

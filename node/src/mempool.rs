@@ -1,0 +1,224 @@
+//! The mempool: admitted transactions waiting for a block. Bounded in count and bytes,
+//! deduplicated by hash, and ordered per account by nonce.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use quorate_proto::crypto::{Address, Hash32};
+
+use crate::admission::{AdmissionError, VerifiedTx};
+use crate::storage::Account;
+
+/// Mempool bounds.
+#[derive(Clone, Debug)]
+pub struct MempoolLimits {
+    /// Most transactions held.
+    pub max_txs: usize,
+    /// Most bytes (sum of encoded sizes) held.
+    pub max_bytes: usize,
+    /// How far past an account's next nonce a transaction may be.
+    pub nonce_window: u64,
+}
+
+struct Entry {
+    tx: Arc<VerifiedTx>,
+    seq: u64,
+    cost: u128,
+}
+
+#[derive(Default)]
+struct AccountQueue {
+    /// Committed next nonce, as last seen.
+    next_nonce: u64,
+    /// Pending transactions by nonce.
+    by_nonce: BTreeMap<u64, Hash32>,
+    /// Sum of the pending transactions' maximum costs.
+    cost: u128,
+}
+
+/// Pending transactions.
+pub struct Mempool {
+    limits: MempoolLimits,
+    entries: HashMap<Hash32, Entry>,
+    accounts: HashMap<Address, AccountQueue>,
+    /// Arrival order: sequence number → hash.
+    arrival: BTreeMap<u64, Hash32>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+impl Mempool {
+    /// An empty mempool.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            limits,
+            entries: HashMap::new(),
+            accounts: HashMap::new(),
+            arrival: BTreeMap::new(),
+            next_seq: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Number of pending transactions.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sum of encoded sizes of pending transactions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The pending transaction with `hash`.
+    pub fn get(&self, hash: &Hash32) -> Option<Arc<VerifiedTx>> {
+        self.entries.get(hash).map(|e| e.tx.clone())
+    }
+
+    /// The nonce an account's next new transaction should carry: past its pending ones.
+    pub fn next_nonce(&self, addr: &Address, committed: u64) -> u64 {
+        let Some(q) = self.accounts.get(addr) else { return committed };
+        let mut n = committed.max(q.next_nonce);
+        while q.by_nonce.contains_key(&n) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Inserts a verified transaction, given its signer's committed state. Checks replay,
+    /// nonce window, duplicates, balance (with the signer's pending costs) and capacity.
+    pub fn insert(&mut self, tx: Arc<VerifiedTx>, signer: Account, fuel_price: u64) -> Result<(), AdmissionError> {
+        let account = tx.signer;
+        if tx.nonce < signer.nonce {
+            return Err(AdmissionError::NonceUsed { account, nonce: tx.nonce, next: signer.nonce });
+        }
+        if tx.nonce - signer.nonce >= self.limits.nonce_window {
+            return Err(AdmissionError::NonceTooFar {
+                account,
+                nonce: tx.nonce,
+                next: signer.nonce,
+                window: self.limits.nonce_window,
+            });
+        }
+        if self.entries.contains_key(&tx.hash) {
+            return Err(AdmissionError::Duplicate(tx.hash));
+        }
+        let queue = self.accounts.get(&account);
+        if let Some(other) = queue.and_then(|q| q.by_nonce.get(&tx.nonce)) {
+            return Err(AdmissionError::NoncePending { account, nonce: tx.nonce, other: *other });
+        }
+        let cost = tx.max_cost(fuel_price);
+        let pending_cost = queue.map_or(0, |q| q.cost);
+        if u128::from(signer.balance) < pending_cost + cost {
+            return Err(AdmissionError::InsufficientBalance {
+                account,
+                balance: signer.balance,
+                needed: pending_cost + cost,
+                this_cost: cost,
+                pending_cost,
+            });
+        }
+        if self.entries.len() >= self.limits.max_txs || self.bytes + tx.encoded_len > self.limits.max_bytes {
+            return Err(AdmissionError::MempoolFull { txs: self.entries.len(), bytes: self.bytes });
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let q = self.accounts.entry(account).or_default();
+        q.next_nonce = q.next_nonce.max(signer.nonce);
+        q.by_nonce.insert(tx.nonce, tx.hash);
+        q.cost += cost;
+        self.arrival.insert(seq, tx.hash);
+        self.bytes += tx.encoded_len;
+        self.entries.insert(tx.hash, Entry { tx, seq, cost });
+        Ok(())
+    }
+
+    /// Up to `max_txs` transactions within `max_bytes`, in arrival order, taking for each
+    /// account only the run of consecutive nonces starting at its next committed nonce.
+    pub fn select(&self, max_txs: usize, max_bytes: usize) -> Vec<Arc<VerifiedTx>> {
+        let mut out = Vec::with_capacity(max_txs.min(self.entries.len()));
+        let mut expected: HashMap<Address, u64> = HashMap::new();
+        let mut bytes = 0usize;
+        for hash in self.arrival.values() {
+            if out.len() >= max_txs {
+                break;
+            }
+            let e = &self.entries[hash];
+            let next = expected
+                .entry(e.tx.signer)
+                .or_insert_with(|| self.accounts.get(&e.tx.signer).map_or(0, |q| q.next_nonce));
+            if e.tx.nonce != *next || bytes + e.tx.encoded_len > max_bytes {
+                continue;
+            }
+            *next += 1;
+            bytes += e.tx.encoded_len;
+            out.push(e.tx.clone());
+        }
+        // A lower nonce that arrived late unblocks the same account's earlier arrivals, which
+        // the walk above skipped: take them now rather than a block later. Each account's run
+        // continues from where the walk stopped, so nothing is taken twice.
+        for (addr, next) in &mut expected {
+            let Some(q) = self.accounts.get(addr) else { continue };
+            while let Some(h) = q.by_nonce.get(next) {
+                let len = self.entries[h].tx.encoded_len;
+                if out.len() >= max_txs || bytes + len > max_bytes {
+                    break;
+                }
+                bytes += len;
+                out.push(self.entries[h].tx.clone());
+                *next += 1;
+            }
+        }
+        out
+    }
+
+    fn remove(&mut self, hash: &Hash32) {
+        if let Some(e) = self.entries.remove(hash) {
+            self.arrival.remove(&e.seq);
+            self.bytes -= e.tx.encoded_len;
+            if let Some(q) = self.accounts.get_mut(&e.tx.signer) {
+                q.by_nonce.remove(&e.tx.nonce);
+                q.cost -= e.cost;
+                if q.by_nonce.is_empty() {
+                    self.accounts.remove(&e.tx.signer);
+                }
+            }
+        }
+    }
+
+    /// Drops transactions that can no longer be included.
+    pub fn evict<'a>(&mut self, hashes: impl IntoIterator<Item = &'a Hash32>) {
+        for h in hashes {
+            self.remove(h);
+        }
+    }
+
+    /// After a commit: drops the committed transactions and any that the new account nonces
+    /// made stale.
+    pub fn on_commit(&mut self, committed: &[Arc<VerifiedTx>], changes: &[(Address, Account)]) {
+        for tx in committed {
+            self.remove(&tx.hash);
+        }
+        for (addr, acct) in changes {
+            let stale: Vec<Hash32> = match self.accounts.get_mut(addr) {
+                None => continue,
+                Some(q) => {
+                    q.next_nonce = q.next_nonce.max(acct.nonce);
+                    q.by_nonce.range(..acct.nonce).map(|(_, h)| *h).collect()
+                }
+            };
+            for h in stale {
+                self.remove(&h);
+            }
+        }
+        debug_assert_eq!(self.arrival.len(), self.entries.len());
+    }
+}
+
+#[cfg(test)]
+mod tests;

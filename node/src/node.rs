@@ -1,0 +1,221 @@
+//! Assembles a running node: storage, chain, mempool, admission, block driver and gRPC server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use quorate_genesis::{Genesis, GenesisError, KeyFile, KeyFileError};
+use quorate_proto::Keypair;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::admission::Admission;
+use crate::chain::Chain;
+use crate::config::{ConfigError, NodeConfig};
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::producer::{ProducerError, SoloProducer};
+use crate::rpc::{self, NodeState};
+use crate::storage::{Storage, StorageError, StorageOptions};
+
+/// Why a node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Bad config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad genesis.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// Bad key file.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The key is not a validator of this chain.
+    #[error("key {0} is not a validator in genesis")]
+    NotAValidator(String),
+    /// This build drives one-validator chains only.
+    #[error("genesis lists {0} validators; this node drives single-validator chains (n = 1) — multi-validator clusters need the consensus and network layers")]
+    ClusterUnsupported(usize),
+    /// The gRPC listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Grpc(String),
+    /// Block production stopped with an error.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    /// A file in the home could not be written.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Error.
+        source: std::io::Error,
+    },
+}
+
+/// What a node is started from.
+pub struct NodeSetup {
+    /// Validated config.
+    pub config: NodeConfig,
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    /// This validator's key.
+    pub key: Keypair,
+    /// RocksDB directory.
+    pub data_dir: PathBuf,
+}
+
+impl NodeSetup {
+    /// Reads config, genesis and key from a node home directory.
+    pub fn from_home(home: &Path) -> Result<Self, NodeError> {
+        let config = NodeConfig::load(home)?;
+        let genesis = Genesis::load(&NodeConfig::resolve(home, &config.genesis_file))?;
+        let key = KeyFile::load(&NodeConfig::resolve(home, &config.key_file))?;
+        let data_dir = NodeConfig::resolve(home, &config.data_dir);
+        Ok(Self { config, genesis, key, data_dir })
+    }
+}
+
+/// A started node.
+pub struct RunningNode {
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// Shared state (for in-process use and tests).
+    pub state: Arc<NodeState>,
+    shutdown: watch::Sender<bool>,
+    producer: JoinHandle<Result<(), ProducerError>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningNode {
+    /// Starts the node: opens storage, checks it against genesis, starts block production and
+    /// the gRPC server.
+    pub async fn start(setup: NodeSetup) -> Result<Self, NodeError> {
+        let NodeSetup { config, genesis, key, data_dir } = setup;
+        let validators = genesis.validator_set();
+        let validator_index =
+            validators.index_of(&key.public()).ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
+        if validators.len() != 1 {
+            return Err(NodeError::ClusterUnsupported(validators.len()));
+        }
+        std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io { path: data_dir.clone(), source })?;
+        let storage = Storage::open(
+            &data_dir,
+            &StorageOptions {
+                sync_writes: config.storage.sync_writes,
+                block_cache_bytes: config.storage.block_cache_mib << 20,
+                ..StorageOptions::default()
+            },
+        )?;
+        let chain = Arc::new(Chain::open(genesis, storage.clone())?);
+        let head = chain.head();
+        tracing::info!(chain_id = %chain.info().chain_id, height = head.height, hash = %head.hash, "opened chain");
+        let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits {
+            max_txs: config.mempool.max_txs,
+            max_bytes: config.mempool.max_bytes,
+            nonce_window: config.mempool.nonce_window,
+        })));
+        let admission = Arc::new(Admission::new(
+            chain.info().chain_id.clone(),
+            chain.info().params.clone(),
+            storage,
+            mempool.clone(),
+        ));
+        let admitted = Arc::new(Notify::new());
+        let (heads_tx, heads_rx) = watch::channel(head);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let producer = SoloProducer {
+            chain: chain.clone(),
+            mempool: mempool.clone(),
+            admitted: admitted.clone(),
+            key: key.clone(),
+            validator_index,
+            block_interval: Duration::from_millis(config.block.interval_ms),
+            heads: heads_tx,
+        };
+        let producer = tokio::spawn(producer.run(shutdown_rx.clone()));
+        let state = Arc::new(NodeState {
+            chain,
+            mempool,
+            admission,
+            admitted,
+            heads: heads_rx,
+            node_key: key.public(),
+            grpc: config.grpc.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| NodeError::Bind { addr: config.grpc_addr, source })?;
+        let grpc_addr = listener.local_addr().map_err(|source| NodeError::Bind { addr: config.grpc_addr, source })?;
+        let server = tokio::spawn(rpc::serve(state.clone(), listener, shutdown_rx));
+        tracing::info!(%grpc_addr, "gRPC listening");
+        Ok(Self { grpc_addr, state, shutdown, producer, server })
+    }
+
+    /// Runs until Ctrl-C/SIGTERM or until a component fails, then shuts down cleanly.
+    pub async fn run_until_signal(self) -> Result<(), NodeError> {
+        let mut producer = self.producer;
+        let mut server = self.server;
+        let outcome = tokio::select! {
+            _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }
+            r = &mut producer => Err(flatten_producer(r).err().unwrap_or_else(|| NodeError::Grpc("block production stopped".into()))),
+            r = &mut server => Err(match r { Ok(Err(e)) => NodeError::Grpc(e.to_string()), Ok(Ok(())) => NodeError::Grpc("server stopped".into()), Err(e) => NodeError::Grpc(e.to_string()) }),
+        };
+        let _ = self.shutdown.send(true);
+        if !producer.is_finished() {
+            flatten_producer(producer.await)?;
+        }
+        if !server.is_finished() {
+            let _ = server.await;
+        }
+        outcome
+    }
+
+    /// Stops the node and waits for its tasks.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        let p = flatten_producer(self.producer.await);
+        let _ = self.server.await;
+        p
+    }
+}
+
+fn flatten_producer(r: Result<Result<(), ProducerError>, tokio::task::JoinError>) -> Result<(), NodeError> {
+    match r {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(NodeError::Producer(ProducerError::Join(e.to_string()))),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

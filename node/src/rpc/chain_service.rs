@@ -1,0 +1,133 @@
+//! `quorate.v1.ChainService`: accounts, blocks, and the stream of committed blocks.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::Stream;
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_proto::v1::chain_service_server::ChainService;
+use quorate_proto::v1::{
+    get_block_request::Selector, BlockInfo, GetAccountRequest, GetAccountResponse, GetBlockRequest,
+    StreamBlocksRequest,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{internal, NodeState};
+use crate::storage::{BlockRecord, Storage, StorageError};
+
+/// The service implementation.
+pub struct ChainApi(pub Arc<NodeState>);
+
+/// The client form of a stored block.
+pub fn block_info(storage: &Storage, record: BlockRecord, include_txs: bool) -> Result<BlockInfo, StorageError> {
+    let header = record.decode_header()?;
+    let transactions = if include_txs {
+        storage.txs(&record.tx_hashes)?.into_iter().filter_map(|r| r.transaction).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(BlockInfo {
+        hash: Bytes::copy_from_slice(&record.hash().0),
+        header: Some(header),
+        header_bytes: record.header,
+        tx_hashes: record.tx_hashes,
+        transactions,
+        certificate: record.certificate,
+    })
+}
+
+async fn load_block(state: &Arc<NodeState>, height: u64, include_txs: bool) -> Result<Option<BlockInfo>, Status> {
+    let storage = state.chain.storage().clone();
+    tokio::task::spawn_blocking(move || {
+        storage.block_by_height(height)?.map(|r| block_info(&storage, r, include_txs)).transpose()
+    })
+    .await
+    .map_err(|e| Status::internal(format!("block loading task failed: {e}")))?
+    .map_err(internal)
+}
+
+#[tonic::async_trait]
+impl ChainService for ChainApi {
+    async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<GetAccountResponse>, Status> {
+        let addr = Address::from_slice(&request.into_inner().address)
+            .map_err(|e| Status::invalid_argument(format!("address: {e}")))?;
+        // Read the head first: the account is at least as new as the height reported.
+        let height = self.0.heads.borrow().height;
+        let acct = self.0.chain.storage().account(&addr).map_err(internal)?;
+        let next_nonce = self.0.mempool.lock().next_nonce(&addr, acct.nonce);
+        Ok(Response::new(GetAccountResponse {
+            account: Some(quorate_proto::v1::Account {
+                address: Bytes::copy_from_slice(&addr.0),
+                balance: acct.balance,
+                nonce: acct.nonce,
+            }),
+            height,
+            next_nonce,
+        }))
+    }
+
+    async fn get_block(&self, request: Request<GetBlockRequest>) -> Result<Response<BlockInfo>, Status> {
+        let req = request.into_inner();
+        let head = self.0.heads.borrow().height;
+        let height = match req.selector {
+            None => return Err(Status::invalid_argument("give a height, a hash, or latest")),
+            Some(Selector::Latest(_)) => head,
+            Some(Selector::Height(h)) => h,
+            Some(Selector::Hash(h)) => {
+                let hash = Hash32::from_slice(&h)
+                    .ok_or_else(|| Status::invalid_argument(format!("block hash must be 32 bytes, got {}", h.len())))?;
+                self.0
+                    .chain
+                    .storage()
+                    .height_of(&hash)
+                    .map_err(internal)?
+                    .ok_or_else(|| Status::not_found(format!("no committed block with hash {hash}")))?
+            }
+        };
+        if height == 0 {
+            return Err(Status::not_found("no blocks yet: height 0 is genesis, blocks start at 1"));
+        }
+        load_block(&self.0, height, req.include_transactions)
+            .await?
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no block at height {height}; head is {head}")))
+    }
+
+    type StreamBlocksStream = Pin<Box<dyn Stream<Item = Result<BlockInfo, Status>> + Send>>;
+
+    async fn stream_blocks(&self, request: Request<StreamBlocksRequest>) -> Result<Response<Self::StreamBlocksStream>, Status> {
+        let req = request.into_inner();
+        let state = self.0.clone();
+        let mut heads = state.heads.clone();
+        let mut next = match req.from_height {
+            0 => heads.borrow().height + 1,
+            h => h,
+        };
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let head = heads.borrow_and_update().height;
+                while next <= head {
+                    let item = match load_block(&state, next, req.include_transactions).await {
+                        Ok(Some(b)) => Ok(b),
+                        Ok(None) => Err(Status::internal(format!("block {next} missing below head {head}"))),
+                        Err(e) => Err(e),
+                    };
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        return;
+                    }
+                    next += 1;
+                }
+                tokio::select! {
+                    changed = heads.changed() => if changed.is_err() { return },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,92 @@
+//! The gRPC server: transaction, chain and node services, plus server reflection and the
+//! standard health service.
+
+mod chain_service;
+mod node_service;
+mod tx_service;
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use quorate_proto::v1::chain_service_server::ChainServiceServer;
+use quorate_proto::v1::node_service_server::NodeServiceServer;
+use quorate_proto::v1::tx_service_server::TxServiceServer;
+use quorate_proto::PublicKey;
+use tokio::sync::{watch, Notify};
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::admission::Admission;
+use crate::chain::Chain;
+use crate::config::GrpcConfig;
+use crate::mempool::Mempool;
+use crate::storage::{Head, StorageError};
+
+/// What the services share.
+pub struct NodeState {
+    /// The chain.
+    pub chain: Arc<Chain>,
+    /// The mempool.
+    pub mempool: Arc<Mutex<Mempool>>,
+    /// Admission pipeline.
+    pub admission: Arc<Admission>,
+    /// Wakes the block driver after admissions.
+    pub admitted: Arc<Notify>,
+    /// Latest committed head.
+    pub heads: watch::Receiver<Head>,
+    /// This node's key.
+    pub node_key: PublicKey,
+    /// Server limits.
+    pub grpc: GrpcConfig,
+}
+
+fn internal(e: StorageError) -> tonic::Status {
+    tracing::error!(error = %e, "storage failure while serving a request");
+    tonic::Status::internal(format!("storage: {e}"))
+}
+
+/// Serves all services on `listener` until `shutdown` turns true.
+pub async fn serve(
+    state: Arc<NodeState>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error> {
+    let max = state.grpc.max_message_bytes;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(quorate_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("embedded descriptor sets are valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(quorate_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("embedded descriptor sets are valid");
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<TxServiceServer<tx_service::TxApi>>().await;
+    health.set_serving::<ChainServiceServer<chain_service::ChainApi>>().await;
+    health.set_serving::<NodeServiceServer<node_service::NodeApi>>().await;
+    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(state.grpc.concurrency_per_connection)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .add_service(
+            TxServiceServer::new(tx_service::TxApi(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            ChainServiceServer::new(chain_service::ChainApi(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(NodeServiceServer::new(node_service::NodeApi(state.clone())))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}

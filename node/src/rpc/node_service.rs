@@ -1,0 +1,58 @@
+//! `quorate.v1.NodeService`: identity, head and validator set.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quorate_proto::v1::node_service_server::NodeService;
+use quorate_proto::v1::{ChainParams, GetNodeStatusRequest, NodeStatus, ValidatorInfo};
+use tonic::{Request, Response, Status};
+
+use super::NodeState;
+
+/// The service implementation.
+pub struct NodeApi(pub Arc<NodeState>);
+
+#[tonic::async_trait]
+impl NodeService for NodeApi {
+    async fn get_status(&self, _request: Request<GetNodeStatusRequest>) -> Result<Response<NodeStatus>, Status> {
+        let info = self.0.chain.info();
+        let head = self.0.heads.borrow().clone();
+        let (mempool_txs, mempool_bytes) = {
+            let m = self.0.mempool.lock();
+            (m.len() as u32, m.bytes() as u64)
+        };
+        let p = &info.params;
+        Ok(Response::new(NodeStatus {
+            chain_id: info.chain_id.clone(),
+            height: head.height,
+            latest_block_hash: Bytes::copy_from_slice(&head.hash.0),
+            latest_block_time_ms: head.time_ms,
+            state_root: Bytes::copy_from_slice(&head.state_root.0),
+            validators: info
+                .genesis
+                .validators
+                .iter()
+                .zip(info.validators.keys())
+                .map(|(v, k)| ValidatorInfo {
+                    name: v.name.clone(),
+                    public_key: Bytes::copy_from_slice(&k.0),
+                    address: Bytes::copy_from_slice(&k.address().0),
+                })
+                .collect(),
+            node_public_key: Bytes::copy_from_slice(&self.0.node_key.0),
+            peers: Vec::new(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            mempool_txs,
+            mempool_bytes,
+            genesis_hash: Bytes::copy_from_slice(&info.genesis_hash.0),
+            params: Some(ChainParams {
+                max_tx_bytes: p.max_tx_bytes,
+                block_max_txs: p.block_max_txs,
+                block_max_bytes: p.block_max_bytes,
+                transfer_fuel: p.transfer_fuel,
+                max_fuel_per_tx: p.max_fuel_per_tx,
+                fuel_price: p.fuel_price,
+            }),
+        }))
+    }
+}

@@ -1,0 +1,140 @@
+//! `quorate.v1.TxService`: submit, status and wait-for-commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::tx_service_server::TxService;
+use quorate_proto::v1::{
+    SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, SubmitResult, TxState, TxStatusRequest,
+    TxStatusResponse, WaitForCommitRequest,
+};
+use quorate_proto::v1::Transaction;
+use tonic::{Request, Response, Status};
+
+use super::{internal, NodeState};
+use crate::admission::Admitted;
+
+/// Default `WaitForCommit` timeout.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// The service implementation.
+pub struct TxApi(pub Arc<NodeState>);
+
+fn parse_hash(bytes: &[u8]) -> Result<Hash32, Status> {
+    Hash32::from_slice(bytes)
+        .ok_or_else(|| Status::invalid_argument(format!("tx_hash must be 32 bytes, got {}", bytes.len())))
+}
+
+fn to_result(a: Admitted) -> SubmitResult {
+    SubmitResult {
+        tx_hash: a.hash.map(|h| Bytes::copy_from_slice(&h.0)).unwrap_or_default(),
+        rejection: a.result.err().map(|e| e.to_rejection()),
+    }
+}
+
+impl TxApi {
+    async fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<SubmitResult>, Status> {
+        let admission = self.0.admission.clone();
+        let results = tokio::task::spawn_blocking(move || admission.admit(txs))
+            .await
+            .map_err(|e| Status::internal(format!("admission task failed: {e}")))?
+            .map_err(internal)?;
+        if results.iter().any(|a| a.result.is_ok()) {
+            self.0.admitted.notify_one();
+        }
+        Ok(results.into_iter().map(to_result).collect())
+    }
+
+    /// Where `hash` is: committed, pending, recently refused, or unknown.
+    pub fn status(&self, hash: &Hash32) -> Result<TxStatusResponse, Status> {
+        let storage = self.0.chain.storage();
+        let committed = |rec: crate::storage::TxRecord| TxStatusResponse {
+            tx_hash: Bytes::copy_from_slice(&hash.0),
+            state: TxState::Committed as i32,
+            height: rec.height,
+            index: rec.index,
+            receipt: rec.receipt,
+            rejection: None,
+            transaction: rec.transaction,
+        };
+        if let Some(rec) = storage.tx(hash).map_err(internal)? {
+            return Ok(committed(rec));
+        }
+        if let Some(tx) = self.0.mempool.lock().get(hash) {
+            return Ok(TxStatusResponse {
+                tx_hash: Bytes::copy_from_slice(&hash.0),
+                state: TxState::Pending as i32,
+                transaction: Some(tx.tx.clone()),
+                ..Default::default()
+            });
+        }
+        // A commit writes storage before it prunes the mempool: look again so a transaction
+        // committed between the two reads is not reported unknown.
+        if let Some(rec) = storage.tx(hash).map_err(internal)? {
+            return Ok(committed(rec));
+        }
+        let (state, rejection) = match self.0.admission.rejection(hash) {
+            Some(e) => (TxState::Rejected, Some(e.to_rejection())),
+            None => (TxState::Unknown, None),
+        };
+        Ok(TxStatusResponse {
+            tx_hash: Bytes::copy_from_slice(&hash.0),
+            state: state as i32,
+            rejection,
+            ..Default::default()
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl TxService for TxApi {
+    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResult>, Status> {
+        let tx = request
+            .into_inner()
+            .transaction
+            .ok_or_else(|| Status::invalid_argument("transaction is required"))?;
+        let mut results = self.admit(vec![tx]).await?;
+        Ok(Response::new(results.remove(0)))
+    }
+
+    async fn submit_batch(&self, request: Request<SubmitBatchRequest>) -> Result<Response<SubmitBatchResponse>, Status> {
+        let txs = request.into_inner().transactions;
+        let max = self.0.grpc.max_batch_txs;
+        if txs.len() > max {
+            return Err(Status::invalid_argument(format!("batch of {} transactions; at most {max} per request", txs.len())));
+        }
+        Ok(Response::new(SubmitBatchResponse { results: self.admit(txs).await? }))
+    }
+
+    async fn get_status(&self, request: Request<TxStatusRequest>) -> Result<Response<TxStatusResponse>, Status> {
+        let hash = parse_hash(&request.into_inner().tx_hash)?;
+        Ok(Response::new(self.status(&hash)?))
+    }
+
+    async fn wait_for_commit(&self, request: Request<WaitForCommitRequest>) -> Result<Response<TxStatusResponse>, Status> {
+        let req = request.into_inner();
+        let hash = parse_hash(&req.tx_hash)?;
+        let timeout = match req.timeout_ms {
+            0 => DEFAULT_WAIT,
+            ms => Duration::from_millis(u64::from(ms).min(self.0.grpc.max_wait_ms)),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut heads = self.0.heads.clone();
+        loop {
+            // Mark the current head seen before reading, so a commit after the read wakes us.
+            heads.borrow_and_update();
+            let status = self.status(&hash)?;
+            if status.state != TxState::Pending as i32 {
+                return Ok(Response::new(status));
+            }
+            tokio::select! {
+                changed = heads.changed() => if changed.is_err() {
+                    return Err(Status::unavailable("node is shutting down"));
+                },
+                _ = tokio::time::sleep_until(deadline) => return Ok(Response::new(status)),
+            }
+        }
+    }
+}

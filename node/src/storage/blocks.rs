@@ -1,0 +1,146 @@
+//! Block and transaction records, and the atomic block commit.
+
+use bytes::Bytes;
+use prost::Message;
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction};
+use rocksdb::WriteBatch;
+
+use super::{corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_TXS};
+use crate::execution::ExecutedBlock;
+
+/// A committed block as stored: header bytes, transaction hashes and certificate. The
+/// transactions themselves are stored once, in their `TxRecord`s.
+#[derive(Clone, PartialEq, Message)]
+pub struct BlockRecord {
+    /// Encoded header, exactly as hashed.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub header: Bytes,
+    /// Transaction hashes in block order.
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    pub tx_hashes: Vec<Bytes>,
+    /// The commit certificate.
+    #[prost(message, optional, tag = "3")]
+    pub certificate: Option<CommitCertificate>,
+}
+
+impl BlockRecord {
+    /// blake3 of the header bytes.
+    pub fn hash(&self) -> Hash32 {
+        Hash32::of(&self.header)
+    }
+
+    /// Decoded header.
+    pub fn decode_header(&self) -> Result<BlockHeader, StorageError> {
+        BlockHeader::decode(self.header.clone()).map_err(|e| corrupt("block header", e))
+    }
+}
+
+/// A committed transaction as stored.
+#[derive(Clone, PartialEq, Message)]
+pub struct TxRecord {
+    /// Height of its block.
+    #[prost(uint64, tag = "1")]
+    pub height: u64,
+    /// Index in the block.
+    #[prost(uint32, tag = "2")]
+    pub index: u32,
+    /// The transaction as received.
+    #[prost(message, optional, tag = "3")]
+    pub transaction: Option<Transaction>,
+    /// What executing it did.
+    #[prost(message, optional, tag = "4")]
+    pub receipt: Option<Receipt>,
+}
+
+impl Storage {
+    /// Commits `block` with its certificate in one atomic, durable write: block record, hash
+    /// index, transactions and receipts, changed accounts, state accumulator and head.
+    pub fn commit_block(&self, block: &ExecutedBlock, certificate: &CommitCertificate) -> Result<Head, StorageError> {
+        let head = self.head()?;
+        let height = block.header.height;
+        if height != head.height + 1 {
+            return Err(StorageError::NotNext { got: height, head: head.height });
+        }
+        let mut batch = WriteBatch::default();
+        let record = BlockRecord {
+            header: block.header_bytes.clone(),
+            tx_hashes: block.txs.iter().map(|t| Bytes::copy_from_slice(&t.hash.0)).collect(),
+            certificate: Some(certificate.clone()),
+        };
+        batch.put_cf(self.cf(CF_BLOCKS), height.to_be_bytes(), record.encode_to_vec());
+        batch.put_cf(self.cf(CF_BLOCK_HASHES), block.hash.0, height.to_be_bytes());
+        let txs_cf = self.cf(CF_TXS);
+        let mut buf = Vec::with_capacity(512);
+        for (index, (tx, receipt)) in block.txs.iter().zip(&block.receipts).enumerate() {
+            let rec = TxRecord {
+                height,
+                index: index as u32,
+                transaction: Some(tx.tx.clone()),
+                receipt: Some(receipt.clone()),
+            };
+            buf.clear();
+            rec.encode(&mut buf).expect("Vec grows as needed");
+            batch.put_cf(txs_cf, tx.hash.0, &buf);
+        }
+        let accounts = self.cf(CF_ACCOUNTS);
+        for (addr, acct) in &block.changes {
+            batch.put_cf(accounts, addr.0, acct.to_bytes());
+        }
+        let new_head = Head {
+            height,
+            hash: block.hash,
+            time_ms: block.header.time_ms,
+            state_root: block.lthash.root(),
+        };
+        self.put_head(&mut batch, &new_head, &block.lthash);
+        self.write(batch)?;
+        Ok(new_head)
+    }
+
+    /// The block at `height`, if committed.
+    pub fn block_by_height(&self, height: u64) -> Result<Option<BlockRecord>, StorageError> {
+        self.db()
+            .get_pinned_cf(self.cf(CF_BLOCKS), height.to_be_bytes())?
+            .map(|b| BlockRecord::decode(&*b).map_err(|e| corrupt(format!("block {height}"), e)))
+            .transpose()
+    }
+
+    /// The height of the block with `hash`, if committed.
+    pub fn height_of(&self, hash: &Hash32) -> Result<Option<u64>, StorageError> {
+        self.db()
+            .get_pinned_cf(self.cf(CF_BLOCK_HASHES), hash.0)?
+            .map(|b| {
+                <[u8; 8]>::try_from(&*b)
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt(format!("block hash index {hash}"), "wrong length"))
+            })
+            .transpose()
+    }
+
+    /// The committed transaction with `hash`, with its location and receipt.
+    pub fn tx(&self, hash: &Hash32) -> Result<Option<TxRecord>, StorageError> {
+        self.db()
+            .get_pinned_cf(self.cf(CF_TXS), hash.0)?
+            .map(|b| TxRecord::decode(&*b).map_err(|e| corrupt(format!("tx {hash}"), e)))
+            .transpose()
+    }
+
+    /// True when a transaction with `hash` is committed.
+    pub fn has_tx(&self, hash: &Hash32) -> Result<bool, StorageError> {
+        Ok(self.db().get_pinned_cf(self.cf(CF_TXS), hash.0)?.is_some())
+    }
+
+    /// The committed transactions of `hashes`, in order.
+    pub fn txs(&self, hashes: &[Bytes]) -> Result<Vec<TxRecord>, StorageError> {
+        self.db()
+            .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter(), false)
+            .into_iter()
+            .zip(hashes)
+            .map(|(r, h)| {
+                let b = r?.ok_or_else(|| corrupt(format!("tx {}", hex::encode(h)), "missing"))?;
+                TxRecord::decode(&*b).map_err(|e| corrupt(format!("tx {}", hex::encode(h)), e))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,284 @@
+//! RocksDB storage: blocks, transactions with receipts, account state and chain metadata.
+//!
+//! Invariant: everything a block changes (its record, its transactions and receipts, the
+//! accounts it touched, the state accumulator and the new head) is written in one `WriteBatch`,
+//! so after a crash at any instant the database holds either all of a block or none of it.
+
+mod blocks;
+mod state;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use quorate_proto::crypto::Hash32;
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+pub use blocks::{BlockRecord, TxRecord};
+pub use state::Account;
+
+use crate::state_root::LtHash;
+
+/// Column family: height (u64 BE) → `BlockRecord`.
+pub(crate) const CF_BLOCKS: &str = "blocks";
+/// Column family: block hash → height (u64 BE).
+pub(crate) const CF_BLOCK_HASHES: &str = "block_hashes";
+/// Column family: tx hash → `TxRecord`.
+pub(crate) const CF_TXS: &str = "txs";
+/// Column family: address → `Account` (16 bytes).
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+/// Column family: chain metadata.
+pub(crate) const CF_META: &str = "meta";
+
+const META_HEAD: &[u8] = b"head";
+const META_LTHASH: &[u8] = b"lthash";
+const META_GENESIS: &[u8] = b"genesis_hash";
+const META_CHAIN_ID: &[u8] = b"chain_id";
+const META_SCHEMA: &[u8] = b"schema_version";
+const SCHEMA_VERSION: u32 = 1;
+
+/// Storage failures. Any of these means the node cannot go on safely.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB reported an error.
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// A stored record does not decode: the database is damaged.
+    #[error("corrupt record {what}: {detail}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The database belongs to another chain.
+    #[error("database holds chain {found_chain} (genesis {found_genesis}), not {chain} (genesis {genesis})")]
+    WrongChain {
+        /// Chain id stored.
+        found_chain: String,
+        /// Genesis hash stored.
+        found_genesis: String,
+        /// Chain id expected.
+        chain: String,
+        /// Genesis hash expected.
+        genesis: String,
+    },
+    /// A block at an unexpected height was offered for commit.
+    #[error("cannot commit height {got}: head is {head}")]
+    NotNext {
+        /// Offered height.
+        got: u64,
+        /// Current head.
+        head: u64,
+    },
+}
+
+/// RocksDB tuning, set explicitly rather than left to defaults.
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    /// fsync the WAL on every block commit (a commit is acknowledged only after this).
+    pub sync_writes: bool,
+    /// Block cache size, bytes.
+    pub block_cache_bytes: usize,
+    /// Most open files RocksDB may hold.
+    pub max_open_files: i32,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self { sync_writes: true, block_cache_bytes: 64 << 20, max_open_files: 512 }
+    }
+}
+
+/// The head of the chain as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Head {
+    /// Height of the latest committed block; 0 at genesis.
+    pub height: u64,
+    /// Its hash (the genesis hash at height 0).
+    pub hash: Hash32,
+    /// Its time, ms since the epoch.
+    pub time_ms: u64,
+    /// State root after it.
+    pub state_root: Hash32,
+}
+
+impl Head {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(8 + 32 + 8 + 32);
+        v.extend_from_slice(&self.height.to_be_bytes());
+        v.extend_from_slice(&self.hash.0);
+        v.extend_from_slice(&self.time_ms.to_be_bytes());
+        v.extend_from_slice(&self.state_root.0);
+        v
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != 80 {
+            return None;
+        }
+        Some(Self {
+            height: u64::from_be_bytes(b[0..8].try_into().ok()?),
+            hash: Hash32::from_slice(&b[8..40])?,
+            time_ms: u64::from_be_bytes(b[40..48].try_into().ok()?),
+            state_root: Hash32::from_slice(&b[48..80])?,
+        })
+    }
+}
+
+/// The node's database.
+pub struct Storage {
+    db: DB,
+    write_opts: WriteOptions,
+}
+
+fn corrupt(what: impl Into<String>, detail: impl ToString) -> StorageError {
+    StorageError::Corrupt { what: what.into(), detail: detail.to_string() }
+}
+
+impl Storage {
+    /// Opens (creating if missing) the database at `path`.
+    pub fn open(path: &Path, opts: &StorageOptions) -> Result<Arc<Self>, StorageError> {
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+        let cf_opts = |point_lookups: bool| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_block_size(16 * 1024);
+            if point_lookups {
+                table.set_bloom_filter(10.0, false);
+            }
+            let mut o = Options::default();
+            o.set_block_based_table_factory(&table);
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(32 << 20);
+            o
+        };
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_open_files(opts.max_open_files);
+        db_opts.increase_parallelism(2);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_keep_log_file_num(4);
+        db_opts.set_max_total_wal_size(256 << 20);
+        db_opts.set_paranoid_checks(true);
+        let cfs = vec![
+            ColumnFamilyDescriptor::new(CF_BLOCKS, cf_opts(false)),
+            ColumnFamilyDescriptor::new(CF_BLOCK_HASHES, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_TXS, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_ACCOUNTS, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_META, cf_opts(false)),
+        ];
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(opts.sync_writes);
+        Ok(Arc::new(Self { db, write_opts }))
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("all column families are created at open")
+    }
+
+    /// Writes the genesis state if the database is empty, or checks that it belongs to this
+    /// genesis. Returns the head.
+    pub fn init_genesis(
+        &self,
+        chain_id: &str,
+        genesis_hash: Hash32,
+        genesis_time_ms: u64,
+        balances: &[(quorate_proto::Address, u64)],
+    ) -> Result<Head, StorageError> {
+        let meta = self.cf(CF_META);
+        if let Some(stored) = self.db.get_cf(meta, META_GENESIS)? {
+            let found_chain = self
+                .db
+                .get_cf(meta, META_CHAIN_ID)?
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            if stored != genesis_hash.0 || found_chain != chain_id {
+                return Err(StorageError::WrongChain {
+                    found_chain,
+                    found_genesis: hex::encode(stored),
+                    chain: chain_id.to_owned(),
+                    genesis: genesis_hash.to_hex(),
+                });
+            }
+            return self.head();
+        }
+        let mut lthash = LtHash::default();
+        let mut batch = WriteBatch::default();
+        let accounts = self.cf(CF_ACCOUNTS);
+        for (addr, balance) in balances {
+            let acct = Account { balance: *balance, nonce: 0 };
+            let value = acct.to_bytes();
+            lthash.insert(&addr.0, &value);
+            batch.put_cf(accounts, addr.0, value);
+        }
+        let head = Head { height: 0, hash: genesis_hash, time_ms: genesis_time_ms, state_root: lthash.root() };
+        batch.put_cf(meta, META_LTHASH, lthash.to_bytes());
+        batch.put_cf(meta, META_HEAD, head.to_bytes());
+        batch.put_cf(meta, META_CHAIN_ID, chain_id.as_bytes());
+        batch.put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_be_bytes());
+        // The genesis marker goes in the same batch: a crash leaves either nothing or all.
+        batch.put_cf(meta, META_GENESIS, genesis_hash.0);
+        self.db.write_opt(batch, &self.write_opts)?;
+        Ok(head)
+    }
+
+    /// The latest committed head.
+    pub fn head(&self) -> Result<Head, StorageError> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_META), META_HEAD)?
+            .ok_or_else(|| corrupt("head", "missing: genesis was never written"))?;
+        Head::from_bytes(&bytes).ok_or_else(|| corrupt("head", "wrong length"))
+    }
+
+    /// The state accumulator after the head.
+    pub fn lthash(&self) -> Result<LtHash, StorageError> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_META), META_LTHASH)?
+            .ok_or_else(|| corrupt("lthash", "missing"))?;
+        LtHash::from_bytes(&bytes).ok_or_else(|| corrupt("lthash", "wrong length"))
+    }
+
+    /// Writes `batch` with the configured durability.
+    pub(crate) fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        Ok(self.db.write_opt(batch, &self.write_opts)?)
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn put_head(&self, batch: &mut WriteBatch, head: &Head, lthash: &LtHash) {
+        let meta = self.cf(CF_META);
+        batch.put_cf(meta, META_HEAD, head.to_bytes());
+        batch.put_cf(meta, META_LTHASH, lthash.to_bytes());
+    }
+
+    /// Checks that the stored head, its block record and the state accumulator agree; run at
+    /// start-up so a damaged database is refused rather than served.
+    pub fn check_consistency(&self) -> Result<Head, StorageError> {
+        let head = self.head()?;
+        let lthash = self.lthash()?;
+        if lthash.root() != head.state_root {
+            return Err(corrupt("state", format!("accumulator root {} != head state root {}", lthash.root(), head.state_root)));
+        }
+        if head.height > 0 {
+            let block = self
+                .block_by_height(head.height)?
+                .ok_or_else(|| corrupt("head", format!("block {} missing", head.height)))?;
+            if block.hash() != head.hash {
+                return Err(corrupt("head", format!("block {} hash mismatch", head.height)));
+            }
+        }
+        if self.block_by_height(head.height + 1)?.is_some() {
+            return Err(corrupt("head", format!("a block above head {} exists", head.height)));
+        }
+        Ok(head)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! Compiles the `.proto` files with protoc (installed by `scripts/setup.sh`).
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let protos = ["proto/quorate/v1/types.proto", "proto/quorate/v1/node.proto"];
+    for p in &protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("quorate_descriptor.bin"))
+        .bytes(".")
+        .compile_protos(&protos, &["proto"])?;
+    Ok(())
+}

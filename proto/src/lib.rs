@@ -1,0 +1,21 @@
+//! Quorate's wire format: the protobuf messages and gRPC services, and the rules that give
+//! bytes their meaning (hashes, addresses, signatures, Merkle roots, commit certificates).
+//!
+//! Everything a client in another language must reproduce to sign a transaction or check a
+//! block lives here, next to the `.proto` files it interprets.
+
+pub mod crypto;
+pub mod merkle;
+pub mod certificate;
+pub mod tx;
+
+/// Generated protobuf and gRPC code for package `quorate.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("quorate.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every Quorate proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quorate_descriptor");
+
+pub use crypto::{Address, Hash32, Keypair, PublicKey};

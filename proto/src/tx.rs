@@ -1,0 +1,172 @@
+//! Transactions: building, signing, hashing and the bounded decode that admission uses.
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::crypto::{Address, Hash32, Keypair, PUBLIC_KEY_LEN, SIGNATURE_LEN, TX_SIGN_DOMAIN};
+use crate::v1::{tx_body, Transaction, TxBody};
+
+/// The message a transaction signature covers: a domain tag followed by the transaction hash.
+pub fn signing_message(tx_hash: &Hash32) -> [u8; TX_SIGN_DOMAIN.len() + 32] {
+    let mut msg = [0u8; TX_SIGN_DOMAIN.len() + 32];
+    msg[..TX_SIGN_DOMAIN.len()].copy_from_slice(TX_SIGN_DOMAIN);
+    msg[TX_SIGN_DOMAIN.len()..].copy_from_slice(&tx_hash.0);
+    msg
+}
+
+/// The hash of a transaction: blake3 over its encoded body bytes as signed.
+pub fn tx_hash(body_bytes: &[u8]) -> Hash32 {
+    Hash32::of(body_bytes)
+}
+
+/// Encodes and signs `body` with `key`.
+pub fn sign(body: &TxBody, key: &Keypair) -> Transaction {
+    let body_bytes = Bytes::from(body.encode_to_vec());
+    let hash = tx_hash(&body_bytes);
+    let signature = key.sign(&signing_message(&hash));
+    Transaction {
+        body: body_bytes,
+        public_key: Bytes::copy_from_slice(&key.public().0),
+        signature: Bytes::copy_from_slice(&signature),
+    }
+}
+
+/// A transfer body for `key`'s account.
+pub fn transfer_body(
+    chain_id: &str,
+    key: &Keypair,
+    nonce: u64,
+    fuel_limit: u64,
+    to: Address,
+    amount: u64,
+    memo: Vec<u8>,
+) -> TxBody {
+    TxBody {
+        chain_id: chain_id.to_owned(),
+        signer: Bytes::copy_from_slice(&key.address().0),
+        nonce,
+        fuel_limit,
+        payload: Some(tx_body::Payload::Transfer(crate::v1::Transfer {
+            to: Bytes::copy_from_slice(&to.0),
+            amount,
+            memo: Bytes::from(memo),
+        })),
+    }
+}
+
+/// Why bytes are not a well-formed transaction (before any chain rule is applied).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The whole encoded transaction is larger than allowed.
+    #[error("transaction is {size} bytes; the limit is {max}")]
+    TooLarge {
+        /// Encoded size.
+        size: usize,
+        /// Chain limit.
+        max: usize,
+    },
+    /// Not a valid protobuf `Transaction`/`TxBody`.
+    #[error("not a valid transaction encoding: {0}")]
+    Protobuf(String),
+    /// Public key is not 32 bytes.
+    #[error("public key is {0} bytes; expected 32")]
+    PublicKeyLength(usize),
+    /// Signature is not 64 bytes.
+    #[error("signature is {0} bytes; expected 64")]
+    SignatureLength(usize),
+    /// Signer is not a 20-byte address.
+    #[error("signer is {0} bytes; expected 20")]
+    SignerLength(usize),
+}
+
+/// A transaction whose body is decoded and whose hash is computed, not yet verified.
+#[derive(Clone, Debug)]
+pub struct DecodedTx {
+    /// The transaction as received (body bytes untouched).
+    pub tx: Transaction,
+    /// The decoded body.
+    pub body: TxBody,
+    /// blake3 of the body bytes.
+    pub hash: Hash32,
+    /// The signer address from the body.
+    pub signer: Address,
+    /// Public key bytes.
+    pub public_key: [u8; PUBLIC_KEY_LEN],
+    /// Encoded size of the whole transaction (for mempool accounting).
+    pub encoded_len: usize,
+}
+
+impl DecodedTx {
+    /// Decodes the body of an already-parsed `Transaction`, enforcing `max_tx_bytes` on the
+    /// encoded transaction before touching the body.
+    pub fn from_transaction(tx: Transaction, max_tx_bytes: usize) -> Result<Self, DecodeError> {
+        let encoded_len = tx.encoded_len();
+        if encoded_len > max_tx_bytes {
+            return Err(DecodeError::TooLarge { size: encoded_len, max: max_tx_bytes });
+        }
+        let public_key: [u8; PUBLIC_KEY_LEN] = tx
+            .public_key
+            .as_ref()
+            .try_into()
+            .map_err(|_| DecodeError::PublicKeyLength(tx.public_key.len()))?;
+        if tx.signature.len() != SIGNATURE_LEN {
+            return Err(DecodeError::SignatureLength(tx.signature.len()));
+        }
+        // Decoding from `Bytes` shares the buffer for the body's bytes fields: no copy.
+        let body =
+            TxBody::decode(tx.body.clone()).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+        let signer = Address::from_slice(&body.signer)
+            .map_err(|_| DecodeError::SignerLength(body.signer.len()))?;
+        let hash = tx_hash(&tx.body);
+        Ok(Self { tx, body, hash, signer, public_key, encoded_len })
+    }
+
+    /// Decodes raw bytes of an encoded `Transaction`, size-checked first.
+    pub fn decode(bytes: Bytes, max_tx_bytes: usize) -> Result<Self, DecodeError> {
+        if bytes.len() > max_tx_bytes {
+            return Err(DecodeError::TooLarge { size: bytes.len(), max: max_tx_bytes });
+        }
+        let tx = Transaction::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+        Self::from_transaction(tx, max_tx_bytes)
+    }
+
+    /// The message the signature must cover.
+    pub fn signing_message(&self) -> [u8; TX_SIGN_DOMAIN.len() + 32] {
+        signing_message(&self.hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::verify_strict;
+
+    #[test]
+    fn signed_transfer_decodes_and_verifies() {
+        let key = Keypair::from_secret(&[1; 32]);
+        let to = Keypair::from_secret(&[2; 32]).address();
+        let tx = sign(&transfer_body("c", &key, 0, 1000, to, 5, vec![]), &key);
+        let d = DecodedTx::decode(Bytes::from(tx.encode_to_vec()), 4096).expect("decodes");
+        assert_eq!(d.signer, key.address());
+        assert_eq!(d.hash, tx_hash(&tx.body));
+        assert!(verify_strict(&d.public_key, &d.signing_message(), &d.tx.signature));
+    }
+
+    #[test]
+    fn oversized_and_malformed_are_refused() {
+        let key = Keypair::from_secret(&[1; 32]);
+        let tx = sign(&transfer_body("c", &key, 0, 1000, key.address(), 5, vec![0; 500]), &key);
+        let bytes = Bytes::from(tx.encode_to_vec());
+        assert!(matches!(DecodedTx::decode(bytes, 100), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            DecodedTx::decode(Bytes::from_static(&[0xff, 0xff, 0xff]), 100),
+            Err(DecodeError::Protobuf(_))
+        ));
+        let mut short = tx.clone();
+        short.signature = Bytes::from_static(&[1, 2, 3]);
+        assert_eq!(
+            DecodedTx::from_transaction(short, 4096).err(),
+            Some(DecodeError::SignatureLength(3))
+        );
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building Quorate needs on a fresh Debian/Ubuntu machine: clang and libclang
+# (RocksDB's bindings), protoc (the .proto files) and a Rust toolchain's components.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+
+need_apt=()
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust with rustup first" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+echo "setup: ready ($(cargo --version), $(protoc --version))"
