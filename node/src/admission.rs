@@ -45,6 +45,8 @@ pub struct VerifiedTx {
     pub payload: Payload,
     /// Encoded size of the transaction.
     pub encoded_len: usize,
+    /// Private: makes this type constructible only here, after verification.
+    _verified: (),
 }
 
 impl VerifiedTx {
@@ -293,7 +295,20 @@ fn check_stateless(d: DecodedTx, chain_id: &str, params: &ChainParams) -> Result
         fuel_limit,
         payload,
         encoded_len: d.encoded_len,
+        _verified: (),
     })
+}
+
+/// Test-only: stateless checks plus a strict signature check, without the mempool.
+#[cfg(test)]
+pub(crate) fn verify_one(tx: Transaction, chain_id: &str, params: &ChainParams) -> Result<VerifiedTx, AdmissionError> {
+    let d = DecodedTx::from_transaction(tx, params.max_tx_bytes as usize)?;
+    let v = check_stateless(d, chain_id, params)?;
+    let msg = quorate_proto::tx::signing_message(&v.hash);
+    if !quorate_proto::crypto::verify_strict(&v.tx.public_key, &msg, &v.tx.signature) {
+        return Err(AdmissionError::BadSignature(hex::encode(&v.tx.public_key)));
+    }
+    Ok(v)
 }
 
 impl Admission {
@@ -310,6 +325,13 @@ impl Admission {
         let mut out: Vec<Admitted> = Vec::with_capacity(txs.len());
         let mut candidates: Vec<(usize, VerifiedTx)> = Vec::with_capacity(txs.len());
         for tx in txs {
+            let size = prost::Message::encoded_len(&tx);
+            if size > max {
+                // Still name the transaction, so the client can match the refusal.
+                let hash = quorate_proto::tx::tx_hash(&tx.body);
+                out.push(Admitted { hash: Some(hash), result: Err(AdmissionError::Oversized { size, max }) });
+                continue;
+            }
             match DecodedTx::from_transaction(tx, max) {
                 Err(e) => out.push(Admitted { hash: None, result: Err(e.into()) }),
                 Ok(d) => {

@@ -271,3 +271,58 @@ fn seal(
     let hash = Hash32::of(&header_bytes);
     ExecutedBlock { header, header_bytes, hash, txs, receipts, changes, lthash }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{TestChain, BALANCE};
+    use quorate_proto::v1::ExecStatus;
+
+    #[test]
+    fn validator_reexecution_accepts_honest_block_and_rejects_tampered_roots() {
+        let t = TestChain::new(2);
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 10, 0), t.transfer(1, t.addr(0), 3, 0)]);
+        let candidates = t.mempool.lock().select(10, 1 << 20);
+        let (block, dropped) = t.chain.propose(candidates, t.validator.public().0, 2_000).expect("propose");
+        assert!(dropped.is_empty());
+        let ok = t.chain.validate(&block.header, block.txs.clone()).expect("validate");
+        assert_eq!(ok.map(|b| b.hash), Ok(block.hash));
+        let mut bad = block.header.clone();
+        bad.state_root = bytes::Bytes::copy_from_slice(&[0; 32]);
+        assert!(t.chain.validate(&bad, block.txs.clone()).expect("validate").is_err());
+        let mut reordered = block.txs.clone();
+        reordered.reverse();
+        assert!(t.chain.validate(&block.header, reordered).expect("validate").is_err());
+    }
+
+    #[test]
+    fn transfer_beyond_balance_fails_with_receipt_charging_only_the_fee() {
+        // Two mempools of a cluster can each admit one of two transfers that together
+        // overdraw; the block still executes both and the second fails with a receipt.
+        let t = TestChain::new(2);
+        let fee = t.genesis.params.transfer_fuel * t.genesis.params.fuel_price;
+        let verify = |tx| std::sync::Arc::new(crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params).expect("valid"));
+        let first = verify(t.transfer(0, t.addr(1), BALANCE - 2 * fee, 0));
+        let second = verify(t.transfer(0, t.addr(1), 10, 1));
+        let (block, dropped) = t.chain.propose(vec![first, second], t.validator.public().0, 2_000).expect("propose");
+        assert!(dropped.is_empty());
+        assert_eq!(block.receipts[0].status, ExecStatus::Success as i32);
+        assert_eq!(block.receipts[1].status, ExecStatus::InsufficientFunds as i32);
+        assert_eq!(block.receipts[1].fee, fee);
+        assert!(block.receipts[1].error.contains("below amount 10"), "{}", block.receipts[1].error);
+        let changes: std::collections::HashMap<_, _> = block.changes.iter().cloned().collect();
+        assert_eq!(changes[&t.addr(0)], crate::storage::Account { balance: 0, nonce: 2 });
+        assert_eq!(changes[&t.addr(1)].balance, BALANCE + BALANCE - 2 * fee);
+    }
+
+    #[test]
+    fn stale_nonce_is_left_out_of_a_proposal() {
+        let t = TestChain::new(2);
+        t.admit_ok(vec![t.transfer(1, t.addr(0), 5, 0)]);
+        let mut candidates = t.mempool.lock().select(10, 1 << 20);
+        candidates.push(candidates[0].clone());
+        let (block, dropped) = t.chain.propose(candidates, t.validator.public().0, 3_000).expect("propose");
+        assert_eq!(block.txs.len(), 1);
+        assert_eq!(dropped.len(), 1, "the repeated nonce is left out");
+        assert_eq!(block.receipts[0].status, ExecStatus::Success as i32);
+    }
+}

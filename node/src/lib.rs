@@ -12,3 +12,6 @@ pub mod producer;
 pub mod rpc;
 pub mod state_root;
 pub mod storage;
+#[cfg(test)]
+#[allow(missing_docs, clippy::unwrap_used)]
+mod testutil;

@@ -147,7 +147,7 @@ async fn submit_and_report(channel: Channel, tx: Transaction, wait: bool, opts: 
         .await
         .map_err(|s| status_err("submit", s))?
         .into_inner();
-    let hash = hex::encode(&result.tx_hash);
+    let hash = if result.tx_hash.is_empty() { "(undecodable)".to_owned() } else { hex::encode(&result.tx_hash) };
     if let Some(r) = &result.rejection {
         if opts.json {
             println!("{}", json!({"tx_hash": hash, "state": "REJECTED", "rejection": output::rejection(r)}));

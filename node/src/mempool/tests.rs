@@ -1,1 +1,58 @@
 use super::*;
+use crate::testutil::TestChain;
+
+fn verified(t: &TestChain, from: usize, nonce: u64, amount: u64) -> Arc<VerifiedTx> {
+    // Only admission makes a VerifiedTx: admit, then take it back out of the pool.
+    let tx = t.transfer(from, t.addr((from + 1) % t.accounts.len()), amount, nonce);
+    t.admit_ok(vec![tx]);
+    let pool = t.mempool.lock();
+    let hash = pool.arrival.values().last().copied().expect("inserted");
+    pool.get(&hash).expect("present")
+}
+
+#[test]
+fn selects_consecutive_nonces_in_arrival_order_and_fills_late_gaps() {
+    let t = TestChain::new(2);
+    // Account 0 sends nonce 1 before nonce 0; account 1 sends 0 then 1.
+    let a1 = verified(&t, 0, 1, 1);
+    let b0 = verified(&t, 1, 0, 1);
+    let a0 = verified(&t, 0, 0, 1);
+    let b1 = verified(&t, 1, 1, 1);
+    let pool = t.mempool.lock();
+    let picked: Vec<Hash32> = pool.select(10, 1 << 20).iter().map(|t| t.hash).collect();
+    assert_eq!(picked.len(), 4);
+    let pos = |h: &Hash32| picked.iter().position(|p| p == h).expect("picked");
+    assert!(pos(&a0.hash) < pos(&a1.hash), "nonce order per account");
+    assert!(pos(&b0.hash) < pos(&b1.hash));
+    // Count and byte limits.
+    assert_eq!(pool.select(2, 1 << 20).len(), 2);
+    assert_eq!(pool.select(10, a0.encoded_len).len(), 1);
+    assert_eq!(pool.next_nonce(&t.addr(0), 0), 2);
+}
+
+#[test]
+fn gap_blocks_later_nonces_and_commit_prunes_stale() {
+    let t = TestChain::new(2);
+    let _a2 = verified(&t, 0, 2, 1);
+    assert!(t.mempool.lock().select(10, 1 << 20).is_empty(), "nonce 2 waits for 0 and 1");
+    let _a0 = verified(&t, 0, 0, 1);
+    assert_eq!(t.mempool.lock().select(10, 1 << 20).len(), 1);
+    // A commit that moves account 0 to nonce 3 (as if 0..2 committed elsewhere) drops all.
+    let mut pool = t.mempool.lock();
+    pool.on_commit(&[], &[(t.addr(0), Account { balance: 5, nonce: 3 })]);
+    assert!(pool.is_empty());
+    assert_eq!(pool.bytes(), 0);
+}
+
+#[test]
+fn capacity_limits_refuse_with_mempool_full() {
+    let t = TestChain::new(1);
+    let tx = verified(&t, 0, 0, 1);
+    let mut pool = Mempool::new(MempoolLimits { max_txs: 1, max_bytes: 1 << 20, nonce_window: 8 });
+    let acct = Account { balance: 1_000_000, nonce: 0 };
+    pool.insert(tx.clone(), acct, 1).expect("first fits");
+    let second = verified(&t, 0, 1, 1);
+    assert!(matches!(pool.insert(second, acct, 1), Err(AdmissionError::MempoolFull { txs: 1, .. })));
+    let mut by_bytes = Mempool::new(MempoolLimits { max_txs: 10, max_bytes: tx.encoded_len - 1, nonce_window: 8 });
+    assert!(matches!(by_bytes.insert(tx, acct, 1), Err(AdmissionError::MempoolFull { .. })));
+}

@@ -1,0 +1,87 @@
+//! Helpers for the crate's unit tests: a small chain in a temporary directory.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use quorate_genesis::Genesis;
+use quorate_proto::tx::{sign, transfer_body};
+use quorate_proto::v1::Transaction;
+use quorate_proto::{Address, Keypair};
+
+use crate::admission::Admission;
+use crate::chain::Chain;
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::storage::{Storage, StorageOptions};
+
+/// Balance of each funded test account.
+pub const BALANCE: u64 = 1_000_000;
+
+/// A chain with one validator and funded accounts, on RocksDB in a temp dir.
+pub struct TestChain {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub validator: Keypair,
+    pub accounts: Vec<Keypair>,
+    pub chain: Arc<Chain>,
+    pub mempool: Arc<Mutex<Mempool>>,
+    pub admission: Admission,
+}
+
+pub fn limits() -> MempoolLimits {
+    MempoolLimits { max_txs: 1000, max_bytes: 1 << 20, nonce_window: 16 }
+}
+
+impl TestChain {
+    pub fn new(accounts: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let generated = quorate_genesis::generate("test-chain", 1, accounts, BALANCE, 1_000).expect("genesis");
+        let storage = Storage::open(dir.path(), &StorageOptions { sync_writes: false, ..Default::default() }).expect("open");
+        Self::assemble(dir, generated.genesis, generated.validator_keys[0].clone(), generated.account_keys, storage)
+    }
+
+    fn assemble(dir: tempfile::TempDir, genesis: Genesis, validator: Keypair, accounts: Vec<Keypair>, storage: Arc<Storage>) -> Self {
+        let chain = Arc::new(Chain::open(genesis.clone(), storage.clone()).expect("chain"));
+        let mempool = Arc::new(Mutex::new(Mempool::new(limits())));
+        let admission = Admission::new(genesis.chain_id.clone(), genesis.params.clone(), storage, mempool.clone());
+        Self { dir, genesis, validator, accounts, chain, mempool, admission }
+    }
+
+    /// Closes and reopens the database (as after a restart).
+    pub fn reopen(self) -> Self {
+        let TestChain { dir, genesis, validator, accounts, chain, mempool, admission } = self;
+        drop((chain, mempool, admission));
+        let storage = Storage::open(dir.path(), &StorageOptions { sync_writes: false, ..Default::default() }).expect("reopen");
+        Self::assemble(dir, genesis, validator, accounts, storage)
+    }
+
+    pub fn transfer(&self, from: usize, to: Address, amount: u64, nonce: u64) -> Transaction {
+        let key = &self.accounts[from];
+        let fuel = self.genesis.params.transfer_fuel;
+        sign(&transfer_body(&self.genesis.chain_id, key, nonce, fuel, to, amount, vec![]), key)
+    }
+
+    pub fn addr(&self, i: usize) -> Address {
+        self.accounts[i].address()
+    }
+
+    /// Admits `txs`, asserting every one is accepted.
+    pub fn admit_ok(&self, txs: Vec<Transaction>) {
+        for a in self.admission.admit(txs).expect("admit") {
+            assert!(a.result.is_ok(), "refused: {:?}", a.result);
+        }
+    }
+
+    /// Produces one block from the mempool with the validator's signature.
+    pub fn produce(&self) -> Option<crate::storage::Head> {
+        let producer = crate::producer::SoloProducer {
+            chain: self.chain.clone(),
+            mempool: self.mempool.clone(),
+            admitted: Arc::new(tokio::sync::Notify::new()),
+            key: self.validator.clone(),
+            validator_index: 0,
+            block_interval: std::time::Duration::from_millis(1),
+            heads: tokio::sync::watch::channel(self.chain.head()).0,
+        };
+        producer.produce_one().expect("produce")
+    }
+}
