@@ -3,7 +3,10 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["proto/quorate/v1/types.proto", "proto/quorate/v1/node.proto"];
+    let protos = [
+        "proto/quorate/v1/types.proto",
+        "proto/quorate/v1/node.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -38,7 +38,13 @@ pub fn dev_genesis() -> Genesis {
 /// The dev genesis as the generator builds it; the shipped file must equal this.
 pub fn build_dev_genesis() -> Genesis {
     let accounts: Vec<Keypair> = (0..DEV_ACCOUNTS as u32).map(dev_account_key).collect();
-    let mut g = crate::assemble(DEV_CHAIN_ID, 0, &[dev_validator_key()], &accounts, 1_000_000_000_000);
+    let mut g = crate::assemble(
+        DEV_CHAIN_ID,
+        0,
+        &[dev_validator_key()],
+        &accounts,
+        1_000_000_000_000,
+    );
     g.validators[0].name = "dev-validator".into();
     for (i, a) in g.accounts.iter_mut().enumerate() {
         a.name = format!("dev-{i}");
@@ -54,9 +60,16 @@ mod tests {
     fn shipped_dev_genesis_matches_generator() {
         let built = build_dev_genesis();
         if std::env::var_os("QUORATE_BLESS").is_some() {
-            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev.json"), built.to_json())
-                .expect("write");
+            std::fs::write(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples/dev.json"),
+                built.to_json(),
+            )
+            .expect("write");
         }
-        assert_eq!(dev_genesis(), built, "run with QUORATE_BLESS=1 to regenerate examples/dev.json");
+        assert_eq!(
+            dev_genesis(),
+            built,
+            "run with QUORATE_BLESS=1 to regenerate examples/dev.json"
+        );
     }
 }

@@ -66,17 +66,27 @@ impl KeyFile {
     /// Reads a key file and checks that its parts agree.
     pub fn load(path: &Path) -> Result<Keypair, KeyFileError> {
         let p = || path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Io { path: p(), source })?;
-        let file: KeyFile =
-            serde_json::from_str(&text).map_err(|source| KeyFileError::Parse { path: p(), source })?;
-        let secret = hex::decode(file.secret_key.trim())
-            .map_err(|e| KeyFileError::Key { path: p(), source: KeyError::Hex(e.to_string()) })?;
-        let secret: [u8; 32] = secret.as_slice().try_into().map_err(|_| KeyFileError::Key {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| KeyFileError::Io { path: p(), source })?;
+        let file: KeyFile = serde_json::from_str(&text)
+            .map_err(|source| KeyFileError::Parse { path: p(), source })?;
+        let secret = hex::decode(file.secret_key.trim()).map_err(|e| KeyFileError::Key {
             path: p(),
-            source: KeyError::Length { expected: 32, got: secret.len() },
+            source: KeyError::Hex(e.to_string()),
         })?;
+        let secret: [u8; 32] = secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyFileError::Key {
+                path: p(),
+                source: KeyError::Length {
+                    expected: 32,
+                    got: secret.len(),
+                },
+            })?;
         let key = Keypair::from_secret(&secret);
-        let addr = Address::from_hex(&file.address).map_err(|source| KeyFileError::Key { path: p(), source })?;
+        let addr = Address::from_hex(&file.address)
+            .map_err(|source| KeyFileError::Key { path: p(), source })?;
         if key.public().to_hex() != file.public_key.trim().to_lowercase() || key.address() != addr {
             return Err(KeyFileError::Mismatch { path: p() });
         }
@@ -86,7 +96,8 @@ impl KeyFile {
     /// Writes `key` to `path` with owner-only permissions (0600 on Unix).
     pub fn save(key: &Keypair, path: &Path) -> Result<(), KeyFileError> {
         let p = || path.display().to_string();
-        let text = serde_json::to_string_pretty(&Self::from_keypair(key)).expect("key file serializes");
+        let text =
+            serde_json::to_string_pretty(&Self::from_keypair(key)).expect("key file serializes");
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -95,7 +106,9 @@ impl KeyFile {
             opts.mode(0o600);
         }
         use std::io::Write;
-        let mut f = opts.open(path).map_err(|source| KeyFileError::Io { path: p(), source })?;
+        let mut f = opts
+            .open(path)
+            .map_err(|source| KeyFileError::Io { path: p(), source })?;
         f.write_all(text.as_bytes())
             .and_then(|()| f.write_all(b"\n"))
             .and_then(|()| f.sync_all())
@@ -124,6 +137,9 @@ mod tests {
         let mut file = KeyFile::from_keypair(&key);
         file.address = other.address().to_hex();
         std::fs::write(&path, serde_json::to_string(&file).expect("json")).expect("write");
-        assert!(matches!(KeyFile::load(&path), Err(KeyFileError::Mismatch { .. })));
+        assert!(matches!(
+            KeyFile::load(&path),
+            Err(KeyFileError::Mismatch { .. })
+        ));
     }
 }

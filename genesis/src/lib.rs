@@ -2,8 +2,8 @@
 //! parameters every validator must share; plus key files, the generator behind
 //! `quorate genesis new`, and the embedded dev genesis behind `quorate dev`.
 
-mod keyfile;
 mod dev;
+mod keyfile;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,7 +13,9 @@ use quorate_proto::crypto::{Address, Hash32, KeyError, PublicKey};
 use quorate_proto::Keypair;
 use serde::{Deserialize, Serialize};
 
-pub use dev::{build_dev_genesis, dev_account_key, dev_genesis, dev_validator_key, DEV_ACCOUNTS, DEV_CHAIN_ID};
+pub use dev::{
+    build_dev_genesis, dev_account_key, dev_genesis, dev_validator_key, DEV_ACCOUNTS, DEV_CHAIN_ID,
+};
 pub use keyfile::{KeyFile, KeyFileError};
 
 /// Longest chain id accepted.
@@ -151,8 +153,10 @@ pub enum GenesisError {
 impl Genesis {
     /// Reads and validates a genesis file.
     pub fn load(path: &Path) -> Result<Self, GenesisError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| GenesisError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_json(&text)
     }
 
@@ -172,8 +176,10 @@ impl Genesis {
 
     /// Writes the genesis as JSON.
     pub fn save(&self, path: &Path) -> Result<(), GenesisError> {
-        std::fs::write(path, self.to_json())
-            .map_err(|source| GenesisError::Io { path: path.display().to_string(), source })
+        std::fs::write(path, self.to_json()).map_err(|source| GenesisError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Identifies this genesis: blake3 of its compact JSON, so formatting does not matter.
@@ -185,7 +191,10 @@ impl Genesis {
     pub fn validate(&self) -> Result<(), GenesisError> {
         let id_ok = !self.chain_id.is_empty()
             && self.chain_id.len() <= CHAIN_ID_MAX_LEN
-            && self.chain_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && self
+                .chain_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !id_ok {
             return Err(GenesisError::ChainId(self.chain_id.clone()));
         }
@@ -195,8 +204,12 @@ impl Genesis {
         let mut keys = HashSet::new();
         let mut names = HashSet::new();
         for v in &self.validators {
-            let key = PublicKey::from_hex(&v.public_key)
-                .map_err(|source| GenesisError::ValidatorKey { name: v.name.clone(), source })?;
+            let key = PublicKey::from_hex(&v.public_key).map_err(|source| {
+                GenesisError::ValidatorKey {
+                    name: v.name.clone(),
+                    source,
+                }
+            })?;
             if !keys.insert(key.0) || !names.insert(v.name.as_str()) {
                 return Err(GenesisError::DuplicateValidator(v.name.clone()));
             }
@@ -204,13 +217,17 @@ impl Genesis {
         let mut addrs = HashSet::new();
         let mut supply: u64 = 0;
         for a in &self.accounts {
-            let addr = Address::from_hex(&a.address).map_err(|source| {
-                GenesisError::AccountAddress { address: a.address.clone(), source }
-            })?;
+            let addr =
+                Address::from_hex(&a.address).map_err(|source| GenesisError::AccountAddress {
+                    address: a.address.clone(),
+                    source,
+                })?;
             if !addrs.insert(addr) {
                 return Err(GenesisError::DuplicateAccount(a.address.clone()));
             }
-            supply = supply.checked_add(a.balance).ok_or(GenesisError::SupplyOverflow)?;
+            supply = supply
+                .checked_add(a.balance)
+                .ok_or(GenesisError::SupplyOverflow)?;
         }
         self.params.validate()
     }
@@ -229,7 +246,12 @@ impl Genesis {
     pub fn balances(&self) -> Vec<(Address, u64)> {
         self.accounts
             .iter()
-            .map(|a| (Address::from_hex(&a.address).expect("validated genesis"), a.balance))
+            .map(|a| {
+                (
+                    Address::from_hex(&a.address).expect("validated genesis"),
+                    a.balance,
+                )
+            })
             .collect()
     }
 }
@@ -238,19 +260,35 @@ impl ChainParams {
     fn validate(&self) -> Result<(), GenesisError> {
         let p = |name, value: u64, why| Err(GenesisError::Param { name, value, why });
         if self.max_tx_bytes < 256 {
-            return p("max_tx_bytes", self.max_tx_bytes.into(), "must be at least 256");
+            return p(
+                "max_tx_bytes",
+                self.max_tx_bytes.into(),
+                "must be at least 256",
+            );
         }
         if self.block_max_txs == 0 {
             return p("block_max_txs", 0, "must be positive");
         }
         if self.block_max_bytes < self.max_tx_bytes {
-            return p("block_max_bytes", self.block_max_bytes.into(), "must be at least max_tx_bytes");
+            return p(
+                "block_max_bytes",
+                self.block_max_bytes.into(),
+                "must be at least max_tx_bytes",
+            );
         }
         if self.transfer_fuel == 0 || self.transfer_fuel > self.max_fuel_per_tx {
-            return p("transfer_fuel", self.transfer_fuel, "must be in 1..=max_fuel_per_tx");
+            return p(
+                "transfer_fuel",
+                self.transfer_fuel,
+                "must be in 1..=max_fuel_per_tx",
+            );
         }
         if self.max_fuel_per_tx.checked_mul(self.fuel_price).is_none() {
-            return p("fuel_price", self.fuel_price, "max_fuel_per_tx * fuel_price overflows u64");
+            return p(
+                "fuel_price",
+                self.fuel_price,
+                "max_fuel_per_tx * fuel_price overflows u64",
+            );
         }
         Ok(())
     }
@@ -276,9 +314,19 @@ pub fn generate(
 ) -> Result<Generated, GenesisError> {
     let validator_keys: Vec<Keypair> = (0..validators).map(|_| Keypair::generate()).collect();
     let account_keys: Vec<Keypair> = (0..accounts).map(|_| Keypair::generate()).collect();
-    let genesis = assemble(chain_id, genesis_time_ms, &validator_keys, &account_keys, balance);
+    let genesis = assemble(
+        chain_id,
+        genesis_time_ms,
+        &validator_keys,
+        &account_keys,
+        balance,
+    );
     genesis.validate()?;
-    Ok(Generated { genesis, validator_keys, account_keys })
+    Ok(Generated {
+        genesis,
+        validator_keys,
+        account_keys,
+    })
 }
 
 fn assemble(
@@ -337,18 +385,43 @@ mod tests {
         assert!(matches!(g.validate(), Err(GenesisError::NoValidators)));
         let mut g = good.clone();
         g.validators.push(g.validators[0].clone());
-        assert!(matches!(g.validate(), Err(GenesisError::DuplicateValidator(_))));
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::DuplicateValidator(_))
+        ));
         let mut g = good.clone();
-        g.accounts.push(GenesisAccount { name: String::new(), address: "12".into(), balance: 1 });
-        assert!(matches!(g.validate(), Err(GenesisError::AccountAddress { .. })));
+        g.accounts.push(GenesisAccount {
+            name: String::new(),
+            address: "12".into(),
+            balance: 1,
+        });
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::AccountAddress { .. })
+        ));
         let mut g = good.clone();
         g.accounts[0].balance = u64::MAX;
-        g.accounts.push(GenesisAccount { name: String::new(), address: "11".repeat(20), balance: 1 });
+        g.accounts.push(GenesisAccount {
+            name: String::new(),
+            address: "11".repeat(20),
+            balance: 1,
+        });
         assert!(matches!(g.validate(), Err(GenesisError::SupplyOverflow)));
         let mut g = good.clone();
         g.params.max_tx_bytes = 10;
-        assert!(matches!(g.validate(), Err(GenesisError::Param { name: "max_tx_bytes", .. })));
-        let text = good.to_json().replacen("\"chain_id\"", "\"surprise\": 1, \"chain_id\"", 1);
-        assert!(matches!(Genesis::from_json(&text), Err(GenesisError::Parse(_))), "unknown fields refused");
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::Param {
+                name: "max_tx_bytes",
+                ..
+            })
+        ));
+        let text = good
+            .to_json()
+            .replacen("\"chain_id\"", "\"surprise\": 1, \"chain_id\"", 1);
+        assert!(
+            matches!(Genesis::from_json(&text), Err(GenesisError::Parse(_))),
+            "unknown fields refused"
+        );
     }
 }

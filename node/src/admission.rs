@@ -29,6 +29,8 @@ pub enum Payload {
 
 /// A transaction that passed the stateless checks and signature verification. Only admission
 /// constructs it, so holding one proves the signature was checked; it is never checked again.
+// `#[non_exhaustive]` would only stop other crates; the private field stops other modules too.
+#[allow(clippy::manual_non_exhaustive)]
 #[derive(Debug)]
 pub struct VerifiedTx {
     /// The transaction as received.
@@ -101,7 +103,9 @@ pub enum AdmissionError {
         next: u64,
     },
     /// Too far ahead.
-    #[error("nonce {nonce} of account {account} is more than {window} ahead of its next nonce {next}")]
+    #[error(
+        "nonce {nonce} of account {account} is more than {window} ahead of its next nonce {next}"
+    )]
     NonceTooFar {
         /// Account.
         account: Address,
@@ -195,7 +199,10 @@ impl AdmissionError {
 
     /// The wire form.
     pub fn to_rejection(&self) -> Rejection {
-        Rejection { code: self.code() as i32, message: self.to_string() }
+        Rejection {
+            code: self.code() as i32,
+            message: self.to_string(),
+        }
     }
 }
 
@@ -228,7 +235,11 @@ pub struct RejectionLog {
 impl RejectionLog {
     /// A log keeping at most `capacity` refusals.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, order: VecDeque::with_capacity(capacity), reasons: HashMap::with_capacity(capacity) }
+        Self {
+            capacity,
+            order: VecDeque::with_capacity(capacity),
+            reasons: HashMap::with_capacity(capacity),
+        }
     }
 
     fn record(&mut self, hash: Hash32, err: AdmissionError) {
@@ -261,13 +272,23 @@ pub struct Admission {
 }
 
 /// Checks that need no state: chain id, signer, payload shape, fuel bounds.
-fn check_stateless(d: DecodedTx, chain_id: &str, params: &ChainParams) -> Result<VerifiedTx, AdmissionError> {
+fn check_stateless(
+    d: DecodedTx,
+    chain_id: &str,
+    params: &ChainParams,
+) -> Result<VerifiedTx, AdmissionError> {
     if d.body.chain_id != chain_id {
-        return Err(AdmissionError::WrongChain { got: d.body.chain_id.clone(), expected: chain_id.to_owned() });
+        return Err(AdmissionError::WrongChain {
+            got: d.body.chain_id.clone(),
+            expected: chain_id.to_owned(),
+        });
     }
     let derived = Address::of_public_key(&d.public_key);
     if derived != d.signer {
-        return Err(AdmissionError::SignerMismatch { signer: d.signer, derived });
+        return Err(AdmissionError::SignerMismatch {
+            signer: d.signer,
+            derived,
+        });
     }
     let (payload, intrinsic_fuel) = match &d.body.payload {
         None => return Err(AdmissionError::UnknownPayload),
@@ -275,17 +296,31 @@ fn check_stateless(d: DecodedTx, chain_id: &str, params: &ChainParams) -> Result
             let to = Address::from_slice(&t.to)
                 .map_err(|e| AdmissionError::InvalidPayload(format!("transfer recipient: {e}")))?;
             if t.amount == 0 {
-                return Err(AdmissionError::InvalidPayload("transfer amount must be positive".into()));
+                return Err(AdmissionError::InvalidPayload(
+                    "transfer amount must be positive".into(),
+                ));
             }
-            (Payload::Transfer { to, amount: t.amount }, params.transfer_fuel)
+            (
+                Payload::Transfer {
+                    to,
+                    amount: t.amount,
+                },
+                params.transfer_fuel,
+            )
         }
     };
     let fuel_limit = d.body.fuel_limit;
     if fuel_limit < intrinsic_fuel {
-        return Err(AdmissionError::FuelLimitTooLow { limit: fuel_limit, needed: intrinsic_fuel });
+        return Err(AdmissionError::FuelLimitTooLow {
+            limit: fuel_limit,
+            needed: intrinsic_fuel,
+        });
     }
     if fuel_limit > params.max_fuel_per_tx {
-        return Err(AdmissionError::FuelLimitTooHigh { limit: fuel_limit, max: params.max_fuel_per_tx });
+        return Err(AdmissionError::FuelLimitTooHigh {
+            limit: fuel_limit,
+            max: params.max_fuel_per_tx,
+        });
     }
     Ok(VerifiedTx {
         nonce: d.body.nonce,
@@ -301,7 +336,11 @@ fn check_stateless(d: DecodedTx, chain_id: &str, params: &ChainParams) -> Result
 
 /// Test-only: stateless checks plus a strict signature check, without the mempool.
 #[cfg(test)]
-pub(crate) fn verify_one(tx: Transaction, chain_id: &str, params: &ChainParams) -> Result<VerifiedTx, AdmissionError> {
+pub(crate) fn verify_one(
+    tx: Transaction,
+    chain_id: &str,
+    params: &ChainParams,
+) -> Result<VerifiedTx, AdmissionError> {
     let d = DecodedTx::from_transaction(tx, params.max_tx_bytes as usize)?;
     let v = check_stateless(d, chain_id, params)?;
     let msg = quorate_proto::tx::signing_message(&v.hash);
@@ -313,8 +352,19 @@ pub(crate) fn verify_one(tx: Transaction, chain_id: &str, params: &ChainParams) 
 
 impl Admission {
     /// An admission pipeline feeding `mempool`.
-    pub fn new(chain_id: String, params: ChainParams, storage: Arc<Storage>, mempool: Arc<Mutex<Mempool>>) -> Self {
-        Self { chain_id, params, storage, mempool, rejections: Mutex::new(RejectionLog::new(10_000)) }
+    pub fn new(
+        chain_id: String,
+        params: ChainParams,
+        storage: Arc<Storage>,
+        mempool: Arc<Mutex<Mempool>>,
+    ) -> Self {
+        Self {
+            chain_id,
+            params,
+            storage,
+            mempool,
+            rejections: Mutex::new(RejectionLog::new(10_000)),
+        }
     }
 
     /// Admits a batch of transactions: stateless checks, one parallel signature batch, then
@@ -329,28 +379,47 @@ impl Admission {
             if size > max {
                 // Still name the transaction, so the client can match the refusal.
                 let hash = quorate_proto::tx::tx_hash(&tx.body);
-                out.push(Admitted { hash: Some(hash), result: Err(AdmissionError::Oversized { size, max }) });
+                out.push(Admitted {
+                    hash: Some(hash),
+                    result: Err(AdmissionError::Oversized { size, max }),
+                });
                 continue;
             }
             match DecodedTx::from_transaction(tx, max) {
-                Err(e) => out.push(Admitted { hash: None, result: Err(e.into()) }),
+                Err(e) => out.push(Admitted {
+                    hash: None,
+                    result: Err(e.into()),
+                }),
                 Ok(d) => {
                     let hash = d.hash;
                     match check_stateless(d, &self.chain_id, &self.params) {
                         Ok(v) => {
                             candidates.push((out.len(), v));
-                            out.push(Admitted { hash: Some(hash), result: Ok(()) });
+                            out.push(Admitted {
+                                hash: Some(hash),
+                                result: Ok(()),
+                            });
                         }
-                        Err(e) => out.push(Admitted { hash: Some(hash), result: Err(e) }),
+                        Err(e) => out.push(Admitted {
+                            hash: Some(hash),
+                            result: Err(e),
+                        }),
                     }
                 }
             }
         }
-        let messages: Vec<_> = candidates.iter().map(|(_, v)| quorate_proto::tx::signing_message(&v.hash)).collect();
+        let messages: Vec<_> = candidates
+            .iter()
+            .map(|(_, v)| quorate_proto::tx::signing_message(&v.hash))
+            .collect();
         let items: Vec<VerifyItem<'_>> = candidates
             .iter()
             .zip(&messages)
-            .map(|((_, v), m)| VerifyItem { public_key: &v.tx.public_key, message: m, signature: &v.tx.signature })
+            .map(|((_, v), m)| VerifyItem {
+                public_key: &v.tx.public_key,
+                message: m,
+                signature: &v.tx.signature,
+            })
             .collect();
         let valid = verify_batch(&items);
         drop(items);
@@ -387,7 +456,10 @@ impl Admission {
     pub fn admit_bytes(&self, bytes: Bytes) -> Result<Admitted, StorageError> {
         use prost::Message;
         match Transaction::decode(bytes) {
-            Err(e) => Ok(Admitted { hash: None, result: Err(AdmissionError::Malformed(e.to_string())) }),
+            Err(e) => Ok(Admitted {
+                hash: None,
+                result: Err(AdmissionError::Malformed(e.to_string())),
+            }),
             Ok(tx) => Ok(self.admit(vec![tx])?.remove(0)),
         }
     }

@@ -65,7 +65,12 @@ impl Chain {
     /// stored head otherwise.
     pub fn open(genesis: Genesis, storage: Arc<Storage>) -> Result<Self, StorageError> {
         let genesis_hash = genesis.hash();
-        storage.init_genesis(&genesis.chain_id, genesis_hash, genesis.genesis_time_ms, &genesis.balances())?;
+        storage.init_genesis(
+            &genesis.chain_id,
+            genesis_hash,
+            genesis.genesis_time_ms,
+            &genesis.balances(),
+        )?;
         let head = storage.check_consistency()?;
         let lthash = storage.lthash()?;
         let info = ChainInfo {
@@ -75,7 +80,11 @@ impl Chain {
             validators: genesis.validator_set(),
             genesis,
         };
-        Ok(Self { info, storage, tip: Mutex::new((head, lthash)) })
+        Ok(Self {
+            info,
+            storage,
+            tip: Mutex::new((head, lthash)),
+        })
     }
 
     /// Static chain facts.
@@ -93,7 +102,13 @@ impl Chain {
         self.tip.lock().0.clone()
     }
 
-    fn context<'a>(&'a self, head: &'a Head, lthash: &'a LtHash, proposer: [u8; 32], time_ms: u64) -> BlockContext<'a> {
+    fn context<'a>(
+        &'a self,
+        head: &'a Head,
+        lthash: &'a LtHash,
+        proposer: [u8; 32],
+        time_ms: u64,
+    ) -> BlockContext<'a> {
         BlockContext {
             chain_id: &self.info.chain_id,
             params: &self.info.params,
@@ -114,7 +129,11 @@ impl Chain {
         time_ms: u64,
     ) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
         let (head, lthash) = self.tip.lock().clone();
-        build_block(&self.storage, &self.context(&head, &lthash, proposer, time_ms), candidates)
+        build_block(
+            &self.storage,
+            &self.context(&head, &lthash, proposer, time_ms),
+            candidates,
+        )
     }
 
     /// Re-executes a block proposed by another validator; `Ok(Err(reason))` if it must not be
@@ -126,7 +145,10 @@ impl Chain {
     ) -> Result<Result<ExecutedBlock, String>, StorageError> {
         let (head, lthash) = self.tip.lock().clone();
         if header.height != head.height + 1 || header.parent_hash.as_ref() != head.hash.0 {
-            return Ok(Err(format!("block {} does not extend head {} {}", header.height, head.height, head.hash)));
+            return Ok(Err(format!(
+                "block {} does not extend head {} {}",
+                header.height, head.height, head.hash
+            )));
         }
         if header.chain_id != self.info.chain_id || header.time_ms < head.time_ms {
             return Ok(Err("wrong chain id or time before parent".into()));
@@ -135,14 +157,31 @@ impl Chain {
             Ok(p) => p,
             Err(_) => return Ok(Err("proposer is not a 32-byte key".into())),
         };
-        validate_block(&self.storage, &self.context(&head, &lthash, proposer, header.time_ms), header, txs)
+        validate_block(
+            &self.storage,
+            &self.context(&head, &lthash, proposer, header.time_ms),
+            header,
+            txs,
+        )
     }
 
     /// Checks `certificate` against the validator set and commits `block` atomically.
-    pub fn commit(&self, block: &ExecutedBlock, certificate: &CommitCertificate) -> Result<Head, CommitError> {
-        verify_certificate(certificate, &self.info.chain_id, &self.info.validators, block.header.height, &block.hash)?;
+    pub fn commit(
+        &self,
+        block: &ExecutedBlock,
+        certificate: &CommitCertificate,
+    ) -> Result<Head, CommitError> {
+        verify_certificate(
+            certificate,
+            &self.info.chain_id,
+            &self.info.validators,
+            block.header.height,
+            &block.hash,
+        )?;
         let mut tip = self.tip.lock();
-        if block.header.height != tip.0.height + 1 || block.header.parent_hash.as_ref() != tip.0.hash.0 {
+        if block.header.height != tip.0.height + 1
+            || block.header.parent_hash.as_ref() != tip.0.hash.0
+        {
             return Err(CommitError::NotOnHead {
                 height: block.header.height,
                 parent: hex::encode(&block.header.parent_hash),

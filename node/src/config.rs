@@ -68,7 +68,11 @@ pub struct MempoolConfig {
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        Self { max_txs: 200_000, max_bytes: 256 << 20, nonce_window: 1024 }
+        Self {
+            max_txs: 200_000,
+            max_bytes: 256 << 20,
+            nonce_window: 1024,
+        }
     }
 }
 
@@ -98,7 +102,10 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { sync_writes: true, block_cache_mib: 64 }
+        Self {
+            sync_writes: true,
+            block_cache_mib: 64,
+        }
     }
 }
 
@@ -118,7 +125,12 @@ pub struct GrpcConfig {
 
 impl Default for GrpcConfig {
     fn default() -> Self {
-        Self { max_message_bytes: 32 << 20, max_batch_txs: 10_000, concurrency_per_connection: 256, max_wait_ms: 300_000 }
+        Self {
+            max_message_bytes: 32 << 20,
+            max_batch_txs: 10_000,
+            concurrency_per_connection: 256,
+            max_wait_ms: 300_000,
+        }
     }
 }
 
@@ -134,7 +146,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -180,21 +195,47 @@ impl NodeConfig {
 
     /// Cross-field sanity, checked once at start-up.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field, value: &dyn ToString, why| Err(ConfigError::Invalid { field, value: value.to_string(), why });
+        let bad = |field, value: &dyn ToString, why| {
+            Err(ConfigError::Invalid {
+                field,
+                value: value.to_string(),
+                why,
+            })
+        };
         if !(1..=60_000).contains(&self.block.interval_ms) {
-            return bad("block.interval_ms", &self.block.interval_ms, "must be in 1..=60000");
+            return bad(
+                "block.interval_ms",
+                &self.block.interval_ms,
+                "must be in 1..=60000",
+            );
         }
         if self.mempool.max_txs == 0 || self.mempool.nonce_window == 0 {
-            return bad("mempool.max_txs/nonce_window", &self.mempool.max_txs, "must be positive");
+            return bad(
+                "mempool.max_txs/nonce_window",
+                &self.mempool.max_txs,
+                "must be positive",
+            );
         }
         if self.mempool.max_bytes < 1 << 20 {
-            return bad("mempool.max_bytes", &self.mempool.max_bytes, "must be at least 1 MiB");
+            return bad(
+                "mempool.max_bytes",
+                &self.mempool.max_bytes,
+                "must be at least 1 MiB",
+            );
         }
         if self.grpc.max_message_bytes < 1 << 20 {
-            return bad("grpc.max_message_bytes", &self.grpc.max_message_bytes, "must be at least 1 MiB");
+            return bad(
+                "grpc.max_message_bytes",
+                &self.grpc.max_message_bytes,
+                "must be at least 1 MiB",
+            );
         }
         if self.grpc.max_batch_txs == 0 || self.grpc.concurrency_per_connection == 0 {
-            return bad("grpc.max_batch_txs/concurrency_per_connection", &self.grpc.max_batch_txs, "must be positive");
+            return bad(
+                "grpc.max_batch_txs/concurrency_per_connection",
+                &self.grpc.max_batch_txs,
+                "must be positive",
+            );
         }
         Ok(())
     }
@@ -221,18 +262,37 @@ mod tests {
     #[test]
     fn file_and_env_override_and_unknown_keys_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(CONFIG_FILE), "grpc_addr = \"127.0.0.1:9999\"\n[block]\ninterval_ms = 20\n")
-            .expect("write");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "grpc_addr = \"127.0.0.1:9999\"\n[block]\ninterval_ms = 20\n",
+        )
+        .expect("write");
         let cfg = NodeConfig::load(dir.path()).expect("loads");
         assert_eq!(cfg.grpc_addr.port(), 9999);
         assert_eq!(cfg.block.interval_ms, 20);
         assert_eq!(cfg.mempool, MempoolConfig::default());
-        std::fs::write(dir.path().join(CONFIG_FILE), "grpc_adr = \"127.0.0.1:9999\"\n").expect("write");
-        assert!(matches!(NodeConfig::load(dir.path()), Err(ConfigError::Load(_))));
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "grpc_adr = \"127.0.0.1:9999\"\n",
+        )
+        .expect("write");
+        assert!(matches!(
+            NodeConfig::load(dir.path()),
+            Err(ConfigError::Load(_))
+        ));
         std::fs::write(dir.path().join(CONFIG_FILE), "[block]\ninterval_ms = 0\n").expect("write");
-        assert!(matches!(NodeConfig::load(dir.path()), Err(ConfigError::Invalid { field: "block.interval_ms", .. })));
+        assert!(matches!(
+            NodeConfig::load(dir.path()),
+            Err(ConfigError::Invalid {
+                field: "block.interval_ms",
+                ..
+            })
+        ));
         let text = NodeConfig::default().to_toml();
         std::fs::write(dir.path().join(CONFIG_FILE), text).expect("write");
-        assert_eq!(NodeConfig::load(dir.path()).expect("loads"), NodeConfig::default());
+        assert_eq!(
+            NodeConfig::load(dir.path()).expect("loads"),
+            NodeConfig::default()
+        );
     }
 }

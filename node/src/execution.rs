@@ -70,7 +70,11 @@ pub struct StateOverlay<'a> {
 impl<'a> StateOverlay<'a> {
     /// An overlay on the committed state.
     pub fn new(storage: &'a Storage, params: &'a ChainParams) -> Self {
-        Self { storage, params, accounts: HashMap::new() }
+        Self {
+            storage,
+            params,
+            accounts: HashMap::new(),
+        }
     }
 
     /// Loads every account `txs` can touch with one multi-get.
@@ -109,7 +113,11 @@ impl<'a> StateOverlay<'a> {
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
         let mut signer = self.get(&tx.signer)?;
         if tx.nonce != signer.nonce {
-            return Ok(Err(InvalidTx::Nonce { account: tx.signer, got: tx.nonce, expected: signer.nonce }));
+            return Ok(Err(InvalidTx::Nonce {
+                account: tx.signer,
+                got: tx.nonce,
+                expected: signer.nonce,
+            }));
         }
         let Payload::Transfer { to, amount } = tx.payload;
         let fuel_used = self.params.transfer_fuel;
@@ -118,31 +126,63 @@ impl<'a> StateOverlay<'a> {
             // limit is charged, as for any out-of-fuel transaction.
             let fee = tx.fuel_limit.saturating_mul(self.params.fuel_price);
             if signer.balance < fee {
-                return Ok(Err(InvalidTx::CannotPayFee { account: tx.signer, fee, balance: signer.balance }));
+                return Ok(Err(InvalidTx::CannotPayFee {
+                    account: tx.signer,
+                    fee,
+                    balance: signer.balance,
+                }));
             }
             signer.balance -= fee;
             signer.nonce += 1;
             self.set(tx.signer, signer);
-            return Ok(Ok(receipt(tx, ExecStatus::OutOfFuel, tx.fuel_limit, fee, format!("transfer needs {fuel_used} fuel"))));
+            return Ok(Ok(receipt(
+                tx,
+                ExecStatus::OutOfFuel,
+                tx.fuel_limit,
+                fee,
+                format!("transfer needs {fuel_used} fuel"),
+            )));
         }
         let fee = fuel_used * self.params.fuel_price; // bounded: genesis checks max_fuel * price
         if signer.balance < fee {
-            return Ok(Err(InvalidTx::CannotPayFee { account: tx.signer, fee, balance: signer.balance }));
+            return Ok(Err(InvalidTx::CannotPayFee {
+                account: tx.signer,
+                fee,
+                balance: signer.balance,
+            }));
         }
         signer.balance -= fee;
         signer.nonce += 1;
         if signer.balance < amount {
-            let msg = format!("balance {} after fee is below amount {amount}", signer.balance);
+            let msg = format!(
+                "balance {} after fee is below amount {amount}",
+                signer.balance
+            );
             self.set(tx.signer, signer);
-            return Ok(Ok(receipt(tx, ExecStatus::InsufficientFunds, fuel_used, fee, msg)));
+            return Ok(Ok(receipt(
+                tx,
+                ExecStatus::InsufficientFunds,
+                fuel_used,
+                fee,
+                msg,
+            )));
         }
         signer.balance -= amount;
         self.set(tx.signer, signer);
         let mut recipient = self.get(&to)?;
         // Total supply fits in u64 (genesis checks it and fees only burn), so this cannot overflow.
-        recipient.balance = recipient.balance.checked_add(amount).expect("supply fits in u64");
+        recipient.balance = recipient
+            .balance
+            .checked_add(amount)
+            .expect("supply fits in u64");
         self.set(to, recipient);
-        Ok(Ok(receipt(tx, ExecStatus::Success, fuel_used, fee, String::new())))
+        Ok(Ok(receipt(
+            tx,
+            ExecStatus::Success,
+            fuel_used,
+            fee,
+            String::new(),
+        )))
     }
 
     /// The changed accounts (sorted) and the accumulator updated from `base`.
@@ -164,7 +204,13 @@ impl<'a> StateOverlay<'a> {
     }
 }
 
-fn receipt(tx: &VerifiedTx, status: ExecStatus, fuel_used: u64, fee: u64, error: String) -> Receipt {
+fn receipt(
+    tx: &VerifiedTx,
+    status: ExecStatus,
+    fuel_used: u64,
+    fee: u64,
+    error: String,
+) -> Receipt {
     Receipt {
         tx_hash: Bytes::copy_from_slice(&tx.hash.0),
         status: status as i32,
@@ -234,7 +280,17 @@ pub fn validate_block(
         }
     }
     let (changes, lthash) = overlay.finish(ctx.parent_lthash.clone());
-    let mine = seal(&BlockContext { time_ms: header.time_ms, proposer: ctx.proposer, ..*ctx }, txs, receipts, changes, lthash);
+    let mine = seal(
+        &BlockContext {
+            time_ms: header.time_ms,
+            proposer: ctx.proposer,
+            ..*ctx
+        },
+        txs,
+        receipts,
+        changes,
+        lthash,
+    );
     if mine.header != *header {
         return Ok(Err(format!(
             "header mismatch: state root {} vs {}, receipts root {} vs {}",
@@ -255,7 +311,10 @@ fn seal(
     lthash: LtHash,
 ) -> ExecutedBlock {
     let tx_hashes: Vec<Hash32> = txs.iter().map(|t| t.hash).collect();
-    let receipt_hashes: Vec<Hash32> = receipts.iter().map(|r| Hash32::of(&r.encode_to_vec())).collect();
+    let receipt_hashes: Vec<Hash32> = receipts
+        .iter()
+        .map(|r| Hash32::of(&r.encode_to_vec()))
+        .collect();
     let header = BlockHeader {
         chain_id: ctx.chain_id.to_owned(),
         height: ctx.parent.height + 1,
@@ -269,7 +328,15 @@ fn seal(
     };
     let header_bytes = Bytes::from(header.encode_to_vec());
     let hash = Hash32::of(&header_bytes);
-    ExecutedBlock { header, header_bytes, hash, txs, receipts, changes, lthash }
+    ExecutedBlock {
+        header,
+        header_bytes,
+        hash,
+        txs,
+        receipts,
+        changes,
+        lthash,
+    }
 }
 
 #[cfg(test)]
@@ -280,18 +347,35 @@ mod tests {
     #[test]
     fn validator_reexecution_accepts_honest_block_and_rejects_tampered_roots() {
         let t = TestChain::new(2);
-        t.admit_ok(vec![t.transfer(0, t.addr(1), 10, 0), t.transfer(1, t.addr(0), 3, 0)]);
+        t.admit_ok(vec![
+            t.transfer(0, t.addr(1), 10, 0),
+            t.transfer(1, t.addr(0), 3, 0),
+        ]);
         let candidates = t.mempool.lock().select(10, 1 << 20);
-        let (block, dropped) = t.chain.propose(candidates, t.validator.public().0, 2_000).expect("propose");
+        let (block, dropped) = t
+            .chain
+            .propose(candidates, t.validator.public().0, 2_000)
+            .expect("propose");
         assert!(dropped.is_empty());
-        let ok = t.chain.validate(&block.header, block.txs.clone()).expect("validate");
+        let ok = t
+            .chain
+            .validate(&block.header, block.txs.clone())
+            .expect("validate");
         assert_eq!(ok.map(|b| b.hash), Ok(block.hash));
         let mut bad = block.header.clone();
         bad.state_root = bytes::Bytes::copy_from_slice(&[0; 32]);
-        assert!(t.chain.validate(&bad, block.txs.clone()).expect("validate").is_err());
+        assert!(t
+            .chain
+            .validate(&bad, block.txs.clone())
+            .expect("validate")
+            .is_err());
         let mut reordered = block.txs.clone();
         reordered.reverse();
-        assert!(t.chain.validate(&block.header, reordered).expect("validate").is_err());
+        assert!(t
+            .chain
+            .validate(&block.header, reordered)
+            .expect("validate")
+            .is_err());
     }
 
     #[test]
@@ -300,17 +384,38 @@ mod tests {
         // overdraw; the block still executes both and the second fails with a receipt.
         let t = TestChain::new(2);
         let fee = t.genesis.params.transfer_fuel * t.genesis.params.fuel_price;
-        let verify = |tx| std::sync::Arc::new(crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params).expect("valid"));
+        let verify = |tx| {
+            std::sync::Arc::new(
+                crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
+                    .expect("valid"),
+            )
+        };
         let first = verify(t.transfer(0, t.addr(1), BALANCE - 2 * fee, 0));
         let second = verify(t.transfer(0, t.addr(1), 10, 1));
-        let (block, dropped) = t.chain.propose(vec![first, second], t.validator.public().0, 2_000).expect("propose");
+        let (block, dropped) = t
+            .chain
+            .propose(vec![first, second], t.validator.public().0, 2_000)
+            .expect("propose");
         assert!(dropped.is_empty());
         assert_eq!(block.receipts[0].status, ExecStatus::Success as i32);
-        assert_eq!(block.receipts[1].status, ExecStatus::InsufficientFunds as i32);
+        assert_eq!(
+            block.receipts[1].status,
+            ExecStatus::InsufficientFunds as i32
+        );
         assert_eq!(block.receipts[1].fee, fee);
-        assert!(block.receipts[1].error.contains("below amount 10"), "{}", block.receipts[1].error);
+        assert!(
+            block.receipts[1].error.contains("below amount 10"),
+            "{}",
+            block.receipts[1].error
+        );
         let changes: std::collections::HashMap<_, _> = block.changes.iter().cloned().collect();
-        assert_eq!(changes[&t.addr(0)], crate::storage::Account { balance: 0, nonce: 2 });
+        assert_eq!(
+            changes[&t.addr(0)],
+            crate::storage::Account {
+                balance: 0,
+                nonce: 2
+            }
+        );
         assert_eq!(changes[&t.addr(1)].balance, BALANCE + BALANCE - 2 * fee);
     }
 
@@ -320,7 +425,10 @@ mod tests {
         t.admit_ok(vec![t.transfer(1, t.addr(0), 5, 0)]);
         let mut candidates = t.mempool.lock().select(10, 1 << 20);
         candidates.push(candidates[0].clone());
-        let (block, dropped) = t.chain.propose(candidates, t.validator.public().0, 3_000).expect("propose");
+        let (block, dropped) = t
+            .chain
+            .propose(candidates, t.validator.public().0, 3_000)
+            .expect("propose");
         assert_eq!(block.txs.len(), 1);
         assert_eq!(dropped.len(), 1, "the repeated nonce is left out");
         assert_eq!(block.receipts[0].status, ExecStatus::Success as i32);

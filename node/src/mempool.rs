@@ -82,7 +82,9 @@ impl Mempool {
 
     /// The nonce an account's next new transaction should carry: past its pending ones.
     pub fn next_nonce(&self, addr: &Address, committed: u64) -> u64 {
-        let Some(q) = self.accounts.get(addr) else { return committed };
+        let Some(q) = self.accounts.get(addr) else {
+            return committed;
+        };
         let mut n = committed.max(q.next_nonce);
         while q.by_nonce.contains_key(&n) {
             n += 1;
@@ -92,10 +94,19 @@ impl Mempool {
 
     /// Inserts a verified transaction, given its signer's committed state. Checks replay,
     /// nonce window, duplicates, balance (with the signer's pending costs) and capacity.
-    pub fn insert(&mut self, tx: Arc<VerifiedTx>, signer: Account, fuel_price: u64) -> Result<(), AdmissionError> {
+    pub fn insert(
+        &mut self,
+        tx: Arc<VerifiedTx>,
+        signer: Account,
+        fuel_price: u64,
+    ) -> Result<(), AdmissionError> {
         let account = tx.signer;
         if tx.nonce < signer.nonce {
-            return Err(AdmissionError::NonceUsed { account, nonce: tx.nonce, next: signer.nonce });
+            return Err(AdmissionError::NonceUsed {
+                account,
+                nonce: tx.nonce,
+                next: signer.nonce,
+            });
         }
         if tx.nonce - signer.nonce >= self.limits.nonce_window {
             return Err(AdmissionError::NonceTooFar {
@@ -110,7 +121,11 @@ impl Mempool {
         }
         let queue = self.accounts.get(&account);
         if let Some(other) = queue.and_then(|q| q.by_nonce.get(&tx.nonce)) {
-            return Err(AdmissionError::NoncePending { account, nonce: tx.nonce, other: *other });
+            return Err(AdmissionError::NoncePending {
+                account,
+                nonce: tx.nonce,
+                other: *other,
+            });
         }
         let cost = tx.max_cost(fuel_price);
         let pending_cost = queue.map_or(0, |q| q.cost);
@@ -123,8 +138,13 @@ impl Mempool {
                 pending_cost,
             });
         }
-        if self.entries.len() >= self.limits.max_txs || self.bytes + tx.encoded_len > self.limits.max_bytes {
-            return Err(AdmissionError::MempoolFull { txs: self.entries.len(), bytes: self.bytes });
+        if self.entries.len() >= self.limits.max_txs
+            || self.bytes + tx.encoded_len > self.limits.max_bytes
+        {
+            return Err(AdmissionError::MempoolFull {
+                txs: self.entries.len(),
+                bytes: self.bytes,
+            });
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -163,7 +183,9 @@ impl Mempool {
         // the walk above skipped: take them now rather than a block later. Each account's run
         // continues from where the walk stopped, so nothing is taken twice.
         for (addr, next) in &mut expected {
-            let Some(q) = self.accounts.get(addr) else { continue };
+            let Some(q) = self.accounts.get(addr) else {
+                continue;
+            };
             while let Some(h) = q.by_nonce.get(next) {
                 let len = self.entries[h].tx.encoded_len;
                 if out.len() >= max_txs || bytes + len > max_bytes {

@@ -83,7 +83,12 @@ impl NodeSetup {
         let genesis = Genesis::load(&NodeConfig::resolve(home, &config.genesis_file))?;
         let key = KeyFile::load(&NodeConfig::resolve(home, &config.key_file))?;
         let data_dir = NodeConfig::resolve(home, &config.data_dir);
-        Ok(Self { config, genesis, key, data_dir })
+        Ok(Self {
+            config,
+            genesis,
+            key,
+            data_dir,
+        })
     }
 }
 
@@ -102,14 +107,23 @@ impl RunningNode {
     /// Starts the node: opens storage, checks it against genesis, starts block production and
     /// the gRPC server.
     pub async fn start(setup: NodeSetup) -> Result<Self, NodeError> {
-        let NodeSetup { config, genesis, key, data_dir } = setup;
+        let NodeSetup {
+            config,
+            genesis,
+            key,
+            data_dir,
+        } = setup;
         let validators = genesis.validator_set();
-        let validator_index =
-            validators.index_of(&key.public()).ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
+        let validator_index = validators
+            .index_of(&key.public())
+            .ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
         if validators.len() != 1 {
             return Err(NodeError::ClusterUnsupported(validators.len()));
         }
-        std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io { path: data_dir.clone(), source })?;
+        std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
         let storage = Storage::open(
             &data_dir,
             &StorageOptions {
@@ -156,11 +170,23 @@ impl RunningNode {
         });
         let listener = tokio::net::TcpListener::bind(config.grpc_addr)
             .await
-            .map_err(|source| NodeError::Bind { addr: config.grpc_addr, source })?;
-        let grpc_addr = listener.local_addr().map_err(|source| NodeError::Bind { addr: config.grpc_addr, source })?;
+            .map_err(|source| NodeError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let grpc_addr = listener.local_addr().map_err(|source| NodeError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
         let server = tokio::spawn(rpc::serve(state.clone(), listener, shutdown_rx));
         tracing::info!(%grpc_addr, "gRPC listening");
-        Ok(Self { grpc_addr, state, shutdown, producer, server })
+        Ok(Self {
+            grpc_addr,
+            state,
+            shutdown,
+            producer,
+            server,
+        })
     }
 
     /// Runs until Ctrl-C/SIGTERM or until a component fails, then shuts down cleanly.
@@ -191,7 +217,9 @@ impl RunningNode {
     }
 }
 
-fn flatten_producer(r: Result<Result<(), ProducerError>, tokio::task::JoinError>) -> Result<(), NodeError> {
+fn flatten_producer(
+    r: Result<Result<(), ProducerError>, tokio::task::JoinError>,
+) -> Result<(), NodeError> {
     match r {
         Ok(r) => Ok(r?),
         Err(e) => Err(NodeError::Producer(ProducerError::Join(e.to_string()))),

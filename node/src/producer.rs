@@ -49,7 +49,9 @@ pub struct SoloProducer {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl SoloProducer {
@@ -85,11 +87,16 @@ impl SoloProducer {
     pub fn produce_one(&self) -> Result<Option<Head>, ProducerError> {
         let params = &self.chain.info().params;
         let started = std::time::Instant::now();
-        let candidates = self.mempool.lock().select(params.block_max_txs as usize, params.block_max_bytes as usize);
+        let candidates = self.mempool.lock().select(
+            params.block_max_txs as usize,
+            params.block_max_bytes as usize,
+        );
         if candidates.is_empty() {
             return Ok(None);
         }
-        let (block, dropped) = self.chain.propose(candidates, self.key.public().0, now_ms())?;
+        let (block, dropped) = self
+            .chain
+            .propose(candidates, self.key.public().0, now_ms())?;
         if !dropped.is_empty() {
             for (hash, why) in &dropped {
                 tracing::warn!(tx = %hash, reason = %why, "dropping transaction that can no longer be included");
@@ -100,7 +107,14 @@ impl SoloProducer {
             return Ok(None);
         }
         let info = self.chain.info();
-        let signature = sign_commit(&self.key, self.validator_index, &info.chain_id, block.header.height, 0, &block.hash);
+        let signature = sign_commit(
+            &self.key,
+            self.validator_index,
+            &info.chain_id,
+            block.header.height,
+            0,
+            &block.hash,
+        );
         let certificate = CommitCertificate {
             height: block.header.height,
             round: 0,

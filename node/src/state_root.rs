@@ -20,7 +20,9 @@ pub struct LtHash {
 
 impl Default for LtHash {
     fn default() -> Self {
-        Self { lanes: Box::new([0; LANES]) }
+        Self {
+            lanes: Box::new([0; LANES]),
+        }
     }
 }
 

@@ -28,36 +28,91 @@ pub struct TestChain {
 }
 
 pub fn limits() -> MempoolLimits {
-    MempoolLimits { max_txs: 1000, max_bytes: 1 << 20, nonce_window: 16 }
+    MempoolLimits {
+        max_txs: 1000,
+        max_bytes: 1 << 20,
+        nonce_window: 16,
+    }
 }
 
 impl TestChain {
     pub fn new(accounts: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let generated = quorate_genesis::generate("test-chain", 1, accounts, BALANCE, 1_000).expect("genesis");
-        let storage = Storage::open(dir.path(), &StorageOptions { sync_writes: false, ..Default::default() }).expect("open");
-        Self::assemble(dir, generated.genesis, generated.validator_keys[0].clone(), generated.account_keys, storage)
+        let generated =
+            quorate_genesis::generate("test-chain", 1, accounts, BALANCE, 1_000).expect("genesis");
+        let storage = Storage::open(
+            dir.path(),
+            &StorageOptions {
+                sync_writes: false,
+                ..Default::default()
+            },
+        )
+        .expect("open");
+        Self::assemble(
+            dir,
+            generated.genesis,
+            generated.validator_keys[0].clone(),
+            generated.account_keys,
+            storage,
+        )
     }
 
-    fn assemble(dir: tempfile::TempDir, genesis: Genesis, validator: Keypair, accounts: Vec<Keypair>, storage: Arc<Storage>) -> Self {
+    fn assemble(
+        dir: tempfile::TempDir,
+        genesis: Genesis,
+        validator: Keypair,
+        accounts: Vec<Keypair>,
+        storage: Arc<Storage>,
+    ) -> Self {
         let chain = Arc::new(Chain::open(genesis.clone(), storage.clone()).expect("chain"));
         let mempool = Arc::new(Mutex::new(Mempool::new(limits())));
-        let admission = Admission::new(genesis.chain_id.clone(), genesis.params.clone(), storage, mempool.clone());
-        Self { dir, genesis, validator, accounts, chain, mempool, admission }
+        let admission = Admission::new(
+            genesis.chain_id.clone(),
+            genesis.params.clone(),
+            storage,
+            mempool.clone(),
+        );
+        Self {
+            dir,
+            genesis,
+            validator,
+            accounts,
+            chain,
+            mempool,
+            admission,
+        }
     }
 
     /// Closes and reopens the database (as after a restart).
     pub fn reopen(self) -> Self {
-        let TestChain { dir, genesis, validator, accounts, chain, mempool, admission } = self;
+        let TestChain {
+            dir,
+            genesis,
+            validator,
+            accounts,
+            chain,
+            mempool,
+            admission,
+        } = self;
         drop((chain, mempool, admission));
-        let storage = Storage::open(dir.path(), &StorageOptions { sync_writes: false, ..Default::default() }).expect("reopen");
+        let storage = Storage::open(
+            dir.path(),
+            &StorageOptions {
+                sync_writes: false,
+                ..Default::default()
+            },
+        )
+        .expect("reopen");
         Self::assemble(dir, genesis, validator, accounts, storage)
     }
 
     pub fn transfer(&self, from: usize, to: Address, amount: u64, nonce: u64) -> Transaction {
         let key = &self.accounts[from];
         let fuel = self.genesis.params.transfer_fuel;
-        sign(&transfer_body(&self.genesis.chain_id, key, nonce, fuel, to, amount, vec![]), key)
+        sign(
+            &transfer_body(&self.genesis.chain_id, key, nonce, fuel, to, amount, vec![]),
+            key,
+        )
     }
 
     pub fn addr(&self, i: usize) -> Address {

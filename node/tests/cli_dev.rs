@@ -18,21 +18,36 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
     let (_, before1) = node.cli_json(&["account", &a1]);
 
     // A transfer commits and balances move.
-    let (code, res) = node.cli_json(&["tx", "transfer", "--from", k0, "--to", &a1, "--amount", "1234", "--wait"]);
+    let (code, res) = node.cli_json(&[
+        "tx", "transfer", "--from", k0, "--to", &a1, "--amount", "1234", "--wait",
+    ]);
     assert_eq!(code, 0, "{res}");
     assert_eq!(res["state"], "COMMITTED");
     assert_eq!(res["receipt"]["status"], "SUCCESS");
     let fee = res["receipt"]["fee"].as_u64().expect("fee");
     let height = res["height"].as_u64().expect("height");
     let (_, after1) = node.cli_json(&["account", &a1]);
-    assert_eq!(after1["balance"].as_u64(), Some(before1["balance"].as_u64().expect("b") + 1234));
+    assert_eq!(
+        after1["balance"].as_u64(),
+        Some(before1["balance"].as_u64().expect("b") + 1234)
+    );
 
     // The block shows it, with a certificate.
     let (code, block) = node.cli_json(&["block", &height.to_string()]);
     assert_eq!(code, 0);
     assert_eq!(block["height"].as_u64(), Some(height));
-    assert!(block["tx_hashes"].as_array().expect("hashes").iter().any(|h| *h == res["tx_hash"]));
-    assert_eq!(block["certificate"]["signatures"].as_array().expect("sigs").len(), 1);
+    assert!(block["tx_hashes"]
+        .as_array()
+        .expect("hashes")
+        .iter()
+        .any(|h| *h == res["tx_hash"]));
+    assert_eq!(
+        block["certificate"]["signatures"]
+            .as_array()
+            .expect("sigs")
+            .len(),
+        1
+    );
     let (code, latest) = node.cli(&["block"]);
     assert_eq!(code, 0);
     assert!(latest.contains("certified"), "{latest}");
@@ -40,18 +55,86 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
     // Replay: save a signed transfer, submit it twice.
     let saved = dir.path().join("tx.hex");
     let saved = saved.to_str().expect("utf8");
-    let (code, _) = node.cli(&["tx", "transfer", "--from", k0, "--to", &a1, "--amount", "5", "--save", saved, "--save-only"]);
+    let (code, _) = node.cli(&[
+        "tx",
+        "transfer",
+        "--from",
+        k0,
+        "--to",
+        &a1,
+        "--amount",
+        "5",
+        "--save",
+        saved,
+        "--save-only",
+    ]);
     assert_eq!(code, 0);
     let (code, first) = node.cli_json(&["tx", "submit", saved, "--wait"]);
-    assert_eq!((code, &first["state"]), (0, &serde_json::json!("COMMITTED")));
+    assert_eq!(
+        (code, &first["state"]),
+        (0, &serde_json::json!("COMMITTED"))
+    );
     let state_before = node.cli_json(&["account", &dev_address(0)]).1;
 
     let refusals: Vec<(&str, Vec<&str>)> = vec![
         ("NONCE_USED", vec!["tx", "submit", saved]),
-        ("WRONG_CHAIN", vec!["tx", "transfer", "--from", k0, "--to", &a1, "--amount", "1", "--chain-id", "another-chain"]),
-        ("BAD_SIGNATURE", vec!["tx", "transfer", "--from", k0, "--to", &a1, "--amount", "1", "--corrupt-signature"]),
-        ("OVERSIZED", vec!["tx", "transfer", "--from", k0, "--to", &a1, "--amount", "1", "--memo-bytes", "70000"]),
-        ("INSUFFICIENT_BALANCE", vec!["tx", "transfer", "--from", k0, "--to", &a1, "--amount", "999999999999999"]),
+        (
+            "WRONG_CHAIN",
+            vec![
+                "tx",
+                "transfer",
+                "--from",
+                k0,
+                "--to",
+                &a1,
+                "--amount",
+                "1",
+                "--chain-id",
+                "another-chain",
+            ],
+        ),
+        (
+            "BAD_SIGNATURE",
+            vec![
+                "tx",
+                "transfer",
+                "--from",
+                k0,
+                "--to",
+                &a1,
+                "--amount",
+                "1",
+                "--corrupt-signature",
+            ],
+        ),
+        (
+            "OVERSIZED",
+            vec![
+                "tx",
+                "transfer",
+                "--from",
+                k0,
+                "--to",
+                &a1,
+                "--amount",
+                "1",
+                "--memo-bytes",
+                "70000",
+            ],
+        ),
+        (
+            "INSUFFICIENT_BALANCE",
+            vec![
+                "tx",
+                "transfer",
+                "--from",
+                k0,
+                "--to",
+                &a1,
+                "--amount",
+                "999999999999999",
+            ],
+        ),
     ];
     let mut seen = std::collections::HashSet::new();
     for (expected, args) in &refusals {
@@ -59,7 +142,10 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
         assert_eq!(code, 2, "{expected}: exit code 2 means refused; got {out}");
         assert_eq!(out["state"], "REJECTED", "{expected}: {out}");
         assert_eq!(out["rejection"]["code"], *expected, "{out}");
-        assert!(!out["rejection"]["message"].as_str().expect("message").is_empty());
+        assert!(!out["rejection"]["message"]
+            .as_str()
+            .expect("message")
+            .is_empty());
         assert!(seen.insert(out["rejection"]["message"].as_str().expect("m").to_owned()));
     }
     // Nothing changed: balance and nonce of the sender, and the mempool is empty.

@@ -14,26 +14,63 @@ use quorate_genesis::{dev_account_key, DEV_ACCOUNTS};
 use quorate_proto::tx::{sign, transfer_body};
 use quorate_proto::v1::chain_service_client::ChainServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
-use quorate_proto::v1::{GetAccountRequest, SubmitRequest, TxState, TxStatusRequest, WaitForCommitRequest};
+use quorate_proto::v1::{
+    GetAccountRequest, SubmitRequest, TxState, TxStatusRequest, WaitForCommitRequest,
+};
 
 const INITIAL_BALANCE: u64 = 1_000_000_000_000;
 const FEE: u64 = 1_000; // dev genesis: transfer_fuel 1000 × fuel_price 1
 
 /// One sender: transfers 1 unit at a time and records each hash the node confirms committed.
 async fn sender(url: String, from: u32, acked: Arc<Mutex<Vec<Bytes>>>, stop: Arc<AtomicBool>) {
-    let Ok(channel) = tonic::transport::Endpoint::from_shared(url).expect("url").connect().await else { return };
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(url)
+        .expect("url")
+        .connect()
+        .await
+    else {
+        return;
+    };
     let mut txs = TxServiceClient::new(channel.clone());
     let mut chain = ChainServiceClient::new(channel);
     let key = dev_account_key(from);
     let to = dev_account_key((from + 1) % DEV_ACCOUNTS as u32).address();
     while !stop.load(Ordering::Relaxed) {
-        let Ok(acct) = chain.get_account(GetAccountRequest { address: Bytes::copy_from_slice(&key.address().0) }).await else { return };
+        let Ok(acct) = chain
+            .get_account(GetAccountRequest {
+                address: Bytes::copy_from_slice(&key.address().0),
+            })
+            .await
+        else {
+            return;
+        };
         let nonce = acct.into_inner().next_nonce;
-        let tx = sign(&transfer_body("quorate-dev", &key, nonce, 1_000, to, 1, vec![]), &key);
-        let Ok(res) = txs.submit(SubmitRequest { transaction: Some(tx) }).await else { return };
+        let tx = sign(
+            &transfer_body("quorate-dev", &key, nonce, 1_000, to, 1, vec![]),
+            &key,
+        );
+        let Ok(res) = txs
+            .submit(SubmitRequest {
+                transaction: Some(tx),
+            })
+            .await
+        else {
+            return;
+        };
         let res = res.into_inner();
-        assert!(res.rejection.is_none(), "unexpected refusal: {:?}", res.rejection);
-        let Ok(status) = txs.wait_for_commit(WaitForCommitRequest { tx_hash: res.tx_hash.clone(), timeout_ms: 20_000 }).await else { return };
+        assert!(
+            res.rejection.is_none(),
+            "unexpected refusal: {:?}",
+            res.rejection
+        );
+        let Ok(status) = txs
+            .wait_for_commit(WaitForCommitRequest {
+                tx_hash: res.tx_hash.clone(),
+                timeout_ms: 20_000,
+            })
+            .await
+        else {
+            return;
+        };
         if status.into_inner().state == TxState::Committed as i32 {
             acked.lock().expect("lock").push(res.tx_hash);
         }
@@ -64,18 +101,36 @@ fn sigkill_during_transfers_loses_no_acknowledged_commit() {
         for t in tasks {
             let _ = rt.block_on(t);
         }
-        assert!(acked.lock().expect("lock").len() > before, "round {round} acknowledged no commit");
+        assert!(
+            acked.lock().expect("lock").len() > before,
+            "round {round} acknowledged no commit"
+        );
     }
 
     // Restart and check every acknowledged transaction and the state.
     let node = DevNode::start(dir.path());
     let acked = acked.lock().expect("lock").clone();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(node.url.clone()).expect("url").connect().await.expect("connect");
+        let channel = tonic::transport::Endpoint::from_shared(node.url.clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
         let mut txs = TxServiceClient::new(channel.clone());
         for hash in &acked {
-            let s = txs.get_status(TxStatusRequest { tx_hash: hash.clone() }).await.expect("status").into_inner();
-            assert_eq!(s.state, TxState::Committed as i32, "acknowledged tx {} lost after SIGKILL", hex::encode(hash));
+            let s = txs
+                .get_status(TxStatusRequest {
+                    tx_hash: hash.clone(),
+                })
+                .await
+                .expect("status")
+                .into_inner();
+            assert_eq!(
+                s.state,
+                TxState::Committed as i32,
+                "acknowledged tx {} lost after SIGKILL",
+                hex::encode(hash)
+            );
         }
         // Every committed transfer moved 1 unit in a ring and burned one fee: the total supply
         // equals the initial supply minus one fee per committed transaction (= sum of nonces).
@@ -83,7 +138,9 @@ fn sigkill_during_transfers_loses_no_acknowledged_commit() {
         let (mut total, mut committed) = (0u64, 0u64);
         for i in 0..DEV_ACCOUNTS as u32 {
             let a = chain
-                .get_account(GetAccountRequest { address: Bytes::copy_from_slice(&dev_account_key(i).address().0) })
+                .get_account(GetAccountRequest {
+                    address: Bytes::copy_from_slice(&dev_account_key(i).address().0),
+                })
                 .await
                 .expect("account")
                 .into_inner()
@@ -93,7 +150,13 @@ fn sigkill_during_transfers_loses_no_acknowledged_commit() {
             committed += a.nonce;
         }
         assert!(committed >= acked.len() as u64);
-        assert_eq!(total, INITIAL_BALANCE * DEV_ACCOUNTS as u64 - FEE * committed);
+        assert_eq!(
+            total,
+            INITIAL_BALANCE * DEV_ACCOUNTS as u64 - FEE * committed
+        );
     });
-    println!("{} acknowledged commits over {rounds} SIGKILLs: all present after restart", acked.len());
+    println!(
+        "{} acknowledged commits over {rounds} SIGKILLs: all present after restart",
+        acked.len()
+    );
 }

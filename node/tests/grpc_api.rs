@@ -13,25 +13,44 @@ use quorate_proto::v1::chain_service_client::ChainServiceClient;
 use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
-    get_block_request::Selector, GetAccountRequest, GetBlockRequest, GetNodeStatusRequest, RejectCode,
-    StreamBlocksRequest, SubmitBatchRequest, SubmitRequest, Transaction, TxState, TxStatusRequest,
-    WaitForCommitRequest,
+    get_block_request::Selector, GetAccountRequest, GetBlockRequest, GetNodeStatusRequest,
+    RejectCode, StreamBlocksRequest, SubmitBatchRequest, SubmitRequest, Transaction, TxState,
+    TxStatusRequest, WaitForCommitRequest,
 };
 use quorate_proto::Keypair;
 use tonic::transport::Channel;
 
 async fn start(dir: &std::path::Path) -> RunningNode {
-    let mut config = NodeConfig { grpc_addr: "127.0.0.1:0".parse().expect("addr"), ..NodeConfig::default() };
+    let mut config = NodeConfig {
+        grpc_addr: "127.0.0.1:0".parse().expect("addr"),
+        ..NodeConfig::default()
+    };
     config.block.interval_ms = 10;
     config.storage.sync_writes = false;
     config.grpc.max_batch_txs = 100;
-    RunningNode::start(NodeSetup { config, genesis: dev_genesis(), key: dev_validator_key(), data_dir: dir.join("data") })
-        .await
-        .expect("node starts")
+    RunningNode::start(NodeSetup {
+        config,
+        genesis: dev_genesis(),
+        key: dev_validator_key(),
+        data_dir: dir.join("data"),
+    })
+    .await
+    .expect("node starts")
 }
 
 fn transfer(from: &Keypair, to: &Keypair, amount: u64, nonce: u64) -> Transaction {
-    sign(&transfer_body("quorate-dev", from, nonce, 1_000, to.address(), amount, vec![]), from)
+    sign(
+        &transfer_body(
+            "quorate-dev",
+            from,
+            nonce,
+            1_000,
+            to.address(),
+            amount,
+            vec![],
+        ),
+        from,
+    )
 }
 
 async fn channel(node: &RunningNode) -> Channel {
@@ -53,25 +72,54 @@ async fn every_service_works_over_loopback() {
     let (k0, k1) = (dev_account_key(0), dev_account_key(1));
 
     // Status before any block.
-    let s = status.get_status(GetNodeStatusRequest {}).await.expect("status").into_inner();
-    assert_eq!((s.chain_id.as_str(), s.height, s.validators.len()), ("quorate-dev", 0, 1));
+    let s = status
+        .get_status(GetNodeStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(
+        (s.chain_id.as_str(), s.height, s.validators.len()),
+        ("quorate-dev", 0, 1)
+    );
     assert_eq!(s.params.expect("params").transfer_fuel, 1_000);
-    let err = chain.get_block(GetBlockRequest { selector: Some(Selector::Latest(true)), include_transactions: false }).await.expect_err("no blocks yet");
+    let err = chain
+        .get_block(GetBlockRequest {
+            selector: Some(Selector::Latest(true)),
+            include_transactions: false,
+        })
+        .await
+        .expect_err("no blocks yet");
     assert_eq!(err.code(), tonic::Code::NotFound);
 
     // Follow the block stream from height 1 before anything commits.
     let mut stream = chain
-        .stream_blocks(StreamBlocksRequest { from_height: 1, include_transactions: true })
+        .stream_blocks(StreamBlocksRequest {
+            from_height: 1,
+            include_transactions: true,
+        })
         .await
         .expect("stream")
         .into_inner();
 
     // Submit one, then wait for it.
     let t0 = transfer(&k0, &k1, 10, 0);
-    let r = txs.submit(SubmitRequest { transaction: Some(t0.clone()) }).await.expect("submit").into_inner();
+    let r = txs
+        .submit(SubmitRequest {
+            transaction: Some(t0.clone()),
+        })
+        .await
+        .expect("submit")
+        .into_inner();
     assert!(r.rejection.is_none(), "{:?}", r.rejection);
     let hash0 = r.tx_hash.clone();
-    let w = txs.wait_for_commit(WaitForCommitRequest { tx_hash: hash0.clone(), timeout_ms: 30_000 }).await.expect("wait").into_inner();
+    let w = txs
+        .wait_for_commit(WaitForCommitRequest {
+            tx_hash: hash0.clone(),
+            timeout_ms: 30_000,
+        })
+        .await
+        .expect("wait")
+        .into_inner();
     assert_eq!(w.state, TxState::Committed as i32);
     assert_eq!(w.receipt.as_ref().expect("receipt").fee, 1_000);
     assert_eq!(w.transaction.as_ref(), Some(&t0));
@@ -79,38 +127,117 @@ async fn every_service_works_over_loopback() {
     // A batch: good ones, a duplicate of a pending one, and a bad signature; results in order.
     let mut bad = transfer(&k1, &k0, 1, 0);
     bad.signature = Bytes::from(vec![7u8; 64]);
-    let batch = vec![transfer(&k0, &k1, 1, 1), transfer(&k0, &k1, 2, 2), transfer(&k0, &k1, 1, 1), bad];
-    let res = txs.submit_batch(SubmitBatchRequest { transactions: batch }).await.expect("batch").into_inner().results;
-    let codes: Vec<i32> = res.iter().map(|r| r.rejection.as_ref().map_or(0, |j| j.code)).collect();
-    assert_eq!(codes, vec![0, 0, RejectCode::Duplicate as i32, RejectCode::BadSignature as i32]);
+    let batch = vec![
+        transfer(&k0, &k1, 1, 1),
+        transfer(&k0, &k1, 2, 2),
+        transfer(&k0, &k1, 1, 1),
+        bad,
+    ];
+    let res = txs
+        .submit_batch(SubmitBatchRequest {
+            transactions: batch,
+        })
+        .await
+        .expect("batch")
+        .into_inner()
+        .results;
+    let codes: Vec<i32> = res
+        .iter()
+        .map(|r| r.rejection.as_ref().map_or(0, |j| j.code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            0,
+            0,
+            RejectCode::Duplicate as i32,
+            RejectCode::BadSignature as i32
+        ]
+    );
     // The refused one is reported as such by status.
-    let st = txs.get_status(TxStatusRequest { tx_hash: res[3].tx_hash.clone() }).await.expect("status").into_inner();
+    let st = txs
+        .get_status(TxStatusRequest {
+            tx_hash: res[3].tx_hash.clone(),
+        })
+        .await
+        .expect("status")
+        .into_inner();
     assert_eq!(st.state, TxState::Rejected as i32);
-    assert_eq!(st.rejection.expect("reason").code, RejectCode::BadSignature as i32);
-    let last = txs.wait_for_commit(WaitForCommitRequest { tx_hash: res[1].tx_hash.clone(), timeout_ms: 30_000 }).await.expect("wait").into_inner();
+    assert_eq!(
+        st.rejection.expect("reason").code,
+        RejectCode::BadSignature as i32
+    );
+    let last = txs
+        .wait_for_commit(WaitForCommitRequest {
+            tx_hash: res[1].tx_hash.clone(),
+            timeout_ms: 30_000,
+        })
+        .await
+        .expect("wait")
+        .into_inner();
     assert_eq!(last.state, TxState::Committed as i32);
 
     // Oversized batch request is refused as a whole.
     let too_many: Vec<Transaction> = (0..101).map(|n| transfer(&k1, &k0, 1, n)).collect();
-    let err = txs.submit_batch(SubmitBatchRequest { transactions: too_many }).await.expect_err("too many");
+    let err = txs
+        .submit_batch(SubmitBatchRequest {
+            transactions: too_many,
+        })
+        .await
+        .expect_err("too many");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     // Accounts.
-    let a = chain.get_account(GetAccountRequest { address: Bytes::copy_from_slice(&k0.address().0) }).await.expect("acct").into_inner();
+    let a = chain
+        .get_account(GetAccountRequest {
+            address: Bytes::copy_from_slice(&k0.address().0),
+        })
+        .await
+        .expect("acct")
+        .into_inner();
     let acct = a.account.expect("account");
     assert_eq!((acct.nonce, a.next_nonce), (3, 3));
     assert_eq!(acct.balance, 1_000_000_000_000 - 13 - 3 * 1_000);
-    let err = chain.get_account(GetAccountRequest { address: Bytes::from_static(&[1, 2]) }).await.expect_err("bad address");
+    let err = chain
+        .get_account(GetAccountRequest {
+            address: Bytes::from_static(&[1, 2]),
+        })
+        .await
+        .expect_err("bad address");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     // Blocks by height, hash and latest agree; certificates verify against the genesis set.
-    let latest = chain.get_block(GetBlockRequest { selector: Some(Selector::Latest(true)), include_transactions: true }).await.expect("latest").into_inner();
+    let latest = chain
+        .get_block(GetBlockRequest {
+            selector: Some(Selector::Latest(true)),
+            include_transactions: true,
+        })
+        .await
+        .expect("latest")
+        .into_inner();
     let header = latest.header.clone().expect("header");
-    let by_hash = chain.get_block(GetBlockRequest { selector: Some(Selector::Hash(latest.hash.clone())), include_transactions: false }).await.expect("by hash").into_inner();
-    let by_height = chain.get_block(GetBlockRequest { selector: Some(Selector::Height(header.height)), include_transactions: false }).await.expect("by height").into_inner();
+    let by_hash = chain
+        .get_block(GetBlockRequest {
+            selector: Some(Selector::Hash(latest.hash.clone())),
+            include_transactions: false,
+        })
+        .await
+        .expect("by hash")
+        .into_inner();
+    let by_height = chain
+        .get_block(GetBlockRequest {
+            selector: Some(Selector::Height(header.height)),
+            include_transactions: false,
+        })
+        .await
+        .expect("by height")
+        .into_inner();
     assert_eq!(by_hash.hash, latest.hash);
     assert_eq!(by_height.header_bytes, latest.header_bytes);
-    assert_eq!(blake3::hash(&latest.header_bytes).as_bytes(), latest.hash.as_ref());
+    assert_eq!(
+        blake3::hash(&latest.header_bytes).as_bytes(),
+        latest.hash.as_ref()
+    );
     assert_eq!(latest.transactions.len(), latest.tx_hashes.len());
     let h = quorate_proto::crypto::Hash32::from_slice(&latest.hash).expect("hash");
     quorate_proto::certificate::verify_certificate(
@@ -121,13 +248,23 @@ async fn every_service_works_over_loopback() {
         &h,
     )
     .expect("certificate verifies");
-    let err = chain.get_block(GetBlockRequest { selector: Some(Selector::Height(header.height + 100)), include_transactions: false }).await.expect_err("future");
+    let err = chain
+        .get_block(GetBlockRequest {
+            selector: Some(Selector::Height(header.height + 100)),
+            include_transactions: false,
+        })
+        .await
+        .expect_err("future");
     assert_eq!(err.code(), tonic::Code::NotFound);
 
     // The stream delivered every block from 1 to the head, in order, each extending the last.
     let mut parent: Option<Bytes> = None;
     for expected in 1..=header.height {
-        let b = tokio::time::timeout(Duration::from_secs(30), stream.next()).await.expect("in time").expect("item").expect("ok");
+        let b = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("in time")
+            .expect("item")
+            .expect("ok");
         let bh = b.header.expect("header");
         assert_eq!(bh.height, expected);
         if let Some(p) = &parent {
@@ -137,28 +274,57 @@ async fn every_service_works_over_loopback() {
     }
 
     // Status now.
-    let s = status.get_status(GetNodeStatusRequest {}).await.expect("status").into_inner();
+    let s = status
+        .get_status(GetNodeStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
     assert_eq!(s.height, header.height);
     assert_eq!(s.latest_block_hash, latest.hash);
 
     // Health and reflection.
     let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
     let h = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "quorate.v1.TxService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "quorate.v1.TxService".into(),
+        })
         .await
         .expect("health")
         .into_inner();
-    assert_eq!(h.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        h.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::{server_reflection_request::MessageRequest, server_reflection_response::MessageResponse, ServerReflectionRequest};
+    use tonic_reflection::pb::v1::{
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
     let mut refl = ServerReflectionClient::new(ch);
-    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut resp = refl.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("reflection").into_inner();
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("reflection")
+        .into_inner();
     let msg = resp.next().await.expect("response").expect("ok");
-    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else { panic!("unexpected reflection answer") };
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+        panic!("unexpected reflection answer")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for svc in ["quorate.v1.TxService", "quorate.v1.ChainService", "quorate.v1.NodeService", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == svc), "{svc} missing from {names:?}");
+    for svc in [
+        "quorate.v1.TxService",
+        "quorate.v1.ChainService",
+        "quorate.v1.NodeService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == svc),
+            "{svc} missing from {names:?}"
+        );
     }
 
     node.stop().await.expect("clean stop");
@@ -169,9 +335,21 @@ async fn wait_for_commit_on_unknown_hash_returns_unknown_and_bad_hash_is_invalid
     let dir = tempfile::tempdir().expect("tempdir");
     let node = start(dir.path()).await;
     let mut txs = TxServiceClient::new(channel(&node).await);
-    let s = txs.wait_for_commit(WaitForCommitRequest { tx_hash: Bytes::from(vec![9u8; 32]), timeout_ms: 100 }).await.expect("wait").into_inner();
+    let s = txs
+        .wait_for_commit(WaitForCommitRequest {
+            tx_hash: Bytes::from(vec![9u8; 32]),
+            timeout_ms: 100,
+        })
+        .await
+        .expect("wait")
+        .into_inner();
     assert_eq!(s.state, TxState::Unknown as i32);
-    let err = txs.get_status(TxStatusRequest { tx_hash: Bytes::from_static(&[1]) }).await.expect_err("bad");
+    let err = txs
+        .get_status(TxStatusRequest {
+            tx_hash: Bytes::from_static(&[1]),
+        })
+        .await
+        .expect_err("bad");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     node.stop().await.expect("clean stop");
 }

@@ -37,7 +37,10 @@ impl ValidatorSet {
 
     /// Index of `key` in the set.
     pub fn index_of(&self, key: &PublicKey) -> Option<u32> {
-        self.keys.iter().position(|k| k == key).and_then(|i| u32::try_from(i).ok())
+        self.keys
+            .iter()
+            .position(|k| k == key)
+            .and_then(|i| u32::try_from(i).ok())
     }
 
     /// Most Byzantine validators tolerated: `f = ⌊(n − 1) / 3⌋`.
@@ -146,7 +149,9 @@ pub fn verify_certificate(
         .collect();
     let results = verify_batch(&items);
     if let Some(pos) = results.iter().position(|ok| !ok) {
-        return Err(CertificateError::BadSignature(cert.signatures[pos].validator_index));
+        return Err(CertificateError::BadSignature(
+            cert.signatures[pos].validator_index,
+        ));
     }
     if cert.signatures.len() < validators.quorum() {
         return Err(CertificateError::NoQuorum {
@@ -168,7 +173,10 @@ pub fn sign_commit(
     block_hash: &Hash32,
 ) -> CommitSignature {
     let sig = key.sign(&commit_message(chain_id, height, round, block_hash));
-    CommitSignature { validator_index, signature: bytes::Bytes::copy_from_slice(&sig) }
+    CommitSignature {
+        validator_index,
+        signature: bytes::Bytes::copy_from_slice(&sig),
+    }
 }
 
 #[cfg(test)]
@@ -194,8 +202,9 @@ mod tests {
     fn certificate_checks() {
         let (keys, vs) = set(4);
         let hash = Hash32::of(b"block");
-        let sigs: Vec<_> =
-            (0..3).map(|i| sign_commit(&keys[i], i as u32, "c", 5, 0, &hash)).collect();
+        let sigs: Vec<_> = (0..3)
+            .map(|i| sign_commit(&keys[i], i as u32, "c", 5, 0, &hash))
+            .collect();
         let cert = CommitCertificate {
             height: 5,
             round: 0,
@@ -215,7 +224,11 @@ mod tests {
         two.signatures.truncate(2);
         assert_eq!(
             verify_certificate(&two, "c", &vs, 5, &hash),
-            Err(CertificateError::NoQuorum { got: 2, needed: 3, n: 4 })
+            Err(CertificateError::NoQuorum {
+                got: 2,
+                needed: 3,
+                n: 4
+            })
         );
         let mut dup = cert.clone();
         dup.signatures[2] = dup.signatures[0].clone();

@@ -65,7 +65,10 @@ impl Hash32 {
     /// Parses 64 hex digits (an optional `0x` prefix is allowed).
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
         let bytes = decode_hex(s)?;
-        Self::from_slice(&bytes).ok_or(KeyError::Length { expected: 32, got: bytes.len() })
+        Self::from_slice(&bytes).ok_or(KeyError::Length {
+            expected: 32,
+            got: bytes.len(),
+        })
     }
 }
 
@@ -210,12 +213,16 @@ pub struct Keypair {
 impl Keypair {
     /// A fresh key from the operating system's randomness.
     pub fn generate() -> Self {
-        Self { signing: SigningKey::generate(&mut rand::rngs::OsRng) }
+        Self {
+            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
     }
 
     /// The key with this 32-byte secret seed.
     pub fn from_secret(secret: &[u8; 32]) -> Self {
-        Self { signing: SigningKey::from_bytes(secret) }
+        Self {
+            signing: SigningKey::from_bytes(secret),
+        }
     }
 
     /// The 32-byte secret seed.
@@ -262,7 +269,10 @@ fn decompress_checked(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
 }
 
 /// Rules 1–3 of the acceptance rule: encodings and orders, without the equation.
-fn precheck(public_key: &[u8; 32], signature: &[u8; 64]) -> Option<(EdwardsPoint, EdwardsPoint, Scalar)> {
+fn precheck(
+    public_key: &[u8; 32],
+    signature: &[u8; 64],
+) -> Option<(EdwardsPoint, EdwardsPoint, Scalar)> {
     let a = decompress_checked(public_key)?;
     let r_bytes: [u8; 32] = signature[..32].try_into().ok()?;
     let r = decompress_checked(&r_bytes)?;
@@ -274,8 +284,10 @@ fn precheck(public_key: &[u8; 32], signature: &[u8; 64]) -> Option<(EdwardsPoint
 /// Verifies one signature under the acceptance rule (module docs). Any length error is a
 /// rejection.
 pub fn verify_strict(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let (Ok(pk), Ok(sig)) = (<&[u8; 32]>::try_from(public_key), <&[u8; 64]>::try_from(signature))
-    else {
+    let (Ok(pk), Ok(sig)) = (
+        <&[u8; 32]>::try_from(public_key),
+        <&[u8; 64]>::try_from(signature),
+    ) else {
         return false;
     };
     let Some((a, r, s)) = precheck(pk, sig) else {
@@ -315,7 +327,10 @@ fn verify_chunk(items: &[VerifyItem<'_>], out: &mut [bool]) {
             .zip(<&[u8; 64]>::try_from(item.signature).ok())
             .and_then(|(pk, sig)| {
                 let (a, _, _) = precheck(pk, sig)?;
-                Some((VerifyingKey::from(a), ed25519_dalek::Signature::from_bytes(sig)))
+                Some((
+                    VerifyingKey::from(a),
+                    ed25519_dalek::Signature::from_bytes(sig),
+                ))
             });
         match parsed {
             Some((vk, sig)) => {
@@ -359,7 +374,13 @@ mod tests {
         let addr = kp.address();
         assert_eq!(Address::from_hex(&addr.to_hex()), Ok(addr));
         assert_eq!(Address::from_hex(&format!("0x{}", addr.to_hex())), Ok(addr));
-        assert!(matches!(Address::from_hex("abcd"), Err(KeyError::Length { expected: 20, got: 2 })));
+        assert!(matches!(
+            Address::from_hex("abcd"),
+            Err(KeyError::Length {
+                expected: 20,
+                got: 2
+            })
+        ));
         assert!(matches!(Address::from_hex("zz"), Err(KeyError::Hex(_))));
     }
 

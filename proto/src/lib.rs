@@ -4,9 +4,9 @@
 //! Everything a client in another language must reproduce to sign a transaction or check a
 //! block lives here, next to the `.proto` files it interprets.
 
+pub mod certificate;
 pub mod crypto;
 pub mod merkle;
-pub mod certificate;
 pub mod tx;
 
 /// Generated protobuf and gRPC code for package `quorate.v1`.

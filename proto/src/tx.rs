@@ -102,7 +102,10 @@ impl DecodedTx {
     pub fn from_transaction(tx: Transaction, max_tx_bytes: usize) -> Result<Self, DecodeError> {
         let encoded_len = tx.encoded_len();
         if encoded_len > max_tx_bytes {
-            return Err(DecodeError::TooLarge { size: encoded_len, max: max_tx_bytes });
+            return Err(DecodeError::TooLarge {
+                size: encoded_len,
+                max: max_tx_bytes,
+            });
         }
         let public_key: [u8; PUBLIC_KEY_LEN] = tx
             .public_key
@@ -118,13 +121,23 @@ impl DecodedTx {
         let signer = Address::from_slice(&body.signer)
             .map_err(|_| DecodeError::SignerLength(body.signer.len()))?;
         let hash = tx_hash(&tx.body);
-        Ok(Self { tx, body, hash, signer, public_key, encoded_len })
+        Ok(Self {
+            tx,
+            body,
+            hash,
+            signer,
+            public_key,
+            encoded_len,
+        })
     }
 
     /// Decodes raw bytes of an encoded `Transaction`, size-checked first.
     pub fn decode(bytes: Bytes, max_tx_bytes: usize) -> Result<Self, DecodeError> {
         if bytes.len() > max_tx_bytes {
-            return Err(DecodeError::TooLarge { size: bytes.len(), max: max_tx_bytes });
+            return Err(DecodeError::TooLarge {
+                size: bytes.len(),
+                max: max_tx_bytes,
+            });
         }
         let tx = Transaction::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
         Self::from_transaction(tx, max_tx_bytes)
@@ -149,15 +162,25 @@ mod tests {
         let d = DecodedTx::decode(Bytes::from(tx.encode_to_vec()), 4096).expect("decodes");
         assert_eq!(d.signer, key.address());
         assert_eq!(d.hash, tx_hash(&tx.body));
-        assert!(verify_strict(&d.public_key, &d.signing_message(), &d.tx.signature));
+        assert!(verify_strict(
+            &d.public_key,
+            &d.signing_message(),
+            &d.tx.signature
+        ));
     }
 
     #[test]
     fn oversized_and_malformed_are_refused() {
         let key = Keypair::from_secret(&[1; 32]);
-        let tx = sign(&transfer_body("c", &key, 0, 1000, key.address(), 5, vec![0; 500]), &key);
+        let tx = sign(
+            &transfer_body("c", &key, 0, 1000, key.address(), 5, vec![0; 500]),
+            &key,
+        );
         let bytes = Bytes::from(tx.encode_to_vec());
-        assert!(matches!(DecodedTx::decode(bytes, 100), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            DecodedTx::decode(bytes, 100),
+            Err(DecodeError::TooLarge { .. })
+        ));
         assert!(matches!(
             DecodedTx::decode(Bytes::from_static(&[0xff, 0xff, 0xff]), 100),
             Err(DecodeError::Protobuf(_))

@@ -26,7 +26,12 @@ fn scalar(seed: u8) -> Scalar {
 
 /// s = r + k·a for arbitrary encodings of A and R (lets us build signatures over odd points).
 fn raw_sig(a: Scalar, pk: &[u8; 32], r: Scalar, r_enc: &[u8; 32], msg: &[u8]) -> Vec<u8> {
-    let k = Scalar::from_hash(Sha512::new().chain_update(r_enc).chain_update(pk).chain_update(msg));
+    let k = Scalar::from_hash(
+        Sha512::new()
+            .chain_update(r_enc)
+            .chain_update(pk)
+            .chain_update(msg),
+    );
     let s = r + k * a;
     let mut sig = r_enc.to_vec();
     sig.extend_from_slice(s.as_bytes());
@@ -71,16 +76,33 @@ fn cases() -> Vec<Case> {
         let r_enc = enc(&(B * r));
         let mut sig = r_enc.to_vec();
         sig.extend_from_slice(r.as_bytes());
-        out.push(Case { name: format!("small-order-key-{t}"), pk: pk.to_vec(), msg: msg.clone(), sig, valid: false });
+        out.push(Case {
+            name: format!("small-order-key-{t}"),
+            pk: pk.to_vec(),
+            msg: msg.clone(),
+            sig,
+            valid: false,
+        });
 
         // Small-order R = T with s = k·a: cofactored equation holds, refused by rule 2.
         let a = scalar(100 + t as u8);
         let pk = enc(&(B * a));
         let r_enc = enc(torsion);
-        let k = Scalar::from_hash(Sha512::new().chain_update(r_enc).chain_update(pk).chain_update(&msg));
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(r_enc)
+                .chain_update(pk)
+                .chain_update(&msg),
+        );
         let mut sig = r_enc.to_vec();
         sig.extend_from_slice((k * a).as_bytes());
-        out.push(Case { name: format!("small-order-r-{t}"), pk: pk.to_vec(), msg: msg.clone(), sig, valid: false });
+        out.push(Case {
+            name: format!("small-order-r-{t}"),
+            pk: pk.to_vec(),
+            msg: msg.clone(),
+            sig,
+            valid: false,
+        });
 
         if t == 0 {
             continue; // the identity gives no mixed-order point
@@ -90,14 +112,26 @@ fn cases() -> Vec<Case> {
         let pk = enc(&(B * a + torsion));
         let r = scalar(200 + t as u8);
         let sig = raw_sig(a, &pk, r, &enc(&(B * r)), &msg);
-        out.push(Case { name: format!("mixed-order-key-{t}"), pk: pk.to_vec(), msg: msg.clone(), sig, valid: true });
+        out.push(Case {
+            name: format!("mixed-order-key-{t}"),
+            pk: pk.to_vec(),
+            msg: msg.clone(),
+            sig,
+            valid: true,
+        });
 
         // Mixed-order R = rB + T: residual −T, accepted (cofactored).
         let a = scalar(50 + t as u8);
         let pk = enc(&(B * a));
         let r = scalar(60 + t as u8);
         let sig = raw_sig(a, &pk, r, &enc(&(B * r + torsion)), &msg);
-        out.push(Case { name: format!("mixed-order-r-{t}"), pk: pk.to_vec(), msg: msg.clone(), sig, valid: true });
+        out.push(Case {
+            name: format!("mixed-order-r-{t}"),
+            pk: pk.to_vec(),
+            msg: msg.clone(),
+            sig,
+            valid: true,
+        });
     }
 
     // Non-canonical s = s + ℓ.
@@ -105,7 +139,11 @@ fn cases() -> Vec<Case> {
     let mut sig = kp.sign(&msg).to_vec();
     let s = Scalar::from_canonical_bytes(sig[32..].try_into().expect("32")).expect("canonical");
     let mut s_plus_l = [0u8; 32];
-    let l = curve25519_dalek::constants::BASEPOINT_ORDER.to_bytes();
+    // ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    let l: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
     let mut carry = 0u16;
     for i in 0..32 {
         let v = u16::from(s.as_bytes()[i]) + u16::from(l[i]) + carry;
@@ -113,7 +151,13 @@ fn cases() -> Vec<Case> {
         carry = v >> 8;
     }
     sig[32..].copy_from_slice(&s_plus_l);
-    out.push(Case { name: "non-canonical-s".into(), pk: kp.public().0.to_vec(), msg: msg.clone(), sig, valid: false });
+    out.push(Case {
+        name: "non-canonical-s".into(),
+        pk: kp.public().0.to_vec(),
+        msg: msg.clone(),
+        sig,
+        valid: false,
+    });
 
     // Non-canonical point encodings: y + p for small y, and "negative zero" x.
     let p_minus_19: [u8; 32] = {
@@ -132,42 +176,91 @@ fn cases() -> Vec<Case> {
         for sign in [0u8, 0x80] {
             let mut e = e;
             e[31] = (e[31] & 0x7f) | sign;
-            let Some(point) = CompressedEdwardsY(e).decompress() else { continue };
-            assert_ne!(point.compress().to_bytes(), e, "encoding y+p must be non-canonical");
+            let Some(point) = CompressedEdwardsY(e).decompress() else {
+                continue;
+            };
+            assert_ne!(
+                point.compress().to_bytes(),
+                e,
+                "encoding y+p must be non-canonical"
+            );
             // As a public key with an arbitrary signature.
             let r = scalar(y);
             let sig = raw_sig(Scalar::ONE, &e, r, &enc(&(B * r)), &msg);
-            out.push(Case { name: format!("non-canonical-key-y{y}-{sign}"), pk: e.to_vec(), msg: msg.clone(), sig, valid: false });
+            out.push(Case {
+                name: format!("non-canonical-key-y{y}-{sign}"),
+                pk: e.to_vec(),
+                msg: msg.clone(),
+                sig,
+                valid: false,
+            });
             // As R in an otherwise honest-looking signature.
             let a = scalar(30 + y);
             let pk = enc(&(B * a));
             let sig = raw_sig(a, &pk, Scalar::ZERO, &e, &msg);
-            out.push(Case { name: format!("non-canonical-r-y{y}-{sign}"), pk: pk.to_vec(), msg: msg.clone(), sig, valid: false });
+            out.push(Case {
+                name: format!("non-canonical-r-y{y}-{sign}"),
+                pk: pk.to_vec(),
+                msg: msg.clone(),
+                sig,
+                valid: false,
+            });
         }
     }
 
     // Garbage.
-    out.push(Case { name: "zero-sig".into(), pk: Keypair::from_secret(&[3; 32]).public().0.to_vec(), msg: msg.clone(), sig: vec![0; 64], valid: false });
-    out.push(Case { name: "short-sig".into(), pk: Keypair::from_secret(&[3; 32]).public().0.to_vec(), msg: msg.clone(), sig: vec![1; 63], valid: false });
-    out.push(Case { name: "short-key".into(), pk: vec![1; 31], msg, sig: vec![1; 64], valid: false });
+    out.push(Case {
+        name: "zero-sig".into(),
+        pk: Keypair::from_secret(&[3; 32]).public().0.to_vec(),
+        msg: msg.clone(),
+        sig: vec![0; 64],
+        valid: false,
+    });
+    out.push(Case {
+        name: "short-sig".into(),
+        pk: Keypair::from_secret(&[3; 32]).public().0.to_vec(),
+        msg: msg.clone(),
+        sig: vec![1; 63],
+        valid: false,
+    });
+    out.push(Case {
+        name: "short-key".into(),
+        pk: vec![1; 31],
+        msg,
+        sig: vec![1; 64],
+        valid: false,
+    });
     out
 }
 
 fn items(cases: &[Case]) -> Vec<VerifyItem<'_>> {
-    cases.iter().map(|c| VerifyItem { public_key: &c.pk, message: &c.msg, signature: &c.sig }).collect()
+    cases
+        .iter()
+        .map(|c| VerifyItem {
+            public_key: &c.pk,
+            message: &c.msg,
+            signature: &c.sig,
+        })
+        .collect()
 }
 
 #[test]
 fn single_verification_follows_the_rule() {
     for c in cases() {
-        assert_eq!(verify_strict(&c.pk, &c.msg, &c.sig), c.valid, "case {}", c.name);
+        assert_eq!(
+            verify_strict(&c.pk, &c.msg, &c.sig),
+            c.valid,
+            "case {}",
+            c.name
+        );
     }
 }
 
 #[test]
 fn honest_signatures_also_pass_dalek_verify_strict() {
     for c in cases().iter().filter(|c| c.name.starts_with("honest")) {
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(c.pk.as_slice().try_into().expect("32")).expect("key");
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(c.pk.as_slice().try_into().expect("32"))
+            .expect("key");
         let sig = ed25519_dalek::Signature::from_slice(&c.sig).expect("sig");
         assert!(vk.verify_strict(&c.msg, &sig).is_ok(), "case {}", c.name);
     }
@@ -187,7 +280,12 @@ fn each_case_among_valid_ones_agrees() {
     let honest: Vec<Case> = all.iter().filter(|c| c.valid).cloned().collect();
     for c in &all {
         // The odd case in the middle of a full batch of accepted signatures.
-        let mut batch: Vec<Case> = honest.iter().cycle().take(VERIFY_BATCH_SIZE - 1).cloned().collect();
+        let mut batch: Vec<Case> = honest
+            .iter()
+            .cycle()
+            .take(VERIFY_BATCH_SIZE - 1)
+            .cloned()
+            .collect();
         batch.insert(VERIFY_BATCH_SIZE / 2, c.clone());
         let expected: Vec<bool> = batch.iter().map(|c| c.valid).collect();
         assert_eq!(verify_batch(&items(&batch)), expected, "case {}", c.name);
@@ -198,8 +296,16 @@ fn each_case_among_valid_ones_agrees() {
 fn all_cases_together_agree_with_single() {
     let all = cases();
     // Several batches' worth so chunk boundaries fall in different places.
-    let many: Vec<Case> = all.iter().cycle().take(all.len() * 3 + 7).cloned().collect();
-    let single: Vec<bool> = many.iter().map(|c| verify_strict(&c.pk, &c.msg, &c.sig)).collect();
+    let many: Vec<Case> = all
+        .iter()
+        .cycle()
+        .take(all.len() * 3 + 7)
+        .cloned()
+        .collect();
+    let single: Vec<bool> = many
+        .iter()
+        .map(|c| verify_strict(&c.pk, &c.msg, &c.sig))
+        .collect();
     assert_eq!(verify_batch(&items(&many)), single);
 }
 

@@ -27,7 +27,13 @@ fn accepts_valid_and_refuses_each_bad_kind_without_changing_state() {
     assert_eq!(code(&t, t.transfer(0, to, 11, 0)), RejectCode::NoncePending);
     // Wrong chain.
     let k = &t.accounts[0];
-    assert_eq!(code(&t, sign(&transfer_body("other", k, 1, fuel, to, 1, vec![]), k)), RejectCode::WrongChain);
+    assert_eq!(
+        code(
+            &t,
+            sign(&transfer_body("other", k, 1, fuel, to, 1, vec![]), k)
+        ),
+        RejectCode::WrongChain
+    );
     // Bad signature.
     let mut bad = t.transfer(0, to, 10, 1);
     let mut sig = bad.signature.to_vec();
@@ -40,32 +46,84 @@ fn accepts_valid_and_refuses_each_bad_kind_without_changing_state() {
     body.signer = Bytes::copy_from_slice(&k.address().0);
     assert_eq!(code(&t, sign(&body, &stranger)), RejectCode::SignerMismatch);
     // Oversized.
-    let big = sign(&transfer_body(&t.genesis.chain_id, k, 1, fuel, to, 1, vec![0; 70_000]), k);
-    let a = t.admission.admit(vec![big.clone()]).expect("admit").remove(0);
-    assert_eq!(a.result.as_ref().map_err(AdmissionError::code), Err(RejectCode::Oversized));
-    assert_eq!(a.hash, Some(quorate_proto::tx::tx_hash(&big.body)), "oversized refusals still name the tx");
+    let big = sign(
+        &transfer_body(&t.genesis.chain_id, k, 1, fuel, to, 1, vec![0; 70_000]),
+        k,
+    );
+    let a = t
+        .admission
+        .admit(vec![big.clone()])
+        .expect("admit")
+        .remove(0);
+    assert_eq!(
+        a.result.as_ref().map_err(AdmissionError::code),
+        Err(RejectCode::Oversized)
+    );
+    assert_eq!(
+        a.hash,
+        Some(quorate_proto::tx::tx_hash(&big.body)),
+        "oversized refusals still name the tx"
+    );
     // Overdraft, counting the pending transfer.
-    assert_eq!(code(&t, t.transfer(0, to, BALANCE - 10 - fuel, 1)), RejectCode::InsufficientBalance);
+    assert_eq!(
+        code(&t, t.transfer(0, to, BALANCE - 10 - fuel, 1)),
+        RejectCode::InsufficientBalance
+    );
     // Fuel bounds.
-    assert_eq!(code(&t, sign(&transfer_body(&t.genesis.chain_id, k, 1, fuel - 1, to, 1, vec![]), k)), RejectCode::FuelLimitTooLow);
+    assert_eq!(
+        code(
+            &t,
+            sign(
+                &transfer_body(&t.genesis.chain_id, k, 1, fuel - 1, to, 1, vec![]),
+                k
+            )
+        ),
+        RejectCode::FuelLimitTooLow
+    );
     let too_much = t.genesis.params.max_fuel_per_tx + 1;
-    assert_eq!(code(&t, sign(&transfer_body(&t.genesis.chain_id, k, 1, too_much, to, 1, vec![]), k)), RejectCode::FuelLimitTooHigh);
+    assert_eq!(
+        code(
+            &t,
+            sign(
+                &transfer_body(&t.genesis.chain_id, k, 1, too_much, to, 1, vec![]),
+                k
+            )
+        ),
+        RejectCode::FuelLimitTooHigh
+    );
     // Zero amount and unknown payload.
-    assert_eq!(code(&t, t.transfer(0, to, 0, 1)), RejectCode::InvalidPayload);
+    assert_eq!(
+        code(&t, t.transfer(0, to, 0, 1)),
+        RejectCode::InvalidPayload
+    );
     let mut body = transfer_body(&t.genesis.chain_id, k, 1, fuel, to, 1, vec![]);
     body.payload = None;
     assert_eq!(code(&t, sign(&body, k)), RejectCode::UnknownPayload);
     // Too far ahead.
     assert_eq!(code(&t, t.transfer(0, to, 1, 100)), RejectCode::NonceTooFar);
     // Malformed bytes.
-    let garbage = Transaction { body: Bytes::from_static(&[0xff; 8]), public_key: k.public().0.to_vec().into(), signature: vec![0; 64].into() };
+    let garbage = Transaction {
+        body: Bytes::from_static(&[0xff; 8]),
+        public_key: k.public().0.to_vec().into(),
+        signature: vec![0; 64].into(),
+    };
     assert_eq!(code(&t, garbage), RejectCode::Malformed);
-    let short_key = Transaction { public_key: Bytes::from_static(&[1; 5]), ..t.transfer(0, to, 1, 1) };
+    let short_key = Transaction {
+        public_key: Bytes::from_static(&[1; 5]),
+        ..t.transfer(0, to, 1, 1)
+    };
     assert_eq!(code(&t, short_key), RejectCode::Malformed);
 
     // None of that touched the mempool or the state.
     assert_eq!(t.mempool.lock().len(), 1);
-    assert_eq!(t.chain.storage().account(&k.address()).expect("acct").balance, BALANCE);
+    assert_eq!(
+        t.chain
+            .storage()
+            .account(&k.address())
+            .expect("acct")
+            .balance,
+        BALANCE
+    );
 }
 
 #[test]
@@ -75,11 +133,29 @@ fn replay_after_commit_is_nonce_used_and_status_remembers_refusals() {
     t.admit_ok(vec![tx.clone()]);
     t.produce().expect("block");
     let a = t.admission.admit(vec![tx]).expect("admit").remove(0);
-    assert!(matches!(a.result, Err(AdmissionError::NonceUsed { nonce: 0, next: 1, .. })), "{:?}", a.result);
+    assert!(
+        matches!(
+            a.result,
+            Err(AdmissionError::NonceUsed {
+                nonce: 0,
+                next: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        a.result
+    );
     let hash = a.hash.expect("hash");
-    assert!(matches!(t.admission.rejection(&hash), Some(AdmissionError::NonceUsed { .. })));
+    assert!(matches!(
+        t.admission.rejection(&hash),
+        Some(AdmissionError::NonceUsed { .. })
+    ));
     // The message names the values.
-    assert!(a.result.unwrap_err().to_string().contains("nonce 0 already used"));
+    assert!(a
+        .result
+        .expect_err("refused")
+        .to_string()
+        .contains("nonce 0 already used"));
 }
 
 #[test]
@@ -104,7 +180,10 @@ fn batch_with_mixed_good_and_bad_signatures_admits_exactly_the_good() {
     let results = t.admission.admit(txs).expect("admit");
     for (r, good) in results.iter().zip(&expect_ok) {
         if !good {
-            assert_eq!(r.result.as_ref().map_err(AdmissionError::code), Err(RejectCode::BadSignature));
+            assert_eq!(
+                r.result.as_ref().map_err(AdmissionError::code),
+                Err(RejectCode::BadSignature)
+            );
         } else {
             assert!(!matches!(r.result, Err(AdmissionError::BadSignature(_))));
         }

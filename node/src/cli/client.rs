@@ -17,8 +17,9 @@ use quorate_proto::v1::chain_service_client::ChainServiceClient;
 use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
-    get_block_request::Selector, ExecStatus, GetAccountRequest, GetBlockRequest, GetNodeStatusRequest,
-    SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse, WaitForCommitRequest,
+    get_block_request::Selector, ExecStatus, GetAccountRequest, GetBlockRequest,
+    GetNodeStatusRequest, SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse,
+    WaitForCommitRequest,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -34,7 +35,10 @@ const EXIT_EXEC_FAILED: u8 = 3;
 const WAIT_MS: u32 = 60_000;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 async fn connect(url: &str) -> anyhow::Result<Channel> {
@@ -64,9 +68,18 @@ pub(super) fn tx(cmd: TxCommand) -> anyhow::Result<ExitCode> {
                 let hash = Hash32::from_hex(&hash).context("transaction hash")?;
                 let mut client = TxServiceClient::new(connect(&opts.node).await?);
                 let status = if wait {
-                    client.wait_for_commit(WaitForCommitRequest { tx_hash: Bytes::copy_from_slice(&hash.0), timeout_ms: WAIT_MS }).await
+                    client
+                        .wait_for_commit(WaitForCommitRequest {
+                            tx_hash: Bytes::copy_from_slice(&hash.0),
+                            timeout_ms: WAIT_MS,
+                        })
+                        .await
                 } else {
-                    client.get_status(TxStatusRequest { tx_hash: Bytes::copy_from_slice(&hash.0) }).await
+                    client
+                        .get_status(TxStatusRequest {
+                            tx_hash: Bytes::copy_from_slice(&hash.0),
+                        })
+                        .await
                 }
                 .map_err(|s| status_err("transaction status", s))?
                 .into_inner();
@@ -78,13 +91,21 @@ pub(super) fn tx(cmd: TxCommand) -> anyhow::Result<ExitCode> {
 
 async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
     let key = KeyFile::load(&args.from)?;
-    let to = Address::from_hex(&args.to).with_context(|| format!("recipient address {:?}", args.to))?;
+    let to =
+        Address::from_hex(&args.to).with_context(|| format!("recipient address {:?}", args.to))?;
     let memo = match args.memo_bytes {
         Some(n) => vec![b'x'; n],
         None => args.memo.into_bytes(),
     };
-    let needs_node = args.chain_id.is_none() || args.nonce.is_none() || args.fuel_limit.is_none() || !args.save_only;
-    let channel = if needs_node { Some(connect(&args.opts.node).await?) } else { None };
+    let needs_node = args.chain_id.is_none()
+        || args.nonce.is_none()
+        || args.fuel_limit.is_none()
+        || !args.save_only;
+    let channel = if needs_node {
+        Some(connect(&args.opts.node).await?)
+    } else {
+        None
+    };
     let (chain_id, transfer_fuel) = match (&channel, args.chain_id.clone(), args.fuel_limit) {
         (_, Some(c), Some(f)) => (c, f),
         (Some(ch), chain, fuel) => {
@@ -102,7 +123,9 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
         (Some(n), _) => n,
         (None, Some(ch)) => {
             ChainServiceClient::new(ch.clone())
-                .get_account(GetAccountRequest { address: Bytes::copy_from_slice(&key.address().0) })
+                .get_account(GetAccountRequest {
+                    address: Bytes::copy_from_slice(&key.address().0),
+                })
                 .await
                 .map_err(|s| status_err("account", s))?
                 .into_inner()
@@ -124,7 +147,10 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
     if args.save_only {
         let hash = tx_hash(&tx.body);
         if args.opts.json {
-            println!("{}", json!({"tx_hash": hash.to_hex(), "nonce": nonce, "saved": args.save.map(|p| p.display().to_string())}));
+            println!(
+                "{}",
+                json!({"tx_hash": hash.to_hex(), "nonce": nonce, "saved": args.save.map(|p| p.display().to_string())})
+            );
         } else {
             println!("signed tx {hash} (nonce {nonce}) saved");
         }
@@ -135,24 +161,45 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
-    Transaction::decode(bytes.as_slice()).with_context(|| format!("{} is not a signed transaction", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes =
+        hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    Transaction::decode(bytes.as_slice())
+        .with_context(|| format!("{} is not a signed transaction", path.display()))
 }
 
-async fn submit_and_report(channel: Channel, tx: Transaction, wait: bool, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+async fn submit_and_report(
+    channel: Channel,
+    tx: Transaction,
+    wait: bool,
+    opts: &ClientOpts,
+) -> anyhow::Result<ExitCode> {
     let mut client = TxServiceClient::new(channel);
     let result = client
-        .submit(SubmitRequest { transaction: Some(tx) })
+        .submit(SubmitRequest {
+            transaction: Some(tx),
+        })
         .await
         .map_err(|s| status_err("submit", s))?
         .into_inner();
-    let hash = if result.tx_hash.is_empty() { "(undecodable)".to_owned() } else { hex::encode(&result.tx_hash) };
+    let hash = if result.tx_hash.is_empty() {
+        "(undecodable)".to_owned()
+    } else {
+        hex::encode(&result.tx_hash)
+    };
     if let Some(r) = &result.rejection {
         if opts.json {
-            println!("{}", json!({"tx_hash": hash, "state": "REJECTED", "rejection": output::rejection(r)}));
+            println!(
+                "{}",
+                json!({"tx_hash": hash, "state": "REJECTED", "rejection": output::rejection(r)})
+            );
         } else {
-            println!("tx {hash}: REFUSED {}: {}", output::reject_code_name(r.code), r.message);
+            println!(
+                "tx {hash}: REFUSED {}: {}",
+                output::reject_code_name(r.code),
+                r.message
+            );
         }
         return Ok(ExitCode::from(EXIT_REFUSED));
     }
@@ -165,7 +212,10 @@ async fn submit_and_report(channel: Channel, tx: Transaction, wait: bool, opts: 
         return Ok(ExitCode::SUCCESS);
     }
     let status = client
-        .wait_for_commit(WaitForCommitRequest { tx_hash: result.tx_hash, timeout_ms: WAIT_MS })
+        .wait_for_commit(WaitForCommitRequest {
+            tx_hash: result.tx_hash,
+            timeout_ms: WAIT_MS,
+        })
         .await
         .map_err(|s| status_err("wait for commit", s))?
         .into_inner();
@@ -213,12 +263,20 @@ pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCo
 pub(super) fn block(which: Option<&str>, txs: bool, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     let selector = match which {
         None | Some("latest") => Selector::Latest(true),
-        Some(s) if s.len() == 64 || s.starts_with("0x") => Selector::Hash(Bytes::copy_from_slice(&Hash32::from_hex(s).context("block hash")?.0)),
-        Some(s) => Selector::Height(s.parse().with_context(|| format!("{s:?} is neither a height nor a block hash"))?),
+        Some(s) if s.len() == 64 || s.starts_with("0x") => Selector::Hash(Bytes::copy_from_slice(
+            &Hash32::from_hex(s).context("block hash")?.0,
+        )),
+        Some(s) => Selector::Height(
+            s.parse()
+                .with_context(|| format!("{s:?} is neither a height nor a block hash"))?,
+        ),
     };
     runtime()?.block_on(async {
         let b = ChainServiceClient::new(connect(&opts.node).await?)
-            .get_block(GetBlockRequest { selector: Some(selector), include_transactions: txs })
+            .get_block(GetBlockRequest {
+                selector: Some(selector),
+                include_transactions: txs,
+            })
             .await
             .map_err(|s| status_err("block", s))?
             .into_inner();

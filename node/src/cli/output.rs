@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 
 /// Name of a rejection code, e.g. `BAD_SIGNATURE`.
 pub fn reject_code_name(code: i32) -> &'static str {
-    RejectCode::try_from(code).map_or("UNKNOWN", |c| c.as_str_name().trim_start_matches("REJECT_CODE_"))
+    RejectCode::try_from(code).map_or("UNKNOWN", |c| {
+        c.as_str_name().trim_start_matches("REJECT_CODE_")
+    })
 }
 
 /// JSON of a rejection.
@@ -16,7 +18,9 @@ pub fn rejection(r: &Rejection) -> Value {
 }
 
 fn exec_status_name(code: i32) -> &'static str {
-    ExecStatus::try_from(code).map_or("UNKNOWN", |c| c.as_str_name().trim_start_matches("EXEC_STATUS_"))
+    ExecStatus::try_from(code).map_or("UNKNOWN", |c| {
+        c.as_str_name().trim_start_matches("EXEC_STATUS_")
+    })
 }
 
 /// JSON of a receipt.
@@ -32,7 +36,9 @@ pub fn receipt(r: &Receipt) -> Value {
 
 /// Name of a transaction state.
 pub fn tx_state_name(code: i32) -> &'static str {
-    TxState::try_from(code).map_or("UNKNOWN", |c| c.as_str_name().trim_start_matches("TX_STATE_"))
+    TxState::try_from(code).map_or("UNKNOWN", |c| {
+        c.as_str_name().trim_start_matches("TX_STATE_")
+    })
 }
 
 /// JSON of a transaction status.
@@ -61,7 +67,12 @@ pub fn tx_status_text(s: &TxStatusResponse) -> String {
         out += &format!(" at height {} index {}", s.height, s.index);
     }
     if let Some(r) = &s.receipt {
-        out += &format!("\n  result {} fuel {} fee {}", exec_status_name(r.status), r.fuel_used, r.fee);
+        out += &format!(
+            "\n  result {} fuel {} fee {}",
+            exec_status_name(r.status),
+            r.fuel_used,
+            r.fee
+        );
         if !r.error.is_empty() {
             out += &format!(" ({})", r.error);
         }
@@ -112,8 +123,16 @@ pub fn block_text(b: &BlockInfo) -> String {
         hex::encode(&h.receipts_root)
     );
     if let Some(c) = &b.certificate {
-        let signers: Vec<String> = c.signatures.iter().map(|s| s.validator_index.to_string()).collect();
-        out += &format!("\n  certified  round {} by validators [{}]", c.round, signers.join(", "));
+        let signers: Vec<String> = c
+            .signatures
+            .iter()
+            .map(|s| s.validator_index.to_string())
+            .collect();
+        out += &format!(
+            "\n  certified  round {} by validators [{}]",
+            c.round,
+            signers.join(", ")
+        );
     }
     for t in &b.tx_hashes {
         out += &format!("\n  tx {}", hex::encode(t));
@@ -154,7 +173,11 @@ pub fn status_text(s: &NodeStatus) -> String {
         s.validators.len()
     );
     for v in &s.validators {
-        let me = if v.public_key == s.node_public_key { " (this node)" } else { "" };
+        let me = if v.public_key == s.node_public_key {
+            " (this node)"
+        } else {
+            ""
+        };
         out += &format!("\n  {} {}{}", v.name, hex::encode(&v.public_key), me);
     }
     out

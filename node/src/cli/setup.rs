@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use quorate_genesis::{dev_account_key, dev_genesis, dev_validator_key, Genesis, KeyFile, DEV_ACCOUNTS};
+use quorate_genesis::{
+    dev_account_key, dev_genesis, dev_validator_key, Genesis, KeyFile, DEV_ACCOUNTS,
+};
 use serde_json::json;
 
 use super::{DevArgs, GenesisCommand, KeysCommand};
@@ -39,48 +41,86 @@ fn print_key(path: &Path, key: &quorate_proto::Keypair, json: bool) {
             json!({"file": path.display().to_string(), "address": key.address().to_hex(), "public_key": key.public().to_hex()})
         );
     } else {
-        println!("key file:   {}\naddress:    {}\npublic key: {}", path.display(), key.address(), key.public().to_hex());
+        println!(
+            "key file:   {}\naddress:    {}\npublic key: {}",
+            path.display(),
+            key.address(),
+            key.public().to_hex()
+        );
     }
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
-    let GenesisCommand::New { validators, out, chain_id, accounts, balance, grpc_port } = cmd;
+    let GenesisCommand::New {
+        validators,
+        out,
+        chain_id,
+        accounts,
+        balance,
+        grpc_port,
+    } = cmd;
     if validators == 0 {
         bail!("--validators must be at least 1");
     }
     if out.join("genesis.json").exists() {
-        bail!("{} already holds a genesis.json; choose another --out", out.display());
+        bail!(
+            "{} already holds a genesis.json; choose another --out",
+            out.display()
+        );
     }
     let generated = quorate_genesis::generate(&chain_id, validators, accounts, balance, now_ms())?;
-    std::fs::create_dir_all(out.join("keys")).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out.join("keys"))
+        .with_context(|| format!("creating {}", out.display()))?;
     generated.genesis.save(&out.join("genesis.json"))?;
     for (i, key) in generated.validator_keys.iter().enumerate() {
         let home = out.join(format!("node-{i}"));
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         generated.genesis.save(&home.join("genesis.json"))?;
         KeyFile::save(key, &home.join("validator.key.json"))?;
-        let port = grpc_port.checked_add(i as u16).context("gRPC port overflows")?;
-        let config = NodeConfig { grpc_addr: ([127, 0, 0, 1], port).into(), ..NodeConfig::default() };
+        let port = grpc_port
+            .checked_add(i as u16)
+            .context("gRPC port overflows")?;
+        let config = NodeConfig {
+            grpc_addr: ([127, 0, 0, 1], port).into(),
+            ..NodeConfig::default()
+        };
         std::fs::write(home.join(CONFIG_FILE), config.to_toml())?;
-        println!("validator {i}: home {}  grpc 127.0.0.1:{port}  key {}", home.display(), key.public().to_hex());
+        println!(
+            "validator {i}: home {}  grpc 127.0.0.1:{port}  key {}",
+            home.display(),
+            key.public().to_hex()
+        );
     }
     for (i, key) in generated.account_keys.iter().enumerate() {
         let path = out.join("keys").join(format!("account-{i}.json"));
         KeyFile::save(key, &path)?;
-        println!("account {i}: {}  {}  balance {balance}", path.display(), key.address());
+        println!(
+            "account {i}: {}  {}  balance {balance}",
+            path.display(),
+            key.address()
+        );
     }
-    println!("genesis: {}  chain {}  hash {}", out.join("genesis.json").display(), chain_id, generated.genesis.hash());
+    println!(
+        "genesis: {}  chain {}  hash {}",
+        out.join("genesis.json").display(),
+        chain_id,
+        generated.genesis.hash()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -88,8 +128,12 @@ fn init_logging(format: LogFormat, filter: &str) {
 }
 
 /// Runs the node in `home` until a signal; `grpc_addr` overrides the config's.
-pub(super) fn run_node(home: &Path, grpc_addr: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
-    let mut setup = NodeSetup::from_home(home).with_context(|| format!("loading node home {}", home.display()))?;
+pub(super) fn run_node(
+    home: &Path,
+    grpc_addr: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    let mut setup = NodeSetup::from_home(home)
+        .with_context(|| format!("loading node home {}", home.display()))?;
     if let Some(addr) = grpc_addr {
         setup.config.grpc_addr = addr;
     }
@@ -122,7 +166,8 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         None => default_dev_home()?,
     };
     let genesis: Genesis = dev_genesis();
-    std::fs::create_dir_all(home.join("keys")).with_context(|| format!("creating {}", home.display()))?;
+    std::fs::create_dir_all(home.join("keys"))
+        .with_context(|| format!("creating {}", home.display()))?;
     let config_path = home.join(CONFIG_FILE);
     if !config_path.exists() {
         std::fs::write(&config_path, NodeConfig::default().to_toml())?;
@@ -131,12 +176,17 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         let config = NodeConfig::load(&home)?;
         let data = NodeConfig::resolve(&home, &config.data_dir);
         if data.exists() {
-            std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
+            std::fs::remove_dir_all(&data)
+                .with_context(|| format!("removing {}", data.display()))?;
         }
     }
     genesis.save(&home.join("genesis.json"))?;
     KeyFile::save(&dev_validator_key(), &home.join("validator.key.json"))?;
-    println!("quorate dev chain {} (home {})", genesis.chain_id, home.display());
+    println!(
+        "quorate dev chain {} (home {})",
+        genesis.chain_id,
+        home.display()
+    );
     println!("dev accounts (keys are public: never use them on a real chain):");
     for i in 0..DEV_ACCOUNTS as u32 {
         let key = dev_account_key(i);

@@ -34,12 +34,24 @@ fn selects_consecutive_nonces_in_arrival_order_and_fills_late_gaps() {
 fn gap_blocks_later_nonces_and_commit_prunes_stale() {
     let t = TestChain::new(2);
     let _a2 = verified(&t, 0, 2, 1);
-    assert!(t.mempool.lock().select(10, 1 << 20).is_empty(), "nonce 2 waits for 0 and 1");
+    assert!(
+        t.mempool.lock().select(10, 1 << 20).is_empty(),
+        "nonce 2 waits for 0 and 1"
+    );
     let _a0 = verified(&t, 0, 0, 1);
     assert_eq!(t.mempool.lock().select(10, 1 << 20).len(), 1);
     // A commit that moves account 0 to nonce 3 (as if 0..2 committed elsewhere) drops all.
     let mut pool = t.mempool.lock();
-    pool.on_commit(&[], &[(t.addr(0), Account { balance: 5, nonce: 3 })]);
+    pool.on_commit(
+        &[],
+        &[(
+            t.addr(0),
+            Account {
+                balance: 5,
+                nonce: 3,
+            },
+        )],
+    );
     assert!(pool.is_empty());
     assert_eq!(pool.bytes(), 0);
 }
@@ -48,11 +60,28 @@ fn gap_blocks_later_nonces_and_commit_prunes_stale() {
 fn capacity_limits_refuse_with_mempool_full() {
     let t = TestChain::new(1);
     let tx = verified(&t, 0, 0, 1);
-    let mut pool = Mempool::new(MempoolLimits { max_txs: 1, max_bytes: 1 << 20, nonce_window: 8 });
-    let acct = Account { balance: 1_000_000, nonce: 0 };
+    let mut pool = Mempool::new(MempoolLimits {
+        max_txs: 1,
+        max_bytes: 1 << 20,
+        nonce_window: 8,
+    });
+    let acct = Account {
+        balance: 1_000_000,
+        nonce: 0,
+    };
     pool.insert(tx.clone(), acct, 1).expect("first fits");
     let second = verified(&t, 0, 1, 1);
-    assert!(matches!(pool.insert(second, acct, 1), Err(AdmissionError::MempoolFull { txs: 1, .. })));
-    let mut by_bytes = Mempool::new(MempoolLimits { max_txs: 10, max_bytes: tx.encoded_len - 1, nonce_window: 8 });
-    assert!(matches!(by_bytes.insert(tx, acct, 1), Err(AdmissionError::MempoolFull { .. })));
+    assert!(matches!(
+        pool.insert(second, acct, 1),
+        Err(AdmissionError::MempoolFull { txs: 1, .. })
+    ));
+    let mut by_bytes = Mempool::new(MempoolLimits {
+        max_txs: 10,
+        max_bytes: tx.encoded_len - 1,
+        nonce_window: 8,
+    });
+    assert!(matches!(
+        by_bytes.insert(tx, acct, 1),
+        Err(AdmissionError::MempoolFull { .. })
+    ));
 }

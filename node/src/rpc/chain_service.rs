@@ -22,10 +22,18 @@ use crate::storage::{BlockRecord, Storage, StorageError};
 pub struct ChainApi(pub Arc<NodeState>);
 
 /// The client form of a stored block.
-pub fn block_info(storage: &Storage, record: BlockRecord, include_txs: bool) -> Result<BlockInfo, StorageError> {
+pub fn block_info(
+    storage: &Storage,
+    record: BlockRecord,
+    include_txs: bool,
+) -> Result<BlockInfo, StorageError> {
     let header = record.decode_header()?;
     let transactions = if include_txs {
-        storage.txs(&record.tx_hashes)?.into_iter().filter_map(|r| r.transaction).collect()
+        storage
+            .txs(&record.tx_hashes)?
+            .into_iter()
+            .filter_map(|r| r.transaction)
+            .collect()
     } else {
         Vec::new()
     };
@@ -39,10 +47,17 @@ pub fn block_info(storage: &Storage, record: BlockRecord, include_txs: bool) -> 
     })
 }
 
-async fn load_block(state: &Arc<NodeState>, height: u64, include_txs: bool) -> Result<Option<BlockInfo>, Status> {
+async fn load_block(
+    state: &Arc<NodeState>,
+    height: u64,
+    include_txs: bool,
+) -> Result<Option<BlockInfo>, Status> {
     let storage = state.chain.storage().clone();
     tokio::task::spawn_blocking(move || {
-        storage.block_by_height(height)?.map(|r| block_info(&storage, r, include_txs)).transpose()
+        storage
+            .block_by_height(height)?
+            .map(|r| block_info(&storage, r, include_txs))
+            .transpose()
     })
     .await
     .map_err(|e| Status::internal(format!("block loading task failed: {e}")))?
@@ -51,7 +66,10 @@ async fn load_block(state: &Arc<NodeState>, height: u64, include_txs: bool) -> R
 
 #[tonic::async_trait]
 impl ChainService for ChainApi {
-    async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<GetAccountResponse>, Status> {
+    async fn get_account(
+        &self,
+        request: Request<GetAccountRequest>,
+    ) -> Result<Response<GetAccountResponse>, Status> {
         let addr = Address::from_slice(&request.into_inner().address)
             .map_err(|e| Status::invalid_argument(format!("address: {e}")))?;
         // Read the head first: the account is at least as new as the height reported.
@@ -69,7 +87,10 @@ impl ChainService for ChainApi {
         }))
     }
 
-    async fn get_block(&self, request: Request<GetBlockRequest>) -> Result<Response<BlockInfo>, Status> {
+    async fn get_block(
+        &self,
+        request: Request<GetBlockRequest>,
+    ) -> Result<Response<BlockInfo>, Status> {
         let req = request.into_inner();
         let head = self.0.heads.borrow().height;
         let height = match req.selector {
@@ -77,28 +98,41 @@ impl ChainService for ChainApi {
             Some(Selector::Latest(_)) => head,
             Some(Selector::Height(h)) => h,
             Some(Selector::Hash(h)) => {
-                let hash = Hash32::from_slice(&h)
-                    .ok_or_else(|| Status::invalid_argument(format!("block hash must be 32 bytes, got {}", h.len())))?;
+                let hash = Hash32::from_slice(&h).ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "block hash must be 32 bytes, got {}",
+                        h.len()
+                    ))
+                })?;
                 self.0
                     .chain
                     .storage()
                     .height_of(&hash)
                     .map_err(internal)?
-                    .ok_or_else(|| Status::not_found(format!("no committed block with hash {hash}")))?
+                    .ok_or_else(|| {
+                        Status::not_found(format!("no committed block with hash {hash}"))
+                    })?
             }
         };
         if height == 0 {
-            return Err(Status::not_found("no blocks yet: height 0 is genesis, blocks start at 1"));
+            return Err(Status::not_found(
+                "no blocks yet: height 0 is genesis, blocks start at 1",
+            ));
         }
         load_block(&self.0, height, req.include_transactions)
             .await?
             .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("no block at height {height}; head is {head}")))
+            .ok_or_else(|| {
+                Status::not_found(format!("no block at height {height}; head is {head}"))
+            })
     }
 
     type StreamBlocksStream = Pin<Box<dyn Stream<Item = Result<BlockInfo, Status>> + Send>>;
 
-    async fn stream_blocks(&self, request: Request<StreamBlocksRequest>) -> Result<Response<Self::StreamBlocksStream>, Status> {
+    async fn stream_blocks(
+        &self,
+        request: Request<StreamBlocksRequest>,
+    ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         let req = request.into_inner();
         let state = self.0.clone();
         let mut heads = state.heads.clone();
@@ -113,7 +147,9 @@ impl ChainService for ChainApi {
                 while next <= head {
                     let item = match load_block(&state, next, req.include_transactions).await {
                         Ok(Some(b)) => Ok(b),
-                        Ok(None) => Err(Status::internal(format!("block {next} missing below head {head}"))),
+                        Ok(None) => Err(Status::internal(format!(
+                            "block {next} missing below head {head}"
+                        ))),
                         Err(e) => Err(e),
                     };
                     let failed = item.is_err();

@@ -62,10 +62,18 @@ pub async fn serve(
         .build_v1alpha()
         .expect("embedded descriptor sets are valid");
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<TxServiceServer<tx_service::TxApi>>().await;
-    health.set_serving::<ChainServiceServer<chain_service::ChainApi>>().await;
-    health.set_serving::<NodeServiceServer<node_service::NodeApi>>().await;
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health
+        .set_serving::<TxServiceServer<tx_service::TxApi>>()
+        .await;
+    health
+        .set_serving::<ChainServiceServer<chain_service::ChainApi>>()
+        .await;
+    health
+        .set_serving::<NodeServiceServer<node_service::NodeApi>>()
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(state.grpc.concurrency_per_connection)
         .tcp_nodelay(true)

@@ -14,7 +14,10 @@ pub struct NodeApi(pub Arc<NodeState>);
 
 #[tonic::async_trait]
 impl NodeService for NodeApi {
-    async fn get_status(&self, _request: Request<GetNodeStatusRequest>) -> Result<Response<NodeStatus>, Status> {
+    async fn get_status(
+        &self,
+        _request: Request<GetNodeStatusRequest>,
+    ) -> Result<Response<NodeStatus>, Status> {
         let info = self.0.chain.info();
         let head = self.0.heads.borrow().clone();
         let (mempool_txs, mempool_bytes) = {

@@ -6,11 +6,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::tx_service_server::TxService;
+use quorate_proto::v1::Transaction;
 use quorate_proto::v1::{
     SubmitBatchRequest, SubmitBatchResponse, SubmitRequest, SubmitResult, TxState, TxStatusRequest,
     TxStatusResponse, WaitForCommitRequest,
 };
-use quorate_proto::v1::Transaction;
 use tonic::{Request, Response, Status};
 
 use super::{internal, NodeState};
@@ -23,13 +23,17 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub struct TxApi(pub Arc<NodeState>);
 
 fn parse_hash(bytes: &[u8]) -> Result<Hash32, Status> {
-    Hash32::from_slice(bytes)
-        .ok_or_else(|| Status::invalid_argument(format!("tx_hash must be 32 bytes, got {}", bytes.len())))
+    Hash32::from_slice(bytes).ok_or_else(|| {
+        Status::invalid_argument(format!("tx_hash must be 32 bytes, got {}", bytes.len()))
+    })
 }
 
 fn to_result(a: Admitted) -> SubmitResult {
     SubmitResult {
-        tx_hash: a.hash.map(|h| Bytes::copy_from_slice(&h.0)).unwrap_or_default(),
+        tx_hash: a
+            .hash
+            .map(|h| Bytes::copy_from_slice(&h.0))
+            .unwrap_or_default(),
         rejection: a.result.err().map(|e| e.to_rejection()),
     }
 }
@@ -90,7 +94,10 @@ impl TxApi {
 
 #[tonic::async_trait]
 impl TxService for TxApi {
-    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResult>, Status> {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResult>, Status> {
         let tx = request
             .into_inner()
             .transaction
@@ -99,21 +106,35 @@ impl TxService for TxApi {
         Ok(Response::new(results.remove(0)))
     }
 
-    async fn submit_batch(&self, request: Request<SubmitBatchRequest>) -> Result<Response<SubmitBatchResponse>, Status> {
+    async fn submit_batch(
+        &self,
+        request: Request<SubmitBatchRequest>,
+    ) -> Result<Response<SubmitBatchResponse>, Status> {
         let txs = request.into_inner().transactions;
         let max = self.0.grpc.max_batch_txs;
         if txs.len() > max {
-            return Err(Status::invalid_argument(format!("batch of {} transactions; at most {max} per request", txs.len())));
+            return Err(Status::invalid_argument(format!(
+                "batch of {} transactions; at most {max} per request",
+                txs.len()
+            )));
         }
-        Ok(Response::new(SubmitBatchResponse { results: self.admit(txs).await? }))
+        Ok(Response::new(SubmitBatchResponse {
+            results: self.admit(txs).await?,
+        }))
     }
 
-    async fn get_status(&self, request: Request<TxStatusRequest>) -> Result<Response<TxStatusResponse>, Status> {
+    async fn get_status(
+        &self,
+        request: Request<TxStatusRequest>,
+    ) -> Result<Response<TxStatusResponse>, Status> {
         let hash = parse_hash(&request.into_inner().tx_hash)?;
         Ok(Response::new(self.status(&hash)?))
     }
 
-    async fn wait_for_commit(&self, request: Request<WaitForCommitRequest>) -> Result<Response<TxStatusResponse>, Status> {
+    async fn wait_for_commit(
+        &self,
+        request: Request<WaitForCommitRequest>,
+    ) -> Result<Response<TxStatusResponse>, Status> {
         let req = request.into_inner();
         let hash = parse_hash(&req.tx_hash)?;
         let timeout = match req.timeout_ms {

@@ -6,7 +6,9 @@ use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction};
 use rocksdb::WriteBatch;
 
-use super::{corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_TXS};
+use super::{
+    corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_TXS,
+};
 use crate::execution::ExecutedBlock;
 
 /// A committed block as stored: header bytes, transaction hashes and certificate. The
@@ -56,19 +58,34 @@ pub struct TxRecord {
 impl Storage {
     /// Commits `block` with its certificate in one atomic, durable write: block record, hash
     /// index, transactions and receipts, changed accounts, state accumulator and head.
-    pub fn commit_block(&self, block: &ExecutedBlock, certificate: &CommitCertificate) -> Result<Head, StorageError> {
+    pub fn commit_block(
+        &self,
+        block: &ExecutedBlock,
+        certificate: &CommitCertificate,
+    ) -> Result<Head, StorageError> {
         let head = self.head()?;
         let height = block.header.height;
         if height != head.height + 1 {
-            return Err(StorageError::NotNext { got: height, head: head.height });
+            return Err(StorageError::NotNext {
+                got: height,
+                head: head.height,
+            });
         }
         let mut batch = WriteBatch::default();
         let record = BlockRecord {
             header: block.header_bytes.clone(),
-            tx_hashes: block.txs.iter().map(|t| Bytes::copy_from_slice(&t.hash.0)).collect(),
+            tx_hashes: block
+                .txs
+                .iter()
+                .map(|t| Bytes::copy_from_slice(&t.hash.0))
+                .collect(),
             certificate: Some(certificate.clone()),
         };
-        batch.put_cf(self.cf(CF_BLOCKS), height.to_be_bytes(), record.encode_to_vec());
+        batch.put_cf(
+            self.cf(CF_BLOCKS),
+            height.to_be_bytes(),
+            record.encode_to_vec(),
+        );
         batch.put_cf(self.cf(CF_BLOCK_HASHES), block.hash.0, height.to_be_bytes());
         let txs_cf = self.cf(CF_TXS);
         let mut buf = Vec::with_capacity(512);

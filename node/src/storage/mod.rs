@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use quorate_proto::crypto::Hash32;
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB,
+};
 
 pub use blocks::{BlockRecord, TxRecord};
 pub use state::Account;
@@ -85,7 +87,11 @@ pub struct StorageOptions {
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        Self { sync_writes: true, block_cache_bytes: 64 << 20, max_open_files: 512 }
+        Self {
+            sync_writes: true,
+            block_cache_bytes: 64 << 20,
+            max_open_files: 512,
+        }
     }
 }
 
@@ -132,7 +138,10 @@ pub struct Storage {
 }
 
 fn corrupt(what: impl Into<String>, detail: impl ToString) -> StorageError {
-    StorageError::Corrupt { what: what.into(), detail: detail.to_string() }
+    StorageError::Corrupt {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
 }
 
 impl Storage {
@@ -175,7 +184,9 @@ impl Storage {
     }
 
     pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("all column families are created at open")
+        self.db
+            .cf_handle(name)
+            .expect("all column families are created at open")
     }
 
     /// Writes the genesis state if the database is empty, or checks that it belongs to this
@@ -208,12 +219,20 @@ impl Storage {
         let mut batch = WriteBatch::default();
         let accounts = self.cf(CF_ACCOUNTS);
         for (addr, balance) in balances {
-            let acct = Account { balance: *balance, nonce: 0 };
+            let acct = Account {
+                balance: *balance,
+                nonce: 0,
+            };
             let value = acct.to_bytes();
             lthash.insert(&addr.0, &value);
             batch.put_cf(accounts, addr.0, value);
         }
-        let head = Head { height: 0, hash: genesis_hash, time_ms: genesis_time_ms, state_root: lthash.root() };
+        let head = Head {
+            height: 0,
+            hash: genesis_hash,
+            time_ms: genesis_time_ms,
+            state_root: lthash.root(),
+        };
         batch.put_cf(meta, META_LTHASH, lthash.to_bytes());
         batch.put_cf(meta, META_HEAD, head.to_bytes());
         batch.put_cf(meta, META_CHAIN_ID, chain_id.as_bytes());
@@ -263,18 +282,31 @@ impl Storage {
         let head = self.head()?;
         let lthash = self.lthash()?;
         if lthash.root() != head.state_root {
-            return Err(corrupt("state", format!("accumulator root {} != head state root {}", lthash.root(), head.state_root)));
+            return Err(corrupt(
+                "state",
+                format!(
+                    "accumulator root {} != head state root {}",
+                    lthash.root(),
+                    head.state_root
+                ),
+            ));
         }
         if head.height > 0 {
             let block = self
                 .block_by_height(head.height)?
                 .ok_or_else(|| corrupt("head", format!("block {} missing", head.height)))?;
             if block.hash() != head.hash {
-                return Err(corrupt("head", format!("block {} hash mismatch", head.height)));
+                return Err(corrupt(
+                    "head",
+                    format!("block {} hash mismatch", head.height),
+                ));
             }
         }
         if self.block_by_height(head.height + 1)?.is_some() {
-            return Err(corrupt("head", format!("a block above head {} exists", head.height)));
+            return Err(corrupt(
+                "head",
+                format!("a block above head {} exists", head.height),
+            ));
         }
         Ok(head)
     }

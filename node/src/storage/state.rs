@@ -44,7 +44,8 @@ impl Storage {
     pub fn account(&self, addr: &Address) -> Result<Account, StorageError> {
         match self.db().get_pinned_cf(self.cf(CF_ACCOUNTS), addr.0)? {
             None => Ok(Account::default()),
-            Some(b) => Account::from_bytes(&b).ok_or_else(|| corrupt(format!("account {addr}"), "wrong length")),
+            Some(b) => Account::from_bytes(&b)
+                .ok_or_else(|| corrupt(format!("account {addr}"), "wrong length")),
         }
     }
 

@@ -5,7 +5,10 @@ use crate::testutil::{TestChain, BALANCE};
 fn committed_blocks_survive_reopen_with_consistent_state() {
     let t = TestChain::new(3);
     let fee = t.genesis.params.transfer_fuel * t.genesis.params.fuel_price;
-    t.admit_ok(vec![t.transfer(0, t.addr(1), 100, 0), t.transfer(1, t.addr(2), 50, 0)]);
+    t.admit_ok(vec![
+        t.transfer(0, t.addr(1), 100, 0),
+        t.transfer(1, t.addr(2), 50, 0),
+    ]);
     let h1 = t.produce().expect("block 1");
     t.admit_ok(vec![t.transfer(0, t.addr(2), 7, 1)]);
     let h2 = t.produce().expect("block 2");
@@ -14,22 +17,49 @@ fn committed_blocks_survive_reopen_with_consistent_state() {
     let head = t.chain.head();
     assert_eq!(head, h2);
     let s = t.chain.storage();
-    assert_eq!(s.account(&t.addr(0)).expect("a0"), Account { balance: BALANCE - 107 - 2 * fee, nonce: 2 });
-    assert_eq!(s.account(&t.addr(1)).expect("a1"), Account { balance: BALANCE + 100 - 50 - fee, nonce: 1 });
-    assert_eq!(s.account(&t.addr(2)).expect("a2"), Account { balance: BALANCE + 57, nonce: 0 });
+    assert_eq!(
+        s.account(&t.addr(0)).expect("a0"),
+        Account {
+            balance: BALANCE - 107 - 2 * fee,
+            nonce: 2
+        }
+    );
+    assert_eq!(
+        s.account(&t.addr(1)).expect("a1"),
+        Account {
+            balance: BALANCE + 100 - 50 - fee,
+            nonce: 1
+        }
+    );
+    assert_eq!(
+        s.account(&t.addr(2)).expect("a2"),
+        Account {
+            balance: BALANCE + 57,
+            nonce: 0
+        }
+    );
     let b2 = s.block_by_height(2).expect("read").expect("block 2");
     assert_eq!(b2.hash(), h2.hash);
     assert_eq!(s.height_of(&h2.hash).expect("index"), Some(2));
-    let rec = s.tx(&Hash32::from_slice(&b2.tx_hashes[0]).expect("hash")).expect("read").expect("tx");
+    let rec = s
+        .tx(&Hash32::from_slice(&b2.tx_hashes[0]).expect("hash"))
+        .expect("read")
+        .expect("tx");
     assert_eq!((rec.height, rec.index), (2, 0));
     assert_eq!(rec.receipt.expect("receipt").fee, fee);
     // The state root in the header is the accumulator over all accounts, recomputed from scratch.
     let mut fresh = LtHash::default();
     for i in 0..3 {
-        fresh.insert(&t.addr(i).0, &s.account(&t.addr(i)).expect("acct").to_bytes());
+        fresh.insert(
+            &t.addr(i).0,
+            &s.account(&t.addr(i)).expect("acct").to_bytes(),
+        );
     }
     assert_eq!(fresh.root(), head.state_root);
-    assert_eq!(b2.decode_header().expect("header").state_root.as_ref(), head.state_root.0);
+    assert_eq!(
+        b2.decode_header().expect("header").state_root.as_ref(),
+        head.state_root.0
+    );
 }
 
 #[test]
@@ -37,10 +67,20 @@ fn a_refused_commit_writes_nothing() {
     let t = TestChain::new(2);
     t.admit_ok(vec![t.transfer(0, t.addr(1), 100, 0)]);
     let candidates = t.mempool.lock().select(10, 1 << 20);
-    let (block, _) = t.chain.propose(candidates, t.validator.public().0, 5_000).expect("propose");
+    let (block, _) = t
+        .chain
+        .propose(candidates, t.validator.public().0, 5_000)
+        .expect("propose");
     // A certificate signed by a key that is not a validator must be refused before any write.
     let stranger = quorate_proto::Keypair::from_secret(&[9; 32]);
-    let sig = quorate_proto::certificate::sign_commit(&stranger, 0, &t.genesis.chain_id, 1, 0, &block.hash);
+    let sig = quorate_proto::certificate::sign_commit(
+        &stranger,
+        0,
+        &t.genesis.chain_id,
+        1,
+        0,
+        &block.hash,
+    );
     let cert = quorate_proto::v1::CommitCertificate {
         height: 1,
         round: 0,
@@ -53,10 +93,19 @@ fn a_refused_commit_writes_nothing() {
     let s = t.chain.storage();
     let mut wrong = block;
     wrong.header.height = 5;
-    assert!(matches!(s.commit_block(&wrong, &cert), Err(StorageError::NotNext { got: 5, head: 0 })));
+    assert!(matches!(
+        s.commit_block(&wrong, &cert),
+        Err(StorageError::NotNext { got: 5, head: 0 })
+    ));
     assert_eq!(s.head().expect("head"), head);
     assert!(s.block_by_height(1).expect("read").is_none());
-    assert_eq!(s.account(&t.addr(0)).expect("a0"), Account { balance: BALANCE, nonce: 0 });
+    assert_eq!(
+        s.account(&t.addr(0)).expect("a0"),
+        Account {
+            balance: BALANCE,
+            nonce: 0
+        }
+    );
     assert_eq!(s.check_consistency().expect("consistent"), head);
 }
 
@@ -64,24 +113,42 @@ fn a_refused_commit_writes_nothing() {
 fn wrong_genesis_and_damaged_head_are_refused() {
     let t = TestChain::new(1);
     let s = t.chain.storage().clone();
-    let other = quorate_genesis::generate("other-chain", 1, 0, 1, 0).expect("gen").genesis;
+    let other = quorate_genesis::generate("other-chain", 1, 0, 1, 0)
+        .expect("gen")
+        .genesis;
     assert!(matches!(
         s.init_genesis(&other.chain_id, other.hash(), 0, &[]),
         Err(StorageError::WrongChain { .. })
     ));
     // A head that points past the stored blocks is detected at start-up.
-    let bogus = Head { height: 9, hash: Hash32([1; 32]), time_ms: 0, state_root: t.chain.head().state_root };
+    let bogus = Head {
+        height: 9,
+        hash: Hash32([1; 32]),
+        time_ms: 0,
+        state_root: t.chain.head().state_root,
+    };
     let mut batch = WriteBatch::default();
     batch.put_cf(s.cf(CF_META), META_HEAD, bogus.to_bytes());
     s.write(batch).expect("write");
-    assert!(matches!(s.check_consistency(), Err(StorageError::Corrupt { .. })));
+    assert!(matches!(
+        s.check_consistency(),
+        Err(StorageError::Corrupt { .. })
+    ));
 }
 
 #[test]
 fn head_and_account_encodings_roundtrip() {
-    let h = Head { height: 3, hash: Hash32([2; 32]), time_ms: 44, state_root: Hash32([5; 32]) };
+    let h = Head {
+        height: 3,
+        hash: Hash32([2; 32]),
+        time_ms: 44,
+        state_root: Hash32([5; 32]),
+    };
     assert_eq!(Head::from_bytes(&h.to_bytes()), Some(h));
     assert_eq!(Head::from_bytes(&[0; 3]), None);
-    let a = Account { balance: u64::MAX, nonce: 7 };
+    let a = Account {
+        balance: u64::MAX,
+        nonce: 7,
+    };
     assert_eq!(Account::from_bytes(&a.to_bytes()), Some(a));
 }

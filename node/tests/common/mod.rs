@@ -51,7 +51,11 @@ impl DevNode {
                 panic!("quorate dev did not start within 60 s");
             }
         };
-        DevNode { child, url: format!("http://{addr}"), home: home.to_owned() }
+        DevNode {
+            child,
+            url: format!("http://{addr}"),
+            home: home.to_owned(),
+        }
     }
 
     /// SIGKILL, no shutdown of any kind.
@@ -72,7 +76,10 @@ impl DevNode {
             .args(["--node", &self.url])
             .output()
             .expect("run quorate");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     /// Runs a client command with `--json` and parses its output.
@@ -80,7 +87,8 @@ impl DevNode {
         let mut all = args.to_vec();
         all.push("--json");
         let (code, out) = self.cli(&all);
-        let v = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+        let v =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
         (code, v)
     }
 }
