@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use quorate_proto::crypto::{Address, Hash32};
 
@@ -24,6 +25,7 @@ struct Entry {
     tx: Arc<VerifiedTx>,
     seq: u64,
     cost: u128,
+    arrived: Instant,
 }
 
 #[derive(Default)]
@@ -73,6 +75,14 @@ impl Mempool {
     /// Sum of encoded sizes of pending transactions.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// When the longest-waiting pending transaction arrived.
+    pub fn oldest_arrival(&self) -> Option<Instant> {
+        self.arrival
+            .values()
+            .next()
+            .map(|h| self.entries[h].arrived)
     }
 
     /// The pending transaction with `hash`.
@@ -154,7 +164,15 @@ impl Mempool {
         q.cost += cost;
         self.arrival.insert(seq, tx.hash);
         self.bytes += tx.encoded_len;
-        self.entries.insert(tx.hash, Entry { tx, seq, cost });
+        self.entries.insert(
+            tx.hash,
+            Entry {
+                tx,
+                seq,
+                cost,
+                arrived: Instant::now(),
+            },
+        );
         Ok(())
     }
 

@@ -67,8 +67,14 @@ impl SoloProducer {
                     _ = shutdown.changed() => return Ok(()),
                 }
             }
-            // Give the block up to one interval to fill.
-            let deadline = Instant::now() + this.block_interval;
+            // Cut the block once the oldest pending transaction has waited one interval, or
+            // earlier when a full block is waiting.
+            let oldest = this
+                .mempool
+                .lock()
+                .oldest_arrival()
+                .unwrap_or_else(std::time::Instant::now);
+            let deadline = Instant::from_std(oldest) + this.block_interval;
             while this.mempool.lock().len() < max_txs {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
