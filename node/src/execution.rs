@@ -120,30 +120,11 @@ impl<'a> StateOverlay<'a> {
             }));
         }
         let Payload::Transfer { to, amount } = tx.payload;
-        let fuel_used = self.params.transfer_fuel;
-        if fuel_used > tx.fuel_limit {
-            // Admission refuses such limits; a proposer could still include one. The whole
-            // limit is charged, as for any out-of-fuel transaction.
-            let fee = tx.fuel_limit.saturating_mul(self.params.fuel_price);
-            if signer.balance < fee {
-                return Ok(Err(InvalidTx::CannotPayFee {
-                    account: tx.signer,
-                    fee,
-                    balance: signer.balance,
-                }));
-            }
-            signer.balance -= fee;
-            signer.nonce += 1;
-            self.set(tx.signer, signer);
-            return Ok(Ok(receipt(
-                tx,
-                ExecStatus::OutOfFuel,
-                tx.fuel_limit,
-                fee,
-                format!("transfer needs {fuel_used} fuel"),
-            )));
-        }
-        let fee = fuel_used * self.params.fuel_price; // bounded: genesis checks max_fuel * price
+        let fuel_needed = self.params.transfer_fuel;
+        // Out of fuel (admission refuses such limits; a proposer could still include one):
+        // the whole limit is charged. Bounded: genesis checks max_fuel_per_tx × fuel_price.
+        let fuel_used = fuel_needed.min(tx.fuel_limit);
+        let fee = fuel_used.saturating_mul(self.params.fuel_price);
         if signer.balance < fee {
             return Ok(Err(InvalidTx::CannotPayFee {
                 account: tx.signer,
@@ -153,6 +134,11 @@ impl<'a> StateOverlay<'a> {
         }
         signer.balance -= fee;
         signer.nonce += 1;
+        if fuel_needed > tx.fuel_limit {
+            self.set(tx.signer, signer);
+            let msg = format!("transfer needs {fuel_needed} fuel");
+            return Ok(Ok(receipt(tx, ExecStatus::OutOfFuel, fuel_used, fee, msg)));
+        }
         if signer.balance < amount {
             let msg = format!(
                 "balance {} after fee is below amount {amount}",
