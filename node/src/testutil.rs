@@ -40,20 +40,11 @@ impl TestChain {
         let dir = tempfile::tempdir().expect("tempdir");
         let generated =
             quorate_genesis::generate("test-chain", 1, accounts, BALANCE, 1_000).expect("genesis");
-        let storage = Storage::open(
-            dir.path(),
-            &StorageOptions {
-                sync_writes: false,
-                ..Default::default()
-            },
-        )
-        .expect("open");
         Self::assemble(
             dir,
             generated.genesis,
             generated.validator_keys[0].clone(),
             generated.account_keys,
-            storage,
         )
     }
 
@@ -62,8 +53,13 @@ impl TestChain {
         genesis: Genesis,
         validator: Keypair,
         accounts: Vec<Keypair>,
-        storage: Arc<Storage>,
     ) -> Self {
+        // Opening the same directory again is what a restart does.
+        let options = StorageOptions {
+            sync_writes: false,
+            ..Default::default()
+        };
+        let storage = Storage::open(dir.path(), &options).expect("open storage");
         let chain = Arc::new(Chain::open(genesis.clone(), storage.clone()).expect("chain"));
         let mempool = Arc::new(Mutex::new(Mempool::new(limits())));
         let admission = Admission::new(
@@ -95,15 +91,7 @@ impl TestChain {
             admission,
         } = self;
         drop((chain, mempool, admission));
-        let storage = Storage::open(
-            dir.path(),
-            &StorageOptions {
-                sync_writes: false,
-                ..Default::default()
-            },
-        )
-        .expect("reopen");
-        Self::assemble(dir, genesis, validator, accounts, storage)
+        Self::assemble(dir, genesis, validator, accounts)
     }
 
     pub fn transfer(&self, from: usize, to: Address, amount: u64, nonce: u64) -> Transaction {
