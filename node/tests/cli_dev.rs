@@ -76,65 +76,29 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
     );
     let state_before = node.cli_json(&["account", &dev_address(0)]).1;
 
+    // A 1-unit transfer from dev-0 to dev-1 with extra flags.
+    let transfer = |extra: &[&'static str]| {
+        let mut args = vec![
+            "tx",
+            "transfer",
+            "--from",
+            k0,
+            "--to",
+            a1.as_str(),
+            "--amount",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let mut overdraft = transfer(&[]);
+    overdraft[7] = "999999999999999";
     let refusals: Vec<(&str, Vec<&str>)> = vec![
         ("NONCE_USED", vec!["tx", "submit", saved]),
-        (
-            "WRONG_CHAIN",
-            vec![
-                "tx",
-                "transfer",
-                "--from",
-                k0,
-                "--to",
-                &a1,
-                "--amount",
-                "1",
-                "--chain-id",
-                "another-chain",
-            ],
-        ),
-        (
-            "BAD_SIGNATURE",
-            vec![
-                "tx",
-                "transfer",
-                "--from",
-                k0,
-                "--to",
-                &a1,
-                "--amount",
-                "1",
-                "--corrupt-signature",
-            ],
-        ),
-        (
-            "OVERSIZED",
-            vec![
-                "tx",
-                "transfer",
-                "--from",
-                k0,
-                "--to",
-                &a1,
-                "--amount",
-                "1",
-                "--memo-bytes",
-                "70000",
-            ],
-        ),
-        (
-            "INSUFFICIENT_BALANCE",
-            vec![
-                "tx",
-                "transfer",
-                "--from",
-                k0,
-                "--to",
-                &a1,
-                "--amount",
-                "999999999999999",
-            ],
-        ),
+        ("WRONG_CHAIN", transfer(&["--chain-id", "another-chain"])),
+        ("BAD_SIGNATURE", transfer(&["--corrupt-signature"])),
+        ("OVERSIZED", transfer(&["--memo-bytes", "70000"])),
+        ("INSUFFICIENT_BALANCE", overdraft),
     ];
     let mut seen = std::collections::HashSet::new();
     for (expected, args) in &refusals {
