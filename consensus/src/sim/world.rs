@@ -1,0 +1,645 @@
+//! The simulated world: virtual clock, event queue, network, and one host per validator that
+//! performs its state machine's actions the way the node does (persist, send, time, build,
+//! validate, commit, serve decisions).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::byzantine::ByzantineKind;
+use super::checker::{Checker, Violation};
+use super::keys::{SimSigner, SimVerifier};
+use super::{Fault, Report, Scenario, SimBlock};
+use crate::machine::{Action, Consensus, Input};
+use crate::params::{Params, Timeout, Timeouts};
+use crate::types::{
+    BlockId, Certificate, Height, Message, Proposal, Signable, Signed, SignedProposal, SignedVote,
+    Signer, ValidatorIndex, Vote,
+};
+
+const GENESIS: BlockId = BlockId([0; 32]);
+/// Upper bound on events per schedule, so a message storm ends the run instead of hanging it.
+const MAX_EVENTS: u64 = 3_000_000;
+
+fn sim_timeouts() -> Timeouts {
+    Timeouts {
+        propose_ms: 1_000,
+        prevote_ms: 500,
+        precommit_ms: 500,
+        delta_ms: 250,
+        max_ms: 4_000,
+        rebroadcast_ms: 500,
+    }
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver {
+        to: ValidatorIndex,
+        msg: Message,
+        body: Option<SimBlock>,
+    },
+    SyncRequest {
+        to: ValidatorIndex,
+        from: ValidatorIndex,
+        height: Height,
+    },
+    Timer {
+        node: ValidatorIndex,
+        incarnation: u32,
+        timeout: Timeout,
+    },
+    Answer {
+        node: ValidatorIndex,
+        incarnation: u32,
+        input: Input,
+    },
+    Fault(Fault),
+    Heal,
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct Node {
+    byzantine: Option<ByzantineKind>,
+    core: Option<Consensus<SimSigner, SimVerifier>>,
+    incarnation: u32,
+    /// The persisted record (survives crashes).
+    wal: Vec<Signed>,
+    /// Committed blocks' certificates (survive crashes); the chain is their blocks.
+    certs: Vec<Certificate>,
+    /// Block bodies held; those not committed are lost in a crash.
+    blocks: HashMap<BlockId, SimBlock>,
+    /// Blocks this validator precommitted at the current height: their bodies are kept
+    /// durably with the record, as the node does.
+    durable: Vec<BlockId>,
+    /// Crash after performing this many more actions.
+    crash_after: Option<usize>,
+    signer: SimSigner,
+}
+
+impl Node {
+    fn head(&self) -> BlockId {
+        self.certs.last().map_or(GENESIS, |c| c.block)
+    }
+
+    fn height(&self) -> Height {
+        self.certs.len() as Height
+    }
+
+    fn honest(&self) -> bool {
+        self.byzantine.is_none()
+    }
+}
+
+pub(crate) struct World<'a> {
+    sc: &'a Scenario,
+    rng: ChaCha8Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    nodes: Vec<Node>,
+    sides: Vec<u8>,
+    healed: bool,
+    target: Option<Height>,
+    checker: Checker,
+    events: u64,
+    misbehaviour: u64,
+    violation: Option<Violation>,
+    block_counter: u64,
+    trace: bool,
+}
+
+impl<'a> World<'a> {
+    pub(crate) fn new(sc: &'a Scenario) -> Self {
+        let n = sc.n;
+        let nodes = (0..n)
+            .map(|v| Node {
+                byzantine: sc.byzantine.iter().find(|(b, _)| *b == v).map(|&(_, k)| k),
+                core: None,
+                incarnation: 0,
+                wal: Vec::new(),
+                certs: Vec::new(),
+                blocks: HashMap::new(),
+                durable: Vec::new(),
+                crash_after: None,
+                signer: SimSigner::new(v),
+            })
+            .collect();
+        let quorum = Params::new(n, None, Timeouts::default()).quorum();
+        Self {
+            sc,
+            rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x5157_0a7e_c0de_0001),
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            sides: vec![0; n as usize],
+            healed: false,
+            target: None,
+            checker: Checker::new(n, quorum),
+            events: 0,
+            misbehaviour: 0,
+            violation: None,
+            block_counter: 0,
+            trace: std::env::var_os("QUORATE_SIM_TRACE").is_some(),
+        }
+    }
+
+    pub(crate) fn run(mut self) -> Report {
+        for v in 0..self.sc.n {
+            if self.nodes[v as usize].byzantine != Some(ByzantineKind::Silent) {
+                self.boot(v);
+            }
+        }
+        for (at, fault) in self.sc.faults.clone() {
+            self.push(at, Event::Fault(fault));
+        }
+        self.push(self.sc.heal_ms, Event::Heal);
+        let deadline = self.sc.heal_ms + self.sc.liveness_ms;
+        while let Some(Reverse(s)) = self.queue.pop() {
+            if s.at > deadline || self.events >= MAX_EVENTS {
+                break;
+            }
+            self.now = s.at;
+            self.events += 1;
+            if self.trace {
+                eprintln!("{:>7} {:?}", self.now, s.event);
+            }
+            self.dispatch(s.event);
+            if self.violation.is_some() || self.live() {
+                break;
+            }
+        }
+        if self.violation.is_none() {
+            self.check_liveness();
+        }
+        if self.trace {
+            eprintln!("{:?}", self.sc);
+            for (v, n) in self.nodes.iter().enumerate() {
+                if let Some(c) = &n.core {
+                    eprintln!("v{v}: {}", c.describe());
+                }
+            }
+        }
+        Report {
+            seed: self.sc.seed,
+            mix: self.sc.mix,
+            n: self.sc.n,
+            heights: self.nodes.iter().map(Node::height).collect(),
+            events: self.events,
+            misbehaviour: self.misbehaviour,
+            violation: self.violation,
+        }
+    }
+
+    fn live(&self) -> bool {
+        self.target.is_some_and(|t| {
+            self.nodes
+                .iter()
+                .filter(|n| n.honest())
+                .all(|n| n.height() >= t)
+        })
+    }
+
+    fn check_liveness(&mut self) {
+        let Some(target) = self.target else { return };
+        if let Some((v, n)) = self
+            .nodes
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.honest() && n.height() < target)
+        {
+            self.violation = Some(Violation::Stalled {
+                validator: v as ValidatorIndex,
+                height: n.height(),
+                target,
+            });
+        }
+    }
+
+    fn push(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Deliver { to, msg, body } => {
+                let node = &mut self.nodes[to as usize];
+                if node.core.is_none() {
+                    return;
+                }
+                if let Some(b) = body {
+                    node.blocks.entry(b.id).or_insert(b);
+                }
+                self.step(to, Input::Message(msg));
+            }
+            Event::SyncRequest { to, from, height } => self.serve_decision(to, from, height),
+            Event::Timer {
+                node,
+                incarnation,
+                timeout,
+            } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.step(node, Input::Timeout(timeout));
+                }
+            }
+            Event::Answer {
+                node,
+                incarnation,
+                input,
+            } => {
+                if self.nodes[node as usize].incarnation == incarnation {
+                    self.step(node, input);
+                }
+            }
+            Event::Fault(Fault::Crash { node, mid_step }) => {
+                let n = &mut self.nodes[node as usize];
+                if n.core.is_some() {
+                    match mid_step {
+                        Some(k) => n.crash_after = Some(k),
+                        None => self.crash(node),
+                    }
+                }
+            }
+            Event::Fault(Fault::Restart { node }) => {
+                if self.nodes[node as usize].core.is_none() {
+                    self.boot(node);
+                }
+            }
+            Event::Fault(Fault::Partition { sides }) => {
+                if !self.healed {
+                    self.sides = sides;
+                }
+            }
+            Event::Heal => {
+                self.healed = true;
+                self.sides.fill(0);
+                for v in 0..self.sc.n {
+                    let n = &mut self.nodes[v as usize];
+                    n.crash_after = None;
+                    if n.honest() && n.core.is_none() {
+                        self.boot(v);
+                    }
+                }
+                let top = self.nodes.iter().map(Node::height).max().unwrap_or(0);
+                self.target = Some(top + self.sc.liveness_heights);
+            }
+        }
+    }
+
+    fn boot(&mut self, v: ValidatorIndex) {
+        let node = &mut self.nodes[v as usize];
+        let mut params = Params::new(self.sc.n, Some(v), sim_timeouts());
+        params.fault = match node.byzantine {
+            Some(ByzantineKind::InvalidBlocks) => Some(crate::InjectedFault::IgnoreLock),
+            Some(_) => None,
+            None => self.sc.broken,
+        };
+        node.incarnation += 1;
+        let mut core = Consensus::new(
+            params,
+            node.signer.clone(),
+            SimVerifier::new(self.sc.n),
+            node.height() + 1,
+            &node.wal,
+        );
+        let actions = core.start();
+        node.core = Some(core);
+        self.perform(v, actions);
+    }
+
+    fn crash(&mut self, v: ValidatorIndex) {
+        let node = &mut self.nodes[v as usize];
+        node.core = None;
+        node.incarnation += 1;
+        node.crash_after = None;
+        let height = node.height();
+        let durable = std::mem::take(&mut node.durable);
+        node.blocks
+            .retain(|id, b| b.height <= height || durable.contains(id));
+        node.durable = durable;
+    }
+
+    fn step(&mut self, v: ValidatorIndex, input: Input) {
+        let Some(core) = self.nodes[v as usize].core.as_mut() else {
+            return;
+        };
+        let actions = core.handle(input);
+        self.perform(v, actions);
+    }
+
+    fn perform(&mut self, v: ValidatorIndex, actions: Vec<Action>) {
+        for action in actions {
+            if self.violation.is_some() {
+                return;
+            }
+            let node = &mut self.nodes[v as usize];
+            match node.crash_after {
+                Some(0) => {
+                    self.crash(v);
+                    return;
+                }
+                Some(k) => node.crash_after = Some(k - 1),
+                None => {}
+            }
+            self.perform_one(v, action);
+        }
+    }
+
+    fn perform_one(&mut self, v: ValidatorIndex, action: Action) {
+        let vi = v as usize;
+        if self.trace {
+            eprintln!("{:>7}   v{v} -> {action:?}", self.now);
+        }
+        match action {
+            Action::Persist(s) => {
+                let own = match &s {
+                    Signed::Proposal(p) => p.proposal.proposer == v,
+                    Signed::Vote(sv) => sv.vote.validator == v,
+                };
+                if own && self.nodes[vi].honest() {
+                    if let Err(e) = self.checker.on_signed(&s) {
+                        self.violation = Some(e);
+                    }
+                }
+                let node = &mut self.nodes[vi];
+                if let Signed::Vote(sv) = &s {
+                    if let (true, Some(b)) = (sv.vote.validator == v, sv.vote.block) {
+                        if sv.vote.kind == crate::types::VoteKind::Precommit {
+                            node.durable.push(b);
+                        }
+                    }
+                }
+                node.wal.push(s);
+            }
+            Action::Broadcast(msg) => self.broadcast(v, msg),
+            Action::ScheduleTimeout { timeout, after_ms } => {
+                let incarnation = self.nodes[vi].incarnation;
+                self.push(
+                    self.now + after_ms,
+                    Event::Timer {
+                        node: v,
+                        incarnation,
+                        timeout,
+                    },
+                );
+            }
+            Action::BuildBlock { height, round } => {
+                let valid = self.nodes[vi].byzantine != Some(ByzantineKind::InvalidBlocks);
+                let block = self.make_block(v, height, valid);
+                let incarnation = self.nodes[vi].incarnation;
+                let at = self.now + self.rng.gen_range(0..20);
+                self.push(
+                    at,
+                    Event::Answer {
+                        node: v,
+                        incarnation,
+                        input: Input::BlockBuilt {
+                            height,
+                            round,
+                            block,
+                        },
+                    },
+                );
+            }
+            Action::ValidateBlock { height, block } => {
+                let node = &self.nodes[vi];
+                let Some(b) = node.blocks.get(&block) else {
+                    return;
+                };
+                let valid = node.byzantine == Some(ByzantineKind::InvalidBlocks)
+                    || (b.valid && b.height == height && b.parent == node.head());
+                let incarnation = node.incarnation;
+                let at = self.now + self.rng.gen_range(0..10);
+                self.push(
+                    at,
+                    Event::Answer {
+                        node: v,
+                        incarnation,
+                        input: Input::Validated {
+                            height,
+                            block,
+                            valid,
+                        },
+                    },
+                );
+            }
+            Action::Commit(cert) => {
+                let node = &mut self.nodes[vi];
+                if node.honest() {
+                    let block = node.blocks.get(&cert.block);
+                    if let Err(e) = self.checker.on_commit(v, node.head(), block, &cert) {
+                        self.violation = Some(e);
+                        return;
+                    }
+                }
+                let h = cert.height;
+                node.certs.push(cert);
+                node.wal.retain(|s| s.height() > h);
+                node.durable.clear();
+            }
+            Action::RequestDecision { from, height } => {
+                if self.reachable(v, from) {
+                    let at = self.delay();
+                    self.push(
+                        at,
+                        Event::SyncRequest {
+                            to: from,
+                            from: v,
+                            height,
+                        },
+                    );
+                }
+            }
+            Action::Misbehaviour(_) => {
+                if self.nodes[vi].honest() {
+                    self.misbehaviour += 1;
+                }
+            }
+        }
+    }
+
+    fn serve_decision(&mut self, at: ValidatorIndex, to: ValidatorIndex, height: Height) {
+        let node = &self.nodes[at as usize];
+        if node.core.is_none() || height == 0 || node.height() < height {
+            return;
+        }
+        let cert = node.certs[height as usize - 1].clone();
+        let body = node.blocks.get(&cert.block).cloned();
+        self.send(at, to, Message::Decision(cert), body);
+    }
+
+    fn make_block(&mut self, proposer: ValidatorIndex, height: Height, valid: bool) -> BlockId {
+        self.block_counter += 1;
+        let node = &mut self.nodes[proposer as usize];
+        let parent = node.head();
+        let mut h = blake3::Hasher::new();
+        h.update(&height.to_le_bytes());
+        h.update(&parent.0);
+        h.update(&proposer.to_le_bytes());
+        h.update(&self.block_counter.to_le_bytes());
+        let id = BlockId(*h.finalize().as_bytes());
+        node.blocks.insert(
+            id,
+            SimBlock {
+                id,
+                height,
+                parent,
+                valid,
+            },
+        );
+        id
+    }
+
+    fn body_of(&self, v: ValidatorIndex, msg: &Message) -> Option<SimBlock> {
+        let id = match msg {
+            Message::Proposal(p) => p.proposal.block,
+            Message::Decision(c) => c.block,
+            Message::Vote(_) => return None,
+        };
+        self.nodes[v as usize].blocks.get(&id).cloned()
+    }
+
+    fn broadcast(&mut self, v: ValidatorIndex, msg: Message) {
+        match (self.nodes[v as usize].byzantine, &msg) {
+            (Some(ByzantineKind::Silent), _) => {}
+            (Some(ByzantineKind::Equivocate), Message::Proposal(sp)) => {
+                self.equivocate_proposal(v, sp.clone())
+            }
+            (Some(ByzantineKind::Equivocate), Message::Vote(sv)) => {
+                self.equivocate_vote(v, sv.clone())
+            }
+            _ => {
+                let body = self.body_of(v, &msg);
+                for to in 0..self.sc.n {
+                    self.send(v, to, msg.clone(), body.clone());
+                }
+            }
+        }
+    }
+
+    /// Sends a second, different valid block to a random part of the validators.
+    fn equivocate_proposal(&mut self, v: ValidatorIndex, sp: SignedProposal) {
+        let p = sp.proposal;
+        let alt_id = self.make_block(v, p.height, true);
+        let alt = Proposal { block: alt_id, ..p };
+        let signature = self.nodes[v as usize].signer.sign(Signable::Proposal(&alt));
+        let alt = Message::Proposal(SignedProposal {
+            proposal: alt,
+            signature,
+        });
+        let original = Message::Proposal(sp);
+        for to in 0..self.sc.n {
+            let msg = if self.rng.gen_bool(0.5) {
+                original.clone()
+            } else {
+                alt.clone()
+            };
+            let body = self.body_of(v, &msg);
+            self.send(v, to, msg, body);
+        }
+    }
+
+    /// Sends a conflicting vote (another block of this height, or nil) to a random half.
+    fn equivocate_vote(&mut self, v: ValidatorIndex, sv: SignedVote) {
+        let vote = sv.vote;
+        let others: Vec<BlockId> = self.nodes[v as usize]
+            .blocks
+            .values()
+            .filter(|b| b.height == vote.height && Some(b.id) != vote.block)
+            .map(|b| b.id)
+            .collect();
+        let other = if vote.block.is_some() && (others.is_empty() || self.rng.gen_bool(0.5)) {
+            None
+        } else if others.is_empty() {
+            vote.block
+        } else {
+            let mut sorted = others;
+            sorted.sort();
+            Some(sorted[self.rng.gen_range(0..sorted.len())])
+        };
+        let alt = Vote {
+            block: other,
+            ..vote
+        };
+        let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&alt));
+        let alt = Message::Vote(SignedVote {
+            vote: alt,
+            signature,
+        });
+        let original = Message::Vote(sv);
+        for to in 0..self.sc.n {
+            let msg = if self.rng.gen_bool(0.5) {
+                original.clone()
+            } else {
+                alt.clone()
+            };
+            self.send(v, to, msg, None);
+        }
+    }
+
+    fn reachable(&mut self, from: ValidatorIndex, to: ValidatorIndex) -> bool {
+        if from == to || self.sides[from as usize] != self.sides[to as usize] {
+            return false;
+        }
+        self.healed || !self.rng.gen_bool(self.sc.drop)
+    }
+
+    fn delay(&mut self) -> u64 {
+        self.now + self.rng.gen_range(self.sc.delay_ms.0..=self.sc.delay_ms.1)
+    }
+
+    fn send(
+        &mut self,
+        from: ValidatorIndex,
+        to: ValidatorIndex,
+        msg: Message,
+        body: Option<SimBlock>,
+    ) {
+        if !self.reachable(from, to) {
+            return;
+        }
+        if self.rng.gen_bool(self.sc.duplicate) {
+            let at = self.delay();
+            self.push(
+                at,
+                Event::Deliver {
+                    to,
+                    msg: msg.clone(),
+                    body: body.clone(),
+                },
+            );
+        }
+        let at = self.delay();
+        self.push(at, Event::Deliver { to, msg, body });
+    }
+}
