@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/quorate/v1/types.proto",
         "proto/quorate/v1/node.proto",
+        "proto/quorate/v1/consensus.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

@@ -16,7 +16,6 @@ use quorate_genesis::{generate, Genesis};
 use quorate_node::admission::Admission;
 use quorate_node::chain::Chain;
 use quorate_node::mempool::{Mempool, MempoolLimits};
-use quorate_node::producer::SoloProducer;
 use quorate_node::storage::{Storage, StorageOptions};
 use quorate_proto::crypto::{verify_batch, verify_strict, VerifyItem, VERIFY_BATCH_SIZE};
 use quorate_proto::tx::{sign, signing_message, transfer_body, tx_hash, DecodedTx};
@@ -174,21 +173,23 @@ fn pieces(c: &mut Criterion) {
                         storage,
                         mempool.clone(),
                     );
-                    let producer = SoloProducer {
-                        chain: chain.clone(),
-                        mempool,
-                        admitted: Arc::new(tokio::sync::Notify::new()),
-                        key: f.validator.clone(),
-                        validator_index: 0,
-                        block_interval: Duration::from_millis(1),
-                        heads: tokio::sync::watch::channel(chain.head()).0,
-                    };
-                    (admission, producer, f.txs.clone())
+                    (admission, chain, mempool, f.txs.clone())
                 },
-                |(admission, producer, txs)| {
+                |(admission, chain, mempool, txs)| {
                     let results = admission.admit(txs).expect("admit");
                     assert!(results.iter().all(|r| r.result.is_ok()));
-                    let head = producer.produce_one().expect("produce").expect("block");
+                    let params = &chain.info().params;
+                    let candidates = mempool.lock().select(
+                        params.block_max_txs as usize,
+                        params.block_max_bytes as usize,
+                    );
+                    let (block, dropped) = chain
+                        .propose(candidates, f.validator.public().0, 1)
+                        .expect("propose");
+                    assert!(dropped.is_empty());
+                    let cert = chain.solo_certificate(&f.validator, 0, &block);
+                    let head = chain.commit(&block, &cert).expect("commit");
+                    mempool.lock().on_commit(&block.txs, &block.changes);
                     assert_eq!(head.height, 1);
                 },
                 BatchSize::PerIteration,

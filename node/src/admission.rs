@@ -341,13 +341,45 @@ pub(crate) fn verify_one(
     chain_id: &str,
     params: &ChainParams,
 ) -> Result<VerifiedTx, AdmissionError> {
-    let d = DecodedTx::from_transaction(tx, params.max_tx_bytes as usize)?;
-    let v = check_stateless(d, chain_id, params)?;
-    let msg = quorate_proto::tx::signing_message(&v.hash);
-    if !quorate_proto::crypto::verify_strict(&v.tx.public_key, &msg, &v.tx.signature) {
-        return Err(AdmissionError::BadSignature(hex::encode(&v.tx.public_key)));
+    let mut v = verify_block_txs(vec![tx], chain_id, params).map_err(|(_, e)| e)?;
+    Ok(Arc::into_inner(v.remove(0)).expect("only reference"))
+}
+
+/// Checks the transactions of a block that did not come through this node's admission (a
+/// stored or received block): stateless rules and one parallel signature batch. On failure,
+/// names the position of the first bad transaction.
+pub fn verify_block_txs(
+    txs: Vec<Transaction>,
+    chain_id: &str,
+    params: &ChainParams,
+) -> Result<Vec<Arc<VerifiedTx>>, (usize, AdmissionError)> {
+    let mut checked = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.into_iter().enumerate() {
+        let d = DecodedTx::from_transaction(tx, params.max_tx_bytes as usize)
+            .map_err(|e| (i, e.into()))?;
+        checked.push(check_stateless(d, chain_id, params).map_err(|e| (i, e))?);
     }
-    Ok(v)
+    let messages: Vec<_> = checked
+        .iter()
+        .map(|v| quorate_proto::tx::signing_message(&v.hash))
+        .collect();
+    let items: Vec<VerifyItem<'_>> = checked
+        .iter()
+        .zip(&messages)
+        .map(|(v, m)| VerifyItem {
+            public_key: &v.tx.public_key,
+            message: m,
+            signature: &v.tx.signature,
+        })
+        .collect();
+    if let Some(i) = verify_batch(&items).iter().position(|ok| !ok) {
+        return Err((
+            i,
+            AdmissionError::BadSignature(hex::encode(&checked[i].tx.public_key)),
+        ));
+    }
+    drop(items);
+    Ok(checked.into_iter().map(Arc::new).collect())
 }
 
 impl Admission {

@@ -1,6 +1,6 @@
-//! The chain: committed head and state, and the two operations a block driver needs —
-//! propose a block on the head, and commit a certified block. The single-validator producer
-//! drives it now; the consensus core drives the same operations for a cluster.
+//! The chain: committed head and state, and the operations the consensus driver performs —
+//! propose a block on the head, validate another validator's block, and commit a certified
+//! block.
 
 use std::sync::Arc;
 
@@ -163,6 +163,30 @@ impl Chain {
             header,
             txs,
         )
+    }
+
+    /// The 1-of-1 certificate of a single-validator chain: `key`'s own commit signature. For
+    /// tests and benchmarks that commit blocks without running consensus.
+    pub fn solo_certificate(
+        &self,
+        key: &quorate_proto::Keypair,
+        validator_index: u32,
+        block: &ExecutedBlock,
+    ) -> CommitCertificate {
+        let signature = quorate_proto::certificate::sign_commit(
+            key,
+            validator_index,
+            &self.info.chain_id,
+            block.header.height,
+            0,
+            &block.hash,
+        );
+        CommitCertificate {
+            height: block.header.height,
+            round: 0,
+            block_hash: bytes::Bytes::copy_from_slice(&block.hash.0),
+            signatures: vec![signature],
+        }
     }
 
     /// Checks `certificate` against the validator set and commits `block` atomically.

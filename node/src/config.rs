@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub mempool: MempoolConfig,
     /// Block production.
     pub block: BlockConfig,
+    /// Consensus timers.
+    pub consensus: ConsensusConfig,
     /// Storage.
     pub storage: StorageConfig,
     /// gRPC server limits.
@@ -47,6 +49,7 @@ impl Default for NodeConfig {
             data_dir: "data".into(),
             mempool: MempoolConfig::default(),
             block: BlockConfig::default(),
+            consensus: ConsensusConfig::default(),
             storage: StorageConfig::default(),
             grpc: GrpcConfig::default(),
             log: LogConfig::default(),
@@ -80,13 +83,65 @@ impl Default for MempoolConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlockConfig {
-    /// Longest a pending transaction waits before a block is cut, ms.
+    /// Longest a pending transaction waits before its proposer cuts a block, ms.
     pub interval_ms: u64,
+    /// With nothing pending, a proposer proposes an empty block after this long, ms (a heartbeat
+    /// that shows the chain is live; must be shorter than the propose timeout).
+    pub empty_interval_ms: u64,
 }
 
 impl Default for BlockConfig {
     fn default() -> Self {
-        Self { interval_ms: 100 }
+        Self {
+            interval_ms: 100,
+            empty_interval_ms: 1000,
+        }
+    }
+}
+
+/// Consensus timers (see `consensus/README.md`): each waits `base + delta_ms × round`, capped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusConfig {
+    /// Wait for a round's proposal, ms.
+    pub propose_timeout_ms: u64,
+    /// Wait after 2f+1 prevotes that do not agree, ms.
+    pub prevote_timeout_ms: u64,
+    /// Wait after 2f+1 precommits that do not agree, ms.
+    pub precommit_timeout_ms: u64,
+    /// Added to each timeout per round, ms.
+    pub timeout_delta_ms: u64,
+    /// Cap on any timeout, ms.
+    pub timeout_max_ms: u64,
+    /// Period of re-sending this validator's latest votes, ms.
+    pub rebroadcast_ms: u64,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        let t = quorate_consensus::Timeouts::default();
+        Self {
+            propose_timeout_ms: t.propose_ms,
+            prevote_timeout_ms: t.prevote_ms,
+            precommit_timeout_ms: t.precommit_ms,
+            timeout_delta_ms: t.delta_ms,
+            timeout_max_ms: t.max_ms,
+            rebroadcast_ms: t.rebroadcast_ms,
+        }
+    }
+}
+
+impl ConsensusConfig {
+    /// The state machine's timeouts.
+    pub fn timeouts(&self) -> quorate_consensus::Timeouts {
+        quorate_consensus::Timeouts {
+            propose_ms: self.propose_timeout_ms,
+            prevote_ms: self.prevote_timeout_ms,
+            precommit_ms: self.precommit_timeout_ms,
+            delta_ms: self.timeout_delta_ms,
+            max_ms: self.timeout_max_ms,
+            rebroadcast_ms: self.rebroadcast_ms,
+        }
     }
 }
 
@@ -207,6 +262,33 @@ impl NodeConfig {
                 "block.interval_ms",
                 &self.block.interval_ms,
                 "must be in 1..=60000",
+            );
+        }
+        if self.block.empty_interval_ms < self.block.interval_ms
+            || self.block.empty_interval_ms >= self.consensus.propose_timeout_ms
+        {
+            return bad(
+                "block.empty_interval_ms",
+                &self.block.empty_interval_ms,
+                "must be at least block.interval_ms and below consensus.propose_timeout_ms",
+            );
+        }
+        let c = &self.consensus;
+        if [
+            c.prevote_timeout_ms,
+            c.precommit_timeout_ms,
+            c.rebroadcast_ms,
+        ]
+        .contains(&0)
+            || c.timeout_max_ms
+                < c.propose_timeout_ms
+                    .max(c.prevote_timeout_ms)
+                    .max(c.precommit_timeout_ms)
+        {
+            return bad(
+                "consensus.*_ms",
+                &c.timeout_max_ms,
+                "timeouts must be positive and timeout_max_ms at least each base timeout",
             );
         }
         if self.mempool.max_txs == 0 || self.mempool.nonce_window == 0 {

@@ -1,14 +1,14 @@
-//! The Quorate node: admission, mempool, execution, storage, block production, gRPC server
+//! The Quorate node: admission, mempool, execution, storage, the consensus driver, gRPC server
 //! and the `quorate` command-line tool.
 
 pub mod admission;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod driver;
 pub mod execution;
 pub mod mempool;
 pub mod node;
-pub mod producer;
 pub mod rpc;
 pub mod state_root;
 pub mod storage;

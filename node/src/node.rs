@@ -1,4 +1,5 @@
-//! Assembles a running node: storage, chain, mempool, admission, block driver and gRPC server.
+//! Assembles a running node: storage, chain, mempool, admission, consensus driver and gRPC
+//! server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use tokio::task::JoinHandle;
 use crate::admission::Admission;
 use crate::chain::Chain;
 use crate::config::{ConfigError, NodeConfig};
+use crate::driver::{Driver, DriverError};
 use crate::mempool::{Mempool, MempoolLimits};
-use crate::producer::{ProducerError, SoloProducer};
 use crate::rpc::{self, NodeState};
 use crate::storage::{Storage, StorageError, StorageOptions};
 
@@ -51,9 +52,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Grpc(String),
-    /// Block production stopped with an error.
-    #[error(transparent)]
-    Producer(#[from] ProducerError),
+    /// Consensus stopped with an error.
+    #[error("consensus: {0}")]
+    Consensus(#[from] DriverError),
     /// A file in the home could not be written.
     #[error("writing {path}: {source}")]
     Io {
@@ -99,7 +100,7 @@ pub struct RunningNode {
     /// Shared state (for in-process use and tests).
     pub state: Arc<NodeState>,
     shutdown: watch::Sender<bool>,
-    producer: JoinHandle<Result<(), ProducerError>>,
+    driver: JoinHandle<Result<(), DriverError>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -149,16 +150,18 @@ impl RunningNode {
         let admitted = Arc::new(Notify::new());
         let (heads_tx, heads_rx) = watch::channel(head);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let producer = SoloProducer {
+        let driver = Driver {
             chain: chain.clone(),
             mempool: mempool.clone(),
             admitted: admitted.clone(),
             key: key.clone(),
             validator_index,
             block_interval: Duration::from_millis(config.block.interval_ms),
+            empty_block_interval: Duration::from_millis(config.block.empty_interval_ms),
+            timeouts: config.consensus.timeouts(),
             heads: heads_tx,
         };
-        let producer = tokio::spawn(producer.run(shutdown_rx.clone()));
+        let driver = tokio::spawn(driver.run(shutdown_rx.clone()));
         let state = Arc::new(NodeState {
             chain,
             mempool,
@@ -184,23 +187,23 @@ impl RunningNode {
             grpc_addr,
             state,
             shutdown,
-            producer,
+            driver,
             server,
         })
     }
 
     /// Runs until Ctrl-C/SIGTERM or until a component fails, then shuts down cleanly.
     pub async fn run_until_signal(self) -> Result<(), NodeError> {
-        let mut producer = self.producer;
+        let mut driver = self.driver;
         let mut server = self.server;
         let outcome = tokio::select! {
             _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }
-            r = &mut producer => Err(flatten_producer(r).err().unwrap_or_else(|| NodeError::Grpc("block production stopped".into()))),
+            r = &mut driver => Err(flatten_driver(r).err().unwrap_or_else(|| NodeError::Grpc("consensus stopped".into()))),
             r = &mut server => Err(match r { Ok(Err(e)) => NodeError::Grpc(e.to_string()), Ok(Ok(())) => NodeError::Grpc("server stopped".into()), Err(e) => NodeError::Grpc(e.to_string()) }),
         };
         let _ = self.shutdown.send(true);
-        if !producer.is_finished() {
-            flatten_producer(producer.await)?;
+        if !driver.is_finished() {
+            flatten_driver(driver.await)?;
         }
         if !server.is_finished() {
             let _ = server.await;
@@ -211,18 +214,18 @@ impl RunningNode {
     /// Stops the node and waits for its tasks.
     pub async fn stop(self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(true);
-        let p = flatten_producer(self.producer.await);
+        let p = flatten_driver(self.driver.await);
         let _ = self.server.await;
         p
     }
 }
 
-fn flatten_producer(
-    r: Result<Result<(), ProducerError>, tokio::task::JoinError>,
+fn flatten_driver(
+    r: Result<Result<(), DriverError>, tokio::task::JoinError>,
 ) -> Result<(), NodeError> {
     match r {
         Ok(r) => Ok(r?),
-        Err(e) => Err(NodeError::Producer(ProducerError::Join(e.to_string()))),
+        Err(e) => Err(NodeError::Consensus(DriverError::Join(e.to_string()))),
     }
 }
 

@@ -114,17 +114,28 @@ impl TestChain {
         }
     }
 
-    /// Produces one block from the mempool with the validator's signature.
+    /// Builds a block from the mempool and commits it with the validator's own signature
+    /// (no consensus), as a one-validator chain would.
     pub fn produce(&self) -> Option<crate::storage::Head> {
-        let producer = crate::producer::SoloProducer {
-            chain: self.chain.clone(),
-            mempool: self.mempool.clone(),
-            admitted: Arc::new(tokio::sync::Notify::new()),
-            key: self.validator.clone(),
-            validator_index: 0,
-            block_interval: std::time::Duration::from_millis(1),
-            heads: tokio::sync::watch::channel(self.chain.head()).0,
-        };
-        producer.produce_one().expect("produce")
+        let params = &self.chain.info().params;
+        let candidates = self.mempool.lock().select(
+            params.block_max_txs as usize,
+            params.block_max_bytes as usize,
+        );
+        if candidates.is_empty() {
+            return None;
+        }
+        let (block, dropped) = self
+            .chain
+            .propose(candidates, self.validator.public().0, 1)
+            .expect("propose");
+        self.mempool.lock().evict(dropped.iter().map(|(h, _)| h));
+        if block.txs.is_empty() {
+            return None;
+        }
+        let cert = self.chain.solo_certificate(&self.validator, 0, &block);
+        let head = self.chain.commit(&block, &cert).expect("commit");
+        self.mempool.lock().on_commit(&block.txs, &block.changes);
+        Some(head)
     }
 }

@@ -87,6 +87,7 @@ impl Storage {
             record.encode_to_vec(),
         );
         batch.put_cf(self.cf(CF_BLOCK_HASHES), block.hash.0, height.to_be_bytes());
+        self.prune_record(&mut batch, height);
         let txs_cf = self.cf(CF_TXS);
         let mut buf = Vec::with_capacity(512);
         for (index, (tx, receipt)) in block.txs.iter().zip(&block.receipts).enumerate() {

@@ -5,6 +5,7 @@
 //! so after a crash at any instant the database holds either all of a block or none of it.
 
 mod blocks;
+mod record;
 mod state;
 
 use std::path::Path;
@@ -30,6 +31,8 @@ pub(crate) const CF_TXS: &str = "txs";
 pub(crate) const CF_ACCOUNTS: &str = "accounts";
 /// Column family: chain metadata.
 pub(crate) const CF_META: &str = "meta";
+/// Column family: height (u64 BE) ‖ entry hash → consensus record entry.
+pub(crate) const CF_CONSENSUS: &str = "consensus";
 
 const META_HEAD: &[u8] = b"head";
 const META_LTHASH: &[u8] = b"lthash";
@@ -176,6 +179,7 @@ impl Storage {
             ColumnFamilyDescriptor::new(CF_TXS, cf_opts(true)),
             ColumnFamilyDescriptor::new(CF_ACCOUNTS, cf_opts(true)),
             ColumnFamilyDescriptor::new(CF_META, cf_opts(false)),
+            ColumnFamilyDescriptor::new(CF_CONSENSUS, cf_opts(false)),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();

@@ -1,0 +1,206 @@
+//! What a validator's consensus signatures cover, and ed25519 signing and checking of them.
+//!
+//! A precommit for a block is signed over the client-checkable commit message
+//! ([`quorate_proto::certificate::commit_message`]), so 2f+1 precommits are a commit
+//! certificate as they are. Every other message has its own domain tag, so no signature can be
+//! replayed as another kind of message, on another chain, height or round.
+
+use quorate_consensus::{Signable, Signature, Signer, ValidatorIndex, Verifier, VoteKind};
+use quorate_proto::certificate::{commit_message, ValidatorSet};
+use quorate_proto::{Hash32, Keypair};
+
+/// Domain tag of proposals.
+pub const PROPOSAL_DOMAIN: &[u8] = b"quorate/v1/proposal\0";
+/// Domain tag of prevotes.
+pub const PREVOTE_DOMAIN: &[u8] = b"quorate/v1/prevote\0";
+/// Domain tag of nil precommits.
+pub const NIL_PRECOMMIT_DOMAIN: &[u8] = b"quorate/v1/precommit-nil\0";
+
+fn prefix(domain: &[u8], chain_id: &str, height: u64, round: u32) -> Vec<u8> {
+    let mut m = Vec::with_capacity(domain.len() + 2 + chain_id.len() + 8 + 4 + 1 + 32 + 5);
+    m.extend_from_slice(domain);
+    // chain_id is bounded by genesis validation to fit in u16.
+    m.extend_from_slice(&(chain_id.len() as u16).to_be_bytes());
+    m.extend_from_slice(chain_id.as_bytes());
+    m.extend_from_slice(&height.to_be_bytes());
+    m.extend_from_slice(&round.to_be_bytes());
+    m
+}
+
+/// The bytes signed for `what` on `chain_id`.
+pub fn signing_message(chain_id: &str, what: Signable<'_>) -> Vec<u8> {
+    match what {
+        Signable::Proposal(p) => {
+            let mut m = prefix(PROPOSAL_DOMAIN, chain_id, p.height, p.round);
+            m.extend_from_slice(&p.block.0);
+            match p.pol_round {
+                Some(vr) => {
+                    m.push(1);
+                    m.extend_from_slice(&vr.to_be_bytes());
+                }
+                None => m.push(0),
+            }
+            m
+        }
+        Signable::Vote(v) => match (v.kind, v.block) {
+            (VoteKind::Precommit, Some(b)) => {
+                commit_message(chain_id, v.height, v.round, &Hash32(b.0))
+            }
+            (VoteKind::Precommit, None) => {
+                prefix(NIL_PRECOMMIT_DOMAIN, chain_id, v.height, v.round)
+            }
+            (VoteKind::Prevote, block) => {
+                let mut m = prefix(PREVOTE_DOMAIN, chain_id, v.height, v.round);
+                match block {
+                    Some(b) => {
+                        m.push(1);
+                        m.extend_from_slice(&b.0);
+                    }
+                    None => m.push(0),
+                }
+                m
+            }
+        },
+    }
+}
+
+/// Signs consensus messages with the validator's key.
+pub struct ConsensusSigner {
+    /// Chain id.
+    pub chain_id: String,
+    /// The validator's key.
+    pub key: Keypair,
+}
+
+impl Signer for ConsensusSigner {
+    fn sign(&self, what: Signable<'_>) -> Signature {
+        Signature(
+            self.key
+                .sign(&signing_message(&self.chain_id, what))
+                .to_vec(),
+        )
+    }
+}
+
+/// Checks consensus signatures against the genesis validator set.
+pub struct ConsensusVerifier {
+    /// Chain id.
+    pub chain_id: String,
+    /// The validators.
+    pub validators: ValidatorSet,
+}
+
+impl Verifier for ConsensusVerifier {
+    fn verify(&self, validator: ValidatorIndex, what: Signable<'_>, signature: &Signature) -> bool {
+        self.validators
+            .keys()
+            .get(validator as usize)
+            .is_some_and(|k| k.verify(&signing_message(&self.chain_id, what), &signature.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quorate_consensus::{BlockId, Certificate, Proposal, Vote};
+    use quorate_proto::certificate::verify_certificate;
+    use quorate_proto::v1::{CommitCertificate, CommitSignature};
+
+    fn set(n: u8) -> (Vec<Keypair>, ValidatorSet) {
+        let keys: Vec<Keypair> = (0..n).map(|i| Keypair::from_secret(&[i + 7; 32])).collect();
+        let vs = ValidatorSet::new(keys.iter().map(Keypair::public).collect());
+        (keys, vs)
+    }
+
+    #[test]
+    fn precommits_are_client_checkable_certificate_signatures() {
+        let (keys, vs) = set(4);
+        let block = BlockId([9; 32]);
+        let cert = Certificate {
+            height: 3,
+            round: 2,
+            block,
+            signatures: (0..3u32)
+                .map(|i| {
+                    let signer = ConsensusSigner {
+                        chain_id: "c".into(),
+                        key: keys[i as usize].clone(),
+                    };
+                    let vote = Vote {
+                        height: 3,
+                        round: 2,
+                        kind: VoteKind::Precommit,
+                        block: Some(block),
+                        validator: i,
+                    };
+                    (i, signer.sign(Signable::Vote(&vote)))
+                })
+                .collect(),
+        };
+        let proto = CommitCertificate {
+            height: cert.height,
+            round: cert.round,
+            block_hash: bytes::Bytes::copy_from_slice(&block.0),
+            signatures: cert
+                .signatures
+                .iter()
+                .map(|(i, s)| CommitSignature {
+                    validator_index: *i,
+                    signature: bytes::Bytes::copy_from_slice(&s.0),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            verify_certificate(&proto, "c", &vs, 3, &Hash32(block.0)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn signatures_do_not_transfer_between_kinds_chains_or_signers() {
+        let (keys, vs) = set(4);
+        let signer = ConsensusSigner {
+            chain_id: "c".into(),
+            key: keys[1].clone(),
+        };
+        let verifier = ConsensusVerifier {
+            chain_id: "c".into(),
+            validators: vs.clone(),
+        };
+        let p = Proposal {
+            height: 1,
+            round: 0,
+            block: BlockId([1; 32]),
+            pol_round: None,
+            proposer: 1,
+        };
+        let sig = signer.sign(Signable::Proposal(&p));
+        assert!(verifier.verify(1, Signable::Proposal(&p), &sig));
+        assert!(!verifier.verify(2, Signable::Proposal(&p), &sig));
+        let repro = Proposal {
+            pol_round: Some(0),
+            round: 1,
+            ..p
+        };
+        assert!(!verifier.verify(1, Signable::Proposal(&repro), &sig));
+        let prevote = Vote {
+            height: 1,
+            round: 0,
+            kind: VoteKind::Prevote,
+            block: Some(p.block),
+            validator: 1,
+        };
+        let vsig = signer.sign(Signable::Vote(&prevote));
+        assert!(verifier.verify(1, Signable::Vote(&prevote), &vsig));
+        let precommit = Vote {
+            kind: VoteKind::Precommit,
+            ..prevote
+        };
+        assert!(!verifier.verify(1, Signable::Vote(&precommit), &vsig));
+        let other_chain = ConsensusVerifier {
+            chain_id: "d".into(),
+            validators: vs,
+        };
+        assert!(!other_chain.verify(1, Signable::Vote(&prevote), &vsig));
+    }
+}
