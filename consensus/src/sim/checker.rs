@@ -35,6 +35,13 @@ pub enum Violation {
         /// Height.
         height: Height,
     },
+    /// An honest validator voted for a block that is invalid.
+    VotedInvalid {
+        /// Validator.
+        validator: ValidatorIndex,
+        /// Height.
+        height: Height,
+    },
     /// An honest validator signed two different messages for one slot (e.g. after a restart).
     HonestEquivocation {
         /// Validator.
@@ -74,6 +81,10 @@ impl fmt::Display for Violation {
             Violation::InvalidBlock { validator, height } => write!(
                 f,
                 "validator {validator} committed an invalid block at height {height}"
+            ),
+            Violation::VotedInvalid { validator, height } => write!(
+                f,
+                "honest validator {validator} voted for an invalid block at height {height}"
             ),
             Violation::HonestEquivocation {
                 validator,
@@ -116,8 +127,21 @@ impl Checker {
         }
     }
 
-    /// An honest validator persisted `s` (it is about to send it).
-    pub(crate) fn on_signed(&mut self, s: &Signed) -> Result<(), Violation> {
+    /// An honest validator persisted `s` (it is about to send it); `invalid` says whether a
+    /// block is one that re-execution would reject.
+    pub(crate) fn on_signed(
+        &mut self,
+        s: &Signed,
+        invalid: impl Fn(&BlockId) -> bool,
+    ) -> Result<(), Violation> {
+        if let Signed::Vote(v) = s {
+            if v.vote.block.as_ref().is_some_and(&invalid) {
+                return Err(Violation::VotedInvalid {
+                    validator: v.vote.validator,
+                    height: v.vote.height,
+                });
+            }
+        }
         let key = match s {
             Signed::Proposal(p) => (p.proposal.proposer, p.proposal.height, p.proposal.round, 0),
             Signed::Vote(v) => (

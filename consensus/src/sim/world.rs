@@ -130,6 +130,8 @@ pub(crate) struct World<'a> {
     misbehaviour: u64,
     violation: Option<Violation>,
     block_counter: u64,
+    /// Every block built with roots that do not match (by Byzantine proposers).
+    invalid_blocks: std::collections::HashSet<BlockId>,
     trace: bool,
 }
 
@@ -165,6 +167,7 @@ impl<'a> World<'a> {
             misbehaviour: 0,
             violation: None,
             block_counter: 0,
+            invalid_blocks: std::collections::HashSet::new(),
             trace: std::env::var_os("QUORATE_SIM_TRACE").is_some(),
         }
     }
@@ -387,7 +390,8 @@ impl<'a> World<'a> {
                     Signed::Vote(sv) => sv.vote.validator == v,
                 };
                 if own && self.nodes[vi].honest() {
-                    if let Err(e) = self.checker.on_signed(&s) {
+                    let invalid = &self.invalid_blocks;
+                    if let Err(e) = self.checker.on_signed(&s, |b| invalid.contains(b)) {
                         self.violation = Some(e);
                     }
                 }
@@ -508,6 +512,9 @@ impl<'a> World<'a> {
         h.update(&proposer.to_le_bytes());
         h.update(&self.block_counter.to_le_bytes());
         let id = BlockId(*h.finalize().as_bytes());
+        if !valid {
+            self.invalid_blocks.insert(id);
+        }
         node.blocks.insert(
             id,
             SimBlock {
