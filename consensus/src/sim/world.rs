@@ -564,16 +564,7 @@ impl<'a> World<'a> {
             proposal: alt,
             signature,
         });
-        let original = Message::Proposal(sp);
-        for to in 0..self.sc.n {
-            let msg = if self.rng.gen_bool(0.5) {
-                original.clone()
-            } else {
-                alt.clone()
-            };
-            let body = self.body_of(v, &msg);
-            self.send(v, to, msg, body);
-        }
+        self.send_split(v, Message::Proposal(sp), alt);
     }
 
     /// Sends a conflicting vote (another block of this height, or nil) to a random half.
@@ -603,14 +594,19 @@ impl<'a> World<'a> {
             vote: alt,
             signature,
         });
-        let original = Message::Vote(sv);
+        self.send_split(v, Message::Vote(sv), alt);
+    }
+
+    /// Sends `original` to a random part of the validators and `alt` to the others.
+    fn send_split(&mut self, v: ValidatorIndex, original: Message, alt: Message) {
         for to in 0..self.sc.n {
             let msg = if self.rng.gen_bool(0.5) {
                 original.clone()
             } else {
                 alt.clone()
             };
-            self.send(v, to, msg, None);
+            let body = self.body_of(v, &msg);
+            self.send(v, to, msg, body);
         }
     }
 
