@@ -32,6 +32,8 @@ pub struct NodeConfig {
     pub block: BlockConfig,
     /// Consensus timers.
     pub consensus: ConsensusConfig,
+    /// Peer-to-peer network between validators.
+    pub p2p: P2pConfig,
     /// Storage.
     pub storage: StorageConfig,
     /// gRPC server limits.
@@ -50,6 +52,7 @@ impl Default for NodeConfig {
             mempool: MempoolConfig::default(),
             block: BlockConfig::default(),
             consensus: ConsensusConfig::default(),
+            p2p: P2pConfig::default(),
             storage: StorageConfig::default(),
             grpc: GrpcConfig::default(),
             log: LogConfig::default(),
@@ -145,6 +148,89 @@ impl ConsensusConfig {
     }
 }
 
+/// Peer-to-peer network between validators (used when genesis lists more than one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// libp2p listen address (`/ip4/127.0.0.1/tcp/0` picks a free port; the bound address is
+    /// written to `p2p.addr` in the home).
+    pub listen_addr: String,
+    /// Peers to stay connected to: multiaddrs ending in `/p2p/<peer id>`.
+    pub peers: Vec<String>,
+    /// Peer ids of non-validators allowed to connect.
+    pub observers: Vec<String>,
+    /// Largest gossip message or block-sync response, bytes.
+    pub max_message_bytes: usize,
+    /// How often unconnected peers are dialled again, ms.
+    pub redial_interval_ms: u64,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: "/ip4/127.0.0.1/tcp/7060".into(),
+            peers: Vec::new(),
+            observers: Vec::new(),
+            max_message_bytes: 24 << 20,
+            redial_interval_ms: 1000,
+        }
+    }
+}
+
+impl P2pConfig {
+    /// The parsed network settings.
+    pub fn settings(
+        &self,
+    ) -> Result<crate::network::NetworkSettings, crate::network::NetworkError> {
+        use crate::network::NetworkError;
+        let addr = |field: &'static str, v: &str| {
+            v.parse::<libp2p::Multiaddr>()
+                .map_err(|e| NetworkError::BadConfig {
+                    field,
+                    value: v.to_owned(),
+                    why: e.to_string(),
+                })
+        };
+        let peers = self
+            .peers
+            .iter()
+            .map(|p| {
+                let a = addr("p2p.peers", p)?;
+                if !a
+                    .iter()
+                    .any(|x| matches!(x, libp2p::multiaddr::Protocol::P2p(_)))
+                {
+                    return Err(NetworkError::BadConfig {
+                        field: "p2p.peers",
+                        value: p.clone(),
+                        why: "must end in /p2p/<peer id>".into(),
+                    });
+                }
+                Ok(a)
+            })
+            .collect::<Result<_, _>>()?;
+        let observers = self
+            .observers
+            .iter()
+            .map(|o| {
+                o.parse::<libp2p::PeerId>()
+                    .map_err(|e| NetworkError::BadConfig {
+                        field: "p2p.observers",
+                        value: o.clone(),
+                        why: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(crate::network::NetworkSettings {
+            listen_addr: addr("p2p.listen_addr", &self.listen_addr)?,
+            peers,
+            observers,
+            max_message_bytes: self.max_message_bytes,
+            redial_interval: std::time::Duration::from_millis(self.redial_interval_ms),
+        })
+    }
+}
+
 /// Storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -224,6 +310,9 @@ pub enum ConfigError {
     /// Not readable or not the config format.
     #[error("config: {0}")]
     Load(#[from] Box<figment::Error>),
+    /// A p2p address or peer id that does not parse.
+    #[error("config: {0}")]
+    P2p(String),
     /// A value out of range.
     #[error("config {field} = {value}: {why}")]
     Invalid {
@@ -290,6 +379,16 @@ impl NodeConfig {
                 &c.timeout_max_ms,
                 "timeouts must be positive and timeout_max_ms at least each base timeout",
             );
+        }
+        if self.p2p.max_message_bytes < 1 << 20 || self.p2p.redial_interval_ms == 0 {
+            return bad(
+                "p2p.max_message_bytes/redial_interval_ms",
+                &self.p2p.max_message_bytes,
+                "must be at least 1 MiB and a positive interval",
+            );
+        }
+        if let Err(e) = self.p2p.settings() {
+            return Err(ConfigError::P2p(e.to_string()));
         }
         if self.mempool.max_txs == 0 || self.mempool.nonce_window == 0 {
             return bad(

@@ -20,17 +20,21 @@ use quorate_consensus::{
     Action, BlockId, Certificate, Consensus, Height, Input, Params, Round, Signed, TimeoutKind,
     Timeouts, VoteKind,
 };
-use quorate_proto::v1::{Block, BlockHeader, ConsensusRecord};
-use quorate_proto::Keypair;
-use tokio::sync::{watch, Notify};
+use quorate_proto::v1::{Block, BlockHeader, ConsensusRecord, DecisionResponse};
+use quorate_proto::{Hash32, Keypair};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
-use crate::admission::verify_block_txs;
+use crate::admission::{verify_block_txs, VerifiedTx};
 use crate::chain::{Chain, CommitError};
 use crate::execution::ExecutedBlock;
 use crate::mempool::Mempool;
+use crate::network::{ConsensusEvent, NetworkHandle};
 use crate::storage::{Head, StorageError};
-use codec::{certificate_to_proto, record_entry, record_of_signed, RecordEntry};
+use codec::{
+    certificate_from_proto, certificate_to_proto, message_from_proto, message_to_proto,
+    record_entry, record_of_signed, RecordEntry,
+};
 use signing::{ConsensusSigner, ConsensusVerifier};
 
 /// Why the driver stopped. Any of these stops the node: it cannot go on safely.
@@ -78,6 +82,8 @@ pub struct Driver {
     pub timeouts: Timeouts,
     /// Publishes each new head.
     pub heads: watch::Sender<Head>,
+    /// The validators' network, with what it received for consensus (none with one validator).
+    pub network: Option<(NetworkHandle, mpsc::Receiver<ConsensusEvent>)>,
 }
 
 fn now_ms() -> u64 {
@@ -106,6 +112,47 @@ async fn sleep_until(at: Option<Instant>) {
 enum Wake {
     Timer,
     Build,
+    Network(ConsensusEvent),
+}
+
+/// A block body received from another validator, checked and ready to execute.
+struct Received {
+    header: BlockHeader,
+    txs: Vec<Arc<VerifiedTx>>,
+}
+
+/// Waits for the next network event, or forever without a network.
+async fn next_event(rx: &mut Option<mpsc::Receiver<ConsensusEvent>>) -> ConsensusEvent {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(e) => e,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The committed block at `height` with its certificate, as block sync serves it (empty when
+/// not committed here).
+fn decision_at(
+    storage: &crate::storage::Storage,
+    height: Height,
+) -> Result<DecisionResponse, StorageError> {
+    let Some(record) = storage.block_by_height(height)? else {
+        return Ok(DecisionResponse::default());
+    };
+    let transactions = storage
+        .txs(&record.tx_hashes)?
+        .into_iter()
+        .filter_map(|t| t.transaction)
+        .collect();
+    Ok(DecisionResponse {
+        block: Some(Block {
+            header: record.header,
+            transactions,
+        }),
+        certificate: record.certificate,
+    })
 }
 
 /// A block this validator was asked to build.
@@ -118,8 +165,11 @@ struct BuildRequest {
 /// The driver's state besides the machine.
 struct Host {
     d: Driver,
+    net: Option<NetworkHandle>,
     /// Blocks built or validated at the current height, by id.
     blocks: HashMap<BlockId, Arc<ExecutedBlock>>,
+    /// Bodies received from other validators, not yet executed.
+    received: HashMap<BlockId, Received>,
     /// Pending timers, one per kind (a newer one supersedes the older).
     timers: BTreeMap<TimeoutKind, (Instant, quorate_consensus::Timeout)>,
     build: Option<BuildRequest>,
@@ -131,12 +181,18 @@ struct Host {
 
 impl Driver {
     /// Runs consensus until `shutdown` turns true or a failure makes going on unsafe.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), DriverError> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), DriverError> {
         let info = self.chain.info().clone();
         let height = self.chain.head().height + 1;
+        let (net, mut inbound) = match self.network.take() {
+            Some((h, rx)) => (Some(h), Some(rx)),
+            None => (None, None),
+        };
         let mut host = Host {
             d: self,
+            net,
             blocks: HashMap::new(),
+            received: HashMap::new(),
             timers: BTreeMap::new(),
             build: None,
             unwritten: Vec::new(),
@@ -177,6 +233,7 @@ impl Driver {
                 _ = shutdown.changed() => return Ok(()),
                 () = sleep_until(timer.map(|(at, _)| at)) => Wake::Timer,
                 () = host.build_ready() => Wake::Build,
+                e = next_event(&mut inbound) => Wake::Network(e),
             };
             let input = match (wake, timer) {
                 (Wake::Timer, Some((_, kind))) => match host.timers.remove(&kind) {
@@ -188,6 +245,10 @@ impl Driver {
                     None => continue,
                 },
                 (Wake::Timer, None) => continue,
+                (Wake::Network(e), _) => match host.inbound(e, core.height()).await? {
+                    Some(input) => input,
+                    None => continue,
+                },
             };
             actions.extend(core.handle(input));
             if core.height() == height_before && core.round() != round_before {
@@ -251,9 +312,12 @@ impl Host {
         }
         match action {
             Action::Persist(s) => self.persist(&s),
-            // The network layer carries these to the other validators; with one validator there
-            // is no one to send to.
-            Action::Broadcast(_) | Action::RequestDecision { .. } => {}
+            Action::Broadcast(msg) => self.broadcast(&msg),
+            Action::RequestDecision { from, height } => {
+                if let Some(net) = &self.net {
+                    net.request_decision(from, height);
+                }
+            }
             Action::ScheduleTimeout { timeout, after_ms } => {
                 let at = Instant::now() + Duration::from_millis(after_ms);
                 self.timers.insert(timeout.kind, (at, timeout));
@@ -267,8 +331,8 @@ impl Host {
                 self.d.admitted.notify_one();
             }
             Action::ValidateBlock { height, block } => {
-                // Blocks this node built or re-executed are valid by construction; bodies from
-                // other validators arrive with their messages and are executed there.
+                // Blocks this node built or re-executed are valid by construction; others are
+                // executed here from the body that came with their message.
                 if self.blocks.contains_key(&block) {
                     return Ok(Some(Input::Validated {
                         height,
@@ -276,11 +340,147 @@ impl Host {
                         valid: true,
                     }));
                 }
+                if let Some(r) = self.received.remove(&block) {
+                    let chain = self.d.chain.clone();
+                    let verdict = blocking(move || chain.validate(&r.header, r.txs)).await??;
+                    let valid = match verdict {
+                        Ok(executed) => {
+                            self.blocks.insert(block, Arc::new(executed));
+                            true
+                        }
+                        Err(why) => {
+                            tracing::warn!(%block, reason = %why, "proposed block is invalid");
+                            false
+                        }
+                    };
+                    return Ok(Some(Input::Validated {
+                        height,
+                        block,
+                        valid,
+                    }));
+                }
             }
             Action::Commit(cert) => self.commit(cert).await?,
             Action::Misbehaviour(m) => tracing::warn!(?m, "validator misbehaviour"),
         }
         Ok(None)
+    }
+
+    /// Sends a consensus message to the other validators, with the body of a proposed block.
+    fn broadcast(&self, msg: &quorate_consensus::Message) {
+        let Some(net) = &self.net else { return };
+        let body = match msg {
+            quorate_consensus::Message::Proposal(p) => {
+                self.blocks.get(&p.proposal.block).map(|b| Block {
+                    header: b.header_bytes.clone(),
+                    transactions: b.txs.iter().map(|t| t.tx.clone()).collect(),
+                })
+            }
+            _ => None,
+        };
+        if let Some(m) = message_to_proto(msg, body) {
+            net.publish_consensus(&m);
+        }
+    }
+
+    /// Handles what the network received; returns the machine's input, if any.
+    async fn inbound(
+        &mut self,
+        e: ConsensusEvent,
+        height: Height,
+    ) -> Result<Option<Input>, DriverError> {
+        match e {
+            ConsensusEvent::Message(m) => {
+                let msg = match message_from_proto(&m) {
+                    Ok(msg) => msg,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "malformed consensus message");
+                        return Ok(None);
+                    }
+                };
+                if let (quorate_consensus::Message::Proposal(p), Some(body)) = (&msg, m.block) {
+                    if p.proposal.height == height {
+                        self.accept_body(p.proposal.block, body).await?;
+                    }
+                }
+                Ok(Some(Input::Message(msg)))
+            }
+            ConsensusEvent::Decision(resp) => {
+                let (Some(cert), Some(body)) = (resp.certificate, resp.block) else {
+                    return Ok(None);
+                };
+                let cert = match certificate_from_proto(&cert) {
+                    Ok(c) if c.height == height => c,
+                    Ok(_) => return Ok(None),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "malformed decision");
+                        return Ok(None);
+                    }
+                };
+                self.accept_body(cert.block, body).await?;
+                Ok(Some(Input::Message(quorate_consensus::Message::Decision(
+                    cert,
+                ))))
+            }
+            ConsensusEvent::DecisionRequested { height, channel } => {
+                let storage = self.d.chain.storage().clone();
+                let response = blocking(move || decision_at(&storage, height)).await??;
+                if let Some(net) = &self.net {
+                    net.respond(channel, response);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Checks a received block body (its header hash must be `id`; transactions not already
+    /// verified by admission are verified in one batch) and keeps it for validation.
+    async fn accept_body(&mut self, id: BlockId, body: Block) -> Result<(), DriverError> {
+        if self.blocks.contains_key(&id) || self.received.contains_key(&id) {
+            return Ok(());
+        }
+        if Hash32::of(&body.header).0 != id.0 {
+            tracing::warn!(block = %id, "block body does not match its id");
+            return Ok(());
+        }
+        let chain = self.d.chain.clone();
+        let mempool = self.d.mempool.clone();
+        let checked = blocking(move || -> Result<Received, String> {
+            let header = BlockHeader::decode(body.header.clone()).map_err(|e| e.to_string())?;
+            let info = chain.info();
+            let mut txs: Vec<Option<Arc<VerifiedTx>>> = Vec::with_capacity(body.transactions.len());
+            let mut unverified = Vec::new();
+            {
+                let pool = mempool.lock();
+                for tx in body.transactions {
+                    match pool.get(&quorate_proto::tx::tx_hash(&tx.body)) {
+                        // Verified at admission: not verified again.
+                        Some(v) => txs.push(Some(v)),
+                        None => {
+                            txs.push(None);
+                            unverified.push(tx);
+                        }
+                    }
+                }
+            }
+            let mut fresh = verify_block_txs(unverified, &info.chain_id, &info.params)
+                .map_err(|(i, e)| format!("transaction {i}: {e}"))?
+                .into_iter();
+            let txs = txs
+                .into_iter()
+                .map(|t| t.or_else(|| fresh.next()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("transaction count mismatch")?;
+            Ok(Received { header, txs })
+        })
+        .await?;
+        match checked {
+            Ok(r) => {
+                self.received.insert(id, r);
+            }
+            Err(why) => tracing::warn!(block = %id, reason = %why, "refused block body"),
+        }
+        Ok(())
     }
 
     fn persist(&mut self, s: &Signed) {
@@ -336,6 +536,7 @@ impl Host {
         let head = blocking(move || chain.commit(&b, &proto)).await??;
         self.d.mempool.lock().on_commit(&block.txs, &block.changes);
         self.blocks.clear();
+        self.received.clear();
         self.d.heads.send_replace(head.clone());
         tracing::info!(
             height = head.height,

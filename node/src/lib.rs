@@ -8,6 +8,7 @@ pub mod config;
 pub mod driver;
 pub mod execution;
 pub mod mempool;
+pub mod network;
 pub mod node;
 pub mod rpc;
 pub mod state_root;

@@ -38,9 +38,9 @@ pub enum NodeError {
     /// The key is not a validator of this chain.
     #[error("key {0} is not a validator in genesis")]
     NotAValidator(String),
-    /// This build drives one-validator chains only.
-    #[error("genesis lists {0} validators; this node drives single-validator chains (n = 1) — multi-validator clusters need the consensus and network layers")]
-    ClusterUnsupported(usize),
+    /// The p2p network could not start.
+    #[error("p2p network: {0}")]
+    Network(#[from] crate::network::NetworkError),
     /// The gRPC listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -97,6 +97,8 @@ impl NodeSetup {
 pub struct RunningNode {
     /// The bound gRPC address.
     pub grpc_addr: SocketAddr,
+    /// The bound libp2p address with this node's peer id (clusters only).
+    pub p2p_addr: Option<libp2p::Multiaddr>,
     /// Shared state (for in-process use and tests).
     pub state: Arc<NodeState>,
     shutdown: watch::Sender<bool>,
@@ -118,9 +120,6 @@ impl RunningNode {
         let validator_index = validators
             .index_of(&key.public())
             .ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
-        if validators.len() != 1 {
-            return Err(NodeError::ClusterUnsupported(validators.len()));
-        }
         std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io {
             path: data_dir.clone(),
             source,
@@ -150,6 +149,28 @@ impl RunningNode {
         let admitted = Arc::new(Notify::new());
         let (heads_tx, heads_rx) = watch::channel(head);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut p2p_addr = None;
+        let network = if validators.len() > 1 {
+            let settings = config.p2p.settings()?;
+            let parts =
+                crate::network::start(settings, &key, &validators, &chain.info().chain_id).await?;
+            let addr = parts
+                .listen_addr
+                .clone()
+                .with(libp2p::multiaddr::Protocol::P2p(
+                    parts.handle.local_peer_id(),
+                ));
+            p2p_addr = Some(addr);
+            tokio::spawn(gossip_intake(
+                parts.txs,
+                admission.clone(),
+                admitted.clone(),
+            ));
+            Some((parts.handle, parts.consensus))
+        } else {
+            None
+        };
+        let network_handle = network.as_ref().map(|(h, _)| h.clone());
         let driver = Driver {
             chain: chain.clone(),
             mempool: mempool.clone(),
@@ -160,6 +181,7 @@ impl RunningNode {
             empty_block_interval: Duration::from_millis(config.block.empty_interval_ms),
             timeouts: config.consensus.timeouts(),
             heads: heads_tx,
+            network,
         };
         let driver = tokio::spawn(driver.run(shutdown_rx.clone()));
         let state = Arc::new(NodeState {
@@ -170,6 +192,7 @@ impl RunningNode {
             heads: heads_rx,
             node_key: key.public(),
             grpc: config.grpc.clone(),
+            network: network_handle,
         });
         let listener = tokio::net::TcpListener::bind(config.grpc_addr)
             .await
@@ -185,6 +208,7 @@ impl RunningNode {
         tracing::info!(%grpc_addr, "gRPC listening");
         Ok(Self {
             grpc_addr,
+            p2p_addr,
             state,
             shutdown,
             driver,
@@ -226,6 +250,34 @@ fn flatten_driver(
     match r {
         Ok(r) => Ok(r?),
         Err(e) => Err(NodeError::Consensus(DriverError::Join(e.to_string()))),
+    }
+}
+
+/// Admits transactions gossiped by other validators: the second security verification (one
+/// parallel signature batch per gossip message) before they are stored in the mempool.
+async fn gossip_intake(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<quorate_proto::v1::Transaction>>,
+    admission: Arc<Admission>,
+    admitted: Arc<Notify>,
+) {
+    while let Some(txs) = rx.recv().await {
+        let a = admission.clone();
+        match tokio::task::spawn_blocking(move || a.admit(txs)).await {
+            Ok(Ok(results)) => {
+                let accepted = results.iter().filter(|r| r.result.is_ok()).count();
+                if accepted > 0 {
+                    admitted.notify_one();
+                }
+                if accepted < results.len() {
+                    tracing::debug!(
+                        refused = results.len() - accepted,
+                        "gossiped transactions refused (already known, or invalid here)"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "storage failure admitting gossip"),
+            Err(e) => tracing::error!(error = %e, "gossip admission task failed"),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `quorate` command line: keys, genesis, node, dev chain and client commands.
 
 mod client;
+mod localnet;
 mod output;
 mod setup;
 
@@ -46,6 +47,8 @@ pub enum Command {
     Node(NodeCommand),
     /// Run a single dev validator on the embedded dev genesis, with funded dev accounts.
     Dev(DevArgs),
+    /// Run a local cluster of validators as separate processes on loopback.
+    Localnet(LocalnetArgs),
     /// Build, sign, submit and follow transactions.
     #[command(subcommand)]
     Tx(TxCommand),
@@ -124,6 +127,9 @@ pub enum GenesisCommand {
         /// First gRPC port; node i listens on port + i.
         #[arg(long, default_value_t = 7050)]
         grpc_port: u16,
+        /// First libp2p port; node i listens on port + i.
+        #[arg(long, default_value_t = 7060)]
+        p2p_port: u16,
     },
 }
 
@@ -150,6 +156,26 @@ pub struct DevArgs {
     /// Delete the dev chain's data first and start again from genesis.
     #[arg(long)]
     pub reset: bool,
+}
+
+/// `quorate localnet`
+#[derive(Args, Debug)]
+pub struct LocalnetArgs {
+    /// Number of validators (4 tolerates one faulty).
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Directory for the cluster (reused if it already holds one).
+    #[arg(long, default_value = "./localnet")]
+    pub home: PathBuf,
+    /// First gRPC port; validator i listens on port + i.
+    #[arg(long, default_value_t = 7050)]
+    pub grpc_port: u16,
+    /// First libp2p port; validator i listens on port + i.
+    #[arg(long, default_value_t = 7060)]
+    pub p2p_port: u16,
+    /// Funded accounts to create.
+    #[arg(long, default_value_t = 8)]
+    pub accounts: usize,
 }
 
 /// `quorate tx …`
@@ -233,6 +259,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Genesis(cmd) => setup::genesis(cmd),
         Command::Node(NodeCommand::Run { home }) => setup::run_node(&home, None),
         Command::Dev(args) => setup::dev(args),
+        Command::Localnet(args) => localnet::run(args),
         Command::Tx(cmd) => client::tx(cmd),
         Command::Account { address, opts } => client::account(&address, &opts),
         Command::Block { block, txs, opts } => client::block(block.as_deref(), txs, &opts),

@@ -15,6 +15,8 @@ use crate::node::{NodeSetup, RunningNode};
 
 /// Name of the file where a running node writes its bound gRPC address.
 pub const GRPC_ADDR_FILE: &str = "grpc.addr";
+/// Name of the file where a cluster node writes its bound libp2p address.
+pub const P2P_ADDR_FILE: &str = "p2p.addr";
 
 pub(super) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -64,7 +66,25 @@ pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
         accounts,
         balance,
         grpc_port,
+        p2p_port,
     } = cmd;
+    write_chain(
+        &out, &chain_id, validators, accounts, balance, grpc_port, p2p_port,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new chain into `out`: genesis, account keys, and one home per validator whose
+/// config lists every other validator as a p2p peer.
+pub(super) fn write_chain(
+    out: &Path,
+    chain_id: &str,
+    validators: usize,
+    accounts: usize,
+    balance: u64,
+    grpc_port: u16,
+    p2p_port: u16,
+) -> anyhow::Result<()> {
     if validators == 0 {
         bail!("--validators must be at least 1");
     }
@@ -74,26 +94,46 @@ pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
             out.display()
         );
     }
-    let generated = quorate_genesis::generate(&chain_id, validators, accounts, balance, now_ms())?;
+    let generated = quorate_genesis::generate(chain_id, validators, accounts, balance, now_ms())?;
     std::fs::create_dir_all(out.join("keys"))
         .with_context(|| format!("creating {}", out.display()))?;
     generated.genesis.save(&out.join("genesis.json"))?;
+    let port = |base: u16, i: usize, what: &str| {
+        u16::try_from(i)
+            .ok()
+            .and_then(|i| base.checked_add(i))
+            .with_context(|| format!("{what} port overflows"))
+    };
+    let mut p2p_addrs = Vec::with_capacity(validators);
+    for (i, key) in generated.validator_keys.iter().enumerate() {
+        let peer = crate::network::peer_id_of(&key.public())?;
+        p2p_addrs.push(format!(
+            "/ip4/127.0.0.1/tcp/{}/p2p/{peer}",
+            port(p2p_port, i, "p2p")?
+        ));
+    }
     for (i, key) in generated.validator_keys.iter().enumerate() {
         let home = out.join(format!("node-{i}"));
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         generated.genesis.save(&home.join("genesis.json"))?;
         KeyFile::save(key, &home.join("validator.key.json"))?;
-        let port = grpc_port
-            .checked_add(i as u16)
-            .context("gRPC port overflows")?;
-        let config = NodeConfig {
-            grpc_addr: ([127, 0, 0, 1], port).into(),
+        let grpc = port(grpc_port, i, "gRPC")?;
+        let mut config = NodeConfig {
+            grpc_addr: ([127, 0, 0, 1], grpc).into(),
             ..NodeConfig::default()
         };
+        config.p2p.listen_addr = format!("/ip4/127.0.0.1/tcp/{}", port(p2p_port, i, "p2p")?);
+        config.p2p.peers = p2p_addrs
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, a)| a.clone())
+            .collect();
         std::fs::write(home.join(CONFIG_FILE), config.to_toml())?;
         println!(
-            "validator {i}: home {}  grpc 127.0.0.1:{port}  key {}",
+            "validator {i}: home {}  grpc 127.0.0.1:{grpc}  p2p {}  key {}",
             home.display(),
+            p2p_addrs[i],
             key.public().to_hex()
         );
     }
@@ -112,7 +152,7 @@ pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
         chain_id,
         generated.genesis.hash()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -149,6 +189,12 @@ pub(super) fn run_node(
         std::fs::write(&addr_file, node.grpc_addr.to_string())
             .with_context(|| format!("writing {}", addr_file.display()))?;
         println!("grpc listening on {}", node.grpc_addr);
+        if let Some(p2p) = &node.p2p_addr {
+            let p2p_file = home.join(P2P_ADDR_FILE);
+            std::fs::write(&p2p_file, p2p.to_string())
+                .with_context(|| format!("writing {}", p2p_file.display()))?;
+            println!("p2p listening on {p2p}");
+        }
         node.run_until_signal().await?;
         anyhow::Ok(())
     })?;

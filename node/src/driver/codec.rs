@@ -3,11 +3,12 @@
 
 use bytes::Bytes;
 use quorate_consensus::{
-    BlockId, Certificate, Proposal, Signature, Signed, SignedProposal, SignedVote, Vote, VoteKind,
+    BlockId, Certificate, Message, Proposal, Signature, Signed, SignedProposal, SignedVote, Vote,
+    VoteKind,
 };
 use quorate_proto::v1::{
-    consensus_record::Entry, Block, CommitCertificate, CommitSignature, ConsensusProposal,
-    ConsensusRecord, ConsensusVote, VoteKind as ProtoVoteKind,
+    consensus_message, consensus_record::Entry, Block, CommitCertificate, CommitSignature,
+    ConsensusMessage, ConsensusProposal, ConsensusRecord, ConsensusVote, VoteKind as ProtoVoteKind,
 };
 
 /// A consensus message that does not decode into a well-formed value.
@@ -117,6 +118,44 @@ pub fn record_entry(r: ConsensusRecord) -> Result<RecordEntry, CodecError> {
         Some(Entry::Vote(v)) => Ok(RecordEntry::Signed(Signed::Vote(vote_from_proto(&v)?))),
         Some(Entry::LockedBlock(b)) => Ok(RecordEntry::LockedBlock(b)),
         None => Err(CodecError("empty record entry".into())),
+    }
+}
+
+/// A commit certificate from its stored form.
+pub fn certificate_from_proto(c: &CommitCertificate) -> Result<Certificate, CodecError> {
+    Ok(Certificate {
+        height: c.height,
+        round: c.round,
+        block: block_id(&c.block_hash, "certificate block hash")?,
+        signatures: c
+            .signatures
+            .iter()
+            .map(|s| (s.validator_index, Signature(s.signature.to_vec())))
+            .collect(),
+    })
+}
+
+/// The wire form of a consensus message (`None` for a decision, which travels by sync).
+pub fn message_to_proto(m: &Message, body: Option<Block>) -> Option<ConsensusMessage> {
+    let message = match m {
+        Message::Proposal(p) => consensus_message::Message::Proposal(proposal_to_proto(p)),
+        Message::Vote(v) => consensus_message::Message::Vote(vote_to_proto(v)),
+        Message::Decision(_) => return None,
+    };
+    Some(ConsensusMessage {
+        message: Some(message),
+        block: body,
+    })
+}
+
+/// A consensus message from its wire form.
+pub fn message_from_proto(m: &ConsensusMessage) -> Result<Message, CodecError> {
+    match &m.message {
+        Some(consensus_message::Message::Proposal(p)) => {
+            Ok(Message::Proposal(proposal_from_proto(p)?))
+        }
+        Some(consensus_message::Message::Vote(v)) => Ok(Message::Vote(vote_from_proto(v)?)),
+        None => Err(CodecError("empty consensus message".into())),
     }
 }
 

@@ -42,6 +42,7 @@ async fn run_until(t: &TestChain, height: u64) -> Head {
         empty_block_interval: Duration::from_millis(20),
         timeouts: fast_timeouts(),
         heads: heads_tx,
+        network: None,
     };
     let task = tokio::spawn(driver.run(stop_rx));
     let head = tokio::time::timeout(Duration::from_secs(60), async {

@@ -37,6 +37,9 @@ pub struct NodeState {
     pub node_key: PublicKey,
     /// Server limits.
     pub grpc: GrpcConfig,
+    /// The validators' network (none with one validator): admitted client transactions are
+    /// passed on to the other validators.
+    pub network: Option<crate::network::NetworkHandle>,
 }
 
 fn internal(e: StorageError) -> tonic::Status {

@@ -43,7 +43,17 @@ impl NodeService for NodeApi {
                 })
                 .collect(),
             node_public_key: Bytes::copy_from_slice(&self.0.node_key.0),
-            peers: Vec::new(),
+            peers: self
+                .0
+                .network
+                .as_ref()
+                .map(|n| {
+                    n.connected_peers()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             mempool_txs,
             mempool_bytes,

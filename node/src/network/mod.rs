@@ -1,0 +1,475 @@
+//! The validators' network over libp2p: TCP with noise (authenticated encryption) and yamux
+//! (multiplexing), gossipsub for transactions and consensus messages, and a request/response
+//! protocol for block sync. Each validator's libp2p identity is its genesis key, and only the
+//! genesis validators and configured observers may connect.
+
+mod codec;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::request_response::{self, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, identity, Multiaddr, PeerId, Swarm};
+use parking_lot::RwLock;
+use prost::Message;
+use quorate_proto::certificate::ValidatorSet;
+use quorate_proto::v1::{
+    ConsensusMessage, DecisionRequest, DecisionResponse, Transaction, TxGossip,
+};
+use quorate_proto::{Keypair, PublicKey};
+use tokio::sync::mpsc;
+
+pub use codec::{SyncCodec, SYNC_PROTOCOL};
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// A key cannot be used as a libp2p identity.
+    #[error("key {0} is not a valid ed25519 libp2p identity")]
+    BadKey(String),
+    /// A configured address or peer id does not parse.
+    #[error("p2p config {field} = {value:?}: {why}")]
+    BadConfig {
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: String,
+        /// Why.
+        why: String,
+    },
+    /// libp2p refused to build or listen.
+    #[error("libp2p: {0}")]
+    Libp2p(String),
+}
+
+/// Network settings (from the `[p2p]` config section).
+#[derive(Clone, Debug)]
+pub struct NetworkSettings {
+    /// Address to listen on.
+    pub listen_addr: Multiaddr,
+    /// Peers to keep connections to.
+    pub peers: Vec<Multiaddr>,
+    /// Non-validator peers allowed to connect.
+    pub observers: Vec<PeerId>,
+    /// Largest gossip message or sync response, bytes.
+    pub max_message_bytes: usize,
+    /// How often unconnected peers are dialled again.
+    pub redial_interval: Duration,
+}
+
+/// The libp2p identity of a validator key.
+pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, NetworkError> {
+    identity::ed25519::PublicKey::try_from_bytes(&key.0)
+        .map(|pk| identity::PublicKey::from(pk).to_peer_id())
+        .map_err(|_| NetworkError::BadKey(key.to_hex()))
+}
+
+fn libp2p_keypair(key: &Keypair) -> Result<identity::Keypair, NetworkError> {
+    let mut secret = key.secret_bytes();
+    identity::Keypair::ed25519_from_bytes(&mut secret)
+        .map_err(|_| NetworkError::BadKey(key.public().to_hex()))
+}
+
+/// Something the network received for the consensus driver.
+#[derive(Debug)]
+pub enum ConsensusEvent {
+    /// A proposal or vote, with the block body for a proposal.
+    Message(Box<ConsensusMessage>),
+    /// A validator asks for the decision at `height`; answer with [`NetworkHandle::respond`].
+    DecisionRequested {
+        /// Height asked for.
+        height: u64,
+        /// Where the answer goes.
+        channel: ResponseChannel<DecisionResponse>,
+    },
+    /// The answer to [`NetworkHandle::request_decision`].
+    Decision(Box<DecisionResponse>),
+}
+
+enum Command {
+    Publish {
+        topic: IdentTopic,
+        data: Vec<u8>,
+    },
+    Request {
+        peer: PeerId,
+        height: u64,
+    },
+    Respond {
+        channel: ResponseChannel<DecisionResponse>,
+        response: Box<DecisionResponse>,
+    },
+}
+
+/// Sends to the network task; cheap to clone.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    consensus_topic: IdentTopic,
+    tx_topic: IdentTopic,
+    validators: Arc<Vec<PeerId>>,
+    connected: Arc<RwLock<HashSet<PeerId>>>,
+    local: PeerId,
+}
+
+impl NetworkHandle {
+    /// Gossips a consensus message to every validator.
+    pub fn publish_consensus(&self, msg: &ConsensusMessage) {
+        self.send(Command::Publish {
+            topic: self.consensus_topic.clone(),
+            data: msg.encode_to_vec(),
+        });
+    }
+
+    /// Gossips transactions admitted from clients.
+    pub fn publish_txs(&self, transactions: Vec<Transaction>) {
+        self.send(Command::Publish {
+            topic: self.tx_topic.clone(),
+            data: TxGossip { transactions }.encode_to_vec(),
+        });
+    }
+
+    /// Asks validator `validator` for the committed block at `height`.
+    pub fn request_decision(&self, validator: u32, height: u64) {
+        if let Some(&peer) = self.validators.get(validator as usize) {
+            if peer != self.local {
+                self.send(Command::Request { peer, height });
+            }
+        }
+    }
+
+    /// Answers a decision request.
+    pub fn respond(&self, channel: ResponseChannel<DecisionResponse>, response: DecisionResponse) {
+        self.send(Command::Respond {
+            channel,
+            response: Box::new(response),
+        });
+    }
+
+    /// Peers connected now.
+    pub fn connected_peers(&self) -> Vec<PeerId> {
+        self.connected.read().iter().copied().collect()
+    }
+
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local
+    }
+
+    fn send(&self, c: Command) {
+        // A full queue means the network is far behind; consensus re-sends what matters.
+        if self.commands.try_send(c).is_err() {
+            tracing::warn!("network command queue full; dropping a message");
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    gossip: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+/// What the network hands to the node.
+pub struct NetworkParts {
+    /// Handle to send with.
+    pub handle: NetworkHandle,
+    /// Consensus messages and sync traffic, for the driver.
+    pub consensus: mpsc::Receiver<ConsensusEvent>,
+    /// Gossiped transactions, for admission.
+    pub txs: mpsc::Receiver<Vec<Transaction>>,
+    /// The address actually listened on.
+    pub listen_addr: Multiaddr,
+}
+
+/// Starts the network task for validator `key` of `validators` on `chain_id`.
+pub async fn start(
+    settings: NetworkSettings,
+    key: &Keypair,
+    validators: &ValidatorSet,
+    chain_id: &str,
+) -> Result<NetworkParts, NetworkError> {
+    let keypair = libp2p_keypair(key)?;
+    let local = keypair.public().to_peer_id();
+    let validator_peers: Vec<PeerId> = validators
+        .keys()
+        .iter()
+        .map(peer_id_of)
+        .collect::<Result<_, _>>()?;
+    let max = settings.max_message_bytes;
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .max_transmit_size(max)
+        .validation_mode(ValidationMode::Strict)
+        .heartbeat_interval(Duration::from_millis(500))
+        .mesh_n_low(1)
+        .mesh_n(validator_peers.len().clamp(2, 8))
+        .mesh_n_high(validator_peers.len().clamp(2, 8) * 2)
+        .mesh_outbound_min(1)
+        .flood_publish(true)
+        .build()
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?
+        .with_behaviour(|key| {
+            let gossip =
+                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let sync = request_response::Behaviour::with_codec(
+                SyncCodec { max_bytes: max },
+                [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(10))
+                    .with_max_concurrent_streams(64),
+            );
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Behaviour {
+                allowed: allow_block_list::Behaviour::default(),
+                gossip,
+                sync,
+            })
+        })
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    for peer in validator_peers.iter().chain(&settings.observers) {
+        swarm.behaviour_mut().allowed.allow_peer(*peer);
+    }
+    let consensus_topic = IdentTopic::new(format!("quorate/{chain_id}/consensus/1"));
+    let tx_topic = IdentTopic::new(format!("quorate/{chain_id}/txs/1"));
+    for t in [&consensus_topic, &tx_topic] {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(t)
+            .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    }
+    swarm
+        .listen_on(settings.listen_addr.clone())
+        .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
+    let listen_addr = loop {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => break address,
+            SwarmEvent::ListenerError { error, .. }
+            | SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => {
+                return Err(NetworkError::Libp2p(format!(
+                    "cannot listen on {}: {error}",
+                    settings.listen_addr
+                )))
+            }
+            _ => {}
+        }
+    };
+    tracing::info!(peer_id = %local, %listen_addr, "p2p listening");
+    let (commands, commands_rx) = mpsc::channel(4096);
+    let (consensus_tx, consensus) = mpsc::channel(4096);
+    let (txs_tx, txs) = mpsc::channel(1024);
+    let connected = Arc::new(RwLock::new(HashSet::new()));
+    let handle = NetworkHandle {
+        commands,
+        consensus_topic: consensus_topic.clone(),
+        tx_topic: tx_topic.clone(),
+        validators: Arc::new(validator_peers),
+        connected: connected.clone(),
+        local,
+    };
+    let task = NetworkTask {
+        swarm,
+        peers: settings.peers,
+        redial_interval: settings.redial_interval,
+        consensus_topic,
+        tx_topic,
+        consensus_tx,
+        txs_tx,
+        connected,
+        pending: HashMap::new(),
+    };
+    tokio::spawn(task.run(commands_rx));
+    Ok(NetworkParts {
+        handle,
+        consensus,
+        txs,
+        listen_addr,
+    })
+}
+
+struct NetworkTask {
+    swarm: Swarm<Behaviour>,
+    peers: Vec<Multiaddr>,
+    redial_interval: Duration,
+    consensus_topic: IdentTopic,
+    tx_topic: IdentTopic,
+    consensus_tx: mpsc::Sender<ConsensusEvent>,
+    txs_tx: mpsc::Sender<Vec<Transaction>>,
+    connected: Arc<RwLock<HashSet<PeerId>>>,
+    pending: HashMap<request_response::OutboundRequestId, u64>,
+}
+
+fn peer_of_addr(a: &Multiaddr) -> Option<PeerId> {
+    a.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+impl NetworkTask {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut redial = tokio::time::interval(self.redial_interval);
+        loop {
+            tokio::select! {
+                c = commands.recv() => match c {
+                    Some(c) => self.command(c),
+                    // Every handle dropped: the node is shutting down.
+                    None => return,
+                },
+                e = self.swarm.select_next_some() => self.event(e),
+                _ = redial.tick() => self.redial(),
+            }
+        }
+    }
+
+    fn redial(&mut self) {
+        let connected = self.connected.read().clone();
+        for addr in &self.peers {
+            let Some(peer) = peer_of_addr(addr) else {
+                continue;
+            };
+            if !connected.contains(&peer) && peer != *self.swarm.local_peer_id() {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    tracing::debug!(%addr, error = %e, "dial failed");
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Publish { topic, data } => {
+                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, data) {
+                    tracing::debug!(error = %e, "gossip publish not sent");
+                }
+            }
+            Command::Request { peer, height } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, DecisionRequest { height });
+                self.pending.insert(id, height);
+            }
+            Command::Respond { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, *response)
+                    .is_err()
+                {
+                    tracing::debug!("decision response not sent: requester gone");
+                }
+            }
+        }
+    }
+
+    fn forward<T>(tx: &mpsc::Sender<T>, item: T, what: &str) {
+        if tx.try_send(item).is_err() {
+            tracing::warn!(what, "inbound queue full; dropping");
+        }
+    }
+
+    fn event(&mut self, e: SwarmEvent<BehaviourEvent>) {
+        match e {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if self.connected.write().insert(peer_id) {
+                    tracing::info!(peer = %peer_id, "peer connected");
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.connected.write().remove(&peer_id);
+                tracing::info!(peer = %peer_id, "peer disconnected");
+            }
+            SwarmEvent::IncomingConnectionError {
+                error,
+                send_back_addr,
+                ..
+            } => {
+                tracing::debug!(from = %send_back_addr, %error, "incoming connection refused");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                message,
+                ..
+            })) => {
+                if message.topic == self.consensus_topic.hash() {
+                    match ConsensusMessage::decode(message.data.as_slice()) {
+                        Ok(m) => Self::forward(
+                            &self.consensus_tx,
+                            ConsensusEvent::Message(Box::new(m)),
+                            "consensus",
+                        ),
+                        Err(e) => {
+                            tracing::warn!(source = ?message.source, error = %e, "undecodable consensus message")
+                        }
+                    }
+                } else if message.topic == self.tx_topic.hash() {
+                    match TxGossip::decode(message.data.as_slice()) {
+                        Ok(g) => Self::forward(&self.txs_tx, g.transactions, "transactions"),
+                        Err(e) => {
+                            tracing::warn!(source = ?message.source, error = %e, "undecodable transaction gossip")
+                        }
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => Self::forward(
+                    &self.consensus_tx,
+                    ConsensusEvent::DecisionRequested {
+                        height: request.height,
+                        channel,
+                    },
+                    "sync request",
+                ),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    self.pending.remove(&request_id);
+                    Self::forward(
+                        &self.consensus_tx,
+                        ConsensusEvent::Decision(Box::new(response)),
+                        "sync response",
+                    );
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                },
+            )) => {
+                let height = self.pending.remove(&request_id);
+                tracing::debug!(?height, %error, "decision request failed");
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Two validators and an outsider, in process on loopback: validators connect and gossip; a
+//! key that is not in genesis can neither connect nor inject a message.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use libp2p::multiaddr::Protocol;
+use quorate_proto::certificate::ValidatorSet;
+use quorate_proto::v1::Transaction;
+use quorate_proto::Keypair;
+
+use super::{peer_id_of, start, NetworkParts, NetworkSettings};
+
+fn settings(peers: Vec<libp2p::Multiaddr>) -> NetworkSettings {
+    NetworkSettings {
+        listen_addr: "/ip4/127.0.0.1/tcp/0".parse().expect("addr"),
+        peers,
+        observers: Vec::new(),
+        max_message_bytes: 1 << 20,
+        redial_interval: Duration::from_millis(100),
+    }
+}
+
+fn marked(tag: &'static str) -> Transaction {
+    Transaction {
+        body: Bytes::from_static(tag.as_bytes()),
+        ..Default::default()
+    }
+}
+
+/// Publishes `tag` from `from` until `to` receives a gossip message, or `limit` passes.
+async fn gossip_arrives(
+    from: &NetworkParts,
+    to: &mut NetworkParts,
+    tag: &'static str,
+    limit: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        from.handle.publish_txs(vec![marked(tag)]);
+        if let Ok(Some(txs)) = tokio::time::timeout(Duration::from_millis(200), to.txs.recv()).await
+        {
+            if txs.iter().any(|t| t.body.as_ref() == tag.as_bytes()) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_cannot_connect_or_inject_messages() {
+    let (a, b, outsider) = (
+        Keypair::from_secret(&[1; 32]),
+        Keypair::from_secret(&[2; 32]),
+        Keypair::from_secret(&[3; 32]),
+    );
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let mut na = start(settings(vec![]), &a, &genesis, "c")
+        .await
+        .expect("a starts");
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let nb = start(settings(vec![a_addr.clone()]), &b, &genesis, "c")
+        .await
+        .expect("b starts");
+    assert!(
+        gossip_arrives(&nb, &mut na, "from-b", Duration::from_secs(30)).await,
+        "validators connect and gossip"
+    );
+    // The outsider would accept the validators, but they do not accept it.
+    let its_view = ValidatorSet::new(vec![a.public(), b.public(), outsider.public()]);
+    let no = start(settings(vec![a_addr]), &outsider, &its_view, "c")
+        .await
+        .expect("outsider starts");
+    assert!(
+        !gossip_arrives(&no, &mut na, "from-outsider", Duration::from_secs(3)).await,
+        "a message from outside genesis arrived"
+    );
+    let outsider_id = no.handle.local_peer_id();
+    assert!(!na.handle.connected_peers().contains(&outsider_id));
+    assert!(no.handle.connected_peers().is_empty());
+    assert!(na
+        .handle
+        .connected_peers()
+        .contains(&nb.handle.local_peer_id()));
+}
