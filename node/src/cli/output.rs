@@ -172,13 +172,26 @@ pub fn status_text(s: &NodeStatus) -> String {
         s.peers.len(),
         s.validators.len()
     );
+    let mut known = Vec::new();
     for v in &s.validators {
-        let me = if v.public_key == s.node_public_key {
+        let peer = quorate_proto::PublicKey::from_slice(&v.public_key)
+            .ok()
+            .and_then(|k| crate::network::peer_id_of(&k).ok())
+            .map(|p| p.to_string());
+        let state = if v.public_key == s.node_public_key {
             " (this node)"
+        } else if peer.as_ref().is_some_and(|p| s.peers.contains(p)) {
+            " (connected)"
+        } else if s.validators.len() > 1 {
+            " (not connected)"
         } else {
             ""
         };
-        out += &format!("\n  {} {}{}", v.name, hex::encode(&v.public_key), me);
+        out += &format!("\n  {} {}{}", v.name, hex::encode(&v.public_key), state);
+        known.extend(peer);
+    }
+    for p in s.peers.iter().filter(|p| !known.contains(p)) {
+        out += &format!("\n  observer {p} (connected)");
     }
     out
 }

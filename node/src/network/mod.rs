@@ -391,10 +391,10 @@ impl NetworkTask {
 
     fn event(&mut self, e: SwarmEvent<BehaviourEvent>) {
         match e {
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                if self.connected.write().insert(peer_id) {
-                    tracing::info!(peer = %peer_id, "peer connected");
-                }
+            SwarmEvent::ConnectionEstablished { peer_id, .. }
+                if self.connected.write().insert(peer_id) =>
+            {
+                tracing::info!(peer = %peer_id, "peer connected");
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
