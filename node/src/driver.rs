@@ -538,9 +538,13 @@ impl Host {
         self.blocks.clear();
         self.received.clear();
         self.d.heads.send_replace(head.clone());
+        let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
+            .ok()
+            .and_then(|k| self.d.chain.info().validators.index_of(&k));
         tracing::info!(
             height = head.height,
             round = cert.round,
+            leader = ?leader,
             hash = %head.hash,
             txs = block.txs.len(),
             signatures = cert.signatures.len(),

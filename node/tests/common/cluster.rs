@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::bin;
@@ -14,10 +15,20 @@ pub struct Cluster {
     pub urls: Vec<String>,
 }
 
-/// A base port with `count` consecutive free loopback ports.
+/// Port runs handed out by this test process so far: tests of one binary run in parallel and
+/// share a pid, so the pid alone would give two clusters the same ports.
+static RUNS_TAKEN: AtomicU32 = AtomicU32::new(0);
+
+/// A base port with `count` consecutive free loopback ports, distinct from every other run this
+/// process handed out.
 fn free_port_run(count: u16) -> u16 {
-    for attempt in 0..200u32 {
-        let base = 20_000 + ((std::process::id() * 7919 + attempt * 104_729) % 40_000) as u16;
+    for _ in 0..200 {
+        let run = RUNS_TAKEN.fetch_add(1, Ordering::Relaxed);
+        // Runs of 64 ports in 20000..60000: the pid spreads processes, the counter spreads runs
+        // within one process.
+        let slot = (std::process::id().wrapping_mul(7919).wrapping_add(run)) % 625;
+        let base = 20_000 + (slot * 64) as u16;
+        assert!(count <= 64, "port runs hold at most 64 ports");
         let all_free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if all_free {
             return base;
@@ -109,11 +120,22 @@ impl Cluster {
         self.nodes[i] = Some(child);
     }
 
-    fn wait_serving(&self, i: usize) {
+    /// Waits until validator `i` serves gRPC; fails at once, with its log, if it exited.
+    fn wait_serving(&mut self, i: usize) {
         let file = self.home(i).join("grpc.addr");
-        wait_for(Duration::from_secs(60), "a validator to serve gRPC", || {
-            file.exists().then_some(())
-        });
+        let log_path = self.home(i).join("node.log");
+        let child = self.nodes[i].as_mut().expect("validator was spawned");
+        wait_for(
+            Duration::from_secs(120),
+            "a validator to serve gRPC",
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    panic!("validator {i} exited ({status}) before serving gRPC:\n{log}");
+                }
+                file.exists().then_some(())
+            },
+        );
     }
 
     /// SIGKILL validator `i`.
