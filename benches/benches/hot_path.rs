@@ -172,6 +172,7 @@ fn pieces(c: &mut Criterion) {
                         f.genesis.params.clone(),
                         storage,
                         mempool.clone(),
+                        chain.contracts().clone(),
                     );
                     (admission, chain, mempool, f.txs.clone())
                 },

@@ -37,6 +37,13 @@ pub struct Genesis {
     /// Chain parameters.
     #[serde(default)]
     pub params: ChainParams,
+    /// The admin account (address, hex): the only one that may change the trusted deployers
+    /// or hand the role on. No admin means the chain has no administration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
+    /// Accounts (addresses, hex) allowed to deploy precompiled machine code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_deployers: Vec<String>,
 }
 
 /// A validator listed in genesis.
@@ -78,6 +85,73 @@ pub struct ChainParams {
     pub max_fuel_per_tx: u64,
     /// Tokens charged per unit of fuel used (fees are burned).
     pub fuel_price: u64,
+    /// Contract engine limits and prices.
+    pub contracts: ContractParams,
+}
+
+/// Contract parameters every validator must agree on: size caps, intrinsic fuel of deploys
+/// and calls, engine limits and host-call prices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContractParams {
+    /// Largest contract bytecode, bytes.
+    pub max_code_bytes: u32,
+    /// Largest deploy transaction (bytecode plus machine code), bytes.
+    pub max_deploy_tx_bytes: u32,
+    /// Fuel of a deploy before its init, plus `deploy_fuel_per_byte` per bytecode byte.
+    pub deploy_fuel: u64,
+    /// Fuel per bytecode byte of a deploy (validation and compilation).
+    pub deploy_fuel_per_byte: u64,
+    /// Fuel of a call before the contract runs, plus `call_fuel_per_byte` per argument byte.
+    pub call_fuel: u64,
+    /// Fuel per argument byte of a call.
+    pub call_fuel_per_byte: u64,
+    /// Largest linear memory of a contract instance, bytes (a multiple of 65536).
+    pub max_memory_bytes: u32,
+    /// Wasm stack of a call, bytes.
+    pub max_stack_bytes: u32,
+    /// Deepest chain of contract-to-contract calls.
+    pub max_call_depth: u32,
+    /// Fuel of every host call.
+    pub host_call_fuel: u64,
+    /// Fuel per byte moved between host and contract memory.
+    pub host_byte_fuel: u64,
+    /// Fuel of a storage read.
+    pub storage_read_fuel: u64,
+    /// Fuel of a storage write or removal.
+    pub storage_write_fuel: u64,
+    /// Fuel per key-plus-value byte written.
+    pub storage_write_byte_fuel: u64,
+    /// Fuel of an emitted event.
+    pub event_fuel: u64,
+    /// Fuel of a balance read or transfer by a contract.
+    pub balance_fuel: u64,
+    /// Fuel of a contract-to-contract call.
+    pub nested_call_fuel: u64,
+}
+
+impl Default for ContractParams {
+    fn default() -> Self {
+        Self {
+            max_code_bytes: 512 * 1024,
+            max_deploy_tx_bytes: 8 * 1024 * 1024,
+            deploy_fuel: 100_000,
+            deploy_fuel_per_byte: 20,
+            call_fuel: 5_000,
+            call_fuel_per_byte: 2,
+            max_memory_bytes: 16 << 20,
+            max_stack_bytes: 512 * 1024,
+            max_call_depth: 8,
+            host_call_fuel: 20,
+            host_byte_fuel: 1,
+            storage_read_fuel: 200,
+            storage_write_fuel: 1_000,
+            storage_write_byte_fuel: 10,
+            event_fuel: 200,
+            balance_fuel: 200,
+            nested_call_fuel: 2_000,
+        }
+    }
 }
 
 impl Default for ChainParams {
@@ -89,6 +163,7 @@ impl Default for ChainParams {
             transfer_fuel: 1_000,
             max_fuel_per_tx: 100_000_000,
             fuel_price: 1,
+            contracts: ContractParams::default(),
         }
     }
 }
@@ -135,6 +210,16 @@ pub enum GenesisError {
     /// The same account appears twice.
     #[error("account {0} is listed twice")]
     DuplicateAccount(String),
+    /// An admin or trusted-deployer address is not valid.
+    #[error("{role} {address}: {source}")]
+    RoleAddress {
+        /// Which role.
+        role: &'static str,
+        /// The address text.
+        address: String,
+        /// Why.
+        source: KeyError,
+    },
     /// Balances sum past u64.
     #[error("total genesis balance overflows u64")]
     SupplyOverflow,
@@ -229,7 +314,38 @@ impl Genesis {
                 .checked_add(a.balance)
                 .ok_or(GenesisError::SupplyOverflow)?;
         }
+        let role = |role: &'static str, address: &String| {
+            Address::from_hex(address).map_err(|source| GenesisError::RoleAddress {
+                role,
+                address: address.clone(),
+                source,
+            })
+        };
+        if let Some(admin) = &self.admin {
+            role("admin", admin)?;
+        }
+        let mut trusted = HashSet::new();
+        for t in &self.trusted_deployers {
+            if !trusted.insert(role("trusted deployer", t)?) {
+                return Err(GenesisError::DuplicateAccount(t.clone()));
+            }
+        }
         self.params.validate()
+    }
+
+    /// The admin account, if any. Call on a validated genesis.
+    pub fn admin_address(&self) -> Option<Address> {
+        self.admin
+            .as_ref()
+            .map(|a| Address::from_hex(a).expect("validated genesis"))
+    }
+
+    /// The trusted deployers. Call on a validated genesis.
+    pub fn trusted_deployer_addresses(&self) -> Vec<Address> {
+        self.trusted_deployers
+            .iter()
+            .map(|a| Address::from_hex(a).expect("validated genesis"))
+            .collect()
     }
 
     /// The validator set (order = genesis order). Call on a validated genesis.
@@ -288,6 +404,70 @@ impl ChainParams {
                 "fuel_price",
                 self.fuel_price,
                 "max_fuel_per_tx * fuel_price overflows u64",
+            );
+        }
+        self.contracts.validate(self)
+    }
+}
+
+impl ContractParams {
+    fn validate(&self, chain: &ChainParams) -> Result<(), GenesisError> {
+        let p = |name, value: u64, why| Err(GenesisError::Param { name, value, why });
+        if self.max_code_bytes < 1024 || self.max_code_bytes > self.max_deploy_tx_bytes {
+            return p(
+                "contracts.max_code_bytes",
+                self.max_code_bytes.into(),
+                "must be in 1024..=max_deploy_tx_bytes",
+            );
+        }
+        if self.max_deploy_tx_bytes > chain.block_max_bytes {
+            return p(
+                "contracts.max_deploy_tx_bytes",
+                self.max_deploy_tx_bytes.into(),
+                "must be at most block_max_bytes",
+            );
+        }
+        if self.max_memory_bytes < 65_536 || self.max_memory_bytes % 65_536 != 0 {
+            return p(
+                "contracts.max_memory_bytes",
+                self.max_memory_bytes.into(),
+                "must be a positive multiple of 65536",
+            );
+        }
+        if self.max_stack_bytes < 64 * 1024 || self.max_stack_bytes > 8 << 20 {
+            return p(
+                "contracts.max_stack_bytes",
+                self.max_stack_bytes.into(),
+                "must be in 65536..=8388608",
+            );
+        }
+        if self.max_call_depth == 0 || self.max_call_depth > 64 {
+            return p(
+                "contracts.max_call_depth",
+                self.max_call_depth.into(),
+                "must be in 1..=64",
+            );
+        }
+        let max_deploy_fuel = self
+            .deploy_fuel
+            .checked_add(
+                self.deploy_fuel_per_byte
+                    .checked_mul(self.max_code_bytes.into())
+                    .unwrap_or(u64::MAX),
+            )
+            .unwrap_or(u64::MAX);
+        if max_deploy_fuel > chain.max_fuel_per_tx {
+            return p(
+                "contracts.deploy_fuel",
+                self.deploy_fuel,
+                "a deploy of max_code_bytes must fit in max_fuel_per_tx",
+            );
+        }
+        if self.call_fuel == 0 || self.call_fuel > chain.max_fuel_per_tx {
+            return p(
+                "contracts.call_fuel",
+                self.call_fuel,
+                "must be in 1..=max_fuel_per_tx",
             );
         }
         Ok(())
@@ -357,6 +537,12 @@ fn assemble(
             })
             .collect(),
         params: ChainParams::default(),
+        // The first funded account administers the chain and may deploy machine code.
+        admin: account_keys.first().map(|k| k.address().to_hex()),
+        trusted_deployers: account_keys
+            .first()
+            .map(|k| vec![k.address().to_hex()])
+            .unwrap_or_default(),
     }
 }
 
@@ -413,6 +599,36 @@ mod tests {
             g.validate(),
             Err(GenesisError::Param {
                 name: "max_tx_bytes",
+                ..
+            })
+        ));
+        let mut g = good.clone();
+        g.admin = Some("xyz".into());
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::RoleAddress { role: "admin", .. })
+        ));
+        let mut g = good.clone();
+        g.trusted_deployers.push(g.trusted_deployers[0].clone());
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::DuplicateAccount(_))
+        ));
+        let mut g = good.clone();
+        g.params.contracts.max_memory_bytes = 1000;
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::Param {
+                name: "contracts.max_memory_bytes",
+                ..
+            })
+        ));
+        let mut g = good.clone();
+        g.params.contracts.deploy_fuel = g.params.max_fuel_per_tx;
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::Param {
+                name: "contracts.deploy_fuel",
                 ..
             })
         ));

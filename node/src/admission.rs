@@ -12,6 +12,7 @@ use quorate_proto::crypto::{verify_batch, Address, Hash32, VerifyItem};
 use quorate_proto::tx::{DecodeError, DecodedTx};
 use quorate_proto::v1::{tx_body, RejectCode, Rejection, Transaction};
 
+use crate::contracts::ContractRuntime;
 use crate::mempool::Mempool;
 use crate::storage::{Storage, StorageError};
 
@@ -25,6 +26,62 @@ pub enum Payload {
         /// Amount (positive).
         amount: u64,
     },
+    /// Contract deployment.
+    Deploy {
+        /// Wasm bytecode (shares the transaction's buffer).
+        code: Bytes,
+        /// Machine code from a trusted deployer, with the fingerprint of the engine that built it.
+        machine_code: Option<(Bytes, [u8; 32])>,
+        /// Arguments of `init`.
+        init_args: Bytes,
+    },
+    /// Contract call.
+    Call {
+        /// Contract address.
+        contract: Address,
+        /// Method name.
+        method: String,
+        /// Encoded arguments.
+        args: Bytes,
+        /// Tokens sent with the call.
+        value: u64,
+    },
+    /// Chain administration (admin only).
+    Admin(AdminAction),
+}
+
+/// An administrative change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminAction {
+    /// Adds (`true`) or removes a trusted deployer.
+    SetTrustedDeployer(Address, bool),
+    /// Hands the admin role to another account.
+    SetAdmin(Address),
+}
+
+impl Payload {
+    /// Fuel the transaction needs before any contract code runs.
+    pub fn intrinsic_fuel(&self, params: &ChainParams) -> u64 {
+        let c = &params.contracts;
+        match self {
+            Self::Transfer { .. } | Self::Admin(_) => params.transfer_fuel,
+            Self::Deploy { code, .. } => c
+                .deploy_fuel
+                .saturating_add(c.deploy_fuel_per_byte.saturating_mul(code.len() as u64)),
+            Self::Call { args, .. } => c
+                .call_fuel
+                .saturating_add(c.call_fuel_per_byte.saturating_mul(args.len() as u64)),
+        }
+    }
+
+    /// Tokens the payload moves out of the signer's balance (besides the fee).
+    pub fn amount_out(&self) -> u64 {
+        match self {
+            Self::Transfer { amount, .. } => *amount,
+            Self::Call { value, .. } => *value,
+            Self::Deploy { .. } | Self::Admin(_) => 0,
+        }
+    }
 }
 
 /// A transaction that passed the stateless checks and signature verification. Only admission
@@ -54,8 +111,7 @@ pub struct VerifiedTx {
 impl VerifiedTx {
     /// Most the transaction can take from its signer: amount + fuel_limit × fuel_price.
     pub fn max_cost(&self, fuel_price: u64) -> u128 {
-        let Payload::Transfer { amount, .. } = self.payload;
-        u128::from(amount) + u128::from(self.fuel_limit) * u128::from(fuel_price)
+        u128::from(self.payload.amount_out()) + u128::from(self.fuel_limit) * u128::from(fuel_price)
     }
 }
 
@@ -173,6 +229,31 @@ pub enum AdmissionError {
         /// Bytes.
         bytes: usize,
     },
+    /// Machine code from an account that is not a trusted deployer.
+    #[error("account {0} is not a trusted deployer: only trusted deployers may send machine code")]
+    NotTrusted(Address),
+    /// Machine code built by another engine.
+    #[error("machine code was built by engine {got}; this node runs engine {expected}")]
+    EngineMismatch {
+        /// Fingerprint in the deploy.
+        got: String,
+        /// This node's.
+        expected: String,
+    },
+    /// Invalid contract code.
+    #[error("invalid contract code: {0}")]
+    InvalidCode(String),
+    /// Admin action from someone else.
+    #[error("account {signer} is not the chain admin{}", admin.map(|a| format!(" ({a})")).unwrap_or_else(|| " (the chain has none)".into()))]
+    NotAdmin {
+        /// Signer.
+        signer: Address,
+        /// The admin, if any.
+        admin: Option<Address>,
+    },
+    /// Call to an address without a contract.
+    #[error("no contract is deployed at {0}")]
+    UnknownContract(Address),
 }
 
 impl AdmissionError {
@@ -194,6 +275,11 @@ impl AdmissionError {
             Self::UnknownPayload => RejectCode::UnknownPayload,
             Self::InvalidPayload(_) => RejectCode::InvalidPayload,
             Self::MempoolFull { .. } => RejectCode::MempoolFull,
+            Self::NotTrusted(_) => RejectCode::NotTrusted,
+            Self::EngineMismatch { .. } => RejectCode::EngineMismatch,
+            Self::InvalidCode(_) => RejectCode::InvalidCode,
+            Self::NotAdmin { .. } => RejectCode::NotAdmin,
+            Self::UnknownContract(_) => RejectCode::UnknownContract,
         }
     }
 
@@ -268,7 +354,107 @@ pub struct Admission {
     params: ChainParams,
     storage: Arc<Storage>,
     mempool: Arc<Mutex<Mempool>>,
+    contracts: Arc<ContractRuntime>,
     rejections: Mutex<RejectionLog>,
+}
+
+fn address(bytes: &[u8], what: &str) -> Result<Address, AdmissionError> {
+    Address::from_slice(bytes).map_err(|e| AdmissionError::InvalidPayload(format!("{what}: {e}")))
+}
+
+/// Parses the payload and checks its shape and the size rule of its kind: deploys may use up
+/// to `max_deploy_tx_bytes`, everything else `max_tx_bytes`.
+fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, AdmissionError> {
+    let invalid = |m: String| Err(AdmissionError::InvalidPayload(m));
+    let payload = match &d.body.payload {
+        None => return Err(AdmissionError::UnknownPayload),
+        Some(tx_body::Payload::Transfer(t)) => {
+            let to = address(&t.to, "transfer recipient")?;
+            if t.amount == 0 {
+                return invalid("transfer amount must be positive".into());
+            }
+            Payload::Transfer {
+                to,
+                amount: t.amount,
+            }
+        }
+        Some(tx_body::Payload::Deploy(dep)) => {
+            let max = params.contracts.max_code_bytes as usize;
+            if dep.code.is_empty() {
+                return invalid("deploy carries no code".into());
+            }
+            if dep.code.len() > max {
+                return Err(AdmissionError::InvalidCode(format!(
+                    "code is {} bytes; the chain allows at most {max}",
+                    dep.code.len()
+                )));
+            }
+            let machine_code = if dep.machine_code.is_empty() {
+                None
+            } else {
+                let fp: [u8; 32] = dep.engine_fingerprint.as_ref().try_into().map_err(|_| {
+                    AdmissionError::InvalidPayload(format!(
+                        "engine fingerprint is {} bytes; expected 32",
+                        dep.engine_fingerprint.len()
+                    ))
+                })?;
+                Some((dep.machine_code.clone(), fp))
+            };
+            Payload::Deploy {
+                code: dep.code.clone(),
+                machine_code,
+                init_args: dep.init_args.clone(),
+            }
+        }
+        Some(tx_body::Payload::Call(c)) => {
+            let contract = address(&c.contract, "call contract")?;
+            if c.method.is_empty() || c.method.len() > 64 {
+                return invalid(format!(
+                    "method name must be 1-64 bytes, got {}",
+                    c.method.len()
+                ));
+            }
+            Payload::Call {
+                contract,
+                method: c.method.clone(),
+                args: c.args.clone(),
+                value: c.value,
+            }
+        }
+        Some(tx_body::Payload::Admin(a)) => {
+            use quorate_proto::v1::admin::Action;
+            match &a.action {
+                None => return invalid("admin transaction carries no action".into()),
+                Some(Action::SetTrustedDeployer(t)) => {
+                    Payload::Admin(AdminAction::SetTrustedDeployer(
+                        address(&t.account, "trusted deployer")?,
+                        t.trusted,
+                    ))
+                }
+                Some(Action::SetAdmin(new)) => {
+                    Payload::Admin(AdminAction::SetAdmin(address(new, "new admin")?))
+                }
+            }
+        }
+    };
+    let max = match payload {
+        Payload::Deploy { .. } => params.contracts.max_deploy_tx_bytes as usize,
+        _ => params.max_tx_bytes as usize,
+    };
+    if d.encoded_len > max {
+        return Err(AdmissionError::Oversized {
+            size: d.encoded_len,
+            max,
+        });
+    }
+    Ok(payload)
+}
+
+/// The most bytes any transaction may have (deploys have their own, larger cap).
+fn decode_limit(params: &ChainParams) -> usize {
+    params
+        .max_tx_bytes
+        .max(params.contracts.max_deploy_tx_bytes) as usize
 }
 
 /// Checks that need no state: chain id, signer, payload shape, fuel bounds.
@@ -290,25 +476,8 @@ fn check_stateless(
             derived,
         });
     }
-    let (payload, intrinsic_fuel) = match &d.body.payload {
-        None => return Err(AdmissionError::UnknownPayload),
-        Some(tx_body::Payload::Transfer(t)) => {
-            let to = Address::from_slice(&t.to)
-                .map_err(|e| AdmissionError::InvalidPayload(format!("transfer recipient: {e}")))?;
-            if t.amount == 0 {
-                return Err(AdmissionError::InvalidPayload(
-                    "transfer amount must be positive".into(),
-                ));
-            }
-            (
-                Payload::Transfer {
-                    to,
-                    amount: t.amount,
-                },
-                params.transfer_fuel,
-            )
-        }
-    };
+    let payload = parse_payload(&d, params)?;
+    let intrinsic_fuel = payload.intrinsic_fuel(params);
     let fuel_limit = d.body.fuel_limit;
     if fuel_limit < intrinsic_fuel {
         return Err(AdmissionError::FuelLimitTooLow {
@@ -355,8 +524,7 @@ pub fn verify_block_txs(
 ) -> Result<Vec<Arc<VerifiedTx>>, (usize, AdmissionError)> {
     let mut checked = Vec::with_capacity(txs.len());
     for (i, tx) in txs.into_iter().enumerate() {
-        let d = DecodedTx::from_transaction(tx, params.max_tx_bytes as usize)
-            .map_err(|e| (i, e.into()))?;
+        let d = DecodedTx::from_transaction(tx, decode_limit(params)).map_err(|e| (i, e.into()))?;
         checked.push(check_stateless(d, chain_id, params).map_err(|e| (i, e))?);
     }
     let messages: Vec<_> = checked
@@ -389,21 +557,73 @@ impl Admission {
         params: ChainParams,
         storage: Arc<Storage>,
         mempool: Arc<Mutex<Mempool>>,
+        contracts: Arc<ContractRuntime>,
     ) -> Self {
         Self {
             chain_id,
             params,
             storage,
             mempool,
+            contracts,
             rejections: Mutex::new(RejectionLog::new(10_000)),
         }
+    }
+
+    /// Contract rules checked against committed state after the signature: deploys carry
+    /// valid code, and machine code only from a trusted deployer and this node's engine;
+    /// calls name a deployed contract; admin actions come from the admin. (A block's
+    /// execution decides the same questions deterministically; this spares the chain
+    /// transactions that would only fail.)
+    fn check_contract_rules(
+        &self,
+        v: &VerifiedTx,
+    ) -> Result<Result<(), AdmissionError>, StorageError> {
+        Ok(match &v.payload {
+            Payload::Transfer { .. } => Ok(()),
+            Payload::Deploy {
+                code, machine_code, ..
+            } => {
+                if let Some((_, fingerprint)) = machine_code {
+                    if !self.storage.is_trusted_deployer(&v.signer)? {
+                        return Ok(Err(AdmissionError::NotTrusted(v.signer)));
+                    }
+                    let mine = self.contracts.vm().fingerprint();
+                    if *fingerprint != mine.0 {
+                        return Ok(Err(AdmissionError::EngineMismatch {
+                            got: hex::encode(fingerprint),
+                            expected: mine.to_hex(),
+                        }));
+                    }
+                }
+                self.contracts
+                    .vm()
+                    .validate(code)
+                    .map(|_| ())
+                    .map_err(|e| AdmissionError::InvalidCode(e.to_string()))
+            }
+            Payload::Call { contract, .. } => match self.storage.contract(contract)? {
+                Some(_) => Ok(()),
+                None => Err(AdmissionError::UnknownContract(*contract)),
+            },
+            Payload::Admin(_) => {
+                let admin = self.storage.admin()?;
+                if admin == Some(v.signer) {
+                    Ok(())
+                } else {
+                    Err(AdmissionError::NotAdmin {
+                        signer: v.signer,
+                        admin,
+                    })
+                }
+            }
+        })
     }
 
     /// Admits a batch of transactions: stateless checks, one parallel signature batch, then
     /// stateful checks and insertion in submission order. Blocking (CPU-bound): call from a
     /// blocking context.
     pub fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<Admitted>, StorageError> {
-        let max = self.params.max_tx_bytes as usize;
+        let max = decode_limit(&self.params);
         let mut out: Vec<Admitted> = Vec::with_capacity(txs.len());
         let mut candidates: Vec<(usize, VerifiedTx)> = Vec::with_capacity(txs.len());
         for tx in txs {
@@ -458,7 +678,10 @@ impl Admission {
         let mut verified = Vec::with_capacity(candidates.len());
         for ((slot, v), ok) in candidates.into_iter().zip(valid) {
             if ok {
-                verified.push((slot, v));
+                match self.check_contract_rules(&v)? {
+                    Ok(()) => verified.push((slot, v)),
+                    Err(e) => out[slot].result = Err(e),
+                }
             } else {
                 out[slot].result = Err(AdmissionError::BadSignature(hex::encode(&v.tx.public_key)));
             }

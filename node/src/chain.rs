@@ -11,9 +11,10 @@ use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{BlockHeader, CommitCertificate};
 
 use crate::admission::VerifiedTx;
+use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
 use crate::state_root::LtHash;
-use crate::storage::{Head, Storage, StorageError};
+use crate::storage::{EntryKey, Head, Storage, StorageError};
 
 /// Why a block could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub struct ChainInfo {
 pub struct Chain {
     info: ChainInfo,
     storage: Arc<Storage>,
+    contracts: Arc<ContractRuntime>,
     tip: Mutex<(Head, LtHash)>,
 }
 
@@ -65,14 +67,33 @@ impl Chain {
     /// stored head otherwise.
     pub fn open(genesis: Genesis, storage: Arc<Storage>) -> Result<Self, StorageError> {
         let genesis_hash = genesis.hash();
+        let mut entries = Vec::new();
+        if let Some(admin) = genesis.admin_address() {
+            entries.push((EntryKey::admin(), admin.0.to_vec()));
+        }
+        for t in genesis.trusted_deployer_addresses() {
+            entries.push((EntryKey::trusted(&t), vec![1u8]));
+        }
         storage.init_genesis(
             &genesis.chain_id,
             genesis_hash,
             genesis.genesis_time_ms,
             &genesis.balances(),
+            &entries,
         )?;
         let head = storage.check_consistency()?;
         let lthash = storage.lthash()?;
+        let contracts = Arc::new(
+            ContractRuntime::new(&genesis.params)
+                .map_err(|e| StorageError::Engine(e.to_string()))?,
+        );
+        let report = contracts.load_stored(&storage)?;
+        tracing::info!(
+            loaded = report.loaded,
+            recompiled = report.recompiled,
+            engine = %contracts.vm().fingerprint(),
+            "contracts ready"
+        );
         let info = ChainInfo {
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
@@ -83,6 +104,7 @@ impl Chain {
         Ok(Self {
             info,
             storage,
+            contracts,
             tip: Mutex::new((head, lthash)),
         })
     }
@@ -95,6 +117,11 @@ impl Chain {
     /// The storage.
     pub fn storage(&self) -> &Arc<Storage> {
         &self.storage
+    }
+
+    /// The contract runtime.
+    pub fn contracts(&self) -> &Arc<ContractRuntime> {
+        &self.contracts
     }
 
     /// The committed head.
@@ -112,6 +139,7 @@ impl Chain {
         BlockContext {
             chain_id: &self.info.chain_id,
             params: &self.info.params,
+            contracts: &self.contracts,
             parent: head,
             parent_lthash: lthash,
             proposer,
@@ -214,6 +242,7 @@ impl Chain {
             });
         }
         let head = self.storage.commit_block(block, certificate)?;
+        self.contracts.persisted(&block.new_code);
         *tip = (head.clone(), block.lthash.clone());
         Ok(head)
     }

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod contracts;
 pub mod driver;
 pub mod execution;
 pub mod mempool;

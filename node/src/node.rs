@@ -145,6 +145,7 @@ impl RunningNode {
             chain.info().params.clone(),
             storage,
             mempool.clone(),
+            chain.contracts().clone(),
         ));
         let admitted = Arc::new(Notify::new());
         let (heads_tx, heads_rx) = watch::channel(head);

@@ -67,6 +67,7 @@ impl TestChain {
             genesis.params.clone(),
             storage,
             mempool.clone(),
+            chain.contracts().clone(),
         );
         Self {
             dir,

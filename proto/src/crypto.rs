@@ -123,6 +123,18 @@ impl Address {
         Self(out)
     }
 
+    /// The address of the contract deployed by `deployer`'s transaction with `nonce`: the
+    /// first 20 bytes of blake3 (key derivation "quorate/v1/contract-address") over the deployer
+    /// address and the nonce (8 bytes, big-endian).
+    pub fn of_contract(deployer: &Address, nonce: u64) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key("quorate/v1/contract-address");
+        hasher.update(&deployer.0);
+        hasher.update(&nonce.to_be_bytes());
+        let mut out = [0u8; ADDRESS_LEN];
+        out.copy_from_slice(&hasher.finalize().as_bytes()[..ADDRESS_LEN]);
+        Self(out)
+    }
+
     /// The address from a 20-byte slice.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, KeyError> {
         Ok(Self(bytes.try_into().map_err(|_| KeyError::Length {

@@ -41,16 +41,34 @@ pub fn transfer_body(
     amount: u64,
     memo: Vec<u8>,
 ) -> TxBody {
+    let transfer = crate::v1::Transfer {
+        to: Bytes::copy_from_slice(&to.0),
+        amount,
+        memo: Bytes::from(memo),
+    };
+    body(
+        chain_id,
+        key,
+        nonce,
+        fuel_limit,
+        tx_body::Payload::Transfer(transfer),
+    )
+}
+
+/// A body carrying `payload` for `key`'s account.
+pub fn body(
+    chain_id: &str,
+    key: &Keypair,
+    nonce: u64,
+    fuel_limit: u64,
+    payload: tx_body::Payload,
+) -> TxBody {
     TxBody {
         chain_id: chain_id.to_owned(),
         signer: Bytes::copy_from_slice(&key.address().0),
         nonce,
         fuel_limit,
-        payload: Some(tx_body::Payload::Transfer(crate::v1::Transfer {
-            to: Bytes::copy_from_slice(&to.0),
-            amount,
-            memo: Bytes::from(memo),
-        })),
+        payload: Some(payload),
     }
 }
 

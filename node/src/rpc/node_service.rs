@@ -25,6 +25,7 @@ impl NodeService for NodeApi {
             (m.len() as u32, m.bytes() as u64)
         };
         let p = &info.params;
+        let admin = self.0.chain.storage().admin().map_err(super::internal)?;
         Ok(Response::new(NodeStatus {
             chain_id: info.chain_id.clone(),
             height: head.height,
@@ -65,7 +66,19 @@ impl NodeService for NodeApi {
                 transfer_fuel: p.transfer_fuel,
                 max_fuel_per_tx: p.max_fuel_per_tx,
                 fuel_price: p.fuel_price,
+                max_code_bytes: p.contracts.max_code_bytes,
+                max_deploy_tx_bytes: p.contracts.max_deploy_tx_bytes,
+                deploy_fuel: p.contracts.deploy_fuel,
+                deploy_fuel_per_byte: p.contracts.deploy_fuel_per_byte,
+                call_fuel: p.contracts.call_fuel,
+                call_fuel_per_byte: p.contracts.call_fuel_per_byte,
             }),
+            engine_fingerprint: Bytes::copy_from_slice(
+                &self.0.chain.contracts().vm().fingerprint().0,
+            ),
+            admin: admin
+                .map(|a| Bytes::copy_from_slice(&a.0))
+                .unwrap_or_default(),
         }))
     }
 }

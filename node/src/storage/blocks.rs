@@ -105,6 +105,7 @@ impl Storage {
         for (addr, acct) in &block.changes {
             batch.put_cf(accounts, addr.0, acct.to_bytes());
         }
+        self.put_contract_state(&mut batch, &block.entries, &block.new_code);
         let new_head = Head {
             height,
             hash: block.hash,
@@ -112,6 +113,7 @@ impl Storage {
             state_root: block.lthash.root(),
         };
         self.put_head(&mut batch, &new_head, &block.lthash);
+        let _commit = self.commit_lock.write();
         self.write(batch)?;
         Ok(new_head)
     }

@@ -5,6 +5,7 @@
 //! so after a crash at any instant the database holds either all of a block or none of it.
 
 mod blocks;
+mod contracts;
 mod record;
 mod state;
 
@@ -17,6 +18,7 @@ use rocksdb::{
 };
 
 pub use blocks::{BlockRecord, TxRecord};
+pub use contracts::{ContractRecord, EntryKey, NewCode, Space};
 pub use state::Account;
 
 use crate::state_root::LtHash;
@@ -33,6 +35,16 @@ pub(crate) const CF_ACCOUNTS: &str = "accounts";
 pub(crate) const CF_META: &str = "meta";
 /// Column family: height (u64 BE) ‖ entry hash → consensus record entry.
 pub(crate) const CF_CONSENSUS: &str = "consensus";
+/// Column family: contract address ‖ key → value (contract storage).
+pub(crate) const CF_CONTRACT_STORAGE: &str = "contract_storage";
+/// Column family: contract address → `ContractRecord`.
+pub(crate) const CF_CONTRACTS: &str = "contracts";
+/// Column family: chain settings (admin, trusted deployers).
+pub(crate) const CF_SYSTEM: &str = "system";
+/// Column family: code hash → wasm bytecode.
+pub(crate) const CF_CODE: &str = "code";
+/// Column family: code hash ‖ engine fingerprint → machine code (this node's cache).
+pub(crate) const CF_ARTIFACTS: &str = "artifacts";
 
 const META_HEAD: &[u8] = b"head";
 const META_LTHASH: &[u8] = b"lthash";
@@ -67,6 +79,10 @@ pub enum StorageError {
         /// Genesis hash expected.
         genesis: String,
     },
+    /// The contract engine failed in a way no transaction can cause (a deployed contract's
+    /// code missing or not loadable).
+    #[error("contract engine: {0}")]
+    Engine(String),
     /// A block at an unexpected height was offered for commit.
     #[error("cannot commit height {got}: head is {head}")]
     NotNext {
@@ -138,6 +154,9 @@ impl Head {
 pub struct Storage {
     db: DB,
     write_opts: WriteOptions,
+    /// Held for writing while a block commits and for reading by a read-only query, so that a
+    /// query sees one committed state throughout.
+    commit_lock: parking_lot::RwLock<()>,
 }
 
 fn corrupt(what: impl Into<String>, detail: impl ToString) -> StorageError {
@@ -180,11 +199,20 @@ impl Storage {
             ColumnFamilyDescriptor::new(CF_ACCOUNTS, cf_opts(true)),
             ColumnFamilyDescriptor::new(CF_META, cf_opts(false)),
             ColumnFamilyDescriptor::new(CF_CONSENSUS, cf_opts(false)),
+            ColumnFamilyDescriptor::new(CF_CONTRACT_STORAGE, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_CONTRACTS, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_SYSTEM, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_CODE, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_ARTIFACTS, cf_opts(true)),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(opts.sync_writes);
-        Ok(Arc::new(Self { db, write_opts }))
+        Ok(Arc::new(Self {
+            db,
+            write_opts,
+            commit_lock: parking_lot::RwLock::new(()),
+        }))
     }
 
     pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -193,14 +221,15 @@ impl Storage {
             .expect("all column families are created at open")
     }
 
-    /// Writes the genesis state if the database is empty, or checks that it belongs to this
-    /// genesis. Returns the head.
+    /// Writes the genesis state (balances and state entries) if the database is empty, or
+    /// checks that it belongs to this genesis. Returns the head.
     pub fn init_genesis(
         &self,
         chain_id: &str,
         genesis_hash: Hash32,
         genesis_time_ms: u64,
         balances: &[(quorate_proto::Address, u64)],
+        entries: &[(EntryKey, Vec<u8>)],
     ) -> Result<Head, StorageError> {
         let meta = self.cf(CF_META);
         if let Some(stored) = self.db.get_cf(meta, META_GENESIS)? {
@@ -231,6 +260,14 @@ impl Storage {
             lthash.insert(&addr.0, &value);
             batch.put_cf(accounts, addr.0, value);
         }
+        let owned: Vec<(EntryKey, Option<Vec<u8>>)> = entries
+            .iter()
+            .map(|(k, v)| {
+                lthash.insert(&k.state_key(), v);
+                (k.clone(), Some(v.clone()))
+            })
+            .collect();
+        self.put_contract_state(&mut batch, &owned, &[]);
         let head = Head {
             height: 0,
             hash: genesis_hash,
@@ -268,6 +305,11 @@ impl Storage {
     /// Writes `batch` with the configured durability.
     pub(crate) fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
         Ok(self.db.write_opt(batch, &self.write_opts)?)
+    }
+
+    /// Blocks commits while held: what is read under it is one committed state.
+    pub fn read_consistent(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.commit_lock.read()
     }
 
     pub(crate) fn db(&self) -> &DB {

@@ -1,0 +1,219 @@
+//! The node's contract runtime: the engine built from the chain's parameters, the artifacts
+//! it loads at start-up (recompiling from stored bytecode only after an engine change), code
+//! preparation for deploys, and read-only queries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use quorate_genesis::ChainParams;
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_vm::{
+    BlockEnv, CallOutcome, CallRequest, EngineError, FuelCosts, Limits, ModuleInfo,
+    ValidationError, Vm, VmConfig,
+};
+
+use crate::execution::WorldState;
+use crate::storage::{Head, NewCode, Storage, StorageError};
+
+/// The engine configuration a chain's parameters call for.
+pub fn vm_config(params: &ChainParams) -> VmConfig {
+    let c = &params.contracts;
+    VmConfig {
+        limits: Limits {
+            max_code_bytes: c.max_code_bytes as usize,
+            max_memory_bytes: c.max_memory_bytes as usize,
+            max_stack_bytes: c.max_stack_bytes as usize,
+            max_call_depth: c.max_call_depth as usize,
+            ..Limits::default()
+        },
+        fuel: FuelCosts {
+            host_call: c.host_call_fuel,
+            per_byte: c.host_byte_fuel,
+            storage_read: c.storage_read_fuel,
+            storage_write: c.storage_write_fuel,
+            storage_write_per_byte: c.storage_write_byte_fuel,
+            event: c.event_fuel,
+            balance: c.balance_fuel,
+            call: c.nested_call_fuel,
+        },
+    }
+}
+
+/// What loading the stored contracts at start-up did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Artifacts loaded as stored.
+    pub loaded: usize,
+    /// Contracts compiled again from bytecode (no artifact for this engine).
+    pub recompiled: usize,
+}
+
+/// Code ready for a deploy.
+pub struct PreparedCode {
+    /// blake3 of the bytecode.
+    pub code_hash: Hash32,
+    /// What the module offers.
+    pub info: ModuleInfo,
+    /// Bytecode and artifact to store with the block, when storage lacks them.
+    pub new_code: Option<NewCode>,
+}
+
+/// The contract engine of a node with its code bookkeeping.
+pub struct ContractRuntime {
+    vm: Vm<WorldState>,
+    /// Artifacts compiled for deploys whose blocks are not committed yet.
+    unpersisted: Mutex<HashMap<Hash32, Arc<Vec<u8>>>>,
+}
+
+impl ContractRuntime {
+    /// Builds the engine for `params`.
+    pub fn new(params: &ChainParams) -> Result<Self, EngineError> {
+        Ok(Self {
+            vm: Vm::new(vm_config(params))?,
+            unpersisted: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The engine.
+    pub fn vm(&self) -> &Vm<WorldState> {
+        &self.vm
+    }
+
+    /// Loads every stored contract: the artifact for this engine when there is one, else a
+    /// compilation from the stored bytecode whose artifact is stored for the next start.
+    pub fn load_stored(&self, storage: &Storage) -> Result<LoadReport, StorageError> {
+        let fingerprint = self.vm.fingerprint();
+        let mut report = LoadReport::default();
+        for code_hash in storage.code_hashes()? {
+            if let Some(artifact) = storage.artifact(&code_hash, &fingerprint.0)? {
+                match self.vm.load(code_hash, &artifact) {
+                    Ok(()) => {
+                        report.loaded += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "stored artifact does not load; recompiling")
+                    }
+                }
+            }
+            let wasm = storage
+                .code(&code_hash)?
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: format!("code {code_hash}"),
+                    detail: "listed but missing".into(),
+                })?;
+            let compiled = self.vm.compile(&wasm).map_err(|e| {
+                StorageError::Engine(format!("stored code {code_hash} does not compile: {e}"))
+            })?;
+            storage.put_artifact(&code_hash, &fingerprint.0, &compiled.artifact)?;
+            report.recompiled += 1;
+        }
+        Ok(report)
+    }
+
+    /// Validates deploy code and makes it callable: installs machine code when it comes from a
+    /// trusted deployer and this engine built it, compiles otherwise, or reuses what is loaded.
+    /// `Ok(Err(_))` when the code is invalid (the deploy fails with a receipt).
+    pub fn prepare(
+        &self,
+        storage: &Storage,
+        wasm: &Bytes,
+        machine_code: Option<&[u8]>,
+    ) -> Result<Result<PreparedCode, ValidationError>, StorageError> {
+        let info = match self.vm.validate(wasm) {
+            Ok(info) => info,
+            Err(e) => return Ok(Err(e)),
+        };
+        let code_hash = Hash32::of(wasm);
+        let stored = storage.has_code(&code_hash)?;
+        let loaded = self.vm.is_loaded(&code_hash);
+        if stored && loaded {
+            return Ok(Ok(PreparedCode {
+                code_hash,
+                info,
+                new_code: None,
+            }));
+        }
+        let pending = self.unpersisted.lock().get(&code_hash).cloned();
+        let artifact = match pending {
+            Some(a) if loaded => a,
+            _ => {
+                let installed = match machine_code {
+                    Some(mc) => match self.vm.install_machine_code(wasm, mc) {
+                        Ok(found) => found,
+                        Err(e) => return Ok(Err(e)),
+                    },
+                    None => None,
+                };
+                let compiled = match installed {
+                    Some(c) => c,
+                    None => match self.vm.compile(wasm) {
+                        Ok(c) => c,
+                        Err(e) => return Ok(Err(e)),
+                    },
+                };
+                let a = Arc::new(compiled.artifact);
+                self.unpersisted.lock().insert(code_hash, a.clone());
+                a
+            }
+        };
+        let new_code = (!stored).then(|| NewCode {
+            code_hash,
+            wasm: wasm.clone(),
+            artifact,
+            fingerprint: self.vm.fingerprint().0,
+        });
+        Ok(Ok(PreparedCode {
+            code_hash,
+            info,
+            new_code,
+        }))
+    }
+
+    /// Forgets artifacts that a committed block stored.
+    pub fn persisted(&self, new_code: &[NewCode]) {
+        if new_code.is_empty() {
+            return;
+        }
+        let mut pending = self.unpersisted.lock();
+        for c in new_code {
+            pending.remove(&c.code_hash);
+        }
+    }
+
+    /// A read-only call on the committed state; also returns the height it ran at.
+    pub fn query(
+        &self,
+        storage: &Arc<Storage>,
+        contract: Address,
+        method: &str,
+        args: &[u8],
+        caller: Address,
+        fuel: u64,
+    ) -> Result<(CallOutcome, Head), StorageError> {
+        // One committed state for the whole query: commits wait until it ends (bounded by
+        // its fuel).
+        let _consistent = storage.read_consistent();
+        let head = storage.head()?;
+        let request = CallRequest {
+            origin: caller,
+            caller,
+            contract,
+            method,
+            input: args,
+            value: 0,
+            fuel,
+            read_only: true,
+            deploying: false,
+            env: BlockEnv {
+                height: head.height,
+                time_ms: head.time_ms,
+            },
+        };
+        let (_, outcome) = self.vm.call(WorldState::new(storage.clone()), &request);
+        let outcome = outcome.map_err(|e| StorageError::Engine(e.to_string()))?;
+        Ok((outcome, head))
+    }
+}

@@ -1,0 +1,706 @@
+//! Execution: applies transactions to state (native transfers, contract deploys and calls,
+//! admin actions) and builds the pre-processed block whose header carries the resulting state
+//! and receipt roots.
+
+mod world;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::Message;
+use quorate_genesis::ChainParams;
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_proto::merkle;
+use quorate_proto::v1::{BlockHeader, Event, ExecStatus, Receipt};
+use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
+
+pub use world::WorldState;
+
+use crate::admission::{AdminAction, Payload, VerifiedTx};
+use crate::contracts::ContractRuntime;
+use crate::state_root::LtHash;
+use crate::storage::{Account, ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
+
+/// A block executed on top of the head, ready to be certified and committed.
+#[derive(Debug)]
+pub struct ExecutedBlock {
+    /// Decoded header.
+    pub header: BlockHeader,
+    /// Encoded header, as hashed and signed.
+    pub header_bytes: Bytes,
+    /// blake3 of `header_bytes`.
+    pub hash: Hash32,
+    /// Transactions in block order.
+    pub txs: Vec<Arc<VerifiedTx>>,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+    /// Accounts changed by the block with their new state, sorted by address.
+    pub changes: Vec<(Address, Account)>,
+    /// State entries changed by the block (`None`: removed), sorted by key.
+    pub entries: Vec<(EntryKey, Option<Vec<u8>>)>,
+    /// Contract code the block stores first, with this node's artifacts.
+    pub new_code: Vec<NewCode>,
+    /// State accumulator after the block.
+    pub lthash: LtHash,
+}
+
+/// Why a transaction cannot be part of a block at all (as opposed to failing with a receipt).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidTx {
+    /// Nonce is not the account's next.
+    #[error("nonce {got} of {account} is not its next nonce {expected}")]
+    Nonce {
+        /// Account.
+        account: Address,
+        /// Offered.
+        got: u64,
+        /// Expected.
+        expected: u64,
+    },
+    /// Cannot pay the fee for the fuel it uses.
+    #[error("account {account} cannot pay fee {fee} from balance {balance}")]
+    CannotPayFee {
+        /// Account.
+        account: Address,
+        /// Fee.
+        fee: u64,
+        /// Balance.
+        balance: u64,
+    },
+}
+
+/// The receipt status of a contract failure.
+pub fn failure_status(f: &Failure) -> ExecStatus {
+    match f {
+        Failure::Trap(_) => ExecStatus::Trapped,
+        Failure::Aborted(_) => ExecStatus::Aborted,
+        Failure::OutOfFuel => ExecStatus::OutOfFuel,
+        Failure::OutOfMemory(_) => ExecStatus::OutOfMemory,
+        Failure::PermissionDenied(_) => ExecStatus::PermissionDenied,
+        Failure::BadInput(_) => ExecStatus::BadInput,
+        Failure::InsufficientFunds(_) => ExecStatus::InsufficientFunds,
+    }
+}
+
+/// What a deploy, call or admin action did, before fees.
+struct Outcome {
+    status: ExecStatus,
+    /// Fuel beyond the intrinsic fuel.
+    fuel: u64,
+    error: String,
+    events: Vec<Event>,
+    return_data: Bytes,
+    contract_address: Bytes,
+}
+
+impl Outcome {
+    fn failed(status: ExecStatus, error: String) -> Self {
+        Self {
+            status,
+            fuel: 0,
+            error,
+            events: Vec::new(),
+            return_data: Bytes::new(),
+            contract_address: Bytes::new(),
+        }
+    }
+
+    fn success() -> Self {
+        Self::failed(ExecStatus::Success, String::new())
+    }
+
+    /// From a contract call's outcome.
+    fn of_call(out: CallOutcome) -> Self {
+        match out.result {
+            Ok(data) => Self {
+                status: ExecStatus::Success,
+                fuel: out.fuel_used,
+                error: String::new(),
+                events: out
+                    .events
+                    .into_iter()
+                    .map(|e| Event {
+                        source: "contract".into(),
+                        kind: e.kind,
+                        data: Bytes::from(e.data),
+                        contract: Bytes::copy_from_slice(&e.contract.0),
+                    })
+                    .collect(),
+                return_data: Bytes::from(data),
+                contract_address: Bytes::new(),
+            },
+            Err(f) => Self {
+                fuel: out.fuel_used,
+                ..Self::failed(failure_status(&f), f.to_string())
+            },
+        }
+    }
+}
+
+/// Applies the transactions of one block, in order, over committed state.
+pub struct BlockExecutor<'a> {
+    params: &'a ChainParams,
+    contracts: &'a ContractRuntime,
+    env: BlockEnv,
+    state: WorldState,
+    new_code: Vec<NewCode>,
+}
+
+impl<'a> BlockExecutor<'a> {
+    /// An executor for the block at `env` on top of `storage`'s committed state.
+    pub fn new(
+        storage: &Arc<Storage>,
+        params: &'a ChainParams,
+        contracts: &'a ContractRuntime,
+        env: BlockEnv,
+    ) -> Self {
+        Self {
+            params,
+            contracts,
+            env,
+            state: WorldState::new(storage.clone()),
+            new_code: Vec::new(),
+        }
+    }
+
+    /// Loads every account `txs` can touch directly with one multi-get.
+    pub fn prefetch(&mut self, txs: &[Arc<VerifiedTx>]) -> Result<(), StorageError> {
+        let mut addrs: Vec<Address> = Vec::with_capacity(txs.len() * 2);
+        for t in txs {
+            addrs.push(t.signer);
+            if let Payload::Transfer { to, .. } = t.payload {
+                addrs.push(to);
+            }
+        }
+        self.state.prefetch(&mut addrs)
+    }
+
+    /// Applies one transaction: checks nonce and fee, bumps the nonce, runs the payload and
+    /// charges the fee for the fuel used. A payload failure still charges the fee and yields a
+    /// failed receipt (its own effects undone); an `InvalidTx` changes nothing.
+    pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        let signer = self.state.account(&tx.signer)?;
+        if tx.nonce != signer.nonce {
+            return Ok(Err(InvalidTx::Nonce {
+                account: tx.signer,
+                got: tx.nonce,
+                expected: signer.nonce,
+            }));
+        }
+        let r = match &tx.payload {
+            Payload::Transfer { to, amount } => self.transfer(tx, signer, *to, *amount)?,
+            _ => self.contract_tx(tx, signer)?,
+        };
+        self.state.seal_transaction();
+        Ok(r)
+    }
+
+    fn transfer(
+        &mut self,
+        tx: &VerifiedTx,
+        mut signer: Account,
+        to: Address,
+        amount: u64,
+    ) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        let fuel_needed = self.params.transfer_fuel;
+        // Out of fuel (admission refuses such limits; a proposer could still include one):
+        // the whole limit is charged. Bounded: genesis checks max_fuel_per_tx × fuel_price.
+        let fuel_used = fuel_needed.min(tx.fuel_limit);
+        let fee = fuel_used.saturating_mul(self.params.fuel_price);
+        if signer.balance < fee {
+            return Ok(Err(InvalidTx::CannotPayFee {
+                account: tx.signer,
+                fee,
+                balance: signer.balance,
+            }));
+        }
+        signer.balance -= fee;
+        signer.nonce += 1;
+        if fuel_needed > tx.fuel_limit {
+            self.state.set_account(tx.signer, signer);
+            let msg = format!("transfer needs {fuel_needed} fuel");
+            return Ok(Ok(receipt(tx, ExecStatus::OutOfFuel, fuel_used, fee, msg)));
+        }
+        if signer.balance < amount {
+            let msg = format!(
+                "balance {} after fee is below amount {amount}",
+                signer.balance
+            );
+            self.state.set_account(tx.signer, signer);
+            return Ok(Ok(receipt(
+                tx,
+                ExecStatus::InsufficientFunds,
+                fuel_used,
+                fee,
+                msg,
+            )));
+        }
+        signer.balance -= amount;
+        self.state.set_account(tx.signer, signer);
+        let mut recipient = self.state.account(&to)?;
+        // Total supply fits in u64 (genesis checks it and fees only burn), so this cannot overflow.
+        recipient.balance = recipient
+            .balance
+            .checked_add(amount)
+            .expect("supply fits in u64");
+        self.state.set_account(to, recipient);
+        Ok(Ok(receipt(
+            tx,
+            ExecStatus::Success,
+            fuel_used,
+            fee,
+            String::new(),
+        )))
+    }
+
+    /// Deploys, calls and admin actions: the maximum fee is reserved up front (so a value
+    /// sent with a call can never eat into it), the payload runs, and the unused fuel is
+    /// refunded.
+    fn contract_tx(
+        &mut self,
+        tx: &VerifiedTx,
+        mut signer: Account,
+    ) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        let price = self.params.fuel_price;
+        let intrinsic = tx.payload.intrinsic_fuel(self.params);
+        // Bounded: genesis checks max_fuel_per_tx × fuel_price, admission the fuel limit.
+        let reserved = tx.fuel_limit.saturating_mul(price);
+        if signer.balance < reserved {
+            return Ok(Err(InvalidTx::CannotPayFee {
+                account: tx.signer,
+                fee: reserved,
+                balance: signer.balance,
+            }));
+        }
+        signer.balance -= reserved;
+        signer.nonce += 1;
+        self.state.set_account(tx.signer, signer);
+        let outcome = if intrinsic > tx.fuel_limit {
+            Outcome {
+                fuel: 0,
+                ..Outcome::failed(
+                    ExecStatus::OutOfFuel,
+                    format!("this transaction needs {intrinsic} fuel before any code runs"),
+                )
+            }
+        } else {
+            let fuel = tx.fuel_limit - intrinsic;
+            match &tx.payload {
+                Payload::Deploy {
+                    code,
+                    machine_code,
+                    init_args,
+                } => self.deploy(tx, fuel, code, machine_code.as_ref(), init_args)?,
+                Payload::Call {
+                    contract,
+                    method,
+                    args,
+                    value,
+                } => {
+                    let out = self.run(&CallRequest {
+                        origin: tx.signer,
+                        caller: tx.signer,
+                        contract: *contract,
+                        method,
+                        input: args,
+                        value: *value,
+                        fuel,
+                        read_only: false,
+                        deploying: false,
+                        env: self.env,
+                    })?;
+                    Outcome::of_call(out)
+                }
+                Payload::Admin(action) => self.admin(tx, action)?,
+                Payload::Transfer { .. } => unreachable!("transfers take the native path"),
+            }
+        };
+        let fuel_used = intrinsic.min(tx.fuel_limit) + outcome.fuel;
+        let fee = fuel_used.saturating_mul(price);
+        let mut signer = self.state.account(&tx.signer)?;
+        signer.balance = signer
+            .balance
+            .checked_add(reserved - fee)
+            .expect("supply fits in u64");
+        self.state.set_account(tx.signer, signer);
+        Ok(Ok(Receipt {
+            tx_hash: Bytes::copy_from_slice(&tx.hash.0),
+            status: outcome.status as i32,
+            fuel_used,
+            fee,
+            error: outcome.error,
+            events: outcome.events,
+            return_data: outcome.return_data,
+            contract_address: outcome.contract_address,
+        }))
+    }
+
+    /// Runs a contract call with the block's state lent to the engine.
+    fn run(&mut self, req: &CallRequest<'_>) -> Result<CallOutcome, StorageError> {
+        let stand_in = self.state.detached();
+        let state = std::mem::replace(&mut self.state, stand_in);
+        let (state, outcome) = self.contracts.vm().call(state, req);
+        self.state = state;
+        outcome.map_err(|e| StorageError::Engine(e.to_string()))
+    }
+
+    fn deploy(
+        &mut self,
+        tx: &VerifiedTx,
+        fuel: u64,
+        code: &Bytes,
+        machine_code: Option<&(Bytes, [u8; 32])>,
+        init_args: &Bytes,
+    ) -> Result<Outcome, StorageError> {
+        if machine_code.is_some() && self.state.entry(&EntryKey::trusted(&tx.signer))?.is_none() {
+            return Ok(Outcome::failed(
+                ExecStatus::PermissionDenied,
+                format!(
+                    "account {} is not a trusted deployer: only trusted deployers may send machine code",
+                    tx.signer
+                ),
+            ));
+        }
+        // Machine code is a shortcut, never a different outcome: it is used only when this
+        // node's engine built it, and the code is compiled otherwise.
+        let fingerprint = self.contracts.vm().fingerprint().0;
+        let usable = machine_code
+            .filter(|(_, fp)| *fp == fingerprint)
+            .map(|(mc, _)| mc.as_ref());
+        let storage = self.state.storage().clone();
+        let prepared = match self.contracts.prepare(&storage, code, usable)? {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Outcome::failed(
+                    ExecStatus::BadInput,
+                    format!("invalid contract code: {e}"),
+                ))
+            }
+        };
+        let address = Address::of_contract(&tx.signer, tx.nonce);
+        if self.state.contract(&address)?.is_some() {
+            return Ok(Outcome::failed(
+                ExecStatus::BadInput,
+                format!("a contract already exists at {address}"),
+            ));
+        }
+        let record = ContractRecord {
+            code_hash: Bytes::copy_from_slice(&prepared.code_hash.0),
+            deployer: Bytes::copy_from_slice(&tx.signer.0),
+            height: self.env.height,
+        };
+        self.state
+            .set_entry(EntryKey::contract(&address), Some(record.encode_to_vec()))?;
+        let mut outcome = Outcome::success();
+        if prepared.info.has_init {
+            outcome = Outcome::of_call(self.run(&CallRequest {
+                origin: tx.signer,
+                caller: tx.signer,
+                contract: address,
+                method: INIT_METHOD,
+                input: init_args,
+                value: 0,
+                fuel,
+                read_only: false,
+                deploying: true,
+                env: self.env,
+            })?);
+            if outcome.status != ExecStatus::Success {
+                // No contract without a successful init (the engine undid init's writes).
+                self.state.set_entry(EntryKey::contract(&address), None)?;
+                return Ok(outcome);
+            }
+        }
+        if let Some(new) = prepared.new_code {
+            if !self.new_code.iter().any(|c| c.code_hash == new.code_hash) {
+                self.new_code.push(new);
+            }
+        }
+        outcome.contract_address = Bytes::copy_from_slice(&address.0);
+        Ok(outcome)
+    }
+
+    fn admin(&mut self, tx: &VerifiedTx, action: &AdminAction) -> Result<Outcome, StorageError> {
+        let admin = self.state.entry(&EntryKey::admin())?;
+        if admin.as_deref() != Some(&tx.signer.0[..]) {
+            return Ok(Outcome::failed(
+                ExecStatus::PermissionDenied,
+                format!("account {} is not the chain admin", tx.signer),
+            ));
+        }
+        match action {
+            AdminAction::SetTrustedDeployer(account, trusted) => {
+                let value = trusted.then(|| vec![1u8]);
+                self.state.set_entry(EntryKey::trusted(account), value)?;
+            }
+            AdminAction::SetAdmin(new) => {
+                self.state
+                    .set_entry(EntryKey::admin(), Some(new.0.to_vec()))?;
+            }
+        }
+        Ok(Outcome::success())
+    }
+
+    /// The state changes, the code to store and the accumulator updated from `lthash`.
+    #[allow(clippy::type_complexity)]
+    fn finish(
+        self,
+        lthash: LtHash,
+    ) -> (
+        Vec<(Address, Account)>,
+        Vec<(EntryKey, Option<Vec<u8>>)>,
+        Vec<NewCode>,
+        LtHash,
+    ) {
+        let (changes, entries, lthash) = self.state.finish(lthash);
+        (changes, entries, self.new_code, lthash)
+    }
+}
+
+fn receipt(
+    tx: &VerifiedTx,
+    status: ExecStatus,
+    fuel_used: u64,
+    fee: u64,
+    error: String,
+) -> Receipt {
+    Receipt {
+        tx_hash: Bytes::copy_from_slice(&tx.hash.0),
+        status: status as i32,
+        fuel_used,
+        fee,
+        error,
+        ..Receipt::default()
+    }
+}
+
+/// Everything needed to build a block on top of `parent`.
+pub struct BlockContext<'a> {
+    /// Chain id.
+    pub chain_id: &'a str,
+    /// Chain parameters.
+    pub params: &'a ChainParams,
+    /// The contract engine.
+    pub contracts: &'a ContractRuntime,
+    /// The head the block extends.
+    pub parent: &'a Head,
+    /// State accumulator after `parent`.
+    pub parent_lthash: &'a LtHash,
+    /// Proposer's public key.
+    pub proposer: [u8; 32],
+    /// Block time, ms since the epoch (already clamped to be ≥ the parent's).
+    pub time_ms: u64,
+}
+
+impl BlockContext<'_> {
+    fn executor<'a>(&'a self, storage: &Arc<Storage>) -> BlockExecutor<'a> {
+        BlockExecutor::new(
+            storage,
+            self.params,
+            self.contracts,
+            BlockEnv {
+                height: self.parent.height + 1,
+                time_ms: self.time_ms,
+            },
+        )
+    }
+}
+
+/// Executes `candidates` in order on top of the parent, leaving out the ones that cannot be
+/// included, and builds the header with the resulting roots (the proposer's side).
+pub fn build_block(
+    storage: &Arc<Storage>,
+    ctx: &BlockContext<'_>,
+    candidates: Vec<Arc<VerifiedTx>>,
+) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
+    let mut exec = ctx.executor(storage);
+    exec.prefetch(&candidates)?;
+    let mut txs = Vec::with_capacity(candidates.len());
+    let mut receipts = Vec::with_capacity(candidates.len());
+    let mut dropped = Vec::new();
+    for tx in candidates {
+        match exec.apply(&tx)? {
+            Ok(r) => {
+                receipts.push(r);
+                txs.push(tx);
+            }
+            Err(e) => dropped.push((tx.hash, e)),
+        }
+    }
+    let state = exec.finish(ctx.parent_lthash.clone());
+    Ok((seal(ctx, txs, receipts, state), dropped))
+}
+
+/// Re-executes a proposed block's transactions and checks its header (the validator's side).
+/// Every transaction must be includable, and the roots must match.
+pub fn validate_block(
+    storage: &Arc<Storage>,
+    ctx: &BlockContext<'_>,
+    header: &BlockHeader,
+    txs: Vec<Arc<VerifiedTx>>,
+) -> Result<Result<ExecutedBlock, String>, StorageError> {
+    let ctx = BlockContext {
+        time_ms: header.time_ms,
+        ..*ctx
+    };
+    let mut exec = ctx.executor(storage);
+    exec.prefetch(&txs)?;
+    let mut receipts = Vec::with_capacity(txs.len());
+    for tx in &txs {
+        match exec.apply(tx)? {
+            Ok(r) => receipts.push(r),
+            Err(e) => return Ok(Err(format!("transaction {}: {e}", tx.hash))),
+        }
+    }
+    let state = exec.finish(ctx.parent_lthash.clone());
+    let mine = seal(&ctx, txs, receipts, state);
+    if mine.header != *header {
+        return Ok(Err(format!(
+            "header mismatch: state root {} vs {}, receipts root {} vs {}",
+            hex::encode(&header.state_root),
+            hex::encode(&mine.header.state_root),
+            hex::encode(&header.receipts_root),
+            hex::encode(&mine.header.receipts_root)
+        )));
+    }
+    Ok(Ok(mine))
+}
+
+#[allow(clippy::type_complexity)]
+fn seal(
+    ctx: &BlockContext<'_>,
+    txs: Vec<Arc<VerifiedTx>>,
+    receipts: Vec<Receipt>,
+    (changes, entries, new_code, lthash): (
+        Vec<(Address, Account)>,
+        Vec<(EntryKey, Option<Vec<u8>>)>,
+        Vec<NewCode>,
+        LtHash,
+    ),
+) -> ExecutedBlock {
+    let tx_hashes: Vec<Hash32> = txs.iter().map(|t| t.hash).collect();
+    let receipt_hashes: Vec<Hash32> = receipts
+        .iter()
+        .map(|r| Hash32::of(&r.encode_to_vec()))
+        .collect();
+    let header = BlockHeader {
+        chain_id: ctx.chain_id.to_owned(),
+        height: ctx.parent.height + 1,
+        parent_hash: Bytes::copy_from_slice(&ctx.parent.hash.0),
+        proposer: Bytes::copy_from_slice(&ctx.proposer),
+        time_ms: ctx.time_ms,
+        tx_root: Bytes::copy_from_slice(&merkle::root(&tx_hashes).0),
+        state_root: Bytes::copy_from_slice(&lthash.root().0),
+        receipts_root: Bytes::copy_from_slice(&merkle::root(&receipt_hashes).0),
+        tx_count: txs.len() as u32,
+    };
+    let header_bytes = Bytes::from(header.encode_to_vec());
+    let hash = Hash32::of(&header_bytes);
+    ExecutedBlock {
+        header,
+        header_bytes,
+        hash,
+        txs,
+        receipts,
+        changes,
+        entries,
+        new_code,
+        lthash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{TestChain, BALANCE};
+    use quorate_proto::v1::ExecStatus;
+
+    #[test]
+    fn validator_reexecution_accepts_honest_block_and_rejects_tampered_roots() {
+        let t = TestChain::new(2);
+        t.admit_ok(vec![
+            t.transfer(0, t.addr(1), 10, 0),
+            t.transfer(1, t.addr(0), 3, 0),
+        ]);
+        let candidates = t.mempool.lock().select(10, 1 << 20);
+        let (block, dropped) = t
+            .chain
+            .propose(candidates, t.validator.public().0, 2_000)
+            .expect("propose");
+        assert!(dropped.is_empty());
+        let ok = t
+            .chain
+            .validate(&block.header, block.txs.clone())
+            .expect("validate");
+        assert_eq!(ok.map(|b| b.hash), Ok(block.hash));
+        let mut bad = block.header.clone();
+        bad.state_root = bytes::Bytes::copy_from_slice(&[0; 32]);
+        assert!(t
+            .chain
+            .validate(&bad, block.txs.clone())
+            .expect("validate")
+            .is_err());
+        let mut reordered = block.txs.clone();
+        reordered.reverse();
+        assert!(t
+            .chain
+            .validate(&block.header, reordered)
+            .expect("validate")
+            .is_err());
+    }
+
+    #[test]
+    fn transfer_beyond_balance_fails_with_receipt_charging_only_the_fee() {
+        // Two mempools of a cluster can each admit one of two transfers that together
+        // overdraw; the block still executes both and the second fails with a receipt.
+        let t = TestChain::new(2);
+        let fee = t.genesis.params.transfer_fuel * t.genesis.params.fuel_price;
+        let verify = |tx| {
+            std::sync::Arc::new(
+                crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
+                    .expect("valid"),
+            )
+        };
+        let first = verify(t.transfer(0, t.addr(1), BALANCE - 2 * fee, 0));
+        let second = verify(t.transfer(0, t.addr(1), 10, 1));
+        let (block, dropped) = t
+            .chain
+            .propose(vec![first, second], t.validator.public().0, 2_000)
+            .expect("propose");
+        assert!(dropped.is_empty());
+        assert_eq!(block.receipts[0].status, ExecStatus::Success as i32);
+        assert_eq!(
+            block.receipts[1].status,
+            ExecStatus::InsufficientFunds as i32
+        );
+        assert_eq!(block.receipts[1].fee, fee);
+        assert!(
+            block.receipts[1].error.contains("below amount 10"),
+            "{}",
+            block.receipts[1].error
+        );
+        let changes: std::collections::HashMap<_, _> = block.changes.iter().cloned().collect();
+        assert_eq!(
+            changes[&t.addr(0)],
+            crate::storage::Account {
+                balance: 0,
+                nonce: 2
+            }
+        );
+        assert_eq!(changes[&t.addr(1)].balance, BALANCE + BALANCE - 2 * fee);
+    }
+
+    #[test]
+    fn stale_nonce_is_left_out_of_a_proposal() {
+        let t = TestChain::new(2);
+        t.admit_ok(vec![t.transfer(1, t.addr(0), 5, 0)]);
+        let mut candidates = t.mempool.lock().select(10, 1 << 20);
+        candidates.push(candidates[0].clone());
+        let (block, dropped) = t
+            .chain
+            .propose(candidates, t.validator.public().0, 3_000)
+            .expect("propose");
+        assert_eq!(block.txs.len(), 1);
+        assert_eq!(dropped.len(), 1, "the repeated nonce is left out");
+        assert_eq!(block.receipts[0].status, ExecStatus::Success as i32);
+    }
+}

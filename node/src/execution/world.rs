@@ -1,0 +1,236 @@
+//! The state a block executes against: committed state in RocksDB plus the block's changes so
+//! far, with an undo journal so that a failed contract call (or a failed part of one) is
+//! rolled back exactly. It is also the contract engine's view of state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost::Message;
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_vm::{Backend, Checkpoint};
+
+use crate::state_root::LtHash;
+use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
+
+/// What a write replaced, to undo it.
+enum Undo {
+    Account(Address, Account),
+    Entry(EntryKey, Option<Vec<u8>>),
+}
+
+/// Committed state plus uncommitted changes, each remembered with its committed original so
+/// the state accumulator updates in O(changes).
+pub struct WorldState {
+    storage: Arc<Storage>,
+    accounts: HashMap<Address, (Account, Account)>,
+    entries: HashMap<EntryKey, (Option<Vec<u8>>, Option<Vec<u8>>)>,
+    journal: Vec<Undo>,
+}
+
+impl WorldState {
+    /// No changes yet on top of `storage`.
+    pub fn new(storage: Arc<Storage>) -> Self {
+        Self {
+            storage,
+            accounts: HashMap::new(),
+            entries: HashMap::new(),
+            journal: Vec::new(),
+        }
+    }
+
+    /// An empty state on the same storage (to stand in while this one is lent out).
+    pub fn detached(&self) -> Self {
+        Self::new(self.storage.clone())
+    }
+
+    /// The storage underneath.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// Loads the committed state of `addrs` with one multi-get (those not loaded yet).
+    pub fn prefetch(&mut self, addrs: &mut Vec<Address>) -> Result<(), StorageError> {
+        addrs.sort_unstable();
+        addrs.dedup();
+        addrs.retain(|a| !self.accounts.contains_key(a));
+        for (addr, acct) in addrs.iter().zip(self.storage.accounts(addrs)?) {
+            self.accounts.insert(*addr, (acct, acct));
+        }
+        Ok(())
+    }
+
+    /// Current state of an account.
+    pub fn account(&mut self, addr: &Address) -> Result<Account, StorageError> {
+        if let Some((_, cur)) = self.accounts.get(addr) {
+            return Ok(*cur);
+        }
+        let acct = self.storage.account(addr)?;
+        self.accounts.insert(*addr, (acct, acct));
+        Ok(acct)
+    }
+
+    /// Sets an account (after `account` loaded it).
+    pub fn set_account(&mut self, addr: Address, acct: Account) {
+        let slot = self.accounts.entry(addr).or_insert((acct, acct));
+        self.journal.push(Undo::Account(addr, slot.1));
+        slot.1 = acct;
+    }
+
+    /// Current value of a state entry.
+    pub fn entry(&mut self, key: &EntryKey) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some((_, cur)) = self.entries.get(key) {
+            return Ok(cur.clone());
+        }
+        let v = self.storage.entry(key)?;
+        self.entries.insert(key.clone(), (v.clone(), v.clone()));
+        Ok(v)
+    }
+
+    /// Sets (or with `None` removes) a state entry; returns whether it had a value.
+    pub fn set_entry(
+        &mut self,
+        key: EntryKey,
+        value: Option<Vec<u8>>,
+    ) -> Result<bool, StorageError> {
+        let before = self.entry(&key)?;
+        let existed = before.is_some();
+        let slot = self.entries.get_mut(&key).expect("entry() loaded the slot");
+        slot.1 = value;
+        self.journal.push(Undo::Entry(key, before));
+        Ok(existed)
+    }
+
+    /// The current record of the contract at `addr`.
+    pub fn contract(&mut self, addr: &Address) -> Result<Option<ContractRecord>, StorageError> {
+        self.entry(&EntryKey::contract(addr))?
+            .map(|b| {
+                ContractRecord::decode(b.as_slice()).map_err(|e| StorageError::Corrupt {
+                    what: format!("contract {addr}"),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Forgets the undo journal: called between transactions, which are never undone.
+    pub fn seal_transaction(&mut self) {
+        self.journal.clear();
+    }
+
+    /// The changed accounts and entries (sorted) and the accumulator updated from `lthash`.
+    #[allow(clippy::type_complexity)]
+    pub fn finish(
+        self,
+        mut lthash: LtHash,
+    ) -> (
+        Vec<(Address, Account)>,
+        Vec<(EntryKey, Option<Vec<u8>>)>,
+        LtHash,
+    ) {
+        let mut accounts: Vec<(Address, Account)> = self
+            .accounts
+            .into_iter()
+            .filter(|(_, (orig, cur))| orig != cur)
+            .map(|(addr, (orig, cur))| {
+                if !orig.is_empty() {
+                    lthash.remove(&addr.0, &orig.to_bytes());
+                }
+                lthash.insert(&addr.0, &cur.to_bytes());
+                (addr, cur)
+            })
+            .collect();
+        accounts.sort_unstable_by_key(|(a, _)| *a);
+        let mut entries: Vec<(EntryKey, Option<Vec<u8>>)> = self
+            .entries
+            .into_iter()
+            .filter(|(_, (orig, cur))| orig != cur)
+            .map(|(key, (orig, cur))| {
+                let state_key = key.state_key();
+                if let Some(o) = &orig {
+                    lthash.remove(&state_key, o);
+                }
+                if let Some(c) = &cur {
+                    lthash.insert(&state_key, c);
+                }
+                (key, cur)
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        (accounts, entries, lthash)
+    }
+}
+
+impl Backend for WorldState {
+    type Error = StorageError;
+
+    fn storage_get(
+        &mut self,
+        contract: &Address,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        self.entry(&EntryKey::storage(contract, key))
+    }
+
+    fn storage_set(
+        &mut self,
+        contract: &Address,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        self.set_entry(EntryKey::storage(contract, key), value.map(<[u8]>::to_vec))
+    }
+
+    fn balance(&mut self, addr: &Address) -> Result<u64, StorageError> {
+        Ok(self.account(addr)?.balance)
+    }
+
+    fn transfer(
+        &mut self,
+        from: &Address,
+        to: &Address,
+        amount: u64,
+    ) -> Result<bool, StorageError> {
+        let mut source = self.account(from)?;
+        if source.balance < amount {
+            return Ok(false);
+        }
+        if from == to || amount == 0 {
+            return Ok(true);
+        }
+        source.balance -= amount;
+        self.set_account(*from, source);
+        let mut dest = self.account(to)?;
+        // Total supply fits in u64 (genesis checks it; fees only burn): no overflow.
+        dest.balance = dest
+            .balance
+            .checked_add(amount)
+            .expect("supply fits in u64");
+        self.set_account(*to, dest);
+        Ok(true)
+    }
+
+    fn code_of(&mut self, addr: &Address) -> Result<Option<Hash32>, StorageError> {
+        self.contract(addr)?.map(|r| r.code()).transpose()
+    }
+
+    fn checkpoint(&mut self) -> Checkpoint {
+        Checkpoint(self.journal.len())
+    }
+
+    fn revert_to(&mut self, checkpoint: Checkpoint) {
+        while self.journal.len() > checkpoint.0 {
+            match self.journal.pop().expect("length checked") {
+                Undo::Account(addr, prev) => {
+                    if let Some(slot) = self.accounts.get_mut(&addr) {
+                        slot.1 = prev;
+                    }
+                }
+                Undo::Entry(key, prev) => {
+                    if let Some(slot) = self.entries.get_mut(&key) {
+                        slot.1 = prev;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Contract state: key-value entries (contract storage, contract records, system settings),
+//! contract bytecode by code hash, and compiled artifacts by code hash and engine fingerprint.
+//!
+//! Entries are consensus state (they enter the state root under a space tag); bytecode is
+//! content-addressed and bound to the state through the code hash in each contract record;
+//! artifacts are this node's own cache and never part of consensus.
+
+use bytes::Bytes;
+use prost::Message;
+use quorate_proto::crypto::{Address, Hash32};
+use rocksdb::{IteratorMode, WriteBatch};
+
+use super::{
+    corrupt, Storage, StorageError, CF_ARTIFACTS, CF_CODE, CF_CONTRACTS, CF_CONTRACT_STORAGE,
+    CF_SYSTEM,
+};
+
+/// Which kind of state entry a key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// A contract's own storage: key = contract address ‖ contract key.
+    Storage,
+    /// A deployed contract's record: key = contract address.
+    Contract,
+    /// Chain settings (admin, trusted deployers): key = setting name.
+    System,
+}
+
+impl Space {
+    fn cf(self) -> &'static str {
+        match self {
+            Self::Storage => CF_CONTRACT_STORAGE,
+            Self::Contract => CF_CONTRACTS,
+            Self::System => CF_SYSTEM,
+        }
+    }
+
+    /// Tag that separates the spaces inside the state commitment (account keys are 20 bytes
+    /// with no tag, so no entry key can collide with one).
+    fn tag(self) -> u8 {
+        match self {
+            Self::Storage => b's',
+            Self::Contract => b'c',
+            Self::System => b'y',
+        }
+    }
+}
+
+/// The key of a state entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryKey {
+    /// Its space.
+    pub space: Space,
+    /// Its key in the space's column family.
+    pub key: Vec<u8>,
+}
+
+/// System setting: the admin address.
+const ADMIN: &[u8] = b"admin";
+/// System setting prefix: `trusted/` ‖ address → [1] for each trusted deployer.
+const TRUSTED: &[u8] = b"trusted/";
+
+impl EntryKey {
+    /// `contract`'s storage entry `key`.
+    pub fn storage(contract: &Address, key: &[u8]) -> Self {
+        let mut k = Vec::with_capacity(20 + key.len());
+        k.extend_from_slice(&contract.0);
+        k.extend_from_slice(key);
+        Self {
+            space: Space::Storage,
+            key: k,
+        }
+    }
+
+    /// The record of the contract at `addr`.
+    pub fn contract(addr: &Address) -> Self {
+        Self {
+            space: Space::Contract,
+            key: addr.0.to_vec(),
+        }
+    }
+
+    /// The admin setting.
+    pub fn admin() -> Self {
+        Self {
+            space: Space::System,
+            key: ADMIN.to_vec(),
+        }
+    }
+
+    /// The trusted-deployer flag of `account`.
+    pub fn trusted(account: &Address) -> Self {
+        let mut k = TRUSTED.to_vec();
+        k.extend_from_slice(&account.0);
+        Self {
+            space: Space::System,
+            key: k,
+        }
+    }
+
+    /// The key under which this entry enters the state commitment.
+    pub fn state_key(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + self.key.len());
+        k.push(self.space.tag());
+        k.extend_from_slice(&self.key);
+        k
+    }
+}
+
+/// A deployed contract as stored (a state entry).
+#[derive(Clone, PartialEq, Message)]
+pub struct ContractRecord {
+    /// blake3 of the bytecode.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub code_hash: Bytes,
+    /// Who deployed it.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub deployer: Bytes,
+    /// Height of the block that deployed it.
+    #[prost(uint64, tag = "3")]
+    pub height: u64,
+}
+
+impl ContractRecord {
+    /// The code hash.
+    pub fn code(&self) -> Result<Hash32, StorageError> {
+        Hash32::from_slice(&self.code_hash).ok_or_else(|| corrupt("contract record", "code hash"))
+    }
+}
+
+/// Bytecode first stored by a block, with this node's artifact for it.
+#[derive(Clone, Debug)]
+pub struct NewCode {
+    /// blake3 of `wasm`.
+    pub code_hash: Hash32,
+    /// The bytecode.
+    pub wasm: Bytes,
+    /// Machine code for `fingerprint`.
+    pub artifact: std::sync::Arc<Vec<u8>>,
+    /// Engine fingerprint of `artifact`.
+    pub fingerprint: [u8; 32],
+}
+
+fn artifact_key(code_hash: &Hash32, fingerprint: &[u8; 32]) -> [u8; 64] {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(&code_hash.0);
+    k[32..].copy_from_slice(fingerprint);
+    k
+}
+
+impl Storage {
+    /// The committed value of a state entry.
+    pub fn entry(&self, key: &EntryKey) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db().get_cf(self.cf(key.space.cf()), &key.key)?)
+    }
+
+    /// The committed record of the contract at `addr`.
+    pub fn contract(&self, addr: &Address) -> Result<Option<ContractRecord>, StorageError> {
+        self.entry(&EntryKey::contract(addr))?
+            .map(|b| {
+                ContractRecord::decode(b.as_slice())
+                    .map_err(|e| corrupt(format!("contract {addr}"), e))
+            })
+            .transpose()
+    }
+
+    /// The committed admin account.
+    pub fn admin(&self) -> Result<Option<Address>, StorageError> {
+        self.entry(&EntryKey::admin())?
+            .map(|b| Address::from_slice(&b).map_err(|e| corrupt("admin", e)))
+            .transpose()
+    }
+
+    /// True when `account` is a committed trusted deployer.
+    pub fn is_trusted_deployer(&self, account: &Address) -> Result<bool, StorageError> {
+        Ok(self.entry(&EntryKey::trusted(account))?.is_some())
+    }
+
+    /// Stored bytecode with `code_hash`.
+    pub fn code(&self, code_hash: &Hash32) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db().get_cf(self.cf(CF_CODE), code_hash.0)?)
+    }
+
+    /// True when bytecode with `code_hash` is stored.
+    pub fn has_code(&self, code_hash: &Hash32) -> Result<bool, StorageError> {
+        Ok(self
+            .db()
+            .get_pinned_cf(self.cf(CF_CODE), code_hash.0)?
+            .is_some())
+    }
+
+    /// Every stored code hash.
+    pub fn code_hashes(&self) -> Result<Vec<Hash32>, StorageError> {
+        self.db()
+            .iterator_cf(self.cf(CF_CODE), IteratorMode::Start)
+            .map(|item| {
+                let (k, _) = item?;
+                Hash32::from_slice(&k).ok_or_else(|| corrupt("code key", "wrong length"))
+            })
+            .collect()
+    }
+
+    /// This node's artifact for `code_hash` built by the engine with `fingerprint`.
+    pub fn artifact(
+        &self,
+        code_hash: &Hash32,
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .db()
+            .get_cf(self.cf(CF_ARTIFACTS), artifact_key(code_hash, fingerprint))?)
+    }
+
+    /// Stores an artifact (after a recompilation at start-up).
+    pub fn put_artifact(
+        &self,
+        code_hash: &Hash32,
+        fingerprint: &[u8; 32],
+        artifact: &[u8],
+    ) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_ARTIFACTS),
+            artifact_key(code_hash, fingerprint),
+            artifact,
+        );
+        self.write(batch)
+    }
+
+    /// The state accumulator recomputed from every stored account and entry (a full scan: for
+    /// checks, never on the block path).
+    pub fn recompute_lthash(&self) -> Result<crate::state_root::LtHash, StorageError> {
+        let mut lthash = crate::state_root::LtHash::default();
+        for item in self
+            .db()
+            .iterator_cf(self.cf(super::CF_ACCOUNTS), IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            lthash.insert(&k, &v);
+        }
+        for space in [Space::Storage, Space::Contract, Space::System] {
+            for item in self
+                .db()
+                .iterator_cf(self.cf(space.cf()), IteratorMode::Start)
+            {
+                let (k, v) = item?;
+                let key = EntryKey {
+                    space,
+                    key: k.to_vec(),
+                };
+                lthash.insert(&key.state_key(), &v);
+            }
+        }
+        Ok(lthash)
+    }
+
+    /// Adds changed entries and new code to a block's batch.
+    pub(crate) fn put_contract_state(
+        &self,
+        batch: &mut WriteBatch,
+        entries: &[(EntryKey, Option<Vec<u8>>)],
+        new_code: &[NewCode],
+    ) {
+        for (key, value) in entries {
+            let cf = self.cf(key.space.cf());
+            match value {
+                Some(v) => batch.put_cf(cf, &key.key, v),
+                None => batch.delete_cf(cf, &key.key),
+            }
+        }
+        for c in new_code {
+            batch.put_cf(self.cf(CF_CODE), c.code_hash.0, &c.wasm);
+            batch.put_cf(
+                self.cf(CF_ARTIFACTS),
+                artifact_key(&c.code_hash, &c.fingerprint),
+                c.artifact.as_slice(),
+            );
+        }
+    }
+}
