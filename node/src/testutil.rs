@@ -104,6 +104,33 @@ impl TestChain {
         )
     }
 
+    /// Signs `payload` from account `from`.
+    pub fn signed(
+        &self,
+        from: usize,
+        nonce: u64,
+        fuel: u64,
+        payload: quorate_proto::v1::tx_body::Payload,
+    ) -> Transaction {
+        let key = &self.accounts[from];
+        sign(
+            &quorate_proto::tx::body(&self.genesis.chain_id, key, nonce, fuel, payload),
+            key,
+        )
+    }
+
+    /// The receipt of a committed transaction.
+    pub fn receipt(&self, tx: &Transaction) -> quorate_proto::v1::Receipt {
+        let hash = quorate_proto::tx::tx_hash(&tx.body);
+        self.chain
+            .storage()
+            .tx(&hash)
+            .expect("read")
+            .expect("committed")
+            .receipt
+            .expect("receipt")
+    }
+
     pub fn addr(&self, i: usize) -> Address {
         self.accounts[i].address()
     }

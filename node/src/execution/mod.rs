@@ -610,6 +610,9 @@ fn seal(
 }
 
 #[cfg(test)]
+mod contract_tests;
+
+#[cfg(test)]
 mod tests {
     use crate::testutil::{TestChain, BALANCE};
     use quorate_proto::v1::ExecStatus;

@@ -11,7 +11,6 @@ use quorate_proto::v1::{
     get_block_request::Selector, BlockInfo, GetAccountRequest, GetAccountResponse, GetBlockRequest,
     StreamBlocksRequest,
 };
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -47,7 +46,7 @@ pub fn block_info(
     })
 }
 
-async fn load_block(
+pub(super) async fn load_block(
     state: &Arc<NodeState>,
     height: u64,
     include_txs: bool,
@@ -134,36 +133,19 @@ impl ChainService for ChainApi {
         request: Request<StreamBlocksRequest>,
     ) -> Result<Response<Self::StreamBlocksStream>, Status> {
         let req = request.into_inner();
-        let state = self.0.clone();
-        let mut heads = state.heads.clone();
-        let mut next = match req.from_height {
-            0 => heads.borrow().height + 1,
-            h => h,
-        };
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(async move {
-            loop {
-                let head = heads.borrow_and_update().height;
-                while next <= head {
-                    let item = match load_block(&state, next, req.include_transactions).await {
-                        Ok(Some(b)) => Ok(b),
-                        Ok(None) => Err(Status::internal(format!(
-                            "block {next} missing below head {head}"
-                        ))),
-                        Err(e) => Err(e),
-                    };
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        return;
-                    }
-                    next += 1;
-                }
-                tokio::select! {
-                    changed = heads.changed() => if changed.is_err() { return },
-                    _ = tx.closed() => return,
-                }
-            }
-        });
+        let include_txs = req.include_transactions;
+        let rx = super::follow_heights(
+            self.0.clone(),
+            req.from_height,
+            move |state, height| async move {
+                let block = load_block(&state, height, include_txs)
+                    .await?
+                    .ok_or_else(|| {
+                        Status::internal(format!("block {height} missing below head"))
+                    })?;
+                Ok(vec![block])
+            },
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -2,6 +2,7 @@
 //! standard health service.
 
 mod chain_service;
+mod contract_service;
 mod node_service;
 mod tx_service;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use quorate_proto::v1::chain_service_server::ChainServiceServer;
+use quorate_proto::v1::contract_service_server::ContractServiceServer;
 use quorate_proto::v1::node_service_server::NodeServiceServer;
 use quorate_proto::v1::tx_service_server::TxServiceServer;
 use quorate_proto::PublicKey;
@@ -47,6 +49,52 @@ fn internal(e: StorageError) -> tonic::Status {
     tonic::Status::internal(format!("storage: {e}"))
 }
 
+/// Streams what `load` yields for every committed height from `from` (0: the next one) on,
+/// following new heads, until the client goes away or `load` fails (the error is sent last).
+fn follow_heights<T, F, Fut>(
+    state: Arc<NodeState>,
+    from: u64,
+    mut load: F,
+) -> tokio::sync::mpsc::Receiver<Result<T, tonic::Status>>
+where
+    T: Send + 'static,
+    F: FnMut(Arc<NodeState>, u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<T>, tonic::Status>> + Send,
+{
+    let mut heads = state.heads.clone();
+    let mut next = match from {
+        0 => heads.borrow().height + 1,
+        h => h,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let head = heads.borrow_and_update().height;
+            while next <= head {
+                match load(state.clone(), next).await {
+                    Ok(items) => {
+                        for item in items {
+                            if tx.send(Ok(item)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+                next += 1;
+            }
+            tokio::select! {
+                changed = heads.changed() => if changed.is_err() { return },
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    rx
+}
+
 /// Serves all services on `listener` until `shutdown` turns true.
 pub async fn serve(
     state: Arc<NodeState>,
@@ -75,6 +123,9 @@ pub async fn serve(
         .set_serving::<NodeServiceServer<node_service::NodeApi>>()
         .await;
     health
+        .set_serving::<ContractServiceServer<contract_service::ContractApi>>()
+        .await;
+    health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
     tonic::transport::Server::builder()
@@ -89,6 +140,11 @@ pub async fn serve(
         )
         .add_service(
             ChainServiceServer::new(chain_service::ChainApi(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            ContractServiceServer::new(contract_service::ContractApi(state.clone()))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         )

@@ -1,0 +1,327 @@
+//! Contracts through admission, block execution, commit and restart, with hand-written wasm.
+
+use bytes::Bytes;
+use quorate_proto::v1::tx_body::Payload as Wire;
+use quorate_proto::v1::{admin, Admin, Call, Deploy, ExecStatus, SetTrustedDeployer, Transaction};
+use quorate_proto::Address;
+
+use crate::admission::AdmissionError;
+use crate::storage::EntryKey;
+use crate::testutil::{TestChain, BALANCE};
+
+const FUEL: u64 = 500_000;
+
+/// `init` stores the 8-byte init argument; `inc` adds one and emits "incremented"; `get`
+/// returns the value; `boom` writes and then traps.
+const COUNTER: &str = r#"(module
+  (import "quorate" "input_len" (func $input_len (result i32)))
+  (import "quorate" "input_read" (func $input_read (param i32)))
+  (import "quorate" "scratch_read" (func $scratch_read (param i32)))
+  (import "quorate" "set_return" (func $set_return (param i32 i32)))
+  (import "quorate" "storage_get" (func $storage_get (param i32 i32) (result i32)))
+  (import "quorate" "storage_set" (func $storage_set (param i32 i32 i32 i32)))
+  (import "quorate" "emit_event" (func $emit_event (param i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "n")
+  (data (i32.const 16) "incremented")
+  (func $load (result i64)
+    (if (result i64) (i32.eq (call $storage_get (i32.const 0) (i32.const 1)) (i32.const 1))
+      (then (call $scratch_read (i32.const 64)) (i64.load (i32.const 64)))
+      (else (i64.const 0))))
+  (func $store (param $v i64)
+    (i64.store (i32.const 64) (local.get $v))
+    (call $storage_set (i32.const 0) (i32.const 1) (i32.const 64) (i32.const 8)))
+  (func (export "init")
+    (call $input_read (i32.const 128))
+    (call $store (i64.load (i32.const 128))))
+  (func $inc (export "inc")
+    (call $store (i64.add (call $load) (i64.const 1)))
+    (call $emit_event (i32.const 16) (i32.const 11) (i32.const 64) (i32.const 8))
+    (call $set_return (i32.const 64) (i32.const 8)))
+  (func (export "get")
+    (i64.store (i32.const 64) (call $load))
+    (call $set_return (i32.const 64) (i32.const 8)))
+  (func (export "boom") (call $inc) (unreachable))
+)"#;
+
+fn counter_wasm() -> Vec<u8> {
+    wat::parse_str(COUNTER).expect("wat")
+}
+
+fn deploy_tx(
+    t: &TestChain,
+    from: usize,
+    nonce: u64,
+    machine_code: Option<(Vec<u8>, [u8; 32])>,
+) -> Transaction {
+    let (mc, fp) = machine_code
+        .map(|(m, f)| (Bytes::from(m), Bytes::copy_from_slice(&f)))
+        .unwrap_or_default();
+    t.signed(
+        from,
+        nonce,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(counter_wasm()),
+            machine_code: mc,
+            engine_fingerprint: fp,
+            init_args: Bytes::copy_from_slice(&41u64.to_le_bytes()),
+        }),
+    )
+}
+
+fn call_tx(t: &TestChain, from: usize, nonce: u64, contract: Address, method: &str) -> Transaction {
+    t.signed(
+        from,
+        nonce,
+        FUEL,
+        Wire::Call(Call {
+            contract: Bytes::copy_from_slice(&contract.0),
+            method: method.into(),
+            args: Bytes::new(),
+            value: 0,
+        }),
+    )
+}
+
+fn value(data: &[u8]) -> u64 {
+    u64::from_le_bytes(data.try_into().expect("8 bytes"))
+}
+
+fn deployed(t: &TestChain, tx: &Transaction) -> Address {
+    let r = t.receipt(tx);
+    assert_eq!(r.status, ExecStatus::Success as i32, "deploy: {}", r.error);
+    Address::from_slice(&r.contract_address).expect("address")
+}
+
+#[test]
+fn deploy_call_query_and_restart_without_recompiling() {
+    let t = TestChain::new(2);
+    let deploy = deploy_tx(&t, 1, 0, None);
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let contract = deployed(&t, &deploy);
+    assert_eq!(contract, Address::of_contract(&t.addr(1), 0));
+    assert_eq!(t.chain.contracts().vm().compilations(), 1);
+
+    let inc = call_tx(&t, 1, 1, contract, "inc");
+    t.admit_ok(vec![inc.clone()]);
+    t.produce().expect("block");
+    let r = t.receipt(&inc);
+    assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
+    assert_eq!(value(&r.return_data), 42);
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.events[0].kind, "incremented");
+    assert_eq!(r.events[0].contract.as_ref(), contract.0);
+    // The fee is the fuel used, and only that left the signer.
+    let account = t.chain.storage().account(&t.addr(1)).expect("account");
+    let deploy_fee = t.receipt(&deploy).fee;
+    assert_eq!(account.balance, BALANCE - deploy_fee - r.fee);
+    assert_eq!(r.fee, r.fuel_used * t.genesis.params.fuel_price);
+    // The state root covers the contract's storage and record.
+    let storage = t.chain.storage();
+    assert_eq!(
+        storage.recompute_lthash().expect("scan").root(),
+        t.chain.head().state_root
+    );
+
+    let t = t.reopen();
+    assert_eq!(
+        t.chain.contracts().vm().compilations(),
+        0,
+        "restart loads artifacts"
+    );
+    let (out, head) = t
+        .chain
+        .contracts()
+        .query(
+            t.chain.storage(),
+            contract,
+            "get",
+            b"",
+            Address::default(),
+            FUEL,
+        )
+        .expect("query");
+    assert_eq!(value(&out.result.expect("get")), 42);
+    assert_eq!(head.height, 2);
+    // A query cannot write.
+    let (out, _) = t
+        .chain
+        .contracts()
+        .query(
+            t.chain.storage(),
+            contract,
+            "inc",
+            b"",
+            Address::default(),
+            FUEL,
+        )
+        .expect("query");
+    assert!(matches!(
+        out.result,
+        Err(quorate_vm::Failure::PermissionDenied(_))
+    ));
+}
+
+#[test]
+fn a_trapping_call_charges_its_fee_and_changes_nothing_else() {
+    let t = TestChain::new(2);
+    let deploy = deploy_tx(&t, 0, 0, None);
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let contract = deployed(&t, &deploy);
+    let before = t
+        .chain
+        .storage()
+        .entry(&EntryKey::storage(&contract, b"n"))
+        .expect("read");
+    let boom = call_tx(&t, 0, 1, contract, "boom");
+    t.admit_ok(vec![boom.clone()]);
+    t.produce().expect("block");
+    let r = t.receipt(&boom);
+    assert_eq!(r.status, ExecStatus::Trapped as i32);
+    assert!(r.events.is_empty());
+    assert!(r.fee > 0);
+    let after = t
+        .chain
+        .storage()
+        .entry(&EntryKey::storage(&contract, b"n"))
+        .expect("read");
+    assert_eq!(before, after);
+    assert_eq!(t.chain.storage().account(&t.addr(0)).expect("a").nonce, 2);
+}
+
+#[test]
+fn bad_code_unknown_contracts_and_untrusted_machine_code_are_refused() {
+    let t = TestChain::new(2);
+    let vm = t.chain.contracts().vm();
+    let bad = t.signed(
+        1,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from_static(b"\0asm\x01\0\0\0garbage"),
+            ..Deploy::default()
+        }),
+    );
+    let nowhere = call_tx(&t, 1, 0, Address([7; 20]), "inc");
+    // Account 1 is not a trusted deployer (genesis trusts account 0).
+    let machine = vm.precompile(&counter_wasm()).expect("precompile");
+    let untrusted = deploy_tx(&t, 1, 0, Some((machine.clone(), vm.fingerprint().0)));
+    let wrong_engine = deploy_tx(&t, 0, 0, Some((machine, [9; 32])));
+    let results = t
+        .admission
+        .admit(vec![bad, nowhere, untrusted.clone(), wrong_engine])
+        .expect("admit");
+    let errs: Vec<_> = results.into_iter().map(|a| a.result.unwrap_err()).collect();
+    assert!(
+        matches!(errs[0], AdmissionError::InvalidCode(_)),
+        "{:?}",
+        errs[0]
+    );
+    assert!(matches!(errs[1], AdmissionError::UnknownContract(_)));
+    assert!(matches!(errs[2], AdmissionError::NotTrusted(_)));
+    assert!(matches!(errs[3], AdmissionError::EngineMismatch { .. }));
+    assert_eq!(t.mempool.lock().len(), 0);
+
+    // A proposer that skips admission gets the same verdict from execution.
+    let verified =
+        crate::admission::verify_one(untrusted.clone(), &t.genesis.chain_id, &t.genesis.params)
+            .expect("well formed");
+    let (block, dropped) = t
+        .chain
+        .propose(
+            vec![std::sync::Arc::new(verified)],
+            t.validator.public().0,
+            5,
+        )
+        .expect("propose");
+    assert!(dropped.is_empty());
+    assert_eq!(
+        block.receipts[0].status,
+        ExecStatus::PermissionDenied as i32
+    );
+    assert!(block.new_code.is_empty());
+}
+
+#[test]
+fn trusted_machine_code_deploys_without_compiling_and_the_admin_controls_trust() {
+    let t = TestChain::new(3);
+    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
+        &t.genesis.params,
+    ))
+    .expect("engine");
+    let machine = builder.precompile(&counter_wasm()).expect("precompile");
+    let fp = t.chain.contracts().vm().fingerprint().0;
+    assert_eq!(
+        builder.fingerprint().0,
+        fp,
+        "same configuration, same engine"
+    );
+
+    // Account 0 is the genesis admin and trusted deployer.
+    let deploy = deploy_tx(&t, 0, 0, Some((machine.clone(), fp)));
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    deployed(&t, &deploy);
+    assert_eq!(t.chain.contracts().vm().compilations(), 0);
+
+    // A non-admin cannot grant trust; the admin can.
+    let grant = |from: usize, nonce: u64| {
+        t.signed(
+            from,
+            nonce,
+            10_000,
+            Wire::Admin(Admin {
+                action: Some(admin::Action::SetTrustedDeployer(SetTrustedDeployer {
+                    account: Bytes::copy_from_slice(&t.addr(2).0),
+                    trusted: true,
+                })),
+            }),
+        )
+    };
+    let refused = t.admission.admit(vec![grant(1, 0)]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::NotAdmin { .. })
+    ));
+    let granted = grant(0, 1);
+    t.admit_ok(vec![granted.clone()]);
+    t.produce().expect("block");
+    assert_eq!(t.receipt(&granted).status, ExecStatus::Success as i32);
+    assert!(t
+        .chain
+        .storage()
+        .is_trusted_deployer(&t.addr(2))
+        .expect("read"));
+    let by_new = deploy_tx(&t, 2, 0, Some((machine, fp)));
+    t.admit_ok(vec![by_new.clone()]);
+    t.produce().expect("block");
+    deployed(&t, &by_new);
+}
+
+#[test]
+fn a_failing_init_leaves_no_contract() {
+    let t = TestChain::new(1);
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#,
+    )
+    .expect("wat");
+    let deploy = t.signed(
+        0,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(wasm),
+            ..Deploy::default()
+        }),
+    );
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let r = t.receipt(&deploy);
+    assert_eq!(r.status, ExecStatus::Trapped as i32);
+    assert!(r.contract_address.is_empty());
+    let addr = Address::of_contract(&t.addr(0), 0);
+    assert!(t.chain.storage().contract(&addr).expect("read").is_none());
+}
