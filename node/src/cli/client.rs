@@ -18,8 +18,8 @@ use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
     get_block_request::Selector, ExecStatus, GetAccountRequest, GetBlockRequest,
-    GetNodeStatusRequest, SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse,
-    WaitForCommitRequest,
+    GetNodeStatusRequest, NodeStatus, SubmitRequest, Transaction, TxState, TxStatusRequest,
+    TxStatusResponse, WaitForCommitRequest,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -34,14 +34,14 @@ const EXIT_EXEC_FAILED: u8 = 3;
 /// How long `--wait` waits for a commit.
 const WAIT_MS: u32 = 60_000;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
 }
 
-async fn connect(url: &str) -> anyhow::Result<Channel> {
+pub(super) async fn connect(url: &str) -> anyhow::Result<Channel> {
     tonic::transport::Endpoint::from_shared(url.to_owned())
         .with_context(|| format!("invalid node URL {url:?}"))?
         .connect_timeout(Duration::from_secs(5))
@@ -51,7 +51,7 @@ async fn connect(url: &str) -> anyhow::Result<Channel> {
         .with_context(|| format!("cannot reach node at {url}"))
 }
 
-fn status_err(what: &str, s: tonic::Status) -> anyhow::Error {
+pub(super) fn status_err(what: &str, s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{what}: {} ({:?})", s.message(), s.code())
 }
 
@@ -169,12 +169,27 @@ fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
         .with_context(|| format!("{} is not a signed transaction", path.display()))
 }
 
-async fn submit_and_report(
+/// What became of a submitted transaction.
+pub(super) enum Submitted {
+    /// The node refused it.
+    Refused {
+        /// Hash (hex) or "(undecodable)".
+        hash: String,
+        /// Why.
+        rejection: quorate_proto::v1::Rejection,
+    },
+    /// Accepted; not waited for.
+    Pending(String),
+    /// Its status after waiting.
+    Status(TxStatusResponse),
+}
+
+/// Submits `tx` and, with `wait`, waits for its commit.
+pub(super) async fn submit(
     channel: Channel,
     tx: Transaction,
     wait: bool,
-    opts: &ClientOpts,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Submitted> {
     let mut client = TxServiceClient::new(channel);
     let result = client
         .submit(SubmitRequest {
@@ -188,28 +203,11 @@ async fn submit_and_report(
     } else {
         hex::encode(&result.tx_hash)
     };
-    if let Some(r) = &result.rejection {
-        if opts.json {
-            println!(
-                "{}",
-                json!({"tx_hash": hash, "state": "REJECTED", "rejection": output::rejection(r)})
-            );
-        } else {
-            println!(
-                "tx {hash}: REFUSED {}: {}",
-                output::reject_code_name(r.code),
-                r.message
-            );
-        }
-        return Ok(ExitCode::from(EXIT_REFUSED));
+    if let Some(rejection) = result.rejection {
+        return Ok(Submitted::Refused { hash, rejection });
     }
     if !wait {
-        if opts.json {
-            println!("{}", json!({"tx_hash": hash, "state": "PENDING"}));
-        } else {
-            println!("tx {hash}: accepted, pending");
-        }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Submitted::Pending(hash));
     }
     let status = client
         .wait_for_commit(WaitForCommitRequest {
@@ -219,15 +217,57 @@ async fn submit_and_report(
         .await
         .map_err(|s| status_err("wait for commit", s))?
         .into_inner();
+    Ok(Submitted::Status(status))
+}
+
+/// Prints a refusal or a pending submission; returns the exit code.
+pub(super) fn report_unfinished(s: &Submitted, opts: &ClientOpts) -> Option<ExitCode> {
+    match s {
+        Submitted::Refused { hash, rejection } => {
+            if opts.json {
+                println!(
+                    "{}",
+                    json!({"tx_hash": hash, "state": "REJECTED", "rejection": output::rejection(rejection)})
+                );
+            } else {
+                println!(
+                    "tx {hash}: REFUSED {}: {}",
+                    output::reject_code_name(rejection.code),
+                    rejection.message
+                );
+            }
+            Some(ExitCode::from(EXIT_REFUSED))
+        }
+        Submitted::Pending(hash) => {
+            if opts.json {
+                println!("{}", json!({"tx_hash": hash, "state": "PENDING"}));
+            } else {
+                println!("tx {hash}: accepted, pending");
+            }
+            Some(ExitCode::SUCCESS)
+        }
+        Submitted::Status(_) => None,
+    }
+}
+
+async fn submit_and_report(
+    channel: Channel,
+    tx: Transaction,
+    wait: bool,
+    opts: &ClientOpts,
+) -> anyhow::Result<ExitCode> {
+    let submitted = submit(channel, tx, wait).await?;
+    if let Some(code) = report_unfinished(&submitted, opts) {
+        return Ok(code);
+    }
+    let Submitted::Status(status) = submitted else {
+        unreachable!("report_unfinished handles the others")
+    };
     Ok(report_status(&status, opts))
 }
 
-fn report_status(status: &TxStatusResponse, opts: &ClientOpts) -> ExitCode {
-    if opts.json {
-        println!("{}", output::tx_status(status));
-    } else {
-        println!("{}", output::tx_status_text(status));
-    }
+/// The exit code for a transaction's status.
+pub(super) fn exit_code(status: &TxStatusResponse) -> ExitCode {
     match TxState::try_from(status.state) {
         Ok(TxState::Committed) => match status.receipt.as_ref().map(|r| r.status) {
             Some(s) if s == ExecStatus::Success as i32 => ExitCode::SUCCESS,
@@ -237,6 +277,36 @@ fn report_status(status: &TxStatusResponse, opts: &ClientOpts) -> ExitCode {
         Ok(TxState::Pending) => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     }
+}
+
+fn report_status(status: &TxStatusResponse, opts: &ClientOpts) -> ExitCode {
+    if opts.json {
+        println!("{}", output::tx_status(status));
+    } else {
+        println!("{}", output::tx_status_text(status));
+    }
+    exit_code(status)
+}
+
+/// The chain id, parameters and `key`'s next nonce, from the node.
+pub(super) async fn signing_context(
+    channel: &Channel,
+    address: &Address,
+) -> anyhow::Result<(NodeStatus, u64)> {
+    let status = NodeServiceClient::new(channel.clone())
+        .get_status(GetNodeStatusRequest {})
+        .await
+        .map_err(|s| status_err("node status", s))?
+        .into_inner();
+    let nonce = ChainServiceClient::new(channel.clone())
+        .get_account(GetAccountRequest {
+            address: Bytes::copy_from_slice(&address.0),
+        })
+        .await
+        .map_err(|s| status_err("account", s))?
+        .into_inner()
+        .next_nonce;
+    Ok((status, nonce))
 }
 
 pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {

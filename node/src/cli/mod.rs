@@ -1,6 +1,8 @@
 //! The `quorate` command line: keys, genesis, node, dev chain and client commands.
 
 mod client;
+mod contract;
+mod interface;
 mod localnet;
 mod output;
 mod setup;
@@ -76,6 +78,173 @@ pub enum Command {
         /// Client options.
         #[command(flatten)]
         opts: ClientOpts,
+    },
+    /// Create, build, deploy, call and query WebAssembly contracts.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Follow contract events as blocks commit (filtered by contract and kind).
+    Events(EventsArgs),
+    /// Chain administration (admin account only): trusted deployers and the admin role.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Options of commands that sign and send a transaction.
+#[derive(Args, Debug, Clone)]
+pub struct SignOpts {
+    /// Key file of the signer.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Fuel limit (the fee is the fuel used times the chain's fuel price).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub fuel_limit: u64,
+    /// Nonce (default: the account's next, past its pending transactions).
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// Submit and return without waiting for the commit.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Client options.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `quorate contract …`
+#[derive(Subcommand, Debug)]
+pub enum ContractCommand {
+    /// Create a contract crate from the template (a counter with an embedded interface).
+    New {
+        /// Crate name.
+        name: String,
+        /// Directory to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Path of the quorate-sdk crate (default: contracts/sdk of this build's source tree).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build a contract crate for wasm32-unknown-unknown and check it as a node would.
+    Build {
+        /// Crate directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy a built contract; prints its address.
+    Deploy {
+        /// The .wasm file.
+        wasm: PathBuf,
+        /// Arguments of init, as JSON of its message (bytes fields in hex).
+        #[arg(long)]
+        init: Option<String>,
+        /// Arguments of init as encoded bytes (hex).
+        #[arg(long, conflicts_with = "init")]
+        init_hex: Option<String>,
+        /// Compile here and send machine code (trusted deployers only; the node then loads it
+        /// instead of compiling).
+        #[arg(long)]
+        precompiled: bool,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Call a contract method in a transaction.
+    Call {
+        /// Contract address.
+        contract: String,
+        /// Method name.
+        method: String,
+        /// Arguments as JSON of the method's message (from the contract's interface).
+        args: Option<String>,
+        /// Arguments as encoded bytes (hex), for contracts without an interface.
+        #[arg(long)]
+        args_hex: Option<String>,
+        /// Native tokens to send with the call.
+        #[arg(long, default_value_t = 0)]
+        value: u64,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Run a method read-only on the latest committed state (no transaction, no fee).
+    Query {
+        /// Contract address.
+        contract: String,
+        /// Method name.
+        method: String,
+        /// Arguments as JSON of the method's message.
+        args: Option<String>,
+        /// Arguments as encoded bytes (hex).
+        #[arg(long)]
+        args_hex: Option<String>,
+        /// Address the contract sees as caller.
+        #[arg(long)]
+        caller: Option<String>,
+        /// Fuel for the query (default: the node's).
+        #[arg(long)]
+        fuel_limit: Option<u64>,
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Show a deployed contract: code hash, deployer, methods, balance.
+    Info {
+        /// Contract address.
+        contract: String,
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+}
+
+/// `quorate events`
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Only events of this contract.
+    #[arg(long)]
+    pub contract: Option<String>,
+    /// Only events of this kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// First height (default: the next block).
+    #[arg(long, default_value_t = 0)]
+    pub from_height: u64,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Client options.
+    #[command(flatten)]
+    pub opts: ClientOpts,
+}
+
+/// `quorate admin …`
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Allow an account to deploy precompiled machine code.
+    Trust {
+        /// Account address.
+        account: String,
+        /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Withdraw that permission.
+    Untrust {
+        /// Account address.
+        account: String,
+        /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Hand the admin role to another account.
+    SetAdmin {
+        /// Account address.
+        account: String,
+        /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
     },
 }
 
@@ -264,5 +433,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Account { address, opts } => client::account(&address, &opts),
         Command::Block { block, txs, opts } => client::block(block.as_deref(), txs, &opts),
         Command::Status { opts } => client::status(&opts),
+        Command::Contract(cmd) => contract::run(cmd),
+        Command::Events(args) => contract::events(args),
+        Command::Admin(cmd) => contract::admin(cmd),
     }
 }

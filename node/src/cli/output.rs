@@ -23,15 +23,32 @@ fn exec_status_name(code: i32) -> &'static str {
     })
 }
 
-/// JSON of a receipt.
+/// JSON of a receipt (event data and return data in hex).
 pub fn receipt(r: &Receipt) -> Value {
-    json!({
+    let mut v = json!({
         "status": exec_status_name(r.status),
         "fuel_used": r.fuel_used,
         "fee": r.fee,
         "error": r.error,
-        "events": r.events.len(),
-    })
+        "events": r.events.iter().map(|e| json!({
+            "source": e.source,
+            "contract": hex::encode(&e.contract),
+            "kind": e.kind,
+            "data": hex::encode(&e.data),
+        })).collect::<Vec<_>>(),
+    });
+    if !r.return_data.is_empty() {
+        v["return_data"] = json!(hex::encode(&r.return_data));
+    }
+    if !r.contract_address.is_empty() {
+        v["contract_address"] = json!(hex::encode(&r.contract_address));
+    }
+    v
+}
+
+/// Name of an execution status, e.g. `TRAPPED`.
+pub fn exec_status(code: i32) -> &'static str {
+    exec_status_name(code)
 }
 
 /// Name of a transaction state.
@@ -75,6 +92,20 @@ pub fn tx_status_text(s: &TxStatusResponse) -> String {
         );
         if !r.error.is_empty() {
             out += &format!(" ({})", r.error);
+        }
+        if !r.contract_address.is_empty() {
+            out += &format!("\n  contract {}", hex::encode(&r.contract_address));
+        }
+        if !r.return_data.is_empty() {
+            out += &format!("\n  returned 0x{}", hex::encode(&r.return_data));
+        }
+        for e in &r.events {
+            out += &format!(
+                "\n  event {} from {}: 0x{}",
+                e.kind,
+                hex::encode(&e.contract),
+                hex::encode(&e.data)
+            );
         }
     }
     if let Some(r) = &s.rejection {
@@ -155,18 +186,22 @@ pub fn status(s: &NodeStatus) -> Value {
         "mempool_txs": s.mempool_txs,
         "mempool_bytes": s.mempool_bytes,
         "validators": s.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key), "address": hex::encode(&v.address)})).collect::<Vec<_>>(),
+        "engine_fingerprint": hex::encode(&s.engine_fingerprint),
+        "admin": hex::encode(&s.admin),
     })
 }
 
 /// Text of node status.
 pub fn status_text(s: &NodeStatus) -> String {
     let mut out = format!(
-        "chain      {}\nversion    {}\nheight     {}\nhead       {}\nstate_root {}\nmempool    {} txs, {} bytes\npeers      {}\nvalidators {}",
+        "chain      {}\nversion    {}\nheight     {}\nhead       {}\nstate_root {}\nengine     {}\nadmin      {}\nmempool    {} txs, {} bytes\npeers      {}\nvalidators {}",
         s.chain_id,
         s.version,
         s.height,
         hex::encode(&s.latest_block_hash),
         hex::encode(&s.state_root),
+        hex::encode(&s.engine_fingerprint),
+        if s.admin.is_empty() { "none".to_owned() } else { hex::encode(&s.admin) },
         s.mempool_txs,
         s.mempool_bytes,
         s.peers.len(),
