@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Quorate needs on a fresh Debian/Ubuntu machine: clang and libclang
-# (RocksDB's bindings), protoc (the .proto files) and a Rust toolchain's components.
+# (RocksDB's bindings), protoc (the .proto files), a Rust toolchain's components and the
+# wasm32 target (contracts).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -25,4 +26,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Contracts build for wasm32 (contracts/, `quorate contract build`, the contract tests).
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  echo "setup: adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >/dev/null
+fi
 echo "setup: ready ($(cargo --version), $(protoc --version))"

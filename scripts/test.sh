@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
+cargo fmt --all --manifest-path contracts/Cargo.toml -- --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+# The contract SDK and template, on the host (their unit tests use the SDK's mock host).
+cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee -a "$log"
 # tee hides cargo's exit status from `set -e`: pipefail keeps it, so a failure stops here.
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')

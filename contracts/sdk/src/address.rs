@@ -10,13 +10,12 @@ pub struct Address(pub [u8; 20]);
 impl Address {
     /// From a 20-byte slice (for example a protobuf `bytes` field).
     pub fn from_slice(bytes: &[u8]) -> crate::Result<Self> {
-        bytes
-            .try_into()
-            .map(Self)
-            .map_err(|_| crate::Error::bad_input(crate::__format!(
+        bytes.try_into().map(Self).map_err(|_| {
+            crate::Error::bad_input(crate::__format!(
                 "an address is 20 bytes, got {}",
                 bytes.len()
-            )))
+            ))
+        })
     }
 
     /// The bytes, for a protobuf `bytes` field.
