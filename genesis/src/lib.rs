@@ -427,7 +427,7 @@ impl ContractParams {
                 "must be at most block_max_bytes",
             );
         }
-        if self.max_memory_bytes < 65_536 || self.max_memory_bytes % 65_536 != 0 {
+        if self.max_memory_bytes < 65_536 || !self.max_memory_bytes.is_multiple_of(65_536) {
             return p(
                 "contracts.max_memory_bytes",
                 self.max_memory_bytes.into(),
@@ -448,14 +448,10 @@ impl ContractParams {
                 "must be in 1..=64",
             );
         }
-        let max_deploy_fuel = self
-            .deploy_fuel
-            .checked_add(
-                self.deploy_fuel_per_byte
-                    .checked_mul(self.max_code_bytes.into())
-                    .unwrap_or(u64::MAX),
-            )
-            .unwrap_or(u64::MAX);
+        let max_deploy_fuel = self.deploy_fuel.saturating_add(
+            self.deploy_fuel_per_byte
+                .saturating_mul(self.max_code_bytes.into()),
+        );
         if max_deploy_fuel > chain.max_fuel_per_tx {
             return p(
                 "contracts.deploy_fuel",

@@ -181,7 +181,7 @@ pub(super) enum Submitted {
     /// Accepted; not waited for.
     Pending(String),
     /// Its status after waiting.
-    Status(TxStatusResponse),
+    Status(Box<TxStatusResponse>),
 }
 
 /// Submits `tx` and, with `wait`, waits for its commit.
@@ -217,7 +217,7 @@ pub(super) async fn submit(
         .await
         .map_err(|s| status_err("wait for commit", s))?
         .into_inner();
-    Ok(Submitted::Status(status))
+    Ok(Submitted::Status(Box::new(status)))
 }
 
 /// Prints a refusal or a pending submission; returns the exit code.

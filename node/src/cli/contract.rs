@@ -196,8 +196,7 @@ pub(super) fn build(dir: &Path, json_out: bool) -> anyhow::Result<PathBuf> {
                 .filter_map(|f| f.as_str().map(PathBuf::from))
                 .collect::<Vec<_>>()
         })
-        .filter(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .next_back()
+        .rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
         .context("cargo built no .wasm (is the crate a cdylib?)")?;
     let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let vm = local_vm()?;

@@ -214,7 +214,10 @@ fn bad_code_unknown_contracts_and_untrusted_machine_code_are_refused() {
         .admission
         .admit(vec![bad, nowhere, untrusted.clone(), wrong_engine])
         .expect("admit");
-    let errs: Vec<_> = results.into_iter().map(|a| a.result.unwrap_err()).collect();
+    let errs: Vec<_> = results
+        .into_iter()
+        .map(|a| a.result.expect_err("refused"))
+        .collect();
     assert!(
         matches!(errs[0], AdmissionError::InvalidCode(_)),
         "{:?}",

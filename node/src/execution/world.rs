@@ -18,12 +18,15 @@ enum Undo {
     Entry(EntryKey, Option<Vec<u8>>),
 }
 
+/// An entry's committed value and its current value (`None`: absent).
+type EntrySlot = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Committed state plus uncommitted changes, each remembered with its committed original so
 /// the state accumulator updates in O(changes).
 pub struct WorldState {
     storage: Arc<Storage>,
     accounts: HashMap<Address, (Account, Account)>,
-    entries: HashMap<EntryKey, (Option<Vec<u8>>, Option<Vec<u8>>)>,
+    entries: HashMap<EntryKey, EntrySlot>,
     journal: Vec<Undo>,
 }
 
