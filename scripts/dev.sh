@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked -p quorate-node
-BIN=target/release/quorate
+BIN="${CARGO_TARGET_DIR:-target}/release/quorate"
 HOME_DIR="${QUORATE_DEV_HOME:-$PWD/.quorate/dev}"
 ADDR="${QUORATE_DEV_ADDR:-127.0.0.1:7050}"
 NODE="http://$ADDR"
@@ -34,6 +34,16 @@ echo "== demo: refusals =="
 "$BIN" tx transfer --node "$NODE" --from "$keys/dev-0.json" --to "$A1" --amount 999999999999999 || true
 "$BIN" tx transfer --node "$NODE" --from "$keys/dev-0.json" --to "$A1" --amount 1 --chain-id other-chain || true
 "$BIN" tx transfer --node "$NODE" --from "$keys/dev-0.json" --to "$A1" --amount 1 --corrupt-signature || true
+echo "== demo: a contract from the template: build, deploy, call, query, a refused call =="
+"$BIN" contract build contracts/template
+WASM=contracts/target/wasm32-unknown-unknown/release/counter.wasm
+C=$("$BIN" contract deploy "$WASM" --node "$NODE" --from "$keys/dev-1.json" --init '{"start": 10}' --json \
+  | sed -E 's/.*"contract_address":"([0-9a-f]+)".*/\1/')
+echo "counter deployed at $C"
+"$BIN" contract call "$C" increment '{"by": 5}' --node "$NODE" --from "$keys/dev-2.json"
+"$BIN" contract call "$C" reset --node "$NODE" --from "$keys/dev-2.json" || true
+"$BIN" contract query "$C" get --node "$NODE"
+"$BIN" contract info "$C" --node "$NODE"
 echo "== demo: state =="
 "$BIN" account --node "$NODE" "$A0"
 "$BIN" block --node "$NODE"

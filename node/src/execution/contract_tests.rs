@@ -328,3 +328,40 @@ fn a_failing_init_leaves_no_contract() {
     let addr = Address::of_contract(&t.addr(0), 0);
     assert!(t.chain.storage().contract(&addr).expect("read").is_none());
 }
+
+#[test]
+fn an_engine_change_recompiles_stored_code_at_start_up_not_on_a_call() {
+    let t = TestChain::new(1);
+    let deploy = deploy_tx(&t, 0, 0, None);
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let contract = deployed(&t, &deploy);
+    let storage = t.chain.storage().clone();
+    let code_hash = storage
+        .contract(&contract)
+        .expect("read")
+        .expect("record")
+        .code()
+        .expect("hash");
+    // An unchanged engine loads what is stored.
+    let same = crate::contracts::ContractRuntime::new(&t.genesis.params).expect("engine");
+    let report = same.load_stored(&storage).expect("load");
+    assert_eq!((report.loaded, report.recompiled), (1, 0));
+    // An artifact this engine cannot load (as after an engine upgrade) is replaced by a
+    // compilation from the stored bytecode, at start-up; the next start loads it.
+    let fp = same.vm().fingerprint().0;
+    storage
+        .put_artifact(&code_hash, &fp, b"artifact of another engine")
+        .expect("write");
+    let upgraded = crate::contracts::ContractRuntime::new(&t.genesis.params).expect("engine");
+    let report = upgraded.load_stored(&storage).expect("load");
+    assert_eq!((report.loaded, report.recompiled), (0, 1));
+    assert_eq!(upgraded.vm().compilations(), 1);
+    let (out, _) = upgraded
+        .query(&storage, contract, "get", b"", Address::default(), FUEL)
+        .expect("query");
+    assert_eq!(value(&out.result.expect("get")), 41);
+    assert_eq!(upgraded.vm().compilations(), 1, "the call compiled nothing");
+    let again = crate::contracts::ContractRuntime::new(&t.genesis.params).expect("engine");
+    assert_eq!(again.load_stored(&storage).expect("load").recompiled, 0);
+}
