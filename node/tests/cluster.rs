@@ -40,6 +40,41 @@ fn address_of(c: &Cluster, account: usize) -> String {
     v["address"].as_str().expect("address").to_owned()
 }
 
+/// A counter without an interface: `inc` adds one, `get` returns the 8-byte value.
+const COUNTER: &str = r#"(module
+  (import "quorate" "scratch_read" (func $scratch_read (param i32)))
+  (import "quorate" "set_return" (func $set_return (param i32 i32)))
+  (import "quorate" "storage_get" (func $storage_get (param i32 i32) (result i32)))
+  (import "quorate" "storage_set" (func $storage_set (param i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "n")
+  (func $load
+    (if (i32.eq (call $storage_get (i32.const 0) (i32.const 1)) (i32.const 1))
+      (then (call $scratch_read (i32.const 64)))))
+  (func (export "inc")
+    (call $load)
+    (i64.store (i32.const 64) (i64.add (i64.load (i32.const 64)) (i64.const 1)))
+    (call $storage_set (i32.const 0) (i32.const 1) (i32.const 64) (i32.const 8)))
+  (func (export "get") (call $load) (call $set_return (i32.const 64) (i32.const 8)))
+)"#;
+
+/// Deploys the counter from `account` through validator `via`; returns its address.
+fn deploy_counter(c: &Cluster, via: usize, account: usize) -> String {
+    let wasm = c.dir.path().join("counter.wasm");
+    std::fs::write(&wasm, wat::parse_str(COUNTER).expect("wat")).expect("write wasm");
+    let key = path_str(&c.account_key(account));
+    let v = c
+        .json(
+            via,
+            &["contract", "deploy", &path_str(&wasm), "--from", &key],
+        )
+        .unwrap_or_else(|| panic!("deploy failed\n{}", c.log(via)));
+    v["receipt"]["contract_address"]
+        .as_str()
+        .expect("contract address")
+        .to_owned()
+}
+
 /// Sends a transfer from `account` through validator `via` and waits for its commit.
 fn transfer(c: &Cluster, via: usize, account: usize, to: &str) {
     let key = path_str(&c.account_key(account));
@@ -68,6 +103,27 @@ fn four_validators_agree_survive_a_crash_and_a_leader_kill() {
         .as_u64()
         .expect("balance");
     assert_eq!(balance, 1_000_000_000_000 + 4 * 7);
+
+    // A contract deployed through one validator and called through another executes the same
+    // on all four (same receipts, same state root).
+    let contract = deploy_counter(&c, 2, 5);
+    let key = path_str(&c.account_key(6));
+    let (code, out) = c.cli(
+        1,
+        &[
+            "contract", "call", &contract, "inc", "--from", &key, "--json",
+        ],
+    );
+    assert_eq!(code, 0, "call: {out}");
+    let top = c.height(1).expect("height");
+    c.wait_height(&[0, 1, 2, 3], top, LIMIT);
+    assert_same_chain(&c, &[0, 1, 2, 3], top);
+    for i in 0..4 {
+        let q = c
+            .json(i, &["contract", "query", &contract, "get"])
+            .expect("query");
+        assert_eq!(q["return_data"], "0100000000000000", "validator {i}: {q}");
+    }
 
     // One validator down: the other three keep committing.
     c.kill(3);
