@@ -41,29 +41,28 @@ mod host {
     }
 }
 
+/// Reads a host buffer whose length `len` gives and which `read` copies out.
 #[cfg(target_arch = "wasm32")]
-fn scratch() -> Vec<u8> {
-    // SAFETY: the host writes exactly `scratch_len()` bytes into the buffer it is given.
+fn host_buffer(len: unsafe extern "C" fn() -> i32, read: unsafe extern "C" fn(*mut u8)) -> Vec<u8> {
+    // SAFETY: the host writes exactly `len()` bytes into the buffer it is given.
     unsafe {
-        let len = host::scratch_len() as usize;
+        let len = len() as usize;
         let mut buf = Vec::with_capacity(len);
-        host::scratch_read(buf.as_mut_ptr());
+        read(buf.as_mut_ptr());
         buf.set_len(len);
         buf
     }
 }
 
+#[cfg(target_arch = "wasm32")]
+fn scratch() -> Vec<u8> {
+    host_buffer(host::scratch_len, host::scratch_read)
+}
+
 /// The call's input bytes.
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn input() -> Vec<u8> {
-    // SAFETY: the host writes exactly `input_len()` bytes into the buffer it is given.
-    unsafe {
-        let len = host::input_len() as usize;
-        let mut buf = Vec::with_capacity(len);
-        host::input_read(buf.as_mut_ptr());
-        buf.set_len(len);
-        buf
-    }
+    host_buffer(host::input_len, host::input_read)
 }
 
 /// Sets the call's return data.
