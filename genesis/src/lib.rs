@@ -4,6 +4,7 @@
 
 mod dev;
 mod keyfile;
+pub mod system;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -44,6 +45,25 @@ pub struct Genesis {
     /// Accounts (addresses, hex) allowed to deploy precompiled machine code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_deployers: Vec<String>,
+    /// System contracts deployed at genesis, by name and code hash (this release's code for
+    /// each name must have that hash).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system_contracts: Vec<GenesisContract>,
+    /// Certificate authorities of the certificates system contract (addresses, hex); its admin
+    /// is the chain admin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_authorities: Vec<String>,
+}
+
+/// A system contract deployed at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisContract {
+    /// The system contract's name (`remittance`, `credit-escrow`, `certificates`,
+    /// `device-permissions`).
+    pub name: String,
+    /// blake3 of its wasm bytecode, hex.
+    pub code_hash: String,
 }
 
 /// A validator listed in genesis.
@@ -128,6 +148,10 @@ pub struct ContractParams {
     pub balance_fuel: u64,
     /// Fuel of a contract-to-contract call.
     pub nested_call_fuel: u64,
+    /// Fuel of a blake3 hash by a contract, plus `hash_byte_fuel` per byte.
+    pub hash_fuel: u64,
+    /// Fuel per byte hashed.
+    pub hash_byte_fuel: u64,
 }
 
 impl Default for ContractParams {
@@ -150,6 +174,8 @@ impl Default for ContractParams {
             event_fuel: 200,
             balance_fuel: 200,
             nested_call_fuel: 2_000,
+            hash_fuel: 100,
+            hash_byte_fuel: 1,
         }
     }
 }
@@ -157,7 +183,7 @@ impl Default for ContractParams {
 impl Default for ChainParams {
     fn default() -> Self {
         Self {
-            max_tx_bytes: 64 * 1024,
+            max_tx_bytes: 128 * 1024,
             block_max_txs: 10_000,
             block_max_bytes: 16 * 1024 * 1024,
             transfer_fuel: 1_000,
@@ -219,6 +245,14 @@ pub enum GenesisError {
         address: String,
         /// Why.
         source: KeyError,
+    },
+    /// A system contract this release does not carry, or carries with other code.
+    #[error("system contract {name:?}: {why}")]
+    SystemContract {
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        why: String,
     },
     /// Balances sum past u64.
     #[error("total genesis balance overflows u64")]
@@ -330,6 +364,35 @@ impl Genesis {
                 return Err(GenesisError::DuplicateAccount(t.clone()));
             }
         }
+        let mut authorities = HashSet::new();
+        for a in &self.certificate_authorities {
+            if !authorities.insert(role("certificate authority", a)?) {
+                return Err(GenesisError::DuplicateAccount(a.clone()));
+            }
+        }
+        let mut names = HashSet::new();
+        for c in &self.system_contracts {
+            let err = |why: String| GenesisError::SystemContract {
+                name: c.name.clone(),
+                why,
+            };
+            if !names.insert(c.name.as_str()) {
+                return Err(err("listed twice".into()));
+            }
+            let code = system::system_contract(&c.name).ok_or_else(|| {
+                err(format!(
+                    "not a system contract of this release (it has {})",
+                    system::SYSTEM_CONTRACTS.map(|s| s.name).join(", ")
+                ))
+            })?;
+            if c.code_hash != code.code_hash().to_hex() {
+                return Err(err(format!(
+                    "genesis names code {} but this release carries {}: run the release the chain was made with",
+                    c.code_hash,
+                    code.code_hash()
+                )));
+            }
+        }
         self.params.validate()
     }
 
@@ -338,6 +401,22 @@ impl Genesis {
         self.admin
             .as_ref()
             .map(|a| Address::from_hex(a).expect("validated genesis"))
+    }
+
+    /// The certificate authorities. Call on a validated genesis.
+    pub fn certificate_authority_addresses(&self) -> Vec<Address> {
+        self.certificate_authorities
+            .iter()
+            .map(|a| Address::from_hex(a).expect("validated genesis"))
+            .collect()
+    }
+
+    /// The system contracts to deploy, with their code. Call on a validated genesis.
+    pub fn system_contract_code(&self) -> Vec<&'static system::SystemContract> {
+        self.system_contracts
+            .iter()
+            .map(|c| system::system_contract(&c.name).expect("validated genesis"))
+            .collect()
     }
 
     /// The trusted deployers. Call on a validated genesis.
@@ -539,6 +618,19 @@ fn assemble(
             .first()
             .map(|k| vec![k.address().to_hex()])
             .unwrap_or_default(),
+        // Every system contract of this release, with the first account as certificate
+        // authority.
+        system_contracts: system::SYSTEM_CONTRACTS
+            .iter()
+            .map(|c| GenesisContract {
+                name: c.name.to_owned(),
+                code_hash: c.code_hash().to_hex(),
+            })
+            .collect(),
+        certificate_authorities: account_keys
+            .first()
+            .map(|k| vec![k.address().to_hex()])
+            .unwrap_or_default(),
     }
 }
 
@@ -609,6 +701,18 @@ mod tests {
         assert!(matches!(
             g.validate(),
             Err(GenesisError::DuplicateAccount(_))
+        ));
+        let mut g = good.clone();
+        g.system_contracts[0].code_hash = "00".repeat(32);
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::SystemContract { .. })
+        ));
+        let mut g = good.clone();
+        g.system_contracts[0].name = "casino".into();
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::SystemContract { .. })
         ));
         let mut g = good.clone();
         g.params.contracts.max_memory_bytes = 1000;

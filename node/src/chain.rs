@@ -14,7 +14,7 @@ use crate::admission::VerifiedTx;
 use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
 use crate::state_root::LtHash;
-use crate::storage::{EntryKey, Head, Storage, StorageError};
+use crate::storage::{Head, Storage, StorageError};
 
 /// Why a block could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -67,30 +67,32 @@ impl Chain {
     /// stored head otherwise.
     pub fn open(genesis: Genesis, storage: Arc<Storage>) -> Result<Self, StorageError> {
         let genesis_hash = genesis.hash();
-        let mut entries = Vec::new();
-        if let Some(admin) = genesis.admin_address() {
-            entries.push((EntryKey::admin(), admin.0.to_vec()));
-        }
-        for t in genesis.trusted_deployer_addresses() {
-            entries.push((EntryKey::trusted(&t), vec![1u8]));
-        }
+        let contracts = Arc::new(
+            ContractRuntime::new(&genesis.params)
+                .map_err(|e| StorageError::Engine(e.to_string()))?,
+        );
+        // Stored contracts first: a restarted node must not compile the system contracts again.
+        let report = contracts.load_stored(&storage)?;
+        let (entries, new_code) = if storage.is_initialized()? {
+            (Vec::new(), Vec::new())
+        } else {
+            contracts.genesis_state(&storage, &genesis)?
+        };
         storage.init_genesis(
             &genesis.chain_id,
             genesis_hash,
             genesis.genesis_time_ms,
             &genesis.balances(),
             &entries,
+            &new_code,
         )?;
+        contracts.persisted(&new_code);
         let head = storage.check_consistency()?;
         let lthash = storage.lthash()?;
-        let contracts = Arc::new(
-            ContractRuntime::new(&genesis.params)
-                .map_err(|e| StorageError::Engine(e.to_string()))?,
-        );
-        let report = contracts.load_stored(&storage)?;
         tracing::info!(
             loaded = report.loaded,
             recompiled = report.recompiled,
+            deployed_at_genesis = new_code.len(),
             engine = %contracts.vm().fingerprint(),
             "contracts ready"
         );

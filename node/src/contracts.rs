@@ -15,7 +15,17 @@ use quorate_vm::{
 };
 
 use crate::execution::WorldState;
-use crate::storage::{Head, NewCode, Storage, StorageError};
+use crate::state_root::LtHash;
+use crate::storage::{ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
+
+/// `InitArgs` of the certificates system contract (`certificates.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct CertificatesInit {
+    #[prost(bytes = "vec", tag = "1")]
+    admin: Vec<u8>,
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    authorities: Vec<Vec<u8>>,
+}
 
 /// The engine configuration a chain's parameters call for.
 pub fn vm_config(params: &ChainParams) -> VmConfig {
@@ -37,6 +47,8 @@ pub fn vm_config(params: &ChainParams) -> VmConfig {
             event: c.event_fuel,
             balance: c.balance_fuel,
             call: c.nested_call_fuel,
+            hash: c.hash_fuel,
+            hash_per_byte: c.hash_byte_fuel,
         },
     }
 }
@@ -170,6 +182,90 @@ impl ContractRuntime {
             info,
             new_code,
         }))
+    }
+
+    /// The state a new chain starts with besides balances: admin and trusted deployers, and the
+    /// system contracts deployed (compiled, recorded at their fixed addresses, `init` run).
+    /// Returns the entries and the code to store.
+    #[allow(clippy::type_complexity)]
+    pub fn genesis_state(
+        &self,
+        storage: &Arc<Storage>,
+        genesis: &quorate_genesis::Genesis,
+    ) -> Result<(Vec<(EntryKey, Vec<u8>)>, Vec<NewCode>), StorageError> {
+        let engine = |what: String| StorageError::Engine(what);
+        let mut state = WorldState::new(storage.clone());
+        let admin = genesis.admin_address();
+        if let Some(a) = admin {
+            state.set_entry(EntryKey::admin(), Some(a.0.to_vec()))?;
+        }
+        for t in genesis.trusted_deployer_addresses() {
+            state.set_entry(EntryKey::trusted(&t), Some(vec![1u8]))?;
+        }
+        let mut new_code = Vec::new();
+        for sc in genesis.system_contract_code() {
+            let wasm = Bytes::from_static(sc.wasm);
+            let prepared = self
+                .prepare(storage, &wasm, None)?
+                .map_err(|e| engine(format!("system contract {}: {e}", sc.name)))?;
+            let address = sc.address();
+            let record = ContractRecord {
+                code_hash: Bytes::copy_from_slice(&prepared.code_hash.0),
+                deployer: Bytes::copy_from_slice(&[0u8; 20]),
+                height: 0,
+            };
+            state.set_entry(
+                EntryKey::contract(&address),
+                Some(prost::Message::encode_to_vec(&record)),
+            )?;
+            if prepared.info.has_init {
+                let input = match sc.name {
+                    quorate_genesis::system::CERTIFICATES => {
+                        prost::Message::encode_to_vec(&CertificatesInit {
+                            admin: admin.map(|a| a.0.to_vec()).unwrap_or_default(),
+                            authorities: genesis
+                                .certificate_authority_addresses()
+                                .iter()
+                                .map(|a| a.0.to_vec())
+                                .collect(),
+                        })
+                    }
+                    _ => Vec::new(),
+                };
+                let caller = admin.unwrap_or_default();
+                let request = CallRequest {
+                    origin: caller,
+                    caller,
+                    contract: address,
+                    method: quorate_vm::INIT_METHOD,
+                    input: &input,
+                    value: 0,
+                    fuel: genesis.params.max_fuel_per_tx,
+                    read_only: false,
+                    deploying: true,
+                    env: BlockEnv {
+                        height: 0,
+                        time_ms: genesis.genesis_time_ms,
+                    },
+                };
+                let (back, outcome) = self.vm.call(state, &request);
+                state = back;
+                let outcome = outcome.map_err(|e| engine(e.to_string()))?;
+                if let Err(f) = outcome.result {
+                    return Err(engine(format!(
+                        "system contract {} init failed: {f}",
+                        sc.name
+                    )));
+                }
+            }
+            new_code.extend(prepared.new_code);
+        }
+        let (_, entries, _) = state.finish(LtHash::default());
+        let entries = entries
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        Ok((entries, new_code))
     }
 
     /// Forgets artifacts that a committed block stored.

@@ -97,7 +97,7 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
         ("NONCE_USED", vec!["tx", "submit", saved]),
         ("WRONG_CHAIN", transfer(&["--chain-id", "another-chain"])),
         ("BAD_SIGNATURE", transfer(&["--corrupt-signature"])),
-        ("OVERSIZED", transfer(&["--memo-bytes", "70000"])),
+        ("OVERSIZED", transfer(&["--memo-bytes", "140000"])),
         ("INSUFFICIENT_BALANCE", overdraft),
     ];
     let mut seen = std::collections::HashSet::new();

@@ -135,6 +135,16 @@ impl Address {
         Self(out)
     }
 
+    /// The address of the system contract `name` (deployed in genesis): the first 20 bytes of
+    /// blake3 (key derivation "quorate/v1/system-contract") over the name.
+    pub fn of_system_contract(name: &str) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key("quorate/v1/system-contract");
+        hasher.update(name.as_bytes());
+        let mut out = [0u8; ADDRESS_LEN];
+        out.copy_from_slice(&hasher.finalize().as_bytes()[..ADDRESS_LEN]);
+        Self(out)
+    }
+
     /// The address from a 20-byte slice.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, KeyError> {
         Ok(Self(bytes.try_into().map_err(|_| KeyError::Length {

@@ -59,6 +59,7 @@ pub(crate) const HOST_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = &[
     ("transfer", &[I32, I64], &[I32]),
     ("emit_event", &[I32, I32, I32, I32], &[]),
     ("call", &[I32, I32, I32, I32, I32, I64], &[I32]),
+    ("blake3", &[I32, I32, I32], &[]),
 ];
 
 /// The signature of host function `name`, if there is one.

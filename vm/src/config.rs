@@ -75,6 +75,10 @@ pub struct FuelCosts {
     pub balance: u64,
     /// A call to another contract (before the callee's own fuel).
     pub call: u64,
+    /// A blake3 hash.
+    pub hash: u64,
+    /// Every byte hashed.
+    pub hash_per_byte: u64,
 }
 
 impl Default for FuelCosts {
@@ -88,6 +92,8 @@ impl Default for FuelCosts {
             event: 200,
             balance: 200,
             call: 2_000,
+            hash: 100,
+            hash_per_byte: 1,
         }
     }
 }

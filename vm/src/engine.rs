@@ -11,7 +11,7 @@ use crate::config::Limits;
 
 /// Version of the host ABI; part of the fingerprint, so artifacts built against another ABI
 /// are never loaded.
-const ABI_VERSION: &str = "quorate-abi/1";
+const ABI_VERSION: &str = "quorate-abi/2";
 
 /// The engine could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -296,6 +296,19 @@ pub(crate) fn define<B: Backend>(linker: &mut Linker<Ctx<B>>) -> wasmtime::Resul
     )?;
     linker.func_wrap(
         m,
+        "blake3",
+        |mut cx: Cx<'_, B>, ptr: i32, len: i32, out: i32| {
+            let costs = &cx.data().shared.config.fuel;
+            let cost = costs.hash + costs.hash_per_byte * len as u32 as u64;
+            enter(&mut cx, cost)?;
+            let max = cx.data().shared.config.limits.max_io_bytes;
+            let data = read(&mut cx, ptr, len, max, "hash input")?;
+            let digest = blake3::hash(&data);
+            write(&mut cx, out, digest.as_bytes())
+        },
+    )?;
+    linker.func_wrap(
+        m,
         "call",
         |mut cx: Cx<'_, B>,
          aptr: i32,

@@ -38,6 +38,7 @@ mod host {
             input_len: i32,
             value: i64,
         ) -> i32;
+        pub fn blake3(data: *const u8, len: i32, out: *mut u8);
     }
 }
 
@@ -201,8 +202,17 @@ pub(crate) fn call(
     }
 }
 
+/// blake3 of `data`, computed by the host.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn blake3(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // SAFETY: the input slice is live; the host writes exactly 32 bytes.
+    unsafe { host::blake3(data.as_ptr(), data.len() as i32, out.as_mut_ptr()) };
+    out
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::mock::{
-    abort, balance, block_height, block_time_ms, call, caller, emit_event, input, origin,
+    abort, balance, blake3, block_height, block_time_ms, call, caller, emit_event, input, origin,
     self_address, set_return, storage_get, storage_remove, storage_set, transfer, value,
 };

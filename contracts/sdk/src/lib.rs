@@ -22,6 +22,7 @@
 //! - [`context`]: caller, origin, block height and time, native balances and transfers.
 //! - [`events`]: events for the receipt and the node's event stream.
 //! - [`call`]: calls to other contracts.
+//! - [`crypto`]: blake3 hashing and derived addresses.
 //! - [`Error`]: fail with a message and a kind (refused, bad input, permission denied);
 //!   nothing a failed call wrote is kept.
 //! - [`testing`]: an in-memory host for unit tests off-chain.
@@ -33,12 +34,15 @@
 pub extern crate alloc as __alloc;
 
 extern crate alloc;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "build"))]
 extern crate std;
 
 mod address;
+#[cfg(feature = "build")]
+pub mod build;
 pub mod call;
 pub mod context;
+pub mod crypto;
 mod entry;
 mod env;
 mod error;

@@ -179,6 +179,10 @@ pub(crate) mod mock {
         with(|h| h.events.push((kind.into(), data.to_vec())));
     }
 
+    pub(crate) fn blake3(data: &[u8]) -> [u8; 32] {
+        *::blake3::hash(data).as_bytes()
+    }
+
     pub(crate) fn call(
         _contract: &[u8; 20],
         _method: &str,

@@ -47,7 +47,7 @@ fn accepts_valid_and_refuses_each_bad_kind_without_changing_state() {
     assert_eq!(code(&t, sign(&body, &stranger)), RejectCode::SignerMismatch);
     // Oversized.
     let big = sign(
-        &transfer_body(&t.genesis.chain_id, k, 1, fuel, to, 1, vec![0; 70_000]),
+        &transfer_body(&t.genesis.chain_id, k, 1, fuel, to, 1, vec![0; 140_000]),
         k,
     );
     let a = t

@@ -230,6 +230,7 @@ impl Storage {
         genesis_time_ms: u64,
         balances: &[(quorate_proto::Address, u64)],
         entries: &[(EntryKey, Vec<u8>)],
+        new_code: &[NewCode],
     ) -> Result<Head, StorageError> {
         let meta = self.cf(CF_META);
         if let Some(stored) = self.db.get_cf(meta, META_GENESIS)? {
@@ -267,7 +268,7 @@ impl Storage {
                 (k.clone(), Some(v.clone()))
             })
             .collect();
-        self.put_contract_state(&mut batch, &owned, &[]);
+        self.put_contract_state(&mut batch, &owned, new_code);
         let head = Head {
             height: 0,
             hash: genesis_hash,
@@ -282,6 +283,14 @@ impl Storage {
         batch.put_cf(meta, META_GENESIS, genesis_hash.0);
         self.db.write_opt(batch, &self.write_opts)?;
         Ok(head)
+    }
+
+    /// True once a genesis has been written.
+    pub fn is_initialized(&self) -> Result<bool, StorageError> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(CF_META), META_GENESIS)?
+            .is_some())
     }
 
     /// The latest committed head.

@@ -1,0 +1,8 @@
+//! Rust types and the embedded interface from `proto/proto/quorate/contracts/v1/remittance.proto`.
+
+fn main() {
+    quorate_sdk::build::contract(
+        &["quorate/contracts/v1/remittance.proto"],
+        &["../../proto/proto"],
+    );
+}
