@@ -16,5 +16,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out.join("quorate_descriptor.bin"))
         .bytes(".")
         .compile_protos(&protos, &["proto"])?;
+    // The system contracts' messages: their `service`s list contract methods, not gRPC services,
+    // so no client or server code is generated for them.
+    let contracts = [
+        "proto/quorate/contracts/v1/remittance.proto",
+        "proto/quorate/contracts/v1/credit_escrow.proto",
+        "proto/quorate/contracts/v1/certificates.proto",
+        "proto/quorate/contracts/v1/device_permissions.proto",
+    ];
+    for p in &contracts {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .bytes(".")
+        .compile_protos(&contracts, &["proto"])?;
     Ok(())
 }

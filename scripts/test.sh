@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path contracts/Cargo.toml -- --check
+# The system contracts embedded in genesis must be what their source builds to.
+bash scripts/build-system-contracts.sh --check
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"

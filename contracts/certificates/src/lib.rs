@@ -151,7 +151,7 @@ methods! {
         text(&args.name, "name")?;
         text(&args.schema, "schema")?;
         ensure!(args.validity_ms > 0, Error::bad_input("validity_ms must be positive"));
-        let id = NEXT_SPEC.load_or_default()?;
+        let id = NEXT_SPEC.load()?.unwrap_or(1);
         NEXT_SPEC.save(&(id + 1));
         let spec = Spec {
             id,
@@ -185,7 +185,7 @@ methods! {
         ensure!(!args.certificates.is_empty(), Error::bad_input("the batch is empty"));
         let now = context::block_time_ms();
         let expires_at_ms = now.saturating_add(spec.validity_ms);
-        let first_id = NEXT_CERT.load_or_default()?;
+        let first_id = NEXT_CERT.load()?.unwrap_or(1);
         let mut id = first_id;
         for req in args.certificates {
             let subject = Address::from_slice(&req.subject)?;
@@ -320,8 +320,8 @@ mod tests {
             certificates: reqs,
         })
         .expect("issue");
-        assert_eq!((batch.first_id, batch.count), (0, 1000));
-        let v = verify(CertificateId { id: 999 }).expect("verify");
+        assert_eq!((batch.first_id, batch.count), (1, 1000));
+        let v = verify(CertificateId { id: 1000 }).expect("verify");
         assert_eq!(v.validity, Validity::Valid as i32);
         revoke(RevokeArgs {
             id: 5,
@@ -353,10 +353,14 @@ mod tests {
             purpose: "job".into()
         })
         .is_err());
-        assert_eq!(
-            verify(CertificateId { id: 5000 }).expect("verify").validity,
-            Validity::Unknown as i32
-        );
+        for unknown in [0, 1001] {
+            assert_eq!(
+                verify(CertificateId { id: unknown })
+                    .expect("verify")
+                    .validity,
+                Validity::Unknown as i32
+            );
+        }
     }
 
     #[test]

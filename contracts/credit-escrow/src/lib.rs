@@ -98,7 +98,7 @@ methods! {
             args.maturity_ms > context::block_time_ms(),
             Error::bad_input("maturity must be after the current block time")
         );
-        let id = NEXT_ID.load_or_default()?;
+        let id = NEXT_ID.load()?.unwrap_or(1);
         NEXT_ID.save(&(id + 1));
         let issuer = context::caller();
         let c = CreditCertificate {

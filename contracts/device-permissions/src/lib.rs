@@ -211,7 +211,7 @@ methods! {
             live.len() < MAX_GRANTS_PER_PARTICIPANT,
             Error::new("this participant already holds 32 live grants on the device")
         );
-        let id = NEXT_GRANT.load_or_default()?;
+        let id = NEXT_GRANT.load()?.unwrap_or(1);
         NEXT_GRANT.save(&(id + 1));
         let g = Grant {
             id,

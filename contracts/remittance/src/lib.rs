@@ -183,7 +183,7 @@ methods! {
         }
         save_reserves(&remitter, list);
         context::transfer(&remittee, args.amount)?;
-        let id = NEXT_ID.load_or_default()?;
+        let id = NEXT_ID.load()?.unwrap_or(1);
         NEXT_ID.save(&(id + 1));
         let r = Remittance {
             id,

@@ -52,7 +52,9 @@ pub(super) fn run(cmd: ContractCommand) -> anyhow::Result<ExitCode> {
             args_hex,
             value,
             sign,
-        } => runtime()?.block_on(call(&contract, &method, args, args_hex, value, sign)),
+        } => runtime()?.block_on(async {
+            call(parse_addr(&contract)?, &method, args, args_hex, value, sign).await
+        }),
         ContractCommand::Query {
             contract,
             method,
@@ -61,9 +63,19 @@ pub(super) fn run(cmd: ContractCommand) -> anyhow::Result<ExitCode> {
             caller,
             fuel_limit,
             opts,
-        } => runtime()?.block_on(query(
-            &contract, &method, args, args_hex, caller, fuel_limit, &opts,
-        )),
+        } => runtime()?.block_on(async {
+            let caller = caller.as_deref().map(parse_addr).transpose()?;
+            query(
+                parse_addr(&contract)?,
+                &method,
+                args,
+                args_hex,
+                caller,
+                fuel_limit,
+                &opts,
+            )
+            .await
+        }),
         ContractCommand::Info { contract, opts } => runtime()?.block_on(info(&contract, &opts)),
     }
 }
@@ -319,13 +331,26 @@ fn report(
         }
         println!("{v}");
     } else {
-        println!("{}", output::tx_status_text(status));
-        if let Some(r) = decoded_return {
+        // Raw hex only for what the interface does not decode.
+        let mut raw = status.clone();
+        if let Some(r) = raw.receipt.as_mut() {
+            if decoded_return.is_some() {
+                r.return_data = Bytes::new();
+            }
+            let mut decoded = decoded_events.iter().map(Option::is_some);
+            r.events.retain(|_| !decoded.next().unwrap_or(false));
+        }
+        println!("{}", output::tx_status_text(&raw));
+        if let Some(r) = &decoded_return {
             println!("  return   {r}");
         }
         for (e, d) in receipt.events.iter().zip(decoded_events) {
-            if let Some(d) = d {
-                println!("  event    {} {d}", e.kind);
+            match d {
+                Some(d) if Some(&d) == decoded_return.as_ref() => {
+                    println!("  event    {} (the value returned)", e.kind);
+                }
+                Some(d) => println!("  event    {} {d}", e.kind),
+                None => {}
             }
         }
     }
@@ -403,15 +428,15 @@ async fn deploy(
     ))
 }
 
-async fn call(
-    contract: &str,
+/// Calls `method` of the contract at `addr` in a transaction and reports the outcome.
+pub(super) async fn call(
+    addr: Address,
     method: &str,
     json_args: Option<String>,
     hex_args: Option<String>,
     value: u64,
     sign_opts: SignOpts,
 ) -> anyhow::Result<ExitCode> {
-    let addr = Address::from_hex(contract).with_context(|| format!("contract {contract:?}"))?;
     let channel = connect(&sign_opts.opts.node).await?;
     let iface = interface_of(&channel, &addr).await?;
     let args = args_bytes(iface.as_ref(), method, json_args, hex_args)?;
@@ -437,21 +462,17 @@ async fn call(
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn query(
-    contract: &str,
+/// Runs `method` of the contract at `addr` read-only and prints its result.
+pub(super) async fn query(
+    addr: Address,
     method: &str,
     json_args: Option<String>,
     hex_args: Option<String>,
-    caller: Option<String>,
+    caller: Option<Address>,
     fuel_limit: Option<u64>,
     opts: &ClientOpts,
 ) -> anyhow::Result<ExitCode> {
-    let addr = Address::from_hex(contract).with_context(|| format!("contract {contract:?}"))?;
-    let caller = caller
-        .map(|c| Address::from_hex(&c).with_context(|| format!("caller {c:?}")))
-        .transpose()?
-        .unwrap_or_default();
+    let caller = caller.unwrap_or_default();
     let channel = connect(&opts.node).await?;
     let iface = interface_of(&channel, &addr).await?;
     let args = args_bytes(iface.as_ref(), method, json_args, hex_args)?;
@@ -638,6 +659,7 @@ pub(super) fn admin(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn parse_addr(s: &str) -> anyhow::Result<Address> {
+/// An address from 40 hex digits, with the text in the error.
+pub(super) fn parse_addr(s: &str) -> anyhow::Result<Address> {
     Address::from_hex(s).with_context(|| format!("address {s:?}"))
 }

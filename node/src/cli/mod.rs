@@ -6,6 +6,7 @@ mod interface;
 mod localnet;
 mod output;
 mod setup;
+mod system;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,18 @@ pub enum Command {
     /// Chain administration (admin account only): trusted deployers and the admin role.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The remittance system contract: reserve fund lists and covered remittances.
+    #[command(subcommand)]
+    Remittance(system::RemittanceCommand),
+    /// The credit-certificate escrow system contract: issue, transfer through escrow, return.
+    #[command(subcommand)]
+    Escrow(system::EscrowCommand),
+    /// The certificate issuance system contract: authorities, specifications, batches, checks.
+    #[command(subcommand)]
+    Certs(system::CertsCommand),
+    /// The device control permissions system contract: owners, controllers, grants, checks.
+    #[command(subcommand)]
+    Device(system::DeviceCommand),
 }
 
 /// Options of commands that sign and send a transaction.
@@ -436,5 +449,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contract(cmd) => contract::run(cmd),
         Command::Events(args) => contract::events(args),
         Command::Admin(cmd) => contract::admin(cmd),
+        Command::Remittance(cmd) => system::remittance(cmd),
+        Command::Escrow(cmd) => system::escrow(cmd),
+        Command::Certs(cmd) => system::certs(cmd),
+        Command::Device(cmd) => system::device(cmd),
     }
 }

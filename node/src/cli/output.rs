@@ -188,6 +188,7 @@ pub fn status(s: &NodeStatus) -> Value {
         "validators": s.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key), "address": hex::encode(&v.address)})).collect::<Vec<_>>(),
         "engine_fingerprint": hex::encode(&s.engine_fingerprint),
         "admin": hex::encode(&s.admin),
+        "system_contracts": s.system_contracts.iter().map(|c| json!({"name": c.name, "address": hex::encode(&c.address), "code_hash": hex::encode(&c.code_hash)})).collect::<Vec<_>>(),
     })
 }
 
@@ -227,6 +228,12 @@ pub fn status_text(s: &NodeStatus) -> String {
     }
     for p in s.peers.iter().filter(|p| !known.contains(p)) {
         out += &format!("\n  observer {p} (connected)");
+    }
+    if !s.system_contracts.is_empty() {
+        out += "\nsystem contracts";
+        for c in &s.system_contracts {
+            out += &format!("\n  {:<18} {}", c.name, hex::encode(&c.address));
+        }
     }
     out
 }

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use quorate_proto::crypto::Address;
 use quorate_proto::v1::node_service_server::NodeService;
-use quorate_proto::v1::{ChainParams, GetNodeStatusRequest, NodeStatus, ValidatorInfo};
+use quorate_proto::v1::{
+    ChainParams, GetNodeStatusRequest, NodeStatus, SystemContractInfo, ValidatorInfo,
+};
 use tonic::{Request, Response, Status};
 
 use super::NodeState;
@@ -79,6 +82,16 @@ impl NodeService for NodeApi {
             admin: admin
                 .map(|a| Bytes::copy_from_slice(&a.0))
                 .unwrap_or_default(),
+            system_contracts: info
+                .genesis
+                .system_contracts
+                .iter()
+                .map(|c| SystemContractInfo {
+                    name: c.name.clone(),
+                    address: Bytes::copy_from_slice(&Address::of_system_contract(&c.name).0),
+                    code_hash: hex::decode(&c.code_hash).unwrap_or_default().into(),
+                })
+                .collect(),
         }))
     }
 }
