@@ -4,6 +4,11 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = quorate_node::cli::Cli::parse();
+    if !cli.command.is_long_running() {
+        // Client output piped into `head` ends quietly, as other command-line tools do. Nodes
+        // keep Rust's default (SIGPIPE ignored) so a closed pipe or socket never kills them.
+        sigpipe::reset();
+    }
     match quorate_node::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -102,6 +102,13 @@ pub enum Command {
     Device(system::DeviceCommand),
 }
 
+impl Command {
+    /// Whether this runs a node or a cluster (rather than a client command that ends).
+    pub fn is_long_running(&self) -> bool {
+        matches!(self, Self::Node(_) | Self::Dev(_) | Self::Localnet(_))
+    }
+}
+
 /// Options of commands that sign and send a transaction.
 #[derive(Args, Debug, Clone)]
 pub struct SignOpts {
