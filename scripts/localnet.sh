@@ -38,6 +38,47 @@ done
 "$BIN" tx transfer --node "$(node 1)" --from "$keys/account-1.json" --to "$A0" --amount 20 --wait
 echo "== demo: a replay is refused =="
 "$BIN" tx transfer --node "$(node 2)" --from "$keys/account-1.json" --to "$A0" --amount 1 --nonce 0 || true
+echo "== demo: system contracts (deployed at genesis; each step through another validator) =="
+acct() { echo "$keys/account-$1.json"; }
+A2=$(addr_of "$(acct 2)"); A3=$(addr_of "$(acct 3)")
+refused() { echo "   -> refused, as it should be: $1"; }
+echo "-- remittance: account-1 reserves 6000 in two entries and remits 5500 to account-2 --"
+"$BIN" remittance deposit payroll 5000 --node "$(node 0)" --from "$(acct 1)"
+"$BIN" remittance deposit bonus 1000 --node "$(node 1)" --from "$(acct 1)"
+"$BIN" remittance remit "$A2" 5500 --alloc payroll=5000 --alloc bonus=500 --memo salary \
+  --node "$(node 2)" --from "$(acct 1)"
+"$BIN" remittance remit "$A2" 900 --alloc bonus=400 --node "$(node 3)" --from "$(acct 1)" \
+  || refused "400 allocated does not cover 900"
+"$BIN" remittance reserves "$(acct 1)" --node "$(node 0)"
+echo "-- credit escrow: account-0 owes 7000 to holder account-3, who transfers it to account-4 --"
+"$BIN" escrow issue "$(acct 3)" 7000 --maturity 90d --terms "invoice 2026-117" --node "$(node 1)" --from "$(acct 0)" >/dev/null
+"$BIN" escrow transfer 1 "$(acct 4)" --node "$(node 2)" --from "$(acct 3)" >/dev/null
+echo "   escrow (target) address of account-3 and account-4: $("$BIN" escrow target "$(acct 3)" "$(acct 4)" --node "$(node 3)" 2>/dev/null)"
+"$BIN" escrow confirm 1 --node "$(node 3)" --from "$(acct 5)" || refused "only the creditor confirms"
+"$BIN" escrow confirm 1 --node "$(node 0)" --from "$(acct 4)" >/dev/null
+"$BIN" escrow show 1 --node "$(node 1)"
+echo "-- certificates: authority account-0 issues 1000 diplomas in one transaction --"
+"$BIN" certs create-spec diploma --schema "degree/v1" --validity 365d --node "$(node 2)" --from "$(acct 0)"
+batch=$(mktemp)
+printf '%s,BSc 2026\n' "$A3" > "$batch"
+for i in $(seq 2 1000); do printf '%040x,graduate %d\n' "$i" "$i"; done >> "$batch"
+"$BIN" certs issue 1 --file "$batch" --fuel-limit 100000000 --node "$(node 3)" --from "$(acct 0)"
+rm -f "$batch"
+"$BIN" certs issue 1 --subject "$A3" --node "$(node 0)" --from "$(acct 5)" || refused "account-5 is no authority"
+"$BIN" certs verify 1 --node "$(node 1)"
+"$BIN" certs revoke 1 --reason "issued in error" --node "$(node 2)" --from "$(acct 0)" >/dev/null
+echo "   certificate 1 is now: $("$BIN" certs verify 1 --node "$(node 3)" 2>/dev/null | sed -E 's/.*"validity":"([A-Z]+)".*/\1/')"
+"$BIN" certs present 1 --purpose "job application" --node "$(node 0)" --from "$(acct 3)" || refused "a revoked certificate cannot be used"
+echo "-- device permissions: account-6 owns door-7, names controller account-7, which grants account-5 --"
+"$BIN" device register door-7 --node "$(node 1)" --from "$(acct 6)" >/dev/null
+"$BIN" device add-controller door-7 "$(acct 7)" --node "$(node 2)" --from "$(acct 6)" >/dev/null
+"$BIN" device grant door-7 "$(acct 5)" --scope unlock,read --expires 30d --data "facility manager" \
+  --node "$(node 3)" --from "$(acct 7)"
+"$BIN" device grant door-7 "$(acct 5)" --scope '*' --node "$(node 0)" --from "$(acct 5)" || refused "only the owner or a controller grants"
+echo "   may account-5 unlock door-7? $("$BIN" device check door-7 "$(acct 5)" unlock --node "$(node 1)" 2>/dev/null)"
+"$BIN" device revoke 1 --data "facility manager" --node "$(node 2)" --from "$(acct 6)" >/dev/null
+echo "   after revocation:          $("$BIN" device check door-7 "$(acct 5)" unlock --node "$(node 3)" 2>/dev/null)"
+"$BIN" device history door-7 --node "$(node 0)"
 echo "== demo: every validator holds the same head =="
 sleep 1
 for i in $(seq 0 $((N - 1))); do
