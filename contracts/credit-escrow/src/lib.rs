@@ -32,6 +32,7 @@ const MAX_TERMS: usize = 512;
 
 static CERTIFICATES: Map<u64, CreditCertificate> = Map::new("certificate");
 static NEXT_ID: Item<u64> = Item::new("next_id");
+static HISTORY: Map<(u64, u32), HistoryEntry> = Map::new("history");
 
 /// The temporary target address of a transfer from `debtor` to `creditor`: no key controls it;
 /// only this contract moves what it holds, on the rules above.
@@ -49,18 +50,31 @@ fn addr(bytes: &[u8]) -> Address {
     Address::from_slice(bytes).unwrap_or_default()
 }
 
-/// Appends a history entry and stores the certificate.
+/// Records a step of the certificate's life and stores the certificate (without its history,
+/// which is kept entry by entry). The certificate returned (and emitted) carries only this step.
 fn save(mut c: CreditCertificate, action: &str, from: &[u8], to: &[u8]) -> CreditCertificate {
-    c.history.push(HistoryEntry {
+    let entry = HistoryEntry {
         action: action.into(),
         by: context::caller().to_vec(),
         from: from.to_vec(),
         to: to.to_vec(),
         height: context::block_height(),
         time_ms: context::block_time_ms(),
-    });
+    };
+    HISTORY.set(&(c.id, c.history_len), &entry);
+    c.history_len += 1;
+    c.history.clear();
     CERTIFICATES.set(&c.id, &c);
+    c.history.push(entry);
     c
+}
+
+/// A certificate with its whole history.
+fn with_history(mut c: CreditCertificate) -> Result<CreditCertificate> {
+    for i in 0..c.history_len {
+        c.history.extend(HISTORY.get(&(c.id, i))?);
+    }
+    Ok(c)
 }
 
 /// Back to the debtor: ends the escrow.
@@ -213,9 +227,9 @@ methods! {
         Ok(c)
     }
 
-    /// A certificate with its state and history.
+    /// A certificate with its state and whole history.
     fn get(args: CertificateId) -> Result<CreditCertificate> {
-        load(args.id)
+        with_history(load(args.id)?)
     }
 
     /// The target address of a transfer from `debtor` to `creditor`.
@@ -279,7 +293,14 @@ mod tests {
         testing::set_caller(CREDITOR);
         let c = confirm(CertificateId { id }).expect("confirm");
         assert_eq!(holder(&c), CREDITOR);
+        assert_eq!(
+            actions(&c),
+            vec!["confirmed"],
+            "a call returns the step it took"
+        );
+        let c = get(CertificateId { id }).expect("get");
         assert_eq!(actions(&c), vec!["issued", "escrowed", "confirmed"]);
+        assert_eq!(c.history_len, 3);
     }
 
     #[test]
