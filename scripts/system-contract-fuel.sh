@@ -24,7 +24,7 @@ K="$HOME_DIR/keys"
 k() { echo "$K/dev-$1.json"; }
 addr_of() { "$BIN" keys show --json "$1" | sed -E 's/.*"address":"([0-9a-f]+)".*/\1/'; }
 
-echo "| contract | command (`quorate …`) | case | fuel |"
+echo '| contract | command (`quorate …`) | case | fuel |'
 echo "|---|---|---|---:|"
 # fuel CONTRACT CASE -- quorate arguments...: runs it and prints a table row with its fuel.
 fuel() {
