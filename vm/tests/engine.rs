@@ -38,6 +38,12 @@ fn counter() -> String {
     (i64.store (i32.const 64) (call $block_height))
     (call $set_return (i32.const 64) (i32.const 8)))
   (func (export "pay") (drop (call $transfer (i32.const 128) (i64.const 5))))
+  (func (export "hash")
+    (call $input_read (i32.const 1024))
+    (call $blake3 (i32.const 1024) (call $input_len) (i32.const 512))
+    (call $set_return (i32.const 512) (i32.const 32)))
+  (func (export "hash_out_of_bounds")
+    (call $blake3 (i32.const 65000) (i32.const 1000) (i32.const 512)))
   (func (export "init") (call $inc))
 )"#
     )
@@ -76,6 +82,31 @@ fn calls_return_data_write_storage_and_emit_events_with_deterministic_fuel() {
     assert_eq!(echo.result, Ok(b"hello".to_vec()));
     let height = run(&vm, &mut state, &request(1, "height", b"", FUEL));
     assert_eq!(value_of(&height), 7);
+}
+
+#[test]
+fn blake3_hashes_memory_and_charges_per_byte() {
+    let vm = vm();
+    let mut state = MemState::default();
+    deploy(&vm, &mut state, 1, &counter());
+    let short = run(&vm, &mut state, &request(1, "hash", b"abc", FUEL));
+    assert_eq!(short.result, Ok(blake3::hash(b"abc").as_bytes().to_vec()));
+    let data = vec![7u8; 4000];
+    let long = run(&vm, &mut state, &request(1, "hash", &data, FUEL));
+    assert_eq!(long.result, Ok(blake3::hash(&data).as_bytes().to_vec()));
+    // 3,997 more bytes hashed (1 each), also read in (1 each): at least 7,994 more fuel.
+    assert!(
+        long.fuel_used >= short.fuel_used + 7_994,
+        "{} vs {}",
+        long.fuel_used,
+        short.fuel_used
+    );
+    let out = run(
+        &vm,
+        &mut state,
+        &request(1, "hash_out_of_bounds", b"", FUEL),
+    );
+    assert!(out.result.is_err(), "reading past memory fails the call");
 }
 
 #[test]

@@ -141,4 +141,5 @@ pub const IMPORTS: &str = r#"
   (import "quorate" "call" (func $call (param i32 i32 i32 i32 i32 i64) (result i32)))
   (import "quorate" "caller" (func $caller (param i32)))
   (import "quorate" "block_height" (func $block_height (result i64)))
+  (import "quorate" "blake3" (func $blake3 (param i32 i32 i32)))
 "#;
