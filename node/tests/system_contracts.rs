@@ -31,25 +31,33 @@ fn key(node: &DevNode, i: usize) -> String {
     node.key(i).display().to_string()
 }
 
+/// A command line's words (the tests use no argument with a space in it).
+fn words(command: &str) -> Vec<&str> {
+    command.split_whitespace().collect()
+}
+
 /// A transaction that must succeed; returns the whole JSON status.
-fn ok_tx(node: &DevNode, args: &[&str]) -> Value {
-    let (code, v) = node.cli_json(args);
+fn ok_tx(node: &DevNode, command: &str) -> Value {
+    let args = words(command);
+    let (code, v) = node.cli_json(&args);
     assert_eq!(code, 0, "{args:?}: {v}");
     assert_eq!(v["receipt"]["status"], "SUCCESS", "{args:?}: {v}");
     v
 }
 
 /// A transaction that must commit and fail with `status`; returns the error text.
-fn failed_tx(node: &DevNode, args: &[&str], status: &str) -> String {
-    let (code, v) = node.cli_json(args);
+fn failed_tx(node: &DevNode, command: &str, status: &str) -> String {
+    let args = words(command);
+    let (code, v) = node.cli_json(&args);
     assert_eq!(code, 3, "{args:?} should fail: {v}");
     assert_eq!(v["receipt"]["status"], status, "{args:?}: {v}");
     v["receipt"]["error"].as_str().expect("error").to_owned()
 }
 
 /// A query that must succeed; returns the decoded result.
-fn query(node: &DevNode, args: &[&str]) -> Value {
-    let (code, v) = node.cli_json(args);
+fn query(node: &DevNode, command: &str) -> Value {
+    let args = words(command);
+    let (code, v) = node.cli_json(&args);
     assert_eq!(code, 0, "{args:?}: {v}");
     assert_eq!(v["status"], "SUCCESS", "{args:?}: {v}");
     v["return"].clone()
@@ -134,22 +142,15 @@ fn remittance_needs_reserves_that_cover_the_amount() {
 
     let v = ok_tx(
         &node,
-        &[
-            "remittance",
-            "deposit",
-            "payroll",
-            "1000",
-            "--from",
-            &remitter,
-        ],
+        &format!("remittance deposit payroll 1000 --from {remitter}"),
     );
     assert_eq!(v["receipt"]["return"]["balance"], "1000");
     assert_eq!(v["receipt"]["events"][0]["kind"], "deposited");
     ok_tx(
         &node,
-        &["remittance", "deposit", "bonus", "500", "--from", &remitter],
+        &format!("remittance deposit bonus 500 --from {remitter}"),
     );
-    let r = query(&node, &["remittance", "reserves", &a1]);
+    let r = query(&node, &format!("remittance reserves {a1}"));
     assert_eq!(r["total"], "1500", "{r}");
     assert_eq!(
         balance(&node, &contract),
@@ -160,12 +161,12 @@ fn remittance_needs_reserves_that_cover_the_amount() {
     // A deposit must carry tokens; an unknown entry cannot be withdrawn from or allocated.
     failed_tx(
         &node,
-        &["remittance", "deposit", "payroll", "0", "--from", &remitter],
+        &format!("remittance deposit payroll 0 --from {remitter}"),
         "BAD_INPUT",
     );
     failed_tx(
         &node,
-        &["remittance", "withdraw", "travel", "1", "--from", &remitter],
+        &format!("remittance withdraw travel 1 --from {remitter}"),
         "ABORTED",
     );
 
@@ -173,52 +174,25 @@ fn remittance_needs_reserves_that_cover_the_amount() {
     let before = balance(&node, &a2);
     let err = failed_tx(
         &node,
-        &[
-            "remittance",
-            "remit",
-            &a2,
-            "1200",
-            "--alloc",
-            "bonus=200",
-            "--from",
-            &remitter,
-        ],
+        &format!("remittance remit {a2} 1200 --alloc bonus=200 --from {remitter}"),
         "ABORTED",
     );
     assert!(err.contains("do not cover"), "{err}");
     // An allocation larger than its entry holds is refused too.
     failed_tx(
         &node,
-        &[
-            "remittance",
-            "remit",
-            &a2,
-            "1200",
-            "--alloc",
-            "payroll=1000",
-            "--alloc",
-            "bonus=600",
-            "--from",
-            &remitter,
-        ],
+        &format!(
+            "remittance remit {a2} 1200 --alloc payroll=1000 --alloc bonus=600 --from {remitter}"
+        ),
         "ABORTED",
     );
     failed_tx(
         &node,
-        &[
-            "remittance",
-            "remit",
-            &a2,
-            "10",
-            "--alloc",
-            "travel=10",
-            "--from",
-            &remitter,
-        ],
+        &format!("remittance remit {a2} 10 --alloc travel=10 --from {remitter}"),
         "ABORTED",
     );
     assert_eq!(
-        query(&node, &["remittance", "reserves", &a1])["total"],
+        query(&node, &format!("remittance reserves {a1}"))["total"],
         "1500"
     );
     assert_eq!(balance(&node, &a2), before);
@@ -226,61 +200,37 @@ fn remittance_needs_reserves_that_cover_the_amount() {
     // Covered: the amount leaves the reserves (in allocation order) and reaches the remittee.
     let v = ok_tx(
         &node,
-        &[
-            "remittance",
-            "remit",
-            &remittee,
-            "1200",
-            "--alloc",
-            "payroll=1000",
-            "--alloc",
-            "bonus=300",
-            "--memo",
-            "salary",
-            "--from",
-            &remitter,
-        ],
+        &format!("remittance remit {remittee} 1200 --alloc payroll=1000 --alloc bonus=300 --memo salary --from {remitter}"),
     );
     let sent = &v["receipt"]["return"];
     assert_eq!(sent["id"], "1");
     assert_eq!(sent["charged"][1]["amount"], "200", "{sent}");
     assert_eq!(balance(&node, &a2), before + 1200);
     assert_eq!(balance(&node, &contract), 300);
-    let r = query(&node, &["remittance", "reserves", &remitter]);
+    let r = query(&node, &format!("remittance reserves {remitter}"));
     assert_eq!(r["total"], "300");
     assert_eq!(r["entries"][0]["name"], "bonus");
 
     // Withdraw, not past the entry.
     failed_tx(
         &node,
-        &[
-            "remittance",
-            "withdraw",
-            "bonus",
-            "301",
-            "--from",
-            &remitter,
-        ],
+        &format!("remittance withdraw bonus 301 --from {remitter}"),
         "ABORTED",
     );
     ok_tx(
         &node,
-        &[
-            "remittance",
-            "withdraw",
-            "bonus",
-            "100",
-            "--from",
-            &remitter,
-        ],
+        &format!("remittance withdraw bonus 100 --from {remitter}"),
     );
 
     // Queries: one remittance, each side's history; the same over gRPC with typed messages.
-    assert_eq!(query(&node, &["remittance", "show", "1"])["memo"], "salary");
-    let h = query(&node, &["remittance", "history", &a2]);
+    assert_eq!(query(&node, "remittance show 1")["memo"], "salary");
+    let h = query(&node, &format!("remittance history {a2}"));
     assert_eq!(h["total"], "1");
     assert_eq!(h["remittances"][0]["remitter"], hex0x(&a1));
-    assert_eq!(query(&node, &["remittance", "history", &a1])["total"], "1");
+    assert_eq!(
+        query(&node, &format!("remittance history {a1}"))["total"],
+        "1"
+    );
     let list: rm::ReserveList = grpc_query(
         &node,
         REMITTANCE,
@@ -301,32 +251,12 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
 
     failed_tx(
         &node,
-        &[
-            "escrow",
-            "issue",
-            &debtor,
-            "5000",
-            "--maturity",
-            "1000",
-            "--from",
-            &issuer,
-        ],
+        &format!("escrow issue {debtor} 5000 --maturity 1000 --from {issuer}"),
         "BAD_INPUT",
     );
     let v = ok_tx(
         &node,
-        &[
-            "escrow",
-            "issue",
-            &debtor,
-            "5000",
-            "--maturity",
-            "365d",
-            "--terms",
-            "invoice 17",
-            "--from",
-            &issuer,
-        ],
+        &format!("escrow issue {debtor} 5000 --maturity 365d --terms invoice-17 --from {issuer}"),
     );
     let c = &v["receipt"]["return"];
     assert_eq!(
@@ -338,13 +268,13 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
     // Only the holder transfers; the certificate goes to the target of debtor and creditor.
     failed_tx(
         &node,
-        &["escrow", "transfer", "1", &creditor, "--from", &other],
+        &format!("escrow transfer 1 {creditor} --from {other}"),
         "PERMISSION_DENIED",
     );
-    let target = query(&node, &["escrow", "target", &debtor, &creditor])["address"].clone();
+    let target = query(&node, &format!("escrow target {debtor} {creditor}"))["address"].clone();
     let v = ok_tx(
         &node,
-        &["escrow", "transfer", "1", &creditor, "--from", &debtor],
+        &format!("escrow transfer 1 {creditor} --from {debtor}"),
     );
     let c = &v["receipt"]["return"];
     assert_eq!(c["state"], "IN_ESCROW");
@@ -354,65 +284,53 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
     for who in [&other, &debtor, &issuer] {
         let err = failed_tx(
             &node,
-            &["escrow", "confirm", "1", "--from", who],
+            &format!("escrow confirm 1 --from {who}"),
             "PERMISSION_DENIED",
         );
         assert!(err.contains("creditor"), "{err}");
     }
-    assert_eq!(query(&node, &["escrow", "show", "1"])["state"], "IN_ESCROW");
+    assert_eq!(query(&node, "escrow show 1")["state"], "IN_ESCROW");
     // Before the deadline the debtor cannot reclaim it.
     failed_tx(
         &node,
-        &["escrow", "reclaim", "1", "--from", &debtor],
+        &format!("escrow reclaim 1 --from {debtor}"),
         "ABORTED",
     );
-    let v = ok_tx(&node, &["escrow", "confirm", "1", "--from", &creditor]);
+    let v = ok_tx(&node, &format!("escrow confirm 1 --from {creditor}"));
     let c = &v["receipt"]["return"];
     assert_eq!(c["state"], "HELD");
     assert_eq!(c["holder"], hex0x(&dev_address(2)));
     failed_tx(
         &node,
-        &["escrow", "confirm", "1", "--from", &creditor],
+        &format!("escrow confirm 1 --from {creditor}"),
         "ABORTED",
     );
 
     // Return with both signatures: the creditor (now debtor of a new transfer) and the other.
     ok_tx(
         &node,
-        &["escrow", "transfer", "1", &other, "--from", &creditor],
+        &format!("escrow transfer 1 {other} --from {creditor}"),
     );
     failed_tx(
         &node,
-        &["escrow", "approve-return", "1", "--from", &debtor],
+        &format!("escrow approve-return 1 --from {debtor}"),
         "PERMISSION_DENIED",
     );
-    let v = ok_tx(
-        &node,
-        &["escrow", "approve-return", "1", "--from", &creditor],
-    );
+    let v = ok_tx(&node, &format!("escrow approve-return 1 --from {creditor}"));
     assert_eq!(
         v["receipt"]["return"]["state"], "IN_ESCROW",
         "one approval is not enough"
     );
-    let v = ok_tx(&node, &["escrow", "approve-return", "1", "--from", &other]);
+    let v = ok_tx(&node, &format!("escrow approve-return 1 --from {other}"));
     assert_eq!(v["receipt"]["return"]["state"], "HELD");
     assert_eq!(v["receipt"]["return"]["holder"], hex0x(&dev_address(2)));
 
     // Return after the deadline: only the debtor reclaims, once block time passed it.
     ok_tx(
         &node,
-        &[
-            "escrow",
-            "transfer",
-            "1",
-            &other,
-            "--deadline",
-            "2s",
-            "--from",
-            &creditor,
-        ],
+        &format!("escrow transfer 1 {other} --deadline 2s --from {creditor}"),
     );
-    let deadline: u64 = query(&node, &["escrow", "show", "1"])["escrow_deadline_ms"]
+    let deadline: u64 = query(&node, "escrow show 1")["escrow_deadline_ms"]
         .as_str()
         .and_then(|s| s.parse().ok())
         .expect("deadline");
@@ -422,14 +340,14 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
     });
     failed_tx(
         &node,
-        &["escrow", "reclaim", "1", "--from", &other],
+        &format!("escrow reclaim 1 --from {other}"),
         "PERMISSION_DENIED",
     );
-    let v = ok_tx(&node, &["escrow", "reclaim", "1", "--from", &creditor]);
+    let v = ok_tx(&node, &format!("escrow reclaim 1 --from {creditor}"));
     assert_eq!(v["receipt"]["return"]["state"], "HELD");
 
     // Every step is in the certificate's history.
-    let c = query(&node, &["escrow", "show", "1"]);
+    let c = query(&node, "escrow show 1");
     let actions: Vec<&str> = c["history"]
         .as_array()
         .expect("history")
@@ -458,55 +376,29 @@ fn certificates_are_issued_by_authorities_and_refused_once_revoked_or_expired() 
     let (dir, node) = start();
     let (admin, ca, subject, outsider) =
         (key(&node, 0), key(&node, 1), key(&node, 2), key(&node, 3));
-    let a = query(&node, &["certs", "authorities"]);
+    let a = query(&node, "certs authorities");
     assert_eq!(a["admin"], hex0x(&dev_address(0)));
 
     // Roles: only the admin names authorities; only authorities create specifications.
     failed_tx(
         &node,
-        &[
-            "certs",
-            "create-spec",
-            "degree",
-            "--validity",
-            "365d",
-            "--from",
-            &ca,
-        ],
+        &format!("certs create-spec degree --validity 365d --from {ca}"),
         "PERMISSION_DENIED",
     );
     failed_tx(
         &node,
-        &["certs", "add-authority", &ca, "--from", &outsider],
+        &format!("certs add-authority {ca} --from {outsider}"),
         "PERMISSION_DENIED",
     );
-    ok_tx(&node, &["certs", "add-authority", &ca, "--from", &admin]);
+    ok_tx(&node, &format!("certs add-authority {ca} --from {admin}"));
     let v = ok_tx(
         &node,
-        &[
-            "certs",
-            "create-spec",
-            "degree",
-            "--schema",
-            "degree/v1",
-            "--validity",
-            "365d",
-            "--from",
-            &ca,
-        ],
+        &format!("certs create-spec degree --schema degree/v1 --validity 365d --from {ca}"),
     );
     assert_eq!(v["receipt"]["return"]["id"], "1");
     ok_tx(
         &node,
-        &[
-            "certs",
-            "create-spec",
-            "day-pass",
-            "--validity",
-            "1s",
-            "--from",
-            &ca,
-        ],
+        &format!("certs create-spec day-pass --validity 1s --from {ca}"),
     );
 
     // A batch of 2,000 in one transaction: the first two to `subject`, the rest to others.
@@ -520,17 +412,7 @@ fn certificates_are_issued_by_authorities_and_refused_once_revoked_or_expired() 
     let file = file.display().to_string();
     let v = ok_tx(
         &node,
-        &[
-            "certs",
-            "issue",
-            "1",
-            "--file",
-            &file,
-            "--fuel-limit",
-            "100000000",
-            "--from",
-            &ca,
-        ],
+        &format!("certs issue 1 --file {file} --fuel-limit 100000000 --from {ca}"),
     );
     let batch = &v["receipt"]["return"];
     assert_eq!(
@@ -542,130 +424,90 @@ fn certificates_are_issued_by_authorities_and_refused_once_revoked_or_expired() 
     // Issuing by a non-authority, or by an authority against another's specification.
     let err = failed_tx(
         &node,
-        &[
-            "certs",
-            "issue",
-            "1",
-            "--subject",
-            &subject,
-            "--from",
-            &outsider,
-        ],
+        &format!("certs issue 1 --subject {subject} --from {outsider}"),
         "PERMISSION_DENIED",
     );
     assert!(err.contains("authority"), "{err}");
     failed_tx(
         &node,
-        &[
-            "certs",
-            "issue",
-            "1",
-            "--subject",
-            &subject,
-            "--from",
-            &admin,
-        ],
+        &format!("certs issue 1 --subject {subject} --from {admin}"),
         "PERMISSION_DENIED",
     );
-    assert_eq!(query(&node, &["certs", "spec", "1"])["issued"], "2000");
+    assert_eq!(query(&node, "certs spec 1")["issued"], "2000");
 
     // Verify by id: valid, unknown.
-    let v = query(&node, &["certs", "verify", "1"]);
+    let v = query(&node, "certs verify 1");
     assert_eq!(v["validity"], "VALID");
     assert_eq!(v["certificate"]["data"], hex0x(&hex::encode("BSc physics")));
-    assert_eq!(
-        query(&node, &["certs", "verify", "2001"])["validity"],
-        "UNKNOWN"
-    );
+    assert_eq!(query(&node, "certs verify 2001")["validity"], "UNKNOWN");
 
     // Presenting: the subject only.
     failed_tx(
         &node,
-        &["certs", "present", "1", "--from", &outsider],
+        &format!("certs present 1 --from {outsider}"),
         "PERMISSION_DENIED",
     );
     ok_tx(
         &node,
-        &[
-            "certs",
-            "present",
-            "1",
-            "--purpose",
-            "job",
-            "--from",
-            &subject,
-        ],
+        &format!("certs present 1 --purpose job --from {subject}"),
     );
 
     // Revocation: the issuer only; a revoked certificate cannot be used.
     failed_tx(
         &node,
-        &["certs", "revoke", "2", "--from", &admin],
+        &format!("certs revoke 2 --from {admin}"),
         "PERMISSION_DENIED",
     );
     ok_tx(
         &node,
-        &[
-            "certs",
-            "revoke",
-            "2",
-            "--reason",
-            "withdrawn",
-            "--from",
-            &ca,
-        ],
+        &format!("certs revoke 2 --reason withdrawn --from {ca}"),
     );
-    let v = query(&node, &["certs", "verify", "2"]);
+    let v = query(&node, "certs verify 2");
     assert_eq!(v["validity"], "REVOKED");
     assert_eq!(v["certificate"]["revocation_reason"], "withdrawn");
     let err = failed_tx(
         &node,
-        &["certs", "present", "2", "--from", &subject],
+        &format!("certs present 2 --from {subject}"),
         "ABORTED",
     );
     assert!(err.contains("revoked"), "{err}");
-    failed_tx(&node, &["certs", "revoke", "2", "--from", &ca], "ABORTED");
-    assert_eq!(query(&node, &["certs", "spec", "1"])["revoked"], "1");
+    failed_tx(&node, &format!("certs revoke 2 --from {ca}"), "ABORTED");
+    assert_eq!(query(&node, "certs spec 1")["revoked"], "1");
 
     // Expiry: a day pass valid for one second; then it is expired and refused.
     let v = ok_tx(
         &node,
-        &[
-            "certs",
-            "issue",
-            "2",
-            "--subject",
-            &format!("{subject}:visitor"),
-            "--from",
-            &ca,
-        ],
+        &format!("certs issue 2 --subject {subject}:visitor --from {ca}"),
     );
     assert_eq!(v["receipt"]["return"]["first_id"], "2001");
     eventually("certificate 2001 expiring", || {
-        query(&node, &["certs", "verify", "2001"])["validity"] == "EXPIRED"
+        query(&node, "certs verify 2001")["validity"] == "EXPIRED"
     });
     let err = failed_tx(
         &node,
-        &["certs", "present", "2001", "--from", &subject],
+        &format!("certs present 2001 --from {subject}"),
         "ABORTED",
     );
     assert!(err.contains("expired"), "{err}");
 
     // A removed authority issues no more; the admin role moves on.
-    ok_tx(&node, &["certs", "remove-authority", &ca, "--from", &admin]);
+    ok_tx(
+        &node,
+        &format!("certs remove-authority {ca} --from {admin}"),
+    );
     failed_tx(
         &node,
-        &["certs", "issue", "1", "--subject", &subject, "--from", &ca],
+        &format!("certs issue 1 --subject {subject} --from {ca}"),
         "PERMISSION_DENIED",
     );
     failed_tx(
         &node,
-        &["certs", "set-admin", &ca, "--from", &ca],
+        &format!("certs set-admin {ca} --from {ca}"),
         "PERMISSION_DENIED",
     );
-    ok_tx(&node, &["certs", "set-admin", &outsider, "--from", &admin]);
+    ok_tx(&node, &format!("certs set-admin {outsider} --from {admin}"));
     assert_eq!(
-        query(&node, &["certs", "authorities"])["admin"],
+        query(&node, "certs authorities")["admin"],
         hex0x(&dev_address(3))
     );
 }
@@ -676,101 +518,53 @@ fn device_permissions_are_granted_by_owners_and_controllers_and_end_on_revocatio
     let (owner, controller, participant, stranger) =
         (key(&node, 1), key(&node, 2), key(&node, 3), key(&node, 0));
 
-    let v = ok_tx(&node, &["device", "register", "door-1", "--from", &owner]);
+    let v = ok_tx(&node, &format!("device register door-1 --from {owner}"));
     assert_eq!(v["receipt"]["return"]["owner"], hex0x(&dev_address(1)));
     failed_tx(
         &node,
-        &["device", "register", "door-1", "--from", &stranger],
+        &format!("device register door-1 --from {stranger}"),
         "ABORTED",
     );
 
     // Granting by a non-owner; naming controllers is the owner's.
     let err = failed_tx(
         &node,
-        &[
-            "device",
-            "grant",
-            "door-1",
-            &participant,
-            "--scope",
-            "unlock",
-            "--from",
-            &stranger,
-        ],
+        &format!("device grant door-1 {participant} --scope unlock --from {stranger}"),
         "PERMISSION_DENIED",
     );
     assert!(err.contains("owner"), "{err}");
     failed_tx(
         &node,
-        &[
-            "device",
-            "add-controller",
-            "door-1",
-            &controller,
-            "--from",
-            &stranger,
-        ],
+        &format!("device add-controller door-1 {controller} --from {stranger}"),
         "PERMISSION_DENIED",
     );
     ok_tx(
         &node,
-        &[
-            "device",
-            "add-controller",
-            "door-1",
-            &controller,
-            "--from",
-            &owner,
-        ],
+        &format!("device add-controller door-1 {controller} --from {owner}"),
     );
     failed_tx(
         &node,
-        &[
-            "device",
-            "grant",
-            "door-9",
-            &participant,
-            "--scope",
-            "unlock",
-            "--from",
-            &owner,
-        ],
+        &format!("device grant door-9 {participant} --scope unlock --from {owner}"),
         "BAD_INPUT",
     );
 
     // A controller grants, recording data about itself.
     let v = ok_tx(
         &node,
-        &[
-            "device",
-            "grant",
-            "door-1",
-            &participant,
-            "--scope",
-            "unlock,read",
-            "--expires",
-            "1h",
-            "--data",
-            "landlord",
-            "--from",
-            &controller,
-        ],
+        &format!("device grant door-1 {participant} --scope unlock,read --expires 1h --data landlord --from {controller}"),
     );
     let g = &v["receipt"]["return"];
     assert_eq!(g["id"], "1");
     assert_eq!(g["grantor"], hex0x(&dev_address(2)));
     assert_eq!(g["grantor_data"], hex0x(&hex::encode("landlord")));
-    let c = query(
-        &node,
-        &["device", "check", "door-1", &participant, "unlock"],
-    );
+    let c = query(&node, &format!("device check door-1 {participant} unlock"));
     assert_eq!(
         (c["allowed"].as_bool(), c["grant_id"].as_str()),
         (Some(true), Some("1"))
     );
-    let c = query(&node, &["device", "check", "door-1", &participant, "lock"]);
+    let c = query(&node, &format!("device check door-1 {participant} lock"));
     assert_eq!(c["allowed"], false, "outside the scope: {c}");
-    let c = query(&node, &["device", "check", "door-1", &stranger, "unlock"]);
+    let c = query(&node, &format!("device check door-1 {stranger} unlock"));
     assert_eq!(c["allowed"], false);
     // The same check over gRPC with typed messages.
     let r: dp::CheckResult = grpc_query(
@@ -789,43 +583,25 @@ fn device_permissions_are_granted_by_owners_and_controllers_and_end_on_revocatio
     // Revocation must carry data corresponding to the grant, from someone entitled to it.
     let err = failed_tx(
         &node,
-        &[
-            "device", "revoke", "1", "--data", "tenant", "--from", &owner,
-        ],
+        &format!("device revoke 1 --data tenant --from {owner}"),
         "BAD_INPUT",
     );
     assert!(err.contains("correspond"), "{err}");
     failed_tx(
         &node,
-        &[
-            "device",
-            "revoke",
-            "1",
-            "--data",
-            "landlord",
-            "--from",
-            &participant,
-        ],
+        &format!("device revoke 1 --data landlord --from {participant}"),
         "PERMISSION_DENIED",
     );
     assert_eq!(
-        query(
-            &node,
-            &["device", "check", "door-1", &participant, "unlock"]
-        )["allowed"],
+        query(&node, &format!("device check door-1 {participant} unlock"))["allowed"],
         true,
         "refused revocations change nothing"
     );
     ok_tx(
         &node,
-        &[
-            "device", "revoke", "1", "--data", "landlord", "--from", &owner,
-        ],
+        &format!("device revoke 1 --data landlord --from {owner}"),
     );
-    let c = query(
-        &node,
-        &["device", "check", "door-1", &participant, "unlock"],
-    );
+    let c = query(&node, &format!("device check door-1 {participant} unlock"));
     assert_eq!(c["allowed"], false);
     assert!(
         c["reason"].as_str().unwrap_or("").contains("revoked"),
@@ -835,24 +611,13 @@ fn device_permissions_are_granted_by_owners_and_controllers_and_end_on_revocatio
     // A grant that expires: allowed until block time passes it, then not.
     let v = ok_tx(
         &node,
-        &[
-            "device",
-            "grant",
-            "door-1",
-            &participant,
-            "--scope",
-            "*",
-            "--expires",
-            "1s",
-            "--from",
-            &owner,
-        ],
+        &format!("device grant door-1 {participant} --scope * --expires 1s --from {owner}"),
     );
     assert_eq!(v["receipt"]["return"]["id"], "2");
     eventually("grant 2 expiring", || {
-        query(&node, &["device", "check", "door-1", &participant, "open"])["allowed"] == false
+        query(&node, &format!("device check door-1 {participant} open"))["allowed"] == false
     });
-    let c = query(&node, &["device", "check", "door-1", &participant, "open"]);
+    let c = query(&node, &format!("device check door-1 {participant} open"));
     assert!(
         c["reason"].as_str().unwrap_or("").contains("expired"),
         "{c}"
@@ -861,34 +626,18 @@ fn device_permissions_are_granted_by_owners_and_controllers_and_end_on_revocatio
     // A removed controller grants no more.
     ok_tx(
         &node,
-        &[
-            "device",
-            "remove-controller",
-            "door-1",
-            &controller,
-            "--from",
-            &owner,
-        ],
+        &format!("device remove-controller door-1 {controller} --from {owner}"),
     );
     failed_tx(
         &node,
-        &[
-            "device",
-            "grant",
-            "door-1",
-            &participant,
-            "--scope",
-            "read",
-            "--from",
-            &controller,
-        ],
+        &format!("device grant door-1 {participant} --scope read --from {controller}"),
         "PERMISSION_DENIED",
     );
 
     // The device and its full history.
-    let d = query(&node, &["device", "show", "door-1"]);
+    let d = query(&node, "device show door-1");
     assert_eq!(d["controllers"].as_array().map(Vec::len), Some(0));
-    let h = query(&node, &["device", "history", "door-1"]);
+    let h = query(&node, "device history door-1");
     assert_eq!(h["total"], "3");
     let kinds: Vec<&str> = h["entries"]
         .as_array()
