@@ -1,6 +1,6 @@
 //! The node's contract runtime: the engine built from the chain's parameters, the artifacts
-//! it loads at start-up (recompiling from stored bytecode only after an engine change), code
-//! preparation for deploys, and read-only queries.
+//! it loads at start-up (recompiling from stored bytecode only after an engine change), the
+//! system contracts deployed at genesis, code preparation for deploys, and read-only queries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use quorate_genesis::ChainParams;
+use quorate_proto::contracts::certificates;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{
     BlockEnv, CallOutcome, CallRequest, EngineError, FuelCosts, Limits, ModuleInfo,
@@ -17,15 +18,6 @@ use quorate_vm::{
 use crate::execution::WorldState;
 use crate::state_root::LtHash;
 use crate::storage::{ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
-
-/// `InitArgs` of the certificates system contract (`certificates.proto`).
-#[derive(Clone, PartialEq, prost::Message)]
-struct CertificatesInit {
-    #[prost(bytes = "vec", tag = "1")]
-    admin: Vec<u8>,
-    #[prost(bytes = "vec", repeated, tag = "2")]
-    authorities: Vec<Vec<u8>>,
-}
 
 /// The engine configuration a chain's parameters call for.
 pub fn vm_config(params: &ChainParams) -> VmConfig {
@@ -221,12 +213,14 @@ impl ContractRuntime {
             if prepared.info.has_init {
                 let input = match sc.name {
                     quorate_genesis::system::CERTIFICATES => {
-                        prost::Message::encode_to_vec(&CertificatesInit {
-                            admin: admin.map(|a| a.0.to_vec()).unwrap_or_default(),
+                        prost::Message::encode_to_vec(&certificates::InitArgs {
+                            admin: admin
+                                .map(|a| Bytes::copy_from_slice(&a.0))
+                                .unwrap_or_default(),
                             authorities: genesis
                                 .certificate_authority_addresses()
                                 .iter()
-                                .map(|a| a.0.to_vec())
+                                .map(|a| Bytes::copy_from_slice(&a.0))
                                 .collect(),
                         })
                     }
