@@ -18,7 +18,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a validator may take to stop after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn node_homes(home: &Path) -> Vec<PathBuf> {
+/// The node homes (`node-N/`) of a cluster directory.
+pub(super) fn node_homes(home: &Path) -> Vec<PathBuf> {
     (0..)
         .map(|i| home.join(format!("node-{i}")))
         .take_while(|h| h.join(CONFIG_FILE).exists())
@@ -52,26 +53,32 @@ pub(super) fn run(args: LocalnetArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let mut children = Vec::with_capacity(homes.len());
-        for h in &homes {
-            let _ = std::fs::remove_file(h.join(GRPC_ADDR_FILE));
-            let log = std::fs::File::create(h.join("node.log"))
-                .with_context(|| format!("creating {}", h.join("node.log").display()))?;
-            let child = Command::new(&exe)
-                .args(["node", "run", "--home"])
-                .arg(h)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting the validator in {}", h.display()))?;
-            children.push(child);
-        }
+        let mut children = start_validators(&exe, &homes)?;
         let outcome = serve(&homes, &mut children).await;
         stop(&mut children).await;
         outcome
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts `quorate node run` in each home, logging to its `node.log`.
+pub(super) fn start_validators(exe: &Path, homes: &[PathBuf]) -> anyhow::Result<Vec<Child>> {
+    let mut children = Vec::with_capacity(homes.len());
+    for h in homes {
+        let _ = std::fs::remove_file(h.join(GRPC_ADDR_FILE));
+        let log = std::fs::File::create(h.join("node.log"))
+            .with_context(|| format!("creating {}", h.join("node.log").display()))?;
+        let child = Command::new(exe)
+            .args(["node", "run", "--home"])
+            .arg(h)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting the validator in {}", h.display()))?;
+        children.push(child);
+    }
+    Ok(children)
 }
 
 async fn serve(homes: &[PathBuf], children: &mut [Child]) -> anyhow::Result<()> {
@@ -99,7 +106,8 @@ async fn serve(homes: &[PathBuf], children: &mut [Child]) -> anyhow::Result<()> 
     }
 }
 
-async fn wait_for_addr(home: &Path, child: &mut Child) -> anyhow::Result<String> {
+/// Waits (bounded) until the validator in `home` serves gRPC; returns its address.
+pub(super) async fn wait_for_addr(home: &Path, child: &mut Child) -> anyhow::Result<String> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(addr) = std::fs::read_to_string(home.join(GRPC_ADDR_FILE)) {
@@ -132,7 +140,7 @@ async fn first_exit(children: &mut [Child]) -> (usize, String) {
 
 /// SIGTERM to every validator (they shut down cleanly), SIGKILL to any still running after
 /// the timeout.
-async fn stop(children: &mut [Child]) {
+pub(super) async fn stop(children: &mut [Child]) {
     for c in children.iter() {
         if let Some(pid) = c.id() {
             let _ = std::process::Command::new("kill")

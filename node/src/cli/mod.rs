@@ -1,5 +1,6 @@
 //! The `quorate` command line: keys, genesis, node, dev chain and client commands.
 
+mod bench;
 mod client;
 mod contract;
 mod interface;
@@ -100,6 +101,8 @@ pub enum Command {
     /// The device control permissions system contract: owners, controllers, grants, checks.
     #[command(subcommand)]
     Device(system::DeviceCommand),
+    /// Load generator: start (or use) a cluster, send a workload, report tx/s and latency.
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -460,5 +463,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Escrow(cmd) => system::escrow(cmd),
         Command::Certs(cmd) => system::certs(cmd),
         Command::Device(cmd) => system::device(cmd),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -85,6 +85,35 @@ pub(super) fn write_chain(
     grpc_port: u16,
     p2p_port: u16,
 ) -> anyhow::Result<()> {
+    let written = write_chain_quietly(
+        out, chain_id, validators, accounts, balance, grpc_port, p2p_port,
+    )?;
+    for line in &written.lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// What `write_chain_quietly` wrote: a line per validator, account and the genesis, and the
+/// funded accounts' keys.
+pub(super) struct WrittenChain {
+    /// Human-readable summary lines.
+    pub lines: Vec<String>,
+    /// Keys of the funded accounts, in order (`keys/account-N.json`).
+    pub account_keys: Vec<quorate_proto::Keypair>,
+}
+
+/// `write_chain` without printing.
+pub(super) fn write_chain_quietly(
+    out: &Path,
+    chain_id: &str,
+    validators: usize,
+    accounts: usize,
+    balance: u64,
+    grpc_port: u16,
+    p2p_port: u16,
+) -> anyhow::Result<WrittenChain> {
+    let mut lines = Vec::new();
     if validators == 0 {
         bail!("--validators must be at least 1");
     }
@@ -130,29 +159,32 @@ pub(super) fn write_chain(
             .map(|(_, a)| a.clone())
             .collect();
         std::fs::write(home.join(CONFIG_FILE), config.to_toml())?;
-        println!(
+        lines.push(format!(
             "validator {i}: home {}  grpc 127.0.0.1:{grpc}  p2p {}  key {}",
             home.display(),
             p2p_addrs[i],
             key.public().to_hex()
-        );
+        ));
     }
     for (i, key) in generated.account_keys.iter().enumerate() {
         let path = out.join("keys").join(format!("account-{i}.json"));
         KeyFile::save(key, &path)?;
-        println!(
+        lines.push(format!(
             "account {i}: {}  {}  balance {balance}",
             path.display(),
             key.address()
-        );
+        ));
     }
-    println!(
+    lines.push(format!(
         "genesis: {}  chain {}  hash {}",
         out.join("genesis.json").display(),
         chain_id,
         generated.genesis.hash()
-    );
-    Ok(())
+    ));
+    Ok(WrittenChain {
+        lines,
+        account_keys: generated.account_keys,
+    })
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
