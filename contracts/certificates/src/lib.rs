@@ -36,6 +36,9 @@ const MAX_TEXT: usize = 256;
 const MAX_DATA: usize = 1024;
 
 static ROLES: Item<Authorities> = Item::new("roles");
+/// The authorities again, one entry each: membership costs one storage read, not a decode of
+/// the whole list.
+static IS_AUTHORITY: Map<Address, bool> = Map::new("authority");
 static SPECS: Map<u64, Spec> = Map::new("spec");
 static NEXT_SPEC: Item<u64> = Item::new("next_spec");
 static CERTS: Map<u64, Certificate> = Map::new("cert");
@@ -59,6 +62,10 @@ fn require_admin(r: &Authorities) -> Result<()> {
         Error::permission_denied("only the certificates contract's admin may change its roles")
     );
     Ok(())
+}
+
+fn is_authority(a: &Address) -> bool {
+    IS_AUTHORITY.has(a)
 }
 
 fn change_roles(r: Authorities) -> Authorities {
@@ -102,6 +109,9 @@ methods! {
             }
         }
         ensure!(authorities.len() <= MAX_AUTHORITIES, Error::bad_input("at most 64 authorities"));
+        for a in &authorities {
+            IS_AUTHORITY.set(&Address::from_slice(a)?, &true);
+        }
         Ok(change_roles(Authorities { admin: admin.to_vec(), authorities }))
     }
 
@@ -112,6 +122,7 @@ methods! {
         let a = Address::from_slice(&args.account)?.to_vec();
         ensure!(!r.authorities.contains(&a), Error::bad_input("already an authority"));
         ensure!(r.authorities.len() < MAX_AUTHORITIES, Error::new("at most 64 authorities"));
+        IS_AUTHORITY.set(&Address::from_slice(&a)?, &true);
         r.authorities.push(a);
         Ok(change_roles(r))
     }
@@ -123,6 +134,7 @@ methods! {
         let a = Address::from_slice(&args.account)?.to_vec();
         let before = r.authorities.len();
         r.authorities.retain(|x| *x != a);
+        IS_AUTHORITY.remove(&Address::from_slice(&a)?);
         ensure!(r.authorities.len() < before, Error::bad_input("not an authority"));
         Ok(change_roles(r))
     }
@@ -144,7 +156,7 @@ methods! {
     fn create_spec(args: CreateSpecArgs) -> Result<Spec> {
         let caller = context::caller().to_vec();
         ensure!(
-            roles()?.authorities.contains(&caller),
+            is_authority(&context::caller()),
             Error::permission_denied("only a certificate authority may create specifications")
         );
         ensure!(!args.name.is_empty(), Error::bad_input("a specification needs a name"));
@@ -179,7 +191,7 @@ methods! {
         let mut spec = load_spec(args.spec_id)?;
         let caller = context::caller().to_vec();
         ensure!(
-            spec.authority == caller && roles()?.authorities.contains(&caller),
+            spec.authority == caller && is_authority(&context::caller()),
             Error::permission_denied("only the specification's authority may issue against it")
         );
         ensure!(!args.certificates.is_empty(), Error::bad_input("the batch is empty"));
@@ -396,5 +408,18 @@ mod tests {
             validity_ms: 5,
         })
         .expect("new authority");
+        testing::set_caller(ADMIN);
+        remove_authority(AuthorityArgs {
+            account: SUBJECT.to_vec(),
+        })
+        .expect("admin removes");
+        testing::set_caller(SUBJECT);
+        let err = create_spec(CreateSpecArgs {
+            name: "badge".into(),
+            schema: String::new(),
+            validity_ms: 5,
+        })
+        .expect_err("no longer an authority");
+        assert_eq!(err.kind, ErrorKind::PermissionDenied);
     }
 }

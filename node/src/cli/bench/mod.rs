@@ -108,6 +108,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.senders < 2 || args.txs == 0 || args.clients == 0 || args.batch == 0 {
         bail!("need at least 2 senders, 1 transaction, 1 client and a batch of 1");
     }
+    if args.workload == Workload::Certs && args.senders > workload::MAX_CERT_SENDERS {
+        bail!(
+            "the certs workload takes at most {} senders (each becomes a certificate authority)",
+            workload::MAX_CERT_SENDERS
+        );
+    }
     if matches!(args.workload, Workload::Certs | Workload::Mix)
         && !(1..=2_000).contains(&args.certs_per_tx)
     {
@@ -119,7 +125,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut cluster = Cluster::start_or_join(&args).await?;
-        let outcome = measure(&args, &cluster).await;
+        // Ctrl-C still stops the validators this run started.
+        let outcome = tokio::select! {
+            r = measure(&args, &cluster) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        };
         cluster.stop().await;
         let report = outcome?;
         if let Some(path) = &args.out {
@@ -485,7 +495,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
 
     progress.println("reading receipts");
-    let failed = count_failed(&first, &record).await?;
+    let (failed, failure_example) = count_failed(&first, &record).await?;
     record.failed.store(failed, Ordering::SeqCst);
 
     let submitted: Vec<u64> = record
@@ -562,6 +572,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         retried: record.retried.load(Ordering::SeqCst),
         committed: n_committed,
         failed_in_execution: record.failed.load(Ordering::SeqCst),
+        failure_example,
         duration_s,
         committed_tps: tps,
         certificates_per_s,
@@ -650,9 +661,9 @@ async fn client(
     Ok(())
 }
 
-/// How many committed measured transactions failed in execution (from their receipts, read
-/// 64 at a time).
-async fn count_failed(channel: &Channel, record: &Record) -> anyhow::Result<u64> {
+/// How many committed measured transactions failed in execution, and one failure's error
+/// (from their receipts, read 64 at a time).
+async fn count_failed(channel: &Channel, record: &Record) -> anyhow::Result<(u64, Option<String>)> {
     use futures::{StreamExt, TryStreamExt};
     let committed: Vec<[u8; 32]> = record
         .index
@@ -660,7 +671,7 @@ async fn count_failed(channel: &Channel, record: &Record) -> anyhow::Result<u64>
         .filter(|(_, &n)| record.committed_us[n].load(Ordering::SeqCst) > 0)
         .map(|(h, _)| *h)
         .collect();
-    let statuses: Vec<bool> = futures::stream::iter(committed)
+    let statuses: Vec<Option<String>> = futures::stream::iter(committed)
         .map(|h| {
             let mut client = TxServiceClient::new(channel.clone());
             async move {
@@ -673,12 +684,16 @@ async fn count_failed(channel: &Channel, record: &Record) -> anyhow::Result<u64>
                     .into_inner();
                 anyhow::Ok(
                     s.receipt
-                        .is_some_and(|r| r.status != ExecStatus::Success as i32),
+                        .filter(|r| r.status != ExecStatus::Success as i32)
+                        .map(|r| r.error),
                 )
             }
         })
         .buffer_unordered(64)
         .try_collect()
         .await?;
-    Ok(statuses.into_iter().filter(|&f| f).count() as u64)
+    let mut failures = statuses.into_iter().flatten();
+    let first = failures.next();
+    let count = u64::from(first.is_some()) + failures.count() as u64;
+    Ok((count, first))
 }

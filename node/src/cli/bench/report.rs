@@ -41,16 +41,16 @@ impl Latency {
     }
 }
 
-/// One second of the run.
+/// One slice of the run (a quarter second, or a second in runs over a minute).
 #[derive(Clone, Debug, Serialize)]
-pub struct Second {
-    /// Seconds since the first submission.
-    pub t: u64,
-    /// Transactions submitted in this second.
-    pub submitted: u64,
-    /// Transactions committed in this second.
-    pub committed: u64,
-    /// Latency of those committed in this second.
+pub struct Slice {
+    /// Start, seconds since the first submission.
+    pub t_s: f64,
+    /// Submission rate in this slice, tx/s.
+    pub submitted_tps: f64,
+    /// Commit rate in this slice, tx/s.
+    pub committed_tps: f64,
+    /// Median latency of the transactions committed in this slice.
     pub p50_ms: f64,
     /// 99th percentile of the same.
     pub p99_ms: f64,
@@ -98,6 +98,8 @@ pub struct Report {
     pub committed: u64,
     /// Committed but failed in execution (fee paid, no effect).
     pub failed_in_execution: u64,
+    /// The error of one of those.
+    pub failure_example: Option<String>,
     /// First submission to last commit, seconds.
     pub duration_s: f64,
     /// Committed transactions per second over that window.
@@ -110,8 +112,8 @@ pub struct Report {
     pub blocks: u64,
     /// Per validator CPU and memory (when this run started them).
     pub usage: Vec<ValidatorUsage>,
-    /// Second by second.
-    pub timeline: Vec<Second>,
+    /// Over time.
+    pub timeline: Vec<Slice>,
 }
 
 impl Report {
@@ -128,7 +130,7 @@ impl Report {
              committed  {} of {} accepted in {:.2} s: {:.0} tx/s{}\n\
              latency    p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms (submit -> commit)\n\
              refused    {}  (retried after MEMPOOL_FULL: {})\n\
-             failed     {} committed with a failed execution\n\
+             failed     {} committed with a failed execution{}\n\
              blocks     {}",
             self.workload,
             self.txs,
@@ -161,6 +163,9 @@ impl Report {
             },
             self.retried,
             self.failed_in_execution,
+            self.failure_example
+                .as_ref()
+                .map_or_else(String::new, |e| format!(", e.g. {e:?}")),
             self.blocks,
         );
         for u in &self.usage {
@@ -177,14 +182,12 @@ impl Report {
         let root = SVGBackend::new(path, (960, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let (top, bottom) = root.split_vertically(320);
-        let t_max = self.timeline.last().map_or(1, |s| s.t + 1);
+        let t_max = self.timeline.last().map_or(1.0, |s| s.t_s + 1.0);
         let tps_max = self
             .timeline
             .iter()
-            .map(|s| s.committed.max(s.submitted))
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64
+            .map(|s| s.committed_tps.max(s.submitted_tps))
+            .fold(1.0, f64::max)
             * 1.1;
         let mut chart = ChartBuilder::on(&top)
             .caption(
@@ -197,7 +200,7 @@ impl Report {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0u64..t_max, 0f64..tps_max)
+            .build_cartesian_2d(0f64..t_max, 0f64..tps_max)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -207,7 +210,7 @@ impl Report {
             .map_err(plot_err)?;
         chart
             .draw_series(LineSeries::new(
-                self.timeline.iter().map(|s| (s.t, s.committed as f64)),
+                self.timeline.iter().map(|s| (s.t_s, s.committed_tps)),
                 &BLUE,
             ))
             .map_err(plot_err)?
@@ -215,7 +218,7 @@ impl Report {
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
         chart
             .draw_series(LineSeries::new(
-                self.timeline.iter().map(|s| (s.t, s.submitted as f64)),
+                self.timeline.iter().map(|s| (s.t_s, s.submitted_tps)),
                 &GREEN,
             ))
             .map_err(plot_err)?
@@ -239,7 +242,7 @@ impl Report {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0u64..t_max, 0f64..lat_max)
+            .build_cartesian_2d(0f64..t_max, 0f64..lat_max)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -248,15 +251,15 @@ impl Report {
             .draw()
             .map_err(plot_err)?;
         for (name, color, pick) in [
-            ("p50", BLUE, (|s: &Second| s.p50_ms) as fn(&Second) -> f64),
-            ("p99", RED, |s: &Second| s.p99_ms),
+            ("p50", BLUE, (|s: &Slice| s.p50_ms) as fn(&Slice) -> f64),
+            ("p99", RED, |s: &Slice| s.p99_ms),
         ] {
             chart
                 .draw_series(LineSeries::new(
                     self.timeline
                         .iter()
-                        .filter(|s| s.committed > 0)
-                        .map(|s| (s.t, pick(s))),
+                        .filter(|s| s.committed_tps > 0.0)
+                        .map(|s| (s.t_s, pick(s))),
                     &color,
                 ))
                 .map_err(plot_err)?
@@ -280,35 +283,41 @@ fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 }
 
 /// The timeline from per-transaction submit and commit times (µs since the start; 0 = never).
-pub fn timeline(submitted_us: &[u64], committed_us: &[u64]) -> Vec<Second> {
+pub fn timeline(submitted_us: &[u64], committed_us: &[u64]) -> Vec<Slice> {
     let last = committed_us
         .iter()
         .chain(submitted_us)
         .copied()
         .max()
         .unwrap_or(0);
-    let seconds = (last / 1_000_000 + 1) as usize;
-    let mut submitted = vec![0u64; seconds];
-    let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); seconds];
+    let width_us: u64 = if last > 60_000_000 {
+        1_000_000
+    } else {
+        250_000
+    };
+    let slices = (last / width_us + 1) as usize;
+    let mut submitted = vec![0u64; slices];
+    let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); slices];
     for (&s, &c) in submitted_us.iter().zip(committed_us) {
         if s > 0 {
-            submitted[(s / 1_000_000) as usize] += 1;
+            submitted[(s / width_us) as usize] += 1;
         }
         if s > 0 && c > 0 {
-            latencies[(c / 1_000_000) as usize].push(c.saturating_sub(s));
+            latencies[(c / width_us) as usize].push(c.saturating_sub(s));
         }
     }
+    let per_s = 1e6 / width_us as f64;
     latencies
         .into_iter()
         .zip(submitted)
         .enumerate()
-        .map(|(t, (mut l, submitted))| {
-            let committed = l.len() as u64;
+        .map(|(i, (mut l, submitted))| {
+            let committed = l.len() as f64;
             let lat = Latency::of(&mut l);
-            Second {
-                t: t as u64,
-                submitted,
-                committed,
+            Slice {
+                t_s: (i as u64 * width_us) as f64 / 1e6,
+                submitted_tps: submitted as f64 * per_s,
+                committed_tps: committed * per_s,
                 p50_ms: lat.p50_ms,
                 p99_ms: lat.p99_ms,
             }
@@ -329,12 +338,21 @@ mod tests {
             (50.0, 90.0, 99.0, 100.0)
         );
         assert_eq!(Latency::of(&mut []).max_ms, 0.0);
-        // Three submitted in second 0; two committed in second 1, one never.
-        let t = timeline(&[1, 500_000, 900_000], &[1_200_000, 1_600_000, 0]);
-        assert_eq!(t.len(), 2);
-        assert_eq!((t[0].submitted, t[0].committed), (3, 0));
-        assert_eq!((t[1].submitted, t[1].committed), (0, 2));
-        assert_eq!((t[1].p50_ms, t[1].p99_ms), (1_100.0, 1_199.999));
+        // Three submitted in the first second; two committed in the second, one never.
+        let t = timeline(&[1, 500_000, 900_000], &[1_200_000, 1_300_000, 0]);
+        assert_eq!(t.len(), 6, "quarter seconds up to 1.3 s");
+        assert_eq!(
+            (t[0].submitted_tps, t[2].submitted_tps, t[3].submitted_tps),
+            (4.0, 4.0, 4.0)
+        );
+        assert_eq!(t[4].committed_tps, 4.0);
+        assert_eq!(t[5].committed_tps, 4.0);
+        assert_eq!((t[4].p50_ms, t[5].p99_ms), (1_199.999, 800.0));
+        assert_eq!(
+            timeline(&[1], &[61_000_000]).len(),
+            62,
+            "seconds past a minute"
+        );
     }
 
     #[test]
@@ -355,6 +373,7 @@ mod tests {
             retried: 0,
             committed: 2,
             failed_in_execution: 0,
+            failure_example: None,
             duration_s: 1.6,
             committed_tps: 1.25,
             certificates_per_s: 0.0,

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmarks a 1-validator and a 4-validator cluster on loopback with `quorate bench` (release
+# build): native transfers, remittance calls, certificate batches and a mix, then 4 validators
+# at half their transfer throughput for latency. Writes, into $QUORATE_BENCH_OUT (default
+# ./bench-report): report.md (every command with its output), one JSON and one SVG plot per run.
+# The load generator runs on the same machine as the validators and competes with them for CPU.
+#
+#   scripts/bench.sh              the full set (about 5 minutes on 2 cores after the build)
+#   QUORATE_BENCH_QUICK=1 ...     a tenth of the transactions, to try it out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --locked -p quorate-node
+BIN="${CARGO_TARGET_DIR:-target}/release/quorate"
+OUT="${QUORATE_BENCH_OUT:-$PWD/bench-report}"
+mkdir -p "$OUT"
+scale=1
+[ "${QUORATE_BENCH_QUICK:-0}" = "1" ] && scale=10
+n() { echo $(($1 / scale)); }
+report="$OUT/report.md"
+{
+  echo "# Quorate benchmark report"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- binary: $BIN (release)"
+  echo
+} > "$report"
+
+# run NAME ARGS...: one `quorate bench` run, its output into the report.
+run() {
+  local name=$1
+  shift
+  echo "== $name: quorate bench $*"
+  local text
+  text=$("$BIN" bench "$@" --out "$OUT/$name.json" --plot "$OUT/$name.svg" --timeout 90s)
+  echo "$text"
+  {
+    echo "## $name"
+    echo
+    echo '```'
+    echo "\$ quorate bench $*"
+    echo "$text"
+    echo '```'
+    echo
+    echo "![$name]($name.svg)"
+    echo
+  } >> "$report"
+}
+tps_of() { sed -nE 's/^  "committed_tps": *([0-9]+).*/\1/p' "$OUT/$1.json"; }
+
+run v1-transfer --validators 1 --workload transfer --txs "$(n 100000)" --senders 2000
+run v1-transfer-singles --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 16
+run v1-remittance --validators 1 --workload remittance --txs "$(n 50000)" --senders 2000
+run v1-certs --validators 1 --workload certs --txs "$(n 500)" --senders 20 --certs-per-tx 100
+run v1-mix --validators 1 --workload mix --txs "$(n 50000)" --senders 2000 --certs-per-tx 10
+run v4-transfer --validators 4 --workload transfer --txs "$(n 60000)" --senders 2000
+half=$(( $(tps_of v4-transfer) / 2 ))
+[ "$half" -gt 0 ] || half=100
+run v4-transfer-half-load --validators 4 --workload transfer --txs "$(( half * 20 ))" --senders 2000 --rate "$half"
+run v4-remittance --validators 4 --workload remittance --txs "$(n 20000)" --senders 2000
+echo "report: $report"
