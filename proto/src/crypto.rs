@@ -316,23 +316,29 @@ fn precheck(
     Some((a, r, s))
 }
 
-/// Verifies one signature under the acceptance rule (module docs). Any length error is a
-/// rejection.
-pub fn verify_strict(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let (Ok(pk), Ok(sig)) = (
-        <&[u8; 32]>::try_from(public_key),
-        <&[u8; 64]>::try_from(signature),
-    ) else {
-        return false;
-    };
-    let Some((a, r, s)) = precheck(pk, sig) else {
-        return false;
-    };
+/// The terms of the verification equation, A, R, s and k = H(R ‖ A ‖ M), or `None` when the
+/// lengths or encodings break the acceptance rule.
+fn equation_terms(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Option<(EdwardsPoint, EdwardsPoint, Scalar, Scalar)> {
+    let pk = <&[u8; 32]>::try_from(public_key).ok()?;
+    let sig = <&[u8; 64]>::try_from(signature).ok()?;
+    let (a, r, s) = precheck(pk, sig)?;
     let mut h = Sha512::new();
     h.update(&sig[..32]);
     h.update(pk);
     h.update(message);
-    let k = Scalar::from_hash(h);
+    Some((a, r, s, Scalar::from_hash(h)))
+}
+
+/// Verifies one signature under the acceptance rule (module docs). Any length error is a
+/// rejection.
+pub fn verify_strict(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let Some((a, r, s, k)) = equation_terms(public_key, message, signature) else {
+        return false;
+    };
     // [s]B − [k]A − R, then clear the cofactor.
     let check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &(-a), &s) - r;
     check.mul_by_cofactor().is_identity()
@@ -375,20 +381,10 @@ fn batch_equation_holds(items: &[VerifyItem<'_>]) -> bool {
     let mut points: Vec<EdwardsPoint> = Vec::with_capacity(2 * items.len() + 1);
     let mut b_coefficient = Scalar::ZERO;
     for item in items {
-        let (Ok(pk), Ok(sig)) = (
-            <&[u8; 32]>::try_from(item.public_key),
-            <&[u8; 64]>::try_from(item.signature),
-        ) else {
+        let Some((a, r, s, k)) = equation_terms(item.public_key, item.message, item.signature)
+        else {
             return false;
         };
-        let Some((a, r, s)) = precheck(pk, sig) else {
-            return false;
-        };
-        let mut h = Sha512::new();
-        h.update(&sig[..32]);
-        h.update(pk);
-        h.update(item.message);
-        let k = Scalar::from_hash(h);
         let z = Scalar::from(rng.gen::<u128>());
         b_coefficient += z * s;
         scalars.push(-z);
