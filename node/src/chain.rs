@@ -50,7 +50,7 @@ pub struct ChainInfo {
     pub params: ChainParams,
     /// Validator set.
     pub validators: ValidatorSet,
-    /// The genesis itself.
+    /// The genesis, without its funded accounts (they are in the state from height 0 on).
     pub genesis: Genesis,
 }
 
@@ -96,6 +96,9 @@ impl Chain {
             engine = %contracts.vm().fingerprint(),
             "contracts ready"
         );
+        // The funded accounts are state now; a large genesis would otherwise stay in memory.
+        let mut genesis = genesis;
+        genesis.accounts = Vec::new();
         let info = ChainInfo {
             chain_id: genesis.chain_id.clone(),
             genesis_hash,

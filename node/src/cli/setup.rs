@@ -86,7 +86,7 @@ pub(super) fn write_chain(
     p2p_port: u16,
 ) -> anyhow::Result<()> {
     let written = write_chain_quietly(
-        out, chain_id, validators, accounts, balance, grpc_port, p2p_port,
+        out, chain_id, validators, accounts, balance, grpc_port, p2p_port, 0,
     )?;
     for line in &written.lines {
         println!("{line}");
@@ -103,7 +103,9 @@ pub(super) struct WrittenChain {
     pub account_keys: Vec<quorate_proto::Keypair>,
 }
 
-/// `write_chain` without printing.
+/// `write_chain` without printing; `extra_funded` more accounts (no key files, 1,000 tokens
+/// each, addresses derived from their index) make a large state for measurements.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_chain_quietly(
     out: &Path,
     chain_id: &str,
@@ -112,6 +114,7 @@ pub(super) fn write_chain_quietly(
     balance: u64,
     grpc_port: u16,
     p2p_port: u16,
+    extra_funded: usize,
 ) -> anyhow::Result<WrittenChain> {
     let mut lines = Vec::new();
     if validators == 0 {
@@ -123,7 +126,26 @@ pub(super) fn write_chain_quietly(
             out.display()
         );
     }
-    let generated = quorate_genesis::generate(chain_id, validators, accounts, balance, now_ms())?;
+    let mut generated =
+        quorate_genesis::generate(chain_id, validators, accounts, balance, now_ms())?;
+    if extra_funded > 0 {
+        generated
+            .genesis
+            .accounts
+            .extend((0..extra_funded as u64).map(|i| {
+                quorate_genesis::GenesisAccount {
+                    name: String::new(),
+                    address: hex::encode(
+                        &quorate_proto::Hash32::of(
+                            &[b"quorate/bench/funded/".as_slice(), &i.to_le_bytes()].concat(),
+                        )
+                        .0[..20],
+                    ),
+                    balance: 1_000,
+                }
+            }));
+        generated.genesis.validate()?;
+    }
     std::fs::create_dir_all(out.join("keys"))
         .with_context(|| format!("creating {}", out.display()))?;
     generated.genesis.save(&out.join("genesis.json"))?;

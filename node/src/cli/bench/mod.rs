@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// Certificates per issue_batch transaction (certs and mix workloads).
     #[arg(long, default_value_t = 100)]
     pub certs_per_tx: usize,
+    /// Fund this many more accounts in the genesis of the cluster it starts (no keys; a large
+    /// state for memory measurements).
+    #[arg(long, default_value_t = 0)]
+    pub extra_accounts: usize,
     /// Validators of the cluster to start on loopback.
     #[arg(long, default_value_t = 1)]
     pub validators: usize,
@@ -201,6 +205,7 @@ impl Cluster {
             BENCH_BALANCE,
             args.grpc_port,
             args.p2p_port,
+            args.extra_accounts,
         )?;
         let mut keys = written.account_keys.into_iter();
         let admin = keys.next().context("no admin account")?;
