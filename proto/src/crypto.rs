@@ -303,12 +303,40 @@ fn decompress_checked(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
     Some(point)
 }
 
+/// Most public keys each thread keeps decompressed.
+const KEY_CACHE_CAPACITY: usize = 16_384;
+
+std::thread_local! {
+    /// Public keys that passed `decompress_checked` on this thread, as points: a permissioned
+    /// chain has few signers, and the square root is a third of a batch verification's cost.
+    /// Per thread, so the verification threads share no lock.
+    static KEY_CACHE: std::cell::RefCell<std::collections::HashMap<[u8; 32], EdwardsPoint>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `decompress_checked` for public keys, through this thread's cache (only keys that pass are
+/// kept, so the answer is always `decompress_checked`'s).
+fn decompress_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    if let Some(p) = KEY_CACHE.with(|c| c.borrow().get(bytes).copied()) {
+        return Some(p);
+    }
+    let point = decompress_checked(bytes)?;
+    KEY_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= KEY_CACHE_CAPACITY {
+            c.clear();
+        }
+        c.insert(*bytes, point);
+    });
+    Some(point)
+}
+
 /// Rules 1–3 of the acceptance rule: encodings and orders, without the equation.
 fn precheck(
     public_key: &[u8; 32],
     signature: &[u8; 64],
 ) -> Option<(EdwardsPoint, EdwardsPoint, Scalar)> {
-    let a = decompress_checked(public_key)?;
+    let a = decompress_key(public_key)?;
     let r_bytes: [u8; 32] = signature[..32].try_into().ok()?;
     let r = decompress_checked(&r_bytes)?;
     let s_bytes: [u8; 32] = signature[32..].try_into().ok()?;
@@ -487,6 +515,28 @@ mod tests {
                 hex::encode(c)
             );
         }
+    }
+
+    #[test]
+    fn cached_keys_give_the_same_answers() {
+        let kp = Keypair::from_secret(&[9u8; 32]);
+        let sig = kp.sign(b"m");
+        for _ in 0..3 {
+            assert!(verify_strict(&kp.public().0, b"m", &sig));
+            assert!(!verify_strict(&kp.public().0, b"n", &sig));
+        }
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for _ in 0..2 {
+            assert!(
+                decompress_key(&identity).is_none(),
+                "refused keys are not cached"
+            );
+        }
+        assert_eq!(
+            decompress_key(&kp.public().0),
+            decompress_checked(&kp.public().0)
+        );
     }
 
     #[test]
