@@ -173,11 +173,7 @@ fn template_contract_deploys_calls_queries_and_streams_events() {
     // Over gRPC: query, a signed call, contract info and the event stream.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(node.url.clone())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = node.channel().await;
         let addr = Bytes::from(hex::decode(&contract).expect("hex"));
         let mut contracts = ContractServiceClient::new(channel.clone());
         let info = contracts

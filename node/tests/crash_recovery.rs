@@ -111,11 +111,7 @@ fn sigkill_during_transfers_loses_no_acknowledged_commit() {
     let node = DevNode::start(dir.path());
     let acked = acked.lock().expect("lock").clone();
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(node.url.clone())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = node.channel().await;
         let mut txs = TxServiceClient::new(channel.clone());
         for hash in &acked {
             let s = txs

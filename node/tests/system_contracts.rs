@@ -94,11 +94,7 @@ fn grpc_query<A: Message, R: Message + Default>(
 ) -> R {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(node.url.clone())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = node.channel().await;
         let r = ContractServiceClient::new(channel)
             .query(QueryRequest {
                 contract: Bytes::copy_from_slice(&Address::of_system_contract(contract).0),

@@ -60,6 +60,15 @@ impl DevNode {
         }
     }
 
+    /// A gRPC channel to this node.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url.clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
     /// SIGKILL, no shutdown of any kind.
     pub fn kill(mut self) {
         let _ = self.child.kill();
