@@ -129,6 +129,18 @@ enum Invocation {
     },
 }
 
+impl Invocation {
+    /// A transaction calling `method` with no tokens attached.
+    fn tx(method: &'static str, args: Value, sign: SignOpts) -> Self {
+        Self::Call {
+            method,
+            args,
+            value: 0,
+            sign,
+        }
+    }
+}
+
 fn run_invocation(contract: &str, inv: Invocation) -> anyhow::Result<ExitCode> {
     let addr = Address::of_system_contract(contract);
     runtime()?.block_on(async move {
@@ -243,21 +255,16 @@ pub fn remittance(cmd: RemittanceCommand) -> anyhow::Result<ExitCode> {
             entry,
             amount,
             sign,
-        } => Invocation::Call {
-            method: "withdraw",
-            args: json!({"entry": entry, "amount": amount}),
-            value: 0,
-            sign,
-        },
+        } => Invocation::tx("withdraw", json!({"entry": entry, "amount": amount}), sign),
         RemittanceCommand::Remit {
             remittee,
             amount,
             allocations,
             memo,
             sign,
-        } => Invocation::Call {
-            method: "remit",
-            args: json!({
+        } => Invocation::tx(
+            "remit",
+            json!({
                 "remittee": remittee.hex(),
                 "amount": amount,
                 "allocations": allocations
@@ -266,9 +273,8 @@ pub fn remittance(cmd: RemittanceCommand) -> anyhow::Result<ExitCode> {
                     .collect::<Vec<_>>(),
                 "memo": memo,
             }),
-            value: 0,
             sign,
-        },
+        ),
         RemittanceCommand::Reserves { owner, q } => Invocation::Query {
             method: "reserves",
             args: json!({"owner": owner.hex()}),
@@ -371,12 +377,7 @@ pub enum EscrowCommand {
 
 /// Runs `quorate escrow …`.
 pub fn escrow(cmd: EscrowCommand) -> anyhow::Result<ExitCode> {
-    let id_call = |method, id: u64, sign| Invocation::Call {
-        method,
-        args: json!({"id": id}),
-        value: 0,
-        sign,
-    };
+    let id_call = |method, id: u64, sign| Invocation::tx(method, json!({"id": id}), sign);
     let inv = match cmd {
         EscrowCommand::Issue {
             holder,
@@ -384,24 +385,22 @@ pub fn escrow(cmd: EscrowCommand) -> anyhow::Result<ExitCode> {
             maturity,
             terms,
             sign,
-        } => Invocation::Call {
-            method: "issue",
-            args: json!({"holder": holder.hex(), "amount": amount,
+        } => Invocation::tx(
+            "issue",
+            json!({"holder": holder.hex(), "amount": amount,
                          "maturity_ms": maturity.0, "terms": terms}),
-            value: 0,
             sign,
-        },
+        ),
         EscrowCommand::Transfer {
             id,
             creditor,
             deadline,
             sign,
-        } => Invocation::Call {
-            method: "request_transfer",
-            args: json!({"id": id, "creditor": creditor.hex(), "deadline_ms": deadline.0}),
-            value: 0,
+        } => Invocation::tx(
+            "request_transfer",
+            json!({"id": id, "creditor": creditor.hex(), "deadline_ms": deadline.0}),
             sign,
-        },
+        ),
         EscrowCommand::Confirm { id, sign } => id_call("confirm", id, sign),
         EscrowCommand::ApproveReturn { id, sign } => id_call("approve_return", id, sign),
         EscrowCommand::Reclaim { id, sign } => id_call("reclaim", id, sign),
@@ -560,12 +559,7 @@ fn certificate_requests(subjects: &[String], file: Option<&Path>) -> anyhow::Res
 
 /// Runs `quorate certs …`.
 pub fn certs(cmd: CertsCommand) -> anyhow::Result<ExitCode> {
-    let tx = |method, args, sign| Invocation::Call {
-        method,
-        args,
-        value: 0,
-        sign,
-    };
+    let tx = Invocation::tx;
     let inv = match cmd {
         CertsCommand::Authorities { q } => Invocation::Query {
             method: "authorities",
@@ -729,12 +723,7 @@ pub enum DeviceCommand {
 
 /// Runs `quorate device …`.
 pub fn device(cmd: DeviceCommand) -> anyhow::Result<ExitCode> {
-    let tx = |method, args, sign| Invocation::Call {
-        method,
-        args,
-        value: 0,
-        sign,
-    };
+    let tx = Invocation::tx;
     let inv = match cmd {
         DeviceCommand::Register { device, sign } => tx("register", json!({"device": device}), sign),
         DeviceCommand::AddController {

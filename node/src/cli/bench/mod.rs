@@ -311,7 +311,6 @@ struct Record {
     resolved: AtomicU64,
     retried: AtomicU64,
     committed: AtomicU64,
-    failed: AtomicU64,
     blocks: AtomicU64,
     submitting_done: AtomicBool,
     rejected: parking_lot::Mutex<BTreeMap<String, u64>>,
@@ -391,7 +390,6 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         resolved: AtomicU64::new(0),
         retried: AtomicU64::new(0),
         committed: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
         blocks: AtomicU64::new(0),
         submitting_done: AtomicBool::new(false),
         rejected: parking_lot::Mutex::new(BTreeMap::new()),
@@ -501,7 +499,6 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
 
     progress.println("reading receipts");
     let (failed, failure_example) = count_failed(&first, &record).await?;
-    record.failed.store(failed, Ordering::SeqCst);
 
     let submitted: Vec<u64> = record
         .submitted_us
@@ -576,7 +573,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         rejected,
         retried: record.retried.load(Ordering::SeqCst),
         committed: n_committed,
-        failed_in_execution: record.failed.load(Ordering::SeqCst),
+        failed_in_execution: failed,
         failure_example,
         duration_s,
         committed_tps: tps,
