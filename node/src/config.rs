@@ -86,7 +86,8 @@ impl Default for MempoolConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlockConfig {
-    /// Longest a pending transaction waits before its proposer cuts a block, ms.
+    /// Longest a pending transaction waits before its proposer cuts a block, ms (a full block
+    /// is cut at once).
     pub interval_ms: u64,
     /// With nothing pending, a proposer proposes an empty block after this long, ms (a heartbeat
     /// that shows the chain is live; must be shorter than the propose timeout).
@@ -96,7 +97,7 @@ pub struct BlockConfig {
 impl Default for BlockConfig {
     fn default() -> Self {
         Self {
-            interval_ms: 100,
+            interval_ms: 20,
             empty_interval_ms: 1000,
         }
     }
@@ -445,12 +446,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join(CONFIG_FILE),
-            "grpc_addr = \"127.0.0.1:9999\"\n[block]\ninterval_ms = 20\n",
+            "grpc_addr = \"127.0.0.1:9999\"\n[block]\ninterval_ms = 35\n",
         )
         .expect("write");
         let cfg = NodeConfig::load(dir.path()).expect("loads");
         assert_eq!(cfg.grpc_addr.port(), 9999);
-        assert_eq!(cfg.block.interval_ms, 20);
+        assert_eq!(cfg.block.interval_ms, 35);
         assert_eq!(cfg.mempool, MempoolConfig::default());
         std::fs::write(
             dir.path().join(CONFIG_FILE),

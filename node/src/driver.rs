@@ -342,7 +342,15 @@ impl Host {
                 }
                 if let Some(r) = self.received.remove(&block) {
                     let chain = self.d.chain.clone();
+                    let (txs, started) = (r.txs.len(), Instant::now());
                     let verdict = blocking(move || chain.validate(&r.header, r.txs)).await??;
+                    tracing::debug!(
+                        height,
+                        %block,
+                        txs,
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "re-executed proposed block"
+                    );
                     let valid = match verdict {
                         Ok(executed) => {
                             self.blocks.insert(block, Arc::new(executed));
@@ -398,6 +406,24 @@ impl Host {
                         return Ok(None);
                     }
                 };
+                match &msg {
+                    quorate_consensus::Message::Proposal(p) => tracing::debug!(
+                        height = p.proposal.height,
+                        round = p.proposal.round,
+                        block = %p.proposal.block,
+                        "received proposal"
+                    ),
+                    quorate_consensus::Message::Vote(v) => tracing::debug!(
+                        height = v.vote.height,
+                        round = v.vote.round,
+                        kind = ?v.vote.kind,
+                        validator = v.vote.validator,
+                        "received vote"
+                    ),
+                    quorate_consensus::Message::Decision(c) => {
+                        tracing::debug!(height = c.height, "received decision")
+                    }
+                }
                 if let (quorate_consensus::Message::Proposal(p), Some(body)) = (&msg, m.block) {
                     if p.proposal.height == height {
                         self.accept_body(p.proposal.block, body).await?;
@@ -520,7 +546,14 @@ impl Host {
         let entries = std::mem::take(&mut self.unwritten);
         let height = self.unwritten_height;
         let storage = self.d.chain.storage().clone();
+        let (n, started) = (entries.len(), Instant::now());
         blocking(move || storage.append_record(height, &entries)).await??;
+        tracing::debug!(
+            height,
+            entries = n,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "wrote consensus record"
+        );
         Ok(())
     }
 
@@ -533,7 +566,9 @@ impl Host {
         let chain = self.d.chain.clone();
         let proto = certificate_to_proto(&cert);
         let b = block.clone();
+        let started = Instant::now();
         let head = blocking(move || chain.commit(&b, &proto)).await??;
+        let commit_ms = started.elapsed().as_secs_f64() * 1e3;
         self.d.mempool.lock().on_commit(&block.txs, &block.changes);
         self.blocks.clear();
         self.received.clear();
@@ -548,6 +583,7 @@ impl Host {
             hash = %head.hash,
             txs = block.txs.len(),
             signatures = cert.signatures.len(),
+            commit_ms,
             since_start_ms = self.started.elapsed().as_millis() as u64,
             "committed block"
         );
@@ -596,6 +632,7 @@ impl Host {
         let chain = self.d.chain.clone();
         let mempool = self.d.mempool.clone();
         let proposer = self.d.key.public().0;
+        let started = Instant::now();
         let (block, dropped) = blocking(move || {
             let params = &chain.info().params;
             let candidates = mempool.lock().select(
@@ -612,7 +649,14 @@ impl Host {
             self.d.mempool.lock().evict(dropped.iter().map(|(h, _)| h));
         }
         let id = BlockId(block.hash.0);
-        tracing::debug!(height = req.height, round = req.round, block = %block.hash, txs = block.txs.len(), "built block");
+        tracing::debug!(
+            height = req.height,
+            round = req.round,
+            block = %block.hash,
+            txs = block.txs.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "built block"
+        );
         self.blocks.insert(id, Arc::new(block));
         Ok(Some(Input::BlockBuilt {
             height: req.height,

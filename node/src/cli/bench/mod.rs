@@ -435,8 +435,12 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         let pause = (args.rate > 0).then(|| {
             Duration::from_secs_f64(batch as f64 * args.clients as f64 / args.rate as f64)
         });
+        // At a fixed rate the clients take turns (client c starts c/clients of a pause late),
+        // so the nodes see an even stream of batches, not every client's batch at once.
+        let start =
+            Instant::now() + pause.map_or(Duration::ZERO, |p| p * c as u32 / args.clients as u32);
         tasks.push(tokio::spawn(async move {
-            client(channel, work, batch, pause, record).await
+            client(channel, work, batch, start, pause, record).await
         }));
     }
     let submitting = {
@@ -590,11 +594,12 @@ async fn client(
     channel: Channel,
     work: Vec<(usize, Transaction)>,
     batch: usize,
+    start: Instant,
     pause: Option<Duration>,
     record: Arc<Record>,
 ) -> anyhow::Result<()> {
     let mut tx_client = TxServiceClient::new(channel);
-    let mut next_send = Instant::now();
+    let mut next_send = start;
     for chunk in work.chunks(batch) {
         if let Some(p) = pause {
             tokio::time::sleep_until(next_send.into()).await;
