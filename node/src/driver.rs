@@ -100,6 +100,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| DriverError::Join(e.to_string()))
 }
 
+/// Milliseconds since `started`, for the step durations in the log.
+fn ms_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}
+
 /// Sleeps until `at`, or forever without one.
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -348,7 +353,7 @@ impl Host {
                         height,
                         %block,
                         txs,
-                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        ms = ms_since(started),
                         "re-executed proposed block"
                     );
                     let valid = match verdict {
@@ -551,7 +556,7 @@ impl Host {
         tracing::debug!(
             height,
             entries = n,
-            ms = started.elapsed().as_secs_f64() * 1e3,
+            ms = ms_since(started),
             "wrote consensus record"
         );
         Ok(())
@@ -568,7 +573,7 @@ impl Host {
         let b = block.clone();
         let started = Instant::now();
         let head = blocking(move || chain.commit(&b, &proto)).await??;
-        let commit_ms = started.elapsed().as_secs_f64() * 1e3;
+        let commit_ms = ms_since(started);
         self.d.mempool.lock().on_commit(&block.txs, &block.changes);
         self.blocks.clear();
         self.received.clear();
@@ -654,7 +659,7 @@ impl Host {
             round = req.round,
             block = %block.hash,
             txs = block.txs.len(),
-            ms = started.elapsed().as_secs_f64() * 1e3,
+            ms = ms_since(started),
             "built block"
         );
         self.blocks.insert(id, Arc::new(block));
