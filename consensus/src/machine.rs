@@ -17,6 +17,10 @@ use crate::votes::{Added, VoteTally};
 /// validator hold.
 pub const ROUND_WINDOW: Round = 4;
 
+/// Most messages of the next height kept per sender until this validator gets there (a
+/// proposal and the votes of a few rounds); further ones are dropped and come again by re-send.
+pub const FUTURE_PER_VALIDATOR: usize = 8;
+
 /// Step within a round.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Step {
@@ -46,6 +50,8 @@ pub enum Input {
     },
     /// The host re-executed a proposed block ([`Action::ValidateBlock`]): `valid` is true only if
     /// it extends the head, is signed by its proposer, and its state and receipt roots match.
+    /// A `false` verdict is kept only until a `true` one comes: the host judges an endorsed
+    /// block again without the checks that depend on its own view (its clock).
     Validated {
         /// Height of the block.
         height: Height,
@@ -53,6 +59,14 @@ pub enum Input {
         block: BlockId,
         /// Verdict.
         valid: bool,
+    },
+    /// Validator `from` answered a [`Action::RequestDecision`] for `height` without a decision:
+    /// it has not committed that height, whatever heights its messages claimed.
+    NoDecision {
+        /// Who answered.
+        from: ValidatorIndex,
+        /// The height asked for.
+        height: Height,
     },
 }
 
@@ -115,12 +129,17 @@ pub enum Action {
         /// Round.
         round: Round,
     },
-    /// Re-execute a proposed block whose body the host holds, then answer [`Input::Validated`].
+    /// Re-execute a proposed block whose body the host holds (or fetches), then answer
+    /// [`Input::Validated`].
     ValidateBlock {
         /// Height.
         height: Height,
         /// The block.
         block: BlockId,
+        /// 2f+1 validators prevoted or precommitted the block, so at least f+1 honest ones
+        /// judged it valid: judge it only by the rules every validator applies alike
+        /// (re-execution, roots, limits), not by this validator's own view (its clock).
+        endorsed: bool,
     },
     /// The block is final: store it with this certificate, durably, before anything after.
     Commit(Certificate),
@@ -174,6 +193,14 @@ pub struct Consensus<S, V> {
     proposals: BTreeMap<Round, SignedProposal>,
     votes: VoteTally,
     validity: BTreeMap<BlockId, bool>,
+    /// Blocks judged invalid that 2f+1 validators then endorsed, sent back to the host once to
+    /// be judged as endorsed.
+    rejudged: BTreeSet<BlockId>,
+    /// Of those, the ones whose new verdict has not come yet.
+    rejudging: BTreeSet<BlockId>,
+    /// Authenticated messages of the next height, by sender, handled once this validator gets
+    /// there (at most [`FUTURE_PER_VALIDATOR`] each).
+    future: BTreeMap<ValidatorIndex, Vec<Message>>,
     /// A verified certificate for this height received from a validator that is ahead.
     certified: Option<Certificate>,
     /// Everything this validator signed at this height: the persisted record. Never signs a
@@ -205,6 +232,9 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             proposals: BTreeMap::new(),
             votes: VoteTally::default(),
             validity: BTreeMap::new(),
+            rejudged: BTreeSet::new(),
+            rejudging: BTreeSet::new(),
+            future: BTreeMap::new(),
             certified: None,
             own: BTreeMap::new(),
             once: BTreeSet::new(),
@@ -223,6 +253,11 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         for s in record.iter().filter(|s| s.height() == self.height) {
             let (round, slot) = match s {
                 Signed::Proposal(p) if p.proposal.proposer == me => {
+                    // Its own proposal goes back among the round's proposals, so that it is
+                    // re-sent and judged like any other.
+                    self.proposals
+                        .entry(p.proposal.round)
+                        .or_insert_with(|| p.clone());
                     (p.proposal.round, Slot::Proposal)
                 }
                 Signed::Vote(v) if v.vote.validator == me => {
@@ -265,6 +300,10 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         if self.step == Step::Propose {
             self.start_round(self.round);
         }
+        // A proposal restored from the record needs the host's verdict again.
+        if let Some(block) = self.proposals.get(&self.round).map(|p| p.proposal.block) {
+            self.request_validation(block, false);
+        }
         self.resend_own();
         self.advance();
         std::mem::take(&mut self.out)
@@ -273,8 +312,8 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     /// Feeds one input and returns what the host must do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Action> {
         match input {
-            Input::Message(Message::Proposal(p)) => self.on_proposal(p),
-            Input::Message(Message::Vote(v)) => self.on_vote(v),
+            Input::Message(Message::Proposal(p)) => self.on_proposal(p, false),
+            Input::Message(Message::Vote(v)) => self.on_vote(v, false),
             Input::Message(Message::Decision(c)) => self.on_decision(c),
             Input::Timeout(t) => self.on_timeout(t),
             Input::BlockBuilt {
@@ -288,7 +327,23 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
                 valid,
             } => {
                 if height == self.height {
-                    self.validity.entry(block).or_insert(valid);
+                    self.rejudging.remove(&block);
+                    // "Valid" overrides an earlier "invalid" (an endorsed block judged again);
+                    // never the other way round.
+                    let verdict = self.validity.entry(block).or_insert(valid);
+                    *verdict |= valid;
+                }
+            }
+            Input::NoDecision { from, height } => {
+                // It has not committed `height`: it is not ahead, whatever it claimed.
+                if let Some(h) = self.peer_height.get_mut(from as usize) {
+                    if height <= *h {
+                        *h = height.saturating_sub(1);
+                    }
+                }
+                if height == self.height && self.sync_asked == Some(height) {
+                    self.sync_asked = None;
+                    self.ask_for_sync(true);
                 }
             }
         }
@@ -329,12 +384,38 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         &self.params
     }
 
+    /// True if `sp` is a proposal this validator would take at its height or the next one:
+    /// signed by the round's proposer, with a proof-of-lock round before its round, and not too
+    /// far ahead. The host checks this before it spends work on the block body that came with
+    /// the proposal; nothing changes in the machine.
+    pub fn admissible_proposal(&self, sp: &SignedProposal) -> bool {
+        let p = &sp.proposal;
+        (p.height == self.height || p.height == self.height.saturating_add(1))
+            && p.proposer < self.params.validators
+            && p.proposer == self.params.proposer(p.height, p.round)
+            && p.pol_round.is_none_or(|vr| vr < p.round)
+            && (p.height > self.height || p.round <= self.round.saturating_add(ROUND_WINDOW))
+            && self
+                .verifier
+                .verify(p.proposer, Signable::Proposal(p), &sp.signature)
+    }
+
+    /// True if `c` is a certificate for this validator's height holding a quorum of distinct
+    /// validators' valid precommits. The host checks it before it spends work on the body that
+    /// came with it.
+    pub fn admissible_certificate(&self, c: &Certificate) -> bool {
+        c.height == self.height && self.certificate_valid(c)
+    }
+
     // ---- inputs -------------------------------------------------------------------------
 
-    fn on_proposal(&mut self, sp: SignedProposal) {
+    fn on_proposal(&mut self, sp: SignedProposal, authenticated: bool) {
         let p = sp.proposal;
-        if !self.authentic(p.proposer, Signable::Proposal(&p), &sp.signature) {
+        if !authenticated && !self.authentic(p.proposer, Signable::Proposal(&p), &sp.signature) {
             return;
+        }
+        if p.height == self.height.saturating_add(1) {
+            self.keep_for_next_height(p.proposer, Message::Proposal(sp.clone()));
         }
         if !self.at_my_height(p.proposer, p.height) {
             return;
@@ -370,13 +451,16 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
                 self.proposals.insert(p.round, sp);
             }
         }
-        self.request_validation(p.block);
+        self.request_validation(p.block, false);
     }
 
-    fn on_vote(&mut self, sv: SignedVote) {
+    fn on_vote(&mut self, sv: SignedVote, authenticated: bool) {
         let v = sv.vote;
-        if !self.authentic(v.validator, Signable::Vote(&v), &sv.signature) {
+        if !authenticated && !self.authentic(v.validator, Signable::Vote(&v), &sv.signature) {
             return;
+        }
+        if v.height == self.height.saturating_add(1) {
+            self.keep_for_next_height(v.validator, Message::Vote(sv.clone()));
         }
         if !self.at_my_height(v.validator, v.height) || !self.note_round(v.validator, v.round) {
             return;
@@ -392,7 +476,7 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             self.misbehaved(Misbehaviour::BadCertificate { height: c.height });
             return;
         }
-        self.request_validation(c.block);
+        self.request_validation(c.block, true);
         self.certified.get_or_insert(c);
     }
 
@@ -412,7 +496,11 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
                 self.step = Step::Precommit;
             }
             // Lines 65–67: precommits did not agree in time → next round.
-            TimeoutKind::Precommit if t.round == self.round => self.start_round(self.round + 1),
+            // The round number saturates: it cannot wrap to 0 (and, with f+1 needed to skip
+            // rounds, f Byzantine validators cannot drive honest ones there).
+            TimeoutKind::Precommit if t.round == self.round => {
+                self.start_round(self.round.saturating_add(1))
+            }
             TimeoutKind::Rebroadcast => {
                 self.resend_own();
                 self.ask_for_sync(true);
@@ -445,6 +533,7 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     fn advance(&mut self) {
         loop {
             let before = (self.height, self.round, self.step, self.out.len());
+            self.rule_rejudge();
             self.rule_decide();
             self.rule_skip_round();
             self.rule_prevote();
@@ -453,6 +542,35 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             self.rule_timers();
             if (self.height, self.round, self.step, self.out.len()) == before {
                 return;
+            }
+        }
+    }
+
+    /// Not in Algorithm 1, which takes `valid(v)` to be the same everywhere: a validator may
+    /// judge a block invalid by its own view (a clock behind the proposer's; Tendermint's
+    /// proposer-based timestamps have the same issue). A block with 2f+1 prevotes in some round
+    /// or 2f+1 precommits was judged valid by at least f+1 honest validators: the host judges
+    /// it once more, without its own view, so that this validator can lock on it, re-propose
+    /// it, and commit it like the others. Without this a validator whose clock refused a block
+    /// that others locked on could stall the height for good.
+    fn rule_rejudge(&mut self) {
+        let quorum = self.params.quorum();
+        let endorsed: Vec<BlockId> = self
+            .votes
+            .quorums(VoteKind::Prevote, quorum)
+            .into_iter()
+            .chain(self.votes.committable(quorum))
+            .map(|(_, b)| b)
+            .chain(self.certified.as_ref().map(|c| c.block))
+            .collect();
+        for block in endorsed {
+            if self.validity.get(&block) == Some(&false) && self.rejudged.insert(block) {
+                self.rejudging.insert(block);
+                self.out.push(Action::ValidateBlock {
+                    height: self.height,
+                    block,
+                    endorsed: true,
+                });
             }
         }
     }
@@ -469,9 +587,8 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             }
         }
         let quorum = self.params.quorum();
-        let decided = self
-            .votes
-            .committable(quorum)
+        let committable = self.votes.committable(quorum);
+        let decided = committable
             .into_iter()
             .find(|(_, b)| self.validity.get(b) == Some(&true));
         if let Some((round, block)) = decided {
@@ -516,13 +633,15 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         let Some(&valid) = self.validity.get(&p.block) else {
             return;
         };
-        if valid {
-            if let Some(vr) = p.pol_round {
-                // Line 28: a re-proposal is judged only once its proof of lock is seen.
-                if self.votes.count(vr, VoteKind::Prevote, Some(p.block)) < self.params.quorum() {
-                    return;
-                }
+        if let Some(vr) = p.pol_round {
+            // Line 28: a re-proposal is judged only once its proof of lock is seen.
+            if self.votes.count(vr, VoteKind::Prevote, Some(p.block)) < self.params.quorum() {
+                return;
             }
+        }
+        // Judged invalid but endorsed by 2f+1: wait for the second verdict.
+        if !valid && self.rejudging.contains(&p.block) {
+            return;
         }
         let ok = valid && self.lock_allows(p.block, p.pol_round);
         self.vote(VoteKind::Prevote, ok.then_some(p.block));
@@ -617,6 +736,8 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         self.proposals.clear();
         self.votes = VoteTally::default();
         self.validity.clear();
+        self.rejudged.clear();
+        self.rejudging.clear();
         self.certified = None;
         self.own.clear();
         self.once.clear();
@@ -625,6 +746,15 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         self.schedule(TimeoutKind::Rebroadcast);
         self.ask_for_sync(false);
         self.start_round(0);
+        // What arrived early for this height is handled now (already authenticated).
+        let future = std::mem::take(&mut self.future);
+        for msg in future.into_values().flatten() {
+            match msg {
+                Message::Proposal(p) => self.on_proposal(p, true),
+                Message::Vote(v) => self.on_vote(v, true),
+                Message::Decision(_) => {}
+            }
+        }
     }
 
     fn propose(&mut self, block: BlockId, pol_round: Option<Round>) {
@@ -747,12 +877,21 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         }
     }
 
-    fn request_validation(&mut self, block: BlockId) {
+    fn request_validation(&mut self, block: BlockId, endorsed: bool) {
         if !self.validity.contains_key(&block) {
             self.out.push(Action::ValidateBlock {
                 height: self.height,
                 block,
+                endorsed,
             });
+        }
+    }
+
+    /// Keeps an authenticated message of the next height (bounded per sender).
+    fn keep_for_next_height(&mut self, from: ValidatorIndex, msg: Message) {
+        let kept = self.future.entry(from).or_default();
+        if kept.len() < FUTURE_PER_VALIDATOR && !kept.contains(&msg) {
+            kept.push(msg);
         }
     }
 

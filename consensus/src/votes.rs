@@ -88,10 +88,15 @@ impl VoteTally {
 
     /// Every `(round, block)` with at least `quorum` precommits, lowest round first.
     pub(crate) fn committable(&self, quorum: usize) -> Vec<(Round, BlockId)> {
+        self.quorums(VoteKind::Precommit, quorum)
+    }
+
+    /// Every `(round, block)` with at least `quorum` votes of `kind`, lowest round first.
+    pub(crate) fn quorums(&self, kind: VoteKind, quorum: usize) -> Vec<(Round, BlockId)> {
         let mut out = Vec::new();
         for (&round, r) in &self.rounds {
             let mut counts: BTreeMap<BlockId, usize> = BTreeMap::new();
-            for votes in r.precommits.values() {
+            for votes in r.of(kind).values() {
                 // A validator's votes in one slot are distinct, so each block appears once.
                 for b in votes.iter().filter_map(|v| v.vote.block) {
                     *counts.entry(b).or_default() += 1;

@@ -128,7 +128,7 @@ fn invalid_block_gets_a_nil_prevote() {
     let out = m.handle(proposal(1, 1, 0, A, None));
     assert!(out
         .iter()
-        .any(|a| matches!(a, Action::ValidateBlock { height: 1, block } if *block == A)));
+        .any(|a| matches!(a, Action::ValidateBlock { height: 1, block, .. } if *block == A)));
     assert!(
         own_votes(&out).is_empty(),
         "no vote before the host answers"
@@ -299,4 +299,207 @@ fn a_validator_that_is_behind_asks_for_the_decision() {
         out.as_slice(),
         [Action::RequestDecision { from: 2, height: 1 }]
     ));
+}
+
+fn certificate(height: u64, round: u32, block: BlockId, who: &[u32]) -> Certificate {
+    Certificate {
+        height,
+        round,
+        block,
+        signatures: who
+            .iter()
+            .map(|&v| {
+                (
+                    v,
+                    vote(v, height, round, VoteKind::Precommit, Some(block)).signature,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Issue 13, defect 2: a verdict of "invalid" (a bad copy of the body, or a clock that says the
+/// block is from the future) stuck for the whole height, so a validator could never commit the
+/// block even once 2f+1 validators had certified it and the right body had arrived.
+#[test]
+fn a_certified_block_once_judged_invalid_is_judged_again_and_committed() {
+    let (mut m, _) = machine(4, 2, 1, &[]);
+    m.handle(proposal(1, 1, 0, A, None));
+    let out = m.handle(Input::Validated {
+        height: 1,
+        block: A,
+        valid: false,
+    });
+    assert_eq!(own_votes(&out), vec![(VoteKind::Prevote, None)]);
+    let cert = certificate(1, 0, A, &[0, 1, 3]);
+    m.handle(Input::Message(Message::Decision(cert.clone())));
+    let out = m.handle(Input::Validated {
+        height: 1,
+        block: A,
+        valid: true,
+    });
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::Commit(c) if *c == cert)),
+        "the certified block is committed: {out:?}"
+    );
+    assert_eq!(m.height(), 2);
+}
+
+/// Issue 13, defect 10: `round + 1` overflowed (a panic in a build with overflow checks) once
+/// f+1 validators had been seen at the last round.
+#[test]
+fn the_last_round_does_not_overflow() {
+    let (mut m, _) = machine(4, 0, 1, &[]);
+    for v in [1, 2] {
+        m.handle(Input::Message(Message::Vote(vote(
+            v,
+            1,
+            u32::MAX,
+            VoteKind::Prevote,
+            None,
+        ))));
+    }
+    assert_eq!(m.round(), u32::MAX);
+    m.handle(Input::Timeout(Timeout {
+        height: 1,
+        round: u32::MAX,
+        kind: TimeoutKind::Precommit,
+    }));
+    assert_eq!(m.round(), u32::MAX);
+}
+
+/// Issue 13, defect 10: messages of the next height that arrive just before this validator
+/// commits were dropped; the proposal of the next height then had to wait for a re-send.
+#[test]
+fn messages_of_the_next_height_are_kept_and_handled_after_the_commit() {
+    let (mut m, _) = machine(4, 0, 1, &[]);
+    // Height 2, round 0: the proposer is (2 + 0) % 4 = 2.
+    let out = m.handle(proposal(2, 2, 0, B, None));
+    assert!(!out
+        .iter()
+        .any(|a| matches!(a, Action::ValidateBlock { .. })));
+    m.handle(Input::Message(Message::Decision(certificate(
+        1,
+        0,
+        A,
+        &[1, 2, 3],
+    ))));
+    let out = m.handle(Input::Validated {
+        height: 1,
+        block: A,
+        valid: true,
+    });
+    assert_eq!(m.height(), 2);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::ValidateBlock { height: 2, block, .. } if *block == B)),
+        "the kept proposal of height 2 is handled: {out:?}"
+    );
+}
+
+/// Issue 13, defect 10: after a restart a proposer re-sent its votes but not its own proposal,
+/// so validators that had missed it could not vote in that round.
+#[test]
+fn a_restarted_proposer_sends_its_proposal_again() {
+    // Height 1, round 0: the proposer is validator 1.
+    let p = Proposal {
+        height: 1,
+        round: 0,
+        block: A,
+        pol_round: None,
+        proposer: 1,
+    };
+    let signed = SignedProposal {
+        proposal: p,
+        signature: SimSigner::new(1).sign(Signable::Proposal(&p)),
+    };
+    let (_, start) = machine(4, 1, 1, &[Signed::Proposal(signed.clone())]);
+    assert!(
+        start
+            .iter()
+            .any(|a| matches!(a, Action::Broadcast(Message::Proposal(sp)) if *sp == signed)),
+        "{start:?}"
+    );
+    assert!(!start.iter().any(|a| matches!(a, Action::Persist(_))));
+}
+
+/// Issue 13, defect 10: a validator that signed a vote for height u64::MAX was taken to be
+/// ahead for good and asked for decisions at every re-send. Once it answers that it holds no
+/// decision, it is not asked again.
+#[test]
+fn a_validator_that_claimed_a_height_it_does_not_hold_is_not_asked_again() {
+    let (mut m, _) = machine(4, 0, 1, &[]);
+    let out = m.handle(Input::Message(Message::Vote(vote(
+        2,
+        u64::MAX,
+        0,
+        VoteKind::Prevote,
+        None,
+    ))));
+    assert!(matches!(
+        out.as_slice(),
+        [Action::RequestDecision { from: 2, height: 1 }]
+    ));
+    let rebroadcast = || {
+        Input::Timeout(Timeout {
+            height: 1,
+            round: 0,
+            kind: TimeoutKind::Rebroadcast,
+        })
+    };
+    let asks = |out: &[Action]| {
+        out.iter()
+            .filter(|a| matches!(a, Action::RequestDecision { .. }))
+            .count()
+    };
+    assert_eq!(
+        asks(&m.handle(rebroadcast())),
+        1,
+        "asked again while it seems ahead"
+    );
+    m.handle(Input::NoDecision { from: 2, height: 1 });
+    assert_eq!(asks(&m.handle(rebroadcast())), 0);
+    assert_eq!(asks(&m.handle(rebroadcast())), 0);
+}
+
+/// Issue 13, defect 4: the host checks a proposal before it spends work on the body that came
+/// with it: signature, proposer of the round, height and round window.
+#[test]
+fn the_host_can_check_a_proposal_before_touching_its_body() {
+    let (m, _) = machine(4, 0, 1, &[]);
+    let signed = |from: u32, height: u64, round: u32| {
+        let p = Proposal {
+            height,
+            round,
+            block: A,
+            pol_round: None,
+            proposer: from,
+        };
+        SignedProposal {
+            proposal: p,
+            signature: SimSigner::new(from).sign(Signable::Proposal(&p)),
+        }
+    };
+    // Height 1 round 0: proposer 1; height 2 round 0: proposer 2.
+    assert!(m.admissible_proposal(&signed(1, 1, 0)));
+    assert!(m.admissible_proposal(&signed(2, 2, 0)));
+    assert!(
+        !m.admissible_proposal(&signed(2, 1, 0)),
+        "not the round's proposer"
+    );
+    assert!(
+        !m.admissible_proposal(&signed(1, 3, 2)),
+        "two heights ahead"
+    );
+    assert!(
+        !m.admissible_proposal(&signed(1, 1, 400)),
+        "beyond the round window"
+    );
+    let mut forged = signed(1, 1, 0);
+    forged.proposal.block = B;
+    assert!(
+        !m.admissible_proposal(&forged),
+        "signature does not cover it"
+    );
 }

@@ -503,6 +503,14 @@ fn check_stateless(
     })
 }
 
+/// A `VerifiedTx` whose signature was *not* verified (stateless checks only): for a Byzantine
+/// validator's blocks in tests; honest nodes verify every transaction of such a block.
+#[cfg(any(test, feature = "byzantine"))]
+pub fn forge_verified(tx: Transaction, chain_id: &str, params: &ChainParams) -> Option<VerifiedTx> {
+    let d = DecodedTx::from_transaction(tx, decode_limit(params)).ok()?;
+    check_stateless(d, chain_id, params).ok()
+}
+
 /// Test-only: stateless checks plus a strict signature check, without the mempool.
 #[cfg(test)]
 pub(crate) fn verify_one(

@@ -8,9 +8,12 @@ use parking_lot::Mutex;
 use quorate_genesis::{ChainParams, Genesis};
 use quorate_proto::certificate::{verify_certificate, CertificateError, ValidatorSet};
 use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::{BlockHeader, CommitCertificate};
+use quorate_proto::v1::CommitCertificate;
+
+use bytes::Bytes;
 
 use crate::admission::VerifiedTx;
+use crate::block_rules::{decode_header, BlockRejection};
 use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
 use crate::state_root::LtHash;
@@ -37,6 +40,15 @@ pub enum CommitError {
         /// Head hash.
         head_hash: Hash32,
     },
+}
+
+/// The bound on a proposal's time: this validator's clock plus the drift it tolerates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockBound {
+    /// This validator's clock, ms since the epoch.
+    pub now_ms: u64,
+    /// How far ahead of it a proposal's time may be, ms.
+    pub max_drift_ms: u64,
 }
 
 /// Static facts about the chain, from genesis.
@@ -169,31 +181,77 @@ impl Chain {
         )
     }
 
-    /// Re-executes a block proposed by another validator; `Ok(Err(reason))` if it must not be
-    /// voted for.
+    /// Re-executes a block from another validator given its header bytes exactly as hashed;
+    /// `Ok(Err(reason))` if it must not be voted for (or committed). With `clock`, the block
+    /// is a proposal being voted on and its time may not be further ahead of this validator's
+    /// clock than the bound; a decided block is judged without it.
     pub fn validate(
         &self,
-        header: &BlockHeader,
+        header_bytes: &Bytes,
         txs: Vec<Arc<VerifiedTx>>,
-    ) -> Result<Result<ExecutedBlock, String>, StorageError> {
+        clock: Option<ClockBound>,
+    ) -> Result<Result<ExecutedBlock, BlockRejection>, StorageError> {
+        let header = match decode_header(header_bytes) {
+            Ok(h) => h,
+            Err(why) => return Ok(Err(why)),
+        };
+        let params = &self.info.params;
+        if txs.len() > params.block_max_txs as usize {
+            return Ok(Err(BlockRejection::TooManyTxs {
+                count: txs.len(),
+                max: params.block_max_txs,
+            }));
+        }
+        let bytes: usize = txs.iter().map(|t| t.encoded_len).sum();
+        if bytes > params.block_max_bytes as usize {
+            return Ok(Err(BlockRejection::TooManyBytes {
+                bytes,
+                max: params.block_max_bytes,
+            }));
+        }
         let (head, lthash) = self.tip.lock().clone();
         if header.height != head.height + 1 || header.parent_hash.as_ref() != head.hash.0 {
-            return Ok(Err(format!(
-                "block {} does not extend head {} {}",
-                header.height, head.height, head.hash
-            )));
+            return Ok(Err(BlockRejection::NotOnHead {
+                height: header.height,
+                parent: hex::encode(&header.parent_hash),
+                head_height: head.height,
+                head_hash: head.hash,
+            }));
         }
-        if header.chain_id != self.info.chain_id || header.time_ms < head.time_ms {
-            return Ok(Err("wrong chain id or time before parent".into()));
+        if header.chain_id != self.info.chain_id {
+            return Ok(Err(BlockRejection::WrongChain {
+                got: header.chain_id,
+                expected: self.info.chain_id.clone(),
+            }));
         }
-        let proposer: [u8; 32] = match header.proposer.as_ref().try_into() {
-            Ok(p) => p,
-            Err(_) => return Ok(Err("proposer is not a 32-byte key".into())),
+        if header.time_ms < head.time_ms {
+            return Ok(Err(BlockRejection::TimeBeforeParent {
+                time_ms: header.time_ms,
+                parent_ms: head.time_ms,
+            }));
+        }
+        if let Some(c) = clock {
+            if header.time_ms > c.now_ms.saturating_add(c.max_drift_ms) {
+                return Ok(Err(BlockRejection::TimeAhead {
+                    time_ms: header.time_ms,
+                    local_ms: c.now_ms,
+                    ahead_ms: header.time_ms - c.now_ms,
+                    max_drift_ms: c.max_drift_ms,
+                }));
+            }
+        }
+        let proposer = match quorate_proto::PublicKey::from_slice(&header.proposer) {
+            Ok(k) if self.info.validators.index_of(&k).is_some() => k.0,
+            _ => {
+                return Ok(Err(BlockRejection::UnknownProposer(hex::encode(
+                    &header.proposer,
+                ))))
+            }
         };
         validate_block(
             &self.storage,
             &self.context(&head, &lthash, proposer, header.time_ms),
-            header,
+            &header,
             txs,
         )
     }

@@ -119,6 +119,10 @@ pub struct ConsensusConfig {
     pub timeout_max_ms: u64,
     /// Period of re-sending this validator's latest votes, ms.
     pub rebroadcast_ms: u64,
+    /// How far ahead of this validator's clock a proposed block's time may be, ms; a proposal
+    /// further ahead gets a nil prevote (a decided block is committed whatever its time).
+    /// Bounds how far one proposer with a wrong clock can move chain time forward.
+    pub max_clock_drift_ms: u64,
 }
 
 impl Default for ConsensusConfig {
@@ -131,6 +135,7 @@ impl Default for ConsensusConfig {
             timeout_delta_ms: t.delta_ms,
             timeout_max_ms: t.max_ms,
             rebroadcast_ms: t.rebroadcast_ms,
+            max_clock_drift_ms: 2_000,
         }
     }
 }
@@ -263,6 +268,15 @@ pub struct GrpcConfig {
     pub concurrency_per_connection: usize,
     /// Longest `WaitForCommit` a client may ask for, ms.
     pub max_wait_ms: u64,
+    /// Requests served at once over all connections; more wait.
+    pub max_concurrent_requests: usize,
+    /// Server streams (blocks, events) open at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_streams: usize,
+    /// Read-only contract queries run at once; more wait. Kept below the engine's concurrent
+    /// stores so that block execution always finds an instance slot.
+    pub max_concurrent_queries: usize,
+    /// Most fuel one query may use (a query asking for more gets this much).
+    pub max_query_fuel: u64,
 }
 
 impl Default for GrpcConfig {
@@ -272,6 +286,10 @@ impl Default for GrpcConfig {
             max_batch_txs: 10_000,
             concurrency_per_connection: 256,
             max_wait_ms: 300_000,
+            max_concurrent_requests: 1024,
+            max_streams: 256,
+            max_concurrent_queries: 2,
+            max_query_fuel: 10_000_000,
         }
     }
 }
@@ -322,6 +340,18 @@ pub enum ConfigError {
         /// Value.
         value: String,
         /// What it must be.
+        why: &'static str,
+    },
+    /// A value too small for the chain's genesis parameters.
+    #[error("config {field} = {value} is below the {needed} this chain needs: {why}")]
+    TooSmallForChain {
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: u64,
+        /// Least value that works.
+        needed: u64,
+        /// Why.
         why: &'static str,
     },
 }
@@ -418,6 +448,48 @@ impl NodeConfig {
                 &self.grpc.max_batch_txs,
                 "must be positive",
             );
+        }
+        let g = &self.grpc;
+        if g.max_concurrent_requests == 0 || g.max_streams == 0 || g.max_query_fuel == 0 {
+            return bad(
+                "grpc.max_concurrent_requests/max_streams/max_query_fuel",
+                &g.max_concurrent_requests,
+                "must be positive",
+            );
+        }
+        if g.max_concurrent_queries == 0
+            || g.max_concurrent_queries >= quorate_vm::Limits::default().concurrent_stores
+        {
+            return bad(
+                "grpc.max_concurrent_queries",
+                &g.max_concurrent_queries,
+                "must be positive and below the engine's concurrent stores (8)",
+            );
+        }
+        if self.consensus.max_clock_drift_ms < 100 {
+            return bad(
+                "consensus.max_clock_drift_ms",
+                &self.consensus.max_clock_drift_ms,
+                "must be at least 100",
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks against the chain's genesis parameters, once at start-up: the p2p message limit
+    /// must hold the chain's largest block, or this node could neither receive nor sync it.
+    pub fn validate_for_chain(
+        &self,
+        params: &quorate_genesis::ChainParams,
+    ) -> Result<(), ConfigError> {
+        let needed = crate::block_rules::max_block_message_bytes(params);
+        if self.p2p.max_message_bytes < needed {
+            return Err(ConfigError::TooSmallForChain {
+                field: "p2p.max_message_bytes",
+                value: self.p2p.max_message_bytes as u64,
+                needed: needed as u64,
+                why: "a message must hold the largest block (block_max_bytes and block_max_txs of genesis)",
+            });
         }
         Ok(())
     }

@@ -10,27 +10,31 @@ pub mod signing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use prost::Message as _;
 use quorate_consensus::{
-    Action, BlockId, Certificate, Consensus, Height, Input, Params, Round, Signed, TimeoutKind,
-    Timeouts, VoteKind,
+    Action, BlockId, Certificate, Consensus, Height, Input, Params, Round, Signed, SignedProposal,
+    TimeoutKind, Timeouts, ValidatorIndex, VoteKind,
 };
-use quorate_proto::v1::{Block, BlockHeader, ConsensusRecord, DecisionResponse};
+use quorate_proto::v1::{Block, ConsensusRecord};
 use quorate_proto::{Hash32, Keypair};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::admission::{verify_block_txs, VerifiedTx};
-use crate::chain::{Chain, CommitError};
+use crate::block_rules::{check_body, decode_header, BlockRejection};
+use crate::byzantine::Byzantine;
+use crate::chain::{Chain, ClockBound, CommitError};
 use crate::execution::ExecutedBlock;
 use crate::mempool::Mempool;
-use crate::network::{ConsensusEvent, NetworkHandle};
+use crate::network::{ConsensusEvent, Inbox, NetworkHandle};
 use crate::storage::{Head, StorageError};
+use crate::sync_server::BodyCache;
 use codec::{
     certificate_from_proto, certificate_to_proto, message_from_proto, message_to_proto,
     record_entry, record_of_signed, RecordEntry,
@@ -57,6 +61,19 @@ pub enum DriverError {
     /// Consensus decided a block whose body this node does not hold.
     #[error("decided block {0} is not held by this node")]
     MissingBlock(BlockId),
+    /// A block body kept with the consensus record no longer validates: the record or the
+    /// state is damaged.
+    #[error(
+        "block {block} kept with the consensus record of height {height} does not validate: {why}"
+    )]
+    RestoredBlock {
+        /// Height of the record.
+        height: Height,
+        /// The block.
+        block: BlockId,
+        /// Why.
+        why: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(String),
@@ -82,8 +99,17 @@ pub struct Driver {
     pub timeouts: Timeouts,
     /// Publishes each new head.
     pub heads: watch::Sender<Head>,
-    /// The validators' network, with what it received for consensus (none with one validator).
-    pub network: Option<(NetworkHandle, mpsc::Receiver<ConsensusEvent>)>,
+    /// How far ahead of this validator's clock a proposal's time may be before it gets a nil
+    /// prevote (a block 2f+1 validators endorsed is judged without it).
+    pub max_clock_drift: Duration,
+    /// The validators' network, with the inbox of what it received for consensus (none with
+    /// one validator).
+    pub network: Option<(NetworkHandle, Arc<Inbox<ConsensusEvent>>)>,
+    /// Bodies of this height's blocks, shared with the sync server that answers body requests.
+    pub bodies: Arc<BodyCache>,
+    /// Deviations from the protocol, for tests of Byzantine validators (none in a release
+    /// build).
+    pub byzantine: Byzantine,
 }
 
 fn now_ms() -> u64 {
@@ -120,44 +146,46 @@ enum Wake {
     Network(ConsensusEvent),
 }
 
-/// A block body received from another validator, checked and ready to execute.
-struct Received {
-    header: BlockHeader,
+/// Most block bodies received from others kept at once (current and next height), and most
+/// for one height and round (an equivocating proposer sends several).
+const MAX_RECEIVED_BODIES: usize = 12;
+const MAX_BODIES_PER_ROUND: usize = 2;
+/// How long before the same body is asked for again.
+const BODY_RETRY: Duration = Duration::from_millis(250);
+
+/// A block body received from another validator: checked against its header, its
+/// transactions' signatures verified; kept until executed (or, if judged invalid, until the
+/// height ends, in case 2f+1 validators endorse the block and it is judged again).
+struct ReceivedBody {
+    height: Height,
+    round: Round,
+    header_bytes: Bytes,
     txs: Vec<Arc<VerifiedTx>>,
 }
 
+/// A body asked for from other validators.
+struct Wanted {
+    height: Height,
+    asked: Option<Instant>,
+    attempts: u32,
+    /// A validation is waiting for it (`Some(endorsed)`).
+    validation: Option<bool>,
+}
+
 /// Waits for the next network event, or forever without a network.
-async fn next_event(rx: &mut Option<mpsc::Receiver<ConsensusEvent>>) -> ConsensusEvent {
-    match rx {
-        Some(rx) => match rx.recv().await {
-            Some(e) => e,
-            None => std::future::pending().await,
-        },
+async fn next_event(inbox: &Option<Arc<Inbox<ConsensusEvent>>>) -> ConsensusEvent {
+    match inbox {
+        Some(inbox) => inbox.pop().await,
         None => std::future::pending().await,
     }
 }
 
-/// The committed block at `height` with its certificate, as block sync serves it (empty when
-/// not committed here).
-fn decision_at(
-    storage: &crate::storage::Storage,
-    height: Height,
-) -> Result<DecisionResponse, StorageError> {
-    let Some(record) = storage.block_by_height(height)? else {
-        return Ok(DecisionResponse::default());
-    };
-    let transactions = storage
-        .txs(&record.tx_hashes)?
-        .into_iter()
-        .filter_map(|t| t.transaction)
-        .collect();
-    Ok(DecisionResponse {
-        block: Some(Block {
-            header: record.header,
-            transactions,
-        }),
-        certificate: record.certificate,
-    })
+/// The wire form of an executed block's body.
+fn body_of(b: &ExecutedBlock) -> Block {
+    Block {
+        header: b.header_bytes.clone(),
+        transactions: b.txs.iter().map(|t| t.tx.clone()).collect(),
+    }
 }
 
 /// A block this validator was asked to build.
@@ -173,8 +201,16 @@ struct Host {
     net: Option<NetworkHandle>,
     /// Blocks built or validated at the current height, by id.
     blocks: HashMap<BlockId, Arc<ExecutedBlock>>,
-    /// Bodies received from other validators, not yet executed.
-    received: HashMap<BlockId, Received>,
+    /// Bodies received from other validators, not executed or judged invalid (bounded).
+    received: HashMap<BlockId, ReceivedBody>,
+    /// Bodies asked for from other validators.
+    wanted: HashMap<BlockId, Wanted>,
+    /// Proposer of each admissible proposal seen, by block (whom to ask for its body first).
+    proposers: HashMap<BlockId, ValidatorIndex>,
+    /// Blocks whose body went out with their proposal (re-sends go without).
+    sent_bodies: HashSet<BlockId>,
+    /// Blocks whose body is kept with the consensus record of this height.
+    persisted_bodies: HashSet<BlockId>,
     /// Pending timers, one per kind (a newer one supersedes the older).
     timers: BTreeMap<TimeoutKind, (Instant, quorate_consensus::Timeout)>,
     build: Option<BuildRequest>,
@@ -189,7 +225,7 @@ impl Driver {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), DriverError> {
         let info = self.chain.info().clone();
         let height = self.chain.head().height + 1;
-        let (net, mut inbound) = match self.network.take() {
+        let (net, inbound) = match self.network.take() {
             Some((h, rx)) => (Some(h), Some(rx)),
             None => (None, None),
         };
@@ -198,6 +234,10 @@ impl Driver {
             net,
             blocks: HashMap::new(),
             received: HashMap::new(),
+            wanted: HashMap::new(),
+            proposers: HashMap::new(),
+            sent_bodies: HashSet::new(),
+            persisted_bodies: HashSet::new(),
             timers: BTreeMap::new(),
             build: None,
             unwritten: Vec::new(),
@@ -238,7 +278,7 @@ impl Driver {
                 _ = shutdown.changed() => return Ok(()),
                 () = sleep_until(timer.map(|(at, _)| at)) => Wake::Timer,
                 () = host.build_ready() => Wake::Build,
-                e = next_event(&mut inbound) => Wake::Network(e),
+                e = next_event(&inbound) => Wake::Network(e),
             };
             let input = match (wake, timer) {
                 (Wake::Timer, Some((_, kind))) => match host.timers.remove(&kind) {
@@ -250,7 +290,7 @@ impl Driver {
                     None => continue,
                 },
                 (Wake::Timer, None) => continue,
-                (Wake::Network(e), _) => match host.inbound(e, core.height()).await? {
+                (Wake::Network(e), _) => match host.inbound(e, &core).await? {
                     Some(input) => input,
                     None => continue,
                 },
@@ -269,7 +309,8 @@ impl Driver {
 }
 
 impl Host {
-    /// Reads the record of `height`, restoring the bodies of blocks this validator locked on.
+    /// Reads the record of `height`, restoring the bodies of blocks this validator proposed or
+    /// locked on.
     async fn load_record(&mut self, height: Height) -> Result<Vec<Signed>, DriverError> {
         let storage = self.d.chain.storage().clone();
         let raw = blocking(move || storage.record(height)).await??;
@@ -280,34 +321,44 @@ impl Host {
                 ConsensusRecord::decode(bytes.as_slice()).map_err(|e| bad(e.to_string()))?;
             match record_entry(entry).map_err(|e| bad(e.to_string()))? {
                 RecordEntry::Signed(s) => signed.push(s),
-                RecordEntry::LockedBlock(b) => self.restore_block(b).await?,
+                RecordEntry::LockedBlock(b) => self.restore_block(height, b).await?,
             }
         }
         Ok(signed)
     }
 
-    /// Re-executes a locked block's stored body so it can be proposed or committed again.
-    async fn restore_block(&mut self, b: Block) -> Result<(), DriverError> {
+    /// Re-executes a block body kept with the record so it can be proposed, re-sent or
+    /// committed again. It was valid when it was kept and the head has not moved: failing now
+    /// means the database is damaged, and going on could sign for a block this validator
+    /// cannot produce.
+    async fn restore_block(&mut self, height: Height, b: Block) -> Result<(), DriverError> {
         let chain = self.d.chain.clone();
+        let id = BlockId(Hash32::of(&b.header).0);
         let result = blocking(move || {
-            let header = BlockHeader::decode(b.header.clone()).map_err(|e| e.to_string())?;
             let info = chain.info();
             let txs = verify_block_txs(b.transactions, &info.chain_id, &info.params)
                 .map_err(|(i, e)| format!("transaction {i}: {e}"))?;
-            match chain.validate(&header, txs) {
+            match chain.validate(&b.header, txs, None) {
                 Ok(Ok(block)) => Ok(block),
-                Ok(Err(why)) => Err(why),
+                Ok(Err(why)) => Err(why.to_string()),
                 Err(e) => Err(e.to_string()),
             }
         })
         .await?;
         match result {
             Ok(block) => {
-                self.blocks.insert(BlockId(block.hash.0), Arc::new(block));
+                let block = Arc::new(block);
+                self.d.bodies.put(height, block.hash.0, body_of(&block));
+                self.persisted_bodies.insert(id);
+                self.blocks.insert(id, block);
+                Ok(())
             }
-            Err(why) => tracing::warn!(reason = %why, "stored locked block no longer applies"),
+            Err(why) => Err(DriverError::RestoredBlock {
+                height,
+                block: id,
+                why,
+            }),
         }
-        Ok(())
     }
 
     /// Performs one action; returns the machine's input if the action is answered at once.
@@ -335,73 +386,141 @@ impl Host {
                 });
                 self.d.admitted.notify_one();
             }
-            Action::ValidateBlock { height, block } => {
-                // Blocks this node built or re-executed are valid by construction; others are
-                // executed here from the body that came with their message.
-                if self.blocks.contains_key(&block) {
-                    return Ok(Some(Input::Validated {
-                        height,
-                        block,
-                        valid: true,
-                    }));
-                }
-                if let Some(r) = self.received.remove(&block) {
-                    let chain = self.d.chain.clone();
-                    let (txs, started) = (r.txs.len(), Instant::now());
-                    let verdict = blocking(move || chain.validate(&r.header, r.txs)).await??;
-                    tracing::debug!(
-                        height,
-                        %block,
-                        txs,
-                        ms = ms_since(started),
-                        "re-executed proposed block"
-                    );
-                    let valid = match verdict {
-                        Ok(executed) => {
-                            self.blocks.insert(block, Arc::new(executed));
-                            true
-                        }
-                        Err(why) => {
-                            tracing::warn!(%block, reason = %why, "proposed block is invalid");
-                            false
-                        }
-                    };
-                    return Ok(Some(Input::Validated {
-                        height,
-                        block,
-                        valid,
-                    }));
-                }
-            }
+            Action::ValidateBlock {
+                height,
+                block,
+                endorsed,
+            } => return self.validate(height, block, endorsed).await,
             Action::Commit(cert) => self.commit(cert).await?,
             Action::Misbehaviour(m) => tracing::warn!(?m, "validator misbehaviour"),
         }
         Ok(None)
     }
 
-    /// Sends a consensus message to the other validators, with the body of a proposed block.
-    fn broadcast(&self, msg: &quorate_consensus::Message) {
+    /// Judges a block: at once if this node built or executed it; by re-executing its body if
+    /// held (with the clock bound unless `endorsed`); otherwise fetches the body first and
+    /// answers when it arrives.
+    async fn validate(
+        &mut self,
+        height: Height,
+        block: BlockId,
+        endorsed: bool,
+    ) -> Result<Option<Input>, DriverError> {
+        if self.blocks.contains_key(&block) {
+            return Ok(Some(Input::Validated {
+                height,
+                block,
+                valid: true,
+            }));
+        }
+        let Some(r) = self.received.get(&block) else {
+            self.want_body(height, block, Some(endorsed));
+            return Ok(None);
+        };
+        let chain = self.d.chain.clone();
+        let (header_bytes, txs) = (r.header_bytes.clone(), r.txs.clone());
+        let clock = (!endorsed).then(|| ClockBound {
+            now_ms: now_ms(),
+            max_drift_ms: self.d.max_clock_drift.as_millis() as u64,
+        });
+        let (n, started) = (txs.len(), Instant::now());
+        let verdict = blocking(move || chain.validate(&header_bytes, txs, clock)).await??;
+        tracing::debug!(
+            height,
+            %block,
+            txs = n,
+            endorsed,
+            ms = ms_since(started),
+            "re-executed proposed block"
+        );
+        let valid = match verdict {
+            Ok(executed) if BlockId(executed.hash.0) == block => {
+                let executed = Arc::new(executed);
+                self.d.bodies.put(height, block.0, body_of(&executed));
+                self.received.remove(&block);
+                self.blocks.insert(block, executed);
+                true
+            }
+            Ok(_) => {
+                tracing::warn!(%block, "re-executed block hashes to another id");
+                false
+            }
+            Err(why) => {
+                // The body stays, in case 2f+1 validators endorse the block and it is judged again.
+                tracing::warn!(%block, endorsed, reason = %why, "proposed block is invalid");
+                false
+            }
+        };
+        Ok(Some(Input::Validated {
+            height,
+            block,
+            valid,
+        }))
+    }
+
+    /// Asks another validator for the body of `block` (the proposer first, then the others in
+    /// turn), at most once per [`BODY_RETRY`]. `validation`: a validation waits for it.
+    fn want_body(&mut self, height: Height, block: BlockId, validation: Option<bool>) {
+        let Some(net) = &self.net else { return };
+        let n = self.d.chain.info().validators.len() as u32;
+        let me = self.d.validator_index;
+        let first = self.proposers.get(&block).copied();
+        let w = self.wanted.entry(block).or_insert(Wanted {
+            height,
+            asked: None,
+            attempts: 0,
+            validation: None,
+        });
+        if validation.is_some() {
+            w.validation = validation;
+        }
+        if w.asked.is_some_and(|t| t.elapsed() < BODY_RETRY) {
+            return;
+        }
+        let mut target = match first {
+            Some(p) => (p + w.attempts) % n,
+            None => w.attempts % n,
+        };
+        if target == me {
+            target = (target + 1) % n;
+        }
+        w.asked = Some(Instant::now());
+        w.attempts += 1;
+        tracing::debug!(height, %block, from = target, "asking for a block body");
+        net.request_body(target, height, block.0);
+    }
+
+    /// Sends a consensus message to the other validators; a proposal carries its block's body
+    /// the first time it is sent (validators that missed it fetch it).
+    fn broadcast(&mut self, msg: &quorate_consensus::Message) {
         let Some(net) = &self.net else { return };
         let body = match msg {
-            quorate_consensus::Message::Proposal(p) => {
-                self.blocks.get(&p.proposal.block).map(|b| Block {
-                    header: b.header_bytes.clone(),
-                    transactions: b.txs.iter().map(|t| t.tx.clone()).collect(),
-                })
+            quorate_consensus::Message::Proposal(p)
+                if self.sent_bodies.insert(p.proposal.block) =>
+            {
+                self.blocks.get(&p.proposal.block).map(|b| body_of(b))
             }
             _ => None,
         };
         if let Some(m) = message_to_proto(msg, body) {
-            net.publish_consensus(&m);
+            for m in self.d.byzantine.outgoing(m, &self.d.key, &self.d.chain) {
+                net.publish_consensus(&m);
+            }
         }
     }
 
-    /// Handles what the network received; returns the machine's input, if any.
-    async fn inbound(
+    /// Handles what the network received; returns the machine's input, if any. Work is spent
+    /// on a block body only after what came with it is authenticated: a proposal's signature
+    /// and proposer, a certificate's quorum, or a body this node asked for.
+    async fn inbound<S, V>(
         &mut self,
         e: ConsensusEvent,
-        height: Height,
-    ) -> Result<Option<Input>, DriverError> {
+        core: &Consensus<S, V>,
+    ) -> Result<Option<Input>, DriverError>
+    where
+        S: quorate_consensus::Signer,
+        V: quorate_consensus::Verifier,
+    {
         match e {
             ConsensusEvent::Message(m) => {
                 let msg = match message_from_proto(&m) {
@@ -416,6 +535,7 @@ impl Host {
                         height = p.proposal.height,
                         round = p.proposal.round,
                         block = %p.proposal.block,
+                        body = m.block.is_some(),
                         "received proposal"
                     ),
                     quorate_consensus::Message::Vote(v) => tracing::debug!(
@@ -429,55 +549,130 @@ impl Host {
                         tracing::debug!(height = c.height, "received decision")
                     }
                 }
-                if let (quorate_consensus::Message::Proposal(p), Some(body)) = (&msg, m.block) {
-                    if p.proposal.height == height {
-                        self.accept_body(p.proposal.block, body).await?;
+                if let quorate_consensus::Message::Proposal(sp) = &msg {
+                    if core.admissible_proposal(sp) {
+                        self.proposal_body(sp, m.block).await?;
                     }
                 }
                 Ok(Some(Input::Message(msg)))
             }
-            ConsensusEvent::Decision(resp) => {
-                let (Some(cert), Some(body)) = (resp.certificate, resp.block) else {
-                    return Ok(None);
-                };
-                let cert = match certificate_from_proto(&cert) {
-                    Ok(c) if c.height == height => c,
-                    Ok(_) => return Ok(None),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "malformed decision");
+            ConsensusEvent::Decision {
+                from,
+                height,
+                response,
+            } => {
+                let (cert, body) = match (response.certificate, response.block) {
+                    (Some(c), Some(b)) => (c, b),
+                    (None, None) => return Ok(Some(Input::NoDecision { from, height })),
+                    _ => {
+                        tracing::warn!(
+                            from,
+                            height,
+                            "decision answer without block or certificate"
+                        );
                         return Ok(None);
                     }
                 };
-                self.accept_body(cert.block, body).await?;
+                let cert = match certificate_from_proto(&cert) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(from, error = %e, "malformed decision");
+                        return Ok(None);
+                    }
+                };
+                if !core.admissible_certificate(&cert) {
+                    tracing::warn!(
+                        from,
+                        height = cert.height,
+                        "decision with an invalid certificate refused"
+                    );
+                    return Ok(None);
+                }
+                self.accept_body(cert.height, Round::MAX, cert.block, body, None)
+                    .await?;
                 Ok(Some(Input::Message(quorate_consensus::Message::Decision(
                     cert,
                 ))))
             }
-            ConsensusEvent::DecisionRequested { height, channel } => {
-                let storage = self.d.chain.storage().clone();
-                let response = blocking(move || decision_at(&storage, height)).await??;
-                if let Some(net) = &self.net {
-                    net.respond(channel, response);
+            ConsensusEvent::Body { from, hash, block } => {
+                let id = BlockId(hash);
+                let Some(w) = self.wanted.get(&id) else {
+                    return Ok(None);
+                };
+                let (height, validation) = (w.height, w.validation);
+                let Some(body) = block else {
+                    tracing::debug!(from, block = %id, "peer does not hold the body asked for");
+                    return Ok(None);
+                };
+                if self
+                    .accept_body(height, Round::MAX, id, *body, None)
+                    .await?
+                {
+                    self.wanted.remove(&id);
+                    if let Some(endorsed) = validation {
+                        if height == core.height() {
+                            return self.validate(height, id, endorsed).await;
+                        }
+                    }
                 }
                 Ok(None)
             }
         }
     }
 
-    /// Checks a received block body (its header hash must be `id`; transactions not already
-    /// verified by admission are verified in one batch) and keeps it for validation.
-    async fn accept_body(&mut self, id: BlockId, body: Block) -> Result<(), DriverError> {
-        if self.blocks.contains_key(&id) || self.received.contains_key(&id) {
-            return Ok(());
+    /// The body that came with an authenticated proposal, or a request for it.
+    async fn proposal_body(
+        &mut self,
+        sp: &SignedProposal,
+        body: Option<Block>,
+    ) -> Result<(), DriverError> {
+        let p = &sp.proposal;
+        self.proposers.insert(p.block, p.proposer);
+        match body {
+            Some(body) => {
+                // A fresh proposal's header must name its signer; a re-proposal names the
+                // round that built it.
+                let proposer = p.pol_round.is_none().then_some(p.proposer);
+                self.accept_body(p.height, p.round, p.block, body, proposer)
+                    .await?;
+            }
+            None if !self.blocks.contains_key(&p.block)
+                && !self.received.contains_key(&p.block) =>
+            {
+                self.want_body(p.height, p.block, None);
+            }
+            None => {}
         }
-        if Hash32::of(&body.header).0 != id.0 {
-            tracing::warn!(block = %id, "block body does not match its id");
-            return Ok(());
+        Ok(())
+    }
+
+    /// Checks a block body and keeps it for validation: its header must hash to `id`, be the
+    /// canonical encoding, be of `height` (and name `proposer`, for a fresh proposal); the
+    /// transactions must be the ones the header commits to, within the chain's limits, with
+    /// valid signatures (those admitted before are not verified again). A body that fails is
+    /// refused and not kept, so a good copy can still come. Returns whether it was kept.
+    async fn accept_body(
+        &mut self,
+        height: Height,
+        round: Round,
+        id: BlockId,
+        body: Block,
+        proposer: Option<ValidatorIndex>,
+    ) -> Result<bool, DriverError> {
+        if self.blocks.contains_key(&id) || self.received.contains_key(&id) {
+            return Ok(false);
+        }
+        match self.check_body(height, round, id, &body, proposer) {
+            Ok(()) => {}
+            Err(why) => {
+                tracing::warn!(block = %id, height, reason = %why, "refused block body");
+                return Ok(false);
+            }
         }
         let chain = self.d.chain.clone();
         let mempool = self.d.mempool.clone();
-        let checked = blocking(move || -> Result<Received, String> {
-            let header = BlockHeader::decode(body.header.clone()).map_err(|e| e.to_string())?;
+        let header_bytes = body.header.clone();
+        let checked = blocking(move || -> Result<Vec<Arc<VerifiedTx>>, BlockRejection> {
             let info = chain.info();
             let mut txs: Vec<Option<Arc<VerifiedTx>>> = Vec::with_capacity(body.transactions.len());
             let mut unverified = Vec::new();
@@ -485,9 +680,9 @@ impl Host {
                 let pool = mempool.lock();
                 for tx in body.transactions {
                     match pool.get(&quorate_proto::tx::tx_hash(&tx.body)) {
-                        // Verified at admission: not verified again.
-                        Some(v) => txs.push(Some(v)),
-                        None => {
+                        // Verified at admission (the same body bytes): not verified again.
+                        Some(v) if v.tx == tx => txs.push(Some(v)),
+                        _ => {
                             txs.push(None);
                             unverified.push(tx);
                         }
@@ -495,21 +690,77 @@ impl Host {
                 }
             }
             let mut fresh = verify_block_txs(unverified, &info.chain_id, &info.params)
-                .map_err(|(i, e)| format!("transaction {i}: {e}"))?
+                .map_err(|(index, reason)| BlockRejection::BadTx { index, reason })?
                 .into_iter();
-            let txs = txs
+            Ok(txs
                 .into_iter()
                 .map(|t| t.or_else(|| fresh.next()))
                 .collect::<Option<Vec<_>>>()
-                .ok_or("transaction count mismatch")?;
-            Ok(Received { header, txs })
+                .expect("one verified transaction per unverified one"))
         })
         .await?;
         match checked {
-            Ok(r) => {
-                self.received.insert(id, r);
+            Ok(txs) => {
+                self.received.insert(
+                    id,
+                    ReceivedBody {
+                        height,
+                        round,
+                        header_bytes,
+                        txs,
+                    },
+                );
+                Ok(true)
             }
-            Err(why) => tracing::warn!(block = %id, reason = %why, "refused block body"),
+            Err(why) => {
+                tracing::warn!(block = %id, height, reason = %why, "refused block body");
+                Ok(false)
+            }
+        }
+    }
+
+    /// The checks of a body that need no signature and no state, and the bound on what is
+    /// kept.
+    fn check_body(
+        &self,
+        height: Height,
+        round: Round,
+        id: BlockId,
+        body: &Block,
+        proposer: Option<ValidatorIndex>,
+    ) -> Result<(), String> {
+        if Hash32::of(&body.header).0 != id.0 {
+            return Err("header does not hash to the block id".into());
+        }
+        let header = decode_header(&body.header).map_err(|e| e.to_string())?;
+        if header.height != height {
+            return Err(format!(
+                "header is for height {}, not {height}",
+                header.height
+            ));
+        }
+        if let Some(p) = proposer {
+            let key = self.d.chain.info().validators.keys().get(p as usize);
+            if key.is_none_or(|k| k.0 != header.proposer.as_ref()) {
+                return Err(BlockRejection::ProposerMismatch {
+                    header: hex::encode(&header.proposer),
+                    signer: p,
+                }
+                .to_string());
+            }
+        }
+        check_body(&header, &body.transactions, &self.d.chain.info().params)
+            .map_err(|e| e.to_string())?;
+        let same_round = self
+            .received
+            .values()
+            .filter(|r| r.height == height && r.round == round)
+            .count();
+        if self.received.len() >= MAX_RECEIVED_BODIES || same_round >= MAX_BODIES_PER_ROUND {
+            return Err(format!(
+                "already holding {} bodies ({same_round} for height {height} round {round})",
+                self.received.len()
+            ));
         }
         Ok(())
     }
@@ -517,23 +768,23 @@ impl Host {
     fn persist(&mut self, s: &Signed) {
         self.unwritten_height = s.height();
         self.unwritten.push(record_of_signed(s).encode_to_vec());
-        // The body of a block this validator precommits is kept with the record: after a
-        // restart it may have to propose or commit exactly that block.
-        if let Signed::Vote(v) = s {
-            if let (VoteKind::Precommit, Some(id), true) = (
-                v.vote.kind,
-                v.vote.block,
-                v.vote.validator == self.d.validator_index,
-            ) {
-                if let Some(b) = self.blocks.get(&id) {
-                    let body = Block {
-                        header: b.header_bytes.clone(),
-                        transactions: b.txs.iter().map(|t| t.tx.clone()).collect(),
-                    };
+        // The body of a block this validator proposes or precommits is kept with the record:
+        // after a restart it may have to send, propose or commit exactly that block.
+        let me = self.d.validator_index;
+        let own_block = match s {
+            Signed::Vote(v) if v.vote.kind == VoteKind::Precommit && v.vote.validator == me => {
+                v.vote.block
+            }
+            Signed::Proposal(p) if p.proposal.proposer == me => Some(p.proposal.block),
+            _ => None,
+        };
+        if let Some(id) = own_block {
+            if let Some(b) = self.blocks.get(&id) {
+                if self.persisted_bodies.insert(id) {
                     self.unwritten.push(
                         ConsensusRecord {
                             entry: Some(quorate_proto::v1::consensus_record::Entry::LockedBlock(
-                                body,
+                                body_of(b),
                             )),
                         }
                         .encode_to_vec(),
@@ -576,7 +827,12 @@ impl Host {
         let commit_ms = ms_since(started);
         self.d.mempool.lock().on_commit(&block.txs, &block.changes);
         self.blocks.clear();
-        self.received.clear();
+        self.received.retain(|_, r| r.height > head.height);
+        self.wanted.retain(|_, w| w.height > head.height);
+        self.proposers.clear();
+        self.sent_bodies.clear();
+        self.persisted_bodies.clear();
+        self.d.bodies.forget_up_to(head.height);
         self.d.heads.send_replace(head.clone());
         let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
             .ok()
@@ -637,6 +893,8 @@ impl Host {
         let chain = self.d.chain.clone();
         let mempool = self.d.mempool.clone();
         let proposer = self.d.key.public().0;
+        let byzantine = self.d.byzantine.clone();
+        let key = self.d.key.clone();
         let started = Instant::now();
         let (block, dropped) = blocking(move || {
             let params = &chain.info().params;
@@ -644,7 +902,9 @@ impl Host {
                 params.block_max_txs as usize,
                 params.block_max_bytes as usize,
             );
-            chain.propose(candidates, proposer, now_ms())
+            let (block, dropped) =
+                chain.propose(candidates, proposer, byzantine.block_time(now_ms()))?;
+            Ok::<_, StorageError>((byzantine.built(block, &chain, &key), dropped))
         })
         .await??;
         if !dropped.is_empty() {
@@ -662,6 +922,7 @@ impl Host {
             ms = ms_since(started),
             "built block"
         );
+        self.d.bodies.put(req.height, id.0, body_of(&block));
         self.blocks.insert(id, Arc::new(block));
         Ok(Some(Input::BlockBuilt {
             height: req.height,

@@ -2,6 +2,8 @@
 //! and the `quorate` command-line tool.
 
 pub mod admission;
+pub mod block_rules;
+pub mod byzantine;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -14,6 +16,7 @@ pub mod node;
 pub mod rpc;
 pub mod state_root;
 pub mod storage;
+pub mod sync_server;
 #[cfg(test)]
 #[allow(missing_docs, clippy::unwrap_used)]
 mod testutil;

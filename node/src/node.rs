@@ -19,6 +19,7 @@ use crate::driver::{Driver, DriverError};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::rpc::{self, NodeState};
 use crate::storage::{Storage, StorageError, StorageOptions};
+use crate::sync_server::BodyCache;
 
 /// Why a node could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,8 @@ pub struct NodeSetup {
     pub key: Keypair,
     /// RocksDB directory.
     pub data_dir: PathBuf,
+    /// How the validator deviates from the protocol (only in test builds).
+    pub byzantine: crate::byzantine::Byzantine,
 }
 
 impl NodeSetup {
@@ -89,6 +92,7 @@ impl NodeSetup {
             genesis,
             key,
             data_dir,
+            byzantine: crate::byzantine::Byzantine::honest(),
         })
     }
 }
@@ -115,7 +119,9 @@ impl RunningNode {
             genesis,
             key,
             data_dir,
+            byzantine,
         } = setup;
+        config.validate_for_chain(&genesis.params)?;
         let validators = genesis.validator_set();
         let validator_index = validators
             .index_of(&key.public())
@@ -151,6 +157,7 @@ impl RunningNode {
         let (heads_tx, heads_rx) = watch::channel(head);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut p2p_addr = None;
+        let bodies = Arc::new(BodyCache::default());
         let network = if validators.len() > 1 {
             let settings = config.p2p.settings()?;
             let parts =
@@ -167,6 +174,13 @@ impl RunningNode {
                 admission.clone(),
                 admitted.clone(),
             ));
+            tokio::spawn(crate::sync_server::serve(
+                parts.sync_requests,
+                chain.storage().clone(),
+                bodies.clone(),
+                parts.handle.clone(),
+                byzantine.clone(),
+            ));
             Some((parts.handle, parts.consensus))
         } else {
             None
@@ -182,7 +196,10 @@ impl RunningNode {
             empty_block_interval: Duration::from_millis(config.block.empty_interval_ms),
             timeouts: config.consensus.timeouts(),
             heads: heads_tx,
+            max_clock_drift: Duration::from_millis(config.consensus.max_clock_drift_ms),
             network,
+            bodies,
+            byzantine,
         };
         let driver = tokio::spawn(driver.run(shutdown_rx.clone()));
         let state = Arc::new(NodeState {

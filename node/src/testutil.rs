@@ -48,6 +48,12 @@ impl TestChain {
         )
     }
 
+    /// A chain on `genesis` (with no account keys) validated by `validator`.
+    pub fn with_genesis(genesis: Genesis, validator: Keypair) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::assemble(dir, genesis, validator, Vec::new())
+    }
+
     fn assemble(
         dir: tempfile::TempDir,
         genesis: Genesis,

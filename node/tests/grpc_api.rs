@@ -33,6 +33,7 @@ async fn start(dir: &std::path::Path) -> RunningNode {
         genesis: dev_genesis(),
         key: dev_validator_key(),
         data_dir: dir.join("data"),
+        byzantine: Default::default(),
     })
     .await
     .expect("node starts")

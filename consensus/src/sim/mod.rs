@@ -221,6 +221,11 @@ pub struct SimBlock {
     pub parent: BlockId,
     /// Whether re-execution would match its roots (false: built by a Byzantine proposer).
     pub valid: bool,
+    /// A damaged copy: its bytes do not hash to `id` (sent by a Byzantine validator).
+    pub damaged: bool,
+    /// Stamped ahead of the clocks of some validators, who judge it invalid until 2f+1
+    /// validators endorse it.
+    pub future_time: bool,
 }
 
 /// What one schedule did.

@@ -260,7 +260,9 @@ impl<'a> World<'a> {
                 if node.core.is_none() {
                     return;
                 }
-                if let Some(b) = body {
+                // A copy whose bytes do not match its id is refused, never kept: a good copy
+                // may still come (the node checks the header hash and the transaction root).
+                if let Some(b) = body.filter(|b| !b.damaged) {
                     node.blocks.entry(b.id).or_insert(b);
                 }
                 self.step(to, Input::Message(msg));
@@ -396,12 +398,19 @@ impl<'a> World<'a> {
                     }
                 }
                 let node = &mut self.nodes[vi];
-                if let Signed::Vote(sv) = &s {
-                    if let (true, Some(b)) = (sv.vote.validator == v, sv.vote.block) {
-                        if sv.vote.kind == crate::types::VoteKind::Precommit {
-                            node.durable.push(b);
+                // The node keeps the body of a block it proposes or precommits with its record.
+                match &s {
+                    Signed::Vote(sv) => {
+                        if let (true, Some(b)) = (sv.vote.validator == v, sv.vote.block) {
+                            if sv.vote.kind == crate::types::VoteKind::Precommit {
+                                node.durable.push(b);
+                            }
                         }
                     }
+                    Signed::Proposal(sp) if sp.proposal.proposer == v => {
+                        node.durable.push(sp.proposal.block);
+                    }
+                    Signed::Proposal(_) => {}
                 }
                 node.wal.push(s);
             }
@@ -420,6 +429,11 @@ impl<'a> World<'a> {
             Action::BuildBlock { height, round } => {
                 let valid = self.nodes[vi].byzantine != Some(ByzantineKind::InvalidBlocks);
                 let block = self.make_block(v, height, valid);
+                if self.nodes[vi].byzantine == Some(ByzantineKind::FutureTime) {
+                    if let Some(b) = self.nodes[vi].blocks.get_mut(&block) {
+                        b.future_time = true;
+                    }
+                }
                 let incarnation = self.nodes[vi].incarnation;
                 let at = self.now + self.rng.gen_range(0..20);
                 self.push(
@@ -435,13 +449,21 @@ impl<'a> World<'a> {
                     },
                 );
             }
-            Action::ValidateBlock { height, block } => {
+            Action::ValidateBlock {
+                height,
+                block,
+                endorsed,
+            } => {
                 let node = &self.nodes[vi];
                 let Some(b) = node.blocks.get(&block) else {
                     return;
                 };
+                // Half of the validators (by block) have clocks behind a future-stamped block
+                // and refuse it, unless 2f+1 endorsed it.
+                let clock_refuses =
+                    b.future_time && !endorsed && (block.0[0] as u32 + v).is_multiple_of(2);
                 let valid = node.byzantine == Some(ByzantineKind::InvalidBlocks)
-                    || (b.valid && b.height == height && b.parent == node.head());
+                    || (b.valid && b.height == height && b.parent == node.head() && !clock_refuses);
                 let incarnation = node.incarnation;
                 let at = self.now + self.rng.gen_range(0..10);
                 self.push(
@@ -494,12 +516,29 @@ impl<'a> World<'a> {
 
     fn serve_decision(&mut self, at: ValidatorIndex, to: ValidatorIndex, height: Height) {
         let node = &self.nodes[at as usize];
-        if node.core.is_none() || height == 0 || node.height() < height {
+        if node.core.is_none() || height == 0 {
+            return;
+        }
+        if node.height() < height {
+            // "Not committed here", as the node's sync answers it.
+            if self.reachable(at, to) {
+                let when = self.delay();
+                let incarnation = self.nodes[to as usize].incarnation;
+                self.push(
+                    when,
+                    Event::Answer {
+                        node: to,
+                        incarnation,
+                        input: Input::NoDecision { from: at, height },
+                    },
+                );
+            }
             return;
         }
         let cert = node.certs[height as usize - 1].clone();
-        let body = node.blocks.get(&cert.block).cloned();
-        self.send(at, to, Message::Decision(cert), body);
+        let msg = Message::Decision(cert);
+        let body = self.body_of(at, &msg);
+        self.send(at, to, msg, body);
     }
 
     fn make_block(&mut self, proposer: ValidatorIndex, height: Height, valid: bool) -> BlockId {
@@ -522,18 +561,26 @@ impl<'a> World<'a> {
                 height,
                 parent,
                 valid,
+                damaged: false,
+                future_time: false,
             },
         );
         id
     }
 
-    fn body_of(&self, v: ValidatorIndex, msg: &Message) -> Option<SimBlock> {
+    fn body_of(&mut self, v: ValidatorIndex, msg: &Message) -> Option<SimBlock> {
         let id = match msg {
             Message::Proposal(p) => p.proposal.block,
             Message::Decision(c) => c.block,
             Message::Vote(_) => return None,
         };
-        self.nodes[v as usize].blocks.get(&id).cloned()
+        let mut body = self.nodes[v as usize].blocks.get(&id).cloned()?;
+        if self.nodes[v as usize].byzantine == Some(ByzantineKind::BadBodies)
+            && self.rng.gen_bool(0.7)
+        {
+            body.damaged = true;
+        }
+        Some(body)
     }
 
     fn broadcast(&mut self, v: ValidatorIndex, msg: Message) {
@@ -546,9 +593,9 @@ impl<'a> World<'a> {
                 self.equivocate_vote(v, sv.clone())
             }
             _ => {
-                let body = self.body_of(v, &msg);
                 for to in 0..self.sc.n {
-                    self.send(v, to, msg.clone(), body.clone());
+                    let body = self.body_of(v, &msg);
+                    self.send(v, to, msg.clone(), body);
                 }
             }
         }

@@ -42,7 +42,10 @@ async fn run_until(t: &TestChain, height: u64) -> Head {
         empty_block_interval: Duration::from_millis(20),
         timeouts: fast_timeouts(),
         heads: heads_tx,
+        max_clock_drift: Duration::from_secs(2),
         network: None,
+        bodies: Default::default(),
+        byzantine: Default::default(),
     };
     let task = tokio::spawn(driver.run(stop_rx));
     let head = tokio::time::timeout(Duration::from_secs(60), async {

@@ -374,3 +374,70 @@ fn an_engine_change_recompiles_stored_code_at_start_up_not_on_a_call() {
     let again = crate::contracts::ContractRuntime::new(&t.genesis.params).expect("engine");
     assert_eq!(again.load_stored(&storage).expect("load").recompiled, 0);
 }
+
+/// `deposit` keeps the value sent with the call; `drain` sends the contract's whole balance
+/// to its caller, leaving the contract's account at balance 0 and nonce 0.
+const VAULT: &str = r#"(module
+  (import "quorate" "caller" (func $caller (param i32)))
+  (import "quorate" "self_address" (func $self (param i32)))
+  (import "quorate" "balance" (func $balance (param i32) (result i64)))
+  (import "quorate" "transfer" (func $transfer (param i32 i64) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "deposit"))
+  (func (export "drain")
+    (call $self (i32.const 0))
+    (call $caller (i32.const 32))
+    (drop (call $transfer (i32.const 32) (call $balance (i32.const 0))))))"#;
+
+/// Issue 13, defect 6: an account that became (0 balance, 0 nonce) was added to the state
+/// accumulator but never taken out of it when it changed again, so the header's state root
+/// drifted away from the state actually stored (fatal for state sync from snapshots).
+#[test]
+fn an_account_emptied_and_refilled_keeps_the_state_root_equal_to_the_stored_state() {
+    let t = TestChain::new(2);
+    let deploy = t.signed(
+        0,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(wat::parse_str(VAULT).expect("wat")),
+            ..Deploy::default()
+        }),
+    );
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let vault = deployed(&t, &deploy);
+    let call = |nonce: u64, method: &str, value: u64| {
+        t.signed(
+            1,
+            nonce,
+            FUEL,
+            Wire::Call(Call {
+                contract: Bytes::copy_from_slice(&vault.0),
+                method: method.into(),
+                args: Bytes::new(),
+                value,
+            }),
+        )
+    };
+    let storage = t.chain.storage().clone();
+    let steps = [("deposit", 100), ("drain", 0), ("deposit", 7)];
+    for (nonce, (method, value)) in steps.into_iter().enumerate() {
+        let tx = call(nonce as u64, method, value);
+        t.admit_ok(vec![tx.clone()]);
+        t.produce().expect("block");
+        let r = t.receipt(&tx);
+        assert_eq!(
+            r.status,
+            ExecStatus::Success as i32,
+            "{method}: {}",
+            r.error
+        );
+        assert_eq!(
+            storage.recompute_lthash().expect("scan").root(),
+            t.chain.head().state_root,
+            "after {method}: the state root no longer matches the stored state"
+        );
+    }
+    assert_eq!(storage.account(&vault).expect("read").balance, 7);
+}

@@ -17,6 +17,7 @@ use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
 pub use world::WorldState;
 
 use crate::admission::{AdminAction, Payload, VerifiedTx};
+use crate::block_rules::BlockRejection;
 use crate::contracts::ContractRuntime;
 use crate::state_root::LtHash;
 use crate::storage::{Account, ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
@@ -538,7 +539,7 @@ pub fn validate_block(
     ctx: &BlockContext<'_>,
     header: &BlockHeader,
     txs: Vec<Arc<VerifiedTx>>,
-) -> Result<Result<ExecutedBlock, String>, StorageError> {
+) -> Result<Result<ExecutedBlock, BlockRejection>, StorageError> {
     let ctx = BlockContext {
         time_ms: header.time_ms,
         ..*ctx
@@ -549,19 +550,29 @@ pub fn validate_block(
     for tx in &txs {
         match exec.apply(tx)? {
             Ok(r) => receipts.push(r),
-            Err(e) => return Ok(Err(format!("transaction {}: {e}", tx.hash))),
+            Err(e) => {
+                return Ok(Err(BlockRejection::NotIncludable {
+                    hash: tx.hash,
+                    reason: e.to_string(),
+                }))
+            }
         }
     }
     let state = exec.finish(ctx.parent_lthash.clone());
     let mine = seal(&ctx, txs, receipts, state);
+    if mine.header.tx_root != header.tx_root || mine.header.tx_count != header.tx_count {
+        return Ok(Err(BlockRejection::TxRootMismatch {
+            got: Hash32::from_slice(&mine.header.tx_root).unwrap_or_default(),
+            expected: hex::encode(&header.tx_root),
+        }));
+    }
     if mine.header != *header {
-        return Ok(Err(format!(
-            "header mismatch: state root {} vs {}, receipts root {} vs {}",
-            hex::encode(&header.state_root),
-            hex::encode(&mine.header.state_root),
-            hex::encode(&header.receipts_root),
-            hex::encode(&mine.header.receipts_root)
-        )));
+        return Ok(Err(BlockRejection::RootsMismatch {
+            state: hex::encode(&mine.header.state_root),
+            receipts: hex::encode(&mine.header.receipts_root),
+            header_state: hex::encode(&header.state_root),
+            header_receipts: hex::encode(&header.receipts_root),
+        }));
     }
     Ok(Ok(mine))
 }
@@ -614,6 +625,8 @@ mod contract_tests;
 
 #[cfg(test)]
 mod tests {
+    use crate::block_rules::BlockRejection;
+    use crate::chain::ClockBound;
     use crate::testutil::{TestChain, BALANCE};
     use quorate_proto::v1::ExecStatus;
 
@@ -632,23 +645,122 @@ mod tests {
         assert!(dropped.is_empty());
         let ok = t
             .chain
-            .validate(&block.header, block.txs.clone())
+            .validate(&block.header_bytes, block.txs.clone(), None)
             .expect("validate");
         assert_eq!(ok.map(|b| b.hash), Ok(block.hash));
         let mut bad = block.header.clone();
         bad.state_root = bytes::Bytes::copy_from_slice(&[0; 32]);
-        assert!(t
-            .chain
-            .validate(&bad, block.txs.clone())
-            .expect("validate")
-            .is_err());
+        let bad = bytes::Bytes::from(prost::Message::encode_to_vec(&bad));
+        assert!(matches!(
+            t.chain.validate(&bad, block.txs.clone(), None),
+            Ok(Err(BlockRejection::RootsMismatch { .. }))
+        ));
         let mut reordered = block.txs.clone();
         reordered.reverse();
         assert!(t
             .chain
-            .validate(&block.header, reordered)
+            .validate(&block.header_bytes, reordered, None)
             .expect("validate")
             .is_err());
+    }
+
+    /// Issue 13, defect 1 at the chain level: a proposal whose header bytes carry an unknown
+    /// field decoded to the honest header and validated under a hash other than the id the
+    /// certificate names; it is refused now, and the canonical bytes still validate.
+    #[test]
+    fn a_block_with_re_encoded_header_bytes_is_refused() {
+        let t = TestChain::new(2);
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 10, 0)]);
+        let candidates = t.mempool.lock().select(10, 1 << 20);
+        let (block, _) = t
+            .chain
+            .propose(candidates, t.validator.public().0, 2_000)
+            .expect("propose");
+        let mut extended = block.header_bytes.to_vec();
+        extended.extend_from_slice(&[0xa0, 0x01, 0x00]);
+        let extended = bytes::Bytes::from(extended);
+        assert!(matches!(
+            t.chain.validate(&extended, block.txs.clone(), None),
+            Ok(Err(BlockRejection::NonCanonicalHeader { .. }))
+        ));
+        let ok = t
+            .chain
+            .validate(&block.header_bytes, block.txs.clone(), None)
+            .expect("validate")
+            .expect("valid");
+        assert_eq!(ok.hash, quorate_proto::Hash32::of(&block.header_bytes));
+    }
+
+    /// Issue 13, defect 3: a proposal's time had no upper bound, so one proposer with a clock a
+    /// year ahead moved chain time forward for good. A proposal may be at most the configured
+    /// drift ahead of the validator's clock; a decided block is judged without the clock.
+    #[test]
+    fn a_proposal_from_the_future_is_refused_unless_decided() {
+        let t = TestChain::new(2);
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 10, 0)]);
+        let candidates = t.mempool.lock().select(10, 1 << 20);
+        let year_ms = 365 * 24 * 3600 * 1000;
+        let now_ms = 1_700_000_000_000;
+        let (block, _) = t
+            .chain
+            .propose(candidates, t.validator.public().0, now_ms + year_ms)
+            .expect("propose");
+        let clock = ClockBound {
+            now_ms,
+            max_drift_ms: 2_000,
+        };
+        assert!(matches!(
+            t.chain.validate(&block.header_bytes, block.txs.clone(), Some(clock)),
+            Ok(Err(BlockRejection::TimeAhead { ahead_ms, max_drift_ms: 2_000, .. })) if ahead_ms == year_ms
+        ));
+        let within = ClockBound {
+            now_ms: now_ms + year_ms - 1_000,
+            ..clock
+        };
+        assert!(matches!(
+            t.chain
+                .validate(&block.header_bytes, block.txs.clone(), Some(within)),
+            Ok(Ok(_))
+        ));
+        assert!(matches!(
+            t.chain
+                .validate(&block.header_bytes, block.txs.clone(), None),
+            Ok(Ok(_))
+        ));
+    }
+
+    /// Issue 13, defects 7 and 10: the chain's block limits and the proposer named in the header
+    /// are checked on every block from another validator, not only on this node's own.
+    #[test]
+    fn block_limits_and_the_proposer_are_checked_on_others_blocks() {
+        let t = TestChain::new(3);
+        t.admit_ok(vec![
+            t.transfer(0, t.addr(1), 10, 0),
+            t.transfer(1, t.addr(2), 10, 0),
+        ]);
+        let candidates = t.mempool.lock().select(10, 1 << 20);
+        let (block, _) = t
+            .chain
+            .propose(candidates.clone(), t.validator.public().0, 2_000)
+            .expect("propose");
+        let (stranger, _) = t
+            .chain
+            .propose(candidates, t.accounts[0].public().0, 2_000)
+            .expect("propose");
+        assert!(matches!(
+            t.chain
+                .validate(&stranger.header_bytes, stranger.txs.clone(), None),
+            Ok(Err(BlockRejection::UnknownProposer(_)))
+        ));
+        let mut genesis = t.genesis.clone();
+        genesis.params.block_max_txs = 1;
+        let small = crate::testutil::TestChain::with_genesis(genesis, t.validator.clone());
+        assert!(matches!(
+            small
+                .chain
+                .validate(&block.header_bytes, block.txs.clone(), None),
+            Ok(Err(BlockRejection::TooManyTxs { count: 2, max: 1 }))
+        ));
     }
 
     #[test]

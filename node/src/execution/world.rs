@@ -135,10 +135,14 @@ impl WorldState {
             .into_iter()
             .filter(|(_, (orig, cur))| orig != cur)
             .map(|(addr, (orig, cur))| {
+                // An empty account (balance 0, nonce 0) is absent: not in the accumulator and
+                // not stored, whichever way it became empty.
                 if !orig.is_empty() {
                     lthash.remove(&addr.0, &orig.to_bytes());
                 }
-                lthash.insert(&addr.0, &cur.to_bytes());
+                if !cur.is_empty() {
+                    lthash.insert(&addr.0, &cur.to_bytes());
+                }
                 (addr, cur)
             })
             .collect();

@@ -2,8 +2,14 @@
 //! (multiplexing), gossipsub for transactions and consensus messages, and a request/response
 //! protocol for block sync. Each validator's libp2p identity is its genesis key, and only the
 //! genesis validators and configured observers may connect.
+//!
+//! Everything a peer sends is checked before it is passed on or queued: gossip is validated by
+//! this task before gossipsub forwards it (it must decode, and consensus messages must come
+//! from a validator), consensus traffic is queued per sending validator ([`Inbox`]), and sync
+//! requests go to their own bounded queue with a per-peer limit, served off the consensus task.
 
 mod codec;
+pub mod inbox;
 #[cfg(test)]
 mod tests;
 
@@ -20,12 +26,18 @@ use parking_lot::RwLock;
 use prost::Message;
 use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::v1::{
-    ConsensusMessage, DecisionRequest, DecisionResponse, Transaction, TxGossip,
+    Block, ConsensusMessage, DecisionRequest, DecisionResponse, Transaction, TxGossip,
 };
 use quorate_proto::{Keypair, PublicKey};
 use tokio::sync::mpsc;
 
 pub use codec::{SyncCodec, SYNC_PROTOCOL};
+pub use inbox::Inbox;
+
+/// Most sync requests one peer may have waiting to be answered; more are refused.
+pub const SYNC_REQUESTS_PER_PEER: usize = 8;
+/// Most consensus events queued per sending validator.
+pub const INBOX_ITEMS_PER_SENDER: usize = 4096;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,17 +91,47 @@ fn libp2p_keypair(key: &Keypair) -> Result<identity::Keypair, NetworkError> {
 /// Something the network received for the consensus driver.
 #[derive(Debug)]
 pub enum ConsensusEvent {
-    /// A proposal or vote, with the block body for a proposal.
+    /// A proposal or vote (with the block body when a proposal is first sent), gossiped by a
+    /// validator.
     Message(Box<ConsensusMessage>),
-    /// A validator asks for the decision at `height`; answer with [`NetworkHandle::respond`].
-    DecisionRequested {
-        /// Height asked for.
+    /// The answer of validator `from` to [`NetworkHandle::request_decision`] for `height`
+    /// (empty when it has not committed that height).
+    Decision {
+        /// Who answered.
+        from: u32,
+        /// The height asked for.
         height: u64,
-        /// Where the answer goes.
-        channel: ResponseChannel<DecisionResponse>,
+        /// Block and certificate.
+        response: Box<DecisionResponse>,
     },
-    /// The answer to [`NetworkHandle::request_decision`].
-    Decision(Box<DecisionResponse>),
+    /// The answer of validator `from` to [`NetworkHandle::request_body`]: the body of a block
+    /// it holds (`None` when it has none).
+    Body {
+        /// Who answered.
+        from: u32,
+        /// The block asked for.
+        hash: [u8; 32],
+        /// Its body.
+        block: Option<Box<Block>>,
+    },
+}
+
+/// A peer's sync request, to be answered with [`NetworkHandle::respond`].
+#[derive(Debug)]
+pub struct SyncRequest {
+    /// Who asks.
+    pub peer: PeerId,
+    /// What it asks for: a committed decision, or (with `block_hash`) a block body.
+    pub request: DecisionRequest,
+    /// Where the answer goes.
+    pub channel: ResponseChannel<DecisionResponse>,
+}
+
+/// What an outbound sync request asked for.
+#[derive(Clone, Copy, Debug)]
+enum Asked {
+    Decision { from: u32, height: u64 },
+    Body { from: u32, hash: [u8; 32] },
 }
 
 enum Command {
@@ -99,9 +141,11 @@ enum Command {
     },
     Request {
         peer: PeerId,
-        height: u64,
+        request: DecisionRequest,
+        asked: Asked,
     },
     Respond {
+        peer: PeerId,
         channel: ResponseChannel<DecisionResponse>,
         response: Box<DecisionResponse>,
     },
@@ -139,14 +183,49 @@ impl NetworkHandle {
     pub fn request_decision(&self, validator: u32, height: u64) {
         if let Some(&peer) = self.validators.get(validator as usize) {
             if peer != self.local {
-                self.send(Command::Request { peer, height });
+                self.send(Command::Request {
+                    peer,
+                    request: DecisionRequest {
+                        height,
+                        block_hash: Default::default(),
+                    },
+                    asked: Asked::Decision {
+                        from: validator,
+                        height,
+                    },
+                });
             }
         }
     }
 
-    /// Answers a decision request.
-    pub fn respond(&self, channel: ResponseChannel<DecisionResponse>, response: DecisionResponse) {
+    /// Asks validator `validator` for the body of block `hash` proposed at `height`.
+    pub fn request_body(&self, validator: u32, height: u64, hash: [u8; 32]) {
+        if let Some(&peer) = self.validators.get(validator as usize) {
+            if peer != self.local {
+                self.send(Command::Request {
+                    peer,
+                    request: DecisionRequest {
+                        height,
+                        block_hash: bytes::Bytes::copy_from_slice(&hash),
+                    },
+                    asked: Asked::Body {
+                        from: validator,
+                        hash,
+                    },
+                });
+            }
+        }
+    }
+
+    /// Answers a sync request of `peer`.
+    pub fn respond(
+        &self,
+        peer: PeerId,
+        channel: ResponseChannel<DecisionResponse>,
+        response: DecisionResponse,
+    ) {
         self.send(Command::Respond {
+            peer,
             channel,
             response: Box::new(response),
         });
@@ -181,8 +260,10 @@ struct Behaviour {
 pub struct NetworkParts {
     /// Handle to send with.
     pub handle: NetworkHandle,
-    /// Consensus messages and sync traffic, for the driver.
-    pub consensus: mpsc::Receiver<ConsensusEvent>,
+    /// Consensus messages and sync answers, for the driver, queued per sending validator.
+    pub consensus: Arc<Inbox<ConsensusEvent>>,
+    /// Sync requests of other peers, for the sync server.
+    pub sync_requests: mpsc::Receiver<SyncRequest>,
     /// Gossiped transactions, for admission.
     pub txs: mpsc::Receiver<Vec<Transaction>>,
     /// The address actually listened on.
@@ -213,6 +294,8 @@ pub async fn start(
         .mesh_n_high(validator_peers.len().clamp(2, 8) * 2)
         .mesh_outbound_min(1)
         .flood_publish(true)
+        // Nothing is forwarded before this node has checked it (`NetworkTask::validate`).
+        .validate_messages()
         .build()
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -274,8 +357,19 @@ pub async fn start(
     };
     tracing::info!(peer_id = %local, %listen_addr, "p2p listening");
     let (commands, commands_rx) = mpsc::channel(4096);
-    let (consensus_tx, consensus) = mpsc::channel(4096);
+    // One queue per validator, one for anyone else; each holds a few full blocks at most.
+    let consensus = Arc::new(Inbox::new(
+        validator_peers.len() + 1,
+        INBOX_ITEMS_PER_SENDER,
+        2 * max,
+    ));
+    let (sync_tx, sync_requests) = mpsc::channel(64);
     let (txs_tx, txs) = mpsc::channel(1024);
+    let validator_index: HashMap<PeerId, u32> = validator_peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (*p, i as u32))
+        .collect();
     let connected = Arc::new(RwLock::new(HashSet::new()));
     let handle = NetworkHandle {
         commands,
@@ -291,15 +385,19 @@ pub async fn start(
         redial_interval: settings.redial_interval,
         consensus_topic,
         tx_topic,
-        consensus_tx,
+        consensus: consensus.clone(),
+        sync_tx,
         txs_tx,
         connected,
+        validator_index,
         pending: HashMap::new(),
+        serving: HashMap::new(),
     };
     tokio::spawn(task.run(commands_rx));
     Ok(NetworkParts {
         handle,
         consensus,
+        sync_requests,
         txs,
         listen_addr,
     })
@@ -311,10 +409,15 @@ struct NetworkTask {
     redial_interval: Duration,
     consensus_topic: IdentTopic,
     tx_topic: IdentTopic,
-    consensus_tx: mpsc::Sender<ConsensusEvent>,
+    consensus: Arc<Inbox<ConsensusEvent>>,
+    sync_tx: mpsc::Sender<SyncRequest>,
     txs_tx: mpsc::Sender<Vec<Transaction>>,
     connected: Arc<RwLock<HashSet<PeerId>>>,
-    pending: HashMap<request_response::OutboundRequestId, u64>,
+    validator_index: HashMap<PeerId, u32>,
+    /// Outbound sync requests and what they asked for.
+    pending: HashMap<request_response::OutboundRequestId, Asked>,
+    /// Sync requests of each peer not answered yet.
+    serving: HashMap<PeerId, usize>,
 }
 
 fn peer_of_addr(a: &Multiaddr) -> Option<PeerId> {
@@ -361,15 +464,25 @@ impl NetworkTask {
                     tracing::debug!(error = %e, "gossip publish not sent");
                 }
             }
-            Command::Request { peer, height } => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_request(&peer, DecisionRequest { height });
-                self.pending.insert(id, height);
+            Command::Request {
+                peer,
+                request,
+                asked,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, asked);
             }
-            Command::Respond { channel, response } => {
+            Command::Respond {
+                peer,
+                channel,
+                response,
+            } => {
+                if let Some(n) = self.serving.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.serving.remove(&peer);
+                    }
+                }
                 if self
                     .swarm
                     .behaviour_mut()
@@ -377,15 +490,62 @@ impl NetworkTask {
                     .send_response(channel, *response)
                     .is_err()
                 {
-                    tracing::debug!("decision response not sent: requester gone");
+                    tracing::debug!("sync response not sent: requester gone");
                 }
             }
         }
     }
 
-    fn forward<T>(tx: &mpsc::Sender<T>, item: T, what: &str) {
-        if tx.try_send(item).is_err() {
-            tracing::warn!(what, "inbound queue full; dropping");
+    /// Checks a gossip message before gossipsub may forward it: it must decode, and a
+    /// consensus message must be authored by a validator (observers may only send
+    /// transactions). Accepted messages are queued for the driver or admission.
+    fn validate(&mut self, message: gossipsub::Message) -> gossipsub::MessageAcceptance {
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
+        let author = message
+            .source
+            .and_then(|p| self.validator_index.get(&p).copied());
+        if message.topic == self.consensus_topic.hash() {
+            let Some(from) = author else {
+                tracing::warn!(source = ?message.source, "consensus message from a non-validator refused");
+                return Reject;
+            };
+            match ConsensusMessage::decode(message.data.as_slice()) {
+                Ok(m) => {
+                    let dropped = self.consensus.push(
+                        from as usize,
+                        ConsensusEvent::Message(Box::new(m)),
+                        message.data.len(),
+                    );
+                    if dropped > 0 {
+                        tracing::warn!(
+                            validator = from,
+                            dropped,
+                            "consensus queue of a validator full; dropping its oldest messages"
+                        );
+                    }
+                    Accept
+                }
+                Err(e) => {
+                    tracing::warn!(validator = from, error = %e, "undecodable consensus message");
+                    Reject
+                }
+            }
+        } else if message.topic == self.tx_topic.hash() {
+            match TxGossip::decode(message.data.as_slice()) {
+                Ok(g) => {
+                    if self.txs_tx.try_send(g.transactions).is_err() {
+                        tracing::warn!("transaction gossip queue full; dropping a batch");
+                        return Ignore;
+                    }
+                    Accept
+                }
+                Err(e) => {
+                    tracing::warn!(source = ?message.source, error = %e, "undecodable transaction gossip");
+                    Reject
+                }
+            }
+        } else {
+            Ignore
         }
     }
 
@@ -412,53 +572,66 @@ impl NetworkTask {
                 tracing::debug!(from = %send_back_addr, %error, "incoming connection refused");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
                 message,
-                ..
             })) => {
-                if message.topic == self.consensus_topic.hash() {
-                    match ConsensusMessage::decode(message.data.as_slice()) {
-                        Ok(m) => Self::forward(
-                            &self.consensus_tx,
-                            ConsensusEvent::Message(Box::new(m)),
-                            "consensus",
-                        ),
-                        Err(e) => {
-                            tracing::warn!(source = ?message.source, error = %e, "undecodable consensus message")
-                        }
-                    }
-                } else if message.topic == self.tx_topic.hash() {
-                    match TxGossip::decode(message.data.as_slice()) {
-                        Ok(g) => Self::forward(&self.txs_tx, g.transactions, "transactions"),
-                        Err(e) => {
-                            tracing::warn!(source = ?message.source, error = %e, "undecodable transaction gossip")
-                        }
-                    }
-                }
+                let verdict = self.validate(message);
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                peer,
                 message,
                 ..
             })) => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => Self::forward(
-                    &self.consensus_tx,
-                    ConsensusEvent::DecisionRequested {
-                        height: request.height,
+                } => {
+                    let waiting = self.serving.entry(peer).or_insert(0);
+                    if *waiting >= SYNC_REQUESTS_PER_PEER {
+                        tracing::debug!(%peer, "too many sync requests from one peer; refusing");
+                        return;
+                    }
+                    let request = SyncRequest {
+                        peer,
+                        request,
                         channel,
-                    },
-                    "sync request",
-                ),
+                    };
+                    match self.sync_tx.try_send(request) {
+                        Ok(()) => *waiting += 1,
+                        Err(_) => tracing::debug!(%peer, "sync queue full; refusing a request"),
+                    }
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
                 } => {
-                    self.pending.remove(&request_id);
-                    Self::forward(
-                        &self.consensus_tx,
-                        ConsensusEvent::Decision(Box::new(response)),
-                        "sync response",
-                    );
+                    let Some(asked) = self.pending.remove(&request_id) else {
+                        return;
+                    };
+                    let bytes = response.encoded_len();
+                    let (from, event) = match asked {
+                        Asked::Decision { from, height } => (
+                            from,
+                            ConsensusEvent::Decision {
+                                from,
+                                height,
+                                response: Box::new(response),
+                            },
+                        ),
+                        Asked::Body { from, hash } => (
+                            from,
+                            ConsensusEvent::Body {
+                                from,
+                                hash,
+                                block: response.block.map(Box::new),
+                            },
+                        ),
+                    };
+                    self.consensus.push(from as usize, event, bytes);
                 }
             },
             SwarmEvent::Behaviour(BehaviourEvent::Sync(
@@ -466,8 +639,16 @@ impl NetworkTask {
                     request_id, error, ..
                 },
             )) => {
-                let height = self.pending.remove(&request_id);
-                tracing::debug!(?height, %error, "decision request failed");
+                let asked = self.pending.remove(&request_id);
+                tracing::debug!(?asked, %error, "sync request failed");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                request_response::Event::InboundFailure { peer, .. },
+            )) => {
+                // The request will not be answered (timeout, closed stream): free its place.
+                if let Some(n) = self.serving.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                }
             }
             _ => {}
         }

@@ -103,7 +103,13 @@ impl Storage {
         }
         let accounts = self.cf(CF_ACCOUNTS);
         for (addr, acct) in &block.changes {
-            batch.put_cf(accounts, addr.0, acct.to_bytes());
+            // An emptied account is deleted: the state holds (and the accumulator covers) only
+            // accounts with a balance or a nonce.
+            if acct.is_empty() {
+                batch.delete_cf(accounts, addr.0);
+            } else {
+                batch.put_cf(accounts, addr.0, acct.to_bytes());
+            }
         }
         self.put_contract_state(&mut batch, &block.entries, &block.new_code);
         let new_head = Head {

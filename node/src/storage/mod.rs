@@ -252,7 +252,7 @@ impl Storage {
         let mut lthash = LtHash::default();
         let mut batch = WriteBatch::default();
         let accounts = self.cf(CF_ACCOUNTS);
-        for (addr, balance) in balances {
+        for (addr, balance) in balances.iter().filter(|(_, b)| *b > 0) {
             let acct = Account {
                 balance: *balance,
                 nonce: 0,

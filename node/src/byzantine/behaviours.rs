@@ -1,0 +1,358 @@
+//! What each Byzantine behaviour does (feature `byzantine`, and tests).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use prost::Message as _;
+use quorate_consensus::{BlockId, Signable, Signer, Vote};
+use quorate_proto::merkle;
+use quorate_proto::v1::{
+    consensus_message, Block, BlockHeader, CommitCertificate, CommitSignature, ConsensusMessage,
+    DecisionRequest, DecisionResponse, Transaction,
+};
+use quorate_proto::{Hash32, Keypair};
+
+use crate::chain::Chain;
+use crate::driver::codec::{
+    proposal_from_proto, proposal_to_proto, vote_from_proto, vote_to_proto,
+};
+use crate::driver::signing::ConsensusSigner;
+use crate::execution::ExecutedBlock;
+
+/// A year, ms.
+const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+/// Bogus proposals sent with each message by [`Behaviour::Flood`].
+const FLOOD_PER_MESSAGE: usize = 16;
+/// Junk bytes in each flooded proposal's body.
+const FLOOD_BODY_BYTES: usize = 256 * 1024;
+
+/// A way of deviating from the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Behaviour {
+    /// Appends an unknown protobuf field to the header bytes of the blocks it proposes (the
+    /// block id is the hash of those bytes).
+    ReencodeHeader,
+    /// Sends each proposal first with a truncated body, then again with the right one.
+    SplitBodies,
+    /// Stamps the blocks it proposes a year ahead.
+    FutureTime,
+    /// Stamps the blocks it proposes before their parent.
+    PastTime,
+    /// Proposes two different valid blocks per round and signs two different votes per slot.
+    Equivocate,
+    /// Sends signed votes for absurd heights and rounds besides its real ones.
+    AbsurdVotes,
+    /// Answers sync requests with junk bodies, forged certificates, or nothing.
+    JunkSync,
+    /// Puts a transaction with a broken signature in every block it proposes.
+    BadTxs,
+    /// Sends bogus proposals with large junk bodies with every message.
+    Flood,
+    /// Sends nothing.
+    Silent,
+}
+
+/// A behaviour and its counter (so that answers vary).
+#[derive(Debug)]
+pub struct State {
+    pub behaviour: Behaviour,
+    counter: AtomicU64,
+}
+
+fn next_u64(counter: &AtomicU64) -> u64 {
+    let n = counter.fetch_add(1, Ordering::Relaxed);
+    // splitmix64: junk that differs each time, without a random number generator.
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn junk(counter: &AtomicU64, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&next_u64(counter).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `block` with its header replaced by `header_bytes` (its id becomes their hash).
+fn with_header_bytes(mut block: ExecutedBlock, header_bytes: Vec<u8>) -> ExecutedBlock {
+    block.header_bytes = Bytes::from(header_bytes);
+    block.hash = Hash32::of(&block.header_bytes);
+    block
+}
+
+/// `block` with `header` re-encoded canonically.
+fn with_header(mut block: ExecutedBlock, header: BlockHeader) -> ExecutedBlock {
+    let bytes = header.encode_to_vec();
+    block.header = header;
+    with_header_bytes(block, bytes)
+}
+
+impl State {
+    pub fn new(behaviour: Behaviour) -> Self {
+        Self {
+            behaviour,
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    pub fn block_time(&self, now_ms: u64) -> u64 {
+        match self.behaviour {
+            Behaviour::FutureTime => now_ms + YEAR_MS,
+            _ => now_ms,
+        }
+    }
+
+    pub fn built(&self, block: ExecutedBlock, chain: &Chain, key: &Keypair) -> ExecutedBlock {
+        match self.behaviour {
+            Behaviour::ReencodeHeader => {
+                let mut bytes = block.header_bytes.to_vec();
+                // Field 20, varint 0: unknown to `BlockHeader`, skipped by every decoder.
+                bytes.extend_from_slice(&[0xa0, 0x01, 0x00]);
+                with_header_bytes(block, bytes)
+            }
+            Behaviour::PastTime => {
+                let parent = chain.head().time_ms;
+                let header = BlockHeader {
+                    time_ms: parent.saturating_sub(60_000),
+                    ..block.header.clone()
+                };
+                with_header(block, header)
+            }
+            Behaviour::BadTxs => {
+                let info = chain.info();
+                let mut tx = quorate_proto::tx::sign(
+                    &quorate_proto::tx::transfer_body(
+                        &info.chain_id,
+                        key,
+                        next_u64(&self.counter),
+                        info.params.transfer_fuel,
+                        key.address(),
+                        1,
+                        Vec::new(),
+                    ),
+                    key,
+                );
+                let mut sig = tx.signature.to_vec();
+                sig[0] ^= 0x55;
+                tx.signature = Bytes::from(sig);
+                let forged = crate::admission::forge_verified(tx, &info.chain_id, &info.params);
+                let mut block = block;
+                if let Some(v) = forged {
+                    block.txs.push(std::sync::Arc::new(v));
+                }
+                let hashes: Vec<Hash32> = block.txs.iter().map(|t| t.hash).collect();
+                let header = BlockHeader {
+                    tx_root: Bytes::copy_from_slice(&merkle::root(&hashes).0),
+                    tx_count: block.txs.len() as u32,
+                    ..block.header.clone()
+                };
+                with_header(block, header)
+            }
+            _ => block,
+        }
+    }
+
+    pub fn outgoing(
+        &self,
+        msg: ConsensusMessage,
+        key: &Keypair,
+        chain: &Chain,
+    ) -> Vec<ConsensusMessage> {
+        let signer = ConsensusSigner {
+            chain_id: chain.info().chain_id.clone(),
+            key: key.clone(),
+        };
+        match self.behaviour {
+            Behaviour::Silent => Vec::new(),
+            Behaviour::SplitBodies => match &msg.block {
+                Some(body) => {
+                    let mut truncated = body.clone();
+                    if truncated.transactions.pop().is_none() {
+                        truncated.transactions.push(Transaction {
+                            body: Bytes::from(junk(&self.counter, 64)),
+                            public_key: Bytes::from(junk(&self.counter, 32)),
+                            signature: Bytes::from(junk(&self.counter, 64)),
+                        });
+                    }
+                    let bad = ConsensusMessage {
+                        block: Some(truncated),
+                        ..msg.clone()
+                    };
+                    vec![bad, msg]
+                }
+                None => vec![msg],
+            },
+            Behaviour::Equivocate => {
+                let alt = self.equivocation(&msg, &signer);
+                let mut out = vec![msg];
+                out.extend(alt);
+                out
+            }
+            Behaviour::AbsurdVotes => {
+                let mut out = vec![msg.clone()];
+                if let Some(consensus_message::Message::Vote(v)) = &msg.message {
+                    if let Ok(sv) = vote_from_proto(v) {
+                        let (h, r) = (sv.vote.height, sv.vote.round);
+                        for (height, round) in [
+                            (u64::MAX, u32::MAX),
+                            (u64::MAX, r),
+                            (h.saturating_add(1_000_000), 0),
+                            (h, u32::MAX),
+                            (h, r.saturating_add(1_000)),
+                        ] {
+                            let vote = Vote {
+                                height,
+                                round,
+                                ..sv.vote
+                            };
+                            let signature = signer.sign(Signable::Vote(&vote));
+                            out.push(ConsensusMessage {
+                                message: Some(consensus_message::Message::Vote(vote_to_proto(
+                                    &quorate_consensus::SignedVote { vote, signature },
+                                ))),
+                                block: None,
+                            });
+                        }
+                    }
+                }
+                out
+            }
+            Behaviour::Flood => {
+                let mut out = vec![msg.clone()];
+                let height = match &msg.message {
+                    Some(consensus_message::Message::Vote(v)) => v.height,
+                    Some(consensus_message::Message::Proposal(p)) => p.height,
+                    None => 1,
+                };
+                for _ in 0..FLOOD_PER_MESSAGE {
+                    let header = Bytes::from(junk(&self.counter, 200));
+                    let bogus = quorate_proto::v1::ConsensusProposal {
+                        height,
+                        round: (next_u64(&self.counter) % 3) as u32,
+                        block_hash: Bytes::copy_from_slice(&Hash32::of(&header).0),
+                        pol_round: None,
+                        proposer: (next_u64(&self.counter) % 8) as u32,
+                        signature: Bytes::from(junk(&self.counter, 64)),
+                    };
+                    out.push(ConsensusMessage {
+                        message: Some(consensus_message::Message::Proposal(bogus)),
+                        block: Some(Block {
+                            header,
+                            transactions: vec![Transaction {
+                                body: Bytes::from(junk(&self.counter, FLOOD_BODY_BYTES)),
+                                public_key: Bytes::from(junk(&self.counter, 32)),
+                                signature: Bytes::from(junk(&self.counter, 64)),
+                            }],
+                        }),
+                    });
+                }
+                out
+            }
+            _ => vec![msg],
+        }
+    }
+
+    /// A second, conflicting signed message for `msg`: a proposal of the same block stamped
+    /// one millisecond later (a different, equally valid block), or a vote for the other
+    /// choice (nil for a block, the last proposed block for nil).
+    fn equivocation(
+        &self,
+        msg: &ConsensusMessage,
+        signer: &ConsensusSigner,
+    ) -> Option<ConsensusMessage> {
+        match &msg.message {
+            Some(consensus_message::Message::Proposal(p)) => {
+                let body = msg.block.as_ref()?;
+                let header = BlockHeader::decode(body.header.clone()).ok()?;
+                let alt_header = BlockHeader {
+                    time_ms: header.time_ms + 1,
+                    ..header
+                }
+                .encode_to_vec();
+                let alt_id = BlockId(Hash32::of(&alt_header).0);
+                let mut sp = proposal_from_proto(p).ok()?;
+                sp.proposal.block = alt_id;
+                sp.signature = signer.sign(Signable::Proposal(&sp.proposal));
+                Some(ConsensusMessage {
+                    message: Some(consensus_message::Message::Proposal(proposal_to_proto(&sp))),
+                    block: Some(Block {
+                        header: Bytes::from(alt_header),
+                        transactions: body.transactions.clone(),
+                    }),
+                })
+            }
+            Some(consensus_message::Message::Vote(v)) => {
+                let sv = vote_from_proto(v).ok()?;
+                let block = match sv.vote.block {
+                    Some(_) => None,
+                    None => Some(BlockId(
+                        Hash32::of(&next_u64(&self.counter).to_le_bytes()).0,
+                    )),
+                };
+                let vote = Vote { block, ..sv.vote };
+                let signature = signer.sign(Signable::Vote(&vote));
+                Some(ConsensusMessage {
+                    message: Some(consensus_message::Message::Vote(vote_to_proto(
+                        &quorate_consensus::SignedVote { vote, signature },
+                    ))),
+                    block: None,
+                })
+            }
+            None => None,
+        }
+    }
+
+    pub fn sync_answer(
+        &self,
+        request: &DecisionRequest,
+        honest: DecisionResponse,
+    ) -> DecisionResponse {
+        if self.behaviour != Behaviour::JunkSync {
+            return honest;
+        }
+        let pick = next_u64(&self.counter) % 4;
+        match (pick, honest.block, honest.certificate) {
+            // A body whose header is junk, with the real certificate.
+            (0, Some(_), cert) => DecisionResponse {
+                block: Some(Block {
+                    header: Bytes::from(junk(&self.counter, 180)),
+                    transactions: Vec::new(),
+                }),
+                certificate: cert,
+            },
+            // The real body under a forged certificate.
+            (1, block, _) => DecisionResponse {
+                block,
+                certificate: Some(CommitCertificate {
+                    height: request.height,
+                    round: 0,
+                    block_hash: Bytes::from(junk(&self.counter, 32)),
+                    signatures: (0..4)
+                        .map(|i| CommitSignature {
+                            validator_index: i,
+                            signature: Bytes::from(junk(&self.counter, 64)),
+                        })
+                        .collect(),
+                }),
+            },
+            // The real certificate with a body missing its last transaction.
+            (2, Some(mut b), cert) => {
+                b.transactions.pop();
+                b.transactions.push(Transaction {
+                    body: Bytes::from(junk(&self.counter, 40)),
+                    ..Transaction::default()
+                });
+                DecisionResponse {
+                    block: Some(b),
+                    certificate: cert,
+                }
+            }
+            // Nothing, as if it held nothing.
+            _ => DecisionResponse::default(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Answers other validators' sync requests, off the consensus task: committed blocks with
+//! their certificates from storage, and bodies of blocks proposed at the current height from
+//! the [`BodyCache`] the driver fills.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::{Block, DecisionRequest, DecisionResponse};
+use tokio::sync::mpsc;
+
+use crate::network::{NetworkHandle, SyncRequest};
+use crate::storage::{Storage, StorageError};
+
+/// Most bodies the cache holds (the blocks of a few rounds of the current and next height).
+pub const BODY_CACHE_ENTRIES: usize = 16;
+
+/// Bodies of blocks this validator built or received at its current height (and the next),
+/// for validators that got a proposal without its body.
+#[derive(Default)]
+pub struct BodyCache {
+    /// Block hash → (height, insertion order, body).
+    bodies: Mutex<BTreeMap<[u8; 32], (u64, u64, Block)>>,
+    /// Insertions so far, for evicting the oldest.
+    counter: Mutex<u64>,
+}
+
+impl BodyCache {
+    /// Keeps the body of block `hash` at `height`, evicting the oldest beyond the bound.
+    pub fn put(&self, height: u64, hash: [u8; 32], body: Block) {
+        let order = {
+            let mut c = self.counter.lock();
+            *c += 1;
+            *c
+        };
+        let mut bodies = self.bodies.lock();
+        bodies.insert(hash, (height, order, body));
+        while bodies.len() > BODY_CACHE_ENTRIES {
+            let oldest = bodies
+                .iter()
+                .min_by_key(|(_, (_, o, _))| *o)
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => bodies.remove(&k),
+                None => break,
+            };
+        }
+    }
+
+    /// The body of block `hash`, if held.
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Block> {
+        self.bodies.lock().get(hash).map(|(_, _, b)| b.clone())
+    }
+
+    /// True if the body of `hash` is held.
+    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.bodies.lock().contains_key(hash)
+    }
+
+    /// Forgets the bodies of heights up to `height` (after it is committed).
+    pub fn forget_up_to(&self, height: u64) {
+        self.bodies.lock().retain(|_, (h, _, _)| *h > height);
+    }
+
+    /// Number of bodies held.
+    pub fn len(&self) -> usize {
+        self.bodies.lock().len()
+    }
+
+    /// True when no body is held.
+    pub fn is_empty(&self) -> bool {
+        self.bodies.lock().is_empty()
+    }
+}
+
+/// The committed block at `height` with its certificate (empty when not committed here).
+pub fn decision_at(storage: &Storage, height: u64) -> Result<DecisionResponse, StorageError> {
+    let Some(record) = storage.block_by_height(height)? else {
+        return Ok(DecisionResponse::default());
+    };
+    let transactions = storage
+        .txs(&record.tx_hashes)?
+        .into_iter()
+        .filter_map(|t| t.transaction)
+        .collect();
+    Ok(DecisionResponse {
+        block: Some(Block {
+            header: record.header,
+            transactions,
+        }),
+        certificate: record.certificate,
+    })
+}
+
+/// The answer to one sync request.
+pub fn answer(
+    storage: &Storage,
+    cache: &BodyCache,
+    request: &DecisionRequest,
+) -> Result<DecisionResponse, StorageError> {
+    if request.block_hash.is_empty() {
+        return decision_at(storage, request.height);
+    }
+    let Some(hash) = Hash32::from_slice(&request.block_hash) else {
+        return Ok(DecisionResponse::default());
+    };
+    if let Some(block) = cache.get(&hash.0) {
+        return Ok(DecisionResponse {
+            block: Some(block),
+            certificate: None,
+        });
+    }
+    // Committed since: the stored block (without its certificate: a body was asked for).
+    match storage.height_of(&hash)? {
+        Some(height) => Ok(DecisionResponse {
+            block: decision_at(storage, height)?.block,
+            certificate: None,
+        }),
+        None => Ok(DecisionResponse::default()),
+    }
+}
+
+/// Serves sync requests until the network goes away: one at a time, each read on the blocking
+/// pool, so that however many requests arrive the consensus task does none of this work.
+pub async fn serve(
+    mut requests: mpsc::Receiver<SyncRequest>,
+    storage: Arc<Storage>,
+    cache: Arc<BodyCache>,
+    net: NetworkHandle,
+    byzantine: crate::byzantine::Byzantine,
+) {
+    while let Some(req) = requests.recv().await {
+        let (storage, cache) = (storage.clone(), cache.clone());
+        let request = req.request.clone();
+        let answer = tokio::task::spawn_blocking(move || answer(&storage, &cache, &request)).await;
+        let response = match answer {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "storage failure answering a sync request");
+                DecisionResponse::default()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sync answer task failed");
+                DecisionResponse::default()
+            }
+        };
+        let response = byzantine.sync_answer(&req.request, response);
+        net.respond(req.peer, req.channel, response);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_bounded_and_forgets_committed_heights() {
+        let cache = BodyCache::default();
+        for i in 0..(BODY_CACHE_ENTRIES as u8 + 4) {
+            cache.put(u64::from(i % 3) + 1, [i; 32], Block::default());
+        }
+        assert_eq!(cache.len(), BODY_CACHE_ENTRIES);
+        assert!(!cache.contains(&[0; 32]), "the oldest went first");
+        cache.forget_up_to(2);
+        assert!(!cache.is_empty());
+        assert!(cache.bodies.lock().values().all(|(h, _, _)| *h == 3));
+    }
+}
