@@ -549,4 +549,21 @@ mod tests {
             NodeConfig::default()
         );
     }
+
+    /// Issue 13, defect 7: a p2p message limit below the chain's largest block left a node
+    /// unable to receive or sync such blocks; it is refused at start-up now.
+    #[test]
+    fn a_p2p_message_limit_below_the_largest_block_is_refused() {
+        let params = quorate_genesis::ChainParams::default();
+        assert!(NodeConfig::default().validate_for_chain(&params).is_ok());
+        let mut small = NodeConfig::default();
+        small.p2p.max_message_bytes = 2 << 20;
+        assert!(matches!(
+            small.validate_for_chain(&params),
+            Err(ConfigError::TooSmallForChain {
+                field: "p2p.max_message_bytes",
+                ..
+            })
+        ));
+    }
 }

@@ -64,11 +64,25 @@ pub struct PreparedCode {
     pub new_code: Option<NewCode>,
 }
 
+/// Where the loaded module of code not committed yet came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// Compiled here from the bytecode.
+    Compiled,
+    /// Machine code a trusted deployer sent, with its hash.
+    MachineCode(Hash32),
+}
+
+/// An artifact of code not committed yet, and where it came from.
+type Pending = (Arc<Vec<u8>>, Source);
+
 /// The contract engine of a node with its code bookkeeping.
 pub struct ContractRuntime {
     vm: Vm<WorldState>,
-    /// Artifacts compiled for deploys whose blocks are not committed yet.
-    unpersisted: Mutex<HashMap<Hash32, Arc<Vec<u8>>>>,
+    /// Artifacts of deploys whose blocks are not committed yet, with where they came from: a
+    /// module loaded for one block is reused by another only if that block would load the
+    /// same (a block that never commits must not decide what another block runs).
+    unpersisted: Mutex<HashMap<Hash32, Pending>>,
 }
 
 impl ContractRuntime {
@@ -140,9 +154,13 @@ impl ContractRuntime {
                 new_code: None,
             }));
         }
+        let wanted = match machine_code {
+            Some(mc) => Source::MachineCode(Hash32::of(mc)),
+            None => Source::Compiled,
+        };
         let pending = self.unpersisted.lock().get(&code_hash).cloned();
         let artifact = match pending {
-            Some(a) if loaded => a,
+            Some((a, source)) if loaded && source == wanted => a,
             _ => {
                 let installed = match machine_code {
                     Some(mc) => match self.vm.install_machine_code(wasm, mc) {
@@ -151,15 +169,17 @@ impl ContractRuntime {
                     },
                     None => None,
                 };
-                let compiled = match installed {
-                    Some(c) => c,
+                let (compiled, source) = match installed {
+                    Some(c) => (c, wanted),
                     None => match self.vm.compile(wasm) {
-                        Ok(c) => c,
+                        Ok(c) => (c, Source::Compiled),
                         Err(e) => return Ok(Err(e)),
                     },
                 };
                 let a = Arc::new(compiled.artifact);
-                self.unpersisted.lock().insert(code_hash, a.clone());
+                self.unpersisted
+                    .lock()
+                    .insert(code_hash, (a.clone(), source));
                 a
             }
         };
@@ -262,14 +282,22 @@ impl ContractRuntime {
         Ok((entries, new_code))
     }
 
-    /// Forgets artifacts that a committed block stored.
+    /// After a block stored `new_code`: makes sure the loaded module of each is the artifact
+    /// that block ran (another, uncommitted block may have loaded another one since), and
+    /// forgets the pending artifacts.
     pub fn persisted(&self, new_code: &[NewCode]) {
         if new_code.is_empty() {
             return;
         }
         let mut pending = self.unpersisted.lock();
         for c in new_code {
-            pending.remove(&c.code_hash);
+            let current = pending.remove(&c.code_hash);
+            if current.is_some_and(|(a, _)| a.as_slice() != c.artifact.as_slice()) {
+                if let Err(e) = self.vm.load(c.code_hash, &c.artifact) {
+                    // It loaded when the block ran; failing now is an engine fault.
+                    tracing::error!(error = %e, code = %c.code_hash, "committed artifact no longer loads");
+                }
+            }
         }
     }
 

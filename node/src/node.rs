@@ -202,6 +202,7 @@ impl RunningNode {
             byzantine,
         };
         let driver = tokio::spawn(driver.run(shutdown_rx.clone()));
+        let (queries, streams) = NodeState::limits(&config.grpc);
         let state = Arc::new(NodeState {
             chain,
             mempool,
@@ -211,6 +212,8 @@ impl RunningNode {
             node_key: key.public(),
             grpc: config.grpc.clone(),
             network: network_handle,
+            queries,
+            streams,
         });
         let listener = tokio::net::TcpListener::bind(config.grpc_addr)
             .await

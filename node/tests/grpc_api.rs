@@ -21,6 +21,10 @@ use quorate_proto::Keypair;
 use tonic::transport::Channel;
 
 async fn start(dir: &std::path::Path) -> RunningNode {
+    start_with(dir, |_| {}).await
+}
+
+async fn start_with(dir: &std::path::Path, tune: impl FnOnce(&mut NodeConfig)) -> RunningNode {
     let mut config = NodeConfig {
         grpc_addr: "127.0.0.1:0".parse().expect("addr"),
         ..NodeConfig::default()
@@ -28,6 +32,7 @@ async fn start(dir: &std::path::Path) -> RunningNode {
     config.block.interval_ms = 10;
     config.storage.sync_writes = false;
     config.grpc.max_batch_txs = 100;
+    tune(&mut config);
     RunningNode::start(NodeSetup {
         config,
         genesis: dev_genesis(),
@@ -352,5 +357,108 @@ async fn wait_for_commit_on_unknown_hash_returns_unknown_and_bad_hash_is_invalid
         .await
         .expect_err("bad");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    node.stop().await.expect("clean stop");
+}
+
+/// `spin` loops until its fuel runs out.
+const SPIN: &str = r#"(module (memory (export "memory") 1) (func (export "spin") (loop (br 0))))"#;
+
+/// Issue 13, defect 5: a read-only query could burn the chain's whole per-transaction fuel while
+/// holding the commit lock and an engine slot, and server streams were not bounded at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_and_streams_are_bounded() {
+    use quorate_proto::v1::contract_service_client::ContractServiceClient;
+    use quorate_proto::v1::{tx_body, Deploy, ExecStatus, QueryRequest};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start_with(dir.path(), |c| {
+        c.grpc.max_streams = 1;
+        c.grpc.max_query_fuel = 200_000;
+    })
+    .await;
+    let ch = channel(&node).await;
+    let mut txs = TxServiceClient::new(ch.clone());
+    let key = dev_account_key(1);
+    let deploy = sign(
+        &quorate_proto::tx::body(
+            "quorate-dev",
+            &key,
+            0,
+            5_000_000,
+            tx_body::Payload::Deploy(Deploy {
+                code: Bytes::from(wat::parse_str(SPIN).expect("wat")),
+                ..Deploy::default()
+            }),
+        ),
+        &key,
+    );
+    let hash = txs
+        .submit(SubmitRequest {
+            transaction: Some(deploy),
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .tx_hash;
+    let status = txs
+        .wait_for_commit(WaitForCommitRequest {
+            tx_hash: hash,
+            timeout_ms: 30_000,
+        })
+        .await
+        .expect("wait")
+        .into_inner();
+    let receipt = status.receipt.expect("committed");
+    assert_eq!(
+        receipt.status,
+        ExecStatus::Success as i32,
+        "{}",
+        receipt.error
+    );
+    let contract = receipt.contract_address;
+
+    let mut contracts = ContractServiceClient::new(ch.clone());
+    let out = contracts
+        .query(QueryRequest {
+            contract,
+            method: "spin".into(),
+            fuel_limit: u64::MAX,
+            ..QueryRequest::default()
+        })
+        .await
+        .expect("query")
+        .into_inner();
+    assert_eq!(out.status, ExecStatus::OutOfFuel as i32);
+    assert!(
+        out.fuel_used <= 200_000,
+        "a query used {} fuel past grpc.max_query_fuel",
+        out.fuel_used
+    );
+
+    let mut chain = ChainServiceClient::new(ch.clone());
+    let open = chain
+        .stream_blocks(StreamBlocksRequest::default())
+        .await
+        .expect("first stream");
+    let refused = chain
+        .stream_blocks(StreamBlocksRequest::default())
+        .await
+        .expect_err("a second stream is over grpc.max_streams");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    // Closing the stream frees its place (its task notices at the next block, or at once).
+    drop(open);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match chain.stream_blocks(StreamBlocksRequest::default()).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the place never came back"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
     node.stop().await.expect("clean stop");
 }

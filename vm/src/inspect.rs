@@ -20,6 +20,34 @@ pub struct ModuleInfo {
     pub has_init: bool,
     /// The interface descriptor from the `quorate:interface` custom section, if any.
     pub interface: Option<Vec<u8>>,
+    /// Its imports and exports with their types, one line each, sorted: what machine code
+    /// claiming to be this module must offer too.
+    pub shape: Vec<String>,
+}
+
+/// The name of a value type in a module's shape.
+pub(crate) fn type_name(t: &ValType) -> &'static str {
+    match t {
+        ValType::I32 => "i32",
+        ValType::I64 => "i64",
+        ValType::F32 => "f32",
+        ValType::F64 => "f64",
+        ValType::V128 => "v128",
+        ValType::Ref(_) => "ref",
+    }
+}
+
+/// A function type in a module's shape.
+pub(crate) fn shape_signature<'a>(
+    params: impl IntoIterator<Item = &'a str>,
+    results: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let list = |v: Vec<&str>| v.join(",");
+    format!(
+        "({})->({})",
+        list(params.into_iter().collect()),
+        list(results.into_iter().collect())
+    )
 }
 
 /// Why a module cannot be deployed.
@@ -105,6 +133,7 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
     // Type index of every function: imported ones first, then defined ones.
     let mut func_types: Vec<u32> = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+    let mut imports_shape: Vec<String> = Vec::new();
     let mut interface = None;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {
@@ -137,6 +166,15 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                             got: signature(ty.params(), ty.results()),
                         });
                     }
+                    imports_shape.push(format!(
+                        "import {}.{} func {}",
+                        import.module,
+                        import.name,
+                        shape_signature(
+                            ty.params().iter().map(type_name),
+                            ty.results().iter().map(type_name)
+                        )
+                    ));
                     func_types.push(type_index);
                 }
             }
@@ -188,14 +226,29 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
     }
     let mut methods = Vec::new();
     let mut has_init = false;
+    let fn_shape = |ty: &FuncType| {
+        shape_signature(
+            ty.params().iter().map(type_name),
+            ty.results().iter().map(type_name),
+        )
+    };
+    let mut shape = imports_shape;
     for (name, kind, index) in &exports {
         if *kind != ExternalKind::Func {
+            let kind = match kind {
+                ExternalKind::Memory => "memory",
+                ExternalKind::Table => "table",
+                ExternalKind::Global => "global",
+                _ => "other",
+            };
+            shape.push(format!("export {name} {kind}"));
             continue;
         }
         let ty = func_types
             .get(*index as usize)
             .and_then(|t| types.get(*t as usize))
             .ok_or_else(|| invalid("export refers to a missing function"))?;
+        shape.push(format!("export {name} func {}", fn_shape(ty)));
         let nullary = ty.params().is_empty() && ty.results().is_empty();
         if name == INIT_METHOD {
             if !nullary {
@@ -207,9 +260,11 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
         }
     }
     methods.sort();
+    shape.sort();
     Ok(ModuleInfo {
         methods,
         has_init,
         interface,
+        shape,
     })
 }

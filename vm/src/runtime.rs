@@ -380,6 +380,51 @@ pub(crate) fn invoke<B: Backend>(
     result.map(|()| frame.output)
 }
 
+/// The imports and exports of a loaded module with their types, in the form of
+/// [`ModuleInfo::shape`].
+fn shape_of(module: &Module) -> Vec<String> {
+    use crate::inspect::shape_signature;
+    fn name(t: &wasmtime::ValType) -> &'static str {
+        match t {
+            wasmtime::ValType::I32 => "i32",
+            wasmtime::ValType::I64 => "i64",
+            wasmtime::ValType::F32 => "f32",
+            wasmtime::ValType::F64 => "f64",
+            wasmtime::ValType::V128 => "v128",
+            wasmtime::ValType::Ref(_) => "ref",
+        }
+    }
+    let func = |f: &wasmtime::FuncType| {
+        let params: Vec<_> = f.params().collect();
+        let results: Vec<_> = f.results().collect();
+        shape_signature(params.iter().map(name), results.iter().map(name))
+    };
+    let mut shape = Vec::new();
+    for i in module.imports() {
+        match i.ty() {
+            wasmtime::ExternType::Func(f) => shape.push(format!(
+                "import {}.{} func {}",
+                i.module(),
+                i.name(),
+                func(&f)
+            )),
+            _ => shape.push(format!("import {}.{} other", i.module(), i.name())),
+        }
+    }
+    for e in module.exports() {
+        let kind = match e.ty() {
+            wasmtime::ExternType::Func(f) => format!("func {}", func(&f)),
+            wasmtime::ExternType::Memory(_) => "memory".into(),
+            wasmtime::ExternType::Table(_) => "table".into(),
+            wasmtime::ExternType::Global(_) => "global".into(),
+            _ => "other".into(),
+        };
+        shape.push(format!("export {} {kind}", e.name()));
+    }
+    shape.sort();
+    shape
+}
+
 /// Bounds how many stores run at once, so the instance pool can never run dry (a dry pool
 /// would make an instantiation fail on one validator and not on another).
 struct Slots {
@@ -526,6 +571,12 @@ impl<B: Backend> Vm<B> {
         let Ok(module) = self.deserialize(machine_code) else {
             return Ok(None);
         };
+        // Machine code must at least offer what the bytecode offers: the same imports and
+        // exports with the same types. (That it computes the same is the trusted deployer's
+        // word: checking it would mean compiling.)
+        if shape_of(&module) != info.shape {
+            return Ok(None);
+        }
         if self.install(code_hash, &module).is_err() {
             return Ok(None);
         }

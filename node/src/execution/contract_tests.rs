@@ -441,3 +441,93 @@ fn an_account_emptied_and_refilled_keeps_the_state_root_equal_to_the_stored_stat
     }
     assert_eq!(storage.account(&vault).expect("read").balance, 7);
 }
+
+/// Issue 13, defect 9: machine code from a trusted deployer was installed under the code hash
+/// of the bytecode it came with, whatever module it really was, and stayed installed after a
+/// block that never committed: a later plain deploy of the same bytecode then ran it on the
+/// validators that had executed that block, and the bytecode on the others.
+#[test]
+fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block() {
+    let t = TestChain::new(2);
+    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
+        &t.genesis.params,
+    ))
+    .expect("engine");
+    let fp = t.chain.contracts().vm().fingerprint().0;
+    let vm = || t.chain.contracts().vm();
+
+    // Machine code of a module with other exports is not taken for the counter: the node
+    // compiles the counter's bytecode instead.
+    let other = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "other")))"#)
+        .expect("wat");
+    let before = vm().compilations();
+    let deploy = deploy_tx(
+        &t,
+        0,
+        0,
+        Some((builder.precompile(&other).expect("mc"), fp)),
+    );
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let contract = deployed(&t, &deploy);
+    assert_eq!(vm().compilations(), before + 1, "the bytecode was compiled");
+    let inc = call_tx(&t, 0, 1, contract, "inc");
+    t.admit_ok(vec![inc.clone()]);
+    t.produce().expect("block");
+    assert_eq!(value(&t.receipt(&inc).return_data), 42);
+
+    // Same shape, other behaviour: a counter that adds 2, sent as the machine code of a
+    // counter that adds 1 (new bytecode, so nothing is stored for it yet).
+    let by_one = COUNTER.replace("(data (i32.const 0) \"n\")", "(data (i32.const 0) \"m\")");
+    let by_two = by_one.replace("(i64.const 1)", "(i64.const 2)");
+    let (by_one, by_two) = (
+        wat::parse_str(&by_one).expect("wat"),
+        wat::parse_str(&by_two).expect("wat"),
+    );
+    let lying = t.signed(
+        0,
+        2,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(by_one.clone()),
+            machine_code: Bytes::from(builder.precompile(&by_two).expect("mc")),
+            engine_fingerprint: Bytes::copy_from_slice(&fp),
+            init_args: Bytes::copy_from_slice(&41u64.to_le_bytes()),
+        }),
+    );
+    t.admit_ok(vec![lying.clone()]);
+    let candidates = t.mempool.lock().select(10, 1 << 20);
+    // Executed in a proposal that never commits.
+    let (_, dropped) = t
+        .chain
+        .propose(candidates, t.validator.public().0, 5_000)
+        .expect("propose");
+    assert!(dropped.is_empty());
+    t.mempool
+        .lock()
+        .evict([quorate_proto::tx::tx_hash(&lying.body)].iter());
+    // A plain deploy of the same bytecode runs the bytecode.
+    let plain = t.signed(
+        1,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(by_one),
+            init_args: Bytes::copy_from_slice(&41u64.to_le_bytes()),
+            ..Deploy::default()
+        }),
+    );
+    t.admit_ok(vec![plain.clone()]);
+    t.produce().expect("block");
+    let honest = deployed(&t, &plain);
+    let inc = call_tx(&t, 1, 1, honest, "inc");
+    t.admit_ok(vec![inc.clone()]);
+    t.produce().expect("block");
+    let r = t.receipt(&inc);
+    assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
+    assert_eq!(
+        value(&r.return_data),
+        42,
+        "the machine code of the uncommitted block ran"
+    );
+}

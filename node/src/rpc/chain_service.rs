@@ -145,7 +145,7 @@ impl ChainService for ChainApi {
                     })?;
                 Ok(vec![block])
             },
-        );
+        )?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -52,11 +52,26 @@ impl ContractService for ContractApi {
         if req.method.is_empty() {
             return Err(Status::invalid_argument("method is empty"));
         }
-        let cap = self.0.chain.info().params.max_fuel_per_tx;
+        // A query holds an engine slot and delays commits while it runs: its fuel is bounded
+        // by the node's own cap, and only a few run at once.
+        let cap = self
+            .0
+            .chain
+            .info()
+            .params
+            .max_fuel_per_tx
+            .min(self.0.grpc.max_query_fuel);
         let fuel = match req.fuel_limit {
             0 => DEFAULT_QUERY_FUEL.min(cap),
             f => f.min(cap),
         };
+        let _place = self
+            .0
+            .queries
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("node is shutting down"))?;
         let chain = self.0.chain.clone();
         let (outcome, head) = blocking(move || {
             chain.contracts().query(
@@ -160,7 +175,7 @@ impl ContractService for ContractApi {
                 })
                 .await
             }
-        });
+        })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

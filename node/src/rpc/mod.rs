@@ -43,6 +43,20 @@ pub struct NodeState {
     /// The validators' network (none with one validator): admitted client transactions are
     /// passed on to the other validators.
     pub network: Option<crate::network::NetworkHandle>,
+    /// Places for read-only queries running at once (`grpc.max_concurrent_queries`).
+    pub queries: Arc<tokio::sync::Semaphore>,
+    /// Places for open server streams (`grpc.max_streams`).
+    pub streams: Arc<tokio::sync::Semaphore>,
+}
+
+impl NodeState {
+    /// The semaphores bounding queries and streams for `grpc`.
+    pub fn limits(grpc: &GrpcConfig) -> (Arc<tokio::sync::Semaphore>, Arc<tokio::sync::Semaphore>) {
+        (
+            Arc::new(tokio::sync::Semaphore::new(grpc.max_concurrent_queries)),
+            Arc::new(tokio::sync::Semaphore::new(grpc.max_streams)),
+        )
+    }
 }
 
 fn internal(e: StorageError) -> tonic::Status {
@@ -52,16 +66,24 @@ fn internal(e: StorageError) -> tonic::Status {
 
 /// Streams what `load` yields for every committed height from `from` (0: the next one) on,
 /// following new heads, until the client goes away or `load` fails (the error is sent last).
+/// Each stream holds one of `grpc.max_streams` places while it is open; with none free the
+/// call is refused with RESOURCE_EXHAUSTED.
 fn follow_heights<T, F, Fut>(
     state: Arc<NodeState>,
     from: u64,
     mut load: F,
-) -> tokio::sync::mpsc::Receiver<Result<T, tonic::Status>>
+) -> Result<tokio::sync::mpsc::Receiver<Result<T, tonic::Status>>, tonic::Status>
 where
     T: Send + 'static,
     F: FnMut(Arc<NodeState>, u64) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Vec<T>, tonic::Status>> + Send,
 {
+    let place = state.streams.clone().try_acquire_owned().map_err(|_| {
+        tonic::Status::resource_exhausted(format!(
+            "all {} stream places of this node are taken (grpc.max_streams)",
+            state.grpc.max_streams
+        ))
+    })?;
     let mut heads = state.heads.clone();
     let mut next = match from {
         0 => heads.borrow().height + 1,
@@ -69,6 +91,7 @@ where
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
+        let _place = place;
         loop {
             let head = heads.borrow_and_update().height;
             while next <= head {
@@ -93,7 +116,7 @@ where
             }
         }
     });
-    rx
+    Ok(rx)
 }
 
 /// Serves all services on `listener` until `shutdown` turns true.
@@ -139,6 +162,10 @@ pub async fn serve(
     });
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(state.grpc.concurrency_per_connection)
+        // Over all connections too: a client opening many connections waits like one.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            state.grpc.max_concurrent_requests,
+        ))
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .add_service(

@@ -102,6 +102,8 @@ pub struct StorageOptions {
     pub block_cache_bytes: usize,
     /// Most open files RocksDB may hold.
     pub max_open_files: i32,
+    /// Keep RocksDB's statistics (tickers such as WAL syncs and write stalls).
+    pub statistics: bool,
 }
 
 impl Default for StorageOptions {
@@ -110,6 +112,7 @@ impl Default for StorageOptions {
             sync_writes: true,
             block_cache_bytes: 64 << 20,
             max_open_files: 512,
+            statistics: false,
         }
     }
 }
@@ -153,7 +156,12 @@ impl Head {
 /// The node's database.
 pub struct Storage {
     db: DB,
+    /// The options the database was opened with (its statistics live there).
+    db_opts: Options,
     write_opts: WriteOptions,
+    /// Writes of the consensus record: always synced, whatever `sync_writes` says, because a
+    /// vote lost in a power failure could let this validator sign a conflicting one.
+    record_opts: WriteOptions,
     /// Held for writing while a block commits and for reading by a read-only query, so that a
     /// query sees one committed state throughout.
     commit_lock: parking_lot::RwLock<()>,
@@ -192,6 +200,9 @@ impl Storage {
         db_opts.set_keep_log_file_num(4);
         db_opts.set_max_total_wal_size(256 << 20);
         db_opts.set_paranoid_checks(true);
+        if opts.statistics {
+            db_opts.enable_statistics();
+        }
         let cfs = vec![
             ColumnFamilyDescriptor::new(CF_BLOCKS, cf_opts(false)),
             ColumnFamilyDescriptor::new(CF_BLOCK_HASHES, cf_opts(true)),
@@ -208,9 +219,13 @@ impl Storage {
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(opts.sync_writes);
+        let mut record_opts = WriteOptions::default();
+        record_opts.set_sync(true);
         Ok(Arc::new(Self {
             db,
+            db_opts,
             write_opts,
+            record_opts,
             commit_lock: parking_lot::RwLock::new(()),
         }))
     }
@@ -323,6 +338,11 @@ impl Storage {
 
     pub(crate) fn db(&self) -> &DB {
         &self.db
+    }
+
+    /// A RocksDB statistics ticker (0 unless opened with `statistics`).
+    pub fn ticker(&self, ticker: rocksdb::statistics::Ticker) -> u64 {
+        self.db_opts.get_ticker_count(ticker)
     }
 
     pub(crate) fn put_head(&self, batch: &mut WriteBatch, head: &Head, lthash: &LtHash) {

@@ -14,14 +14,15 @@ fn key(height: u64, entry: &[u8]) -> [u8; 24] {
 }
 
 impl Storage {
-    /// Durably adds encoded `ConsensusRecord` entries for `height`, in one write.
+    /// Durably adds encoded `ConsensusRecord` entries for `height`, in one write that is
+    /// always fsynced (`sync_writes = false` only relaxes block commits).
     pub fn append_record(&self, height: u64, entries: &[Vec<u8>]) -> Result<(), StorageError> {
         let cf = self.cf(CF_CONSENSUS);
         let mut batch = WriteBatch::default();
         for e in entries {
             batch.put_cf(cf, key(height, e), e);
         }
-        self.db.write_opt(batch, &self.write_opts)?;
+        self.db.write_opt(batch, &self.record_opts)?;
         Ok(())
     }
 
