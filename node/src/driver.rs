@@ -6,6 +6,8 @@
 //! blocking pool and the task awaits it, so actions are performed strictly in order.
 
 pub mod codec;
+#[cfg(test)]
+mod peer_tests;
 pub mod signing;
 #[cfg(test)]
 mod tests;

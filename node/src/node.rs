@@ -122,6 +122,10 @@ impl RunningNode {
             byzantine,
         } = setup;
         config.validate_for_chain(&genesis.params)?;
+        #[cfg(any(test, feature = "byzantine"))]
+        if let Some(b) = byzantine.behaviour() {
+            tracing::warn!(behaviour = ?b, "this validator is Byzantine on purpose (test build)");
+        }
         let validators = genesis.validator_set();
         let validator_index = validators
             .index_of(&key.public())

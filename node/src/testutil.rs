@@ -48,6 +48,17 @@ impl TestChain {
         )
     }
 
+    /// Validator `index`'s chain of a generated genesis (several validators can share one).
+    pub fn of_generated(generated: &quorate_genesis::Generated, index: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::assemble(
+            dir,
+            generated.genesis.clone(),
+            generated.validator_keys[index].clone(),
+            generated.account_keys.clone(),
+        )
+    }
+
     /// A chain on `genesis` (with no account keys) validated by `validator`.
     pub fn with_genesis(genesis: Genesis, validator: Keypair) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -22,9 +22,9 @@ use crate::execution::ExecutedBlock;
 /// A year, ms.
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
 /// Bogus proposals sent with each message by [`Behaviour::Flood`].
-const FLOOD_PER_MESSAGE: usize = 16;
+const FLOOD_PER_MESSAGE: usize = 8;
 /// Junk bytes in each flooded proposal's body.
-const FLOOD_BODY_BYTES: usize = 256 * 1024;
+const FLOOD_BODY_BYTES: usize = 128 * 1024;
 
 /// A way of deviating from the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

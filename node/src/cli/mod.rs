@@ -1,6 +1,7 @@
 //! The `quorate` command line: keys, genesis, node, dev chain and client commands.
 
 mod bench;
+mod chaos;
 mod client;
 mod contract;
 mod interface;
@@ -103,6 +104,10 @@ pub enum Command {
     Device(system::DeviceCommand),
     /// Load generator: start (or use) a cluster, send a workload, report tx/s and latency.
     Bench(bench::BenchArgs),
+    /// Fault campaign: a cluster under load while validators are killed, paused and
+    /// partitioned on a seeded schedule; then checks that nothing acknowledged was lost and
+    /// that all validators agree.
+    Chaos(chaos::ChaosArgs),
 }
 
 impl Command {
@@ -333,6 +338,11 @@ pub enum NodeCommand {
         /// Node home directory.
         #[arg(long)]
         home: PathBuf,
+        /// Misbehave on purpose, for tests of what honest validators survive (builds with the
+        /// `byzantine` feature only; never in a release build).
+        #[cfg(feature = "byzantine")]
+        #[arg(long, value_enum)]
+        byzantine: Option<crate::byzantine::Behaviour>,
     },
 }
 
@@ -449,7 +459,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keys(cmd) => setup::keys(cmd),
         Command::Genesis(cmd) => setup::genesis(cmd),
-        Command::Node(NodeCommand::Run { home }) => setup::run_node(&home, None),
+        #[cfg(not(feature = "byzantine"))]
+        Command::Node(NodeCommand::Run { home }) => {
+            setup::run_node(&home, None, crate::byzantine::Byzantine::honest())
+        }
+        #[cfg(feature = "byzantine")]
+        Command::Node(NodeCommand::Run { home, byzantine }) => setup::run_node(
+            &home,
+            None,
+            byzantine
+                .map(crate::byzantine::Byzantine::new)
+                .unwrap_or_default(),
+        ),
         Command::Dev(args) => setup::dev(args),
         Command::Localnet(args) => localnet::run(args),
         Command::Tx(cmd) => client::tx(cmd),
@@ -464,5 +485,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(cmd) => system::certs(cmd),
         Command::Device(cmd) => system::device(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Chaos(args) => chaos::run(args),
     }
 }

@@ -225,9 +225,11 @@ fn init_logging(format: LogFormat, filter: &str) {
 pub(super) fn run_node(
     home: &Path,
     grpc_addr: Option<std::net::SocketAddr>,
+    byzantine: crate::byzantine::Byzantine,
 ) -> anyhow::Result<ExitCode> {
     let mut setup = NodeSetup::from_home(home)
         .with_context(|| format!("loading node home {}", home.display()))?;
+    setup.byzantine = byzantine;
     if let Some(addr) = grpc_addr {
         setup.config.grpc_addr = addr;
     }
@@ -294,5 +296,5 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         KeyFile::save(&key, &path)?;
         println!("  dev-{i}  {}  {}", key.address(), path.display());
     }
-    run_node(&home, args.grpc_addr)
+    run_node(&home, args.grpc_addr, crate::byzantine::Byzantine::honest())
 }

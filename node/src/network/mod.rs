@@ -129,12 +129,13 @@ pub struct SyncRequest {
 
 /// What an outbound sync request asked for.
 #[derive(Clone, Copy, Debug)]
-enum Asked {
+pub(crate) enum Asked {
     Decision { from: u32, height: u64 },
     Body { from: u32, hash: [u8; 32] },
 }
 
-enum Command {
+/// What the handle asks of the network task.
+pub(crate) enum Command {
     Publish {
         topic: IdentTopic,
         data: Vec<u8>,
@@ -245,6 +246,52 @@ impl NetworkHandle {
         // A full queue means the network is far behind; consensus re-sends what matters.
         if self.commands.try_send(c).is_err() {
             tracing::warn!("network command queue full; dropping a message");
+        }
+    }
+}
+
+#[cfg(test)]
+impl NetworkHandle {
+    /// A handle whose commands come out of the returned receiver instead of going to a swarm
+    /// (for driver tests that play the other validators).
+    pub(crate) fn detached(
+        validators: Vec<PeerId>,
+        local: PeerId,
+        chain_id: &str,
+    ) -> (Self, mpsc::Receiver<Command>) {
+        let (commands, rx) = mpsc::channel(4096);
+        let handle = Self {
+            commands,
+            consensus_topic: IdentTopic::new(format!("quorate/{chain_id}/consensus/1")),
+            tx_topic: IdentTopic::new(format!("quorate/{chain_id}/txs/1")),
+            validators: Arc::new(validators),
+            connected: Arc::new(RwLock::new(HashSet::new())),
+            local,
+        };
+        (handle, rx)
+    }
+}
+
+#[cfg(test)]
+impl Command {
+    /// The consensus message this command publishes, if it is one.
+    pub(crate) fn published_consensus(&self) -> Option<ConsensusMessage> {
+        match self {
+            Command::Publish { topic, data } if topic.to_string().ends_with("/consensus/1") => {
+                ConsensusMessage::decode(data.as_slice()).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The body this command asks a validator for: (validator, block hash).
+    pub(crate) fn body_request(&self) -> Option<(u32, [u8; 32])> {
+        match self {
+            Command::Request {
+                asked: Asked::Body { from, hash },
+                ..
+            } => Some((*from, *hash)),
+            _ => None,
         }
     }
 }

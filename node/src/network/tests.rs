@@ -87,3 +87,51 @@ async fn outsiders_cannot_connect_or_inject_messages() {
         .connected_peers()
         .contains(&nb.handle.local_peer_id()));
 }
+
+/// Issue 13, defect 4: an allow-listed observer could publish on the consensus topic, and
+/// gossipsub forwarded every message before the node had looked at it. Now gossip is validated
+/// first: an observer's transactions are taken, its consensus messages refused (and not
+/// forwarded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_may_send_transactions_but_not_consensus_messages() {
+    use quorate_proto::v1::{consensus_message, ConsensusMessage, ConsensusVote};
+    let (a, b, observer) = (
+        Keypair::from_secret(&[11; 32]),
+        Keypair::from_secret(&[12; 32]),
+        Keypair::from_secret(&[13; 32]),
+    );
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let observer_id = peer_id_of(&observer.public()).expect("peer id");
+    let mut sa = settings(vec![]);
+    sa.observers = vec![observer_id];
+    let mut na = start(sa, &a, &genesis, "c").await.expect("a starts");
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let its_view = ValidatorSet::new(vec![a.public(), b.public(), observer.public()]);
+    let no = start(settings(vec![a_addr]), &observer, &its_view, "c")
+        .await
+        .expect("observer starts");
+    assert!(
+        gossip_arrives(&no, &mut na, "from-observer", Duration::from_secs(30)).await,
+        "an observer's transactions are taken"
+    );
+    let vote = ConsensusMessage {
+        message: Some(consensus_message::Message::Vote(ConsensusVote {
+            height: 1,
+            validator: 0,
+            signature: Bytes::from_static(&[7; 64]),
+            ..Default::default()
+        })),
+        block: None,
+    };
+    for _ in 0..20 {
+        no.handle.publish_consensus(&vote);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        na.consensus.try_pop().is_none(),
+        "a consensus message from an observer reached the driver"
+    );
+}

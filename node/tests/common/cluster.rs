@@ -13,6 +13,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Option<Child>>,
     pub urls: Vec<String>,
+    /// Extra arguments and environment of each validator's `quorate node run`.
+    pub extra: Vec<(Vec<String>, Vec<(String, String)>)>,
 }
 
 /// Port runs handed out by this test process so far: tests of one binary run in parallel and
@@ -52,6 +54,15 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
 impl Cluster {
     /// Generates an `n`-validator chain and starts every validator.
     pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, |_| (Vec::new(), Vec::new()))
+    }
+
+    /// Like [`Cluster::start`], with extra arguments and environment for validator `i` from
+    /// `extra(i)`.
+    pub fn start_with(
+        n: usize,
+        extra: impl Fn(usize) -> (Vec<String>, Vec<(String, String)>),
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = free_port_run(2 * n as u16);
         let out = Command::new(bin())
@@ -69,6 +80,7 @@ impl Cluster {
             urls: (0..n)
                 .map(|i| format!("http://127.0.0.1:{}", base + i as u16))
                 .collect(),
+            extra: (0..n).map(extra).collect(),
         };
         for i in 0..n {
             c.spawn(i);
@@ -113,6 +125,8 @@ impl Cluster {
             .env("QUORATE_CFG_CONSENSUS__REBROADCAST_MS", "500")
             .env("QUORATE_CFG_P2P__REDIAL_INTERVAL_MS", "300")
             .env("RUST_LOG", "info")
+            .args(&self.extra[i].0)
+            .envs(self.extra[i].1.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -197,6 +211,27 @@ impl Cluster {
                 .all(|&i| self.height(i).is_some_and(|h| h >= height))
                 .then_some(())
         });
+    }
+
+    /// True while validator `i`'s process runs.
+    pub fn alive(&mut self, i: usize) -> bool {
+        self.nodes[i]
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Resident memory of validator `i`'s process, bytes (Linux /proc).
+    pub fn rss_bytes(&self, i: usize) -> Option<u64> {
+        let pid = self.nodes[i].as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
     }
 
     /// The log of validator `i` (for failure messages).

@@ -1,0 +1,326 @@
+//! One real driver (RocksDB, execution, the state machine) of a 4-validator chain, with the
+//! test playing the other three validators: what a dishonest peer sends, and what the driver
+//! does with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quorate_consensus::{BlockId, Proposal, Signable, Signer, Vote, VoteKind};
+use quorate_proto::v1::{
+    consensus_message, Block, CommitCertificate, CommitSignature, ConsensusMessage,
+    DecisionResponse,
+};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::codec::proposal_to_proto;
+use super::signing::ConsensusSigner;
+use super::{now_ms, Driver};
+use crate::network::{peer_id_of, Command, ConsensusEvent, Inbox, NetworkHandle};
+use crate::storage::Head;
+use crate::testutil::TestChain;
+
+const N: usize = 4;
+
+/// A 4-validator chain: the driver under test runs validator `me`; `peers[i]` holds validator
+/// `i`'s chain and key, for building and signing what the test sends.
+struct Harness {
+    generated: quorate_genesis::Generated,
+    peers: Vec<TestChain>,
+    inbox: Arc<Inbox<ConsensusEvent>>,
+    commands: mpsc::Receiver<Command>,
+    heads: watch::Receiver<Head>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), super::DriverError>>,
+}
+
+fn timeouts() -> quorate_consensus::Timeouts {
+    quorate_consensus::Timeouts {
+        propose_ms: 2_000,
+        prevote_ms: 300,
+        precommit_ms: 300,
+        delta_ms: 100,
+        max_ms: 5_000,
+        rebroadcast_ms: 200,
+    }
+}
+
+impl Harness {
+    fn start(me: usize) -> Self {
+        let generated =
+            quorate_genesis::generate("peer-test", N, 2, 1_000_000, 1_000).expect("genesis");
+        let peers: Vec<TestChain> = (0..N)
+            .map(|i| TestChain::of_generated(&generated, i))
+            .collect();
+        let ids = generated
+            .validator_keys
+            .iter()
+            .map(|k| peer_id_of(&k.public()).expect("peer id"))
+            .collect::<Vec<_>>();
+        let (handle, commands) =
+            NetworkHandle::detached(ids.clone(), ids[me], &generated.genesis.chain_id);
+        let inbox = Arc::new(Inbox::new(N + 1, 1024, 64 << 20));
+        let t = &peers[me];
+        let (heads_tx, heads) = watch::channel(t.chain.head());
+        let (stop, stop_rx) = watch::channel(false);
+        let driver = Driver {
+            chain: t.chain.clone(),
+            mempool: t.mempool.clone(),
+            admitted: Arc::new(Notify::new()),
+            key: t.validator.clone(),
+            validator_index: me as u32,
+            block_interval: Duration::from_millis(5),
+            empty_block_interval: Duration::from_millis(50),
+            timeouts: timeouts(),
+            heads: heads_tx,
+            max_clock_drift: Duration::from_secs(2),
+            network: Some((handle, inbox.clone())),
+            bodies: Default::default(),
+            byzantine: Default::default(),
+        };
+        let task = tokio::spawn(driver.run(stop_rx));
+        Self {
+            generated,
+            peers,
+            inbox,
+            commands,
+            heads,
+            stop,
+            task,
+        }
+    }
+
+    fn signer(&self, v: usize) -> ConsensusSigner {
+        ConsensusSigner {
+            chain_id: self.generated.genesis.chain_id.clone(),
+            key: self.generated.validator_keys[v].clone(),
+        }
+    }
+
+    /// A block of one transfer built by validator `v` at `time_ms`.
+    fn block(&self, v: usize, time_ms: u64) -> crate::execution::ExecutedBlock {
+        let p = &self.peers[v];
+        let tx = p.transfer(0, p.addr(1), 5, 0);
+        let verified = crate::admission::verify_one(tx, &p.genesis.chain_id, &p.genesis.params)
+            .expect("valid transfer");
+        let (block, _) = p
+            .chain
+            .propose(vec![Arc::new(verified)], p.validator.public().0, time_ms)
+            .expect("propose");
+        block
+    }
+
+    /// Validator `v`'s signed proposal of `block` at height 1, round 0.
+    fn proposal(
+        &self,
+        v: usize,
+        block: &crate::execution::ExecutedBlock,
+        body: Option<Block>,
+    ) -> ConsensusEvent {
+        let proposal = Proposal {
+            height: 1,
+            round: 0,
+            block: BlockId(block.hash.0),
+            pol_round: None,
+            proposer: v as u32,
+        };
+        let signature = self.signer(v).sign(Signable::Proposal(&proposal));
+        ConsensusEvent::Message(Box::new(ConsensusMessage {
+            message: Some(consensus_message::Message::Proposal(proposal_to_proto(
+                &quorate_consensus::SignedProposal {
+                    proposal,
+                    signature,
+                },
+            ))),
+            block: body,
+        }))
+    }
+
+    /// A certificate for `block` at height 1, round 0, signed by `who`.
+    fn certificate(
+        &self,
+        block: &crate::execution::ExecutedBlock,
+        who: &[usize],
+    ) -> CommitCertificate {
+        CommitCertificate {
+            height: 1,
+            round: 0,
+            block_hash: Bytes::copy_from_slice(&block.hash.0),
+            signatures: who
+                .iter()
+                .map(|&v| {
+                    let vote = Vote {
+                        height: 1,
+                        round: 0,
+                        kind: VoteKind::Precommit,
+                        block: Some(BlockId(block.hash.0)),
+                        validator: v as u32,
+                    };
+                    CommitSignature {
+                        validator_index: v as u32,
+                        signature: Bytes::from(self.signer(v).sign(Signable::Vote(&vote)).0),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn body(block: &crate::execution::ExecutedBlock) -> Block {
+        super::body_of(block)
+    }
+
+    /// Waits (bounded) until the driver commits height 1; returns the head.
+    async fn committed(&mut self) -> Head {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let h = self.heads.borrow_and_update().clone();
+                if h.height >= 1 {
+                    return h;
+                }
+                self.heads.changed().await.expect("driver alive");
+            }
+        })
+        .await
+        .expect("height 1 committed in time")
+    }
+
+    /// Waits (bounded) for a command matching `f`, returning what it maps to.
+    async fn command<T>(&mut self, mut f: impl FnMut(&Command) -> Option<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let c = self.commands.recv().await.expect("driver alive");
+                if let Some(t) = f(&c) {
+                    return t;
+                }
+            }
+        })
+        .await
+        .expect("command sent in time")
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).expect("driver listening");
+        self.task.await.expect("joins").expect("driver ok");
+    }
+}
+
+/// This validator's own vote of `kind` in a published command, if it is one.
+fn own_vote(c: &Command, me: u32, kind: VoteKind) -> Option<Option<[u8; 32]>> {
+    let m = c.published_consensus()?;
+    let consensus_message::Message::Vote(v) = m.message? else {
+        return None;
+    };
+    let expected = match kind {
+        VoteKind::Prevote => quorate_proto::v1::VoteKind::Prevote,
+        VoteKind::Precommit => quorate_proto::v1::VoteKind::Precommit,
+    } as i32;
+    (v.validator == me && v.kind == expected && v.height == 1)
+        .then(|| <[u8; 32]>::try_from(v.block_hash.as_ref()).ok())
+}
+
+/// Issue 13, defect 2: a proposer sent a truncated copy of its body first; the driver kept it,
+/// judged the block invalid for the whole height, and could not commit it even with its
+/// certificate and the right body from sync. Now the wrong copy is refused on arrival and the
+/// certified block commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_body_does_not_stop_the_certified_block_from_committing() {
+    let mut h = Harness::start(2);
+    // Height 1, round 0: the proposer is validator 1.
+    let block = h.block(1, now_ms());
+    let mut truncated = Harness::body(&block);
+    truncated.transactions.clear();
+    h.inbox.push(1, h.proposal(1, &block, Some(truncated)), 0);
+    let cert = h.certificate(&block, &[0, 1, 3]);
+    h.inbox.push(
+        3,
+        ConsensusEvent::Decision {
+            from: 3,
+            height: 1,
+            response: Box::new(DecisionResponse {
+                block: Some(Harness::body(&block)),
+                certificate: Some(cert),
+            }),
+        },
+        0,
+    );
+    let head = h.committed().await;
+    assert_eq!(head.hash, block.hash);
+    h.stop().await;
+}
+
+/// Issue 13, defect 3: a proposal stamped a year ahead gets a nil prevote; once 2f+1 certify
+/// it anyway, the block is judged without the clock and committed like the others did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_from_the_future_gets_a_nil_prevote_but_commits_once_certified() {
+    let mut h = Harness::start(2);
+    let year_ms = 365 * 24 * 3600 * 1000;
+    let block = h.block(1, now_ms() + year_ms);
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::body(&block))), 0);
+    let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+    assert_eq!(prevote, None, "a nil prevote for a block from the future");
+    let cert = h.certificate(&block, &[0, 1, 3]);
+    h.inbox.push(
+        3,
+        ConsensusEvent::Decision {
+            from: 3,
+            height: 1,
+            response: Box::new(DecisionResponse {
+                block: Some(Harness::body(&block)),
+                certificate: Some(cert),
+            }),
+        },
+        0,
+    );
+    let head = h.committed().await;
+    assert_eq!(head.hash, block.hash);
+    h.stop().await;
+}
+
+/// Issue 13, defect 8: a proposer re-sent its whole block body with every re-send of a stuck
+/// round. Now only the first send carries it; a validator that got the proposal without its
+/// body asks for it, and votes once it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_go_out_once_and_a_missing_one_is_fetched() {
+    // Validator 1 proposes at height 1, round 0: the driver under test.
+    let mut h = Harness::start(1);
+    let (mut with_body, mut without) = (0, 0);
+    while without < 2 {
+        let (id, body) = h
+            .command(|c| match c.published_consensus()?.message? {
+                consensus_message::Message::Proposal(p) => Some((
+                    p.block_hash.clone(),
+                    c.published_consensus().and_then(|m| m.block).is_some(),
+                )),
+                _ => None,
+            })
+            .await;
+        assert_eq!(id.len(), 32);
+        if body {
+            with_body += 1;
+        } else {
+            without += 1;
+        }
+    }
+    assert_eq!(with_body, 1, "the body went out with the first send only");
+    h.stop().await;
+
+    // Validator 2 gets validator 1's proposal without a body: it asks validator 1 for it.
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    h.inbox.push(1, h.proposal(1, &block, None), 0);
+    let (from, hash) = h.command(|c| c.body_request()).await;
+    assert_eq!((from, hash), (1, block.hash.0));
+    h.inbox.push(
+        1,
+        ConsensusEvent::Body {
+            from: 1,
+            hash,
+            block: Some(Box::new(Harness::body(&block))),
+        },
+        0,
+    );
+    let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+    assert_eq!(prevote, Some(block.hash.0), "it prevotes the fetched block");
+    h.stop().await;
+}
