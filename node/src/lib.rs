@@ -10,6 +10,7 @@ pub mod config;
 pub mod contracts;
 pub mod driver;
 pub mod execution;
+pub mod fuzz_targets;
 pub mod mempool;
 pub mod network;
 pub mod node;

@@ -18,6 +18,8 @@ mod abi;
 mod backend;
 mod config;
 mod engine;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod host;
 mod inspect;
 mod runtime;

@@ -62,10 +62,7 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with extra arguments and environment for validator `i` from
     /// `extra(i)`.
-    pub fn start_with(
-        n: usize,
-        extra: impl Fn(usize) -> Extra,
-    ) -> Cluster {
+    pub fn start_with(n: usize, extra: impl Fn(usize) -> Extra) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = free_port_run(2 * n as u16);
         let out = Command::new(bin())
