@@ -25,6 +25,10 @@ const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
 const FLOOD_PER_MESSAGE: usize = 8;
 /// Junk bytes in each flooded proposal's body.
 const FLOOD_BODY_BYTES: usize = 128 * 1024;
+/// Every this many messages, [`Behaviour::Flood`] also sends one larger than the others accept.
+const FLOOD_OVERSIZED_EVERY: u64 = 32;
+/// Size of that message (the default p2p limit is 24 MiB).
+const FLOOD_OVERSIZED_BYTES: usize = 30 << 20;
 
 /// A way of deviating from the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,7 +50,8 @@ pub enum Behaviour {
     JunkSync,
     /// Puts a transaction with a broken signature in every block it proposes.
     BadTxs,
-    /// Sends bogus proposals with large junk bodies with every message.
+    /// Sends bogus proposals with large junk bodies with every message, and now and then a
+    /// message larger than the others accept.
     Flood,
     /// Sends nothing.
     Silent,
@@ -223,6 +228,15 @@ impl State {
             }
             Behaviour::Flood => {
                 let mut out = vec![msg.clone()];
+                if next_u64(&self.counter) % FLOOD_OVERSIZED_EVERY == 0 {
+                    out.push(ConsensusMessage {
+                        message: msg.message.clone(),
+                        block: Some(Block {
+                            header: Bytes::from(vec![0u8; FLOOD_OVERSIZED_BYTES]),
+                            transactions: Vec::new(),
+                        }),
+                    });
+                }
                 let height = match &msg.message {
                     Some(consensus_message::Message::Vote(v)) => v.height,
                     Some(consensus_message::Message::Proposal(p)) => p.height,

@@ -99,13 +99,28 @@ impl Harness {
 
     /// A block of one transfer built by validator `v` at `time_ms`.
     fn block(&self, v: usize, time_ms: u64) -> crate::execution::ExecutedBlock {
+        self.block_naming(v, v, time_ms)
+    }
+
+    /// A block of one transfer built on validator `v`'s chain, naming validator `named` as its
+    /// proposer.
+    fn block_naming(
+        &self,
+        v: usize,
+        named: usize,
+        time_ms: u64,
+    ) -> crate::execution::ExecutedBlock {
         let p = &self.peers[v];
         let tx = p.transfer(0, p.addr(1), 5, 0);
         let verified = crate::admission::verify_one(tx, &p.genesis.chain_id, &p.genesis.params)
             .expect("valid transfer");
         let (block, _) = p
             .chain
-            .propose(vec![Arc::new(verified)], p.validator.public().0, time_ms)
+            .propose(
+                vec![Arc::new(verified)],
+                self.generated.validator_keys[named].public().0,
+                time_ms,
+            )
             .expect("propose");
         block
     }
@@ -322,5 +337,21 @@ async fn bodies_go_out_once_and_a_missing_one_is_fetched() {
     );
     let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
     assert_eq!(prevote, Some(block.hash.0), "it prevotes the fetched block");
+    h.stop().await;
+}
+
+/// Issue 13, defect 10: `header.proposer` was never checked, so a proposer could name another
+/// validator as the block's proposer. A fresh proposal's header must name its signer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_proposal_must_name_its_signer_as_proposer() {
+    let mut h = Harness::start(2);
+    let block = h.block_naming(1, 3, now_ms());
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::body(&block))), 0);
+    let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+    assert_eq!(
+        prevote, None,
+        "a block naming another proposer gets a nil prevote"
+    );
     h.stop().await;
 }

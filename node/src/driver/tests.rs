@@ -167,3 +167,57 @@ async fn a_restart_after_a_prevote_moves_to_a_new_round_instead_of_signing_again
     );
     assert_ne!(head.hash.0, lost.0);
 }
+
+/// Issue 13, defect 10: a locked block kept with the record that no longer validated was only
+/// logged; the validator went on locked on a block it could not produce. It is a damaged
+/// record now, and the driver refuses to run on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_block_that_no_longer_validates_stops_the_driver() {
+    let t = TestChain::new(2);
+    t.admit_ok(vec![t.transfer(0, t.addr(1), 5, 0)]);
+    let candidates = t.mempool.lock().select(100, 1 << 20);
+    let (block, _) = t
+        .chain
+        .propose(candidates, t.validator.public().0, 1)
+        .expect("propose");
+    // The body lost its transaction: it no longer matches its header.
+    let damaged = ConsensusRecord {
+        entry: Some(Entry::LockedBlock(Block {
+            header: block.header_bytes.clone(),
+            transactions: Vec::new(),
+        })),
+    }
+    .encode_to_vec();
+    t.chain
+        .storage()
+        .append_record(1, &[damaged])
+        .expect("record");
+    let t = t.reopen();
+    let (heads_tx, _heads) = watch::channel(t.chain.head());
+    let (_stop, stop_rx) = watch::channel(false);
+    let driver = Driver {
+        chain: t.chain.clone(),
+        mempool: t.mempool.clone(),
+        admitted: Arc::new(Notify::new()),
+        key: t.validator.clone(),
+        validator_index: 0,
+        block_interval: Duration::from_millis(5),
+        empty_block_interval: Duration::from_millis(20),
+        timeouts: fast_timeouts(),
+        heads: heads_tx,
+        max_clock_drift: Duration::from_secs(2),
+        network: None,
+        bodies: Default::default(),
+        byzantine: Default::default(),
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(30), driver.run(stop_rx))
+        .await
+        .expect("the driver stops at once");
+    assert!(
+        matches!(
+            outcome,
+            Err(super::DriverError::RestoredBlock { height: 1, .. })
+        ),
+        "{outcome:?}"
+    );
+}
