@@ -371,6 +371,13 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
         self.lock
     }
 
+    /// The highest height another validator's authenticated messages have shown (its claim is
+    /// dropped once it answers a sync request without a decision). A validator whose peers are
+    /// two or more heights ahead is catching up.
+    pub fn highest_peer_height(&self) -> Height {
+        self.peer_height.iter().copied().max().unwrap_or(0)
+    }
+
     /// One line of state for logs: height, round, step, lock and valid block.
     pub fn describe(&self) -> String {
         format!(

@@ -81,6 +81,26 @@ pub enum DriverError {
     Join(String),
 }
 
+/// Where consensus stands, published after every step (for health and metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsensusStatus {
+    /// Height being decided (the committed head + 1).
+    pub height: Height,
+    /// Current round.
+    pub round: Round,
+    /// Current step: 0 propose, 1 prevote, 2 precommit.
+    pub step: u8,
+    /// The highest height other validators were seen at.
+    pub highest_peer_height: Height,
+}
+
+impl ConsensusStatus {
+    /// Other validators are two or more heights ahead: this node is catching up.
+    pub fn catching_up(&self) -> bool {
+        self.highest_peer_height >= self.height.saturating_add(2)
+    }
+}
+
 /// What the driver is started with.
 pub struct Driver {
     /// The chain.
@@ -101,6 +121,8 @@ pub struct Driver {
     pub timeouts: Timeouts,
     /// Publishes each new head.
     pub heads: watch::Sender<Head>,
+    /// Publishes where consensus stands after every step.
+    pub status: watch::Sender<ConsensusStatus>,
     /// How far ahead of this validator's clock a proposal's time may be before it gets a nil
     /// prevote (a block 2f+1 validators endorsed is judged without it).
     pub max_clock_drift: Duration,
@@ -274,6 +296,21 @@ impl Driver {
                 }
             }
             host.flush_record().await?;
+            host.d.status.send_if_modified(|s| {
+                let now = ConsensusStatus {
+                    height: core.height(),
+                    round: core.round(),
+                    step: match core.step() {
+                        quorate_consensus::Step::Propose => 0,
+                        quorate_consensus::Step::Prevote => 1,
+                        quorate_consensus::Step::Precommit => 2,
+                    },
+                    highest_peer_height: core.highest_peer_height(),
+                };
+                let changed = *s != now;
+                *s = now;
+                changed
+            });
             let (round_before, height_before) = (core.round(), core.height());
             let timer = host.earliest_timer();
             let wake = tokio::select! {

@@ -159,6 +159,7 @@ impl RunningNode {
         ));
         let admitted = Arc::new(Notify::new());
         let (heads_tx, heads_rx) = watch::channel(head);
+        let (status_tx, status_rx) = watch::channel(crate::driver::ConsensusStatus::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut p2p_addr = None;
         let bodies = Arc::new(BodyCache::default());
@@ -200,6 +201,7 @@ impl RunningNode {
             empty_block_interval: Duration::from_millis(config.block.empty_interval_ms),
             timeouts: config.consensus.timeouts(),
             heads: heads_tx,
+            status: status_tx,
             max_clock_drift: Duration::from_millis(config.consensus.max_clock_drift_ms),
             network,
             bodies,
@@ -213,6 +215,7 @@ impl RunningNode {
             admission,
             admitted,
             heads: heads_rx,
+            consensus: status_rx,
             node_key: key.public(),
             grpc: config.grpc.clone(),
             network: network_handle,

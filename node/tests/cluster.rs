@@ -161,8 +161,16 @@ fn four_validators_agree_survive_a_crash_and_a_leader_kill() {
 fn two_of_four_down_stops_commits_and_one_back_resumes_them() {
     let mut c = Cluster::start(4);
     c.wait_height(&[0, 1, 2, 3], 2, LIMIT);
+    use tonic_health::pb::health_check_response::ServingStatus;
+    wait_for(LIMIT, "validator 0 serving", || {
+        (c.health(0) == Some(ServingStatus::Serving)).then_some(())
+    });
     c.kill(2);
     c.kill(3);
+    // Without a quorum in reach, health says so (issue 16).
+    wait_for(LIMIT, "validator 0 not serving without a quorum", || {
+        (c.health(0) == Some(ServingStatus::NotServing)).then_some(())
+    });
     // Let in-flight heights settle, then the height must stay put.
     std::thread::sleep(Duration::from_secs(2));
     let stuck = c.height(0).expect("height");
@@ -172,6 +180,16 @@ fn two_of_four_down_stops_commits_and_one_back_resumes_them() {
     c.restart(3);
     c.wait_height(&[0, 1, 3], stuck + 2, LIMIT);
     assert_same_chain(&c, &[0, 1, 3], stuck + 2);
+    wait_for(LIMIT, "validator 0 serving again", || {
+        (c.health(0) == Some(ServingStatus::Serving)).then_some(())
+    });
+    // Nothing in a log file is a terminal colour code (issue 16).
+    for i in [0, 1, 3] {
+        assert!(
+            !c.log(i).contains('\u{1b}'),
+            "colour codes in node-{i}/node.log"
+        );
+    }
     let peers = wait_for(LIMIT, "peers listed", || {
         let s = c.json(0, &["status"])?;
         let peers = s["peers"].as_array()?.len();

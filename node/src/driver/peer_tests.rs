@@ -73,6 +73,7 @@ impl Harness {
             empty_block_interval: Duration::from_millis(50),
             timeouts: timeouts(),
             heads: heads_tx,
+            status: watch::channel(Default::default()).0,
             max_clock_drift: Duration::from_secs(2),
             network: Some((handle, inbox.clone())),
             bodies: Default::default(),

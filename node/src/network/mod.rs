@@ -232,6 +232,15 @@ impl NetworkHandle {
         });
     }
 
+    /// Validators (other than this node) connected now.
+    pub fn connected_validators(&self) -> usize {
+        let connected = self.connected.read();
+        self.validators
+            .iter()
+            .filter(|p| **p != self.local && connected.contains(p))
+            .count()
+    }
+
     /// Peers connected now.
     pub fn connected_peers(&self) -> Vec<PeerId> {
         self.connected.read().iter().copied().collect()

@@ -36,6 +36,8 @@ pub struct NodeState {
     pub admitted: Arc<Notify>,
     /// Latest committed head.
     pub heads: watch::Receiver<Head>,
+    /// Where consensus stands.
+    pub consensus: watch::Receiver<crate::driver::ConsensusStatus>,
     /// This node's key.
     pub node_key: PublicKey,
     /// Server limits.
@@ -119,6 +121,80 @@ where
     Ok(rx)
 }
 
+/// Why this node should not be given work now, if it should not.
+pub fn not_serving_reason(state: &NodeState) -> Option<String> {
+    let validators = state.chain.info().validators.len();
+    if let Some(net) = &state.network {
+        let connected = net.connected_validators();
+        // This node plus the validators it reaches must make a quorum to commit anything.
+        let quorum = state.chain.info().validators.quorum();
+        if connected + 1 < quorum {
+            return Some(format!(
+                "connected to {connected} of the other {} validators; a quorum needs {}",
+                validators - 1,
+                quorum - 1
+            ));
+        }
+    }
+    let c = *state.consensus.borrow();
+    if c.catching_up() {
+        return Some(format!(
+            "catching up: deciding height {} while validators are at {}",
+            c.height, c.highest_peer_height
+        ));
+    }
+    None
+}
+
+/// Keeps the standard health service true: NOT_SERVING while the node cannot reach a quorum
+/// of validators or is catching up, SERVING once it commits at the head.
+async fn report_health(
+    state: Arc<NodeState>,
+    health: tonic_health::server::HealthReporter,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let start_height = state.heads.borrow().height;
+    let mut serving: Option<bool> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let committed_since_start = state.heads.borrow().height > start_height;
+        let reason = not_serving_reason(&state).or_else(|| {
+            (!committed_since_start).then(|| "has not committed a block since it started".into())
+        });
+        let now = reason.is_none();
+        if serving != Some(now) {
+            let status = if now {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+            health
+                .set_service_status(
+                    <TxServiceServer<tx_service::TxApi> as tonic::server::NamedService>::NAME,
+                    status,
+                )
+                .await;
+            for name in [
+                <ChainServiceServer<chain_service::ChainApi> as tonic::server::NamedService>::NAME,
+                <NodeServiceServer<node_service::NodeApi> as tonic::server::NamedService>::NAME,
+                <ContractServiceServer<contract_service::ContractApi> as tonic::server::NamedService>::NAME,
+            ] {
+                health.set_service_status(name, status).await;
+            }
+            match &reason {
+                Some(why) => tracing::info!(reason = %why, "health: NOT_SERVING"),
+                None => tracing::info!("health: SERVING"),
+            }
+            serving = Some(now);
+        }
+    }
+}
+
 /// Serves all services on `listener` until `shutdown` turns true.
 pub async fn serve(
     state: Arc<NodeState>,
@@ -137,21 +213,7 @@ pub async fn serve(
         .build_v1alpha()
         .expect("embedded descriptor sets are valid");
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<TxServiceServer<tx_service::TxApi>>()
-        .await;
-    health
-        .set_serving::<ChainServiceServer<chain_service::ChainApi>>()
-        .await;
-    health
-        .set_serving::<NodeServiceServer<node_service::NodeApi>>()
-        .await;
-    health
-        .set_serving::<ContractServiceServer<contract_service::ContractApi>>()
-        .await;
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    tokio::spawn(report_health(state.clone(), health, shutdown.clone()));
     // `Server::tcp_nodelay` does not reach connections we accept ourselves: without this, Nagle's
     // algorithm holds each small response for the client's delayed ACK (about 40 ms a call).
     let incoming = TcpListenerStream::new(listener).map(|conn| {

@@ -234,6 +234,34 @@ impl Cluster {
         Some(kb * 1024)
     }
 
+    /// The standard gRPC health status of validator `i` (`None` if it does not answer).
+    pub fn health(
+        &self,
+        i: usize,
+    ) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
+        let url = self.urls[i].clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let ch = tonic::transport::Endpoint::from_shared(url)
+                .ok()?
+                .connect_timeout(Duration::from_secs(2))
+                .connect()
+                .await
+                .ok()?;
+            let r = tonic_health::pb::health_client::HealthClient::new(ch)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .ok()?;
+            tonic_health::pb::health_check_response::ServingStatus::try_from(r.into_inner().status)
+                .ok()
+        })
+    }
+
     /// The log of validator `i` (for failure messages).
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.home(i).join("node.log")).unwrap_or_default()
