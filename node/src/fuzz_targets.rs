@@ -183,8 +183,11 @@ pub fn config(data: &[u8]) {
     }
 }
 
+/// A fuzz target: takes any bytes, must not panic.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the replay test and the fuzz crate.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("transaction", transaction),
     ("block_header", block_header),
     ("block_body", block_body),

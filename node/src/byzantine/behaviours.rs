@@ -228,7 +228,7 @@ impl State {
             }
             Behaviour::Flood => {
                 let mut out = vec![msg.clone()];
-                if next_u64(&self.counter) % FLOOD_OVERSIZED_EVERY == 0 {
+                if next_u64(&self.counter).is_multiple_of(FLOOD_OVERSIZED_EVERY) {
                     out.push(ConsensusMessage {
                         message: msg.message.clone(),
                         block: Some(Block {
