@@ -79,6 +79,16 @@ impl Chain {
     /// stored head otherwise.
     pub fn open(genesis: Genesis, storage: Arc<Storage>) -> Result<Self, StorageError> {
         let genesis_hash = genesis.hash();
+        Self::open_with_hash(genesis, genesis_hash, storage)
+    }
+
+    /// [`Chain::open`] with the genesis hash already known (a genesis read back from the
+    /// database has no funded accounts, so its own hash is not the chain's).
+    pub fn open_with_hash(
+        genesis: Genesis,
+        genesis_hash: Hash32,
+        storage: Arc<Storage>,
+    ) -> Result<Self, StorageError> {
         let contracts = Arc::new(
             ContractRuntime::new(&genesis.params)
                 .map_err(|e| StorageError::Engine(e.to_string()))?,

@@ -66,12 +66,22 @@ pub enum NodeError {
     },
 }
 
+/// Where a node's genesis comes from.
+pub enum GenesisSource {
+    /// Already loaded and checked.
+    Loaded(Genesis),
+    /// A file: checked in full the first time; later, if the file still hashes to what was
+    /// recorded, the genesis is read from the database instead of parsed again (a genesis
+    /// with a million funded accounts is about 100 MB of JSON).
+    File(PathBuf),
+}
+
 /// What a node is started from.
 pub struct NodeSetup {
     /// Validated config.
     pub config: NodeConfig,
     /// The chain's genesis.
-    pub genesis: Genesis,
+    pub genesis: GenesisSource,
     /// This validator's key.
     pub key: Keypair,
     /// RocksDB directory.
@@ -84,7 +94,7 @@ impl NodeSetup {
     /// Reads config, genesis and key from a node home directory.
     pub fn from_home(home: &Path) -> Result<Self, NodeError> {
         let config = NodeConfig::load(home)?;
-        let genesis = Genesis::load(&NodeConfig::resolve(home, &config.genesis_file))?;
+        let genesis = GenesisSource::File(NodeConfig::resolve(home, &config.genesis_file));
         let key = KeyFile::load(&NodeConfig::resolve(home, &config.key_file))?;
         let data_dir = NodeConfig::resolve(home, &config.data_dir);
         Ok(Self {
@@ -121,15 +131,10 @@ impl RunningNode {
             data_dir,
             byzantine,
         } = setup;
-        config.validate_for_chain(&genesis.params)?;
         #[cfg(any(test, feature = "byzantine"))]
         if let Some(b) = byzantine.behaviour() {
             tracing::warn!(behaviour = ?b, "this validator is Byzantine on purpose (test build)");
         }
-        let validators = genesis.validator_set();
-        let validator_index = validators
-            .index_of(&key.public())
-            .ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
         std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io {
             path: data_dir.clone(),
             source,
@@ -142,7 +147,34 @@ impl RunningNode {
                 ..StorageOptions::default()
             },
         )?;
-        let chain = Arc::new(Chain::open(genesis, storage.clone())?);
+        let started = std::time::Instant::now();
+        let (genesis, genesis_hash, record) = match genesis {
+            GenesisSource::Loaded(g) => {
+                let h = g.hash();
+                (g, h, None)
+            }
+            GenesisSource::File(path) => load_genesis(&storage, &path)?,
+        };
+        tracing::info!(
+            from_record = record.is_none(),
+            ms = started.elapsed().as_millis() as u64,
+            "genesis ready"
+        );
+        config.validate_for_chain(&genesis.params)?;
+        let validators = genesis.validator_set();
+        let validator_index = validators
+            .index_of(&key.public())
+            .ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
+        let chain = Arc::new(Chain::open_with_hash(
+            genesis,
+            genesis_hash,
+            storage.clone(),
+        )?);
+        if let Some(file_hash) = record {
+            // Checked in full and opened: later starts read it from the database.
+            let summary = &chain.info().genesis;
+            storage.record_genesis(&file_hash, &summary.to_json())?;
+        }
         let head = chain.head();
         tracing::info!(chain_id = %chain.info().chain_id, height = head.height, hash = %head.hash, "opened chain");
         let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits {
@@ -270,6 +302,39 @@ impl RunningNode {
         let _ = self.server.await;
         p
     }
+}
+
+/// The genesis in `path`: from the database when the file still has the hash recorded at the
+/// last full check, otherwise parsed and checked in full. Returns the genesis, its hash, and
+/// the file's hash to record when it was checked in full.
+fn load_genesis(
+    storage: &Storage,
+    path: &Path,
+) -> Result<
+    (
+        Genesis,
+        quorate_proto::Hash32,
+        Option<quorate_proto::Hash32>,
+    ),
+    NodeError,
+> {
+    let bytes = std::fs::read(path).map_err(|source| NodeError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file_hash = quorate_proto::Hash32::of(&bytes);
+    if let Some((genesis, genesis_hash)) = storage.recorded_genesis(&file_hash)? {
+        return Ok((genesis, genesis_hash, None));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        NodeError::Genesis(GenesisError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    })?;
+    let genesis = Genesis::from_json(text)?;
+    let hash = genesis.hash();
+    Ok((genesis, hash, Some(file_hash)))
 }
 
 fn flatten_driver(

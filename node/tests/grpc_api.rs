@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use quorate_genesis::{dev_account_key, dev_genesis, dev_validator_key};
 use quorate_node::config::NodeConfig;
-use quorate_node::node::{NodeSetup, RunningNode};
+use quorate_node::node::{GenesisSource, NodeSetup, RunningNode};
 use quorate_proto::tx::{sign, transfer_body};
 use quorate_proto::v1::chain_service_client::ChainServiceClient;
 use quorate_proto::v1::node_service_client::NodeServiceClient;
@@ -35,7 +35,7 @@ async fn start_with(dir: &std::path::Path, tune: impl FnOnce(&mut NodeConfig)) -
     tune(&mut config);
     RunningNode::start(NodeSetup {
         config,
-        genesis: dev_genesis(),
+        genesis: GenesisSource::Loaded(dev_genesis()),
         key: dev_validator_key(),
         data_dir: dir.join("data"),
         byzantine: Default::default(),

@@ -51,6 +51,10 @@ const META_LTHASH: &[u8] = b"lthash";
 const META_GENESIS: &[u8] = b"genesis_hash";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_SCHEMA: &[u8] = b"schema_version";
+/// blake3 of the genesis file as last checked in full.
+const META_GENESIS_FILE: &[u8] = b"genesis_file_hash";
+/// That genesis as JSON without its funded accounts (they are in the state).
+const META_GENESIS_SUMMARY: &[u8] = b"genesis_summary";
 const SCHEMA_VERSION: u32 = 1;
 
 /// Storage failures. Any of these means the node cannot go on safely.
@@ -298,6 +302,41 @@ impl Storage {
         batch.put_cf(meta, META_GENESIS, genesis_hash.0);
         self.db.write_opt(batch, &self.write_opts)?;
         Ok(head)
+    }
+
+    /// Records that the genesis file with `file_hash` was checked in full and opened this
+    /// database; `summary` is that genesis as JSON without its funded accounts.
+    pub fn record_genesis(&self, file_hash: &Hash32, summary: &str) -> Result<(), StorageError> {
+        let meta = self.cf(CF_META);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(meta, META_GENESIS_SUMMARY, summary.as_bytes());
+        batch.put_cf(meta, META_GENESIS_FILE, file_hash.0);
+        self.write(batch)
+    }
+
+    /// The genesis recorded for a file with `file_hash`, with the chain's genesis hash; `None`
+    /// when the file changed (or was never recorded) and must be checked in full.
+    pub fn recorded_genesis(
+        &self,
+        file_hash: &Hash32,
+    ) -> Result<Option<(quorate_genesis::Genesis, Hash32)>, StorageError> {
+        let meta = self.cf(CF_META);
+        let Some(recorded) = self.db.get_pinned_cf(meta, META_GENESIS_FILE)? else {
+            return Ok(None);
+        };
+        if recorded.as_ref() != file_hash.0 {
+            return Ok(None);
+        }
+        let (Some(summary), Some(hash)) = (
+            self.db.get_cf(meta, META_GENESIS_SUMMARY)?,
+            self.db.get_cf(meta, META_GENESIS)?,
+        ) else {
+            return Ok(None);
+        };
+        let genesis: quorate_genesis::Genesis =
+            serde_json::from_slice(&summary).map_err(|e| corrupt("recorded genesis", e))?;
+        let hash = Hash32::from_slice(&hash).ok_or_else(|| corrupt("genesis hash", "length"))?;
+        Ok(Some((genesis, hash)))
     }
 
     /// True once a genesis has been written.

@@ -176,3 +176,26 @@ fn the_consensus_record_is_synced_even_when_block_writes_are_not() {
         "other writes follow sync_writes = false"
     );
 }
+
+/// Issue 16: a restart reads the genesis recorded at the last full check when the file still
+/// has the same hash, instead of parsing the whole file again.
+#[test]
+fn the_genesis_recorded_for_a_file_is_read_back_only_for_that_file() {
+    let t = TestChain::new(2);
+    let s = t.chain.storage().clone();
+    let file = Hash32::of(b"genesis file bytes");
+    assert!(s.recorded_genesis(&file).expect("read").is_none());
+    let summary = t.chain.info().genesis.clone();
+    s.record_genesis(&file, &summary.to_json()).expect("record");
+    let (back, hash) = s.recorded_genesis(&file).expect("read").expect("recorded");
+    assert_eq!(back, summary);
+    assert!(
+        back.accounts.is_empty(),
+        "funded accounts are in the state, not the record"
+    );
+    assert_eq!(hash, t.chain.info().genesis_hash);
+    assert!(s
+        .recorded_genesis(&Hash32::of(b"an edited file"))
+        .expect("read")
+        .is_none());
+}
