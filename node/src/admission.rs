@@ -522,6 +522,20 @@ pub(crate) fn verify_one(
     Ok(Arc::into_inner(v.remove(0)).expect("only reference"))
 }
 
+/// `verify_batch`, with its size and time in the metrics.
+fn timed_verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let started = std::time::Instant::now();
+    let valid = verify_batch(items);
+    let m = crate::metrics::get();
+    m.signature_batch.observe(items.len() as f64);
+    m.signature_seconds
+        .observe(crate::metrics::seconds_since(started));
+    valid
+}
+
 /// Checks the transactions of a block that did not come through this node's admission (a
 /// stored or received block): stateless rules and one parallel signature batch. On failure,
 /// names the position of the first bad transaction.
@@ -548,7 +562,7 @@ pub fn verify_block_txs(
             signature: &v.tx.signature,
         })
         .collect();
-    if let Some(i) = verify_batch(&items).iter().position(|ok| !ok) {
+    if let Some(i) = timed_verify_batch(&items).iter().position(|ok| !ok) {
         return Err((
             i,
             AdmissionError::BadSignature(hex::encode(&checked[i].tx.public_key)),
@@ -681,7 +695,7 @@ impl Admission {
                 signature: &v.tx.signature,
             })
             .collect();
-        let valid = verify_batch(&items);
+        let valid = timed_verify_batch(&items);
         drop(items);
         let mut verified = Vec::with_capacity(candidates.len());
         for ((slot, v), ok) in candidates.into_iter().zip(valid) {
@@ -707,11 +721,28 @@ impl Admission {
             }
         }
         let mut log = self.rejections.lock();
+        let m = crate::metrics::get();
+        let mut admitted = 0u64;
         for a in &out {
-            if let (Some(h), Err(e)) = (a.hash, &a.result) {
-                log.record(h, e.clone());
+            match (a.hash, &a.result) {
+                (_, Ok(())) => admitted += 1,
+                (hash, Err(e)) => {
+                    m.txs_refused
+                        .get_or_create(&crate::metrics::CodeLabel {
+                            code: e
+                                .code()
+                                .as_str_name()
+                                .trim_start_matches("REJECT_CODE_")
+                                .to_owned(),
+                        })
+                        .inc();
+                    if let Some(h) = hash {
+                        log.record(h, e.clone());
+                    }
+                }
             }
         }
+        m.txs_admitted.inc_by(admitted);
         Ok(out)
     }
 

@@ -111,6 +111,9 @@ impl Chain {
         contracts.persisted(&new_code);
         let head = storage.check_consistency()?;
         let lthash = storage.lthash()?;
+        crate::metrics::get()
+            .artifact_loads
+            .inc_by(report.loaded as u64);
         tracing::info!(
             loaded = report.loaded,
             recompiled = report.recompiled,

@@ -40,6 +40,17 @@ pub struct NodeConfig {
     pub grpc: GrpcConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Prometheus metrics.
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the `/metrics` endpoint (port 0 picks a free one, written to `metrics.addr`
+    /// in the home); none (the default) serves no metrics.
+    pub addr: Option<SocketAddr>,
 }
 
 impl Default for NodeConfig {
@@ -56,6 +67,7 @@ impl Default for NodeConfig {
             storage: StorageConfig::default(),
             grpc: GrpcConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -242,6 +242,8 @@ struct Host {
     unwritten: Vec<Vec<u8>>,
     unwritten_height: Height,
     started: Instant,
+    /// When the last block was committed (for the block interval).
+    last_commit: Option<Instant>,
 }
 
 impl Driver {
@@ -267,6 +269,7 @@ impl Driver {
             unwritten: Vec::new(),
             unwritten_height: height,
             started: Instant::now(),
+            last_commit: None,
         };
         let record = host.load_record(height).await?;
         let params = Params::new(
@@ -864,6 +867,7 @@ impl Host {
         let started = Instant::now();
         let head = blocking(move || chain.commit(&b, &proto)).await??;
         let commit_ms = ms_since(started);
+        self.record_commit_metrics(&block, started);
         self.d.mempool.lock().on_commit(&block.txs, &block.changes);
         self.blocks.clear();
         self.received.retain(|_, r| r.height > head.height);
@@ -888,6 +892,43 @@ impl Host {
             "committed block"
         );
         Ok(())
+    }
+
+    /// Metrics of a committed block: interval, commit time, transactions, failures, contract
+    /// calls and fuel (one pass over the receipts).
+    fn record_commit_metrics(&mut self, block: &ExecutedBlock, commit_started: Instant) {
+        use quorate_proto::v1::ExecStatus;
+        let m = crate::metrics::get();
+        m.commit_seconds
+            .observe(crate::metrics::seconds_since(commit_started.into_std()));
+        if let Some(last) = self.last_commit.replace(Instant::now()) {
+            m.block_interval
+                .observe(crate::metrics::seconds_since(last.into_std()));
+        }
+        m.blocks.inc();
+        m.txs_committed.inc_by(block.txs.len() as u64);
+        let mut fuel = 0u64;
+        for (tx, r) in block.txs.iter().zip(&block.receipts) {
+            let status = ExecStatus::try_from(r.status).unwrap_or(ExecStatus::Unspecified);
+            let name = || {
+                status
+                    .as_str_name()
+                    .trim_start_matches("EXEC_STATUS_")
+                    .to_owned()
+            };
+            if status != ExecStatus::Success {
+                m.txs_failed
+                    .get_or_create(&crate::metrics::StatusLabel { status: name() })
+                    .inc();
+            }
+            if !matches!(tx.payload, crate::admission::Payload::Transfer { .. }) {
+                fuel += r.fuel_used;
+                m.contract_calls
+                    .get_or_create(&crate::metrics::StatusLabel { status: name() })
+                    .inc();
+            }
+        }
+        m.contract_fuel.inc_by(fuel);
     }
 
     /// The earliest pending timer.

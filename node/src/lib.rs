@@ -12,6 +12,7 @@ pub mod driver;
 pub mod execution;
 pub mod fuzz_targets;
 pub mod mempool;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;

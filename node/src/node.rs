@@ -69,7 +69,7 @@ pub enum NodeError {
 /// Where a node's genesis comes from.
 pub enum GenesisSource {
     /// Already loaded and checked.
-    Loaded(Genesis),
+    Loaded(Box<Genesis>),
     /// A file: checked in full the first time; later, if the file still hashes to what was
     /// recorded, the genesis is read from the database instead of parsed again (a genesis
     /// with a million funded accounts is about 100 MB of JSON).
@@ -113,6 +113,8 @@ pub struct RunningNode {
     pub grpc_addr: SocketAddr,
     /// The bound libp2p address with this node's peer id (clusters only).
     pub p2p_addr: Option<libp2p::Multiaddr>,
+    /// The bound address of `/metrics`, when metrics are on.
+    pub metrics_addr: Option<SocketAddr>,
     /// Shared state (for in-process use and tests).
     pub state: Arc<NodeState>,
     shutdown: watch::Sender<bool>,
@@ -151,7 +153,7 @@ impl RunningNode {
         let (genesis, genesis_hash, record) = match genesis {
             GenesisSource::Loaded(g) => {
                 let h = g.hash();
-                (g, h, None)
+                (*g, h, None)
             }
             GenesisSource::File(path) => load_genesis(&storage, &path)?,
         };
@@ -264,11 +266,31 @@ impl RunningNode {
             addr: config.grpc_addr,
             source,
         })?;
-        let server = tokio::spawn(rpc::serve(state.clone(), listener, shutdown_rx));
+        let server = tokio::spawn(rpc::serve(state.clone(), listener, shutdown_rx.clone()));
         tracing::info!(%grpc_addr, "gRPC listening");
+        let metrics_addr = match config.metrics.addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| NodeError::Bind { addr, source })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| NodeError::Bind { addr, source })?;
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::metrics::serve(state, listener, shutdown_rx).await {
+                        tracing::error!(error = %e, "metrics endpoint failed");
+                    }
+                });
+                tracing::info!(addr = %bound, "metrics listening on /metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         Ok(Self {
             grpc_addr,
             p2p_addr,
+            metrics_addr,
             state,
             shutdown,
             driver,

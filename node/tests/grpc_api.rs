@@ -35,7 +35,7 @@ async fn start_with(dir: &std::path::Path, tune: impl FnOnce(&mut NodeConfig)) -
     tune(&mut config);
     RunningNode::start(NodeSetup {
         config,
-        genesis: GenesisSource::Loaded(dev_genesis()),
+        genesis: GenesisSource::Loaded(Box::new(dev_genesis())),
         key: dev_validator_key(),
         data_dir: dir.join("data"),
         byzantine: Default::default(),
@@ -460,5 +460,121 @@ async fn queries_and_streams_are_bounded() {
             }
         }
     }
+    node.stop().await.expect("clean stop");
+}
+
+/// One HTTP GET of `/metrics` on `addr`; the body.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("response");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").expect("body").1.to_owned()
+}
+
+/// The `# TYPE` of each metric family and the value of each sample, from the text format.
+fn parse_metrics(
+    body: &str,
+) -> (
+    std::collections::HashMap<String, String>,
+    Vec<(String, f64)>,
+) {
+    let mut types = std::collections::HashMap::new();
+    let mut samples = Vec::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, ty) = rest.split_once(' ').expect("name and type");
+            types.insert(name.to_owned(), ty.to_owned());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (name, value) = line.rsplit_once(' ').expect("sample");
+            samples.push((name.to_owned(), value.parse().expect("number")));
+        }
+    }
+    (types, samples)
+}
+
+fn sample(samples: &[(String, f64)], name: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, _)| n == name || n.starts_with(&format!("{name}{{")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Issue 16: metrics scraped from a running node parse, carry the documented names and types,
+/// and move after a transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_and_move_after_a_transfer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = start_with(dir.path(), |c| {
+        c.metrics.addr = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let addr = node.metrics_addr.expect("metrics on");
+    let (types, before) = parse_metrics(&scrape(addr).await);
+    for (name, ty) in [
+        ("quorate_consensus_height", "gauge"),
+        ("quorate_consensus_round", "gauge"),
+        ("quorate_consensus_step", "gauge"),
+        ("quorate_block_interval_seconds", "histogram"),
+        ("quorate_block_commit_seconds", "histogram"),
+        ("quorate_transactions_admitted", "counter"),
+        ("quorate_transactions_refused", "counter"),
+        ("quorate_transactions_committed", "counter"),
+        ("quorate_transactions_failed", "counter"),
+        ("quorate_mempool_transactions", "gauge"),
+        ("quorate_mempool_bytes", "gauge"),
+        ("quorate_signature_batch_size", "histogram"),
+        ("quorate_signature_batch_verify_seconds", "histogram"),
+        ("quorate_p2p_peers", "gauge"),
+        ("quorate_p2p_bytes", "counter"),
+        ("quorate_rocksdb_sst_bytes", "gauge"),
+        ("quorate_rocksdb_write_stopped", "gauge"),
+        ("quorate_contract_calls", "counter"),
+        ("quorate_contract_fuel", "counter"),
+        ("quorate_contract_compiles", "counter"),
+        ("quorate_contract_artifact_loads", "counter"),
+        ("quorate_grpc_requests", "counter"),
+        ("quorate_grpc_request_seconds", "histogram"),
+    ] {
+        assert_eq!(types.get(name).map(String::as_str), Some(ty), "{name}");
+    }
+    let committed_before = sample(&before, "quorate_transactions_committed_total");
+    let mut txs = TxServiceClient::new(channel(&node).await);
+    let tx = transfer(&dev_account_key(2), &dev_account_key(3), 11, 0);
+    let hash = txs
+        .submit(SubmitRequest {
+            transaction: Some(tx),
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .tx_hash;
+    let status = txs
+        .wait_for_commit(WaitForCommitRequest {
+            tx_hash: hash,
+            timeout_ms: 30_000,
+        })
+        .await
+        .expect("wait")
+        .into_inner();
+    assert_eq!(status.state, TxState::Committed as i32);
+    let (_, after) = parse_metrics(&scrape(addr).await);
+    assert!(sample(&after, "quorate_transactions_committed_total") >= committed_before + 1.0);
+    assert!(sample(&after, "quorate_transactions_admitted_total") >= 1.0);
+    assert!(
+        sample(&after, "quorate_consensus_height") > sample(&before, "quorate_consensus_height")
+    );
+    assert!(sample(&after, "quorate_blocks_committed_total") >= 1.0);
+    assert!(
+        sample(&after, "quorate_grpc_requests_total") >= 2.0,
+        "Submit and WaitForCommit are counted"
+    );
+    assert!(sample(&after, "quorate_signature_batch_size_count") >= 1.0);
     node.stop().await.expect("clean stop");
 }

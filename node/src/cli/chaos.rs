@@ -33,7 +33,7 @@ use tokio::process::{Child, Command};
 
 use super::client::connect;
 use super::localnet::node_homes;
-use super::setup::{write_chain_quietly, GRPC_ADDR_FILE};
+use super::setup::{write_chain_quietly, ChainLayout, GRPC_ADDR_FILE};
 
 /// `quorate chaos`
 #[derive(Args, Debug)]
@@ -241,16 +241,17 @@ pub(super) fn run(args: ChaosArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_owned()
         }
     };
-    let written = write_chain_quietly(
-        &home,
-        "quorate-chaos",
-        args.validators,
-        args.clients * ACCOUNTS_PER_CLIENT,
-        1_000_000_000_000,
-        args.port,
-        args.port + 100,
-        0,
-    )?;
+    let layout = ChainLayout {
+        grpc_port: args.port,
+        p2p_port: args.port + 100,
+        ..ChainLayout::loopback(
+            "quorate-chaos",
+            args.validators,
+            args.clients * ACCOUNTS_PER_CLIENT,
+            1_000_000_000_000,
+        )
+    };
+    let written = write_chain_quietly(&home, &layout)?;
     let exe = std::env::current_exe().context("locating the quorate binary")?;
     let runtime = super::client::runtime()?;
     let outcome = runtime.block_on(chaos(&args, &home, &exe, written.account_keys))?;

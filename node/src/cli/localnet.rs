@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
-use super::setup::{write_chain, GRPC_ADDR_FILE};
+use super::setup::{write_chain, ChainLayout, GRPC_ADDR_FILE};
 use super::LocalnetArgs;
 use crate::config::CONFIG_FILE;
 
@@ -33,15 +33,18 @@ pub(super) fn run(args: LocalnetArgs) -> anyhow::Result<ExitCode> {
     if home.join("genesis.json").exists() {
         println!("reusing the cluster in {}", home.display());
     } else {
-        write_chain(
-            &home,
-            "quorate-localnet",
-            args.validators,
-            args.accounts,
-            LOCALNET_BALANCE,
-            args.grpc_port,
-            args.p2p_port,
-        )?;
+        let layout = ChainLayout {
+            grpc_port: args.grpc_port,
+            p2p_port: args.p2p_port,
+            metrics_port: Some(args.metrics_port),
+            ..ChainLayout::loopback(
+                "quorate-localnet",
+                args.validators,
+                args.accounts,
+                LOCALNET_BALANCE,
+            )
+        };
+        write_chain(&home, &layout)?;
     }
     let homes = node_homes(&home);
     if homes.is_empty() {

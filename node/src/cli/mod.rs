@@ -321,12 +321,20 @@ pub enum GenesisCommand {
         /// Balance of each funded account.
         #[arg(long, default_value_t = 1_000_000_000_000)]
         balance: u64,
-        /// First gRPC port; node i listens on port + i.
+        /// gRPC port (validators on one host take consecutive ports from it).
         #[arg(long, default_value_t = 7050)]
         grpc_port: u16,
-        /// First libp2p port; node i listens on port + i.
+        /// libp2p port (validators on one host take consecutive ports from it).
         #[arg(long, default_value_t = 7060)]
         p2p_port: u16,
+        /// Serve Prometheus metrics from this port on (validators on one host take
+        /// consecutive ports); off when not given.
+        #[arg(long)]
+        metrics_port: Option<u16>,
+        /// The host of each validator, comma-separated, one per validator (IPv4 addresses or
+        /// DNS names); without it every validator is on 127.0.0.1.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
     },
 }
 
@@ -375,6 +383,9 @@ pub struct LocalnetArgs {
     /// First libp2p port; validator i listens on port + i.
     #[arg(long, default_value_t = 7060)]
     pub p2p_port: u16,
+    /// First Prometheus metrics port; validator i serves http://127.0.0.1:(port + i)/metrics.
+    #[arg(long, default_value_t = 9100)]
+    pub metrics_port: u16,
     /// Funded accounts to create.
     #[arg(long, default_value_t = 8)]
     pub accounts: usize,

@@ -15,6 +15,8 @@ use crate::node::{NodeSetup, RunningNode};
 
 /// Name of the file where a running node writes its bound gRPC address.
 pub const GRPC_ADDR_FILE: &str = "grpc.addr";
+/// File in a node's home holding the bound metrics address.
+pub const METRICS_ADDR_FILE: &str = "metrics.addr";
 /// Name of the file where a cluster node writes its bound libp2p address.
 pub const P2P_ADDR_FILE: &str = "p2p.addr";
 
@@ -67,27 +69,70 @@ pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
         balance,
         grpc_port,
         p2p_port,
+        metrics_port,
+        hosts,
     } = cmd;
-    write_chain(
-        &out, &chain_id, validators, accounts, balance, grpc_port, p2p_port,
-    )?;
+    let layout = ChainLayout {
+        chain_id,
+        validators,
+        accounts,
+        balance,
+        grpc_port,
+        p2p_port,
+        metrics_port,
+        hosts,
+        extra_funded: 0,
+    };
+    write_chain(&out, &layout)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a new chain looks like: its genesis and where each validator listens.
+#[derive(Clone, Debug)]
+pub(super) struct ChainLayout {
+    /// Chain id.
+    pub chain_id: String,
+    /// Validators.
+    pub validators: usize,
+    /// Funded accounts with key files.
+    pub accounts: usize,
+    /// Balance of each.
+    pub balance: u64,
+    /// gRPC port of the first validator on each host.
+    pub grpc_port: u16,
+    /// libp2p port of the first validator on each host.
+    pub p2p_port: u16,
+    /// Metrics port of the first validator on each host (none: metrics off).
+    pub metrics_port: Option<u16>,
+    /// Host of each validator (an IPv4 address or a DNS name); none: all on 127.0.0.1.
+    /// Validators on one host take consecutive ports.
+    pub hosts: Vec<String>,
+    /// More funded accounts without key files (1,000 tokens each, addresses derived from
+    /// their index), for a large state in measurements.
+    pub extra_funded: usize,
+}
+
+impl ChainLayout {
+    /// A chain of `validators` on loopback.
+    pub fn loopback(chain_id: &str, validators: usize, accounts: usize, balance: u64) -> Self {
+        Self {
+            chain_id: chain_id.to_owned(),
+            validators,
+            accounts,
+            balance,
+            grpc_port: 7050,
+            p2p_port: 7060,
+            metrics_port: None,
+            hosts: Vec::new(),
+            extra_funded: 0,
+        }
+    }
+}
+
 /// Writes a new chain into `out`: genesis, account keys, and one home per validator whose
-/// config lists every other validator as a p2p peer.
-pub(super) fn write_chain(
-    out: &Path,
-    chain_id: &str,
-    validators: usize,
-    accounts: usize,
-    balance: u64,
-    grpc_port: u16,
-    p2p_port: u16,
-) -> anyhow::Result<()> {
-    let written = write_chain_quietly(
-        out, chain_id, validators, accounts, balance, grpc_port, p2p_port, 0,
-    )?;
+/// config lists every other validator as a p2p peer; prints what it wrote.
+pub(super) fn write_chain(out: &Path, layout: &ChainLayout) -> anyhow::Result<()> {
+    let written = write_chain_quietly(out, layout)?;
     for line in &written.lines {
         println!("{line}");
     }
@@ -103,22 +148,31 @@ pub(super) struct WrittenChain {
     pub account_keys: Vec<quorate_proto::Keypair>,
 }
 
-/// `write_chain` without printing; `extra_funded` more accounts (no key files, 1,000 tokens
-/// each, addresses derived from their index) make a large state for measurements.
-#[allow(clippy::too_many_arguments)]
+/// `write_chain` without printing.
 pub(super) fn write_chain_quietly(
     out: &Path,
-    chain_id: &str,
-    validators: usize,
-    accounts: usize,
-    balance: u64,
-    grpc_port: u16,
-    p2p_port: u16,
-    extra_funded: usize,
+    layout: &ChainLayout,
 ) -> anyhow::Result<WrittenChain> {
+    let ChainLayout {
+        chain_id,
+        validators,
+        accounts,
+        balance,
+        grpc_port,
+        p2p_port,
+        metrics_port,
+        hosts,
+        extra_funded,
+    } = layout.clone();
     let mut lines = Vec::new();
     if validators == 0 {
         bail!("--validators must be at least 1");
+    }
+    if !hosts.is_empty() && hosts.len() != validators {
+        bail!(
+            "--hosts names {} hosts for {validators} validators; give one per validator",
+            hosts.len()
+        );
     }
     if out.join("genesis.json").exists() {
         bail!(
@@ -127,7 +181,7 @@ pub(super) fn write_chain_quietly(
         );
     }
     let mut generated =
-        quorate_genesis::generate(chain_id, validators, accounts, balance, now_ms())?;
+        quorate_genesis::generate(&chain_id, validators, accounts, balance, now_ms())?;
     if extra_funded > 0 {
         generated
             .genesis
@@ -149,17 +203,25 @@ pub(super) fn write_chain_quietly(
     std::fs::create_dir_all(out.join("keys"))
         .with_context(|| format!("creating {}", out.display()))?;
     generated.genesis.save(&out.join("genesis.json"))?;
+    let host_of = |i: usize| hosts.get(i).map_or("127.0.0.1", String::as_str);
+    // Validators sharing a host take consecutive ports.
+    let offset = |i: usize| (0..i).filter(|&j| host_of(j) == host_of(i)).count();
     let port = |base: u16, i: usize, what: &str| {
-        u16::try_from(i)
+        u16::try_from(offset(i))
             .ok()
-            .and_then(|i| base.checked_add(i))
+            .and_then(|o| base.checked_add(o))
             .with_context(|| format!("{what} port overflows"))
     };
+    // An IPv4 address is listened on as it is; a name is reached by DNS and listened on at
+    // every address of its host.
+    let ip_of = |host: &str| host.parse::<std::net::Ipv4Addr>().ok();
     let mut p2p_addrs = Vec::with_capacity(validators);
     for (i, key) in generated.validator_keys.iter().enumerate() {
         let peer = crate::network::peer_id_of(&key.public())?;
+        let host = host_of(i);
+        let proto = if ip_of(host).is_some() { "ip4" } else { "dns4" };
         p2p_addrs.push(format!(
-            "/ip4/127.0.0.1/tcp/{}/p2p/{peer}",
+            "/{proto}/{host}/tcp/{}/p2p/{peer}",
             port(p2p_port, i, "p2p")?
         ));
     }
@@ -168,23 +230,33 @@ pub(super) fn write_chain_quietly(
         std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
         generated.genesis.save(&home.join("genesis.json"))?;
         KeyFile::save(key, &home.join("validator.key.json"))?;
+        let listen_ip = ip_of(host_of(i)).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
         let grpc = port(grpc_port, i, "gRPC")?;
         let mut config = NodeConfig {
-            grpc_addr: ([127, 0, 0, 1], grpc).into(),
+            grpc_addr: (listen_ip, grpc).into(),
             ..NodeConfig::default()
         };
-        config.p2p.listen_addr = format!("/ip4/127.0.0.1/tcp/{}", port(p2p_port, i, "p2p")?);
+        config.p2p.listen_addr = format!("/ip4/{listen_ip}/tcp/{}", port(p2p_port, i, "p2p")?);
         config.p2p.peers = p2p_addrs
             .iter()
             .enumerate()
             .filter(|&(j, _)| j != i)
             .map(|(_, a)| a.clone())
             .collect();
+        if let Some(m) = metrics_port {
+            config.metrics.addr = Some((listen_ip, port(m, i, "metrics")?).into());
+        }
         std::fs::write(home.join(CONFIG_FILE), config.to_toml())?;
         lines.push(format!(
-            "validator {i}: home {}  grpc 127.0.0.1:{grpc}  p2p {}  key {}",
+            "validator {i}: home {}  grpc {}:{grpc}  p2p {}{}  key {}",
             home.display(),
+            host_of(i),
             p2p_addrs[i],
+            config
+                .metrics
+                .addr
+                .map(|a| format!("  metrics http://{}:{}/metrics", host_of(i), a.port()))
+                .unwrap_or_default(),
             key.public().to_hex()
         ));
     }
@@ -248,6 +320,12 @@ pub(super) fn run_node(
         std::fs::write(&addr_file, node.grpc_addr.to_string())
             .with_context(|| format!("writing {}", addr_file.display()))?;
         println!("grpc listening on {}", node.grpc_addr);
+        if let Some(m) = node.metrics_addr {
+            let file = home.join(METRICS_ADDR_FILE);
+            std::fs::write(&file, m.to_string())
+                .with_context(|| format!("writing {}", file.display()))?;
+            println!("metrics on http://{m}/metrics");
+        }
         if let Some(p2p) = &node.p2p_addr {
             let p2p_file = home.join(P2P_ADDR_FILE);
             std::fs::write(&p2p_file, p2p.to_string())

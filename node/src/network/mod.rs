@@ -161,9 +161,15 @@ pub struct NetworkHandle {
     validators: Arc<Vec<PeerId>>,
     connected: Arc<RwLock<HashSet<PeerId>>>,
     local: PeerId,
+    inbox: Arc<Inbox<ConsensusEvent>>,
 }
 
 impl NetworkHandle {
+    /// Consensus messages dropped so far because their sender's queue was full.
+    pub fn inbox_dropped(&self) -> u64 {
+        self.inbox.dropped()
+    }
+
     /// Gossips a consensus message to every validator.
     pub fn publish_consensus(&self, msg: &ConsensusMessage) {
         self.send(Command::Publish {
@@ -276,6 +282,7 @@ impl NetworkHandle {
             validators: Arc::new(validators),
             connected: Arc::new(RwLock::new(HashSet::new())),
             local,
+            inbox: Arc::new(Inbox::new(1, 1, 1)),
         };
         (handle, rx)
     }
@@ -434,6 +441,7 @@ pub async fn start(
         validators: Arc::new(validator_peers),
         connected: connected.clone(),
         local,
+        inbox: consensus.clone(),
     };
     let task = NetworkTask {
         swarm,
@@ -516,6 +524,12 @@ impl NetworkTask {
     fn command(&mut self, c: Command) {
         match c {
             Command::Publish { topic, data } => {
+                let kind = if topic.hash() == self.consensus_topic.hash() {
+                    "consensus"
+                } else {
+                    "transactions"
+                };
+                crate::metrics::get().p2p("out", kind, data.len());
                 if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, data) {
                     tracing::debug!(error = %e, "gossip publish not sent");
                 }
@@ -539,6 +553,7 @@ impl NetworkTask {
                         self.serving.remove(&peer);
                     }
                 }
+                crate::metrics::get().p2p("out", "sync", response.encoded_len());
                 if self
                     .swarm
                     .behaviour_mut()
@@ -560,6 +575,12 @@ impl NetworkTask {
         let author = message
             .source
             .and_then(|p| self.validator_index.get(&p).copied());
+        let kind = if message.topic == self.consensus_topic.hash() {
+            "consensus"
+        } else {
+            "transactions"
+        };
+        crate::metrics::get().p2p("in", kind, message.data.len());
         if message.topic == self.consensus_topic.hash() {
             let Some(from) = author else {
                 tracing::warn!(source = ?message.source, "consensus message from a non-validator refused");
@@ -646,6 +667,7 @@ impl NetworkTask {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    crate::metrics::get().p2p("in", "sync", request.encoded_len());
                     let waiting = self.serving.entry(peer).or_insert(0);
                     if *waiting >= SYNC_REQUESTS_PER_PEER {
                         tracing::debug!(%peer, "too many sync requests from one peer; refusing");
@@ -669,6 +691,7 @@ impl NetworkTask {
                         return;
                     };
                     let bytes = response.encoded_len();
+                    crate::metrics::get().p2p("in", "sync", bytes);
                     let (from, event) = match asked {
                         Asked::Decision { from, height } => (
                             from,

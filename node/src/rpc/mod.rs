@@ -228,6 +228,7 @@ pub async fn serve(
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             state.grpc.max_concurrent_requests,
         ))
+        .layer(crate::metrics::GrpcMetricsLayer)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .add_service(

@@ -379,6 +379,30 @@ impl Storage {
         &self.db
     }
 
+    /// A RocksDB integer property summed over every column family (e.g.
+    /// `rocksdb.total-sst-files-size`); `None` if RocksDB does not know it.
+    pub fn int_property(&self, name: &str) -> Option<u64> {
+        let mut total = None;
+        for cf in [
+            CF_BLOCKS,
+            CF_BLOCK_HASHES,
+            CF_TXS,
+            CF_ACCOUNTS,
+            CF_META,
+            CF_CONSENSUS,
+            CF_CONTRACT_STORAGE,
+            CF_CONTRACTS,
+            CF_SYSTEM,
+            CF_CODE,
+            CF_ARTIFACTS,
+        ] {
+            if let Ok(Some(v)) = self.db.property_int_value_cf(self.cf(cf), name) {
+                total = Some(total.unwrap_or(0) + v);
+            }
+        }
+        total
+    }
+
     /// A RocksDB statistics ticker (0 unless opened with `statistics`).
     pub fn ticker(&self, ticker: rocksdb::statistics::Ticker) -> u64 {
         self.db_opts.get_ticker_count(ticker)

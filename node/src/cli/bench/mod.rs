@@ -35,7 +35,7 @@ use tonic::transport::Channel;
 
 use super::client::connect;
 use super::localnet::{node_homes, start_validators, stop, wait_for_addr};
-use super::setup::write_chain_quietly;
+use super::setup::{write_chain_quietly, ChainLayout};
 use report::{Latency, Report, ValidatorUsage};
 use workload::{ChainFacts, Class, Plan, Workload};
 
@@ -197,16 +197,18 @@ impl Cluster {
             args.senders + 1,
             home.display()
         );
-        let written = write_chain_quietly(
-            &home,
-            "quorate-bench",
-            args.validators,
-            args.senders + 1,
-            BENCH_BALANCE,
-            args.grpc_port,
-            args.p2p_port,
-            args.extra_accounts,
-        )?;
+        let layout = ChainLayout {
+            grpc_port: args.grpc_port,
+            p2p_port: args.p2p_port,
+            extra_funded: args.extra_accounts,
+            ..ChainLayout::loopback(
+                "quorate-bench",
+                args.validators,
+                args.senders + 1,
+                BENCH_BALANCE,
+            )
+        };
+        let written = write_chain_quietly(&home, &layout)?;
         let mut keys = written.account_keys.into_iter();
         let admin = keys.next().context("no admin account")?;
         let senders: Vec<Keypair> = keys.collect();
