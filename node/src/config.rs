@@ -289,6 +289,21 @@ pub struct GrpcConfig {
     pub max_concurrent_queries: usize,
     /// Most fuel one query may use (a query asking for more gets this much).
     pub max_query_fuel: u64,
+    /// TLS on the client API (plaintext without it).
+    pub tls: Option<GrpcTlsConfig>,
+}
+
+/// TLS on the client API. Paths are relative to the node's home unless absolute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcTlsConfig {
+    /// The node's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// The node's private key (PEM).
+    pub key_file: PathBuf,
+    /// With it, mutual TLS: only clients with a certificate this CA signed (PEM) may connect.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for GrpcConfig {
@@ -302,6 +317,7 @@ impl Default for GrpcConfig {
             max_streams: 256,
             max_concurrent_queries: 2,
             max_query_fuel: 10_000_000,
+            tls: None,
         }
     }
 }

@@ -22,3 +22,4 @@ pub mod sync_server;
 #[cfg(test)]
 #[allow(missing_docs, clippy::unwrap_used)]
 mod testutil;
+pub mod tls;

@@ -53,6 +53,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Grpc(String),
+    /// TLS of the client API could not be set up.
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Consensus stopped with an error.
     #[error("consensus: {0}")]
     Consensus(#[from] DriverError),
@@ -93,7 +96,15 @@ pub struct NodeSetup {
 impl NodeSetup {
     /// Reads config, genesis and key from a node home directory.
     pub fn from_home(home: &Path) -> Result<Self, NodeError> {
-        let config = NodeConfig::load(home)?;
+        let mut config = NodeConfig::load(home)?;
+        if let Some(tls) = config.grpc.tls.as_mut() {
+            tls.cert_file = NodeConfig::resolve(home, &tls.cert_file);
+            tls.key_file = NodeConfig::resolve(home, &tls.key_file);
+            tls.client_ca_file = tls
+                .client_ca_file
+                .as_ref()
+                .map(|p| NodeConfig::resolve(home, p));
+        }
         let genesis = GenesisSource::File(NodeConfig::resolve(home, &config.genesis_file));
         let key = KeyFile::load(&NodeConfig::resolve(home, &config.key_file))?;
         let data_dir = NodeConfig::resolve(home, &config.data_dir);
@@ -266,8 +277,21 @@ impl RunningNode {
             addr: config.grpc_addr,
             source,
         })?;
-        let server = tokio::spawn(rpc::serve(state.clone(), listener, shutdown_rx.clone()));
-        tracing::info!(%grpc_addr, "gRPC listening");
+        let tls = match &config.grpc.tls {
+            Some(t) => Some(crate::tls::server_config(
+                &t.cert_file,
+                &t.key_file,
+                t.client_ca_file.as_deref(),
+            )?),
+            None => None,
+        };
+        let server = tokio::spawn(rpc::serve(
+            state.clone(),
+            listener,
+            tls,
+            shutdown_rx.clone(),
+        ));
+        tracing::info!(%grpc_addr, tls = config.grpc.tls.is_some(), mutual = config.grpc.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some()), "gRPC listening");
         let metrics_addr = match config.metrics.addr {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)

@@ -123,3 +123,205 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
         before0["balance"].as_u64().expect("b") - 1234 - 5 - 2 * fee
     );
 }
+
+/// Runs `quorate ARGS` with no node options added; returns (exit code, stdout, stderr).
+fn quorate(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(common::bin())
+        .args(args)
+        .output()
+        .expect("run quorate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the Python client example against `node` (host:port) with extra arguments.
+fn python_status(node: &str, extra: &[&str]) -> (i32, String, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../clients/python/node_status.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["--node", node, "--timeout", "10"])
+        .args(extra)
+        .output()
+        .expect("python3 (scripts/setup.sh installs its gRPC packages)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn grpc_over_tls_and_mutual_tls_from_the_cli_and_python() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let certs = dir.path().join("tls");
+    let other = dir.path().join("other-ca");
+    let path = |p: &std::path::Path, f: &str| p.join(f).to_str().expect("utf8").to_owned();
+    let home_s = home.to_str().expect("utf8");
+    std::fs::create_dir_all(&home).expect("home");
+    let (code, out, err) = quorate(&[
+        "tls",
+        "gen",
+        "--out",
+        &path(dir.path(), "tls"),
+        "--hosts",
+        "127.0.0.1,localhost",
+        "--home",
+        home_s,
+        "--mutual",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = quorate(&["tls", "gen", "--out", &path(dir.path(), "other-ca")]);
+    assert_eq!(code, 0, "{err}");
+    let node = DevNode::start(&home);
+    let addr = node.url.trim_start_matches("http://").to_owned();
+    let https = format!("https://{addr}");
+    let (ca, cert, key) = (
+        path(&certs, "ca.pem"),
+        path(&certs, "client.pem"),
+        path(&certs, "client.key"),
+    );
+
+    // The CLI with the CA and a client certificate: status, then a transfer that commits.
+    let mtls = [
+        "--ca", &ca, "--cert", &cert, "--key", &key, "--node", &https,
+    ];
+    let (code, out, err) = quorate(&[&["status", "--json"][..], &mtls].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    let status: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(status["chain_id"], "quorate-dev");
+    let k0 = node.key(0);
+    let (code, out, err) = quorate(
+        &[
+            &[
+                "tx",
+                "transfer",
+                "--from",
+                k0.to_str().expect("utf8"),
+                "--to",
+                &dev_address(1),
+                "--amount",
+                "5",
+                "--wait",
+                "--json",
+            ][..],
+            &mtls,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("COMMITTED"), "{out}");
+
+    // Refused: plaintext, no client certificate, a server CA it does not know, a client
+    // certificate from another CA.
+    let refused = |args: &[&str], why: &str| {
+        let (code, out, err) = quorate(&[&["status"][..], args].concat());
+        assert_ne!(code, 0, "{why} was accepted: {out}");
+        assert!(!out.contains("quorate-dev"), "{why}: {out}");
+        err
+    };
+    // A client certificate signed by the same CA in a later `tls gen --ca-dir` is accepted.
+    let second = dir.path().join("second");
+    let (code, out, err) = quorate(&[
+        "tls",
+        "gen",
+        "--out",
+        second.to_str().expect("utf8"),
+        "--ca-dir",
+        certs.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = quorate(&[
+        "status",
+        "--ca",
+        &path(&second, "ca.pem"),
+        "--cert",
+        &path(&second, "client.pem"),
+        "--key",
+        &path(&second, "client.key"),
+        "--node",
+        &https,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    refused(&["--node", &format!("http://{addr}")], "plaintext");
+    refused(&["--ca", &ca, "--node", &https], "no client certificate");
+    let err = refused(
+        &[
+            "--ca",
+            &path(&other, "ca.pem"),
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--node",
+            &https,
+        ],
+        "an unknown server CA",
+    );
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("connect"),
+        "{err}"
+    );
+    refused(
+        &[
+            "--ca",
+            &ca,
+            "--cert",
+            &path(&other, "client.pem"),
+            "--key",
+            &path(&other, "client.key"),
+            "--node",
+            &https,
+        ],
+        "a client certificate of another CA",
+    );
+    // TLS options with an http:// URL are a usage error, not a silent plaintext connection.
+    let err = refused(
+        &[
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--node",
+            &format!("http://{addr}"),
+        ],
+        "TLS options on http://",
+    );
+    assert!(err.contains("https://"), "{err}");
+
+    // A Python grpcio client with stubs generated from proto/: the same rules.
+    let (code, out, err) = python_status(&addr, &["--ca", &ca, "--cert", &cert, "--key", &key]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("python json");
+    assert_eq!(v["chain_id"], "quorate-dev");
+    assert!(v["height"].as_u64().expect("height") >= 1);
+    assert_eq!(v["health"], "SERVING");
+    let (code, out, _) = python_status(&addr, &[]);
+    assert_eq!(code, 2, "plaintext from Python was accepted: {out}");
+    let (code, out, _) = python_status(&addr, &["--ca", &ca]);
+    assert_eq!(
+        code, 2,
+        "Python without a client certificate was accepted: {out}"
+    );
+    let (code, out, _) = python_status(
+        &addr,
+        &[
+            "--ca",
+            &path(&other, "ca.pem"),
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ],
+    );
+    assert_eq!(code, 2, "Python trusting another CA was accepted: {out}");
+}

@@ -171,6 +171,8 @@ fn two_of_four_down_stops_commits_and_one_back_resumes_them() {
     wait_for(LIMIT, "validator 0 not serving without a quorum", || {
         (c.health(0) == Some(ServingStatus::NotServing)).then_some(())
     });
+    // The CLI probe says so too, by its exit code.
+    assert_eq!(c.cli(0, &["health"]), (1, "NOT_SERVING\n".to_owned()));
     // Let in-flight heights settle, then the height must stay put.
     std::thread::sleep(Duration::from_secs(2));
     let stuck = c.height(0).expect("height");
@@ -183,6 +185,7 @@ fn two_of_four_down_stops_commits_and_one_back_resumes_them() {
     wait_for(LIMIT, "validator 0 serving again", || {
         (c.health(0) == Some(ServingStatus::Serving)).then_some(())
     });
+    assert_eq!(c.cli(0, &["health"]), (0, "SERVING\n".to_owned()));
     // Nothing in a log file is a terminal colour code (issue 16).
     for i in [0, 1, 3] {
         assert!(

@@ -13,7 +13,7 @@ use crate::{Backend, BlockEnv, CallRequest, Checkpoint, Vm, VmConfig};
 /// State for the fuzzed calls: contract storage and balances with an undo journal.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemState {
-    storage: BTreeMap<(Address, Vec<u8>), Vec<u8>>,
+    storage: Storage,
     balances: BTreeMap<Address, u64>,
     code: BTreeMap<Address, Hash32>,
     journal: Vec<Undo>,
@@ -37,14 +37,12 @@ impl std::fmt::Display for Never {
 
 impl std::error::Error for Never {}
 
+/// Contract storage of the fuzzed state: (contract, key) to value.
+type Storage = BTreeMap<(Address, Vec<u8>), Vec<u8>>;
+
 impl MemState {
     /// The state without its journal, for comparing before and after.
-    fn contents(
-        &self,
-    ) -> (
-        &BTreeMap<(Address, Vec<u8>), Vec<u8>>,
-        &BTreeMap<Address, u64>,
-    ) {
+    fn contents(&self) -> (&Storage, &BTreeMap<Address, u64>) {
         (&self.storage, &self.balances)
     }
 }

@@ -41,9 +41,30 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// TLS of this process's connections (set once from the command line).
+static TLS: std::sync::OnceLock<super::TlsOpts> = std::sync::OnceLock::new();
+
+/// Sets the TLS options every later connection uses.
+pub(super) fn set_tls(opts: super::TlsOpts) {
+    let _ = TLS.set(opts);
+}
+
 pub(super) async fn connect(url: &str) -> anyhow::Result<Channel> {
-    tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("invalid node URL {url:?}"))?
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("invalid node URL {url:?}"))?;
+    if let Some(opts) = TLS.get().filter(|o| o.ca.is_some() || o.cert.is_some()) {
+        let Some(ca) = &opts.ca else {
+            bail!("--cert needs --ca: the CA the node's certificate is signed by");
+        };
+        if !url.starts_with("https://") {
+            bail!("TLS options given for {url}: use an https:// URL");
+        }
+        let domain = endpoint.uri().host().unwrap_or("localhost").to_owned();
+        let identity = opts.cert.as_deref().zip(opts.key.as_deref());
+        let config = crate::tls::client_config(ca, identity, &domain)?;
+        endpoint = endpoint.tls_config(config).context("configuring TLS")?;
+    }
+    endpoint
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_millis(u64::from(WAIT_MS) + 10_000))
         .connect()
@@ -356,6 +377,32 @@ pub(super) fn block(which: Option<&str>, txs: bool, opts: &ClientOpts) -> anyhow
             println!("{}", output::block_text(&b));
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `quorate health`: the node's gRPC health (the standard `grpc.health.v1` service); exit code
+/// 0 when SERVING, 1 otherwise, for probes (systemd, containers, load balancers).
+pub(super) fn health(opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+    use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
+    runtime()?.block_on(async {
+        let resp = HealthClient::new(connect(&opts.node).await?)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(|s| status_err("health", s))?
+            .into_inner();
+        let status = ServingStatus::try_from(resp.status).unwrap_or(ServingStatus::Unknown);
+        if opts.json {
+            println!("{}", serde_json::json!({ "status": status.as_str_name() }));
+        } else {
+            println!("{}", status.as_str_name());
+        }
+        Ok(if status == ServingStatus::Serving {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

@@ -25,6 +25,24 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// TLS of client commands.
+    #[command(flatten)]
+    pub tls: TlsOpts,
+}
+
+/// TLS of client commands and the load generator (a node with `[grpc.tls]`; use an
+/// `https://` URL).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsOpts {
+    /// CA certificate (PEM) the node's certificate must be signed by.
+    #[arg(long, global = true, env = "QUORATE_CA")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), for a node that requires mutual TLS.
+    #[arg(long, global = true, env = "QUORATE_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) of `--cert`.
+    #[arg(long, global = true, env = "QUORATE_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 /// Options shared by client commands.
@@ -50,6 +68,9 @@ pub enum Command {
     /// Run a node.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// TLS for the client API: a development CA with node and client certificates.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Run a single dev validator on the embedded dev genesis, with funded dev accounts.
     Dev(DevArgs),
     /// Run a local cluster of validators as separate processes on loopback.
@@ -78,6 +99,12 @@ pub enum Command {
     },
     /// Show the node's chain, head, validators and mempool.
     Status {
+        /// Client options.
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
+    /// Ask the node whether it is serving (exit 0) or catching up / short of a quorum (exit 1).
+    Health {
         /// Client options.
         #[command(flatten)]
         opts: ClientOpts,
@@ -301,6 +328,32 @@ pub enum KeysCommand {
     },
 }
 
+/// `quorate tls …`
+#[derive(Subcommand, Debug)]
+pub enum TlsCommand {
+    /// Write a development CA, a node certificate and a client certificate (PEM) into a folder;
+    /// with `--home`, turn TLS on in those nodes' configs. For test networks: production
+    /// deployments use their organisation's CA.
+    Gen {
+        /// Folder to write `ca.pem`, `node.pem`, `node.key`, `client.pem`, `client.key` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Names the node certificate is valid for: IP addresses or DNS names.
+        #[arg(long, value_delimiter = ',', default_values_t = ["127.0.0.1".to_owned(), "localhost".to_owned()])]
+        hosts: Vec<String>,
+        /// Sign with the development CA in this folder (its `ca.pem` and `ca.key`, as an
+        /// earlier `tls gen` wrote them) instead of a new one: one CA for every host's node.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        /// Node homes whose config gets a `[grpc.tls]` section pointing at these files.
+        #[arg(long)]
+        home: Vec<PathBuf>,
+        /// With `--home`: require client certificates signed by the CA (mutual TLS).
+        #[arg(long)]
+        mutual: bool,
+    },
+}
+
 /// `quorate genesis …`
 #[derive(Subcommand, Debug)]
 pub enum GenesisCommand {
@@ -467,9 +520,11 @@ pub struct TransferArgs {
 /// Runs a parsed command line. Returns the process exit code (non-zero when the node refused
 /// what was asked).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    client::set_tls(cli.tls);
     match cli.command {
         Command::Keys(cmd) => setup::keys(cmd),
         Command::Genesis(cmd) => setup::genesis(cmd),
+        Command::Tls(cmd) => setup::tls(cmd),
         #[cfg(not(feature = "byzantine"))]
         Command::Node(NodeCommand::Run { home }) => {
             setup::run_node(&home, None, crate::byzantine::Byzantine::honest())
@@ -488,6 +543,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Account { address, opts } => client::account(&address, &opts),
         Command::Block { block, txs, opts } => client::block(block.as_deref(), txs, &opts),
         Command::Status { opts } => client::status(&opts),
+        Command::Health { opts } => client::health(&opts),
         Command::Contract(cmd) => contract::run(cmd),
         Command::Events(args) => contract::events(args),
         Command::Admin(cmd) => contract::admin(cmd),

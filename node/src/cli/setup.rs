@@ -9,7 +9,7 @@ use quorate_genesis::{
 };
 use serde_json::json;
 
-use super::{DevArgs, GenesisCommand, KeysCommand};
+use super::{DevArgs, GenesisCommand, KeysCommand, TlsCommand};
 use crate::config::{LogFormat, NodeConfig, CONFIG_FILE};
 use crate::node::{NodeSetup, RunningNode};
 
@@ -378,4 +378,82 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         println!("  dev-{i}  {}  {}", key.address(), path.display());
     }
     run_node(&home, args.grpc_addr, crate::byzantine::Byzantine::honest())
+}
+
+/// `quorate tls gen`: development certificates, and TLS turned on in the given node homes.
+pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
+    let TlsCommand::Gen {
+        out,
+        hosts,
+        ca_dir,
+        home,
+        mutual,
+    } = cmd;
+    if hosts.is_empty() {
+        bail!("--hosts needs at least one IP address or DNS name");
+    }
+    for h in &home {
+        if !h.is_dir() {
+            bail!("node home {} does not exist", h.display());
+        }
+        let config = NodeConfig::load(h).with_context(|| format!("node home {}", h.display()))?;
+        if config.grpc.tls.is_some() {
+            bail!("{} already has [grpc.tls]; edit it by hand", h.display());
+        }
+    }
+    crate::tls::generate(&out, &hosts, ca_dir.as_deref())?;
+    let dir = out
+        .canonicalize()
+        .with_context(|| format!("resolving {}", out.display()))?;
+    let mut section = format!(
+        "\n[grpc.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+        dir.join(crate::tls::NODE_CERT),
+        dir.join(crate::tls::NODE_KEY)
+    );
+    if mutual {
+        section.push_str(&format!(
+            "client_ca_file = {:?}\n",
+            dir.join(crate::tls::CA_CERT)
+        ));
+    }
+    for h in &home {
+        use std::io::Write;
+        let path = h.join(CONFIG_FILE);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(section.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        // The edited config must still load.
+        NodeConfig::load(h).with_context(|| format!("node home {}", h.display()))?;
+    }
+    println!(
+        "wrote {}, a node certificate for {} and a client certificate to {}",
+        match &ca_dir {
+            Some(d) => format!("the CA of {}", d.display()),
+            None => "a development CA".to_owned(),
+        },
+        hosts.join(", "),
+        dir.display()
+    );
+    if home.is_empty() {
+        println!("node config:{section}");
+    } else {
+        println!(
+            "TLS{} on in {} node home(s)",
+            if mutual { " (mutual)" } else { "" },
+            home.len()
+        );
+    }
+    let client = dir.join(crate::tls::CLIENT_CERT);
+    let key = dir.join(crate::tls::CLIENT_KEY);
+    println!(
+        "clients: quorate --ca {} --cert {} --key {} status --node https://{}:7050",
+        dir.join(crate::tls::CA_CERT).display(),
+        client.display(),
+        key.display(),
+        hosts[0]
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -199,6 +199,7 @@ async fn report_health(
 pub async fn serve(
     state: Arc<NodeState>,
     listener: tokio::net::TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let max = state.grpc.max_message_bytes;
@@ -222,7 +223,11 @@ pub async fn serve(
         }
         conn
     });
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .concurrency_limit_per_connection(state.grpc.concurrency_per_connection)
         // Over all connections too: a client opening many connections waits like one.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
