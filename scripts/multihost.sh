@@ -99,7 +99,7 @@ grep -h -E '^(grpc_addr|listen_addr|addr) ' "$dir"/net/node-0/config.toml || tru
 step "TLS: one development CA, a node certificate per host, mutual TLS on every validator"
 "$bin" tls gen --out "$dir/tls/ca" --hosts "$client_ip" >/dev/null
 for i in 0 1 2 3; do
-  "$bin" tls gen --ca-dir "$dir/tls/ca" --out "$dir/tls/host-$i" --hosts "${hosts[$i]}" \
+  "$bin" tls gen --ca-dir "$dir/tls/ca" --out "$dir/net/node-$i/tls" --hosts "${hosts[$i]}" \
     --home "$dir/net/node-$i" --mutual | head -2
 done
 tls=(--ca "$dir/tls/ca/ca.pem" --cert "$dir/tls/ca/client.pem" --key "$dir/tls/ca/client.key")

@@ -282,6 +282,9 @@ fn grpc_over_tls_and_mutual_tls_from_the_cli_and_python() {
         ],
         "a client certificate of another CA",
     );
+    // An https:// URL without a CA is a usage error, not an unverified connection.
+    let err = refused(&["--node", &https], "https:// without --ca");
+    assert!(err.contains("--ca"), "{err}");
     // TLS options with an http:// URL are a usage error, not a silent plaintext connection.
     let err = refused(
         &[

@@ -405,17 +405,28 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
     let dir = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
-    let mut section = format!(
-        "\n[grpc.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
-        dir.join(crate::tls::NODE_CERT),
-        dir.join(crate::tls::NODE_KEY)
-    );
-    if mutual {
-        section.push_str(&format!(
-            "client_ca_file = {:?}\n",
-            dir.join(crate::tls::CA_CERT)
-        ));
-    }
+    // A folder inside the node's home is named relative to it, so the home can move (to
+    // another host, to /var/lib/quorate) with its certificates.
+    let section_for = |home: Option<&Path>| {
+        let name = |file: &str| {
+            let path = dir.join(file);
+            home.and_then(|h| h.canonicalize().ok())
+                .and_then(|h| path.strip_prefix(h).ok().map(Path::to_path_buf))
+                .unwrap_or(path)
+        };
+        let mut section = format!(
+            "\n[grpc.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            name(crate::tls::NODE_CERT),
+            name(crate::tls::NODE_KEY)
+        );
+        if mutual {
+            section.push_str(&format!(
+                "client_ca_file = {:?}\n",
+                name(crate::tls::CA_CERT)
+            ));
+        }
+        section
+    };
     for h in &home {
         use std::io::Write;
         let path = h.join(CONFIG_FILE);
@@ -423,7 +434,7 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
             .append(true)
             .create(true)
             .open(&path)
-            .and_then(|mut f| f.write_all(section.as_bytes()))
+            .and_then(|mut f| f.write_all(section_for(Some(h)).as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
         // The edited config must still load.
         NodeConfig::load(h).with_context(|| format!("node home {}", h.display()))?;
@@ -438,7 +449,7 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     if home.is_empty() {
-        println!("node config:{section}");
+        println!("node config:{}", section_for(None));
     } else {
         println!(
             "TLS{} on in {} node home(s)",
