@@ -90,9 +90,10 @@ for i in 0 1 2 3; do
 done
 pids=()
 
-step "genesis: quorate genesis new --validators 4 --hosts ${hosts[*]// /,} --metrics-port 9100"
+host_list=$(IFS=,; echo "${hosts[*]}")
+step "genesis: quorate genesis new --validators 4 --hosts $host_list --metrics-port 9100"
 "$bin" genesis new --validators 4 --accounts 64 --out "$dir/net" --chain-id quorate-multihost \
-  --hosts "$(IFS=,; echo "${hosts[*]}")" --metrics-port 9100 | grep -v '^account '
+  --hosts "$host_list" --metrics-port 9100 | grep -v '^account '
 echo "(and 64 funded accounts in $dir/net/keys)"
 grep -h -E '^(grpc_addr|listen_addr|addr) ' "$dir"/net/node-0/config.toml || true
 
@@ -100,7 +101,7 @@ step "TLS: one development CA, a node certificate per host, mutual TLS on every 
 "$bin" tls gen --out "$dir/tls/ca" --hosts "$client_ip" >/dev/null
 for i in 0 1 2 3; do
   "$bin" tls gen --ca-dir "$dir/tls/ca" --out "$dir/net/node-$i/tls" --hosts "${hosts[$i]}" \
-    --home "$dir/net/node-$i" --mutual | head -2
+    --home "$dir/net/node-$i" --mutual | grep -v "^clients:"
 done
 tls=(--ca "$dir/tls/ca/ca.pem" --cert "$dir/tls/ca/client.pem" --key "$dir/tls/ca/client.key")
 
