@@ -2,6 +2,7 @@
 //! and the `quorate` command-line tool.
 
 pub mod admission;
+pub mod admission_queue;
 pub mod block_rules;
 pub mod byzantine;
 pub mod chain;

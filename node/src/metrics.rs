@@ -93,6 +93,8 @@ pub struct Metrics {
     pub signature_batch: Histogram,
     /// Time to verify one batch of signatures.
     pub signature_seconds: Histogram,
+    /// Transactions per coalesced admission round.
+    pub admission_round_txs: Histogram,
     /// Validators and observers connected.
     pub peers: Gauge,
     /// p2p bytes by direction and kind.
@@ -201,6 +203,12 @@ impl Metrics {
             "signature_batch_verify",
             "Time to verify one batch of signatures",
         );
+        let admission_round_txs = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        r.register(
+            "admission_round_size",
+            "Transactions per admission round (concurrent submissions and gossip coalesced)",
+            admission_round_txs.clone(),
+        );
         let peers = gauge(
             &mut r,
             "p2p_peers",
@@ -295,6 +303,7 @@ impl Metrics {
             mempool_bytes,
             signature_batch,
             signature_seconds,
+            admission_round_txs,
             peers,
             p2p_bytes,
             inbox_dropped,

@@ -219,11 +219,6 @@ impl RunningNode {
                     parts.handle.local_peer_id(),
                 ));
             p2p_addr = Some(addr);
-            tokio::spawn(gossip_intake(
-                parts.txs,
-                admission.clone(),
-                admitted.clone(),
-            ));
             tokio::spawn(crate::sync_server::serve(
                 parts.sync_requests,
                 chain.storage().clone(),
@@ -231,11 +226,20 @@ impl RunningNode {
                 parts.handle.clone(),
                 byzantine.clone(),
             ));
-            Some((parts.handle, parts.consensus))
+            Some((parts.handle, parts.consensus, parts.txs))
         } else {
             None
         };
-        let network_handle = network.as_ref().map(|(h, _)| h.clone());
+        let network_handle = network.as_ref().map(|(h, _, _)| h.clone());
+        let admission_queue = crate::admission_queue::AdmissionQueue::start(
+            admission.clone(),
+            network_handle.clone(),
+            admitted.clone(),
+        );
+        let network = network.map(|(handle, consensus, txs)| {
+            tokio::spawn(gossip_intake(txs, admission_queue.clone()));
+            (handle, consensus)
+        });
         let driver = Driver {
             chain: chain.clone(),
             mempool: mempool.clone(),
@@ -258,7 +262,7 @@ impl RunningNode {
             chain,
             mempool,
             admission,
-            admitted,
+            admission_queue,
             heads: heads_rx,
             consensus: status_rx,
             node_key: key.public(),
@@ -392,31 +396,42 @@ fn flatten_driver(
     }
 }
 
-/// Admits transactions gossiped by other validators: the second security verification (one
-/// parallel signature batch per gossip message) before they are stored in the mempool.
+/// Gossiped transaction batches waiting for an admission round at once, at most.
+const GOSSIP_BATCHES_IN_FLIGHT: usize = 64;
+
+/// Admits transactions gossiped by other validators: the second security verification, in
+/// the same coalesced rounds as clients' submissions, before they are stored in the mempool.
 async fn gossip_intake(
     mut rx: tokio::sync::mpsc::Receiver<Vec<quorate_proto::v1::Transaction>>,
-    admission: Arc<Admission>,
-    admitted: Arc<Notify>,
+    queue: crate::admission_queue::AdmissionQueue,
 ) {
+    // Batches from several validators join rounds together; at most this many wait at once,
+    // so a flood of gossip is admitted at the pace rounds go and the network's bounded
+    // channel pushes back.
+    let places = Arc::new(tokio::sync::Semaphore::new(GOSSIP_BATCHES_IN_FLIGHT));
     while let Some(txs) = rx.recv().await {
-        let a = admission.clone();
-        match tokio::task::spawn_blocking(move || a.admit(txs)).await {
-            Ok(Ok(results)) => {
-                let accepted = results.iter().filter(|r| r.result.is_ok()).count();
-                if accepted > 0 {
-                    admitted.notify_one();
+        let Ok(place) = places.clone().acquire_owned().await else {
+            return;
+        };
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let _place = place;
+            match queue
+                .admit(txs, crate::admission_queue::Origin::Gossip)
+                .await
+            {
+                Ok(results) => {
+                    let refused = results.iter().filter(|r| r.result.is_err()).count();
+                    if refused > 0 {
+                        tracing::debug!(
+                            refused,
+                            "gossiped transactions refused (already known, or invalid here)"
+                        );
+                    }
                 }
-                if accepted < results.len() {
-                    tracing::debug!(
-                        refused = results.len() - accepted,
-                        "gossiped transactions refused (already known, or invalid here)"
-                    );
-                }
+                Err(e) => tracing::error!(error = %e, "gossip admission failed"),
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "storage failure admitting gossip"),
-            Err(e) => tracing::error!(error = %e, "gossip admission task failed"),
-        }
+        });
     }
 }
 

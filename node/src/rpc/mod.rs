@@ -14,7 +14,7 @@ use quorate_proto::v1::contract_service_server::ContractServiceServer;
 use quorate_proto::v1::node_service_server::NodeServiceServer;
 use quorate_proto::v1::tx_service_server::TxServiceServer;
 use quorate_proto::PublicKey;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 
@@ -32,8 +32,8 @@ pub struct NodeState {
     pub mempool: Arc<Mutex<Mempool>>,
     /// Admission pipeline.
     pub admission: Arc<Admission>,
-    /// Wakes the block driver after admissions.
-    pub admitted: Arc<Notify>,
+    /// Submissions join coalesced admission rounds here (which also gossip what clients sent).
+    pub admission_queue: crate::admission_queue::AdmissionQueue,
     /// Latest committed head.
     pub heads: watch::Receiver<Head>,
     /// Where consensus stands.
@@ -42,8 +42,7 @@ pub struct NodeState {
     pub node_key: PublicKey,
     /// Server limits.
     pub grpc: GrpcConfig,
-    /// The validators' network (none with one validator): admitted client transactions are
-    /// passed on to the other validators.
+    /// The validators' network (none with one validator).
     pub network: Option<crate::network::NetworkHandle>,
     /// Places for read-only queries running at once (`grpc.max_concurrent_queries`).
     pub queries: Arc<tokio::sync::Semaphore>,

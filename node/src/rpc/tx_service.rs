@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::{internal, NodeState};
 use crate::admission::Admitted;
+use crate::admission_queue::{Origin, QueueError};
 
 /// Default `WaitForCommit` timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
@@ -40,26 +41,18 @@ fn to_result(a: Admitted) -> SubmitResult {
 
 impl TxApi {
     async fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<SubmitResult>, Status> {
-        let admission = self.0.admission.clone();
-        // Transactions share their buffers (`Bytes`): keeping them for gossip copies no payload.
-        let kept = self.0.network.is_some().then(|| txs.clone());
-        let results = tokio::task::spawn_blocking(move || admission.admit(txs))
+        let results = self
+            .0
+            .admission_queue
+            .admit(txs, Origin::Client)
             .await
-            .map_err(|e| Status::internal(format!("admission task failed: {e}")))?
-            .map_err(internal)?;
-        if results.iter().any(|a| a.result.is_ok()) {
-            self.0.admitted.notify_one();
-            // First security verification passed here; the others verify again on receipt.
-            if let (Some(net), Some(kept)) = (&self.0.network, kept) {
-                let accepted: Vec<Transaction> = kept
-                    .into_iter()
-                    .zip(&results)
-                    .filter(|(_, a)| a.result.is_ok())
-                    .map(|(t, _)| t)
-                    .collect();
-                net.publish_txs(accepted);
-            }
-        }
+            .map_err(|e| match e {
+                QueueError::Closed => Status::unavailable(e.to_string()),
+                QueueError::Storage(_) => {
+                    tracing::error!(error = %e, "storage failure while admitting");
+                    Status::internal(e.to_string())
+                }
+            })?;
         Ok(results.into_iter().map(to_result).collect())
     }
 
