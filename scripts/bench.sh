@@ -51,7 +51,9 @@ run() {
 tps_of() { sed -nE 's/^  "committed_tps": *([0-9]+).*/\1/p' "$OUT/$1.json"; }
 
 run v1-transfer --validators 1 --workload transfer --txs "$(n 100000)" --senders 2000
-run v1-transfer-singles --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 16
+# One transaction per call (what most clients do), 64 concurrent clients, and at a fixed rate.
+run v1-transfer-singles --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64
+run v1-transfer-singles-rate --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64 --rate 2000
 run v1-remittance --validators 1 --workload remittance --txs "$(n 50000)" --senders 2000
 run v1-certs --validators 1 --workload certs --txs "$(n 500)" --senders 20 --certs-per-tx 100
 run v1-mix --validators 1 --workload mix --txs "$(n 50000)" --senders 2000 --certs-per-tx 10
@@ -59,5 +61,7 @@ run v4-transfer --validators 4 --workload transfer --txs "$(n 60000)" --senders 
 half=$(( $(tps_of v4-transfer) / 2 ))
 [ "$half" -gt 0 ] || half=100
 run v4-transfer-half-load --validators 4 --workload transfer --txs "$(( half * 20 ))" --senders 2000 --rate "$half"
+run v4-transfer-singles --validators 4 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64
+run v4-transfer-singles-rate --validators 4 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64 --rate 1000
 run v4-remittance --validators 4 --workload remittance --txs "$(n 20000)" --senders 2000
 echo "report: $report"

@@ -187,6 +187,8 @@ impl RunningNode {
             // Checked in full and opened: later starts read it from the database.
             let summary = &chain.info().genesis;
             storage.record_genesis(&file_hash, &summary.to_json())?;
+            // The next start then reads SST files instead of replaying the genesis from the log.
+            storage.flush()?;
         }
         let head = chain.head();
         tracing::info!(chain_id = %chain.info().chain_id, height = head.height, hash = %head.hash, "opened chain");
@@ -342,6 +344,7 @@ impl RunningNode {
         if !server.is_finished() {
             let _ = server.await;
         }
+        self.state.chain.storage().flush()?;
         outcome
     }
 
@@ -350,6 +353,7 @@ impl RunningNode {
         let _ = self.shutdown.send(true);
         let p = flatten_driver(self.driver.await);
         let _ = self.server.await;
+        self.state.chain.storage().flush()?;
         p
     }
 }

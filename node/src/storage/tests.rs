@@ -199,3 +199,27 @@ fn the_genesis_recorded_for_a_file_is_read_back_only_for_that_file() {
         .expect("read")
         .is_none());
 }
+
+#[test]
+fn a_flush_leaves_nothing_for_the_next_open_to_replay() {
+    let t = TestChain::new(3);
+    t.admit_ok(vec![t.transfer(0, t.addr(1), 100, 0)]);
+    let head = t.produce().expect("block 1");
+    let s = t.chain.storage();
+    let in_memtables = |s: &Storage| {
+        s.int_property("rocksdb.num-entries-active-mem-table")
+            .expect("property")
+    };
+    assert!(
+        in_memtables(s) > 0,
+        "genesis and block 1 are in the memtables"
+    );
+    s.flush().expect("flush");
+    assert_eq!(in_memtables(s), 0);
+    let t = t.reopen();
+    assert_eq!(t.chain.head(), head);
+    assert_eq!(
+        t.chain.storage().account(&t.addr(1)).expect("a1").balance,
+        BALANCE + 100
+    );
+}
