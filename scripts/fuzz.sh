@@ -18,15 +18,23 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 cargo +nightly fuzz build -O
+bin_dir="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 printf '%-20s %12s %8s %s\n' target executions crashes corpus
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t"
+  mkdir -p "corpus/$t" "artifacts/$t"
   log=$(mktemp)
   status=0
-  cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
-    -max_total_time="$seconds" -seed=1 -max_len=65536 -rss_limit_mb=4096 >"$log" 2>&1 || status=$?
+  # The binary itself, not `cargo fuzz run` (which would rebuild whenever a source changed).
+  "$bin_dir/$t" "corpus/$t" -artifact_prefix="artifacts/$t/" -max_total_time="$seconds" \
+    -seed=1 -max_len=65536 -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 >"$log" 2>&1 \
+    || status=$?
   execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || true)
-  [ -n "$execs" ] || execs=$(grep -Eo '#[0-9]+' "$log" | tail -1 | tr -d '#')
+  # Keep the corpus small: only inputs that add coverage (libFuzzer's merge).
+  fresh=$(mktemp -d)
+  "$bin_dir/$t" -merge=1 "$fresh" "corpus/$t" >/dev/null 2>&1 && {
+    rm -rf "corpus/$t"
+    mv "$fresh" "corpus/$t"
+  }
   crashes=$([ "$status" -eq 0 ] && echo 0 || echo 1)
   printf '%-20s %12s %8s %s\n' "$t" "${execs:-?}" "$crashes" "$(ls "corpus/$t" | wc -l) inputs"
   if [ "$status" -ne 0 ]; then tail -30 "$log"; fi
