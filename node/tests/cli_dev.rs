@@ -124,17 +124,27 @@ fn transfers_commit_and_bad_transactions_are_refused_distinctly() {
     );
 }
 
-/// Runs `quorate ARGS` with no node options added; returns (exit code, stdout, stderr).
-fn quorate(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(common::bin())
-        .args(args)
-        .output()
-        .expect("run quorate");
+/// Runs `cmd`; returns (exit code, stdout, stderr).
+fn output(cmd: &mut std::process::Command, what: &str) -> (i32, String, String) {
+    let out = cmd.output().expect(what);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `quorate ARGS` with no node options added.
+fn quorate(args: &[&str]) -> (i32, String, String) {
+    output(
+        std::process::Command::new(common::bin()).args(args),
+        "run quorate",
+    )
+}
+
+/// The TLS options of a client command.
+fn tls<'a>(ca: &'a str, cert: &'a str, key: &'a str, node: &'a str) -> [&'a str; 8] {
+    ["--ca", ca, "--cert", cert, "--key", key, "--node", node]
 }
 
 /// Runs the Python client example against `node` (host:port) with extra arguments.
@@ -143,16 +153,12 @@ fn python_status(node: &str, extra: &[&str]) -> (i32, String, String) {
         env!("CARGO_MANIFEST_DIR"),
         "/../clients/python/node_status.py"
     );
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(["--node", node, "--timeout", "10"])
-        .args(extra)
-        .output()
-        .expect("python3 (scripts/setup.sh installs its gRPC packages)");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    output(
+        std::process::Command::new("python3")
+            .arg(script)
+            .args(["--node", node, "--timeout", "10"])
+            .args(extra),
+        "python3 (scripts/setup.sh installs its gRPC packages)",
     )
 }
 
@@ -189,9 +195,7 @@ fn grpc_over_tls_and_mutual_tls_from_the_cli_and_python() {
     );
 
     // The CLI with the CA and a client certificate: status, then a transfer that commits.
-    let mtls = [
-        "--ca", &ca, "--cert", &cert, "--key", &key, "--node", &https,
-    ];
+    let mtls = tls(&ca, &cert, &key, &https);
     let (code, out, err) = quorate(&[&["status", "--json"][..], &mtls].concat());
     assert_eq!(code, 0, "{out}{err}");
     let status: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
@@ -237,49 +241,25 @@ fn grpc_over_tls_and_mutual_tls_from_the_cli_and_python() {
         certs.to_str().expect("utf8"),
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = quorate(&[
-        "status",
-        "--ca",
-        &path(&second, "ca.pem"),
-        "--cert",
-        &path(&second, "client.pem"),
-        "--key",
-        &path(&second, "client.key"),
-        "--node",
-        &https,
-    ]);
+    let (ca2, cert2, key2) = (
+        path(&second, "ca.pem"),
+        path(&second, "client.pem"),
+        path(&second, "client.key"),
+    );
+    let (code, out, err) = quorate(&[&["status"][..], &tls(&ca2, &cert2, &key2, &https)].concat());
     assert_eq!(code, 0, "{out}{err}");
 
     refused(&["--node", &format!("http://{addr}")], "plaintext");
     refused(&["--ca", &ca, "--node", &https], "no client certificate");
-    let err = refused(
-        &[
-            "--ca",
-            &path(&other, "ca.pem"),
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-            "--node",
-            &https,
-        ],
-        "an unknown server CA",
-    );
+    let other_ca = path(&other, "ca.pem");
+    let err = refused(&tls(&other_ca, &cert, &key, &https), "an unknown server CA");
     assert!(
         err.to_lowercase().contains("certificate") || err.contains("connect"),
         "{err}"
     );
+    let (other_cert, other_key) = (path(&other, "client.pem"), path(&other, "client.key"));
     refused(
-        &[
-            "--ca",
-            &ca,
-            "--cert",
-            &path(&other, "client.pem"),
-            "--key",
-            &path(&other, "client.key"),
-            "--node",
-            &https,
-        ],
+        &tls(&ca, &other_cert, &other_key, &https),
         "a client certificate of another CA",
     );
     // An https:// URL without a CA is a usage error, not an unverified connection.

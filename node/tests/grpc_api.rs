@@ -289,18 +289,25 @@ async fn every_service_works_over_loopback() {
     assert_eq!(s.latest_block_hash, latest.hash);
 
     // Health and reflection.
+    // Health follows the commits it has seen: SERVING soon after the first (bounded wait).
     let mut health = tonic_health::pb::health_client::HealthClient::new(ch.clone());
-    let h = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "quorate.v1.TxService".into(),
-        })
-        .await
-        .expect("health")
-        .into_inner();
-    assert_eq!(
-        h.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let mut status = 0;
+    for _ in 0..300 {
+        status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "quorate.v1.TxService".into(),
+            })
+            .await
+            .expect("health")
+            .into_inner()
+            .status;
+        if status == serving {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, serving);
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::{
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,

@@ -154,10 +154,15 @@ async fn report_health(
 ) {
     let start_height = state.heads.borrow().height;
     let mut serving: Option<bool> = None;
+    // Commits and consensus steps are followed as they happen; connections by polling.
+    let mut heads = state.heads.clone();
+    let mut consensus = state.consensus.clone();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            Ok(()) = heads.changed() => {}
+            Ok(()) = consensus.changed() => {}
             _ = shutdown.changed() => return,
         }
         let committed_since_start = state.heads.borrow().height > start_height;
