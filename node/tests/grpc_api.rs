@@ -67,6 +67,28 @@ async fn channel(node: &RunningNode) -> Channel {
         .expect("connect")
 }
 
+/// Submits `tx` and waits (up to 30 s) for it to commit; returns its final status.
+async fn submit_and_wait(
+    txs: &mut TxServiceClient<Channel>,
+    tx: Transaction,
+) -> quorate_proto::v1::TxStatusResponse {
+    let hash = txs
+        .submit(SubmitRequest {
+            transaction: Some(tx),
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .tx_hash;
+    txs.wait_for_commit(WaitForCommitRequest {
+        tx_hash: hash,
+        timeout_ms: 30_000,
+    })
+    .await
+    .expect("wait")
+    .into_inner()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_works_over_loopback() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -398,22 +420,7 @@ async fn queries_and_streams_are_bounded() {
         ),
         &key,
     );
-    let hash = txs
-        .submit(SubmitRequest {
-            transaction: Some(deploy),
-        })
-        .await
-        .expect("submit")
-        .into_inner()
-        .tx_hash;
-    let status = txs
-        .wait_for_commit(WaitForCommitRequest {
-            tx_hash: hash,
-            timeout_ms: 30_000,
-        })
-        .await
-        .expect("wait")
-        .into_inner();
+    let status = submit_and_wait(&mut txs, deploy).await;
     let receipt = status.receipt.expect("committed");
     assert_eq!(
         receipt.status,
@@ -554,22 +561,7 @@ async fn metrics_are_scraped_and_move_after_a_transfer() {
     let committed_before = sample(&before, "quorate_transactions_committed_total");
     let mut txs = TxServiceClient::new(channel(&node).await);
     let tx = transfer(&dev_account_key(2), &dev_account_key(3), 11, 0);
-    let hash = txs
-        .submit(SubmitRequest {
-            transaction: Some(tx),
-        })
-        .await
-        .expect("submit")
-        .into_inner()
-        .tx_hash;
-    let status = txs
-        .wait_for_commit(WaitForCommitRequest {
-            tx_hash: hash,
-            timeout_ms: 30_000,
-        })
-        .await
-        .expect("wait")
-        .into_inner();
+    let status = submit_and_wait(&mut txs, tx).await;
     assert_eq!(status.state, TxState::Committed as i32);
     let (_, after) = parse_metrics(&scrape(addr).await);
     assert!(sample(&after, "quorate_transactions_committed_total") >= committed_before + 1.0);

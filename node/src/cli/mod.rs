@@ -359,35 +359,12 @@ pub enum TlsCommand {
 pub enum GenesisCommand {
     /// Generate validator keys, funded accounts, a genesis and one node home per validator.
     New {
-        /// Number of validators (n = 3f+1 tolerates f faulty ones).
-        #[arg(long, default_value_t = 1)]
-        validators: usize,
         /// Output directory (must not hold a genesis already).
         #[arg(long)]
         out: PathBuf,
-        /// Chain id.
-        #[arg(long, default_value = "quorate-local")]
-        chain_id: String,
-        /// Funded accounts to create.
-        #[arg(long, default_value_t = 4)]
-        accounts: usize,
-        /// Balance of each funded account.
-        #[arg(long, default_value_t = 1_000_000_000_000)]
-        balance: u64,
-        /// gRPC port (validators on one host take consecutive ports from it).
-        #[arg(long, default_value_t = 7050)]
-        grpc_port: u16,
-        /// libp2p port (validators on one host take consecutive ports from it).
-        #[arg(long, default_value_t = 7060)]
-        p2p_port: u16,
-        /// Serve Prometheus metrics from this port on (validators on one host take
-        /// consecutive ports); off when not given.
-        #[arg(long)]
-        metrics_port: Option<u16>,
-        /// The host of each validator, comma-separated, one per validator (IPv4 addresses or
-        /// DNS names); without it every validator is on 127.0.0.1.
-        #[arg(long, value_delimiter = ',')]
-        hosts: Vec<String>,
+        /// The chain: validators, accounts, ports, hosts.
+        #[command(flatten)]
+        layout: setup::ChainLayout,
     },
 }
 

@@ -61,54 +61,43 @@ fn now_ms() -> u64 {
 }
 
 pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
-    let GenesisCommand::New {
-        validators,
-        out,
-        chain_id,
-        accounts,
-        balance,
-        grpc_port,
-        p2p_port,
-        metrics_port,
-        hosts,
-    } = cmd;
-    let layout = ChainLayout {
-        chain_id,
-        validators,
-        accounts,
-        balance,
-        grpc_port,
-        p2p_port,
-        metrics_port,
-        hosts,
-        extra_funded: 0,
-    };
+    let GenesisCommand::New { out, layout } = cmd;
     write_chain(&out, &layout)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// What a new chain looks like: its genesis and where each validator listens.
-#[derive(Clone, Debug)]
-pub(super) struct ChainLayout {
+#[derive(clap::Args, Clone, Debug)]
+pub struct ChainLayout {
     /// Chain id.
+    #[arg(long, default_value = "quorate-local")]
     pub chain_id: String,
-    /// Validators.
+    /// Number of validators (n = 3f+1 tolerates f faulty ones).
+    #[arg(long, default_value_t = 1)]
     pub validators: usize,
-    /// Funded accounts with key files.
+    /// Funded accounts to create (with key files).
+    #[arg(long, default_value_t = 4)]
     pub accounts: usize,
-    /// Balance of each.
+    /// Balance of each funded account.
+    #[arg(long, default_value_t = 1_000_000_000_000)]
     pub balance: u64,
-    /// gRPC port of the first validator on each host.
+    /// gRPC port (validators on one host take consecutive ports from it).
+    #[arg(long, default_value_t = 7050)]
     pub grpc_port: u16,
-    /// libp2p port of the first validator on each host.
+    /// libp2p port (validators on one host take consecutive ports from it).
+    #[arg(long, default_value_t = 7060)]
     pub p2p_port: u16,
-    /// Metrics port of the first validator on each host (none: metrics off).
+    /// Serve Prometheus metrics from this port on (validators on one host take
+    /// consecutive ports); off when not given.
+    #[arg(long)]
     pub metrics_port: Option<u16>,
-    /// Host of each validator (an IPv4 address or a DNS name); none: all on 127.0.0.1.
-    /// Validators on one host take consecutive ports.
+    /// The host of each validator, comma-separated, one per validator (IPv4 addresses or
+    /// DNS names); without it every validator is on 127.0.0.1.
+    #[arg(long, value_delimiter = ',')]
     pub hosts: Vec<String>,
     /// More funded accounts without key files (1,000 tokens each, addresses derived from
     /// their index), for a large state in measurements.
+    #[arg(skip)]
     pub extra_funded: usize,
 }
 

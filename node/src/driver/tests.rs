@@ -28,11 +28,9 @@ fn fast_timeouts() -> Timeouts {
     }
 }
 
-/// Runs the driver until the head reaches `height`, then stops it.
-async fn run_until(t: &TestChain, height: u64) -> Head {
-    let (heads_tx, mut heads) = watch::channel(t.chain.head());
-    let (stop, stop_rx) = watch::channel(false);
-    let driver = Driver {
+/// The driver of a one-validator chain with fast timers, publishing its heads on `heads`.
+fn single_validator_driver(t: &TestChain, heads: watch::Sender<Head>) -> Driver {
+    Driver {
         chain: t.chain.clone(),
         mempool: t.mempool.clone(),
         admitted: Arc::new(Notify::new()),
@@ -41,13 +39,20 @@ async fn run_until(t: &TestChain, height: u64) -> Head {
         block_interval: Duration::from_millis(5),
         empty_block_interval: Duration::from_millis(20),
         timeouts: fast_timeouts(),
-        heads: heads_tx,
+        heads,
         status: watch::channel(Default::default()).0,
         max_clock_drift: Duration::from_secs(2),
         network: None,
         bodies: Default::default(),
         byzantine: Default::default(),
-    };
+    }
+}
+
+/// Runs the driver until the head reaches `height`, then stops it.
+async fn run_until(t: &TestChain, height: u64) -> Head {
+    let (heads_tx, mut heads) = watch::channel(t.chain.head());
+    let (stop, stop_rx) = watch::channel(false);
+    let driver = single_validator_driver(t, heads_tx);
     let task = tokio::spawn(driver.run(stop_rx));
     let head = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
@@ -196,22 +201,7 @@ async fn a_kept_block_that_no_longer_validates_stops_the_driver() {
     let t = t.reopen();
     let (heads_tx, _heads) = watch::channel(t.chain.head());
     let (_stop, stop_rx) = watch::channel(false);
-    let driver = Driver {
-        chain: t.chain.clone(),
-        mempool: t.mempool.clone(),
-        admitted: Arc::new(Notify::new()),
-        key: t.validator.clone(),
-        validator_index: 0,
-        block_interval: Duration::from_millis(5),
-        empty_block_interval: Duration::from_millis(20),
-        timeouts: fast_timeouts(),
-        heads: heads_tx,
-        status: watch::channel(Default::default()).0,
-        max_clock_drift: Duration::from_secs(2),
-        network: None,
-        bodies: Default::default(),
-        byzantine: Default::default(),
-    };
+    let driver = single_validator_driver(&t, heads_tx);
     let outcome = tokio::time::timeout(Duration::from_secs(30), driver.run(stop_rx))
         .await
         .expect("the driver stops at once");
