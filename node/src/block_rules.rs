@@ -118,6 +118,12 @@ pub enum BlockRejection {
         /// In the header.
         expected: u32,
     },
+    /// A compact block names a transaction by something that is not a 32-byte hash.
+    #[error("transaction hash {index} is not 32 bytes")]
+    BadTxHash {
+        /// Position in the block.
+        index: usize,
+    },
     /// The body's transactions are not the ones the header commits to.
     #[error("transaction root of the body {got} differs from the header's {expected}")]
     TxRootMismatch {
@@ -180,30 +186,68 @@ pub fn check_body(
     txs: &[Transaction],
     params: &ChainParams,
 ) -> Result<(), BlockRejection> {
-    if txs.len() > params.block_max_txs as usize {
+    check_count(header, txs.len(), params)?;
+    check_bytes(txs.iter().map(Message::encoded_len).sum(), params)?;
+    let hashes: Vec<Hash32> = txs
+        .iter()
+        .map(|t| quorate_proto::tx::tx_hash(&t.body))
+        .collect();
+    check_root(header, &hashes)
+}
+
+/// Checks a compact block (its transactions named by hash) against its header and the chain's
+/// count limit before anything is looked up or fetched for it; returns the hashes. The byte
+/// limit is checked with [`check_bytes`] once the transactions are at hand.
+pub fn check_compact(
+    header: &BlockHeader,
+    tx_hashes: &[Bytes],
+    params: &ChainParams,
+) -> Result<Vec<Hash32>, BlockRejection> {
+    check_count(header, tx_hashes.len(), params)?;
+    let hashes = tx_hashes
+        .iter()
+        .enumerate()
+        .map(|(index, h)| Hash32::from_slice(h).ok_or(BlockRejection::BadTxHash { index }))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_root(header, &hashes)?;
+    Ok(hashes)
+}
+
+/// The chain's limit on transactions per block, and the header's count.
+fn check_count(
+    header: &BlockHeader,
+    count: usize,
+    params: &ChainParams,
+) -> Result<(), BlockRejection> {
+    if count > params.block_max_txs as usize {
         return Err(BlockRejection::TooManyTxs {
-            count: txs.len(),
+            count,
             max: params.block_max_txs,
         });
     }
-    if txs.len() != header.tx_count as usize {
+    if count != header.tx_count as usize {
         return Err(BlockRejection::TxCountMismatch {
-            got: txs.len(),
+            got: count,
             expected: header.tx_count,
         });
     }
-    let bytes: usize = txs.iter().map(Message::encoded_len).sum();
+    Ok(())
+}
+
+/// The chain's limit on the encoded bytes of a block's transactions.
+pub fn check_bytes(bytes: usize, params: &ChainParams) -> Result<(), BlockRejection> {
     if bytes > params.block_max_bytes as usize {
         return Err(BlockRejection::TooManyBytes {
             bytes,
             max: params.block_max_bytes,
         });
     }
-    let hashes: Vec<Hash32> = txs
-        .iter()
-        .map(|t| quorate_proto::tx::tx_hash(&t.body))
-        .collect();
-    let root = merkle::root(&hashes);
+    Ok(())
+}
+
+/// The transactions are the ones the header commits to.
+fn check_root(header: &BlockHeader, hashes: &[Hash32]) -> Result<(), BlockRejection> {
+    let root = merkle::root(hashes);
     if root.0 != header.tx_root.as_ref() {
         return Err(BlockRejection::TxRootMismatch {
             got: root,
@@ -296,6 +340,49 @@ mod tests {
         assert!(matches!(
             check_body(&h, &txs, &tight),
             Err(BlockRejection::TooManyBytes { max: 50, .. })
+        ));
+    }
+
+    /// A compact proposal's hashes are checked against the header and the count limit before
+    /// any transaction is looked up or fetched.
+    #[test]
+    fn a_compact_block_must_match_its_header() {
+        let params = ChainParams::default();
+        let hashes = [Hash32([1; 32]), Hash32([2; 32])];
+        let wire: Vec<Bytes> = hashes
+            .iter()
+            .map(|h| Bytes::copy_from_slice(&h.0))
+            .collect();
+        let h = BlockHeader {
+            tx_root: Bytes::copy_from_slice(&merkle::root(&hashes).0),
+            tx_count: 2,
+            ..header()
+        };
+        assert_eq!(check_compact(&h, &wire, &params), Ok(hashes.to_vec()));
+        assert!(matches!(
+            check_compact(&h, &wire[..1], &params),
+            Err(BlockRejection::TxCountMismatch {
+                got: 1,
+                expected: 2
+            })
+        ));
+        let reversed: Vec<Bytes> = wire.iter().rev().cloned().collect();
+        assert!(matches!(
+            check_compact(&h, &reversed, &params),
+            Err(BlockRejection::TxRootMismatch { .. })
+        ));
+        let short = vec![wire[0].clone(), Bytes::from_static(&[2; 31])];
+        assert_eq!(
+            check_compact(&h, &short, &params),
+            Err(BlockRejection::BadTxHash { index: 1 })
+        );
+        let small = ChainParams {
+            block_max_txs: 1,
+            ..ChainParams::default()
+        };
+        assert!(matches!(
+            check_compact(&h, &wire, &small),
+            Err(BlockRejection::TooManyTxs { count: 2, max: 1 })
         ));
     }
 }

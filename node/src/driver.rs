@@ -23,13 +23,13 @@ use quorate_consensus::{
     Action, BlockId, Certificate, Consensus, Height, Input, Params, Round, Signed, SignedProposal,
     TimeoutKind, Timeouts, ValidatorIndex, VoteKind,
 };
-use quorate_proto::v1::{Block, ConsensusRecord};
+use quorate_proto::v1::{Block, CompactBlock, ConsensusRecord, Transaction};
 use quorate_proto::{Hash32, Keypair};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::admission::{verify_block_txs, VerifiedTx};
-use crate::block_rules::{check_body, decode_header, BlockRejection};
+use crate::block_rules::{check_body, check_bytes, check_compact, decode_header, BlockRejection};
 use crate::byzantine::Byzantine;
 use crate::chain::{Chain, ClockBound, CommitError};
 use crate::execution::ExecutedBlock;
@@ -194,6 +194,24 @@ struct Wanted {
     attempts: u32,
     /// A validation is waiting for it (`Some(endorsed)`).
     validation: Option<bool>,
+    /// A compact proposal of the block, filled from the mempool, waiting for the transactions
+    /// asked of its proposer.
+    partial: Option<Partial>,
+    /// The proposer did not give the transactions its compact proposal named: the block gets
+    /// a nil prevote (it is still fetched whole if 2f+1 validators endorse it).
+    fetch_failed: bool,
+}
+
+/// A compact proposal whose transactions are partly in the mempool.
+struct Partial {
+    round: Round,
+    header_bytes: Bytes,
+    /// Every transaction's hash, in block order (checked against the header's root).
+    hashes: Vec<Hash32>,
+    /// The transactions at hand, in block order.
+    slots: Vec<Option<Arc<VerifiedTx>>>,
+    /// Positions of those asked for.
+    missing: Vec<usize>,
 }
 
 /// Waits for the next network event, or forever without a network.
@@ -210,6 +228,35 @@ fn body_of(b: &ExecutedBlock) -> Block {
         header: b.header_bytes.clone(),
         transactions: b.txs.iter().map(|t| t.tx.clone()).collect(),
     }
+}
+
+/// The compact form of an executed block: header and transaction hashes.
+fn compact_of(b: &ExecutedBlock) -> CompactBlock {
+    CompactBlock {
+        header: b.header_bytes.clone(),
+        tx_hashes: b
+            .txs
+            .iter()
+            .map(|t| Bytes::copy_from_slice(&t.hash.0))
+            .collect(),
+    }
+}
+
+/// The transactions a proposer answered must be exactly those asked for, in the order asked.
+fn check_fetched(partial: &Partial, txs: &[Transaction]) -> Result<(), String> {
+    if txs.len() != partial.missing.len() {
+        return Err(format!(
+            "{} transactions answered for {} asked",
+            txs.len(),
+            partial.missing.len()
+        ));
+    }
+    for (&i, tx) in partial.missing.iter().zip(txs) {
+        if quorate_proto::tx::tx_hash(&tx.body) != partial.hashes[i] {
+            return Err(format!("transaction {i} is not the one the block names"));
+        }
+    }
+    Ok(())
 }
 
 /// A block this validator was asked to build.
@@ -456,6 +503,19 @@ impl Host {
             }));
         }
         let Some(r) = self.received.get(&block) else {
+            if let Some(w) = self.wanted.get_mut(&block) {
+                if w.partial.is_some() {
+                    w.validation = Some(endorsed);
+                    return Ok(None);
+                }
+                if w.fetch_failed && !endorsed {
+                    return Ok(Some(Input::Validated {
+                        height,
+                        block,
+                        valid: false,
+                    }));
+                }
+            }
             self.want_body(height, block, Some(endorsed));
             return Ok(None);
         };
@@ -512,11 +572,14 @@ impl Host {
             asked: None,
             attempts: 0,
             validation: None,
+            partial: None,
+            fetch_failed: false,
         });
         if validation.is_some() {
             w.validation = validation;
         }
-        if w.asked.is_some_and(|t| t.elapsed() < BODY_RETRY) {
+        // The transactions of a compact proposal are being fetched: no whole body yet.
+        if w.partial.is_some() || w.asked.is_some_and(|t| t.elapsed() < BODY_RETRY) {
             return;
         }
         let mut target = match first {
@@ -532,15 +595,16 @@ impl Host {
         net.request_body(target, height, block.0);
     }
 
-    /// Sends a consensus message to the other validators; a proposal carries its block's body
-    /// the first time it is sent (validators that missed it fetch it).
+    /// Sends a consensus message to the other validators; a proposal carries its block in
+    /// compact form (header and transaction hashes) the first time it is sent (validators that
+    /// missed it fetch the body).
     fn broadcast(&mut self, msg: &quorate_consensus::Message) {
         let Some(net) = &self.net else { return };
         let body = match msg {
             quorate_consensus::Message::Proposal(p)
                 if self.sent_bodies.insert(p.proposal.block) =>
             {
-                self.blocks.get(&p.proposal.block).map(|b| body_of(b))
+                self.blocks.get(&p.proposal.block).map(|b| compact_of(b))
             }
             _ => None,
         };
@@ -577,7 +641,7 @@ impl Host {
                         height = p.proposal.height,
                         round = p.proposal.round,
                         block = %p.proposal.block,
-                        body = m.block.is_some(),
+                        body = m.compact_block.is_some(),
                         "received proposal"
                     ),
                     quorate_consensus::Message::Vote(v) => tracing::debug!(
@@ -593,7 +657,7 @@ impl Host {
                 }
                 if let quorate_consensus::Message::Proposal(sp) = &msg {
                     if core.admissible_proposal(sp) {
-                        self.proposal_body(sp, m.block).await?;
+                        self.proposal_body(sp, m.compact_block);
                     }
                 }
                 Ok(Some(Input::Message(msg)))
@@ -659,24 +723,28 @@ impl Host {
                 }
                 Ok(None)
             }
+            ConsensusEvent::Txs {
+                from,
+                hash,
+                transactions,
+            } => {
+                self.fill_missing(from, BlockId(hash), transactions, core.height())
+                    .await
+            }
         }
     }
 
-    /// The body that came with an authenticated proposal, or a request for it.
-    async fn proposal_body(
-        &mut self,
-        sp: &SignedProposal,
-        body: Option<Block>,
-    ) -> Result<(), DriverError> {
+    /// The block of an authenticated compact proposal, filled from the mempool, or a request
+    /// for what it lacks.
+    fn proposal_body(&mut self, sp: &SignedProposal, compact: Option<CompactBlock>) {
         let p = &sp.proposal;
         self.proposers.insert(p.block, p.proposer);
-        match body {
-            Some(body) => {
+        match compact {
+            Some(compact) => {
                 // A fresh proposal's header must name its signer; a re-proposal names the
                 // round that built it.
-                let proposer = p.pol_round.is_none().then_some(p.proposer);
-                self.accept_body(p.height, p.round, p.block, body, proposer)
-                    .await?;
+                let named = p.pol_round.is_none().then_some(p.proposer);
+                self.accept_compact(p.height, p.round, p.block, compact, named, p.proposer);
             }
             None if !self.blocks.contains_key(&p.block)
                 && !self.received.contains_key(&p.block) =>
@@ -685,6 +753,173 @@ impl Host {
             }
             None => {}
         }
+    }
+
+    /// Checks a compact proposal against its header and fills its body from the mempool; the
+    /// transactions it lacks are asked of `proposer` (the body is kept once they arrive, see
+    /// [`Host::fill_missing`]). Nothing is looked up before the header, count and transaction
+    /// root are checked, and the partial body counts against the bound on bodies kept.
+    fn accept_compact(
+        &mut self,
+        height: Height,
+        round: Round,
+        id: BlockId,
+        compact: CompactBlock,
+        named: Option<ValidatorIndex>,
+        proposer: ValidatorIndex,
+    ) {
+        if self.blocks.contains_key(&id)
+            || self.received.contains_key(&id)
+            || self.wanted.get(&id).is_some_and(|w| w.partial.is_some())
+        {
+            return;
+        }
+        let params = &self.d.chain.info().params;
+        let checked = self
+            .check_header(height, round, id, &compact.header, named)
+            .and_then(|h| check_compact(&h, &compact.tx_hashes, params).map_err(|e| e.to_string()));
+        let hashes = match checked {
+            Ok(hashes) => hashes,
+            Err(why) => {
+                tracing::warn!(block = %id, height, reason = %why, "refused compact proposal");
+                return;
+            }
+        };
+        let slots: Vec<Option<Arc<VerifiedTx>>> = {
+            let pool = self.d.mempool.lock();
+            hashes.iter().map(|h| pool.get(h)).collect()
+        };
+        let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
+        let mut partial = Partial {
+            round,
+            header_bytes: compact.header,
+            hashes,
+            slots,
+            missing,
+        };
+        if partial.missing.is_empty() {
+            if let Err(why) = self.keep_filled(height, id, &mut partial) {
+                tracing::warn!(block = %id, height, reason = %why, "refused compact proposal");
+            }
+            return;
+        }
+        let asked: Vec<Hash32> = partial.missing.iter().map(|&i| partial.hashes[i]).collect();
+        crate::metrics::get()
+            .proposal_txs_fetched
+            .inc_by(asked.len() as u64);
+        tracing::debug!(height, block = %id, from = proposer, missing = asked.len(), "asking the proposer for transactions");
+        if let Some(net) = &self.net {
+            net.request_txs(proposer, height, id.0, &asked);
+        }
+        let w = self.wanted.entry(id).or_insert(Wanted {
+            height,
+            asked: None,
+            attempts: 0,
+            validation: None,
+            partial: None,
+            fetch_failed: false,
+        });
+        w.partial = Some(partial);
+    }
+
+    /// The transactions a compact proposal lacked arrived from its proposer: they must be
+    /// exactly those asked for, in order, with valid signatures; then the body is kept. If they
+    /// are not, the block gets a nil prevote when it is judged (at once if a validation waits)
+    /// and is fetched whole only if 2f+1 validators endorse it.
+    async fn fill_missing(
+        &mut self,
+        from: ValidatorIndex,
+        id: BlockId,
+        transactions: Vec<Transaction>,
+        current: Height,
+    ) -> Result<Option<Input>, DriverError> {
+        let Some(w) = self.wanted.get_mut(&id) else {
+            return Ok(None);
+        };
+        let Some(mut partial) = w.partial.take() else {
+            return Ok(None);
+        };
+        let (height, validation) = (w.height, w.validation);
+        let verdict = match check_fetched(&partial, &transactions) {
+            Ok(()) => {
+                let info = self.d.chain.info().clone();
+                let missing = partial.missing.clone();
+                blocking(move || {
+                    verify_block_txs(transactions, &info.chain_id, &info.params).map_err(
+                        |(i, reason)| {
+                            BlockRejection::BadTx {
+                                index: missing[i],
+                                reason,
+                            }
+                            .to_string()
+                        },
+                    )
+                })
+                .await?
+            }
+            Err(why) => Err(why),
+        };
+        let kept = verdict.and_then(|txs| {
+            for (&i, tx) in partial.missing.iter().zip(txs) {
+                partial.slots[i] = Some(tx);
+            }
+            self.keep_filled(height, id, &mut partial)
+        });
+        match kept {
+            Ok(()) => {
+                let w = self.wanted.remove(&id);
+                match w.and_then(|w| w.validation) {
+                    Some(endorsed) if height == current => {
+                        self.validate(height, id, endorsed).await
+                    }
+                    _ => Ok(None),
+                }
+            }
+            Err(why) => {
+                tracing::warn!(from, block = %id, height, reason = %why, "proposer did not give the transactions of its compact proposal");
+                if let Some(w) = self.wanted.get_mut(&id) {
+                    w.fetch_failed = true;
+                    w.asked = None;
+                }
+                match validation {
+                    Some(false) if height == current => Ok(Some(Input::Validated {
+                        height,
+                        block: id,
+                        valid: false,
+                    })),
+                    Some(true) => {
+                        self.want_body(height, id, Some(true));
+                        Ok(None)
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Keeps a compact proposal whose transactions are all at hand, once they are within the
+    /// chain's byte limit.
+    fn keep_filled(
+        &mut self,
+        height: Height,
+        id: BlockId,
+        partial: &mut Partial,
+    ) -> Result<(), String> {
+        let txs = std::mem::take(&mut partial.slots)
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or("transactions missing")?;
+        let bytes = txs.iter().map(|t| t.tx.encoded_len()).sum();
+        check_bytes(bytes, &self.d.chain.info().params).map_err(|e| e.to_string())?;
+        self.received.insert(
+            id,
+            ReceivedBody {
+                height,
+                round: partial.round,
+                header_bytes: partial.header_bytes.clone(),
+                txs,
+            },
+        );
         Ok(())
     }
 
@@ -771,10 +1006,26 @@ impl Host {
         body: &Block,
         proposer: Option<ValidatorIndex>,
     ) -> Result<(), String> {
-        if Hash32::of(&body.header).0 != id.0 {
+        let header = self.check_header(height, round, id, &body.header, proposer)?;
+        check_body(&header, &body.transactions, &self.d.chain.info().params)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The checks of a block's header that need no state: it hashes to `id`, is the canonical
+    /// encoding, is of `height` and (for a fresh proposal) names `proposer`; and the bound on
+    /// the bodies kept, whole or partial.
+    fn check_header(
+        &self,
+        height: Height,
+        round: Round,
+        id: BlockId,
+        header_bytes: &Bytes,
+        proposer: Option<ValidatorIndex>,
+    ) -> Result<quorate_proto::v1::BlockHeader, String> {
+        if Hash32::of(header_bytes).0 != id.0 {
             return Err("header does not hash to the block id".into());
         }
-        let header = decode_header(&body.header).map_err(|e| e.to_string())?;
+        let header = decode_header(header_bytes).map_err(|e| e.to_string())?;
         if header.height != height {
             return Err(format!(
                 "header is for height {}, not {height}",
@@ -791,20 +1042,20 @@ impl Host {
                 .to_string());
             }
         }
-        check_body(&header, &body.transactions, &self.d.chain.info().params)
-            .map_err(|e| e.to_string())?;
+        let partials = self.wanted.values().filter_map(|w| w.partial.as_ref());
+        let kept = self.received.len() + partials.clone().count();
         let same_round = self
             .received
             .values()
             .filter(|r| r.height == height && r.round == round)
-            .count();
-        if self.received.len() >= MAX_RECEIVED_BODIES || same_round >= MAX_BODIES_PER_ROUND {
+            .count()
+            + partials.filter(|p| p.round == round).count();
+        if kept >= MAX_RECEIVED_BODIES || same_round >= MAX_BODIES_PER_ROUND {
             return Err(format!(
-                "already holding {} bodies ({same_round} for height {height} round {round})",
-                self.received.len()
+                "already holding {kept} bodies ({same_round} for height {height} round {round})"
             ));
         }
-        Ok(())
+        Ok(header)
     }
 
     fn persist(&mut self, s: &Signed) {

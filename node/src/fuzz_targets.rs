@@ -19,7 +19,7 @@ use quorate_proto::v1::{
 use quorate_proto::{Hash32, Keypair};
 
 use crate::admission::verify_block_txs;
-use crate::block_rules::{check_body, decode_header};
+use crate::block_rules::{check_body, check_compact, decode_header};
 use crate::driver::codec::{certificate_from_proto, message_from_proto, record_entry};
 use crate::driver::signing::{ConsensusSigner, ConsensusVerifier};
 
@@ -108,9 +108,9 @@ pub fn consensus_message(data: &[u8]) {
     );
     let _ = machine.start();
     let _ = machine.handle(Input::Message(msg));
-    if let Some(b) = m.block {
+    if let Some(b) = m.compact_block {
         if let Ok(h) = decode_header(&b.header) {
-            let _ = check_body(&h, &b.transactions, &c.params);
+            let _ = check_compact(&h, &b.tx_hashes, &c.params);
         }
     }
 }
@@ -146,6 +146,7 @@ pub fn sync_answer(data: &[u8]) {
             let _ = check_body(&h, &b.transactions, &c.params);
         }
     }
+    let _ = verify_block_txs(r.transactions, CHAIN_ID, &c.params);
 }
 
 /// An entry of the consensus record, read back from disk.
@@ -252,7 +253,14 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     };
     let message = crate::driver::codec::message_to_proto(
         &quorate_consensus::Message::Proposal(sp.clone()),
-        Some(block.clone()),
+        Some(quorate_proto::v1::CompactBlock {
+            header: block.header.clone(),
+            tx_hashes: block
+                .transactions
+                .iter()
+                .map(|t| Bytes::copy_from_slice(&quorate_proto::tx::tx_hash(&t.body).0))
+                .collect(),
+        }),
     )
     .expect("a proposal has a wire form");
     let cert = quorate_proto::v1::CommitCertificate {
@@ -291,6 +299,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             DecisionResponse {
                 block: Some(block),
                 certificate: Some(cert),
+                transactions: Vec::new(),
             }
             .encode_to_vec(),
         ),

@@ -83,6 +83,8 @@ pub struct Metrics {
     pub txs_refused: Family<CodeLabel, Counter>,
     /// Transactions committed.
     pub txs_committed: Counter,
+    /// Transactions of compact proposals not in the mempool, asked of their proposer.
+    pub proposal_txs_fetched: Counter,
     /// Committed transactions whose execution failed, by status.
     pub txs_failed: Family<StatusLabel, Counter>,
     /// Pending transactions.
@@ -178,6 +180,11 @@ impl Metrics {
             txs_refused.clone(),
         );
         let txs_committed = counter(&mut r, "transactions_committed", "Transactions committed");
+        let proposal_txs_fetched = counter(
+            &mut r,
+            "proposal_transactions_fetched",
+            "Transactions of compact proposals this validator lacked and asked of the proposer",
+        );
         let txs_failed = Family::<StatusLabel, Counter>::default();
         r.register(
             "transactions_failed",
@@ -298,6 +305,7 @@ impl Metrics {
             txs_admitted,
             txs_refused,
             txs_committed,
+            proposal_txs_fetched,
             txs_failed,
             mempool_txs,
             mempool_bytes,
@@ -327,6 +335,16 @@ impl Metrics {
         self.p2p_bytes
             .get_or_create(&TrafficLabel { direction, kind })
             .inc_by(bytes as u64);
+    }
+
+    /// p2p payload bytes of `kind` so far: (received, sent).
+    pub fn p2p_totals(&self, kind: &'static str) -> (u64, u64) {
+        let get = |direction| {
+            self.p2p_bytes
+                .get_or_create(&TrafficLabel { direction, kind })
+                .get()
+        };
+        (get("in"), get("out"))
     }
 
     /// Reads the gauges of state from the node, then encodes everything.

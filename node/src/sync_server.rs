@@ -2,12 +2,12 @@
 //! their certificates from storage, and bodies of blocks proposed at the current height from
 //! the [`BodyCache`] the driver fills.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::{Block, DecisionRequest, DecisionResponse};
+use quorate_proto::v1::{Block, DecisionRequest, DecisionResponse, Transaction};
 use tokio::sync::mpsc;
 
 use crate::network::{NetworkHandle, SyncRequest};
@@ -90,6 +90,7 @@ pub fn decision_at(storage: &Storage, height: u64) -> Result<DecisionResponse, S
             transactions,
         }),
         certificate: record.certificate,
+        transactions: Vec::new(),
     })
 }
 
@@ -105,20 +106,48 @@ pub fn answer(
     let Some(hash) = Hash32::from_slice(&request.block_hash) else {
         return Ok(DecisionResponse::default());
     };
-    if let Some(block) = cache.get(&hash.0) {
+    let block = match cache.get(&hash.0) {
+        Some(block) => Some(block),
+        // Committed since: the stored block (without its certificate: a body was asked for).
+        None => match storage.height_of(&hash)? {
+            Some(height) => decision_at(storage, height)?.block,
+            None => None,
+        },
+    };
+    let Some(block) = block else {
+        return Ok(DecisionResponse::default());
+    };
+    if request.tx_hashes.is_empty() {
         return Ok(DecisionResponse {
             block: Some(block),
-            certificate: None,
+            ..Default::default()
         });
     }
-    // Committed since: the stored block (without its certificate: a body was asked for).
-    match storage.height_of(&hash)? {
-        Some(height) => Ok(DecisionResponse {
-            block: decision_at(storage, height)?.block,
-            certificate: None,
-        }),
-        None => Ok(DecisionResponse::default()),
+    Ok(DecisionResponse {
+        transactions: select_txs(block, &request.tx_hashes),
+        ..Default::default()
+    })
+}
+
+/// The transactions of `block` named by `wanted`, in that order; none unless the block holds
+/// every one (so what a peer can ask for is bounded by the block it names).
+fn select_txs(block: Block, wanted: &[bytes::Bytes]) -> Vec<Transaction> {
+    if wanted.len() > block.transactions.len() {
+        return Vec::new();
     }
+    let mut slot: HashMap<&[u8], usize> = HashMap::with_capacity(wanted.len());
+    for (i, h) in wanted.iter().enumerate() {
+        slot.insert(h.as_ref(), i);
+    }
+    let mut out: Vec<Option<Transaction>> = vec![None; wanted.len()];
+    for tx in block.transactions {
+        if let Some(&i) = slot.get(quorate_proto::tx::tx_hash(&tx.body).0.as_slice()) {
+            out[i] = Some(tx);
+        }
+    }
+    out.into_iter()
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
 }
 
 /// Serves sync requests until the network goes away: one at a time, each read on the blocking
@@ -165,5 +194,26 @@ mod tests {
         cache.forget_up_to(2);
         assert!(!cache.is_empty());
         assert!(cache.bodies.lock().values().all(|(h, _, _)| *h == 3));
+    }
+
+    #[test]
+    fn transactions_are_served_in_the_order_asked_and_only_all_or_none() {
+        let tx = |n: u8| Transaction {
+            body: bytes::Bytes::from(vec![n; 8]),
+            ..Transaction::default()
+        };
+        let hash =
+            |n: u8| bytes::Bytes::copy_from_slice(&quorate_proto::tx::tx_hash(&tx(n).body).0);
+        let block = Block {
+            header: Default::default(),
+            transactions: vec![tx(1), tx(2), tx(3)],
+        };
+        assert_eq!(
+            select_txs(block.clone(), &[hash(3), hash(1)]),
+            vec![tx(3), tx(1)]
+        );
+        assert!(select_txs(block.clone(), &[hash(3), hash(9)]).is_empty());
+        let too_many = vec![hash(1); 4];
+        assert!(select_txs(block, &too_many).is_empty());
     }
 }

@@ -7,8 +7,8 @@ use prost::Message as _;
 use quorate_consensus::{BlockId, Signable, Signer, Vote};
 use quorate_proto::merkle;
 use quorate_proto::v1::{
-    consensus_message, Block, BlockHeader, CommitCertificate, CommitSignature, ConsensusMessage,
-    DecisionRequest, DecisionResponse, Transaction,
+    consensus_message, Block, BlockHeader, CommitCertificate, CommitSignature, CompactBlock,
+    ConsensusMessage, DecisionRequest, DecisionResponse, Transaction,
 };
 use quorate_proto::{Hash32, Keypair};
 
@@ -173,18 +173,16 @@ impl State {
         };
         match self.behaviour {
             Behaviour::Silent => Vec::new(),
-            Behaviour::SplitBodies => match &msg.block {
+            Behaviour::SplitBodies => match &msg.compact_block {
                 Some(body) => {
                     let mut truncated = body.clone();
-                    if truncated.transactions.pop().is_none() {
-                        truncated.transactions.push(Transaction {
-                            body: Bytes::from(junk(&self.counter, 64)),
-                            public_key: Bytes::from(junk(&self.counter, 32)),
-                            signature: Bytes::from(junk(&self.counter, 64)),
-                        });
+                    if truncated.tx_hashes.pop().is_none() {
+                        truncated
+                            .tx_hashes
+                            .push(Bytes::from(junk(&self.counter, 32)));
                     }
                     let bad = ConsensusMessage {
-                        block: Some(truncated),
+                        compact_block: Some(truncated),
                         ..msg.clone()
                     };
                     vec![bad, msg]
@@ -219,7 +217,7 @@ impl State {
                                 message: Some(consensus_message::Message::Vote(vote_to_proto(
                                     &quorate_consensus::SignedVote { vote, signature },
                                 ))),
-                                block: None,
+                                compact_block: None,
                             });
                         }
                     }
@@ -231,9 +229,9 @@ impl State {
                 if next_u64(&self.counter).is_multiple_of(FLOOD_OVERSIZED_EVERY) {
                     out.push(ConsensusMessage {
                         message: msg.message.clone(),
-                        block: Some(Block {
+                        compact_block: Some(CompactBlock {
                             header: Bytes::from(vec![0u8; FLOOD_OVERSIZED_BYTES]),
-                            transactions: Vec::new(),
+                            tx_hashes: Vec::new(),
                         }),
                     });
                 }
@@ -254,13 +252,11 @@ impl State {
                     };
                     out.push(ConsensusMessage {
                         message: Some(consensus_message::Message::Proposal(bogus)),
-                        block: Some(Block {
+                        compact_block: Some(CompactBlock {
                             header,
-                            transactions: vec![Transaction {
-                                body: Bytes::from(junk(&self.counter, FLOOD_BODY_BYTES)),
-                                public_key: Bytes::from(junk(&self.counter, 32)),
-                                signature: Bytes::from(junk(&self.counter, 64)),
-                            }],
+                            tx_hashes: (0..FLOOD_BODY_BYTES / 32)
+                                .map(|_| Bytes::from(junk(&self.counter, 32)))
+                                .collect(),
                         }),
                     });
                 }
@@ -280,7 +276,7 @@ impl State {
     ) -> Option<ConsensusMessage> {
         match &msg.message {
             Some(consensus_message::Message::Proposal(p)) => {
-                let body = msg.block.as_ref()?;
+                let body = msg.compact_block.as_ref()?;
                 let header = BlockHeader::decode(body.header.clone()).ok()?;
                 let alt_header = BlockHeader {
                     time_ms: header.time_ms + 1,
@@ -293,9 +289,9 @@ impl State {
                 sp.signature = signer.sign(Signable::Proposal(&sp.proposal));
                 Some(ConsensusMessage {
                     message: Some(consensus_message::Message::Proposal(proposal_to_proto(&sp))),
-                    block: Some(Block {
+                    compact_block: Some(CompactBlock {
                         header: Bytes::from(alt_header),
-                        transactions: body.transactions.clone(),
+                        tx_hashes: body.tx_hashes.clone(),
                     }),
                 })
             }
@@ -313,7 +309,7 @@ impl State {
                     message: Some(consensus_message::Message::Vote(vote_to_proto(
                         &quorate_consensus::SignedVote { vote, signature },
                     ))),
-                    block: None,
+                    compact_block: None,
                 })
             }
             None => None,
@@ -329,6 +325,22 @@ impl State {
             return honest;
         }
         let pick = next_u64(&self.counter) % 4;
+        // Transactions of a compact proposal: one short, or one replaced by junk.
+        if !honest.transactions.is_empty() {
+            let mut transactions = honest.transactions;
+            if pick.is_multiple_of(2) {
+                transactions.pop();
+            } else {
+                transactions[0] = Transaction {
+                    body: Bytes::from(junk(&self.counter, 40)),
+                    ..Transaction::default()
+                };
+            }
+            return DecisionResponse {
+                transactions,
+                ..DecisionResponse::default()
+            };
+        }
         match (pick, honest.block, honest.certificate) {
             // A body whose header is junk, with the real certificate.
             (0, Some(_), cert) => DecisionResponse {
@@ -337,6 +349,7 @@ impl State {
                     transactions: Vec::new(),
                 }),
                 certificate: cert,
+                transactions: Vec::new(),
             },
             // The real body under a forged certificate.
             (1, block, _) => DecisionResponse {
@@ -352,6 +365,7 @@ impl State {
                         })
                         .collect(),
                 }),
+                transactions: Vec::new(),
             },
             // The real certificate with a body missing its last transaction.
             (2, Some(mut b), cert) => {
@@ -363,6 +377,7 @@ impl State {
                 DecisionResponse {
                     block: Some(b),
                     certificate: cert,
+                    transactions: Vec::new(),
                 }
             }
             // Nothing, as if it held nothing.

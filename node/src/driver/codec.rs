@@ -8,7 +8,8 @@ use quorate_consensus::{
 };
 use quorate_proto::v1::{
     consensus_message, consensus_record::Entry, Block, CommitCertificate, CommitSignature,
-    ConsensusMessage, ConsensusProposal, ConsensusRecord, ConsensusVote, VoteKind as ProtoVoteKind,
+    CompactBlock, ConsensusMessage, ConsensusProposal, ConsensusRecord, ConsensusVote,
+    VoteKind as ProtoVoteKind,
 };
 
 /// A consensus message that does not decode into a well-formed value.
@@ -136,7 +137,7 @@ pub fn certificate_from_proto(c: &CommitCertificate) -> Result<Certificate, Code
 }
 
 /// The wire form of a consensus message (`None` for a decision, which travels by sync).
-pub fn message_to_proto(m: &Message, body: Option<Block>) -> Option<ConsensusMessage> {
+pub fn message_to_proto(m: &Message, body: Option<CompactBlock>) -> Option<ConsensusMessage> {
     let message = match m {
         Message::Proposal(p) => consensus_message::Message::Proposal(proposal_to_proto(p)),
         Message::Vote(v) => consensus_message::Message::Vote(vote_to_proto(v)),
@@ -144,7 +145,7 @@ pub fn message_to_proto(m: &Message, body: Option<Block>) -> Option<ConsensusMes
     };
     Some(ConsensusMessage {
         message: Some(message),
-        block: body,
+        compact_block: body,
     })
 }
 

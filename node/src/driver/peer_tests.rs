@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use quorate_consensus::{BlockId, Proposal, Signable, Signer, Vote, VoteKind};
 use quorate_proto::v1::{
-    consensus_message, Block, CommitCertificate, CommitSignature, ConsensusMessage,
+    consensus_message, Block, CommitCertificate, CommitSignature, CompactBlock, ConsensusMessage,
     DecisionResponse,
 };
 use tokio::sync::{mpsc, watch, Notify};
@@ -47,6 +47,10 @@ fn timeouts() -> quorate_consensus::Timeouts {
 
 impl Harness {
     fn start(me: usize) -> Self {
+        Self::start_with(me, timeouts())
+    }
+
+    fn start_with(me: usize, timeouts: quorate_consensus::Timeouts) -> Self {
         let generated =
             quorate_genesis::generate("peer-test", N, 2, 1_000_000, 1_000).expect("genesis");
         let peers: Vec<TestChain> = (0..N)
@@ -71,7 +75,7 @@ impl Harness {
             validator_index: me as u32,
             block_interval: Duration::from_millis(5),
             empty_block_interval: Duration::from_millis(50),
-            timeouts: timeouts(),
+            timeouts,
             heads: heads_tx,
             status: watch::channel(Default::default()).0,
             max_clock_drift: Duration::from_secs(2),
@@ -126,12 +130,13 @@ impl Harness {
         block
     }
 
-    /// Validator `v`'s signed proposal of `block` at height 1, round 0.
+    /// Validator `v`'s signed proposal of `block` at height 1, round 0, with the block in
+    /// compact form or none.
     fn proposal(
         &self,
         v: usize,
         block: &crate::execution::ExecutedBlock,
-        body: Option<Block>,
+        body: Option<CompactBlock>,
     ) -> ConsensusEvent {
         let proposal = Proposal {
             height: 1,
@@ -148,7 +153,7 @@ impl Harness {
                     signature,
                 },
             ))),
-            block: body,
+            compact_block: body,
         }))
     }
 
@@ -183,6 +188,10 @@ impl Harness {
 
     fn body(block: &crate::execution::ExecutedBlock) -> Block {
         super::body_of(block)
+    }
+
+    fn compact(block: &crate::execution::ExecutedBlock) -> CompactBlock {
+        super::compact_of(block)
     }
 
     /// Waits (bounded) until the driver commits height 1; returns the head.
@@ -243,8 +252,8 @@ async fn a_truncated_body_does_not_stop_the_certified_block_from_committing() {
     let mut h = Harness::start(2);
     // Height 1, round 0: the proposer is validator 1.
     let block = h.block(1, now_ms());
-    let mut truncated = Harness::body(&block);
-    truncated.transactions.clear();
+    let mut truncated = Harness::compact(&block);
+    truncated.tx_hashes.clear();
     h.inbox.push(1, h.proposal(1, &block, Some(truncated)), 0);
     let cert = h.certificate(&block, &[0, 1, 3]);
     h.inbox.push(
@@ -255,6 +264,7 @@ async fn a_truncated_body_does_not_stop_the_certified_block_from_committing() {
             response: Box::new(DecisionResponse {
                 block: Some(Harness::body(&block)),
                 certificate: Some(cert),
+                transactions: Vec::new(),
             }),
         },
         0,
@@ -272,7 +282,7 @@ async fn a_proposal_from_the_future_gets_a_nil_prevote_but_commits_once_certifie
     let year_ms = 365 * 24 * 3600 * 1000;
     let block = h.block(1, now_ms() + year_ms);
     h.inbox
-        .push(1, h.proposal(1, &block, Some(Harness::body(&block))), 0);
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
     let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
     assert_eq!(prevote, None, "a nil prevote for a block from the future");
     let cert = h.certificate(&block, &[0, 1, 3]);
@@ -284,6 +294,7 @@ async fn a_proposal_from_the_future_gets_a_nil_prevote_but_commits_once_certifie
             response: Box::new(DecisionResponse {
                 block: Some(Harness::body(&block)),
                 certificate: Some(cert),
+                transactions: Vec::new(),
             }),
         },
         0,
@@ -306,7 +317,9 @@ async fn bodies_go_out_once_and_a_missing_one_is_fetched() {
             .command(|c| match c.published_consensus()?.message? {
                 consensus_message::Message::Proposal(p) => Some((
                     p.block_hash.clone(),
-                    c.published_consensus().and_then(|m| m.block).is_some(),
+                    c.published_consensus()
+                        .and_then(|m| m.compact_block)
+                        .is_some(),
                 )),
                 _ => None,
             })
@@ -348,11 +361,98 @@ async fn a_fresh_proposal_must_name_its_signer_as_proposer() {
     let mut h = Harness::start(2);
     let block = h.block_naming(1, 3, now_ms());
     h.inbox
-        .push(1, h.proposal(1, &block, Some(Harness::body(&block))), 0);
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
     let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
     assert_eq!(
         prevote, None,
         "a block naming another proposer gets a nil prevote"
     );
     h.stop().await;
+}
+
+/// Issue 14: a compact proposal whose transactions are all in the mempool is filled from it
+/// and voted for without asking anyone for anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compact_proposal_is_filled_from_the_mempool() {
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    h.peers[2].admit_ok(vec![block.txs[0].tx.clone()]);
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+    let mut asked = 0;
+    let prevote = h
+        .command(|c| {
+            asked += usize::from(c.txs_request().is_some() || c.body_request().is_some());
+            own_vote(c, 2, VoteKind::Prevote)
+        })
+        .await;
+    assert_eq!(prevote, Some(block.hash.0), "it prevotes the block");
+    assert_eq!(asked, 0, "nothing was fetched");
+    h.stop().await;
+}
+
+/// Issue 14: the transactions of a compact proposal missing from the mempool are asked of the
+/// proposer (only those), and the block is voted for once they arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_transactions_of_a_compact_proposal_are_fetched_from_the_proposer() {
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+    let (from, hash, hashes) = h.command(|c| c.txs_request()).await;
+    assert_eq!((from, hash), (1, block.hash.0), "asked of the proposer");
+    assert_eq!(hashes, vec![Bytes::copy_from_slice(&block.txs[0].hash.0)]);
+    h.inbox.push(
+        1,
+        ConsensusEvent::Txs {
+            from: 1,
+            hash,
+            transactions: vec![block.txs[0].tx.clone()],
+        },
+        0,
+    );
+    let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+    assert_eq!(
+        prevote,
+        Some(block.hash.0),
+        "it prevotes the completed block"
+    );
+    h.stop().await;
+}
+
+/// Issue 14: a proposer that answers the fetch with other transactions, or with none, gets a
+/// nil prevote at once — not from the propose timeout, which this test puts an hour away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compact_proposal_whose_fetch_fails_or_is_wrong_gets_a_nil_prevote() {
+    for answer in ["other transaction", "nothing"] {
+        let far = quorate_consensus::Timeouts {
+            propose_ms: 3_600_000,
+            ..timeouts()
+        };
+        let mut h = Harness::start_with(2, far);
+        let block = h.block(1, now_ms());
+        h.inbox
+            .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+        let (_, hash, _) = h.command(|c| c.txs_request()).await;
+        let p = &h.peers[1];
+        let transactions = match answer {
+            "other transaction" => vec![p.transfer(0, p.addr(1), 6, 0)],
+            _ => Vec::new(),
+        };
+        h.inbox.push(
+            1,
+            ConsensusEvent::Txs {
+                from: 1,
+                hash,
+                transactions,
+            },
+            0,
+        );
+        let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+        assert_eq!(
+            prevote, None,
+            "a nil prevote when the proposer answers {answer}"
+        );
+        h.stop().await;
+    }
 }

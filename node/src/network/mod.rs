@@ -28,7 +28,7 @@ use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::v1::{
     Block, ConsensusMessage, DecisionRequest, DecisionResponse, Transaction, TxGossip,
 };
-use quorate_proto::{Keypair, PublicKey};
+use quorate_proto::{Hash32, Keypair, PublicKey};
 use tokio::sync::mpsc;
 
 pub use codec::{SyncCodec, SYNC_PROTOCOL};
@@ -114,6 +114,16 @@ pub enum ConsensusEvent {
         /// Its body.
         block: Option<Box<Block>>,
     },
+    /// The answer of validator `from` to [`NetworkHandle::request_txs`]: the transactions
+    /// asked for, in the order asked (empty when it does not hold them).
+    Txs {
+        /// Who answered.
+        from: u32,
+        /// The block they belong to.
+        hash: [u8; 32],
+        /// The transactions.
+        transactions: Vec<Transaction>,
+    },
 }
 
 /// A peer's sync request, to be answered with [`NetworkHandle::respond`].
@@ -132,6 +142,7 @@ pub struct SyncRequest {
 pub(crate) enum Asked {
     Decision { from: u32, height: u64 },
     Body { from: u32, hash: [u8; 32] },
+    Txs { from: u32, hash: [u8; 32] },
 }
 
 /// What the handle asks of the network task.
@@ -188,37 +199,62 @@ impl NetworkHandle {
 
     /// Asks validator `validator` for the committed block at `height`.
     pub fn request_decision(&self, validator: u32, height: u64) {
-        if let Some(&peer) = self.validators.get(validator as usize) {
-            if peer != self.local {
-                self.send(Command::Request {
-                    peer,
-                    request: DecisionRequest {
-                        height,
-                        block_hash: Default::default(),
-                    },
-                    asked: Asked::Decision {
-                        from: validator,
-                        height,
-                    },
-                });
-            }
-        }
+        self.request(
+            validator,
+            DecisionRequest {
+                height,
+                ..Default::default()
+            },
+            Asked::Decision {
+                from: validator,
+                height,
+            },
+        );
     }
 
     /// Asks validator `validator` for the body of block `hash` proposed at `height`.
     pub fn request_body(&self, validator: u32, height: u64, hash: [u8; 32]) {
+        self.request(
+            validator,
+            DecisionRequest {
+                height,
+                block_hash: bytes::Bytes::copy_from_slice(&hash),
+                tx_hashes: Vec::new(),
+            },
+            Asked::Body {
+                from: validator,
+                hash,
+            },
+        );
+    }
+
+    /// Asks validator `validator` for the transactions `tx_hashes` of block `hash` proposed at
+    /// `height` (those a compact proposal named that this node lacks).
+    pub fn request_txs(&self, validator: u32, height: u64, hash: [u8; 32], tx_hashes: &[Hash32]) {
+        self.request(
+            validator,
+            DecisionRequest {
+                height,
+                block_hash: bytes::Bytes::copy_from_slice(&hash),
+                tx_hashes: tx_hashes
+                    .iter()
+                    .map(|h| bytes::Bytes::copy_from_slice(&h.0))
+                    .collect(),
+            },
+            Asked::Txs {
+                from: validator,
+                hash,
+            },
+        );
+    }
+
+    fn request(&self, validator: u32, request: DecisionRequest, asked: Asked) {
         if let Some(&peer) = self.validators.get(validator as usize) {
             if peer != self.local {
                 self.send(Command::Request {
                     peer,
-                    request: DecisionRequest {
-                        height,
-                        block_hash: bytes::Bytes::copy_from_slice(&hash),
-                    },
-                    asked: Asked::Body {
-                        from: validator,
-                        hash,
-                    },
+                    request,
+                    asked,
                 });
             }
         }
@@ -307,6 +343,18 @@ impl Command {
                 asked: Asked::Body { from, hash },
                 ..
             } => Some((*from, *hash)),
+            _ => None,
+        }
+    }
+
+    /// The transactions this command asks a validator for: (validator, block hash, hashes).
+    pub(crate) fn txs_request(&self) -> Option<(u32, [u8; 32], Vec<bytes::Bytes>)> {
+        match self {
+            Command::Request {
+                asked: Asked::Txs { from, hash },
+                request,
+                ..
+            } => Some((*from, *hash, request.tx_hashes.clone())),
             _ => None,
         }
     }
@@ -709,6 +757,14 @@ impl NetworkTask {
                                 block: response.block.map(Box::new),
                             },
                         ),
+                        Asked::Txs { from, hash } => (
+                            from,
+                            ConsensusEvent::Txs {
+                                from,
+                                hash,
+                                transactions: response.transactions,
+                            },
+                        ),
                     };
                     self.consensus.push(from as usize, event, bytes);
                 }
@@ -720,6 +776,16 @@ impl NetworkTask {
             )) => {
                 let asked = self.pending.remove(&request_id);
                 tracing::debug!(?asked, %error, "sync request failed");
+                // A compact proposal's transactions that will not come: the driver stops
+                // waiting for them (the block gets a nil prevote).
+                if let Some(Asked::Txs { from, hash }) = asked {
+                    let none = ConsensusEvent::Txs {
+                        from,
+                        hash,
+                        transactions: Vec::new(),
+                    };
+                    self.consensus.push(from as usize, none, 0);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(
                 request_response::Event::InboundFailure { peer, .. },

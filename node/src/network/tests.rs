@@ -124,7 +124,7 @@ async fn an_observer_may_send_transactions_but_not_consensus_messages() {
             signature: Bytes::from_static(&[7; 64]),
             ..Default::default()
         })),
-        block: None,
+        compact_block: None,
     };
     for _ in 0..20 {
         no.handle.publish_consensus(&vote);

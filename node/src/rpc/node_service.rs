@@ -6,7 +6,7 @@ use bytes::Bytes;
 use quorate_proto::crypto::Address;
 use quorate_proto::v1::node_service_server::NodeService;
 use quorate_proto::v1::{
-    ChainParams, GetNodeStatusRequest, NodeStatus, SystemContractInfo, ValidatorInfo,
+    ChainParams, GetNodeStatusRequest, NodeStatus, P2pTraffic, SystemContractInfo, ValidatorInfo,
 };
 use tonic::{Request, Response, Status};
 
@@ -90,6 +90,17 @@ impl NodeService for NodeApi {
                     name: c.name.clone(),
                     address: Bytes::copy_from_slice(&Address::of_system_contract(&c.name).0),
                     code_hash: hex::decode(&c.code_hash).unwrap_or_default().into(),
+                })
+                .collect(),
+            p2p_traffic: ["consensus", "transactions", "sync"]
+                .into_iter()
+                .map(|kind| {
+                    let (received_bytes, sent_bytes) = crate::metrics::get().p2p_totals(kind);
+                    P2pTraffic {
+                        kind: kind.to_owned(),
+                        received_bytes,
+                        sent_bytes,
+                    }
                 })
                 .collect(),
         }))

@@ -414,6 +414,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         .into_inner();
 
     let pids = cluster.pids();
+    let traffic_start = traffic(&cluster.urls).await?;
     let usage_start: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
     let progress = ProgressBar::new(txs.len() as u64);
     progress.set_style(
@@ -502,6 +503,10 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     progress.finish_and_clear();
     submitting.await.context("client tasks")??;
     let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
+    let mut p2p_received = traffic(&cluster.urls).await?;
+    for (kind, bytes) in &mut p2p_received {
+        *bytes = bytes.saturating_sub(traffic_start.get(kind).copied().unwrap_or(0));
+    }
 
     progress.println("reading receipts");
     let (failed, failure_example) = count_failed(&first, &record).await?;
@@ -587,8 +592,25 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         latency: Latency::of(&mut latencies),
         blocks: record.blocks.load(Ordering::SeqCst),
         usage,
+        p2p_received,
         timeline,
     })
+}
+
+/// p2p payload bytes received so far by all the validators together, by kind.
+async fn traffic(urls: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut total = BTreeMap::new();
+    for url in urls {
+        let status = NodeServiceClient::new(connect(url).await?)
+            .get_status(GetNodeStatusRequest {})
+            .await
+            .context("node status")?
+            .into_inner();
+        for t in status.p2p_traffic {
+            *total.entry(t.kind).or_insert(0) += t.received_bytes;
+        }
+    }
+    Ok(total)
 }
 
 /// One client: submits its transactions in order, in batches, retrying `MEMPOOL_FULL`.

@@ -112,6 +112,8 @@ pub struct Report {
     pub blocks: u64,
     /// Per validator CPU and memory (when this run started them).
     pub usage: Vec<ValidatorUsage>,
+    /// p2p payload bytes all validators together received in the window, by kind.
+    pub p2p_received: BTreeMap<String, u64>,
     /// Over time.
     pub timeline: Vec<Slice>,
 }
@@ -168,6 +170,26 @@ impl Report {
                 .map_or_else(String::new, |e| format!(", e.g. {e:?}")),
             self.blocks,
         );
+        let p2p: u64 = self.p2p_received.values().sum();
+        if p2p > 0 {
+            let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64;
+            let kinds: Vec<String> = self
+                .p2p_received
+                .iter()
+                .map(|(k, &b)| {
+                    format!(
+                        "{k} {:.1} MiB ({:.0} B/block)",
+                        b as f64 / 1048576.0,
+                        per(b, self.blocks)
+                    )
+                })
+                .collect();
+            out += &format!(
+                "\np2p        received by all validators: {}; {:.0} B per committed tx",
+                kinds.join(", "),
+                per(p2p, self.committed)
+            );
+        }
         for u in &self.usage {
             out += &format!(
                 "\nvalidator {}: cpu {:.0}% of a core, rss {:.0} MiB (peak {:.0} MiB)",
@@ -380,6 +402,7 @@ mod tests {
             latency: Latency::default(),
             blocks: 2,
             usage: Vec::new(),
+            p2p_received: BTreeMap::from([("consensus".to_owned(), 3 << 20)]),
             timeline: timeline(&[1, 500_000, 900_000], &[1_200_000, 1_600_000, 0]),
         };
         report.plot(&path).expect("plot");
@@ -387,5 +410,10 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
         assert!(svg.contains("committed"));
         assert!(report.text().contains("committed  2 of 3 accepted"));
+        assert!(
+            report.text().contains("consensus 3.0 MiB (1572864 B/block)"),
+            "{}",
+            report.text()
+        );
     }
 }
