@@ -53,7 +53,9 @@ tps_of() { sed -nE 's/^  "committed_tps": *([0-9]+).*/\1/p' "$OUT/$1.json"; }
 run v1-transfer --validators 1 --workload transfer --txs "$(n 100000)" --senders 2000
 # One transaction per call (what most clients do), 64 concurrent clients, and at a fixed rate.
 run v1-transfer-singles --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64
-run v1-transfer-singles-rate --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64 --rate 2000
+half=$(( $(tps_of v1-transfer-singles) / 2 ))
+[ "$half" -gt 0 ] || half=100
+run v1-transfer-singles-half-load --validators 1 --workload transfer --txs "$(( half * 15 ))" --senders 2000 --batch 1 --clients 64 --rate "$half"
 run v1-remittance --validators 1 --workload remittance --txs "$(n 50000)" --senders 2000
 run v1-certs --validators 1 --workload certs --txs "$(n 500)" --senders 20 --certs-per-tx 100
 run v1-mix --validators 1 --workload mix --txs "$(n 50000)" --senders 2000 --certs-per-tx 10
@@ -62,6 +64,30 @@ half=$(( $(tps_of v4-transfer) / 2 ))
 [ "$half" -gt 0 ] || half=100
 run v4-transfer-half-load --validators 4 --workload transfer --txs "$(( half * 20 ))" --senders 2000 --rate "$half"
 run v4-transfer-singles --validators 4 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64
-run v4-transfer-singles-rate --validators 4 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64 --rate 1000
+half=$(( $(tps_of v4-transfer-singles) / 2 ))
+[ "$half" -gt 0 ] || half=100
+run v4-transfer-singles-half-load --validators 4 --workload transfer --txs "$(( half * 15 ))" --senders 2000 --batch 1 --clients 64 --rate "$half"
 run v4-remittance --validators 4 --workload remittance --txs "$(n 20000)" --senders 2000
+# The two client patterns side by side, against the targets of issue 14.
+python3 - "$OUT" >> "$report" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def r(name):
+    path = os.path.join(out, name + ".json")
+    return json.load(open(path)) if os.path.exists(path) else None
+def tps(x): return f"{x['committed_tps']:.0f}" if x else "-"
+def lat(x): return f"{x['latency']['p50_ms']:.0f} / {x['latency']['p99_ms']:.0f} ms" if x else "-"
+def p2p(x):
+    if not x or not x.get("p2p_received"): return "-"
+    return f"{sum(x['p2p_received'].values()) / max(x['committed'], 1):.0f} B"
+print("## Client patterns side by side\n")
+print("| cluster | SubmitBatch of 64, 8 clients | single Submit, 64 clients | singles / batched | singles at half their maximum: p50 / p99 | p2p bytes per tx (singles) |")
+print("|---|---|---|---|---|---|")
+for v in (1, 4):
+    b, s, h = r(f"v{v}-transfer"), r(f"v{v}-transfer-singles"), r(f"v{v}-transfer-singles-half-load")
+    ratio = f"{100 * s['committed_tps'] / b['committed_tps']:.0f}%" if b and s and b['committed_tps'] else "-"
+    print(f"| {v} validator{'s' if v > 1 else ''} | {tps(b)} tx/s | {tps(s)} tx/s | {ratio} | {lat(h)} | {p2p(s)} |")
+print("\nTargets (issue 14): 1 validator singles >= 80% of batched; 4 validators singles >= 6,000 tx/s and")
+print("no worse than batched; 4 validators singles at half their maximum p50 <= 50 ms, p99 <= 200 ms.\n")
+PY
 echo "report: $report"

@@ -196,9 +196,10 @@ impl Default for P2pConfig {
 }
 
 impl P2pConfig {
-    /// The parsed network settings.
+    /// The parsed network settings, for a chain of at most `block_max_txs` per block.
     pub fn settings(
         &self,
+        block_max_txs: u32,
     ) -> Result<crate::network::NetworkSettings, crate::network::NetworkError> {
         use crate::network::NetworkError;
         let addr = |field: &'static str, v: &str| {
@@ -244,6 +245,7 @@ impl P2pConfig {
             peers,
             observers,
             max_message_bytes: self.max_message_bytes,
+            block_max_txs,
             redial_interval: std::time::Duration::from_millis(self.redial_interval_ms),
         })
     }
@@ -446,7 +448,7 @@ impl NodeConfig {
                 "must be at least 1 MiB and a positive interval",
             );
         }
-        if let Err(e) = self.p2p.settings() {
+        if let Err(e) = self.p2p.settings(1) {
             return Err(ConfigError::P2p(e.to_string()));
         }
         if self.mempool.max_txs == 0 || self.mempool.nonce_window == 0 {

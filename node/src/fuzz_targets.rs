@@ -177,7 +177,7 @@ pub fn config(data: &[u8]) {
                 .extract();
         if let Ok(cfg) = loaded {
             if cfg.validate().is_ok() {
-                let _ = cfg.p2p.settings();
+                let _ = cfg.p2p.settings(1);
                 let _ = cfg.validate_for_chain(&context().params);
             }
         }

@@ -211,7 +211,7 @@ impl RunningNode {
         let mut p2p_addr = None;
         let bodies = Arc::new(BodyCache::default());
         let network = if validators.len() > 1 {
-            let settings = config.p2p.settings()?;
+            let settings = config.p2p.settings(chain.info().params.block_max_txs)?;
             let parts =
                 crate::network::start(settings, &key, &validators, &chain.info().chain_id).await?;
             let addr = parts

@@ -14,8 +14,16 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/quorate/sync/1")
 /// the encoded message, refusing frames over a bound.
 #[derive(Clone)]
 pub struct SyncCodec {
-    /// Largest frame accepted, bytes.
+    /// Largest response accepted, bytes.
     pub max_bytes: usize,
+    /// Largest request accepted, bytes (see [`max_request_bytes`]).
+    pub max_request_bytes: usize,
+}
+
+/// The largest request a peer may send: height and block hash, and the hashes of at most a
+/// block's worth of transactions (a compact proposal's missing ones).
+pub fn max_request_bytes(block_max_txs: u32) -> usize {
+    64 + block_max_txs as usize * 34
 }
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
@@ -55,7 +63,7 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_frame(io, 64).await?)
+        decode(&read_frame(io, self.max_request_bytes).await?)
     }
 
     async fn read_response<T>(

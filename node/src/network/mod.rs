@@ -71,6 +71,9 @@ pub struct NetworkSettings {
     pub observers: Vec<PeerId>,
     /// Largest gossip message or sync response, bytes.
     pub max_message_bytes: usize,
+    /// The chain's most transactions per block (bounds a request for the transactions of a
+    /// compact proposal).
+    pub block_max_txs: u32,
     /// How often unconnected peers are dialled again.
     pub redial_interval: Duration,
 }
@@ -421,7 +424,10 @@ pub async fn start(
             let gossip =
                 gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
             let sync = request_response::Behaviour::with_codec(
-                SyncCodec { max_bytes: max },
+                SyncCodec {
+                    max_bytes: max,
+                    max_request_bytes: codec::max_request_bytes(settings.block_max_txs),
+                },
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(10))

@@ -17,6 +17,7 @@ fn settings(peers: Vec<libp2p::Multiaddr>) -> NetworkSettings {
         peers,
         observers: Vec::new(),
         max_message_bytes: 1 << 20,
+        block_max_txs: 10_000,
         redial_interval: Duration::from_millis(100),
     }
 }
@@ -134,4 +135,68 @@ async fn an_observer_may_send_transactions_but_not_consensus_messages() {
         na.consensus.try_pop().is_none(),
         "a consensus message from an observer reached the driver"
     );
+}
+
+/// Issue 14: the hashes of a compact proposal's missing transactions travel in one sync
+/// request (requests were capped at 64 bytes, enough only for a height and a block hash, so
+/// every such fetch failed on a real network) and the answer comes back to the driver's inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_transactions_are_asked_for_and_answered_over_sync() {
+    use super::ConsensusEvent;
+    use quorate_proto::v1::DecisionResponse;
+    use quorate_proto::Hash32;
+    let (a, b) = (Keypair::from_secret(&[21; 32]), Keypair::from_secret(&[22; 32]));
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let mut na = start(settings(vec![]), &a, &genesis, "c")
+        .await
+        .expect("a starts");
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let mut nb = start(settings(vec![a_addr]), &b, &genesis, "c")
+        .await
+        .expect("b starts");
+    assert!(
+        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
+        "validators connect"
+    );
+    let txs: Vec<Transaction> = (0..10_000u32)
+        .map(|i| Transaction {
+            body: Bytes::from(i.to_le_bytes().to_vec()),
+            ..Default::default()
+        })
+        .collect();
+    let hashes: Vec<Hash32> = txs
+        .iter()
+        .map(|t| quorate_proto::tx::tx_hash(&t.body))
+        .collect();
+    na.handle.request_txs(1, 7, [9; 32], &hashes);
+    let request = tokio::time::timeout(Duration::from_secs(30), nb.sync_requests.recv())
+        .await
+        .expect("the request arrives in time")
+        .expect("b's network alive");
+    assert_eq!(request.request.tx_hashes.len(), 10_000);
+    nb.handle.respond(
+        request.peer,
+        request.channel,
+        DecisionResponse {
+            transactions: txs.clone(),
+            ..Default::default()
+        },
+    );
+    let event = tokio::time::timeout(Duration::from_secs(30), na.consensus.pop())
+        .await
+        .expect("the answer arrives in time");
+    match event {
+        ConsensusEvent::Txs {
+            from,
+            hash,
+            transactions,
+        } => {
+            assert_eq!((from, hash), (1, [9; 32]));
+            assert_eq!(transactions, txs);
+        }
+        other => panic!("expected the transactions, got {other:?}"),
+    }
 }
