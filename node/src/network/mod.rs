@@ -401,7 +401,10 @@ pub async fn start(
     let max = settings.max_message_bytes;
     let gossip_config = gossipsub::ConfigBuilder::default()
         .max_transmit_size(max)
-        .validation_mode(ValidationMode::Strict)
+        // Messages are not signed by libp2p (see `with_behaviour` below): every connection is
+        // already authenticated by noise with an allow-listed key, each transaction carries
+        // its own signature, and each proposal and vote its consensus signature (ADR 0005).
+        .validation_mode(ValidationMode::Permissive)
         .heartbeat_interval(Duration::from_millis(500))
         .mesh_n_low(1)
         .mesh_n(validator_peers.len().clamp(2, 8))
@@ -421,8 +424,10 @@ pub async fn start(
         )
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_behaviour(|key| {
-            let gossip =
-                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let gossip = gossipsub::Behaviour::new(
+                MessageAuthenticity::Author(key.public().to_peer_id()),
+                gossip_config,
+            )?;
             let sync = request_response::Behaviour::with_codec(
                 SyncCodec {
                     max_bytes: max,
@@ -622,13 +627,16 @@ impl NetworkTask {
     }
 
     /// Checks a gossip message before gossipsub may forward it: it must decode, and a
-    /// consensus message must be authored by a validator (observers may only send
-    /// transactions). Accepted messages are queued for the driver or admission.
-    fn validate(&mut self, message: gossipsub::Message) -> gossipsub::MessageAcceptance {
+    /// consensus message must come over the connection of a validator (`from`, authenticated
+    /// by noise; observers may only send transactions) — it is queued as that validator's.
+    /// Accepted messages are queued for the driver or admission.
+    fn validate(
+        &mut self,
+        from: PeerId,
+        message: gossipsub::Message,
+    ) -> gossipsub::MessageAcceptance {
         use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
-        let author = message
-            .source
-            .and_then(|p| self.validator_index.get(&p).copied());
+        let author = self.validator_index.get(&from).copied();
         let kind = if message.topic == self.consensus_topic.hash() {
             "consensus"
         } else {
@@ -637,7 +645,7 @@ impl NetworkTask {
         crate::metrics::get().p2p("in", kind, message.data.len());
         if message.topic == self.consensus_topic.hash() {
             let Some(from) = author else {
-                tracing::warn!(source = ?message.source, "consensus message from a non-validator refused");
+                tracing::warn!(peer = %from, "consensus message from a non-validator refused");
                 return Reject;
             };
             match ConsensusMessage::decode(message.data.as_slice()) {
@@ -707,7 +715,7 @@ impl NetworkTask {
                 message_id,
                 message,
             })) => {
-                let verdict = self.validate(message);
+                let verdict = self.validate(propagation_source, message);
                 self.swarm
                     .behaviour_mut()
                     .gossip

@@ -145,7 +145,10 @@ async fn missing_transactions_are_asked_for_and_answered_over_sync() {
     use super::ConsensusEvent;
     use quorate_proto::v1::DecisionResponse;
     use quorate_proto::Hash32;
-    let (a, b) = (Keypair::from_secret(&[21; 32]), Keypair::from_secret(&[22; 32]));
+    let (a, b) = (
+        Keypair::from_secret(&[21; 32]),
+        Keypair::from_secret(&[22; 32]),
+    );
     let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
     let mut na = start(settings(vec![]), &a, &genesis, "c")
         .await

@@ -411,7 +411,9 @@ mod tests {
         assert!(svg.contains("committed"));
         assert!(report.text().contains("committed  2 of 3 accepted"));
         assert!(
-            report.text().contains("consensus 3.0 MiB (1572864 B/block)"),
+            report
+                .text()
+                .contains("consensus 3.0 MiB (1572864 B/block)"),
             "{}",
             report.text()
         );
