@@ -78,8 +78,8 @@ def r(name):
 def tps(x): return f"{x['committed_tps']:.0f}" if x else "-"
 def lat(x): return f"{x['latency']['p50_ms']:.0f} / {x['latency']['p99_ms']:.0f} ms" if x else "-"
 def p2p(x):
-    if not x or not x.get("p2p_received"): return "-"
-    return f"{sum(x['p2p_received'].values()) / max(x['committed'], 1):.0f} B"
+    total = sum((x or {}).get("p2p_received", {}).values())
+    return f"{total / max(x['committed'], 1):.0f} B" if total else "-"
 print("## Client patterns side by side\n")
 print("| cluster | SubmitBatch of 64, 8 clients | single Submit, 64 clients | singles / batched | singles at half their maximum: p50 / p99 | p2p bytes per tx (singles) |")
 print("|---|---|---|---|---|---|")
