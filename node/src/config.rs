@@ -259,6 +259,9 @@ pub struct StorageConfig {
     pub sync_writes: bool,
     /// RocksDB block cache, MiB.
     pub block_cache_mib: usize,
+    /// Keep the blocks, transactions and receipts of only this many latest heights (the state
+    /// is always whole); 0 keeps every block (an archive node).
+    pub keep_blocks: u64,
 }
 
 impl Default for StorageConfig {
@@ -266,6 +269,7 @@ impl Default for StorageConfig {
         Self {
             sync_writes: true,
             block_cache_mib: 64,
+            keep_blocks: 0,
         }
     }
 }

@@ -669,7 +669,17 @@ impl Host {
             } => {
                 let (cert, body) = match (response.certificate, response.block) {
                     (Some(c), Some(b)) => (c, b),
-                    (None, None) => return Ok(Some(Input::NoDecision { from, height })),
+                    (None, None) => {
+                        if response.lowest_height > height {
+                            tracing::warn!(
+                                from,
+                                height,
+                                lowest = response.lowest_height,
+                                "validator pruned the block this node needs: this node must start from a state snapshot"
+                            );
+                        }
+                        return Ok(Some(Input::NoDecision { from, height }));
+                    }
                     _ => {
                         tracing::warn!(
                             from,

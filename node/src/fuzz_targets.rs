@@ -299,7 +299,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             DecisionResponse {
                 block: Some(block),
                 certificate: Some(cert),
-                transactions: Vec::new(),
+                ..DecisionResponse::default()
             }
             .encode_to_vec(),
         ),

@@ -157,6 +157,7 @@ impl RunningNode {
             &StorageOptions {
                 sync_writes: config.storage.sync_writes,
                 block_cache_bytes: config.storage.block_cache_mib << 20,
+                keep_blocks: (config.storage.keep_blocks > 0).then_some(config.storage.keep_blocks),
                 ..StorageOptions::default()
             },
         )?;

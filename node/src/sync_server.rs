@@ -76,14 +76,14 @@ impl BodyCache {
 
 /// The committed block at `height` with its certificate (empty when not committed here).
 pub fn decision_at(storage: &Storage, height: u64) -> Result<DecisionResponse, StorageError> {
-    let Some(record) = storage.block_by_height(height)? else {
-        return Ok(DecisionResponse::default());
+    let Some((record, txs)) = storage.block_with_txs(height, true)? else {
+        let lowest = storage.lowest_block()?;
+        return Ok(DecisionResponse {
+            lowest_height: if height < lowest { lowest } else { 0 },
+            ..DecisionResponse::default()
+        });
     };
-    let transactions = storage
-        .txs(&record.tx_hashes)?
-        .into_iter()
-        .filter_map(|t| t.transaction)
-        .collect();
+    let transactions = txs.into_iter().filter_map(|t| t.transaction).collect();
     Ok(DecisionResponse {
         block: Some(Block {
             header: record.header,
@@ -91,6 +91,7 @@ pub fn decision_at(storage: &Storage, height: u64) -> Result<DecisionResponse, S
         }),
         certificate: record.certificate,
         transactions: Vec::new(),
+        lowest_height: 0,
     })
 }
 
@@ -194,6 +195,36 @@ mod tests {
         cache.forget_up_to(2);
         assert!(!cache.is_empty());
         assert!(cache.bodies.lock().values().all(|(h, _, _)| *h == 3));
+    }
+
+    /// Issue 17: a pruned height is answered with where this node's blocks start, not as a
+    /// height it has not reached.
+    #[test]
+    fn a_pruned_height_is_answered_with_the_lowest_height_held() {
+        let t = crate::testutil::TestChain::new(2);
+        for nonce in 0..8 {
+            t.admit_ok(vec![t.transfer(0, t.addr(1), 1, nonce)]);
+            t.produce().expect("block");
+        }
+        let t = t.reopen_with(&crate::storage::StorageOptions {
+            sync_writes: false,
+            keep_blocks: Some(3),
+            ..Default::default()
+        });
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 1, 8)]);
+        t.produce().expect("block 9");
+        let storage = t.chain.storage();
+        let pruned = decision_at(storage, 2).expect("answer");
+        assert_eq!((pruned.block, pruned.lowest_height), (None, 7));
+        let held = decision_at(storage, 8).expect("answer");
+        assert!(held.block.is_some() && held.certificate.is_some());
+        assert_eq!(held.lowest_height, 0);
+        let ahead = decision_at(storage, 50).expect("answer");
+        assert_eq!(
+            (ahead.block, ahead.lowest_height),
+            (None, 0),
+            "not reached is not pruned"
+        );
     }
 
     #[test]

@@ -71,12 +71,22 @@ impl TestChain {
         validator: Keypair,
         accounts: Vec<Keypair>,
     ) -> Self {
-        // Opening the same directory again is what a restart does.
         let options = StorageOptions {
             sync_writes: false,
             ..Default::default()
         };
-        let storage = Storage::open(dir.path(), &options).expect("open storage");
+        Self::assemble_with(dir, genesis, validator, accounts, &options)
+    }
+
+    fn assemble_with(
+        dir: tempfile::TempDir,
+        genesis: Genesis,
+        validator: Keypair,
+        accounts: Vec<Keypair>,
+        options: &StorageOptions,
+    ) -> Self {
+        // Opening the same directory again is what a restart does.
+        let storage = Storage::open(dir.path(), options).expect("open storage");
         let chain = Arc::new(Chain::open(genesis.clone(), storage.clone()).expect("chain"));
         let mempool = Arc::new(Mutex::new(Mempool::new(limits())));
         let admission = Admission::new(
@@ -99,6 +109,14 @@ impl TestChain {
 
     /// Closes and reopens the database (as after a restart).
     pub fn reopen(self) -> Self {
+        self.reopen_with(&StorageOptions {
+            sync_writes: false,
+            ..Default::default()
+        })
+    }
+
+    /// Closes and reopens the database with `options` (a restart with another configuration).
+    pub fn reopen_with(self, options: &StorageOptions) -> Self {
         let TestChain {
             dir,
             genesis,
@@ -109,7 +127,7 @@ impl TestChain {
             admission,
         } = self;
         drop((chain, mempool, admission));
-        Self::assemble(dir, genesis, validator, accounts)
+        Self::assemble_with(dir, genesis, validator, accounts, options)
     }
 
     pub fn transfer(&self, from: usize, to: Address, amount: u64, nonce: u64) -> Transaction {

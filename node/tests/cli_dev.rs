@@ -308,3 +308,82 @@ fn grpc_over_tls_and_mutual_tls_from_the_cli_and_python() {
     );
     assert_eq!(code, 2, "Python trusting another CA was accepted: {out}");
 }
+
+/// Issue 17: a node that keeps only its last blocks (`storage.keep_blocks`) answers for a
+/// pruned block with a clear refusal, reports where its blocks start, keeps the whole state,
+/// and goes on pruning after a restart. It runs as an archive node first, so that the
+/// transfer is looked up before any pruning can race the client.
+#[test]
+fn a_node_that_prunes_keeps_its_last_blocks_and_the_whole_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fast = ("QUORATE_CFG_BLOCK__EMPTY_INTERVAL_MS", "20");
+    let pruning = [("QUORATE_CFG_STORAGE__KEEP_BLOCKS", "5"), fast];
+    let node = DevNode::start_with(dir.path(), &[fast]);
+    let k0 = node.key(0);
+    let k0 = k0.to_str().expect("utf8");
+    let a1 = dev_address(1);
+    let (_, before) = node.cli_json(&["account", &a1]);
+    let (code, res) = node.cli_json(&[
+        "tx", "transfer", "--from", k0, "--to", &a1, "--amount", "77", "--wait",
+    ]);
+    assert_eq!(code, 0, "{res}");
+    let height = res["height"].as_u64().expect("height");
+    let tx_hash = res["tx_hash"].as_str().expect("hash").to_owned();
+    let status = |node: &DevNode| node.cli_json(&["status"]).1;
+    let field = |s: &serde_json::Value, f: &str| s[f].as_u64().expect(f);
+    // Waits (bounded) until `f` holds of the node's status; returns that status.
+    let wait = |node: &DevNode, what: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let s = status(node);
+            if f(&s) {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what} not reached");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let s = wait(&node, "20 more blocks", &|s| {
+        field(s, "height") >= height + 20
+    });
+    assert_eq!(
+        field(&s, "lowest_block_height"),
+        1,
+        "an archive node keeps every block"
+    );
+    let home = node.home.clone();
+    node.kill();
+
+    let node = DevNode::start_with(&home, &pruning);
+    let s = wait(&node, "pruning past the transfer", &|s| {
+        field(s, "lowest_block_height") > height + 5
+    });
+    let lowest = field(&s, "lowest_block_height");
+    assert!(lowest + 5 >= field(&s, "height"), "{s}");
+    let out = std::process::Command::new(common::bin())
+        .args(["block", &height.to_string(), "--node", &node.url])
+        .output()
+        .expect("run quorate");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("was pruned") && err.contains("keep_blocks"),
+        "{err}"
+    );
+    let (code, _) = node.cli_json(&["block"]);
+    assert_eq!(code, 0, "the latest block is served");
+    let (code, _) = node.cli(&["tx", "status", &tx_hash]);
+    assert_ne!(code, 0, "a pruned transaction is no longer served");
+    let (_, after) = node.cli_json(&["account", &a1]);
+    assert_eq!(
+        after["balance"].as_u64(),
+        Some(before["balance"].as_u64().expect("balance") + 77),
+        "the state is whole"
+    );
+
+    node.kill();
+    let node = DevNode::start_with(&home, &pruning);
+    wait(&node, "pruning after the restart", &|s| {
+        field(s, "lowest_block_height") > lowest
+    });
+}

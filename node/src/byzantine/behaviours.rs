@@ -349,7 +349,7 @@ impl State {
                     transactions: Vec::new(),
                 }),
                 certificate: cert,
-                transactions: Vec::new(),
+                ..DecisionResponse::default()
             },
             // The real body under a forged certificate.
             (1, block, _) => DecisionResponse {
@@ -365,7 +365,7 @@ impl State {
                         })
                         .collect(),
                 }),
-                transactions: Vec::new(),
+                ..DecisionResponse::default()
             },
             // The real certificate with a body missing its last transaction.
             (2, Some(mut b), cert) => {
@@ -377,7 +377,7 @@ impl State {
                 DecisionResponse {
                     block: Some(b),
                     certificate: cert,
-                    transactions: Vec::new(),
+                    ..DecisionResponse::default()
                 }
             }
             // Nothing, as if it held nothing.

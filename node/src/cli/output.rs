@@ -185,6 +185,7 @@ pub fn status(s: &NodeStatus) -> Value {
         "peers": s.peers,
         "mempool_txs": s.mempool_txs,
         "mempool_bytes": s.mempool_bytes,
+        "lowest_block_height": s.lowest_block_height,
         "validators": s.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key), "address": hex::encode(&v.address)})).collect::<Vec<_>>(),
         "engine_fingerprint": hex::encode(&s.engine_fingerprint),
         "admin": hex::encode(&s.admin),
@@ -195,10 +196,15 @@ pub fn status(s: &NodeStatus) -> Value {
 /// Text of node status.
 pub fn status_text(s: &NodeStatus) -> String {
     let mut out = format!(
-        "chain      {}\nversion    {}\nheight     {}\nhead       {}\nstate_root {}\nengine     {}\nadmin      {}\nmempool    {} txs, {} bytes\npeers      {}\nvalidators {}",
+        "chain      {}\nversion    {}\nheight     {}{}\nhead       {}\nstate_root {}\nengine     {}\nadmin      {}\nmempool    {} txs, {} bytes\npeers      {}\nvalidators {}",
         s.chain_id,
         s.version,
         s.height,
+        if s.lowest_block_height > 1 {
+            format!(" (blocks kept from height {})", s.lowest_block_height)
+        } else {
+            String::new()
+        },
         hex::encode(&s.latest_block_hash),
         hex::encode(&s.state_root),
         hex::encode(&s.engine_fingerprint),

@@ -264,7 +264,7 @@ async fn a_truncated_body_does_not_stop_the_certified_block_from_committing() {
             response: Box::new(DecisionResponse {
                 block: Some(Harness::body(&block)),
                 certificate: Some(cert),
-                transactions: Vec::new(),
+                ..DecisionResponse::default()
             }),
         },
         0,
@@ -294,7 +294,7 @@ async fn a_proposal_from_the_future_gets_a_nil_prevote_but_commits_once_certifie
             response: Box::new(DecisionResponse {
                 block: Some(Harness::body(&block)),
                 certificate: Some(cert),
-                transactions: Vec::new(),
+                ..DecisionResponse::default()
             }),
         },
         0,

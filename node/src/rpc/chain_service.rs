@@ -15,27 +15,15 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{internal, NodeState};
-use crate::storage::{BlockRecord, Storage, StorageError};
+use crate::storage::{BlockRecord, StorageError, TxRecord};
 
 /// The service implementation.
 pub struct ChainApi(pub Arc<NodeState>);
 
 /// The client form of a stored block.
-pub fn block_info(
-    storage: &Storage,
-    record: BlockRecord,
-    include_txs: bool,
-) -> Result<BlockInfo, StorageError> {
+pub fn block_info(record: BlockRecord, txs: Vec<TxRecord>) -> Result<BlockInfo, StorageError> {
     let header = record.decode_header()?;
-    let transactions = if include_txs {
-        storage
-            .txs(&record.tx_hashes)?
-            .into_iter()
-            .filter_map(|r| r.transaction)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let transactions = txs.into_iter().filter_map(|r| r.transaction).collect();
     Ok(BlockInfo {
         hash: Bytes::copy_from_slice(&record.hash().0),
         header: Some(header),
@@ -52,15 +40,28 @@ pub(super) async fn load_block(
     include_txs: bool,
 ) -> Result<Option<BlockInfo>, Status> {
     let storage = state.chain.storage().clone();
-    tokio::task::spawn_blocking(move || {
-        storage
-            .block_by_height(height)?
-            .map(|r| block_info(&storage, r, include_txs))
-            .transpose()
+    let (block, lowest) = tokio::task::spawn_blocking(move || {
+        let block = storage
+            .block_with_txs(height, include_txs)?
+            .map(|(r, txs)| block_info(r, txs))
+            .transpose()?;
+        Ok::<_, StorageError>((block, storage.lowest_block()?))
     })
     .await
     .map_err(|e| Status::internal(format!("block loading task failed: {e}")))?
-    .map_err(internal)
+    .map_err(internal)?;
+    if block.is_none() && height < lowest {
+        return Err(pruned(height, lowest));
+    }
+    Ok(block)
+}
+
+/// The answer for a block this node pruned.
+pub(super) fn pruned(height: u64, lowest: u64) -> Status {
+    Status::not_found(format!(
+        "block {height} was pruned: this node keeps blocks from height {lowest} \
+         (storage.keep_blocks); ask an archive node"
+    ))
 }
 
 #[tonic::async_trait]

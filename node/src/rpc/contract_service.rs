@@ -149,13 +149,13 @@ impl ContractService for ContractApi {
         let rx = super::follow_heights(self.0.clone(), req.from_height, move |state, height| {
             let kind = kind.clone();
             async move {
-                blocking(move || {
+                let found = blocking(move || {
                     let storage = state.chain.storage();
-                    let Some(block) = storage.block_by_height(height)? else {
-                        return Ok(Vec::new());
+                    let Some((_, txs)) = storage.block_with_txs(height, true)? else {
+                        return Ok(Err(storage.lowest_block()?));
                     };
                     let mut out = Vec::new();
-                    for rec in storage.txs(&block.tx_hashes)? {
+                    for rec in txs {
                         let Some(receipt) = rec.receipt else { continue };
                         for (i, event) in receipt.events.into_iter().enumerate() {
                             let wanted = contract.is_none_or(|c| event.contract.as_ref() == c.0)
@@ -171,9 +171,16 @@ impl ContractService for ContractApi {
                             }
                         }
                     }
-                    Ok(out)
+                    Ok(Ok(out))
                 })
-                .await
+                .await?;
+                match found {
+                    Ok(events) => Ok(events),
+                    Err(lowest) if height < lowest => {
+                        Err(super::chain_service::pruned(height, lowest))
+                    }
+                    Err(_) => Ok(Vec::new()),
+                }
             }
         })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -29,6 +29,12 @@ impl NodeService for NodeApi {
         };
         let p = &info.params;
         let admin = self.0.chain.storage().admin().map_err(super::internal)?;
+        let lowest_block_height = self
+            .0
+            .chain
+            .storage()
+            .lowest_block()
+            .map_err(super::internal)?;
         Ok(Response::new(NodeStatus {
             chain_id: info.chain_id.clone(),
             height: head.height,
@@ -103,6 +109,7 @@ impl NodeService for NodeApi {
                     }
                 })
                 .collect(),
+            lowest_block_height,
         }))
     }
 }

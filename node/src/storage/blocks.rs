@@ -7,8 +7,12 @@ use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction};
 use rocksdb::WriteBatch;
 
 use super::{
-    corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_TXS,
+    corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_META, CF_TXS,
+    META_PRUNED,
 };
+
+/// Most heights whose blocks one commit prunes.
+pub const PRUNE_PER_COMMIT: u64 = 16;
 use crate::execution::ExecutedBlock;
 
 /// A committed block as stored: header bytes, transaction hashes and certificate. The
@@ -119,9 +123,67 @@ impl Storage {
             state_root: block.lthash.root(),
         };
         self.put_head(&mut batch, &new_head, &block.lthash);
+        self.prune_blocks(&mut batch, height)?;
         let _commit = self.commit_lock.write();
         self.write(batch)?;
         Ok(new_head)
+    }
+
+    /// Adds to the commit of `height` the deletion of the blocks that leave the kept window
+    /// (block record, hash index, transactions and receipts): at most [`PRUNE_PER_COMMIT`]
+    /// heights at a time, so that a window shrunk at a restart is caught up over the next
+    /// commits instead of in one huge write. The state is never pruned.
+    fn prune_blocks(&self, batch: &mut WriteBatch, height: u64) -> Result<(), StorageError> {
+        let Some(keep) = self.keep_blocks else {
+            return Ok(());
+        };
+        let target = height.saturating_sub(keep);
+        let done = self.lowest_block()?.saturating_sub(1);
+        if target <= done {
+            return Ok(());
+        }
+        let upto = target.min(done + PRUNE_PER_COMMIT);
+        for h in done + 1..=upto {
+            if let Some(record) = self.block_by_height(h)? {
+                batch.delete_cf(self.cf(CF_BLOCK_HASHES), record.hash().0);
+                for t in &record.tx_hashes {
+                    batch.delete_cf(self.cf(CF_TXS), t);
+                }
+            }
+            batch.delete_cf(self.cf(CF_BLOCKS), h.to_be_bytes());
+        }
+        batch.put_cf(self.cf(CF_META), META_PRUNED, upto.to_be_bytes());
+        Ok(())
+    }
+
+    /// The lowest height whose block this node holds (1 unless blocks were pruned).
+    pub fn lowest_block(&self) -> Result<u64, StorageError> {
+        match self.db().get_pinned_cf(self.cf(CF_META), META_PRUNED)? {
+            None => Ok(1),
+            Some(b) => <[u8; 8]>::try_from(&*b)
+                .map(|b| u64::from_be_bytes(b) + 1)
+                .map_err(|_| corrupt("pruned height", "wrong length")),
+        }
+    }
+
+    /// The block at `height` with the records of its transactions (none unless `with_txs`),
+    /// read while no commit runs: a commit that prunes the block cannot take its transactions
+    /// away in between.
+    pub fn block_with_txs(
+        &self,
+        height: u64,
+        with_txs: bool,
+    ) -> Result<Option<(BlockRecord, Vec<TxRecord>)>, StorageError> {
+        let _consistent = self.read_consistent();
+        let Some(record) = self.block_by_height(height)? else {
+            return Ok(None);
+        };
+        let txs = if with_txs {
+            self.txs(&record.tx_hashes)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some((record, txs)))
     }
 
     /// The block at `height`, if committed.

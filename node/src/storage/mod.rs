@@ -65,6 +65,8 @@ const META_LTHASH: &[u8] = b"lthash";
 const META_GENESIS: &[u8] = b"genesis_hash";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_SCHEMA: &[u8] = b"schema_version";
+/// The highest height whose block was pruned (u64 BE; absent: none).
+pub(crate) const META_PRUNED: &[u8] = b"pruned_to";
 /// blake3 of the genesis file as last checked in full.
 const META_GENESIS_FILE: &[u8] = b"genesis_file_hash";
 /// That genesis as JSON without its funded accounts (they are in the state).
@@ -122,6 +124,9 @@ pub struct StorageOptions {
     pub max_open_files: i32,
     /// Keep RocksDB's statistics (tickers such as WAL syncs and write stalls).
     pub statistics: bool,
+    /// Keep only the blocks (with their transactions and receipts) of this many latest
+    /// heights; `None` keeps every block (an archive node).
+    pub keep_blocks: Option<u64>,
 }
 
 impl Default for StorageOptions {
@@ -131,6 +136,7 @@ impl Default for StorageOptions {
             block_cache_bytes: 64 << 20,
             max_open_files: 512,
             statistics: false,
+            keep_blocks: None,
         }
     }
 }
@@ -183,6 +189,8 @@ pub struct Storage {
     /// Held for writing while a block commits and for reading by a read-only query, so that a
     /// query sees one committed state throughout.
     commit_lock: parking_lot::RwLock<()>,
+    /// Blocks kept (`None`: all).
+    keep_blocks: Option<u64>,
 }
 
 fn corrupt(what: impl Into<String>, detail: impl ToString) -> StorageError {
@@ -245,6 +253,7 @@ impl Storage {
             write_opts,
             record_opts,
             commit_lock: parking_lot::RwLock::new(()),
+            keep_blocks: opts.keep_blocks,
         }))
     }
 

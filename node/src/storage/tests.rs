@@ -223,3 +223,65 @@ fn a_flush_leaves_nothing_for_the_next_open_to_replay() {
         BALANCE + 100
     );
 }
+
+/// Issue 17: with `keep_blocks`, a commit deletes the blocks that leave the window (record, hash
+/// index, transactions and receipts); a window set on an archive node at restart is caught up
+/// at most `PRUNE_PER_COMMIT` heights per commit; the state stays whole and the pruned height
+/// survives a restart.
+#[test]
+fn pruning_keeps_the_last_blocks_and_the_whole_state() {
+    let t = TestChain::new(3);
+    for nonce in 0..30 {
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 1, nonce)]);
+        t.produce().expect("block");
+    }
+    let s = t.chain.storage().clone();
+    let first = s.block_by_height(1).expect("read").expect("block 1");
+    let first_tx = Hash32::from_slice(&first.tx_hashes[0]).expect("hash");
+    assert!(s.tx(&first_tx).expect("read").is_some());
+    drop(s);
+    let keep = StorageOptions {
+        sync_writes: false,
+        keep_blocks: Some(5),
+        ..StorageOptions::default()
+    };
+    let t = t.reopen_with(&keep);
+    let s = t.chain.storage().clone();
+    assert_eq!(
+        s.lowest_block().expect("lowest"),
+        1,
+        "nothing pruned before a commit"
+    );
+    t.admit_ok(vec![t.transfer(0, t.addr(1), 1, 30)]);
+    t.produce().expect("block 31");
+    assert_eq!(
+        s.lowest_block().expect("lowest"),
+        1 + blocks::PRUNE_PER_COMMIT
+    );
+    assert!(s.block_by_height(1).expect("read").is_none());
+    assert!(
+        s.tx(&first_tx).expect("read").is_none(),
+        "its transactions went too"
+    );
+    assert_eq!(s.height_of(&first.hash()).expect("read"), None);
+    t.admit_ok(vec![t.transfer(0, t.addr(1), 1, 31)]);
+    let head = t.produce().expect("block 32");
+    assert_eq!(
+        s.lowest_block().expect("lowest"),
+        28,
+        "caught up: 28..=32 kept"
+    );
+    for h in 1..=32 {
+        let held = s.block_by_height(h).expect("read").is_some();
+        assert_eq!(held, h >= 28, "height {h}");
+    }
+    assert!(s.block_with_txs(27, true).expect("read").is_none());
+    let (_, txs) = s.block_with_txs(30, true).expect("read").expect("block 30");
+    assert_eq!(txs.len(), 1);
+    assert_eq!(s.recompute_lthash().expect("scan").root(), head.state_root);
+    assert_eq!(s.account(&t.addr(0)).expect("a0").nonce, 32);
+    drop(s);
+    let t = t.reopen_with(&keep);
+    assert_eq!(t.chain.storage().lowest_block().expect("lowest"), 28);
+    assert_eq!(t.chain.head(), head);
+}

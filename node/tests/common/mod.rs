@@ -26,11 +26,17 @@ impl DevNode {
     /// Starts `quorate dev --home HOME` on a free loopback port and waits (bounded) until it
     /// serves gRPC.
     pub fn start(home: &Path) -> DevNode {
+        Self::start_with(home, &[])
+    }
+
+    /// Starts it with configuration overrides (`QUORATE_CFG_*` variables).
+    pub fn start_with(home: &Path, config: &[(&str, &str)]) -> DevNode {
         let mut child = Command::new(bin())
             .args(["dev", "--home"])
             .arg(home)
             .args(["--grpc-addr", "127.0.0.1:0"])
             .env("QUORATE_CFG_BLOCK__INTERVAL_MS", "20")
+            .envs(config.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
