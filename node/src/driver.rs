@@ -176,6 +176,9 @@ const MAX_RECEIVED_BODIES: usize = 12;
 const MAX_BODIES_PER_ROUND: usize = 2;
 /// How long before the same body is asked for again.
 const BODY_RETRY: Duration = Duration::from_millis(250);
+/// How long the transactions of a compact proposal may take to come before the fetch counts
+/// as failed (an answer or its failure is normally reported well before).
+const PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A block body received from another validator: checked against its header, its
 /// transactions' signatures verified; kept until executed (or, if judged invalid, until the
@@ -204,7 +207,10 @@ struct Wanted {
 
 /// A compact proposal whose transactions are partly in the mempool.
 struct Partial {
+    height: Height,
     round: Round,
+    /// When its missing transactions were asked for.
+    asked: Instant,
     header_bytes: Bytes,
     /// Every transaction's hash, in block order (checked against the header's root).
     hashes: Vec<Hash32>,
@@ -503,6 +509,7 @@ impl Host {
             }));
         }
         let Some(r) = self.received.get(&block) else {
+            self.expire_partials();
             if let Some(w) = self.wanted.get_mut(&block) {
                 if w.partial.is_some() {
                     w.validation = Some(endorsed);
@@ -778,6 +785,7 @@ impl Host {
         named: Option<ValidatorIndex>,
         proposer: ValidatorIndex,
     ) {
+        self.expire_partials();
         if self.blocks.contains_key(&id)
             || self.received.contains_key(&id)
             || self.wanted.get(&id).is_some_and(|w| w.partial.is_some())
@@ -786,7 +794,8 @@ impl Host {
         }
         let params = &self.d.chain.info().params;
         let checked = self
-            .check_header(height, round, id, &compact.header, named)
+            .room_for_proposal(height, round)
+            .and_then(|()| self.check_header(height, id, &compact.header, named))
             .and_then(|h| check_compact(&h, &compact.tx_hashes, params).map_err(|e| e.to_string()));
         let hashes = match checked {
             Ok(hashes) => hashes,
@@ -801,7 +810,9 @@ impl Host {
         };
         let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
         let mut partial = Partial {
+            height,
             round,
+            asked: Instant::now(),
             header_bytes: compact.header,
             hashes,
             slots,
@@ -949,7 +960,7 @@ impl Host {
         if self.blocks.contains_key(&id) || self.received.contains_key(&id) {
             return Ok(false);
         }
-        match self.check_body(height, round, id, &body, proposer) {
+        match self.check_body(height, id, &body, proposer) {
             Ok(()) => {}
             Err(why) => {
                 tracing::warn!(block = %id, height, reason = %why, "refused block body");
@@ -1006,28 +1017,24 @@ impl Host {
         }
     }
 
-    /// The checks of a body that need no signature and no state, and the bound on what is
-    /// kept.
+    /// The checks of a body that need no signature and no state.
     fn check_body(
         &self,
         height: Height,
-        round: Round,
         id: BlockId,
         body: &Block,
         proposer: Option<ValidatorIndex>,
     ) -> Result<(), String> {
-        let header = self.check_header(height, round, id, &body.header, proposer)?;
+        let header = self.check_header(height, id, &body.header, proposer)?;
         check_body(&header, &body.transactions, &self.d.chain.info().params)
             .map_err(|e| e.to_string())
     }
 
     /// The checks of a block's header that need no state: it hashes to `id`, is the canonical
-    /// encoding, is of `height` and (for a fresh proposal) names `proposer`; and the bound on
-    /// the bodies kept, whole or partial.
+    /// encoding, is of `height` and (for a fresh proposal) names `proposer`.
     fn check_header(
         &self,
         height: Height,
-        round: Round,
         id: BlockId,
         header_bytes: &Bytes,
         proposer: Option<ValidatorIndex>,
@@ -1052,6 +1059,14 @@ impl Host {
                 .to_string());
             }
         }
+        Ok(header)
+    }
+
+    /// The bound on what unsolicited compact proposals make this node keep: bodies received
+    /// and partial bodies together, and per height and round. Bodies this node asked for —
+    /// a certified decision, a body it fetched — do not count against it: refusing them could
+    /// leave it unable ever to commit.
+    fn room_for_proposal(&self, height: Height, round: Round) -> Result<(), String> {
         let partials = self.wanted.values().filter_map(|w| w.partial.as_ref());
         let kept = self.received.len() + partials.clone().count();
         let same_round = self
@@ -1059,13 +1074,32 @@ impl Host {
             .values()
             .filter(|r| r.height == height && r.round == round)
             .count()
-            + partials.filter(|p| p.round == round).count();
+            + partials
+                .filter(|p| p.height == height && p.round == round)
+                .count();
         if kept >= MAX_RECEIVED_BODIES || same_round >= MAX_BODIES_PER_ROUND {
             return Err(format!(
                 "already holding {kept} bodies ({same_round} for height {height} round {round})"
             ));
         }
-        Ok(header)
+        Ok(())
+    }
+
+    /// Gives up on the partial bodies whose transactions did not come within
+    /// [`PARTIAL_TIMEOUT`] (an answer lost with a full inbox, a request dropped): they count
+    /// as failed fetches.
+    fn expire_partials(&mut self) {
+        for (id, w) in &mut self.wanted {
+            if w.partial
+                .as_ref()
+                .is_some_and(|p| p.asked.elapsed() >= PARTIAL_TIMEOUT)
+            {
+                tracing::debug!(block = %id, "transactions of a compact proposal never came");
+                w.partial = None;
+                w.fetch_failed = true;
+                w.asked = None;
+            }
+        }
     }
 
     fn persist(&mut self, s: &Signed) {

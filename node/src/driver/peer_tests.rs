@@ -456,3 +456,88 @@ async fn a_compact_proposal_whose_fetch_fails_or_is_wrong_gets_a_nil_prevote() {
         h.stop().await;
     }
 }
+
+/// Issue 14 (found by CI's chaos slice, where one validator never caught up): compact proposals
+/// whose missing transactions never come (an answer dropped from a full inbox) each kept a
+/// partial body, and the bound on kept bodies then refused the body of a certified decision as
+/// well, so the validator could never commit again. Now only unsolicited proposals count
+/// against the bound, and unanswered partial bodies expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_compact_proposals_cannot_keep_a_certified_block_out() {
+    use quorate_proto::v1::BlockHeader;
+    let mut h = Harness::start(2);
+    // Twelve proposals of height 2 (admissible a height ahead), two per round from the right
+    // proposer, each naming a transaction this validator does not hold; their fetch is never
+    // answered.
+    let mut asked = 0;
+    for round in 1..=7u32 {
+        let v = ((2 + round) % N as u32) as usize;
+        if v == 2 {
+            continue;
+        }
+        for copy in 0..2u8 {
+            let missing = quorate_proto::Hash32([round as u8 * 2 + copy; 32]);
+            let header = BlockHeader {
+                chain_id: h.generated.genesis.chain_id.clone(),
+                height: 2,
+                parent_hash: Bytes::from_static(&[1; 32]),
+                proposer: Bytes::copy_from_slice(&h.generated.validator_keys[v].public().0),
+                time_ms: now_ms(),
+                tx_root: Bytes::copy_from_slice(&quorate_proto::merkle::root(&[missing]).0),
+                state_root: Bytes::from_static(&[3; 32]),
+                receipts_root: Bytes::from_static(&[4; 32]),
+                tx_count: 1,
+            };
+            let header_bytes = Bytes::from(prost::Message::encode_to_vec(&header));
+            let proposal = Proposal {
+                height: 2,
+                round,
+                block: BlockId(quorate_proto::Hash32::of(&header_bytes).0),
+                pol_round: None,
+                proposer: v as u32,
+            };
+            let signature = h.signer(v).sign(Signable::Proposal(&proposal));
+            let sp = quorate_consensus::SignedProposal {
+                proposal,
+                signature,
+            };
+            h.inbox.push(
+                v,
+                ConsensusEvent::Message(Box::new(ConsensusMessage {
+                    message: Some(consensus_message::Message::Proposal(proposal_to_proto(&sp))),
+                    compact_block: Some(CompactBlock {
+                        header: header_bytes,
+                        tx_hashes: vec![Bytes::copy_from_slice(&missing.0)],
+                    }),
+                })),
+                0,
+            );
+            asked += 1;
+        }
+    }
+    let mut requests = 0;
+    while requests < 12 {
+        h.command(|c| c.txs_request()).await;
+        requests += 1;
+    }
+    assert_eq!(asked, 12);
+    // Height 1 is decided by the others: its certified body must be taken.
+    let block = h.block(1, now_ms());
+    let cert = h.certificate(&block, &[0, 1, 3]);
+    h.inbox.push(
+        3,
+        ConsensusEvent::Decision {
+            from: 3,
+            height: 1,
+            response: Box::new(DecisionResponse {
+                block: Some(Harness::body(&block)),
+                certificate: Some(cert),
+                ..DecisionResponse::default()
+            }),
+        },
+        0,
+    );
+    let head = h.committed().await;
+    assert_eq!(head.hash, block.hash);
+    h.stop().await;
+}
