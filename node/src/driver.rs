@@ -205,6 +205,20 @@ struct Wanted {
     fetch_failed: bool,
 }
 
+impl Wanted {
+    /// Nothing asked yet for a block of `height`.
+    fn new(height: Height) -> Self {
+        Self {
+            height,
+            asked: None,
+            attempts: 0,
+            validation: None,
+            partial: None,
+            fetch_failed: false,
+        }
+    }
+}
+
 /// A compact proposal whose transactions are partly in the mempool.
 struct Partial {
     height: Height,
@@ -574,14 +588,10 @@ impl Host {
         let n = self.d.chain.info().validators.len() as u32;
         let me = self.d.validator_index;
         let first = self.proposers.get(&block).copied();
-        let w = self.wanted.entry(block).or_insert(Wanted {
-            height,
-            asked: None,
-            attempts: 0,
-            validation: None,
-            partial: None,
-            fetch_failed: false,
-        });
+        let w = self
+            .wanted
+            .entry(block)
+            .or_insert_with(|| Wanted::new(height));
         if validation.is_some() {
             w.validation = validation;
         }
@@ -832,14 +842,7 @@ impl Host {
         if let Some(net) = &self.net {
             net.request_txs(proposer, height, id.0, &asked);
         }
-        let w = self.wanted.entry(id).or_insert(Wanted {
-            height,
-            asked: None,
-            attempts: 0,
-            validation: None,
-            partial: None,
-            fetch_failed: false,
-        });
+        let w = self.wanted.entry(id).or_insert_with(|| Wanted::new(height));
         w.partial = Some(partial);
     }
 
