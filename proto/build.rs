@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/quorate/v1/node.proto",
         "proto/quorate/v1/consensus.proto",
         "proto/quorate/v1/contract.proto",
+        "proto/quorate/v1/snapshot.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

@@ -16,6 +16,7 @@ use crate::admission::VerifiedTx;
 use crate::block_rules::{decode_header, BlockRejection};
 use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
+use crate::snapshot::SnapshotSchedule;
 use crate::state_root::LtHash;
 use crate::storage::{Head, Storage, StorageError};
 
@@ -72,6 +73,7 @@ pub struct Chain {
     storage: Arc<Storage>,
     contracts: Arc<ContractRuntime>,
     tip: Mutex<(Head, LtHash)>,
+    snapshots: std::sync::OnceLock<SnapshotSchedule>,
 }
 
 impl Chain {
@@ -136,7 +138,18 @@ impl Chain {
             storage,
             contracts,
             tip: Mutex::new((head, lthash)),
+            snapshots: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Takes snapshots on `schedule` from now on (once; a second schedule is ignored).
+    pub fn take_snapshots(&self, schedule: SnapshotSchedule) {
+        let _ = self.snapshots.set(schedule);
+    }
+
+    /// The snapshot schedule, if snapshots are taken.
+    pub fn snapshots(&self) -> Option<&SnapshotSchedule> {
+        self.snapshots.get()
     }
 
     /// Static chain facts.
@@ -318,6 +331,10 @@ impl Chain {
             });
         }
         let head = self.storage.commit_block(block, certificate)?;
+        if let Some(s) = self.snapshots.get() {
+            // Under the tip lock: nothing else commits until the snapshot's state is fixed.
+            s.after_commit(&self.storage, head.height);
+        }
         self.contracts.persisted(&block.new_code);
         *tip = (head.clone(), block.lthash.clone());
         Ok(head)

@@ -262,6 +262,12 @@ pub struct StorageConfig {
     /// Keep the blocks, transactions and receipts of only this many latest heights (the state
     /// is always whole); 0 keeps every block (an archive node).
     pub keep_blocks: u64,
+    /// Take a state snapshot after every height that is a multiple of this (0: none).
+    pub snapshot_interval: u64,
+    /// Snapshots kept (the latest ones).
+    pub snapshots_kept: usize,
+    /// Directory of the snapshots (relative to the node home).
+    pub snapshot_dir: PathBuf,
 }
 
 impl Default for StorageConfig {
@@ -270,6 +276,9 @@ impl Default for StorageConfig {
             sync_writes: true,
             block_cache_mib: 64,
             keep_blocks: 0,
+            snapshot_interval: 1000,
+            snapshots_kept: 2,
+            snapshot_dir: PathBuf::from("snapshots"),
         }
     }
 }
@@ -498,6 +507,13 @@ impl NodeConfig {
                 "grpc.max_concurrent_queries",
                 &g.max_concurrent_queries,
                 "must be positive and below the engine's concurrent stores (8)",
+            );
+        }
+        if self.storage.snapshot_interval > 0 && self.storage.snapshots_kept == 0 {
+            return bad(
+                "storage.snapshots_kept",
+                &self.storage.snapshots_kept,
+                "must be at least 1 when storage.snapshot_interval is set",
             );
         }
         if self.consensus.max_clock_drift_ms < 100 {

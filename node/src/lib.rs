@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;
+pub mod snapshot;
 pub mod state_root;
 pub mod storage;
 pub mod sync_server;

@@ -119,6 +119,10 @@ pub struct Metrics {
     pub contract_compiles: Counter,
     /// Stored artifacts loaded instead of compiled.
     pub artifact_loads: Counter,
+    /// Height of the latest snapshot this node took.
+    pub snapshot_height: Gauge,
+    /// Snapshots that failed to be taken.
+    pub snapshot_failures: Counter,
     /// gRPC requests by method and code.
     pub grpc_requests: Family<RpcLabel, Counter>,
     /// gRPC request latency by method (to the response headers; streams: until opened).
@@ -278,6 +282,16 @@ impl Metrics {
             "contract_artifact_loads",
             "Stored contract artifacts loaded at start-up instead of compiled",
         );
+        let snapshot_height = gauge(
+            &mut r,
+            "snapshot_height",
+            "Height of the latest state snapshot this node took",
+        );
+        let snapshot_failures = counter(
+            &mut r,
+            "snapshot_failures",
+            "State snapshots that could not be taken (see the log)",
+        );
         let grpc_requests = Family::<RpcLabel, Counter>::default();
         r.register(
             "grpc_requests",
@@ -323,6 +337,8 @@ impl Metrics {
             contract_fuel,
             contract_compiles,
             artifact_loads,
+            snapshot_height,
+            snapshot_failures,
             grpc_requests,
             grpc_seconds,
             compiles_seen: AtomicU64::new(0),

@@ -18,6 +18,7 @@ use crate::config::{ConfigError, NodeConfig};
 use crate::driver::{Driver, DriverError};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::rpc::{self, NodeState};
+use crate::snapshot::{SnapshotSchedule, SnapshotStore};
 use crate::storage::{Storage, StorageError, StorageOptions};
 use crate::sync_server::BodyCache;
 
@@ -108,6 +109,7 @@ impl NodeSetup {
         let genesis = GenesisSource::File(NodeConfig::resolve(home, &config.genesis_file));
         let key = KeyFile::load(&NodeConfig::resolve(home, &config.key_file))?;
         let data_dir = NodeConfig::resolve(home, &config.data_dir);
+        config.storage.snapshot_dir = NodeConfig::resolve(home, &config.storage.snapshot_dir);
         Ok(Self {
             config,
             genesis,
@@ -190,6 +192,19 @@ impl RunningNode {
             storage.record_genesis(&file_hash, &summary.to_json())?;
             // The next start then reads SST files instead of replaying the genesis from the log.
             storage.flush()?;
+        }
+        if config.storage.snapshot_interval > 0 {
+            let dir = match data_dir.parent() {
+                Some(parent) => NodeConfig::resolve(parent, &config.storage.snapshot_dir),
+                None => config.storage.snapshot_dir.clone(),
+            };
+            chain.take_snapshots(SnapshotSchedule::new(
+                SnapshotStore::new(dir),
+                config.storage.snapshot_interval,
+                config.storage.snapshots_kept,
+                &chain.info().chain_id,
+                chain.info().genesis_hash,
+            ));
         }
         let head = chain.head();
         tracing::info!(chain_id = %chain.info().chain_id, height = head.height, hash = %head.hash, "opened chain");

@@ -63,6 +63,14 @@ impl LtHash {
         }
     }
 
+    /// Adds every pair of `other`'s multiset to this one (the accumulators of two disjoint
+    /// parts of the state sum to the accumulator of the whole).
+    pub fn add(&mut self, other: &LtHash) {
+        for (a, b) in self.lanes.iter_mut().zip(other.lanes.iter()) {
+            *a = a.wrapping_add(*b);
+        }
+    }
+
     /// The 32-byte state root.
     pub fn root(&self) -> Hash32 {
         Hash32::of(&self.to_bytes())
@@ -105,6 +113,20 @@ mod tests {
         assert_eq!(b.root(), c.root());
         assert_ne!(b.root(), a.root());
         assert_eq!(LtHash::from_bytes(&a.to_bytes()), Some(a));
+    }
+
+    #[test]
+    fn parts_sum_to_the_whole() {
+        let mut whole = LtHash::default();
+        let (mut left, mut right) = (LtHash::default(), LtHash::default());
+        for i in 0u32..10 {
+            whole.insert(&i.to_be_bytes(), b"v");
+            let part = if i % 3 == 0 { &mut left } else { &mut right };
+            part.insert(&i.to_be_bytes(), b"v");
+        }
+        assert_ne!(left.root(), whole.root());
+        left.add(&right);
+        assert_eq!(left, whole);
     }
 
     #[test]

@@ -65,6 +65,16 @@ impl TestChain {
         Self::assemble(dir, genesis, validator, Vec::new())
     }
 
+    /// A chain on the database already in `dir` (one a snapshot was imported into).
+    pub fn in_dir(
+        dir: tempfile::TempDir,
+        genesis: Genesis,
+        validator: Keypair,
+        accounts: Vec<Keypair>,
+    ) -> Self {
+        Self::assemble(dir, genesis, validator, accounts)
+    }
+
     fn assemble(
         dir: tempfile::TempDir,
         genesis: Genesis,

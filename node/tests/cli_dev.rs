@@ -368,7 +368,7 @@ fn a_node_that_prunes_keeps_its_last_blocks_and_the_whole_state() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("was pruned") && err.contains("keep_blocks"),
+        err.contains("is not held") && err.contains("keep_blocks"),
         "{err}"
     );
     let (code, _) = node.cli_json(&["block"]);

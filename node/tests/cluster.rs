@@ -1,6 +1,7 @@
 //! Four real validator processes on loopback: transfers submitted to any of them commit on
 //! all with identical blocks and state roots; a killed validator does not stop the others and
-//! catches up by block sync when restarted; killing the leader causes a round change; killing
+//! catches up by block sync when restarted, or from another validator's snapshot when its data
+//! is lost; killing the leader causes a round change; killing
 //! two of four stops commits without any fork, and one coming back resumes them.
 
 mod common;
@@ -13,7 +14,12 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 /// Every validator in `which` holds the same block hash and state root at heights 1..=top.
 fn assert_same_chain(c: &Cluster, which: &[usize], top: u64) {
-    for h in 1..=top {
+    assert_same_blocks(c, which, 1, top);
+}
+
+/// Every validator in `which` holds the same block hash and state root at heights from..=top.
+fn assert_same_blocks(c: &Cluster, which: &[usize], from: u64, top: u64) {
+    for h in from..=top {
         let first = c
             .block_at(which[0], h)
             .unwrap_or_else(|| panic!("validator {} lacks height {h}", which[0]));
@@ -135,6 +141,45 @@ fn four_validators_agree_survive_a_crash_and_a_leader_kill() {
     let target = c.height(0).expect("height") + 2;
     c.wait_height(&[0, 1, 2, 3], target, LIMIT);
     assert_same_chain(&c, &[0, 1, 2, 3], target);
+
+    // Its data lost: it comes back from a snapshot another validator exports while running,
+    // and catches up from the snapshot's height instead of replaying from genesis.
+    c.kill(3);
+    std::fs::remove_dir_all(c.home(3).join("data")).expect("delete data");
+    wait_for(LIMIT, "a snapshot on validator 0", || {
+        let s = c.json(0, &["status"])?;
+        (!s["snapshot_heights"].as_array()?.is_empty()).then_some(())
+    });
+    let file = c.dir.path().join("state.snapshot");
+    let exported = c.local_json(&[
+        "snapshot",
+        "export",
+        "--home",
+        &path_str(&c.home(0)),
+        "--out",
+        &path_str(&file),
+    ]);
+    let imported = c.local_json(&[
+        "snapshot",
+        "import",
+        "--home",
+        &path_str(&c.home(3)),
+        "--file",
+        &path_str(&file),
+    ]);
+    let at = imported["height"].as_u64().expect("height");
+    assert_eq!(exported["height"].as_u64(), Some(at));
+    let (_, root) = c.block_at(0, at).expect("block at the snapshot's height");
+    assert_eq!(imported["state_root"].as_str(), Some(root.as_str()));
+    c.restart(3);
+    transfer(&c, 3, 3, &sink);
+    let target = c.height(0).expect("height") + 2;
+    c.wait_height(&[0, 1, 2, 3], target, LIMIT);
+    assert_same_blocks(&c, &[0, 1, 2, 3], at + 1, target);
+    let status = c.json(3, &["status"]).expect("status");
+    assert_eq!(status["lowest_block_height"].as_u64(), Some(at + 1));
+    let balance = c.json(3, &["account", &sink]).expect("account")["balance"].as_u64();
+    assert_eq!(balance, Some(1_000_000_000_000 + 6 * 7));
 
     // Kill the proposer of the next height's first round: a round change, then commits resume.
     let h = c.height(0).expect("height");

@@ -8,6 +8,7 @@ mod interface;
 mod localnet;
 mod output;
 mod setup;
+mod snapshot;
 mod system;
 
 use std::path::PathBuf;
@@ -129,6 +130,9 @@ pub enum Command {
     /// The device control permissions system contract: owners, controllers, grants, checks.
     #[command(subcommand)]
     Device(system::DeviceCommand),
+    /// State snapshots: list a node's, export one to a file, import a file into a new node.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
     /// Load generator: start (or use) a cluster, send a workload, report tx/s and latency.
     Bench(bench::BenchArgs),
     /// Fault campaign: a cluster under load while validators are killed, paused and
@@ -528,6 +532,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Escrow(cmd) => system::escrow(cmd),
         Command::Certs(cmd) => system::certs(cmd),
         Command::Device(cmd) => system::device(cmd),
+        Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::Chaos(args) => chaos::run(args),
     }

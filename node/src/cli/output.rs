@@ -186,6 +186,7 @@ pub fn status(s: &NodeStatus) -> Value {
         "mempool_txs": s.mempool_txs,
         "mempool_bytes": s.mempool_bytes,
         "lowest_block_height": s.lowest_block_height,
+        "snapshot_heights": s.snapshot_heights,
         "validators": s.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key), "address": hex::encode(&v.address)})).collect::<Vec<_>>(),
         "engine_fingerprint": hex::encode(&s.engine_fingerprint),
         "admin": hex::encode(&s.admin),
@@ -196,7 +197,7 @@ pub fn status(s: &NodeStatus) -> Value {
 /// Text of node status.
 pub fn status_text(s: &NodeStatus) -> String {
     let mut out = format!(
-        "chain      {}\nversion    {}\nheight     {}{}\nhead       {}\nstate_root {}\nengine     {}\nadmin      {}\nmempool    {} txs, {} bytes\npeers      {}\nvalidators {}",
+        "chain      {}\nversion    {}\nheight     {}{}\nhead       {}\nstate_root {}\nengine     {}\nadmin      {}\nmempool    {} txs, {} bytes\nsnapshots  {}\npeers      {}\nvalidators {}",
         s.chain_id,
         s.version,
         s.height,
@@ -211,6 +212,12 @@ pub fn status_text(s: &NodeStatus) -> String {
         if s.admin.is_empty() { "none".to_owned() } else { hex::encode(&s.admin) },
         s.mempool_txs,
         s.mempool_bytes,
+        if s.snapshot_heights.is_empty() {
+            "none".to_owned()
+        } else {
+            let h: Vec<String> = s.snapshot_heights.iter().map(u64::to_string).collect();
+            format!("at heights {}", h.join(", "))
+        },
         s.peers.len(),
         s.validators.len()
     );

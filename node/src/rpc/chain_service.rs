@@ -56,11 +56,13 @@ pub(super) async fn load_block(
     Ok(block)
 }
 
-/// The answer for a block this node pruned.
+/// The answer for a block below the lowest this node holds (pruned, or before the snapshot
+/// it started from).
 pub(super) fn pruned(height: u64, lowest: u64) -> Status {
     Status::not_found(format!(
-        "block {height} was pruned: this node keeps blocks from height {lowest} \
-         (storage.keep_blocks); ask an archive node"
+        "block {height} is not held: this node keeps blocks from height {lowest} (older ones \
+         were pruned, storage.keep_blocks, or precede the snapshot it started from); ask an \
+         archive node"
     ))
 }
 

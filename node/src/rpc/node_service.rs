@@ -35,6 +35,13 @@ impl NodeService for NodeApi {
             .storage()
             .lowest_block()
             .map_err(super::internal)?;
+        let snapshot_heights = match self.0.chain.snapshots() {
+            Some(s) => s.store().heights().map_err(|e| {
+                tracing::error!(error = %e, "cannot list snapshots");
+                Status::internal(e.to_string())
+            })?,
+            None => Vec::new(),
+        };
         Ok(Response::new(NodeStatus {
             chain_id: info.chain_id.clone(),
             height: head.height,
@@ -110,6 +117,7 @@ impl NodeService for NodeApi {
                 })
                 .collect(),
             lowest_block_height,
+            snapshot_heights,
         }))
     }
 }

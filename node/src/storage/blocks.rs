@@ -166,15 +166,19 @@ impl Storage {
         }
     }
 
-    /// The block at `height` with the records of its transactions (none unless `with_txs`),
-    /// read while no commit runs: a commit that prunes the block cannot take its transactions
-    /// away in between.
+    /// The block at `height` with the records of its transactions (none unless `with_txs`);
+    /// `None` below the lowest height held. Read while no commit runs: a commit that prunes the
+    /// block cannot take its transactions away in between.
     pub fn block_with_txs(
         &self,
         height: u64,
         with_txs: bool,
     ) -> Result<Option<(BlockRecord, Vec<TxRecord>)>, StorageError> {
         let _consistent = self.read_consistent();
+        if height < self.lowest_block()? {
+            // Pruned, or the block a snapshot started from (held without its transactions).
+            return Ok(None);
+        }
         let Some(record) = self.block_by_height(height)? else {
             return Ok(None);
         };

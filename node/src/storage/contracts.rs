@@ -27,7 +27,8 @@ pub enum Space {
 }
 
 impl Space {
-    fn cf(self) -> &'static str {
+    /// Its column family.
+    pub(crate) fn cf(self) -> &'static str {
         match self {
             Self::Storage => CF_CONTRACT_STORAGE,
             Self::Contract => CF_CONTRACTS,

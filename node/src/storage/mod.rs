@@ -7,6 +7,7 @@
 mod blocks;
 mod contracts;
 mod record;
+mod snapshot;
 mod state;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use rocksdb::{
 
 pub use blocks::{BlockRecord, TxRecord};
 pub use contracts::{ContractRecord, EntryKey, NewCode, Space};
+pub use snapshot::{add_to_lthash, code_hash_of, StateItem, StateReader};
 pub use state::Account;
 
 use crate::state_root::LtHash;
@@ -360,6 +362,19 @@ impl Storage {
             serde_json::from_slice(&summary).map_err(|e| corrupt("recorded genesis", e))?;
         let hash = Hash32::from_slice(&hash).ok_or_else(|| corrupt("genesis hash", "length"))?;
         Ok(Some((genesis, hash)))
+    }
+
+    /// The chain id and genesis hash this database belongs to (`None` before a genesis).
+    pub fn chain_identity(&self) -> Result<Option<(String, Hash32)>, StorageError> {
+        let meta = self.cf(CF_META);
+        let (Some(chain), Some(hash)) = (
+            self.db.get_cf(meta, META_CHAIN_ID)?,
+            self.db.get_cf(meta, META_GENESIS)?,
+        ) else {
+            return Ok(None);
+        };
+        let hash = Hash32::from_slice(&hash).ok_or_else(|| corrupt("genesis hash", "length"))?;
+        Ok(Some((String::from_utf8_lossy(&chain).into_owned(), hash)))
     }
 
     /// True once a genesis has been written.

@@ -124,6 +124,8 @@ impl Cluster {
             .env("QUORATE_CFG_CONSENSUS__TIMEOUT_MAX_MS", "5000")
             .env("QUORATE_CFG_CONSENSUS__REBROADCAST_MS", "500")
             .env("QUORATE_CFG_P2P__REDIAL_INTERVAL_MS", "300")
+            // Snapshots often enough for a test to find one within seconds.
+            .env("QUORATE_CFG_STORAGE__SNAPSHOT_INTERVAL", "10")
             .env("RUST_LOG", "info")
             .args(&self.extra[i].0)
             .envs(self.extra[i].1.iter().map(|(k, v)| (k, v)))
@@ -187,6 +189,18 @@ impl Cluster {
         (code == 0)
             .then(|| serde_json::from_str(out.trim()).ok())
             .flatten()
+    }
+
+    /// `quorate <args> --json` with no node option (commands on a home directory); panics
+    /// with the output unless it succeeds.
+    pub fn local_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(bin())
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("run quorate");
+        assert!(out.status.success(), "quorate {args:?}: {out:?}");
+        serde_json::from_slice(&out.stdout).expect("json")
     }
 
     /// Committed height of validator `i`, if it answers.

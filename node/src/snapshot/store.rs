@@ -1,0 +1,176 @@
+//! The snapshot directory of a node: one subdirectory per height (`<height, 20 digits>/`) with
+//! a `manifest` and its `chunk-NNNNNN` files. A snapshot is written under a `.partial-*` name
+//! and renamed into place once whole, so a listed snapshot is always complete.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use quorate_proto::v1::SnapshotManifest;
+
+use super::{io_error, SnapshotError, MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES};
+
+/// Name of a snapshot's manifest file.
+const MANIFEST: &str = "manifest";
+/// Prefix of a snapshot being written.
+const PARTIAL: &str = ".partial-";
+
+/// A directory of snapshots.
+#[derive(Clone, Debug)]
+pub struct SnapshotStore {
+    dir: PathBuf,
+}
+
+impl SnapshotStore {
+    /// The store at `dir` (created when the first snapshot is written).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, height: u64) -> PathBuf {
+        self.dir.join(format!("{height:020}"))
+    }
+
+    /// File name of chunk `index`.
+    pub(super) fn chunk_name(index: u32) -> String {
+        format!("chunk-{index:06}")
+    }
+
+    /// Heights of the complete snapshots held, lowest first.
+    pub fn heights(&self) -> Result<Vec<u64>, SnapshotError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&self.dir)(e)),
+        };
+        let mut heights = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error(&self.dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(h) = name.parse() {
+                    heights.push(h);
+                }
+            }
+        }
+        heights.sort_unstable();
+        Ok(heights)
+    }
+
+    /// The latest snapshot's height, if any.
+    pub fn latest(&self) -> Result<Option<u64>, SnapshotError> {
+        Ok(self.heights()?.last().copied())
+    }
+
+    fn existing(&self, height: u64) -> Result<PathBuf, SnapshotError> {
+        let path = self.path_of(height);
+        if path.join(MANIFEST).is_file() {
+            Ok(path)
+        } else {
+            Err(SnapshotError::NotFound {
+                height,
+                dir: self.dir.clone(),
+            })
+        }
+    }
+
+    /// The manifest of the snapshot of `height`.
+    pub fn manifest(&self, height: u64) -> Result<SnapshotManifest, SnapshotError> {
+        let path = self.existing(height)?.join(MANIFEST);
+        let bytes = read_bounded(&path, MAX_MANIFEST_BYTES)?;
+        SnapshotManifest::decode(bytes.as_slice()).map_err(|e| SnapshotError::BadFile {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The encoded chunk `index` of the snapshot of `height`.
+    pub fn chunk(&self, height: u64, index: u32) -> Result<Vec<u8>, SnapshotError> {
+        let path = self.existing(height)?.join(Self::chunk_name(index));
+        read_bounded(&path, MAX_CHUNK_BYTES)
+    }
+
+    /// A fresh directory to write a snapshot into (any left by an interrupted one is removed
+    /// first: one snapshot is written at a time).
+    pub(super) fn start_partial(&self) -> Result<PathBuf, SnapshotError> {
+        std::fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
+        self.remove_partials()?;
+        let path = self.dir.join(format!("{PARTIAL}{}", std::process::id()));
+        std::fs::create_dir(&path).map_err(io_error(&path))?;
+        Ok(path)
+    }
+
+    fn remove_partials(&self) -> Result<(), SnapshotError> {
+        for entry in std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
+            let entry = entry.map_err(io_error(&self.dir))?;
+            if entry.file_name().to_string_lossy().starts_with(PARTIAL) {
+                let path = entry.path();
+                std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `manifest` into the partial directory and moves it into place as the snapshot
+    /// of its height (durably: files and directories synced). `false` if that height was
+    /// already held (the partial one is removed).
+    pub(super) fn complete(
+        &self,
+        partial: &Path,
+        manifest: &SnapshotManifest,
+    ) -> Result<bool, SnapshotError> {
+        write_synced(&partial.join(MANIFEST), &manifest.encode_to_vec())?;
+        sync_dir(partial)?;
+        let target = self.path_of(manifest.height);
+        if target.exists() {
+            std::fs::remove_dir_all(partial).map_err(io_error(partial))?;
+            return Ok(false);
+        }
+        std::fs::rename(partial, &target).map_err(io_error(&target))?;
+        sync_dir(&self.dir)?;
+        Ok(true)
+    }
+
+    /// Removes all but the latest `keep` snapshots.
+    pub fn keep_latest(&self, keep: usize) -> Result<Vec<u64>, SnapshotError> {
+        let heights = self.heights()?;
+        let gone = heights[..heights.len().saturating_sub(keep)].to_vec();
+        for h in &gone {
+            let path = self.path_of(*h);
+            std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+        }
+        Ok(gone)
+    }
+}
+
+/// Reads a file of at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, SnapshotError> {
+    let len = std::fs::metadata(path).map_err(io_error(path))?.len();
+    if len > max {
+        return Err(SnapshotError::BadFile {
+            path: path.to_owned(),
+            reason: format!("{len} bytes, more than the {max} allowed"),
+        });
+    }
+    std::fs::read(path).map_err(io_error(path))
+}
+
+/// Writes `bytes` to a new file at `path` and syncs it.
+pub(super) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    let mut f = std::fs::File::create(path).map_err(io_error(path))?;
+    f.write_all(bytes).map_err(io_error(path))?;
+    f.sync_all().map_err(io_error(path))
+}
+
+/// Syncs a directory, so that the names in it survive a crash.
+pub(super) fn sync_dir(path: &Path) -> Result<(), SnapshotError> {
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(path))
+}

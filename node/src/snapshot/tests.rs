@@ -1,0 +1,337 @@
+use bytes::Bytes;
+use prost::Message;
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::{SnapshotChunk, SnapshotManifest};
+
+use super::*;
+use crate::storage::Account;
+use crate::testutil::TestChain;
+
+/// A chain with enough accounts for the state to span several chunks, and two blocks.
+fn busy_chain() -> TestChain {
+    let t = TestChain::new(25_000);
+    t.admit_ok(vec![
+        t.transfer(0, t.addr(1), 100, 0),
+        t.transfer(1, t.addr(2), 50, 0),
+    ]);
+    t.produce().expect("block 1");
+    t.admit_ok(vec![t.transfer(0, t.addr(3), 7, 1)]);
+    t.produce().expect("block 2");
+    t
+}
+
+fn snapshot_of(t: &TestChain, dir: &std::path::Path) -> (SnapshotStore, SnapshotSummary) {
+    let store = SnapshotStore::new(dir);
+    let info = t.chain.info();
+    let summary = take(
+        t.chain.storage(),
+        &store,
+        &info.chain_id,
+        &info.genesis_hash,
+        || {},
+    )
+    .expect("take")
+    .expect("new snapshot");
+    (store, summary)
+}
+
+fn verified(t: &TestChain, manifest: SnapshotManifest) -> Result<VerifiedManifest, SnapshotError> {
+    let info = t.chain.info();
+    verify_manifest(
+        manifest,
+        &info.chain_id,
+        &info.genesis_hash,
+        &info.validators,
+    )
+}
+
+#[test]
+fn an_imported_snapshot_is_the_same_state_and_the_chain_goes_on_from_it() {
+    let t = busy_chain();
+    let head = t.chain.head();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, summary) = snapshot_of(&t, &work.path().join("snapshots"));
+    assert_eq!(summary.height, 2);
+    assert_eq!(summary.state_root, head.state_root);
+    assert!(summary.chunks >= 2, "{summary:?}");
+    assert!(
+        summary.codes >= 4,
+        "the system contracts' code: {summary:?}"
+    );
+    assert_eq!(store.heights().expect("list"), vec![2]);
+
+    let file = work.path().join("state.snapshot");
+    let exported = export(&store, 2, &file).expect("export");
+    assert_eq!(exported, summary);
+
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let info = t.chain.info();
+    let imported = import_file(
+        &file,
+        fresh.path(),
+        &info.chain_id,
+        &info.genesis_hash,
+        &info.validators,
+    )
+    .expect("import");
+    assert_eq!(imported.head, head);
+    assert_eq!(imported.entries, summary.entries);
+    assert!(!fresh
+        .path()
+        .with_file_name(format!(
+            "{}.importing",
+            fresh.path().file_name().expect("name").to_string_lossy()
+        ))
+        .exists());
+
+    let u = TestChain::in_dir(
+        fresh,
+        t.genesis.clone(),
+        t.validator.clone(),
+        t.accounts.clone(),
+    );
+    assert_eq!(u.chain.head(), head);
+    let s = u.chain.storage();
+    assert_eq!(s.recompute_lthash().expect("scan").root(), head.state_root);
+    for i in [0, 1, 2, 3, 24_999] {
+        assert_eq!(
+            s.account(&t.addr(i)).expect("imported"),
+            t.chain.storage().account(&t.addr(i)).expect("original")
+        );
+    }
+    // Blocks start above the snapshot: its own block is held without transactions.
+    assert_eq!(s.lowest_block().expect("lowest"), 3);
+    assert!(s.block_with_txs(2, true).expect("read").is_none());
+
+    // Both chains commit the same next block.
+    for c in [&t, &u] {
+        c.admit_ok(vec![c.transfer(0, c.addr(4), 9, 2)]);
+    }
+    let (a, b) = (t.produce().expect("3"), u.produce().expect("3 on import"));
+    assert_eq!(a, b);
+    assert_eq!(
+        u.chain.storage().account(&t.addr(4)).expect("read"),
+        Account {
+            balance: crate::testutil::BALANCE + 9,
+            nonce: 0
+        }
+    );
+}
+
+#[test]
+fn a_tampered_chunk_is_refused_and_a_good_copy_is_taken_afterwards() {
+    let t = busy_chain();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, _) = snapshot_of(&t, &work.path().join("snapshots"));
+    let manifest = store.manifest(2).expect("manifest");
+    let good = store.chunk(2, 0).expect("chunk 0");
+
+    // A damaged copy: its digest no longer matches.
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 1;
+    // A forged copy whose manifest entry was forged to match its bytes: its entries no longer
+    // sum to the accumulator the manifest gives it.
+    let mut chunk = SnapshotChunk::decode(good.as_slice()).expect("decode");
+    let mut value = chunk.entries[0].value.to_vec();
+    value[7] ^= 0x40;
+    chunk.entries[0].value = Bytes::from(value);
+    let forged = chunk.encode_to_vec();
+    let mut forged_manifest = manifest.clone();
+    forged_manifest.chunks[0].digest = Bytes::copy_from_slice(&Hash32::of(&forged).0);
+    forged_manifest.chunks[0].size = forged.len() as u64;
+
+    let target = tempfile::tempdir().expect("tempdir");
+    let mut restore = Restore::begin(
+        target.path(),
+        verified(&t, forged_manifest).expect("verified"),
+    )
+    .expect("begin");
+    match restore.add_chunk(0, &forged) {
+        Err(SnapshotError::BadChunk { index: 0, reason }) => {
+            assert!(reason.contains("entries hash to"), "{reason}")
+        }
+        other => panic!("forged chunk accepted: {other:?}"),
+    }
+    restore.abandon();
+
+    // With the accumulator forged too, the manifest no longer sums to the certified root.
+    let mut chunk_lthash = crate::state_root::LtHash::default();
+    for e in &chunk.entries {
+        crate::storage::add_to_lthash(&mut chunk_lthash, e.kind(), &e.key, &e.value);
+    }
+    let mut forged_root = manifest.clone();
+    forged_root.chunks[0].lthash = chunk_lthash.to_bytes().into();
+    assert!(matches!(
+        verified(&t, forged_root),
+        Err(SnapshotError::RootMismatch { height: 2, .. })
+    ));
+
+    let mut restore = Restore::begin(
+        target.path(),
+        verified(&t, manifest.clone()).expect("verified"),
+    )
+    .expect("begin");
+    match restore.add_chunk(0, &flipped) {
+        Err(SnapshotError::BadChunk { index: 0, reason }) => {
+            assert!(reason.contains("digest"), "{reason}")
+        }
+        other => panic!("damaged chunk accepted: {other:?}"),
+    }
+    // A chunk given for another index is refused as well.
+    let second = store.chunk(2, 1).expect("chunk 1");
+    assert!(matches!(
+        restore.add_chunk(0, &second),
+        Err(SnapshotError::BadChunk { index: 0, .. })
+    ));
+    assert_eq!(restore.missing().len(), manifest.chunks.len());
+    // An import cannot finish with a chunk missing.
+    let other = tempfile::tempdir().expect("tempdir");
+    let mut partial =
+        Restore::begin(other.path(), verified(&t, manifest.clone()).expect("v")).expect("begin");
+    partial.add_chunk(0, &good).expect("chunk 0");
+    match partial.finish() {
+        Err(SnapshotError::Incomplete { missing, total, .. }) => {
+            assert_eq!(
+                (missing, total),
+                (manifest.chunks.len() - 1, manifest.chunks.len())
+            )
+        }
+        other => panic!("finished incomplete: {other:?}"),
+    }
+    for i in 0..manifest.chunks.len() as u32 {
+        assert!(restore
+            .add_chunk(i, &store.chunk(2, i).expect("chunk"))
+            .expect("good chunk"));
+    }
+    assert!(!restore.add_chunk(0, &good).expect("again"), "already held");
+    let summary = restore.finish().expect("finish");
+    assert_eq!(summary.head, t.chain.head());
+}
+
+#[test]
+fn a_snapshot_of_another_chain_a_bad_certificate_or_a_used_directory_is_refused() {
+    let t = busy_chain();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, _) = snapshot_of(&t, &work.path().join("snapshots"));
+    let manifest = store.manifest(2).expect("manifest");
+
+    let info = t.chain.info();
+    assert!(matches!(
+        verify_manifest(
+            manifest.clone(),
+            "other-chain",
+            &info.genesis_hash,
+            &info.validators
+        ),
+        Err(SnapshotError::WrongChain { .. })
+    ));
+    let mut wrong_sig = manifest.clone();
+    let cert = wrong_sig.certificate.as_mut().expect("certificate");
+    let mut sig = cert.signatures[0].signature.to_vec();
+    sig[0] ^= 1;
+    cert.signatures[0].signature = Bytes::from(sig);
+    assert!(matches!(
+        verified(&t, wrong_sig),
+        Err(SnapshotError::Certificate { height: 2, .. })
+    ));
+    let mut other_height = manifest.clone();
+    other_height.height = 1;
+    assert!(matches!(
+        verified(&t, other_height),
+        Err(SnapshotError::BadManifest(_))
+    ));
+    let mut format = manifest.clone();
+    format.format = 2;
+    assert!(matches!(
+        verified(&t, format),
+        Err(SnapshotError::Format(2))
+    ));
+
+    // A node's database already in place is never overwritten.
+    let file = work.path().join("s");
+    export(&store, 2, &file).expect("export");
+    let used = tempfile::tempdir().expect("tempdir");
+    std::fs::write(used.path().join("CURRENT"), b"x").expect("write");
+    assert!(matches!(
+        import_file(
+            &file,
+            used.path(),
+            &info.chain_id,
+            &info.genesis_hash,
+            &info.validators
+        ),
+        Err(SnapshotError::TargetNotEmpty(_))
+    ));
+    // A truncated file is refused, and leaves nothing behind.
+    let bytes = std::fs::read(&file).expect("read");
+    let cut = work.path().join("cut");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).expect("write");
+    let target = work.path().join("data");
+    assert!(matches!(
+        import_file(
+            &cut,
+            &target,
+            &info.chain_id,
+            &info.genesis_hash,
+            &info.validators
+        ),
+        Err(SnapshotError::BadFile { .. })
+    ));
+    assert!(!target.exists());
+    assert!(!work.path().join("data.importing").exists());
+    std::fs::write(&cut, b"not a snapshot").expect("write");
+    assert!(matches!(
+        SnapshotFile::open(&cut),
+        Err(SnapshotError::BadFile { .. })
+    ));
+}
+
+#[test]
+fn a_validator_snapshots_every_interval_and_keeps_the_latest() {
+    let t = TestChain::new(4);
+    assert!(matches!(
+        take(
+            t.chain.storage(),
+            &SnapshotStore::new(tempfile::tempdir().expect("tmp").path()),
+            "test-chain",
+            &t.chain.info().genesis_hash,
+            || {}
+        ),
+        Err(SnapshotError::AtGenesis)
+    ));
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = SnapshotStore::new(work.path());
+    let info = t.chain.info();
+    t.chain.take_snapshots(SnapshotSchedule::new(
+        store.clone(),
+        2,
+        2,
+        &info.chain_id,
+        info.genesis_hash,
+    ));
+    let mut roots = std::collections::BTreeMap::new();
+    for nonce in 0..6 {
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 1, nonce)]);
+        let head = t.produce().expect("block");
+        roots.insert(head.height, head.state_root);
+        // Each snapshot is written before the next is due (a busy one makes the next skipped).
+        if head.height.is_multiple_of(2) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !store.heights().expect("list").contains(&head.height) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no snapshot of {}",
+                    head.height
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    assert_eq!(store.heights().expect("list"), vec![4, 6]);
+    // Each is the state of its own height, not of a later one.
+    for h in [4, 6] {
+        let v = verified(&t, store.manifest(h).expect("manifest")).expect("verified");
+        assert_eq!(v.lthash.root(), roots[&h]);
+    }
+}

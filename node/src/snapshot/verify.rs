@@ -1,0 +1,185 @@
+//! Checking a snapshot received from anywhere: the manifest against the chain, each chunk
+//! against the manifest.
+
+use prost::Message;
+use quorate_proto::certificate::{verify_certificate, ValidatorSet};
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::{BlockHeader, SnapshotChunk, SnapshotManifest, StateKind};
+
+use super::{SnapshotError, FORMAT, MAX_CHUNKS, MAX_CHUNK_BYTES};
+use crate::state_root::LtHash;
+use crate::storage::add_to_lthash;
+
+/// A manifest whose header is proven final and whose chunks sum to that header's state root.
+#[derive(Clone, Debug)]
+pub struct VerifiedManifest {
+    /// The manifest.
+    pub manifest: SnapshotManifest,
+    /// Its decoded header.
+    pub header: BlockHeader,
+    /// The header's hash.
+    pub block_hash: Hash32,
+    /// The accumulator of each chunk.
+    pub chunk_lthashes: Vec<LtHash>,
+    /// Their sum: the accumulator of the whole state.
+    pub lthash: LtHash,
+}
+
+fn bad(reason: impl Into<String>) -> SnapshotError {
+    SnapshotError::BadManifest(reason.into())
+}
+
+/// Checks `manifest` for the chain `chain_id` with `genesis_hash`, whose validators at the
+/// snapshot's height are `validators`: format, chain, header, certificate, chunk list, and the
+/// chunks' accumulators summing to the header's state root.
+pub fn verify_manifest(
+    manifest: SnapshotManifest,
+    chain_id: &str,
+    genesis_hash: &Hash32,
+    validators: &ValidatorSet,
+) -> Result<VerifiedManifest, SnapshotError> {
+    if manifest.format != FORMAT {
+        return Err(SnapshotError::Format(manifest.format));
+    }
+    if manifest.chain_id != chain_id || manifest.genesis_hash.as_ref() != genesis_hash.0 {
+        return Err(SnapshotError::WrongChain {
+            chain: manifest.chain_id.clone(),
+            genesis: hex::encode(&manifest.genesis_hash),
+            expected_chain: chain_id.to_owned(),
+            expected_genesis: genesis_hash.to_hex(),
+        });
+    }
+    let header = BlockHeader::decode(manifest.header.clone())
+        .map_err(|e| bad(format!("header does not decode: {e}")))?;
+    if header.height != manifest.height || header.height == 0 {
+        return Err(bad(format!(
+            "header height {} for a snapshot of height {}",
+            header.height, manifest.height
+        )));
+    }
+    let block_hash = Hash32::of(&manifest.header);
+    let certificate = manifest
+        .certificate
+        .as_ref()
+        .ok_or_else(|| bad("no certificate"))?;
+    verify_certificate(
+        certificate,
+        chain_id,
+        validators,
+        manifest.height,
+        &block_hash,
+    )
+    .map_err(|source| SnapshotError::Certificate {
+        height: manifest.height,
+        source,
+    })?;
+    if manifest.chunks.is_empty() || manifest.chunks.len() > MAX_CHUNKS {
+        return Err(bad(format!(
+            "{} chunks (1 to {MAX_CHUNKS} allowed)",
+            manifest.chunks.len()
+        )));
+    }
+    let mut lthash = LtHash::default();
+    let mut chunk_lthashes = Vec::with_capacity(manifest.chunks.len());
+    for (i, c) in manifest.chunks.iter().enumerate() {
+        let l = LtHash::from_bytes(&c.lthash).ok_or_else(|| {
+            bad(format!(
+                "chunk {i}: accumulator of {} bytes",
+                c.lthash.len()
+            ))
+        })?;
+        if c.digest.len() != 32 || c.size == 0 || c.size > MAX_CHUNK_BYTES {
+            return Err(bad(format!(
+                "chunk {i}: digest of {} bytes, size {}",
+                c.digest.len(),
+                c.size
+            )));
+        }
+        lthash.add(&l);
+        chunk_lthashes.push(l);
+    }
+    let header_root = Hash32::from_slice(&header.state_root)
+        .ok_or_else(|| bad("header state root is not 32 bytes"))?;
+    if lthash.root() != header_root {
+        return Err(SnapshotError::RootMismatch {
+            height: manifest.height,
+            sum: lthash.root().to_hex(),
+            header: header_root.to_hex(),
+        });
+    }
+    Ok(VerifiedManifest {
+        manifest,
+        header,
+        block_hash,
+        chunk_lthashes,
+        lthash,
+    })
+}
+
+impl VerifiedManifest {
+    /// The snapshot's height.
+    pub fn height(&self) -> u64 {
+        self.manifest.height
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> usize {
+        self.manifest.chunks.len()
+    }
+
+    /// Checks the encoded chunk `index` against the manifest (size, digest, its place, the
+    /// order of its entries, its accumulator) and decodes it.
+    pub fn verify_chunk(&self, index: u32, bytes: &[u8]) -> Result<SnapshotChunk, SnapshotError> {
+        let bad = |reason: String| SnapshotError::BadChunk { index, reason };
+        let info = self
+            .manifest
+            .chunks
+            .get(index as usize)
+            .ok_or_else(|| bad(format!("the manifest lists {} chunks", self.chunk_count())))?;
+        if bytes.len() as u64 != info.size {
+            return Err(bad(format!(
+                "{} bytes, the manifest says {}",
+                bytes.len(),
+                info.size
+            )));
+        }
+        let digest = Hash32::of(bytes);
+        if digest.0 != info.digest.as_ref() {
+            return Err(bad(format!(
+                "digest {digest}, the manifest says {}",
+                hex::encode(&info.digest)
+            )));
+        }
+        let chunk =
+            SnapshotChunk::decode(bytes).map_err(|e| bad(format!("does not decode: {e}")))?;
+        if chunk.height != self.height() || chunk.index != index {
+            return Err(bad(format!(
+                "it is chunk {} of height {}",
+                chunk.index, chunk.height
+            )));
+        }
+        if chunk.entries.len() != info.entries as usize || chunk.code.len() != info.codes as usize {
+            return Err(bad("entry or code count differs from the manifest".into()));
+        }
+        let mut lthash = LtHash::default();
+        let mut last: Option<(i32, &[u8])> = None;
+        for e in &chunk.entries {
+            let kind = StateKind::try_from(e.kind)
+                .map_err(|_| bad(format!("unknown entry kind {}", e.kind)))?;
+            let at = (e.kind, e.key.as_ref());
+            if last.is_some_and(|l| l >= at) {
+                return Err(bad("entries out of order or repeated".into()));
+            }
+            last = Some(at);
+            add_to_lthash(&mut lthash, kind, &e.key, &e.value);
+        }
+        if lthash != self.chunk_lthashes[index as usize] {
+            return Err(bad(format!(
+                "its entries hash to {}, the manifest says {}",
+                lthash.root(),
+                self.chunk_lthashes[index as usize].root()
+            )));
+        }
+        Ok(chunk)
+    }
+}
