@@ -268,6 +268,10 @@ pub struct StorageConfig {
     pub snapshots_kept: usize,
     /// Directory of the snapshots (relative to the node home).
     pub snapshot_dir: PathBuf,
+    /// A validator that starts with no data fetches the latest snapshot from the other
+    /// validators instead of replaying every block from genesis (turn off for an archive
+    /// node that must hold every block).
+    pub state_sync: bool,
 }
 
 impl Default for StorageConfig {
@@ -279,6 +283,7 @@ impl Default for StorageConfig {
             snapshot_interval: 1000,
             snapshots_kept: 2,
             snapshot_dir: PathBuf::from("snapshots"),
+            state_sync: true,
         }
     }
 }

@@ -679,6 +679,8 @@ impl Host {
                 }
                 Ok(Some(Input::Message(msg)))
             }
+            // State sync is over once the driver runs: a late answer is of no use.
+            ConsensusEvent::Snapshot { .. } => Ok(None),
             ConsensusEvent::Decision {
                 from,
                 height,

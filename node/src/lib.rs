@@ -19,6 +19,7 @@ pub mod node;
 pub mod rpc;
 pub mod snapshot;
 pub mod state_root;
+pub mod state_sync;
 pub mod storage;
 pub mod sync_server;
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub enum NodeError {
     /// TLS of the client API could not be set up.
     #[error("gRPC TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// Joining by state sync failed.
+    #[error("state sync: {0}")]
+    StateSync(#[from] crate::state_sync::StateSyncError),
     /// Consensus stopped with an error.
     #[error("consensus: {0}")]
     Consensus(#[from] DriverError),
@@ -154,6 +157,48 @@ impl RunningNode {
             path: data_dir.clone(),
             source,
         })?;
+        // A validator with no data joins from the other validators' latest snapshot.
+        let mut early_network = None;
+        let fresh = !data_dir.join("CURRENT").exists();
+        if fresh && config.storage.state_sync {
+            // Parsed here for its validators; the database records it once opened.
+            let parsed;
+            let g = match &genesis {
+                GenesisSource::Loaded(g) => g,
+                GenesisSource::File(path) => {
+                    parsed = Box::new(Genesis::load(path)?);
+                    &parsed
+                }
+            };
+            let validators = g.validator_set();
+            if validators.len() > 1 {
+                let settings = config.p2p.settings(g.params.block_max_txs)?;
+                let mut parts =
+                    crate::network::start(settings, &key, &validators, &g.chain_id).await?;
+                let target = crate::state_sync::JoinTarget {
+                    chain_id: &g.chain_id,
+                    genesis_hash: g.hash(),
+                    validators: &validators,
+                    local: validators.index_of(&key.public()),
+                };
+                let mut io = crate::state_sync::Channels {
+                    net: &parts.handle,
+                    inbox: &parts.consensus,
+                    requests: &mut parts.sync_requests,
+                };
+                let joined = crate::state_sync::run(&mut io, &target, &data_dir).await?;
+                if let Some(s) = joined {
+                    tracing::info!(
+                        height = s.head.height,
+                        state_root = %s.head.state_root,
+                        chunks = s.chunks,
+                        entries = s.entries,
+                        "state sync: joined from a snapshot; catching up by blocks"
+                    );
+                }
+                early_network = Some(parts);
+            }
+        }
         let storage = Storage::open(
             &data_dir,
             &StorageOptions {
@@ -227,9 +272,14 @@ impl RunningNode {
         let mut p2p_addr = None;
         let bodies = Arc::new(BodyCache::default());
         let network = if validators.len() > 1 {
-            let settings = config.p2p.settings(chain.info().params.block_max_txs)?;
-            let parts =
-                crate::network::start(settings, &key, &validators, &chain.info().chain_id).await?;
+            let parts = match early_network {
+                Some(parts) => parts,
+                None => {
+                    let settings = config.p2p.settings(chain.info().params.block_max_txs)?;
+                    crate::network::start(settings, &key, &validators, &chain.info().chain_id)
+                        .await?
+                }
+            };
             let addr = parts
                 .listen_addr
                 .clone()
@@ -241,6 +291,7 @@ impl RunningNode {
                 parts.sync_requests,
                 chain.storage().clone(),
                 bodies.clone(),
+                chain.snapshots().map(|s| s.store().clone()),
                 parts.handle.clone(),
                 byzantine.clone(),
             ));

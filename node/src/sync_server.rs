@@ -1,16 +1,18 @@
 //! Answers other validators' sync requests, off the consensus task: committed blocks with
-//! their certificates from storage, and bodies of blocks proposed at the current height from
-//! the [`BodyCache`] the driver fills.
+//! their certificates from storage, bodies of blocks proposed at the current height from the
+//! [`BodyCache`] the driver fills, and state snapshots (manifests and chunks) from the
+//! snapshot directory for nodes joining by state sync.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::{Block, DecisionRequest, DecisionResponse, Transaction};
+use quorate_proto::v1::{Block, DecisionRequest, DecisionResponse, SnapshotRequest, Transaction};
 use tokio::sync::mpsc;
 
 use crate::network::{NetworkHandle, SyncRequest};
+use crate::snapshot::{SnapshotError, SnapshotStore};
 use crate::storage::{Storage, StorageError};
 
 /// Most bodies the cache holds (the blocks of a few rounds of the current and next height).
@@ -90,9 +92,53 @@ pub fn decision_at(storage: &Storage, height: u64) -> Result<DecisionResponse, S
             transactions,
         }),
         certificate: record.certificate,
-        transactions: Vec::new(),
-        lowest_height: 0,
+        ..DecisionResponse::default()
     })
+}
+
+/// A snapshot's manifest or chunk from `store` (empty when not held).
+pub fn snapshot_answer(
+    store: Option<&SnapshotStore>,
+    request: &SnapshotRequest,
+) -> Result<DecisionResponse, SnapshotError> {
+    let Some(store) = store else {
+        return Ok(DecisionResponse::default());
+    };
+    let height = match request.height {
+        0 => match store.latest()? {
+            Some(h) => h,
+            None => return Ok(DecisionResponse::default()),
+        },
+        h => h,
+    };
+    let held = |e: SnapshotError| match e {
+        // Removed (a newer one was taken) or never held: the asker turns to another peer.
+        SnapshotError::NotFound { .. } => Ok(DecisionResponse::default()),
+        e => Err(e),
+    };
+    match request.chunk {
+        None => store
+            .manifest(height)
+            .map(|m| DecisionResponse {
+                snapshot_manifest: Some(m),
+                ..DecisionResponse::default()
+            })
+            .or_else(held),
+        Some(i) => store
+            .chunk(height, i)
+            .map(|c| DecisionResponse {
+                snapshot_chunk: c.into(),
+                ..DecisionResponse::default()
+            })
+            .or_else(|e| match e {
+                SnapshotError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Ok(DecisionResponse::default())
+                }
+                e => held(e),
+            }),
+    }
 }
 
 /// The answer to one sync request.
@@ -157,17 +203,22 @@ pub async fn serve(
     mut requests: mpsc::Receiver<SyncRequest>,
     storage: Arc<Storage>,
     cache: Arc<BodyCache>,
+    snapshots: Option<SnapshotStore>,
     net: NetworkHandle,
     byzantine: crate::byzantine::Byzantine,
 ) {
     while let Some(req) = requests.recv().await {
-        let (storage, cache) = (storage.clone(), cache.clone());
+        let (storage, cache, snapshots) = (storage.clone(), cache.clone(), snapshots.clone());
         let request = req.request.clone();
-        let answer = tokio::task::spawn_blocking(move || answer(&storage, &cache, &request)).await;
+        let answer = tokio::task::spawn_blocking(move || match &request.snapshot {
+            Some(s) => snapshot_answer(snapshots.as_ref(), s),
+            None => answer(&storage, &cache, &request).map_err(SnapshotError::from),
+        })
+        .await;
         let response = match answer {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "storage failure answering a sync request");
+                tracing::error!(error = %e, "failure answering a sync request");
                 DecisionResponse::default()
             }
             Err(e) => {

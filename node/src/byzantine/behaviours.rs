@@ -46,7 +46,8 @@ pub enum Behaviour {
     Equivocate,
     /// Sends signed votes for absurd heights and rounds besides its real ones.
     AbsurdVotes,
-    /// Answers sync requests with junk bodies, forged certificates, or nothing.
+    /// Answers sync requests with junk bodies, forged certificates, or nothing, and serves
+    /// damaged snapshot chunks.
     JunkSync,
     /// Puts a transaction with a broken signature in every block it proposes.
     BadTxs,
@@ -325,6 +326,24 @@ impl State {
             return honest;
         }
         let pick = next_u64(&self.counter) % 4;
+        // A snapshot's manifest honestly, so that it is asked for chunks; a chunk with one
+        // byte changed, or cut short.
+        if request.snapshot.as_ref().is_some_and(|s| s.chunk.is_none()) {
+            return honest;
+        }
+        if !honest.snapshot_chunk.is_empty() {
+            let mut chunk = honest.snapshot_chunk.to_vec();
+            if pick.is_multiple_of(2) {
+                let mid = chunk.len() / 2;
+                chunk[mid] ^= 0x5a;
+            } else {
+                chunk.truncate(chunk.len() / 2);
+            }
+            return DecisionResponse {
+                snapshot_chunk: Bytes::from(chunk),
+                ..DecisionResponse::default()
+            };
+        }
         // Transactions of a compact proposal: one short, or one replaced by junk.
         if !honest.transactions.is_empty() {
             let mut transactions = honest.transactions;

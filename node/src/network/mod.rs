@@ -26,7 +26,8 @@ use parking_lot::RwLock;
 use prost::Message;
 use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::v1::{
-    Block, ConsensusMessage, DecisionRequest, DecisionResponse, Transaction, TxGossip,
+    Block, ConsensusMessage, DecisionRequest, DecisionResponse, SnapshotRequest, Transaction,
+    TxGossip,
 };
 use quorate_proto::{Hash32, Keypair, PublicKey};
 use tokio::sync::mpsc;
@@ -117,6 +118,18 @@ pub enum ConsensusEvent {
         /// Its body.
         block: Option<Box<Block>>,
     },
+    /// The answer of validator `from` to [`NetworkHandle::request_snapshot`] (`None` when
+    /// the request failed: timeout, refused, connection lost).
+    Snapshot {
+        /// Who answered.
+        from: u32,
+        /// The snapshot height asked for (0: the latest).
+        height: u64,
+        /// The chunk asked for (`None`: the manifest).
+        chunk: Option<u32>,
+        /// The answer.
+        response: Option<Box<DecisionResponse>>,
+    },
     /// The answer of validator `from` to [`NetworkHandle::request_txs`]: the transactions
     /// asked for, in the order asked (empty when it does not hold them).
     Txs {
@@ -143,9 +156,23 @@ pub struct SyncRequest {
 /// What an outbound sync request asked for.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Asked {
-    Decision { from: u32, height: u64 },
-    Body { from: u32, hash: [u8; 32] },
-    Txs { from: u32, hash: [u8; 32] },
+    Decision {
+        from: u32,
+        height: u64,
+    },
+    Body {
+        from: u32,
+        hash: [u8; 32],
+    },
+    Txs {
+        from: u32,
+        hash: [u8; 32],
+    },
+    Snapshot {
+        from: u32,
+        height: u64,
+        chunk: Option<u32>,
+    },
 }
 
 /// What the handle asks of the network task.
@@ -222,7 +249,7 @@ impl NetworkHandle {
             DecisionRequest {
                 height,
                 block_hash: bytes::Bytes::copy_from_slice(&hash),
-                tx_hashes: Vec::new(),
+                ..Default::default()
             },
             Asked::Body {
                 from: validator,
@@ -243,10 +270,28 @@ impl NetworkHandle {
                     .iter()
                     .map(|h| bytes::Bytes::copy_from_slice(&h.0))
                     .collect(),
+                snapshot: None,
             },
             Asked::Txs {
                 from: validator,
                 hash,
+            },
+        );
+    }
+
+    /// Asks validator `validator` for the manifest of its snapshot of `height` (0: its
+    /// latest), or with `chunk` for that chunk of it.
+    pub fn request_snapshot(&self, validator: u32, height: u64, chunk: Option<u32>) {
+        self.request(
+            validator,
+            DecisionRequest {
+                snapshot: Some(SnapshotRequest { height, chunk }),
+                ..Default::default()
+            },
+            Asked::Snapshot {
+                from: validator,
+                height,
+                chunk,
             },
         );
     }
@@ -779,6 +824,19 @@ impl NetworkTask {
                                 transactions: response.transactions,
                             },
                         ),
+                        Asked::Snapshot {
+                            from,
+                            height,
+                            chunk,
+                        } => (
+                            from,
+                            ConsensusEvent::Snapshot {
+                                from,
+                                height,
+                                chunk,
+                                response: Some(Box::new(response)),
+                            },
+                        ),
                     };
                     self.consensus.push(from as usize, event, bytes);
                 }
@@ -792,13 +850,30 @@ impl NetworkTask {
                 tracing::debug!(?asked, %error, "sync request failed");
                 // A compact proposal's transactions that will not come: the driver stops
                 // waiting for them (the block gets a nil prevote).
-                if let Some(Asked::Txs { from, hash }) = asked {
-                    let none = ConsensusEvent::Txs {
+                match asked {
+                    Some(Asked::Txs { from, hash }) => {
+                        let none = ConsensusEvent::Txs {
+                            from,
+                            hash,
+                            transactions: Vec::new(),
+                        };
+                        self.consensus.push(from as usize, none, 0);
+                    }
+                    // State sync asks another peer.
+                    Some(Asked::Snapshot {
                         from,
-                        hash,
-                        transactions: Vec::new(),
-                    };
-                    self.consensus.push(from as usize, none, 0);
+                        height,
+                        chunk,
+                    }) => {
+                        let none = ConsensusEvent::Snapshot {
+                            from,
+                            height,
+                            chunk,
+                            response: None,
+                        };
+                        self.consensus.push(from as usize, none, 0);
+                    }
+                    _ => {}
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(

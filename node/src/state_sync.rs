@@ -1,0 +1,304 @@
+//! Joining by state sync: a validator that starts with no data asks the other validators for
+//! their latest snapshot, checks the manifests against the chain (certificate from the
+//! validator set, chunks summing to the certified state root), and fetches the chunks of the
+//! highest one from every validator that offers it, a few at a time. Each chunk is checked on
+//! arrival; one that fails its check is asked of another validator, and a validator that keeps
+//! sending bad ones is no longer asked. The node then opens the imported state and catches up
+//! by blocks from the snapshot's height.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use quorate_proto::certificate::ValidatorSet;
+use quorate_proto::crypto::Hash32;
+
+use quorate_proto::v1::DecisionResponse;
+use tokio::sync::mpsc;
+
+use crate::network::inbox::Inbox;
+use crate::network::{ConsensusEvent, NetworkHandle, SyncRequest};
+use crate::snapshot::{verify_manifest, ImportSummary, Restore, SnapshotError, VerifiedManifest};
+
+/// How long a joining node waits for the other validators to connect.
+const CONNECT_WAIT: Duration = Duration::from_secs(15);
+/// How long it waits for their manifests once asked.
+const MANIFEST_WAIT: Duration = Duration::from_secs(5);
+/// Chunk requests in flight at once.
+const IN_FLIGHT: usize = 4;
+/// Bad or failed answers after which a validator is no longer asked for chunks.
+const STRIKES: u32 = 3;
+/// Longest wait for any answer while chunks are in flight (requests time out before this).
+const ANSWER_WAIT: Duration = Duration::from_secs(30);
+
+/// Why state sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateSyncError {
+    /// The snapshot could not be checked or written.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// No validator that offered the snapshot could deliver a good copy of a chunk.
+    #[error("state sync of height {height}: no validator delivered a good copy of chunk {chunk}; restart to try again, or import a snapshot file (quorate snapshot import)")]
+    Exhausted {
+        /// Snapshot height.
+        height: u64,
+        /// The chunk.
+        chunk: u32,
+    },
+    /// Nothing answered for too long.
+    #[error("state sync of height {0}: no answer from any validator for {ANSWER_WAIT:?}")]
+    Stalled(u64),
+    /// A blocking task failed.
+    #[error("state sync task: {0}")]
+    Task(String),
+}
+
+/// What a joining node listens to: the answers it gets, and the requests of other validators,
+/// which it answers with nothing (it holds nothing yet, and a validator also joining must not
+/// wait for it).
+pub struct Channels<'a> {
+    /// The network.
+    pub net: &'a NetworkHandle,
+    /// Answers to its requests (and consensus messages, dropped meanwhile).
+    pub inbox: &'a Inbox<ConsensusEvent>,
+    /// Other validators' sync requests.
+    pub requests: &'a mut mpsc::Receiver<SyncRequest>,
+}
+
+impl Channels<'_> {
+    async fn next(&mut self) -> ConsensusEvent {
+        loop {
+            tokio::select! {
+                event = self.inbox.pop() => return event,
+                Some(r) = self.requests.recv() => {
+                    self.net.respond(r.peer, r.channel, DecisionResponse::default());
+                }
+            }
+        }
+    }
+}
+
+/// The chain a joining node belongs to.
+pub struct JoinTarget<'a> {
+    /// Chain id.
+    pub chain_id: &'a str,
+    /// Genesis hash.
+    pub genesis_hash: Hash32,
+    /// The validators (whose certificates make a snapshot's height final).
+    pub validators: &'a ValidatorSet,
+    /// This node's index among them.
+    pub local: Option<u32>,
+}
+
+/// Fetches the latest snapshot the other validators offer into the empty database directory
+/// `target`. `Ok(None)` when none offers one (a new chain: the node starts from genesis).
+pub async fn run(
+    io: &mut Channels<'_>,
+    chain: &JoinTarget<'_>,
+    target: &Path,
+) -> Result<Option<ImportSummary>, StateSyncError> {
+    let others: Vec<u32> = (0..chain.validators.len() as u32)
+        .filter(|i| Some(*i) != chain.local)
+        .collect();
+    let started = Instant::now();
+    // Every other validator connected, or at least one and a moment for the rest.
+    while started.elapsed() < CONNECT_WAIT {
+        let connected = io.net.connected_validators();
+        if connected == others.len()
+            || (connected > 0 && started.elapsed() > Duration::from_secs(2))
+        {
+            break;
+        }
+        // Answering the requests of validators joining at the same time meanwhile.
+        let _ = tokio::time::timeout(Duration::from_millis(100), io.next()).await;
+    }
+    let Some((verified, sources)) = best_manifest(io, chain, &others).await else {
+        tracing::info!("state sync: no validator offers a snapshot; starting from genesis");
+        return Ok(None);
+    };
+    tracing::info!(
+        height = verified.height(),
+        chunks = verified.chunk_count(),
+        sources = ?sources,
+        "state sync: fetching a snapshot"
+    );
+    let restore = Restore::begin(target, verified)?;
+    fetch_chunks(io, restore, sources).await.map(Some)
+}
+
+/// Asks each validator in `others` for its latest manifest; returns the highest that checks
+/// out, with the validators that offered that same manifest.
+async fn best_manifest(
+    io: &mut Channels<'_>,
+    chain: &JoinTarget<'_>,
+    others: &[u32],
+) -> Option<(VerifiedManifest, Vec<u32>)> {
+    for &v in others {
+        io.net.request_snapshot(v, 0, None);
+    }
+    let deadline = tokio::time::Instant::now() + MANIFEST_WAIT;
+    let mut waiting: HashSet<u32> = others.iter().copied().collect();
+    // (Height, manifest identity) → (manifest, who offered it).
+    let mut offered: BTreeMap<(u64, Hash32), (VerifiedManifest, Vec<u32>)> = BTreeMap::new();
+    while !waiting.is_empty() {
+        let Ok(event) = tokio::time::timeout_at(deadline, io.next()).await else {
+            break;
+        };
+        let ConsensusEvent::Snapshot {
+            from,
+            chunk: None,
+            response,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        if !waiting.remove(&from) {
+            continue;
+        }
+        let Some(manifest) = response.and_then(|r| r.snapshot_manifest) else {
+            tracing::info!(from, "state sync: validator offers no snapshot");
+            continue;
+        };
+        tracing::info!(
+            from,
+            height = manifest.height,
+            "state sync: snapshot offered"
+        );
+        // The same snapshot whatever certificate each validator holds for its height.
+        let id = Hash32::of(&prost::Message::encode_to_vec(
+            &quorate_proto::v1::SnapshotManifest {
+                certificate: None,
+                ..manifest.clone()
+            },
+        ));
+        match verify_manifest(
+            manifest,
+            chain.chain_id,
+            &chain.genesis_hash,
+            chain.validators,
+        ) {
+            Ok(v) => {
+                offered
+                    .entry((v.height(), id))
+                    .or_insert_with(|| (v, Vec::new()))
+                    .1
+                    .push(from);
+            }
+            Err(e) => tracing::warn!(from, error = %e, "state sync: manifest refused"),
+        }
+    }
+    if !waiting.is_empty() {
+        tracing::info!(unanswered = ?waiting, "state sync: validators did not answer in time");
+    }
+    // The highest height; of its manifests, the one most validators offer.
+    let top = offered.keys().next_back()?.0;
+    let (verified, mut from) = offered
+        .into_iter()
+        .filter(|((h, _), _)| *h == top)
+        .map(|(_, v)| v)
+        .max_by_key(|(_, from)| from.len())?;
+    // Asked in validator order, whoever answered first.
+    from.sort_unstable();
+    Some((verified, from))
+}
+
+/// Fetches every chunk of `restore`'s snapshot from `sources`, checks and writes each.
+async fn fetch_chunks(
+    io: &mut Channels<'_>,
+    mut restore: Restore,
+    mut sources: Vec<u32>,
+) -> Result<ImportSummary, StateSyncError> {
+    let height = restore.manifest().height();
+    let total = restore.manifest().chunk_count();
+    let mut queue: VecDeque<u32> = (0..total as u32).collect();
+    // Chunk → the validator asked for it.
+    let mut in_flight: HashMap<u32, u32> = HashMap::new();
+    // Chunk → validators that failed to deliver it.
+    let mut failed: HashMap<u32, HashSet<u32>> = HashMap::new();
+    let mut strikes: HashMap<u32, u32> = HashMap::new();
+    let mut next_source = 0usize;
+    let mut done = 0usize;
+    while done < total {
+        while in_flight.len() < IN_FLIGHT {
+            let Some(chunk) = queue.pop_front() else {
+                break;
+            };
+            let tried = failed.get(&chunk);
+            let pick = (0..sources.len())
+                .map(|k| sources[(next_source + k) % sources.len()])
+                .find(|v| !tried.is_some_and(|t| t.contains(v)));
+            let Some(source) = pick else {
+                restore.abandon();
+                return Err(StateSyncError::Exhausted { height, chunk });
+            };
+            next_source = next_source.wrapping_add(1);
+            io.net.request_snapshot(source, height, Some(chunk));
+            in_flight.insert(chunk, source);
+        }
+        let event = match tokio::time::timeout(ANSWER_WAIT, io.next()).await {
+            Ok(e) => e,
+            Err(_) => {
+                restore.abandon();
+                return Err(StateSyncError::Stalled(height));
+            }
+        };
+        let ConsensusEvent::Snapshot {
+            from,
+            height: h,
+            chunk: Some(chunk),
+            response,
+        } = event
+        else {
+            continue;
+        };
+        if h != height || in_flight.get(&chunk) != Some(&from) {
+            continue;
+        }
+        in_flight.remove(&chunk);
+        let bytes = response.map(|r| r.snapshot_chunk).filter(|b| !b.is_empty());
+        let outcome = match bytes {
+            None => Err("no answer".to_owned()),
+            Some(bytes) => {
+                let (r, added) = tokio::task::spawn_blocking(move || {
+                    let added = restore.add_chunk(chunk, &bytes);
+                    (restore, added)
+                })
+                .await
+                .map_err(|e| StateSyncError::Task(e.to_string()))?;
+                restore = r;
+                match added {
+                    Ok(_) => Ok(()),
+                    Err(e @ SnapshotError::BadChunk { .. }) => Err(e.to_string()),
+                    Err(e) => {
+                        restore.abandon();
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                done += 1;
+                if done * 10 / total != (done - 1) * 10 / total {
+                    tracing::info!(height, done, total, "state sync: chunks written");
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(height, chunk, from, %reason, "state sync: chunk refused; asking another validator");
+                failed.entry(chunk).or_default().insert(from);
+                let s = strikes.entry(from).or_default();
+                *s += 1;
+                if *s >= STRIKES && sources.len() > 1 {
+                    tracing::warn!(from, "state sync: no longer asking this validator");
+                    sources.retain(|v| *v != from);
+                }
+                queue.push_front(chunk);
+            }
+        }
+    }
+    tokio::task::spawn_blocking(move || restore.finish())
+        .await
+        .map_err(|e| StateSyncError::Task(e.to_string()))?
+        .map_err(Into::into)
+}
