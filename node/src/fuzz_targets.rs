@@ -1,6 +1,6 @@
 //! Entry points for fuzzing every decoder that reads bytes from outside the node: clients'
 //! transactions, peers' headers, bodies, consensus messages, transaction gossip and sync
-//! answers, the consensus record read back from disk, and the genesis and config files. Each
+//! answers (snapshot manifests and chunks included), the consensus record read back from disk, and the genesis and config files. Each
 //! takes arbitrary bytes and must neither panic nor accept what the rules refuse; `fuzz/`
 //! drives them with libFuzzer (nightly), and `tests/fuzz_corpus.rs` replays the kept corpus
 //! with seeded mutations on stable.
@@ -147,6 +147,40 @@ pub fn sync_answer(data: &[u8]) {
         }
     }
     let _ = verify_block_txs(r.transactions, CHAIN_ID, &c.params);
+    if let Some(m) = r.snapshot_manifest {
+        let _ = crate::snapshot::verify_manifest(m, CHAIN_ID, &Hash32([0; 32]), &c.validators);
+    }
+    if !r.snapshot_chunk.is_empty() {
+        snapshot_chunk(&r.snapshot_chunk);
+    }
+}
+
+/// A snapshot chunk checked against a manifest that lists its size and digest and an empty
+/// accumulator, so that decoding and every entry check run: only a chunk without entries can
+/// pass (anything else would be an LtHash collision with the empty multiset).
+fn snapshot_chunk(data: &[u8]) {
+    use crate::state_root::LtHash;
+    let info = quorate_proto::v1::SnapshotChunkInfo {
+        lthash: LtHash::default().to_bytes().into(),
+        digest: Bytes::copy_from_slice(&Hash32::of(data).0),
+        size: data.len() as u64,
+        entries: 0,
+        codes: 0,
+    };
+    let manifest = crate::snapshot::VerifiedManifest {
+        manifest: quorate_proto::v1::SnapshotManifest {
+            height: 1,
+            chunks: vec![info],
+            ..Default::default()
+        },
+        header: Default::default(),
+        block_hash: Hash32([0; 32]),
+        chunk_lthashes: vec![LtHash::default()],
+        lthash: LtHash::default(),
+    };
+    if let Ok(chunk) = manifest.verify_chunk(0, data) {
+        assert!(chunk.entries.is_empty() && chunk.index == 0 && chunk.height == 1);
+    }
 }
 
 /// An entry of the consensus record, read back from disk.
