@@ -158,47 +158,11 @@ impl RunningNode {
             source,
         })?;
         // A validator with no data joins from the other validators' latest snapshot.
-        let mut early_network = None;
-        let fresh = !data_dir.join("CURRENT").exists();
-        if fresh && config.storage.state_sync {
-            // Parsed here for its validators; the database records it once opened.
-            let parsed;
-            let g = match &genesis {
-                GenesisSource::Loaded(g) => g,
-                GenesisSource::File(path) => {
-                    parsed = Box::new(Genesis::load(path)?);
-                    &parsed
-                }
-            };
-            let validators = g.validator_set();
-            if validators.len() > 1 {
-                let settings = config.p2p.settings(g.params.block_max_txs)?;
-                let mut parts =
-                    crate::network::start(settings, &key, &validators, &g.chain_id).await?;
-                let target = crate::state_sync::JoinTarget {
-                    chain_id: &g.chain_id,
-                    genesis_hash: g.hash(),
-                    validators: &validators,
-                    local: validators.index_of(&key.public()),
-                };
-                let mut io = crate::state_sync::Channels {
-                    net: &parts.handle,
-                    inbox: &parts.consensus,
-                    requests: &mut parts.sync_requests,
-                };
-                let joined = crate::state_sync::run(&mut io, &target, &data_dir).await?;
-                if let Some(s) = joined {
-                    tracing::info!(
-                        height = s.head.height,
-                        state_root = %s.head.state_root,
-                        chunks = s.chunks,
-                        entries = s.entries,
-                        "state sync: joined from a snapshot; catching up by blocks"
-                    );
-                }
-                early_network = Some(parts);
-            }
-        }
+        let early_network = if config.storage.state_sync && !data_dir.join("CURRENT").exists() {
+            join_by_state_sync(&config, &genesis, &key, &data_dir).await?
+        } else {
+            None
+        };
         let storage = Storage::open(
             &data_dir,
             &StorageOptions {
@@ -237,6 +201,14 @@ impl RunningNode {
             storage.record_genesis(&file_hash, &summary.to_json())?;
             // The next start then reads SST files instead of replaying the genesis from the log.
             storage.flush()?;
+        }
+        let st = &config.storage;
+        if st.keep_blocks > 0 && st.snapshot_interval >= st.keep_blocks {
+            tracing::warn!(
+                keep_blocks = st.keep_blocks,
+                snapshot_interval = st.snapshot_interval,
+                "storage.keep_blocks does not exceed storage.snapshot_interval: a validator joining from this node's latest snapshot may not find the blocks after it here"
+            );
         }
         if config.storage.snapshot_interval > 0 {
             let dir = match data_dir.parent() {
@@ -456,6 +428,53 @@ fn load_genesis(
     let genesis = Genesis::from_json(text)?;
     let hash = genesis.hash();
     Ok((genesis, hash, Some(file_hash)))
+}
+
+/// State sync of a validator with no data (nothing with one validator): starts the network,
+/// imports the others' latest snapshot into `data_dir` if one is offered, and hands the
+/// network on.
+async fn join_by_state_sync(
+    config: &NodeConfig,
+    genesis: &GenesisSource,
+    key: &Keypair,
+    data_dir: &Path,
+) -> Result<Option<crate::network::NetworkParts>, NodeError> {
+    // Parsed here for its validators; the database records it once opened.
+    let parsed;
+    let g = match genesis {
+        GenesisSource::Loaded(g) => g,
+        GenesisSource::File(path) => {
+            parsed = Box::new(Genesis::load(path)?);
+            &parsed
+        }
+    };
+    let validators = g.validator_set();
+    if validators.len() < 2 {
+        return Ok(None);
+    }
+    let settings = config.p2p.settings(g.params.block_max_txs)?;
+    let mut parts = crate::network::start(settings, key, &validators, &g.chain_id).await?;
+    let target = crate::state_sync::JoinTarget {
+        chain_id: &g.chain_id,
+        genesis_hash: g.hash(),
+        validators: &validators,
+        local: validators.index_of(&key.public()),
+    };
+    let mut io = crate::state_sync::Channels {
+        net: &parts.handle,
+        inbox: &parts.consensus,
+        requests: &mut parts.sync_requests,
+    };
+    if let Some(s) = crate::state_sync::run(&mut io, &target, data_dir).await? {
+        tracing::info!(
+            height = s.head.height,
+            state_root = %s.head.state_root,
+            chunks = s.chunks,
+            entries = s.entries,
+            "state sync: joined from a snapshot; catching up by blocks"
+        );
+    }
+    Ok(Some(parts))
 }
 
 fn flatten_driver(
