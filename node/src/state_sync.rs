@@ -112,27 +112,43 @@ pub async fn run(
         // Answering the requests of validators joining at the same time meanwhile.
         let _ = tokio::time::timeout(Duration::from_millis(100), io.next()).await;
     }
-    let Some((verified, sources)) = best_manifest(io, chain, &others).await else {
+    let candidates = offered_snapshots(io, chain, &others).await;
+    if candidates.is_empty() {
         tracing::info!("state sync: no validator offers a snapshot; starting from genesis");
         return Ok(None);
-    };
-    tracing::info!(
-        height = verified.height(),
-        chunks = verified.chunk_count(),
-        sources = ?sources,
-        "state sync: fetching a snapshot"
-    );
-    let restore = Restore::begin(target, verified)?;
-    fetch_chunks(io, restore, sources).await.map(Some)
+    }
+    let mut last = None;
+    for (verified, sources) in candidates {
+        tracing::info!(
+            height = verified.height(),
+            chunks = verified.chunk_count(),
+            sources = ?sources,
+            "state sync: fetching a snapshot"
+        );
+        let restore = Restore::begin(target, verified)?;
+        match fetch_chunks(io, restore, sources).await {
+            Ok(summary) => return Ok(Some(summary)),
+            // The validators offering it could not deliver it: the next snapshot offered.
+            Err(e @ (StateSyncError::Exhausted { .. } | StateSyncError::Stalled(_))) => {
+                tracing::warn!(error = %e, "state sync: trying the next snapshot offered");
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one snapshot was tried"))
 }
 
-/// Asks each validator in `others` for its latest manifest; returns the highest that checks
-/// out, with the validators that offered that same manifest.
-async fn best_manifest(
+/// Asks each validator in `others` for its latest manifest; returns those that check out,
+/// each with the validators that offered it, best first: the snapshots that f + 1 validators
+/// offer (so at least one honest validator can deliver them), highest first, then the others,
+/// highest first. A Byzantine validator offering a newer snapshot it will not deliver thus
+/// cannot keep a node from joining.
+async fn offered_snapshots(
     io: &mut Channels<'_>,
     chain: &JoinTarget<'_>,
     others: &[u32],
-) -> Option<(VerifiedManifest, Vec<u32>)> {
+) -> Vec<(VerifiedManifest, Vec<u32>)> {
     for &v in others {
         io.net.request_snapshot(v, 0, None);
     }
@@ -191,16 +207,47 @@ async fn best_manifest(
     if !waiting.is_empty() {
         tracing::info!(unanswered = ?waiting, "state sync: validators did not answer in time");
     }
-    // The highest height; of its manifests, the one most validators offer.
-    let top = offered.keys().next_back()?.0;
-    let (verified, mut from) = offered
-        .into_iter()
-        .filter(|((h, _), _)| *h == top)
-        .map(|(_, v)| v)
-        .max_by_key(|(_, from)| from.len())?;
-    // Asked in validator order, whoever answered first.
-    from.sort_unstable();
-    Some((verified, from))
+    let vouched = chain.validators.len() - chain.validators.quorum() + 1;
+    let mut candidates: Vec<(VerifiedManifest, Vec<u32>)> = offered.into_values().collect();
+    for (_, from) in &mut candidates {
+        // Asked in validator order, whoever answered first.
+        from.sort_unstable();
+    }
+    let order = rank(
+        &candidates
+            .iter()
+            .map(|(v, from)| (v.height(), from.len()))
+            .collect::<Vec<_>>(),
+        vouched,
+    );
+    let mut slots: Vec<Option<_>> = candidates.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// The order in which to try snapshots offered as (height, validators offering it): those
+/// offered by at least `vouched` validators first, then the rest; within each, highest first,
+/// then the most offered.
+fn rank(offers: &[(u64, usize)], vouched: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..offers.len()).collect();
+    order.sort_by_key(|&i| {
+        let (height, count) = offers[i];
+        std::cmp::Reverse((count >= vouched, height, count))
+    });
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank;
+
+    #[test]
+    fn a_snapshot_f_plus_one_validators_offer_comes_before_a_newer_one_fewer_offer() {
+        // Four validators (f = 1): one offers height 3000 alone, two offer 2000, one 1000.
+        let offers = [(3000, 1), (2000, 2), (1000, 1), (2000, 1)];
+        assert_eq!(rank(&offers, 2), vec![1, 0, 3, 2]);
+        // With every offer vouched for, the newest first.
+        assert_eq!(rank(&[(1000, 3), (2000, 2)], 2), vec![1, 0]);
+    }
 }
 
 /// Fetches every chunk of `restore`'s snapshot from `sources`, checks and writes each.
