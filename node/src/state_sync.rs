@@ -236,20 +236,6 @@ fn rank(offers: &[(u64, usize)], vouched: usize) -> Vec<usize> {
     order
 }
 
-#[cfg(test)]
-mod tests {
-    use super::rank;
-
-    #[test]
-    fn a_snapshot_f_plus_one_validators_offer_comes_before_a_newer_one_fewer_offer() {
-        // Four validators (f = 1): one offers height 3000 alone, two offer 2000, one 1000.
-        let offers = [(3000, 1), (2000, 2), (1000, 1), (2000, 1)];
-        assert_eq!(rank(&offers, 2), vec![1, 0, 3, 2]);
-        // With every offer vouched for, the newest first.
-        assert_eq!(rank(&[(1000, 3), (2000, 2)], 2), vec![1, 0]);
-    }
-}
-
 /// Fetches every chunk of `restore`'s snapshot from `sources`, checks and writes each.
 async fn fetch_chunks(
     io: &mut Channels<'_>,
@@ -348,4 +334,18 @@ async fn fetch_chunks(
         .await
         .map_err(|e| StateSyncError::Task(e.to_string()))?
         .map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rank;
+
+    #[test]
+    fn a_snapshot_f_plus_one_validators_offer_comes_before_a_newer_one_fewer_offer() {
+        // Four validators (f = 1): one offers height 3000 alone, two offer 2000, one 1000.
+        let offers = [(3000, 1), (2000, 2), (1000, 1), (2000, 1)];
+        assert_eq!(rank(&offers, 2), vec![1, 0, 3, 2]);
+        // With every offer vouched for, the newest first.
+        assert_eq!(rank(&[(1000, 3), (2000, 2)], 2), vec![1, 0]);
+    }
 }
