@@ -278,6 +278,58 @@ mod tests {
         );
     }
 
+    /// Issue 17: snapshots are served from the snapshot directory — the latest manifest when
+    /// height 0 is asked, a chunk by index — and what is not held is answered empty (the asker
+    /// turns to another validator), never as an error.
+    #[test]
+    fn snapshots_are_served_and_what_is_not_held_is_answered_empty() {
+        let t = crate::testutil::TestChain::new(3);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SnapshotStore::new(dir.path());
+        let ask = |height, chunk| {
+            snapshot_answer(Some(&store), &SnapshotRequest { height, chunk }).expect("answer")
+        };
+        assert_eq!(ask(0, None), DecisionResponse::default(), "none held yet");
+        for nonce in 0..2 {
+            t.admit_ok(vec![t.transfer(0, t.addr(1), 1, nonce)]);
+            t.produce().expect("block");
+            let info = t.chain.info();
+            crate::snapshot::take(
+                t.chain.storage(),
+                &store,
+                &info.chain_id,
+                &info.genesis_hash,
+                || {},
+            )
+            .expect("take");
+        }
+        let latest = ask(0, None).snapshot_manifest.expect("latest manifest");
+        assert_eq!(latest.height, 2);
+        assert_eq!(
+            ask(1, None).snapshot_manifest.expect("manifest 1").height,
+            1
+        );
+        let chunk = ask(2, Some(0)).snapshot_chunk;
+        assert_eq!(chunk.to_vec(), store.chunk(2, 0).expect("stored chunk"));
+        assert!(ask(2, Some(latest.chunks.len() as u32))
+            .snapshot_chunk
+            .is_empty());
+        assert_eq!(ask(7, None), DecisionResponse::default());
+        assert_eq!(ask(7, Some(0)), DecisionResponse::default());
+        assert_eq!(
+            snapshot_answer(
+                None,
+                &SnapshotRequest {
+                    height: 0,
+                    chunk: None
+                }
+            )
+            .expect("answer"),
+            DecisionResponse::default(),
+            "a node that takes no snapshots holds none"
+        );
+    }
+
     #[test]
     fn transactions_are_served_in_the_order_asked_and_only_all_or_none() {
         let tx = |n: u8| Transaction {
