@@ -28,7 +28,8 @@ const MANIFEST_WAIT: Duration = Duration::from_secs(5);
 const IN_FLIGHT: usize = 4;
 /// Bad or failed answers after which a validator is no longer asked for chunks.
 const STRIKES: u32 = 3;
-/// Longest wait for any answer while chunks are in flight (requests time out before this).
+/// Longest wait for the answer to one chunk request (libp2p's request timeout, 10 s, normally
+/// answers first with a failure).
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
 
 /// Why state sync failed.
@@ -45,9 +46,6 @@ pub enum StateSyncError {
         /// The chunk.
         chunk: u32,
     },
-    /// Nothing answered for too long.
-    #[error("state sync of height {0}: no answer from any validator for {ANSWER_WAIT:?}")]
-    Stalled(u64),
     /// A blocking task failed.
     #[error("state sync task: {0}")]
     Task(String),
@@ -129,7 +127,7 @@ pub async fn run(
         match fetch_chunks(io, restore, sources).await {
             Ok(summary) => return Ok(Some(summary)),
             // The validators offering it could not deliver it: the next snapshot offered.
-            Err(e @ (StateSyncError::Exhausted { .. } | StateSyncError::Stalled(_))) => {
+            Err(e @ StateSyncError::Exhausted { .. }) => {
                 tracing::warn!(error = %e, "state sync: trying the next snapshot offered");
                 last = Some(e);
             }
@@ -245,8 +243,8 @@ async fn fetch_chunks(
     let height = restore.manifest().height();
     let total = restore.manifest().chunk_count();
     let mut queue: VecDeque<u32> = (0..total as u32).collect();
-    // Chunk → the validator asked for it.
-    let mut in_flight: HashMap<u32, u32> = HashMap::new();
+    // Chunk → the validator asked for it, and until when its answer is awaited.
+    let mut in_flight: HashMap<u32, (u32, Instant)> = HashMap::new();
     // Chunk → validators that failed to deliver it.
     let mut failed: HashMap<u32, HashSet<u32>> = HashMap::new();
     let mut strikes: HashMap<u32, u32> = HashMap::new();
@@ -267,27 +265,29 @@ async fn fetch_chunks(
             };
             next_source = next_source.wrapping_add(1);
             io.net.request_snapshot(source, height, Some(chunk));
-            in_flight.insert(chunk, source);
+            in_flight.insert(chunk, (source, Instant::now() + ANSWER_WAIT));
         }
-        let event = match tokio::time::timeout(ANSWER_WAIT, io.next()).await {
-            Ok(e) => e,
-            Err(_) => {
-                restore.abandon();
-                return Err(StateSyncError::Stalled(height));
+        // An answer, or a request whose answer is overdue (its request may never have left).
+        let answer = match tokio::time::timeout(Duration::from_secs(1), io.next()).await {
+            Ok(ConsensusEvent::Snapshot {
+                from,
+                height: h,
+                chunk: Some(chunk),
+                response,
+            }) if h == height && in_flight.get(&chunk).map(|f| f.0) == Some(from) => {
+                Some((chunk, from, response))
+            }
+            _ => {
+                let now = Instant::now();
+                in_flight
+                    .iter()
+                    .find(|(_, (_, until))| *until < now)
+                    .map(|(&chunk, &(from, _))| (chunk, from, None))
             }
         };
-        let ConsensusEvent::Snapshot {
-            from,
-            height: h,
-            chunk: Some(chunk),
-            response,
-        } = event
-        else {
+        let Some((chunk, from, response)) = answer else {
             continue;
         };
-        if h != height || in_flight.get(&chunk) != Some(&from) {
-            continue;
-        }
         in_flight.remove(&chunk);
         let bytes = response.map(|r| r.snapshot_chunk).filter(|b| !b.is_empty());
         let outcome = match bytes {
