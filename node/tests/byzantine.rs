@@ -67,12 +67,7 @@ fn submit(c: &Cluster, via: usize, account: usize, to: &str) -> String {
 /// Every honest validator holds the same block at each height up to `top` (from the lowest
 /// height all of them hold: one that joined from a snapshot has no blocks below it).
 fn assert_honest_agree(c: &Cluster, top: u64) {
-    let from = HONEST
-        .iter()
-        .filter_map(|&i| c.json(i, &["status"])?["lowest_block_height"].as_u64())
-        .max()
-        .unwrap_or(1);
-    for h in from..=top {
+    for h in c.lowest_common_height(&HONEST)..=top {
         let first = c
             .block_at(HONEST[0], h)
             .unwrap_or_else(|| panic!("validator {} lacks height {h}", HONEST[0]));

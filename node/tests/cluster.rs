@@ -16,12 +16,7 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// `top`, from the lowest height all of them hold (one that joined from a snapshot holds no
 /// blocks below it).
 fn assert_same_chain(c: &Cluster, which: &[usize], top: u64) {
-    let from = which
-        .iter()
-        .filter_map(|&i| c.json(i, &["status"])?["lowest_block_height"].as_u64())
-        .max()
-        .unwrap_or(1);
-    assert_same_blocks(c, which, from, top);
+    assert_same_blocks(c, which, c.lowest_common_height(which), top);
 }
 
 /// Every validator in `which` holds the same block hash and state root at heights from..=top.

@@ -207,6 +207,16 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).expect("json")
     }
 
+    /// The lowest height every validator in `which` holds a block of (1 unless one prunes or
+    /// joined from a snapshot).
+    pub fn lowest_common_height(&self, which: &[usize]) -> u64 {
+        which
+            .iter()
+            .filter_map(|&i| self.json(i, &["status"])?["lowest_block_height"].as_u64())
+            .max()
+            .unwrap_or(1)
+    }
+
     /// Committed height of validator `i`, if it answers.
     pub fn height(&self, i: usize) -> Option<u64> {
         self.json(i, &["status"])?["height"].as_u64()
