@@ -694,7 +694,7 @@ impl Host {
                                 from,
                                 height,
                                 lowest = response.lowest_height,
-                                "validator pruned the block this node needs: this node must start from a state snapshot"
+                                "validator pruned the block this node needs: this node must start from a state snapshot (stop it, move its data directory away and start it again: it joins by state sync)"
                             );
                         }
                         return Ok(Some(Input::NoDecision { from, height }));
