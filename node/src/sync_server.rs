@@ -130,14 +130,7 @@ pub fn snapshot_answer(
                 snapshot_chunk: c.into(),
                 ..DecisionResponse::default()
             })
-            .or_else(|e| match e {
-                SnapshotError::Io { source, .. }
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    Ok(DecisionResponse::default())
-                }
-                e => held(e),
-            }),
+            .or_else(held),
     }
 }
 

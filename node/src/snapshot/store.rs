@@ -90,9 +90,16 @@ impl SnapshotStore {
         })
     }
 
-    /// The encoded chunk `index` of the snapshot of `height`.
+    /// The encoded chunk `index` of the snapshot of `height` (`NotFound` when either is not
+    /// held).
     pub fn chunk(&self, height: u64, index: u32) -> Result<Vec<u8>, SnapshotError> {
         let path = self.existing(height)?.join(Self::chunk_name(index));
+        if !path.is_file() {
+            return Err(SnapshotError::NotFound {
+                height,
+                dir: self.dir.clone(),
+            });
+        }
         read_bounded(&path, MAX_CHUNK_BYTES)
     }
 

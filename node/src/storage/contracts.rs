@@ -229,29 +229,15 @@ impl Storage {
     }
 
     /// The state accumulator recomputed from every stored account and entry (a full scan: for
-    /// checks, never on the block path).
+    /// checks, never on the block path), read as a snapshot reads the state.
     pub fn recompute_lthash(&self) -> Result<crate::state_root::LtHash, StorageError> {
         let mut lthash = crate::state_root::LtHash::default();
-        for item in self
-            .db()
-            .iterator_cf(self.cf(super::CF_ACCOUNTS), IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            lthash.insert(&k, &v);
-        }
-        for space in [Space::Storage, Space::Contract, Space::System] {
-            for item in self
-                .db()
-                .iterator_cf(self.cf(space.cf()), IteratorMode::Start)
-            {
-                let (k, v) = item?;
-                let key = EntryKey {
-                    space,
-                    key: k.to_vec(),
-                };
-                lthash.insert(&key.state_key(), &v);
+        self.state_reader()?.for_each(|item| {
+            if let super::StateItem::Entry(kind, key, value) = item {
+                super::add_to_lthash(&mut lthash, kind, key, value);
             }
-        }
+            Ok::<_, StorageError>(())
+        })?;
         Ok(lthash)
     }
 

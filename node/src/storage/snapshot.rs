@@ -135,22 +135,6 @@ impl Storage {
         })
     }
 
-    /// True when the database holds nothing at all (a fresh directory to import into).
-    pub fn is_empty(&self) -> Result<bool, StorageError> {
-        for cf in super::ALL_CFS {
-            if self
-                .db()
-                .iterator_cf(self.cf(cf), IteratorMode::Start)
-                .next()
-                .transpose()?
-                .is_some()
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
     /// Writes the entries and bytecode of one verified snapshot chunk. Until
     /// [`Storage::finish_import`] the database has no head and is not a chain.
     pub fn import_items(&self, entries: &[StateEntry], code: &[Bytes]) -> Result<(), StorageError> {
