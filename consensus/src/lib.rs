@@ -17,7 +17,7 @@ mod votes;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use machine::{Action, Consensus, Input, Misbehaviour, Step, ROUND_WINDOW};
+pub use machine::{Action, Consensus, Input, Misbehaviour, Step, MIN_SET_DELAY, ROUND_WINDOW};
 #[cfg(feature = "sim")]
 pub use params::InjectedFault;
 pub use params::{Params, Timeout, TimeoutKind, Timeouts};

@@ -68,6 +68,31 @@ pub enum Input {
         /// The height asked for.
         height: Height,
     },
+    /// A committed block decided that another validator set decides heights from `from` on.
+    /// The host tells the machine right after it commits that block, and sets change at least
+    /// [`MIN_SET_DELAY`] heights after the block that decides them, so the machine knows the
+    /// set of every height before it gets there.
+    ValidatorSet {
+        /// First height the set decides.
+        from: Height,
+        /// Its size `n`.
+        validators: u32,
+        /// This validator's index in it, or `None` if it is not a member.
+        me: Option<ValidatorIndex>,
+    },
+}
+
+/// Fewest heights between the block that decides a set change and the change. One call of
+/// [`Consensus::handle`] decides at most two heights (its own, then the next from messages
+/// kept for it), so with three the host has told the machine of a change before the machine
+/// enters its height.
+pub const MIN_SET_DELAY: Height = 3;
+
+/// A validator set as the machine needs it: its size and this validator's place in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SetView {
+    validators: u32,
+    me: Option<ValidatorIndex>,
 }
 
 /// A validator's misbehaviour seen by the state machine, for logs and evidence.
@@ -211,6 +236,10 @@ pub struct Consensus<S, V> {
     peer_height: Vec<Height>,
     sync_asked: Option<Height>,
     sync_turn: usize,
+    /// Sets that decide later heights, by their first height.
+    upcoming: BTreeMap<Height, SetView>,
+    /// Height, round and step at the previous periodic retry (progress check).
+    last_retry: Option<(Height, Round, Step)>,
     out: Vec<Action>,
 }
 
@@ -242,6 +271,8 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             peer_height: vec![0; n],
             sync_asked: None,
             sync_turn: 0,
+            upcoming: BTreeMap::new(),
+            last_retry: None,
             out: Vec::new(),
         };
         this.recover(record);
@@ -334,6 +365,15 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
                     *verdict |= valid;
                 }
             }
+            Input::ValidatorSet {
+                from,
+                validators,
+                me,
+            } => {
+                if from > self.height && validators > 0 {
+                    self.upcoming.insert(from, SetView { validators, me });
+                }
+            }
             Input::NoDecision { from, height } => {
                 // It has not committed `height`: it is not ahead, whatever it claimed.
                 if let Some(h) = self.peer_height.get_mut(from as usize) {
@@ -398,8 +438,8 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     pub fn admissible_proposal(&self, sp: &SignedProposal) -> bool {
         let p = &sp.proposal;
         (p.height == self.height || p.height == self.height.saturating_add(1))
-            && p.proposer < self.params.validators
-            && p.proposer == self.params.proposer(p.height, p.round)
+            && p.proposer < self.set_size_at(p.height)
+            && p.proposer == self.proposer_at(p.height, p.round)
             && p.pol_round.is_none_or(|vr| vr < p.round)
             && (p.height > self.height || p.round <= self.round.saturating_add(ROUND_WINDOW))
             && self
@@ -418,7 +458,9 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
 
     fn on_proposal(&mut self, sp: SignedProposal, authenticated: bool) {
         let p = sp.proposal;
-        if !authenticated && !self.authentic(p.proposer, Signable::Proposal(&p), &sp.signature) {
+        if !authenticated
+            && !self.authentic(p.proposer, p.height, Signable::Proposal(&p), &sp.signature)
+        {
             return;
         }
         if p.height == self.height.saturating_add(1) {
@@ -463,7 +505,9 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
 
     fn on_vote(&mut self, sv: SignedVote, authenticated: bool) {
         let v = sv.vote;
-        if !authenticated && !self.authentic(v.validator, Signable::Vote(&v), &sv.signature) {
+        if !authenticated
+            && !self.authentic(v.validator, v.height, Signable::Vote(&v), &sv.signature)
+        {
             return;
         }
         if v.height == self.height.saturating_add(1) {
@@ -734,8 +778,14 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     }
 
     fn next_height(&mut self) {
-        let n = self.params.validators as usize;
         self.height += 1;
+        let later = self.upcoming.split_off(&(self.height + 1));
+        if let Some((_, set)) = std::mem::replace(&mut self.upcoming, later).pop_last() {
+            self.params.validators = set.validators;
+            self.params.me = set.me;
+            self.peer_height = vec![0; set.validators as usize];
+        }
+        let n = self.params.validators as usize;
         self.round = 0;
         self.step = Step::Propose;
         self.lock = None;
@@ -825,6 +875,20 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
 
     // ---- helpers --------------------------------------------------------------------------
 
+    /// Size of the set that decides `height` (this height's, or a later one the host told of).
+    fn set_size_at(&self, height: Height) -> u32 {
+        self.upcoming
+            .range(..=height)
+            .next_back()
+            .filter(|_| height > self.height)
+            .map_or(self.params.validators, |(_, s)| s.validators)
+    }
+
+    /// The proposer of `round` at `height`, in the set that decides `height`.
+    fn proposer_at(&self, height: Height, round: Round) -> ValidatorIndex {
+        ((height + u64::from(round)) % u64::from(self.set_size_at(height))) as ValidatorIndex
+    }
+
     fn lock_allows(&self, block: BlockId, pol_round: Option<Round>) -> bool {
         #[cfg(feature = "sim")]
         if self.params.fault == Some(crate::params::InjectedFault::IgnoreLock) {
@@ -836,11 +900,12 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     fn authentic(
         &mut self,
         validator: ValidatorIndex,
+        height: Height,
         what: Signable<'_>,
         signature: &Signature,
     ) -> bool {
-        let ok =
-            validator < self.params.validators && self.verifier.verify(validator, what, signature);
+        let ok = validator < self.set_size_at(height)
+            && self.verifier.verify(validator, what, signature);
         if !ok {
             self.misbehaved(Misbehaviour::BadSignature { validator });
         }
@@ -850,8 +915,12 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     /// True if `height` is the one being decided; notes validators that are ahead and asks one
     /// of them for the missing decision.
     fn at_my_height(&mut self, validator: ValidatorIndex, height: Height) -> bool {
-        if height > self.height {
-            let h = &mut self.peer_height[validator as usize];
+        // An index of a later height's set may name another validator here, or none: it only
+        // picks whom to ask, and every answer is checked.
+        if let (true, Some(h)) = (
+            height > self.height,
+            self.peer_height.get_mut(validator as usize),
+        ) {
             *h = (*h).max(height);
             if self.sync_asked != Some(self.height) {
                 self.sync_asked = Some(self.height);
@@ -928,10 +997,23 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
 
     /// Asks a validator known to be ahead for the decision at this height. `rotate` picks the
     /// next such validator each time (for periodic retries).
+    ///
+    /// With none known to be ahead, the periodic retry still asks one validator of the set in
+    /// turn when this validator is not a member (it sends nothing that would make others answer
+    /// it) or made no progress since the previous retry: validators that decided this height
+    /// and left the set with it send nothing more, so a validator that missed their votes
+    /// learns the decision only by asking.
     fn ask_for_sync(&mut self, rotate: bool) {
-        let ahead: Vec<ValidatorIndex> = (0..self.params.validators)
+        let mut ahead: Vec<ValidatorIndex> = (0..self.params.validators)
             .filter(|&v| self.peer_height[v as usize] > self.height)
             .collect();
+        let mark = (self.height, self.round, self.step);
+        let stuck = std::mem::replace(&mut self.last_retry, Some(mark)) == Some(mark);
+        if ahead.is_empty() && rotate && (self.params.me.is_none() || stuck) {
+            ahead = (0..self.params.validators)
+                .filter(|&v| Some(v) != self.params.me)
+                .collect();
+        }
         if ahead.is_empty() {
             return;
         }

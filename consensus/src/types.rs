@@ -153,6 +153,16 @@ pub enum Signable<'a> {
     Vote(&'a Vote),
 }
 
+impl Signable<'_> {
+    /// The height the statement is about (whose validator set must have signed it).
+    pub fn height(&self) -> Height {
+        match self {
+            Signable::Proposal(p) => p.height,
+            Signable::Vote(v) => v.height,
+        }
+    }
+}
+
 /// Signs for this validator. Deterministic; no I/O.
 pub trait Signer {
     /// Signs `what`.

@@ -459,8 +459,19 @@ fn a_validator_that_claimed_a_height_it_does_not_hold_is_not_asked_again() {
         "asked again while it seems ahead"
     );
     m.handle(Input::NoDecision { from: 2, height: 1 });
-    assert_eq!(asks(&m.handle(rebroadcast())), 0);
-    assert_eq!(asks(&m.handle(rebroadcast())), 0);
+    // No longer taken to be ahead: a validator making no progress asks one validator per
+    // re-send, in turn (validators that left the set decide nothing more, so it polls), and
+    // validator 2 only in its turn.
+    let mut asked = Vec::new();
+    for _ in 0..3 {
+        let out = m.handle(rebroadcast());
+        assert!(asks(&out) <= 1);
+        asked.extend(out.iter().filter_map(|a| match a {
+            Action::RequestDecision { from, .. } => Some(*from),
+            _ => None,
+        }));
+    }
+    assert!(asked.iter().filter(|&&v| v == 2).count() <= 1, "{asked:?}");
 }
 
 /// Issue 13, defect 4: the host checks a proposal before it spends work on the body that came
@@ -502,4 +513,101 @@ fn the_host_can_check_a_proposal_before_touching_its_body() {
         !m.admissible_proposal(&forged),
         "signature does not cover it"
     );
+}
+
+/// A set change told by the host takes effect at its height: the size, this validator's index
+/// and whose signatures count all change there, not before.
+#[test]
+fn a_set_change_takes_effect_at_its_height() {
+    use quorate_consensus::sim::{SetChange, SetSchedule};
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+    // Node 0 alone, then nodes 5 and 0 (node 0 becomes index 1) from height 4.
+    let sets = Arc::new(SetSchedule {
+        genesis: vec![0],
+        changes: vec![SetChange {
+            decided: 1,
+            effective: 4,
+            members: vec![5, 0],
+        }],
+        nodes: 6,
+    });
+    let mut m = Consensus::new(
+        Params::new(1, Some(0), Timeouts::default()),
+        SimSigner::new(0),
+        SimVerifier::with_sets(sets, Arc::new(AtomicU64::new(u64::MAX))),
+        1,
+        &[],
+    );
+    let mut actions = m.start();
+    for h in 1..=3u64 {
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, Action::BuildBlock { height, .. } if *height == h)));
+        if h == 1 {
+            // The host commits height 1, whose block decided the change.
+            m.handle(Input::ValidatorSet {
+                from: 4,
+                validators: 2,
+                me: Some(1),
+            });
+        }
+        actions = m.handle(Input::BlockBuilt {
+            height: h,
+            round: 0,
+            block: BlockId([h as u8; 32]),
+        });
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, Action::Commit(c) if c.height == h)));
+        // Alone, its own precommit is the whole certificate.
+        assert_eq!(m.params().validators, if h < 3 { 1 } else { 2 });
+    }
+    assert_eq!((m.height(), m.params().me), (4, Some(1)));
+    // Index 0 (node 5) proposes round 0 of height 4: this validator does not build.
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::BuildBlock { .. })));
+    let p = Proposal {
+        height: 4,
+        round: 0,
+        block: A,
+        pol_round: None,
+        proposer: 0,
+    };
+    // Signed by node 5 it is the proposal of index 0; signed by node 0 it is not.
+    let forged = SimSigner::new(0).sign(Signable::Proposal(&p));
+    let out = m.handle(Input::Message(Message::Proposal(SignedProposal {
+        proposal: p.clone(),
+        signature: forged,
+    })));
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Misbehaviour(Misbehaviour::BadSignature { validator: 0 })
+    )));
+    let signature = SimSigner::new(5).sign(Signable::Proposal(&p));
+    let out = m.handle(Input::Message(Message::Proposal(SignedProposal {
+        proposal: p,
+        signature,
+    })));
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::ValidateBlock { height: 4, block, .. } if *block == A)));
+    // Two validators: node 5's precommit (index 0) alone is not a quorum; with this
+    // validator's own, it is.
+    let mut precommit = vote(0, 4, 0, VoteKind::Precommit, Some(A));
+    precommit.signature = SimSigner::new(5).sign(Signable::Vote(&precommit.vote));
+    let out = m.handle(Input::Message(Message::Vote(precommit)));
+    assert!(!out.iter().any(|a| matches!(a, Action::Commit(_))));
+    let mut prevote = vote(0, 4, 0, VoteKind::Prevote, Some(A));
+    prevote.signature = SimSigner::new(5).sign(Signable::Vote(&prevote.vote));
+    m.handle(Input::Message(Message::Vote(prevote)));
+    let out = m.handle(Input::Validated {
+        height: 4,
+        block: A,
+        valid: true,
+    });
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::Commit(c) if c.height == 4)));
 }

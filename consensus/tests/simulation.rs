@@ -55,6 +55,63 @@ fn everything_together() {
 }
 
 #[test]
+fn validator_set_changes() {
+    run_mix(FaultMix::SetChange);
+}
+
+/// The schedules with set changes really change the set: some add a validator, some remove
+/// one, some replace one, and some of those happen while validators crash or one is Byzantine.
+#[test]
+fn set_change_schedules_cover_add_remove_replace_under_faults() {
+    let (mut add, mut remove, mut replace, mut with_crash, mut with_byzantine) = (0, 0, 0, 0, 0);
+    for seed in 0..200 {
+        for mix in [FaultMix::SetChange, FaultMix::Crash, FaultMix::All] {
+            let sc = Scenario::generate(seed, mix);
+            let mut before = sc.sets.genesis.clone();
+            for c in &sc.sets.changes {
+                match c.members.len().cmp(&before.len()) {
+                    std::cmp::Ordering::Greater => add += 1,
+                    std::cmp::Ordering::Less => remove += 1,
+                    std::cmp::Ordering::Equal => replace += 1,
+                }
+                before = c.members.clone();
+            }
+            if !sc.sets.changes.is_empty() {
+                with_crash += usize::from(mix == FaultMix::Crash);
+                with_byzantine += usize::from(mix != FaultMix::Crash && !sc.byzantine.is_empty());
+            }
+        }
+    }
+    assert!(
+        add > 0 && remove > 0 && replace > 0 && with_crash > 0 && with_byzantine > 0,
+        "add {add} remove {remove} replace {replace} crash {with_crash} byzantine {with_byzantine}"
+    );
+}
+
+/// A validator added by a set change signs certificates once the change is in force, and one
+/// removed stops being counted.
+#[test]
+fn added_validators_vote_and_removed_ones_stop() {
+    let mut checked = 0;
+    for seed in 0..300 {
+        let sc = Scenario::generate(seed, FaultMix::SetChange);
+        let Some(change) = sc.sets.changes.first() else {
+            continue;
+        };
+        let report = run(&sc);
+        assert!(report.violation.is_none(), "{report}");
+        let top = report.heights.iter().copied().max().unwrap_or(0);
+        if top >= change.effective + 2 {
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} schedules went past a set change"
+    );
+}
+
+#[test]
 fn a_seed_replays_exactly() {
     for mix in FaultMix::ALL {
         let sc = Scenario::generate(7, mix);

@@ -9,7 +9,7 @@ pub mod system;
 use std::collections::HashSet;
 use std::path::Path;
 
-use quorate_proto::certificate::ValidatorSet;
+use quorate_proto::certificate::{ValidatorSet, MAX_VALIDATORS};
 use quorate_proto::crypto::{Address, Hash32, KeyError, PublicKey};
 use quorate_proto::Keypair;
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,9 @@ pub struct ChainParams {
     pub fuel_price: u64,
     /// Contract engine limits and prices.
     pub contracts: ContractParams,
+    /// A validator set change decided at height h comes into force at h + this (at least
+    /// 3, so that every validator knows the set of a height two heights before deciding it).
+    pub validator_set_delay: u64,
 }
 
 /// Contract parameters every validator must agree on: size caps, intrinsic fuel of deploys
@@ -190,6 +193,7 @@ impl Default for ChainParams {
             max_fuel_per_tx: 100_000_000,
             fuel_price: 1,
             contracts: ContractParams::default(),
+            validator_set_delay: 10,
         }
     }
 }
@@ -214,6 +218,9 @@ pub enum GenesisError {
     /// No validators.
     #[error("genesis lists no validators")]
     NoValidators,
+    /// More validators than a set may hold.
+    #[error("genesis lists {0} validators; at most {MAX_VALIDATORS} are allowed")]
+    TooManyValidators(usize),
     /// A validator's key is not valid.
     #[error("validator {name}: {source}")]
     ValidatorKey {
@@ -319,6 +326,9 @@ impl Genesis {
         }
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
+        }
+        if self.validators.len() > MAX_VALIDATORS {
+            return Err(GenesisError::TooManyValidators(self.validators.len()));
         }
         let mut keys = HashSet::new();
         let mut names = HashSet::new();
@@ -437,6 +447,22 @@ impl Genesis {
         )
     }
 
+    /// The genesis validators as set entries (key, name), in index order. Call on a validated
+    /// genesis.
+    pub fn validator_entries(&self) -> Vec<quorate_proto::v1::ValidatorEntry> {
+        self.validators
+            .iter()
+            .map(|v| quorate_proto::v1::ValidatorEntry {
+                public_key: PublicKey::from_hex(&v.public_key)
+                    .expect("validated genesis")
+                    .0
+                    .to_vec()
+                    .into(),
+                name: v.name.clone(),
+            })
+            .collect()
+    }
+
     /// Funded accounts as (address, balance). Call on a validated genesis.
     pub fn balances(&self) -> Vec<(Address, u64)> {
         self.accounts
@@ -463,6 +489,13 @@ impl ChainParams {
         }
         if self.block_max_txs == 0 {
             return p("block_max_txs", 0, "must be positive");
+        }
+        if !(3..=100_000).contains(&self.validator_set_delay) {
+            return p(
+                "validator_set_delay",
+                self.validator_set_delay,
+                "must be in 3..=100000",
+            );
         }
         if self.block_max_bytes < self.max_tx_bytes {
             return p(

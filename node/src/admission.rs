@@ -8,9 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use quorate_genesis::ChainParams;
-use quorate_proto::crypto::{verify_batch, Address, Hash32, VerifyItem};
+use quorate_proto::crypto::{verify_batch, Address, Hash32, PublicKey, VerifyItem};
 use quorate_proto::tx::{DecodeError, DecodedTx};
-use quorate_proto::v1::{tx_body, RejectCode, Rejection, Transaction};
+use quorate_proto::v1::{tx_body, RejectCode, Rejection, Transaction, ValidatorEntry};
 
 use crate::contracts::ContractRuntime;
 use crate::mempool::Mempool;
@@ -57,6 +57,30 @@ pub enum AdminAction {
     SetTrustedDeployer(Address, bool),
     /// Hands the admin role to another account.
     SetAdmin(Address),
+    /// Adds a validator at the end of the set.
+    AddValidator(ValidatorEntry),
+    /// Removes the validator with this key.
+    RemoveValidator(PublicKey),
+    /// Puts a new validator in the place of the one with this key.
+    ReplaceValidator(PublicKey, ValidatorEntry),
+}
+
+/// Longest validator name, bytes.
+pub const MAX_VALIDATOR_NAME: usize = 64;
+
+fn validator_key(bytes: &[u8], what: &str) -> Result<PublicKey, AdmissionError> {
+    PublicKey::from_slice(bytes).map_err(|e| AdmissionError::InvalidPayload(format!("{what}: {e}")))
+}
+
+fn validator_entry(e: &ValidatorEntry, what: &str) -> Result<ValidatorEntry, AdmissionError> {
+    validator_key(&e.public_key, what)?;
+    if e.name.len() > MAX_VALIDATOR_NAME {
+        return Err(AdmissionError::InvalidPayload(format!(
+            "{what}: name of {} bytes (at most {MAX_VALIDATOR_NAME})",
+            e.name.len()
+        )));
+    }
+    Ok(e.clone())
 }
 
 impl Payload {
@@ -433,6 +457,23 @@ fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, Admissi
                 }
                 Some(Action::SetAdmin(new)) => {
                     Payload::Admin(AdminAction::SetAdmin(address(new, "new admin")?))
+                }
+                Some(Action::AddValidator(v)) => Payload::Admin(AdminAction::AddValidator(
+                    validator_entry(v, "validator to add")?,
+                )),
+                Some(Action::RemoveValidator(k)) => Payload::Admin(AdminAction::RemoveValidator(
+                    validator_key(k, "validator to remove")?,
+                )),
+                Some(Action::ReplaceValidator(r)) => {
+                    let new = r.new.as_ref().ok_or_else(|| {
+                        AdmissionError::InvalidPayload(
+                            "replace_validator carries no new validator".into(),
+                        )
+                    })?;
+                    Payload::Admin(AdminAction::ReplaceValidator(
+                        validator_key(&r.old_key, "validator to replace")?,
+                        validator_entry(new, "new validator")?,
+                    ))
                 }
             }
         }

@@ -84,8 +84,16 @@ pub enum BlockRejection {
         max_drift_ms: u64,
     },
     /// The header names a proposer outside the validator set.
-    #[error("proposer {0} is not a validator of this chain")]
+    #[error("proposer {0} is not a validator of this chain at the block's height")]
     UnknownProposer(String),
+    /// The header names another set for the next height than the one the chain decided.
+    #[error("header names validator set {got} for the next height; the chain decided {expected}")]
+    WrongNextValidators {
+        /// Hash in the header, hex.
+        got: String,
+        /// Hash of the set the chain decided, hex.
+        expected: String,
+    },
     /// A fresh proposal whose header names someone else as proposer.
     #[error("header names proposer {header} but the proposal is signed by validator {signer}")]
     ProposerMismatch {
@@ -272,6 +280,7 @@ mod tests {
             state_root: Bytes::from_static(&[3; 32]),
             receipts_root: Bytes::from_static(&[4; 32]),
             tx_count: 0,
+            next_validators_hash: Bytes::new(),
         }
     }
 

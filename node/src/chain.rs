@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use prost::Message;
 use quorate_genesis::{ChainParams, Genesis};
 use quorate_proto::certificate::{verify_certificate, CertificateError, ValidatorSet};
 use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::CommitCertificate;
+use quorate_proto::v1::{CommitCertificate, ValidatorSchedule, ValidatorSetChange};
 
 use bytes::Bytes;
 
@@ -18,7 +19,8 @@ use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
 use crate::snapshot::SnapshotSchedule;
 use crate::state_root::LtHash;
-use crate::storage::{Head, Storage, StorageError};
+use crate::storage::{EntryKey, Head, Storage, StorageError};
+use crate::validator_sets::ValidatorSets;
 
 /// Why a block could not be committed.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +63,7 @@ pub struct ChainInfo {
     pub genesis_hash: Hash32,
     /// Chain parameters.
     pub params: ChainParams,
-    /// Validator set.
+    /// The genesis validator set (the set of later heights: [`Chain::sets`]).
     pub validators: ValidatorSet,
     /// The genesis, without its funded accounts (they are in the state from height 0 on).
     pub genesis: Genesis,
@@ -73,6 +75,7 @@ pub struct Chain {
     storage: Arc<Storage>,
     contracts: Arc<ContractRuntime>,
     tip: Mutex<(Head, LtHash)>,
+    sets: Arc<ValidatorSets>,
     snapshots: std::sync::OnceLock<SnapshotSchedule>,
 }
 
@@ -113,6 +116,18 @@ impl Chain {
         contracts.persisted(&new_code);
         let head = storage.check_consistency()?;
         let lthash = storage.lthash()?;
+        let sets = ValidatorSets::new(
+            genesis.validator_entries(),
+            storage
+                .set_changes()?
+                .into_iter()
+                .map(|c| (c.height, c.validators)),
+            &storage.validator_schedule()?,
+        )
+        .map_err(|e| StorageError::Corrupt {
+            what: "validator sets".into(),
+            detail: e.to_string(),
+        })?;
         crate::metrics::get()
             .artifact_loads
             .inc_by(report.loaded as u64);
@@ -138,6 +153,7 @@ impl Chain {
             storage,
             contracts,
             tip: Mutex::new((head, lthash)),
+            sets: Arc::new(sets),
             snapshots: std::sync::OnceLock::new(),
         })
     }
@@ -155,6 +171,11 @@ impl Chain {
     /// Static chain facts.
     pub fn info(&self) -> &ChainInfo {
         &self.info
+    }
+
+    /// The validator sets of every height the committed state knows.
+    pub fn sets(&self) -> &Arc<ValidatorSets> {
+        &self.sets
     }
 
     /// The storage.
@@ -188,6 +209,7 @@ impl Chain {
             proposer,
             // Block time never goes backwards, whatever the proposer's clock says.
             time_ms: time_ms.max(head.time_ms),
+            next_validators_hash: self.sets.at(head.height + 2).hash,
         }
     }
 
@@ -267,7 +289,7 @@ impl Chain {
             }
         }
         let proposer = match quorate_proto::PublicKey::from_slice(&header.proposer) {
-            Ok(k) if self.info.validators.index_of(&k).is_some() => k.0,
+            Ok(k) if self.sets.at(header.height).set.index_of(&k).is_some() => k.0,
             _ => {
                 return Ok(Err(BlockRejection::UnknownProposer(hex::encode(
                     &header.proposer,
@@ -306,19 +328,29 @@ impl Chain {
         }
     }
 
-    /// Checks `certificate` against the validator set and commits `block` atomically.
+    /// Checks `certificate` against the validator set of the block's height and commits
+    /// `block` atomically (with the proof of a set change it announces for the next height).
     pub fn commit(
         &self,
         block: &ExecutedBlock,
         certificate: &CommitCertificate,
     ) -> Result<Head, CommitError> {
+        let height = block.header.height;
+        let current = self.sets.at(height);
         verify_certificate(
             certificate,
             &self.info.chain_id,
-            &self.info.validators,
-            block.header.height,
+            &current.set,
+            height,
             &block.hash,
         )?;
+        let next = self.sets.at(height + 1);
+        let set_change = (next.hash != current.hash).then(|| ValidatorSetChange {
+            height: height + 1,
+            validators: next.entries.clone(),
+            header: block.header_bytes.clone(),
+            certificate: Some(certificate.clone()),
+        });
         let mut tip = self.tip.lock();
         if block.header.height != tip.0.height + 1
             || block.header.parent_hash.as_ref() != tip.0.hash.0
@@ -330,7 +362,23 @@ impl Chain {
                 head_hash: tip.0.hash,
             });
         }
-        let head = self.storage.commit_block(block, certificate)?;
+        let head = self
+            .storage
+            .commit_block(block, certificate, set_change.as_ref())?;
+        let schedule_key = EntryKey::validators();
+        if let Some((_, Some(bytes))) = block.entries.iter().find(|(k, _)| *k == schedule_key) {
+            let schedule =
+                ValidatorSchedule::decode(bytes.as_slice()).map_err(|e| StorageError::Corrupt {
+                    what: "validator schedule".into(),
+                    detail: e.to_string(),
+                })?;
+            self.sets
+                .follow(&schedule)
+                .map_err(|e| StorageError::Corrupt {
+                    what: "validator schedule".into(),
+                    detail: e.to_string(),
+                })?;
+        }
         if let Some(s) = self.snapshots.get() {
             // Under the tip lock: nothing else commits until the snapshot's state is fixed.
             s.after_commit(&self.storage, head.height);

@@ -208,6 +208,12 @@ impl ContractRuntime {
         let engine = |what: String| StorageError::Engine(what);
         let mut state = WorldState::new(storage.clone());
         let admin = genesis.admin_address();
+        state.set_entry(
+            EntryKey::validators(),
+            Some(prost::Message::encode_to_vec(
+                &crate::validator_sets::genesis_schedule(genesis.validator_entries()),
+            )),
+        )?;
         if let Some(a) = admin {
             state.set_entry(EntryKey::admin(), Some(a.0.to_vec()))?;
         }

@@ -111,8 +111,6 @@ pub struct Driver {
     pub admitted: Arc<Notify>,
     /// The validator's key.
     pub key: Keypair,
-    /// Its index in the validator set.
-    pub validator_index: u32,
     /// Longest a pending transaction waits before this validator, as proposer, cuts a block.
     pub block_interval: Duration,
     /// With nothing pending, how long the proposer waits before proposing an empty block.
@@ -311,6 +309,14 @@ struct Host {
     started: Instant,
     /// When the last block was committed (for the block interval).
     last_commit: Option<Instant>,
+    /// This validator's index in the set deciding the current height (`None`: not a member).
+    me: Option<ValidatorIndex>,
+    /// Size of that set.
+    n: u32,
+    /// Highest first height of a set the machine was told of.
+    told: Height,
+    /// Sets to tell the machine of, found at a commit.
+    new_sets: Vec<Input>,
 }
 
 impl Driver {
@@ -337,13 +343,14 @@ impl Driver {
             unwritten_height: height,
             started: Instant::now(),
             last_commit: None,
+            me: None,
+            n: 0,
+            told: height,
+            new_sets: Vec::new(),
         };
+        host.enter_height(height);
         let record = host.load_record(height).await?;
-        let params = Params::new(
-            info.validators.len() as u32,
-            Some(host.d.validator_index),
-            host.d.timeouts.clone(),
-        );
+        let params = Params::new(host.n, host.me, host.d.timeouts.clone());
         let mut core = Consensus::new(
             params,
             ConsensusSigner {
@@ -352,7 +359,7 @@ impl Driver {
             },
             ConsensusVerifier {
                 chain_id: info.chain_id.clone(),
-                validators: info.validators.clone(),
+                sets: host.d.chain.sets().clone(),
             },
             height,
             &record,
@@ -362,6 +369,10 @@ impl Driver {
         loop {
             while let Some(action) = actions.pop_front() {
                 if let Some(input) = host.perform(action).await? {
+                    actions.extend(core.handle(input));
+                }
+                // Set changes a commit brought: the machine hears of them before anything else.
+                for input in std::mem::take(&mut host.new_sets) {
                     actions.extend(core.handle(input));
                 }
             }
@@ -585,8 +596,7 @@ impl Host {
     /// turn), at most once per [`BODY_RETRY`]. `validation`: a validation waits for it.
     fn want_body(&mut self, height: Height, block: BlockId, validation: Option<bool>) {
         let Some(net) = &self.net else { return };
-        let n = self.d.chain.info().validators.len() as u32;
-        let me = self.d.validator_index;
+        let (n, me) = (self.n, self.me);
         let first = self.proposers.get(&block).copied();
         let w = self
             .wanted
@@ -603,7 +613,7 @@ impl Host {
             Some(p) => (p + w.attempts) % n,
             None => w.attempts % n,
         };
-        if target == me {
+        if Some(target) == me {
             target = (target + 1) % n;
         }
         w.asked = Some(Instant::now());
@@ -1055,7 +1065,8 @@ impl Host {
             ));
         }
         if let Some(p) = proposer {
-            let key = self.d.chain.info().validators.keys().get(p as usize);
+            let set = self.d.chain.sets().at(height);
+            let key = set.set.keys().get(p as usize);
             if key.is_none_or(|k| k.0 != header.proposer.as_ref()) {
                 return Err(BlockRejection::ProposerMismatch {
                     header: hex::encode(&header.proposer),
@@ -1112,12 +1123,14 @@ impl Host {
         self.unwritten.push(record_of_signed(s).encode_to_vec());
         // The body of a block this validator proposes or precommits is kept with the record:
         // after a restart it may have to send, propose or commit exactly that block.
-        let me = self.d.validator_index;
+        let me = self.me;
         let own_block = match s {
-            Signed::Vote(v) if v.vote.kind == VoteKind::Precommit && v.vote.validator == me => {
+            Signed::Vote(v)
+                if v.vote.kind == VoteKind::Precommit && Some(v.vote.validator) == me =>
+            {
                 v.vote.block
             }
-            Signed::Proposal(p) if p.proposal.proposer == me => Some(p.proposal.block),
+            Signed::Proposal(p) if Some(p.proposal.proposer) == me => Some(p.proposal.block),
             _ => None,
         };
         if let Some(id) = own_block {
@@ -1179,7 +1192,8 @@ impl Host {
         self.d.heads.send_replace(head.clone());
         let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
             .ok()
-            .and_then(|k| self.d.chain.info().validators.index_of(&k));
+            .and_then(|k| self.d.chain.sets().at(head.height).set.index_of(&k));
+        self.enter_height(head.height + 1);
         tracing::info!(
             height = head.height,
             round = cert.round,
@@ -1192,6 +1206,51 @@ impl Host {
             "committed block"
         );
         Ok(())
+    }
+
+    /// Takes in the validator sets for deciding `height`: this validator's place, the sets
+    /// decided since the machine was last told (queued for it), and the network's view of who
+    /// the validators are when the set changes.
+    fn enter_height(&mut self, height: Height) {
+        let sets = self.d.chain.sets().clone();
+        let key = self.d.key.public();
+        let current = sets.at(height);
+        let changed = current.set.len() as u32 != self.n
+            || current.set.index_of(&key) != self.me
+            || current.from_height == height;
+        self.n = current.set.len() as u32;
+        self.me = current.set.index_of(&key);
+        let mut told_new = false;
+        for s in sets.after(height) {
+            if s.from_height > self.told {
+                self.told = s.from_height;
+                told_new = true;
+                tracing::info!(
+                    from_height = s.from_height,
+                    validators = s.set.len(),
+                    member = s.set.index_of(&key).is_some(),
+                    "validator set change decided"
+                );
+                self.new_sets.push(Input::ValidatorSet {
+                    from: s.from_height,
+                    validators: s.set.len() as u32,
+                    me: s.set.index_of(&key),
+                });
+            }
+        }
+        if changed && current.from_height == height && height > 1 {
+            tracing::info!(
+                height,
+                validators = current.set.len(),
+                index = ?self.me,
+                "validator set change in force"
+            );
+        }
+        if changed || told_new {
+            if let Some(net) = &self.net {
+                net.set_validators(current.set.keys(), &sets.members_from(height));
+            }
+        }
     }
 
     /// Metrics of a committed block: interval, commit time, transactions, failures, contract

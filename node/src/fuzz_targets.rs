@@ -101,7 +101,7 @@ pub fn consensus_message(data: &[u8]) {
         },
         ConsensusVerifier {
             chain_id: CHAIN_ID.into(),
-            validators: c.validators.clone(),
+            sets: std::sync::Arc::new(crate::validator_sets::ValidatorSets::fixed(&c.validators)),
         },
         1,
         &[],
@@ -261,6 +261,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         state_root: Bytes::from_static(&[8; 32]),
         receipts_root: Bytes::from_static(&[9; 32]),
         tx_count: 1,
+        next_validators_hash: Bytes::new(),
     };
     let header_bytes = Bytes::from(header.encode_to_vec());
     let block = Block {

@@ -26,3 +26,4 @@ pub mod sync_server;
 #[allow(missing_docs, clippy::unwrap_used)]
 mod testutil;
 pub mod tls;
+pub mod validator_sets;

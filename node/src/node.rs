@@ -37,9 +37,6 @@ pub enum NodeError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The key is not a validator of this chain.
-    #[error("key {0} is not a validator in genesis")]
-    NotAValidator(String),
     /// The p2p network could not start.
     #[error("p2p network: {0}")]
     Network(#[from] crate::network::NetworkError),
@@ -186,10 +183,6 @@ impl RunningNode {
             "genesis ready"
         );
         config.validate_for_chain(&genesis.params)?;
-        let validators = genesis.validator_set();
-        let validator_index = validators
-            .index_of(&key.public())
-            .ok_or_else(|| NodeError::NotAValidator(key.public().to_hex()))?;
         let chain = Arc::new(Chain::open_with_hash(
             genesis,
             genesis_hash,
@@ -225,6 +218,17 @@ impl RunningNode {
         }
         let head = chain.head();
         tracing::info!(chain_id = %chain.info().chain_id, height = head.height, hash = %head.hash, "opened chain");
+        let sets = chain.sets().clone();
+        let current = sets.at(head.height + 1);
+        let members = sets.members_from(head.height + 1);
+        if current.set.index_of(&key.public()).is_none() {
+            tracing::warn!(
+                key = %key.public().to_hex(),
+                height = head.height + 1,
+                decided_later = members.contains(&key.public()),
+                "this node's key is not in the validator set deciding the next height: it follows the chain and votes only once a set change brings it in"
+            );
+        }
         let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits {
             max_txs: config.mempool.max_txs,
             max_bytes: config.mempool.max_bytes,
@@ -243,15 +247,18 @@ impl RunningNode {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut p2p_addr = None;
         let bodies = Arc::new(BodyCache::default());
-        let network = if validators.len() > 1 {
+        // One validator alone needs no network: unless the set is (or is decided to become)
+        // larger, or this node is not that validator.
+        let network = if members.len() > 1 || current.set.index_of(&key.public()).is_none() {
             let parts = match early_network {
                 Some(parts) => parts,
                 None => {
                     let settings = config.p2p.settings(chain.info().params.block_max_txs)?;
-                    crate::network::start(settings, &key, &validators, &chain.info().chain_id)
+                    crate::network::start(settings, &key, &current.set, &chain.info().chain_id)
                         .await?
                 }
             };
+            parts.handle.set_validators(current.set.keys(), &members);
             let addr = parts
                 .listen_addr
                 .clone()
@@ -286,7 +293,6 @@ impl RunningNode {
             mempool: mempool.clone(),
             admitted: admitted.clone(),
             key: key.clone(),
-            validator_index,
             block_interval: Duration::from_millis(config.block.interval_ms),
             empty_block_interval: Duration::from_millis(config.block.empty_interval_ms),
             timeouts: config.consensus.timeouts(),
@@ -449,7 +455,7 @@ async fn join_by_state_sync(
         }
     };
     let validators = g.validator_set();
-    if validators.len() < 2 {
+    if validators.len() < 2 && validators.index_of(&key.public()).is_some() {
         return Ok(None);
     }
     let settings = config.p2p.settings(g.params.block_max_txs)?;

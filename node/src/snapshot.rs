@@ -105,6 +105,9 @@ pub enum SnapshotError {
         /// Why.
         source: quorate_proto::certificate::CertificateError,
     },
+    /// The validator set changes it carries do not prove the set of its height.
+    #[error("snapshot's validator set changes rejected: {0}")]
+    SetChanges(#[from] quorate_proto::certificate::SetChangeError),
     /// The chunks' accumulators do not sum to the header's state root.
     #[error("snapshot of height {height}: chunks sum to state root {sum}, the certified header has {header}")]
     RootMismatch {

@@ -247,3 +247,166 @@ fn two_of_four_down_stops_commits_and_one_back_resumes_them() {
     });
     assert_eq!(peers, 2);
 }
+
+/// Issue 17, validator-set changes on real processes: a fifth validator added by admin
+/// transaction joins through state sync and then votes (with one of the first four down, no
+/// certificate is possible without it); a validator removed stops being counted and the others
+/// refuse its connections; a client checks the set from the genesis file through the changes.
+#[test]
+fn a_validator_added_joins_by_state_sync_and_votes_and_a_removed_one_is_refused() {
+    let mut c = Cluster::start(4);
+    let admin = path_str(&c.account_key(0));
+    let genesis = path_str(&c.dir.path().join("genesis.json"));
+    // A home for the new validator: the chain's genesis, a new key, the validators as peers.
+    let peers: Vec<String> = (0..4)
+        .map(|i| std::fs::read_to_string(c.home(i).join("p2p.addr")).expect("p2p.addr"))
+        .collect();
+    let (grpc, p2p) = Cluster::free_ports();
+    let new_home = c.home(4);
+    let mut init = vec![
+        "node".to_owned(),
+        "init".into(),
+        "--home".into(),
+        path_str(&new_home),
+        "--genesis".into(),
+        genesis.clone(),
+        "--grpc-addr".into(),
+        format!("127.0.0.1:{grpc}"),
+        "--p2p-addr".into(),
+        format!("/ip4/127.0.0.1/tcp/{p2p}"),
+    ];
+    for p in &peers {
+        init.push("--peer".into());
+        init.push(p.trim().to_owned());
+    }
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    let made = c.local_json(&init);
+    let new_key = made["public_key"].as_str().expect("public key").to_owned();
+
+    // Let the others take a snapshot or two first, so the newcomer joins from one.
+    c.wait_height(&[0, 1, 2, 3], 25, LIMIT);
+    let added = c
+        .json(
+            1,
+            &[
+                "admin",
+                "add-validator",
+                &new_key,
+                "--name",
+                "fifth",
+                "--from",
+                &admin,
+            ],
+        )
+        .unwrap_or_else(|| panic!("add-validator failed\n{}", c.log(1)));
+    assert_eq!(added["status"], "COMMITTED", "{added}");
+    assert_eq!(added["receipt"]["status"], "SUCCESS", "{added}");
+    let sets = c.json(0, &["validators"]).expect("validators");
+    let effective = sets["scheduled"][0]["from_height"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no scheduled change: {sets}"));
+    assert_eq!(
+        sets["scheduled"][0]["validators"][4]["public_key"],
+        new_key.as_str()
+    );
+
+    let new = c.join(grpc);
+    assert_eq!(new, 4);
+    let log = c.log(new);
+    assert!(
+        log.contains("state sync: joined from a snapshot"),
+        "the new validator did not join by state sync:\n{log}"
+    );
+    assert!(
+        c.lowest_common_height(&[new]) > 1,
+        "it holds blocks from genesis: it replayed instead"
+    );
+    c.wait_height(&[0, 1, 2, 3, new], effective + 2, LIMIT);
+
+    // Five validators, quorum four: with validator 0 down, every certificate needs the new one.
+    c.kill(0);
+    let from = c.height(1).expect("height") + 1;
+    c.wait_height(&[1, 2, 3, new], from + 4, LIMIT);
+    for h in from..from + 4 {
+        let b = c.json(new, &["block", &h.to_string()]).expect("block");
+        let signers: Vec<u64> = b["certificate"]["signatures"]
+            .as_array()
+            .expect("signatures")
+            .iter()
+            .map(|s| s["validator_index"].as_u64().expect("index"))
+            .collect();
+        assert!(
+            signers.contains(&4),
+            "height {h} certified without the new validator: {b}"
+        );
+        assert!(!signers.contains(&0), "validator 0 is down: {b}");
+    }
+    c.restart(0);
+
+    // Remove validator 3: once the change is in force it is not counted and is refused.
+    let v3_key = c.json(3, &["status"]).expect("status")["node_public_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let removed = c
+        .json(2, &["admin", "remove-validator", &v3_key, "--from", &admin])
+        .expect("remove-validator");
+    assert_eq!(removed["receipt"]["status"], "SUCCESS", "{removed}");
+    let sets = c.json(2, &["validators"]).expect("validators");
+    let effective = sets["scheduled"][0]["from_height"]
+        .as_u64()
+        .expect("height");
+    c.wait_height(&[0, 1, 2, new], effective + 8, LIMIT);
+    let set = c
+        .json(1, &["validators", "--height", &effective.to_string()])
+        .expect("set");
+    let keys: Vec<&str> = set["validators"]
+        .as_array()
+        .expect("validators")
+        .iter()
+        .map(|v| v["public_key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys.len(), 4);
+    assert!(!keys.contains(&v3_key.as_str()) && keys.contains(&new_key.as_str()));
+    // Its connections are refused: no validator keeps it as a peer, and it falls behind.
+    let v3_peer = peers[3]
+        .trim()
+        .rsplit('/')
+        .next()
+        .expect("peer id")
+        .to_owned();
+    wait_for(LIMIT, "the others to drop validator 3", || {
+        [0, 1, 2, new]
+            .iter()
+            .all(|&i| {
+                c.json(i, &["status"]).is_some_and(|s| {
+                    !s["peers"]
+                        .as_array()
+                        .is_some_and(|p| p.iter().any(|x| x.as_str() == Some(&v3_peer)))
+                })
+            })
+            .then_some(())
+    });
+    let stuck = c.height(3).expect("height");
+    let top = c.height(1).expect("height");
+    c.wait_height(&[0, 1, 2, new], top + 5, LIMIT);
+    assert!(
+        c.height(3).expect("height") <= stuck.max(effective),
+        "validator 3 kept up after its removal"
+    );
+    assert!(c.log(1).contains("validator left the set"));
+
+    // A client follows the changes from the genesis file: two changes, each certified.
+    let checked = c
+        .json(new, &["validators", "--genesis", &genesis])
+        .expect("validators --genesis");
+    assert_eq!(checked["verified_from_genesis"], true, "{checked}");
+    assert_eq!(checked["changes"].as_array().expect("changes").len(), 2);
+    let top = c.height(1).expect("height");
+    assert_same_blocks(
+        &c,
+        &[0, 1, 2, new],
+        c.lowest_common_height(&[0, 1, 2, new]),
+        top,
+    );
+}

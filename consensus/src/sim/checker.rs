@@ -3,7 +3,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
 use super::keys::SimVerifier;
+use super::sets::{NodeId, SetSchedule};
 use super::SimBlock;
 use crate::types::{
     BlockId, Certificate, Height, Round, Signable, Signed, ValidatorIndex, Verifier, Vote, VoteKind,
@@ -106,31 +110,36 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Slot of a signed message: (validator, height, round, 0 proposal / 1 prevote / 2 precommit).
-type SlotKey = (ValidatorIndex, Height, Round, u8);
+/// Slot of a signed message: (node, height, round, 0 proposal / 1 prevote / 2 precommit).
+type SlotKey = (NodeId, Height, Round, u8);
+
+fn quorum(n: usize) -> usize {
+    n * 2 / 3 + 1
+}
 
 /// Global record of what honest validators signed and committed.
 pub(crate) struct Checker {
+    sets: Arc<SetSchedule>,
     verifier: SimVerifier,
-    quorum: usize,
     signed: HashMap<SlotKey, Signed>,
     committed: HashMap<Height, (ValidatorIndex, BlockId)>,
 }
 
 impl Checker {
-    pub(crate) fn new(n: u32, quorum: usize) -> Self {
+    pub(crate) fn new(sets: Arc<SetSchedule>) -> Self {
         Self {
-            verifier: SimVerifier::new(n),
-            quorum,
+            verifier: SimVerifier::with_sets(sets.clone(), Arc::new(AtomicU64::new(u64::MAX))),
+            sets,
             signed: HashMap::new(),
             committed: HashMap::new(),
         }
     }
 
-    /// An honest validator persisted `s` (it is about to send it); `invalid` says whether a
-    /// block is one that re-execution would reject.
+    /// Honest node `node` persisted its own `s` (it is about to send it); `invalid` says
+    /// whether a block is one that re-execution would reject.
     pub(crate) fn on_signed(
         &mut self,
+        node: NodeId,
         s: &Signed,
         invalid: impl Fn(&BlockId) -> bool,
     ) -> Result<(), Violation> {
@@ -143,9 +152,9 @@ impl Checker {
             }
         }
         let key = match s {
-            Signed::Proposal(p) => (p.proposal.proposer, p.proposal.height, p.proposal.round, 0),
+            Signed::Proposal(p) => (node, p.proposal.height, p.proposal.round, 0),
             Signed::Vote(v) => (
-                v.vote.validator,
+                node,
                 v.vote.height,
                 v.vote.round,
                 match v.vote.kind {
@@ -217,6 +226,6 @@ impl Checker {
                 validator: *v,
             };
             seen.insert(*v) && self.verifier.verify(*v, Signable::Vote(&vote), sig)
-        }) && seen.len() >= self.quorum
+        }) && seen.len() >= quorum(self.sets.members_at(cert.height, u64::MAX).len())
     }
 }

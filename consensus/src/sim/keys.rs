@@ -2,6 +2,10 @@
 //! thousands of schedules, and unforgeable by the simulated Byzantine validators, which are
 //! only ever handed their own key.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::sets::SetSchedule;
 use crate::types::{Signable, Signature, Signer, ValidatorIndex, Verifier, VoteKind};
 
 fn key_of(v: ValidatorIndex) -> [u8; 32] {
@@ -44,7 +48,7 @@ pub struct SimSigner {
 }
 
 impl SimSigner {
-    /// The key of validator `v`.
+    /// The key of simulated node `v` (validator `v` when the set never changes).
     pub fn new(v: ValidatorIndex) -> Self {
         Self { key: key_of(v) }
     }
@@ -60,25 +64,35 @@ impl Signer for SimSigner {
     }
 }
 
-/// Checks simulated signatures of a validator set of size `n`.
+/// Checks simulated signatures against the set deciding each message's height, as one host
+/// knows it (the changes decided by the blocks it committed).
 #[derive(Clone)]
 pub struct SimVerifier {
-    keys: Vec<[u8; 32]>,
+    sets: Arc<SetSchedule>,
+    known: Arc<AtomicU64>,
 }
 
 impl SimVerifier {
-    /// A verifier for validators `0..n`.
+    /// A verifier for validators `0..n`, no set change.
     pub fn new(n: u32) -> Self {
-        Self {
-            keys: (0..n).map(key_of).collect(),
-        }
+        Self::with_sets(
+            Arc::new(SetSchedule::fixed(n)),
+            Arc::new(AtomicU64::new(u64::MAX)),
+        )
+    }
+
+    /// A verifier following `sets` as far as `known` heights are committed.
+    pub fn with_sets(sets: Arc<SetSchedule>, known: Arc<AtomicU64>) -> Self {
+        Self { sets, known }
     }
 }
 
 impl Verifier for SimVerifier {
     fn verify(&self, validator: ValidatorIndex, what: Signable<'_>, signature: &Signature) -> bool {
-        self.keys.get(validator as usize).is_some_and(|k| {
-            signature.0.as_slice() == blake3::keyed_hash(k, &encode(what)).as_bytes()
+        let known = self.known.load(Ordering::Relaxed);
+        let members = self.sets.members_at(what.height(), known);
+        members.get(validator as usize).is_some_and(|&node| {
+            signature.0.as_slice() == blake3::keyed_hash(&key_of(node), &encode(what)).as_bytes()
         })
     }
 }

@@ -8,6 +8,7 @@
 mod byzantine;
 mod checker;
 mod keys;
+mod sets;
 mod world;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 pub use byzantine::ByzantineKind;
 pub use checker::Violation;
 pub use keys::{SimSigner, SimVerifier};
+pub use sets::{NodeId, SetChange, SetSchedule};
 
 use crate::types::{BlockId, Height, ValidatorIndex};
 
@@ -35,16 +37,20 @@ pub enum FaultMix {
     Byzantine,
     /// Crashes, partitions and Byzantine validators together.
     All,
+    /// Validator set changes (add, remove, replace) with Byzantine validators over the
+    /// unreliable network.
+    SetChange,
 }
 
 impl FaultMix {
     /// Every mix.
-    pub const ALL: [FaultMix; 5] = [
+    pub const ALL: [FaultMix; 6] = [
         FaultMix::Network,
         FaultMix::Crash,
         FaultMix::Partition,
         FaultMix::Byzantine,
         FaultMix::All,
+        FaultMix::SetChange,
     ];
 
     fn crashes(self) -> bool {
@@ -56,7 +62,17 @@ impl FaultMix {
     }
 
     fn byzantine(self) -> bool {
-        matches!(self, FaultMix::Byzantine | FaultMix::All)
+        matches!(
+            self,
+            FaultMix::Byzantine | FaultMix::All | FaultMix::SetChange
+        )
+    }
+
+    /// Mixes in which half the schedules change the validator set while their faults happen
+    /// (not the Byzantine-only mix: its schedules stay those that show the checker catches a
+    /// broken protocol).
+    fn set_changes(self) -> bool {
+        matches!(self, FaultMix::Crash | FaultMix::All | FaultMix::SetChange)
     }
 }
 
@@ -68,6 +84,7 @@ impl fmt::Display for FaultMix {
             FaultMix::Partition => "partition",
             FaultMix::Byzantine => "byzantine",
             FaultMix::All => "all",
+            FaultMix::SetChange => "set-change",
         })
     }
 }
@@ -79,7 +96,9 @@ impl FromStr for FaultMix {
             .into_iter()
             .find(|m| m.to_string() == s)
             .ok_or_else(|| {
-                format!("unknown fault mix {s:?}: use network, crash, partition, byzantine or all")
+                format!(
+                    "unknown fault mix {s:?}: use network, crash, partition, byzantine, all or set-change"
+                )
             })
     }
 }
@@ -114,8 +133,10 @@ pub struct Scenario {
     pub seed: u64,
     /// The fault mix.
     pub mix: FaultMix,
-    /// Validators.
+    /// Validators of the genesis set.
     pub n: u32,
+    /// The genesis set and its changes; nodes beyond the genesis set start as followers.
+    pub sets: SetSchedule,
     /// Byzantine validators and their behaviour.
     pub byzantine: Vec<(ValidatorIndex, ByzantineKind)>,
     /// Probability a message is dropped, until the heal.
@@ -193,10 +214,16 @@ impl Scenario {
         }
         faults.sort_by_key(|(t, _)| *t);
         let max_delay = rng.gen_range(5..120);
+        let sets = if mix.set_changes() {
+            set_changes(seed, n, &byzantine)
+        } else {
+            SetSchedule::fixed(n)
+        };
         Self {
             seed,
             mix,
             n,
+            sets,
             byzantine,
             drop: rng.gen_range(0.0..0.2),
             duplicate: rng.gen_range(0.0..0.1),
@@ -208,6 +235,55 @@ impl Scenario {
             broken: None,
         }
     }
+}
+
+/// Half the schedules of a mix with set changes get one to three: a follower added, a member
+/// removed (it stays on as a follower and may come back), or a member replaced, decided at
+/// early heights (while the schedule's faults happen) and in force 3 to 6 heights later. No set
+/// holds more Byzantine members than it tolerates. A separate random stream, so that the rest
+/// of the schedule is the one the seed gives without changes.
+fn set_changes(seed: u64, n: u32, byzantine: &[(ValidatorIndex, ByzantineKind)]) -> SetSchedule {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5e7c_4a46_e000_0001);
+    let mut sets = SetSchedule::fixed(n);
+    if !rng.gen_bool(0.5) {
+        return sets;
+    }
+    let nodes = n + rng.gen_range(1..=2);
+    let delay = rng.gen_range(3..=6);
+    let faulty = |m: &[NodeId]| {
+        m.iter()
+            .filter(|v| byzantine.iter().any(|(b, _)| b == *v))
+            .count()
+    };
+    let mut members = sets.genesis.clone();
+    let mut decided = 0;
+    for _ in 0..rng.gen_range(1..=3) {
+        decided += rng.gen_range(1..=4);
+        let outside: Vec<NodeId> = (0..nodes).filter(|v| !members.contains(v)).collect();
+        let mut next = members.clone();
+        match rng.gen_range(0..3) {
+            0 if !outside.is_empty() => next.push(outside[rng.gen_range(0..outside.len())]),
+            1 if members.len() > 1 => {
+                next.remove(rng.gen_range(0..members.len()));
+            }
+            2 if !outside.is_empty() => {
+                let i = rng.gen_range(0..members.len());
+                next[i] = outside[rng.gen_range(0..outside.len())];
+            }
+            _ => continue,
+        }
+        if faulty(&next) > (next.len() - 1) / 3 {
+            continue;
+        }
+        sets.changes.push(SetChange {
+            decided,
+            effective: decided + delay,
+            members: next.clone(),
+        });
+        members = next;
+    }
+    sets.nodes = nodes;
+    sets
 }
 
 /// A block body as the simulated hosts hold it.

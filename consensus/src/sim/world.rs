@@ -4,6 +4,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -11,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::byzantine::ByzantineKind;
 use super::checker::{Checker, Violation};
 use super::keys::{SimSigner, SimVerifier};
+use super::sets::SetSchedule;
 use super::{Fault, Report, Scenario, SimBlock};
 use crate::machine::{Action, Consensus, Input};
 use crate::params::{Params, Timeout, Timeouts};
@@ -99,6 +102,9 @@ struct Node {
     /// Crash after performing this many more actions.
     crash_after: Option<usize>,
     signer: SimSigner,
+    /// Heights committed, as its verifier reads them (set changes of later blocks are unknown
+    /// to it).
+    known: Arc<AtomicU64>,
 }
 
 impl Node {
@@ -121,6 +127,7 @@ pub(crate) struct World<'a> {
     now: u64,
     seq: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
+    sets: Arc<SetSchedule>,
     nodes: Vec<Node>,
     sides: Vec<u8>,
     healed: bool,
@@ -137,7 +144,7 @@ pub(crate) struct World<'a> {
 
 impl<'a> World<'a> {
     pub(crate) fn new(sc: &'a Scenario) -> Self {
-        let n = sc.n;
+        let n = sc.sets.nodes;
         let nodes = (0..n)
             .map(|v| Node {
                 byzantine: sc.byzantine.iter().find(|(b, _)| *b == v).map(|&(_, k)| k),
@@ -149,20 +156,22 @@ impl<'a> World<'a> {
                 durable: Vec::new(),
                 crash_after: None,
                 signer: SimSigner::new(v),
+                known: Arc::new(AtomicU64::new(0)),
             })
             .collect();
-        let quorum = Params::new(n, None, Timeouts::default()).quorum();
+        let sets = Arc::new(sc.sets.clone());
         Self {
             sc,
             rng: ChaCha8Rng::seed_from_u64(sc.seed ^ 0x5157_0a7e_c0de_0001),
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
+            sets: sets.clone(),
             nodes,
             sides: vec![0; n as usize],
             healed: false,
             target: None,
-            checker: Checker::new(n, quorum),
+            checker: Checker::new(sets),
             events: 0,
             misbehaviour: 0,
             violation: None,
@@ -173,7 +182,7 @@ impl<'a> World<'a> {
     }
 
     pub(crate) fn run(mut self) -> Report {
-        for v in 0..self.sc.n {
+        for v in 0..self.sets.nodes {
             if self.nodes[v as usize].byzantine != Some(ByzantineKind::Silent) {
                 self.boot(v);
             }
@@ -300,15 +309,17 @@ impl<'a> World<'a> {
                     self.boot(node);
                 }
             }
-            Event::Fault(Fault::Partition { sides }) => {
+            Event::Fault(Fault::Partition { mut sides }) => {
                 if !self.healed {
+                    // Nodes outside the genesis set stay on the first side.
+                    sides.resize(self.sets.nodes as usize, 0);
                     self.sides = sides;
                 }
             }
             Event::Heal => {
                 self.healed = true;
                 self.sides.fill(0);
-                for v in 0..self.sc.n {
+                for v in 0..self.sets.nodes {
                     let n = &mut self.nodes[v as usize];
                     n.crash_after = None;
                     if n.honest() && n.core.is_none() {
@@ -323,7 +334,12 @@ impl<'a> World<'a> {
 
     fn boot(&mut self, v: ValidatorIndex) {
         let node = &mut self.nodes[v as usize];
-        let mut params = Params::new(self.sc.n, Some(v), sim_timeouts());
+        let committed = node.height();
+        let height = committed + 1;
+        node.known.store(committed, Ordering::Relaxed);
+        let members = self.sets.members_at(height, committed).len() as u32;
+        let me = self.sets.index_of(v, height, committed);
+        let mut params = Params::new(members, me, sim_timeouts());
         params.fault = match node.byzantine {
             Some(ByzantineKind::InvalidBlocks) => Some(crate::InjectedFault::IgnoreLock),
             Some(_) => None,
@@ -333,13 +349,35 @@ impl<'a> World<'a> {
         let mut core = Consensus::new(
             params,
             node.signer.clone(),
-            SimVerifier::new(self.sc.n),
-            node.height() + 1,
+            SimVerifier::with_sets(self.sets.clone(), node.known.clone()),
+            height,
             &node.wal,
         );
         let actions = core.start();
         node.core = Some(core);
         self.perform(v, actions);
+        // The changes its committed blocks decided that are not in force yet, as the node
+        // reads them from its state at start-up.
+        let sets = self.sets.clone();
+        for c in sets.changes.iter() {
+            if c.decided <= committed && c.effective > height {
+                self.tell_set(v, c.effective, c.decided);
+            }
+        }
+    }
+
+    /// Tells `v`'s machine of the set deciding heights from `from` on, as decided at `decided`.
+    fn tell_set(&mut self, v: ValidatorIndex, from: Height, decided: Height) {
+        let members = self.sets.members_at(from, decided).len() as u32;
+        let me = self.sets.index_of(v, from, decided);
+        self.step(
+            v,
+            Input::ValidatorSet {
+                from,
+                validators: members,
+                me,
+            },
+        );
     }
 
     fn crash(&mut self, v: ValidatorIndex) {
@@ -387,13 +425,14 @@ impl<'a> World<'a> {
         }
         match action {
             Action::Persist(s) => {
+                let me = self.sets.index_of(v, s.height(), self.nodes[vi].height());
                 let own = match &s {
-                    Signed::Proposal(p) => p.proposal.proposer == v,
-                    Signed::Vote(sv) => sv.vote.validator == v,
+                    Signed::Proposal(p) => Some(p.proposal.proposer) == me,
+                    Signed::Vote(sv) => Some(sv.vote.validator) == me,
                 };
                 if own && self.nodes[vi].honest() {
                     let invalid = &self.invalid_blocks;
-                    if let Err(e) = self.checker.on_signed(&s, |b| invalid.contains(b)) {
+                    if let Err(e) = self.checker.on_signed(v, &s, |b| invalid.contains(b)) {
                         self.violation = Some(e);
                     }
                 }
@@ -401,13 +440,13 @@ impl<'a> World<'a> {
                 // The node keeps the body of a block it proposes or precommits with its record.
                 match &s {
                     Signed::Vote(sv) => {
-                        if let (true, Some(b)) = (sv.vote.validator == v, sv.vote.block) {
+                        if let (true, Some(b)) = (own, sv.vote.block) {
                             if sv.vote.kind == crate::types::VoteKind::Precommit {
                                 node.durable.push(b);
                             }
                         }
                     }
-                    Signed::Proposal(sp) if sp.proposal.proposer == v => {
+                    Signed::Proposal(sp) if own => {
                         node.durable.push(sp.proposal.block);
                     }
                     Signed::Proposal(_) => {}
@@ -490,10 +529,21 @@ impl<'a> World<'a> {
                 }
                 let h = cert.height;
                 node.certs.push(cert);
+                node.known.store(h, Ordering::Relaxed);
                 node.wal.retain(|s| s.height() > h);
                 node.durable.clear();
+                // The host reads the block's set changes as it commits it.
+                let sets = self.sets.clone();
+                for c in sets.decided_at(h) {
+                    self.tell_set(v, c.effective, h);
+                }
             }
             Action::RequestDecision { from, height } => {
+                // `from` is an index in the set this validator is deciding with.
+                let known = self.nodes[vi].height();
+                let Some(&from) = self.sets.members_at(known + 1, known).get(from as usize) else {
+                    return;
+                };
                 if self.reachable(v, from) {
                     let at = self.delay();
                     self.push(
@@ -520,7 +570,12 @@ impl<'a> World<'a> {
             return;
         }
         if node.height() < height {
-            // "Not committed here", as the node's sync answers it.
+            // "Not committed here", as the node's sync answers it, from `at`'s index in the
+            // asker's set.
+            let known = self.nodes[to as usize].height();
+            let Some(from) = self.sets.index_of(at, known + 1, known) else {
+                return;
+            };
             if self.reachable(at, to) {
                 let when = self.delay();
                 let incarnation = self.nodes[to as usize].incarnation;
@@ -529,7 +584,7 @@ impl<'a> World<'a> {
                     Event::Answer {
                         node: to,
                         incarnation,
-                        input: Input::NoDecision { from: at, height },
+                        input: Input::NoDecision { from, height },
                     },
                 );
             }
@@ -593,7 +648,7 @@ impl<'a> World<'a> {
                 self.equivocate_vote(v, sv.clone())
             }
             _ => {
-                for to in 0..self.sc.n {
+                for to in 0..self.sets.nodes {
                     let body = self.body_of(v, &msg);
                     self.send(v, to, msg.clone(), body);
                 }
@@ -646,7 +701,7 @@ impl<'a> World<'a> {
 
     /// Sends `original` to a random part of the validators and `alt` to the others.
     fn send_split(&mut self, v: ValidatorIndex, original: Message, alt: Message) {
-        for to in 0..self.sc.n {
+        for to in 0..self.sets.nodes {
             let msg = if self.rng.gen_bool(0.5) {
                 original.clone()
             } else {

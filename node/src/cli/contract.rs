@@ -13,8 +13,8 @@ use quorate_proto::tx::{body, sign};
 use quorate_proto::v1::contract_service_client::ContractServiceClient;
 use quorate_proto::v1::tx_body::Payload;
 use quorate_proto::v1::{
-    admin, Admin, Call, Deploy, ExecStatus, GetContractRequest, QueryRequest, SetTrustedDeployer,
-    StreamEventsRequest, TxStatusResponse,
+    admin, Admin, Call, Deploy, ExecStatus, GetContractRequest, QueryRequest, ReplaceValidator,
+    SetTrustedDeployer, StreamEventsRequest, TxStatusResponse, ValidatorEntry,
 };
 use serde_json::{json, Value};
 use tonic::transport::Channel;
@@ -641,6 +641,34 @@ pub(super) fn admin(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         ),
         AdminCommand::SetAdmin { account, sign } => (
             admin::Action::SetAdmin(Bytes::copy_from_slice(&parse_addr(&account)?.0)),
+            sign,
+        ),
+        AdminCommand::AddValidator { key, name, sign } => (
+            admin::Action::AddValidator(ValidatorEntry {
+                public_key: Bytes::copy_from_slice(&super::validators::parse_key(&key)?.0),
+                name,
+            }),
+            sign,
+        ),
+        AdminCommand::RemoveValidator { key, sign } => (
+            admin::Action::RemoveValidator(Bytes::copy_from_slice(
+                &super::validators::parse_key(&key)?.0,
+            )),
+            sign,
+        ),
+        AdminCommand::ReplaceValidator {
+            old,
+            new,
+            name,
+            sign,
+        } => (
+            admin::Action::ReplaceValidator(ReplaceValidator {
+                old_key: Bytes::copy_from_slice(&super::validators::parse_key(&old)?.0),
+                new: Some(ValidatorEntry {
+                    public_key: Bytes::copy_from_slice(&super::validators::parse_key(&new)?.0),
+                    name,
+                }),
+            }),
             sign,
         ),
     };

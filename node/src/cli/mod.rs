@@ -10,6 +10,7 @@ mod output;
 mod setup;
 mod snapshot;
 mod system;
+mod validators;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,9 +116,13 @@ pub enum Command {
     Contract(ContractCommand),
     /// Follow contract events as blocks commit (filtered by contract and kind).
     Events(EventsArgs),
-    /// Chain administration (admin account only): trusted deployers and the admin role.
+    /// Chain administration (admin account only): trusted deployers, the admin role, and the
+    /// validator set (add, remove, replace; in force `validator_set_delay` heights later).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Show the validator set of a height, the changes that led to it and those decided to
+    /// come; with `--genesis`, check the chain of changes from the genesis set.
+    Validators(validators::ValidatorsArgs),
     /// The remittance system contract: reserve fund lists and covered remittances.
     #[command(subcommand)]
     Remittance(system::RemittanceCommand),
@@ -305,6 +310,40 @@ pub enum AdminCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
+    /// Add a validator at the end of the set (it should be running and synced first: from
+    /// `validator_set_delay` heights on it counts in every quorum).
+    AddValidator {
+        /// The new validator's public key (hex) or key file.
+        key: String,
+        /// Its name (a label).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Remove a validator (its connections are refused once the change is in force).
+    RemoveValidator {
+        /// Its public key (hex) or key file.
+        key: String,
+        /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Put a new key in a validator's place (same index; a new consensus key and network
+    /// identity, e.g. after a key compromise or a machine move).
+    ReplaceValidator {
+        /// The key leaving (hex) or its key file.
+        old: String,
+        /// The key coming in (hex) or its key file.
+        new: String,
+        /// The new validator's name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
 }
 
 /// `quorate keys …`
@@ -386,6 +425,11 @@ pub enum NodeCommand {
         #[arg(long, value_enum)]
         byzantine: Option<crate::byzantine::Behaviour>,
     },
+    /// Make a home for a node joining a running chain: the chain's genesis, a new validator
+    /// key (or a given one), a config that reaches the chain's validators. Prints the key to
+    /// add with `quorate admin add-validator`; started with an empty data directory, the node
+    /// joins from the validators' latest snapshot.
+    Init(setup::InitArgs),
 }
 
 /// `quorate dev`
@@ -518,6 +562,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(crate::byzantine::Byzantine::new)
                 .unwrap_or_default(),
         ),
+        Command::Node(NodeCommand::Init(args)) => setup::init_node(args),
         Command::Dev(args) => setup::dev(args),
         Command::Localnet(args) => localnet::run(args),
         Command::Tx(cmd) => client::tx(cmd),
@@ -528,6 +573,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contract(cmd) => contract::run(cmd),
         Command::Events(args) => contract::events(args),
         Command::Admin(cmd) => contract::admin(cmd),
+        Command::Validators(args) => validators::run(args),
         Command::Remittance(cmd) => system::remittance(cmd),
         Command::Escrow(cmd) => system::escrow(cmd),
         Command::Certs(cmd) => system::certs(cmd),

@@ -187,7 +187,10 @@ pub fn status(s: &NodeStatus) -> Value {
         "mempool_bytes": s.mempool_bytes,
         "lowest_block_height": s.lowest_block_height,
         "snapshot_heights": s.snapshot_heights,
-        "validators": s.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key), "address": hex::encode(&v.address)})).collect::<Vec<_>>(),
+        "scheduled_validator_sets": s.scheduled_validator_sets.iter().map(|x| json!({
+            "from_height": x.from_height,
+            "validators": x.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key)})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "engine_fingerprint": hex::encode(&s.engine_fingerprint),
         "admin": hex::encode(&s.admin),
         "system_contracts": s.system_contracts.iter().map(|c| json!({"name": c.name, "address": hex::encode(&c.address), "code_hash": hex::encode(&c.code_hash)})).collect::<Vec<_>>(),
@@ -238,6 +241,20 @@ pub fn status_text(s: &NodeStatus) -> String {
         };
         out += &format!("\n  {} {}{}", v.name, hex::encode(&v.public_key), state);
         known.extend(peer);
+    }
+    for x in &s.scheduled_validator_sets {
+        out += &format!(
+            "\n  decided: {} validators from height {}",
+            x.validators.len(),
+            x.from_height
+        );
+        for v in &x.validators {
+            let peer = quorate_proto::PublicKey::from_slice(&v.public_key)
+                .ok()
+                .and_then(|k| crate::network::peer_id_of(&k).ok())
+                .map(|p| p.to_string());
+            known.extend(peer);
+        }
     }
     for p in s.peers.iter().filter(|p| !known.contains(p)) {
         out += &format!("\n  observer {p} (connected)");

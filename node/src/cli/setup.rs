@@ -327,6 +327,97 @@ pub(super) fn run_node(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Arguments of `quorate node init`.
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// Home directory to create (must not hold a node yet).
+    #[arg(long)]
+    pub home: PathBuf,
+    /// The chain's genesis file.
+    #[arg(long)]
+    pub genesis: PathBuf,
+    /// The node's key file (default: a new key, written into the home).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// gRPC listen address.
+    #[arg(long, default_value = "127.0.0.1:7050")]
+    pub grpc_addr: std::net::SocketAddr,
+    /// libp2p listen address (multiaddr).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7150")]
+    pub p2p_addr: String,
+    /// A validator to connect to, as a multiaddr ending in /p2p/<peer id> (repeat); the
+    /// validators' `p2p.addr` files or `quorate genesis new` output give them.
+    #[arg(long = "peer", required = true)]
+    pub peers: Vec<String>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quorate node init`.
+pub(super) fn init_node(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let config_path = args.home.join(CONFIG_FILE);
+    if config_path.exists() {
+        bail!(
+            "{} already holds a node; choose another --home",
+            args.home.display()
+        );
+    }
+    let genesis = Genesis::load(&args.genesis)
+        .with_context(|| format!("genesis {}", args.genesis.display()))?;
+    let key = match &args.key {
+        Some(path) => {
+            KeyFile::load(path).with_context(|| format!("key file {}", path.display()))?
+        }
+        None => quorate_proto::Keypair::generate(),
+    };
+    let mut config = NodeConfig {
+        grpc_addr: args.grpc_addr,
+        ..NodeConfig::default()
+    };
+    config.p2p.listen_addr = args.p2p_addr.clone();
+    for p in &args.peers {
+        let addr: libp2p::Multiaddr = p.parse().with_context(|| format!("peer address {p:?}"))?;
+        if !addr
+            .iter()
+            .any(|x| matches!(x, libp2p::multiaddr::Protocol::P2p(_)))
+        {
+            bail!("peer address {p:?} must end in /p2p/<peer id>");
+        }
+    }
+    config.p2p.peers = args.peers.clone();
+    std::fs::create_dir_all(&args.home)
+        .with_context(|| format!("creating {}", args.home.display()))?;
+    genesis.save(&args.home.join("genesis.json"))?;
+    KeyFile::save(&key, &args.home.join("validator.key.json"))?;
+    std::fs::write(&config_path, config.to_toml())?;
+    let peer_id = crate::network::peer_id_of(&key.public())?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "home": args.home.display().to_string(),
+                "public_key": key.public().to_hex(),
+                "peer_id": peer_id.to_string(),
+                "chain_id": genesis.chain_id,
+            })
+        );
+    } else {
+        println!(
+            "node home {} for chain {}\npublic key {}\npeer id {}\n\
+             the chain's admin adds it with:\n  quorate admin add-validator {} --name <name> --from <admin key>\n\
+             then start it: quorate node run --home {}",
+            args.home.display(),
+            genesis.chain_id,
+            key.public().to_hex(),
+            peer_id,
+            key.public().to_hex(),
+            args.home.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn default_dev_home() -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set; pass --home")?;
     Ok(PathBuf::from(home).join(".quorate").join("dev"))

@@ -72,7 +72,6 @@ impl Harness {
             mempool: t.mempool.clone(),
             admitted: Arc::new(Notify::new()),
             key: t.validator.clone(),
-            validator_index: me as u32,
             block_interval: Duration::from_millis(5),
             empty_block_interval: Duration::from_millis(50),
             timeouts,
@@ -487,6 +486,7 @@ async fn unanswered_compact_proposals_cannot_keep_a_certified_block_out() {
                 state_root: Bytes::from_static(&[3; 32]),
                 receipts_root: Bytes::from_static(&[4; 32]),
                 tx_count: 1,
+                next_validators_hash: Bytes::new(),
             };
             let header_bytes = Bytes::from(prost::Message::encode_to_vec(&header));
             let proposal = Proposal {

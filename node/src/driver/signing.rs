@@ -5,9 +5,13 @@
 //! certificate as they are. Every other message has its own domain tag, so no signature can be
 //! replayed as another kind of message, on another chain, height or round.
 
+use std::sync::Arc;
+
 use quorate_consensus::{Signable, Signature, Signer, ValidatorIndex, Verifier, VoteKind};
-use quorate_proto::certificate::{commit_message, ValidatorSet};
+use quorate_proto::certificate::commit_message;
 use quorate_proto::{Hash32, Keypair};
+
+use crate::validator_sets::ValidatorSets;
 
 /// Domain tag of proposals.
 pub const PROPOSAL_DOMAIN: &[u8] = b"quorate/v1/proposal\0";
@@ -82,17 +86,19 @@ impl Signer for ConsensusSigner {
     }
 }
 
-/// Checks consensus signatures against the genesis validator set.
+/// Checks consensus signatures against the validator set deciding each message's height.
 pub struct ConsensusVerifier {
     /// Chain id.
     pub chain_id: String,
-    /// The validators.
-    pub validators: ValidatorSet,
+    /// The chain's validator sets.
+    pub sets: Arc<ValidatorSets>,
 }
 
 impl Verifier for ConsensusVerifier {
     fn verify(&self, validator: ValidatorIndex, what: Signable<'_>, signature: &Signature) -> bool {
-        self.validators
+        self.sets
+            .at(what.height())
+            .set
             .keys()
             .get(validator as usize)
             .is_some_and(|k| k.verify(&signing_message(&self.chain_id, what), &signature.0))
@@ -104,6 +110,7 @@ mod tests {
     use super::*;
     use quorate_consensus::{BlockId, Certificate, Proposal, Vote};
     use quorate_proto::certificate::verify_certificate;
+    use quorate_proto::certificate::ValidatorSet;
     use quorate_proto::v1::{CommitCertificate, CommitSignature};
 
     fn set(n: u8) -> (Vec<Keypair>, ValidatorSet) {
@@ -165,7 +172,7 @@ mod tests {
         };
         let verifier = ConsensusVerifier {
             chain_id: "c".into(),
-            validators: vs.clone(),
+            sets: Arc::new(ValidatorSets::fixed(&vs)),
         };
         let p = Proposal {
             height: 1,
@@ -199,7 +206,7 @@ mod tests {
         assert!(!verifier.verify(1, Signable::Vote(&precommit), &vsig));
         let other_chain = ConsensusVerifier {
             chain_id: "d".into(),
-            validators: vs,
+            sets: Arc::new(ValidatorSets::fixed(&vs)),
         };
         assert!(!other_chain.verify(1, Signable::Vote(&prevote), &vsig));
     }

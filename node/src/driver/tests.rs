@@ -35,7 +35,6 @@ fn single_validator_driver(t: &TestChain, heads: watch::Sender<Head>) -> Driver 
         mempool: t.mempool.clone(),
         admitted: Arc::new(Notify::new()),
         key: t.validator.clone(),
-        validator_index: 0,
         block_interval: Duration::from_millis(5),
         empty_block_interval: Duration::from_millis(20),
         timeouts: fast_timeouts(),

@@ -11,7 +11,7 @@ use prost::Message;
 use quorate_genesis::ChainParams;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::merkle;
-use quorate_proto::v1::{BlockHeader, Event, ExecStatus, Receipt};
+use quorate_proto::v1::{BlockHeader, Event, ExecStatus, Receipt, ValidatorSchedule};
 use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
 
 pub use world::WorldState;
@@ -20,7 +20,10 @@ use crate::admission::{AdminAction, Payload, VerifiedTx};
 use crate::block_rules::BlockRejection;
 use crate::contracts::ContractRuntime;
 use crate::state_root::LtHash;
-use crate::storage::{Account, ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
+use crate::storage::{
+    corrupt, Account, ContractRecord, EntryKey, Head, NewCode, Storage, StorageError,
+};
+use crate::validator_sets::change_schedule;
 
 /// A block executed on top of the head, ready to be certified and committed.
 #[derive(Debug)]
@@ -438,6 +441,24 @@ impl<'a> BlockExecutor<'a> {
                 self.state
                     .set_entry(EntryKey::admin(), Some(new.0.to_vec()))?;
             }
+            AdminAction::AddValidator(_)
+            | AdminAction::RemoveValidator(_)
+            | AdminAction::ReplaceValidator(..) => {
+                let key = EntryKey::validators();
+                let current = self
+                    .state
+                    .entry(&key)?
+                    .ok_or_else(|| corrupt("validator schedule", "missing"))?;
+                let current = ValidatorSchedule::decode(current.as_slice())
+                    .map_err(|e| corrupt("validator schedule", e))?;
+                let delay = self.params.validator_set_delay;
+                match change_schedule(&current, action, self.env.height, delay) {
+                    Ok(next) => {
+                        self.state.set_entry(key, Some(next.encode_to_vec()))?;
+                    }
+                    Err(why) => return Ok(Outcome::failed(ExecStatus::BadInput, why.to_string())),
+                }
+            }
         }
         Ok(Outcome::success())
     }
@@ -491,6 +512,8 @@ pub struct BlockContext<'a> {
     pub proposer: [u8; 32],
     /// Block time, ms since the epoch (already clamped to be ≥ the parent's).
     pub time_ms: u64,
+    /// Hash of the validator set deciding the height after this block.
+    pub next_validators_hash: Hash32,
 }
 
 impl BlockContext<'_> {
@@ -566,6 +589,12 @@ pub fn validate_block(
             expected: hex::encode(&header.tx_root),
         }));
     }
+    if mine.header.next_validators_hash != header.next_validators_hash {
+        return Ok(Err(BlockRejection::WrongNextValidators {
+            got: hex::encode(&header.next_validators_hash),
+            expected: ctx.next_validators_hash.to_hex(),
+        }));
+    }
     if mine.header != *header {
         return Ok(Err(BlockRejection::RootsMismatch {
             state: hex::encode(&mine.header.state_root),
@@ -604,6 +633,7 @@ fn seal(
         state_root: Bytes::copy_from_slice(&lthash.root().0),
         receipts_root: Bytes::copy_from_slice(&merkle::root(&receipt_hashes).0),
         tx_count: txs.len() as u32,
+        next_validators_hash: Bytes::copy_from_slice(&ctx.next_validators_hash.0),
     };
     let header_bytes = Bytes::from(header.encode_to_vec());
     let hash = Hash32::of(&header_bytes);

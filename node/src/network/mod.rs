@@ -24,7 +24,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{allow_block_list, identity, Multiaddr, PeerId, Swarm};
 use parking_lot::RwLock;
 use prost::Message;
-use quorate_proto::certificate::ValidatorSet;
+use quorate_proto::certificate::{ValidatorSet, MAX_VALIDATORS};
 use quorate_proto::v1::{
     Block, ConsensusMessage, DecisionRequest, DecisionResponse, SnapshotRequest, Transaction,
     TxGossip,
@@ -191,6 +191,12 @@ pub(crate) enum Command {
         channel: ResponseChannel<DecisionResponse>,
         response: Box<DecisionResponse>,
     },
+    /// The validators changed: `members` (those deciding the current height, then those a
+    /// decided change brings in) may connect and send consensus messages; validators that
+    /// left are disconnected unless they are observers.
+    SetValidators {
+        members: Vec<PeerId>,
+    },
 }
 
 /// Sends to the network task; cheap to clone.
@@ -199,7 +205,8 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     consensus_topic: IdentTopic,
     tx_topic: IdentTopic,
-    validators: Arc<Vec<PeerId>>,
+    /// The validators deciding the current height, by index.
+    validators: Arc<RwLock<Vec<PeerId>>>,
     connected: Arc<RwLock<HashSet<PeerId>>>,
     local: PeerId,
     inbox: Arc<Inbox<ConsensusEvent>>,
@@ -296,8 +303,21 @@ impl NetworkHandle {
         );
     }
 
+    /// The validator set changed: `current` decides the current height (indices of requests
+    /// refer to it), `members` are every validator of this and the decided later sets.
+    pub fn set_validators(&self, current: &[PublicKey], members: &[PublicKey]) {
+        let peers = |keys: &[PublicKey]| -> Vec<PeerId> {
+            keys.iter().filter_map(|k| peer_id_of(k).ok()).collect()
+        };
+        *self.validators.write() = peers(current);
+        self.send(Command::SetValidators {
+            members: peers(members),
+        });
+    }
+
     fn request(&self, validator: u32, request: DecisionRequest, asked: Asked) {
-        if let Some(&peer) = self.validators.get(validator as usize) {
+        let peer = self.validators.read().get(validator as usize).copied();
+        if let Some(peer) = peer {
             if peer != self.local {
                 self.send(Command::Request {
                     peer,
@@ -326,6 +346,7 @@ impl NetworkHandle {
     pub fn connected_validators(&self) -> usize {
         let connected = self.connected.read();
         self.validators
+            .read()
             .iter()
             .filter(|p| **p != self.local && connected.contains(p))
             .count()
@@ -363,7 +384,7 @@ impl NetworkHandle {
             commands,
             consensus_topic: IdentTopic::new(format!("quorate/{chain_id}/consensus/1")),
             tx_topic: IdentTopic::new(format!("quorate/{chain_id}/txs/1")),
-            validators: Arc::new(validators),
+            validators: Arc::new(RwLock::new(validators)),
             connected: Arc::new(RwLock::new(HashSet::new())),
             local,
             inbox: Arc::new(Inbox::new(1, 1, 1)),
@@ -492,8 +513,16 @@ pub async fn start(
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    for peer in validator_peers.iter().chain(&settings.observers) {
-        swarm.behaviour_mut().allowed.allow_peer(*peer);
+    // Peers the operator configured by identity are trusted to connect too: a node joining a
+    // chain whose set has changed since genesis reaches today's validators through them.
+    let configured = settings.peers.iter().filter_map(peer_of_addr);
+    for peer in validator_peers
+        .iter()
+        .copied()
+        .chain(settings.observers.iter().copied())
+        .chain(configured)
+    {
+        swarm.behaviour_mut().allowed.allow_peer(peer);
     }
     let consensus_topic = IdentTopic::new(format!("quorate/{chain_id}/consensus/1"));
     let tx_topic = IdentTopic::new(format!("quorate/{chain_id}/txs/1"));
@@ -524,9 +553,10 @@ pub async fn start(
     };
     tracing::info!(peer_id = %local, %listen_addr, "p2p listening");
     let (commands, commands_rx) = mpsc::channel(4096);
-    // One queue per validator, one for anyone else; each holds a few full blocks at most.
+    // One queue per validator (of the current and a decided set), one for anyone else; each
+    // holds a few full blocks at most.
     let consensus = Arc::new(Inbox::new(
-        validator_peers.len() + 1,
+        2 * MAX_VALIDATORS + 1,
         INBOX_ITEMS_PER_SENDER,
         2 * max,
     ));
@@ -542,7 +572,7 @@ pub async fn start(
         commands,
         consensus_topic: consensus_topic.clone(),
         tx_topic: tx_topic.clone(),
-        validators: Arc::new(validator_peers),
+        validators: Arc::new(RwLock::new(validator_peers.clone())),
         connected: connected.clone(),
         local,
         inbox: consensus.clone(),
@@ -558,6 +588,7 @@ pub async fn start(
         txs_tx,
         connected,
         validator_index,
+        observers: settings.observers.iter().copied().collect(),
         pending: HashMap::new(),
         serving: HashMap::new(),
     };
@@ -582,6 +613,8 @@ struct NetworkTask {
     txs_tx: mpsc::Sender<Vec<Transaction>>,
     connected: Arc<RwLock<HashSet<PeerId>>>,
     validator_index: HashMap<PeerId, u32>,
+    /// Non-validators allowed to connect (configured; never disconnected by a set change).
+    observers: HashSet<PeerId>,
     /// Outbound sync requests and what they asked for.
     pending: HashMap<request_response::OutboundRequestId, Asked>,
     /// Sync requests of each peer not answered yet.
@@ -646,6 +679,7 @@ impl NetworkTask {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, asked);
             }
+            Command::SetValidators { members } => self.set_validators(members),
             Command::Respond {
                 peer,
                 channel,
@@ -669,6 +703,29 @@ impl NetworkTask {
                 }
             }
         }
+    }
+
+    fn set_validators(&mut self, members: Vec<PeerId>) {
+        let allowed = &mut self.swarm.behaviour_mut().allowed;
+        for peer in &members {
+            allowed.allow_peer(*peer);
+        }
+        let left: Vec<PeerId> = self
+            .validator_index
+            .keys()
+            .filter(|p| !members.contains(p) && !self.observers.contains(p))
+            .copied()
+            .collect();
+        for peer in left {
+            // Closes its connections and refuses new ones.
+            allowed.disallow_peer(peer);
+            tracing::info!(%peer, "validator left the set; its connections are closed");
+        }
+        self.validator_index = members
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (p, i as u32))
+            .collect();
     }
 
     /// Checks a gossip message before gossipsub may forward it: it must decode, and a

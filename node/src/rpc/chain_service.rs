@@ -9,7 +9,7 @@ use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::v1::chain_service_server::ChainService;
 use quorate_proto::v1::{
     get_block_request::Selector, BlockInfo, GetAccountRequest, GetAccountResponse, GetBlockRequest,
-    StreamBlocksRequest,
+    GetValidatorSetRequest, GetValidatorSetResponse, ScheduledSet, StreamBlocksRequest,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -86,6 +86,45 @@ impl ChainService for ChainApi {
             }),
             height,
             next_nonce,
+        }))
+    }
+
+    async fn get_validator_set(
+        &self,
+        request: Request<GetValidatorSetRequest>,
+    ) -> Result<Response<GetValidatorSetResponse>, Status> {
+        let asked = request.into_inner().height;
+        let next = self.0.chain.head().height + 1;
+        let height = if asked == 0 { next } else { asked };
+        if height > next {
+            return Err(Status::out_of_range(format!(
+                "height {height} is not decided yet: the next height is {next} (sets decided to \
+                 come are listed under `scheduled`)"
+            )));
+        }
+        let sets = self.0.chain.sets();
+        let set = sets.at(height);
+        let storage = self.0.chain.storage().clone();
+        let changes = tokio::task::spawn_blocking(move || storage.set_changes())
+            .await
+            .map_err(|e| Status::internal(format!("set change loading task failed: {e}")))?
+            .map_err(internal)?
+            .into_iter()
+            .filter(|c| c.height <= height)
+            .collect();
+        Ok(Response::new(GetValidatorSetResponse {
+            height,
+            validators: set.entries.clone(),
+            set_hash: Bytes::copy_from_slice(&set.hash.0),
+            changes,
+            scheduled: sets
+                .after(next)
+                .iter()
+                .map(|s| ScheduledSet {
+                    from_height: s.from_height,
+                    validators: s.entries.clone(),
+                })
+                .collect(),
         }))
     }
 

@@ -122,16 +122,18 @@ where
 
 /// Why this node should not be given work now, if it should not.
 pub fn not_serving_reason(state: &NodeState) -> Option<String> {
-    let validators = state.chain.info().validators.len();
+    let set = state.chain.sets().at(state.chain.head().height + 1);
+    let member = usize::from(set.set.index_of(&state.node_key).is_some());
     if let Some(net) = &state.network {
         let connected = net.connected_validators();
-        // This node plus the validators it reaches must make a quorum to commit anything.
-        let quorum = state.chain.info().validators.quorum();
-        if connected + 1 < quorum {
+        // This node (if a validator) plus the validators it reaches must make a quorum to
+        // commit anything.
+        let quorum = set.set.quorum();
+        if connected + member < quorum {
             return Some(format!(
                 "connected to {connected} of the other {} validators; a quorum needs {}",
-                validators - 1,
-                quorum - 1
+                set.set.len() - member,
+                quorum - member
             ));
         }
     }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use quorate_proto::crypto::Address;
+use quorate_proto::crypto::{Address, PublicKey};
 use quorate_proto::v1::node_service_server::NodeService;
 use quorate_proto::v1::{
-    ChainParams, GetNodeStatusRequest, NodeStatus, P2pTraffic, SystemContractInfo, ValidatorInfo,
+    ChainParams, GetNodeStatusRequest, NodeStatus, P2pTraffic, ScheduledSet, SystemContractInfo,
+    ValidatorInfo,
 };
 use tonic::{Request, Response, Status};
 
@@ -23,6 +24,7 @@ impl NodeService for NodeApi {
     ) -> Result<Response<NodeStatus>, Status> {
         let info = self.0.chain.info();
         let head = self.0.heads.borrow().clone();
+        let sets = self.0.chain.sets();
         let (mempool_txs, mempool_bytes) = {
             let m = self.0.mempool.lock();
             (m.len() as u32, m.bytes() as u64)
@@ -48,15 +50,24 @@ impl NodeService for NodeApi {
             latest_block_hash: Bytes::copy_from_slice(&head.hash.0),
             latest_block_time_ms: head.time_ms,
             state_root: Bytes::copy_from_slice(&head.state_root.0),
-            validators: info
-                .genesis
-                .validators
+            validators: sets
+                .at(head.height + 1)
+                .entries
                 .iter()
-                .zip(info.validators.keys())
-                .map(|(v, k)| ValidatorInfo {
+                .map(|v| ValidatorInfo {
                     name: v.name.clone(),
-                    public_key: Bytes::copy_from_slice(&k.0),
-                    address: Bytes::copy_from_slice(&k.address().0),
+                    public_key: v.public_key.clone(),
+                    address: PublicKey::from_slice(&v.public_key)
+                        .map(|k| Bytes::copy_from_slice(&k.address().0))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            scheduled_validator_sets: sets
+                .after(head.height + 1)
+                .iter()
+                .map(|s| ScheduledSet {
+                    from_height: s.from_height,
+                    validators: s.entries.clone(),
                 })
                 .collect(),
             node_public_key: Bytes::copy_from_slice(&self.0.node_key.0),

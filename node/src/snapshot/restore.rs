@@ -153,6 +153,7 @@ impl Restore {
             &self.verified.header,
             &self.verified.lthash,
         )?;
+        self.storage.import_set_changes(&m.set_changes)?;
         let summary = ImportSummary {
             head,
             chunks: self.done.len(),

@@ -82,6 +82,12 @@ pub fn take(
         header: record.header,
         certificate: record.certificate,
         chunks,
+        // Proofs of the sets up to the one deciding the height after the snapshot's.
+        set_changes: storage
+            .set_changes()?
+            .into_iter()
+            .filter(|c| c.height <= reader.head.height + 1)
+            .collect(),
     };
     let summary = SnapshotSummary::of(&manifest);
     Ok(store.complete(&partial, &manifest)?.then_some(summary))

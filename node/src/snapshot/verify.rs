@@ -2,7 +2,7 @@
 //! against the manifest.
 
 use prost::Message;
-use quorate_proto::certificate::{verify_certificate, ValidatorSet};
+use quorate_proto::certificate::{follow_set_changes, verify_certificate, ValidatorSet};
 use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{BlockHeader, SnapshotChunk, SnapshotManifest, StateKind};
 
@@ -25,18 +25,23 @@ pub struct VerifiedManifest {
     pub lthash: LtHash,
 }
 
+/// Most validator set changes a manifest may carry (each is a header, a certificate and a set).
+pub const MAX_SET_CHANGES: usize = 10_000;
+
 fn bad(reason: impl Into<String>) -> SnapshotError {
     SnapshotError::BadManifest(reason.into())
 }
 
-/// Checks `manifest` for the chain `chain_id` with `genesis_hash`, whose validators at the
-/// snapshot's height are `validators`: format, chain, header, certificate, chunk list, and the
-/// chunks' accumulators summing to the header's state root.
+/// Checks `manifest` for the chain `chain_id` with `genesis_hash`, whose genesis validators
+/// are `genesis_set`: format, chain, header, the set changes it carries (each certified by the
+/// set before it, from genesis), the certificate against the set so proven in force at the
+/// snapshot's height, chunk list, and the chunks' accumulators summing to the header's state
+/// root.
 pub fn verify_manifest(
     manifest: SnapshotManifest,
     chain_id: &str,
     genesis_hash: &Hash32,
-    validators: &ValidatorSet,
+    genesis_set: &ValidatorSet,
 ) -> Result<VerifiedManifest, SnapshotError> {
     if manifest.format != FORMAT {
         return Err(SnapshotError::Format(manifest.format));
@@ -58,6 +63,27 @@ pub fn verify_manifest(
         )));
     }
     let block_hash = Hash32::of(&manifest.header);
+    // Every change carried must hold (they are recorded with the imported state), and the
+    // certificate is checked against the set in force at the snapshot's height.
+    if manifest.set_changes.len() > MAX_SET_CHANGES
+        || manifest
+            .set_changes
+            .iter()
+            .any(|c| c.height > manifest.height + 1)
+    {
+        return Err(bad(format!(
+            "{} validator set changes, or one above height {}",
+            manifest.set_changes.len(),
+            manifest.height + 1
+        )));
+    }
+    follow_set_changes(chain_id, genesis_set, &manifest.set_changes, u64::MAX)?;
+    let validators = &follow_set_changes(
+        chain_id,
+        genesis_set,
+        &manifest.set_changes,
+        manifest.height,
+    )?;
     let certificate = manifest
         .certificate
         .as_ref()

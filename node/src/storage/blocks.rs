@@ -3,12 +3,12 @@
 use bytes::Bytes;
 use prost::Message;
 use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction};
+use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction, ValidatorSetChange};
 use rocksdb::WriteBatch;
 
 use super::{
     corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_META, CF_TXS,
-    META_PRUNED,
+    META_PRUNED, META_SET_CHANGE,
 };
 
 /// Most heights whose blocks one commit prunes.
@@ -66,6 +66,7 @@ impl Storage {
         &self,
         block: &ExecutedBlock,
         certificate: &CommitCertificate,
+        set_change: Option<&ValidatorSetChange>,
     ) -> Result<Head, StorageError> {
         let head = self.head()?;
         let height = block.header.height;
@@ -123,6 +124,9 @@ impl Storage {
             state_root: block.lthash.root(),
         };
         self.put_head(&mut batch, &new_head, &block.lthash);
+        if let Some(change) = set_change {
+            self.put_set_change(&mut batch, change);
+        }
         self.prune_blocks(&mut batch, height)?;
         let _commit = self.commit_lock.write();
         self.write(batch)?;
@@ -234,5 +238,40 @@ impl Storage {
                 TxRecord::decode(&*b).map_err(|e| corrupt(format!("tx {}", hex::encode(h)), e))
             })
             .collect()
+    }
+}
+
+impl Storage {
+    fn put_set_change(&self, batch: &mut WriteBatch, change: &ValidatorSetChange) {
+        let mut key = META_SET_CHANGE.to_vec();
+        key.extend_from_slice(&change.height.to_be_bytes());
+        batch.put_cf(self.cf(CF_META), key, change.encode_to_vec());
+    }
+
+    /// Every validator set change in force, oldest first, each with the certified header that
+    /// proves it (never pruned: a client or a joining node follows them from genesis).
+    pub fn set_changes(&self) -> Result<Vec<ValidatorSetChange>, StorageError> {
+        let meta = self.cf(CF_META);
+        self.db()
+            .prefix_iterator_cf(meta, META_SET_CHANGE)
+            .take_while(|item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| k.starts_with(META_SET_CHANGE))
+            })
+            .map(|item| {
+                let (_, v) = item?;
+                ValidatorSetChange::decode(&*v).map_err(|e| corrupt("validator set change", e))
+            })
+            .collect()
+    }
+
+    /// Records set changes proven elsewhere (a verified snapshot's), for a database that starts
+    /// at the snapshot's height.
+    pub fn import_set_changes(&self, changes: &[ValidatorSetChange]) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        for c in changes {
+            self.put_set_change(&mut batch, c);
+        }
+        self.write(batch)
     }
 }

@@ -8,6 +8,7 @@
 use bytes::Bytes;
 use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
+use quorate_proto::v1::ValidatorSchedule;
 use rocksdb::{IteratorMode, WriteBatch};
 
 use super::{
@@ -58,6 +59,8 @@ pub struct EntryKey {
 
 /// System setting: the admin address.
 const ADMIN: &[u8] = b"admin";
+/// System setting: the validator schedule (`ValidatorSchedule`).
+const VALIDATORS: &[u8] = b"validators";
 /// System setting prefix: `trusted/` ‖ address → [1] for each trusted deployer.
 const TRUSTED: &[u8] = b"trusted/";
 
@@ -86,6 +89,14 @@ impl EntryKey {
         Self {
             space: Space::System,
             key: ADMIN.to_vec(),
+        }
+    }
+
+    /// The validator schedule: the set in force and those decided to come.
+    pub fn validators() -> Self {
+        Self {
+            space: Space::System,
+            key: VALIDATORS.to_vec(),
         }
     }
 
@@ -170,6 +181,14 @@ impl Storage {
         self.entry(&EntryKey::admin())?
             .map(|b| Address::from_slice(&b).map_err(|e| corrupt("admin", e)))
             .transpose()
+    }
+
+    /// The committed validator schedule (written at genesis, so present on every chain).
+    pub fn validator_schedule(&self) -> Result<ValidatorSchedule, StorageError> {
+        let bytes = self
+            .entry(&EntryKey::validators())?
+            .ok_or_else(|| corrupt("validator schedule", "missing"))?;
+        ValidatorSchedule::decode(bytes.as_slice()).map_err(|e| corrupt("validator schedule", e))
     }
 
     /// True when `account` is a committed trusted deployer.

@@ -73,7 +73,10 @@ pub(crate) const META_PRUNED: &[u8] = b"pruned_to";
 const META_GENESIS_FILE: &[u8] = b"genesis_file_hash";
 /// That genesis as JSON without its funded accounts (they are in the state).
 const META_GENESIS_SUMMARY: &[u8] = b"genesis_summary";
-const SCHEMA_VERSION: u32 = 1;
+/// Prefix of a validator set change's proof: ‖ height (u64 BE) → `ValidatorSetChange`.
+pub(crate) const META_SET_CHANGE: &[u8] = b"set_change/";
+/// 2: the validator schedule is a state entry from genesis, set changes are recorded.
+const SCHEMA_VERSION: u32 = 2;
 
 /// Storage failures. Any of these means the node cannot go on safely.
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +198,7 @@ pub struct Storage {
     keep_blocks: Option<u64>,
 }
 
-fn corrupt(what: impl Into<String>, detail: impl ToString) -> StorageError {
+pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> StorageError {
     StorageError::Corrupt {
         what: what.into(),
         detail: detail.to_string(),
@@ -289,6 +292,20 @@ impl Storage {
                     found_genesis: hex::encode(stored),
                     chain: chain_id.to_owned(),
                     genesis: genesis_hash.to_hex(),
+                });
+            }
+            let schema = self
+                .db
+                .get_cf(meta, META_SCHEMA)?
+                .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+                .map_or(0, u32::from_be_bytes);
+            if schema != SCHEMA_VERSION {
+                return Err(StorageError::Corrupt {
+                    what: "database".into(),
+                    detail: format!(
+                        "written in format {schema}; this release reads format {SCHEMA_VERSION} \
+                         (start the node on an empty data directory, or import a snapshot)"
+                    ),
                 });
             }
             return self.head();

@@ -88,7 +88,7 @@ fn a_refused_commit_writes_nothing() {
     let mut wrong = block;
     wrong.header.height = 5;
     assert!(matches!(
-        s.commit_block(&wrong, &cert),
+        s.commit_block(&wrong, &cert, None),
         Err(StorageError::NotNext { got: 5, head: 0 })
     ));
     assert_eq!(s.head().expect("head"), head);

@@ -158,6 +158,24 @@ impl Cluster {
         );
     }
 
+    /// Two free loopback ports (gRPC, p2p) for a node added to the cluster.
+    pub fn free_ports() -> (u16, u16) {
+        let base = free_port_run(2);
+        (base, base + 1)
+    }
+
+    /// Starts a node whose home `self.home(i)` was made for it (`quorate node init`), with
+    /// gRPC on `grpc_port`; with an empty data directory it joins by state sync. Returns `i`.
+    pub fn join(&mut self, grpc_port: u16) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(None);
+        self.urls.push(format!("http://127.0.0.1:{grpc_port}"));
+        self.extra.push((Vec::new(), Vec::new()));
+        self.spawn(i, false);
+        self.wait_serving(i);
+        i
+    }
+
     /// SIGKILL validator `i`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].take() {
