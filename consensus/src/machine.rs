@@ -1008,7 +1008,7 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             .filter(|&v| self.peer_height[v as usize] > self.height)
             .collect();
         let mark = (self.height, self.round, self.step);
-        let stuck = std::mem::replace(&mut self.last_retry, Some(mark)) == Some(mark);
+        let stuck = self.last_retry.replace(mark) == Some(mark);
         if ahead.is_empty() && rotate && (self.params.me.is_none() || stuck) {
             ahead = (0..self.params.validators)
                 .filter(|&v| Some(v) != self.params.me)

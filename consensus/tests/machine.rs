@@ -578,7 +578,7 @@ fn a_set_change_takes_effect_at_its_height() {
     // Signed by node 5 it is the proposal of index 0; signed by node 0 it is not.
     let forged = SimSigner::new(0).sign(Signable::Proposal(&p));
     let out = m.handle(Input::Message(Message::Proposal(SignedProposal {
-        proposal: p.clone(),
+        proposal: p,
         signature: forged,
     })));
     assert!(out.iter().any(|a| matches!(

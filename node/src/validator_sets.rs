@@ -241,27 +241,27 @@ mod tests {
     #[test]
     fn changes_compose_take_effect_later_and_old_sets_are_dropped() {
         let s0 = genesis_schedule((1..=4).map(entry).collect());
-        let s1 = change_schedule(&s0, &AdminAction::AddValidator(entry(5)), 10, 5).unwrap();
+        let s1 = change_schedule(&s0, &AdminAction::AddValidator(entry(5)), 10, 5).expect("holds");
         assert_eq!(s1.sets.len(), 2);
         assert_eq!(s1.sets[1].from_height, 15);
         assert_eq!(s1.sets[1].validators.len(), 5);
         // A second change in the same block builds on the first.
-        let s2 = change_schedule(&s1, &AdminAction::RemoveValidator(key(1)), 10, 5).unwrap();
+        let s2 = change_schedule(&s1, &AdminAction::RemoveValidator(key(1)), 10, 5).expect("holds");
         assert_eq!(s2.sets.len(), 2);
         assert_eq!(
             s2.sets[1].validators,
             vec![entry(2), entry(3), entry(4), entry(5)]
         );
         // Once the change is in force, the genesis set is dropped at the next change.
-        let s3 =
-            change_schedule(&s2, &AdminAction::ReplaceValidator(key(2), entry(6)), 20, 5).unwrap();
+        let s3 = change_schedule(&s2, &AdminAction::ReplaceValidator(key(2), entry(6)), 20, 5)
+            .expect("holds");
         assert_eq!(
             s3.sets.iter().map(|s| s.from_height).collect::<Vec<_>>(),
             vec![15, 25]
         );
         assert_eq!(s3.sets[1].validators[0], entry(6));
 
-        let sets = ValidatorSets::new((1..=4).map(entry).collect(), [], &s3).unwrap();
+        let sets = ValidatorSets::new((1..=4).map(entry).collect(), [], &s3).expect("holds");
         assert_eq!(sets.at(14).set.len(), 4);
         assert_eq!(sets.at(15).set.keys()[0], key(2));
         assert_eq!(sets.at(25).set.keys()[0], key(6));
@@ -286,7 +286,7 @@ mod tests {
             change_schedule(&s0, &AdminAction::RemoveValidator(key(2)), 3, 3),
             Err(SetChangeRefused::NotMember(key(2).to_hex()))
         );
-        let s1 = change_schedule(&s0, &AdminAction::AddValidator(entry(2)), 3, 3).unwrap();
+        let s1 = change_schedule(&s0, &AdminAction::AddValidator(entry(2)), 3, 3).expect("holds");
         assert_eq!(
             change_schedule(&s1, &AdminAction::ReplaceValidator(key(1), entry(2)), 3, 3),
             Err(SetChangeRefused::AlreadyMember(key(2).to_hex()))
@@ -396,7 +396,8 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].height, effective);
         let chain_id = &t.chain.info().chain_id;
-        let proven = follow_set_changes(chain_id, &genesis_set, &changes, effective).unwrap();
+        let proven =
+            follow_set_changes(chain_id, &genesis_set, &changes, effective).expect("holds");
         assert_eq!(proven.keys(), &[new.public()]);
         let t = t.reopen();
         assert_eq!(t.chain.sets().at(effective).set.keys(), &[new.public()]);

@@ -285,21 +285,22 @@ fn a_validator_added_joins_by_state_sync_and_votes_and_a_removed_one_is_refused(
 
     // Let the others take a snapshot or two first, so the newcomer joins from one.
     c.wait_height(&[0, 1, 2, 3], 25, LIMIT);
-    let added = c
-        .json(
-            1,
-            &[
-                "admin",
-                "add-validator",
-                &new_key,
-                "--name",
-                "fifth",
-                "--from",
-                &admin,
-            ],
-        )
-        .unwrap_or_else(|| panic!("add-validator failed\n{}", c.log(1)));
-    assert_eq!(added["status"], "COMMITTED", "{added}");
+    let (code, out) = c.cli(
+        1,
+        &[
+            "admin",
+            "add-validator",
+            &new_key,
+            "--name",
+            "fifth",
+            "--from",
+            &admin,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "add-validator: {out}");
+    let added: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(added["state"], "COMMITTED", "{added}");
     assert_eq!(added["receipt"]["status"], "SUCCESS", "{added}");
     let sets = c.json(0, &["validators"]).expect("validators");
     let effective = sets["scheduled"][0]["from_height"]

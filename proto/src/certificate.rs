@@ -419,7 +419,10 @@ mod tests {
             chain_id: chain.into(),
             height: height - 1,
             next_validators_hash: bytes::Bytes::copy_from_slice(
-                &ValidatorSet::from_entries(&entries(next)).unwrap().hash().0,
+                &ValidatorSet::from_entries(&entries(next))
+                    .expect("holds")
+                    .hash()
+                    .0,
             ),
             ..Default::default()
         };
@@ -457,10 +460,12 @@ mod tests {
             follow_set_changes("c", &genesis, &chain, 9),
             Ok(genesis.clone())
         );
-        let at_15 = follow_set_changes("c", &genesis, &chain, 15).unwrap();
+        let at_15 = follow_set_changes("c", &genesis, &chain, 15).expect("holds");
         assert_eq!(at_15.keys()[3], newcomer.public());
         assert_eq!(
-            follow_set_changes("c", &genesis, &chain, 25).unwrap().len(),
+            follow_set_changes("c", &genesis, &chain, 25)
+                .expect("holds")
+                .len(),
             3
         );
 
@@ -483,7 +488,7 @@ mod tests {
             Err(SetChangeError::Certificate { .. } | SetChangeError::Order { .. })
         ));
         assert!(matches!(
-            follow_set_changes("d", &genesis, &[c1.clone()], 15),
+            follow_set_changes("d", &genesis, std::slice::from_ref(&c1), 15),
             Err(SetChangeError::Header { height: 10, .. })
         ));
         let mut dup = c1;

@@ -45,8 +45,7 @@ impl SetSchedule {
     pub fn members_at(&self, height: Height, known: Height) -> &[NodeId] {
         self.changes
             .iter()
-            .filter(|c| c.decided <= known && c.effective <= height)
-            .next_back()
+            .rfind(|c| c.decided <= known && c.effective <= height)
             .map_or(&self.genesis, |c| &c.members)
     }
 

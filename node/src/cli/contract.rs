@@ -643,16 +643,20 @@ pub(super) fn admin(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             admin::Action::SetAdmin(Bytes::copy_from_slice(&parse_addr(&account)?.0)),
             sign,
         ),
-        AdminCommand::AddValidator { key, name, sign } => (
+        AdminCommand::AddValidator {
+            validator,
+            name,
+            sign,
+        } => (
             admin::Action::AddValidator(ValidatorEntry {
-                public_key: Bytes::copy_from_slice(&super::validators::parse_key(&key)?.0),
+                public_key: Bytes::copy_from_slice(&super::validators::parse_key(&validator)?.0),
                 name,
             }),
             sign,
         ),
-        AdminCommand::RemoveValidator { key, sign } => (
+        AdminCommand::RemoveValidator { validator, sign } => (
             admin::Action::RemoveValidator(Bytes::copy_from_slice(
-                &super::validators::parse_key(&key)?.0,
+                &super::validators::parse_key(&validator)?.0,
             )),
             sign,
         ),

@@ -314,7 +314,8 @@ pub enum AdminCommand {
     /// `validator_set_delay` heights on it counts in every quorum).
     AddValidator {
         /// The new validator's public key (hex) or key file.
-        key: String,
+        #[arg(value_name = "KEY")]
+        validator: String,
         /// Its name (a label).
         #[arg(long, default_value = "")]
         name: String,
@@ -325,7 +326,8 @@ pub enum AdminCommand {
     /// Remove a validator (its connections are refused once the change is in force).
     RemoveValidator {
         /// Its public key (hex) or key file.
-        key: String,
+        #[arg(value_name = "KEY")]
+        validator: String,
         /// Signing options (the admin's key).
         #[command(flatten)]
         sign: SignOpts,
