@@ -915,10 +915,17 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
     /// True if `height` is the one being decided; notes validators that are ahead and asks one
     /// of them for the missing decision.
     fn at_my_height(&mut self, validator: ValidatorIndex, height: Height) -> bool {
-        // An index of a later height's set may name another validator here, or none: it only
-        // picks whom to ask, and every answer is checked.
-        if let (true, Some(h)) = (
+        // An index of another set names another validator here, or none: a height beyond a
+        // known set change says nothing about whom to ask.
+        let same_set = height <= self.height
+            || self
+                .upcoming
+                .range(self.height + 1..=height)
+                .next()
+                .is_none();
+        if let (true, true, Some(h)) = (
             height > self.height,
+            same_set,
             self.peer_height.get_mut(validator as usize),
         ) {
             *h = (*h).max(height);
@@ -1009,7 +1016,8 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
             .collect();
         let mark = (self.height, self.round, self.step);
         let stuck = self.last_retry.replace(mark) == Some(mark);
-        if ahead.is_empty() && rotate && (self.params.me.is_none() || stuck) {
+        // Asking those seen ahead did not help (or none is): every other validator in turn.
+        if rotate && (self.params.me.is_none() || stuck) {
             ahead = (0..self.params.validators)
                 .filter(|&v| Some(v) != self.params.me)
                 .collect();
