@@ -366,6 +366,10 @@ impl Driver {
         );
         tracing::info!(height, state = %core.describe(), records = record.len(), "consensus started");
         let mut actions: VecDeque<Action> = core.start().into();
+        // Sets decided by committed blocks and not in force yet (from the state at start-up).
+        for input in std::mem::take(&mut host.new_sets) {
+            actions.extend(core.handle(input));
+        }
         loop {
             while let Some(action) = actions.pop_front() {
                 if let Some(input) = host.perform(action).await? {

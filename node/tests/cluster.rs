@@ -396,6 +396,30 @@ fn a_validator_added_joins_by_state_sync_and_votes_and_a_removed_one_is_refused(
         "validator 3 kept up after its removal"
     );
     assert!(c.log(1).contains("validator left the set"));
+    // A validator restarted after the change, whose config still lists validator 3 as a peer,
+    // refuses it too.
+    c.kill(1);
+    c.restart(1);
+    c.wait_height(&[1], c.height(0).expect("height") + 2, LIMIT);
+    wait_for(
+        LIMIT,
+        "the restarted validator to refuse validator 3",
+        || {
+            c.json(1, &["status"])
+                .is_some_and(|s| {
+                    !s["peers"]
+                        .as_array()
+                        .is_some_and(|p| p.iter().any(|x| x.as_str() == Some(&v3_peer)))
+                })
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let status = c.json(1, &["status"]).expect("status");
+    assert!(
+        !status["peers"].to_string().contains(&v3_peer),
+        "validator 3 connected again: {status}"
+    );
 
     // A client follows the changes from the genesis file: two changes, each certified.
     let checked = c

@@ -513,8 +513,9 @@ pub async fn start(
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    // Peers the operator configured by identity are trusted to connect too: a node joining a
-    // chain whose set has changed since genesis reaches today's validators through them.
+    // Peers the operator configured by identity are trusted to connect too, until the node
+    // knows the validator set: a node joining a chain whose set has changed since genesis
+    // reaches today's validators through them.
     let configured = settings.peers.iter().filter_map(peer_of_addr);
     for peer in validator_peers
         .iter()
@@ -710,16 +711,24 @@ impl NetworkTask {
         for peer in &members {
             allowed.allow_peer(*peer);
         }
+        // Validators that left, and configured peers that are not validators (trusted only until
+        // this node knows the set).
+        let configured: Vec<PeerId> = self.peers.iter().filter_map(peer_of_addr).collect();
         let left: Vec<PeerId> = self
             .validator_index
             .keys()
+            .chain(&configured)
             .filter(|p| !members.contains(p) && !self.observers.contains(p))
             .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
         for peer in left {
             // Closes its connections and refuses new ones.
             allowed.disallow_peer(peer);
-            tracing::info!(%peer, "validator left the set; its connections are closed");
+            if self.validator_index.contains_key(&peer) {
+                tracing::info!(%peer, "validator left the set; its connections are closed");
+            }
         }
         self.validator_index = members
             .into_iter()
