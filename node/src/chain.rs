@@ -367,17 +367,15 @@ impl Chain {
             .commit_block(block, certificate, set_change.as_ref())?;
         let schedule_key = EntryKey::validators();
         if let Some((_, Some(bytes))) = block.entries.iter().find(|(k, _)| *k == schedule_key) {
+            let corrupt = |detail: String| StorageError::Corrupt {
+                what: "validator schedule".into(),
+                detail,
+            };
             let schedule =
-                ValidatorSchedule::decode(bytes.as_slice()).map_err(|e| StorageError::Corrupt {
-                    what: "validator schedule".into(),
-                    detail: e.to_string(),
-                })?;
+                ValidatorSchedule::decode(bytes.as_slice()).map_err(|e| corrupt(e.to_string()))?;
             self.sets
                 .follow(&schedule)
-                .map_err(|e| StorageError::Corrupt {
-                    what: "validator schedule".into(),
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| corrupt(e.to_string()))?;
         }
         if let Some(s) = self.snapshots.get() {
             // Under the tip lock: nothing else commits until the snapshot's state is fixed.

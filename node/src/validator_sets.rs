@@ -165,27 +165,28 @@ pub fn change_schedule(
         .last()
         .map(|s| s.validators.clone())
         .unwrap_or_default();
-    let position = |key: &PublicKey| latest.iter().position(|e| e.public_key.as_ref() == key.0);
+    // Keys are checked by admission and again by `from_entries` below.
+    let position = |key: &[u8]| latest.iter().position(|e| e.public_key.as_ref() == key);
     let mut next = latest.clone();
     match action {
         AdminAction::AddValidator(entry) => {
-            let key = PublicKey::from_slice(&entry.public_key)
-                .map_err(|_| SetChangeError::BadKey(hex::encode(&entry.public_key)))?;
-            if position(&key).is_some() {
-                return Err(SetChangeRefused::AlreadyMember(key.to_hex()));
+            if position(&entry.public_key).is_some() {
+                return Err(SetChangeRefused::AlreadyMember(hex::encode(
+                    &entry.public_key,
+                )));
             }
             next.push(entry.clone());
         }
         AdminAction::RemoveValidator(key) => {
-            let i = position(key).ok_or_else(|| SetChangeRefused::NotMember(key.to_hex()))?;
+            let i = position(&key.0).ok_or_else(|| SetChangeRefused::NotMember(key.to_hex()))?;
             next.remove(i);
         }
         AdminAction::ReplaceValidator(old, entry) => {
-            let i = position(old).ok_or_else(|| SetChangeRefused::NotMember(old.to_hex()))?;
-            let key = PublicKey::from_slice(&entry.public_key)
-                .map_err(|_| SetChangeError::BadKey(hex::encode(&entry.public_key)))?;
-            if position(&key).is_some_and(|j| j != i) {
-                return Err(SetChangeRefused::AlreadyMember(key.to_hex()));
+            let i = position(&old.0).ok_or_else(|| SetChangeRefused::NotMember(old.to_hex()))?;
+            if position(&entry.public_key).is_some_and(|j| j != i) {
+                return Err(SetChangeRefused::AlreadyMember(hex::encode(
+                    &entry.public_key,
+                )));
             }
             next[i] = entry.clone();
         }
