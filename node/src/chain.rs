@@ -19,7 +19,7 @@ use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
 use crate::snapshot::SnapshotSchedule;
 use crate::state_root::LtHash;
-use crate::storage::{EntryKey, Head, Storage, StorageError};
+use crate::storage::{Durability, EntryKey, Head, Storage, StorageError};
 use crate::validator_sets::ValidatorSets;
 
 /// Why a block could not be committed.
@@ -329,11 +329,32 @@ impl Chain {
     }
 
     /// Checks `certificate` against the validator set of the block's height and commits
-    /// `block` atomically (with the proof of a set change it announces for the next height).
+    /// `block` atomically and durably (with the proof of a set change it announces for the
+    /// next height).
     pub fn commit(
         &self,
         block: &ExecutedBlock,
         certificate: &CommitCertificate,
+    ) -> Result<Head, CommitError> {
+        self.commit_with(block, certificate, Durability::Synced)
+    }
+
+    /// [`Chain::commit`] without waiting for the fsync: the commit is durable once the next
+    /// consensus record write or a [`Storage::sync_wal`] returns. The consensus driver's
+    /// commit, which must not publish the head before then.
+    pub fn commit_deferred(
+        &self,
+        block: &ExecutedBlock,
+        certificate: &CommitCertificate,
+    ) -> Result<Head, CommitError> {
+        self.commit_with(block, certificate, Durability::Deferred)
+    }
+
+    fn commit_with(
+        &self,
+        block: &ExecutedBlock,
+        certificate: &CommitCertificate,
+        durability: Durability,
     ) -> Result<Head, CommitError> {
         let height = block.header.height;
         let current = self.sets.at(height);
@@ -362,9 +383,9 @@ impl Chain {
                 head_hash: tip.0.hash,
             });
         }
-        let head = self
-            .storage
-            .commit_block(block, certificate, set_change.as_ref())?;
+        let head =
+            self.storage
+                .commit_block(block, certificate, set_change.as_ref(), durability)?;
         let schedule_key = EntryKey::validators();
         if let Some((_, Some(bytes))) = block.entries.iter().find(|(k, _)| *k == schedule_key) {
             let corrupt = |detail: String| StorageError::Corrupt {

@@ -317,6 +317,8 @@ struct Host {
     told: Height,
     /// Sets to tell the machine of, found at a commit.
     new_sets: Vec<Input>,
+    /// The background fsync of the last commit, which publishes its head once durable.
+    syncing: Option<tokio::task::JoinHandle<Result<(), DriverError>>>,
 }
 
 impl Driver {
@@ -347,6 +349,7 @@ impl Driver {
             n: 0,
             told: height,
             new_sets: Vec::new(),
+            syncing: None,
         };
         host.enter_height(height);
         let record = host.load_record(height).await?;
@@ -1178,11 +1181,24 @@ impl Host {
             .get(&cert.block)
             .cloned()
             .ok_or(DriverError::MissingBlock(cert.block))?;
+        // The previous commit's sync has normally long finished; waiting for it keeps heads
+        // published in order, and its failure stops the driver.
+        if let Some(previous) = self.syncing.take() {
+            previous
+                .await
+                .map_err(|e| DriverError::Join(e.to_string()))??;
+        }
         let chain = self.d.chain.clone();
         let proto = certificate_to_proto(&cert);
         let b = block.clone();
         let started = Instant::now();
-        let head = blocking(move || chain.commit(&b, &proto)).await??;
+        // Written without waiting for the fsync, which runs beside the next height: the first
+        // record entry of the next height is fsynced before anything of it is sent and makes
+        // this commit durable with it (one WAL); a crash before either finds the record of this
+        // height intact and decides the same block again. Clients learn of the head only once
+        // it is durable (ADR 0008).
+        let head = blocking(move || chain.commit_deferred(&b, &proto)).await??;
+        self.publish_when_durable(head.clone());
         let commit_ms = ms_since(started);
         self.record_commit_metrics(&block, started);
         self.d.mempool.lock().on_commit(&block.txs, &block.changes);
@@ -1193,7 +1209,6 @@ impl Host {
         self.sent_bodies.clear();
         self.persisted_bodies.clear();
         self.d.bodies.forget_up_to(head.height);
-        self.d.heads.send_replace(head.clone());
         let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
             .ok()
             .and_then(|k| self.d.chain.sets().at(head.height).set.index_of(&k));
@@ -1210,6 +1225,29 @@ impl Host {
             "committed block"
         );
         Ok(())
+    }
+
+    /// Fsyncs the commit of `head` in the background, then publishes it to clients.
+    fn publish_when_durable(&mut self, head: Head) {
+        let storage = self.d.chain.storage().clone();
+        let heads = self.d.heads.clone();
+        self.syncing = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            blocking(move || storage.sync_wal()).await??;
+            tracing::debug!(
+                height = head.height,
+                ms = ms_since(started),
+                "commit synced"
+            );
+            heads.send_if_modified(|h| {
+                let newer = head.height > h.height;
+                if newer {
+                    *h = head;
+                }
+                newer
+            });
+            Ok(())
+        }));
     }
 
     /// Takes in the validator sets for deciding `height`: this validator's place, the sets

@@ -1,7 +1,7 @@
 //! Runs the deterministic consensus simulator over many seeds and prints what happened.
 //!
 //! `cargo run --release -p quorate-consensus --features sim --bin quorate-sim -- \
-//!    [--mix network|crash|partition|byzantine|all] [--schedules N] [--start SEED] \
+//!    [--mix network|crash|partition|byzantine|all|set-change|lost-writes] [--schedules N] [--start SEED] \
 //!    [--seed SEED] [--broken ignore-lock] [--verbose]`
 
 use std::process::ExitCode;
@@ -42,7 +42,7 @@ fn parse() -> Result<Args, String> {
             },
             "--verbose" => a.verbose = true,
             "--help" | "-h" => {
-                return Err("usage: quorate-sim [--mix network|crash|partition|byzantine|all] \
+                return Err("usage: quorate-sim [--mix network|crash|partition|byzantine|all|set-change|lost-writes] \
                     [--schedules N] [--start SEED] [--seed SEED] [--broken ignore-lock] [--verbose]"
                     .into())
             }
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     for mix in &args.mixes {
         let started = Instant::now();
         let (mut heights_min, mut heights_max, mut heights_sum, mut events) = (u64::MAX, 0, 0, 0);
-        let mut failed = 0u64;
+        let (mut failed, mut lost) = (0u64, 0u64);
         for &seed in &seeds {
             let mut sc = Scenario::generate(seed, *mix);
             sc.broken = args.broken;
@@ -78,6 +78,7 @@ fn main() -> ExitCode {
             heights_max = heights_max.max(top);
             heights_sum += top;
             events += r.events;
+            lost += r.lost_commits;
             if r.violation.is_some() {
                 failed += 1;
                 println!("{r}");
@@ -87,7 +88,7 @@ fn main() -> ExitCode {
         }
         violations += failed;
         println!(
-            "mix {mix}: {} schedules, seeds {}..={}, heights committed min {} avg {:.1} max {}, {} events, {} violations, {:.1}s",
+            "mix {mix}: {} schedules, seeds {}..={}, heights committed min {} avg {:.1} max {}, {} events, {} commits lost unsynced, {} violations, {:.1}s",
             seeds.len(),
             seeds.first().copied().unwrap_or(0),
             seeds.last().copied().unwrap_or(0),
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
             heights_sum as f64 / seeds.len().max(1) as f64,
             heights_max,
             events,
+            lost,
             failed,
             started.elapsed().as_secs_f64()
         );

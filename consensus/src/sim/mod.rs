@@ -40,21 +40,27 @@ pub enum FaultMix {
     /// Validator set changes (add, remove, replace) with Byzantine validators over the
     /// unreliable network.
     SetChange,
+    /// Block commits written without fsync (made durable by the next record write or a
+    /// background sync, as the node does); validators crash often, in the middle of steps,
+    /// and a crash loses the commits not yet synced. With Byzantine validators and set
+    /// changes.
+    LostWrites,
 }
 
 impl FaultMix {
     /// Every mix.
-    pub const ALL: [FaultMix; 6] = [
+    pub const ALL: [FaultMix; 7] = [
         FaultMix::Network,
         FaultMix::Crash,
         FaultMix::Partition,
         FaultMix::Byzantine,
         FaultMix::All,
         FaultMix::SetChange,
+        FaultMix::LostWrites,
     ];
 
     fn crashes(self) -> bool {
-        matches!(self, FaultMix::Crash | FaultMix::All)
+        matches!(self, FaultMix::Crash | FaultMix::All | FaultMix::LostWrites)
     }
 
     fn partitions(self) -> bool {
@@ -64,7 +70,7 @@ impl FaultMix {
     fn byzantine(self) -> bool {
         matches!(
             self,
-            FaultMix::Byzantine | FaultMix::All | FaultMix::SetChange
+            FaultMix::Byzantine | FaultMix::All | FaultMix::SetChange | FaultMix::LostWrites
         )
     }
 
@@ -72,7 +78,10 @@ impl FaultMix {
     /// (not the Byzantine-only mix: its schedules stay those that show the checker catches a
     /// broken protocol).
     fn set_changes(self) -> bool {
-        matches!(self, FaultMix::Crash | FaultMix::All | FaultMix::SetChange)
+        matches!(
+            self,
+            FaultMix::Crash | FaultMix::All | FaultMix::SetChange | FaultMix::LostWrites
+        )
     }
 }
 
@@ -85,6 +94,7 @@ impl fmt::Display for FaultMix {
             FaultMix::Byzantine => "byzantine",
             FaultMix::All => "all",
             FaultMix::SetChange => "set-change",
+            FaultMix::LostWrites => "lost-writes",
         })
     }
 }
@@ -97,7 +107,7 @@ impl FromStr for FaultMix {
             .find(|m| m.to_string() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown fault mix {s:?}: use network, crash, partition, byzantine, all or set-change"
+                    "unknown fault mix {s:?}: use network, crash, partition, byzantine, all, set-change or lost-writes"
                 )
             })
     }
@@ -155,6 +165,11 @@ pub struct Scenario {
     pub liveness_ms: u64,
     /// Run honest validators with a deliberate protocol bug.
     pub broken: Option<crate::InjectedFault>,
+    /// Commits are written without fsync and a crash may lose those not yet synced.
+    pub lost_writes: bool,
+    /// A deliberately unsafe host for tests: a lost commit's pruning of the consensus record
+    /// survives (as if the record lived in a separately synced log).
+    pub record_pruned_apart: bool,
 }
 
 impl Scenario {
@@ -184,11 +199,23 @@ impl Scenario {
             .filter(|v| byzantine.iter().all(|(b, _)| b != v))
             .collect();
         let mut faults = Vec::new();
+        let lost_writes = mix == FaultMix::LostWrites;
         if mix.crashes() {
-            for _ in 0..rng.gen_range(1..=4) {
+            let crashes = if lost_writes {
+                rng.gen_range(2..=6)
+            } else {
+                rng.gen_range(1..=4)
+            };
+            for _ in 0..crashes {
                 let node = honest[rng.gen_range(0..honest.len())];
                 let at = rng.gen_range(0..heal_ms);
-                let mid_step = rng.gen_bool(0.5).then(|| rng.gen_range(0..6));
+                // Crashing a few actions into a step often lands between a commit and the
+                // write that makes it durable.
+                let mid_step = if lost_writes {
+                    Some(rng.gen_range(0..6))
+                } else {
+                    rng.gen_bool(0.5).then(|| rng.gen_range(0..6))
+                };
                 faults.push((at, Fault::Crash { node, mid_step }));
                 let back = at + rng.gen_range(50..3_000);
                 if back < heal_ms {
@@ -233,6 +260,8 @@ impl Scenario {
             liveness_heights: 3,
             liveness_ms: 120_000,
             broken: None,
+            lost_writes,
+            record_pruned_apart: false,
         }
     }
 }
@@ -319,6 +348,8 @@ pub struct Report {
     pub events: u64,
     /// Misbehaviours the honest state machines reported.
     pub misbehaviour: u64,
+    /// Commits lost by crashes before they were synced (and decided again).
+    pub lost_commits: u64,
     /// The first broken invariant, if any.
     pub violation: Option<Violation>,
 }

@@ -61,6 +61,20 @@ enum Event {
     },
     Fault(Fault),
     Heal,
+    /// The host's background sync of its commits up to `height` is done.
+    Synced {
+        node: ValidatorIndex,
+        incarnation: u32,
+        height: Height,
+    },
+}
+
+/// A commit written without fsync: a crash may lose it, and with it the pruning of the
+/// record and the bodies its write removed (one atomic write in the node).
+struct UnsyncedCommit {
+    height: Height,
+    pruned: Vec<Signed>,
+    durable: Vec<BlockId>,
 }
 
 struct Scheduled {
@@ -101,6 +115,8 @@ struct Node {
     durable: Vec<BlockId>,
     /// Crash after performing this many more actions.
     crash_after: Option<usize>,
+    /// Commits not synced yet, oldest first (only with `Scenario::lost_writes`).
+    unsynced: Vec<UnsyncedCommit>,
     signer: SimSigner,
     /// Heights committed, as its verifier reads them (set changes of later blocks are unknown
     /// to it).
@@ -135,6 +151,7 @@ pub(crate) struct World<'a> {
     checker: Checker,
     events: u64,
     misbehaviour: u64,
+    lost_commits: u64,
     violation: Option<Violation>,
     block_counter: u64,
     /// Every block built with roots that do not match (by Byzantine proposers).
@@ -155,6 +172,7 @@ impl<'a> World<'a> {
                 blocks: HashMap::new(),
                 durable: Vec::new(),
                 crash_after: None,
+                unsynced: Vec::new(),
                 signer: SimSigner::new(v),
                 known: Arc::new(AtomicU64::new(0)),
             })
@@ -174,6 +192,7 @@ impl<'a> World<'a> {
             checker: Checker::new(sets),
             events: 0,
             misbehaviour: 0,
+            lost_commits: 0,
             violation: None,
             block_counter: 0,
             invalid_blocks: std::collections::HashSet::new(),
@@ -224,6 +243,7 @@ impl<'a> World<'a> {
             heights: self.nodes.iter().map(Node::height).collect(),
             events: self.events,
             misbehaviour: self.misbehaviour,
+            lost_commits: self.lost_commits,
             violation: self.violation,
         }
     }
@@ -329,6 +349,16 @@ impl<'a> World<'a> {
                 let top = self.nodes.iter().map(Node::height).max().unwrap_or(0);
                 self.target = Some(top + self.sc.liveness_heights);
             }
+            Event::Synced {
+                node,
+                incarnation,
+                height,
+            } => {
+                let n = &mut self.nodes[node as usize];
+                if n.incarnation == incarnation {
+                    n.unsynced.retain(|u| u.height > height);
+                }
+            }
         }
     }
 
@@ -385,6 +415,28 @@ impl<'a> World<'a> {
         node.core = None;
         node.incarnation += 1;
         node.crash_after = None;
+        // The commits not synced yet: the newest few (maybe none, maybe all) are lost.
+        let unsynced = std::mem::take(&mut node.unsynced);
+        let keep = if unsynced.is_empty() {
+            0
+        } else {
+            self.rng.gen_range(0..=unsynced.len())
+        };
+        for u in unsynced.into_iter().skip(keep).rev() {
+            let cert = node
+                .certs
+                .pop()
+                .expect("an unsynced commit is on the chain");
+            debug_assert_eq!(cert.height, u.height);
+            if !self.sc.record_pruned_apart {
+                let later = std::mem::take(&mut node.wal);
+                node.wal = u.pruned;
+                node.wal.extend(later);
+            }
+            node.durable = u.durable;
+            self.lost_commits += 1;
+        }
+        node.known.store(node.height(), Ordering::Relaxed);
         let height = node.height();
         let durable = std::mem::take(&mut node.durable);
         node.blocks
@@ -437,6 +489,8 @@ impl<'a> World<'a> {
                     }
                 }
                 let node = &mut self.nodes[vi];
+                // A record write is fsynced: every write before it, commits too, is durable.
+                node.unsynced.clear();
                 // The node keeps the body of a block it proposes or precommits with its record.
                 match &s {
                     Signed::Vote(sv) => {
@@ -530,8 +584,29 @@ impl<'a> World<'a> {
                 let h = cert.height;
                 node.certs.push(cert);
                 node.known.store(h, Ordering::Relaxed);
-                node.wal.retain(|s| s.height() > h);
-                node.durable.clear();
+                let (pruned, kept) = std::mem::take(&mut node.wal)
+                    .into_iter()
+                    .partition(|s| s.height() <= h);
+                node.wal = kept;
+                let durable = std::mem::take(&mut node.durable);
+                if self.sc.lost_writes {
+                    // Written without fsync; the host syncs in the background.
+                    node.unsynced.push(UnsyncedCommit {
+                        height: h,
+                        pruned,
+                        durable,
+                    });
+                    let incarnation = node.incarnation;
+                    let at = self.now + self.rng.gen_range(0..30);
+                    self.push(
+                        at,
+                        Event::Synced {
+                            node: v,
+                            incarnation,
+                            height: h,
+                        },
+                    );
+                }
                 // The host reads the block's set changes as it commits it.
                 let sets = self.sets.clone();
                 for c in sets.decided_at(h) {

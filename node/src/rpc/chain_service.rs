@@ -160,6 +160,12 @@ impl ChainService for ChainApi {
                 "no blocks yet: height 0 is genesis, blocks start at 1",
             ));
         }
+        // Only what the node has published: a block written but not yet durable is not shown.
+        if height > head {
+            return Err(Status::not_found(format!(
+                "no block at height {height}; head is {head}"
+            )));
+        }
         load_block(&self.0, height, req.include_transactions)
             .await?
             .map(Response::new)

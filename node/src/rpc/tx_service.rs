@@ -68,20 +68,30 @@ impl TxApi {
             rejection: None,
             transaction: rec.transaction,
         };
+        // A commit is written before it is durable; until the node publishes its head, its
+        // transactions are reported pending (a crash in between may undo the write).
+        let durable = self.0.heads.borrow().height;
+        let pending = |transaction| TxStatusResponse {
+            tx_hash: Bytes::copy_from_slice(&hash.0),
+            state: TxState::Pending as i32,
+            transaction,
+            ..Default::default()
+        };
         if let Some(rec) = storage.tx(hash).map_err(internal)? {
+            if rec.height > durable {
+                return Ok(pending(rec.transaction));
+            }
             return Ok(committed(rec));
         }
         if let Some(tx) = self.0.mempool.lock().get(hash) {
-            return Ok(TxStatusResponse {
-                tx_hash: Bytes::copy_from_slice(&hash.0),
-                state: TxState::Pending as i32,
-                transaction: Some(tx.tx.clone()),
-                ..Default::default()
-            });
+            return Ok(pending(Some(tx.tx.clone())));
         }
         // A commit writes storage before it prunes the mempool: look again so a transaction
         // committed between the two reads is not reported unknown.
         if let Some(rec) = storage.tx(hash).map_err(internal)? {
+            if rec.height > self.0.heads.borrow().height {
+                return Ok(pending(rec.transaction));
+            }
             return Ok(committed(rec));
         }
         let (state, rejection) = match self.0.admission.rejection(hash) {

@@ -7,8 +7,8 @@ use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction, Va
 use rocksdb::WriteBatch;
 
 use super::{
-    corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_META, CF_TXS,
-    META_PRUNED, META_SET_CHANGE,
+    corrupt, Durability, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES,
+    CF_META, CF_TXS, META_PRUNED, META_SET_CHANGE,
 };
 
 /// Most heights whose blocks one commit prunes.
@@ -60,13 +60,15 @@ pub struct TxRecord {
 }
 
 impl Storage {
-    /// Commits `block` with its certificate in one atomic, durable write: block record, hash
-    /// index, transactions and receipts, changed accounts, state accumulator and head.
+    /// Commits `block` with its certificate in one atomic write, durable as `durability`
+    /// says: block record, hash index, transactions and receipts, changed accounts, state
+    /// accumulator and head, and the pruning of the consensus record up to its height.
     pub fn commit_block(
         &self,
         block: &ExecutedBlock,
         certificate: &CommitCertificate,
         set_change: Option<&ValidatorSetChange>,
+        durability: Durability,
     ) -> Result<Head, StorageError> {
         let head = self.head()?;
         let height = block.header.height;
@@ -129,7 +131,10 @@ impl Storage {
         }
         self.prune_blocks(&mut batch, height)?;
         let _commit = self.commit_lock.write();
-        self.write(batch)?;
+        match durability {
+            Durability::Synced => self.write(batch)?,
+            Durability::Deferred => self.db().write_opt(batch, &self.deferred_opts)?,
+        }
         Ok(new_head)
     }
 

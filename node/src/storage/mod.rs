@@ -118,6 +118,17 @@ pub enum StorageError {
     },
 }
 
+/// When a block commit's write reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsynced before the commit returns (unless `sync_writes` is off).
+    Synced,
+    /// Written without fsync: durable after the next synced write of this database (the
+    /// consensus record's, which shares the WAL) or [`Storage::sync_wal`]. A crash before
+    /// that may lose it, together with the pruning of the consensus record it carries.
+    Deferred,
+}
+
 /// RocksDB tuning, set explicitly rather than left to defaults.
 #[derive(Clone, Debug)]
 pub struct StorageOptions {
@@ -188,6 +199,10 @@ pub struct Storage {
     /// The options the database was opened with (its statistics live there).
     db_opts: Options,
     write_opts: WriteOptions,
+    /// Block commits whose fsync is deferred ([`Durability::Deferred`]).
+    deferred_opts: WriteOptions,
+    /// Whether block commits are fsynced at all (`StorageOptions::sync_writes`).
+    sync_writes: bool,
     /// Writes of the consensus record: always synced, whatever `sync_writes` says, because a
     /// vote lost in a power failure could let this validator sign a conflicting one.
     record_opts: WriteOptions,
@@ -250,12 +265,16 @@ impl Storage {
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(opts.sync_writes);
+        let mut deferred_opts = WriteOptions::default();
+        deferred_opts.set_sync(false);
         let mut record_opts = WriteOptions::default();
         record_opts.set_sync(true);
         Ok(Arc::new(Self {
             db,
             db_opts,
             write_opts,
+            deferred_opts,
+            sync_writes: opts.sync_writes,
             record_opts,
             commit_lock: parking_lot::RwLock::new(()),
             keep_blocks: opts.keep_blocks,
@@ -423,6 +442,15 @@ impl Storage {
     /// Writes `batch` with the configured durability.
     pub(crate) fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
         Ok(self.db.write_opt(batch, &self.write_opts)?)
+    }
+
+    /// Makes every write so far durable (one fsync of the WAL, which all column families
+    /// share); nothing to do when `sync_writes` is off.
+    pub fn sync_wal(&self) -> Result<(), StorageError> {
+        if self.sync_writes {
+            self.db.flush_wal(true)?;
+        }
+        Ok(())
     }
 
     /// Blocks commits while held: what is read under it is one committed state.

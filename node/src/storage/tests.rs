@@ -88,7 +88,7 @@ fn a_refused_commit_writes_nothing() {
     let mut wrong = block;
     wrong.header.height = 5;
     assert!(matches!(
-        s.commit_block(&wrong, &cert, None),
+        s.commit_block(&wrong, &cert, None, Durability::Synced),
         Err(StorageError::NotNext { got: 5, head: 0 })
     ));
     assert_eq!(s.head().expect("head"), head);
@@ -284,4 +284,51 @@ fn pruning_keeps_the_last_blocks_and_the_whole_state() {
     let t = t.reopen_with(&keep);
     assert_eq!(t.chain.storage().lowest_block().expect("lowest"), 28);
     assert_eq!(t.chain.head(), head);
+}
+
+/// Issue 14: the consensus driver commits without waiting for the fsync. A deferred commit
+/// is not fsynced; the next consensus record write (same WAL) or `sync_wal` makes it durable,
+/// and a synced commit still fsyncs.
+#[test]
+fn a_deferred_commit_is_fsynced_by_the_next_record_write_or_sync_wal() {
+    use rocksdb::statistics::Ticker;
+    let t = TestChain::new(4).reopen_with(&StorageOptions {
+        sync_writes: true,
+        statistics: true,
+        ..StorageOptions::default()
+    });
+    let s = t.chain.storage().clone();
+    let synced = || s.ticker(Ticker::WalFileSynced);
+    let commit = |nonce: u64, deferred: bool| {
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 5, nonce)]);
+        let candidates = t.mempool.lock().select(100, 1 << 20);
+        let (block, _) = t
+            .chain
+            .propose(candidates, t.validator.public().0, 1)
+            .expect("propose");
+        let cert = t.chain.solo_certificate(&t.validator, 0, &block);
+        let head = if deferred {
+            t.chain.commit_deferred(&block, &cert)
+        } else {
+            t.chain.commit(&block, &cert)
+        }
+        .expect("commit");
+        t.mempool.lock().on_commit(&block.txs, &block.changes);
+        head
+    };
+    let before = synced();
+    let head = commit(0, true);
+    assert_eq!(head.height, 1);
+    assert_eq!(synced(), before, "a deferred commit was fsynced");
+    s.append_record(2, &[b"prevote".to_vec()]).expect("record");
+    let after_record = synced();
+    assert!(after_record > before, "the record write was not fsynced");
+    commit(1, true);
+    assert_eq!(synced(), after_record);
+    s.sync_wal().expect("sync");
+    let after_sync = synced();
+    assert!(after_sync > after_record, "sync_wal did not fsync");
+    commit(2, false);
+    assert!(synced() > after_sync, "a synced commit was not fsynced");
+    assert_eq!(t.chain.head().height, 3);
 }
