@@ -45,6 +45,10 @@ pub enum CommitError {
     },
 }
 
+/// The state a block executes on: head, accumulator, and the decided block whose changes are
+/// read over the storage while its commit may be under way.
+type Parent = (Head, LtHash, Option<Arc<ExecutedBlock>>);
+
 /// The bound on a proposal's time: this validator's clock plus the drift it tolerates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClockBound {
@@ -195,12 +199,12 @@ impl Chain {
 
     fn context<'a>(
         &'a self,
-        head: &'a Head,
-        lthash: &'a LtHash,
+        (head, lthash, uncommitted_parent): &'a Parent,
         proposer: [u8; 32],
         time_ms: u64,
     ) -> BlockContext<'a> {
         BlockContext {
+            uncommitted_parent: uncommitted_parent.as_ref(),
             chain_id: &self.info.chain_id,
             params: &self.info.params,
             contracts: &self.contracts,
@@ -221,10 +225,45 @@ impl Chain {
         proposer: [u8; 32],
         time_ms: u64,
     ) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
+        self.propose_on(None, candidates, proposer, time_ms)
+    }
+
+    /// The state a block of the next height executes on: the head's, or with `decided`
+    /// (a decided block whose commit may still be under way) that block's. A decided block
+    /// that is neither the head nor on it is a bug of the caller.
+    fn parent(&self, decided: Option<&Arc<ExecutedBlock>>) -> Result<Parent, StorageError> {
         let (head, lthash) = self.tip.lock().clone();
+        match decided {
+            None => Ok((head, lthash, None)),
+            Some(b) if b.hash == head.hash => Ok((head, lthash, None)),
+            Some(b)
+                if b.header.height == head.height + 1
+                    && b.header.parent_hash.as_ref() == head.hash.0 =>
+            {
+                Ok((b.head(), b.lthash.clone(), Some(b.clone())))
+            }
+            Some(b) => Err(StorageError::Corrupt {
+                what: "decided block".into(),
+                detail: format!(
+                    "block {} at height {} is not on the head {} at {}",
+                    b.hash, b.header.height, head.hash, head.height
+                ),
+            }),
+        }
+    }
+
+    /// [`Chain::propose`] on the state after `decided` (see [`Chain::validate_on`]).
+    pub fn propose_on(
+        &self,
+        decided: Option<&Arc<ExecutedBlock>>,
+        candidates: Vec<Arc<VerifiedTx>>,
+        proposer: [u8; 32],
+        time_ms: u64,
+    ) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
+        let parent = self.parent(decided)?;
         build_block(
             &self.storage,
-            &self.context(&head, &lthash, proposer, time_ms),
+            &self.context(&parent, proposer, time_ms),
             candidates,
         )
     }
@@ -235,6 +274,19 @@ impl Chain {
     /// clock than the bound; a decided block is judged without it.
     pub fn validate(
         &self,
+        header_bytes: &Bytes,
+        txs: Vec<Arc<VerifiedTx>>,
+        clock: Option<ClockBound>,
+    ) -> Result<Result<ExecutedBlock, BlockRejection>, StorageError> {
+        self.validate_on(None, header_bytes, txs, clock)
+    }
+
+    /// [`Chain::validate`] on the state after `decided`: a block decided at the head's next
+    /// height whose commit may still be under way (or already done), so that the next height's
+    /// blocks are built and judged while it is written.
+    pub fn validate_on(
+        &self,
+        decided: Option<&Arc<ExecutedBlock>>,
         header_bytes: &Bytes,
         txs: Vec<Arc<VerifiedTx>>,
         clock: Option<ClockBound>,
@@ -257,7 +309,8 @@ impl Chain {
                 max: params.block_max_bytes,
             }));
         }
-        let (head, lthash) = self.tip.lock().clone();
+        let parent = self.parent(decided)?;
+        let head = &parent.0;
         if header.height != head.height + 1 || header.parent_hash.as_ref() != head.hash.0 {
             return Ok(Err(BlockRejection::NotOnHead {
                 height: header.height,
@@ -298,7 +351,7 @@ impl Chain {
         };
         validate_block(
             &self.storage,
-            &self.context(&head, &lthash, proposer, header.time_ms),
+            &self.context(&parent, proposer, header.time_ms),
             &header,
             txs,
         )

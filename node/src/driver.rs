@@ -317,8 +317,17 @@ struct Host {
     told: Height,
     /// Sets to tell the machine of, found at a commit.
     new_sets: Vec<Input>,
-    /// The background fsync of the last commit, which publishes its head once durable.
-    syncing: Option<tokio::task::JoinHandle<Result<(), DriverError>>>,
+    /// The last commit, written, synced and published in the background.
+    committing: Option<Committing>,
+}
+
+/// A decided block being committed in the background.
+struct Committing {
+    block: Arc<ExecutedBlock>,
+    /// Fires once the block is written (`None`: already seen).
+    written: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Writes, fsyncs, then publishes the head.
+    task: tokio::task::JoinHandle<Result<(), DriverError>>,
 }
 
 impl Driver {
@@ -349,7 +358,7 @@ impl Driver {
             n: 0,
             told: height,
             new_sets: Vec::new(),
-            syncing: None,
+            committing: None,
         };
         host.enter_height(height);
         let record = host.load_record(height).await?;
@@ -402,7 +411,7 @@ impl Driver {
             let (round_before, height_before) = (core.round(), core.height());
             let timer = host.earliest_timer();
             let wake = tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => return host.finish_commit().await,
                 () = sleep_until(timer.map(|(at, _)| at)) => Wake::Timer,
                 () = host.build_ready() => Wake::Build,
                 e = next_event(&inbound) => Wake::Network(e),
@@ -565,7 +574,10 @@ impl Host {
             max_drift_ms: self.d.max_clock_drift.as_millis() as u64,
         });
         let (n, started) = (txs.len(), Instant::now());
-        let verdict = blocking(move || chain.validate(&header_bytes, txs, clock)).await??;
+        let parent = self.uncommitted_parent();
+        let verdict =
+            blocking(move || chain.validate_on(parent.as_ref(), &header_bytes, txs, clock))
+                .await??;
         tracing::debug!(
             height,
             %block,
@@ -1157,10 +1169,14 @@ impl Host {
     }
 
     /// Writes the pending record entries durably (one fsynced batch).
+    /// The last commit is written first: a record entry of the next height must never be
+    /// durable while the commit before it is not (after a crash the node would start at the
+    /// committed height without its later entries, and could sign again at the next one).
     async fn flush_record(&mut self) -> Result<(), DriverError> {
         if self.unwritten.is_empty() {
             return Ok(());
         }
+        self.wait_written().await?;
         let entries = std::mem::take(&mut self.unwritten);
         let height = self.unwritten_height;
         let storage = self.d.chain.storage().clone();
@@ -1175,79 +1191,121 @@ impl Host {
         Ok(())
     }
 
+    /// Commits a decided block. The write runs in the background while the next height starts:
+    /// its blocks are built and judged on the decided block's changes
+    /// ([`Chain::propose_on`]), unless the block stores contract code or changes the validator
+    /// schedule (then the write is waited for here). It is written without waiting for the
+    /// fsync: the first record entry of the next height is written only after it (see
+    /// [`Host::flush_record`]) and fsynced, which makes the commit durable with it (one WAL);
+    /// a crash before either finds the record of this height intact and decides the same block
+    /// again. Clients learn of the head only once it is durable (ADR 0008).
     async fn commit(&mut self, cert: Certificate) -> Result<(), DriverError> {
         let block = self
             .blocks
             .get(&cert.block)
             .cloned()
             .ok_or(DriverError::MissingBlock(cert.block))?;
-        // The previous commit's sync has normally long finished; waiting for it keeps heads
-        // published in order, and its failure stops the driver.
-        if let Some(previous) = self.syncing.take() {
-            previous
-                .await
-                .map_err(|e| DriverError::Join(e.to_string()))??;
+        // The previous commit has normally long finished; its failure stops the driver.
+        self.finish_commit().await?;
+        let height = block.header.height;
+        let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
+            .ok()
+            .and_then(|k| self.d.chain.sets().at(height).set.index_of(&k));
+        let (written_tx, written) = tokio::sync::oneshot::channel();
+        let task = {
+            let (chain, mempool, heads) = (
+                self.d.chain.clone(),
+                self.d.mempool.clone(),
+                self.d.heads.clone(),
+            );
+            let (b, proto) = (block.clone(), certificate_to_proto(&cert));
+            let since_start_ms = self.started.elapsed().as_millis() as u64;
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let storage = chain.storage().clone();
+                let (head, b) = blocking(move || {
+                    let head = chain.commit_deferred(&b, &proto)?;
+                    mempool.lock().on_commit(&b.txs, &b.changes);
+                    Ok::<_, DriverError>((head, b))
+                })
+                .await??;
+                let _ = written_tx.send(());
+                let commit_ms = ms_since(started);
+                crate::metrics::get()
+                    .commit_seconds
+                    .observe(crate::metrics::seconds_since(started.into_std()));
+                tracing::info!(
+                    height,
+                    round = cert.round,
+                    leader = ?leader,
+                    hash = %head.hash,
+                    txs = b.txs.len(),
+                    signatures = cert.signatures.len(),
+                    commit_ms,
+                    since_start_ms,
+                    "committed block"
+                );
+                blocking(move || storage.sync_wal()).await??;
+                tracing::debug!(height, ms = ms_since(started), "commit synced");
+                heads.send_if_modified(|h| {
+                    let newer = head.height > h.height;
+                    if newer {
+                        *h = head;
+                    }
+                    newer
+                });
+                Ok(())
+            })
+        };
+        self.committing = Some(Committing {
+            block: block.clone(),
+            written: Some(written),
+            task,
+        });
+        if !block.next_can_run_before_commit() {
+            self.wait_written().await?;
         }
-        let chain = self.d.chain.clone();
-        let proto = certificate_to_proto(&cert);
-        let b = block.clone();
-        let started = Instant::now();
-        // Written without waiting for the fsync, which runs beside the next height: the first
-        // record entry of the next height is fsynced before anything of it is sent and makes
-        // this commit durable with it (one WAL); a crash before either finds the record of this
-        // height intact and decides the same block again. Clients learn of the head only once
-        // it is durable (ADR 0008).
-        let head = blocking(move || chain.commit_deferred(&b, &proto)).await??;
-        self.publish_when_durable(head.clone());
-        let commit_ms = ms_since(started);
-        self.record_commit_metrics(&block, started);
-        self.d.mempool.lock().on_commit(&block.txs, &block.changes);
+        self.record_commit_metrics(&block);
         self.blocks.clear();
-        self.received.retain(|_, r| r.height > head.height);
-        self.wanted.retain(|_, w| w.height > head.height);
+        self.received.retain(|_, r| r.height > height);
+        self.wanted.retain(|_, w| w.height > height);
         self.proposers.clear();
         self.sent_bodies.clear();
         self.persisted_bodies.clear();
-        self.d.bodies.forget_up_to(head.height);
-        let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
-            .ok()
-            .and_then(|k| self.d.chain.sets().at(head.height).set.index_of(&k));
-        self.enter_height(head.height + 1);
-        tracing::info!(
-            height = head.height,
-            round = cert.round,
-            leader = ?leader,
-            hash = %head.hash,
-            txs = block.txs.len(),
-            signatures = cert.signatures.len(),
-            commit_ms,
-            since_start_ms = self.started.elapsed().as_millis() as u64,
-            "committed block"
-        );
+        self.d.bodies.forget_up_to(height);
+        self.enter_height(height + 1);
         Ok(())
     }
 
-    /// Fsyncs the commit of `head` in the background, then publishes it to clients.
-    fn publish_when_durable(&mut self, head: Head) {
-        let storage = self.d.chain.storage().clone();
-        let heads = self.d.heads.clone();
-        self.syncing = Some(tokio::spawn(async move {
-            let started = Instant::now();
-            blocking(move || storage.sync_wal()).await??;
-            tracing::debug!(
-                height = head.height,
-                ms = ms_since(started),
-                "commit synced"
-            );
-            heads.send_if_modified(|h| {
-                let newer = head.height > h.height;
-                if newer {
-                    *h = head;
-                }
-                newer
-            });
-            Ok(())
-        }));
+    /// Waits until the last commit is written (not necessarily synced).
+    async fn wait_written(&mut self) -> Result<(), DriverError> {
+        let Some(c) = &mut self.committing else {
+            return Ok(());
+        };
+        let Some(written) = c.written.take() else {
+            return Ok(());
+        };
+        if written.await.is_err() {
+            // The task ended before writing: its error says why.
+            self.finish_commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the last commit is written, synced and published.
+    async fn finish_commit(&mut self) -> Result<(), DriverError> {
+        if let Some(c) = self.committing.take() {
+            c.task
+                .await
+                .map_err(|e| DriverError::Join(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    /// The decided block whose commit may still be under way: the next height's blocks execute
+    /// on its changes.
+    fn uncommitted_parent(&self) -> Option<Arc<ExecutedBlock>> {
+        self.committing.as_ref().map(|c| c.block.clone())
     }
 
     /// Takes in the validator sets for deciding `height`: this validator's place, the sets
@@ -1297,11 +1355,9 @@ impl Host {
 
     /// Metrics of a committed block: interval, commit time, transactions, failures, contract
     /// calls and fuel (one pass over the receipts).
-    fn record_commit_metrics(&mut self, block: &ExecutedBlock, commit_started: Instant) {
+    fn record_commit_metrics(&mut self, block: &ExecutedBlock) {
         use quorate_proto::v1::ExecStatus;
         let m = crate::metrics::get();
-        m.commit_seconds
-            .observe(crate::metrics::seconds_since(commit_started.into_std()));
         if let Some(last) = self.last_commit.replace(Instant::now()) {
             m.block_interval
                 .observe(crate::metrics::seconds_since(last.into_std()));
@@ -1377,14 +1433,21 @@ impl Host {
         let byzantine = self.d.byzantine.clone();
         let key = self.d.key.clone();
         let started = Instant::now();
+        let parent = self.uncommitted_parent();
         let (block, dropped) = blocking(move || {
             let params = &chain.info().params;
-            let candidates = mempool.lock().select(
+            let after: &[_] = parent.as_ref().map_or(&[], |p| &p.changes);
+            let candidates = mempool.lock().select_after(
+                after,
                 params.block_max_txs as usize,
                 params.block_max_bytes as usize,
             );
-            let (block, dropped) =
-                chain.propose(candidates, proposer, byzantine.block_time(now_ms()))?;
+            let (block, dropped) = chain.propose_on(
+                parent.as_ref(),
+                candidates,
+                proposer,
+                byzantine.block_time(now_ms()),
+            )?;
             Ok::<_, StorageError>((byzantine.built(block, &chain, &key), dropped))
         })
         .await??;

@@ -179,8 +179,25 @@ impl Mempool {
     /// Up to `max_txs` transactions within `max_bytes`, in arrival order, taking for each
     /// account only the run of consecutive nonces starting at its next committed nonce.
     pub fn select(&self, max_txs: usize, max_bytes: usize) -> Vec<Arc<VerifiedTx>> {
+        self.select_after(&[], max_txs, max_bytes)
+    }
+
+    /// [`Mempool::select`] as if a decided block that changed `changes` were committed already
+    /// (its transactions and those it made stale are left out), for building the next block
+    /// while that block's commit is under way.
+    pub fn select_after(
+        &self,
+        changes: &[(Address, Account)],
+        max_txs: usize,
+        max_bytes: usize,
+    ) -> Vec<Arc<VerifiedTx>> {
         let mut out = Vec::with_capacity(max_txs.min(self.entries.len()));
         let mut expected: HashMap<Address, u64> = HashMap::new();
+        for (addr, acct) in changes {
+            if let Some(q) = self.accounts.get(addr) {
+                expected.insert(*addr, q.next_nonce.max(acct.nonce));
+            }
+        }
         let mut bytes = 0usize;
         for hash in self.arrival.values() {
             if out.len() >= max_txs {

@@ -48,6 +48,26 @@ pub struct ExecutedBlock {
     pub lthash: LtHash,
 }
 
+impl ExecutedBlock {
+    /// The head this block makes when committed.
+    pub fn head(&self) -> Head {
+        Head {
+            height: self.header.height,
+            hash: self.hash,
+            time_ms: self.header.time_ms,
+            state_root: self.lthash.root(),
+        }
+    }
+
+    /// Whether the next block may execute on this one's changes before its commit is written:
+    /// not when it stores contract code (the engine loads code from the storage) or changes the
+    /// validator schedule (the node's sets follow it at commit).
+    pub fn next_can_run_before_commit(&self) -> bool {
+        let schedule = EntryKey::validators();
+        self.new_code.is_empty() && self.entries.iter().all(|(k, _)| *k != schedule)
+    }
+}
+
 /// Why a transaction cannot be part of a block at all (as opposed to failing with a receipt).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidTx {
@@ -151,9 +171,11 @@ pub struct BlockExecutor<'a> {
 }
 
 impl<'a> BlockExecutor<'a> {
-    /// An executor for the block at `env` on top of `storage`'s committed state.
+    /// An executor for the block at `env` on top of `storage`'s committed state, with
+    /// `parent`'s changes over it when that block's commit may still be under way.
     pub fn new(
         storage: &Arc<Storage>,
+        parent: Option<Arc<ExecutedBlock>>,
         params: &'a ChainParams,
         contracts: &'a ContractRuntime,
         env: BlockEnv,
@@ -162,7 +184,7 @@ impl<'a> BlockExecutor<'a> {
             params,
             contracts,
             env,
-            state: WorldState::new(storage.clone()),
+            state: WorldState::on(storage.clone(), parent),
             new_code: Vec::new(),
         }
     }
@@ -514,12 +536,16 @@ pub struct BlockContext<'a> {
     pub time_ms: u64,
     /// Hash of the validator set deciding the height after this block.
     pub next_validators_hash: Hash32,
+    /// The parent block when its commit may still be under way (its changes are read over the
+    /// storage); `None` when the storage holds the parent's state.
+    pub uncommitted_parent: Option<&'a Arc<ExecutedBlock>>,
 }
 
 impl BlockContext<'_> {
     fn executor<'a>(&'a self, storage: &Arc<Storage>) -> BlockExecutor<'a> {
         BlockExecutor::new(
             storage,
+            self.uncommitted_parent.cloned(),
             self.params,
             self.contracts,
             BlockEnv {
@@ -659,6 +685,7 @@ mod tests {
     use crate::chain::ClockBound;
     use crate::testutil::{TestChain, BALANCE};
     use quorate_proto::v1::ExecStatus;
+    use std::sync::Arc;
 
     #[test]
     fn validator_reexecution_accepts_honest_block_and_rejects_tampered_roots() {
@@ -692,6 +719,95 @@ mod tests {
             .validate(&block.header_bytes, reordered, None)
             .expect("validate")
             .is_err());
+    }
+
+    /// Issue 14 (pipelining): the next block is built and judged on a decided block's changes
+    /// while its commit is under way; it must be exactly the block built after the commit,
+    /// judged valid by a validator that committed first, and commit on top of it.
+    #[test]
+    fn a_block_built_before_its_parent_is_written_is_the_block_built_after() {
+        let generated =
+            quorate_genesis::generate("test-chain", 1, 4, BALANCE, 1_000).expect("genesis");
+        let (early, late) = (
+            TestChain::of_generated(&generated, 0),
+            TestChain::of_generated(&generated, 0),
+        );
+        let first = vec![
+            early.transfer(0, early.addr(1), 10, 0),
+            early.transfer(1, early.addr(2), 7, 0),
+        ];
+        let second = vec![
+            early.transfer(1, early.addr(3), 5, 1),
+            early.transfer(0, early.addr(1), 4, 1),
+            early.transfer(2, early.addr(0), 1, 0),
+        ];
+        let key = early.validator.public().0;
+        let mut decided: Option<Arc<crate::execution::ExecutedBlock>> = None;
+        for t in [&early, &late] {
+            t.admit_ok(first.clone());
+            let candidates = t.mempool.lock().select(10, 1 << 20);
+            let (block, _) = t.chain.propose(candidates, key, 2_000).expect("propose");
+            if let Some(d) = &decided {
+                assert_eq!(block.hash, d.hash, "same first block");
+            }
+            decided = Some(Arc::new(block));
+            t.admit_ok(second.clone());
+        }
+        let decided = decided.expect("built");
+        // `late` commits first, then builds; `early` builds on the decided block before its
+        // commit (and leaves its transactions out without the mempool knowing of the commit).
+        let cert = late.chain.solo_certificate(&late.validator, 0, &decided);
+        late.chain.commit(&decided, &cert).expect("commit");
+        late.mempool
+            .lock()
+            .on_commit(&decided.txs, &decided.changes);
+        let candidates = late.mempool.lock().select(10, 1 << 20);
+        let (after, _) = late.chain.propose(candidates, key, 3_000).expect("propose");
+        let candidates = early
+            .mempool
+            .lock()
+            .select_after(&decided.changes, 10, 1 << 20);
+        assert_eq!(
+            candidates.len(),
+            3,
+            "the decided block's transactions left out"
+        );
+        let (before, dropped) = early
+            .chain
+            .propose_on(Some(&decided), candidates, key, 3_000)
+            .expect("propose on the decided block");
+        assert!(dropped.is_empty());
+        assert_eq!(early.chain.head().height, 0, "nothing committed yet");
+        assert_eq!(before.hash, after.hash);
+        assert_eq!(before.receipts, after.receipts);
+        assert_eq!(before.changes, after.changes);
+        // Judged on the decided block by the node still writing it, and by the one that wrote it.
+        let on_decided = early
+            .chain
+            .validate_on(Some(&decided), &after.header_bytes, after.txs.clone(), None)
+            .expect("validate");
+        assert_eq!(on_decided.map(|b| b.hash), Ok(after.hash));
+        let on_head = late
+            .chain
+            .validate_on(
+                Some(&decided),
+                &before.header_bytes,
+                before.txs.clone(),
+                None,
+            )
+            .expect("validate once written");
+        assert_eq!(on_head.map(|b| b.hash), Ok(before.hash));
+        // Without the decided block, the same header is not on the head.
+        assert!(matches!(
+            early
+                .chain
+                .validate(&after.header_bytes, after.txs.clone(), None),
+            Ok(Err(BlockRejection::NotOnHead { .. }))
+        ));
+        early.chain.commit(&decided, &cert).expect("commit");
+        let cert = early.chain.solo_certificate(&early.validator, 0, &before);
+        let head = early.chain.commit(&before, &cert).expect("commit on top");
+        assert_eq!(head.state_root, after.lthash.root());
     }
 
     /// Issue 13, defect 1 at the chain level: a proposal whose header bytes carry an unknown

@@ -9,6 +9,7 @@ use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{Backend, Checkpoint};
 
+use super::ExecutedBlock;
 use crate::state_root::LtHash;
 use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
 
@@ -25,6 +26,9 @@ type EntrySlot = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// the state accumulator updates in O(changes).
 pub struct WorldState {
     storage: Arc<Storage>,
+    /// A decided block whose commit may still be under way: its changes are read before the
+    /// storage, so the next block executes on its state either way.
+    parent: Option<Arc<ExecutedBlock>>,
     accounts: HashMap<Address, (Account, Account)>,
     entries: HashMap<EntryKey, EntrySlot>,
     journal: Vec<Undo>,
@@ -33,17 +37,25 @@ pub struct WorldState {
 impl WorldState {
     /// No changes yet on top of `storage`.
     pub fn new(storage: Arc<Storage>) -> Self {
+        Self::on(storage, None)
+    }
+
+    /// No changes yet on top of `parent`'s state: the storage with `parent`'s changes over it
+    /// (`None`: the storage alone).
+    pub fn on(storage: Arc<Storage>, parent: Option<Arc<ExecutedBlock>>) -> Self {
         Self {
             storage,
+            parent,
             accounts: HashMap::new(),
             entries: HashMap::new(),
             journal: Vec::new(),
         }
     }
 
-    /// An empty state on the same storage (to stand in while this one is lent out).
+    /// An empty state on the same storage and parent (to stand in while this one is lent
+    /// out).
     pub fn detached(&self) -> Self {
-        Self::new(self.storage.clone())
+        Self::on(self.storage.clone(), self.parent.clone())
     }
 
     /// The storage underneath.
@@ -51,11 +63,35 @@ impl WorldState {
         &self.storage
     }
 
-    /// Loads the committed state of `addrs` with one multi-get (those not loaded yet).
+    /// The parent block's new state of `addr`, if it changed it.
+    fn parent_account(&self, addr: &Address) -> Option<Account> {
+        let p = self.parent.as_ref()?;
+        let i = p.changes.binary_search_by_key(addr, |(a, _)| *a).ok()?;
+        Some(p.changes[i].1)
+    }
+
+    /// The parent block's new value of `key` (`Some(None)`: removed), if it changed it.
+    fn parent_entry(&self, key: &EntryKey) -> Option<Option<Vec<u8>>> {
+        let p = self.parent.as_ref()?;
+        let i = p.entries.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(p.entries[i].1.clone())
+    }
+
+    /// Loads the committed state of `addrs` with one multi-get (those not loaded yet and not
+    /// changed by the parent block).
     pub fn prefetch(&mut self, addrs: &mut Vec<Address>) -> Result<(), StorageError> {
         addrs.sort_unstable();
         addrs.dedup();
         addrs.retain(|a| !self.accounts.contains_key(a));
+        if self.parent.is_some() {
+            addrs.retain(|a| match self.parent_account(a) {
+                Some(acct) => {
+                    self.accounts.insert(*a, (acct, acct));
+                    false
+                }
+                None => true,
+            });
+        }
         for (addr, acct) in addrs.iter().zip(self.storage.accounts(addrs)?) {
             self.accounts.insert(*addr, (acct, acct));
         }
@@ -67,7 +103,10 @@ impl WorldState {
         if let Some((_, cur)) = self.accounts.get(addr) {
             return Ok(*cur);
         }
-        let acct = self.storage.account(addr)?;
+        let acct = match self.parent_account(addr) {
+            Some(acct) => acct,
+            None => self.storage.account(addr)?,
+        };
         self.accounts.insert(*addr, (acct, acct));
         Ok(acct)
     }
@@ -84,7 +123,10 @@ impl WorldState {
         if let Some((_, cur)) = self.entries.get(key) {
             return Ok(cur.clone());
         }
-        let v = self.storage.entry(key)?;
+        let v = match self.parent_entry(key) {
+            Some(v) => v,
+            None => self.storage.entry(key)?,
+        };
         self.entries.insert(key.clone(), (v.clone(), v.clone()));
         Ok(v)
     }
