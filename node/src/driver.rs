@@ -1211,6 +1211,9 @@ impl Host {
         let leader = quorate_proto::PublicKey::from_slice(&block.header.proposer)
             .ok()
             .and_then(|k| self.d.chain.sets().at(height).set.index_of(&k));
+        // Its transactions stop being pending at once (status queries still find them), so
+        // the next block is selected without them.
+        self.d.mempool.lock().on_decided(&block.txs, &block.changes);
         let (written_tx, written) = tokio::sync::oneshot::channel();
         let task = {
             let (chain, mempool, heads) = (
@@ -1436,9 +1439,7 @@ impl Host {
         let parent = self.uncommitted_parent();
         let (block, dropped) = blocking(move || {
             let params = &chain.info().params;
-            let after: &[_] = parent.as_ref().map_or(&[], |p| &p.changes);
-            let candidates = mempool.lock().select_after(
-                after,
+            let candidates = mempool.lock().select(
                 params.block_max_txs as usize,
                 params.block_max_bytes as usize,
             );

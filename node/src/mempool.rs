@@ -47,6 +47,11 @@ pub struct Mempool {
     arrival: BTreeMap<u64, Hash32>,
     next_seq: u64,
     bytes: usize,
+    /// Transactions of the decided block whose commit is being written: no longer pending
+    /// (neither selected nor counted), still found by `get` until the commit is written.
+    decided: HashMap<Hash32, Arc<VerifiedTx>>,
+    /// The account nonces after that block (the storage still holds the ones before it).
+    decided_nonces: HashMap<Address, u64>,
 }
 
 impl Mempool {
@@ -59,6 +64,8 @@ impl Mempool {
             arrival: BTreeMap::new(),
             next_seq: 0,
             bytes: 0,
+            decided: HashMap::new(),
+            decided_nonces: HashMap::new(),
         }
     }
 
@@ -85,13 +92,24 @@ impl Mempool {
             .map(|h| self.entries[h].arrived)
     }
 
-    /// The pending transaction with `hash`.
+    /// The pending transaction with `hash` (or one of a decided block still being written).
     pub fn get(&self, hash: &Hash32) -> Option<Arc<VerifiedTx>> {
-        self.entries.get(hash).map(|e| e.tx.clone())
+        self.entries
+            .get(hash)
+            .map(|e| e.tx.clone())
+            .or_else(|| self.decided.get(hash).cloned())
+    }
+
+    /// `committed`, or the account's nonce after the decided block being written.
+    fn nonce_after_decided(&self, addr: &Address, committed: u64) -> u64 {
+        self.decided_nonces
+            .get(addr)
+            .map_or(committed, |&n| n.max(committed))
     }
 
     /// The nonce an account's next new transaction should carry: past its pending ones.
     pub fn next_nonce(&self, addr: &Address, committed: u64) -> u64 {
+        let committed = self.nonce_after_decided(addr, committed);
         let Some(q) = self.accounts.get(addr) else {
             return committed;
         };
@@ -111,6 +129,10 @@ impl Mempool {
         fuel_price: u64,
     ) -> Result<(), AdmissionError> {
         let account = tx.signer;
+        let signer = Account {
+            nonce: self.nonce_after_decided(&account, signer.nonce),
+            ..signer
+        };
         if tx.nonce < signer.nonce {
             return Err(AdmissionError::NonceUsed {
                 account,
@@ -126,7 +148,7 @@ impl Mempool {
                 window: self.limits.nonce_window,
             });
         }
-        if self.entries.contains_key(&tx.hash) {
+        if self.entries.contains_key(&tx.hash) || self.decided.contains_key(&tx.hash) {
             return Err(AdmissionError::Duplicate(tx.hash));
         }
         let queue = self.accounts.get(&account);
@@ -179,25 +201,8 @@ impl Mempool {
     /// Up to `max_txs` transactions within `max_bytes`, in arrival order, taking for each
     /// account only the run of consecutive nonces starting at its next committed nonce.
     pub fn select(&self, max_txs: usize, max_bytes: usize) -> Vec<Arc<VerifiedTx>> {
-        self.select_after(&[], max_txs, max_bytes)
-    }
-
-    /// [`Mempool::select`] as if a decided block that changed `changes` were committed already
-    /// (its transactions and those it made stale are left out), for building the next block
-    /// while that block's commit is under way.
-    pub fn select_after(
-        &self,
-        changes: &[(Address, Account)],
-        max_txs: usize,
-        max_bytes: usize,
-    ) -> Vec<Arc<VerifiedTx>> {
         let mut out = Vec::with_capacity(max_txs.min(self.entries.len()));
         let mut expected: HashMap<Address, u64> = HashMap::new();
-        for (addr, acct) in changes {
-            if let Some(q) = self.accounts.get(addr) {
-                expected.insert(*addr, q.next_nonce.max(acct.nonce));
-            }
-        }
         let mut bytes = 0usize;
         for hash in self.arrival.values() {
             if out.len() >= max_txs {
@@ -255,12 +260,34 @@ impl Mempool {
         }
     }
 
-    /// After a commit: drops the committed transactions and any that the new account nonces
-    /// made stale.
+    /// When a block is decided: its transactions stop being pending (kept aside until
+    /// [`Mempool::on_commit`], so that status queries still find them while the commit is
+    /// written) and those the new account nonces made stale are dropped. The next block is
+    /// selected from what remains.
+    pub fn on_decided(&mut self, decided: &[Arc<VerifiedTx>], changes: &[(Address, Account)]) {
+        for tx in decided {
+            if self.entries.contains_key(&tx.hash) {
+                self.remove(&tx.hash);
+                self.decided.insert(tx.hash, tx.clone());
+            }
+        }
+        self.decided_nonces = changes.iter().map(|(a, acct)| (*a, acct.nonce)).collect();
+        self.drop_stale(changes);
+    }
+
+    /// After a commit is written: drops the committed transactions (decided or still pending)
+    /// and any that the new account nonces made stale.
     pub fn on_commit(&mut self, committed: &[Arc<VerifiedTx>], changes: &[(Address, Account)]) {
         for tx in committed {
             self.remove(&tx.hash);
         }
+        self.decided.clear();
+        self.decided_nonces.clear();
+        self.drop_stale(changes);
+    }
+
+    /// Drops the transactions whose nonce `changes` used up.
+    fn drop_stale(&mut self, changes: &[(Address, Account)]) {
         for (addr, acct) in changes {
             let stale: Vec<Hash32> = match self.accounts.get_mut(addr) {
                 None => continue,

@@ -169,7 +169,7 @@ impl Metrics {
         let commit_seconds = seconds(
             &mut r,
             "block_commit",
-            "Time to write a committed block to RocksDB",
+            "Time to write a committed block to RocksDB (before its WAL fsync)",
         );
         let blocks = counter(&mut r, "blocks_committed", "Blocks committed");
         let txs_admitted = counter(

@@ -755,7 +755,7 @@ mod tests {
         }
         let decided = decided.expect("built");
         // `late` commits first, then builds; `early` builds on the decided block before its
-        // commit (and leaves its transactions out without the mempool knowing of the commit).
+        // commit (its mempool told only that the block is decided).
         let cert = late.chain.solo_certificate(&late.validator, 0, &decided);
         late.chain.commit(&decided, &cert).expect("commit");
         late.mempool
@@ -763,10 +763,11 @@ mod tests {
             .on_commit(&decided.txs, &decided.changes);
         let candidates = late.mempool.lock().select(10, 1 << 20);
         let (after, _) = late.chain.propose(candidates, key, 3_000).expect("propose");
-        let candidates = early
+        early
             .mempool
             .lock()
-            .select_after(&decided.changes, 10, 1 << 20);
+            .on_decided(&decided.txs, &decided.changes);
+        let candidates = early.mempool.lock().select(10, 1 << 20);
         assert_eq!(
             candidates.len(),
             3,

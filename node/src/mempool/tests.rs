@@ -1,5 +1,5 @@
 use super::*;
-use crate::testutil::TestChain;
+use crate::testutil::{TestChain, BALANCE};
 
 fn verified(t: &TestChain, from: usize, nonce: u64, amount: u64) -> Arc<VerifiedTx> {
     // Only admission makes a VerifiedTx: admit, then take it back out of the pool.
@@ -84,4 +84,50 @@ fn capacity_limits_refuse_with_mempool_full() {
         by_bytes.insert(tx, acct, 1),
         Err(AdmissionError::MempoolFull { .. })
     ));
+}
+
+/// Issue 14 (pipelining): a decided block's transactions stop being pending at once — not
+/// selected, not counted, so an idle proposer does not cut an empty block for them — while a
+/// status query still finds them until the commit is written; their nonces are refused again.
+#[test]
+fn a_decided_blocks_transactions_leave_the_pending_set_but_stay_findable_until_written() {
+    let t = TestChain::new(2);
+    let a0 = verified(&t, 0, 0, 1);
+    let a1 = verified(&t, 0, 1, 1);
+    let b0 = verified(&t, 1, 0, 1);
+    let changes = [(
+        t.addr(0),
+        Account {
+            balance: BALANCE - 100,
+            nonce: 1,
+        },
+    )];
+    let mut pool = t.mempool.lock();
+    pool.on_decided(std::slice::from_ref(&a0), &changes);
+    assert_eq!(pool.len(), 2, "a0 is no longer pending");
+    assert!(pool.get(&a0.hash).is_some(), "still found while written");
+    let picked: Vec<Hash32> = pool.select(10, 1 << 20).iter().map(|t| t.hash).collect();
+    assert_eq!(picked, vec![a1.hash, b0.hash]);
+    assert_eq!(pool.next_nonce(&t.addr(0), 0), 2, "past the decided nonce");
+    drop(pool);
+    // The storage still says nonce 0 for account 0: the decided block's nonce is refused,
+    // and a0 itself is a duplicate.
+    let again = t.transfer(0, t.addr(1), 2, 0);
+    let refused = t.admission.admit(vec![again]).expect("admit");
+    assert!(
+        matches!(
+            refused[0].result,
+            Err(AdmissionError::NonceUsed {
+                nonce: 0,
+                next: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        refused[0].result
+    );
+    let mut pool = t.mempool.lock();
+    pool.on_commit(std::slice::from_ref(&a0), &changes);
+    assert!(pool.get(&a0.hash).is_none(), "gone once written");
+    assert_eq!(pool.len(), 2);
 }
