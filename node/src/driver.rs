@@ -174,8 +174,9 @@ const MAX_RECEIVED_BODIES: usize = 12;
 const MAX_BODIES_PER_ROUND: usize = 2;
 /// How long before the same body is asked for again.
 const BODY_RETRY: Duration = Duration::from_millis(250);
-/// How long a commit waits for the next record write to make it durable before it fsyncs the
-/// WAL itself (a validator that proposes next writes its proposal within a few milliseconds).
+/// How long a commit, with transactions pending, waits for the next record write to make it
+/// durable before it fsyncs the WAL itself (a validator that proposes next writes its proposal
+/// within a few milliseconds).
 const COMMIT_SYNC_GRACE: Duration = Duration::from_millis(20);
 /// How long the transactions of a compact proposal may take to come before the fetch counts
 /// as failed (an answer or its failure is normally reported well before).
@@ -1223,7 +1224,11 @@ impl Host {
             .and_then(|k| self.d.chain.sets().at(height).set.index_of(&k));
         // Its transactions stop being pending at once (status queries still find them), so
         // the next block is selected without them.
-        self.d.mempool.lock().on_decided(&block.txs, &block.changes);
+        let busy = {
+            let mut mempool = self.d.mempool.lock();
+            mempool.on_decided(&block.txs, &block.changes);
+            !mempool.is_empty()
+        };
         let (written_tx, written) = tokio::sync::oneshot::channel();
         let (covered, covered_rx) = tokio::sync::oneshot::channel();
         let task = {
@@ -1259,13 +1264,15 @@ impl Host {
                     since_start_ms,
                     "committed block"
                 );
-                // The next record write normally comes within a few milliseconds and makes
-                // the commit durable with its own fsync; only without one is the WAL synced
-                // here (one fsync fewer per height, none racing the proposal's).
-                let by_record = tokio::select! {
-                    r = covered_rx => r.is_ok(),
-                    () = tokio::time::sleep(COMMIT_SYNC_GRACE) => false,
-                };
+                // With transactions pending the next record write normally comes within a few
+                // milliseconds and makes the commit durable with its own fsync; only without
+                // one is the WAL synced here (one fsync fewer per height, none racing the
+                // proposal's). An idle node syncs at once: nothing will cover it soon.
+                let by_record = busy
+                    && tokio::select! {
+                        r = covered_rx => r.is_ok(),
+                        () = tokio::time::sleep(COMMIT_SYNC_GRACE) => false,
+                    };
                 if !by_record {
                     blocking(move || storage.sync_wal()).await??;
                 }
