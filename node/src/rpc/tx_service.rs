@@ -59,29 +59,30 @@ impl TxApi {
     /// Where `hash` is: committed, pending, recently refused, or unknown.
     pub fn status(&self, hash: &Hash32) -> Result<TxStatusResponse, Status> {
         let storage = self.0.chain.storage();
-        let committed = |rec: crate::storage::TxRecord| TxStatusResponse {
-            tx_hash: Bytes::copy_from_slice(&hash.0),
-            state: TxState::Committed as i32,
-            height: rec.height,
-            index: rec.index,
-            receipt: rec.receipt,
-            rejection: None,
-            transaction: rec.transaction,
-        };
-        // A commit is written before it is durable; until the node publishes its head, its
-        // transactions are reported pending (a crash in between may undo the write).
-        let durable = self.0.heads.borrow().height;
         let pending = |transaction| TxStatusResponse {
             tx_hash: Bytes::copy_from_slice(&hash.0),
             state: TxState::Pending as i32,
             transaction,
             ..Default::default()
         };
-        if let Some(rec) = storage.tx(hash).map_err(internal)? {
-            if rec.height > durable {
-                return Ok(pending(rec.transaction));
+        // A commit is written before it is durable; until the node publishes its head, its
+        // transactions are reported pending (a crash in between may undo the write).
+        let from_record = |rec: crate::storage::TxRecord| {
+            if rec.height > self.0.heads.borrow().height {
+                return pending(rec.transaction);
             }
-            return Ok(committed(rec));
+            TxStatusResponse {
+                tx_hash: Bytes::copy_from_slice(&hash.0),
+                state: TxState::Committed as i32,
+                height: rec.height,
+                index: rec.index,
+                receipt: rec.receipt,
+                rejection: None,
+                transaction: rec.transaction,
+            }
+        };
+        if let Some(rec) = storage.tx(hash).map_err(internal)? {
+            return Ok(from_record(rec));
         }
         if let Some(tx) = self.0.mempool.lock().get(hash) {
             return Ok(pending(Some(tx.tx.clone())));
@@ -89,10 +90,7 @@ impl TxApi {
         // A commit writes storage before it prunes the mempool: look again so a transaction
         // committed between the two reads is not reported unknown.
         if let Some(rec) = storage.tx(hash).map_err(internal)? {
-            if rec.height > self.0.heads.borrow().height {
-                return Ok(pending(rec.transaction));
-            }
-            return Ok(committed(rec));
+            return Ok(from_record(rec));
         }
         let (state, rejection) = match self.0.admission.rejection(hash) {
             Some(e) => (TxState::Rejected, Some(e.to_rejection())),
