@@ -36,7 +36,7 @@ fn a_seeded_slice_of_chaos_loses_nothing() {
         c.arg("chaos");
         c
     };
-    // Off the range the cluster tests take ports from (20000..60000), in case of no namespace.
+    // Off the cluster tests' ports (10000..28000) and the ephemeral range, in case of no namespace.
     let port = 61_000 + (std::process::id() % 20) * 200;
     let out = cmd
         .args(["--seconds", "20", "--seed", "7", "--json"])

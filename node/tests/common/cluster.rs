@@ -29,10 +29,12 @@ static RUNS_TAKEN: AtomicU32 = AtomicU32::new(0);
 fn free_port_run(count: u16) -> u16 {
     for _ in 0..200 {
         let run = RUNS_TAKEN.fetch_add(1, Ordering::Relaxed);
-        // Runs of 64 ports in 20000..60000: the pid spreads processes, the counter spreads runs
+        // Runs of 64 ports in 10000..28000, below Linux's ephemeral range (32768..61000 by
+        // default) so that no outgoing connection of another process takes one between this
+        // check and the validator's bind: the pid spreads processes, the counter spreads runs
         // within one process.
-        let slot = (std::process::id().wrapping_mul(7919).wrapping_add(run)) % 625;
-        let base = 20_000 + (slot * 64) as u16;
+        let slot = (std::process::id().wrapping_mul(7919).wrapping_add(run)) % 281;
+        let base = 10_000 + (slot * 64) as u16;
         assert!(count <= 64, "port runs hold at most 64 ports");
         let all_free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if all_free {
