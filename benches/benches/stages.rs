@@ -115,6 +115,7 @@ fn stages(c: &mut Criterion) {
     let fresh = Account {
         balance: BALANCE,
         nonce: 0,
+        keyed: false,
     };
 
     let mut g = c.benchmark_group("stages_1024");

@@ -9,8 +9,13 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use quorate_genesis::ChainParams;
 use quorate_proto::crypto::{verify_batch, Address, Hash32, PublicKey, VerifyItem};
+use quorate_proto::keyset;
 use quorate_proto::tx::{DecodeError, DecodedTx};
-use quorate_proto::v1::{tx_body, RejectCode, Rejection, Transaction, ValidatorEntry};
+use quorate_proto::v1::{
+    key_change, tx_body, KeyChange, KeySet, RejectCode, Rejection, Transaction, ValidatorEntry,
+};
+
+use crate::authority::{authorize, deciding_set, AuthError};
 
 use crate::contracts::ContractRuntime;
 use crate::mempool::Mempool;
@@ -48,6 +53,8 @@ pub enum Payload {
     },
     /// Chain administration (admin only).
     Admin(AdminAction),
+    /// A change to the signer's own key set.
+    Keys(KeyChange),
 }
 
 /// An administrative change.
@@ -88,7 +95,7 @@ impl Payload {
     pub fn intrinsic_fuel(&self, params: &ChainParams) -> u64 {
         let c = &params.contracts;
         match self {
-            Self::Transfer { .. } | Self::Admin(_) => params.transfer_fuel,
+            Self::Transfer { .. } | Self::Admin(_) | Self::Keys(_) => params.transfer_fuel,
             Self::Deploy { code, .. } => c
                 .deploy_fuel
                 .saturating_add(c.deploy_fuel_per_byte.saturating_mul(code.len() as u64)),
@@ -103,7 +110,7 @@ impl Payload {
         match self {
             Self::Transfer { amount, .. } => *amount,
             Self::Call { value, .. } => *value,
-            Self::Deploy { .. } | Self::Admin(_) => 0,
+            Self::Deploy { .. } | Self::Admin(_) | Self::Keys(_) => 0,
         }
     }
 }
@@ -128,6 +135,11 @@ pub struct VerifiedTx {
     pub payload: Payload,
     /// Encoded size of the transaction.
     pub encoded_len: usize,
+    /// The key set this transaction registers for a multi-signature address (canonical, and
+    /// the signer address is derived from it).
+    pub key_set: Option<KeySet>,
+    /// Its leaf in the block's transaction root (`quorate_proto::tx::tx_leaf`).
+    pub leaf: Hash32,
     /// Private: makes this type constructible only here, after verification.
     _verified: (),
 }
@@ -136,6 +148,21 @@ impl VerifiedTx {
     /// Most the transaction can take from its signer: amount + fuel_limit × fuel_price.
     pub fn max_cost(&self, fuel_price: u64) -> u128 {
         u128::from(self.payload.amount_out()) + u128::from(self.fuel_limit) * u128::from(fuel_price)
+    }
+
+    /// The key of the first signature (decoding checked its length).
+    pub fn primary_key(&self) -> [u8; 32] {
+        self.tx
+            .public_key
+            .as_ref()
+            .try_into()
+            .expect("decode checked the key length")
+    }
+
+    /// Every key that signed, the first signature's first.
+    pub fn signing_keys(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.tx.public_key.as_ref())
+            .chain(self.tx.cosignatures.iter().map(|c| c.public_key.as_ref()))
     }
 }
 
@@ -278,6 +305,50 @@ pub enum AdmissionError {
     /// Call to an address without a contract.
     #[error("no contract is deployed at {0}")]
     UnknownContract(Address),
+    /// The signing keys' weights fall short of the action's threshold.
+    #[error("keys of weight {signed} signed; {action} needs {needed}")]
+    InsufficientWeight {
+        /// Sum of the signing keys' weights.
+        signed: u64,
+        /// The threshold.
+        needed: u32,
+        /// The action in words ("a transfer of 5000").
+        action: String,
+    },
+    /// A key signed twice.
+    #[error("key {0} signed more than once")]
+    DuplicateSignature(String),
+    /// A signing key is not one of the account's.
+    #[error("key {key} is not a key of account {account}")]
+    ForeignKey {
+        /// The account.
+        account: Address,
+        /// The key (hex).
+        key: String,
+    },
+    /// A key set or key change breaks the key-set rules.
+    #[error("invalid key set: {0}")]
+    InvalidKeySet(String),
+}
+
+impl From<AuthError> for AdmissionError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::SignerMismatch { signer, derived } => {
+                Self::SignerMismatch { signer, derived }
+            }
+            AuthError::ForeignKey { account, key } => Self::ForeignKey { account, key },
+            AuthError::InsufficientWeight {
+                signed,
+                needed,
+                action,
+            } => Self::InsufficientWeight {
+                signed,
+                needed,
+                action,
+            },
+        }
+    }
 }
 
 impl AdmissionError {
@@ -304,6 +375,10 @@ impl AdmissionError {
             Self::InvalidCode(_) => RejectCode::InvalidCode,
             Self::NotAdmin { .. } => RejectCode::NotAdmin,
             Self::UnknownContract(_) => RejectCode::UnknownContract,
+            Self::InsufficientWeight { .. } => RejectCode::InsufficientWeight,
+            Self::DuplicateSignature(_) => RejectCode::DuplicateSignature,
+            Self::ForeignKey { .. } => RejectCode::ForeignKey,
+            Self::InvalidKeySet(_) => RejectCode::InvalidKeySet,
         }
     }
 
@@ -352,7 +427,8 @@ impl RejectionLog {
         }
     }
 
-    fn record(&mut self, hash: Hash32, err: AdmissionError) {
+    /// Remembers why `hash` was refused (the oldest reason goes when full).
+    pub fn record(&mut self, hash: Hash32, err: AdmissionError) {
         if self.capacity == 0 {
             return;
         }
@@ -477,6 +553,32 @@ fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, Admissi
                 }
             }
         }
+        Some(tx_body::Payload::Keys(change)) => {
+            let key = |k: &[u8]| {
+                if k.len() == 32 {
+                    Ok(())
+                } else {
+                    Err(AdmissionError::InvalidKeySet(format!(
+                        "public key is {} bytes; expected 32",
+                        k.len()
+                    )))
+                }
+            };
+            match &change.change {
+                None => return Err(AdmissionError::InvalidKeySet("no change given".into())),
+                Some(key_change::Change::AddKey(k) | key_change::Change::SetWeight(k)) => {
+                    key(&k.public_key)?;
+                    if k.weight == 0 {
+                        return Err(AdmissionError::InvalidKeySet(
+                            "weights are at least 1".into(),
+                        ));
+                    }
+                }
+                Some(key_change::Change::RemoveKey(k)) => key(k)?,
+                Some(key_change::Change::SetThresholds(_)) => {}
+            }
+            Payload::Keys(change.clone())
+        }
     };
     let max = match payload {
         Payload::Deploy { .. } => params.contracts.max_deploy_tx_bytes as usize,
@@ -510,13 +612,33 @@ fn check_stateless(
             expected: chain_id.to_owned(),
         });
     }
-    let derived = Address::of_public_key(&d.public_key);
-    if derived != d.signer {
-        return Err(AdmissionError::SignerMismatch {
-            signer: d.signer,
-            derived,
-        });
+    // Which keys may sign is a question of state (the account's key set), asked after the
+    // signatures verify; here only that no key signs twice.
+    for (i, c) in d.tx.cosignatures.iter().enumerate() {
+        if c.public_key == d.tx.public_key
+            || d.tx.cosignatures[..i]
+                .iter()
+                .any(|o| o.public_key == c.public_key)
+        {
+            return Err(AdmissionError::DuplicateSignature(hex::encode(
+                &c.public_key,
+            )));
+        }
     }
+    let key_set = match &d.body.key_set {
+        None => None,
+        Some(set) => {
+            keyset::validate(set).map_err(|e| AdmissionError::InvalidKeySet(e.to_string()))?;
+            let derived = keyset::address(set);
+            if derived != d.signer {
+                return Err(AdmissionError::InvalidKeySet(format!(
+                    "signer {} is not the address {derived} of the key set it carries",
+                    d.signer
+                )));
+            }
+            Some(set.clone())
+        }
+    };
     let payload = parse_payload(&d, params)?;
     let intrinsic_fuel = payload.intrinsic_fuel(params);
     let fuel_limit = d.body.fuel_limit;
@@ -534,14 +656,32 @@ fn check_stateless(
     }
     Ok(VerifiedTx {
         nonce: d.body.nonce,
+        leaf: quorate_proto::tx::tx_leaf(&d.hash, &d.tx),
         tx: d.tx,
         hash: d.hash,
         signer: d.signer,
         fuel_limit,
         payload,
         encoded_len: d.encoded_len,
+        key_set,
         _verified: (),
     })
+}
+
+/// The signing keys may act for the account (against its committed key set, `None` for a
+/// single-key account), and a key change leaves a key set no threshold of which is out of
+/// reach.
+fn check_authority(v: &VerifiedTx, committed: Option<&KeySet>) -> Result<(), AdmissionError> {
+    let set = deciding_set(v, committed);
+    authorize(v, set)?;
+    if let Payload::Keys(change) = &v.payload {
+        let current = set
+            .cloned()
+            .unwrap_or_else(|| keyset::single(&v.primary_key()));
+        keyset::apply_change(&current, change)
+            .map_err(|e| AdmissionError::InvalidKeySet(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A `VerifiedTx` whose signature was *not* verified (stateless checks only): for a Byzantine
@@ -577,6 +717,41 @@ fn timed_verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
     valid
 }
 
+/// Verifies every signature of `txs` (cosignatures too) in one parallel batch; for each
+/// transaction, `Err` with the first key whose signature fails.
+fn verify_signatures(txs: &[&VerifiedTx]) -> Vec<Result<(), String>> {
+    let messages: Vec<_> = txs
+        .iter()
+        .map(|v| quorate_proto::tx::signing_message(&v.hash))
+        .collect();
+    let mut items: Vec<VerifyItem<'_>> = Vec::with_capacity(txs.len());
+    let mut owner: Vec<usize> = Vec::with_capacity(txs.len());
+    for (i, (v, m)) in txs.iter().zip(&messages).enumerate() {
+        items.push(VerifyItem {
+            public_key: &v.tx.public_key,
+            message: m,
+            signature: &v.tx.signature,
+        });
+        owner.push(i);
+        for c in &v.tx.cosignatures {
+            items.push(VerifyItem {
+                public_key: &c.public_key,
+                message: m,
+                signature: &c.signature,
+            });
+            owner.push(i);
+        }
+    }
+    let valid = timed_verify_batch(&items);
+    let mut out = vec![Ok(()); txs.len()];
+    for ((ok, &i), item) in valid.iter().zip(&owner).zip(&items) {
+        if !ok && out[i].is_ok() {
+            out[i] = Err(hex::encode(item.public_key));
+        }
+    }
+    out
+}
+
 /// Checks the transactions of a block that did not come through this node's admission (a
 /// stored or received block): stateless rules and one parallel signature batch. On failure,
 /// names the position of the first bad transaction.
@@ -590,26 +765,14 @@ pub fn verify_block_txs(
         let d = DecodedTx::from_transaction(tx, decode_limit(params)).map_err(|e| (i, e.into()))?;
         checked.push(check_stateless(d, chain_id, params).map_err(|e| (i, e))?);
     }
-    let messages: Vec<_> = checked
-        .iter()
-        .map(|v| quorate_proto::tx::signing_message(&v.hash))
-        .collect();
-    let items: Vec<VerifyItem<'_>> = checked
-        .iter()
-        .zip(&messages)
-        .map(|(v, m)| VerifyItem {
-            public_key: &v.tx.public_key,
-            message: m,
-            signature: &v.tx.signature,
-        })
-        .collect();
-    if let Some(i) = timed_verify_batch(&items).iter().position(|ok| !ok) {
-        return Err((
-            i,
-            AdmissionError::BadSignature(hex::encode(&checked[i].tx.public_key)),
-        ));
+    let refs: Vec<&VerifiedTx> = checked.iter().collect();
+    if let Some((i, Err(key))) = verify_signatures(&refs)
+        .into_iter()
+        .enumerate()
+        .find(|(_, r)| r.is_err())
+    {
+        return Err((i, AdmissionError::BadSignature(key)));
     }
-    drop(items);
     Ok(checked.into_iter().map(Arc::new).collect())
 }
 
@@ -642,7 +805,7 @@ impl Admission {
         v: &VerifiedTx,
     ) -> Result<Result<(), AdmissionError>, StorageError> {
         Ok(match &v.payload {
-            Payload::Transfer { .. } => Ok(()),
+            Payload::Transfer { .. } | Payload::Keys(_) => Ok(()),
             Payload::Deploy {
                 code, machine_code, ..
             } => {
@@ -723,30 +886,16 @@ impl Admission {
                 }
             }
         }
-        let messages: Vec<_> = candidates
-            .iter()
-            .map(|(_, v)| quorate_proto::tx::signing_message(&v.hash))
-            .collect();
-        let items: Vec<VerifyItem<'_>> = candidates
-            .iter()
-            .zip(&messages)
-            .map(|((_, v), m)| VerifyItem {
-                public_key: &v.tx.public_key,
-                message: m,
-                signature: &v.tx.signature,
-            })
-            .collect();
-        let valid = timed_verify_batch(&items);
-        drop(items);
+        let refs: Vec<&VerifiedTx> = candidates.iter().map(|(_, v)| v).collect();
+        let valid = verify_signatures(&refs);
         let mut verified = Vec::with_capacity(candidates.len());
         for ((slot, v), ok) in candidates.into_iter().zip(valid) {
-            if ok {
-                match self.check_contract_rules(&v)? {
+            match ok {
+                Ok(()) => match self.check_contract_rules(&v)? {
                     Ok(()) => verified.push((slot, v)),
                     Err(e) => out[slot].result = Err(e),
-                }
-            } else {
-                out[slot].result = Err(AdmissionError::BadSignature(hex::encode(&v.tx.public_key)));
+                },
+                Err(key) => out[slot].result = Err(AdmissionError::BadSignature(key)),
             }
         }
         if !verified.is_empty() {
@@ -755,7 +904,29 @@ impl Admission {
             // Read under the mempool lock: a commit prunes the mempool under the same lock after
             // writing, so a nonce read here is never older than the mempool's view.
             let accounts = self.storage.accounts(&signers)?;
+            // Key sets only for the accounts that have one: a single-key account costs no read.
+            let keyed: Vec<Address> = signers
+                .iter()
+                .zip(&accounts)
+                .filter(|(_, a)| a.keyed)
+                .map(|(s, _)| *s)
+                .collect();
+            let sets: HashMap<Address, KeySet> = if keyed.is_empty() {
+                HashMap::new()
+            } else {
+                keyed
+                    .iter()
+                    .copied()
+                    .zip(self.storage.key_sets(&keyed)?)
+                    .filter_map(|(a, s)| Some((a, s?)))
+                    .collect()
+            };
             for ((slot, v), acct) in verified.into_iter().zip(accounts) {
+                let committed = sets.get(&v.signer).filter(|_| acct.keyed);
+                if let Err(e) = check_authority(&v, committed) {
+                    out[slot].result = Err(e);
+                    continue;
+                }
                 if let Err(e) = pool.insert(Arc::new(v), acct, self.params.fuel_price) {
                     out[slot].result = Err(e);
                 }

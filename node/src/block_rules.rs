@@ -188,7 +188,8 @@ pub fn decode_header(bytes: &Bytes) -> Result<BlockHeader, BlockRejection> {
 }
 
 /// Checks a block body against its header and the chain's block limits, before any signature
-/// is verified: count, bytes, and the transaction root over the body hashes.
+/// is verified: count, bytes, and the transaction root over the transactions' leaves (the
+/// body hash, bound to the signing keys when several signed: `quorate_proto::tx::tx_leaf`).
 pub fn check_body(
     header: &BlockHeader,
     txs: &[Transaction],
@@ -196,14 +197,14 @@ pub fn check_body(
 ) -> Result<(), BlockRejection> {
     check_count(header, txs.len(), params)?;
     check_bytes(txs.iter().map(Message::encoded_len).sum(), params)?;
-    let hashes: Vec<Hash32> = txs
+    let leaves: Vec<Hash32> = txs
         .iter()
-        .map(|t| quorate_proto::tx::tx_hash(&t.body))
+        .map(|t| quorate_proto::tx::tx_leaf(&quorate_proto::tx::tx_hash(&t.body), t))
         .collect();
-    check_root(header, &hashes)
+    check_root(header, &leaves)
 }
 
-/// Checks a compact block (its transactions named by hash) against its header and the chain's
+/// Checks a compact block (its transactions named by leaf) against its header and the chain's
 /// count limit before anything is looked up or fetched for it; returns the hashes. The byte
 /// limit is checked with [`check_bytes`] once the transactions are at hand.
 pub fn check_compact(
@@ -310,6 +311,7 @@ mod tests {
             body: Bytes::from(vec![n; 10]),
             public_key: Bytes::from_static(&[0; 32]),
             signature: Bytes::from_static(&[0; 64]),
+            cosignatures: Vec::new(),
         };
         let txs = vec![tx(1), tx(2)];
         let hashes: Vec<Hash32> = txs

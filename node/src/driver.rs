@@ -252,14 +252,15 @@ fn body_of(b: &ExecutedBlock) -> Block {
     }
 }
 
-/// The compact form of an executed block: header and transaction hashes.
+/// The compact form of an executed block: header and transaction leaves (the hash, bound to
+/// the signing keys when several signed).
 fn compact_of(b: &ExecutedBlock) -> CompactBlock {
     CompactBlock {
         header: b.header_bytes.clone(),
         tx_hashes: b
             .txs
             .iter()
-            .map(|t| Bytes::copy_from_slice(&t.hash.0))
+            .map(|t| Bytes::copy_from_slice(&t.leaf.0))
             .collect(),
     }
 }
@@ -274,7 +275,8 @@ fn check_fetched(partial: &Partial, txs: &[Transaction]) -> Result<(), String> {
         ));
     }
     for (&i, tx) in partial.missing.iter().zip(txs) {
-        if quorate_proto::tx::tx_hash(&tx.body) != partial.hashes[i] {
+        let leaf = quorate_proto::tx::tx_leaf(&quorate_proto::tx::tx_hash(&tx.body), tx);
+        if leaf != partial.hashes[i] {
             return Err(format!("transaction {i} is not the one the block names"));
         }
     }
@@ -854,7 +856,7 @@ impl Host {
         };
         let slots: Vec<Option<Arc<VerifiedTx>>> = {
             let pool = self.d.mempool.lock();
-            hashes.iter().map(|h| pool.get(h)).collect()
+            hashes.iter().map(|h| pool.get_leaf(h)).collect()
         };
         let missing: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].is_none()).collect();
         let mut partial = Partial {
@@ -1227,6 +1229,7 @@ impl Host {
         let busy = {
             let mut mempool = self.d.mempool.lock();
             mempool.on_decided(&block.txs, &block.changes);
+            mempool.evict_unauthorized(&block.key_set_changes());
             !mempool.is_empty()
         };
         let (written_tx, written) = tokio::sync::oneshot::channel();
@@ -1244,7 +1247,12 @@ impl Host {
                 let storage = chain.storage().clone();
                 let (head, b) = blocking(move || {
                     let head = chain.commit_deferred(&b, &proto)?;
-                    mempool.lock().on_commit(&b.txs, &b.changes);
+                    let mut pool = mempool.lock();
+                    pool.on_commit(&b.txs, &b.changes);
+                    // Again after the write: a transaction admitted against the key set
+                    // before it (admission reads the storage) goes now.
+                    pool.evict_unauthorized(&b.key_set_changes());
+                    drop(pool);
                     Ok::<_, DriverError>((head, b))
                 })
                 .await??;
@@ -1480,6 +1488,12 @@ impl Host {
             Ok::<_, StorageError>((byzantine.built(block, &chain, &key), dropped))
         })
         .await??;
+        // A nonce ahead of the account's (behind one an invalidated transaction left unused)
+        // may still come: that transaction stays pending; the others can never be included.
+        let dropped: Vec<_> = dropped
+            .into_iter()
+            .filter(|(_, why)| !why.nonce_ahead())
+            .collect();
         if !dropped.is_empty() {
             for (hash, why) in &dropped {
                 tracing::warn!(tx = %hash, reason = %why, "dropping transaction that can no longer be included");

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use quorate_proto::crypto::{Address, Hash32};
 
-use crate::admission::{AdmissionError, VerifiedTx};
+use quorate_proto::v1::KeySet;
+
+use crate::admission::{AdmissionError, RejectionLog, VerifiedTx};
+use crate::authority::authorize;
 use crate::storage::Account;
 
 /// Mempool bounds.
@@ -52,7 +55,15 @@ pub struct Mempool {
     decided: HashMap<Hash32, Arc<VerifiedTx>>,
     /// The account nonces after that block (the storage still holds the ones before it).
     decided_nonces: HashMap<Address, u64>,
+    /// Leaf → hash of the co-signed transactions held (pending or decided), whose leaf in a
+    /// block's transaction root is not their hash.
+    leaves: HashMap<Hash32, Hash32>,
+    /// Why recently evicted transactions were dropped (bounded).
+    evicted: RejectionLog,
 }
+
+/// How many eviction reasons the mempool remembers for status queries.
+const EVICTIONS_KEPT: usize = 10_000;
 
 impl Mempool {
     /// An empty mempool.
@@ -66,6 +77,8 @@ impl Mempool {
             bytes: 0,
             decided: HashMap::new(),
             decided_nonces: HashMap::new(),
+            leaves: HashMap::new(),
+            evicted: RejectionLog::new(EVICTIONS_KEPT),
         }
     }
 
@@ -98,6 +111,18 @@ impl Mempool {
             .get(hash)
             .map(|e| e.tx.clone())
             .or_else(|| self.decided.get(hash).cloned())
+    }
+
+    /// The pending (or decided) transaction whose leaf in a block's transaction root is
+    /// `leaf`: the same copy the proposer holds, signing keys included.
+    pub fn get_leaf(&self, leaf: &Hash32) -> Option<Arc<VerifiedTx>> {
+        // A single-key transaction's leaf is its hash; a co-signed one is found by hash only
+        // when this copy carries the same keys.
+        let by_hash = self.get(leaf).filter(|t| t.leaf == *leaf);
+        by_hash.or_else(|| {
+            let hash = self.leaves.get(leaf)?;
+            self.get(hash).filter(|t| t.leaf == *leaf)
+        })
     }
 
     /// `committed`, or the account's nonce after the decided block being written.
@@ -184,6 +209,9 @@ impl Mempool {
         q.next_nonce = q.next_nonce.max(signer.nonce);
         q.by_nonce.insert(tx.nonce, tx.hash);
         q.cost += cost;
+        if tx.leaf != tx.hash {
+            self.leaves.insert(tx.leaf, tx.hash);
+        }
         self.arrival.insert(seq, tx.hash);
         self.bytes += tx.encoded_len;
         self.entries.insert(
@@ -241,6 +269,9 @@ impl Mempool {
 
     fn remove(&mut self, hash: &Hash32) {
         if let Some(e) = self.entries.remove(hash) {
+            if !self.decided.contains_key(hash) {
+                self.leaves.remove(&e.tx.leaf);
+            }
             self.arrival.remove(&e.seq);
             self.bytes -= e.tx.encoded_len;
             if let Some(q) = self.accounts.get_mut(&e.tx.signer) {
@@ -267,8 +298,9 @@ impl Mempool {
     pub fn on_decided(&mut self, decided: &[Arc<VerifiedTx>], changes: &[(Address, Account)]) {
         for tx in decided {
             if self.entries.contains_key(&tx.hash) {
-                self.remove(&tx.hash);
+                // Into `decided` first, so that `remove` keeps the leaf for `get_leaf`.
                 self.decided.insert(tx.hash, tx.clone());
+                self.remove(&tx.hash);
             }
         }
         self.decided_nonces = changes.iter().map(|(a, acct)| (*a, acct.nonce)).collect();
@@ -281,9 +313,41 @@ impl Mempool {
         for tx in committed {
             self.remove(&tx.hash);
         }
+        for tx in self.decided.values() {
+            self.leaves.remove(&tx.leaf);
+        }
         self.decided.clear();
         self.decided_nonces.clear();
         self.drop_stale(changes);
+    }
+
+    /// The seed's invalidation processing: after a block changed the key sets `key_sets`,
+    /// drops the pending transactions of those accounts whose signatures no longer carry the
+    /// weight their action needs, and remembers why for status queries. Returns how many.
+    pub fn evict_unauthorized(&mut self, key_sets: &[(Address, KeySet)]) -> usize {
+        let mut dropped = Vec::new();
+        for (addr, set) in key_sets {
+            let Some(q) = self.accounts.get(addr) else {
+                continue;
+            };
+            for hash in q.by_nonce.values() {
+                let tx = &self.entries[hash].tx;
+                if let Err(e) = authorize(tx, Some(set)) {
+                    dropped.push((*hash, e));
+                }
+            }
+        }
+        let n = dropped.len();
+        for (hash, why) in dropped {
+            self.remove(&hash);
+            self.evicted.record(hash, why.into());
+        }
+        n
+    }
+
+    /// Why `hash` was evicted after a key-set change, if it was recently.
+    pub fn eviction(&self, hash: &Hash32) -> Option<AdmissionError> {
+        self.evicted.get(hash)
     }
 
     /// Drops the transactions whose nonce `changes` used up.

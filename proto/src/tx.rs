@@ -4,7 +4,10 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::crypto::{Address, Hash32, Keypair, PUBLIC_KEY_LEN, SIGNATURE_LEN, TX_SIGN_DOMAIN};
-use crate::v1::{tx_body, Transaction, TxBody};
+use crate::v1::{tx_body, Cosignature, Transaction, TxBody};
+
+/// Domain of a co-signed transaction's leaf in the block's transaction root.
+const TX_LEAF_DOMAIN: &str = "quorate/v1/tx-leaf";
 
 /// The message a transaction signature covers: a domain tag followed by the transaction hash.
 pub fn signing_message(tx_hash: &Hash32) -> [u8; TX_SIGN_DOMAIN.len() + 32] {
@@ -28,7 +31,45 @@ pub fn sign(body: &TxBody, key: &Keypair) -> Transaction {
         body: body_bytes,
         public_key: Bytes::copy_from_slice(&key.public().0),
         signature: Bytes::copy_from_slice(&signature),
+        cosignatures: Vec::new(),
     }
+}
+
+/// Adds `key`'s signature to `tx` as a cosignature. Refused (returns false) when `key` already
+/// signed it.
+pub fn cosign(tx: &mut Transaction, key: &Keypair) -> bool {
+    let public = key.public().0;
+    if tx.public_key.as_ref() == public
+        || tx
+            .cosignatures
+            .iter()
+            .any(|c| c.public_key.as_ref() == public)
+    {
+        return false;
+    }
+    let signature = key.sign(&signing_message(&tx_hash(&tx.body)));
+    tx.cosignatures.push(Cosignature {
+        public_key: Bytes::copy_from_slice(&public),
+        signature: Bytes::copy_from_slice(&signature),
+    });
+    true
+}
+
+/// A transaction's leaf in its block's transaction root: its hash when one key signed it;
+/// with cosignatures, blake3 `derive_key("quorate/v1/tx-leaf")` over the hash and the signing
+/// public keys in the order carried, so that a block commits to which keys authorised each
+/// transaction (their weight decides its execution).
+pub fn tx_leaf(hash: &Hash32, tx: &Transaction) -> Hash32 {
+    if tx.cosignatures.is_empty() {
+        return *hash;
+    }
+    let mut hasher = blake3::Hasher::new_derive_key(TX_LEAF_DOMAIN);
+    hasher.update(&hash.0);
+    hasher.update(&tx.public_key);
+    for c in &tx.cosignatures {
+        hasher.update(&c.public_key);
+    }
+    Hash32(*hasher.finalize().as_bytes())
 }
 
 /// A transfer body for `key`'s account.
@@ -63,11 +104,24 @@ pub fn body(
     fuel_limit: u64,
     payload: tx_body::Payload,
 ) -> TxBody {
+    body_for(chain_id, key.address(), nonce, fuel_limit, payload)
+}
+
+/// A body carrying `payload` for account `signer` (a multi-key account or a multi-signature
+/// address signs with keys whose own addresses differ from it).
+pub fn body_for(
+    chain_id: &str,
+    signer: Address,
+    nonce: u64,
+    fuel_limit: u64,
+    payload: tx_body::Payload,
+) -> TxBody {
     TxBody {
         chain_id: chain_id.to_owned(),
-        signer: Bytes::copy_from_slice(&key.address().0),
+        signer: Bytes::copy_from_slice(&signer.0),
         nonce,
         fuel_limit,
+        key_set: None,
         payload: Some(payload),
     }
 }
@@ -95,6 +149,9 @@ pub enum DecodeError {
     /// Signer is not a 20-byte address.
     #[error("signer is {0} bytes; expected 20")]
     SignerLength(usize),
+    /// More signatures than an account may have keys.
+    #[error("{0} signatures; a transaction carries at most {max}", max = crate::keyset::MAX_KEYS)]
+    TooManySignatures(usize),
 }
 
 /// A transaction whose body is decoded and whose hash is computed, not yet verified.
@@ -132,6 +189,17 @@ impl DecodedTx {
             .map_err(|_| DecodeError::PublicKeyLength(tx.public_key.len()))?;
         if tx.signature.len() != SIGNATURE_LEN {
             return Err(DecodeError::SignatureLength(tx.signature.len()));
+        }
+        if tx.cosignatures.len() >= crate::keyset::MAX_KEYS {
+            return Err(DecodeError::TooManySignatures(tx.cosignatures.len() + 1));
+        }
+        for c in &tx.cosignatures {
+            if c.public_key.len() != PUBLIC_KEY_LEN {
+                return Err(DecodeError::PublicKeyLength(c.public_key.len()));
+            }
+            if c.signature.len() != SIGNATURE_LEN {
+                return Err(DecodeError::SignatureLength(c.signature.len()));
+            }
         }
         // Decoding from `Bytes` shares the buffer for the body's bytes fields: no copy.
         let body =

@@ -106,6 +106,7 @@ fn accepts_valid_and_refuses_each_bad_kind_without_changing_state() {
         body: Bytes::from_static(&[0xff; 8]),
         public_key: k.public().0.to_vec().into(),
         signature: vec![0; 64].into(),
+        cosignatures: Vec::new(),
     };
     assert_eq!(code(&t, garbage), RejectCode::Malformed);
     let short_key = Transaction {

@@ -150,7 +150,7 @@ impl State {
                 if let Some(v) = forged {
                     block.txs.push(std::sync::Arc::new(v));
                 }
-                let hashes: Vec<Hash32> = block.txs.iter().map(|t| t.hash).collect();
+                let hashes: Vec<Hash32> = block.txs.iter().map(|t| t.leaf).collect();
                 let header = BlockHeader {
                     tx_root: Bytes::copy_from_slice(&merkle::root(&hashes).0),
                     tx_count: block.txs.len() as u32,

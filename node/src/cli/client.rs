@@ -81,7 +81,13 @@ pub(super) fn status_err(what: &str, s: tonic::Status) -> anyhow::Error {
 pub(super) fn tx(cmd: TxCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         match cmd {
-            TxCommand::Transfer(args) => transfer(args).await,
+            TxCommand::Transfer(args) => transfer(*args).await,
+            TxCommand::Sign {
+                file,
+                add_signature,
+                out,
+                json,
+            } => super::key_sets::sign_file(&file, &add_signature, out.as_deref(), json),
             TxCommand::Submit { file, wait, opts } => {
                 let tx = read_tx_file(&file)?;
                 let channel = connect(&opts.node).await?;
@@ -142,12 +148,14 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
         }
         (None, _, _) => bail!("--chain-id and --fuel-limit are needed without a node"),
     };
+    let key_set = args.multi.load_key_set()?;
+    let account = args.multi.account(&key, key_set.as_ref())?;
     let nonce = match (args.nonce, &channel) {
         (Some(n), _) => n,
         (None, Some(ch)) => {
             ChainServiceClient::new(ch.clone())
                 .get_account(GetAccountRequest {
-                    address: Bytes::copy_from_slice(&key.address().0),
+                    address: Bytes::copy_from_slice(&account.0),
                 })
                 .await
                 .map_err(|s| status_err("account", s))?
@@ -156,8 +164,11 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => bail!("--nonce is needed without a node"),
     };
-    let body = transfer_body(&chain_id, &key, nonce, transfer_fuel, to, args.amount, memo);
+    let mut body = transfer_body(&chain_id, &key, nonce, transfer_fuel, to, args.amount, memo);
+    body.signer = Bytes::copy_from_slice(&account.0);
+    body.key_set = key_set;
     let mut tx = sign(&body, &key);
+    args.multi.cosign(&mut tx)?;
     if args.corrupt_signature {
         let mut sig = tx.signature.to_vec();
         sig[10] ^= 0x01;
@@ -183,7 +194,7 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
     submit_and_report(channel, tx, args.wait, &args.opts).await
 }
 
-fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
+pub(super) fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let bytes =
@@ -205,6 +216,8 @@ pub(super) enum Submitted {
     Pending(String),
     /// Its status after waiting.
     Status(Box<TxStatusResponse>),
+    /// Signed and saved to a file (hash, path), not submitted.
+    Saved(String, std::path::PathBuf),
 }
 
 /// Submits `tx` and, with `wait`, waits for its commit.
@@ -269,6 +282,17 @@ pub(super) fn report_unfinished(s: &Submitted, opts: &ClientOpts) -> Option<Exit
             }
             Some(ExitCode::SUCCESS)
         }
+        Submitted::Saved(hash, path) => {
+            if opts.json {
+                println!(
+                    "{}",
+                    json!({"tx_hash": hash, "saved": path.display().to_string()})
+                );
+            } else {
+                println!("signed tx {hash} saved to {}", path.display());
+            }
+            Some(ExitCode::SUCCESS)
+        }
         Submitted::Status(_) => None,
     }
 }
@@ -296,7 +320,7 @@ pub(super) fn exit_code(status: &TxStatusResponse) -> ExitCode {
             Some(s) if s == ExecStatus::Success as i32 => ExitCode::SUCCESS,
             _ => ExitCode::from(EXIT_EXEC_FAILED),
         },
-        Ok(TxState::Rejected) => ExitCode::from(EXIT_REFUSED),
+        Ok(TxState::Rejected | TxState::Evicted) => ExitCode::from(EXIT_REFUSED),
         Ok(TxState::Pending) => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     }

@@ -7,9 +7,10 @@ use std::process::{Command as Process, ExitCode, Stdio};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
+use prost::Message;
 use quorate_genesis::KeyFile;
 use quorate_proto::crypto::{Address, Hash32};
-use quorate_proto::tx::{body, sign};
+use quorate_proto::tx::{body_for, sign};
 use quorate_proto::v1::contract_service_client::ContractServiceClient;
 use quorate_proto::v1::tx_body::Payload;
 use quorate_proto::v1::{
@@ -280,18 +281,47 @@ async fn interface_of(channel: &Channel, contract: &Address) -> anyhow::Result<O
     Interface::decode(&info.interface).map(Some)
 }
 
-/// Signs `payload` with the key of `sign`, submits it and waits unless told not to.
+/// Signs `payload` with the key of `sign` (and its co-signers, for its account), then saves
+/// it (`--save`) or submits it and waits unless told not to.
 async fn send(sign_opts: &SignOpts, payload: Payload) -> anyhow::Result<(Channel, Submitted)> {
     let key = KeyFile::load(&sign_opts.from)?;
+    let key_set = sign_opts.multi.load_key_set()?;
+    let account = sign_opts.multi.account(&key, key_set.as_ref())?;
     let channel = connect(&sign_opts.opts.node).await?;
-    let (status, next) = signing_context(&channel, &key.address()).await?;
+    let (status, next) = signing_context(&channel, &account).await?;
     let nonce = sign_opts.nonce.unwrap_or(next);
-    let tx = sign(
-        &body(&status.chain_id, &key, nonce, sign_opts.fuel_limit, payload),
-        &key,
+    let mut body = body_for(
+        &status.chain_id,
+        account,
+        nonce,
+        sign_opts.fuel_limit,
+        payload,
     );
+    body.key_set = key_set;
+    let mut tx = sign(&body, &key);
+    sign_opts.multi.cosign(&mut tx)?;
+    if let Some(path) = &sign_opts.save {
+        std::fs::write(path, hex::encode(tx.encode_to_vec()) + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        let hash = quorate_proto::tx::tx_hash(&tx.body).to_hex();
+        return Ok((channel, Submitted::Saved(hash, path.clone())));
+    }
     let submitted = submit(channel.clone(), tx, !sign_opts.no_wait).await?;
     Ok((channel, submitted))
+}
+
+/// Signs and sends `payload` (see [`send`]) and reports the outcome with the exit code.
+pub(super) fn send_and_report(sign_opts: SignOpts, payload: Payload) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let (_, submitted) = send(&sign_opts, payload).await?;
+        if let Some(code) = report_unfinished(&submitted, &sign_opts.opts) {
+            return Ok(code);
+        }
+        let Submitted::Status(status) = submitted else {
+            unreachable!("report_unfinished handles the others")
+        };
+        Ok(report(&status, &sign_opts.opts, &[], None, None))
+    })
 }
 
 /// Prints a committed status, decoding the return data of `method` and the events of
@@ -676,19 +706,12 @@ pub(super) fn admin(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             sign,
         ),
     };
-    runtime()?.block_on(async move {
-        let payload = Payload::Admin(Admin {
+    send_and_report(
+        sign_opts,
+        Payload::Admin(Admin {
             action: Some(action),
-        });
-        let (_, submitted) = send(&sign_opts, payload).await?;
-        if let Some(code) = report_unfinished(&submitted, &sign_opts.opts) {
-            return Ok(code);
-        }
-        let Submitted::Status(status) = submitted else {
-            unreachable!("report_unfinished handles the others")
-        };
-        Ok(report(&status, &sign_opts.opts, &[], None, None))
-    })
+        }),
+    )
 }
 
 /// An address from 40 hex digits, with the text in the error.

@@ -5,6 +5,7 @@ mod chaos;
 mod client;
 mod contract;
 mod interface;
+mod key_sets;
 mod localnet;
 mod output;
 mod setup;
@@ -80,10 +81,15 @@ pub enum Command {
     /// Build, sign, submit and follow transactions.
     #[command(subcommand)]
     Tx(TxCommand),
-    /// Show an account's balance and nonce.
+    /// Show an account's balance and nonce (`quorate account ADDRESS`), or show and change the
+    /// keys that control it.
+    #[command(args_conflicts_with_subcommands = true)]
     Account {
         /// Address (40 hex digits).
-        address: String,
+        address: Option<String>,
+        /// Key sets: show one, add, remove or re-weight keys, change thresholds.
+        #[command(subcommand)]
+        keys: Option<key_sets::AccountCommand>,
         /// Client options.
         #[command(flatten)]
         opts: ClientOpts,
@@ -168,6 +174,13 @@ pub struct SignOpts {
     /// Submit and return without waiting for the commit.
     #[arg(long)]
     pub no_wait: bool,
+    /// Sign and save the transaction to this file instead of submitting it (for co-signers:
+    /// `quorate tx sign`, then `quorate tx submit`).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+    /// Accounts with several keys.
+    #[command(flatten)]
+    pub multi: key_sets::MultiSignOpts,
     /// Client options.
     #[command(flatten)]
     pub opts: ClientOpts,
@@ -371,6 +384,9 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Derive the multi-signature address of keys with weights and thresholds (and write the
+    /// key set its first transaction registers).
+    Multisig(key_sets::MultisigArgs),
 }
 
 /// `quorate tls …`
@@ -475,8 +491,23 @@ pub struct LocalnetArgs {
 #[derive(Subcommand, Debug)]
 pub enum TxCommand {
     /// Sign a native transfer and submit it (or save it with --save-only).
-    Transfer(TransferArgs),
-    /// Submit a signed transaction saved with `tx transfer --save`.
+    Transfer(Box<TransferArgs>),
+    /// Add a signature to a transaction saved with `--save` (offline): co-signers pass the file
+    /// along until their weight suffices, then one submits it.
+    Sign {
+        /// File holding the hex-encoded transaction.
+        file: PathBuf,
+        /// Key file of the co-signer.
+        #[arg(long = "add-signature", value_name = "KEY_FILE")]
+        add_signature: PathBuf,
+        /// Write the result here (default: back to FILE).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a signed transaction saved with `--save`.
     Submit {
         /// File holding the hex-encoded signed transaction.
         file: PathBuf,
@@ -536,6 +567,9 @@ pub struct TransferArgs {
     /// Only sign and save (with --save); do not submit.
     #[arg(long, requires = "save")]
     pub save_only: bool,
+    /// Accounts with several keys.
+    #[command(flatten)]
+    pub multi: key_sets::MultiSignOpts,
     /// Flip a bit of the signature before sending (to see the node refuse it).
     #[arg(long, hide = true)]
     pub corrupt_signature: bool,
@@ -568,7 +602,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => setup::dev(args),
         Command::Localnet(args) => localnet::run(args),
         Command::Tx(cmd) => client::tx(cmd),
-        Command::Account { address, opts } => client::account(&address, &opts),
+        Command::Account {
+            keys: Some(key_sets::AccountCommand::Keys { address }),
+            opts,
+            ..
+        } => key_sets::show(&address, &opts),
+        Command::Account {
+            keys: Some(cmd), ..
+        } => key_sets::change(cmd),
+        Command::Account {
+            address: Some(address),
+            opts,
+            ..
+        } => client::account(&address, &opts),
+        Command::Account { .. } => {
+            anyhow::bail!("give an address, or a subcommand (see quorate account --help)")
+        }
         Command::Block { block, txs, opts } => client::block(block.as_deref(), txs, &opts),
         Command::Status { opts } => client::status(&opts),
         Command::Health { opts } => client::health(&opts),

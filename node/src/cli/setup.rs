@@ -34,6 +34,7 @@ pub(super) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             let key = KeyFile::load(&file)?;
             print_key(&file, &key, json);
         }
+        KeysCommand::Multisig(args) => return super::key_sets::multisig(args),
     }
     Ok(ExitCode::SUCCESS)
 }

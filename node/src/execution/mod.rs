@@ -11,12 +11,15 @@ use prost::Message;
 use quorate_genesis::ChainParams;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::merkle;
-use quorate_proto::v1::{BlockHeader, Event, ExecStatus, Receipt, ValidatorSchedule};
+use quorate_proto::v1::{
+    BlockHeader, Event, ExecStatus, KeyChange, KeySet, Receipt, ValidatorSchedule,
+};
 use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
 
 pub use world::WorldState;
 
 use crate::admission::{AdminAction, Payload, VerifiedTx};
+use crate::authority::{authorize, deciding_set, AuthError};
 use crate::block_rules::BlockRejection;
 use crate::contracts::ContractRuntime;
 use crate::state_root::LtHash;
@@ -59,6 +62,17 @@ impl ExecutedBlock {
         }
     }
 
+    /// The key sets this block set, by account (a key set is never removed).
+    pub fn key_set_changes(&self) -> Vec<(Address, KeySet)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let set = KeySet::decode(v.as_deref()?).ok()?;
+                Some((k.key_set_account()?, set))
+            })
+            .collect()
+    }
+
     /// Whether the next block may execute on this one's changes before its commit is written:
     /// not when it stores contract code (the engine loads code from the storage) or changes the
     /// validator schedule (the node's sets follow it at commit).
@@ -81,6 +95,10 @@ pub enum InvalidTx {
         /// Expected.
         expected: u64,
     },
+    /// Signed by a key that has no say over a single-key account (not the key its address is
+    /// derived from): never admitted, so only a dishonest proposer includes one.
+    #[error("{0}")]
+    Unauthorized(String),
     /// Cannot pay the fee for the fuel it uses.
     #[error("account {account} cannot pay fee {fee} from balance {balance}")]
     CannotPayFee {
@@ -91,6 +109,13 @@ pub enum InvalidTx {
         /// Balance.
         balance: u64,
     },
+}
+
+impl InvalidTx {
+    /// A nonce past the account's next: includable once the nonces before it are used.
+    pub fn nonce_ahead(&self) -> bool {
+        matches!(self, Self::Nonce { got, expected, .. } if got > expected)
+    }
 }
 
 /// The receipt status of a contract failure.
@@ -201,17 +226,42 @@ impl<'a> BlockExecutor<'a> {
         self.state.prefetch(&mut addrs)
     }
 
-    /// Applies one transaction: checks nonce and fee, bumps the nonce, runs the payload and
-    /// charges the fee for the fuel used. A payload failure still charges the fee and yields a
-    /// failed receipt (its own effects undone); an `InvalidTx` changes nothing.
+    /// Applies one transaction: checks nonce, signing keys and fee, bumps the nonce, runs the
+    /// payload and charges the fee for the fuel used. A payload failure still charges the fee
+    /// and yields a failed receipt (its own effects undone); signatures short of the weight the
+    /// key set at this block asks yield an `INSUFFICIENT_WEIGHT` receipt and change nothing
+    /// (no fee, the nonce stays unused); an `InvalidTx` changes nothing.
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
-        let signer = self.state.account(&tx.signer)?;
+        let mut signer = self.state.account(&tx.signer)?;
         if tx.nonce != signer.nonce {
             return Ok(Err(InvalidTx::Nonce {
                 account: tx.signer,
                 got: tx.nonce,
                 expected: signer.nonce,
             }));
+        }
+        let committed = if signer.keyed {
+            Some(self.key_set(&tx.signer)?)
+        } else {
+            None
+        };
+        match authorize(tx, deciding_set(tx, committed.as_ref())) {
+            Ok(()) => {}
+            Err(e @ AuthError::SignerMismatch { .. }) => {
+                return Ok(Err(InvalidTx::Unauthorized(e.to_string())))
+            }
+            Err(e) => {
+                self.state.seal_transaction();
+                let status = ExecStatus::InsufficientWeight;
+                return Ok(Ok(receipt(tx, status, 0, 0, e.to_string())));
+            }
+        }
+        if let (false, Some(set)) = (signer.keyed, &tx.key_set) {
+            // A multi-signature address's first transaction registers its key set.
+            self.state
+                .set_entry(EntryKey::key_set(&tx.signer), Some(set.encode_to_vec()))?;
+            signer.keyed = true;
+            self.state.set_account(tx.signer, signer);
         }
         let r = match &tx.payload {
             Payload::Transfer { to, amount } => self.transfer(tx, signer, *to, *amount)?,
@@ -338,6 +388,7 @@ impl<'a> BlockExecutor<'a> {
                     Outcome::of_call(out)
                 }
                 Payload::Admin(action) => self.admin(tx, action)?,
+                Payload::Keys(change) => self.key_change(tx, change)?,
                 Payload::Transfer { .. } => unreachable!("transfers take the native path"),
             }
         };
@@ -444,6 +495,36 @@ impl<'a> BlockExecutor<'a> {
         }
         outcome.contract_address = Bytes::copy_from_slice(&address.0);
         Ok(outcome)
+    }
+
+    /// The key set of a keyed account at this point of the block.
+    fn key_set(&mut self, account: &Address) -> Result<KeySet, StorageError> {
+        let bytes = self
+            .state
+            .entry(&EntryKey::key_set(account))?
+            .ok_or_else(|| corrupt(format!("key set of {account}"), "missing"))?;
+        KeySet::decode(bytes.as_slice()).map_err(|e| corrupt(format!("key set of {account}"), e))
+    }
+
+    /// Applies a change to the signer's key set (its single key's set when it has none yet);
+    /// a change that would lock the account out fails with `BAD_INPUT`.
+    fn key_change(&mut self, tx: &VerifiedTx, change: &KeyChange) -> Result<Outcome, StorageError> {
+        let mut account = self.state.account(&tx.signer)?;
+        let current = if account.keyed {
+            self.key_set(&tx.signer)?
+        } else {
+            quorate_proto::keyset::single(&tx.primary_key())
+        };
+        match quorate_proto::keyset::apply_change(&current, change) {
+            Err(e) => Ok(Outcome::failed(ExecStatus::BadInput, e.to_string())),
+            Ok(next) => {
+                self.state
+                    .set_entry(EntryKey::key_set(&tx.signer), Some(next.encode_to_vec()))?;
+                account.keyed = true;
+                self.state.set_account(tx.signer, account);
+                Ok(Outcome::success())
+            }
+        }
     }
 
     fn admin(&mut self, tx: &VerifiedTx, action: &AdminAction) -> Result<Outcome, StorageError> {
@@ -644,7 +725,7 @@ fn seal(
         LtHash,
     ),
 ) -> ExecutedBlock {
-    let tx_hashes: Vec<Hash32> = txs.iter().map(|t| t.hash).collect();
+    let tx_hashes: Vec<Hash32> = txs.iter().map(|t| t.leaf).collect();
     let receipt_hashes: Vec<Hash32> = receipts
         .iter()
         .map(|r| Hash32::of(&r.encode_to_vec()))
@@ -945,7 +1026,8 @@ mod tests {
             changes[&t.addr(0)],
             crate::storage::Account {
                 balance: 0,
-                nonce: 2
+                nonce: 2,
+                keyed: false,
             }
         );
         assert_eq!(changes[&t.addr(1)].balance, BALANCE + BALANCE - 2 * fee);

@@ -180,10 +180,10 @@ impl WorldState {
                 // An empty account (balance 0, nonce 0) is absent: not in the accumulator and
                 // not stored, whichever way it became empty.
                 if !orig.is_empty() {
-                    lthash.remove(&addr.0, &orig.to_bytes());
+                    lthash.remove(&addr.0, orig.to_bytes().as_ref());
                 }
                 if !cur.is_empty() {
-                    lthash.insert(&addr.0, &cur.to_bytes());
+                    lthash.insert(&addr.0, cur.to_bytes().as_ref());
                 }
                 (addr, cur)
             })

@@ -49,6 +49,7 @@ fn gap_blocks_later_nonces_and_commit_prunes_stale() {
             Account {
                 balance: 5,
                 nonce: 3,
+                keyed: false,
             },
         )],
     );
@@ -68,6 +69,7 @@ fn capacity_limits_refuse_with_mempool_full() {
     let acct = Account {
         balance: 1_000_000,
         nonce: 0,
+        keyed: false,
     };
     pool.insert(tx.clone(), acct, 1).expect("first fits");
     let second = verified(&t, 0, 1, 1);
@@ -100,6 +102,7 @@ fn a_decided_blocks_transactions_leave_the_pending_set_but_stay_findable_until_w
         Account {
             balance: BALANCE - 100,
             nonce: 1,
+            keyed: false,
         },
     )];
     let mut pool = t.mempool.lock();

@@ -76,7 +76,13 @@ impl ChainService for ChainApi {
             .map_err(|e| Status::invalid_argument(format!("address: {e}")))?;
         // Read the head first: the account is at least as new as the height reported.
         let height = self.0.heads.borrow().height;
-        let acct = self.0.chain.storage().account(&addr).map_err(internal)?;
+        let storage = self.0.chain.storage();
+        let acct = storage.account(&addr).map_err(internal)?;
+        let key_set = if acct.keyed {
+            storage.key_sets(&[addr]).map_err(internal)?.pop().flatten()
+        } else {
+            None
+        };
         let next_nonce = self.0.mempool.lock().next_nonce(&addr, acct.nonce);
         Ok(Response::new(GetAccountResponse {
             account: Some(quorate_proto::v1::Account {
@@ -86,6 +92,7 @@ impl ChainService for ChainApi {
             }),
             height,
             next_nonce,
+            key_set,
         }))
     }
 

@@ -92,9 +92,11 @@ impl TxApi {
         if let Some(rec) = storage.tx(hash).map_err(internal)? {
             return Ok(from_record(rec));
         }
-        let (state, rejection) = match self.0.admission.rejection(hash) {
-            Some(e) => (TxState::Rejected, Some(e.to_rejection())),
-            None => (TxState::Unknown, None),
+        let evicted = self.0.mempool.lock().eviction(hash);
+        let (state, rejection) = match (evicted, self.0.admission.rejection(hash)) {
+            (Some(e), _) => (TxState::Evicted, Some(e.to_rejection())),
+            (None, Some(e)) => (TxState::Rejected, Some(e.to_rejection())),
+            (None, None) => (TxState::Unknown, None),
         };
         Ok(TxStatusResponse {
             tx_hash: Bytes::copy_from_slice(&hash.0),

@@ -113,7 +113,8 @@ fn an_imported_snapshot_is_the_same_state_and_the_chain_goes_on_from_it() {
         u.chain.storage().account(&t.addr(4)).expect("read"),
         Account {
             balance: crate::testutil::BALANCE + 9,
-            nonce: 0
+            nonce: 0,
+            keyed: false,
         }
     );
 }

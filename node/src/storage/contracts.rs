@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
-use quorate_proto::v1::ValidatorSchedule;
+use quorate_proto::v1::{KeySet, ValidatorSchedule};
 use rocksdb::{IteratorMode, WriteBatch};
 
 use super::{
@@ -63,6 +63,8 @@ const ADMIN: &[u8] = b"admin";
 const VALIDATORS: &[u8] = b"validators";
 /// System setting prefix: `trusted/` ‖ address → [1] for each trusted deployer.
 const TRUSTED: &[u8] = b"trusted/";
+/// System setting prefix: `keys/` ‖ address → encoded `KeySet` of a multi-key account.
+const KEYS: &[u8] = b"keys/";
 
 impl EntryKey {
     /// `contract`'s storage entry `key`.
@@ -108,6 +110,24 @@ impl EntryKey {
             space: Space::System,
             key: k,
         }
+    }
+
+    /// The key set of `account` (present once the account is keyed).
+    pub fn key_set(account: &Address) -> Self {
+        let mut k = KEYS.to_vec();
+        k.extend_from_slice(&account.0);
+        Self {
+            space: Space::System,
+            key: k,
+        }
+    }
+
+    /// The account whose key set this entry is, if it is one.
+    pub fn key_set_account(&self) -> Option<Address> {
+        if self.space != Space::System {
+            return None;
+        }
+        Address::from_slice(self.key.strip_prefix(KEYS)?).ok()
     }
 
     /// The key under which this entry enters the state commitment.
@@ -181,6 +201,24 @@ impl Storage {
         self.entry(&EntryKey::admin())?
             .map(|b| Address::from_slice(&b).map_err(|e| corrupt("admin", e)))
             .transpose()
+    }
+
+    /// The committed key sets of `accounts`, in order (`None`: the account has none), with one
+    /// multi-get.
+    pub fn key_sets(&self, accounts: &[Address]) -> Result<Vec<Option<KeySet>>, StorageError> {
+        let cf = self.cf(Space::System.cf());
+        let keys: Vec<EntryKey> = accounts.iter().map(EntryKey::key_set).collect();
+        self.db()
+            .batched_multi_get_cf(cf, keys.iter().map(|k| &k.key), false)
+            .into_iter()
+            .zip(accounts)
+            .map(|(r, addr)| {
+                r?.map(|b| {
+                    KeySet::decode(b.as_ref()).map_err(|e| corrupt(format!("key set of {addr}"), e))
+                })
+                .transpose()
+            })
+            .collect()
     }
 
     /// The committed validator schedule (written at genesis, so present on every chain).

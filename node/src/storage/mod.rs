@@ -336,9 +336,10 @@ impl Storage {
             let acct = Account {
                 balance: *balance,
                 nonce: 0,
+                keyed: false,
             };
             let value = acct.to_bytes();
-            lthash.insert(&addr.0, &value);
+            lthash.insert(&addr.0, value.as_ref());
             batch.put_cf(accounts, addr.0, value);
         }
         let owned: Vec<(EntryKey, Option<Vec<u8>>)> = entries

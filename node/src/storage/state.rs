@@ -4,38 +4,63 @@ use quorate_proto::Address;
 
 use super::{corrupt, Storage, StorageError, CF_ACCOUNTS};
 
-/// An account's balance and next nonce.
+/// An account's balance, next nonce, and whether a key set entry controls it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Account {
     /// Balance in the smallest unit.
     pub balance: u64,
     /// Nonce the account's next transaction must carry.
     pub nonce: u64,
+    /// A key set entry ([`EntryKey::key_set`](super::EntryKey::key_set)) controls the
+    /// account; otherwise the one key its address is derived from does. Kept here so that
+    /// admission learns it from the account read it makes anyway.
+    pub keyed: bool,
+}
+
+/// The encoded account: 16 bytes, or 17 with the key-set flag.
+#[derive(Clone, Copy, Debug)]
+pub struct AccountBytes {
+    buf: [u8; 17],
+    len: usize,
+}
+
+impl AsRef<[u8]> for AccountBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 impl Account {
-    /// Fixed 16-byte encoding: balance then nonce, big-endian.
-    pub fn to_bytes(&self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.balance.to_be_bytes());
-        b[8..].copy_from_slice(&self.nonce.to_be_bytes());
-        b
+    /// Balance then nonce, big-endian, then one byte `1` when keyed (a single-key account's
+    /// encoding, and so its part of the state root, is what it was before key sets existed).
+    pub fn to_bytes(&self) -> AccountBytes {
+        let mut buf = [0u8; 17];
+        buf[..8].copy_from_slice(&self.balance.to_be_bytes());
+        buf[8..16].copy_from_slice(&self.nonce.to_be_bytes());
+        buf[16] = 1;
+        AccountBytes {
+            buf,
+            len: if self.keyed { 17 } else { 16 },
+        }
     }
 
-    /// Decodes the 16-byte encoding.
+    /// Decodes [`Account::to_bytes`].
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() != 16 {
-            return None;
-        }
+        let keyed = match b.len() {
+            16 => false,
+            17 if b[16] == 1 => true,
+            _ => return None,
+        };
         Some(Self {
             balance: u64::from_be_bytes(b[..8].try_into().ok()?),
-            nonce: u64::from_be_bytes(b[8..].try_into().ok()?),
+            nonce: u64::from_be_bytes(b[8..16].try_into().ok()?),
+            keyed,
         })
     }
 
     /// True for the state of an account that was never touched (not stored).
     pub fn is_empty(&self) -> bool {
-        self.balance == 0 && self.nonce == 0
+        self.balance == 0 && self.nonce == 0 && !self.keyed
     }
 }
 

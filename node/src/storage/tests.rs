@@ -21,21 +21,24 @@ fn committed_blocks_survive_reopen_with_consistent_state() {
         s.account(&t.addr(0)).expect("a0"),
         Account {
             balance: BALANCE - 107 - 2 * fee,
-            nonce: 2
+            nonce: 2,
+            keyed: false,
         }
     );
     assert_eq!(
         s.account(&t.addr(1)).expect("a1"),
         Account {
             balance: BALANCE + 100 - 50 - fee,
-            nonce: 1
+            nonce: 1,
+            keyed: false,
         }
     );
     assert_eq!(
         s.account(&t.addr(2)).expect("a2"),
         Account {
             balance: BALANCE + 57,
-            nonce: 0
+            nonce: 0,
+            keyed: false,
         }
     );
     let b2 = s.block_by_height(2).expect("read").expect("block 2");
@@ -97,7 +100,8 @@ fn a_refused_commit_writes_nothing() {
         s.account(&t.addr(0)).expect("a0"),
         Account {
             balance: BALANCE,
-            nonce: 0
+            nonce: 0,
+            keyed: false,
         }
     );
     assert_eq!(s.check_consistency().expect("consistent"), head);
@@ -143,8 +147,17 @@ fn head_and_account_encodings_roundtrip() {
     let a = Account {
         balance: u64::MAX,
         nonce: 7,
+        keyed: false,
     };
-    assert_eq!(Account::from_bytes(&a.to_bytes()), Some(a));
+    assert_eq!(Account::from_bytes(a.to_bytes().as_ref()), Some(a));
+    let keyed = Account { keyed: true, ..a };
+    assert_eq!(keyed.to_bytes().as_ref().len(), 17);
+    assert_eq!(Account::from_bytes(keyed.to_bytes().as_ref()), Some(keyed));
+    assert_eq!(
+        a.to_bytes().as_ref().len(),
+        16,
+        "a single-key account's encoding is unchanged"
+    );
 }
 
 /// Issue 13, defect 10: `sync_writes = false` (for benchmarks) also dropped the fsync of the

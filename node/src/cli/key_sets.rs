@@ -1,0 +1,417 @@
+//! Multi-key accounts on the command line: multi-signature addresses (`keys multisig`), key
+//! sets (`account keys`, key changes), and signing for an account with several keys
+//! (`--account`, `--cosign`, `--key-set`, `tx sign`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use prost::Message;
+use quorate_genesis::KeyFile;
+use quorate_proto::crypto::{Address, Keypair};
+use quorate_proto::keyset;
+use quorate_proto::tx::{cosign, tx_hash};
+use quorate_proto::v1::{
+    key_change, tx_body, GetAccountRequest, KeyChange, KeySet, Thresholds, Transaction, WeightedKey,
+};
+use serde_json::{json, Value};
+
+use super::client::{connect, runtime, status_err};
+use super::{ClientOpts, SignOpts};
+
+/// Signing for accounts with several keys: which account, which other local keys co-sign, and
+/// the key set a multi-signature address registers with its first transaction.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MultiSignOpts {
+    /// The account the transaction is for, when it is not the `--from` key's own address (a
+    /// multi-signature address, or an account whose key set changed).
+    #[arg(long, value_name = "ADDRESS")]
+    pub account: Option<String>,
+    /// Further key files that sign the same transaction (each adds its weight).
+    #[arg(long, value_name = "KEY_FILE")]
+    pub cosign: Vec<PathBuf>,
+    /// The key set file (`quorate keys multisig --out`) a multi-signature address registers
+    /// with its first transaction; sets `--account` to its address.
+    #[arg(long, value_name = "FILE")]
+    pub key_set: Option<PathBuf>,
+}
+
+impl MultiSignOpts {
+    /// The key set to register, if given.
+    pub fn load_key_set(&self) -> anyhow::Result<Option<KeySet>> {
+        self.key_set.as_deref().map(read_key_set).transpose()
+    }
+
+    /// The account to sign for: `--account`, the address of `--key-set`, or `key`'s own.
+    pub fn account(&self, key: &Keypair, key_set: Option<&KeySet>) -> anyhow::Result<Address> {
+        let from_set = key_set.map(keyset::address);
+        match (&self.account, from_set) {
+            (Some(a), set) => {
+                let a = Address::from_hex(a).with_context(|| format!("--account {a:?}"))?;
+                if let Some(derived) = set.filter(|d| *d != a) {
+                    bail!("--account {a} is not the address {derived} of --key-set");
+                }
+                Ok(a)
+            }
+            (None, Some(derived)) => Ok(derived),
+            (None, None) => Ok(key.address()),
+        }
+    }
+
+    /// Adds the `--cosign` keys' signatures to `tx`.
+    pub fn cosign(&self, tx: &mut Transaction) -> anyhow::Result<()> {
+        for path in &self.cosign {
+            let key = KeyFile::load(path)?;
+            if !cosign(tx, &key) {
+                bail!("{} already signed this transaction", path.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Key-set commands of `quorate account`.
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Show an account's key set: its keys with their weights and its thresholds.
+    Keys {
+        /// Address (40 hex digits).
+        address: String,
+    },
+    /// Add a key with a weight to the signer account's key set.
+    AddKey {
+        /// Public key (64 hex digits) or key file.
+        #[arg(value_name = "KEY")]
+        public_key: String,
+        /// Its weight.
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Remove a key (refused if a threshold would become unreachable).
+    RemoveKey {
+        /// Public key (64 hex digits) or key file.
+        #[arg(value_name = "KEY")]
+        public_key: String,
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Give a key of the set a new weight.
+    SetWeight {
+        /// Public key (64 hex digits) or key file.
+        #[arg(value_name = "KEY")]
+        public_key: String,
+        /// The new weight.
+        #[arg(long)]
+        weight: u32,
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Replace the account's thresholds.
+    SetThresholds {
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+}
+
+/// Thresholds per class of action.
+#[derive(Args, Debug, Clone)]
+pub struct ThresholdArgs {
+    /// Weight every action needs unless another threshold covers it.
+    #[arg(long)]
+    pub threshold: u32,
+    /// Weight a key change needs (default: the sum of all weights for `keys multisig`, the
+    /// `--threshold` for `set-thresholds`).
+    #[arg(long)]
+    pub key_management: Option<u32>,
+    /// Weight a contract deploy needs (default: `--threshold`).
+    #[arg(long, default_value_t = 0)]
+    pub deploy: u32,
+    /// Weight a transfer (or call value) above `--large-transfer-above` needs.
+    #[arg(long, default_value_t = 0, requires = "large_transfer_above")]
+    pub large_transfer: u32,
+    /// The amount above which `--large-transfer` applies.
+    #[arg(long, default_value_t = 0)]
+    pub large_transfer_above: u64,
+}
+
+impl ThresholdArgs {
+    fn thresholds(&self, key_management_default: u32) -> Thresholds {
+        Thresholds {
+            base: self.threshold,
+            key_management: self.key_management.unwrap_or(key_management_default),
+            deploy: self.deploy,
+            large_transfer_above: self.large_transfer_above,
+            large_transfer: self.large_transfer,
+        }
+    }
+}
+
+/// `quorate keys multisig`.
+#[derive(Args, Debug)]
+pub struct MultisigArgs {
+    /// A key with its weight: `KEY[:WEIGHT]`, KEY a public key (64 hex digits) or a key file;
+    /// weight 1 if omitted. Give one per key.
+    #[arg(long = "member", value_name = "KEY[:WEIGHT]", required = true)]
+    pub members: Vec<String>,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// Write the key set to this file (for `--key-set` on the address's first transaction).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A public key from 64 hex digits or a key file.
+fn public_key(spec: &str) -> anyhow::Result<[u8; 32]> {
+    if spec.len() == 64 {
+        if let Ok(bytes) = hex::decode(spec) {
+            return Ok(bytes.try_into().expect("32 bytes"));
+        }
+    }
+    Ok(KeyFile::load(Path::new(spec))
+        .with_context(|| {
+            format!("{spec:?} is neither a public key (64 hex digits) nor a key file")
+        })?
+        .public()
+        .0)
+}
+
+/// The JSON form of a key set, with its multi-signature address.
+pub fn key_set_json(set: &KeySet) -> Value {
+    let t = set.thresholds.unwrap_or_default();
+    json!({
+        "address": keyset::address(set).to_hex(),
+        "keys": set.keys.iter().map(|k| json!({
+            "public_key": hex::encode(&k.public_key),
+            "weight": k.weight,
+        })).collect::<Vec<_>>(),
+        "thresholds": {
+            "base": t.base,
+            "key_management": t.key_management,
+            "deploy": t.deploy,
+            "large_transfer": t.large_transfer,
+            "large_transfer_above": t.large_transfer_above,
+        },
+    })
+}
+
+fn read_key_set(path: &Path) -> anyhow::Result<KeySet> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let keys = v["keys"]
+        .as_array()
+        .with_context(|| format!("{}: no \"keys\"", path.display()))?
+        .iter()
+        .map(|k| {
+            let pk = hex::decode(k["public_key"].as_str().unwrap_or_default())
+                .context("public_key is not hex")?;
+            Ok(WeightedKey {
+                public_key: Bytes::from(pk),
+                weight: k["weight"].as_u64().unwrap_or(0) as u32,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let t = &v["thresholds"];
+    let n = |f: &str| t[f].as_u64().unwrap_or(0);
+    let set = keyset::canonicalize(KeySet {
+        keys,
+        thresholds: Some(Thresholds {
+            base: n("base") as u32,
+            key_management: n("key_management") as u32,
+            deploy: n("deploy") as u32,
+            large_transfer_above: n("large_transfer_above"),
+            large_transfer: n("large_transfer") as u32,
+        }),
+    });
+    keyset::validate(&set).with_context(|| format!("{}", path.display()))?;
+    Ok(set)
+}
+
+/// `quorate keys multisig`: derives a multi-signature address from keys, weights and
+/// thresholds (no node needed).
+pub fn multisig(args: MultisigArgs) -> anyhow::Result<ExitCode> {
+    let keys = args
+        .members
+        .iter()
+        .map(|m| {
+            let (key, weight) = match m.rsplit_once(':') {
+                Some((k, w)) if w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty() => (
+                    k,
+                    w.parse::<u32>()
+                        .with_context(|| format!("weight in {m:?}"))?,
+                ),
+                _ => (m.as_str(), 1),
+            };
+            Ok(WeightedKey {
+                public_key: Bytes::copy_from_slice(&public_key(key)?),
+                weight,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let total: u64 = keys.iter().map(|k| u64::from(k.weight)).sum();
+    let set = keyset::canonicalize(KeySet {
+        keys,
+        thresholds: Some(
+            args.thresholds
+                .thresholds(u32::try_from(total).unwrap_or(u32::MAX)),
+        ),
+    });
+    keyset::validate(&set).context("key set")?;
+    let v = key_set_json(&set);
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&v)? + "\n")
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if args.json {
+        println!("{v}");
+    } else {
+        println!("{}", key_set_text(&set));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn key_set_text(set: &KeySet) -> String {
+    let t = set.thresholds.unwrap_or_default();
+    let mut out = format!("address {}\n", keyset::address(set));
+    for k in &set.keys {
+        out += &format!("  key {} weight {}\n", hex::encode(&k.public_key), k.weight);
+    }
+    out += &format!(
+        "  thresholds: base {}, key management {}, deploy {}",
+        t.base,
+        t.key_management,
+        if t.deploy == 0 { t.base } else { t.deploy }
+    );
+    if t.large_transfer != 0 {
+        out += &format!(
+            ", transfers above {} {}",
+            t.large_transfer_above, t.large_transfer
+        );
+    }
+    out
+}
+
+/// `quorate account keys`: the key set of an account as the node's committed state holds it.
+pub fn show(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
+    let addr = Address::from_hex(address).with_context(|| format!("address {address:?}"))?;
+    runtime()?.block_on(async {
+        let resp = quorate_proto::v1::chain_service_client::ChainServiceClient::new(
+            connect(&opts.node).await?,
+        )
+        .get_account(GetAccountRequest {
+            address: Bytes::copy_from_slice(&addr.0),
+        })
+        .await
+        .map_err(|s| status_err("account", s))?
+        .into_inner();
+        match (&resp.key_set, opts.json) {
+            (Some(set), true) => {
+                let mut v = key_set_json(set);
+                v["address"] = json!(addr.to_hex());
+                v["height"] = json!(resp.height);
+                println!("{v}");
+            }
+            (None, true) => println!(
+                "{}",
+                json!({"address": addr.to_hex(), "single_key": true, "height": resp.height})
+            ),
+            (Some(set), false) => {
+                let text = key_set_text(set);
+                let body = text.split_once('\n').map_or("", |(_, b)| b);
+                println!("account {addr} (height {})\n{body}", resp.height);
+            }
+            (None, false) => println!(
+                "account {addr}: one key, the one its address is derived from (no key set)"
+            ),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `quorate account add-key | remove-key | set-weight | set-thresholds`.
+pub fn change(cmd: AccountCommand) -> anyhow::Result<ExitCode> {
+    let (change, sign) = match cmd {
+        AccountCommand::Keys { .. } => unreachable!("shown by `show`"),
+        AccountCommand::AddKey {
+            public_key: k,
+            weight,
+            sign,
+        } => (
+            key_change::Change::AddKey(WeightedKey {
+                public_key: Bytes::copy_from_slice(&public_key(&k)?),
+                weight,
+            }),
+            sign,
+        ),
+        AccountCommand::RemoveKey {
+            public_key: k,
+            sign,
+        } => (
+            key_change::Change::RemoveKey(Bytes::copy_from_slice(&public_key(&k)?)),
+            sign,
+        ),
+        AccountCommand::SetWeight {
+            public_key: k,
+            weight,
+            sign,
+        } => (
+            key_change::Change::SetWeight(WeightedKey {
+                public_key: Bytes::copy_from_slice(&public_key(&k)?),
+                weight,
+            }),
+            sign,
+        ),
+        AccountCommand::SetThresholds { thresholds, sign } => (
+            key_change::Change::SetThresholds(thresholds.thresholds(thresholds.threshold)),
+            sign,
+        ),
+    };
+    super::contract::send_and_report(
+        sign,
+        tx_body::Payload::Keys(KeyChange {
+            change: Some(change),
+        }),
+    )
+}
+
+/// `quorate tx sign`: adds a signature to a saved transaction (offline), for co-signers to
+/// pass the file along until the weight suffices.
+pub fn sign_file(
+    file: &Path,
+    key: &Path,
+    out: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut tx = super::client::read_tx_file(file)?;
+    let keypair = KeyFile::load(key)?;
+    if !cosign(&mut tx, &keypair) {
+        bail!("{} already signed this transaction", key.display());
+    }
+    let out = out.unwrap_or(file);
+    std::fs::write(out, hex::encode(tx.encode_to_vec()) + "\n")
+        .with_context(|| format!("writing {}", out.display()))?;
+    let hash = tx_hash(&tx.body);
+    let signatures = 1 + tx.cosignatures.len();
+    if json {
+        println!(
+            "{}",
+            json!({"tx_hash": hash.to_hex(), "signatures": signatures, "saved": out.display().to_string()})
+        );
+    } else {
+        println!(
+            "tx {hash}: {signatures} signatures, saved to {}",
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
