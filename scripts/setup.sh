@@ -33,11 +33,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
 fi
 # The Python client examples the tests run (clients/python).
 if command -v python3 >/dev/null 2>&1 \
-  && ! python3 -c "import grpc, grpc_tools, grpc_health" >/dev/null 2>&1; then
-  echo "setup: installing the Python gRPC packages of clients/python"
+  && ! python3 -c "import grpc, grpc_tools, grpc_health, blake3, cryptography" >/dev/null 2>&1; then
+  echo "setup: installing the Python packages of clients/python"
   python3 -m pip install -q --disable-pip-version-check \
     -r "$(dirname "$0")/../clients/python/requirements.txt" 2>&1 | grep -v "as the 'root' user" || true
-  python3 -c "import grpc, grpc_tools, grpc_health" \
-    || { echo "setup: the Python gRPC packages did not install" >&2; exit 1; }
+  python3 -c "import grpc, grpc_tools, grpc_health, blake3, cryptography" \
+    || { echo "setup: the Python packages did not install" >&2; exit 1; }
 fi
 echo "setup: ready ($(cargo --version), $(protoc --version))"

@@ -346,4 +346,66 @@ fn multi_key_accounts_from_the_cli() {
     assert_eq!(code, 2, "{res}");
     assert_eq!(res["state"], "EVICTED", "{res}");
     assert_eq!(refused(&res).0, "FOREIGN_KEY", "{res}");
+
+    // A client in another language: Python derives a 2-of-2 address of b and c the way the
+    // CLI does, co-signs a transfer from it and submits it; signing twice with one key is
+    // refused by the node.
+    let (_, pair) = local_json(&[
+        "keys",
+        "multisig",
+        "--member",
+        &b,
+        "--member",
+        &c,
+        "--threshold",
+        "2",
+    ]);
+    let pair = pair["address"].as_str().expect("address").to_owned();
+    let (code, res) = node.cli_json(&[
+        "tx", "transfer", "--from", &k0, "--to", &pair, "--amount", "1000000", "--wait",
+    ]);
+    assert_eq!(code, 0, "{res}");
+    let python = |extra: &[&str]| -> Value {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../clients/python/multisig_transfer.py"
+        );
+        let grpc = node.url.trim_start_matches("http://");
+        let out = std::process::Command::new("python3")
+            .args([
+                script,
+                "--node",
+                grpc,
+                "--key",
+                &b,
+                "--key",
+                &c,
+                "--threshold",
+                "2",
+            ])
+            .args(["--to", &to, "--amount", "7"])
+            .args(extra)
+            .output()
+            .expect("python3 (scripts/setup.sh installs its packages)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    let res = python(&["--duplicate"]);
+    assert_eq!(
+        (res["state"].as_str(), res["code"].as_str()),
+        (Some("REJECTED"), Some("DUPLICATE_SIGNATURE")),
+        "{res}"
+    );
+    let res = python(&[]);
+    assert_eq!(res["address"].as_str(), Some(pair.as_str()), "{res}");
+    assert_eq!(
+        (res["state"].as_str(), res["status"].as_str()),
+        (Some("COMMITTED"), Some("SUCCESS")),
+        "{res}"
+    );
 }
