@@ -133,6 +133,82 @@ fn four_validators_agree_survive_a_crash_and_a_leader_kill() {
         assert_eq!(q["return_data"], "0100000000000000", "validator {i}: {q}");
     }
 
+    // A 2-of-2 address of accounts 4 and 5 receives funds through validator 0 and spends them
+    // with both signatures through validator 2: the co-signed transaction's leaf (hash bound
+    // to its keys) fills compact proposals on all four, which agree.
+    let set = path_str(&c.dir.path().join("pair.json"));
+    let (k4, k5) = (path_str(&c.account_key(4)), path_str(&c.account_key(5)));
+    let pair = c.local_json(&[
+        "keys",
+        "multisig",
+        "--member",
+        &k4,
+        "--member",
+        &k5,
+        "--threshold",
+        "2",
+        "--out",
+        &set,
+    ])["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    let k6 = path_str(&c.account_key(6));
+    let (code, out) = c.cli(
+        0,
+        &[
+            "tx", "transfer", "--from", &k6, "--to", &pair, "--amount", "100000", "--wait",
+        ],
+    );
+    assert_eq!(code, 0, "funding the pair: {out}");
+    let (code, out) = c.cli(
+        2,
+        &[
+            "tx",
+            "transfer",
+            "--from",
+            &k4,
+            "--cosign",
+            &k5,
+            "--key-set",
+            &set,
+            "--to",
+            &sink,
+            "--amount",
+            "7",
+            "--wait",
+        ],
+    );
+    assert_eq!(code, 0, "co-signed transfer: {out}");
+    let (code, out) = c.cli(
+        1,
+        &[
+            "tx",
+            "transfer",
+            "--from",
+            &k4,
+            "--account",
+            &pair,
+            "--to",
+            &sink,
+            "--amount",
+            "7",
+        ],
+    );
+    assert_eq!(code, 2, "one signature of two is refused: {out}");
+    assert!(out.contains("INSUFFICIENT_WEIGHT"), "{out}");
+    let top = c.height(2).expect("height");
+    c.wait_height(&[0, 1, 2, 3], top, LIMIT);
+    assert_same_chain(&c, &[0, 1, 2, 3], top);
+    for i in 0..4 {
+        let keys = c.json(i, &["account", "keys", &pair]).expect("keys");
+        assert_eq!(
+            keys["keys"].as_array().map(Vec::len),
+            Some(2),
+            "validator {i}"
+        );
+    }
+
     // One validator down: the other three keep committing.
     c.kill(3);
     let before = c.height(0).expect("height");
@@ -181,7 +257,7 @@ fn four_validators_agree_survive_a_crash_and_a_leader_kill() {
     let status = c.json(3, &["status"]).expect("status");
     assert_eq!(status["lowest_block_height"].as_u64(), Some(at + 1));
     let balance = c.json(3, &["account", &sink]).expect("account")["balance"].as_u64();
-    assert_eq!(balance, Some(1_000_000_000_000 + 6 * 7));
+    assert_eq!(balance, Some(1_000_000_000_000 + 7 * 7));
 
     // Kill the proposer of the next height's first round: a round change, then commits resume.
     let h = c.height(0).expect("height");
