@@ -302,22 +302,45 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
         "ABORTED",
     );
 
-    // Return with both signatures: the creditor (now debtor of a new transfer) and the other.
+    // Return: one transaction from the escrow's 2-of-2 address, which both the debtor (the
+    // creditor above, debtor of a new transfer) and the creditor (other) sign.
     ok_tx(
         &node,
         &format!("escrow transfer 1 {other} --from {creditor}"),
     );
-    failed_tx(
+    let target = query(&node, &format!("escrow target {creditor} {other}"))["address"]
+        .as_str()
+        .expect("address")
+        .trim_start_matches("0x")
+        .to_owned();
+    // It is the address `quorate keys multisig` derives for the two keys, 2 of 2.
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "keys", "multisig", "--member", &creditor, "--member", &other,
+        ])
+        .args(["--threshold", "2", "--json"])
+        .output()
+        .expect("keys multisig");
+    let derived: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(derived["address"].as_str(), Some(target.as_str()));
+    // It pays its fee: fund it.
+    ok_tx(
         &node,
-        &format!("escrow approve-return 1 --from {debtor}"),
-        "PERMISSION_DENIED",
+        &format!("tx transfer --from {issuer} --to {target} --amount 20000000 --wait"),
     );
-    let v = ok_tx(&node, &format!("escrow approve-return 1 --from {creditor}"));
-    assert_eq!(
-        v["receipt"]["return"]["state"], "IN_ESCROW",
-        "one approval is not enough"
+    // One signature is not the escrow address's: refused at admission, nothing changes.
+    let alone = format!("escrow return 1 --debtor {creditor} --creditor {other} --from {creditor}");
+    let (code, v) = node.cli_json(&words(&alone));
+    assert_eq!(code, 2, "{v}");
+    assert_eq!(v["rejection"]["code"], "INSUFFICIENT_WEIGHT", "{v}");
+    assert_eq!(query(&node, "escrow show 1")["state"], "IN_ESCROW");
+    // Both sign one transaction: back to the debtor.
+    let v = ok_tx(
+        &node,
+        &format!(
+            "escrow return 1 --debtor {creditor} --creditor {other} --from {creditor} --cosign {other}"
+        ),
     );
-    let v = ok_tx(&node, &format!("escrow approve-return 1 --from {other}"));
     assert_eq!(v["receipt"]["return"]["state"], "HELD");
     assert_eq!(v["receipt"]["return"]["holder"], hex0x(&dev_address(2)));
 
@@ -357,7 +380,6 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
             "escrowed",
             "confirmed",
             "escrowed",
-            "return_approved",
             "returned",
             "escrowed",
             "reclaimed"

@@ -1,9 +1,10 @@
 //! The credit-certificate escrow system contract. A credit rights certificate is a right to an
 //! amount its issuer owes at maturity, held by an account. Its holder (the debtor of a
-//! transfer) asks to transfer it to a creditor: the contract derives a temporary target address
-//! from the two addresses and moves the certificate there; the creditor's confirmation moves it
-//! on to the creditor. The target is controlled by both, 2 of 2: the certificate returns to the
-//! debtor when both approve, or when the debtor reclaims it after the transfer's deadline.
+//! transfer) asks to transfer it to a creditor: the contract moves the certificate to a
+//! temporary target address — the 2-of-2 multi-signature address of the debtor's and the
+//! creditor's keys — and the creditor's confirmation moves it on to the creditor. The certificate
+//! returns to the debtor by one transaction from the target address, which both keys sign, or
+//! when the debtor reclaims it after the transfer's deadline.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -34,10 +35,21 @@ static CERTIFICATES: Map<u64, CreditCertificate> = Map::new("certificate");
 static NEXT_ID: Item<u64> = Item::new("next_id");
 static HISTORY: Map<(u64, u32), HistoryEntry> = Map::new("history");
 
-/// The temporary target address of a transfer from `debtor` to `creditor`: no key controls it;
-/// only this contract moves what it holds, on the rules above.
-pub fn target_of(debtor: &Address, creditor: &Address) -> Address {
-    crypto::derive_address("quorate/credit-escrow/target", &[&debtor.0, &creditor.0])
+/// The temporary target address of a transfer between the holders of `debtor_key` and
+/// `creditor_key`: their 2-of-2 multi-signature address (weight 1 each, every threshold 2), which
+/// only a transaction both keys sign acts for.
+pub fn target_of(debtor_key: &[u8; 32], creditor_key: &[u8; 32]) -> Address {
+    crypto::multisig_address(&[(*debtor_key, 1), (*creditor_key, 1)], 2, 2)
+}
+
+/// A 32-byte public key argument.
+fn public_key(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
+    bytes.try_into().map_err(|_| {
+        Error::bad_input(quorate_sdk::__format!(
+            "{what} is {} bytes; an ed25519 public key is 32",
+            bytes.len()
+        ))
+    })
 }
 
 fn load(id: u64) -> Result<CreditCertificate> {
@@ -78,7 +90,7 @@ fn with_history(mut c: CreditCertificate) -> Result<CreditCertificate> {
 }
 
 /// Back to the debtor: ends the escrow.
-fn return_to_debtor(mut c: CreditCertificate, action: &str) -> CreditCertificate {
+fn back_to_debtor(mut c: CreditCertificate, action: &str) -> CreditCertificate {
     let target = c.escrow_target.clone();
     let debtor = core::mem::take(&mut c.escrow_debtor);
     c.holder = debtor.clone();
@@ -86,8 +98,6 @@ fn return_to_debtor(mut c: CreditCertificate, action: &str) -> CreditCertificate
     c.escrow_creditor.clear();
     c.escrow_target.clear();
     c.escrow_deadline_ms = 0;
-    c.debtor_approved_return = false;
-    c.creditor_approved_return = false;
     save(c, action, &target, &debtor)
 }
 
@@ -148,7 +158,17 @@ methods! {
             args.deadline_ms > context::block_time_ms(),
             Error::bad_input("the deadline must be after the current block time")
         );
-        let target = target_of(&debtor, &creditor);
+        let debtor_key = public_key(&args.debtor_key, "debtor_key")?;
+        let creditor_key = public_key(&args.creditor_key, "creditor_key")?;
+        ensure!(
+            crypto::address_of_key(&debtor_key) == debtor,
+            Error::bad_input("debtor_key is not the key of the caller's address")
+        );
+        ensure!(
+            crypto::address_of_key(&creditor_key) == creditor,
+            Error::bad_input("creditor_key is not the key of the creditor's address")
+        );
+        let target = target_of(&debtor_key, &creditor_key);
         c.holder = target.to_vec();
         c.state = CertificateState::InEscrow as i32;
         c.escrow_debtor = debtor.to_vec();
@@ -174,35 +194,24 @@ methods! {
         c.state = CertificateState::Held as i32;
         c.escrow_debtor.clear();
         c.escrow_deadline_ms = 0;
-        c.debtor_approved_return = false;
-        c.creditor_approved_return = false;
         let c = save(c, "confirmed", &target, &creditor);
         events::emit("confirmed", &c);
         Ok(c)
     }
 
-    /// Debtor or creditor approves returning the certificate; with both, it returns.
-    fn approve_return(args: CertificateId) -> Result<CreditCertificate> {
-        let mut c = load(args.id)?;
+    /// The target address — a transaction the debtor's and the creditor's keys both signed —
+    /// returns the certificate to the debtor.
+    fn return_to_debtor(args: CertificateId) -> Result<CreditCertificate> {
+        let c = load(args.id)?;
         in_escrow(&c)?;
-        let caller = context::caller().to_vec();
-        if caller == c.escrow_debtor {
-            c.debtor_approved_return = true;
-        } else if caller == c.escrow_creditor {
-            c.creditor_approved_return = true;
-        } else {
-            return Err(Error::permission_denied(
-                "only the transfer's debtor and creditor may approve a return",
-            ));
-        }
-        if c.debtor_approved_return && c.creditor_approved_return {
-            let c = return_to_debtor(c, "returned");
-            events::emit("returned", &c);
-            return Ok(c);
-        }
-        let target = c.escrow_target.clone();
-        let c = save(c, "return_approved", &target, &target);
-        events::emit("return_approved", &c);
+        ensure!(
+            context::caller().to_vec() == c.escrow_target,
+            Error::permission_denied(
+                "only the escrow's target address, in a transaction both the debtor and the creditor sign, may return it"
+            )
+        );
+        let c = back_to_debtor(c, "returned");
+        events::emit("returned", &c);
         Ok(c)
     }
 
@@ -222,7 +231,7 @@ methods! {
                 context::block_time_ms()
             ))
         );
-        let c = return_to_debtor(c, "reclaimed");
+        let c = back_to_debtor(c, "reclaimed");
         events::emit("returned", &c);
         Ok(c)
     }
@@ -232,11 +241,11 @@ methods! {
         with_history(load(args.id)?)
     }
 
-    /// The target address of a transfer from `debtor` to `creditor`.
+    /// The target address of a transfer between the holders of two keys.
     fn target_address(args: TargetArgs) -> Result<TargetAddress> {
-        let debtor = Address::from_slice(&args.debtor)?;
-        let creditor = Address::from_slice(&args.creditor)?;
-        Ok(TargetAddress { address: target_of(&debtor, &creditor).to_vec() })
+        let debtor_key = public_key(&args.debtor_key, "debtor_key")?;
+        let creditor_key = public_key(&args.creditor_key, "creditor_key")?;
+        Ok(TargetAddress { address: target_of(&debtor_key, &creditor_key).to_vec() })
     }
 }
 
@@ -256,27 +265,43 @@ mod tests {
     use quorate_sdk::{testing, ErrorKind};
 
     const ISSUER: Address = Address([1; 20]);
-    const DEBTOR: Address = Address([2; 20]);
-    const CREDITOR: Address = Address([3; 20]);
+    const DEBTOR_KEY: [u8; 32] = [2; 32];
+    const CREDITOR_KEY: [u8; 32] = [3; 32];
+
+    fn debtor() -> Address {
+        crypto::address_of_key(&DEBTOR_KEY)
+    }
+
+    fn creditor() -> Address {
+        crypto::address_of_key(&CREDITOR_KEY)
+    }
 
     fn issued() -> u64 {
         testing::reset();
         testing::set_block(5, 1_000);
         testing::set_caller(ISSUER);
         let c = issue(IssueArgs {
-            holder: DEBTOR.to_vec(),
+            holder: debtor().to_vec(),
             amount: 500,
             maturity_ms: 90_000,
             terms: "net 90".into(),
         })
         .expect("issue");
-        testing::set_caller(DEBTOR);
-        request_transfer(TransferArgs {
+        testing::set_caller(debtor());
+        let args = |creditor_key: [u8; 32]| TransferArgs {
             id: c.id,
-            creditor: CREDITOR.to_vec(),
+            creditor: creditor().to_vec(),
             deadline_ms: 5_000,
-        })
-        .expect("transfer");
+            debtor_key: DEBTOR_KEY.to_vec(),
+            creditor_key: creditor_key.to_vec(),
+        };
+        assert_eq!(
+            request_transfer(args([9; 32]))
+                .expect_err("a key not the creditor's")
+                .kind,
+            ErrorKind::BadInput
+        );
+        request_transfer(args(CREDITOR_KEY)).expect("transfer");
         c.id
     }
 
@@ -284,15 +309,15 @@ mod tests {
     fn escrow_then_creditor_confirmation() {
         let id = issued();
         let c = get(CertificateId { id }).expect("get");
-        assert_eq!(holder(&c), target_of(&DEBTOR, &CREDITOR));
-        testing::set_caller(DEBTOR);
+        assert_eq!(holder(&c), target_of(&DEBTOR_KEY, &CREDITOR_KEY));
+        testing::set_caller(debtor());
         assert_eq!(
             confirm(CertificateId { id }).expect_err("debtor").kind,
             ErrorKind::PermissionDenied
         );
-        testing::set_caller(CREDITOR);
+        testing::set_caller(creditor());
         let c = confirm(CertificateId { id }).expect("confirm");
-        assert_eq!(holder(&c), CREDITOR);
+        assert_eq!(holder(&c), creditor());
         assert_eq!(
             actions(&c),
             vec!["confirmed"],
@@ -304,24 +329,31 @@ mod tests {
     }
 
     #[test]
-    fn return_needs_both_or_the_deadline() {
+    fn return_needs_the_two_of_two_address_or_the_deadline() {
         let id = issued();
-        testing::set_caller(DEBTOR);
-        let c = approve_return(CertificateId { id }).expect("approve");
-        assert_eq!(c.state, CertificateState::InEscrow as i32);
+        for alone in [debtor(), creditor()] {
+            testing::set_caller(alone);
+            assert_eq!(
+                return_to_debtor(CertificateId { id })
+                    .expect_err("one party")
+                    .kind,
+                ErrorKind::PermissionDenied
+            );
+        }
+        testing::set_caller(debtor());
         assert!(
             reclaim(CertificateId { id }).is_err(),
             "deadline not passed"
         );
-        testing::set_caller(CREDITOR);
-        let c = approve_return(CertificateId { id }).expect("approve");
-        assert_eq!(holder(&c), DEBTOR);
+        testing::set_caller(target_of(&DEBTOR_KEY, &CREDITOR_KEY));
+        let c = return_to_debtor(CertificateId { id }).expect("both signed");
+        assert_eq!(holder(&c), debtor());
 
         let id = issued();
         testing::set_block(9, 6_000);
-        testing::set_caller(DEBTOR);
+        testing::set_caller(debtor());
         let c = reclaim(CertificateId { id }).expect("reclaim");
-        assert_eq!(holder(&c), DEBTOR);
+        assert_eq!(holder(&c), debtor());
         assert_eq!(actions(&c).last().map(String::as_str), Some("reclaimed"));
     }
 }

@@ -27,8 +27,8 @@ use super::{ClientOpts, SignOpts};
 pub struct MultiSignOpts {
     /// The account the transaction is for, when it is not the `--from` key's own address (a
     /// multi-signature address, or an account whose key set changed).
-    #[arg(long, value_name = "ADDRESS")]
-    pub account: Option<String>,
+    #[arg(long = "account", value_name = "ADDRESS")]
+    pub for_account: Option<String>,
     /// Further key files that sign the same transaction (each adds its weight).
     #[arg(long, value_name = "KEY_FILE")]
     pub cosign: Vec<PathBuf>,
@@ -36,18 +36,24 @@ pub struct MultiSignOpts {
     /// with its first transaction; sets `--account` to its address.
     #[arg(long, value_name = "FILE")]
     pub key_set: Option<PathBuf>,
+    /// A key set a command built itself (the escrow's 2-of-2 address).
+    #[arg(skip)]
+    pub key_set_value: Option<KeySet>,
 }
 
 impl MultiSignOpts {
     /// The key set to register, if given.
     pub fn load_key_set(&self) -> anyhow::Result<Option<KeySet>> {
+        if let Some(set) = &self.key_set_value {
+            return Ok(Some(set.clone()));
+        }
         self.key_set.as_deref().map(read_key_set).transpose()
     }
 
     /// The account to sign for: `--account`, the address of `--key-set`, or `key`'s own.
     pub fn account(&self, key: &Keypair, key_set: Option<&KeySet>) -> anyhow::Result<Address> {
         let from_set = key_set.map(keyset::address);
-        match (&self.account, from_set) {
+        match (&self.for_account, from_set) {
             (Some(a), set) => {
                 let a = Address::from_hex(a).with_context(|| format!("--account {a:?}"))?;
                 if let Some(derived) = set.filter(|d| *d != a) {
@@ -170,7 +176,7 @@ pub struct MultisigArgs {
 }
 
 /// A public key from 64 hex digits or a key file.
-fn public_key(spec: &str) -> anyhow::Result<[u8; 32]> {
+pub(super) fn public_key(spec: &str) -> anyhow::Result<[u8; 32]> {
     if spec.len() == 64 {
         if let Ok(bytes) = hex::decode(spec) {
             return Ok(bytes.try_into().expect("32 bytes"));

@@ -634,3 +634,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chaos(args) => chaos::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand's arguments are consistent (unique names, valid requirements): clap
+    /// checks this only when a subcommand is first parsed, so a clash would otherwise surface
+    /// only when someone runs that command.
+    #[test]
+    fn every_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

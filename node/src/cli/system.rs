@@ -43,6 +43,24 @@ impl Account {
     }
 }
 
+/// A public key on the command line: 64 hex digits, or a key file whose public key is meant.
+#[derive(Clone, Debug)]
+pub struct PublicKeyArg([u8; 32]);
+
+impl std::str::FromStr for PublicKeyArg {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        super::key_sets::public_key(s).map(Self)
+    }
+}
+
+impl PublicKeyArg {
+    fn hex(&self) -> String {
+        format!("0x{}", hex::encode(self.0))
+    }
+}
+
 /// A point in time: a duration from now (`90s`, `2h`, `30d`), an RFC 3339 time, or
 /// milliseconds since the Unix epoch.
 #[derive(Clone, Debug)]
@@ -318,12 +336,13 @@ pub enum EscrowCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
-    /// As the holder (debtor), move a certificate to the escrow address of you and a creditor.
+    /// As the holder (debtor), move a certificate to the escrow address of you and a creditor:
+    /// the 2-of-2 multi-signature address of your key (`--from`) and theirs.
     Transfer {
         /// Certificate id.
         id: u64,
-        /// Creditor (address or key file).
-        creditor: Account,
+        /// The creditor's public key (64 hex digits) or key file.
+        creditor: PublicKeyArg,
         /// After this (a duration from now, RFC 3339 or epoch ms) you may reclaim it unconfirmed.
         #[arg(long, default_value = "7d")]
         deadline: When,
@@ -339,10 +358,19 @@ pub enum EscrowCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
-    /// As debtor or creditor, approve returning an escrowed certificate (returns once both did).
-    ApproveReturn {
+    /// Return an escrowed certificate to the debtor: one transaction from the escrow's 2-of-2
+    /// address, signed by both debtor and creditor (`--from` one, `--cosign` the other, or
+    /// `--save` it for the other to add a signature with `quorate tx sign`). The escrow address
+    /// pays its fee: send it some tokens first.
+    Return {
         /// Certificate id.
         id: u64,
+        /// The debtor's public key (64 hex digits) or key file.
+        #[arg(long)]
+        debtor: PublicKeyArg,
+        /// The creditor's public key (64 hex digits) or key file.
+        #[arg(long)]
+        creditor: PublicKeyArg,
         /// Signing options.
         #[command(flatten)]
         sign: SignOpts,
@@ -363,12 +391,13 @@ pub enum EscrowCommand {
         #[command(flatten)]
         q: QueryOpts,
     },
-    /// The temporary target (escrow) address of a debtor and a creditor.
+    /// The temporary target (escrow) address of a debtor and a creditor: the 2-of-2
+    /// multi-signature address of their keys.
     Target {
-        /// Debtor (address or key file).
-        debtor: Account,
-        /// Creditor (address or key file).
-        creditor: Account,
+        /// The debtor's public key (64 hex digits) or key file.
+        debtor: PublicKeyArg,
+        /// The creditor's public key (64 hex digits) or key file.
+        creditor: PublicKeyArg,
         /// Query options.
         #[command(flatten)]
         q: QueryOpts,
@@ -396,13 +425,43 @@ pub fn escrow(cmd: EscrowCommand) -> anyhow::Result<ExitCode> {
             creditor,
             deadline,
             sign,
-        } => Invocation::tx(
-            "request_transfer",
-            json!({"id": id, "creditor": creditor.hex(), "deadline_ms": deadline.0}),
-            sign,
-        ),
+        } => {
+            let debtor = KeyFile::load(&sign.from)?.public().0;
+            Invocation::tx(
+                "request_transfer",
+                json!({"id": id, "creditor": format!("0x{}", Address::of_public_key(&creditor.0).to_hex()),
+                       "deadline_ms": deadline.0, "debtor_key": format!("0x{}", hex::encode(debtor)),
+                       "creditor_key": creditor.hex()}),
+                sign,
+            )
+        }
         EscrowCommand::Confirm { id, sign } => id_call("confirm", id, sign),
-        EscrowCommand::ApproveReturn { id, sign } => id_call("approve_return", id, sign),
+        EscrowCommand::Return {
+            id,
+            debtor,
+            creditor,
+            mut sign,
+        } => {
+            // Signed for the 2-of-2 address, carrying its key set (registered by its first
+            // transaction, ignored after).
+            let set = quorate_proto::keyset::canonicalize(quorate_proto::v1::KeySet {
+                keys: [debtor.0, creditor.0]
+                    .iter()
+                    .map(|k| quorate_proto::v1::WeightedKey {
+                        public_key: bytes::Bytes::copy_from_slice(k),
+                        weight: 1,
+                    })
+                    .collect(),
+                thresholds: Some(quorate_proto::v1::Thresholds {
+                    base: 2,
+                    key_management: 2,
+                    ..Default::default()
+                }),
+            });
+            sign.multi.for_account = Some(quorate_proto::keyset::address(&set).to_hex());
+            sign.multi.key_set_value = Some(set);
+            id_call("return_to_debtor", id, sign)
+        }
         EscrowCommand::Reclaim { id, sign } => id_call("reclaim", id, sign),
         EscrowCommand::Show { id, q } => Invocation::Query {
             method: "get",
@@ -415,7 +474,7 @@ pub fn escrow(cmd: EscrowCommand) -> anyhow::Result<ExitCode> {
             q,
         } => Invocation::Query {
             method: "target_address",
-            args: json!({"debtor": debtor.hex(), "creditor": creditor.hex()}),
+            args: json!({"debtor_key": debtor.hex(), "creditor_key": creditor.hex()}),
             q,
         },
     };
