@@ -359,6 +359,11 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         eprintln!("set-up: {} role and reserve transactions", roles.len());
         setup(&first, roles).await?;
     }
+    let thresholds = plan.setup_thresholds(&facts, &cluster.senders);
+    if !thresholds.is_empty() {
+        eprintln!("set-up: {} key sets of 2 of 3", thresholds.len());
+        setup(&first, thresholds).await?;
+    }
     let mut spec_of = vec![0u64; cluster.senders.len()];
     let specs = plan.setup_specs(&facts, &cluster.senders);
     if !specs.is_empty() {

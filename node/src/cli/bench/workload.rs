@@ -9,7 +9,7 @@ use quorate_proto::contracts::{certificates as certs, remittance as rm};
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::tx::{body, sign, transfer_body};
 use quorate_proto::v1::tx_body::Payload;
-use quorate_proto::v1::{Call, Transaction};
+use quorate_proto::v1::{key_change, Call, KeyChange, Thresholds, Transaction, WeightedKey};
 use quorate_proto::Keypair;
 use rayon::prelude::*;
 
@@ -26,6 +26,9 @@ pub enum Workload {
     /// Senders split 6:3:1 between transfers, remittances and certificate batches (at most 60
     /// of the latter; the rest send transfers).
     Mix,
+    /// Native transfers of 1 token from 2-of-3 accounts: each sender adds two keys and sets
+    /// its thresholds to 2 (set-up), then every transfer carries two signatures.
+    Multisig,
 }
 
 /// Most senders of certificate batches (the contract names at most 64 authorities; genesis
@@ -41,6 +44,8 @@ pub enum Class {
     Remittance,
     /// Certificate batches.
     Certs,
+    /// Co-signed transfers from 2-of-3 accounts.
+    Multisig,
 }
 
 impl Workload {
@@ -50,6 +55,7 @@ impl Workload {
             Self::Transfer => Class::Transfer,
             Self::Remittance => Class::Remittance,
             Self::Certs => Class::Certs,
+            Self::Multisig => Class::Multisig,
             Self::Mix => match i % 10 {
                 0 if i / 10 < MAX_CERT_SENDERS => Class::Certs,
                 0 => Class::Transfer,
@@ -84,6 +90,29 @@ fn call(contract: &str, method: &str, args: &impl Message, value: u64) -> Payloa
         args: Bytes::from(args.encode_to_vec()),
         value,
     })
+}
+
+/// The `n`-th extra key of a multi-key sender (derived from its public key: bench keys only).
+fn extra_key(sender: &Keypair, n: u8) -> Keypair {
+    let mut seed = sender.public().0.to_vec();
+    seed.push(n);
+    Keypair::from_secret(&Hash32::of(&seed).0)
+}
+
+/// A key change of `sender`'s own key set, signed by it alone.
+fn key_change_tx(
+    facts: &ChainFacts,
+    sender: &Keypair,
+    nonce: u64,
+    change: key_change::Change,
+) -> Transaction {
+    let p = Payload::Keys(KeyChange {
+        change: Some(change),
+    });
+    sign(
+        &body(&facts.chain_id, sender, nonce, facts.transfer_fuel, p),
+        sender,
+    )
 }
 
 /// Measured transactions of sender `i` (nonces from `first_nonce`).
@@ -141,10 +170,38 @@ impl Plan {
                     let p = call(REMITTANCE, "deposit", &args, value);
                     out.push(sign(&body(&facts.chain_id, s, 0, SETUP_FUEL, p), s));
                 }
+                Class::Multisig => {
+                    let weighted = |k: &Keypair| WeightedKey {
+                        public_key: Bytes::copy_from_slice(&k.public().0),
+                        weight: 1,
+                    };
+                    for n in [1, 2] {
+                        let change = key_change::Change::AddKey(weighted(&extra_key(s, n)));
+                        out.push(key_change_tx(facts, s, u64::from(n) - 1, change));
+                    }
+                }
                 Class::Transfer => {}
             }
         }
         out
+    }
+
+    /// Set-up, second step for 2-of-3 senders: thresholds of 2, once the keys are in (a key
+    /// change is checked against the committed key set at admission).
+    pub fn setup_thresholds(&self, facts: &ChainFacts, senders: &[Keypair]) -> Vec<Transaction> {
+        senders
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.workload.class(*i) == Class::Multisig)
+            .map(|(_, s)| {
+                let t = Thresholds {
+                    base: 2,
+                    key_management: 2,
+                    ..Thresholds::default()
+                };
+                key_change_tx(facts, s, 2, key_change::Change::SetThresholds(t))
+            })
+            .collect()
     }
 
     /// Set-up, second step: each certificates sender creates its specification.
@@ -170,6 +227,7 @@ impl Plan {
         match self.workload.class(i) {
             Class::Transfer => 0,
             Class::Remittance | Class::Certs => 1,
+            Class::Multisig => 3,
         }
     }
 
@@ -214,6 +272,20 @@ impl Plan {
             other
         };
         let b = match self.workload.class(i) {
+            Class::Multisig => {
+                let b = transfer_body(
+                    &facts.chain_id,
+                    key,
+                    nonce,
+                    facts.transfer_fuel,
+                    other,
+                    1,
+                    Vec::new(),
+                );
+                let mut tx = sign(&b, key);
+                quorate_proto::tx::cosign(&mut tx, &extra_key(key, 1));
+                return tx;
+            }
             Class::Transfer => transfer_body(
                 &facts.chain_id,
                 key,
