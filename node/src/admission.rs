@@ -15,11 +15,13 @@ use quorate_proto::v1::{
     key_change, tx_body, KeyChange, KeySet, RejectCode, Rejection, Transaction, ValidatorEntry,
 };
 
-use crate::authority::{authorize, deciding_set, AuthError};
-
 use crate::contracts::ContractRuntime;
 use crate::mempool::Mempool;
 use crate::storage::{Storage, StorageError};
+
+pub mod authority;
+
+use authority::{authorize, deciding_set, AuthError};
 
 /// What a transaction asks the chain to do, parsed and checked for shape.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,6 @@
 
 pub mod admission;
 pub mod admission_queue;
-pub mod authority;
 pub mod block_rules;
 pub mod byzantine;
 pub mod chain;

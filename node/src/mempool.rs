@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use quorate_proto::crypto::{Address, Hash32};
-
 use quorate_proto::v1::KeySet;
 
+use crate::admission::authority::authorize;
 use crate::admission::{AdmissionError, RejectionLog, VerifiedTx};
-use crate::authority::authorize;
 use crate::storage::Account;
 
 /// Mempool bounds.

@@ -366,12 +366,16 @@ pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCo
             .into_inner();
         let a = resp.account.unwrap_or_default();
         if opts.json {
-            println!(
-                "{}",
-                json!({"address": addr.to_hex(), "balance": a.balance, "nonce": a.nonce, "next_nonce": resp.next_nonce, "height": resp.height})
-            );
+            let mut v = json!({"address": addr.to_hex(), "balance": a.balance, "nonce": a.nonce, "next_nonce": resp.next_nonce, "height": resp.height});
+            if let Some(set) = &resp.key_set {
+                v["key_set"] = super::key_sets::key_set_json(set);
+            }
+            println!("{v}");
         } else {
             println!("account {addr}\n  balance    {}\n  nonce      {}\n  next nonce {} (with pending)\n  at height  {}", a.balance, a.nonce, resp.next_nonce, resp.height);
+            if let Some(set) = &resp.key_set {
+                println!("  keys       {} (quorate account keys {addr})", set.keys.len());
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

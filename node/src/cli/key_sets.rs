@@ -190,11 +190,10 @@ pub(super) fn public_key(spec: &str) -> anyhow::Result<[u8; 32]> {
         .0)
 }
 
-/// The JSON form of a key set, with its multi-signature address.
+/// The JSON form of a key set (keys and thresholds).
 pub fn key_set_json(set: &KeySet) -> Value {
     let t = set.thresholds.unwrap_or_default();
     json!({
-        "address": keyset::address(set).to_hex(),
         "keys": set.keys.iter().map(|k| json!({
             "public_key": hex::encode(&k.public_key),
             "weight": k.weight,
@@ -273,7 +272,8 @@ pub fn multisig(args: MultisigArgs) -> anyhow::Result<ExitCode> {
         ),
     });
     keyset::validate(&set).context("key set")?;
-    let v = key_set_json(&set);
+    let mut v = key_set_json(&set);
+    v["address"] = json!(keyset::address(&set).to_hex());
     if let Some(out) = &args.out {
         std::fs::write(out, serde_json::to_string_pretty(&v)? + "\n")
             .with_context(|| format!("writing {}", out.display()))?;

@@ -18,8 +18,8 @@ use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
 
 pub use world::WorldState;
 
+use crate::admission::authority::{authorize, deciding_set, AuthError};
 use crate::admission::{AdminAction, Payload, VerifiedTx};
-use crate::authority::{authorize, deciding_set, AuthError};
 use crate::block_rules::BlockRejection;
 use crate::contracts::ContractRuntime;
 use crate::state_root::LtHash;
@@ -232,7 +232,7 @@ impl<'a> BlockExecutor<'a> {
     /// key set at this block asks yield an `INSUFFICIENT_WEIGHT` receipt and change nothing
     /// (no fee, the nonce stays unused); an `InvalidTx` changes nothing.
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
-        let mut signer = self.state.account(&tx.signer)?;
+        let signer = self.state.account(&tx.signer)?;
         if tx.nonce != signer.nonce {
             return Ok(Err(InvalidTx::Nonce {
                 account: tx.signer,
@@ -255,13 +255,6 @@ impl<'a> BlockExecutor<'a> {
                 let status = ExecStatus::InsufficientWeight;
                 return Ok(Ok(receipt(tx, status, 0, 0, e.to_string())));
             }
-        }
-        if let (false, Some(set)) = (signer.keyed, &tx.key_set) {
-            // A multi-signature address's first transaction registers its key set.
-            self.state
-                .set_entry(EntryKey::key_set(&tx.signer), Some(set.encode_to_vec()))?;
-            signer.keyed = true;
-            self.state.set_account(tx.signer, signer);
         }
         let r = match &tx.payload {
             Payload::Transfer { to, amount } => self.transfer(tx, signer, *to, *amount)?,
@@ -292,6 +285,7 @@ impl<'a> BlockExecutor<'a> {
         }
         signer.balance -= fee;
         signer.nonce += 1;
+        self.register_key_set(tx, &mut signer)?;
         if fuel_needed > tx.fuel_limit {
             self.state.set_account(tx.signer, signer);
             let msg = format!("transfer needs {fuel_needed} fuel");
@@ -350,6 +344,7 @@ impl<'a> BlockExecutor<'a> {
         }
         signer.balance -= reserved;
         signer.nonce += 1;
+        self.register_key_set(tx, &mut signer)?;
         self.state.set_account(tx.signer, signer);
         let outcome = if intrinsic > tx.fuel_limit {
             Outcome {
@@ -495,6 +490,21 @@ impl<'a> BlockExecutor<'a> {
         }
         outcome.contract_address = Bytes::copy_from_slice(&address.0);
         Ok(outcome)
+    }
+
+    /// A multi-signature address's first transaction registers the key set it carries — with
+    /// its nonce and fee, once it is sure to be included (an `InvalidTx` leaves no trace).
+    fn register_key_set(
+        &mut self,
+        tx: &VerifiedTx,
+        signer: &mut Account,
+    ) -> Result<(), StorageError> {
+        if let (false, Some(set)) = (signer.keyed, &tx.key_set) {
+            self.state
+                .set_entry(EntryKey::key_set(&tx.signer), Some(set.encode_to_vec()))?;
+            signer.keyed = true;
+        }
+        Ok(())
     }
 
     /// The key set of a keyed account at this point of the block.
@@ -759,6 +769,8 @@ fn seal(
 
 #[cfg(test)]
 mod contract_tests;
+#[cfg(test)]
+mod key_set_tests;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use quorate_proto::crypto::Address;
 use quorate_proto::keyset::{self, ActionClass};
 use quorate_proto::v1::KeySet;
 
-use crate::admission::{Payload, VerifiedTx};
+use super::{Payload, VerifiedTx};
 
 /// Why the signatures of a transaction do not authorise it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -1,0 +1,148 @@
+//! Execution of multi-key transactions: registration, the re-check against the key set at the
+//! block, and that a transaction left out of a block leaves nothing behind.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quorate_proto::keyset;
+use quorate_proto::tx::{body_for, cosign, sign};
+use quorate_proto::v1::{
+    key_change, tx_body, KeyChange, KeySet, Thresholds, Transfer, WeightedKey,
+};
+use quorate_proto::{Address, Keypair};
+
+use crate::admission::VerifiedTx;
+use crate::testutil::TestChain;
+use quorate_proto::v1::ExecStatus;
+
+fn verified(t: &TestChain, tx: quorate_proto::v1::Transaction) -> Arc<VerifiedTx> {
+    Arc::new(
+        crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params).expect("valid"),
+    )
+}
+
+fn two_of_two(a: &Keypair, b: &Keypair) -> KeySet {
+    keyset::canonicalize(KeySet {
+        keys: [a, b]
+            .iter()
+            .map(|k| WeightedKey {
+                public_key: Bytes::copy_from_slice(&k.public().0),
+                weight: 1,
+            })
+            .collect(),
+        thresholds: Some(Thresholds {
+            base: 2,
+            key_management: 2,
+            ..Thresholds::default()
+        }),
+    })
+}
+
+fn transfer(to: Address, amount: u64) -> tx_body::Payload {
+    tx_body::Payload::Transfer(Transfer {
+        to: Bytes::copy_from_slice(&to.0),
+        amount,
+        memo: Bytes::new(),
+    })
+}
+
+#[test]
+fn a_registration_that_cannot_pay_its_fee_leaves_nothing_behind() {
+    let t = TestChain::new(2);
+    let (a, b) = (&t.accounts[0], &t.accounts[1]);
+    let set = two_of_two(a, b);
+    let unfunded = keyset::address(&set);
+    let fuel = t.genesis.params.transfer_fuel;
+    let mut body = body_for(
+        &t.genesis.chain_id,
+        unfunded,
+        0,
+        fuel,
+        transfer(t.addr(0), 1),
+    );
+    body.key_set = Some(set);
+    let mut tx = sign(&body, a);
+    assert!(cosign(&mut tx, b));
+    let (block, dropped) = t
+        .chain
+        .propose(vec![verified(&t, tx)], t.validator.public().0, 1_000)
+        .expect("propose");
+    assert_eq!(dropped.len(), 1, "it cannot pay its fee");
+    assert!(block.txs.is_empty());
+    assert!(
+        block.entries.is_empty(),
+        "no key set registered: {:?}",
+        block.entries
+    );
+    assert!(block.changes.is_empty(), "{:?}", block.changes);
+}
+
+#[test]
+fn a_key_removed_earlier_in_the_block_invalidates_its_transaction_without_effect() {
+    let t = TestChain::new(2);
+    let (a, b) = (&t.accounts[0], &t.accounts[1]);
+    let fuel = t.genesis.params.transfer_fuel;
+    let change = |nonce, c| {
+        let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
+        sign(
+            &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
+            a,
+        )
+    };
+    // Account 0 adds b's key (weight 1; every threshold stays 1).
+    let add = change(
+        0,
+        key_change::Change::AddKey(WeightedKey {
+            public_key: Bytes::copy_from_slice(&b.public().0),
+            weight: 1,
+        }),
+    );
+    t.admit_ok(vec![add.clone()]);
+    t.produce().expect("block");
+    assert_eq!(t.receipt(&add).status, ExecStatus::Success as i32);
+    // One block: remove b, then a transfer b signed for account 0.
+    let remove = change(
+        1,
+        key_change::Change::RemoveKey(Bytes::copy_from_slice(&b.public().0)),
+    );
+    let by_b = sign(
+        &body_for(
+            &t.genesis.chain_id,
+            t.addr(0),
+            2,
+            fuel,
+            transfer(t.addr(1), 5),
+        ),
+        b,
+    );
+    let (block, dropped) = t
+        .chain
+        .propose(
+            vec![verified(&t, remove), verified(&t, by_b)],
+            t.validator.public().0,
+            2_000,
+        )
+        .expect("propose");
+    assert!(dropped.is_empty());
+    let r = &block.receipts[1];
+    assert_eq!(r.status, ExecStatus::InsufficientWeight as i32, "{r:?}");
+    assert_eq!((r.fee, r.fuel_used), (0, 0));
+    assert!(r.error.contains("is not a key of account"), "{}", r.error);
+    let account0 = block
+        .changes
+        .iter()
+        .find(|(addr, _)| *addr == t.addr(0))
+        .expect("account 0 changed")
+        .1;
+    assert_eq!(
+        account0.nonce, 2,
+        "the invalidated transaction's nonce stays unused"
+    );
+    assert!(
+        block.changes.iter().all(|(addr, _)| *addr != t.addr(1)),
+        "nothing moved"
+    );
+    let sets = block.key_set_changes();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].1.keys.len(), 1, "only a's key is left");
+}
