@@ -31,6 +31,15 @@ fn local_json(args: &[&str]) -> (i32, Value) {
     (code, v)
 }
 
+/// The transaction committed and executed successfully.
+fn succeeded(code: i32, res: &Value) {
+    assert_eq!(
+        (code, res["receipt"]["status"].as_str()),
+        (0, Some("SUCCESS")),
+        "{res}"
+    );
+}
+
 fn refused(res: &Value) -> (String, String) {
     (
         res["rejection"]["code"]
@@ -157,11 +166,7 @@ fn multi_key_accounts_from_the_cli() {
     );
     // Two keys: the first transaction registers the key set and commits.
     let (code, res) = spend("10", &["--from", &a, "--cosign", &b]);
-    assert_eq!(
-        (code, res["receipt"]["status"].as_str()),
-        (0, Some("SUCCESS")),
-        "{res}"
-    );
+    succeeded(code, &res);
     let (_, keys) = node.cli_json(&["account", "keys", &addr]);
     assert_eq!(keys["keys"].as_array().map(Vec::len), Some(3), "{keys}");
     assert_eq!(keys["thresholds"]["base"], 2);
@@ -213,11 +218,7 @@ fn multi_key_accounts_from_the_cli() {
     let (code, _) = local(&["tx", "sign", &file, "--add-signature", &a]);
     assert_ne!(code, 0);
     let (code, res) = node.cli_json(&["tx", "submit", &file, "--wait"]);
-    assert_eq!(
-        (code, res["receipt"]["status"].as_str()),
-        (0, Some("SUCCESS")),
-        "{res}"
-    );
+    succeeded(code, &res);
 
     // Locking the account out is refused: without a, key management (3) is out of reach.
     let (code, res) = node.cli_json(&[
@@ -244,11 +245,7 @@ fn multi_key_accounts_from_the_cli() {
     let k2 = node.key(2).to_str().expect("utf8").to_owned();
     let dev2 = dev_address(2);
     let (code, res) = node.cli_json(&["account", "add-key", &a, "--from", &k2]);
-    assert_eq!(
-        (code, res["receipt"]["status"].as_str()),
-        (0, Some("SUCCESS")),
-        "{res}"
-    );
+    succeeded(code, &res);
     let (code, res) = node.cli_json(&[
         "account",
         "remove-key",
@@ -258,11 +255,7 @@ fn multi_key_accounts_from_the_cli() {
         "--account",
         &dev2,
     ]);
-    assert_eq!(
-        (code, res["receipt"]["status"].as_str()),
-        (0, Some("SUCCESS")),
-        "{res}"
-    );
+    succeeded(code, &res);
     let (code, res) = node.cli_json(&[
         "tx", "transfer", "--from", &k2, "--to", &to, "--amount", "1", "--wait",
     ]);
@@ -284,11 +277,7 @@ fn multi_key_accounts_from_the_cli() {
         "1",
         "--wait",
     ]);
-    assert_eq!(
-        (code, res["receipt"]["status"].as_str()),
-        (0, Some("SUCCESS")),
-        "{res}"
-    );
+    succeeded(code, &res);
 
     // b joins dev-2 and signs two transfers that wait behind a nonce gap; then b is removed.
     // The first one goes into the removal's block (its nonce follows) and is invalidated at
@@ -327,11 +316,7 @@ fn multi_key_accounts_from_the_cli() {
         "--account",
         &dev2,
     ]);
-    assert_eq!(
-        (code, res["receipt"]["status"].as_str()),
-        (0, Some("SUCCESS")),
-        "{res}"
-    );
+    succeeded(code, &res);
     let (code, res) = node.cli_json(&["tx", "status", &invalidated, "--wait"]);
     assert_eq!(code, 3, "{res}");
     assert_eq!(res["receipt"]["status"], "INSUFFICIENT_WEIGHT", "{res}");

@@ -272,21 +272,7 @@ impl Plan {
             other
         };
         let b = match self.workload.class(i) {
-            Class::Multisig => {
-                let b = transfer_body(
-                    &facts.chain_id,
-                    key,
-                    nonce,
-                    facts.transfer_fuel,
-                    other,
-                    1,
-                    Vec::new(),
-                );
-                let mut tx = sign(&b, key);
-                quorate_proto::tx::cosign(&mut tx, &extra_key(key, 1));
-                return tx;
-            }
-            Class::Transfer => transfer_body(
+            Class::Transfer | Class::Multisig => transfer_body(
                 &facts.chain_id,
                 key,
                 nonce,
@@ -330,7 +316,11 @@ impl Plan {
                 body(&facts.chain_id, key, nonce, fuel, p)
             }
         };
-        sign(&b, key)
+        let mut tx = sign(&b, key);
+        if self.workload.class(i) == Class::Multisig {
+            quorate_proto::tx::cosign(&mut tx, &extra_key(key, 1));
+        }
+        tx
     }
 }
 
