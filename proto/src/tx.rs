@@ -277,5 +277,42 @@ mod tests {
             DecodedTx::from_transaction(short, 4096).err(),
             Some(DecodeError::SignatureLength(3))
         );
+        // At most 16 signatures in all; each cosignature's lengths are checked too.
+        let mut crowded = tx.clone();
+        for i in 0..15u8 {
+            assert!(cosign(&mut crowded, &Keypair::from_secret(&[10 + i; 32])));
+        }
+        assert!(DecodedTx::from_transaction(crowded.clone(), 8192).is_ok());
+        assert!(cosign(&mut crowded, &Keypair::from_secret(&[99; 32])));
+        assert_eq!(
+            DecodedTx::from_transaction(crowded, 8192).err(),
+            Some(DecodeError::TooManySignatures(17))
+        );
+        let mut bad_cosig = tx.clone();
+        assert!(cosign(&mut bad_cosig, &Keypair::from_secret(&[3; 32])));
+        bad_cosig.cosignatures[0].public_key = Bytes::from_static(&[7; 31]);
+        assert_eq!(
+            DecodedTx::from_transaction(bad_cosig, 4096).err(),
+            Some(DecodeError::PublicKeyLength(31))
+        );
+    }
+
+    #[test]
+    fn a_leaf_is_the_hash_alone_and_binds_the_keys_when_several_signed() {
+        let key = Keypair::from_secret(&[1; 32]);
+        let tx = sign(
+            &transfer_body("c", &key, 0, 1000, key.address(), 5, vec![]),
+            &key,
+        );
+        let hash = tx_hash(&tx.body);
+        assert_eq!(tx_leaf(&hash, &tx), hash);
+        let mut with_b = tx.clone();
+        assert!(cosign(&mut with_b, &Keypair::from_secret(&[2; 32])));
+        let mut with_c = tx.clone();
+        assert!(cosign(&mut with_c, &Keypair::from_secret(&[3; 32])));
+        assert_eq!(tx_hash(&with_b.body), hash, "cosigning keeps the hash");
+        assert_ne!(tx_leaf(&hash, &with_b), hash);
+        assert_ne!(tx_leaf(&hash, &with_b), tx_leaf(&hash, &with_c));
+        assert!(!cosign(&mut with_b, &key), "a key signs once");
     }
 }
