@@ -79,6 +79,30 @@ echo "   may account-5 unlock door-7? $("$BIN" device check door-7 "$(acct 5)" u
 "$BIN" device revoke 1 --data "facility manager" --node "$(node 2)" --from "$(acct 6)" >/dev/null
 echo "   after revocation:          $("$BIN" device check door-7 "$(acct 5)" unlock --node "$(node 3)" 2>/dev/null)"
 "$BIN" device history door-7 --node "$(node 0)"
+echo "-- credit escrow, return path: account-4 transfers it on to account-5; both sign its return --"
+"$BIN" escrow transfer 1 "$(acct 5)" --node "$(node 1)" --from "$(acct 4)" >/dev/null
+TARGET=$("$BIN" escrow target "$(acct 4)" "$(acct 5)" --node "$(node 2)" --json 2>/dev/null | sed -nE 's/.*"address":"(0x)?([0-9a-f]+)".*/\2/p')
+"$BIN" tx transfer --node "$(node 3)" --from "$(acct 0)" --to "$TARGET" --amount 20000000 --wait >/dev/null
+"$BIN" escrow return 1 --debtor "$(acct 4)" --creditor "$(acct 5)" --node "$(node 0)" --from "$(acct 4)" \
+  || refused "the escrow address is 2 of 2: one signature is not enough"
+"$BIN" escrow return 1 --debtor "$(acct 4)" --creditor "$(acct 5)" --node "$(node 1)" --from "$(acct 4)" \
+  --cosign "$(acct 5)" >/dev/null
+echo "   certificate 1 after the co-signed return: $("$BIN" escrow show 1 --node "$(node 2)" --json 2>/dev/null | sed -E 's/.*"state":"([A-Z_]+)".*/\1/')"
+echo "== demo: accounts with several keys =="
+echo "-- a 2-of-3 address of accounts 5, 6 and 7; transfers above 1000 need all three --"
+"$BIN" keys multisig --member "$(acct 5)" --member "$(acct 6)" --member "$(acct 7)" --threshold 2 \
+  --large-transfer 3 --large-transfer-above 1000 --out "$HOME_DIR/multisig.json"
+MS=$(sed -nE 's/.*"address": "([0-9a-f]+)".*/\1/p' "$HOME_DIR/multisig.json")
+"$BIN" tx transfer --node "$(node 2)" --from "$(acct 1)" --to "$MS" --amount 50000000 --wait >/dev/null
+"$BIN" tx transfer --node "$(node 3)" --from "$(acct 5)" --key-set "$HOME_DIR/multisig.json" --to "$A0" --amount 10 \
+  || refused "one key of weight 1 is short of 2"
+"$BIN" tx transfer --node "$(node 0)" --from "$(acct 5)" --key-set "$HOME_DIR/multisig.json" --to "$A0" --amount 10 \
+  --save "$HOME_DIR/cosigned.tx" --save-only >/dev/null
+"$BIN" tx sign "$HOME_DIR/cosigned.tx" --add-signature "$(acct 6)"
+"$BIN" tx submit "$HOME_DIR/cosigned.tx" --node "$(node 1)" --wait
+"$BIN" tx transfer --node "$(node 2)" --from "$(acct 5)" --cosign "$(acct 6)" --account "$MS" --to "$A0" --amount 5000 \
+  || refused "a transfer above 1000 needs weight 3"
+"$BIN" account keys "$MS" --node "$(node 3)"
 echo "== demo: every validator holds the same head =="
 sleep 1
 for i in $(seq 0 $((N - 1))); do
