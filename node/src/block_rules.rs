@@ -205,7 +205,7 @@ pub fn check_body(
 }
 
 /// Checks a compact block (its transactions named by leaf) against its header and the chain's
-/// count limit before anything is looked up or fetched for it; returns the hashes. The byte
+/// count limit before anything is looked up or fetched for it; returns the leaves. The byte
 /// limit is checked with [`check_bytes`] once the transactions are at hand.
 pub fn check_compact(
     header: &BlockHeader,

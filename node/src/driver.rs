@@ -228,7 +228,8 @@ struct Partial {
     /// When its missing transactions were asked for.
     asked: Instant,
     header_bytes: Bytes,
-    /// Every transaction's hash, in block order (checked against the header's root).
+    /// Every transaction's leaf (its hash, bound to its keys when several signed), in block
+    /// order (checked against the header's root).
     hashes: Vec<Hash32>,
     /// The transactions at hand, in block order.
     slots: Vec<Option<Arc<VerifiedTx>>>,
