@@ -197,10 +197,7 @@ pub fn check_body(
 ) -> Result<(), BlockRejection> {
     check_count(header, txs.len(), params)?;
     check_bytes(txs.iter().map(Message::encoded_len).sum(), params)?;
-    let leaves: Vec<Hash32> = txs
-        .iter()
-        .map(|t| quorate_proto::tx::tx_leaf(&quorate_proto::tx::tx_hash(&t.body), t))
-        .collect();
+    let leaves: Vec<Hash32> = txs.iter().map(quorate_proto::tx::leaf_of).collect();
     check_root(header, &leaves)
 }
 

@@ -276,8 +276,7 @@ fn check_fetched(partial: &Partial, txs: &[Transaction]) -> Result<(), String> {
         ));
     }
     for (&i, tx) in partial.missing.iter().zip(txs) {
-        let leaf = quorate_proto::tx::tx_leaf(&quorate_proto::tx::tx_hash(&tx.body), tx);
-        if leaf != partial.hashes[i] {
+        if quorate_proto::tx::leaf_of(tx) != partial.hashes[i] {
             return Err(format!("transaction {i} is not the one the block names"));
         }
     }

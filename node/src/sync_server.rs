@@ -181,8 +181,7 @@ fn select_txs(block: Block, wanted: &[bytes::Bytes]) -> Vec<Transaction> {
     }
     let mut out: Vec<Option<Transaction>> = vec![None; wanted.len()];
     for tx in block.transactions {
-        let leaf = quorate_proto::tx::tx_leaf(&quorate_proto::tx::tx_hash(&tx.body), &tx);
-        if let Some(&i) = slot.get(leaf.0.as_slice()) {
+        if let Some(&i) = slot.get(quorate_proto::tx::leaf_of(&tx).0.as_slice()) {
             out[i] = Some(tx);
         }
     }

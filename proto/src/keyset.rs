@@ -99,6 +99,21 @@ pub fn single(public_key: &[u8; PUBLIC_KEY_LEN]) -> KeySet {
     }
 }
 
+/// The key set of `keys` (public key, weight; any order) with `thresholds`, in canonical
+/// order (still to be [`validate`]d).
+pub fn of(keys: &[([u8; PUBLIC_KEY_LEN], u32)], thresholds: Thresholds) -> KeySet {
+    canonicalize(KeySet {
+        keys: keys
+            .iter()
+            .map(|(k, weight)| WeightedKey {
+                public_key: Bytes::copy_from_slice(k),
+                weight: *weight,
+            })
+            .collect(),
+        thresholds: Some(thresholds),
+    })
+}
+
 /// Puts the keys of `set` in canonical order (it is still to be [`validate`]d).
 pub fn canonicalize(mut set: KeySet) -> KeySet {
     set.keys.sort_by(|a, b| a.public_key.cmp(&b.public_key));

@@ -72,6 +72,11 @@ pub fn tx_leaf(hash: &Hash32, tx: &Transaction) -> Hash32 {
     Hash32(*hasher.finalize().as_bytes())
 }
 
+/// [`tx_leaf`] of a transaction not yet decoded (its hash computed here).
+pub fn leaf_of(tx: &Transaction) -> Hash32 {
+    tx_leaf(&tx_hash(&tx.body), tx)
+}
+
 /// A transfer body for `key`'s account.
 pub fn transfer_body(
     chain_id: &str,

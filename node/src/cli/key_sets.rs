@@ -175,19 +175,9 @@ pub struct MultisigArgs {
     pub json: bool,
 }
 
-/// A public key from 64 hex digits or a key file.
+/// A public key from hex or a key file (`quorate validators`' parser).
 pub(super) fn public_key(spec: &str) -> anyhow::Result<[u8; 32]> {
-    if spec.len() == 64 {
-        if let Ok(bytes) = hex::decode(spec) {
-            return Ok(bytes.try_into().expect("32 bytes"));
-        }
-    }
-    Ok(KeyFile::load(Path::new(spec))
-        .with_context(|| {
-            format!("{spec:?} is neither a public key (64 hex digits) nor a key file")
-        })?
-        .public()
-        .0)
+    Ok(super::validators::parse_key(spec)?.0)
 }
 
 /// The JSON form of a key set (keys and thresholds).
@@ -257,20 +247,12 @@ pub fn multisig(args: MultisigArgs) -> anyhow::Result<ExitCode> {
                 ),
                 _ => (m.as_str(), 1),
             };
-            Ok(WeightedKey {
-                public_key: Bytes::copy_from_slice(&public_key(key)?),
-                weight,
-            })
+            Ok((public_key(key)?, weight))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let total: u64 = keys.iter().map(|k| u64::from(k.weight)).sum();
-    let set = keyset::canonicalize(KeySet {
-        keys,
-        thresholds: Some(
-            args.thresholds
-                .thresholds(u32::try_from(total).unwrap_or(u32::MAX)),
-        ),
-    });
+    let total: u64 = keys.iter().map(|(_, w)| u64::from(*w)).sum();
+    let key_management = u32::try_from(total).unwrap_or(u32::MAX);
+    let set = keyset::of(&keys, args.thresholds.thresholds(key_management));
     keyset::validate(&set).context("key set")?;
     let mut v = key_set_json(&set);
     v["address"] = json!(keyset::address(&set).to_hex());

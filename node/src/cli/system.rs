@@ -444,20 +444,14 @@ pub fn escrow(cmd: EscrowCommand) -> anyhow::Result<ExitCode> {
         } => {
             // Signed for the 2-of-2 address, carrying its key set (registered by its first
             // transaction, ignored after).
-            let set = quorate_proto::keyset::canonicalize(quorate_proto::v1::KeySet {
-                keys: [debtor.0, creditor.0]
-                    .iter()
-                    .map(|k| quorate_proto::v1::WeightedKey {
-                        public_key: bytes::Bytes::copy_from_slice(k),
-                        weight: 1,
-                    })
-                    .collect(),
-                thresholds: Some(quorate_proto::v1::Thresholds {
+            let set = quorate_proto::keyset::of(
+                &[(debtor.0, 1), (creditor.0, 1)],
+                quorate_proto::v1::Thresholds {
                     base: 2,
                     key_management: 2,
                     ..Default::default()
-                }),
-            });
+                },
+            );
             sign.multi.for_account = Some(quorate_proto::keyset::address(&set).to_hex());
             sign.multi.key_set_value = Some(set);
             id_call("return_to_debtor", id, sign)

@@ -22,20 +22,12 @@ fn verified(t: &TestChain, tx: quorate_proto::v1::Transaction) -> Arc<VerifiedTx
 }
 
 fn two_of_two(a: &Keypair, b: &Keypair) -> KeySet {
-    keyset::canonicalize(KeySet {
-        keys: [a, b]
-            .iter()
-            .map(|k| WeightedKey {
-                public_key: Bytes::copy_from_slice(&k.public().0),
-                weight: 1,
-            })
-            .collect(),
-        thresholds: Some(Thresholds {
-            base: 2,
-            key_management: 2,
-            ..Thresholds::default()
-        }),
-    })
+    let thresholds = Thresholds {
+        base: 2,
+        key_management: 2,
+        ..Thresholds::default()
+    };
+    keyset::of(&[(a.public().0, 1), (b.public().0, 1)], thresholds)
 }
 
 fn transfer(to: Address, amount: u64) -> tx_body::Payload {

@@ -67,8 +67,8 @@ impl ExecutedBlock {
         self.entries
             .iter()
             .filter_map(|(k, v)| {
-                let set = KeySet::decode(v.as_deref()?).ok()?;
-                Some((k.key_set_account()?, set))
+                let account = k.key_set_account()?;
+                Some((account, KeySet::decode(v.as_deref()?).ok()?))
             })
             .collect()
     }
