@@ -433,15 +433,21 @@ impl<S: Signer, V: Verifier> Consensus<S, V> {
 
     /// True if `sp` is a proposal this validator would take at its height or the next one:
     /// signed by the round's proposer, with a proof-of-lock round before its round, and not too
-    /// far ahead. The host checks this before it spends work on the block body that came with
-    /// the proposal; nothing changes in the machine.
+    /// far ahead (within [`ROUND_WINDOW`] of this round, or of round 0 at the next height). The
+    /// host checks this before it spends work on the block body that came with the proposal;
+    /// nothing changes in the machine.
     pub fn admissible_proposal(&self, sp: &SignedProposal) -> bool {
         let p = &sp.proposal;
         (p.height == self.height || p.height == self.height.saturating_add(1))
             && p.proposer < self.set_size_at(p.height)
             && p.proposer == self.proposer_at(p.height, p.round)
             && p.pol_round.is_none_or(|vr| vr < p.round)
-            && (p.height > self.height || p.round <= self.round.saturating_add(ROUND_WINDOW))
+            && p.round
+                <= if p.height > self.height {
+                    ROUND_WINDOW
+                } else {
+                    self.round.saturating_add(ROUND_WINDOW)
+                }
             && self
                 .verifier
                 .verify(p.proposer, Signable::Proposal(p), &sp.signature)

@@ -311,10 +311,7 @@ mod tests {
             cosignatures: Vec::new(),
         };
         let txs = vec![tx(1), tx(2)];
-        let hashes: Vec<Hash32> = txs
-            .iter()
-            .map(|t| quorate_proto::tx::tx_hash(&t.body))
-            .collect();
+        let hashes: Vec<Hash32> = txs.iter().map(quorate_proto::tx::leaf_of).collect();
         let h = BlockHeader {
             tx_root: Bytes::copy_from_slice(&merkle::root(&hashes).0),
             tx_count: 2,

@@ -165,6 +165,8 @@ async fn sleep_until(at: Option<Instant>) {
 enum Wake {
     Timer,
     Build,
+    /// A body a validation waits for is due to be asked for again.
+    Fetch,
     Network(ConsensusEvent),
 }
 
@@ -172,8 +174,11 @@ enum Wake {
 /// for one height and round (an equivocating proposer sends several).
 const MAX_RECEIVED_BODIES: usize = 12;
 const MAX_BODIES_PER_ROUND: usize = 2;
-/// How long before the same body is asked for again.
+/// How long before a body a validation waits for is asked of the next validator; it doubles
+/// after each full turn through the others that gave nothing, up to [`BODY_RETRY_MAX`].
 const BODY_RETRY: Duration = Duration::from_millis(250);
+/// Longest wait between two requests for a body a validation waits for.
+const BODY_RETRY_MAX: Duration = Duration::from_secs(4);
 /// How long a commit, with transactions pending, waits for the next record write to make it
 /// durable before it fsyncs the WAL itself (a validator that proposes next writes its proposal
 /// within a few milliseconds).
@@ -195,6 +200,9 @@ struct ReceivedBody {
 /// A body asked for from other validators.
 struct Wanted {
     height: Height,
+    /// The round of the proposal it was asked for without a validation waiting (such bodies
+    /// count against the bound on kept bodies from the moment they are asked for).
+    round: Option<Round>,
     asked: Option<Instant>,
     attempts: u32,
     /// A validation is waiting for it (`Some(endorsed)`).
@@ -208,10 +216,27 @@ struct Wanted {
 }
 
 impl Wanted {
+    /// How long after the last request the body is asked of the next validator: [`BODY_RETRY`],
+    /// doubled for each full turn through the other `n - 1` validators, up to
+    /// [`BODY_RETRY_MAX`]. A validator whose peers withhold a body keeps asking, but no faster
+    /// than this.
+    fn retry_after(&self, n: u32) -> Duration {
+        let turns = self.attempts.saturating_sub(1) / n.saturating_sub(1).max(1);
+        BODY_RETRY
+            .saturating_mul(1 << turns.min(5))
+            .min(BODY_RETRY_MAX)
+    }
+
+    /// True once the last request went to the last validator of a turn.
+    fn turn_done(&self, n: u32) -> bool {
+        self.attempts.is_multiple_of(n.saturating_sub(1).max(1))
+    }
+
     /// Nothing asked yet for a block of `height`.
     fn new(height: Height) -> Self {
         Self {
             height,
+            round: None,
             asked: None,
             attempts: 0,
             validation: None,
@@ -315,6 +340,8 @@ struct Host {
     started: Instant,
     /// When the last block was committed (for the block interval).
     last_commit: Option<Instant>,
+    /// The height being decided.
+    height: Height,
     /// This validator's index in the set deciding the current height (`None`: not a member).
     me: Option<ValidatorIndex>,
     /// Size of that set.
@@ -325,6 +352,9 @@ struct Host {
     new_sets: Vec<Input>,
     /// The last commit, written, synced and published in the background.
     committing: Option<Committing>,
+    /// Inputs for the machine found while handling another (a verdict on a body that came with
+    /// a decision), handed over after that one.
+    queued: VecDeque<Input>,
 }
 
 /// A decided block being committed in the background.
@@ -363,11 +393,13 @@ impl Driver {
             unwritten_height: height,
             started: Instant::now(),
             last_commit: None,
+            height,
             me: None,
             n: 0,
             told: height,
             new_sets: Vec::new(),
             committing: None,
+            queued: VecDeque::new(),
         };
         host.enter_height(height);
         let record = host.load_record(height).await?;
@@ -392,13 +424,20 @@ impl Driver {
             actions.extend(core.handle(input));
         }
         loop {
-            while let Some(action) = actions.pop_front() {
-                if let Some(input) = host.perform(action).await? {
-                    actions.extend(core.handle(input));
+            loop {
+                while let Some(action) = actions.pop_front() {
+                    if let Some(input) = host.perform(action).await? {
+                        actions.extend(core.handle(input));
+                    }
+                    // Set changes a commit brought: the machine hears of them before anything
+                    // else.
+                    for input in std::mem::take(&mut host.new_sets) {
+                        actions.extend(core.handle(input));
+                    }
                 }
-                // Set changes a commit brought: the machine hears of them before anything else.
-                for input in std::mem::take(&mut host.new_sets) {
-                    actions.extend(core.handle(input));
+                match host.queued.pop_front() {
+                    Some(input) => actions.extend(core.handle(input)),
+                    None => break,
                 }
             }
             host.flush_record().await?;
@@ -419,9 +458,11 @@ impl Driver {
             });
             let (round_before, height_before) = (core.round(), core.height());
             let timer = host.earliest_timer();
+            let fetch = host.next_fetch_retry();
             let wake = tokio::select! {
                 _ = shutdown.changed() => return host.finish_commit().await,
                 () = sleep_until(timer.map(|(at, _)| at)) => Wake::Timer,
+                () = sleep_until(fetch) => Wake::Fetch,
                 () = host.build_ready() => Wake::Build,
                 e = next_event(&inbound) => Wake::Network(e),
             };
@@ -435,6 +476,10 @@ impl Driver {
                     None => continue,
                 },
                 (Wake::Timer, None) => continue,
+                (Wake::Fetch, _) => {
+                    host.retry_fetches();
+                    continue;
+                }
                 (Wake::Network(e), _) => match host.inbound(e, &core).await? {
                     Some(input) => input,
                     None => continue,
@@ -621,10 +666,10 @@ impl Host {
     }
 
     /// Asks another validator for the body of `block` (the proposer first, then the others in
-    /// turn), at most once per [`BODY_RETRY`]. `validation`: a validation waits for it.
+    /// turn), at most once per [`Wanted::retry_after`]. `validation`: a validation waits for it.
     fn want_body(&mut self, height: Height, block: BlockId, validation: Option<bool>) {
         let Some(net) = &self.net else { return };
-        let (n, me) = (self.n, self.me);
+        let (n, me) = (self.n.max(1), self.me);
         let first = self.proposers.get(&block).copied();
         let w = self
             .wanted
@@ -634,18 +679,20 @@ impl Host {
             w.validation = validation;
         }
         // The transactions of a compact proposal are being fetched: no whole body yet.
-        if w.partial.is_some() || w.asked.is_some_and(|t| t.elapsed() < BODY_RETRY) {
+        if w.partial.is_some() || w.asked.is_some_and(|t| t.elapsed() < w.retry_after(n)) {
             return;
         }
-        let mut target = match first {
-            Some(p) => (p + w.attempts) % n,
-            None => w.attempts % n,
-        };
-        if Some(target) == me {
-            target = (target + 1) % n;
-        }
+        // The others in turn, starting with the proposer.
+        let others: Vec<ValidatorIndex> = (0..n).filter(|&v| Some(v) != me).collect();
+        let start = first
+            .and_then(|p| others.iter().position(|&v| v == p))
+            .unwrap_or(0);
+        let turn = w.attempts as usize;
         w.asked = Some(Instant::now());
         w.attempts += 1;
+        let Some(&target) = others.get((start + turn) % others.len().max(1)) else {
+            return;
+        };
         tracing::debug!(height, %block, from = target, "asking for a block body");
         net.request_body(target, height, block.0);
     }
@@ -753,6 +800,16 @@ impl Host {
                         return Ok(None);
                     }
                 };
+                if cert.height < core.height() && cert.height == height {
+                    // This validator committed the height since it asked (by the others'
+                    // votes, or another answer came first): nothing wrong with the answer.
+                    tracing::debug!(
+                        from,
+                        height,
+                        "late decision answer; height already committed"
+                    );
+                    return Ok(None);
+                }
                 if !core.admissible_certificate(&cert) {
                     tracing::warn!(
                         from,
@@ -761,8 +818,17 @@ impl Host {
                     );
                     return Ok(None);
                 }
-                self.accept_body(cert.height, Round::MAX, cert.block, body, None)
-                    .await?;
+                let (height, block) = (cert.height, cert.block);
+                if self
+                    .accept_body(height, Round::MAX, block, body, None)
+                    .await?
+                {
+                    // A block judged invalid for want of its body, or whose judgement waits
+                    // for it, is judged now; the verdict follows the decision.
+                    if let Some(verdict) = self.body_arrived(height, block, core.height()).await? {
+                        self.queued.push_back(verdict);
+                    }
+                }
                 Ok(Some(Input::Message(quorate_consensus::Message::Decision(
                     cert,
                 ))))
@@ -772,20 +838,27 @@ impl Host {
                 let Some(w) = self.wanted.get(&id) else {
                     return Ok(None);
                 };
-                let (height, validation) = (w.height, w.validation);
-                let Some(body) = block else {
-                    tracing::debug!(from, block = %id, "peer does not hold the body asked for");
-                    return Ok(None);
+                let height = w.height;
+                let kept = match block {
+                    Some(body) => {
+                        self.accept_body(height, Round::MAX, id, *body, None)
+                            .await?
+                    }
+                    None => {
+                        tracing::debug!(from, block = %id, "peer does not hold the body asked for");
+                        crate::metrics::get().refused("body_withheld");
+                        false
+                    }
                 };
-                if self
-                    .accept_body(height, Round::MAX, id, *body, None)
-                    .await?
-                {
-                    self.wanted.remove(&id);
-                    if let Some(endorsed) = validation {
-                        if height == core.height() {
-                            return self.validate(height, id, endorsed).await;
-                        }
+                if kept {
+                    return self.body_arrived(height, id, core.height()).await;
+                }
+                // Nothing, or a wrong copy: the next validator of this turn is asked at once.
+                let n = self.n;
+                if let Some(w) = self.wanted.get_mut(&id) {
+                    if w.validation.is_some() && !w.turn_done(n) {
+                        w.asked = None;
+                        self.want_body(height, id, None);
                     }
                 }
                 Ok(None)
@@ -814,8 +887,18 @@ impl Host {
                 self.accept_compact(p.height, p.round, p.block, compact, named, p.proposer);
             }
             None if !self.blocks.contains_key(&p.block)
-                && !self.received.contains_key(&p.block) =>
+                && !self.received.contains_key(&p.block)
+                && !self.wanted.contains_key(&p.block) =>
             {
+                // Unsolicited work: within the bound on kept bodies, counted from now on.
+                if let Err(why) = self.room_for_proposal(p.height, p.round) {
+                    tracing::warn!(block = %p.block, height = p.height, reason = %why, "not fetching the body of a proposal");
+                    return;
+                }
+                self.wanted
+                    .entry(p.block)
+                    .or_insert_with(|| Wanted::new(p.height))
+                    .round = Some(p.round);
                 self.want_body(p.height, p.block, None);
             }
             None => {}
@@ -941,9 +1024,14 @@ impl Host {
             }
             Err(why) => {
                 tracing::warn!(from, block = %id, height, reason = %why, "proposer did not give the transactions of its compact proposal");
+                crate::metrics::get().refused("fetch_failed");
                 if let Some(w) = self.wanted.get_mut(&id) {
                     w.fetch_failed = true;
                     w.asked = None;
+                    if validation == Some(false) {
+                        // Answered below: no verdict is owed any more.
+                        w.validation = None;
+                    }
                 }
                 match validation {
                     Some(false) if height == current => Ok(Some(Input::Validated {
@@ -1111,16 +1199,22 @@ impl Host {
     /// a certified decision, a body it fetched — do not count against it: refusing them could
     /// leave it unable ever to commit.
     fn room_for_proposal(&self, height: Height, round: Round) -> Result<(), String> {
-        let partials = self.wanted.values().filter_map(|w| w.partial.as_ref());
-        let kept = self.received.len() + partials.clone().count();
+        // Partial bodies, and bodies asked for proposals that have not come yet.
+        let pending = self
+            .wanted
+            .values()
+            .filter_map(|w| match (&w.partial, w.round) {
+                (Some(p), _) => Some((p.height, p.round)),
+                (None, Some(r)) => Some((w.height, r)),
+                (None, None) => None,
+            });
+        let kept = self.received.len() + pending.clone().count();
         let same_round = self
             .received
             .values()
             .filter(|r| r.height == height && r.round == round)
             .count()
-            + partials
-                .filter(|p| p.height == height && p.round == round)
-                .count();
+            + pending.filter(|&(h, r)| h == height && r == round).count();
         if kept >= MAX_RECEIVED_BODIES || same_round >= MAX_BODIES_PER_ROUND {
             return Err(format!(
                 "already holding {kept} bodies ({same_round} for height {height} round {round})"
@@ -1131,8 +1225,10 @@ impl Host {
 
     /// Gives up on the partial bodies whose transactions did not come within
     /// [`PARTIAL_TIMEOUT`] (an answer lost with a full inbox, a request dropped): they count
-    /// as failed fetches.
+    /// as failed fetches. A validation waiting for one gets its verdict now: invalid, or, for
+    /// a block 2f+1 endorsed, the whole body is fetched.
     fn expire_partials(&mut self) {
+        let mut endorsed = Vec::new();
         for (id, w) in &mut self.wanted {
             if w.partial
                 .as_ref()
@@ -1142,7 +1238,68 @@ impl Host {
                 w.partial = None;
                 w.fetch_failed = true;
                 w.asked = None;
+                match w.validation {
+                    Some(false) if w.height == self.height => {
+                        w.validation = None;
+                        self.queued.push_back(Input::Validated {
+                            height: w.height,
+                            block: *id,
+                            valid: false,
+                        });
+                    }
+                    Some(true) => endorsed.push((w.height, *id)),
+                    _ => {}
+                }
             }
+        }
+        for (height, id) in endorsed {
+            self.want_body(height, id, None);
+        }
+    }
+
+    /// When a fetch a validation waits for is next due: a compact proposal's transactions to
+    /// give up on, or a body to ask of the next validator.
+    fn next_fetch_retry(&self) -> Option<Instant> {
+        self.net.as_ref()?;
+        let n = self.n.max(1);
+        self.wanted
+            .values()
+            .filter(|w| w.validation.is_some() && w.height == self.height)
+            .map(|w| match (&w.partial, w.asked) {
+                (Some(p), _) => p.asked + PARTIAL_TIMEOUT,
+                (None, Some(asked)) => asked + w.retry_after(n),
+                (None, None) => Instant::now(),
+            })
+            .min()
+    }
+
+    /// Gives up on overdue compact proposals and asks the next validator for every body a
+    /// validation still waits for (see [`Host::next_fetch_retry`]). Verdicts go to
+    /// [`Host::queued`].
+    fn retry_fetches(&mut self) {
+        self.expire_partials();
+        let due: Vec<(Height, BlockId)> = self
+            .wanted
+            .iter()
+            .filter(|(_, w)| w.validation.is_some() && w.partial.is_none())
+            .filter(|(_, w)| w.height == self.height)
+            .map(|(id, w)| (w.height, *id))
+            .collect();
+        for (height, id) in due {
+            self.want_body(height, id, None);
+        }
+    }
+
+    /// A body was kept for `id`: if a validation waits for it, the block is judged now.
+    async fn body_arrived(
+        &mut self,
+        height: Height,
+        id: BlockId,
+        current: Height,
+    ) -> Result<Option<Input>, DriverError> {
+        match self.wanted.remove(&id).and_then(|w| w.validation) {
+            Some(endorsed) if height == current => self.validate(height, id, endorsed).await,
+            _ => Ok(None),
         }
     }
 
@@ -1235,10 +1392,11 @@ impl Host {
         let (written_tx, written) = tokio::sync::oneshot::channel();
         let (covered, covered_rx) = tokio::sync::oneshot::channel();
         let task = {
-            let (chain, mempool, heads) = (
+            let (chain, mempool, heads, bodies) = (
                 self.d.chain.clone(),
                 self.d.mempool.clone(),
                 self.d.heads.clone(),
+                self.d.bodies.clone(),
             );
             let (b, proto) = (block.clone(), certificate_to_proto(&cert));
             let since_start_ms = self.started.elapsed().as_millis() as u64;
@@ -1256,6 +1414,9 @@ impl Host {
                     Ok::<_, DriverError>((head, b))
                 })
                 .await??;
+                // The height's bodies are served from the cache until the block is in the
+                // storage: a validator still fetching its transactions gets them either way.
+                bodies.forget_up_to(height);
                 let _ = written_tx.send(());
                 let commit_ms = ms_since(started);
                 crate::metrics::get()
@@ -1311,7 +1472,6 @@ impl Host {
         self.proposers.clear();
         self.sent_bodies.clear();
         self.persisted_bodies.clear();
-        self.d.bodies.forget_up_to(height);
         self.enter_height(height + 1);
         Ok(())
     }
@@ -1351,6 +1511,7 @@ impl Host {
     /// decided since the machine was last told (queued for it), and the network's view of who
     /// the validators are when the set changes.
     fn enter_height(&mut self, height: Height) {
+        self.height = height;
         let sets = self.d.chain.sets().clone();
         let key = self.d.key.public();
         let current = sets.at(height);

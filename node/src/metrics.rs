@@ -39,6 +39,13 @@ pub struct TrafficLabel {
     pub kind: &'static str,
 }
 
+/// A label naming what a peer sent that this node refused or had to work around.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// What happened, e.g. `body_withheld`.
+    pub reason: &'static str,
+}
+
 /// A gRPC method label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabel {
@@ -81,6 +88,8 @@ pub struct Metrics {
     pub txs_admitted: Counter,
     /// Transactions refused, by code.
     pub txs_refused: Family<CodeLabel, Counter>,
+    /// What peers sent that was refused, or withheld what was asked of them, by reason.
+    pub peer_faults: Family<ReasonLabel, Counter>,
     /// Transactions committed.
     pub txs_committed: Counter,
     /// Transactions of compact proposals not in the mempool, asked of their proposer.
@@ -182,6 +191,12 @@ impl Metrics {
             "transactions_refused",
             "Transactions refused at admission, by refusal code",
             txs_refused.clone(),
+        );
+        let peer_faults = Family::<ReasonLabel, Counter>::default();
+        r.register(
+            "peer_faults",
+            "What peers sent that was refused, or withheld what was asked, by reason",
+            peer_faults.clone(),
         );
         let txs_committed = counter(&mut r, "transactions_committed", "Transactions committed");
         let proposal_txs_fetched = counter(
@@ -318,6 +333,7 @@ impl Metrics {
             blocks,
             txs_admitted,
             txs_refused,
+            peer_faults,
             txs_committed,
             proposal_txs_fetched,
             txs_failed,
@@ -344,6 +360,20 @@ impl Metrics {
             compiles_seen: AtomicU64::new(0),
             dropped_seen: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one peer fault of `reason` (see [`Metrics::peer_faults`]).
+    pub fn refused(&self, reason: &'static str) {
+        self.peer_faults
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// How many peer faults of `reason` so far.
+    pub fn refusals(&self, reason: &'static str) -> u64 {
+        self.peer_faults
+            .get_or_create(&ReasonLabel { reason })
+            .get()
     }
 
     /// p2p bytes of `kind` going `direction`.

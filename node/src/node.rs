@@ -259,6 +259,12 @@ impl RunningNode {
                 }
             };
             parts.handle.set_validators(current.set.keys(), &members);
+            parts
+                .handle
+                .check_signatures_with(crate::driver::signing::signature_check(
+                    &chain.info().chain_id,
+                    chain.sets().clone(),
+                ));
             let addr = parts
                 .listen_addr
                 .clone()
@@ -498,19 +504,21 @@ const GOSSIP_BATCHES_IN_FLIGHT: usize = 64;
 /// Admits transactions gossiped by other validators: the second security verification, in
 /// the same coalesced rounds as clients' submissions, before they are stored in the mempool.
 async fn gossip_intake(
-    mut rx: tokio::sync::mpsc::Receiver<Vec<quorate_proto::v1::Transaction>>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::network::GossipBatch>,
     queue: crate::admission_queue::AdmissionQueue,
 ) {
     // Batches from several validators join rounds together; at most this many wait at once,
     // so a flood of gossip is admitted at the pace rounds go and the network's bounded
     // channel pushes back.
     let places = Arc::new(tokio::sync::Semaphore::new(GOSSIP_BATCHES_IN_FLIGHT));
-    while let Some(txs) = rx.recv().await {
+    while let Some(batch) = rx.recv().await {
         let Ok(place) = places.clone().acquire_owned().await else {
             return;
         };
         let queue = queue.clone();
         tokio::spawn(async move {
+            // The batch's place in the network's byte budget is kept until it is admitted.
+            let (txs, _bytes) = (batch.transactions, batch.place);
             let _place = place;
             match queue
                 .admit(txs, crate::admission_queue::Origin::Gossip)

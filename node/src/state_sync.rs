@@ -69,7 +69,7 @@ impl Channels<'_> {
             tokio::select! {
                 event = self.inbox.pop() => return event,
                 Some(r) = self.requests.recv() => {
-                    self.net.respond(r.peer, r.channel, DecisionResponse::default());
+                    self.net.respond(r, DecisionResponse::default());
                 }
             }
         }

@@ -220,7 +220,7 @@ pub async fn serve(
             }
         };
         let response = byzantine.sync_answer(&req.request, response);
-        net.respond(req.peer, req.channel, response);
+        net.respond(req, response);
     }
 }
 
@@ -329,8 +329,7 @@ mod tests {
             body: bytes::Bytes::from(vec![n; 8]),
             ..Transaction::default()
         };
-        let hash =
-            |n: u8| bytes::Bytes::copy_from_slice(&quorate_proto::tx::tx_hash(&tx(n).body).0);
+        let hash = |n: u8| bytes::Bytes::copy_from_slice(&quorate_proto::tx::leaf_of(&tx(n)).0);
         let block = Block {
             header: Default::default(),
             transactions: vec![tx(1), tx(2), tx(3)],

@@ -6,7 +6,7 @@ use prost::Message;
 use crate::crypto::{Address, Hash32, Keypair, PUBLIC_KEY_LEN, SIGNATURE_LEN, TX_SIGN_DOMAIN};
 use crate::v1::{tx_body, Cosignature, Transaction, TxBody};
 
-/// Domain of a co-signed transaction's leaf in the block's transaction root.
+/// Domain of a transaction's leaf in the block's transaction root.
 const TX_LEAF_DOMAIN: &str = "quorate/v1/tx-leaf";
 
 /// The message a transaction signature covers: a domain tag followed by the transaction hash.
@@ -55,14 +55,12 @@ pub fn cosign(tx: &mut Transaction, key: &Keypair) -> bool {
     true
 }
 
-/// A transaction's leaf in its block's transaction root: its hash when one key signed it;
-/// with cosignatures, blake3 `derive_key("quorate/v1/tx-leaf")` over the hash and the signing
-/// public keys in the order carried, so that a block commits to which keys authorised each
-/// transaction (their weight decides its execution).
+/// A transaction's leaf in its block's transaction root: blake3 `derive_key("quorate/v1/tx-leaf")`
+/// over the hash and the signing public keys in the order carried, so that a block commits to
+/// which keys authorised each transaction (they decide its execution). Every copy of a
+/// transaction that matches a block's root is signed by the same keys: a copy re-signed by
+/// another key, or with a cosignature added or stripped, is another leaf (issue 24).
 pub fn tx_leaf(hash: &Hash32, tx: &Transaction) -> Hash32 {
-    if tx.cosignatures.is_empty() {
-        return *hash;
-    }
     let mut hasher = blake3::Hasher::new_derive_key(TX_LEAF_DOMAIN);
     hasher.update(&hash.0);
     hasher.update(&tx.public_key);
@@ -303,14 +301,25 @@ mod tests {
     }
 
     #[test]
-    fn a_leaf_is_the_hash_alone_and_binds_the_keys_when_several_signed() {
+    fn a_leaf_binds_the_hash_and_every_signing_key() {
         let key = Keypair::from_secret(&[1; 32]);
         let tx = sign(
             &transfer_body("c", &key, 0, 1000, key.address(), 5, vec![]),
             &key,
         );
         let hash = tx_hash(&tx.body);
-        assert_eq!(tx_leaf(&hash, &tx), hash);
+        assert_ne!(
+            tx_leaf(&hash, &tx),
+            hash,
+            "one key signed: the leaf binds it too"
+        );
+        let other = Keypair::from_secret(&[9; 32]);
+        let resigned = Transaction {
+            public_key: Bytes::copy_from_slice(&other.public().0),
+            signature: Bytes::copy_from_slice(&other.sign(&signing_message(&hash))),
+            ..tx.clone()
+        };
+        assert_ne!(tx_leaf(&hash, &resigned), tx_leaf(&hash, &tx), "re-signed");
         let mut with_b = tx.clone();
         assert!(cosign(&mut with_b, &Keypair::from_secret(&[2; 32])));
         let mut with_c = tx.clone();

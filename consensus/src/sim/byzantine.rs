@@ -18,10 +18,16 @@ pub enum ByzantineKind {
     /// Stamps its blocks with a time ahead of some validators' clocks: those judge the
     /// proposal invalid, but must still lock on and commit the block once 2f+1 endorse it.
     FutureTime,
+    /// Aims at the validators that just locked (the `lock-split` mix): as the proposer of a
+    /// round after the first it proposes a fresh block without proof of lock, and votes for it,
+    /// while the network (the adversary's) lets only one honest validator see the first round's
+    /// precommits. Honest validators that keep their lock refuse the fresh block; validators
+    /// that ignore their lock decide it, and the one that saw the precommits decided another.
+    LockSplit,
 }
 
 impl ByzantineKind {
-    /// Every behaviour.
+    /// Every behaviour the mixes other than `lock-split` draw from.
     pub const ALL: [ByzantineKind; 5] = [
         ByzantineKind::Equivocate,
         ByzantineKind::InvalidBlocks,

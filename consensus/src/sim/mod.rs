@@ -45,11 +45,16 @@ pub enum FaultMix {
     /// and a crash loses the commits not yet synced. With Byzantine validators and set
     /// changes.
     LostWrites,
+    /// Targeted at the validators that just locked (Twins-like): f Byzantine validators of
+    /// kind [`ByzantineKind::LockSplit`], one honest validator that alone sees the first
+    /// round's precommits at the heights a Byzantine validator proposes the second round, and
+    /// whose own messages do not reach the others until the heal.
+    LockSplit,
 }
 
 impl FaultMix {
     /// Every mix.
-    pub const ALL: [FaultMix; 7] = [
+    pub const ALL: [FaultMix; 8] = [
         FaultMix::Network,
         FaultMix::Crash,
         FaultMix::Partition,
@@ -57,6 +62,7 @@ impl FaultMix {
         FaultMix::All,
         FaultMix::SetChange,
         FaultMix::LostWrites,
+        FaultMix::LockSplit,
     ];
 
     fn crashes(self) -> bool {
@@ -95,6 +101,7 @@ impl fmt::Display for FaultMix {
             FaultMix::All => "all",
             FaultMix::SetChange => "set-change",
             FaultMix::LostWrites => "lost-writes",
+            FaultMix::LockSplit => "lock-split",
         })
     }
 }
@@ -107,7 +114,7 @@ impl FromStr for FaultMix {
             .find(|m| m.to_string() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown fault mix {s:?}: use network, crash, partition, byzantine, all, set-change or lost-writes"
+                    "unknown fault mix {s:?}: use network, crash, partition, byzantine, all, set-change, lost-writes or lock-split"
                 )
             })
     }
@@ -175,6 +182,9 @@ pub struct Scenario {
 impl Scenario {
     /// The schedule for `seed` under `mix`.
     pub fn generate(seed: u64, mix: FaultMix) -> Self {
+        if mix == FaultMix::LockSplit {
+            return Self::lock_split(seed);
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n: u32 = match rng.gen_range(0..20) {
             0 => 1,
@@ -261,6 +271,41 @@ impl Scenario {
             liveness_ms: 120_000,
             broken: None,
             lost_writes,
+            record_pruned_apart: false,
+        }
+    }
+}
+
+impl Scenario {
+    /// A `lock-split` schedule: 4 or 7 validators, f of them Byzantine
+    /// ([`ByzantineKind::LockSplit`]), a reliable but reordering network until a heal 15 to
+    /// 30 s in.
+    fn lock_split(seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x10c5_5911_7000_0001);
+        let n: u32 = if rng.gen_bool(0.7) { 4 } else { 7 };
+        let f = (n - 1) / 3;
+        let mut byzantine = Vec::new();
+        while byzantine.len() < f as usize {
+            let v = rng.gen_range(0..n);
+            if byzantine.iter().all(|&(b, _)| b != v) {
+                byzantine.push((v, ByzantineKind::LockSplit));
+            }
+        }
+        Self {
+            seed,
+            mix: FaultMix::LockSplit,
+            n,
+            sets: SetSchedule::fixed(n),
+            byzantine,
+            drop: rng.gen_range(0.0..0.02),
+            duplicate: rng.gen_range(0.0..0.05),
+            delay_ms: (1, rng.gen_range(5..60)),
+            faults: Vec::new(),
+            heal_ms: rng.gen_range(15_000..30_000),
+            liveness_heights: 3,
+            liveness_ms: 120_000,
+            broken: None,
+            lost_writes: false,
             record_pruned_apart: false,
         }
     }

@@ -14,12 +14,12 @@ use super::byzantine::ByzantineKind;
 use super::checker::{Checker, Violation};
 use super::keys::{SimSigner, SimVerifier};
 use super::sets::SetSchedule;
-use super::{Fault, Report, Scenario, SimBlock};
+use super::{Fault, FaultMix, Report, Scenario, SimBlock};
 use crate::machine::{Action, Consensus, Input};
 use crate::params::{Params, Timeout, Timeouts};
 use crate::types::{
-    BlockId, Certificate, Height, Message, Proposal, Signable, Signed, SignedProposal, SignedVote,
-    Signer, ValidatorIndex, Vote,
+    BlockId, Certificate, Height, Message, Proposal, Round, Signable, Signed, SignedProposal,
+    SignedVote, Signer, ValidatorIndex, Vote, VoteKind,
 };
 
 const GENESIS: BlockId = BlockId([0; 32]);
@@ -156,6 +156,12 @@ pub(crate) struct World<'a> {
     block_counter: u64,
     /// Every block built with roots that do not match (by Byzantine proposers).
     invalid_blocks: std::collections::HashSet<BlockId>,
+    /// `lock-split`: the honest validator that alone sees the first round's precommits at the
+    /// aimed heights, and whose messages reach no one until the heal.
+    lock_split_target: Option<ValidatorIndex>,
+    /// `lock-split`: the fresh block a Byzantine proposer put in place of its re-proposal, by
+    /// (proposer, height, round); its votes of that round go to it.
+    substituted: HashMap<(ValidatorIndex, Height, Round), BlockId>,
     trace: bool,
 }
 
@@ -196,6 +202,10 @@ impl<'a> World<'a> {
             violation: None,
             block_counter: 0,
             invalid_blocks: std::collections::HashSet::new(),
+            lock_split_target: (sc.mix == FaultMix::LockSplit)
+                .then(|| (0..n).find(|v| sc.byzantine.iter().all(|(b, _)| b != v)))
+                .flatten(),
+            substituted: HashMap::new(),
             trace: std::env::var_os("QUORATE_SIM_TRACE").is_some(),
         }
     }
@@ -509,6 +519,15 @@ impl<'a> World<'a> {
             }
             Action::Broadcast(msg) => self.broadcast(v, msg),
             Action::ScheduleTimeout { timeout, after_ms } => {
+                // `lock-split`: an honest validator entered the second round of an aimed
+                // height; the Byzantine proposer strikes.
+                if timeout.round == 1
+                    && timeout.kind == crate::params::TimeoutKind::Propose
+                    && self.nodes[vi].honest()
+                    && Some(v) != self.lock_split_target
+                {
+                    self.lock_split_strike(timeout.height);
+                }
                 let incarnation = self.nodes[vi].incarnation;
                 self.push(
                     self.now + after_ms,
@@ -716,6 +735,27 @@ impl<'a> World<'a> {
     fn broadcast(&mut self, v: ValidatorIndex, msg: Message) {
         match (self.nodes[v as usize].byzantine, &msg) {
             (Some(ByzantineKind::Silent), _) => {}
+            (Some(ByzantineKind::LockSplit), Message::Proposal(sp)) if sp.proposal.round > 0 => {
+                self.propose_fresh(v, sp.proposal)
+            }
+            (Some(ByzantineKind::LockSplit), Message::Vote(sv))
+                if self.lock_split_precommit(v, sv) => {}
+            (Some(ByzantineKind::LockSplit), Message::Vote(sv))
+                if self
+                    .substituted
+                    .contains_key(&(v, sv.vote.height, sv.vote.round)) =>
+            {
+                let block = self.substituted[&(v, sv.vote.height, sv.vote.round)];
+                let vote = Vote {
+                    block: Some(block),
+                    ..sv.vote
+                };
+                let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&vote));
+                let msg = Message::Vote(SignedVote { vote, signature });
+                for to in 0..self.sets.nodes {
+                    self.send(v, to, msg.clone(), None);
+                }
+            }
             (Some(ByzantineKind::Equivocate), Message::Proposal(sp)) => {
                 self.equivocate_proposal(v, sp.clone())
             }
@@ -729,6 +769,119 @@ impl<'a> World<'a> {
                 }
             }
         }
+    }
+
+    /// `lock-split`, until the heal: at an aimed height whose second round has begun, the
+    /// Byzantine proposer of that round proposes a fresh block without proof of lock and sends
+    /// its prevote and precommit for it, once (its own machine, deaf to the first round's
+    /// precommits, is still in the first round).
+    fn lock_split_strike(&mut self, height: Height) {
+        let Some(target) = self.lock_split_target else {
+            return;
+        };
+        let b = ((height + 1) % u64::from(self.sc.n)) as ValidatorIndex;
+        if self.healed
+            || self.nodes[b as usize].byzantine != Some(ByzantineKind::LockSplit)
+            || self.substituted.contains_key(&(b, height, 1))
+            || self.nodes[b as usize].height() + 1 != height
+        {
+            return;
+        }
+        let proposal = Proposal {
+            height,
+            round: 1,
+            block: GENESIS,
+            pol_round: None,
+            proposer: b,
+        };
+        self.propose_fresh(b, proposal);
+        let block = self.substituted[&(b, height, 1)];
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            let vote = Vote {
+                height,
+                round: 1,
+                kind,
+                block: Some(block),
+                validator: b,
+            };
+            let signature = self.nodes[b as usize].signer.sign(Signable::Vote(&vote));
+            let msg = Message::Vote(SignedVote { vote, signature });
+            for to in (0..self.sets.nodes).filter(|&to| to != target) {
+                self.send(b, to, msg.clone(), None);
+            }
+        }
+    }
+
+    /// `lock-split`: proposes a fresh valid block without proof of lock in place of `p` (the
+    /// honest machine would re-propose the block 2f+1 prevoted), to everyone.
+    fn propose_fresh(&mut self, v: ValidatorIndex, p: Proposal) {
+        let key = (v, p.height, p.round);
+        let block = match self.substituted.get(&key) {
+            Some(&b) => b,
+            None => {
+                let id = self.make_block(v, p.height, true);
+                self.substituted.insert(key, id);
+                id
+            }
+        };
+        let proposal = Proposal {
+            block,
+            pol_round: None,
+            ..p
+        };
+        let signature = self.nodes[v as usize]
+            .signer
+            .sign(Signable::Proposal(&proposal));
+        let msg = Message::Proposal(SignedProposal {
+            proposal,
+            signature,
+        });
+        for to in 0..self.sets.nodes {
+            let body = self.body_of(v, &msg);
+            self.send(v, to, msg.clone(), body);
+        }
+    }
+
+    /// `lock-split`, until the heal: `v`'s first-round precommit of a block at a height whose
+    /// second round a Byzantine validator proposes goes to the target alone; the others get a
+    /// nil precommit. With the target's own messages held back, the others see 2f+1 precommits
+    /// (so they move to the next round locked) but fewer than 2f+1 for the block, which the
+    /// target alone decides.
+    fn lock_split_precommit(&mut self, v: ValidatorIndex, sv: &SignedVote) -> bool {
+        let (Some(target), true) = (self.lock_split_target, self.lock_split_aims(&sv.vote)) else {
+            return false;
+        };
+        let vote = sv.vote;
+        let nil = Vote {
+            block: None,
+            ..vote
+        };
+        let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&nil));
+        let nil = Message::Vote(SignedVote {
+            vote: nil,
+            signature,
+        });
+        for to in 0..self.sets.nodes {
+            let msg = if to == target {
+                Message::Vote(sv.clone())
+            } else {
+                nil.clone()
+            };
+            self.send(v, to, msg, None);
+        }
+        true
+    }
+
+    /// `lock-split`, until the heal: `vote` is a first-round precommit of a block at a height
+    /// whose second round a Byzantine validator proposes.
+    fn lock_split_aims(&self, vote: &Vote) -> bool {
+        let second_proposer = ((vote.height + 1) % u64::from(self.sc.n)) as ValidatorIndex;
+        self.lock_split_target.is_some()
+            && !self.healed
+            && vote.kind == VoteKind::Precommit
+            && vote.block.is_some()
+            && vote.round == 0
+            && self.sc.byzantine.iter().any(|&(b, _)| b == second_proposer)
     }
 
     /// Sends a second, different valid block to a random part of the validators.
@@ -791,6 +944,10 @@ impl<'a> World<'a> {
         if from == to || self.sides[from as usize] != self.sides[to as usize] {
             return false;
         }
+        // `lock-split`: the target's messages reach no one until the heal.
+        if !self.healed && self.lock_split_target == Some(from) {
+            return false;
+        }
         self.healed || !self.rng.gen_bool(self.sc.drop)
     }
 
@@ -807,6 +964,15 @@ impl<'a> World<'a> {
     ) {
         if !self.reachable(from, to) {
             return;
+        }
+        // `lock-split`: the Byzantine validators' own machines do not hear the aimed
+        // precommits either (they would decide the block and answer others' sync requests).
+        if let Message::Vote(sv) = &msg {
+            if self.nodes[to as usize].byzantine == Some(ByzantineKind::LockSplit)
+                && self.lock_split_aims(&sv.vote)
+            {
+                return;
+            }
         }
         if self.rng.gen_bool(self.sc.duplicate) {
             let at = self.delay();

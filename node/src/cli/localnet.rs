@@ -113,8 +113,12 @@ async fn serve(homes: &[PathBuf], children: &mut [Child]) -> anyhow::Result<()> 
 pub(super) async fn wait_for_addr(home: &Path, child: &mut Child) -> anyhow::Result<String> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
+        // The node publishes the file whole (renamed into place); an empty one is still
+        // taken as not there yet, for a node of an older version.
         if let Ok(addr) = std::fs::read_to_string(home.join(GRPC_ADDR_FILE)) {
-            return Ok(addr.trim().to_owned());
+            if !addr.trim().is_empty() {
+                return Ok(addr.trim().to_owned());
+            }
         }
         if let Some(status) = child.try_wait()? {
             bail!(

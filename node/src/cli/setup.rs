@@ -286,6 +286,15 @@ fn init_logging(format: LogFormat, filter: &str) {
     };
 }
 
+/// Writes `contents` to `path` so that a reader sees the whole file or none: a temporary file
+/// beside it, renamed over it. A plain write truncates first, and a load generator polling for
+/// `grpc.addr` once read it empty (issue 24).
+fn publish_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Runs the node in `home` until a signal; `grpc_addr` overrides the config's.
 pub(super) fn run_node(
     home: &Path,
@@ -306,20 +315,14 @@ pub(super) fn run_node(
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let node = RunningNode::start(setup).await?;
-        let addr_file = home.join(GRPC_ADDR_FILE);
-        std::fs::write(&addr_file, node.grpc_addr.to_string())
-            .with_context(|| format!("writing {}", addr_file.display()))?;
+        publish_file(&home.join(GRPC_ADDR_FILE), &node.grpc_addr.to_string())?;
         println!("grpc listening on {}", node.grpc_addr);
         if let Some(m) = node.metrics_addr {
-            let file = home.join(METRICS_ADDR_FILE);
-            std::fs::write(&file, m.to_string())
-                .with_context(|| format!("writing {}", file.display()))?;
+            publish_file(&home.join(METRICS_ADDR_FILE), &m.to_string())?;
             println!("metrics on http://{m}/metrics");
         }
         if let Some(p2p) = &node.p2p_addr {
-            let p2p_file = home.join(P2P_ADDR_FILE);
-            std::fs::write(&p2p_file, p2p.to_string())
-                .with_context(|| format!("writing {}", p2p_file.display()))?;
+            publish_file(&home.join(P2P_ADDR_FILE), &p2p.to_string())?;
             println!("p2p listening on {p2p}");
         }
         node.run_until_signal().await?;

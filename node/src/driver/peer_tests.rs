@@ -22,6 +22,36 @@ use crate::testutil::TestChain;
 
 const N: usize = 4;
 
+/// What the driver under test logged (warnings and above, as plain text).
+#[derive(Clone, Default)]
+struct Logs(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock()).into_owned()
+    }
+
+    /// A subscriber writing the driver's log lines of `debug` and above here.
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let logs = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || logs.clone())
+            .finish()
+    }
+}
+
 /// A 4-validator chain: the driver under test runs validator `me`; `peers[i]` holds validator
 /// `i`'s chain and key, for building and signing what the test sends.
 struct Harness {
@@ -30,7 +60,10 @@ struct Harness {
     inbox: Arc<Inbox<ConsensusEvent>>,
     commands: mpsc::Receiver<Command>,
     heads: watch::Receiver<Head>,
+    status: watch::Receiver<super::ConsensusStatus>,
+    bodies: Arc<crate::sync_server::BodyCache>,
     stop: watch::Sender<bool>,
+    logs: Logs,
     task: tokio::task::JoinHandle<Result<(), super::DriverError>>,
 }
 
@@ -67,6 +100,8 @@ impl Harness {
         let t = &peers[me];
         let (heads_tx, heads) = watch::channel(t.chain.head());
         let (stop, stop_rx) = watch::channel(false);
+        let (status_tx, status) = watch::channel(Default::default());
+        let bodies = Arc::new(crate::sync_server::BodyCache::default());
         let driver = Driver {
             chain: t.chain.clone(),
             mempool: t.mempool.clone(),
@@ -76,22 +111,40 @@ impl Harness {
             empty_block_interval: Duration::from_millis(50),
             timeouts,
             heads: heads_tx,
-            status: watch::channel(Default::default()).0,
+            status: status_tx,
             max_clock_drift: Duration::from_secs(2),
             network: Some((handle, inbox.clone())),
-            bodies: Default::default(),
+            bodies: bodies.clone(),
             byzantine: Default::default(),
         };
-        let task = tokio::spawn(driver.run(stop_rx));
+        let logs = Logs::default();
+        let task = {
+            use tracing::instrument::WithSubscriber as _;
+            tokio::spawn(driver.run(stop_rx).with_subscriber(logs.subscriber()))
+        };
         Self {
             generated,
             peers,
             inbox,
             commands,
             heads,
+            status,
+            bodies,
             stop,
+            logs,
             task,
         }
+    }
+
+    /// Waits (bounded) until the driver logs a line containing `what`.
+    async fn logged(&self, what: &str) {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !self.logs.text().contains(what) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the driver logged {what:?} in time"));
     }
 
     fn signer(&self, v: usize) -> ConsensusSigner {
@@ -182,6 +235,38 @@ impl Harness {
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// Validator `v`'s signed vote of `kind` for `block` at height 1, round 0.
+    fn vote(
+        &self,
+        v: usize,
+        kind: VoteKind,
+        block: &crate::execution::ExecutedBlock,
+    ) -> ConsensusEvent {
+        let vote = Vote {
+            height: 1,
+            round: 0,
+            kind,
+            block: Some(BlockId(block.hash.0)),
+            validator: v as u32,
+        };
+        let signature = self.signer(v).sign(Signable::Vote(&vote));
+        ConsensusEvent::Message(Box::new(ConsensusMessage {
+            message: Some(consensus_message::Message::Vote(
+                super::codec::vote_to_proto(&quorate_consensus::SignedVote { vote, signature }),
+            )),
+            compact_block: None,
+        }))
+    }
+
+    /// The others' prevotes and precommits for `block` (2f+1 without the driver under test).
+    fn endorse(&self, others: &[usize], block: &crate::execution::ExecutedBlock) {
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            for &v in others {
+                self.inbox.push(v, self.vote(v, kind, block), 0);
+            }
         }
     }
 
@@ -400,7 +485,7 @@ async fn missing_transactions_of_a_compact_proposal_are_fetched_from_the_propose
         .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
     let (from, hash, hashes) = h.command(|c| c.txs_request()).await;
     assert_eq!((from, hash), (1, block.hash.0), "asked of the proposer");
-    assert_eq!(hashes, vec![Bytes::copy_from_slice(&block.txs[0].hash.0)]);
+    assert_eq!(hashes, vec![Bytes::copy_from_slice(&block.txs[0].leaf.0)]);
     h.inbox.push(
         1,
         ConsensusEvent::Txs {
@@ -465,20 +550,19 @@ async fn a_compact_proposal_whose_fetch_fails_or_is_wrong_gets_a_nil_prevote() {
 async fn unanswered_compact_proposals_cannot_keep_a_certified_block_out() {
     use quorate_proto::v1::BlockHeader;
     let mut h = Harness::start(2);
-    // Twelve proposals of height 2 (admissible a height ahead), two per round from the right
-    // proposer, each naming a transaction this validator does not hold; their fetch is never
-    // answered.
+    // Twelve proposals of heights 1 and 2 (admissible a height ahead, within the round
+    // window), two per round from the right proposer, each naming a transaction this validator
+    // does not hold; their fetch is never answered.
     let mut asked = 0;
-    for round in 1..=7u32 {
-        let v = ((2 + round) % N as u32) as usize;
-        if v == 2 {
-            continue;
-        }
+    let slots = [(2u64, 1u32), (2, 2), (2, 3), (1, 2), (1, 3), (1, 4)];
+    for (i, &(height, round)) in slots.iter().enumerate() {
+        let v = ((height + u64::from(round)) % N as u64) as usize;
+        assert_ne!(v, 2, "not the driver's own round");
         for copy in 0..2u8 {
-            let missing = quorate_proto::Hash32([round as u8 * 2 + copy; 32]);
+            let missing = quorate_proto::Hash32([i as u8 * 2 + copy; 32]);
             let header = BlockHeader {
                 chain_id: h.generated.genesis.chain_id.clone(),
-                height: 2,
+                height,
                 parent_hash: Bytes::from_static(&[1; 32]),
                 proposer: Bytes::copy_from_slice(&h.generated.validator_keys[v].public().0),
                 time_ms: now_ms(),
@@ -490,7 +574,7 @@ async fn unanswered_compact_proposals_cannot_keep_a_certified_block_out() {
             };
             let header_bytes = Bytes::from(prost::Message::encode_to_vec(&header));
             let proposal = Proposal {
-                height: 2,
+                height,
                 round,
                 block: BlockId(quorate_proto::Hash32::of(&header_bytes).0),
                 pol_round: None,
@@ -539,5 +623,339 @@ async fn unanswered_compact_proposals_cannot_keep_a_certified_block_out() {
     );
     let head = h.committed().await;
     assert_eq!(head.hash, block.hash);
+    h.stop().await;
+}
+
+/// Issue 24 (critical, seen in a benchmark): a proposer answered the transaction fetch of one
+/// validator with nothing (withholding, or an honest proposer that had already committed). That
+/// validator prevoted nil, asked the proposer once for the whole body when 2f+1 endorsed the
+/// block, got nothing, and never asked again; the certified block arriving later from another
+/// validator was kept but never judged. It stayed at the height until restarted. Now a body a
+/// validation waits for is asked of every other validator in turn until one gives it, and a
+/// body that arrives for a block judged invalid for want of it is judged again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withheld_body_is_fetched_elsewhere_and_the_certified_block_commits() {
+    for recovery in ["another validator's body", "a certified decision"] {
+        let mut h = Harness::start(2);
+        let block = h.block(1, now_ms());
+        h.inbox
+            .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+        // The liar (validator 1) withholds the transactions of its compact proposal.
+        let (from, hash, _) = h.command(|c| c.txs_request()).await;
+        assert_eq!(from, 1);
+        h.inbox.push(
+            1,
+            ConsensusEvent::Txs {
+                from: 1,
+                hash,
+                transactions: Vec::new(),
+            },
+            0,
+        );
+        let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+        assert_eq!(prevote, None, "the withheld block gets a nil prevote");
+        // The other three endorse and decide it; the driver asks the proposer for its body,
+        // which withholds it again.
+        h.endorse(&[0, 1, 3], &block);
+        let (from, _) = h.command(|c| c.body_request()).await;
+        assert_eq!(from, 1, "the proposer is asked first");
+        h.inbox.push(
+            1,
+            ConsensusEvent::Body {
+                from: 1,
+                hash,
+                block: None,
+            },
+            0,
+        );
+        match recovery {
+            "another validator's body" => {
+                let (from, asked) = h.command(|c| c.body_request()).await;
+                assert_ne!(from, 1, "the next request goes to another validator");
+                assert_eq!(asked, hash);
+                h.inbox.push(
+                    from as usize,
+                    ConsensusEvent::Body {
+                        from,
+                        hash,
+                        block: Some(Box::new(Harness::body(&block))),
+                    },
+                    0,
+                );
+            }
+            _ => {
+                let cert = h.certificate(&block, &[0, 1, 3]);
+                h.inbox.push(
+                    3,
+                    ConsensusEvent::Decision {
+                        from: 3,
+                        height: 1,
+                        response: Box::new(DecisionResponse {
+                            block: Some(Harness::body(&block)),
+                            certificate: Some(cert),
+                            ..DecisionResponse::default()
+                        }),
+                    },
+                    0,
+                );
+            }
+        }
+        let head = h.committed().await;
+        assert_eq!(head.hash, block.hash, "committed after {recovery}");
+        h.stop().await;
+    }
+}
+
+/// Issue 24 (the benchmark's stuck validator): a proposer that had just decided its block
+/// answered a slower validator's transaction fetch with nothing. The driver forgot the height's
+/// bodies when it decided, while the block was still being written in the background, so for
+/// that moment neither the body cache nor the storage held them. Now the bodies of a decided
+/// height are forgotten only once its block is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decided_block_is_served_while_its_commit_is_being_written() {
+    // Validator 1 proposes height 1, round 0: the driver under test.
+    let mut h = Harness::start(1);
+    let p = &h.peers[1];
+    let tx = p.transfer(0, p.addr(1), 5, 0);
+    p.admit_ok(vec![tx.clone()]);
+    let (hash, leaves) = h
+        .command(|c| {
+            let m = c.published_consensus()?;
+            let compact = m.compact_block?;
+            match m.message? {
+                consensus_message::Message::Proposal(p) => Some((p.block_hash, compact.tx_hashes)),
+                _ => None,
+            }
+        })
+        .await;
+    assert_eq!(leaves.len(), 1, "the proposal names the transfer");
+    // The commit's write waits while a consistent read is held: the decided block is written
+    // only once the test lets go.
+    let storage = h.peers[1].chain.storage().clone();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let storage = storage.clone();
+        std::thread::spawn(move || {
+            let _hold = storage.read_consistent();
+            held.send(()).expect("test waiting");
+            let _ = released.recv();
+        })
+    };
+    holding.recv().expect("the read is held");
+    let block_id = BlockId(<[u8; 32]>::try_from(hash.as_ref()).expect("32 bytes"));
+    for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+        for v in [0, 2, 3] {
+            let vote = Vote {
+                height: 1,
+                round: 0,
+                kind,
+                block: Some(block_id),
+                validator: v as u32,
+            };
+            let signature = h.signer(v).sign(Signable::Vote(&vote));
+            let m = ConsensusEvent::Message(Box::new(ConsensusMessage {
+                message: Some(consensus_message::Message::Vote(
+                    super::codec::vote_to_proto(&quorate_consensus::SignedVote { vote, signature }),
+                )),
+                compact_block: None,
+            }));
+            h.inbox.push(v, m, 0);
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while h.status.borrow_and_update().height < 2 {
+            h.status.changed().await.expect("driver alive");
+        }
+    })
+    .await
+    .expect("height 1 decided in time");
+    assert_eq!(h.heads.borrow().height, 0, "the commit is not written yet");
+    let request = quorate_proto::v1::DecisionRequest {
+        height: 1,
+        block_hash: hash.clone(),
+        tx_hashes: leaves.clone(),
+        ..Default::default()
+    };
+    let answer = crate::sync_server::answer(&storage, &h.bodies, &request).expect("answer");
+    assert_eq!(
+        answer.transactions,
+        vec![tx],
+        "the decided block's transactions are served before its write"
+    );
+    drop(release);
+    holder.join().expect("holder thread");
+    let head = h.committed().await;
+    assert_eq!(head.hash.0.as_slice(), hash.as_ref());
+    let answer = crate::sync_server::answer(&storage, &h.bodies, &request).expect("answer");
+    assert_eq!(
+        answer.transactions.len(),
+        1,
+        "and from storage once written"
+    );
+    h.stop().await;
+}
+
+/// Issue 24: honest validators logged "decision with an invalid certificate refused" of each
+/// other (13 times in a 300-s run with restarts). It was the answer to a decision request that
+/// came after this validator had committed that height by itself: a stale answer with a valid
+/// certificate, reported as a forgery. Now a late answer is told apart from a bad certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_decision_answer_is_not_reported_as_an_invalid_certificate() {
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    let decision = |h: &Harness| ConsensusEvent::Decision {
+        from: 3,
+        height: 1,
+        response: Box::new(DecisionResponse {
+            block: Some(Harness::body(&block)),
+            certificate: Some(h.certificate(&block, &[0, 1, 3])),
+            ..DecisionResponse::default()
+        }),
+    };
+    h.inbox.push(3, decision(&h), 0);
+    h.committed().await;
+    // The same valid answer again, as when a second request's answer comes late.
+    h.inbox.push(3, decision(&h), 0);
+    h.logged("late decision").await;
+    // A certificate two validators signed is a forgery, and is reported as one.
+    let mut forged = h.certificate(&block, &[0, 1]);
+    forged.height = 2;
+    forged.round = 0;
+    h.inbox.push(
+        3,
+        ConsensusEvent::Decision {
+            from: 3,
+            height: 2,
+            response: Box::new(DecisionResponse {
+                block: Some(Harness::body(&block)),
+                certificate: Some(forged),
+                ..DecisionResponse::default()
+            }),
+        },
+        0,
+    );
+    h.logged("decision with an invalid certificate refused")
+        .await;
+    let invalid = h
+        .logs
+        .text()
+        .matches("decision with an invalid certificate refused")
+        .count();
+    assert_eq!(invalid, 1, "only the forgery is reported as one");
+    h.stop().await;
+}
+
+/// Issue 24 (findings "a body that passes the cheap checks and fails execution" and "a leaf
+/// binds no key when one key signed"): asked for the transactions of a compact proposal, a
+/// liar answered with the same transaction re-signed by another key. Its leaf was the bare
+/// hash, so the copy matched the block's transaction root and was kept; it failed execution,
+/// stayed kept, and every later copy of the block was refused, even the certified one. Now a
+/// leaf binds the signing key, the re-signed copy is refused on arrival, and the certified
+/// block commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resigned_copy_of_a_transaction_is_refused_and_the_certified_block_commits() {
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+    let (from, hash, _) = h.command(|c| c.txs_request()).await;
+    assert_eq!(from, 1);
+    // The liar's copy: the same body, signed by account 1's key.
+    let honest = block.txs[0].tx.clone();
+    let liar_key = &h.peers[1].accounts[1];
+    let forged = quorate_proto::v1::Transaction {
+        public_key: Bytes::copy_from_slice(&liar_key.public().0),
+        signature: Bytes::copy_from_slice(&liar_key.sign(&quorate_proto::tx::signing_message(
+            &quorate_proto::tx::tx_hash(&honest.body),
+        ))),
+        ..honest.clone()
+    };
+    assert_ne!(
+        quorate_proto::tx::leaf_of(&forged),
+        quorate_proto::tx::leaf_of(&honest),
+        "a leaf binds the key that signed"
+    );
+    h.inbox.push(
+        1,
+        ConsensusEvent::Txs {
+            from: 1,
+            hash,
+            transactions: vec![forged],
+        },
+        0,
+    );
+    let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+    assert_eq!(prevote, None, "the re-signed copy gets a nil prevote");
+    h.logged("is not the one the block names").await;
+    let cert = h.certificate(&block, &[0, 1, 3]);
+    h.inbox.push(
+        3,
+        ConsensusEvent::Decision {
+            from: 3,
+            height: 1,
+            response: Box::new(DecisionResponse {
+                block: Some(Harness::body(&block)),
+                certificate: Some(cert),
+                ..DecisionResponse::default()
+            }),
+        },
+        0,
+    );
+    let head = h.committed().await;
+    assert_eq!(head.hash, block.hash);
+    h.stop().await;
+}
+
+/// Issue 24 (proposals without a body bypassed the kept-body bound): each signed proposal
+/// without a body made the driver ask for that body, and next-height proposals were taken for
+/// any round, so a proposer with K proposals made a validator fetch and keep K bodies. Now a
+/// next-height proposal must be within the round window, and bodies asked for proposals count
+/// against the bound on kept bodies from the moment they are asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_without_bodies_cannot_make_a_validator_fetch_without_bound() {
+    let mut h = Harness::start(2);
+    let bodiless = |h: &Harness, height: u64, round: u32, v: usize, id: [u8; 32]| {
+        let proposal = Proposal {
+            height,
+            round,
+            block: BlockId(id),
+            pol_round: None,
+            proposer: v as u32,
+        };
+        let signature = h.signer(v).sign(Signable::Proposal(&proposal));
+        ConsensusEvent::Message(Box::new(ConsensusMessage {
+            message: Some(consensus_message::Message::Proposal(proposal_to_proto(
+                &quorate_consensus::SignedProposal {
+                    proposal,
+                    signature,
+                },
+            ))),
+            compact_block: None,
+        }))
+    };
+    // Validator 3 proposes height 2 in rounds 1, 5, 9, …: twenty proposals, no bodies.
+    for k in 0..20u32 {
+        let id = [100 + k as u8; 32];
+        h.inbox.push(3, bodiless(&h, 2, 4 * k + 1, 3, id), 0);
+    }
+    // Then its proposal of height 1, round 2 (its round there), also without a body: asked
+    // for after the others (one sender's messages are handled in order).
+    let marker = [7; 32];
+    h.inbox.push(3, bodiless(&h, 1, 2, 3, marker), 0);
+    let mut asked = Vec::new();
+    loop {
+        let (_, hash) = h.command(|c| c.body_request()).await;
+        if hash == marker {
+            break;
+        }
+        asked.push(hash);
+    }
+    assert!(
+        asked.len() <= super::MAX_BODIES_PER_ROUND,
+        "{} bodies asked for next-height proposals: {:?}",
+        asked.len(),
+        asked.iter().map(|h| h[0]).collect::<Vec<_>>()
+    );
     h.stop().await;
 }

@@ -105,6 +105,41 @@ impl Verifier for ConsensusVerifier {
     }
 }
 
+/// The network's check of a gossiped proposal or vote (see
+/// [`crate::network::SignatureCheck`]): its signer's index if the signature verifies against the
+/// set of its height.
+pub fn signature_check(chain_id: &str, sets: Arc<ValidatorSets>) -> crate::network::SignatureCheck {
+    let verifier = ConsensusVerifier {
+        chain_id: chain_id.to_owned(),
+        sets,
+    };
+    Arc::new(move |m| {
+        let msg = super::codec::message_from_proto(m).map_err(|e| e.to_string())?;
+        let (signer, ok) = match &msg {
+            quorate_consensus::Message::Proposal(p) => (
+                p.proposal.proposer,
+                verifier.verify(
+                    p.proposal.proposer,
+                    Signable::Proposal(&p.proposal),
+                    &p.signature,
+                ),
+            ),
+            quorate_consensus::Message::Vote(v) => (
+                v.vote.validator,
+                verifier.verify(v.vote.validator, Signable::Vote(&v.vote), &v.signature),
+            ),
+            quorate_consensus::Message::Decision(_) => {
+                return Err("decisions are not gossiped".into())
+            }
+        };
+        if ok {
+            Ok(signer)
+        } else {
+            Err(format!("signature of validator {signer} does not verify"))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,3 +138,63 @@ fn a_key_removed_earlier_in_the_block_invalidates_its_transaction_without_effect
     assert_eq!(sets.len(), 1);
     assert_eq!(sets[0].1.keys.len(), 1, "only a's key is left");
 }
+
+/// Issue 24 (finding "void anyone's pending transaction for free"): a proposer added a foreign
+/// cosignature to a pending transaction, or re-signed a keyed account's transaction with its own
+/// key. Execution gave an `INSUFFICIENT_WEIGHT` receipt (no fee), so the block was valid and the
+/// real transaction was evicted everywhere. Signing keys that do not authorise the transaction
+/// against the key set the block started with are the proposer's fault: the transaction cannot
+/// be included (the block is invalid). Only a key set changed earlier in the same block yields
+/// the receipt (the test above).
+#[test]
+fn keys_that_never_authorised_a_transaction_make_it_never_includable() {
+    let t = TestChain::new(3);
+    let (a, b, liar) = (&t.accounts[0], &t.accounts[1], &t.accounts[2]);
+    let fuel = t.genesis.params.transfer_fuel;
+    // A single-key account's transfer with a foreign cosignature added.
+    let mut cosigned = t.transfer(0, t.addr(1), 5, 0);
+    assert!(cosign(&mut cosigned, liar));
+    // Account 1 becomes keyed (adds a's key; every threshold stays 1); then its transfer,
+    // re-signed by the liar's key.
+    let add = sign(
+        &quorate_proto::tx::body(
+            &t.genesis.chain_id,
+            b,
+            0,
+            fuel,
+            tx_body::Payload::Keys(KeyChange {
+                change: Some(key_change::Change::AddKey(WeightedKey {
+                    public_key: Bytes::copy_from_slice(&a.public().0),
+                    weight: 1,
+                })),
+            }),
+        ),
+        b,
+    );
+    t.admit_ok(vec![add.clone()]);
+    t.produce().expect("block");
+    assert_eq!(t.receipt(&add).status, ExecStatus::Success as i32);
+    let resigned = sign(
+        &body_for(
+            &t.genesis.chain_id,
+            t.addr(1),
+            1,
+            fuel,
+            transfer(t.addr(0), 5),
+        ),
+        liar,
+    );
+    for (what, tx) in [("foreign cosignature", cosigned), ("re-signed", resigned)] {
+        let (block, dropped) = t
+            .chain
+            .propose(vec![verified(&t, tx)], t.validator.public().0, 2_000)
+            .expect("propose");
+        assert_eq!(dropped.len(), 1, "{what}: never includable");
+        assert!(
+            dropped[0].1.to_string().contains("not a key of account"),
+            "{what}: {}",
+            dropped[0].1
+        );
+        assert!(block.txs.is_empty(), "{what}: no receipt");
+    }
+}

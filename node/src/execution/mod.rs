@@ -193,6 +193,8 @@ pub struct BlockExecutor<'a> {
     env: BlockEnv,
     state: WorldState,
     new_code: Vec<NewCode>,
+    /// Accounts whose key set a transaction of this block changed (registered or changed).
+    keys_changed: std::collections::HashSet<Address>,
 }
 
 impl<'a> BlockExecutor<'a> {
@@ -211,6 +213,7 @@ impl<'a> BlockExecutor<'a> {
             env,
             state: WorldState::on(storage.clone(), parent),
             new_code: Vec::new(),
+            keys_changed: std::collections::HashSet::new(),
         }
     }
 
@@ -230,7 +233,10 @@ impl<'a> BlockExecutor<'a> {
     /// payload and charges the fee for the fuel used. A payload failure still charges the fee
     /// and yields a failed receipt (its own effects undone); signatures short of the weight the
     /// key set at this block asks yield an `INSUFFICIENT_WEIGHT` receipt and change nothing
-    /// (no fee, the nonce stays unused); an `InvalidTx` changes nothing.
+    /// (no fee, the nonce stays unused) when a transaction of this block changed that key set;
+    /// keys that do not authorise it against the set the block started with never did (its
+    /// copy was re-signed or co-signed by someone else): an `InvalidTx`. An `InvalidTx` changes
+    /// nothing.
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
         let signer = self.state.account(&tx.signer)?;
         if tx.nonce != signer.nonce {
@@ -248,6 +254,9 @@ impl<'a> BlockExecutor<'a> {
         match authorize(tx, deciding_set(tx, committed.as_ref())) {
             Ok(()) => {}
             Err(e @ AuthError::SignerMismatch { .. }) => {
+                return Ok(Err(InvalidTx::Unauthorized(e.to_string())))
+            }
+            Err(e) if !self.keys_changed.contains(&tx.signer) => {
                 return Ok(Err(InvalidTx::Unauthorized(e.to_string())))
             }
             Err(e) => {
@@ -503,6 +512,7 @@ impl<'a> BlockExecutor<'a> {
             self.state
                 .set_entry(EntryKey::key_set(&tx.signer), Some(set.encode_to_vec()))?;
             signer.keyed = true;
+            self.keys_changed.insert(tx.signer);
         }
         Ok(())
     }
@@ -531,6 +541,7 @@ impl<'a> BlockExecutor<'a> {
                 self.state
                     .set_entry(EntryKey::key_set(&tx.signer), Some(next.encode_to_vec()))?;
                 account.keyed = true;
+                self.keys_changed.insert(tx.signer);
                 self.state.set_account(tx.signer, account);
                 Ok(Outcome::success())
             }

@@ -74,7 +74,11 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_frame(io, self.max_bytes).await?)
+        let frame = read_frame(io, self.max_bytes).await?;
+        // What the answer would decode to is bounded before it is decoded.
+        super::wire::check_response(&frame)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        decode(&frame)
     }
 
     async fn write_request<T>(

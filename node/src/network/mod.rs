@@ -12,6 +12,7 @@ mod codec;
 pub mod inbox;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -39,6 +40,24 @@ pub use inbox::Inbox;
 pub const SYNC_REQUESTS_PER_PEER: usize = 8;
 /// Most consensus events queued per sending validator.
 pub const INBOX_ITEMS_PER_SENDER: usize = 4096;
+/// Most bytes of gossiped transactions (as received) waiting for or in admission at once;
+/// beyond it gossip is ignored until admission catches up.
+pub const TX_GOSSIP_QUEUE_BYTES: usize = 128 << 20;
+
+/// Checks a gossiped consensus message's signature before it is queued or forwarded: the
+/// index of the validator that signed it, or why it is refused. Set by the node once it knows
+/// the validator sets ([`NetworkHandle::check_signatures_with`]).
+pub type SignatureCheck = Arc<dyn Fn(&ConsensusMessage) -> Result<u32, String> + Send + Sync>;
+
+/// Gossiped transactions for admission, holding their place in [`TX_GOSSIP_QUEUE_BYTES`]
+/// until dropped.
+#[derive(Debug)]
+pub struct GossipBatch {
+    /// The transactions.
+    pub transactions: Vec<Transaction>,
+    /// Their place in the byte budget, given back when the batch is dropped.
+    pub place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +166,8 @@ pub enum ConsensusEvent {
 pub struct SyncRequest {
     /// Who asks.
     pub peer: PeerId,
+    /// The request's id on that peer's connection (its place in the per-peer limit).
+    pub id: request_response::InboundRequestId,
     /// What it asks for: a committed decision, or (with `block_hash`) a block body.
     pub request: DecisionRequest,
     /// Where the answer goes.
@@ -187,7 +208,7 @@ pub(crate) enum Command {
         asked: Asked,
     },
     Respond {
-        peer: PeerId,
+        id: request_response::InboundRequestId,
         channel: ResponseChannel<DecisionResponse>,
         response: Box<DecisionResponse>,
     },
@@ -197,6 +218,9 @@ pub(crate) enum Command {
     SetValidators {
         members: Vec<PeerId>,
     },
+    /// From now on consensus messages are checked with this before they are queued (under
+    /// their signer) or forwarded.
+    SetSignatureCheck(SignatureCheck),
 }
 
 /// Sends to the network task; cheap to clone.
@@ -315,6 +339,13 @@ impl NetworkHandle {
         });
     }
 
+    /// Checks every gossiped consensus message's signature with `check` before it is queued or
+    /// forwarded, and queues it under the validator that signed it: junk a liar sends through
+    /// an honest validator is refused by that validator and never counted against it.
+    pub fn check_signatures_with(&self, check: SignatureCheck) {
+        self.send(Command::SetSignatureCheck(check));
+    }
+
     fn request(&self, validator: u32, request: DecisionRequest, asked: Asked) {
         let peer = self.validators.read().get(validator as usize).copied();
         if let Some(peer) = peer {
@@ -328,16 +359,11 @@ impl NetworkHandle {
         }
     }
 
-    /// Answers a sync request of `peer`.
-    pub fn respond(
-        &self,
-        peer: PeerId,
-        channel: ResponseChannel<DecisionResponse>,
-        response: DecisionResponse,
-    ) {
+    /// Answers a peer's sync request (which frees its place in that peer's limit).
+    pub fn respond(&self, request: SyncRequest, response: DecisionResponse) {
         self.send(Command::Respond {
-            peer,
-            channel,
+            id: request.id,
+            channel: request.channel,
             response: Box::new(response),
         });
     }
@@ -445,7 +471,7 @@ pub struct NetworkParts {
     /// Sync requests of other peers, for the sync server.
     pub sync_requests: mpsc::Receiver<SyncRequest>,
     /// Gossiped transactions, for admission.
-    pub txs: mpsc::Receiver<Vec<Transaction>>,
+    pub txs: mpsc::Receiver<GossipBatch>,
     /// The address actually listened on.
     pub listen_addr: Multiaddr,
 }
@@ -587,11 +613,14 @@ pub async fn start(
         consensus: consensus.clone(),
         sync_tx,
         txs_tx,
+        tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
         connected,
         validator_index,
         observers: settings.observers.iter().copied().collect(),
         pending: HashMap::new(),
         serving: HashMap::new(),
+        serving_ids: HashMap::new(),
+        check: None,
     };
     tokio::spawn(task.run(commands_rx));
     Ok(NetworkParts {
@@ -611,15 +640,22 @@ struct NetworkTask {
     tx_topic: IdentTopic,
     consensus: Arc<Inbox<ConsensusEvent>>,
     sync_tx: mpsc::Sender<SyncRequest>,
-    txs_tx: mpsc::Sender<Vec<Transaction>>,
+    txs_tx: mpsc::Sender<GossipBatch>,
+    /// The byte budget of gossiped transactions queued for admission, in KiB.
+    tx_bytes: Arc<tokio::sync::Semaphore>,
     connected: Arc<RwLock<HashSet<PeerId>>>,
     validator_index: HashMap<PeerId, u32>,
     /// Non-validators allowed to connect (configured; never disconnected by a set change).
     observers: HashSet<PeerId>,
     /// Outbound sync requests and what they asked for.
     pending: HashMap<request_response::OutboundRequestId, Asked>,
-    /// Sync requests of each peer not answered yet.
+    /// Sync requests of each peer queued and not answered yet.
     serving: HashMap<PeerId, usize>,
+    /// The signature check of consensus messages, once the node knows the validator sets.
+    check: Option<SignatureCheck>,
+    /// Which peer each of those requests came from: only a request counted in `serving` frees
+    /// a place when it is answered or fails (a refused one was never counted).
+    serving_ids: HashMap<request_response::InboundRequestId, PeerId>,
 }
 
 fn peer_of_addr(a: &Multiaddr) -> Option<PeerId> {
@@ -681,17 +717,13 @@ impl NetworkTask {
                 self.pending.insert(id, asked);
             }
             Command::SetValidators { members } => self.set_validators(members),
+            Command::SetSignatureCheck(check) => self.check = Some(check),
             Command::Respond {
-                peer,
+                id,
                 channel,
                 response,
             } => {
-                if let Some(n) = self.serving.get_mut(&peer) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.serving.remove(&peer);
-                    }
-                }
+                self.served(id);
                 crate::metrics::get().p2p("out", "sync", response.encoded_len());
                 if self
                     .swarm
@@ -702,6 +734,19 @@ impl NetworkTask {
                 {
                     tracing::debug!("sync response not sent: requester gone");
                 }
+            }
+        }
+    }
+
+    /// A counted sync request was answered or will not be: its place is free.
+    fn served(&mut self, id: request_response::InboundRequestId) {
+        let Some(peer) = self.serving_ids.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.serving.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.serving.remove(&peer);
             }
         }
     }
@@ -759,16 +804,34 @@ impl NetworkTask {
                 tracing::warn!(peer = %from, "consensus message from a non-validator refused");
                 return Reject;
             };
+            if let Err(e) = wire::check_consensus_message(&message.data) {
+                tracing::warn!(validator = from, error = %e, "consensus message refused before decoding");
+                crate::metrics::get().refused("gossip_undecodable_bound");
+                return Reject;
+            }
             match ConsensusMessage::decode(message.data.as_slice()) {
                 Ok(m) => {
+                    // Queued under its signer once signatures are checked here; a forged one
+                    // is refused, so this node does not pass it on under its own name.
+                    let queue = match &self.check {
+                        Some(check) => match check(&m) {
+                            Ok(signer) => signer,
+                            Err(why) => {
+                                tracing::warn!(peer = from, reason = %why, "consensus message with a bad signature refused");
+                                crate::metrics::get().refused("consensus_bad_signature");
+                                return Reject;
+                            }
+                        },
+                        None => from,
+                    };
                     let dropped = self.consensus.push(
-                        from as usize,
+                        queue as usize,
                         ConsensusEvent::Message(Box::new(m)),
                         message.data.len(),
                     );
                     if dropped > 0 {
                         tracing::warn!(
-                            validator = from,
+                            validator = queue,
                             dropped,
                             "consensus queue of a validator full; dropping its oldest messages"
                         );
@@ -781,9 +844,23 @@ impl NetworkTask {
                 }
             }
         } else if message.topic == self.tx_topic.hash() {
+            if let Err(e) = wire::check_tx_gossip(&message.data) {
+                tracing::warn!(peer = %from, error = %e, "transaction gossip refused before decoding");
+                crate::metrics::get().refused("gossip_undecodable_bound");
+                return Reject;
+            }
+            let kib = (message.data.len() >> 10).max(1) as u32;
+            let Ok(place) = self.tx_bytes.clone().try_acquire_many_owned(kib) else {
+                tracing::warn!("transaction gossip queue full (bytes); dropping a batch");
+                return Ignore;
+            };
             match TxGossip::decode(message.data.as_slice()) {
                 Ok(g) => {
-                    if self.txs_tx.try_send(g.transactions).is_err() {
+                    let batch = GossipBatch {
+                        transactions: g.transactions,
+                        place: Some(place),
+                    };
+                    if self.txs_tx.try_send(batch).is_err() {
                         tracing::warn!("transaction gossip queue full; dropping a batch");
                         return Ignore;
                     }
@@ -838,22 +915,32 @@ impl NetworkTask {
                 ..
             })) => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    request_id,
+                    request,
+                    channel,
                 } => {
                     crate::metrics::get().p2p("in", "sync", request.encoded_len());
                     let waiting = self.serving.entry(peer).or_insert(0);
                     if *waiting >= SYNC_REQUESTS_PER_PEER {
                         tracing::debug!(%peer, "too many sync requests from one peer; refusing");
+                        crate::metrics::get().refused("sync_request_over_peer_limit");
                         return;
                     }
                     let request = SyncRequest {
                         peer,
+                        id: request_id,
                         request,
                         channel,
                     };
                     match self.sync_tx.try_send(request) {
-                        Ok(()) => *waiting += 1,
-                        Err(_) => tracing::debug!(%peer, "sync queue full; refusing a request"),
+                        Ok(()) => {
+                            *waiting += 1;
+                            self.serving_ids.insert(request_id, peer);
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "sync queue full; refusing a request");
+                            crate::metrics::get().refused("sync_queue_full");
+                        }
                     }
                 }
                 request_response::Message::Response {
@@ -915,8 +1002,17 @@ impl NetworkTask {
                 let asked = self.pending.remove(&request_id);
                 tracing::debug!(?asked, %error, "sync request failed");
                 // A compact proposal's transactions that will not come: the driver stops
-                // waiting for them (the block gets a nil prevote).
+                // waiting for them (the block gets a nil prevote). A body that will not come:
+                // the driver asks the next validator.
                 match asked {
+                    Some(Asked::Body { from, hash }) => {
+                        let none = ConsensusEvent::Body {
+                            from,
+                            hash,
+                            block: None,
+                        };
+                        self.consensus.push(from as usize, none, 0);
+                    }
                     Some(Asked::Txs { from, hash }) => {
                         let none = ConsensusEvent::Txs {
                             from,
@@ -943,12 +1039,11 @@ impl NetworkTask {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                request_response::Event::InboundFailure { peer, .. },
+                request_response::Event::InboundFailure { request_id, .. },
             )) => {
-                // The request will not be answered (timeout, closed stream): free its place.
-                if let Some(n) = self.serving.get_mut(&peer) {
-                    *n = n.saturating_sub(1);
-                }
+                // A counted request will not be answered (timeout, closed stream): free its
+                // place. A refused one fails here too, and was never counted.
+                self.served(request_id);
             }
             _ => {}
         }

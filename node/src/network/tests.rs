@@ -22,10 +22,17 @@ fn settings(peers: Vec<libp2p::Multiaddr>) -> NetworkSettings {
     }
 }
 
+/// A transaction of the size of a signed one (the network refuses smaller ones unread).
 fn marked(tag: &'static str) -> Transaction {
+    sized(Bytes::from_static(tag.as_bytes()))
+}
+
+fn sized(body: Bytes) -> Transaction {
     Transaction {
-        body: Bytes::from_static(tag.as_bytes()),
-        ..Default::default()
+        body,
+        public_key: Bytes::from_static(&[1; 32]),
+        signature: Bytes::from_static(&[2; 64]),
+        cosignatures: Vec::new(),
     }
 }
 
@@ -41,7 +48,11 @@ async fn gossip_arrives(
         from.handle.publish_txs(vec![marked(tag)]);
         if let Ok(Some(txs)) = tokio::time::timeout(Duration::from_millis(200), to.txs.recv()).await
         {
-            if txs.iter().any(|t| t.body.as_ref() == tag.as_bytes()) {
+            if txs
+                .transactions
+                .iter()
+                .any(|t| t.body.as_ref() == tag.as_bytes())
+            {
                 return true;
             }
         }
@@ -164,11 +175,8 @@ async fn missing_transactions_are_asked_for_and_answered_over_sync() {
         gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
         "validators connect"
     );
-    let txs: Vec<Transaction> = (0..10_000u32)
-        .map(|i| Transaction {
-            body: Bytes::from(i.to_le_bytes().to_vec()),
-            ..Default::default()
-        })
+    let txs: Vec<Transaction> = (0..5_000u32)
+        .map(|i| sized(Bytes::from(i.to_le_bytes().to_vec())))
         .collect();
     let hashes: Vec<Hash32> = txs
         .iter()
@@ -179,10 +187,9 @@ async fn missing_transactions_are_asked_for_and_answered_over_sync() {
         .await
         .expect("the request arrives in time")
         .expect("b's network alive");
-    assert_eq!(request.request.tx_hashes.len(), 10_000);
+    assert_eq!(request.request.tx_hashes.len(), 5_000);
     nb.handle.respond(
-        request.peer,
-        request.channel,
+        request,
         DecisionResponse {
             transactions: txs.clone(),
             ..Default::default()
@@ -202,4 +209,250 @@ async fn missing_transactions_are_asked_for_and_answered_over_sync() {
         }
         other => panic!("expected the transactions, got {other:?}"),
     }
+}
+
+/// Issue 24 (decode amplification): a gossip message of `0a 00` pairs decoded to one empty
+/// transaction per two bytes (a 1 MiB message to half a million transactions, ~60 MB) in the
+/// network task, before any check, and was queued and forwarded. Now such a message is refused
+/// on its bytes: the junk never reaches admission or the driver, and the good message sent
+/// after it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_that_would_decode_to_empty_entries_is_refused_unread() {
+    use super::Command;
+    use quorate_proto::v1::{CompactBlock, ConsensusMessage};
+    let (a, b) = (
+        Keypair::from_secret(&[31; 32]),
+        Keypair::from_secret(&[32; 32]),
+    );
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let mut na = start(settings(vec![]), &a, &genesis, "c")
+        .await
+        .expect("a starts");
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
+        .await
+        .expect("b starts");
+    assert!(
+        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
+        "validators connect"
+    );
+    // The liar's junk: ~1 MB of empty transactions, and a compact block of empty leaves.
+    let junk_txs = [0x0a, 0x00].repeat(500_000);
+    let junk_compact = prost::Message::encode_to_vec(&ConsensusMessage {
+        message: None,
+        compact_block: Some(CompactBlock {
+            header: Bytes::new(),
+            tx_hashes: vec![Bytes::new(); 400_000],
+        }),
+    });
+    for (topic, data) in [
+        (nb.handle.tx_topic.clone(), junk_txs),
+        (nb.handle.consensus_topic.clone(), junk_compact),
+    ] {
+        nb.handle
+            .commands
+            .send(Command::Publish { topic, data })
+            .await
+            .expect("b's network alive");
+    }
+    // Then a good transaction: everything a receives until it is the junk, if it got through.
+    nb.handle.publish_txs(vec![marked("after-junk")]);
+    let got = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut batches = Vec::new();
+        loop {
+            let batch = na.txs.recv().await.expect("a's network alive");
+            let done = batch
+                .transactions
+                .iter()
+                .any(|t| t.body.as_ref() == b"after-junk");
+            batches.push(batch.transactions.len());
+            if done {
+                return batches;
+            }
+        }
+    })
+    .await
+    .expect("the good transaction arrives after the junk");
+    assert!(
+        got.iter().all(|&n| n < 10),
+        "the junk reached admission: batches of {got:?} transactions"
+    );
+    assert!(
+        na.consensus.try_pop().is_none(),
+        "the junk compact block reached the driver"
+    );
+}
+
+/// Issue 24 (per-peer sync limit leak): a request refused over the per-peer limit was never
+/// counted, but its failure (the dropped answer) freed a place all the same, so one peer could
+/// queue requests without bound and starve every other's fetches. Now only counted requests
+/// free a place: one peer never has more than its limit waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sync_requests_free_no_place_in_the_per_peer_limit() {
+    use super::{ConsensusEvent, SYNC_REQUESTS_PER_PEER};
+    let (a, b) = (
+        Keypair::from_secret(&[41; 32]),
+        Keypair::from_secret(&[42; 32]),
+    );
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let mut na = start(settings(vec![]), &a, &genesis, "c")
+        .await
+        .expect("a starts");
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
+        .await
+        .expect("b starts");
+    assert!(
+        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
+        "validators connect"
+    );
+    // b asks a for transactions, one request at a time; a answers none of them (its sync
+    // server is busy), so each is either queued at a or refused (b sees it fail).
+    let (mut queued, mut refused) = (Vec::new(), 0);
+    for i in 0..3 * SYNC_REQUESTS_PER_PEER as u8 {
+        nb.handle
+            .request_txs(0, 1, [i; 32], &[quorate_proto::Hash32([i; 32])]);
+        let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::select! {
+                r = na.sync_requests.recv() => Ok(r.expect("a's network alive")),
+                e = nb.consensus.pop() => Err(e),
+            }
+        })
+        .await
+        .expect("the request is queued or refused in time");
+        match outcome {
+            Ok(request) => queued.push(request),
+            Err(ConsensusEvent::Txs { transactions, .. }) if transactions.is_empty() => {
+                refused += 1
+            }
+            Err(other) => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(
+        queued.len(),
+        SYNC_REQUESTS_PER_PEER,
+        "one peer queued more than its limit ({refused} refused)"
+    );
+    assert_eq!(refused, 2 * SYNC_REQUESTS_PER_PEER);
+    assert!(crate::metrics::get().refusals("sync_request_over_peer_limit") >= refused as u64);
+    // Answering one frees one place.
+    na.handle.respond(queued.remove(0), Default::default());
+    nb.handle
+        .request_txs(0, 1, [99; 32], &[quorate_proto::Hash32([99; 32])]);
+    let again = tokio::time::timeout(Duration::from_secs(30), na.sync_requests.recv())
+        .await
+        .expect("a place freed by an answer is taken in time")
+        .expect("a's network alive");
+    assert_eq!(again.request.block_hash.as_ref(), &[99; 32]);
+}
+
+/// Issue 24 (forwarded junk was charged to the honest forwarder): gossip is not signed by
+/// libp2p, so a consensus message a liar sent to validator b alone was forwarded by b and
+/// queued at a under b, where it could evict b's own votes and answers. Now each validator
+/// checks a consensus message's signature before queueing or forwarding it: b refuses the
+/// forgery (a never sees it) and a queues what b forwards under the validator that signed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_consensus_messages_stop_at_the_first_honest_validator() {
+    use super::{ConsensusEvent, SignatureCheck};
+    use crate::driver::codec::{message_from_proto, vote_to_proto};
+    use crate::driver::signing::signing_message;
+    use quorate_consensus::{BlockId, Message, Signable, SignedVote, Vote, VoteKind};
+    use quorate_proto::v1::{consensus_message, ConsensusMessage};
+    let keys: Vec<Keypair> = (51..54u8).map(|i| Keypair::from_secret(&[i; 32])).collect();
+    let genesis = ValidatorSet::new(keys.iter().map(Keypair::public).collect());
+    let check = {
+        let genesis = genesis.clone();
+        let check: SignatureCheck = std::sync::Arc::new(move |m: &ConsensusMessage| {
+            match message_from_proto(m).map_err(|e| e.to_string())? {
+                Message::Vote(v) => {
+                    let key = genesis
+                        .keys()
+                        .get(v.vote.validator as usize)
+                        .ok_or("no such")?;
+                    let msg = signing_message("c", Signable::Vote(&v.vote));
+                    key.verify(&msg, &v.signature.0)
+                        .then_some(v.vote.validator)
+                        .ok_or_else(|| "bad signature".to_owned())
+                }
+                _ => Err("not a vote".into()),
+            }
+        });
+        check
+    };
+    // A line: a — b — liar (validators 0, 1 and 2); a and the liar are not connected.
+    let addr = |p: &NetworkParts, k: &Keypair| {
+        p.listen_addr
+            .clone()
+            .with(Protocol::P2p(peer_id_of(&k.public()).expect("peer id")))
+    };
+    let mut nb = start(settings(vec![]), &keys[1], &genesis, "c")
+        .await
+        .expect("b starts");
+    let b_addr = addr(&nb, &keys[1]);
+    let na = start(settings(vec![b_addr.clone()]), &keys[0], &genesis, "c")
+        .await
+        .expect("a starts");
+    let liar = start(settings(vec![b_addr]), &keys[2], &genesis, "c")
+        .await
+        .expect("the liar starts");
+    // Only b checks: what a receives shows what b forwarded.
+    nb.handle.check_signatures_with(check);
+    assert!(
+        gossip_arrives(&na, &mut nb, "a-b", Duration::from_secs(30)).await,
+        "a and b connect"
+    );
+    assert!(
+        gossip_arrives(&liar, &mut nb, "liar-b", Duration::from_secs(30)).await,
+        "the liar and b connect"
+    );
+    let vote = |validator: u32, key: Option<&Keypair>| {
+        let vote = Vote {
+            height: 1,
+            round: 0,
+            kind: VoteKind::Prevote,
+            block: Some(BlockId([5; 32])),
+            validator,
+        };
+        let signature = match key {
+            Some(k) => k
+                .sign(&signing_message("c", Signable::Vote(&vote)))
+                .to_vec(),
+            None => vec![7; 64],
+        };
+        ConsensusMessage {
+            message: Some(consensus_message::Message::Vote(vote_to_proto(
+                &SignedVote {
+                    vote,
+                    signature: quorate_consensus::Signature(signature),
+                },
+            ))),
+            compact_block: None,
+        }
+    };
+    // The liar sends a forgery in validator 0's name, then its own signed vote; b forwards
+    // only the second.
+    let before = crate::metrics::get().refusals("consensus_bad_signature");
+    liar.handle.publish_consensus(&vote(0, None));
+    liar.handle.publish_consensus(&vote(2, Some(&keys[2])));
+    let event = tokio::time::timeout(Duration::from_secs(30), na.consensus.pop())
+        .await
+        .expect("the signed vote arrives through b");
+    let ConsensusEvent::Message(m) = event else {
+        panic!("expected a consensus message, got {event:?}");
+    };
+    match message_from_proto(&m).expect("decodes") {
+        Message::Vote(v) => assert_eq!(v.vote.validator, 2, "the forgery reached a"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(na.consensus.try_pop().is_none(), "nothing else reached a");
+    assert!(
+        crate::metrics::get().refusals("consensus_bad_signature") > before,
+        "b counted the forgery it refused"
+    );
 }

@@ -1,0 +1,272 @@
+//! Bounds on what a peer's encoded message may decode to, checked on its bytes before it is
+//! decoded. Protobuf lets a two-byte entry (`0a 00`) decode to a whole empty transaction of
+//! over a hundred bytes in memory: a 24 MiB gossip message of them decoded to ~12.6 M
+//! transactions (~1.5 GB) before any check (issue 24). Every transaction a node can use is at
+//! least [`MIN_TX_BYTES`] on the wire and every transaction leaf exactly 32 bytes, so entries
+//! below that are refused here, and what a message decodes to stays within a small multiple of
+//! its size.
+
+/// The fewest bytes a usable transaction takes on the wire: its public key (32 bytes) and
+/// signature (64 bytes), each with a tag and a length byte. Smaller ones cannot verify.
+pub const MIN_TX_BYTES: usize = 2 + 32 + 2 + 64;
+
+/// A transaction leaf's length (compact blocks name transactions by leaf).
+const LEAF_BYTES: usize = 32;
+
+/// Why an encoded message was refused before decoding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The bytes are not a protobuf message.
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+    /// A transaction too small to be a signed one.
+    #[error(
+        "transaction {index} is {len} bytes; a signed transaction takes at least {MIN_TX_BYTES}"
+    )]
+    TinyTransaction {
+        /// Its position among the message's transactions.
+        index: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// A transaction leaf of another length than 32 bytes.
+    #[error("transaction leaf {index} is {len} bytes, not {LEAF_BYTES}")]
+    LeafLength {
+        /// Its position in the list.
+        index: usize,
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// One field of an encoded message: its number and, for length-delimited fields, the bytes.
+struct Field<'a> {
+    number: u64,
+    bytes: Option<&'a [u8]>,
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = buf
+            .split_first()
+            .ok_or(WireError::Malformed("truncated varint"))?;
+        *buf = rest;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(WireError::Malformed("varint over 10 bytes"))
+}
+
+fn take<'a>(buf: &mut &'a [u8], n: u64) -> Result<&'a [u8], WireError> {
+    let n = usize::try_from(n).map_err(|_| WireError::Malformed("length overflows"))?;
+    if buf.len() < n {
+        return Err(WireError::Malformed("field runs past the end"));
+    }
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(head)
+}
+
+/// The top-level fields of `buf`, without allocating.
+fn fields(mut buf: &[u8]) -> impl Iterator<Item = Result<Field<'_>, WireError>> {
+    std::iter::from_fn(move || {
+        if buf.is_empty() {
+            return None;
+        }
+        let field = (|| {
+            let key = varint(&mut buf)?;
+            let number = key >> 3;
+            let bytes = match key & 7 {
+                0 => {
+                    varint(&mut buf)?;
+                    None
+                }
+                1 => {
+                    take(&mut buf, 8)?;
+                    None
+                }
+                2 => {
+                    let len = varint(&mut buf)?;
+                    Some(take(&mut buf, len)?)
+                }
+                5 => {
+                    take(&mut buf, 4)?;
+                    None
+                }
+                _ => return Err(WireError::Malformed("unsupported wire type")),
+            };
+            Ok(Field { number, bytes })
+        })();
+        if field.is_err() {
+            buf = &[];
+        }
+        Some(field)
+    })
+}
+
+/// Every occurrence of length-delimited field `number` of `buf`, checked by `each` with its
+/// position among them.
+fn each_of(
+    buf: &[u8],
+    number: u64,
+    mut each: impl FnMut(usize, &[u8]) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    let mut index = 0;
+    for f in fields(buf) {
+        let f = f?;
+        if f.number == number {
+            if let Some(bytes) = f.bytes {
+                each(index, bytes)?;
+                index += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn signed_size(index: usize, tx: &[u8]) -> Result<(), WireError> {
+    if tx.len() < MIN_TX_BYTES {
+        return Err(WireError::TinyTransaction {
+            index,
+            len: tx.len(),
+        });
+    }
+    Ok(())
+}
+
+/// A `TxGossip`: every transaction (field 1) of signed size.
+pub fn check_tx_gossip(buf: &[u8]) -> Result<(), WireError> {
+    each_of(buf, 1, signed_size)
+}
+
+/// A `ConsensusMessage`: every leaf of its compact block (field 4, leaves field 2) 32 bytes.
+pub fn check_consensus_message(buf: &[u8]) -> Result<(), WireError> {
+    each_of(buf, 4, |_, compact| {
+        each_of(compact, 2, |index, leaf| {
+            if leaf.len() != LEAF_BYTES {
+                return Err(WireError::LeafLength {
+                    index,
+                    len: leaf.len(),
+                });
+            }
+            Ok(())
+        })
+    })
+}
+
+/// A `DecisionResponse`: every transaction of its block (field 1, transactions field 2) and
+/// every fetched transaction (field 3) of signed size.
+pub fn check_response(buf: &[u8]) -> Result<(), WireError> {
+    each_of(buf, 1, |_, block| each_of(block, 2, signed_size))?;
+    each_of(buf, 3, signed_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use prost::Message as _;
+    use quorate_proto::v1::{
+        Block, CompactBlock, ConsensusMessage, DecisionResponse, Transaction, TxGossip,
+    };
+
+    fn signed(n: u8) -> Transaction {
+        let key = quorate_proto::Keypair::from_secret(&[n; 32]);
+        quorate_proto::tx::sign(
+            &quorate_proto::tx::transfer_body("c", &key, 0, 1_000, key.address(), 5, vec![]),
+            &key,
+        )
+    }
+
+    #[test]
+    fn real_messages_pass() {
+        let txs = vec![signed(1), signed(2)];
+        let gossip = TxGossip {
+            transactions: txs.clone(),
+        };
+        assert_eq!(check_tx_gossip(&gossip.encode_to_vec()), Ok(()));
+        let compact = ConsensusMessage {
+            message: None,
+            compact_block: Some(CompactBlock {
+                header: Bytes::from_static(&[1; 90]),
+                tx_hashes: vec![Bytes::from_static(&[2; 32]); 3],
+            }),
+        };
+        assert_eq!(check_consensus_message(&compact.encode_to_vec()), Ok(()));
+        let response = DecisionResponse {
+            block: Some(Block {
+                header: Bytes::from_static(&[1; 90]),
+                transactions: txs.clone(),
+            }),
+            transactions: txs,
+            ..Default::default()
+        };
+        assert_eq!(check_response(&response.encode_to_vec()), Ok(()));
+        assert_eq!(check_response(&[]), Ok(()), "an empty answer");
+    }
+
+    /// Issue 24: two bytes per empty transaction or leaf are refused before decoding.
+    #[test]
+    fn empty_entries_are_refused_before_decoding() {
+        let junk: Vec<u8> = [0x0a, 0x00].repeat(1 << 16);
+        assert_eq!(
+            check_tx_gossip(&junk),
+            Err(WireError::TinyTransaction { index: 0, len: 0 })
+        );
+        let mut gossip = TxGossip {
+            transactions: vec![signed(1)],
+        }
+        .encode_to_vec();
+        gossip.extend_from_slice(&[0x0a, 0x00]);
+        assert_eq!(
+            check_tx_gossip(&gossip),
+            Err(WireError::TinyTransaction { index: 1, len: 0 })
+        );
+        let compact = ConsensusMessage {
+            message: None,
+            compact_block: Some(CompactBlock {
+                header: Bytes::new(),
+                tx_hashes: vec![Bytes::new(); 1000],
+            }),
+        };
+        assert_eq!(
+            check_consensus_message(&compact.encode_to_vec()),
+            Err(WireError::LeafLength { index: 0, len: 0 })
+        );
+        let response = DecisionResponse {
+            block: Some(Block {
+                header: Bytes::new(),
+                transactions: vec![Transaction::default(); 10],
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_response(&response.encode_to_vec()),
+            Err(WireError::TinyTransaction { .. })
+        ));
+        let fetched = DecisionResponse {
+            transactions: vec![Transaction::default(); 10],
+            ..Default::default()
+        };
+        assert!(check_response(&fetched.encode_to_vec()).is_err());
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused() {
+        assert!(matches!(
+            check_tx_gossip(&[0x0a, 0x05, 1]),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            check_tx_gossip(&[0xff; 11]),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            check_tx_gossip(&[0x0b]),
+            Err(WireError::Malformed(_))
+        ));
+    }
+}
