@@ -79,17 +79,27 @@ impl Byzantine {
         vec![msg]
     }
 
-    /// The answer this validator gives to a sync request, given the honest one.
+    /// The answer this validator gives to `peer`'s sync request, given the honest one.
     pub fn sync_answer(
         &self,
+        peer: &libp2p::PeerId,
         request: &DecisionRequest,
         honest: DecisionResponse,
     ) -> DecisionResponse {
         #[cfg(any(test, feature = "byzantine"))]
         if let Some(s) = &self.behaviour {
-            return s.sync_answer(request, honest);
+            return s.sync_answer(peer, request, honest);
         }
-        let _ = request;
+        let _ = (peer, request);
         honest
+    }
+
+    /// False if this validator keeps the transactions its clients submit from the others.
+    pub fn gossips_client_txs(&self) -> bool {
+        #[cfg(any(test, feature = "byzantine"))]
+        if let Some(s) = &self.behaviour {
+            return s.gossips_client_txs();
+        }
+        true
     }
 }

@@ -174,6 +174,10 @@ enum Wake {
 /// for one height and round (an equivocating proposer sends several).
 const MAX_RECEIVED_BODIES: usize = 12;
 const MAX_BODIES_PER_ROUND: usize = 2;
+/// Misbehaviour reports logged per height (the rest are only counted).
+const MISBEHAVIOUR_LOGGED_PER_HEIGHT: u32 = 16;
+/// Most proposals whose proposer is remembered per height (whom to ask for a body first).
+const MAX_PROPOSERS_KEPT: usize = 64;
 /// How long before a body a validation waits for is asked of the next validator; it doubles
 /// after each full turn through the others that gave nothing, up to [`BODY_RETRY_MAX`].
 const BODY_RETRY: Duration = Duration::from_millis(250);
@@ -352,6 +356,8 @@ struct Host {
     new_sets: Vec<Input>,
     /// The last commit, written, synced and published in the background.
     committing: Option<Committing>,
+    /// Misbehaviour reports logged at this height.
+    misbehaviour_logged: u32,
     /// Inputs for the machine found while handling another (a verdict on a body that came with
     /// a decision), handed over after that one.
     queued: VecDeque<Input>,
@@ -399,6 +405,7 @@ impl Driver {
             told: height,
             new_sets: Vec::new(),
             committing: None,
+            misbehaviour_logged: 0,
             queued: VecDeque::new(),
         };
         host.enter_height(height);
@@ -582,7 +589,15 @@ impl Host {
                 endorsed,
             } => return self.validate(height, block, endorsed).await,
             Action::Commit(cert) => self.commit(cert).await?,
-            Action::Misbehaviour(m) => tracing::warn!(?m, "validator misbehaviour"),
+            Action::Misbehaviour(m) => {
+                crate::metrics::get().refused("consensus_misbehaviour");
+                // A liar can send one equivocation per message: the log keeps the first few of
+                // each height (with both messages, as evidence), the metric counts them all.
+                self.misbehaviour_logged += 1;
+                if self.misbehaviour_logged <= MISBEHAVIOUR_LOGGED_PER_HEIGHT {
+                    tracing::warn!(?m, "validator misbehaviour");
+                }
+            }
         }
         Ok(None)
     }
@@ -878,7 +893,9 @@ impl Host {
     /// for what it lacks.
     fn proposal_body(&mut self, sp: &SignedProposal, compact: Option<CompactBlock>) {
         let p = &sp.proposal;
-        self.proposers.insert(p.block, p.proposer);
+        if self.proposers.len() < MAX_PROPOSERS_KEPT {
+            self.proposers.insert(p.block, p.proposer);
+        }
         match compact {
             Some(compact) => {
                 // A fresh proposal's header must name its signer; a re-proposal names the
@@ -1297,7 +1314,13 @@ impl Host {
         id: BlockId,
         current: Height,
     ) -> Result<Option<Input>, DriverError> {
-        match self.wanted.remove(&id).and_then(|w| w.validation) {
+        let Some(w) = self.wanted.remove(&id) else {
+            return Ok(None);
+        };
+        if w.fetch_failed {
+            tracing::info!(height, block = %id, attempts = w.attempts, "fetched elsewhere the body of a block whose transactions its proposer did not give");
+        }
+        match w.validation {
             Some(endorsed) if height == current => self.validate(height, id, endorsed).await,
             _ => Ok(None),
         }
@@ -1512,6 +1535,7 @@ impl Host {
     /// the validators are when the set changes.
     fn enter_height(&mut self, height: Height) {
         self.height = height;
+        self.misbehaviour_logged = 0;
         let sets = self.d.chain.sets().clone();
         let key = self.d.key.public();
         let current = sets.at(height);

@@ -287,7 +287,9 @@ impl RunningNode {
         let network_handle = network.as_ref().map(|(h, _, _)| h.clone());
         let admission_queue = crate::admission_queue::AdmissionQueue::start(
             admission.clone(),
-            network_handle.clone(),
+            network_handle
+                .clone()
+                .filter(|_| byzantine.gossips_client_txs()),
             admitted.clone(),
         );
         let network = network.map(|(handle, consensus, txs)| {

@@ -219,7 +219,7 @@ pub async fn serve(
                 DecisionResponse::default()
             }
         };
-        let response = byzantine.sync_answer(&req.request, response);
+        let response = byzantine.sync_answer(&req.peer, &req.request, response);
         net.respond(req, response);
     }
 }

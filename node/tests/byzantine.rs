@@ -1,7 +1,10 @@
 //! Four real validator processes on loopback, one of them Byzantine (`quorate node run
 //! --byzantine BEHAVIOUR`, feature `byzantine`): under a transfer load, the three honest ones
-//! keep committing, agree on every block hash, never exit, stay within a memory bound, and
-//! commit every transaction a client saw admitted.
+//! keep committing, agree on every block hash, never exit, stay within a memory bound (their
+//! peak resident memory), and commit every transaction a client saw admitted. Every scenario
+//! also shows that the attack landed — the liar logged that its behaviour acted — and how the
+//! honest side answered it (a refusal, a nil prevote, a body fetched elsewhere: lines of their
+//! logs). A behaviour deleted from the liar fails its scenario.
 //!
 //! `cargo test -p quorate-node --features byzantine --test byzantine`
 
@@ -83,17 +86,44 @@ fn assert_honest_agree(c: &Cluster, top: u64) {
 fn assert_honest_alive_and_bounded(c: &mut Cluster) {
     for i in HONEST {
         assert!(c.alive(i), "honest validator {i} exited:\n{}", c.log(i));
-        let rss = c.rss_bytes(i).expect("rss");
+        let peak = c.peak_rss_bytes(i).expect("peak rss");
         assert!(
-            rss < RSS_BOUND,
-            "honest validator {i} holds {} MiB",
-            rss >> 20
+            peak < RSS_BOUND,
+            "honest validator {i} held up to {} MiB",
+            peak >> 20
+        );
+    }
+}
+
+/// What a scenario must see: lines the liar logs when its behaviour acts, and lines at least
+/// one honest validator logs when it answers the attack.
+struct Expect {
+    liar: &'static [&'static str],
+    honest: &'static [&'static str],
+}
+
+/// Every behaviour logs `byzantine act` when it changes what its node does.
+const ACTED: &[&str] = &["byzantine act"];
+
+fn assert_expected(c: &Cluster, behaviour: &str, expect: &Expect) {
+    let liar = c.log(BYZANTINE);
+    for line in expect.liar {
+        assert!(
+            liar.contains(line),
+            "{behaviour}: the liar never logged {line:?}: its behaviour did not act\n{liar}"
+        );
+    }
+    for line in expect.honest {
+        assert!(
+            HONEST.iter().any(|&i| c.log(i).contains(line)),
+            "{behaviour}: no honest validator logged {line:?}\n{}",
+            c.log(HONEST[0])
         );
     }
 }
 
 /// Runs the load and the checks every scenario shares; `mid` runs halfway (faults of its own).
-fn scenario(behaviour: &str, mid: impl FnOnce(&mut Cluster)) {
+fn scenario(behaviour: &str, expect: Expect, mid: impl FnOnce(&mut Cluster)) {
     let mut c = start(behaviour);
     let sink = address_of(&c, 7);
     let mut hashes = Vec::new();
@@ -112,6 +142,7 @@ fn scenario(behaviour: &str, mid: impl FnOnce(&mut Cluster)) {
     let now = c.height(HONEST[0]).expect("height");
     c.wait_height(&HONEST, now + 8, LIMIT);
     assert_honest_alive_and_bounded(&mut c);
+    assert_expected(&c, behaviour, &expect);
     let top = HONEST
         .iter()
         .filter_map(|&i| c.height(i))
@@ -145,17 +176,35 @@ fn scenario(behaviour: &str, mid: impl FnOnce(&mut Cluster)) {
 
 #[test]
 fn reencoded_headers() {
-    scenario("reencode-header", |_| {});
+    scenario(
+        "reencode-header",
+        Expect {
+            liar: ACTED,
+            honest: &["refused compact proposal"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn split_bodies() {
-    scenario("split-bodies", |_| {});
+    scenario(
+        "split-bodies",
+        Expect {
+            liar: ACTED,
+            honest: &["refused compact proposal"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn future_timestamps() {
-    scenario("future-time", |c| {
+    let expect = Expect {
+        liar: ACTED,
+        honest: &["proposed block is invalid"],
+    };
+    scenario("future-time", expect, |c| {
         // Chain time never ran ahead of the honest clocks by more than the drift.
         let head = c.json(HONEST[0], &["block"]).expect("block");
         let time_ms = head["time_ms"].as_u64().expect("time");
@@ -172,37 +221,83 @@ fn future_timestamps() {
 
 #[test]
 fn past_timestamps() {
-    scenario("past-time", |_| {});
+    scenario(
+        "past-time",
+        Expect {
+            liar: ACTED,
+            honest: &["proposed block is invalid"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn equivocation() {
-    scenario("equivocate", |_| {});
+    scenario(
+        "equivocate",
+        Expect {
+            liar: ACTED,
+            honest: &["Equivocation"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn absurd_votes() {
-    scenario("absurd-votes", |_| {});
+    scenario(
+        "absurd-votes",
+        Expect {
+            liar: ACTED,
+            honest: &[],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn bad_transactions() {
-    scenario("bad-txs", |_| {});
+    scenario(
+        "bad-txs",
+        Expect {
+            liar: ACTED,
+            honest: &["proposer did not give the transactions"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn flood() {
-    scenario("flood", |_| {});
+    scenario(
+        "flood",
+        Expect {
+            liar: ACTED,
+            honest: &["consensus message with a bad signature refused"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn silence() {
-    scenario("silent", |_| {});
+    scenario(
+        "silent",
+        Expect {
+            liar: ACTED,
+            honest: &["round change"],
+        },
+        |_| {},
+    );
 }
 
 #[test]
 fn junk_sync_answers() {
-    scenario("junk-sync", |c| {
+    let expect = Expect {
+        liar: ACTED,
+        honest: &["state sync: chunk refused"],
+    };
+    scenario("junk-sync", expect, |c| {
         // An honest validator falls behind and catches up while the Byzantine one answers
         // every sync request with junk.
         c.kill(3);
@@ -228,4 +323,59 @@ fn junk_sync_answers() {
         let lowest = c.json(3, &["status"]).expect("status")["lowest_block_height"].as_u64();
         assert!(lowest.is_some_and(|l| l > 1), "{lowest:?}");
     });
+}
+
+/// Submits transfers through the Byzantine validator, which keeps them from the others: its
+/// compact proposals name transactions only it holds, so every honest validator must fetch them
+/// from it. Waits until each has committed on an honest validator.
+fn load_through_the_liar(c: &Cluster) {
+    let sink = address_of(c, 7);
+    let mut hashes = Vec::new();
+    for account in [0, 1, 2] {
+        hashes.push(submit(c, BYZANTINE, account, &sink));
+    }
+    for h in &hashes {
+        common::cluster::wait_for(LIMIT, "a transaction held by the liar to commit", || {
+            let s = c.json(HONEST[0], &["tx", "status", h])?;
+            (s["state"] == "COMMITTED").then_some(())
+        });
+    }
+}
+
+/// Issue 24, the critical finding: the proposer gives two validators the transactions of its
+/// compact proposal and withholds them from the third (and then withholds the whole body from
+/// it too). That validator prevotes nil while the others decide the block; it must fetch the
+/// body from an honest validator and commit, not stay at the height until restarted.
+#[test]
+fn withholding() {
+    scenario(
+        "withhold",
+        Expect {
+            liar: &["byzantine: lying to this validator's fetches", "byzantine act"],
+            honest: &[
+                "proposer did not give the transactions of its compact proposal",
+                "fetched elsewhere the body of a block whose transactions its proposer did not give",
+            ],
+        },
+        |c| load_through_the_liar(c),
+    );
+}
+
+/// Issue 24: the proposer answers one validator's transaction fetches with the same
+/// transactions re-signed by another key (same hashes). The copy is another leaf: refused on
+/// arrival, the block gets a nil prevote from that validator, which then fetches the body
+/// elsewhere and commits.
+#[test]
+fn resigned_fetches() {
+    scenario(
+        "resign-fetched",
+        Expect {
+            liar: &["byzantine: lying to this validator's fetches", "byzantine act"],
+            honest: &[
+                "is not the one the block names",
+                "fetched elsewhere the body of a block whose transactions its proposer did not give",
+            ],
+        },
+        |c| load_through_the_liar(c),
+    );
 }

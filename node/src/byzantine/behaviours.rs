@@ -56,6 +56,14 @@ pub enum Behaviour {
     Flood,
     /// Sends nothing.
     Silent,
+    /// Keeps the transactions clients submit to it to itself (does not gossip them), so the
+    /// others must fetch them from its compact proposals, and answers one validator's body and
+    /// transaction fetches with nothing (the first that asks for transactions): that validator
+    /// must get the body of a block everyone else decides from someone else.
+    Withhold,
+    /// Like [`Behaviour::Withhold`], but answers that validator's transaction fetches with the
+    /// same transactions re-signed by another key (same hash, another leaf).
+    ResignFetched,
 }
 
 /// A behaviour and its counter (so that answers vary).
@@ -63,6 +71,11 @@ pub enum Behaviour {
 pub struct State {
     pub behaviour: Behaviour,
     counter: AtomicU64,
+    /// How many times the behaviour changed what this node did (logged, for the tests to see
+    /// that it acted).
+    acted: AtomicU64,
+    /// The validator whose fetches are withheld or answered with re-signed copies.
+    victim: std::sync::Mutex<Option<libp2p::PeerId>>,
 }
 
 fn next_u64(counter: &AtomicU64) -> u64 {
@@ -102,17 +115,56 @@ impl State {
         Self {
             behaviour,
             counter: AtomicU64::new(1),
+            acted: AtomicU64::new(0),
+            victim: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Notes that the behaviour acted: the first time and every 50th, a log line the tests
+    /// read (`byzantine act`).
+    pub fn act(&self, what: &str) {
+        let n = self.acted.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 || n.is_multiple_of(50) {
+            tracing::info!(behaviour = ?self.behaviour, acted = n, what, "byzantine act");
+        }
+    }
+
+    /// False if the transactions clients submit are kept from the other validators.
+    pub fn gossips_client_txs(&self) -> bool {
+        !matches!(
+            self.behaviour,
+            Behaviour::Withhold | Behaviour::ResignFetched
+        )
+    }
+
+    /// True if `peer` is the validator this node lies to (chosen as the first to ask for the
+    /// transactions of a compact proposal).
+    fn is_victim(&self, peer: &libp2p::PeerId, request: &DecisionRequest) -> bool {
+        let mut victim = self.victim.lock().unwrap_or_else(|e| e.into_inner());
+        if victim.is_none() && !request.tx_hashes.is_empty() {
+            tracing::info!(%peer, "byzantine: lying to this validator's fetches");
+            *victim = Some(*peer);
+        }
+        *victim == Some(*peer)
     }
 
     pub fn block_time(&self, now_ms: u64) -> u64 {
         match self.behaviour {
-            Behaviour::FutureTime => now_ms + YEAR_MS,
+            Behaviour::FutureTime => {
+                self.act("stamped a block a year ahead");
+                now_ms + YEAR_MS
+            }
             _ => now_ms,
         }
     }
 
     pub fn built(&self, block: ExecutedBlock, chain: &Chain, key: &Keypair) -> ExecutedBlock {
+        if matches!(
+            self.behaviour,
+            Behaviour::ReencodeHeader | Behaviour::PastTime | Behaviour::BadTxs
+        ) {
+            self.act("changed a block it built");
+        }
         match self.behaviour {
             Behaviour::ReencodeHeader => {
                 let mut bytes = block.header_bytes.to_vec();
@@ -172,6 +224,14 @@ impl State {
             chain_id: chain.info().chain_id.clone(),
             key: key.clone(),
         };
+        match (self.behaviour, &msg.message) {
+            (Behaviour::SplitBodies, _) if msg.compact_block.is_none() => {}
+            (Behaviour::Equivocate | Behaviour::AbsurdVotes, Some(_))
+            | (Behaviour::Silent | Behaviour::SplitBodies | Behaviour::Flood, _) => {
+                self.act("changed an outgoing consensus message")
+            }
+            _ => {}
+        }
         match self.behaviour {
             Behaviour::Silent => Vec::new(),
             Behaviour::SplitBodies => match &msg.compact_block {
@@ -319,12 +379,43 @@ impl State {
 
     pub fn sync_answer(
         &self,
+        peer: &libp2p::PeerId,
         request: &DecisionRequest,
         honest: DecisionResponse,
     ) -> DecisionResponse {
-        if self.behaviour != Behaviour::JunkSync {
-            return honest;
+        let fetch = !request.block_hash.is_empty();
+        match self.behaviour {
+            Behaviour::Withhold if fetch && self.is_victim(peer, request) => {
+                self.act("withheld a body or transactions");
+                return DecisionResponse::default();
+            }
+            Behaviour::ResignFetched
+                if !request.tx_hashes.is_empty() && self.is_victim(peer, request) =>
+            {
+                let other = Keypair::from_secret(&[0x5a; 32]);
+                let transactions = honest
+                    .transactions
+                    .into_iter()
+                    .map(|tx| {
+                        let hash = quorate_proto::tx::tx_hash(&tx.body);
+                        let signature = other.sign(&quorate_proto::tx::signing_message(&hash));
+                        Transaction {
+                            public_key: Bytes::copy_from_slice(&other.public().0),
+                            signature: Bytes::copy_from_slice(&signature),
+                            ..tx
+                        }
+                    })
+                    .collect();
+                self.act("answered a fetch with re-signed transactions");
+                return DecisionResponse {
+                    transactions,
+                    ..DecisionResponse::default()
+                };
+            }
+            Behaviour::JunkSync => {}
+            _ => return honest,
         }
+        self.act("junk sync answer");
         let pick = next_u64(&self.counter) % 4;
         // A snapshot's manifest honestly, so that it is asked for chunks; a chunk with one
         // byte changed, or cut short.

@@ -270,16 +270,26 @@ impl Cluster {
 
     /// Resident memory of validator `i`'s process, bytes (Linux /proc).
     pub fn rss_bytes(&self, i: usize) -> Option<u64> {
+        self.status_kb(i, "VmRSS:").map(|kb| kb * 1024)
+    }
+
+    /// The most resident memory validator `i`'s process has held since it started (the
+    /// kernel's high-water mark, `VmHWM`): a peak, not a sample.
+    pub fn peak_rss_bytes(&self, i: usize) -> Option<u64> {
+        self.status_kb(i, "VmHWM:").map(|kb| kb * 1024)
+    }
+
+    fn status_kb(&self, i: usize, field: &str) -> Option<u64> {
         let pid = self.nodes[i].as_ref()?.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: u64 = status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
+            .find(|l| l.starts_with(field))?
             .split_whitespace()
             .nth(1)?
             .parse()
             .ok()?;
-        Some(kb * 1024)
+        Some(kb)
     }
 
     /// The standard gRPC health status of validator `i` (`None` if it does not answer).
