@@ -188,7 +188,8 @@ const BODY_RETRY_MAX: Duration = Duration::from_secs(4);
 /// within a few milliseconds).
 const COMMIT_SYNC_GRACE: Duration = Duration::from_millis(20);
 /// How long the transactions of a compact proposal may take to come before the fetch counts
-/// as failed (an answer or its failure is normally reported well before).
+/// as failed (an answer or its failure is normally reported well before), at least; in later
+/// rounds as long as the round's propose timeout, which grows (see [`Host::partial_timeout`]).
 const PARTIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A block body received from another validator: checked against its header, its
@@ -310,6 +311,15 @@ fn check_fetched(partial: &Partial, txs: &[Transaction]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How long the transactions of a compact proposal of `round` may take: [`PARTIAL_TIMEOUT`],
+/// or the round's propose timeout when that is longer (on a slow network the timers grow with
+/// the rounds; a fixed fetch deadline would fail every fetch of every round alike).
+fn partial_timeout(timeouts: &Timeouts, round: Round) -> Duration {
+    PARTIAL_TIMEOUT.max(Duration::from_millis(
+        timeouts.duration_ms(TimeoutKind::Propose, round),
+    ))
 }
 
 /// A block this validator was asked to build.
@@ -1246,10 +1256,11 @@ impl Host {
     /// a block 2f+1 endorsed, the whole body is fetched.
     fn expire_partials(&mut self) {
         let mut endorsed = Vec::new();
+        let timeouts = self.d.timeouts.clone();
         for (id, w) in &mut self.wanted {
             if w.partial
                 .as_ref()
-                .is_some_and(|p| p.asked.elapsed() >= PARTIAL_TIMEOUT)
+                .is_some_and(|p| p.asked.elapsed() >= partial_timeout(&timeouts, p.round))
             {
                 tracing::debug!(block = %id, "transactions of a compact proposal never came");
                 w.partial = None;
@@ -1283,7 +1294,7 @@ impl Host {
             .values()
             .filter(|w| w.validation.is_some() && w.height == self.height)
             .map(|w| match (&w.partial, w.asked) {
-                (Some(p), _) => p.asked + PARTIAL_TIMEOUT,
+                (Some(p), _) => p.asked + partial_timeout(&self.d.timeouts, p.round),
                 (None, Some(asked)) => asked + w.retry_after(n),
                 (None, None) => Instant::now(),
             })

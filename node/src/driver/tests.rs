@@ -212,3 +212,25 @@ async fn a_kept_block_that_no_longer_validates_stops_the_driver() {
         "{outcome:?}"
     );
 }
+
+/// Issue 24: the wait for a compact proposal's transactions was a fixed 5 s while the round
+/// timers grow; on a network slow enough to need later rounds every fetch failed alike. It is
+/// now at least the round's propose timeout.
+#[test]
+fn the_wait_for_fetched_transactions_grows_with_the_rounds() {
+    let slow = Timeouts {
+        propose_ms: 3_000,
+        delta_ms: 1_000,
+        max_ms: 30_000,
+        ..fast_timeouts()
+    };
+    assert_eq!(super::partial_timeout(&slow, 0), super::PARTIAL_TIMEOUT);
+    assert_eq!(
+        super::partial_timeout(&slow, 10),
+        Duration::from_millis(13_000)
+    );
+    assert_eq!(
+        super::partial_timeout(&slow, 100),
+        Duration::from_millis(30_000)
+    );
+}

@@ -508,6 +508,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     progress.finish_and_clear();
     submitting.await.context("client tasks")??;
     let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
+    let heights = heights(&cluster.urls).await?;
     let mut p2p_received = traffic(&cluster.urls).await?;
     for (kind, bytes) in &mut p2p_received {
         *bytes = bytes.saturating_sub(traffic_start.get(kind).copied().unwrap_or(0));
@@ -598,8 +599,24 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         blocks: record.blocks.load(Ordering::SeqCst),
         usage,
         p2p_received,
+        heights,
         timeline,
     })
+}
+
+/// Each validator's committed height, read one after another at the end of the run (a
+/// validator left behind shows as a gap of several heights).
+async fn heights(urls: &[String]) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(urls.len());
+    for url in urls {
+        let status = NodeServiceClient::new(connect(url).await?)
+            .get_status(GetNodeStatusRequest {})
+            .await
+            .context("node status")?
+            .into_inner();
+        out.push(status.height);
+    }
+    Ok(out)
 }
 
 /// p2p payload bytes received so far by all the validators together, by kind.

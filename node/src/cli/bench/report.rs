@@ -114,6 +114,9 @@ pub struct Report {
     pub usage: Vec<ValidatorUsage>,
     /// p2p payload bytes all validators together received in the window, by kind.
     pub p2p_received: BTreeMap<String, u64>,
+    /// Each validator's committed height at the end (read in turn, right after the last
+    /// commit): a validator left behind shows as a gap.
+    pub heights: Vec<u64>,
     /// Over time.
     pub timeline: Vec<Slice>,
 }
@@ -133,7 +136,8 @@ impl Report {
              latency    p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms (submit -> commit)\n\
              refused    {}  (retried after MEMPOOL_FULL: {})\n\
              failed     {} committed with a failed execution{}\n\
-             blocks     {}",
+             blocks     {}\n\
+             heights    {:?} at the end (spread {})",
             self.workload,
             self.txs,
             self.senders,
@@ -169,6 +173,8 @@ impl Report {
                 .as_ref()
                 .map_or_else(String::new, |e| format!(", e.g. {e:?}")),
             self.blocks,
+            self.heights,
+            self.heights.iter().max().unwrap_or(&0) - self.heights.iter().min().unwrap_or(&0),
         );
         let p2p: u64 = self.p2p_received.values().sum();
         if p2p > 0 {
@@ -403,6 +409,7 @@ mod tests {
             blocks: 2,
             usage: Vec::new(),
             p2p_received: BTreeMap::from([("consensus".to_owned(), 3 << 20)]),
+            heights: vec![9, 2, 9],
             timeline: timeline(&[1, 500_000, 900_000], &[1_200_000, 1_600_000, 0]),
         };
         report.plot(&path).expect("plot");
@@ -410,6 +417,9 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
         assert!(svg.contains("committed"));
         assert!(report.text().contains("committed  2 of 3 accepted"));
+        assert!(report
+            .text()
+            .contains("heights    [9, 2, 9] at the end (spread 7)"));
         assert!(
             report
                 .text()
