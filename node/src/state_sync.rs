@@ -14,10 +14,9 @@ use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::crypto::Hash32;
 
 use quorate_proto::v1::DecisionResponse;
-use tokio::sync::mpsc;
 
 use crate::network::inbox::Inbox;
-use crate::network::{ConsensusEvent, NetworkHandle, SyncRequest};
+use crate::network::{ConsensusEvent, NetworkHandle};
 use crate::snapshot::{verify_manifest, ImportSummary, Restore, SnapshotError, VerifiedManifest};
 
 /// How long a joining node waits for the other validators to connect.
@@ -60,7 +59,7 @@ pub struct Channels<'a> {
     /// Answers to its requests (and consensus messages, dropped meanwhile).
     pub inbox: &'a Inbox<ConsensusEvent>,
     /// Other validators' sync requests.
-    pub requests: &'a mut mpsc::Receiver<SyncRequest>,
+    pub requests: &'a mut crate::network::SyncRequests,
 }
 
 impl Channels<'_> {

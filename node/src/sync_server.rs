@@ -9,9 +9,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{Block, DecisionRequest, DecisionResponse, SnapshotRequest, Transaction};
-use tokio::sync::mpsc;
 
-use crate::network::{NetworkHandle, SyncRequest};
+use crate::network::NetworkHandle;
 use crate::snapshot::{SnapshotError, SnapshotStore};
 use crate::storage::{Storage, StorageError};
 
@@ -193,7 +192,7 @@ fn select_txs(block: Block, wanted: &[bytes::Bytes]) -> Vec<Transaction> {
 /// Serves sync requests until the network goes away: one at a time, each read on the blocking
 /// pool, so that however many requests arrive the consensus task does none of this work.
 pub async fn serve(
-    mut requests: mpsc::Receiver<SyncRequest>,
+    mut requests: crate::network::SyncRequests,
     storage: Arc<Storage>,
     cache: Arc<BodyCache>,
     snapshots: Option<SnapshotStore>,

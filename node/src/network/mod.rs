@@ -38,6 +38,8 @@ pub use inbox::Inbox;
 
 /// Most sync requests one peer may have waiting to be answered; more are refused.
 pub const SYNC_REQUESTS_PER_PEER: usize = 8;
+/// Most sync requests of all peers waiting in each of the two queues ([`SyncRequests`]).
+pub const SYNC_QUEUE: usize = 64;
 /// Most consensus events queued per sending validator.
 pub const INBOX_ITEMS_PER_SENDER: usize = 4096;
 /// Most bytes of gossiped transactions (as received) waiting for or in admission at once;
@@ -172,6 +174,35 @@ pub struct SyncRequest {
     pub request: DecisionRequest,
     /// Where the answer goes.
     pub channel: ResponseChannel<DecisionResponse>,
+}
+
+/// Peers' sync requests in two queues: fetches of the bodies and transactions of blocks being
+/// decided (small, and a validator waits on them to vote) are answered before decisions and
+/// snapshot parts (bulk catching up), so a peer catching up — or pretending to — cannot starve
+/// the current height's fetches.
+pub struct SyncRequests<T = SyncRequest> {
+    urgent: mpsc::Receiver<T>,
+    bulk: mpsc::Receiver<T>,
+}
+
+impl<T> SyncRequests<T> {
+    /// The next request, a fetch before anything else; `None` once the network is gone.
+    pub async fn recv(&mut self) -> Option<T> {
+        tokio::select! {
+            biased;
+            Some(r) = self.urgent.recv() => Some(r),
+            r = self.bulk.recv() => match r {
+                Some(r) => Some(r),
+                None => self.urgent.recv().await,
+            },
+        }
+    }
+}
+
+/// Which queue a sync request goes to: a body or transaction fetch (it names a block), or the
+/// rest.
+fn urgent(request: &DecisionRequest) -> bool {
+    !request.block_hash.is_empty() && request.snapshot.is_none()
 }
 
 /// What an outbound sync request asked for.
@@ -469,7 +500,7 @@ pub struct NetworkParts {
     /// Consensus messages and sync answers, for the driver, queued per sending validator.
     pub consensus: Arc<Inbox<ConsensusEvent>>,
     /// Sync requests of other peers, for the sync server.
-    pub sync_requests: mpsc::Receiver<SyncRequest>,
+    pub sync_requests: SyncRequests,
     /// Gossiped transactions, for admission.
     pub txs: mpsc::Receiver<GossipBatch>,
     /// The address actually listened on.
@@ -587,7 +618,12 @@ pub async fn start(
         INBOX_ITEMS_PER_SENDER,
         2 * max,
     ));
-    let (sync_tx, sync_requests) = mpsc::channel(64);
+    let (sync_tx, sync_urgent) = mpsc::channel(SYNC_QUEUE);
+    let (sync_bulk_tx, sync_bulk) = mpsc::channel(SYNC_QUEUE);
+    let sync_requests = SyncRequests {
+        urgent: sync_urgent,
+        bulk: sync_bulk,
+    };
     let (txs_tx, txs) = mpsc::channel(1024);
     let validator_index: HashMap<PeerId, u32> = validator_peers
         .iter()
@@ -612,6 +648,7 @@ pub async fn start(
         tx_topic,
         consensus: consensus.clone(),
         sync_tx,
+        sync_bulk_tx,
         txs_tx,
         tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
         connected,
@@ -639,7 +676,10 @@ struct NetworkTask {
     consensus_topic: IdentTopic,
     tx_topic: IdentTopic,
     consensus: Arc<Inbox<ConsensusEvent>>,
+    /// Body and transaction fetches of peers, answered first.
     sync_tx: mpsc::Sender<SyncRequest>,
+    /// Other sync requests (decisions, snapshot parts).
+    sync_bulk_tx: mpsc::Sender<SyncRequest>,
     txs_tx: mpsc::Sender<GossipBatch>,
     /// The byte budget of gossiped transactions queued for admission, in KiB.
     tx_bytes: Arc<tokio::sync::Semaphore>,
@@ -932,7 +972,12 @@ impl NetworkTask {
                         request,
                         channel,
                     };
-                    match self.sync_tx.try_send(request) {
+                    let queue = if urgent(&request.request) {
+                        &self.sync_tx
+                    } else {
+                        &self.sync_bulk_tx
+                    };
+                    match queue.try_send(request) {
                         Ok(()) => {
                             *waiting += 1;
                             self.serving_ids.insert(request_id, peer);

@@ -456,3 +456,47 @@ async fn forged_consensus_messages_stop_at_the_first_honest_validator() {
         "b counted the forgery it refused"
     );
 }
+
+/// Issue 24: one serial sync server answered every peer's requests in arrival order, so a peer
+/// catching up (or pretending to) with decision and snapshot requests delayed the fetches a
+/// validator waits on to vote at the current height. Fetches now have their own queue and are
+/// answered first.
+#[tokio::test]
+async fn body_and_transaction_fetches_are_answered_before_bulk_requests() {
+    use super::{urgent, SyncRequests};
+    use quorate_proto::v1::{DecisionRequest, SnapshotRequest};
+    let decision = DecisionRequest {
+        height: 5,
+        ..Default::default()
+    };
+    let chunk = DecisionRequest {
+        snapshot: Some(SnapshotRequest {
+            height: 0,
+            chunk: Some(1),
+        }),
+        ..Default::default()
+    };
+    let body = DecisionRequest {
+        height: 5,
+        block_hash: Bytes::from_static(&[1; 32]),
+        ..Default::default()
+    };
+    assert!(!urgent(&decision) && !urgent(&chunk) && urgent(&body));
+    // The server's queues, with numbers for requests (a request carries a channel only a swarm
+    // makes): three bulk requests wait, then a fetch comes; the fetch is taken first.
+    let (urgent_tx, urgent_rx) = tokio::sync::mpsc::channel::<u32>(4);
+    let (bulk_tx, bulk_rx) = tokio::sync::mpsc::channel::<u32>(4);
+    for i in 0..3 {
+        bulk_tx.send(i).await.expect("bulk");
+    }
+    urgent_tx.send(100).await.expect("urgent");
+    let mut queues = SyncRequests {
+        urgent: urgent_rx,
+        bulk: bulk_rx,
+    };
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        order.push(queues.recv().await.expect("a request"));
+    }
+    assert_eq!(order, vec![100, 0, 1, 2]);
+}
