@@ -226,7 +226,7 @@ impl Wanted {
     /// [`BODY_RETRY_MAX`]. A validator whose peers withhold a body keeps asking, but no faster
     /// than this.
     fn retry_after(&self, n: u32) -> Duration {
-        let turns = self.attempts.saturating_sub(1) / n.saturating_sub(1).max(1);
+        let turns = self.attempts / n.saturating_sub(1).max(1);
         BODY_RETRY
             .saturating_mul(1 << turns.min(5))
             .min(BODY_RETRY_MAX)
@@ -785,6 +785,8 @@ impl Host {
                 if let quorate_consensus::Message::Proposal(sp) = &msg {
                     if core.admissible_proposal(sp) {
                         self.proposal_body(sp, m.compact_block);
+                        // Filled from the mempool: a validation may have waited for it.
+                        self.settle(sp.proposal.block, core.height()).await?;
                     }
                 }
                 Ok(Some(Input::Message(msg)))
@@ -844,16 +846,11 @@ impl Host {
                     return Ok(None);
                 }
                 let (height, block) = (cert.height, cert.block);
-                if self
-                    .accept_body(height, Round::MAX, block, body, None)
-                    .await?
-                {
-                    // A block judged invalid for want of its body, or whose judgement waits
-                    // for it, is judged now; the verdict follows the decision.
-                    if let Some(verdict) = self.body_arrived(height, block, core.height()).await? {
-                        self.queued.push_back(verdict);
-                    }
-                }
+                self.accept_body(height, Round::MAX, block, body, None)
+                    .await?;
+                // A block whose judgement waits for its body is judged now, whether the body
+                // came with the decision or another way; the verdict follows the decision.
+                self.settle(block, core.height()).await?;
                 Ok(Some(Input::Message(quorate_consensus::Message::Decision(
                     cert,
                 ))))
@@ -864,18 +861,18 @@ impl Host {
                     return Ok(None);
                 };
                 let height = w.height;
-                let kept = match block {
+                match block {
                     Some(body) => {
                         self.accept_body(height, Round::MAX, id, *body, None)
-                            .await?
+                            .await?;
                     }
                     None => {
                         tracing::debug!(from, block = %id, "peer does not hold the body asked for");
                         crate::metrics::get().refused("body_withheld");
-                        false
                     }
-                };
-                if kept {
+                }
+                // Kept now, or held already (it came another way meanwhile).
+                if self.blocks.contains_key(&id) || self.received.contains_key(&id) {
                     return self.body_arrived(height, id, core.height()).await;
                 }
                 // Nothing, or a wrong copy: the next validator of this turn is asked at once.
@@ -1283,6 +1280,17 @@ impl Host {
         for (height, id) in endorsed {
             self.want_body(height, id, None);
         }
+        // A body asked for a proposal that nobody gave and no validation waits for frees its
+        // place in the bound on kept bodies after the same time.
+        self.wanted.retain(|_, w| {
+            let stale = w.round.is_some_and(|r| {
+                w.validation.is_none()
+                    && w.partial.is_none()
+                    && w.asked
+                        .is_some_and(|t| t.elapsed() >= partial_timeout(&timeouts, r))
+            });
+            !stale
+        });
     }
 
     /// When a fetch a validation waits for is next due: a compact proposal's transactions to
@@ -1316,6 +1324,20 @@ impl Host {
         for (height, id) in due {
             self.want_body(height, id, None);
         }
+    }
+
+    /// If the body of `id` is held and the block is still wanted (a validation may wait for
+    /// it), [`Host::body_arrived`]; its verdict goes to [`Host::queued`].
+    async fn settle(&mut self, id: BlockId, current: Height) -> Result<(), DriverError> {
+        let held = self.blocks.contains_key(&id) || self.received.contains_key(&id);
+        let Some(w) = self.wanted.get(&id).filter(|w| held && w.partial.is_none()) else {
+            return Ok(());
+        };
+        let height = w.height;
+        if let Some(verdict) = self.body_arrived(height, id, current).await? {
+            self.queued.push_back(verdict);
+        }
+        Ok(())
     }
 
     /// A body was kept for `id`: if a validation waits for it, the block is judged now.

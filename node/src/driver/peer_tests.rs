@@ -959,3 +959,132 @@ async fn proposals_without_bodies_cannot_make_a_validator_fetch_without_bound() 
     );
     h.stop().await;
 }
+
+/// Issue 24 (review): after a withheld fetch, a validation waited for the body of a block 2f+1
+/// endorsed; the body then came as a compact re-proposal filled from the mempool (the
+/// transactions arrived by gossip meanwhile). It was kept, but nothing judged it, and every later
+/// copy was taken for one already held: the validator stayed at the height. Now a body that is
+/// held by any path settles the waiting validation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_filled_from_the_mempool_settles_a_waiting_validation() {
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+    let (_, hash, _) = h.command(|c| c.txs_request()).await;
+    h.inbox.push(
+        1,
+        ConsensusEvent::Txs {
+            from: 1,
+            hash,
+            transactions: Vec::new(),
+        },
+        0,
+    );
+    assert_eq!(h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await, None);
+    // Endorsed by 2f+1 prevotes only (no precommits: round 0 does not decide); the body is
+    // asked for and withheld.
+    for v in [0, 1, 3] {
+        h.inbox.push(v, h.vote(v, VoteKind::Prevote, &block), 0);
+    }
+    let (from, _) = h.command(|c| c.body_request()).await;
+    h.inbox.push(
+        from as usize,
+        ConsensusEvent::Body {
+            from,
+            hash,
+            block: None,
+        },
+        0,
+    );
+    // The transaction arrives by gossip; validator 3 re-proposes the block in round 2 (its
+    // round) with the proof of lock of round 0, in compact form.
+    h.peers[2].admit_ok(vec![block.txs[0].tx.clone()]);
+    let proposal = Proposal {
+        height: 1,
+        round: 2,
+        block: BlockId(block.hash.0),
+        pol_round: Some(0),
+        proposer: 3,
+    };
+    let signature = h.signer(3).sign(Signable::Proposal(&proposal));
+    h.inbox.push(
+        3,
+        ConsensusEvent::Message(Box::new(ConsensusMessage {
+            message: Some(consensus_message::Message::Proposal(proposal_to_proto(
+                &quorate_consensus::SignedProposal {
+                    proposal,
+                    signature,
+                },
+            ))),
+            compact_block: Some(Harness::compact(&block)),
+        })),
+        0,
+    );
+    // Judged valid now, it precommits the block in round 2 once the others do, and commits.
+    for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+        for v in [0, 1, 3] {
+            let vote = Vote {
+                height: 1,
+                round: 2,
+                kind,
+                block: Some(BlockId(block.hash.0)),
+                validator: v as u32,
+            };
+            let signature = h.signer(v).sign(Signable::Vote(&vote));
+            h.inbox.push(
+                v,
+                ConsensusEvent::Message(Box::new(ConsensusMessage {
+                    message: Some(consensus_message::Message::Vote(
+                        super::codec::vote_to_proto(&quorate_consensus::SignedVote {
+                            vote,
+                            signature,
+                        }),
+                    )),
+                    compact_block: None,
+                })),
+                0,
+            );
+        }
+    }
+    let head = h.committed().await;
+    assert_eq!(head.hash, block.hash);
+    h.stop().await;
+}
+
+/// Issue 24 (review): nothing tested the timer path of the body retries. A body request left
+/// unanswered is asked of the next validator after [`super::BODY_RETRY`], not before, and a
+/// full turn of unanswered requests doubles the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_body_request_is_retried_elsewhere_on_a_timer() {
+    let mut h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    // A proposal without body, then 2f+1 prevotes: a validation waits for the body.
+    h.inbox.push(1, h.proposal(1, &block, None), 0);
+    for v in [0, 1, 3] {
+        h.inbox.push(v, h.vote(v, VoteKind::Prevote, &block), 0);
+    }
+    let mut asked = Vec::new();
+    for _ in 0..4 {
+        let (from, hash) = h.command(|c| c.body_request()).await;
+        assert_eq!(hash, block.hash.0);
+        asked.push((from, tokio::time::Instant::now()));
+    }
+    let whom: Vec<u32> = asked.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        whom,
+        vec![1, 3, 0, 1],
+        "the proposer first, then the others in turn"
+    );
+    let gaps: Vec<Duration> = asked.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    assert!(
+        gaps.iter()
+            .all(|&g| g >= super::BODY_RETRY - Duration::from_millis(20)),
+        "a retry came early: {gaps:?}"
+    );
+    assert!(
+        gaps[2] >= 2 * super::BODY_RETRY - Duration::from_millis(20),
+        "the wait doubles after a full turn: {gaps:?}"
+    );
+    h.stop().await;
+}

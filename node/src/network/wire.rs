@@ -12,6 +12,12 @@ pub const MIN_TX_BYTES: usize = 2 + 32 + 2 + 64;
 
 /// A transaction leaf's length (compact blocks name transactions by leaf).
 const LEAF_BYTES: usize = 32;
+/// The fewest bytes of a usable cosignature: its public key and signature with their tags.
+const MIN_COSIGNATURE_BYTES: usize = 2 + 32 + 2 + 64;
+/// Most cosignatures a transaction may carry (16 signatures in all).
+const MAX_COSIGNATURES: usize = 15;
+/// The fewest bytes of a certificate's signature entry: a 64-byte signature with its tag.
+const MIN_COMMIT_SIGNATURE_BYTES: usize = 2 + 64;
 
 /// Why an encoded message was refused before decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +35,18 @@ pub enum WireError {
         /// Its length.
         len: usize,
     },
+    /// A cosignature too small to verify, or more of them than a transaction may carry.
+    #[error("transaction {index}: {why}")]
+    BadCosignatures {
+        /// The transaction's position.
+        index: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// A certificate signature entry too small to hold a signature, or more of them than
+    /// there can be validators.
+    #[error("certificate: {0}")]
+    BadCertificate(String),
     /// A transaction leaf of another length than 32 bytes.
     #[error("transaction leaf {index} is {len} bytes, not {LEAF_BYTES}")]
     LeafLength {
@@ -127,6 +145,8 @@ fn each_of(
     Ok(())
 }
 
+/// A transaction of signed size whose cosignatures (field 4) are each of signed size and at
+/// most [`MAX_COSIGNATURES`]: an empty cosignature entry decodes two bytes into a whole struct.
 fn signed_size(index: usize, tx: &[u8]) -> Result<(), WireError> {
     if tx.len() < MIN_TX_BYTES {
         return Err(WireError::TinyTransaction {
@@ -134,7 +154,45 @@ fn signed_size(index: usize, tx: &[u8]) -> Result<(), WireError> {
             len: tx.len(),
         });
     }
-    Ok(())
+    let mut count = 0;
+    each_of(tx, 4, |_, cosignature| {
+        count += 1;
+        if count > MAX_COSIGNATURES {
+            return Err(WireError::BadCosignatures {
+                index,
+                why: format!("more than {MAX_COSIGNATURES} cosignatures"),
+            });
+        }
+        if cosignature.len() < MIN_COSIGNATURE_BYTES {
+            return Err(WireError::BadCosignatures {
+                index,
+                why: format!("a cosignature of {} bytes", cosignature.len()),
+            });
+        }
+        Ok(())
+    })
+}
+
+/// A certificate (`CommitCertificate`): each signature entry (field 4) can hold a signature,
+/// and there are no more than validators can be.
+fn certificate(buf: &[u8]) -> Result<(), WireError> {
+    let max = 2 * quorate_proto::certificate::MAX_VALIDATORS;
+    let mut count = 0;
+    each_of(buf, 4, |_, entry| {
+        count += 1;
+        if count > max {
+            return Err(WireError::BadCertificate(format!(
+                "more than {max} signatures"
+            )));
+        }
+        if entry.len() < MIN_COMMIT_SIGNATURE_BYTES {
+            return Err(WireError::BadCertificate(format!(
+                "a signature entry of {} bytes",
+                entry.len()
+            )));
+        }
+        Ok(())
+    })
 }
 
 /// A `TxGossip`: every transaction (field 1) of signed size.
@@ -158,9 +216,12 @@ pub fn check_consensus_message(buf: &[u8]) -> Result<(), WireError> {
 }
 
 /// A `DecisionResponse`: every transaction of its block (field 1, transactions field 2) and
-/// every fetched transaction (field 3) of signed size.
+/// every fetched transaction (field 3) of signed size, and its certificate (field 2) bounded.
+/// (A snapshot manifest's repeated fields are checked when the manifest is, before any chunk
+/// is asked for; they are not bounded here.)
 pub fn check_response(buf: &[u8]) -> Result<(), WireError> {
     each_of(buf, 1, |_, block| each_of(block, 2, signed_size))?;
+    each_of(buf, 2, |_, c| certificate(c))?;
     each_of(buf, 3, signed_size)
 }
 
@@ -252,6 +313,59 @@ mod tests {
             ..Default::default()
         };
         assert!(check_response(&fetched.encode_to_vec()).is_err());
+    }
+
+    /// Issue 24 (review): the same two-byte trick one level down, in a transaction's
+    /// cosignatures or a certificate's signatures.
+    #[test]
+    fn empty_nested_entries_are_refused_before_decoding() {
+        let mut tx = signed(1).encode_to_vec();
+        tx.extend_from_slice(&[0x22, 0x00].repeat(1000));
+        let mut gossip = vec![0x0a];
+        prost::encoding::encode_varint(tx.len() as u64, &mut gossip);
+        gossip.extend_from_slice(&tx);
+        assert!(matches!(
+            check_tx_gossip(&gossip),
+            Err(WireError::BadCosignatures { index: 0, .. })
+        ));
+        let mut cosigned = signed(1);
+        for k in 2..=17u8 {
+            quorate_proto::tx::cosign(
+                &mut cosigned,
+                &quorate_proto::Keypair::from_secret(&[k; 32]),
+            );
+        }
+        let gossip = TxGossip {
+            transactions: vec![cosigned],
+        };
+        assert!(matches!(
+            check_tx_gossip(&gossip.encode_to_vec()),
+            Err(WireError::BadCosignatures { .. })
+        ));
+        let mut ok = signed(1);
+        quorate_proto::tx::cosign(&mut ok, &quorate_proto::Keypair::from_secret(&[2; 32]));
+        assert_eq!(
+            check_tx_gossip(
+                &TxGossip {
+                    transactions: vec![ok]
+                }
+                .encode_to_vec()
+            ),
+            Ok(())
+        );
+        let response = DecisionResponse {
+            certificate: Some(quorate_proto::v1::CommitCertificate {
+                height: 1,
+                round: 0,
+                block_hash: Bytes::from_static(&[1; 32]),
+                signatures: vec![Default::default(); 1000],
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_response(&response.encode_to_vec()),
+            Err(WireError::BadCertificate(_))
+        ));
     }
 
     #[test]
