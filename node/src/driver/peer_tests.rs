@@ -245,11 +245,16 @@ impl Harness {
         kind: VoteKind,
         block: &crate::execution::ExecutedBlock,
     ) -> ConsensusEvent {
+        self.vote_in(v, 0, kind, BlockId(block.hash.0))
+    }
+
+    /// Validator `v`'s signed vote of `kind` for `block` at height 1 in `round`.
+    fn vote_in(&self, v: usize, round: u32, kind: VoteKind, block: BlockId) -> ConsensusEvent {
         let vote = Vote {
             height: 1,
-            round: 0,
+            round,
             kind,
-            block: Some(BlockId(block.hash.0)),
+            block: Some(block),
             validator: v as u32,
         };
         let signature = self.signer(v).sign(Signable::Vote(&vote));
@@ -267,6 +272,19 @@ impl Harness {
             for &v in others {
                 self.inbox.push(v, self.vote(v, kind, block), 0);
             }
+        }
+    }
+
+    /// Validator 3's answer to a decision request: `block` with a certificate of 0, 1 and 3.
+    fn decision(&self, block: &crate::execution::ExecutedBlock) -> ConsensusEvent {
+        ConsensusEvent::Decision {
+            from: 3,
+            height: 1,
+            response: Box::new(DecisionResponse {
+                block: Some(Self::body(block)),
+                certificate: Some(self.certificate(block, &[0, 1, 3])),
+                ..DecisionResponse::default()
+            }),
         }
     }
 
@@ -684,20 +702,7 @@ async fn a_withheld_body_is_fetched_elsewhere_and_the_certified_block_commits() 
                 );
             }
             _ => {
-                let cert = h.certificate(&block, &[0, 1, 3]);
-                h.inbox.push(
-                    3,
-                    ConsensusEvent::Decision {
-                        from: 3,
-                        height: 1,
-                        response: Box::new(DecisionResponse {
-                            block: Some(Harness::body(&block)),
-                            certificate: Some(cert),
-                            ..DecisionResponse::default()
-                        }),
-                    },
-                    0,
-                );
+                h.inbox.push(3, h.decision(&block), 0);
             }
         }
         let head = h.committed().await;
@@ -746,21 +751,7 @@ async fn a_decided_block_is_served_while_its_commit_is_being_written() {
     let block_id = BlockId(<[u8; 32]>::try_from(hash.as_ref()).expect("32 bytes"));
     for kind in [VoteKind::Prevote, VoteKind::Precommit] {
         for v in [0, 2, 3] {
-            let vote = Vote {
-                height: 1,
-                round: 0,
-                kind,
-                block: Some(block_id),
-                validator: v as u32,
-            };
-            let signature = h.signer(v).sign(Signable::Vote(&vote));
-            let m = ConsensusEvent::Message(Box::new(ConsensusMessage {
-                message: Some(consensus_message::Message::Vote(
-                    super::codec::vote_to_proto(&quorate_consensus::SignedVote { vote, signature }),
-                )),
-                compact_block: None,
-            }));
-            h.inbox.push(v, m, 0);
+            h.inbox.push(v, h.vote_in(v, 0, kind, block_id), 0);
         }
     }
     tokio::time::timeout(Duration::from_secs(30), async {
@@ -804,19 +795,10 @@ async fn a_decided_block_is_served_while_its_commit_is_being_written() {
 async fn a_late_decision_answer_is_not_reported_as_an_invalid_certificate() {
     let mut h = Harness::start(2);
     let block = h.block(1, now_ms());
-    let decision = |h: &Harness| ConsensusEvent::Decision {
-        from: 3,
-        height: 1,
-        response: Box::new(DecisionResponse {
-            block: Some(Harness::body(&block)),
-            certificate: Some(h.certificate(&block, &[0, 1, 3])),
-            ..DecisionResponse::default()
-        }),
-    };
-    h.inbox.push(3, decision(&h), 0);
+    h.inbox.push(3, h.decision(&block), 0);
     h.committed().await;
     // The same valid answer again, as when a second request's answer comes late.
-    h.inbox.push(3, decision(&h), 0);
+    h.inbox.push(3, h.decision(&block), 0);
     h.logged("late decision").await;
     // A certificate two validators signed is a forgery, and is reported as one.
     let mut forged = h.certificate(&block, &[0, 1]);
@@ -888,20 +870,7 @@ async fn a_resigned_copy_of_a_transaction_is_refused_and_the_certified_block_com
     let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
     assert_eq!(prevote, None, "the re-signed copy gets a nil prevote");
     h.logged("is not the one the block names").await;
-    let cert = h.certificate(&block, &[0, 1, 3]);
-    h.inbox.push(
-        3,
-        ConsensusEvent::Decision {
-            from: 3,
-            height: 1,
-            response: Box::new(DecisionResponse {
-                block: Some(Harness::body(&block)),
-                certificate: Some(cert),
-                ..DecisionResponse::default()
-            }),
-        },
-        0,
-    );
+    h.inbox.push(3, h.decision(&block), 0);
     let head = h.committed().await;
     assert_eq!(head.hash, block.hash);
     h.stop().await;
@@ -1024,27 +993,8 @@ async fn a_body_filled_from_the_mempool_settles_a_waiting_validation() {
     // Judged valid now, it precommits the block in round 2 once the others do, and commits.
     for kind in [VoteKind::Prevote, VoteKind::Precommit] {
         for v in [0, 1, 3] {
-            let vote = Vote {
-                height: 1,
-                round: 2,
-                kind,
-                block: Some(BlockId(block.hash.0)),
-                validator: v as u32,
-            };
-            let signature = h.signer(v).sign(Signable::Vote(&vote));
-            h.inbox.push(
-                v,
-                ConsensusEvent::Message(Box::new(ConsensusMessage {
-                    message: Some(consensus_message::Message::Vote(
-                        super::codec::vote_to_proto(&quorate_consensus::SignedVote {
-                            vote,
-                            signature,
-                        }),
-                    )),
-                    compact_block: None,
-                })),
-                0,
-            );
+            h.inbox
+                .push(v, h.vote_in(v, 2, kind, BlockId(block.hash.0)), 0);
         }
     }
     let head = h.committed().await;

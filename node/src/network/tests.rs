@@ -36,6 +36,31 @@ fn sized(body: Bytes) -> Transaction {
     }
 }
 
+/// Two validators (keys from `seed` and `seed + 1`), the second dialling the first, connected
+/// and gossiping.
+async fn connected_pair(seed: u8) -> (NetworkParts, NetworkParts) {
+    let (a, b) = (
+        Keypair::from_secret(&[seed; 32]),
+        Keypair::from_secret(&[seed + 1; 32]),
+    );
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let mut na = start(settings(vec![]), &a, &genesis, "c")
+        .await
+        .expect("a starts");
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
+        .await
+        .expect("b starts");
+    assert!(
+        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
+        "validators connect"
+    );
+    (na, nb)
+}
+
 /// Publishes `tag` from `from` until `to` receives a gossip message, or `limit` passes.
 async fn gossip_arrives(
     from: &NetworkParts,
@@ -220,25 +245,7 @@ async fn missing_transactions_are_asked_for_and_answered_over_sync() {
 async fn gossip_that_would_decode_to_empty_entries_is_refused_unread() {
     use super::Command;
     use quorate_proto::v1::{CompactBlock, ConsensusMessage};
-    let (a, b) = (
-        Keypair::from_secret(&[31; 32]),
-        Keypair::from_secret(&[32; 32]),
-    );
-    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
-    let mut na = start(settings(vec![]), &a, &genesis, "c")
-        .await
-        .expect("a starts");
-    let a_addr = na
-        .listen_addr
-        .clone()
-        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
-    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
-        .await
-        .expect("b starts");
-    assert!(
-        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
-        "validators connect"
-    );
+    let (mut na, nb) = connected_pair(31).await;
     // The liar's junk: ~1 MB of empty transactions, and a compact block of empty leaves.
     let junk_txs = [0x0a, 0x00].repeat(500_000);
     let junk_compact = prost::Message::encode_to_vec(&ConsensusMessage {
@@ -293,25 +300,7 @@ async fn gossip_that_would_decode_to_empty_entries_is_refused_unread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_sync_requests_free_no_place_in_the_per_peer_limit() {
     use super::{ConsensusEvent, SYNC_REQUESTS_PER_PEER};
-    let (a, b) = (
-        Keypair::from_secret(&[41; 32]),
-        Keypair::from_secret(&[42; 32]),
-    );
-    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
-    let mut na = start(settings(vec![]), &a, &genesis, "c")
-        .await
-        .expect("a starts");
-    let a_addr = na
-        .listen_addr
-        .clone()
-        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
-    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
-        .await
-        .expect("b starts");
-    assert!(
-        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
-        "validators connect"
-    );
+    let (mut na, nb) = connected_pair(41).await;
     // b asks a for transactions, one request at a time; a answers none of them (its sync
     // server is busy), so each is either queued at a or refused (b sees it fail).
     let (mut queued, mut refused) = (Vec::new(), 0);

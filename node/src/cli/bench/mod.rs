@@ -26,8 +26,9 @@ use quorate_proto::v1::chain_service_client::ChainServiceClient;
 use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
-    ExecStatus, GetAccountRequest, GetNodeStatusRequest, RejectCode, StreamBlocksRequest,
-    SubmitBatchRequest, SubmitRequest, Transaction, TxState, WaitForCommitRequest,
+    ExecStatus, GetAccountRequest, GetNodeStatusRequest, NodeStatus, RejectCode,
+    StreamBlocksRequest, SubmitBatchRequest, SubmitRequest, Transaction, TxState,
+    WaitForCommitRequest,
 };
 use quorate_proto::Keypair;
 use tokio::process::Child;
@@ -419,7 +420,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         .into_inner();
 
     let pids = cluster.pids();
-    let traffic_start = traffic(&cluster.urls).await?;
+    let traffic_start = traffic(&statuses(&cluster.urls).await?);
     let usage_start: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
     let progress = ProgressBar::new(txs.len() as u64);
     progress.set_style(
@@ -508,8 +509,11 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     progress.finish_and_clear();
     submitting.await.context("client tasks")??;
     let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
-    let heights = heights(&cluster.urls).await?;
-    let mut p2p_received = traffic(&cluster.urls).await?;
+    // Each validator's committed height right after the last commit (one left behind shows as
+    // a gap of several heights), and the traffic.
+    let end = statuses(&cluster.urls).await?;
+    let heights = end.iter().map(|s| s.height).collect();
+    let mut p2p_received = traffic(&end);
     for (kind, bytes) in &mut p2p_received {
         *bytes = bytes.saturating_sub(traffic_start.get(kind).copied().unwrap_or(0));
     }
@@ -604,9 +608,8 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     })
 }
 
-/// Each validator's committed height, read one after another at the end of the run (a
-/// validator left behind shows as a gap of several heights).
-async fn heights(urls: &[String]) -> anyhow::Result<Vec<u64>> {
+/// Every validator's status, read one after another.
+async fn statuses(urls: &[String]) -> anyhow::Result<Vec<NodeStatus>> {
     let mut out = Vec::with_capacity(urls.len());
     for url in urls {
         let status = NodeServiceClient::new(connect(url).await?)
@@ -614,25 +617,18 @@ async fn heights(urls: &[String]) -> anyhow::Result<Vec<u64>> {
             .await
             .context("node status")?
             .into_inner();
-        out.push(status.height);
+        out.push(status);
     }
     Ok(out)
 }
 
 /// p2p payload bytes received so far by all the validators together, by kind.
-async fn traffic(urls: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
+fn traffic(statuses: &[NodeStatus]) -> BTreeMap<String, u64> {
     let mut total = BTreeMap::new();
-    for url in urls {
-        let status = NodeServiceClient::new(connect(url).await?)
-            .get_status(GetNodeStatusRequest {})
-            .await
-            .context("node status")?
-            .into_inner();
-        for t in status.p2p_traffic {
-            *total.entry(t.kind).or_insert(0) += t.received_bytes;
-        }
+    for t in statuses.iter().flat_map(|s| &s.p2p_traffic) {
+        *total.entry(t.kind.clone()).or_insert(0) += t.received_bytes;
     }
-    Ok(total)
+    total
 }
 
 /// One client: submits its transactions in order, in batches, retrying `MEMPOOL_FULL`.
