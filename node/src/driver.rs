@@ -871,9 +871,10 @@ impl Host {
                         crate::metrics::get().refused("body_withheld");
                     }
                 }
-                // Kept now, or held already (it came another way meanwhile).
+                // Kept now, or held already (it came another way meanwhile): settled.
                 if self.blocks.contains_key(&id) || self.received.contains_key(&id) {
-                    return self.body_arrived(height, id, core.height()).await;
+                    self.settle(id, core.height()).await?;
+                    return Ok(None);
                 }
                 // Nothing, or a wrong copy: the next validator of this turn is asked at once.
                 let n = self.n;

@@ -750,8 +750,7 @@ impl<'a> World<'a> {
                     block: Some(block),
                     ..sv.vote
                 };
-                let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&vote));
-                let msg = Message::Vote(SignedVote { vote, signature });
+                let msg = self.signed_vote(v, vote);
                 for to in 0..self.sets.nodes {
                     self.send(v, to, msg.clone(), None);
                 }
@@ -804,8 +803,7 @@ impl<'a> World<'a> {
                 block: Some(block),
                 validator: b,
             };
-            let signature = self.nodes[b as usize].signer.sign(Signable::Vote(&vote));
-            let msg = Message::Vote(SignedVote { vote, signature });
+            let msg = self.signed_vote(b, vote);
             for to in (0..self.sets.nodes).filter(|&to| to != target) {
                 self.send(b, to, msg.clone(), None);
             }
@@ -852,15 +850,13 @@ impl<'a> World<'a> {
             return false;
         };
         let vote = sv.vote;
-        let nil = Vote {
-            block: None,
-            ..vote
-        };
-        let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&nil));
-        let nil = Message::Vote(SignedVote {
-            vote: nil,
-            signature,
-        });
+        let nil = self.signed_vote(
+            v,
+            Vote {
+                block: None,
+                ..vote
+            },
+        );
         for to in 0..self.sets.nodes {
             let msg = if to == target {
                 Message::Vote(sv.clone())
@@ -915,16 +911,21 @@ impl<'a> World<'a> {
             sorted.sort();
             Some(sorted[self.rng.gen_range(0..sorted.len())])
         };
-        let alt = Vote {
-            block: other,
-            ..vote
-        };
-        let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&alt));
-        let alt = Message::Vote(SignedVote {
-            vote: alt,
-            signature,
-        });
+        let alt = self.signed_vote(
+            v,
+            Vote {
+                block: other,
+                ..vote
+            },
+        );
         self.send_split(v, Message::Vote(sv), alt);
+    }
+
+    /// `vote` signed by validator `v` (only with its own key: Byzantine validators lie, they
+    /// do not forge).
+    fn signed_vote(&self, v: ValidatorIndex, vote: Vote) -> Message {
+        let signature = self.nodes[v as usize].signer.sign(Signable::Vote(&vote));
+        Message::Vote(SignedVote { vote, signature })
     }
 
     /// Sends `original` to a random part of the validators and `alt` to the others.

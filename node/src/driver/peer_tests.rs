@@ -275,6 +275,30 @@ impl Harness {
         }
     }
 
+    /// Validator 1 proposes `block` at height 1, round 0, in compact form, and answers the
+    /// driver's fetch of its transactions (asked of it) with `transactions`; returns the block
+    /// hash the fetch named.
+    async fn proposer_answers(
+        &mut self,
+        block: &crate::execution::ExecutedBlock,
+        transactions: Vec<quorate_proto::v1::Transaction>,
+    ) -> [u8; 32] {
+        self.inbox
+            .push(1, self.proposal(1, block, Some(Self::compact(block))), 0);
+        let (from, hash, _) = self.command(|c| c.txs_request()).await;
+        assert_eq!(from, 1, "the transactions are asked of the proposer");
+        self.inbox.push(
+            1,
+            ConsensusEvent::Txs {
+                from: 1,
+                hash,
+                transactions,
+            },
+            0,
+        );
+        hash
+    }
+
     /// Validator 3's answer to a decision request: `block` with a certificate of 0, 1 and 3.
     fn decision(&self, block: &crate::execution::ExecutedBlock) -> ConsensusEvent {
         ConsensusEvent::Decision {
@@ -656,20 +680,8 @@ async fn a_withheld_body_is_fetched_elsewhere_and_the_certified_block_commits() 
     for recovery in ["another validator's body", "a certified decision"] {
         let mut h = Harness::start(2);
         let block = h.block(1, now_ms());
-        h.inbox
-            .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
         // The liar (validator 1) withholds the transactions of its compact proposal.
-        let (from, hash, _) = h.command(|c| c.txs_request()).await;
-        assert_eq!(from, 1);
-        h.inbox.push(
-            1,
-            ConsensusEvent::Txs {
-                from: 1,
-                hash,
-                transactions: Vec::new(),
-            },
-            0,
-        );
+        let hash = h.proposer_answers(&block, Vec::new()).await;
         let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
         assert_eq!(prevote, None, "the withheld block gets a nil prevote");
         // The other three endorse and decide it; the driver asks the proposer for its body,
@@ -839,10 +851,6 @@ async fn a_late_decision_answer_is_not_reported_as_an_invalid_certificate() {
 async fn a_resigned_copy_of_a_transaction_is_refused_and_the_certified_block_commits() {
     let mut h = Harness::start(2);
     let block = h.block(1, now_ms());
-    h.inbox
-        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
-    let (from, hash, _) = h.command(|c| c.txs_request()).await;
-    assert_eq!(from, 1);
     // The liar's copy: the same body, signed by account 1's key.
     let honest = block.txs[0].tx.clone();
     let liar_key = &h.peers[1].accounts[1];
@@ -858,15 +866,7 @@ async fn a_resigned_copy_of_a_transaction_is_refused_and_the_certified_block_com
         quorate_proto::tx::leaf_of(&honest),
         "a leaf binds the key that signed"
     );
-    h.inbox.push(
-        1,
-        ConsensusEvent::Txs {
-            from: 1,
-            hash,
-            transactions: vec![forged],
-        },
-        0,
-    );
+    h.proposer_answers(&block, vec![forged]).await;
     let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
     assert_eq!(prevote, None, "the re-signed copy gets a nil prevote");
     h.logged("is not the one the block names").await;
@@ -938,18 +938,7 @@ async fn proposals_without_bodies_cannot_make_a_validator_fetch_without_bound() 
 async fn a_body_filled_from_the_mempool_settles_a_waiting_validation() {
     let mut h = Harness::start(2);
     let block = h.block(1, now_ms());
-    h.inbox
-        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
-    let (_, hash, _) = h.command(|c| c.txs_request()).await;
-    h.inbox.push(
-        1,
-        ConsensusEvent::Txs {
-            from: 1,
-            hash,
-            transactions: Vec::new(),
-        },
-        0,
-    );
+    let hash = h.proposer_answers(&block, Vec::new()).await;
     assert_eq!(h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await, None);
     // Endorsed by 2f+1 prevotes only (no precommits: round 0 does not decide); the body is
     // asked for and withheld.

@@ -181,25 +181,7 @@ async fn missing_transactions_are_asked_for_and_answered_over_sync() {
     use super::ConsensusEvent;
     use quorate_proto::v1::DecisionResponse;
     use quorate_proto::Hash32;
-    let (a, b) = (
-        Keypair::from_secret(&[21; 32]),
-        Keypair::from_secret(&[22; 32]),
-    );
-    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
-    let mut na = start(settings(vec![]), &a, &genesis, "c")
-        .await
-        .expect("a starts");
-    let a_addr = na
-        .listen_addr
-        .clone()
-        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
-    let mut nb = start(settings(vec![a_addr]), &b, &genesis, "c")
-        .await
-        .expect("b starts");
-    assert!(
-        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
-        "validators connect"
-    );
+    let (na, mut nb) = connected_pair(21).await;
     let txs: Vec<Transaction> = (0..5_000u32)
         .map(|i| sized(Bytes::from(i.to_le_bytes().to_vec())))
         .collect();
