@@ -617,6 +617,29 @@ pub fn generate(
     })
 }
 
+/// Like [`generate`], with the given keys (a simulator derives them from its seed).
+pub fn generate_from_keys(
+    chain_id: &str,
+    validator_keys: Vec<Keypair>,
+    account_keys: Vec<Keypair>,
+    balance: u64,
+    genesis_time_ms: u64,
+) -> Result<Generated, GenesisError> {
+    let genesis = assemble(
+        chain_id,
+        genesis_time_ms,
+        &validator_keys,
+        &account_keys,
+        balance,
+    );
+    genesis.validate()?;
+    Ok(Generated {
+        genesis,
+        validator_keys,
+        account_keys,
+    })
+}
+
 fn assemble(
     chain_id: &str,
     genesis_time_ms: u64,

@@ -131,7 +131,7 @@ async fn run(
             _ => None,
         };
         let a = admission.clone();
-        let outcome = tokio::task::spawn_blocking(move || a.admit(txs))
+        let outcome = crate::environment::blocking(move || a.admit(txs))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));

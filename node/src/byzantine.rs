@@ -45,6 +45,12 @@ impl Byzantine {
         self.behaviour.as_ref().map(|s| s.behaviour)
     }
 
+    /// How many times the behaviour changed what this node did (0 for an honest node).
+    #[cfg(any(test, feature = "byzantine"))]
+    pub fn acted(&self) -> u64 {
+        self.behaviour.as_ref().map_or(0, |s| s.acted())
+    }
+
     /// The time this validator stamps on a block it builds.
     pub fn block_time(&self, now_ms: u64) -> u64 {
         #[cfg(any(test, feature = "byzantine"))]

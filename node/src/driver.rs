@@ -12,9 +12,9 @@ pub mod signing;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -32,6 +32,7 @@ use crate::admission::{verify_block_txs, VerifiedTx};
 use crate::block_rules::{check_body, check_bytes, check_compact, decode_header, BlockRejection};
 use crate::byzantine::Byzantine;
 use crate::chain::{Chain, ClockBound, CommitError};
+use crate::environment::now_ms;
 use crate::execution::ExecutedBlock;
 use crate::mempool::Mempool;
 use crate::network::{ConsensusEvent, Inbox, NetworkHandle};
@@ -92,6 +93,11 @@ pub struct ConsensusStatus {
     pub step: u8,
     /// The highest height other validators were seen at.
     pub highest_peer_height: Height,
+    /// Bodies received from or asked of other validators and not settled yet (what peers make
+    /// this node keep; bounded).
+    pub kept_bodies: u32,
+    /// Blocks built or executed at this height and kept until it is decided.
+    pub executed_blocks: u32,
 }
 
 impl ConsensusStatus {
@@ -134,18 +140,12 @@ pub struct Driver {
     pub byzantine: Byzantine,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, DriverError> {
-    tokio::task::spawn_blocking(f)
+    crate::environment::blocking(f)
         .await
-        .map_err(|e| DriverError::Join(e.to_string()))
+        .map_err(|e| DriverError::Join(e.0))
 }
 
 /// Milliseconds since `started`, for the step durations in the log.
@@ -334,17 +334,17 @@ struct Host {
     d: Driver,
     net: Option<NetworkHandle>,
     /// Blocks built or validated at the current height, by id.
-    blocks: HashMap<BlockId, Arc<ExecutedBlock>>,
+    blocks: BTreeMap<BlockId, Arc<ExecutedBlock>>,
     /// Bodies received from other validators, not executed or judged invalid (bounded).
-    received: HashMap<BlockId, ReceivedBody>,
+    received: BTreeMap<BlockId, ReceivedBody>,
     /// Bodies asked for from other validators.
-    wanted: HashMap<BlockId, Wanted>,
+    wanted: BTreeMap<BlockId, Wanted>,
     /// Proposer of each admissible proposal seen, by block (whom to ask for its body first).
-    proposers: HashMap<BlockId, ValidatorIndex>,
+    proposers: BTreeMap<BlockId, ValidatorIndex>,
     /// Blocks whose body went out with their proposal (re-sends go without).
-    sent_bodies: HashSet<BlockId>,
+    sent_bodies: BTreeSet<BlockId>,
     /// Blocks whose body is kept with the consensus record of this height.
-    persisted_bodies: HashSet<BlockId>,
+    persisted_bodies: BTreeSet<BlockId>,
     /// Pending timers, one per kind (a newer one supersedes the older).
     timers: BTreeMap<TimeoutKind, (Instant, quorate_consensus::Timeout)>,
     build: Option<BuildRequest>,
@@ -397,12 +397,12 @@ impl Driver {
         let mut host = Host {
             d: self,
             net,
-            blocks: HashMap::new(),
-            received: HashMap::new(),
-            wanted: HashMap::new(),
-            proposers: HashMap::new(),
-            sent_bodies: HashSet::new(),
-            persisted_bodies: HashSet::new(),
+            blocks: BTreeMap::new(),
+            received: BTreeMap::new(),
+            wanted: BTreeMap::new(),
+            proposers: BTreeMap::new(),
+            sent_bodies: BTreeSet::new(),
+            persisted_bodies: BTreeSet::new(),
             timers: BTreeMap::new(),
             build: None,
             unwritten: Vec::new(),
@@ -468,6 +468,8 @@ impl Driver {
                         quorate_consensus::Step::Precommit => 2,
                     },
                     highest_peer_height: core.highest_peer_height(),
+                    kept_bodies: (host.received.len() + host.wanted.len()) as u32,
+                    executed_blocks: host.blocks.len() as u32,
                 };
                 let changed = *s != now;
                 *s = now;
@@ -477,6 +479,8 @@ impl Driver {
             let timer = host.earliest_timer();
             let fetch = host.next_fetch_retry();
             let wake = tokio::select! {
+                // In this order, so that one seed of the node simulator gives one run.
+                biased;
                 _ = shutdown.changed() => return host.finish_commit().await,
                 () = sleep_until(timer.map(|(at, _)| at)) => Wake::Timer,
                 () = sleep_until(fetch) => Wake::Fetch,
@@ -1496,6 +1500,7 @@ impl Host {
                 // proposal's). An idle node syncs at once: nothing will cover it soon.
                 let by_record = busy
                     && tokio::select! {
+                        biased;
                         r = covered_rx => r.is_ok(),
                         () = tokio::time::sleep(COMMIT_SYNC_GRACE) => false,
                     };
@@ -1668,12 +1673,13 @@ impl Host {
             }
             let mut deadline = req.asked + self.d.empty_block_interval;
             if let Some(oldest) = oldest {
-                deadline = deadline.min(Instant::from_std(oldest) + self.d.block_interval);
+                deadline = deadline.min(oldest + self.d.block_interval);
             }
             if Instant::now() >= deadline {
                 return;
             }
             tokio::select! {
+                biased;
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = self.d.admitted.notified() => {}
             }

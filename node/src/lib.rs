@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod contracts;
 pub mod driver;
+pub mod environment;
 pub mod execution;
 pub mod fuzz_targets;
 pub mod mempool;
@@ -17,6 +18,8 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod rpc;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod snapshot;
 pub mod state_root;
 pub mod state_sync;

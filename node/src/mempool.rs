@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::v1::KeySet;

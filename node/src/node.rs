@@ -505,7 +505,7 @@ const GOSSIP_BATCHES_IN_FLIGHT: usize = 64;
 
 /// Admits transactions gossiped by other validators: the second security verification, in
 /// the same coalesced rounds as clients' submissions, before they are stored in the mempool.
-async fn gossip_intake(
+pub(crate) async fn gossip_intake(
     mut rx: tokio::sync::mpsc::Receiver<crate::network::GossipBatch>,
     queue: crate::admission_queue::AdmissionQueue,
 ) {

@@ -192,17 +192,67 @@ fn select_txs(block: Block, wanted: &[bytes::Bytes]) -> Vec<Transaction> {
 /// Serves sync requests until the network goes away: one at a time, each read on the blocking
 /// pool, so that however many requests arrive the consensus task does none of this work.
 pub async fn serve(
-    mut requests: crate::network::SyncRequests,
+    requests: crate::network::SyncRequests,
     storage: Arc<Storage>,
     cache: Arc<BodyCache>,
     snapshots: Option<SnapshotStore>,
     net: NetworkHandle,
     byzantine: crate::byzantine::Byzantine,
 ) {
+    let sources = Sources {
+        storage,
+        cache,
+        snapshots,
+    };
+    serve_with(requests, sources, byzantine, |req, response| {
+        net.respond(req, response)
+    })
+    .await;
+}
+
+/// What sync answers are read from.
+#[derive(Clone)]
+pub struct Sources {
+    /// Committed blocks and decisions.
+    pub storage: Arc<Storage>,
+    /// Bodies of the height being decided.
+    pub cache: Arc<BodyCache>,
+    /// Snapshots, when this node takes them.
+    pub snapshots: Option<SnapshotStore>,
+}
+
+/// A peer's sync request as a transport hands it over.
+pub trait PeerRequest: Send + 'static {
+    /// Who asks.
+    fn peer(&self) -> &libp2p::PeerId;
+    /// What it asks for.
+    fn request(&self) -> &DecisionRequest;
+}
+
+impl PeerRequest for crate::network::SyncRequest {
+    fn peer(&self) -> &libp2p::PeerId {
+        &self.peer
+    }
+    fn request(&self) -> &DecisionRequest {
+        &self.request
+    }
+}
+
+/// [`serve`] over any transport: `respond` sends each answer back to its asker.
+pub async fn serve_with<T: PeerRequest>(
+    mut requests: crate::network::SyncRequests<T>,
+    sources: Sources,
+    byzantine: crate::byzantine::Byzantine,
+    respond: impl Fn(T, DecisionResponse),
+) {
     while let Some(req) = requests.recv().await {
-        let (storage, cache, snapshots) = (storage.clone(), cache.clone(), snapshots.clone());
-        let request = req.request.clone();
-        let answer = tokio::task::spawn_blocking(move || match &request.snapshot {
+        let Sources {
+            storage,
+            cache,
+            snapshots,
+        } = sources.clone();
+        let request = req.request().clone();
+        let answer = crate::environment::blocking(move || match &request.snapshot {
             Some(s) => snapshot_answer(snapshots.as_ref(), s),
             None => answer(&storage, &cache, &request).map_err(SnapshotError::from),
         })
@@ -218,8 +268,8 @@ pub async fn serve(
                 DecisionResponse::default()
             }
         };
-        let response = byzantine.sync_answer(&req.peer, &req.request, response);
-        net.respond(req, response);
+        let response = byzantine.sync_answer(req.peer(), req.request(), response);
+        respond(req, response);
     }
 }
 

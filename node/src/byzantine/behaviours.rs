@@ -120,6 +120,11 @@ impl State {
         }
     }
 
+    /// How many times the behaviour acted so far.
+    pub fn acted(&self) -> u64 {
+        self.acted.load(Ordering::Relaxed)
+    }
+
     /// Notes that the behaviour acted: the first time and every 50th, a log line the tests
     /// read (`byzantine act`).
     pub fn act(&self, what: &str) {

@@ -38,6 +38,8 @@ pub use inbox::Inbox;
 
 /// Most sync requests one peer may have waiting to be answered; more are refused.
 pub const SYNC_REQUESTS_PER_PEER: usize = 8;
+/// How long an outbound sync request waits for its answer before it fails.
+pub const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most sync requests of all peers waiting in each of the two queues ([`SyncRequests`]).
 pub const SYNC_QUEUE: usize = 64;
 /// Most consensus events queued per sending validator.
@@ -186,6 +188,14 @@ pub struct SyncRequests<T = SyncRequest> {
 }
 
 impl<T> SyncRequests<T> {
+    /// Two queues of `capacity` requests each: the senders of fetches and of the rest, and
+    /// the receiving end.
+    pub fn channels(capacity: usize) -> (mpsc::Sender<T>, mpsc::Sender<T>, Self) {
+        let (urgent_tx, urgent) = mpsc::channel(capacity);
+        let (bulk_tx, bulk) = mpsc::channel(capacity);
+        (urgent_tx, bulk_tx, Self { urgent, bulk })
+    }
+
     /// The next request, a fetch before anything else; `None` once the network is gone.
     pub async fn recv(&mut self) -> Option<T> {
         tokio::select! {
@@ -201,7 +211,7 @@ impl<T> SyncRequests<T> {
 
 /// Which queue a sync request goes to: a body or transaction fetch (it names a block), or the
 /// rest.
-fn urgent(request: &DecisionRequest) -> bool {
+pub fn urgent(request: &DecisionRequest) -> bool {
     !request.block_hash.is_empty() && request.snapshot.is_none()
 }
 
@@ -427,10 +437,10 @@ impl NetworkHandle {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "sim"))]
 impl NetworkHandle {
     /// A handle whose commands come out of the returned receiver instead of going to a swarm
-    /// (for driver tests that play the other validators).
+    /// (for driver tests that play the other validators, and the node simulator).
     pub(crate) fn detached(
         validators: Vec<PeerId>,
         local: PeerId,
@@ -558,7 +568,7 @@ pub async fn start(
                 },
                 [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(10))
+                    .with_request_timeout(SYNC_REQUEST_TIMEOUT)
                     .with_max_concurrent_streams(64),
             );
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Behaviour {
@@ -618,12 +628,7 @@ pub async fn start(
         INBOX_ITEMS_PER_SENDER,
         2 * max,
     ));
-    let (sync_tx, sync_urgent) = mpsc::channel(SYNC_QUEUE);
-    let (sync_bulk_tx, sync_bulk) = mpsc::channel(SYNC_QUEUE);
-    let sync_requests = SyncRequests {
-        urgent: sync_urgent,
-        bulk: sync_bulk,
-    };
+    let (sync_tx, sync_bulk_tx, sync_requests) = SyncRequests::channels(SYNC_QUEUE);
     let (txs_tx, txs) = mpsc::channel(1024);
     let validator_index: HashMap<PeerId, u32> = validator_peers
         .iter()
@@ -646,18 +651,20 @@ pub async fn start(
         redial_interval: settings.redial_interval,
         consensus_topic,
         tx_topic,
-        consensus: consensus.clone(),
+        intake: GossipIntake {
+            consensus: consensus.clone(),
+            txs_tx,
+            tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
+            check: None,
+        },
         sync_tx,
         sync_bulk_tx,
-        txs_tx,
-        tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
         connected,
         validator_index,
         observers: settings.observers.iter().copied().collect(),
         pending: HashMap::new(),
         serving: HashMap::new(),
         serving_ids: HashMap::new(),
-        check: None,
     };
     tokio::spawn(task.run(commands_rx));
     Ok(NetworkParts {
@@ -675,14 +682,12 @@ struct NetworkTask {
     redial_interval: Duration,
     consensus_topic: IdentTopic,
     tx_topic: IdentTopic,
-    consensus: Arc<Inbox<ConsensusEvent>>,
+    /// Checks and queues gossip and sync answers.
+    intake: GossipIntake,
     /// Body and transaction fetches of peers, answered first.
     sync_tx: mpsc::Sender<SyncRequest>,
     /// Other sync requests (decisions, snapshot parts).
     sync_bulk_tx: mpsc::Sender<SyncRequest>,
-    txs_tx: mpsc::Sender<GossipBatch>,
-    /// The byte budget of gossiped transactions queued for admission, in KiB.
-    tx_bytes: Arc<tokio::sync::Semaphore>,
     connected: Arc<RwLock<HashSet<PeerId>>>,
     validator_index: HashMap<PeerId, u32>,
     /// Non-validators allowed to connect (configured; never disconnected by a set change).
@@ -691,11 +696,168 @@ struct NetworkTask {
     pending: HashMap<request_response::OutboundRequestId, Asked>,
     /// Sync requests of each peer queued and not answered yet.
     serving: HashMap<PeerId, usize>,
-    /// The signature check of consensus messages, once the node knows the validator sets.
-    check: Option<SignatureCheck>,
     /// Which peer each of those requests came from: only a request counted in `serving` frees
     /// a place when it is answered or fails (a refused one was never counted).
     serving_ids: HashMap<request_response::InboundRequestId, PeerId>,
+}
+
+/// What becomes of a gossip message: passed on (and queued here), dropped quietly, or refused
+/// (and its sender penalised).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: queued here and forwarded.
+    Accept,
+    /// Not queued (a full queue), not held against the sender.
+    Ignore,
+    /// Invalid: not queued, not forwarded.
+    Refuse,
+}
+
+/// The checks and queues gossip passes before it may be forwarded: consensus messages must come
+/// over a validator's connection, stay within the byte bounds ([`wire`]), decode and (once the
+/// node knows the sets) carry a good signature, and are queued under their signer; transaction
+/// batches are bounded the same way and queued for admission within a byte budget.
+pub struct GossipIntake {
+    /// Consensus messages and sync answers, per sending validator.
+    pub consensus: Arc<Inbox<ConsensusEvent>>,
+    /// Gossiped transactions for admission.
+    pub txs_tx: mpsc::Sender<GossipBatch>,
+    /// The byte budget of gossiped transactions queued for admission, in KiB.
+    pub tx_bytes: Arc<tokio::sync::Semaphore>,
+    /// The signature check of consensus messages, once the node knows the validator sets.
+    pub check: Option<SignatureCheck>,
+}
+
+impl GossipIntake {
+    /// A consensus message `data` received from `from` (validator `author`, if it is one).
+    pub fn consensus(&self, author: Option<u32>, from: &PeerId, data: &[u8]) -> Verdict {
+        crate::metrics::get().p2p("in", "consensus", data.len());
+        let Some(from) = author else {
+            tracing::warn!(peer = %from, "consensus message from a non-validator refused");
+            return Verdict::Refuse;
+        };
+        if let Err(e) = wire::check_consensus_message(data) {
+            tracing::warn!(validator = from, error = %e, "consensus message refused before decoding");
+            crate::metrics::get().refused("gossip_undecodable_bound");
+            return Verdict::Refuse;
+        }
+        match ConsensusMessage::decode(data) {
+            Ok(m) => {
+                // Queued under its signer once signatures are checked here; a forged one is
+                // refused, so this node does not pass it on under its own name.
+                let queue = match &self.check {
+                    Some(check) => match check(&m) {
+                        Ok(signer) => signer,
+                        Err(why) => {
+                            tracing::warn!(peer = from, reason = %why, "consensus message with a bad signature refused");
+                            crate::metrics::get().refused("consensus_bad_signature");
+                            return Verdict::Refuse;
+                        }
+                    },
+                    None => from,
+                };
+                let dropped = self.consensus.push(
+                    queue as usize,
+                    ConsensusEvent::Message(Box::new(m)),
+                    data.len(),
+                );
+                if dropped > 0 {
+                    tracing::warn!(
+                        validator = queue,
+                        dropped,
+                        "consensus queue of a validator full; dropping its oldest messages"
+                    );
+                }
+                Verdict::Accept
+            }
+            Err(e) => {
+                tracing::warn!(validator = from, error = %e, "undecodable consensus message");
+                Verdict::Refuse
+            }
+        }
+    }
+
+    /// A batch of transactions `data` received from `from`.
+    pub fn transactions(&self, from: &PeerId, data: &[u8]) -> Verdict {
+        crate::metrics::get().p2p("in", "transactions", data.len());
+        if let Err(e) = wire::check_tx_gossip(data) {
+            tracing::warn!(peer = %from, error = %e, "transaction gossip refused before decoding");
+            crate::metrics::get().refused("gossip_undecodable_bound");
+            return Verdict::Refuse;
+        }
+        let kib = (data.len() >> 10).max(1) as u32;
+        let Ok(place) = self.tx_bytes.clone().try_acquire_many_owned(kib) else {
+            tracing::warn!("transaction gossip queue full (bytes); dropping a batch");
+            return Verdict::Ignore;
+        };
+        match TxGossip::decode(data) {
+            Ok(g) => {
+                let batch = GossipBatch {
+                    transactions: g.transactions,
+                    place: Some(place),
+                };
+                if self.txs_tx.try_send(batch).is_err() {
+                    tracing::warn!("transaction gossip queue full; dropping a batch");
+                    return Verdict::Ignore;
+                }
+                Verdict::Accept
+            }
+            Err(e) => {
+                tracing::warn!(peer = %from, error = %e, "undecodable transaction gossip");
+                Verdict::Refuse
+            }
+        }
+    }
+
+    /// A sync answer `response` to `asked`, queued under the validator asked; `None` when the
+    /// request failed (timeout, refused, connection lost): the driver then stops waiting.
+    pub(crate) fn answer(&self, asked: Asked, response: Option<DecisionResponse>) {
+        let bytes = response.as_ref().map_or(0, |r| r.encoded_len());
+        let (from, event) = match (asked, response) {
+            (Asked::Decision { from, height }, Some(response)) => (
+                from,
+                ConsensusEvent::Decision {
+                    from,
+                    height,
+                    response: Box::new(response),
+                },
+            ),
+            (Asked::Decision { .. }, None) => return,
+            (Asked::Body { from, hash }, response) => (
+                from,
+                ConsensusEvent::Body {
+                    from,
+                    hash,
+                    block: response.and_then(|r| r.block).map(Box::new),
+                },
+            ),
+            (Asked::Txs { from, hash }, response) => (
+                from,
+                ConsensusEvent::Txs {
+                    from,
+                    hash,
+                    transactions: response.map(|r| r.transactions).unwrap_or_default(),
+                },
+            ),
+            (
+                Asked::Snapshot {
+                    from,
+                    height,
+                    chunk,
+                },
+                response,
+            ) => (
+                from,
+                ConsensusEvent::Snapshot {
+                    from,
+                    height,
+                    chunk,
+                    response: response.map(Box::new),
+                },
+            ),
+        };
+        self.consensus.push(from as usize, event, bytes);
+    }
 }
 
 fn peer_of_addr(a: &Multiaddr) -> Option<PeerId> {
@@ -757,7 +919,7 @@ impl NetworkTask {
                 self.pending.insert(id, asked);
             }
             Command::SetValidators { members } => self.set_validators(members),
-            Command::SetSignatureCheck(check) => self.check = Some(check),
+            Command::SetSignatureCheck(check) => self.intake.check = Some(check),
             Command::Respond {
                 id,
                 channel,
@@ -822,97 +984,24 @@ impl NetworkTask {
             .collect();
     }
 
-    /// Checks a gossip message before gossipsub may forward it: it must decode, and a
-    /// consensus message must come over the connection of a validator (`from`, authenticated
-    /// by noise; observers may only send transactions) — it is queued as that validator's.
-    /// Accepted messages are queued for the driver or admission.
+    /// Checks a gossip message before gossipsub may forward it ([`GossipIntake`]).
     fn validate(
         &mut self,
         from: PeerId,
         message: gossipsub::Message,
     ) -> gossipsub::MessageAcceptance {
-        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
         let author = self.validator_index.get(&from).copied();
-        let kind = if message.topic == self.consensus_topic.hash() {
-            "consensus"
-        } else {
-            "transactions"
-        };
-        crate::metrics::get().p2p("in", kind, message.data.len());
-        if message.topic == self.consensus_topic.hash() {
-            let Some(from) = author else {
-                tracing::warn!(peer = %from, "consensus message from a non-validator refused");
-                return Reject;
-            };
-            if let Err(e) = wire::check_consensus_message(&message.data) {
-                tracing::warn!(validator = from, error = %e, "consensus message refused before decoding");
-                crate::metrics::get().refused("gossip_undecodable_bound");
-                return Reject;
-            }
-            match ConsensusMessage::decode(message.data.as_slice()) {
-                Ok(m) => {
-                    // Queued under its signer once signatures are checked here; a forged one
-                    // is refused, so this node does not pass it on under its own name.
-                    let queue = match &self.check {
-                        Some(check) => match check(&m) {
-                            Ok(signer) => signer,
-                            Err(why) => {
-                                tracing::warn!(peer = from, reason = %why, "consensus message with a bad signature refused");
-                                crate::metrics::get().refused("consensus_bad_signature");
-                                return Reject;
-                            }
-                        },
-                        None => from,
-                    };
-                    let dropped = self.consensus.push(
-                        queue as usize,
-                        ConsensusEvent::Message(Box::new(m)),
-                        message.data.len(),
-                    );
-                    if dropped > 0 {
-                        tracing::warn!(
-                            validator = queue,
-                            dropped,
-                            "consensus queue of a validator full; dropping its oldest messages"
-                        );
-                    }
-                    Accept
-                }
-                Err(e) => {
-                    tracing::warn!(validator = from, error = %e, "undecodable consensus message");
-                    Reject
-                }
-            }
+        let verdict = if message.topic == self.consensus_topic.hash() {
+            self.intake.consensus(author, &from, &message.data)
         } else if message.topic == self.tx_topic.hash() {
-            if let Err(e) = wire::check_tx_gossip(&message.data) {
-                tracing::warn!(peer = %from, error = %e, "transaction gossip refused before decoding");
-                crate::metrics::get().refused("gossip_undecodable_bound");
-                return Reject;
-            }
-            let kib = (message.data.len() >> 10).max(1) as u32;
-            let Ok(place) = self.tx_bytes.clone().try_acquire_many_owned(kib) else {
-                tracing::warn!("transaction gossip queue full (bytes); dropping a batch");
-                return Ignore;
-            };
-            match TxGossip::decode(message.data.as_slice()) {
-                Ok(g) => {
-                    let batch = GossipBatch {
-                        transactions: g.transactions,
-                        place: Some(place),
-                    };
-                    if self.txs_tx.try_send(batch).is_err() {
-                        tracing::warn!("transaction gossip queue full; dropping a batch");
-                        return Ignore;
-                    }
-                    Accept
-                }
-                Err(e) => {
-                    tracing::warn!(source = ?message.source, error = %e, "undecodable transaction gossip");
-                    Reject
-                }
-            }
+            self.intake.transactions(&from, &message.data)
         } else {
-            Ignore
+            Verdict::Ignore
+        };
+        match verdict {
+            Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            Verdict::Refuse => gossipsub::MessageAcceptance::Reject,
         }
     }
 
@@ -995,48 +1084,8 @@ impl NetworkTask {
                     let Some(asked) = self.pending.remove(&request_id) else {
                         return;
                     };
-                    let bytes = response.encoded_len();
-                    crate::metrics::get().p2p("in", "sync", bytes);
-                    let (from, event) = match asked {
-                        Asked::Decision { from, height } => (
-                            from,
-                            ConsensusEvent::Decision {
-                                from,
-                                height,
-                                response: Box::new(response),
-                            },
-                        ),
-                        Asked::Body { from, hash } => (
-                            from,
-                            ConsensusEvent::Body {
-                                from,
-                                hash,
-                                block: response.block.map(Box::new),
-                            },
-                        ),
-                        Asked::Txs { from, hash } => (
-                            from,
-                            ConsensusEvent::Txs {
-                                from,
-                                hash,
-                                transactions: response.transactions,
-                            },
-                        ),
-                        Asked::Snapshot {
-                            from,
-                            height,
-                            chunk,
-                        } => (
-                            from,
-                            ConsensusEvent::Snapshot {
-                                from,
-                                height,
-                                chunk,
-                                response: Some(Box::new(response)),
-                            },
-                        ),
-                    };
-                    self.consensus.push(from as usize, event, bytes);
+                    crate::metrics::get().p2p("in", "sync", response.encoded_len());
+                    self.intake.answer(asked, Some(response));
                 }
             },
             SwarmEvent::Behaviour(BehaviourEvent::Sync(
@@ -1048,39 +1097,9 @@ impl NetworkTask {
                 tracing::debug!(?asked, %error, "sync request failed");
                 // A compact proposal's transactions that will not come: the driver stops
                 // waiting for them (the block gets a nil prevote). A body that will not come:
-                // the driver asks the next validator.
-                match asked {
-                    Some(Asked::Body { from, hash }) => {
-                        let none = ConsensusEvent::Body {
-                            from,
-                            hash,
-                            block: None,
-                        };
-                        self.consensus.push(from as usize, none, 0);
-                    }
-                    Some(Asked::Txs { from, hash }) => {
-                        let none = ConsensusEvent::Txs {
-                            from,
-                            hash,
-                            transactions: Vec::new(),
-                        };
-                        self.consensus.push(from as usize, none, 0);
-                    }
-                    // State sync asks another peer.
-                    Some(Asked::Snapshot {
-                        from,
-                        height,
-                        chunk,
-                    }) => {
-                        let none = ConsensusEvent::Snapshot {
-                            from,
-                            height,
-                            chunk,
-                            response: None,
-                        };
-                        self.consensus.push(from as usize, none, 0);
-                    }
-                    _ => {}
+                // the driver asks the next validator. State sync asks another peer.
+                if let Some(asked) = asked {
+                    self.intake.answer(asked, None);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(

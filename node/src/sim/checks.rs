@@ -1,0 +1,363 @@
+//! What every simulated run must keep: agreement (one block per height, the same everywhere),
+//! validity (every committed block passes the block rules and carries a good certificate;
+//! every block an honest validator serves matches its header), liveness after the heal, nothing
+//! acknowledged lost (not by a restart, not from any validator's chain), a transaction hash
+//! included at most once, and what each validator keeps because of its peers bounded.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use quorate_proto::certificate::verify_certificate;
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::{DecisionRequest, DecisionResponse};
+
+use super::{Report, World, VALIDATORS};
+use crate::block_rules::{check_body, decode_header};
+use crate::sync_server::BODY_CACHE_ENTRIES;
+
+/// Most bodies a validator may keep received from or asked of its peers at once.
+pub const KEPT_BODIES_BOUND: u32 = 32;
+/// Most blocks a validator may keep executed at one height.
+pub const EXECUTED_BLOCKS_BOUND: u32 = 32;
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// Two validators committed different blocks at one height.
+    #[error("agreement: height {height}: validator {a} committed {hash_a}, validator {b} committed {hash_b}")]
+    Agreement {
+        /// Height.
+        height: u64,
+        /// One validator.
+        a: usize,
+        /// Its block.
+        hash_a: String,
+        /// The other.
+        b: usize,
+        /// Its block.
+        hash_b: String,
+    },
+    /// A committed block breaks the rules or its certificate does not verify.
+    #[error("validity: validator {validator} height {height}: {why}")]
+    Validity {
+        /// Validator.
+        validator: usize,
+        /// Height.
+        height: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// An honest validator served a block whose body does not match its header.
+    #[error("served: validator {validator}: {why}")]
+    Served {
+        /// Validator.
+        validator: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// After the heal, honest validators did not all commit two more heights in time.
+    #[error(
+        "liveness: healed at height {healed_at}, honest heights {heights:?} after {window_s} s"
+    )]
+    Liveness {
+        /// Highest honest height at the heal.
+        healed_at: u64,
+        /// Honest heights at the deadline.
+        heights: Vec<u64>,
+        /// The window, seconds.
+        window_s: u64,
+    },
+    /// Something acknowledged as committed is gone.
+    #[error("lost: validator {validator}: {what}")]
+    Lost {
+        /// Validator.
+        validator: usize,
+        /// What.
+        what: String,
+    },
+    /// One transaction hash in two places of one chain.
+    #[error("duplicate: validator {validator}: transaction {tx} at heights {first} and {second}")]
+    Duplicate {
+        /// Validator.
+        validator: usize,
+        /// Transaction hash.
+        tx: String,
+        /// First height.
+        first: u64,
+        /// Second height.
+        second: u64,
+    },
+    /// A validator keeps more than its bound because of its peers.
+    #[error("memory: validator {validator}: {what} = {value} over its bound {bound}")]
+    Memory {
+        /// Validator.
+        validator: usize,
+        /// What is kept.
+        what: &'static str,
+        /// How much.
+        value: u64,
+        /// The bound.
+        bound: u64,
+    },
+    /// A validator could not be restarted from its disk.
+    #[error("restart: validator {validator}: {why}")]
+    Restart {
+        /// Validator.
+        validator: usize,
+        /// Why.
+        why: String,
+    },
+    /// A validator's consensus driver stopped with an error.
+    #[error("driver stopped: validator {validator}: {why}")]
+    DriverStopped {
+        /// Validator.
+        validator: usize,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The checks' memory of a run.
+#[derive(Default)]
+pub(crate) struct Checks {
+    violations: Mutex<Vec<Violation>>,
+    /// The first block seen committed at each height, and by whom.
+    commits: Mutex<BTreeMap<u64, (usize, [u8; 32])>>,
+    /// Transactions acknowledged to clients, with their height.
+    acknowledged: Mutex<BTreeMap<[u8; 32], u64>>,
+    /// Every commit, in order.
+    trace: Mutex<blake3::Hasher>,
+}
+
+impl Checks {
+    /// Records a violation (the first of each kind and place is enough).
+    pub fn violate(&self, v: Violation) {
+        let mut all = self.violations.lock();
+        if !all.contains(&v) && all.len() < 64 {
+            all.push(v);
+        }
+    }
+
+    /// The violations found.
+    pub fn take(&self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations.lock())
+    }
+
+    /// Validator `v` published head `height` with block `hash` at `at` into the run.
+    pub fn committed(&self, v: usize, height: u64, hash: [u8; 32], at: Duration) {
+        {
+            let mut t = self.trace.lock();
+            t.update(&(v as u64).to_le_bytes());
+            t.update(&height.to_le_bytes());
+            t.update(&hash);
+            t.update(&(at.as_millis() as u64).to_le_bytes());
+        }
+        let mut commits = self.commits.lock();
+        match commits.get(&height) {
+            Some((a, first)) if *first != hash => {
+                let v = Violation::Agreement {
+                    height,
+                    a: *a,
+                    hash_a: hex::encode(first),
+                    b: v,
+                    hash_b: hex::encode(hash),
+                };
+                drop(commits);
+                self.violate(v);
+            }
+            Some(_) => {}
+            None => {
+                commits.insert(height, (v, hash));
+            }
+        }
+    }
+
+    /// A client was told `hash` is committed at `height`.
+    pub fn acknowledge(&self, hash: Hash32, height: u64) {
+        self.acknowledged.lock().insert(hash.0, height);
+    }
+
+    fn trace(&self) -> String {
+        self.trace.lock().finalize().to_hex()[..16].to_owned()
+    }
+}
+
+/// Checks a block an honest validator serves: its body matches its header, and a decision's
+/// certificate verifies.
+pub(crate) fn served(
+    world: &World,
+    server: usize,
+    request: &DecisionRequest,
+    response: &DecisionResponse,
+) {
+    let Some(block) = &response.block else {
+        return;
+    };
+    let params = &world.generated.genesis.params;
+    let why = match decode_header(&block.header) {
+        Err(e) => Some(format!("a header that does not decode: {e}")),
+        Ok(header) => check_body(&header, &block.transactions, params)
+            .err()
+            .map(|e| format!("block at height {}: {e}", header.height)),
+    };
+    if let Some(why) = why {
+        world.checks.violate(Violation::Served {
+            validator: server,
+            why: format!("answering {request:?}: {why}"),
+        });
+    }
+}
+
+/// Samples, every half second, what each running honest validator keeps.
+pub(crate) async fn sample(world: Arc<World>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for v in (0..VALIDATORS).filter(|v| world.plan.honest(*v)) {
+            let slot = world.validators[v].lock();
+            let Some(r) = slot.running.as_ref() else {
+                continue;
+            };
+            let status = *r.status.borrow();
+            let (inbox_bytes, _) = r.intake.consensus.fullest();
+            let limits = [
+                (
+                    "bodies kept for peers",
+                    u64::from(status.kept_bodies),
+                    u64::from(KEPT_BODIES_BOUND),
+                ),
+                (
+                    "blocks executed at one height",
+                    u64::from(status.executed_blocks),
+                    u64::from(EXECUTED_BLOCKS_BOUND),
+                ),
+                (
+                    "bytes queued from one sender",
+                    inbox_bytes as u64,
+                    r.intake.consensus.max_bytes() as u64,
+                ),
+                (
+                    "bodies cached for serving",
+                    r.bodies.len() as u64,
+                    BODY_CACHE_ENTRIES as u64,
+                ),
+            ];
+            for (what, value, bound) in limits {
+                if value > bound {
+                    world.checks.violate(Violation::Memory {
+                        validator: v,
+                        what,
+                        value,
+                        bound,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The checks at the end of a run, over every validator's database; fills in `report`.
+pub(crate) fn at_end(world: &World, report: &mut Report) {
+    let g = &world.generated.genesis;
+    let set = g.validator_set();
+    let mut chains: Vec<(usize, Vec<Hash32>)> = Vec::new();
+    for v in 0..VALIDATORS {
+        let slot = world.validators[v].lock();
+        let Some(r) = slot.running.as_ref() else {
+            continue;
+        };
+        let storage = r.chain.storage().clone();
+        drop(slot);
+        let head = storage.head().map(|h| h.height).unwrap_or(0);
+        let mut hashes = Vec::new();
+        let mut seen: HashSet<[u8; 32]> = HashSet::new();
+        let mut at: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+        for height in 1..=head {
+            let invalid = |why: String| Violation::Validity {
+                validator: v,
+                height,
+                why,
+            };
+            let d = match crate::sync_server::decision_at(&storage, height) {
+                Ok(d) => d,
+                Err(e) => {
+                    world.checks.violate(invalid(format!("unreadable: {e}")));
+                    break;
+                }
+            };
+            let (Some(block), Some(cert)) = (d.block, d.certificate) else {
+                world
+                    .checks
+                    .violate(invalid("no block or certificate".into()));
+                break;
+            };
+            let hash = Hash32::of(&block.header);
+            hashes.push(hash);
+            if world.plan.honest(v) {
+                if let Err(e) = verify_certificate(&cert, &g.chain_id, &set, height, &hash) {
+                    world.checks.violate(invalid(format!("certificate: {e}")));
+                }
+                match decode_header(&block.header) {
+                    Ok(header) => {
+                        if let Err(e) = check_body(&header, &block.transactions, &g.params) {
+                            world.checks.violate(invalid(format!("body: {e}")));
+                        }
+                    }
+                    Err(e) => world.checks.violate(invalid(format!("header: {e}"))),
+                }
+            }
+            for tx in &block.transactions {
+                let h = quorate_proto::tx::tx_hash(&tx.body).0;
+                if !seen.insert(h) {
+                    world.checks.violate(Violation::Duplicate {
+                        validator: v,
+                        tx: hex::encode(h),
+                        first: at.get(&h).copied().unwrap_or(0),
+                        second: height,
+                    });
+                }
+                at.insert(h, height);
+            }
+        }
+        if world.plan.honest(v) {
+            for (tx, height) in world.checks.acknowledged.lock().iter() {
+                if *height <= head && at.get(tx) != Some(height) {
+                    world.checks.violate(Violation::Lost {
+                        validator: v,
+                        what: format!(
+                            "transaction {} acknowledged at height {height} is not there",
+                            hex::encode(tx)
+                        ),
+                    });
+                }
+            }
+        }
+        chains.push((v, hashes));
+    }
+    for (a, ca) in &chains {
+        for (b, cb) in &chains {
+            if a >= b {
+                continue;
+            }
+            if let Some((i, (x, y))) = ca.iter().zip(cb).enumerate().find(|(_, (x, y))| x != y) {
+                world.checks.violate(Violation::Agreement {
+                    height: i as u64 + 1,
+                    a: *a,
+                    hash_a: x.to_hex(),
+                    b: *b,
+                    hash_b: y.to_hex(),
+                });
+            }
+        }
+    }
+    report.height = world.honest_heights().into_iter().min().unwrap_or(0);
+    let (delivered, lost, elsewhere) = world.net.counters();
+    report.delivered = delivered;
+    report.lost = lost;
+    report.fetched_elsewhere = elsewhere;
+    report.byzantine_acts = (0..VALIDATORS)
+        .map(|v| world.validators[v].lock().acts())
+        .sum();
+    report.trace = world.checks.trace();
+}

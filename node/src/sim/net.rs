@@ -1,0 +1,431 @@
+//! The simulated network: what each validator's [`NetworkHandle`](crate::network::NetworkHandle)
+//! asks for goes through links that delay, drop, duplicate, reorder and partition, and arrives
+//! through the same checks and queues as on libp2p ([`GossipIntake`](crate::network::GossipIntake),
+//! the per-peer sync limit, the two sync queues, the answer's byte bounds). Gossip is forwarded
+//! by whoever accepts it and deduplicated by content for a minute, as gossipsub does; a sync
+//! request not answered within the request timeout fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use prost::Message;
+use quorate_proto::v1::{DecisionRequest, DecisionResponse};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{World, VALIDATORS};
+use crate::network::{Asked, Command, Verdict, SYNC_REQUESTS_PER_PEER};
+
+/// How long a request may wait for its answer (as libp2p's request-response is configured).
+const REQUEST_TIMEOUT: Duration = crate::network::SYNC_REQUEST_TIMEOUT;
+/// How long a gossip message is remembered (gossipsub's duplicate cache).
+const SEEN_TTL: Duration = Duration::from_secs(60);
+/// Largest sync answer (the default `p2p.max_message_bytes`).
+const MAX_MESSAGE_BYTES: usize = 24 << 20;
+
+/// How links behave during the storm.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Base one-way latency of a link, drawn per link from this range, ms.
+    pub latency_ms: (u64, u64),
+    /// Extra latency drawn per message (reorders messages), ms.
+    pub jitter_ms: u64,
+    /// Chance a message is lost.
+    pub drop: f64,
+    /// Chance a message is delivered twice (the copy up to 90 s later).
+    pub duplicate: f64,
+}
+
+impl Faults {
+    /// A healthy network: 1-5 ms links.
+    pub fn none() -> Self {
+        Self {
+            latency_ms: (1, 5),
+            jitter_ms: 1,
+            drop: 0.0,
+            duplicate: 0.0,
+        }
+    }
+
+    /// A faulty network drawn from `rng`.
+    pub fn draw(rng: &mut ChaCha8Rng) -> Self {
+        let low = rng.gen_range(1..=20);
+        Self {
+            latency_ms: (low, low + rng.gen_range(0..=80)),
+            jitter_ms: rng.gen_range(0..=100),
+            drop: rng.gen_range(0.0..0.08),
+            duplicate: rng.gen_range(0.0..0.05),
+        }
+    }
+}
+
+/// Which topic a gossip message came on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Topic {
+    Consensus,
+    Transactions,
+}
+
+/// A peer's sync request as the simulated network hands it to a validator's sync server.
+pub(crate) struct SimRequest {
+    /// The asking validator.
+    pub from: usize,
+    /// Its incarnation when it asked (an answer to a crashed incarnation is lost).
+    pub incarnation: u64,
+    peer: PeerId,
+    request: DecisionRequest,
+    asked: Asked,
+    at: Instant,
+}
+
+impl crate::sync_server::PeerRequest for SimRequest {
+    fn peer(&self) -> &PeerId {
+        &self.peer
+    }
+    fn request(&self) -> &DecisionRequest {
+        &self.request
+    }
+}
+
+/// The network's state: links, cuts, counters.
+pub(crate) struct Net {
+    faults: Faults,
+    state: parking_lot::Mutex<State>,
+}
+
+struct State {
+    /// Base latency of each directed link, ms.
+    base: Vec<Vec<u64>>,
+    /// Directed links cut by a partition.
+    cut: BTreeSet<(usize, usize)>,
+    /// After the heal every link delivers at its base latency.
+    healed: bool,
+    delivered: u64,
+    lost: u64,
+    /// Validators asked for each block's body or transactions, per asking validator.
+    asked_of: BTreeMap<(usize, [u8; 32]), BTreeSet<usize>>,
+}
+
+impl Net {
+    /// A network of `faults`, its links drawn from `rng`.
+    pub fn new(faults: Faults, rng: &mut ChaCha8Rng) -> Self {
+        let base = (0..VALIDATORS)
+            .map(|_| {
+                (0..VALIDATORS)
+                    .map(|_| rng.gen_range(faults.latency_ms.0..=faults.latency_ms.1))
+                    .collect()
+            })
+            .collect();
+        Self {
+            faults,
+            state: parking_lot::Mutex::new(State {
+                base,
+                cut: BTreeSet::new(),
+                healed: false,
+                delivered: 0,
+                lost: 0,
+                asked_of: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Every link delivers from now on, without loss.
+    pub fn heal(&self) {
+        let mut s = self.state.lock();
+        s.healed = true;
+        s.cut.clear();
+    }
+
+    /// Cuts every link between `side` and the others.
+    pub fn partition(&self, side: &[usize]) {
+        let mut s = self.state.lock();
+        for a in 0..VALIDATORS {
+            for b in 0..VALIDATORS {
+                if side.contains(&a) != side.contains(&b) {
+                    s.cut.insert((a, b));
+                }
+            }
+        }
+    }
+
+    /// Mends every partition.
+    pub fn mend(&self) {
+        self.state.lock().cut.clear();
+    }
+
+    /// (delivered, lost, fetches asked of more than one validator).
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let s = self.state.lock();
+        let elsewhere = s.asked_of.values().filter(|v| v.len() > 1).count() as u64;
+        (s.delivered, s.lost, elsewhere)
+    }
+
+    /// When a message from `a` to `b` sent now arrives, if it does; with a duplicate's time.
+    fn fate(&self, world: &World, a: usize, b: usize) -> (Option<Duration>, Option<Duration>) {
+        let mut s = self.state.lock();
+        let base = s.base[a][b];
+        if s.healed {
+            s.delivered += 1;
+            return (Some(Duration::from_millis(base)), None);
+        }
+        if s.cut.contains(&(a, b)) {
+            s.lost += 1;
+            return (None, None);
+        }
+        let f = &self.faults;
+        let (lost, jitter, dup, dup_after) = world.rng(|r| {
+            (
+                r.gen_bool(f.drop),
+                r.gen_range(0..=f.jitter_ms),
+                r.gen_bool(f.duplicate),
+                r.gen_range(0..90_000u64),
+            )
+        });
+        if lost {
+            s.lost += 1;
+            return (None, None);
+        }
+        s.delivered += 1;
+        let at = Duration::from_millis(base + jitter);
+        (Some(at), dup.then(|| at + Duration::from_millis(dup_after)))
+    }
+
+    fn note_fetch(&self, from: usize, to: usize, asked: &Asked) {
+        if let Asked::Body { hash, .. } | Asked::Txs { hash, .. } = asked {
+            self.state
+                .lock()
+                .asked_of
+                .entry((from, *hash))
+                .or_default()
+                .insert(to);
+        }
+    }
+}
+
+/// Runs `f` at `at` (simulated).
+fn later(world: &Arc<World>, after: Duration, f: impl FnOnce(&Arc<World>) + Send + 'static) {
+    let world = world.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        f(&world);
+    });
+}
+
+/// Carries validator `from`'s commands (incarnation `incarnation`) until it stops.
+pub(crate) async fn route(
+    world: Arc<World>,
+    from: usize,
+    incarnation: u64,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    while let Some(c) = commands.recv().await {
+        match c {
+            Command::Publish { topic, data } => {
+                let topic = if topic.to_string().ends_with("/consensus/1") {
+                    Topic::Consensus
+                } else {
+                    Topic::Transactions
+                };
+                publish(&world, from, topic, Arc::new(data));
+            }
+            Command::Request {
+                peer,
+                request,
+                asked,
+            } => {
+                let Some(to) = world.index_of(&peer) else {
+                    continue;
+                };
+                world.net.note_fetch(from, to, &asked);
+                let req = SimRequest {
+                    from,
+                    incarnation,
+                    peer: world.peer(from),
+                    request,
+                    asked,
+                    at: Instant::now(),
+                };
+                match world.net.fate(&world, from, to).0 {
+                    Some(after) => later(&world, after, move |w| arrive(w, to, req)),
+                    None => fail(&world, req),
+                }
+            }
+            Command::SetSignatureCheck(check) => {
+                if let Some(r) = world.validators[from].lock().running_at(incarnation) {
+                    r.intake.check = Some(check);
+                }
+            }
+            // The simulated chains keep their genesis set; responses go through `respond`.
+            Command::SetValidators { .. } | Command::Respond { .. } => {}
+        }
+    }
+}
+
+/// Validator `from` gossips `data`: to every other validator (a liar in the Byzantine mix
+/// tells each a different story: each of its messages reaches a random part of them).
+fn publish(world: &Arc<World>, from: usize, topic: Topic, data: Arc<Vec<u8>>) {
+    let id = *blake3::hash(&data).as_bytes();
+    if let Some(r) = world.validators[from].lock().running.as_mut() {
+        r.seen.insert(id, Instant::now());
+    }
+    let splits = world.plan.liar.is_some_and(|(l, _)| l == from)
+        && world.plan.drawn == super::Mix::Byzantine;
+    for to in (0..VALIDATORS).filter(|t| *t != from) {
+        if splits && world.rng(|r| r.gen_bool(0.5)) {
+            continue;
+        }
+        send_gossip(world, from, to, topic, data.clone(), id);
+    }
+}
+
+fn send_gossip(
+    world: &Arc<World>,
+    from: usize,
+    to: usize,
+    topic: Topic,
+    data: Arc<Vec<u8>>,
+    id: [u8; 32],
+) {
+    let (first, copy) = world.net.fate(world, from, to);
+    for after in [first, copy].into_iter().flatten() {
+        let data = data.clone();
+        later(world, after, move |w| {
+            deliver_gossip(w, from, to, topic, data, id)
+        });
+    }
+}
+
+/// Gossip from `from` reaches `to`: checked and queued as libp2p's intake does, then
+/// forwarded to the others if accepted.
+fn deliver_gossip(
+    world: &Arc<World>,
+    from: usize,
+    to: usize,
+    topic: Topic,
+    data: Arc<Vec<u8>>,
+    id: [u8; 32],
+) {
+    let peer = world.peer(from);
+    let verdict = {
+        let mut slot = world.validators[to].lock();
+        let Some(r) = slot.running.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if r.seen
+            .get(&id)
+            .is_some_and(|t| now.duration_since(*t) < SEEN_TTL)
+        {
+            return;
+        }
+        if r.seen.len() > 8192 {
+            r.seen.retain(|_, t| now.duration_since(*t) < SEEN_TTL);
+        }
+        r.seen.insert(id, now);
+        match topic {
+            Topic::Consensus => r.intake.consensus(Some(from as u32), &peer, &data),
+            Topic::Transactions => r.intake.transactions(&peer, &data),
+        }
+    };
+    match verdict {
+        Verdict::Accept => {
+            for next in (0..VALIDATORS).filter(|n| *n != to && *n != from) {
+                send_gossip(world, to, next, topic, data.clone(), id);
+            }
+        }
+        Verdict::Refuse if world.plan.honest(to) => world.stats.lock().refused_gossip += 1,
+        _ => {}
+    }
+}
+
+/// A sync request reaches validator `to`: refused over the per-peer limit or a full queue,
+/// otherwise queued for its sync server.
+fn arrive(world: &Arc<World>, to: usize, req: SimRequest) {
+    let refused = {
+        let mut slot = world.validators[to].lock();
+        match slot.running.as_mut() {
+            None => Some(req),
+            Some(r) => {
+                let waiting = r.serving.entry(req.from).or_insert(0);
+                if *waiting >= SYNC_REQUESTS_PER_PEER {
+                    Some(req)
+                } else {
+                    let from = req.from;
+                    let queue = if crate::network::urgent(&req.request) {
+                        &r.urgent
+                    } else {
+                        &r.bulk
+                    };
+                    match queue.try_send(req) {
+                        Ok(()) => {
+                            *r.serving.entry(from).or_insert(0) += 1;
+                            None
+                        }
+                        Err(e) => Some(e.into_inner()),
+                    }
+                }
+            }
+        }
+    };
+    if let Some(req) = refused {
+        // The stream is closed at once: the asker learns of the failure an RTT later (or at
+        // its timeout when nothing comes back).
+        match world.net.fate(world, to, req.from).0 {
+            Some(after) => later(world, after, move |w| answer(w, req, None)),
+            None => fail(world, req),
+        }
+    }
+}
+
+/// Validator `server`'s sync server answers `req`.
+pub(crate) fn respond(
+    world: &Arc<World>,
+    server: usize,
+    req: SimRequest,
+    response: DecisionResponse,
+) {
+    if let Some(r) = world.validators[server].lock().running.as_mut() {
+        if let Some(n) = r.serving.get_mut(&req.from) {
+            *n = n.saturating_sub(1);
+        }
+    }
+    if world.plan.honest(server) {
+        super::checks::served(world, server, &req.request, &response);
+    }
+    let bytes = response.encode_to_vec();
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return fail(world, req);
+    }
+    match world.net.fate(world, server, req.from).0 {
+        Some(after) if Instant::now() + after <= req.at + REQUEST_TIMEOUT => {
+            later(world, after, move |w| {
+                let decoded = crate::network::wire::check_response(&bytes)
+                    .ok()
+                    .and_then(|()| DecisionResponse::decode(bytes.as_slice()).ok());
+                answer(w, req, decoded);
+            })
+        }
+        _ => fail(world, req),
+    }
+}
+
+/// The request fails at its timeout.
+fn fail(world: &Arc<World>, req: SimRequest) {
+    let after = (req.at + REQUEST_TIMEOUT).saturating_duration_since(Instant::now());
+    later(world, after, move |w| answer(w, req, None));
+}
+
+/// An answer (or the failure of the request) reaches the validator that asked, if it is still
+/// the incarnation that asked.
+fn answer(world: &Arc<World>, req: SimRequest, response: Option<DecisionResponse>) {
+    if let Some(r) = world.validators[req.from]
+        .lock()
+        .running_at(req.incarnation)
+    {
+        r.intake.answer(req.asked, response);
+    }
+}
