@@ -3,7 +3,8 @@
 //! replays it, and the exit status is 1.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use quorate_node::sim::{self, Mix};
@@ -27,6 +28,31 @@ struct Args {
     /// Print the validators' logs (debug and above) to stderr.
     #[arg(long)]
     verbose: bool,
+    /// Wall-clock seconds one seed may take: a run that never ends (a validator spinning
+    /// without letting simulated time pass) is reported as a livelock.
+    #[arg(long, default_value_t = 600)]
+    wall_limit_s: u64,
+}
+
+/// Reports the seed being run as a livelock once it has run `limit` of wall time, and exits.
+fn watchdog(current: Arc<Mutex<Option<(u64, Instant)>>>, mix: Mix, limit: Duration) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Some((seed, since)) = *current.lock().unwrap_or_else(|e| e.into_inner()) else {
+            continue;
+        };
+        if since.elapsed() > limit {
+            println!("seed={seed} mix={mix} violations=1");
+            println!(
+                "  VIOLATION seed={seed}: livelock: the run did not end within {} s of wall time (simulated time stopped passing)",
+                limit.as_secs()
+            );
+            println!("  replay: {}", sim::replay_command(seed, mix));
+            println!("summary mix={mix} failed=1 (livelock)");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            std::process::exit(1);
+        }
+    });
 }
 
 fn main() -> ExitCode {
@@ -55,8 +81,15 @@ fn main() -> ExitCode {
         },
     };
     let (mut failed, mut runs, mut simulated, started) = (0u64, 0u64, 0f64, Instant::now());
+    let current = Arc::new(Mutex::new(None));
+    watchdog(
+        current.clone(),
+        args.mix,
+        Duration::from_secs(args.wall_limit_s),
+    );
     for seed in seeds {
         let t = Instant::now();
+        *current.lock().unwrap_or_else(|e| e.into_inner()) = Some((seed, t));
         let plan = sim::Plan::new(seed, args.mix);
         let liar = plan
             .liar

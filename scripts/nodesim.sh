@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The node simulator's campaign: runs seeds of `quorate-nodesim` (whole validators on a simulated
+# network and clock, see node/src/sim/) in parallel jobs and sums them up.
+#
+#   scripts/nodesim.sh [--seeds N] [--from S] [--mix MIX] [--jobs J] [--out DIR]
+#   scripts/nodesim.sh --defect NAME [--seeds N] [--mix MIX]
+#
+# --defect NAME puts back the defect of scripts/defects/NAME.patch (a fix of an earlier issue,
+# undone), builds, runs seeds from --from one after another until one breaks an invariant, and
+# takes the patch out again: it prints the first seed that caught it. The tree must have no
+# uncommitted change to the files the patch touches.
+#
+# Results go to DIR (default target/nodesim/<date>): one log per job and summary.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seeds=1000 from=0 mix=all jobs=2 out="" defect=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seeds) seeds="$2"; shift 2 ;;
+    --from) from="$2"; shift 2 ;;
+    --mix) mix="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --defect) defect="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+out="${out:-target/nodesim/$(date -u +%Y%m%dT%H%M%SZ)${defect:+-$defect}}"
+mkdir -p "$out"
+bin="$out/quorate-nodesim"
+
+build() {
+  cargo build --release -q -p quorate-node --features sim --bin quorate-nodesim
+  cp target/release/quorate-nodesim "$bin"
+}
+
+if [ -n "$defect" ]; then
+  patch="scripts/defects/$defect.patch"
+  [ -f "$patch" ] || { echo "no such defect: $patch" >&2; exit 2; }
+  git apply --check "$patch"
+  git apply "$patch"
+  trap 'git apply -R "$patch"; touch node/src/lib.rs' EXIT
+  build
+  git apply -R "$patch"
+  touch node/src/lib.rs
+  trap - EXIT
+  echo "defect $defect put back; seeds $from..$((from + seeds)) of mix $mix, until one catches it"
+  started=$(date +%s)
+  if "$bin" --mix "$mix" --seeds "$from..$((from + seeds))" --stop-at-first >"$out/defect.log"; then
+    echo "NOT CAUGHT in $seeds seeds ($(($(date +%s) - started)) s)" | tee "$out/summary.txt"
+    exit 1
+  fi
+  first=$(grep -m1 -o 'VIOLATION seed=[0-9]*' "$out/defect.log" | grep -o '[0-9]*$')
+  grep -m3 'VIOLATION' "$out/defect.log"
+  echo "defect $defect caught by seed $first: $((first - from + 1)) seeds of mix $mix ($(($(date +%s) - started)) s)" | tee "$out/summary.txt"
+  exit 0
+fi
+
+build
+echo "seeds $from..$((from + seeds)) of mix $mix in $jobs jobs; logs in $out"
+started=$(date +%s)
+per=$(((seeds + jobs - 1) / jobs))
+pids=()
+for j in $(seq 0 $((jobs - 1))); do
+  a=$((from + j * per)); b=$((a + per)); [ $b -gt $((from + seeds)) ] && b=$((from + seeds))
+  [ $a -ge $b ] && continue
+  "$bin" --mix "$mix" --seeds "$a..$b" >"$out/job-$j.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+wall=$(($(date +%s) - started))
+cat "$out"/job-*.log | awk -v wall="$wall" -v cores="$(nproc)" -v mix="$mix" '
+  /^seed=/ {
+    runs++
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    sim += v["simulated_s"]; events += v["delivered"] + v["lost"]; crashes += v["crashes"]
+    acked += v["acknowledged"]; acts += v["byzantine_acts"]
+    if (v["violations"] > 0) failed++
+    drawn[v["drawn"]]++
+  }
+  END {
+    printf "mix=%s runs=%d failed=%d simulated_h=%.1f messages=%d crashes=%d acknowledged_txs=%d byzantine_acts=%d wall_s=%d cores=%d\n",
+      mix, runs, failed, sim / 3600, events, crashes, acked, acts, wall, cores
+    for (d in drawn) printf "  drawn %s: %d\n", d, drawn[d]
+  }' | tee "$out/summary.txt"
+grep -h VIOLATION "$out"/job-*.log | head -20 || true
+exit $status
