@@ -138,7 +138,10 @@ impl Plan {
             liar,
             faults,
             crashes: !matches!(drawn, Mix::Calm) && rng.gen_bool(0.7),
-            storm: Duration::from_secs(rng.gen_range(20..=40)),
+            storm: Duration::from_secs(match drawn {
+                Mix::Calm => rng.gen_range(10..=20),
+                _ => rng.gen_range(15..=30),
+            }),
             heal_window: Duration::from_secs(60),
         }
     }
@@ -235,10 +238,18 @@ impl World {
             GENESIS_TIME_MS,
         )
         .expect("the simulated genesis is valid");
+        // The genesis state (system contracts compiled and installed) is built once and
+        // copied to every validator's directory: compiling is most of a start's work.
+        let template = validator::genesis_template(&generated);
         let validators = (0..VALIDATORS)
             .map(|i| {
                 let behaviour = plan.liar.filter(|(l, _)| *l == i).map(|(_, b)| b);
-                Mutex::new(validator::Slot::new(i, &generated, behaviour))
+                Mutex::new(validator::Slot::new(
+                    i,
+                    &generated,
+                    template.path(),
+                    behaviour,
+                ))
             })
             .collect();
         let net = net::Net::new(plan.faults.clone(), &mut rng);

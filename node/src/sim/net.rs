@@ -240,7 +240,9 @@ pub(crate) async fn route(
                 let Some(to) = world.index_of(&peer) else {
                     continue;
                 };
-                world.net.note_fetch(from, to, &asked);
+                if world.plan.honest(from) {
+                    world.net.note_fetch(from, to, &asked);
+                }
                 let req = SimRequest {
                     from,
                     incarnation,

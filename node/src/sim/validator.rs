@@ -4,6 +4,7 @@
 //! every task at an await point and restarted from its RocksDB directory.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -86,14 +87,18 @@ impl Slot {
     pub fn new(
         index: usize,
         generated: &quorate_genesis::Generated,
+        template: &Path,
         behaviour: Option<Behaviour>,
     ) -> Self {
+        let dir = temp_dir();
+        for entry in std::fs::read_dir(template).expect("the genesis template is readable") {
+            let entry = entry.expect("a directory entry");
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name()))
+                .expect("the genesis template copies");
+        }
         Self {
             key: generated.validator_keys[index].clone(),
-            dir: tempfile::Builder::new()
-                .prefix("quorate-sim-")
-                .tempdir()
-                .expect("a temporary directory"),
+            dir,
             behaviour,
             incarnation: 0,
             running: None,
@@ -124,6 +129,34 @@ impl Slot {
     }
 }
 
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("quorate-sim-")
+        .tempdir()
+        .expect("a temporary directory")
+}
+
+/// A database holding `generated`'s genesis state, closed (for copying).
+pub(crate) fn genesis_template(generated: &quorate_genesis::Generated) -> tempfile::TempDir {
+    let dir = temp_dir();
+    let storage = Storage::open(dir.path(), &storage_options()).expect("a fresh database opens");
+    let chain = Chain::open(generated.genesis.clone(), storage.clone())
+        .expect("the simulated genesis opens");
+    storage.flush().expect("the genesis flushes");
+    drop(chain);
+    drop(storage);
+    dir
+}
+
+fn storage_options() -> StorageOptions {
+    StorageOptions {
+        sync_writes: false,
+        block_cache_bytes: 4 << 20,
+        max_open_files: 64,
+        ..StorageOptions::default()
+    }
+}
+
 impl World {
     /// The libp2p identity of validator `i`.
     pub(crate) fn peer(&self, i: usize) -> PeerId {
@@ -144,16 +177,8 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let genesis = world.generated.genesis.clone();
     let chain_id = genesis.chain_id.clone();
     let params = genesis.params.clone();
-    let opened = Storage::open(
-        slot.dir.path(),
-        &StorageOptions {
-            sync_writes: false,
-            block_cache_bytes: 4 << 20,
-            max_open_files: 64,
-            ..StorageOptions::default()
-        },
-    )
-    .and_then(|storage| Ok((storage.clone(), Arc::new(Chain::open(genesis, storage)?))));
+    let opened = Storage::open(slot.dir.path(), &storage_options())
+        .and_then(|storage| Ok((storage.clone(), Arc::new(Chain::open(genesis, storage)?))));
     let (storage, chain) = match opened {
         Ok(o) => o,
         Err(e) => {
