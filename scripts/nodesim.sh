@@ -7,8 +7,9 @@
 #
 # --defect NAME puts back the defect of scripts/defects/NAME.patch (a fix of an earlier issue,
 # undone), builds, runs seeds from --from one after another until one breaks an invariant, and
-# takes the patch out again: it prints the first seed that caught it. The tree must have no
-# uncommitted change to the files the patch touches.
+# prints the first seed that caught it. It builds HEAD with the patch in a worktree of its own
+# (target/nodesim-defect-tree, target directory target/nodesim-defect-target): this tree and its
+# build are never touched.
 #
 # Results go to DIR (default target/nodesim/<date>): one log per job and summary.txt.
 set -euo pipefail
@@ -37,15 +38,23 @@ build() {
 }
 
 if [ -n "$defect" ]; then
-  patch="scripts/defects/$defect.patch"
+  patch="$PWD/scripts/defects/$defect.patch"
   [ -f "$patch" ] || { echo "no such defect: $patch" >&2; exit 2; }
-  git apply --check "$patch"
-  git apply "$patch"
-  trap 'git apply -R "$patch"; touch node/src/lib.rs' EXIT
-  build
-  git apply -R "$patch"
-  touch node/src/lib.rs
-  trap - EXIT
+  # Built in a worktree of HEAD with its own target directory: this tree is never touched.
+  tree="$PWD/target/nodesim-defect-tree"
+  git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
+  git worktree prune
+  git worktree add -q --detach "$tree" HEAD
+  trap 'git worktree remove --force "$tree" 2>/dev/null || true' EXIT
+  # Dependencies are compiled once: a first run starts from this tree's release build.
+  if [ ! -d target/nodesim-defect-target/release ] && [ -d target/release/deps ]; then
+    mkdir -p target/nodesim-defect-target
+    cp -a target/release target/nodesim-defect-target/
+  fi
+  (cd "$tree" && git apply "$patch" &&
+    CARGO_TARGET_DIR="$PWD/../nodesim-defect-target" \
+      cargo build --release -q -p quorate-node --features sim --bin quorate-nodesim)
+  cp target/nodesim-defect-target/release/quorate-nodesim "$bin"
   echo "defect $defect put back; seeds $from..$((from + seeds)) of mix $mix, until one catches it"
   started=$(date +%s)
   if "$bin" --mix "$mix" --seeds "$from..$((from + seeds))" --stop-at-first >"$out/defect.log"; then

@@ -61,12 +61,18 @@ impl Byzantine {
     }
 
     /// The block this validator proposes, given the one it built honestly.
-    pub fn built(&self, block: ExecutedBlock, chain: &Chain, key: &Keypair) -> ExecutedBlock {
+    pub fn built(
+        &self,
+        block: ExecutedBlock,
+        parent: Option<&std::sync::Arc<ExecutedBlock>>,
+        chain: &Chain,
+        key: &Keypair,
+    ) -> ExecutedBlock {
         #[cfg(any(test, feature = "byzantine"))]
         if let Some(s) = &self.behaviour {
-            return s.built(block, chain, key);
+            return s.built(block, parent, chain, key);
         }
-        let _ = (chain, key);
+        let _ = (parent, chain, key);
         block
     }
 

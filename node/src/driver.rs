@@ -1710,7 +1710,10 @@ impl Host {
                 proposer,
                 byzantine.block_time(now_ms()),
             )?;
-            Ok::<_, StorageError>((byzantine.built(block, &chain, &key), dropped))
+            Ok::<_, StorageError>((
+                byzantine.built(block, parent.as_ref(), &chain, &key),
+                dropped,
+            ))
         })
         .await??;
         // A nonce ahead of the account's (behind one an invalidated transaction left unused)

@@ -22,6 +22,10 @@ struct Args {
     /// A range of seeds, `FROM..TO` (TO excluded).
     #[arg(long, default_value = "0..10")]
     seeds: String,
+    /// The Byzantine validator's behaviour in every run of the `byzantine` and `withhold` mixes
+    /// (otherwise drawn from the seed).
+    #[arg(long, value_enum)]
+    liar: Option<quorate_node::byzantine::Behaviour>,
     /// Stop at the first seed that breaks an invariant.
     #[arg(long)]
     stop_at_first: bool,
@@ -90,7 +94,10 @@ fn main() -> ExitCode {
     for seed in seeds {
         let t = Instant::now();
         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some((seed, t));
-        let plan = sim::Plan::new(seed, args.mix);
+        let mut plan = sim::Plan::new(seed, args.mix);
+        if let (Some(b), Some((v, _))) = (args.liar, plan.liar) {
+            plan.liar = Some((v, b));
+        }
         let liar = plan
             .liar
             .map_or("none".to_owned(), |(v, b)| format!("{v}:{b:?}"));
@@ -120,7 +127,17 @@ fn main() -> ExitCode {
             for v in &r.violations {
                 println!("  VIOLATION seed={seed}: {v}");
             }
-            println!("  replay: {}", sim::replay_command(seed, args.mix));
+            let liar = args
+                .liar
+                .map(|b| {
+                    format!(
+                        " --liar {}",
+                        clap::ValueEnum::to_possible_value(&b)
+                            .map_or(String::new(), |v| v.get_name().to_owned())
+                    )
+                })
+                .unwrap_or_default();
+            println!("  replay: {}{liar}", sim::replay_command(seed, args.mix));
             if args.stop_at_first {
                 break;
             }

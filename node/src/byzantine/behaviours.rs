@@ -64,6 +64,9 @@ pub enum Behaviour {
     /// Like [`Behaviour::Withhold`], but answers that validator's transaction fetches with the
     /// same transactions re-signed by another key (same hash, another leaf).
     ResignFetched,
+    /// Adds its own cosignature to another account's pending transaction in the blocks it
+    /// proposes (a key that never authorised it), to void it with a failure receipt.
+    VoidTxs,
 }
 
 /// A behaviour and its counter (so that answers vary).
@@ -163,7 +166,13 @@ impl State {
         }
     }
 
-    pub fn built(&self, block: ExecutedBlock, chain: &Chain, key: &Keypair) -> ExecutedBlock {
+    pub fn built(
+        &self,
+        block: ExecutedBlock,
+        parent: Option<&std::sync::Arc<ExecutedBlock>>,
+        chain: &Chain,
+        key: &Keypair,
+    ) -> ExecutedBlock {
         if matches!(
             self.behaviour,
             Behaviour::ReencodeHeader | Behaviour::PastTime | Behaviour::BadTxs
@@ -215,7 +224,50 @@ impl State {
                 };
                 with_header(block, header)
             }
+            Behaviour::VoidTxs => self.void_one(block, parent, chain, key),
             _ => block,
+        }
+    }
+
+    /// [`Behaviour::VoidTxs`]: the first transaction of another account gets this validator's
+    /// cosignature. The block is built again with the copy; if this node's own rules drop it
+    /// (they make such a block invalid), the copy goes in anyway with the root recomputed, so
+    /// that the others must refuse it.
+    fn void_one(
+        &self,
+        block: ExecutedBlock,
+        parent: Option<&std::sync::Arc<ExecutedBlock>>,
+        chain: &Chain,
+        key: &Keypair,
+    ) -> ExecutedBlock {
+        let info = chain.info();
+        let Some(i) = block.txs.iter().position(|t| t.signer != key.address()) else {
+            return block;
+        };
+        let mut tx = block.txs[i].tx.clone();
+        if !quorate_proto::tx::cosign(&mut tx, key) {
+            return block;
+        }
+        let Some(forged) = crate::admission::forge_verified(tx, &info.chain_id, &info.params)
+        else {
+            return block;
+        };
+        self.act("cosigned another account's pending transaction");
+        let mut txs = block.txs.clone();
+        txs[i] = std::sync::Arc::new(forged);
+        let proposer: [u8; 32] = key.public().0;
+        match chain.propose_on(parent, txs.clone(), proposer, block.header.time_ms) {
+            Ok((rebuilt, dropped)) if dropped.is_empty() => rebuilt,
+            _ => {
+                let leaves: Vec<Hash32> = txs.iter().map(|t| t.leaf).collect();
+                let header = BlockHeader {
+                    tx_root: Bytes::copy_from_slice(&merkle::root(&leaves).0),
+                    ..block.header.clone()
+                };
+                let mut block = block;
+                block.txs = txs;
+                with_header(block, header)
+            }
         }
     }
 

@@ -77,6 +77,16 @@ pub enum Violation {
         /// What.
         what: String,
     },
+    /// A client's transaction committed with signatures the client did not give it.
+    #[error("forged: validator {validator}: transaction {tx} committed at height {height} signed by keys its sender did not sign with")]
+    Forged {
+        /// Validator.
+        validator: usize,
+        /// Transaction hash.
+        tx: String,
+        /// Height.
+        height: u64,
+    },
     /// One transaction hash in two places of one chain.
     #[error("duplicate: validator {validator}: transaction {tx} at heights {first} and {second}")]
     Duplicate {
@@ -127,6 +137,8 @@ pub(crate) struct Checks {
     commits: Mutex<BTreeMap<u64, (usize, [u8; 32])>>,
     /// Transactions acknowledged to clients, with their height.
     acknowledged: Mutex<BTreeMap<[u8; 32], u64>>,
+    /// The leaf (hash and signing keys) of every transaction clients signed, by hash.
+    signed: Mutex<BTreeMap<[u8; 32], [u8; 32]>>,
     /// Every commit, in order.
     trace: Mutex<blake3::Hasher>,
 }
@@ -172,6 +184,11 @@ impl Checks {
                 commits.insert(height, (v, hash));
             }
         }
+    }
+
+    /// A client signed the transaction `hash` as `leaf`.
+    pub fn signed(&self, hash: Hash32, leaf: Hash32) {
+        self.signed.lock().insert(hash.0, leaf.0);
     }
 
     /// A client was told `hash` is committed at `height`.
@@ -308,7 +325,22 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
                 }
             }
             for tx in &block.transactions {
-                let h = quorate_proto::tx::tx_hash(&tx.body).0;
+                let hash = quorate_proto::tx::tx_hash(&tx.body);
+                let h = hash.0;
+                let leaf = quorate_proto::tx::tx_leaf(&hash, tx).0;
+                let forged = world
+                    .checks
+                    .signed
+                    .lock()
+                    .get(&h)
+                    .is_some_and(|l| *l != leaf);
+                if forged && world.plan.honest(v) {
+                    world.checks.violate(Violation::Forged {
+                        validator: v,
+                        tx: hex::encode(h),
+                        height,
+                    });
+                }
                 if !seen.insert(h) {
                     world.checks.violate(Violation::Duplicate {
                         validator: v,

@@ -148,6 +148,9 @@ async fn client(world: Arc<World>, k: usize, role: Role) {
     for nonce in 0.. {
         let tx = transaction(&world, k, role, nonce);
         let hash = tx_hash(&tx.body);
+        world
+            .checks
+            .signed(hash, quorate_proto::tx::tx_leaf(&hash, &tx));
         'acknowledged: loop {
             let (pause, v) = world.rng(|r| {
                 (

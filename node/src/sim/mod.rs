@@ -79,6 +79,7 @@ const LIARS: &[Behaviour] = &[
     Behaviour::Silent,
     Behaviour::Withhold,
     Behaviour::ResignFetched,
+    Behaviour::VoidTxs,
 ];
 
 /// Everything a run is made of, derived from its seed and mix.
