@@ -261,10 +261,7 @@ impl RunningNode {
             parts.handle.set_validators(current.set.keys(), &members);
             parts
                 .handle
-                .check_signatures_with(crate::driver::signing::signature_check(
-                    &chain.info().chain_id,
-                    chain.sets().clone(),
-                ));
+                .check_signatures_with(crate::driver::signing::signature_check(&chain));
             let addr = parts
                 .listen_addr
                 .clone()

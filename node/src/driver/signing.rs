@@ -106,15 +106,39 @@ impl Verifier for ConsensusVerifier {
 }
 
 /// The network's check of a gossiped proposal or vote (see
-/// [`crate::network::SignatureCheck`]): its signer's index if the signature verifies against the
-/// set of its height.
-pub fn signature_check(chain_id: &str, sets: Arc<ValidatorSets>) -> crate::network::SignatureCheck {
+/// [`crate::network::SignatureCheck`]): stale if it is for a height `chain` has committed (not
+/// verified), otherwise its signer's index if the signature verifies against the set of its
+/// height.
+pub fn signature_check(chain: &Arc<crate::chain::Chain>) -> crate::network::SignatureCheck {
+    let c = chain.clone();
+    check_against(
+        &chain.info().chain_id,
+        chain.sets().clone(),
+        Arc::new(move || c.head().height),
+    )
+}
+
+/// [`signature_check`] with the sets and the committed height given apart.
+pub fn check_against(
+    chain_id: &str,
+    sets: Arc<ValidatorSets>,
+    committed: Arc<dyn Fn() -> u64 + Send + Sync>,
+) -> crate::network::SignatureCheck {
+    use crate::network::Unchecked;
     let verifier = ConsensusVerifier {
         chain_id: chain_id.to_owned(),
         sets,
     };
     Arc::new(move |m| {
         let msg = super::codec::message_from_proto(m).map_err(|e| e.to_string())?;
+        let height = match &msg {
+            quorate_consensus::Message::Proposal(p) => p.proposal.height,
+            quorate_consensus::Message::Vote(v) => v.vote.height,
+            quorate_consensus::Message::Decision(c) => c.height,
+        };
+        if height <= committed() {
+            return Err(Unchecked::Stale);
+        }
         let (signer, ok) = match &msg {
             quorate_consensus::Message::Proposal(p) => (
                 p.proposal.proposer,
@@ -129,13 +153,15 @@ pub fn signature_check(chain_id: &str, sets: Arc<ValidatorSets>) -> crate::netwo
                 verifier.verify(v.vote.validator, Signable::Vote(&v.vote), &v.signature),
             ),
             quorate_consensus::Message::Decision(_) => {
-                return Err("decisions are not gossiped".into())
+                return Err(Unchecked::Invalid("decisions are not gossiped".into()))
             }
         };
         if ok {
             Ok(signer)
         } else {
-            Err(format!("signature of validator {signer} does not verify"))
+            Err(Unchecked::Invalid(format!(
+                "signature of validator {signer} does not verify"
+            )))
         }
     })
 }
@@ -152,6 +178,48 @@ mod tests {
         let keys: Vec<Keypair> = (0..n).map(|i| Keypair::from_secret(&[i + 7; 32])).collect();
         let vs = ValidatorSet::new(keys.iter().map(Keypair::public).collect());
         (keys, vs)
+    }
+
+    /// Review of issue 24: a liar replaying a validator's genuine old votes made the network
+    /// queue them under that validator. A message for a committed height is stale: dropped
+    /// before its signature is checked, not held against whoever sent it.
+    #[test]
+    fn messages_of_a_committed_height_are_stale_before_their_signature_is_checked() {
+        use crate::network::Unchecked;
+        let (keys, vs) = set(4);
+        let check = check_against("c", Arc::new(ValidatorSets::fixed(&vs)), Arc::new(|| 5));
+        let message = |height: u64, key: &Keypair| {
+            let vote = Vote {
+                height,
+                round: 0,
+                kind: VoteKind::Prevote,
+                block: None,
+                validator: 1,
+            };
+            let signature = ConsensusSigner {
+                chain_id: "c".into(),
+                key: key.clone(),
+            }
+            .sign(Signable::Vote(&vote));
+            quorate_proto::v1::ConsensusMessage {
+                message: Some(quorate_proto::v1::consensus_message::Message::Vote(
+                    super::super::codec::vote_to_proto(&quorate_consensus::SignedVote {
+                        vote,
+                        signature,
+                    }),
+                )),
+                compact_block: None,
+            }
+        };
+        // Genuine, but old: stale. Forged and old: stale too (never verified).
+        assert_eq!(check(&message(5, &keys[1])), Err(Unchecked::Stale));
+        assert_eq!(check(&message(2, &keys[3])), Err(Unchecked::Stale));
+        // The height being decided: checked.
+        assert_eq!(check(&message(6, &keys[1])), Ok(1));
+        assert!(matches!(
+            check(&message(6, &keys[3])),
+            Err(Unchecked::Invalid(_))
+        ));
     }
 
     #[test]

@@ -51,7 +51,38 @@ pub const TX_GOSSIP_QUEUE_BYTES: usize = 128 << 20;
 /// Checks a gossiped consensus message's signature before it is queued or forwarded: the
 /// index of the validator that signed it, or why it is refused. Set by the node once it knows
 /// the validator sets ([`NetworkHandle::check_signatures_with`]).
-pub type SignatureCheck = Arc<dyn Fn(&ConsensusMessage) -> Result<u32, String> + Send + Sync>;
+pub type SignatureCheck = Arc<dyn Fn(&ConsensusMessage) -> Result<u32, Unchecked> + Send + Sync>;
+
+/// Why a gossiped consensus message is not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unchecked {
+    /// It is for a height this node has committed: of no use here, dropped without checking its
+    /// signature and not held against its sender (an honest validator may just be behind). A
+    /// liar replaying a validator's old votes cannot fill that validator's queue with them.
+    Stale,
+    /// A bad signature, or a message that means nothing.
+    Invalid(String),
+}
+
+impl From<String> for Unchecked {
+    fn from(why: String) -> Self {
+        Self::Invalid(why)
+    }
+}
+
+impl From<&str> for Unchecked {
+    fn from(why: &str) -> Self {
+        Self::Invalid(why.to_owned())
+    }
+}
+
+/// Queues of the driver's inbox: one per validator index for its gossip (validators of the
+/// current and a decided set), one per validator for its answers to this node's sync requests,
+/// and one for anyone else.
+pub const INBOX_SENDERS: usize = 3 * MAX_VALIDATORS + 1;
+/// Where the queues of sync answers start: a validator's answers never wait behind, or get
+/// dropped for, gossip queued under its name.
+const ANSWER_QUEUES: usize = 2 * MAX_VALIDATORS;
 
 /// Gossiped transactions for admission, holding their place in [`TX_GOSSIP_QUEUE_BYTES`]
 /// until dropped.
@@ -621,13 +652,8 @@ pub async fn start(
     };
     tracing::info!(peer_id = %local, %listen_addr, "p2p listening");
     let (commands, commands_rx) = mpsc::channel(4096);
-    // One queue per validator (of the current and a decided set), one for anyone else; each
-    // holds a few full blocks at most.
-    let consensus = Arc::new(Inbox::new(
-        2 * MAX_VALIDATORS + 1,
-        INBOX_ITEMS_PER_SENDER,
-        2 * max,
-    ));
+    // Queues by sender (`INBOX_SENDERS`); each holds a few full blocks at most.
+    let consensus = Arc::new(Inbox::new(INBOX_SENDERS, INBOX_ITEMS_PER_SENDER, 2 * max));
     let (sync_tx, sync_bulk_tx, sync_requests) = SyncRequests::channels(SYNC_QUEUE);
     let (txs_tx, txs) = mpsc::channel(1024);
     let validator_index: HashMap<PeerId, u32> = validator_peers
@@ -748,7 +774,11 @@ impl GossipIntake {
                 let queue = match &self.check {
                     Some(check) => match check(&m) {
                         Ok(signer) => signer,
-                        Err(why) => {
+                        Err(Unchecked::Stale) => {
+                            crate::metrics::get().refused("consensus_stale_height");
+                            return Verdict::Ignore;
+                        }
+                        Err(Unchecked::Invalid(why)) => {
                             tracing::warn!(peer = from, reason = %why, "consensus message with a bad signature refused");
                             crate::metrics::get().refused("consensus_bad_signature");
                             return Verdict::Refuse;
@@ -856,7 +886,8 @@ impl GossipIntake {
                 },
             ),
         };
-        self.consensus.push(from as usize, event, bytes);
+        self.consensus
+            .push(ANSWER_QUEUES + from as usize, event, bytes);
     }
 }
 

@@ -349,7 +349,7 @@ async fn forged_consensus_messages_stop_at_the_first_honest_validator() {
                     let msg = signing_message("c", Signable::Vote(&v.vote));
                     key.verify(&msg, &v.signature.0)
                         .then_some(v.vote.validator)
-                        .ok_or_else(|| "bad signature".to_owned())
+                        .ok_or_else(|| "bad signature".into())
                 }
                 _ => Err("not a vote".into()),
             }
@@ -470,4 +470,53 @@ async fn body_and_transaction_fetches_are_answered_before_bulk_requests() {
         order.push(queues.recv().await.expect("a request"));
     }
     assert_eq!(order, vec![100, 0, 1, 2]);
+}
+
+/// Review of issue 24: a validator's answers to this node's sync requests shared a queue with
+/// the gossip queued under its name, so replayed gossip in its name could push them out. They
+/// have queues of their own now.
+#[tokio::test]
+async fn answers_keep_their_place_whatever_gossip_is_queued_under_their_sender() {
+    use super::{Asked, ConsensusEvent, GossipIntake, Inbox, Verdict, INBOX_SENDERS};
+    use prost::Message as _;
+    use quorate_proto::v1::{consensus_message, ConsensusMessage, ConsensusVote};
+    let (txs_tx, _txs) = tokio::sync::mpsc::channel(4);
+    let intake = GossipIntake {
+        consensus: std::sync::Arc::new(Inbox::new(INBOX_SENDERS, 4, 1 << 20)),
+        txs_tx,
+        tx_bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(1024)),
+        check: None,
+    };
+    intake.answer(
+        Asked::Body {
+            from: 1,
+            hash: [3; 32],
+        },
+        None,
+    );
+    let peer = peer_id_of(&Keypair::from_secret(&[1; 32]).public()).expect("peer id");
+    for round in 0..10 {
+        let vote = ConsensusMessage {
+            message: Some(consensus_message::Message::Vote(ConsensusVote {
+                height: 1,
+                round,
+                ..Default::default()
+            })),
+            compact_block: None,
+        };
+        assert_eq!(
+            intake.consensus(Some(1), &peer, &vote.encode_to_vec()),
+            Verdict::Accept
+        );
+    }
+    let mut answers = 0;
+    while let Some(e) = intake.consensus.try_pop() {
+        if matches!(e, ConsensusEvent::Body { from: 1, hash, .. } if hash == [3; 32]) {
+            answers += 1;
+        }
+    }
+    assert_eq!(
+        answers, 1,
+        "the answer was pushed out by gossip under its sender's name"
+    );
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use parking_lot::Mutex;
-use quorate_proto::certificate::MAX_VALIDATORS;
 use quorate_proto::Keypair;
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Notify};
@@ -28,7 +27,7 @@ use crate::driver::{ConsensusStatus, Driver};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::network::{
     peer_id_of, GossipIntake, Inbox, NetworkHandle, SyncRequests, INBOX_ITEMS_PER_SENDER,
-    SYNC_QUEUE, TX_GOSSIP_QUEUE_BYTES,
+    INBOX_SENDERS, SYNC_QUEUE, TX_GOSSIP_QUEUE_BYTES,
 };
 use crate::storage::{Storage, StorageOptions};
 use crate::sync_server::BodyCache;
@@ -214,7 +213,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let peers: Vec<PeerId> = (0..VALIDATORS).map(|v| world.peer(v)).collect();
     let (handle, commands) = NetworkHandle::detached(peers.clone(), peers[i], &chain_id);
     let inbox = Arc::new(Inbox::new(
-        2 * MAX_VALIDATORS + 1,
+        INBOX_SENDERS,
         INBOX_ITEMS_PER_SENDER,
         2 * (24 << 20),
     ));
@@ -223,10 +222,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
         consensus: inbox.clone(),
         txs_tx,
         tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
-        check: Some(crate::driver::signing::signature_check(
-            &chain_id,
-            chain.sets().clone(),
-        )),
+        check: Some(crate::driver::signing::signature_check(&chain)),
     };
     let (urgent, bulk, requests) = SyncRequests::channels(SYNC_QUEUE);
     let byzantine = slot.behaviour.map(Byzantine::new).unwrap_or_default();
