@@ -67,7 +67,14 @@ pub enum Behaviour {
     /// Adds its own cosignature to another account's pending transaction in the blocks it
     /// proposes (a key that never authorised it), to void it with a failure receipt.
     VoidTxs,
+    /// Once per height, signs proposals without a body for every round of the next height it
+    /// would propose in (of the first 256), each naming a block nobody has, so that whoever
+    /// takes them asks for bodies that never come.
+    BodilessProposals,
 }
+
+/// Rounds of the next height [`Behaviour::BodilessProposals`] covers.
+const BODILESS_ROUNDS: u32 = 256;
 
 /// A behaviour and its counter (so that answers vary).
 #[derive(Debug)]
@@ -79,6 +86,8 @@ pub struct State {
     acted: AtomicU64,
     /// The validator whose fetches are withheld or answered with re-signed copies.
     victim: std::sync::Mutex<Option<libp2p::PeerId>>,
+    /// The last height [`Behaviour::BodilessProposals`] covered.
+    covered: AtomicU64,
 }
 
 fn next_u64(counter: &AtomicU64) -> u64 {
@@ -120,6 +129,7 @@ impl State {
             counter: AtomicU64::new(1),
             acted: AtomicU64::new(0),
             victim: std::sync::Mutex::new(None),
+            covered: AtomicU64::new(0),
         }
     }
 
@@ -271,6 +281,53 @@ impl State {
         }
     }
 
+    /// [`Behaviour::BodilessProposals`] for the height after the vote `msg`, once per height.
+    fn bodiless_proposals(
+        &self,
+        msg: &ConsensusMessage,
+        signer: &ConsensusSigner,
+        chain: &Chain,
+    ) -> Vec<ConsensusMessage> {
+        let Some(consensus_message::Message::Vote(v)) = &msg.message else {
+            return Vec::new();
+        };
+        let Ok(sv) = vote_from_proto(v) else {
+            return Vec::new();
+        };
+        let (next, me) = (sv.vote.height + 1, sv.vote.validator);
+        if self.covered.fetch_max(next, Ordering::Relaxed) >= next {
+            return Vec::new();
+        }
+        let n = chain.sets().at(next).set.len().max(1) as u64;
+        self.act("signed proposals without a body for the next height");
+        (0..BODILESS_ROUNDS)
+            .filter(|r| (next + u64::from(*r)) % n == u64::from(me))
+            .map(|round| {
+                let proposal = quorate_consensus::Proposal {
+                    height: next,
+                    round,
+                    block: BlockId(
+                        junk(&self.counter, 32)
+                            .try_into()
+                            .expect("32 bytes of junk"),
+                    ),
+                    pol_round: None,
+                    proposer: me,
+                };
+                let signature = signer.sign(Signable::Proposal(&proposal));
+                ConsensusMessage {
+                    message: Some(consensus_message::Message::Proposal(proposal_to_proto(
+                        &quorate_consensus::SignedProposal {
+                            proposal,
+                            signature,
+                        },
+                    ))),
+                    compact_block: None,
+                }
+            })
+            .collect()
+    }
+
     pub fn outgoing(
         &self,
         msg: ConsensusMessage,
@@ -307,6 +364,12 @@ impl State {
                 }
                 None => vec![msg],
             },
+            Behaviour::BodilessProposals => {
+                let extra = self.bodiless_proposals(&msg, &signer, chain);
+                let mut out = vec![msg];
+                out.extend(extra);
+                out
+            }
             Behaviour::Equivocate => {
                 let alt = self.equivocation(&msg, &signer);
                 let mut out = vec![msg];

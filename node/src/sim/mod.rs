@@ -80,6 +80,7 @@ const LIARS: &[Behaviour] = &[
     Behaviour::Withhold,
     Behaviour::ResignFetched,
     Behaviour::VoidTxs,
+    Behaviour::BodilessProposals,
 ];
 
 /// Everything a run is made of, derived from its seed and mix.
