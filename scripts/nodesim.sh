@@ -8,7 +8,7 @@
 # --defect NAME puts back the defect of scripts/defects/NAME.patch (a fix of an earlier issue,
 # undone), builds, runs seeds from --from one after another until one breaks an invariant, and
 # prints the first seed that caught it. It builds HEAD with the patch in a worktree of its own
-# (target/nodesim-defect-tree, target directory target/nodesim-defect-target): this tree and its
+# (target/nodesim-defect-tree-NAME, target directory target/nodesim-defect-target): this tree and its
 # build are never touched.
 #
 # Results go to DIR (default target/nodesim/<date>): one log per job and summary.txt.
@@ -41,7 +41,7 @@ if [ -n "$defect" ]; then
   patch="$PWD/scripts/defects/$defect.patch"
   [ -f "$patch" ] || { echo "no such defect: $patch" >&2; exit 2; }
   # Built in a worktree of HEAD with its own target directory: this tree is never touched.
-  tree="$PWD/target/nodesim-defect-tree"
+  tree="$PWD/target/nodesim-defect-tree-$defect"
   git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
   git worktree prune
   git worktree add -q --detach "$tree" HEAD
