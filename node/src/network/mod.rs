@@ -12,6 +12,7 @@ mod codec;
 pub mod inbox;
 #[cfg(test)]
 mod tests;
+pub mod warnings;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -682,6 +683,7 @@ pub async fn start(
             txs_tx,
             tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
             check: None,
+            warnings: Default::default(),
         },
         sync_tx,
         sync_bulk_tx,
@@ -752,6 +754,8 @@ pub struct GossipIntake {
     pub tx_bytes: Arc<tokio::sync::Semaphore>,
     /// The signature check of consensus messages, once the node knows the validator sets.
     pub check: Option<SignatureCheck>,
+    /// Warnings about what peers send, rate-limited.
+    pub warnings: warnings::Warnings,
 }
 
 impl GossipIntake {
@@ -759,11 +763,15 @@ impl GossipIntake {
     pub fn consensus(&self, author: Option<u32>, from: &PeerId, data: &[u8]) -> Verdict {
         crate::metrics::get().p2p("in", "consensus", data.len());
         let Some(from) = author else {
-            tracing::warn!(peer = %from, "consensus message from a non-validator refused");
+            if let Some(left_out) = self.warnings.allow("consensus_from_non_validator") {
+                tracing::warn!(peer = %from, left_out, "consensus message from a non-validator refused");
+            }
             return Verdict::Refuse;
         };
         if let Err(e) = wire::check_consensus_message(data) {
-            tracing::warn!(validator = from, error = %e, "consensus message refused before decoding");
+            if let Some(left_out) = self.warnings.allow("consensus_bound") {
+                tracing::warn!(validator = from, error = %e, left_out, "consensus message refused before decoding");
+            }
             crate::metrics::get().refused("gossip_undecodable_bound");
             return Verdict::Refuse;
         }
@@ -779,7 +787,9 @@ impl GossipIntake {
                             return Verdict::Ignore;
                         }
                         Err(Unchecked::Invalid(why)) => {
-                            tracing::warn!(peer = from, reason = %why, "consensus message with a bad signature refused");
+                            if let Some(left_out) = self.warnings.allow("consensus_signature") {
+                                tracing::warn!(peer = from, reason = %why, left_out, "consensus message with a bad signature refused");
+                            }
                             crate::metrics::get().refused("consensus_bad_signature");
                             return Verdict::Refuse;
                         }
@@ -792,16 +802,21 @@ impl GossipIntake {
                     data.len(),
                 );
                 if dropped > 0 {
-                    tracing::warn!(
-                        validator = queue,
-                        dropped,
-                        "consensus queue of a validator full; dropping its oldest messages"
-                    );
+                    if let Some(left_out) = self.warnings.allow("consensus_queue") {
+                        tracing::warn!(
+                            validator = queue,
+                            dropped,
+                            left_out,
+                            "consensus queue of a validator full; dropping its oldest messages"
+                        );
+                    }
                 }
                 Verdict::Accept
             }
             Err(e) => {
-                tracing::warn!(validator = from, error = %e, "undecodable consensus message");
+                if let Some(left_out) = self.warnings.allow("consensus_undecodable") {
+                    tracing::warn!(validator = from, error = %e, left_out, "undecodable consensus message");
+                }
                 Verdict::Refuse
             }
         }
@@ -811,13 +826,20 @@ impl GossipIntake {
     pub fn transactions(&self, from: &PeerId, data: &[u8]) -> Verdict {
         crate::metrics::get().p2p("in", "transactions", data.len());
         if let Err(e) = wire::check_tx_gossip(data) {
-            tracing::warn!(peer = %from, error = %e, "transaction gossip refused before decoding");
+            if let Some(left_out) = self.warnings.allow("transactions_bound") {
+                tracing::warn!(peer = %from, error = %e, left_out, "transaction gossip refused before decoding");
+            }
             crate::metrics::get().refused("gossip_undecodable_bound");
             return Verdict::Refuse;
         }
         let kib = (data.len() >> 10).max(1) as u32;
         let Ok(place) = self.tx_bytes.clone().try_acquire_many_owned(kib) else {
-            tracing::warn!("transaction gossip queue full (bytes); dropping a batch");
+            if let Some(left_out) = self.warnings.allow("transactions_queue_bytes") {
+                tracing::warn!(
+                    left_out,
+                    "transaction gossip queue full (bytes); dropping a batch"
+                );
+            }
             return Verdict::Ignore;
         };
         match TxGossip::decode(data) {
@@ -827,13 +849,17 @@ impl GossipIntake {
                     place: Some(place),
                 };
                 if self.txs_tx.try_send(batch).is_err() {
-                    tracing::warn!("transaction gossip queue full; dropping a batch");
+                    if let Some(left_out) = self.warnings.allow("transactions_queue") {
+                        tracing::warn!(left_out, "transaction gossip queue full; dropping a batch");
+                    }
                     return Verdict::Ignore;
                 }
                 Verdict::Accept
             }
             Err(e) => {
-                tracing::warn!(peer = %from, error = %e, "undecodable transaction gossip");
+                if let Some(left_out) = self.warnings.allow("transactions_undecodable") {
+                    tracing::warn!(peer = %from, error = %e, left_out, "undecodable transaction gossip");
+                }
                 Verdict::Refuse
             }
         }

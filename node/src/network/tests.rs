@@ -486,6 +486,7 @@ async fn answers_keep_their_place_whatever_gossip_is_queued_under_their_sender()
         txs_tx,
         tx_bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(1024)),
         check: None,
+        warnings: Default::default(),
     };
     intake.answer(
         Asked::Body {

@@ -223,6 +223,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
         txs_tx,
         tx_bytes: Arc::new(tokio::sync::Semaphore::new(TX_GOSSIP_QUEUE_BYTES >> 10)),
         check: Some(crate::driver::signing::signature_check(&chain)),
+        warnings: Default::default(),
     };
     let (urgent, bulk, requests) = SyncRequests::channels(SYNC_QUEUE);
     let byzantine = slot.behaviour.map(Byzantine::new).unwrap_or_default();
