@@ -75,3 +75,27 @@ fn a_seeded_slice_of_every_mix_keeps_every_invariant() {
         }
     }
 }
+
+/// The liars the node simulator added for findings 19 and 23 act in a run, and what they aim
+/// at never happens: no client transaction is committed with keys its sender did not sign with
+/// (the `forged` check), and no honest validator keeps more bodies for its peers than its bound
+/// (the `memory` check) although the liar signs dozens of bodiless proposals per height.
+#[test]
+fn liars_that_void_transactions_or_sign_bodiless_proposals_act_and_are_refused() {
+    for behaviour in [Behaviour::VoidTxs, Behaviour::BodilessProposals] {
+        let plan = Plan {
+            liar: Some((1, behaviour)),
+            faults: net::Faults::none(),
+            crashes: false,
+            ..Plan::new(3, Mix::Byzantine)
+        };
+        let r = run_plan(plan);
+        clean(&r);
+        assert!(r.byzantine_acts > 0, "{behaviour:?} never acted");
+        assert!(
+            r.height >= 3,
+            "{behaviour:?}: committed {} heights",
+            r.height
+        );
+    }
+}
