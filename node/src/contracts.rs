@@ -317,10 +317,11 @@ impl ContractRuntime {
         caller: Address,
         fuel: u64,
     ) -> Result<(CallOutcome, Head), StorageError> {
-        // One committed state for the whole query: commits wait until it ends (bounded by
-        // its fuel).
-        let _consistent = storage.read_consistent();
-        let head = storage.head()?;
+        // One committed state for the whole query, a RocksDB snapshot's: commits go on
+        // meanwhile (the snapshot outlives every read made through `at`).
+        let snapshot = storage.db().snapshot();
+        let at = Arc::new(Storage::snapshot_reads(&snapshot));
+        let head = storage.head_at(Some(&at))?;
         let request = CallRequest {
             origin: caller,
             caller,
@@ -336,7 +337,11 @@ impl ContractRuntime {
                 time_ms: head.time_ms,
             },
         };
-        let (_, outcome) = self.vm.call(WorldState::new(storage.clone()), &request);
+        let state = WorldState::at_snapshot(storage.clone(), at);
+        let (state, outcome) = self.vm.call(state, &request);
+        // Every read through the snapshot ends before it is released.
+        drop(state);
+        drop(snapshot);
         let outcome = outcome.map_err(|e| StorageError::Engine(e.to_string()))?;
         Ok((outcome, head))
     }

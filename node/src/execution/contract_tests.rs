@@ -531,3 +531,40 @@ fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block(
         "the machine code of the uncommitted block ran"
     );
 }
+
+/// Issue 24 (medium): a contract query held the storage's commit lock for reading, so a block
+/// commit waited for every query in progress (each bounded only by its fuel). A query now reads
+/// a RocksDB snapshot: with commits held back, it still answers.
+#[test]
+fn a_query_reads_a_snapshot_and_never_waits_for_a_commit() {
+    let t = TestChain::new(2);
+    let deploy = deploy_tx(&t, 1, 0, None);
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let contract = deployed(&t, &deploy);
+    t.admit_ok(vec![call_tx(&t, 1, 1, contract, "inc")]);
+    t.produce().expect("block");
+    let storage = t.chain.storage().clone();
+    // What a commit holds while it writes.
+    let commit = storage.hold_commits();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let chain = t.chain.clone();
+    std::thread::spawn(move || {
+        let answer = chain.contracts().query(
+            chain.storage(),
+            contract,
+            "get",
+            b"",
+            Address::default(),
+            FUEL,
+        );
+        let _ = tx.send(answer.map(|(out, head)| (out.result, head.height)));
+    });
+    let (result, height) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the query answered while a commit was under way")
+        .expect("query");
+    drop(commit);
+    assert_eq!(value(&result.expect("get")), 42);
+    assert_eq!(height, 2);
+}

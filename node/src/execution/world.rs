@@ -26,6 +26,8 @@ type EntrySlot = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// the state accumulator updates in O(changes).
 pub struct WorldState {
     storage: Arc<Storage>,
+    /// Reads of a RocksDB snapshot (a read-only query's), or `None` for the latest state.
+    at: Option<Arc<rocksdb::ReadOptions>>,
     /// A decided block whose commit may still be under way: its changes are read before the
     /// storage, so the next block executes on its state either way.
     parent: Option<Arc<ExecutedBlock>>,
@@ -45,6 +47,7 @@ impl WorldState {
     pub fn on(storage: Arc<Storage>, parent: Option<Arc<ExecutedBlock>>) -> Self {
         Self {
             storage,
+            at: None,
             parent,
             accounts: HashMap::new(),
             entries: HashMap::new(),
@@ -55,7 +58,19 @@ impl WorldState {
     /// An empty state on the same storage and parent (to stand in while this one is lent
     /// out).
     pub fn detached(&self) -> Self {
-        Self::on(self.storage.clone(), self.parent.clone())
+        Self {
+            at: self.at.clone(),
+            ..Self::on(self.storage.clone(), self.parent.clone())
+        }
+    }
+
+    /// No changes yet on top of the committed state that `at` reads (read options holding a
+    /// RocksDB snapshot, which must outlive this state).
+    pub fn at_snapshot(storage: Arc<Storage>, at: Arc<rocksdb::ReadOptions>) -> Self {
+        Self {
+            at: Some(at),
+            ..Self::on(storage, None)
+        }
     }
 
     /// The storage underneath.
@@ -92,7 +107,10 @@ impl WorldState {
                 None => true,
             });
         }
-        for (addr, acct) in addrs.iter().zip(self.storage.accounts(addrs)?) {
+        for (addr, acct) in addrs
+            .iter()
+            .zip(self.storage.accounts_at(addrs, self.at.as_deref())?)
+        {
             self.accounts.insert(*addr, (acct, acct));
         }
         Ok(())
@@ -105,7 +123,7 @@ impl WorldState {
         }
         let acct = match self.parent_account(addr) {
             Some(acct) => acct,
-            None => self.storage.account(addr)?,
+            None => self.storage.account_at(addr, self.at.as_deref())?,
         };
         self.accounts.insert(*addr, (acct, acct));
         Ok(acct)
@@ -125,7 +143,7 @@ impl WorldState {
         }
         let v = match self.parent_entry(key) {
             Some(v) => v,
-            None => self.storage.entry(key)?,
+            None => self.storage.entry_at(key, self.at.as_deref())?,
         };
         self.entries.insert(key.clone(), (v.clone(), v.clone()));
         Ok(v)

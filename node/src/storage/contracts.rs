@@ -183,7 +183,20 @@ fn artifact_key(code_hash: &Hash32, fingerprint: &[u8; 32]) -> [u8; 64] {
 impl Storage {
     /// The committed value of a state entry.
     pub fn entry(&self, key: &EntryKey) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.db().get_cf(self.cf(key.space.cf()), &key.key)?)
+        self.entry_at(key, None)
+    }
+
+    /// [`Storage::entry`] as of the snapshot `at` reads (`None`: the latest).
+    pub fn entry_at(
+        &self,
+        key: &EntryKey,
+        at: Option<&rocksdb::ReadOptions>,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let cf = self.cf(key.space.cf());
+        Ok(match at {
+            Some(o) => self.db().get_cf_opt(cf, &key.key, o)?,
+            None => self.db().get_cf(cf, &key.key)?,
+        })
     }
 
     /// The committed record of the contract at `addr`.

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use quorate_proto::crypto::Hash32;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, ReadOptions, WriteBatch,
+    WriteOptions, DB,
 };
 
 pub use blocks::{BlockRecord, TxRecord};
@@ -424,11 +425,32 @@ impl Storage {
 
     /// The latest committed head.
     pub fn head(&self) -> Result<Head, StorageError> {
-        let bytes = self
-            .db
-            .get_cf(self.cf(CF_META), META_HEAD)?
-            .ok_or_else(|| corrupt("head", "missing: genesis was never written"))?;
+        self.head_at(None)
+    }
+
+    /// [`Storage::head`] as of the snapshot `at` reads (`None`: the latest).
+    pub fn head_at(&self, at: Option<&ReadOptions>) -> Result<Head, StorageError> {
+        let cf = self.cf(CF_META);
+        let bytes = match at {
+            Some(o) => self.db.get_cf_opt(cf, META_HEAD, o)?,
+            None => self.db.get_cf(cf, META_HEAD)?,
+        }
+        .ok_or_else(|| corrupt("head", "missing: genesis was never written"))?;
         Head::from_bytes(&bytes).ok_or_else(|| corrupt("head", "wrong length"))
+    }
+
+    /// Read options that see the committed state of this instant for as long as `snapshot`
+    /// lives (commits go on meanwhile): give them to the `_at` reads.
+    pub fn snapshot_reads(snapshot: &rocksdb::SnapshotWithThreadMode<'_, DB>) -> ReadOptions {
+        let mut o = ReadOptions::default();
+        o.set_snapshot(snapshot);
+        o
+    }
+
+    /// Holds commits back while the guard lives (tests of what must not wait for them).
+    #[cfg(test)]
+    pub(crate) fn hold_commits(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.commit_lock.write()
     }
 
     /// The state accumulator after the head.

@@ -1,6 +1,7 @@
 //! Account state records.
 
 use quorate_proto::Address;
+use rocksdb::ReadOptions;
 
 use super::{corrupt, Storage, StorageError, CF_ACCOUNTS};
 
@@ -67,7 +68,21 @@ impl Account {
 impl Storage {
     /// The committed state of `addr` (empty if never touched).
     pub fn account(&self, addr: &Address) -> Result<Account, StorageError> {
-        match self.db().get_pinned_cf(self.cf(CF_ACCOUNTS), addr.0)? {
+        self.account_at(addr, None)
+    }
+
+    /// [`Storage::account`] as of the snapshot `at` reads (`None`: the latest).
+    pub fn account_at(
+        &self,
+        addr: &Address,
+        at: Option<&ReadOptions>,
+    ) -> Result<Account, StorageError> {
+        let cf = self.cf(CF_ACCOUNTS);
+        let got = match at {
+            Some(o) => self.db().get_pinned_cf_opt(cf, addr.0, o)?,
+            None => self.db().get_pinned_cf(cf, addr.0)?,
+        };
+        match got {
             None => Ok(Account::default()),
             Some(b) => Account::from_bytes(&b)
                 .ok_or_else(|| corrupt(format!("account {addr}"), "wrong length")),
@@ -76,10 +91,22 @@ impl Storage {
 
     /// The committed states of many accounts, in order, with one multi-get.
     pub fn accounts(&self, addrs: &[Address]) -> Result<Vec<Account>, StorageError> {
+        self.accounts_at(addrs, None)
+    }
+
+    /// [`Storage::accounts`] as of the snapshot `at` reads (`None`: the latest).
+    pub fn accounts_at(
+        &self,
+        addrs: &[Address],
+        at: Option<&ReadOptions>,
+    ) -> Result<Vec<Account>, StorageError> {
         let cf = self.cf(CF_ACCOUNTS);
-        self.db()
-            .batched_multi_get_cf(cf, addrs.iter().map(|a| &a.0), false)
-            .into_iter()
+        let keys = addrs.iter().map(|a| &a.0);
+        let got = match at {
+            Some(o) => self.db().batched_multi_get_cf_opt(cf, keys, false, o),
+            None => self.db().batched_multi_get_cf(cf, keys, false),
+        };
+        got.into_iter()
             .zip(addrs)
             .map(|(r, addr)| match r? {
                 None => Ok(Account::default()),
