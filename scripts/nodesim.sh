@@ -57,11 +57,17 @@ if [ -n "$defect" ]; then
   cp target/nodesim-defect-target/release/quorate-nodesim "$bin"
   echo "defect $defect put back; seeds $from..$((from + seeds)) of mix $mix, until one catches it"
   started=$(date +%s)
-  if "$bin" --mix "$mix" --seeds "$from..$((from + seeds))" --stop-at-first >"$out/defect.log"; then
+  status=0
+  "$bin" --mix "$mix" --seeds "$from..$((from + seeds))" --stop-at-first >"$out/defect.log" || status=$?
+  if [ "$status" -eq 0 ]; then
     echo "NOT CAUGHT in $seeds seeds ($(($(date +%s) - started)) s)" | tee "$out/summary.txt"
     exit 1
   fi
-  first=$(grep -m1 -o 'VIOLATION seed=[0-9]*' "$out/defect.log" | grep -o '[0-9]*$')
+  first=$(grep -m1 -o 'VIOLATION seed=[0-9]*' "$out/defect.log" | grep -o '[0-9]*$' || true)
+  if [ "$status" -ne 1 ] || [ -z "$first" ]; then
+    echo "the run failed (status $status) without a violation: see $out/defect.log" >&2
+    exit 2
+  fi
   grep -m3 'VIOLATION' "$out/defect.log"
   echo "defect $defect caught by seed $first: $((first - from + 1)) seeds of mix $mix ($(($(date +%s) - started)) s)" | tee "$out/summary.txt"
   exit 0

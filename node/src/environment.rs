@@ -34,7 +34,9 @@ pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, BlockingError> {
     if simulated() {
-        return Ok(f());
+        // A panic fails the work, as on the blocking pool, instead of the whole run.
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .map_err(|_| BlockingError("blocking work panicked".into()));
     }
     tokio::task::spawn_blocking(f)
         .await

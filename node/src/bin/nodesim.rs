@@ -39,7 +39,7 @@ struct Args {
 }
 
 /// Reports the seed being run as a livelock once it has run `limit` of wall time, and exits.
-fn watchdog(current: Arc<Mutex<Option<(u64, Instant)>>>, mix: Mix, limit: Duration) {
+fn watchdog(current: Arc<Mutex<Option<(u64, Instant)>>>, mix: Mix, liar: String, limit: Duration) {
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_secs(1));
         let Some((seed, since)) = *current.lock().unwrap_or_else(|e| e.into_inner()) else {
@@ -51,7 +51,7 @@ fn watchdog(current: Arc<Mutex<Option<(u64, Instant)>>>, mix: Mix, limit: Durati
                 "  VIOLATION seed={seed}: livelock: the run did not end within {} s of wall time (simulated time stopped passing)",
                 limit.as_secs()
             );
-            println!("  replay: {}", sim::replay_command(seed, mix));
+            println!("  replay: {}{liar}", sim::replay_command(seed, mix));
             println!("summary mix={mix} failed=1 (livelock)");
             let _ = std::io::Write::flush(&mut std::io::stdout());
             std::process::exit(1);
@@ -85,10 +85,16 @@ fn main() -> ExitCode {
         },
     };
     let (mut failed, mut runs, mut simulated, started) = (0u64, 0u64, 0f64, Instant::now());
+    let replay_liar = args
+        .liar
+        .and_then(|b| clap::ValueEnum::to_possible_value(&b))
+        .map(|v| format!(" --liar {}", v.get_name()))
+        .unwrap_or_default();
     let current = Arc::new(Mutex::new(None));
     watchdog(
         current.clone(),
         args.mix,
+        replay_liar.clone(),
         Duration::from_secs(args.wall_limit_s),
     );
     for seed in seeds {
@@ -127,17 +133,10 @@ fn main() -> ExitCode {
             for v in &r.violations {
                 println!("  VIOLATION seed={seed}: {v}");
             }
-            let liar = args
-                .liar
-                .map(|b| {
-                    format!(
-                        " --liar {}",
-                        clap::ValueEnum::to_possible_value(&b)
-                            .map_or(String::new(), |v| v.get_name().to_owned())
-                    )
-                })
-                .unwrap_or_default();
-            println!("  replay: {}{liar}", sim::replay_command(seed, args.mix));
+            println!(
+                "  replay: {}{replay_liar}",
+                sim::replay_command(seed, args.mix)
+            );
             if args.stop_at_first {
                 break;
             }

@@ -568,3 +568,35 @@ fn a_query_reads_a_snapshot_and_never_waits_for_a_commit() {
     assert_eq!(value(&result.expect("get")), 42);
     assert_eq!(height, 2);
 }
+
+/// What a query reads through its snapshot is the state of the instant it was taken, whatever
+/// commits meanwhile (the reads a query makes: head, accounts, entries).
+#[test]
+fn reads_through_a_snapshot_see_the_state_of_its_instant() {
+    use crate::storage::{EntryKey, Storage};
+    let t = TestChain::new(2);
+    let storage = t.chain.storage().clone();
+    let before = storage.account(&t.addr(0)).expect("account");
+    let admin = EntryKey::admin();
+    let admin_before = storage.entry(&admin).expect("entry");
+    let snapshot = storage.db().snapshot();
+    let at = Storage::snapshot_reads(&snapshot);
+    t.admit_ok(vec![t.transfer(0, t.addr(1), 5, 0)]);
+    t.produce().expect("block");
+    let now = storage.account(&t.addr(0)).expect("account");
+    assert_eq!(now.nonce, before.nonce + 1, "the block committed");
+    let then = storage.account_at(&t.addr(0), Some(&at)).expect("account");
+    assert_eq!((then.nonce, then.balance), (before.nonce, before.balance));
+    let many = storage
+        .accounts_at(&[t.addr(0)], Some(&at))
+        .expect("accounts");
+    assert_eq!(many[0].nonce, before.nonce);
+    assert_eq!(storage.head_at(Some(&at)).expect("head").height, 0);
+    assert_eq!(storage.head().expect("head").height, 1);
+    assert_eq!(
+        storage.entry_at(&admin, Some(&at)).expect("entry"),
+        admin_before
+    );
+    drop(at);
+    drop(snapshot);
+}

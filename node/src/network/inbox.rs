@@ -102,19 +102,6 @@ impl<T> Inbox<T> {
     pub fn dropped(&self) -> u64 {
         self.state.lock().dropped
     }
-
-    /// The most bytes and items one sender has queued now.
-    pub fn fullest(&self) -> (usize, usize) {
-        let s = self.state.lock();
-        s.queues
-            .iter()
-            .fold((0, 0), |(b, n), q| (b.max(q.bytes), n.max(q.items.len())))
-    }
-
-    /// The bound on each sender's queued bytes.
-    pub fn max_bytes(&self) -> usize {
-        self.max_bytes
-    }
 }
 
 #[cfg(test)]

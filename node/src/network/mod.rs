@@ -782,10 +782,8 @@ impl GossipIntake {
                 let queue = match &self.check {
                     Some(check) => match check(&m) {
                         Ok(signer) => signer,
-                        Err(Unchecked::Stale) => {
-                            crate::metrics::get().refused("consensus_stale_height");
-                            return Verdict::Ignore;
-                        }
+                        // Not a fault: an honest validator that is behind re-sends them.
+                        Err(Unchecked::Stale) => return Verdict::Ignore,
                         Err(Unchecked::Invalid(why)) => {
                             if let Some(left_out) = self.warnings.allow("consensus_signature") {
                                 tracing::warn!(peer = from, reason = %why, left_out, "consensus message with a bad signature refused");

@@ -52,8 +52,8 @@ impl ContractService for ContractApi {
         if req.method.is_empty() {
             return Err(Status::invalid_argument("method is empty"));
         }
-        // A query holds an engine slot and delays commits while it runs: its fuel is bounded
-        // by the node's own cap, and only a few run at once.
+        // A query holds an engine slot (and its RocksDB snapshot) while it runs: its fuel is
+        // bounded by the node's own cap, and only a few run at once.
         let cap = self
             .0
             .chain

@@ -15,7 +15,6 @@ use quorate_proto::v1::{DecisionRequest, DecisionResponse};
 
 use super::{Report, World, VALIDATORS};
 use crate::block_rules::{check_body, decode_header};
-use crate::sync_server::BODY_CACHE_ENTRIES;
 
 /// Most bodies a validator may keep received from or asked of its peers at once.
 pub const KEPT_BODIES_BOUND: u32 = 32;
@@ -219,6 +218,22 @@ pub(crate) fn served(
             .err()
             .map(|e| format!("block at height {}: {e}", header.height)),
     };
+    // A decision's certificate must verify (body and transaction fetches carry none).
+    let why = why.or_else(|| {
+        let cert = response.certificate.as_ref()?;
+        let header = decode_header(&block.header).ok()?;
+        let hash = Hash32::of(&block.header);
+        let set = world.generated.genesis.validator_set();
+        verify_certificate(
+            cert,
+            &world.generated.genesis.chain_id,
+            &set,
+            header.height,
+            &hash,
+        )
+        .err()
+        .map(|e| format!("decision at height {}: certificate: {e}", header.height))
+    });
     if let Some(why) = why {
         world.checks.violate(Violation::Served {
             validator: server,
@@ -237,7 +252,8 @@ pub(crate) async fn sample(world: Arc<World>) {
                 continue;
             };
             let status = *r.status.borrow();
-            let (inbox_bytes, _) = r.intake.consensus.fullest();
+            // What the driver keeps because of its peers (the inbox and the body cache bound
+            // themselves on every push: no sample could see them over).
             let limits = [
                 (
                     "bodies kept for peers",
@@ -248,16 +264,6 @@ pub(crate) async fn sample(world: Arc<World>) {
                     "blocks executed at one height",
                     u64::from(status.executed_blocks),
                     u64::from(EXECUTED_BLOCKS_BOUND),
-                ),
-                (
-                    "bytes queued from one sender",
-                    inbox_bytes as u64,
-                    r.intake.consensus.max_bytes() as u64,
-                ),
-                (
-                    "bodies cached for serving",
-                    r.bodies.len() as u64,
-                    BODY_CACHE_ENTRIES as u64,
                 ),
             ];
             for (what, value, bound) in limits {

@@ -2,8 +2,9 @@
 //! asks for goes through links that delay, drop, duplicate, reorder and partition, and arrives
 //! through the same checks and queues as on libp2p ([`GossipIntake`](crate::network::GossipIntake),
 //! the per-peer sync limit, the two sync queues, the answer's byte bounds). Gossip is forwarded
-//! by whoever accepts it and deduplicated by content for a minute, as gossipsub does; a sync
-//! request not answered within the request timeout fails.
+//! by whoever accepts it; copies of one publication are recognised for a minute, as gossipsub
+//! recognises a message by its author and sequence number (a re-sent vote is a new message);
+//! a sync request not answered within the request timeout fails, whatever became of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -79,7 +80,28 @@ pub(crate) struct SimRequest {
     peer: PeerId,
     request: DecisionRequest,
     asked: Asked,
-    at: Instant,
+    /// Set once the asker has its answer or its failure (whichever comes first).
+    settled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimRequest {
+    /// What the asker is told when the request fails; shares `settled` with the request.
+    fn failure(&self) -> Settle {
+        Settle {
+            from: self.from,
+            incarnation: self.incarnation,
+            asked: self.asked,
+            settled: self.settled.clone(),
+        }
+    }
+}
+
+/// The asker's end of a request: told once, of an answer or a failure.
+struct Settle {
+    from: usize,
+    incarnation: u64,
+    asked: Asked,
+    settled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl crate::sync_server::PeerRequest for SimRequest {
@@ -108,6 +130,8 @@ struct State {
     lost: u64,
     /// Validators asked for each block's body or transactions, per asking validator.
     asked_of: BTreeMap<(usize, [u8; 32]), BTreeSet<usize>>,
+    /// Publications so far.
+    published: u64,
 }
 
 impl Net {
@@ -129,6 +153,7 @@ impl Net {
                 delivered: 0,
                 lost: 0,
                 asked_of: BTreeMap::new(),
+                published: 0,
             }),
         }
     }
@@ -155,6 +180,16 @@ impl Net {
     /// Mends every partition.
     pub fn mend(&self) {
         self.state.lock().cut.clear();
+    }
+
+    /// A new message id for a publication by `from`.
+    fn publication_id(&self, from: usize) -> [u8; 32] {
+        let mut s = self.state.lock();
+        s.published += 1;
+        let mut h = blake3::Hasher::new();
+        h.update(&(from as u64).to_le_bytes());
+        h.update(&s.published.to_le_bytes());
+        *h.finalize().as_bytes()
     }
 
     /// (delivered, lost, fetches asked of more than one validator).
@@ -249,11 +284,14 @@ pub(crate) async fn route(
                     peer: world.peer(from),
                     request,
                     asked,
-                    at: Instant::now(),
+                    settled: Arc::default(),
                 };
-                match world.net.fate(&world, from, to).0 {
-                    Some(after) => later(&world, after, move |w| arrive(w, to, req)),
-                    None => fail(&world, req),
+                // The request times out whatever becomes of it (a crashed server, a queue
+                // never served), as libp2p's request-response does.
+                let timeout = req.failure();
+                later(&world, REQUEST_TIMEOUT, move |w| settle(w, timeout, None));
+                if let Some(after) = world.net.fate(&world, from, to).0 {
+                    later(&world, after, move |w| arrive(w, to, req));
                 }
             }
             Command::SetSignatureCheck(check) => {
@@ -270,7 +308,9 @@ pub(crate) async fn route(
 /// Validator `from` gossips `data`: to every other validator (a liar in the Byzantine mix
 /// tells each a different story: each of its messages reaches a random part of them).
 fn publish(world: &Arc<World>, from: usize, topic: Topic, data: Arc<Vec<u8>>) {
-    let id = *blake3::hash(&data).as_bytes();
+    // As gossipsub names a message (author and sequence number): a re-sent vote is a new
+    // message, and only the copies of one publication are recognised as duplicates.
+    let id = world.net.publication_id(from);
     if let Some(r) = world.validators[from].lock().running.as_mut() {
         r.seen.insert(id, Instant::now());
     }
@@ -376,9 +416,9 @@ fn arrive(world: &Arc<World>, to: usize, req: SimRequest) {
     if let Some(req) = refused {
         // The stream is closed at once: the asker learns of the failure an RTT later (or at
         // its timeout when nothing comes back).
-        match world.net.fate(world, to, req.from).0 {
-            Some(after) => later(world, after, move |w| answer(w, req, None)),
-            None => fail(world, req),
+        if let Some(after) = world.net.fate(world, to, req.from).0 {
+            let failure = req.failure();
+            later(world, after, move |w| settle(w, failure, None));
         }
     }
 }
@@ -399,35 +439,29 @@ pub(crate) fn respond(
         super::checks::served(world, server, &req.request, &response);
     }
     let bytes = response.encode_to_vec();
+    // Too large an answer is never read: the request times out.
     if bytes.len() > MAX_MESSAGE_BYTES {
-        return fail(world, req);
+        return;
     }
-    match world.net.fate(world, server, req.from).0 {
-        Some(after) if Instant::now() + after <= req.at + REQUEST_TIMEOUT => {
-            later(world, after, move |w| {
-                let decoded = crate::network::wire::check_response(&bytes)
-                    .ok()
-                    .and_then(|()| DecisionResponse::decode(bytes.as_slice()).ok());
-                answer(w, req, decoded);
-            })
-        }
-        _ => fail(world, req),
+    if let Some(after) = world.net.fate(world, server, req.from).0 {
+        let to = req.failure();
+        later(world, after, move |w| {
+            let decoded = crate::network::wire::check_response(&bytes)
+                .ok()
+                .and_then(|()| DecisionResponse::decode(bytes.as_slice()).ok());
+            // An answer that fails the byte bounds or does not decode fails the request.
+            settle(w, to, Some(decoded));
+        })
     }
 }
 
-/// The request fails at its timeout.
-fn fail(world: &Arc<World>, req: SimRequest) {
-    let after = (req.at + REQUEST_TIMEOUT).saturating_duration_since(Instant::now());
-    later(world, after, move |w| answer(w, req, None));
-}
-
-/// An answer (or the failure of the request) reaches the validator that asked, if it is still
-/// the incarnation that asked.
-fn answer(world: &Arc<World>, req: SimRequest, response: Option<DecisionResponse>) {
-    if let Some(r) = world.validators[req.from]
-        .lock()
-        .running_at(req.incarnation)
-    {
-        r.intake.answer(req.asked, response);
+/// The validator that asked is told of the answer (`Some(Some(_))`) or of the request's
+/// failure, once and only if it is still the incarnation that asked.
+fn settle(world: &Arc<World>, to: Settle, answer: Option<Option<DecisionResponse>>) {
+    if to.settled.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    if let Some(r) = world.validators[to.from].lock().running_at(to.incarnation) {
+        r.intake.answer(to.asked, answer.flatten());
     }
 }

@@ -70,8 +70,6 @@ pub(crate) struct Running {
     pub queue: AdmissionQueue,
     /// The chain.
     pub chain: Arc<Chain>,
-    /// Bodies served for the height being decided.
-    pub bodies: Arc<BodyCache>,
     /// The driver's status.
     pub status: watch::Receiver<ConsensusStatus>,
     /// Its deviations, if any.
@@ -309,7 +307,6 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
         seen: HashMap::new(),
         queue,
         chain,
-        bodies,
         status,
         byzantine,
         incarnation,
