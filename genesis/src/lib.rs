@@ -602,19 +602,13 @@ pub fn generate(
 ) -> Result<Generated, GenesisError> {
     let validator_keys: Vec<Keypair> = (0..validators).map(|_| Keypair::generate()).collect();
     let account_keys: Vec<Keypair> = (0..accounts).map(|_| Keypair::generate()).collect();
-    let genesis = assemble(
+    generate_from_keys(
         chain_id,
-        genesis_time_ms,
-        &validator_keys,
-        &account_keys,
-        balance,
-    );
-    genesis.validate()?;
-    Ok(Generated {
-        genesis,
         validator_keys,
         account_keys,
-    })
+        balance,
+        genesis_time_ms,
+    )
 }
 
 /// Like [`generate`], with the given keys (a simulator derives them from its seed).
