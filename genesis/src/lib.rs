@@ -45,6 +45,11 @@ pub struct Genesis {
     /// Accounts (addresses, hex) allowed to deploy precompiled machine code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_deployers: Vec<String>,
+    /// The contract engine of the chain (its fingerprint, hex; ADR 0010): machine code a
+    /// trusted deployer sends must be built by it, and every validator must run it. None: the
+    /// chain takes no machine code, and its validators may run any engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_fingerprint: Option<String>,
     /// System contracts deployed at genesis, by name and code hash (this release's code for
     /// each name must have that hash).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -253,6 +258,9 @@ pub enum GenesisError {
         /// Why.
         source: KeyError,
     },
+    /// The engine fingerprint is not 32 bytes of hex.
+    #[error("engine_fingerprint {0:?} must be 64 hex digits (32 bytes)")]
+    EngineFingerprint(String),
     /// A system contract this release does not carry, or carries with other code.
     #[error("system contract {name:?}: {why}")]
     SystemContract {
@@ -374,6 +382,11 @@ impl Genesis {
                 return Err(GenesisError::DuplicateAccount(t.clone()));
             }
         }
+        if let Some(fp) = &self.engine_fingerprint {
+            if fp.len() != 64 || hex::decode(fp).is_err() {
+                return Err(GenesisError::EngineFingerprint(fp.clone()));
+            }
+        }
         let mut authorities = HashSet::new();
         for a in &self.certificate_authorities {
             if !authorities.insert(role("certificate authority", a)?) {
@@ -435,6 +448,16 @@ impl Genesis {
             .iter()
             .map(|a| Address::from_hex(a).expect("validated genesis"))
             .collect()
+    }
+
+    /// The chain's engine fingerprint, if it names one. Call on a validated genesis.
+    pub fn engine(&self) -> Option<[u8; 32]> {
+        self.engine_fingerprint.as_ref().map(|fp| {
+            hex::decode(fp)
+                .expect("validated genesis")
+                .try_into()
+                .expect("validated genesis")
+        })
     }
 
     /// The validator set (order = genesis order). Call on a validated genesis.
@@ -668,6 +691,9 @@ fn assemble(
             .first()
             .map(|k| vec![k.address().to_hex()])
             .unwrap_or_default(),
+        // The engine is the builder's to name (`quorate genesis new` names its own): the
+        // genesis crate knows no engine.
+        engine_fingerprint: None,
         // Every system contract of this release, with the first account as certificate
         // authority.
         system_contracts: system::SYSTEM_CONTRACTS
@@ -758,6 +784,19 @@ mod tests {
             g.validate(),
             Err(GenesisError::SystemContract { .. })
         ));
+        for bad in ["zz".repeat(32), "00".repeat(31)] {
+            let mut g = good.clone();
+            g.engine_fingerprint = Some(bad);
+            assert!(matches!(
+                g.validate(),
+                Err(GenesisError::EngineFingerprint(_))
+            ));
+        }
+        let mut g = good.clone();
+        g.engine_fingerprint = Some("ab".repeat(32));
+        g.validate().expect("a 32-byte engine fingerprint");
+        assert_eq!(g.engine(), Some([0xab; 32]));
+        assert_ne!(g.hash(), good.hash(), "the engine is part of the genesis");
         let mut g = good.clone();
         g.system_contracts[0].name = "casino".into();
         assert!(matches!(

@@ -285,12 +285,12 @@ pub enum AdmissionError {
     /// Machine code from an account that is not a trusted deployer.
     #[error("account {0} is not a trusted deployer: only trusted deployers may send machine code")]
     NotTrusted(Address),
-    /// Machine code built by another engine.
-    #[error("machine code was built by engine {got}; this node runs engine {expected}")]
+    /// Machine code built by an engine other than the chain's.
+    #[error("machine code was built by engine {got}; the chain runs engine {expected}")]
     EngineMismatch {
         /// Fingerprint in the deploy.
         got: String,
-        /// This node's.
+        /// The chain's (or why there is none).
         expected: String,
     },
     /// Invalid contract code.
@@ -798,7 +798,7 @@ impl Admission {
     }
 
     /// Contract rules checked against committed state after the signature: deploys carry
-    /// valid code, and machine code only from a trusted deployer and this node's engine;
+    /// valid code, and machine code only from a trusted deployer and the chain's engine;
     /// calls name a deployed contract; admin actions come from the admin. (A block's
     /// execution decides the same questions deterministically; this spares the chain
     /// transactions that would only fail.)
@@ -815,11 +815,14 @@ impl Admission {
                     if !self.storage.is_trusted_deployer(&v.signer)? {
                         return Ok(Err(AdmissionError::NotTrusted(v.signer)));
                     }
-                    let mine = self.contracts.vm().fingerprint();
-                    if *fingerprint != mine.0 {
+                    let chain = self.storage.chain_engine()?;
+                    if chain != Some(*fingerprint) {
                         return Ok(Err(AdmissionError::EngineMismatch {
                             got: hex::encode(fingerprint),
-                            expected: mine.to_hex(),
+                            expected: chain.map_or_else(
+                                || "none: this chain takes no machine code".into(),
+                                hex::encode,
+                            ),
                         }));
                     }
                 }

@@ -102,6 +102,19 @@ impl Chain {
             ContractRuntime::new(&genesis.params)
                 .map_err(|e| StorageError::Engine(e.to_string()))?,
         );
+        // Every validator runs the chain's engine, or none does (ADR 0010).
+        let chain_engine = if storage.is_initialized()? {
+            storage.chain_engine()?
+        } else {
+            genesis.engine()
+        };
+        let mine = contracts.vm().fingerprint();
+        if let Some(chain) = chain_engine.filter(|fp| *fp != mine.0) {
+            return Err(StorageError::EngineMismatch {
+                chain: hex::encode(chain),
+                node: mine.to_hex(),
+            });
+        }
         // Stored contracts first: a restarted node must not compile the system contracts again.
         let report = contracts.load_stored(&storage)?;
         let (entries, new_code) = if storage.is_initialized()? {

@@ -45,6 +45,12 @@ pub fn vm_config(params: &ChainParams) -> VmConfig {
     }
 }
 
+/// The fingerprint of the engine this release builds for a chain's parameters: what a genesis
+/// made here names as the chain's engine (ADR 0010).
+pub fn engine_fingerprint(params: &ChainParams) -> Result<quorate_vm::Fingerprint, EngineError> {
+    Ok(Vm::<WorldState>::new(vm_config(params))?.fingerprint())
+}
+
 /// What loading the stored contracts at start-up did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
@@ -99,12 +105,23 @@ impl ContractRuntime {
         &self.vm
     }
 
-    /// Loads every stored contract: the artifact for this engine when there is one, else a
-    /// compilation from the stored bytecode whose artifact is stored for the next start.
+    /// Loads every stored contract: the machine code deployed for it, if it was deployed
+    /// precompiled (never a compilation in its place: ADR 0010); else the artifact for this
+    /// engine when there is one, else a compilation from the stored bytecode whose artifact is
+    /// stored for the next start.
     pub fn load_stored(&self, storage: &Storage) -> Result<LoadReport, StorageError> {
         let fingerprint = self.vm.fingerprint();
         let mut report = LoadReport::default();
         for code_hash in storage.code_hashes()? {
+            if let Some(machine_code) = storage.machine_code(&code_hash)? {
+                self.vm.load(code_hash, &machine_code).map_err(|e| {
+                    StorageError::Engine(format!(
+                        "the machine code deployed for {code_hash} does not load: {e}"
+                    ))
+                })?;
+                report.loaded += 1;
+                continue;
+            }
             if let Some(artifact) = storage.artifact(&code_hash, &fingerprint.0)? {
                 match self.vm.load(code_hash, &artifact) {
                     Ok(()) => {
@@ -131,9 +148,10 @@ impl ContractRuntime {
         Ok(report)
     }
 
-    /// Validates deploy code and makes it callable: installs machine code when it comes from a
-    /// trusted deployer and this engine built it, compiles otherwise, or reuses what is loaded.
-    /// `Ok(Err(_))` when the code is invalid (the deploy fails with a receipt).
+    /// Validates deploy code and makes it callable: installs `machine_code` when given (the
+    /// caller has checked that it may be: a trusted deployer, the chain's engine), compiles
+    /// otherwise, or reuses what is loaded. `Ok(Err(_))` when the code is invalid or the
+    /// machine code does not install (the deploy fails with a receipt).
     pub fn prepare(
         &self,
         storage: &Storage,
@@ -162,24 +180,18 @@ impl ContractRuntime {
         let artifact = match pending {
             Some((a, source)) if loaded && source == wanted => a,
             _ => {
-                let installed = match machine_code {
-                    Some(mc) => match self.vm.install_machine_code(wasm, mc) {
-                        Ok(found) => found,
-                        Err(e) => return Ok(Err(e)),
-                    },
-                    None => None,
+                let compiled = match machine_code {
+                    Some(mc) => self.vm.install_machine_code(wasm, mc),
+                    None => self.vm.compile(wasm),
                 };
-                let (compiled, source) = match installed {
-                    Some(c) => (c, wanted),
-                    None => match self.vm.compile(wasm) {
-                        Ok(c) => (c, Source::Compiled),
-                        Err(e) => return Ok(Err(e)),
-                    },
+                let compiled = match compiled {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(e)),
                 };
                 let a = Arc::new(compiled.artifact);
                 self.unpersisted
                     .lock()
-                    .insert(code_hash, (a.clone(), source));
+                    .insert(code_hash, (a.clone(), wanted));
                 a
             }
         };
@@ -216,6 +228,9 @@ impl ContractRuntime {
         )?;
         if let Some(a) = admin {
             state.set_entry(EntryKey::admin(), Some(a.0.to_vec()))?;
+        }
+        if let Some(fp) = genesis.engine() {
+            state.set_entry(EntryKey::engine(), Some(fp.to_vec()))?;
         }
         for t in genesis.trusted_deployer_addresses() {
             state.set_entry(EntryKey::trusted(&t), Some(vec![1u8]))?;

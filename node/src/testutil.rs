@@ -38,8 +38,11 @@ pub fn limits() -> MempoolLimits {
 impl TestChain {
     pub fn new(accounts: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let generated =
+        let mut generated =
             quorate_genesis::generate("test-chain", 1, accounts, BALANCE, 1_000).expect("genesis");
+        let engine =
+            crate::contracts::engine_fingerprint(&generated.genesis.params).expect("engine");
+        generated.genesis.engine_fingerprint = Some(engine.to_hex());
         Self::assemble(
             dir,
             generated.genesis,

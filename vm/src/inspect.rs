@@ -104,6 +104,10 @@ pub enum ValidationError {
     /// `init` exists but does not take and return nothing.
     #[error("export \"init\" must be a function taking and returning nothing")]
     BadInit,
+    /// Machine code sent with the bytecode does not load into this engine, or offers other
+    /// imports or exports than the bytecode.
+    #[error("machine code: {0}")]
+    MachineCode(String),
 }
 
 fn signature(params: &[ValType], results: &[ValType]) -> String {

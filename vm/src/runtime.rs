@@ -557,34 +557,35 @@ impl<B: Backend> Vm<B> {
             .map_err(|e| ValidationError::Invalid(format!("compile: {e:#}")))
     }
 
-    /// Installs machine code a trusted deployer sent with `wasm`, without compiling. Returns
-    /// `None` when the machine code does not load into this engine (another fingerprint, or
-    /// damaged): the caller then compiles `wasm` instead, so the deploy's outcome never depends
-    /// on it.
+    /// Installs machine code a trusted deployer sent with `wasm`, without compiling. Machine
+    /// code that does not load into this engine (another fingerprint, or damaged), or that
+    /// offers other imports or exports than `wasm`, is an error: the caller never compiles
+    /// `wasm` in its place, since the machine code *is* the contract (ADR 0010).
     pub fn install_machine_code(
         &self,
         wasm: &[u8],
         machine_code: &[u8],
-    ) -> Result<Option<Compiled>, ValidationError> {
+    ) -> Result<Compiled, ValidationError> {
         let info = self.validate(wasm)?;
         let code_hash = Hash32::of(wasm);
-        let Ok(module) = self.deserialize(machine_code) else {
-            return Ok(None);
-        };
+        let module = self
+            .deserialize(machine_code)
+            .map_err(|e| ValidationError::MachineCode(format!("does not load: {e}")))?;
         // Machine code must at least offer what the bytecode offers: the same imports and
         // exports with the same types. (That it computes the same is the trusted deployer's
         // word: checking it would mean compiling.)
         if shape_of(&module) != info.shape {
-            return Ok(None);
+            return Err(ValidationError::MachineCode(
+                "its imports or exports differ from the bytecode's".into(),
+            ));
         }
-        if self.install(code_hash, &module).is_err() {
-            return Ok(None);
-        }
-        Ok(Some(Compiled {
+        self.install(code_hash, &module)
+            .map_err(|e| ValidationError::MachineCode(format!("does not install: {e}")))?;
+        Ok(Compiled {
             code_hash,
             artifact: machine_code.to_vec(),
             info,
-        }))
+        })
     }
 
     /// Loads an artifact this engine stored earlier (at start-up, instead of compiling).

@@ -325,19 +325,26 @@ fn stored_artifacts_load_into_a_new_engine_without_compiling() {
 }
 
 #[test]
-fn machine_code_installs_without_compiling_and_bad_machine_code_is_not_used() {
+fn machine_code_installs_without_compiling_and_bad_machine_code_is_refused() {
     let wasm = wat::parse_str(counter()).expect("wat");
     let builder = vm();
     let machine_code = builder.precompile(&wasm).expect("precompile");
     let node = vm();
     let installed = node
         .install_machine_code(&wasm, &machine_code)
-        .expect("valid wasm")
         .expect("machine code loads");
     assert_eq!(node.compilations(), 0);
     assert!(node.is_loaded(&installed.code_hash));
-    assert!(node
-        .install_machine_code(&wasm, b"garbage")
-        .expect("valid wasm")
-        .is_none());
+    assert!(matches!(
+        node.install_machine_code(&wasm, b"garbage"),
+        Err(ValidationError::MachineCode(_))
+    ));
+    let other = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "other")))"#)
+        .expect("wat");
+    let other_code = builder.precompile(&other).expect("precompile");
+    assert!(matches!(
+        node.install_machine_code(&wasm, &other_code),
+        Err(ValidationError::MachineCode(_))
+    ));
+    assert_eq!(node.compilations(), 0, "nothing compiled in its place");
 }

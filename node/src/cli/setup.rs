@@ -172,6 +172,10 @@ pub(super) fn write_chain_quietly(
     }
     let mut generated =
         quorate_genesis::generate(&chain_id, validators, accounts, balance, now_ms())?;
+    // The chain runs this release's engine: machine code of trusted deployers is built by it,
+    // and every validator must run it (ADR 0010).
+    generated.genesis.engine_fingerprint =
+        Some(crate::contracts::engine_fingerprint(&generated.genesis.params)?.to_hex());
     if extra_funded > 0 {
         generated
             .genesis

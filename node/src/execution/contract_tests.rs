@@ -51,6 +51,16 @@ fn counter_wasm() -> Vec<u8> {
     wat::parse_str(COUNTER).expect("wat")
 }
 
+/// Two counters of one shape (key "m"): one whose `inc` adds 1, one whose `inc` adds 2.
+fn counters_by_one_and_two() -> (Vec<u8>, Vec<u8>) {
+    let by_one = COUNTER.replace("(data (i32.const 0) \"n\")", "(data (i32.const 0) \"m\")");
+    let by_two = by_one.replace("(i64.const 1)", "(i64.const 2)");
+    (
+        wat::parse_str(&by_one).expect("wat"),
+        wat::parse_str(&by_two).expect("wat"),
+    )
+}
+
 fn deploy_tx(
     t: &TestChain,
     from: usize,
@@ -456,8 +466,8 @@ fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block(
     let fp = t.chain.contracts().vm().fingerprint().0;
     let vm = || t.chain.contracts().vm();
 
-    // Machine code of a module with other exports is not taken for the counter: the node
-    // compiles the counter's bytecode instead.
+    // Machine code of a module with other exports is not taken for the counter, and nothing
+    // is compiled in its place (ADR 0010): the deploy fails.
     let other = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "other")))"#)
         .expect("wat");
     let before = vm().compilations();
@@ -469,24 +479,23 @@ fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block(
     );
     t.admit_ok(vec![deploy.clone()]);
     t.produce().expect("block");
-    let contract = deployed(&t, &deploy);
-    assert_eq!(vm().compilations(), before + 1, "the bytecode was compiled");
-    let inc = call_tx(&t, 0, 1, contract, "inc");
-    t.admit_ok(vec![inc.clone()]);
-    t.produce().expect("block");
-    assert_eq!(value(&t.receipt(&inc).return_data), 42);
+    let r = t.receipt(&deploy);
+    assert_eq!(r.status, ExecStatus::BadInput as i32, "{}", r.error);
+    assert!(r.error.contains("machine code"), "{}", r.error);
+    assert_eq!(vm().compilations(), before, "nothing compiled in its place");
+    assert!(t
+        .chain
+        .storage()
+        .contract(&Address::of_contract(&t.addr(0), 0))
+        .expect("read")
+        .is_none());
 
     // Same shape, other behaviour: a counter that adds 2, sent as the machine code of a
     // counter that adds 1 (new bytecode, so nothing is stored for it yet).
-    let by_one = COUNTER.replace("(data (i32.const 0) \"n\")", "(data (i32.const 0) \"m\")");
-    let by_two = by_one.replace("(i64.const 1)", "(i64.const 2)");
-    let (by_one, by_two) = (
-        wat::parse_str(&by_one).expect("wat"),
-        wat::parse_str(&by_two).expect("wat"),
-    );
+    let (by_one, by_two) = counters_by_one_and_two();
     let lying = t.signed(
         0,
-        2,
+        1,
         FUEL,
         Wire::Deploy(Deploy {
             code: Bytes::from(by_one.clone()),
@@ -599,4 +608,221 @@ fn reads_through_a_snapshot_see_the_state_of_its_instant() {
     );
     drop(at);
     drop(snapshot);
+}
+
+/// A precompiled deploy of `by_one` whose machine code is `by_two` (same shape, `inc` adds
+/// 2), by the trusted deployer (account 0), and the contract's address.
+fn deploy_lying_machine_code(t: &TestChain) -> Address {
+    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
+        &t.genesis.params,
+    ))
+    .expect("engine");
+    let (by_one, by_two) = counters_by_one_and_two();
+    let deploy = t.signed(
+        0,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(by_one),
+            machine_code: Bytes::from(builder.precompile(&by_two).expect("mc")),
+            engine_fingerprint: Bytes::copy_from_slice(&builder.fingerprint().0),
+            init_args: Bytes::copy_from_slice(&41u64.to_le_bytes()),
+        }),
+    );
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    deployed(t, &deploy)
+}
+
+fn get(chain: &crate::chain::Chain, contract: Address) -> u64 {
+    let (out, _) = chain
+        .contracts()
+        .query(
+            chain.storage(),
+            contract,
+            "get",
+            b"",
+            Address::default(),
+            FUEL,
+        )
+        .expect("query");
+    value(&out.result.expect("get"))
+}
+
+/// Issue 24 (medium), ADR 0010: trusted machine code was checked for its shape only, and a
+/// validator without a usable artifact for it (another engine, an artifact lost, a node that
+/// joined by state sync, which carries no artifacts) compiled the bytecode instead: machine
+/// code that computes otherwise than its bytecode split the state roots. The machine code is
+/// now the contract: it is state, loaded as it is at every start and after a state sync, and
+/// never replaced by a compilation.
+#[test]
+fn a_precompiled_contract_runs_its_machine_code_after_its_artifact_is_lost_and_after_state_sync() {
+    let t = TestChain::new(2);
+    let contract = deploy_lying_machine_code(&t);
+    let inc = call_tx(&t, 0, 1, contract, "inc");
+    t.admit_ok(vec![inc.clone()]);
+    t.produce().expect("block");
+    assert_eq!(
+        value(&t.receipt(&inc).return_data),
+        43,
+        "the machine code ran"
+    );
+
+    // The node's artifact store loses it (a damaged cache, or an engine that wrote another).
+    let storage = t.chain.storage().clone();
+    let code_hash = storage
+        .contract(&contract)
+        .expect("read")
+        .expect("record")
+        .code()
+        .expect("hash");
+    let fp = t.chain.contracts().vm().fingerprint().0;
+    storage
+        .put_artifact(&code_hash, &fp, b"not an artifact")
+        .expect("write");
+    drop(storage);
+    let t = t.reopen();
+    assert_eq!(
+        t.chain.contracts().vm().compilations(),
+        0,
+        "nothing compiled"
+    );
+    assert_eq!(get(&t.chain, contract), 43);
+    let inc = call_tx(&t, 0, 2, contract, "inc");
+    t.admit_ok(vec![inc.clone()]);
+    let head = t.produce().expect("block");
+    assert_eq!(
+        value(&t.receipt(&inc).return_data),
+        45,
+        "still the machine code"
+    );
+
+    // A node that joins by state sync runs the same code and reaches the same state.
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = crate::snapshot::SnapshotStore::new(work.path().join("snapshots"));
+    let info = t.chain.info().clone();
+    crate::snapshot::take(
+        t.chain.storage(),
+        &store,
+        &info.chain_id,
+        &info.genesis_hash,
+        || {},
+    )
+    .expect("take")
+    .expect("snapshot");
+    let file = work.path().join("state.snapshot");
+    crate::snapshot::export(&store, head.height, &file).expect("export");
+    let fresh = tempfile::tempdir().expect("tempdir");
+    crate::snapshot::import_file(
+        &file,
+        fresh.path(),
+        &info.chain_id,
+        &info.genesis_hash,
+        &info.validators,
+    )
+    .expect("import");
+    let u = TestChain::in_dir(
+        fresh,
+        t.genesis.clone(),
+        t.validator.clone(),
+        t.accounts.clone(),
+    );
+    assert_eq!(get(&u.chain, contract), 45);
+    for c in [&t, &u] {
+        c.admit_ok(vec![call_tx(c, 0, 3, contract, "inc")]);
+    }
+    let (a, b) = (
+        t.produce().expect("next"),
+        u.produce().expect("next on import"),
+    );
+    assert_eq!(a, b, "the same block and state root on both");
+    assert_eq!(get(&u.chain, contract), 47);
+    assert_eq!(
+        u.chain.contracts().vm().compilations(),
+        SYSTEM as u64,
+        "the system contracts' bytecode compiled, not the precompiled contract's"
+    );
+}
+
+/// ADR 0010: a validator whose engine is not the chain's does not start (it would run
+/// precompiled contracts otherwise than the others), and writes nothing.
+#[test]
+fn a_validator_whose_engine_is_not_the_chains_refuses_to_start() {
+    let t = TestChain::new(1);
+    let mine = t.chain.contracts().vm().fingerprint();
+    assert_eq!(
+        t.chain.storage().chain_engine().expect("read"),
+        Some(mine.0),
+        "genesis recorded the chain's engine"
+    );
+    let mut genesis = t.genesis.clone();
+    genesis.engine_fingerprint = Some("09".repeat(32));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage =
+        crate::storage::Storage::open(dir.path(), &crate::storage::StorageOptions::default())
+            .expect("open");
+    let err = crate::chain::Chain::open(genesis, storage.clone())
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        matches!(err, crate::storage::StorageError::EngineMismatch { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains(&"09".repeat(32)) && text.contains(&mine.to_hex()),
+        "names both engines: {text}"
+    );
+    assert!(!storage.is_initialized().expect("read"), "nothing written");
+}
+
+/// ADR 0010: machine code is accepted only with the chain's engine, decided from state, so
+/// every validator decides alike; a chain whose genesis names no engine takes none. A
+/// proposer that skips admission gets the same verdict from execution.
+#[test]
+fn machine_code_without_the_chains_engine_fails_on_every_validator_alike() {
+    let generated = quorate_genesis::generate("test-chain", 1, 2, BALANCE, 1_000).expect("genesis");
+    assert_eq!(generated.genesis.engine_fingerprint, None);
+    let no_engine = TestChain::in_dir(
+        tempfile::tempdir().expect("tempdir"),
+        generated.genesis,
+        generated.validator_keys[0].clone(),
+        generated.account_keys,
+    );
+    let with_engine = TestChain::new(2);
+    let vm = with_engine.chain.contracts().vm();
+    let machine = vm.precompile(&counter_wasm()).expect("precompile");
+    let cases = [
+        (&no_engine, vm.fingerprint().0, "takes no machine code"),
+        (&with_engine, [9; 32], "the chain runs engine"),
+    ];
+    for (t, fp, why) in cases {
+        let deploy = deploy_tx(t, 0, 0, Some((machine.clone(), fp)));
+        let refused = t.admission.admit(vec![deploy.clone()]).expect("admit");
+        let err = refused[0].result.as_ref().expect_err("refused");
+        assert!(
+            matches!(err, AdmissionError::EngineMismatch { .. }),
+            "{err:?}"
+        );
+        let verified = crate::admission::verify_one(deploy, &t.genesis.chain_id, &t.genesis.params)
+            .expect("well formed");
+        let before = t.chain.contracts().vm().compilations();
+        let (block, dropped) = t
+            .chain
+            .propose(
+                vec![std::sync::Arc::new(verified)],
+                t.validator.public().0,
+                5,
+            )
+            .expect("propose");
+        assert!(dropped.is_empty());
+        assert_eq!(block.receipts[0].status, ExecStatus::BadInput as i32);
+        assert!(
+            block.receipts[0].error.contains(why),
+            "{}",
+            block.receipts[0].error
+        );
+        assert!(block.new_code.is_empty());
+        assert_eq!(t.chain.contracts().vm().compilations(), before);
+    }
 }

@@ -442,14 +442,44 @@ impl<'a> BlockExecutor<'a> {
                 ),
             ));
         }
-        // Machine code is a shortcut, never a different outcome: it is used only when this
-        // node's engine built it, and the code is compiled otherwise.
-        let fingerprint = self.contracts.vm().fingerprint().0;
-        let usable = machine_code
-            .filter(|(_, fp)| *fp == fingerprint)
-            .map(|(mc, _)| mc.as_ref());
+        // For a precompiled deploy the contract *is* its machine code (ADR 0010): it must be
+        // built by the chain's engine, which every validator runs, and it is never replaced by
+        // a compilation of the bytecode. The first deploy of a bytecode decides what runs for
+        // it; later deploys of the same bytecode reuse that, whatever they send.
+        if let Some((_, fp)) = machine_code {
+            match self.state.entry(&EntryKey::engine())? {
+                None => {
+                    return Ok(Outcome::failed(
+                        ExecStatus::BadInput,
+                        "this chain takes no machine code: its genesis names no engine".into(),
+                    ))
+                }
+                Some(chain) if chain.as_slice() != fp.as_slice() => {
+                    return Ok(Outcome::failed(
+                        ExecStatus::BadInput,
+                        format!(
+                            "machine code built by engine {}; the chain runs engine {}",
+                            hex::encode(fp),
+                            hex::encode(&chain)
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let code_hash = Hash32::of(code);
         let storage = self.state.storage().clone();
-        let prepared = match self.contracts.prepare(&storage, code, usable)? {
+        let decided =
+            storage.has_code(&code_hash)? || self.new_code.iter().any(|c| c.code_hash == code_hash);
+        let executable = if decided {
+            self.state.entry(&EntryKey::machine_code(&code_hash))?
+        } else {
+            machine_code.map(|(mc, _)| mc.to_vec())
+        };
+        let prepared = match self
+            .contracts
+            .prepare(&storage, code, executable.as_deref())?
+        {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Outcome::failed(
@@ -494,6 +524,10 @@ impl<'a> BlockExecutor<'a> {
         }
         if let Some(new) = prepared.new_code {
             if !self.new_code.iter().any(|c| c.code_hash == new.code_hash) {
+                if let (false, Some(mc)) = (decided, executable) {
+                    self.state
+                        .set_entry(EntryKey::machine_code(&new.code_hash), Some(mc))?;
+                }
                 self.new_code.push(new);
             }
         }

@@ -65,6 +65,11 @@ const VALIDATORS: &[u8] = b"validators";
 const TRUSTED: &[u8] = b"trusted/";
 /// System setting prefix: `keys/` ‖ address → encoded `KeySet` of a multi-key account.
 const KEYS: &[u8] = b"keys/";
+/// System setting: the chain's engine fingerprint (32 bytes; absent: no machine code).
+const ENGINE: &[u8] = b"engine";
+/// System setting prefix: `machine-code/` ‖ code hash → the machine code that *is* that code
+/// (deployed precompiled; ADR 0010). Absent: the code is compiled from its bytecode.
+const MACHINE_CODE: &[u8] = b"machine-code/";
 
 impl EntryKey {
     /// `contract`'s storage entry `key`.
@@ -116,6 +121,24 @@ impl EntryKey {
     pub fn key_set(account: &Address) -> Self {
         let mut k = KEYS.to_vec();
         k.extend_from_slice(&account.0);
+        Self {
+            space: Space::System,
+            key: k,
+        }
+    }
+
+    /// The chain's engine fingerprint.
+    pub fn engine() -> Self {
+        Self {
+            space: Space::System,
+            key: ENGINE.to_vec(),
+        }
+    }
+
+    /// The machine code deployed for the bytecode with `code_hash`.
+    pub fn machine_code(code_hash: &Hash32) -> Self {
+        let mut k = MACHINE_CODE.to_vec();
+        k.extend_from_slice(&code_hash.0);
         Self {
             space: Space::System,
             key: k,
@@ -240,6 +263,22 @@ impl Storage {
             .entry(&EntryKey::validators())?
             .ok_or_else(|| corrupt("validator schedule", "missing"))?;
         ValidatorSchedule::decode(bytes.as_slice()).map_err(|e| corrupt("validator schedule", e))
+    }
+
+    /// The chain's committed engine fingerprint (none: the chain takes no machine code).
+    pub fn chain_engine(&self) -> Result<Option<[u8; 32]>, StorageError> {
+        self.entry(&EntryKey::engine())?
+            .map(|b| {
+                <[u8; 32]>::try_from(b.as_slice())
+                    .map_err(|_| corrupt("engine fingerprint", "not 32 bytes"))
+            })
+            .transpose()
+    }
+
+    /// The committed machine code of the bytecode with `code_hash`, if it was deployed
+    /// precompiled.
+    pub fn machine_code(&self, code_hash: &Hash32) -> Result<Option<Vec<u8>>, StorageError> {
+        self.entry(&EntryKey::machine_code(code_hash))
     }
 
     /// True when `account` is a committed trusted deployer.

@@ -109,6 +109,15 @@ pub enum StorageError {
     /// code missing or not loadable).
     #[error("contract engine: {0}")]
     Engine(String),
+    /// This node's contract engine is not the one the chain names (ADR 0010): it would run
+    /// precompiled contracts differently, so it does not start.
+    #[error("this node's contract engine is {node}, but the chain runs engine {chain}: run a release with the chain's engine")]
+    EngineMismatch {
+        /// The chain's engine fingerprint (hex).
+        chain: String,
+        /// This node's (hex).
+        node: String,
+    },
     /// A block at an unexpected height was offered for commit.
     #[error("cannot commit height {got}: head is {head}")]
     NotNext {
