@@ -159,6 +159,33 @@ fn template_contract_deploys_calls_queries_and_streams_events() {
         (2, Some("NOT_TRUSTED")),
         "{v}"
     );
+    // The trusted deployer (dev-0) deploys machine code built by the chain's engine, which
+    // the dev genesis names; after the restart below it still runs (ADR 0010).
+    let dev0 = node.key(0).display().to_string();
+    let (code, v) = node.cli_json(&[
+        "contract",
+        "deploy",
+        &wasm,
+        "--from",
+        &dev0,
+        "--precompiled",
+        "--init",
+        r#"{"start": 100}"#,
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["receipt"]["status"], "SUCCESS", "{v}");
+    let precompiled = v["receipt"]["contract_address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    let genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("genesis.json")).expect("genesis"))
+            .expect("json");
+    let (_, status) = node.cli_json(&["status"]);
+    assert_eq!(
+        genesis["engine_fingerprint"], status["engine_fingerprint"],
+        "the node runs the chain's engine: {status}"
+    );
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"\0asm\x01\0\0\0not really").expect("write");
     let (code, _) = node.cli(&[
@@ -291,4 +318,7 @@ fn template_contract_deploys_calls_queries_and_streams_events() {
     let (code, v) = node.cli_json(&["contract", "query", &contract, "get"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["return"]["value"], "22");
+    let (code, v) = node.cli_json(&["contract", "query", &precompiled, "get"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["return"]["value"], "100");
 }

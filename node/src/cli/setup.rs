@@ -436,7 +436,11 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         Some(h) => h,
         None => default_dev_home()?,
     };
-    let genesis: Genesis = dev_genesis();
+    let mut genesis: Genesis = dev_genesis();
+    // The dev chain runs this release's engine, so its trusted account (dev-0) can deploy
+    // precompiled contracts (ADR 0010); a release with another engine needs `--reset`.
+    genesis.engine_fingerprint =
+        Some(crate::contracts::engine_fingerprint(&genesis.params)?.to_hex());
     std::fs::create_dir_all(home.join("keys"))
         .with_context(|| format!("creating {}", home.display()))?;
     let config_path = home.join(CONFIG_FILE);
