@@ -71,6 +71,10 @@ pub enum Behaviour {
     /// would propose in (of the first 256), each naming a block nobody has, so that whoever
     /// takes them asks for bodies that never come.
     BodilessProposals,
+    /// Sends, besides each of its votes, copies that fail the signature check: one claiming
+    /// another validator (signed with its own key), one with a damaged signature. Honest
+    /// validators must refuse them and never pass them on.
+    ForgedVotes,
 }
 
 /// Rounds of the next height [`Behaviour::BodilessProposals`] covers.
@@ -341,6 +345,7 @@ impl State {
         match (self.behaviour, &msg.message) {
             (Behaviour::SplitBodies, _) if msg.compact_block.is_none() => {}
             (Behaviour::Equivocate | Behaviour::AbsurdVotes, Some(_))
+            | (Behaviour::ForgedVotes, Some(consensus_message::Message::Vote(_)))
             | (Behaviour::Silent | Behaviour::SplitBodies | Behaviour::Flood, _) => {
                 self.act("changed an outgoing consensus message")
             }
@@ -397,6 +402,40 @@ impl State {
                             out.push(ConsensusMessage {
                                 message: Some(consensus_message::Message::Vote(vote_to_proto(
                                     &quorate_consensus::SignedVote { vote, signature },
+                                ))),
+                                compact_block: None,
+                            });
+                        }
+                    }
+                }
+                out
+            }
+            Behaviour::ForgedVotes => {
+                let mut out = vec![msg.clone()];
+                if let Some(consensus_message::Message::Vote(v)) = &msg.message {
+                    if let Ok(sv) = vote_from_proto(v) {
+                        let n = chain.sets().at(sv.vote.height).set.len().max(2) as u32;
+                        let claimed = Vote {
+                            validator: (sv.vote.validator + 1) % n,
+                            ..sv.vote
+                        };
+                        let mut damaged = sv.signature.clone();
+                        if let Some(b) = damaged.0.first_mut() {
+                            *b ^= 1;
+                        }
+                        for forged in [
+                            quorate_consensus::SignedVote {
+                                vote: claimed,
+                                signature: signer.sign(Signable::Vote(&claimed)),
+                            },
+                            quorate_consensus::SignedVote {
+                                vote: sv.vote,
+                                signature: damaged,
+                            },
+                        ] {
+                            out.push(ConsensusMessage {
+                                message: Some(consensus_message::Message::Vote(vote_to_proto(
+                                    &forged,
                                 ))),
                                 compact_block: None,
                             });

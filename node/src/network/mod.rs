@@ -735,7 +735,8 @@ struct NetworkTask {
 pub enum Verdict {
     /// Valid: queued here and forwarded.
     Accept,
-    /// Not queued (a full queue), not held against the sender.
+    /// Not forwarded, not held against the sender (a stale message; a full queue; one kept
+    /// for the driver before the node can check signatures).
     Ignore,
     /// Invalid: not queued, not forwarded.
     Refuse,
@@ -792,23 +793,15 @@ impl GossipIntake {
                             return Verdict::Refuse;
                         }
                     },
-                    None => from,
-                };
-                let dropped = self.consensus.push(
-                    queue as usize,
-                    ConsensusEvent::Message(Box::new(m)),
-                    data.len(),
-                );
-                if dropped > 0 {
-                    if let Some(left_out) = self.warnings.allow("consensus_queue") {
-                        tracing::warn!(
-                            validator = queue,
-                            dropped,
-                            left_out,
-                            "consensus queue of a validator full; dropping its oldest messages"
-                        );
+                    // Before the node knows the sets (a network started early for state
+                    // sync) a message cannot be checked: kept for the driver, which checks
+                    // every signature itself, but not passed on under this node's name.
+                    None => {
+                        self.push_consensus(from, m, data.len());
+                        return Verdict::Ignore;
                     }
-                }
+                };
+                self.push_consensus(queue, m, data.len());
                 Verdict::Accept
             }
             Err(e) => {
@@ -816,6 +809,23 @@ impl GossipIntake {
                     tracing::warn!(validator = from, error = %e, left_out, "undecodable consensus message");
                 }
                 Verdict::Refuse
+            }
+        }
+    }
+
+    /// Queues a consensus message under `queue` (its signer's, or its sender's).
+    fn push_consensus(&self, queue: u32, m: ConsensusMessage, bytes: usize) {
+        let dropped =
+            self.consensus
+                .push(queue as usize, ConsensusEvent::Message(Box::new(m)), bytes);
+        if dropped > 0 {
+            if let Some(left_out) = self.warnings.allow("consensus_queue") {
+                tracing::warn!(
+                    validator = queue,
+                    dropped,
+                    left_out,
+                    "consensus queue of a validator full; dropping its oldest messages"
+                );
             }
         }
     }

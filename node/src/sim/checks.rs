@@ -110,6 +110,15 @@ pub enum Violation {
         /// The bound.
         bound: u64,
     },
+    /// An honest validator passed on a consensus message whose signature fails: its peers
+    /// would queue a forgery under its name.
+    #[error("relayed: validator {validator} passed on a consensus message that fails its signature check: {why}")]
+    Relayed {
+        /// Validator.
+        validator: usize,
+        /// Why the signature fails.
+        why: String,
+    },
     /// A validator could not be restarted from its disk.
     #[error("restart: validator {validator}: {why}")]
     Restart {
@@ -126,6 +135,27 @@ pub enum Violation {
         /// Why.
         why: String,
     },
+}
+
+/// Honest validator `validator` accepted the consensus message `data` and passes it on: its
+/// signature must hold (checked apart from the node's own gossip checks).
+pub(crate) fn relayed(world: &World, validator: usize, chain: &crate::chain::Chain, data: &[u8]) {
+    use prost::Message as _;
+    let why = match quorate_proto::v1::ConsensusMessage::decode(data) {
+        Err(e) => format!("does not decode: {e}"),
+        Ok(m) => {
+            let check = crate::driver::signing::check_against(
+                &chain.info().chain_id,
+                chain.sets().clone(),
+                Arc::new(|| 0),
+            );
+            match check(&m) {
+                Err(crate::network::Unchecked::Invalid(why)) => why,
+                Ok(_) | Err(crate::network::Unchecked::Stale) => return,
+            }
+        }
+    };
+    world.checks.violate(Violation::Relayed { validator, why });
 }
 
 /// The checks' memory of a run.

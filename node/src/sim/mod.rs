@@ -81,6 +81,7 @@ const LIARS: &[Behaviour] = &[
     Behaviour::ResignFetched,
     Behaviour::VoidTxs,
     Behaviour::BodilessProposals,
+    Behaviour::ForgedVotes,
 ];
 
 /// Everything a run is made of, derived from its seed and mix.

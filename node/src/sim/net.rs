@@ -352,6 +352,8 @@ fn deliver_gossip(
     id: [u8; 32],
 ) {
     let peer = world.peer(from);
+    // Only where someone lies can a forgery be passed on.
+    let mut relaying = None;
     let verdict = {
         let mut slot = world.validators[to].lock();
         let Some(r) = slot.running.as_mut() else {
@@ -368,6 +370,9 @@ fn deliver_gossip(
             r.seen.retain(|_, t| now.duration_since(*t) < SEEN_TTL);
         }
         r.seen.insert(id, now);
+        if topic == Topic::Consensus && world.plan.liar.is_some() && world.plan.honest(to) {
+            relaying = Some(r.chain.clone());
+        }
         match topic {
             Topic::Consensus => r.intake.consensus(Some(from as u32), &peer, &data),
             Topic::Transactions => r.intake.transactions(&peer, &data),
@@ -375,6 +380,9 @@ fn deliver_gossip(
     };
     match verdict {
         Verdict::Accept => {
+            if let Some(chain) = relaying {
+                super::checks::relayed(world, to, &chain, &data);
+            }
             for next in (0..VALIDATORS).filter(|n| *n != to && *n != from) {
                 send_gossip(world, to, next, topic, data.clone(), id);
             }

@@ -99,3 +99,24 @@ fn liars_that_void_transactions_or_sign_bodiless_proposals_act_and_are_refused()
         );
     }
 }
+
+/// Finding 21: a liar's votes with forged signatures reach part of the honest validators;
+/// each refuses them (counted), and none passes one on (the `relayed` check, which verifies
+/// every consensus message an honest validator accepts in a run with a liar).
+#[test]
+fn forged_votes_are_refused_by_the_first_honest_validator_and_never_relayed() {
+    let plan = Plan {
+        liar: Some((2, Behaviour::ForgedVotes)),
+        faults: net::Faults::none(),
+        crashes: false,
+        ..Plan::new(4, Mix::Byzantine)
+    };
+    let r = run_plan(plan);
+    clean(&r);
+    assert!(r.byzantine_acts > 0, "the liar never forged a vote");
+    assert!(
+        r.refused_gossip > 0,
+        "no honest validator refused a forged vote"
+    );
+    assert!(r.height >= 3, "committed {} heights", r.height);
+}
