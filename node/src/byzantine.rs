@@ -51,6 +51,22 @@ impl Byzantine {
         self.behaviour.as_ref().map_or(0, |s| s.acted())
     }
 
+    /// Tasks this validator runs besides its node's own (validator `me` of `validators`):
+    /// none for an honest one.
+    pub fn side_tasks(
+        &self,
+        network: &crate::network::NetworkHandle,
+        validators: u32,
+        me: u32,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        #[cfg(any(test, feature = "byzantine"))]
+        if let Some(s) = &self.behaviour {
+            return behaviours::side_tasks(s, network, validators, me);
+        }
+        let _ = (network, validators, me);
+        Vec::new()
+    }
+
     /// The time this validator stamps on a block it builds.
     pub fn block_time(&self, now_ms: u64) -> u64 {
         #[cfg(any(test, feature = "byzantine"))]

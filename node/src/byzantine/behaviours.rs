@@ -75,6 +75,39 @@ pub enum Behaviour {
     /// another validator (signed with its own key), one with a damaged signature. Honest
     /// validators must refuse them and never pass them on.
     ForgedVotes,
+    /// Sends every other validator bursts of sync requests over the per-peer limit (decisions
+    /// of old heights), to fill the sync queues it shares with honest peers' fetches.
+    SyncFlood,
+}
+
+/// Requests of each [`Behaviour::SyncFlood`] burst, per validator (over the per-peer limit).
+const SYNC_FLOOD_BURST: u64 = 12;
+/// Time between two bursts.
+const SYNC_FLOOD_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Tasks a Byzantine validator runs besides its node's own.
+pub fn side_tasks(
+    state: &std::sync::Arc<State>,
+    network: &crate::network::NetworkHandle,
+    validators: u32,
+    me: u32,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    if state.behaviour != Behaviour::SyncFlood {
+        return Vec::new();
+    }
+    let (state, network) = (state.clone(), network.clone());
+    vec![tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SYNC_FLOOD_EVERY);
+        loop {
+            tick.tick().await;
+            for v in (0..validators).filter(|v| *v != me) {
+                for height in 1..=SYNC_FLOOD_BURST {
+                    network.request_decision(v, height);
+                }
+            }
+            state.act("sent a burst of sync requests over the per-peer limit");
+        }
+    })]
 }
 
 /// Rounds of the next height [`Behaviour::BodilessProposals`] covers.

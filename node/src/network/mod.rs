@@ -10,6 +10,7 @@
 
 mod codec;
 pub mod inbox;
+pub mod sync_places;
 #[cfg(test)]
 mod tests;
 pub mod warnings;
@@ -281,6 +282,7 @@ pub(crate) enum Command {
         asked: Asked,
     },
     Respond {
+        peer: PeerId,
         id: request_response::InboundRequestId,
         channel: ResponseChannel<DecisionResponse>,
         response: Box<DecisionResponse>,
@@ -435,6 +437,7 @@ impl NetworkHandle {
     /// Answers a peer's sync request (which frees its place in that peer's limit).
     pub fn respond(&self, request: SyncRequest, response: DecisionResponse) {
         self.send(Command::Respond {
+            peer: request.peer,
             id: request.id,
             channel: request.channel,
             response: Box::new(response),
@@ -691,8 +694,7 @@ pub async fn start(
         validator_index,
         observers: settings.observers.iter().copied().collect(),
         pending: HashMap::new(),
-        serving: HashMap::new(),
-        serving_ids: HashMap::new(),
+        places: Default::default(),
     };
     tokio::spawn(task.run(commands_rx));
     Ok(NetworkParts {
@@ -722,11 +724,8 @@ struct NetworkTask {
     observers: HashSet<PeerId>,
     /// Outbound sync requests and what they asked for.
     pending: HashMap<request_response::OutboundRequestId, Asked>,
-    /// Sync requests of each peer queued and not answered yet.
-    serving: HashMap<PeerId, usize>,
-    /// Which peer each of those requests came from: only a request counted in `serving` frees
-    /// a place when it is answered or fails (a refused one was never counted).
-    serving_ids: HashMap<request_response::InboundRequestId, PeerId>,
+    /// Places of each peer's sync requests queued and not answered yet.
+    places: sync_places::SyncPlaces<PeerId, request_response::InboundRequestId>,
 }
 
 /// What becomes of a gossip message: passed on (and queued here), dropped quietly, or refused
@@ -986,11 +985,12 @@ impl NetworkTask {
             Command::SetValidators { members } => self.set_validators(members),
             Command::SetSignatureCheck(check) => self.intake.check = Some(check),
             Command::Respond {
+                peer,
                 id,
                 channel,
                 response,
             } => {
-                self.served(id);
+                self.places.free(&peer, &id);
                 crate::metrics::get().p2p("out", "sync", response.encoded_len());
                 if self
                     .swarm
@@ -1001,19 +1001,6 @@ impl NetworkTask {
                 {
                     tracing::debug!("sync response not sent: requester gone");
                 }
-            }
-        }
-    }
-
-    /// A counted sync request was answered or will not be: its place is free.
-    fn served(&mut self, id: request_response::InboundRequestId) {
-        let Some(peer) = self.serving_ids.remove(&id) else {
-            return;
-        };
-        if let Some(n) = self.serving.get_mut(&peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.serving.remove(&peer);
             }
         }
     }
@@ -1114,8 +1101,7 @@ impl NetworkTask {
                     channel,
                 } => {
                     crate::metrics::get().p2p("in", "sync", request.encoded_len());
-                    let waiting = self.serving.entry(peer).or_insert(0);
-                    if *waiting >= SYNC_REQUESTS_PER_PEER {
+                    if !self.places.has_room(&peer) {
                         tracing::debug!(%peer, "too many sync requests from one peer; refusing");
                         crate::metrics::get().refused("sync_request_over_peer_limit");
                         return;
@@ -1132,10 +1118,7 @@ impl NetworkTask {
                         &self.sync_bulk_tx
                     };
                     match queue.try_send(request) {
-                        Ok(()) => {
-                            *waiting += 1;
-                            self.serving_ids.insert(request_id, peer);
-                        }
+                        Ok(()) => self.places.take(peer, request_id),
                         Err(_) => {
                             tracing::debug!(%peer, "sync queue full; refusing a request");
                             crate::metrics::get().refused("sync_queue_full");
@@ -1168,11 +1151,13 @@ impl NetworkTask {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                request_response::Event::InboundFailure { request_id, .. },
+                request_response::Event::InboundFailure {
+                    peer, request_id, ..
+                },
             )) => {
                 // A counted request will not be answered (timeout, closed stream): free its
-                // place. A refused one fails here too, and was never counted.
-                self.served(request_id);
+                // place. A refused one fails here too, and holds none.
+                self.places.free(&peer, &request_id);
             }
             _ => {}
         }

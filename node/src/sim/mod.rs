@@ -82,6 +82,7 @@ const LIARS: &[Behaviour] = &[
     Behaviour::VoidTxs,
     Behaviour::BodilessProposals,
     Behaviour::ForgedVotes,
+    Behaviour::SyncFlood,
 ];
 
 /// Everything a run is made of, derived from its seed and mix.
@@ -181,6 +182,9 @@ pub struct Report {
     pub fetched_elsewhere: u64,
     /// Gossip refused by honest validators' checks.
     pub refused_gossip: u64,
+    /// Sync requests honest validators refused (over the per-peer limit, a full queue, or
+    /// while down).
+    pub refused_sync: u64,
     /// A digest of every commit (validator, height, block, simulated time): equal for two runs
     /// of one seed.
     pub trace: String,

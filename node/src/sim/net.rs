@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::checks::Violation;
 use super::{World, VALIDATORS};
 use crate::network::{Asked, Command, Verdict, SYNC_REQUESTS_PER_PEER};
 
@@ -77,6 +78,8 @@ pub(crate) struct SimRequest {
     pub from: usize,
     /// Its incarnation when it asked (an answer to a crashed incarnation is lost).
     pub incarnation: u64,
+    /// Its id (unique in the run).
+    id: u64,
     peer: PeerId,
     request: DecisionRequest,
     asked: Asked,
@@ -132,6 +135,8 @@ struct State {
     asked_of: BTreeMap<(usize, [u8; 32]), BTreeSet<usize>>,
     /// Publications so far.
     published: u64,
+    /// Sync requests so far.
+    requests: u64,
 }
 
 impl Net {
@@ -154,6 +159,7 @@ impl Net {
                 lost: 0,
                 asked_of: BTreeMap::new(),
                 published: 0,
+                requests: 0,
             }),
         }
     }
@@ -190,6 +196,13 @@ impl Net {
         h.update(&(from as u64).to_le_bytes());
         h.update(&s.published.to_le_bytes());
         *h.finalize().as_bytes()
+    }
+
+    /// A new sync request id.
+    fn request_id(&self) -> u64 {
+        let mut s = self.state.lock();
+        s.requests += 1;
+        s.requests
     }
 
     /// (delivered, lost, fetches asked of more than one validator).
@@ -279,6 +292,7 @@ pub(crate) async fn route(
                     world.net.note_fetch(from, to, &asked);
                 }
                 let req = SimRequest {
+                    id: world.net.request_id(),
                     from,
                     incarnation,
                     peer: world.peer(from),
@@ -395,33 +409,53 @@ fn deliver_gossip(
 /// A sync request reaches validator `to`: refused over the per-peer limit or a full queue,
 /// otherwise queued for its sync server.
 fn arrive(world: &Arc<World>, to: usize, req: SimRequest) {
+    let mut over = None;
     let refused = {
         let mut slot = world.validators[to].lock();
         match slot.running.as_mut() {
             None => Some(req),
+            Some(r) if !r.places.has_room(&req.from) => {
+                // libp2p reports a refused request's failure to the server as well: it must
+                // free no place.
+                r.places.free(&req.from, &req.id);
+                Some(req)
+            }
             Some(r) => {
-                let waiting = r.serving.entry(req.from).or_insert(0);
-                if *waiting >= SYNC_REQUESTS_PER_PEER {
-                    Some(req)
+                let (from, id) = (req.from, req.id);
+                let queue = if crate::network::urgent(&req.request) {
+                    &r.urgent
                 } else {
-                    let from = req.from;
-                    let queue = if crate::network::urgent(&req.request) {
-                        &r.urgent
-                    } else {
-                        &r.bulk
-                    };
-                    match queue.try_send(req) {
-                        Ok(()) => {
-                            *r.serving.entry(from).or_insert(0) += 1;
-                            None
+                    &r.bulk
+                };
+                match queue.try_send(req) {
+                    Ok(()) => {
+                        r.places.take(from, id);
+                        let queued = r.queued.entry(from).or_insert(0);
+                        *queued += 1;
+                        if *queued > SYNC_REQUESTS_PER_PEER && world.plan.honest(to) {
+                            over = Some(*queued);
                         }
-                        Err(e) => Some(e.into_inner()),
+                        None
+                    }
+                    Err(e) => {
+                        let req = e.into_inner();
+                        r.places.free(&req.from, &req.id);
+                        Some(req)
                     }
                 }
             }
         }
     };
+    if let Some(value) = over {
+        world.checks.violate(Violation::Memory {
+            validator: to,
+            what: "sync requests of one peer queued",
+            value: value as u64,
+            bound: SYNC_REQUESTS_PER_PEER as u64,
+        });
+    }
     if let Some(req) = refused {
+        world.stats.lock().refused_sync += u64::from(world.plan.honest(to));
         // The stream is closed at once: the asker learns of the failure an RTT later (or at
         // its timeout when nothing comes back).
         if let Some(after) = world.net.fate(world, to, req.from).0 {
@@ -439,7 +473,8 @@ pub(crate) fn respond(
     response: DecisionResponse,
 ) {
     if let Some(r) = world.validators[server].lock().running.as_mut() {
-        if let Some(n) = r.serving.get_mut(&req.from) {
+        r.places.free(&req.from, &req.id);
+        if let Some(n) = r.queued.get_mut(&req.from) {
             *n = n.saturating_sub(1);
         }
     }

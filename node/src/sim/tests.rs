@@ -120,3 +120,25 @@ fn forged_votes_are_refused_by_the_first_honest_validator_and_never_relayed() {
     );
     assert!(r.height >= 3, "committed {} heights", r.height);
 }
+
+/// Finding 22: a liar sends every other validator bursts of sync requests over the per-peer
+/// limit; the honest validators refuse what is over it (counted), no refused request frees a
+/// place, and none ever queues more of the liar's requests than the limit (the `memory`
+/// check, counted apart from the node's own accounting).
+#[test]
+fn a_sync_request_flood_is_refused_over_the_per_peer_limit() {
+    let plan = Plan {
+        liar: Some((3, Behaviour::SyncFlood)),
+        faults: net::Faults::none(),
+        crashes: false,
+        ..Plan::new(5, Mix::Byzantine)
+    };
+    let r = run_plan(plan);
+    clean(&r);
+    assert!(r.byzantine_acts > 0, "the liar never flooded");
+    assert!(
+        r.refused_sync > 0,
+        "no honest validator refused a request over the limit"
+    );
+    assert!(r.height >= 3, "committed {} heights", r.height);
+}

@@ -62,9 +62,12 @@ pub(crate) struct Running {
     pub urgent: mpsc::Sender<SimRequest>,
     /// The sync server's queue for decisions and snapshot parts.
     pub bulk: mpsc::Sender<SimRequest>,
-    /// Sync requests of each validator waiting here.
-    pub serving: HashMap<usize, usize>,
-    /// Gossip seen lately, by content hash.
+    /// Places of each validator's sync requests waiting here (the node's own accounting).
+    pub places: crate::network::sync_places::SyncPlaces<usize, u64>,
+    /// Each validator's sync requests queued here and not answered yet, counted apart from
+    /// `places` (what the memory check holds against the per-peer limit).
+    pub queued: HashMap<usize, usize>,
+    /// Gossip seen lately, by publication.
     pub seen: HashMap<[u8; 32], Instant>,
     /// Client submissions.
     pub queue: AdmissionQueue,
@@ -236,6 +239,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let (status_tx, status) = watch::channel(ConsensusStatus::default());
     let (stop, stop_rx) = watch::channel(false);
     let config = crate::config::NodeConfig::default();
+    let side = byzantine.side_tasks(&handle, VALIDATORS as u32, i as u32);
     let driver = Driver {
         chain: chain.clone(),
         mempool: mempool.clone(),
@@ -251,7 +255,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
         bodies: bodies.clone(),
         byzantine: byzantine.clone(),
     };
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<_> = side.iter().map(|t| t.abort_handle()).collect();
     let w = world.clone();
     tasks.push(
         tokio::spawn(async move {
@@ -303,7 +307,8 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
         intake,
         urgent,
         bulk,
-        serving: HashMap::new(),
+        places: Default::default(),
+        queued: HashMap::new(),
         seen: HashMap::new(),
         queue,
         chain,
