@@ -2,7 +2,7 @@
 # The node simulator's campaign: runs seeds of `quorate-nodesim` (whole validators on a simulated
 # network and clock, see node/src/sim/) in parallel jobs and sums them up.
 #
-#   scripts/nodesim.sh [--seeds N] [--from S] [--mix MIX] [--jobs J] [--out DIR]
+#   scripts/nodesim.sh [--seeds N] [--from S] [--mix MIX] [--jobs J] [--out DIR] [--bin FILE]
 #   scripts/nodesim.sh --defect NAME [--seeds N] [--mix MIX]
 #
 # --defect NAME puts back the defect of scripts/defects/NAME.patch (a fix of an earlier issue,
@@ -11,11 +11,14 @@
 # (target/nodesim-defect-tree-NAME, target directory target/nodesim-defect-target): this tree and its
 # build are never touched.
 #
+# --bin FILE runs that binary instead of building one: a campaign resumed later (with --from)
+# stays on one build.
+#
 # Results go to DIR (default target/nodesim/<date>): one log per job and summary.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seeds=1000 from=0 mix=all jobs=2 out="" defect=""
+seeds=1000 from=0 mix=all jobs=2 out="" defect="" given=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
     --jobs) jobs="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --defect) defect="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --bin) given="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +37,11 @@ mkdir -p "$out"
 bin="$out/quorate-nodesim"
 
 build() {
+  if [ -n "$given" ]; then
+    [ -x "$given" ] || { echo "no such binary: $given" >&2; exit 2; }
+    [ "$(realpath "$given")" = "$(realpath -m "$bin")" ] || cp "$given" "$bin"
+    return
+  fi
   cargo build --release -q -p quorate-node --features sim --bin quorate-nodesim
   cp target/release/quorate-nodesim "$bin"
 }
@@ -81,7 +90,7 @@ pids=()
 for j in $(seq 0 $((jobs - 1))); do
   a=$((from + j * per)); b=$((a + per)); [ $b -gt $((from + seeds)) ] && b=$((from + seeds))
   [ $a -ge $b ] && continue
-  "$bin" --mix "$mix" --seeds "$a..$b" >"$out/job-$j.log" 2>&1 &
+  "$bin" --mix "$mix" --seeds "$a..$b" >"$out/job-$from-$j.log" 2>&1 &
   pids+=($!)
 done
 status=0
