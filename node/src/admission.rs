@@ -98,9 +98,14 @@ impl Payload {
         let c = &params.contracts;
         match self {
             Self::Transfer { .. } | Self::Admin(_) | Self::Keys(_) => params.transfer_fuel,
-            Self::Deploy { code, .. } => c
-                .deploy_fuel
-                .saturating_add(c.deploy_fuel_per_byte.saturating_mul(code.len() as u64)),
+            // Machine code is stored as state (ADR 0010): its bytes are paid like bytecode's.
+            Self::Deploy {
+                code, machine_code, ..
+            } => {
+                let bytes = code.len() + machine_code.as_ref().map_or(0, |(mc, _)| mc.len());
+                c.deploy_fuel
+                    .saturating_add(c.deploy_fuel_per_byte.saturating_mul(bytes as u64))
+            }
             Self::Call { args, .. } => c
                 .call_fuel
                 .saturating_add(c.call_fuel_per_byte.saturating_mul(args.len() as u64)),

@@ -163,6 +163,8 @@ impl ContractRuntime {
             Err(e) => return Ok(Err(e)),
         };
         let code_hash = Hash32::of(wasm);
+        // Committed code is loaded as committed (`persisted`); anything else is checked
+        // against where its loaded module came from.
         let stored = storage.has_code(&code_hash)?;
         let loaded = self.vm.is_loaded(&code_hash);
         if stored && loaded {

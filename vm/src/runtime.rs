@@ -568,9 +568,10 @@ impl<B: Backend> Vm<B> {
     ) -> Result<Compiled, ValidationError> {
         let info = self.validate(wasm)?;
         let code_hash = Hash32::of(wasm);
-        let module = self
-            .deserialize(machine_code)
-            .map_err(|e| ValidationError::MachineCode(format!("does not load: {e}")))?;
+        // Receipts carry fixed texts: the engine's message is not part of the outcome.
+        let module = self.deserialize(machine_code).map_err(|_| {
+            ValidationError::MachineCode("it does not load into the chain's engine".into())
+        })?;
         // Machine code must at least offer what the bytecode offers: the same imports and
         // exports with the same types. (That it computes the same is the trusted deployer's
         // word: checking it would mean compiling.)
@@ -579,8 +580,9 @@ impl<B: Backend> Vm<B> {
                 "its imports or exports differ from the bytecode's".into(),
             ));
         }
-        self.install(code_hash, &module)
-            .map_err(|e| ValidationError::MachineCode(format!("does not install: {e}")))?;
+        self.install(code_hash, &module).map_err(|_| {
+            ValidationError::MachineCode("it does not link against the host ABI".into())
+        })?;
         Ok(Compiled {
             code_hash,
             artifact: machine_code.to_vec(),

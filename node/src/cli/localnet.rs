@@ -37,6 +37,8 @@ pub(super) fn run(args: LocalnetArgs) -> anyhow::Result<ExitCode> {
             grpc_port: args.grpc_port,
             p2p_port: args.p2p_port,
             metrics_port: Some(args.metrics_port),
+            // One binary runs every validator of a localnet: it may take machine code.
+            precompiled_contracts: true,
             ..ChainLayout::loopback(
                 "quorate-localnet",
                 args.validators,

@@ -96,6 +96,12 @@ pub struct ChainLayout {
     /// DNS names); without it every validator is on 127.0.0.1.
     #[arg(long, value_delimiter = ',')]
     pub hosts: Vec<String>,
+    /// Name this release's contract engine in genesis, so that trusted deployers may deploy
+    /// precompiled machine code (ADR 0010). Every validator must then run a release with the
+    /// same engine (on x86-64 Linux: the same wasmtime and ABI), and a new engine means a new
+    /// chain until engine upgrades land; without it the chain takes bytecode only.
+    #[arg(long)]
+    pub precompiled_contracts: bool,
     /// More funded accounts without key files (1,000 tokens each, addresses derived from
     /// their index), for a large state in measurements.
     #[arg(skip)]
@@ -114,6 +120,7 @@ impl ChainLayout {
             p2p_port: 7060,
             metrics_port: None,
             hosts: Vec::new(),
+            precompiled_contracts: false,
             extra_funded: 0,
         }
     }
@@ -152,6 +159,7 @@ pub(super) fn write_chain_quietly(
         p2p_port,
         metrics_port,
         hosts,
+        precompiled_contracts,
         extra_funded,
     } = layout.clone();
     let mut lines = Vec::new();
@@ -172,10 +180,12 @@ pub(super) fn write_chain_quietly(
     }
     let mut generated =
         quorate_genesis::generate(&chain_id, validators, accounts, balance, now_ms())?;
-    // The chain runs this release's engine: machine code of trusted deployers is built by it,
-    // and every validator must run it (ADR 0010).
-    generated.genesis.engine_fingerprint =
-        Some(crate::contracts::engine_fingerprint(&generated.genesis.params)?.to_hex());
+    // Asked for: the chain runs this release's engine, machine code of trusted deployers is
+    // built by it, and every validator must run it (ADR 0010).
+    if precompiled_contracts {
+        generated.genesis.engine_fingerprint =
+            Some(crate::contracts::engine_fingerprint(&generated.genesis.params)?.to_hex());
+    }
     if extra_funded > 0 {
         generated
             .genesis

@@ -10,6 +10,8 @@ use crate::storage::EntryKey;
 use crate::testutil::{TestChain, BALANCE};
 
 const FUEL: u64 = 500_000;
+/// Fuel of a deploy with machine code (its ~25 KB are paid per byte like bytecode).
+const MC_FUEL: u64 = 900_000;
 
 /// System contracts every test chain deploys at genesis.
 const SYSTEM: usize = quorate_genesis::system::SYSTEM_CONTRACTS.len();
@@ -67,13 +69,18 @@ fn deploy_tx(
     nonce: u64,
     machine_code: Option<(Vec<u8>, [u8; 32])>,
 ) -> Transaction {
+    let fuel = if machine_code.is_some() {
+        MC_FUEL
+    } else {
+        FUEL
+    };
     let (mc, fp) = machine_code
         .map(|(m, f)| (Bytes::from(m), Bytes::copy_from_slice(&f)))
         .unwrap_or_default();
     t.signed(
         from,
         nonce,
-        FUEL,
+        fuel,
         Wire::Deploy(Deploy {
             code: Bytes::from(counter_wasm()),
             machine_code: mc,
@@ -99,6 +106,15 @@ fn call_tx(t: &TestChain, from: usize, nonce: u64, contract: Address, method: &s
 
 fn value(data: &[u8]) -> u64 {
     u64::from_le_bytes(data.try_into().expect("8 bytes"))
+}
+
+/// A chain of `accounts` accounts where account 0 (the trusted deployer) holds almost twice
+/// the usual balance, enough for two deploys with machine code (an extra account funds it).
+fn rich_deployer(accounts: usize) -> TestChain {
+    let t = TestChain::new(accounts + 1);
+    t.admit_ok(vec![t.transfer(accounts, t.addr(0), 900_000, 0)]);
+    t.produce().expect("funded");
+    t
 }
 
 fn deployed(t: &TestChain, tx: &Transaction) -> Address {
@@ -458,7 +474,7 @@ fn an_account_emptied_and_refilled_keeps_the_state_root_equal_to_the_stored_stat
 /// validators that had executed that block, and the bytecode on the others.
 #[test]
 fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block() {
-    let t = TestChain::new(2);
+    let t = rich_deployer(2);
     let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
         &t.genesis.params,
     ))
@@ -496,7 +512,7 @@ fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block(
     let lying = t.signed(
         0,
         1,
-        FUEL,
+        MC_FUEL,
         Wire::Deploy(Deploy {
             code: Bytes::from(by_one.clone()),
             machine_code: Bytes::from(builder.precompile(&by_two).expect("mc")),
@@ -621,7 +637,7 @@ fn deploy_lying_machine_code(t: &TestChain) -> Address {
     let deploy = t.signed(
         0,
         0,
-        FUEL,
+        MC_FUEL,
         Wire::Deploy(Deploy {
             code: Bytes::from(by_one),
             machine_code: Bytes::from(builder.precompile(&by_two).expect("mc")),
@@ -657,7 +673,7 @@ fn get(chain: &crate::chain::Chain, contract: Address) -> u64 {
 /// never replaced by a compilation.
 #[test]
 fn a_precompiled_contract_runs_its_machine_code_after_its_artifact_is_lost_and_after_state_sync() {
-    let t = TestChain::new(2);
+    let t = rich_deployer(2);
     let contract = deploy_lying_machine_code(&t);
     let inc = call_tx(&t, 0, 1, contract, "inc");
     t.admit_ok(vec![inc.clone()]);
@@ -774,6 +790,30 @@ fn a_validator_whose_engine_is_not_the_chains_refuses_to_start() {
         "names both engines: {text}"
     );
     assert!(!storage.is_initialized().expect("read"), "nothing written");
+    drop(storage);
+
+    // A database holds the chain's engine: a node on another engine refuses it too, whatever
+    // the genesis file it is given says.
+    let storage = t.chain.storage().clone();
+    let (genesis, dir) = (t.genesis.clone(), t.dir);
+    drop(t.admission);
+    drop(t.chain);
+    let mut batch = rocksdb::WriteBatch::default();
+    storage.put_contract_state(&mut batch, &[(EntryKey::engine(), Some(vec![9; 32]))], &[]);
+    storage.write(batch).expect("write");
+    drop(storage);
+    let storage =
+        crate::storage::Storage::open(dir.path(), &crate::storage::StorageOptions::default())
+            .expect("open");
+    let mut unnamed = genesis.clone();
+    unnamed.engine_fingerprint = None;
+    let err = crate::chain::Chain::open_with_hash(unnamed, genesis.hash(), storage)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, crate::storage::StorageError::EngineMismatch { .. }),
+        "{err}"
+    );
 }
 
 /// ADR 0010: machine code is accepted only with the chain's engine, decided from state, so
@@ -825,4 +865,89 @@ fn machine_code_without_the_chains_engine_fails_on_every_validator_alike() {
         assert!(block.new_code.is_empty());
         assert_eq!(t.chain.contracts().vm().compilations(), before);
     }
+}
+
+/// ADR 0010: the first deploy of a bytecode decides what runs for it. A later deploy of the
+/// same bytecode with other machine code — in the next block, executed while the first
+/// block's commit may still be under way, or after it — reuses the first, and both ways give
+/// the same block (a decision made from the write's timing would split the chain).
+#[test]
+fn the_first_deploy_of_a_bytecode_decides_what_runs_for_it() {
+    let t = rich_deployer(2);
+    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
+        &t.genesis.params,
+    ))
+    .expect("engine");
+    let fp = builder.fingerprint().0;
+    let (by_one, by_two) = counters_by_one_and_two();
+    let by_three = wat::parse_str(
+        COUNTER
+            .replace("(data (i32.const 0) \"n\")", "(data (i32.const 0) \"m\")")
+            .replace("(i64.const 1)", "(i64.const 3)"),
+    )
+    .expect("wat");
+    let deploy = |nonce: u64, machine: &[u8]| {
+        t.signed(
+            0,
+            nonce,
+            MC_FUEL,
+            Wire::Deploy(Deploy {
+                code: Bytes::from(by_one.clone()),
+                machine_code: Bytes::from(builder.precompile(machine).expect("mc")),
+                engine_fingerprint: Bytes::copy_from_slice(&fp),
+                init_args: Bytes::copy_from_slice(&41u64.to_le_bytes()),
+            }),
+        )
+    };
+    let verified = |tx: Transaction| {
+        std::sync::Arc::new(
+            crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
+                .expect("well formed"),
+        )
+    };
+    let (first, second) = (
+        Address::of_contract(&t.addr(0), 0),
+        Address::of_contract(&t.addr(0), 1),
+    );
+    let proposer = t.validator.public().0;
+    let (b1, dropped) = t
+        .chain
+        .propose(vec![verified(deploy(0, &by_two))], proposer, 5)
+        .expect("propose");
+    assert!(dropped.is_empty());
+    let b1 = std::sync::Arc::new(b1);
+    let next = || {
+        vec![
+            verified(deploy(1, &by_three)),
+            verified(call_tx(&t, 0, 2, first, "inc")),
+            verified(call_tx(&t, 0, 3, second, "inc")),
+        ]
+    };
+    let (early, dropped) = t
+        .chain
+        .propose_on(Some(&b1), next(), proposer, 6)
+        .expect("propose on the uncommitted block");
+    assert!(dropped.is_empty());
+    let incs: Vec<u64> = early.receipts[1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
+            value(&r.return_data)
+        })
+        .collect();
+    assert_eq!(
+        incs,
+        vec![43, 43],
+        "both contracts run the first machine code"
+    );
+    let cert = t.chain.solo_certificate(&t.validator, 0, &b1);
+    t.chain.commit(&b1, &cert).expect("commit block 1");
+    let (late, _) = t
+        .chain
+        .propose(next(), proposer, 6)
+        .expect("propose on the committed block");
+    assert_eq!(
+        late.hash, early.hash,
+        "the same block whether or not the first block was written"
+    );
 }

@@ -469,8 +469,10 @@ impl<'a> BlockExecutor<'a> {
         }
         let code_hash = Hash32::of(code);
         let storage = self.state.storage().clone();
-        let decided =
-            storage.has_code(&code_hash)? || self.new_code.iter().any(|c| c.code_hash == code_hash);
+        // Decided by the chain as this block sees it: committed, or stored by a parent block
+        // whose commit may still be under way (never by the timing of that write).
+        let decided = self.state.has_code(&code_hash)?
+            || self.new_code.iter().any(|c| c.code_hash == code_hash);
         let executable = if decided {
             self.state.entry(&EntryKey::machine_code(&code_hash))?
         } else {

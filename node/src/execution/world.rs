@@ -85,6 +85,19 @@ impl WorldState {
         Some(p.changes[i].1)
     }
 
+    /// True when bytecode with `code_hash` is stored, or stored by the parent block whose
+    /// commit may still be under way (what the chain holds, whatever the write's timing).
+    pub fn has_code(&self, code_hash: &Hash32) -> Result<bool, StorageError> {
+        if self
+            .parent
+            .as_ref()
+            .is_some_and(|p| p.new_code.iter().any(|c| c.code_hash == *code_hash))
+        {
+            return Ok(true);
+        }
+        self.storage.has_code(code_hash)
+    }
+
     /// The parent block's new value of `key` (`Some(None)`: removed), if it changed it.
     fn parent_entry(&self, key: &EntryKey) -> Option<Option<Vec<u8>>> {
         let p = self.parent.as_ref()?;

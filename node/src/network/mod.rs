@@ -282,7 +282,6 @@ pub(crate) enum Command {
         asked: Asked,
     },
     Respond {
-        peer: PeerId,
         id: request_response::InboundRequestId,
         channel: ResponseChannel<DecisionResponse>,
         response: Box<DecisionResponse>,
@@ -437,7 +436,6 @@ impl NetworkHandle {
     /// Answers a peer's sync request (which frees its place in that peer's limit).
     pub fn respond(&self, request: SyncRequest, response: DecisionResponse) {
         self.send(Command::Respond {
-            peer: request.peer,
             id: request.id,
             channel: request.channel,
             response: Box::new(response),
@@ -985,12 +983,11 @@ impl NetworkTask {
             Command::SetValidators { members } => self.set_validators(members),
             Command::SetSignatureCheck(check) => self.intake.check = Some(check),
             Command::Respond {
-                peer,
                 id,
                 channel,
                 response,
             } => {
-                self.places.free(&peer, &id);
+                self.places.answered(&id);
                 crate::metrics::get().p2p("out", "sync", response.encoded_len());
                 if self
                     .swarm
@@ -1155,9 +1152,9 @@ impl NetworkTask {
                     peer, request_id, ..
                 },
             )) => {
-                // A counted request will not be answered (timeout, closed stream): free its
-                // place. A refused one fails here too, and holds none.
-                self.places.free(&peer, &request_id);
+                // Refused, timed out or closed on the wire: a request that holds a place is
+                // still queued and keeps it until the server answers it.
+                self.places.failed(&peer, &request_id);
             }
             _ => {}
         }

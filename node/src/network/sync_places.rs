@@ -1,8 +1,9 @@
 //! The per-peer limit on sync requests waiting for this node's sync server: at most
 //! [`SYNC_REQUESTS_PER_PEER`](super::SYNC_REQUESTS_PER_PEER) of one peer's requests hold a place
-//! at once, and a place is freed only by the request that took it (issue 24, finding 22: a
-//! refused request's failure freed a place it never held, so one peer could queue without
-//! bound). The libp2p network task and the node simulator share it.
+//! at once, and a place is freed only when the server answers the request that took it
+//! (issue 24, finding 22: a refused request's failure freed a place it never held, so one peer
+//! could queue without bound; and a request that timed out on the wire freed its place while
+//! it still waited in the queue). The libp2p network task and the node simulator share it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -39,9 +40,9 @@ impl<P: Hash + Eq + Copy, I: Hash + Eq> SyncPlaces<P, I> {
         self.holders.insert(id, peer);
     }
 
-    /// Request `id` of `peer` was answered or failed (refused ones fail too): the place it
-    /// holds, if it holds one, is free.
-    pub fn free(&mut self, _peer: &P, id: &I) {
+    /// The server answered request `id` (whether or not the answer reached its asker): the
+    /// place it held, if it held one, is free.
+    pub fn answered(&mut self, id: &I) {
         let Some(peer) = self.holders.remove(id) else {
             return;
         };
@@ -52,6 +53,11 @@ impl<P: Hash + Eq + Copy, I: Hash + Eq> SyncPlaces<P, I> {
             }
         }
     }
+
+    /// Request `id` of `peer` failed on the wire (refused, timed out, its stream closed): that
+    /// frees nothing. A refused request holds no place; one that holds a place still waits in
+    /// the queue, and keeps it until the server answers it.
+    pub fn failed(&mut self, _peer: &P, _id: &I) {}
 
     /// Places `peer` holds.
     pub fn held(&self, peer: &P) -> usize {
@@ -64,7 +70,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_request_that_took_a_place_frees_one() {
+    fn only_the_answer_to_a_request_that_took_a_place_frees_one() {
         let mut places = SyncPlaces::<u8, u32>::default();
         for id in 0..SYNC_REQUESTS_PER_PEER as u32 {
             assert!(places.has_room(&1));
@@ -72,14 +78,15 @@ mod tests {
         }
         assert!(!places.has_room(&1), "the limit is reached");
         assert!(places.has_room(&2), "per peer");
-        // Refused requests fail too: their failures free nothing.
-        for refused in 100..200 {
-            places.free(&1, &refused);
+        // Refused requests fail too, and queued ones time out on the wire: neither frees a
+        // place while the queued requests wait.
+        for failed in 0..200 {
+            places.failed(&1, &failed);
         }
         assert!(!places.has_room(&1));
         assert_eq!(places.held(&1), SYNC_REQUESTS_PER_PEER);
-        places.free(&1, &0);
-        places.free(&1, &0);
+        places.answered(&0);
+        places.answered(&0);
         assert_eq!(places.held(&1), SYNC_REQUESTS_PER_PEER - 1, "freed once");
         assert!(places.has_room(&1));
     }

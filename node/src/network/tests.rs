@@ -511,14 +511,20 @@ async fn answers_keep_their_place_whatever_gossip_is_queued_under_their_sender()
             Verdict::Ignore
         );
     }
-    let mut answers = 0;
+    let (mut answers, mut votes) = (0, 0);
     while let Some(e) = intake.consensus.try_pop() {
-        if matches!(e, ConsensusEvent::Body { from: 1, hash, .. } if hash == [3; 32]) {
-            answers += 1;
+        match e {
+            ConsensusEvent::Body { from: 1, hash, .. } if hash == [3; 32] => answers += 1,
+            ConsensusEvent::Message(_) => votes += 1,
+            _ => {}
         }
     }
     assert_eq!(
         answers, 1,
         "the answer was pushed out by gossip under its sender's name"
+    );
+    assert!(
+        votes > 0,
+        "votes taken before a signature check are kept for the driver"
     );
 }

@@ -412,12 +412,12 @@ fn arrive(world: &Arc<World>, to: usize, req: SimRequest) {
     let mut over = None;
     let refused = {
         let mut slot = world.validators[to].lock();
+        let incarnation = slot.incarnation;
         match slot.running.as_mut() {
             None => Some(req),
             Some(r) if !r.places.has_room(&req.from) => {
-                // libp2p reports a refused request's failure to the server as well: it must
-                // free no place.
-                r.places.free(&req.from, &req.id);
+                // libp2p reports a refused request's failure to the server as well.
+                r.places.failed(&req.from, &req.id);
                 Some(req)
             }
             Some(r) => {
@@ -430,6 +430,13 @@ fn arrive(world: &Arc<World>, to: usize, req: SimRequest) {
                 match queue.try_send(req) {
                     Ok(()) => {
                         r.places.take(from, id);
+                        // As libp2p does, the server's side of the request fails once its
+                        // timeout passes, answered or not.
+                        later(world, REQUEST_TIMEOUT, move |w| {
+                            if let Some(r) = w.validators[to].lock().running_at(incarnation) {
+                                r.places.failed(&from, &id);
+                            }
+                        });
                         let queued = r.queued.entry(from).or_insert(0);
                         *queued += 1;
                         if *queued > SYNC_REQUESTS_PER_PEER && world.plan.honest(to) {
@@ -439,7 +446,7 @@ fn arrive(world: &Arc<World>, to: usize, req: SimRequest) {
                     }
                     Err(e) => {
                         let req = e.into_inner();
-                        r.places.free(&req.from, &req.id);
+                        r.places.failed(&req.from, &req.id);
                         Some(req)
                     }
                 }
@@ -473,7 +480,7 @@ pub(crate) fn respond(
     response: DecisionResponse,
 ) {
     if let Some(r) = world.validators[server].lock().running.as_mut() {
-        r.places.free(&req.from, &req.id);
+        r.places.answered(&req.id);
         if let Some(n) = r.queued.get_mut(&req.from) {
             *n = n.saturating_sub(1);
         }

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use prost::Message;
 use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::{SnapshotChunk, SnapshotManifest};
+use quorate_proto::v1::{SnapshotChunk, SnapshotManifest, StateKind};
 
 use super::*;
 use crate::storage::Account;
@@ -334,5 +334,95 @@ fn a_validator_snapshots_every_interval_and_keeps_the_latest() {
     for h in [4, 6] {
         let v = verified(&t, store.manifest(h).expect("manifest")).expect("verified");
         assert_eq!(v.lthash.root(), roots[&h]);
+    }
+}
+
+/// Issue 25 (high): an entry's kind was not bound to the state commitment. Accounts enter it
+/// as (address, value), other entries as (tag ‖ key, value), so the system entry `validators`
+/// hashed like an account keyed `"yvalidators"`, and an account whose address starts with
+/// 0x79 (`y`) like a system entry keyed by the other 19 bytes. Only the sum of the chunks'
+/// accumulators is certified: a server re-cut a chunk with the entry moved to the other kind,
+/// forged the manifest's digest and size to match, and every check passed. Every entry is now
+/// checked for the shape of its kind before it counts.
+#[test]
+fn an_entry_moved_to_another_kind_is_refused() {
+    let t = TestChain::new(2);
+    let y = quorate_proto::Address([0x79; 20]);
+    t.admit_ok(vec![t.transfer(0, y, 5, 0)]);
+    t.produce().expect("block 1");
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, summary) = snapshot_of(&t, &work.path().join("snapshots"));
+    let manifest = store.manifest(summary.height).expect("manifest");
+    let moves: [(StateKind, &[u8], StateKind, Vec<u8>); 2] = [
+        (
+            StateKind::System,
+            b"validators",
+            StateKind::Account,
+            b"yvalidators".to_vec(),
+        ),
+        (
+            StateKind::Account,
+            &y.0,
+            StateKind::System,
+            y.0[1..].to_vec(),
+        ),
+    ];
+    for (from_kind, from_key, to_kind, to_key) in moves {
+        let index = (0..manifest.chunks.len() as u32)
+            .find(|i| {
+                let c = SnapshotChunk::decode(
+                    store.chunk(summary.height, *i).expect("chunk").as_slice(),
+                )
+                .expect("decode");
+                c.entries
+                    .iter()
+                    .any(|e| e.kind() == from_kind && e.key.as_ref() == from_key)
+            })
+            .expect("the entry is in a chunk");
+        let mut chunk = SnapshotChunk::decode(
+            store
+                .chunk(summary.height, index)
+                .expect("chunk")
+                .as_slice(),
+        )
+        .expect("decode");
+        let entry = chunk
+            .entries
+            .iter_mut()
+            .find(|e| e.kind() == from_kind && e.key.as_ref() == from_key)
+            .expect("entry");
+        entry.kind = to_kind as i32;
+        entry.key = Bytes::from(to_key);
+        chunk
+            .entries
+            .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        // The moved entry hashes exactly as before: the chunk's accumulator is unchanged.
+        let mut moved = crate::state_root::LtHash::default();
+        for e in &chunk.entries {
+            crate::storage::add_to_lthash(&mut moved, e.kind(), &e.key, &e.value);
+        }
+        assert_eq!(
+            moved.to_bytes(),
+            manifest.chunks[index as usize].lthash.to_vec(),
+            "the forgery keeps the accumulator"
+        );
+        let forged = chunk.encode_to_vec();
+        let mut forged_manifest = manifest.clone();
+        forged_manifest.chunks[index as usize].digest =
+            Bytes::copy_from_slice(&Hash32::of(&forged).0);
+        forged_manifest.chunks[index as usize].size = forged.len() as u64;
+        let target = tempfile::tempdir().expect("tempdir");
+        let mut restore = Restore::begin(
+            target.path(),
+            verified(&t, forged_manifest).expect("the manifest still verifies"),
+        )
+        .expect("begin");
+        match restore.add_chunk(index, &forged) {
+            Err(SnapshotError::BadChunk { reason, .. }) => {
+                assert!(reason.contains("entry"), "{reason}")
+            }
+            other => panic!("{from_kind:?} entry moved to {to_kind:?} accepted: {other:?}"),
+        }
+        restore.abandon();
     }
 }

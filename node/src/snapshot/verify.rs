@@ -8,7 +8,7 @@ use quorate_proto::v1::{BlockHeader, SnapshotChunk, SnapshotManifest, StateKind}
 
 use super::{SnapshotError, FORMAT, MAX_CHUNKS, MAX_CHUNK_BYTES};
 use crate::state_root::LtHash;
-use crate::storage::add_to_lthash;
+use crate::storage::{add_to_lthash, check_entry_shape};
 
 /// A manifest whose header is proven final and whose chunks sum to that header's state root.
 #[derive(Clone, Debug)]
@@ -197,6 +197,8 @@ impl VerifiedManifest {
                 return Err(bad("entries out of order or repeated".into()));
             }
             last = Some(at);
+            check_entry_shape(kind, &e.key, &e.value)
+                .map_err(|why| bad(format!("a {kind:?} entry: {why}")))?;
             add_to_lthash(&mut lthash, kind, &e.key, &e.value);
         }
         if lthash != self.chunk_lthashes[index as usize] {

@@ -153,6 +153,62 @@ impl EntryKey {
         Address::from_slice(self.key.strip_prefix(KEYS)?).ok()
     }
 
+    /// Whether `key` has the shape of an entry of this space, and `value` the form such an
+    /// entry holds: what a snapshot's entry must pass before it is imported (issue 25). Account
+    /// keys enter the state commitment untagged and are 20 bytes; every other entry enters it
+    /// as tag ‖ key, and no well-formed key of another space makes that 20 bytes, so an entry
+    /// cannot be moved to another kind without failing here.
+    pub fn check_shape(&self, value: &[u8]) -> Result<(), String> {
+        let len = self.key.len();
+        match self.space {
+            Space::Storage if len < 20 => Err(format!(
+                "a contract storage key of {len} bytes (at least 20)"
+            )),
+            Space::Storage => Ok(()),
+            Space::Contract if len != 20 => Err(format!("a contract address of {len} bytes")),
+            Space::Contract => ContractRecord::decode(value)
+                .map_err(|e| e.to_string())
+                .and_then(|r| {
+                    (r.code_hash.len() == 32 && r.deployer.len() == 20)
+                        .then_some(())
+                        .ok_or_else(|| "code hash or deployer of the wrong length".into())
+                })
+                .map_err(|e| format!("a contract record that does not decode: {e}")),
+            Space::System => self.check_system_shape(value),
+        }
+    }
+
+    fn check_system_shape(&self, value: &[u8]) -> Result<(), String> {
+        let k = self.key.as_slice();
+        let suffix = |prefix: &[u8], n: usize| k.strip_prefix(prefix).is_some_and(|s| s.len() == n);
+        let ok = if k == ADMIN {
+            value.len() == 20
+        } else if k == VALIDATORS {
+            ValidatorSchedule::decode(value).is_ok()
+        } else if k == ENGINE {
+            value.len() == 32
+        } else if suffix(TRUSTED, 20) {
+            value == [1]
+        } else if suffix(KEYS, 20) {
+            KeySet::decode(value).is_ok()
+        } else if suffix(MACHINE_CODE, 32) {
+            !value.is_empty()
+        } else {
+            return Err(format!(
+                "no system entry has the key {}",
+                String::from_utf8_lossy(k)
+            ));
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "system entry {} holds a value of another form",
+                String::from_utf8_lossy(k)
+            ))
+        }
+    }
+
     /// The key under which this entry enters the state commitment.
     pub fn state_key(&self) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + self.key.len());

@@ -21,7 +21,7 @@ use rocksdb::{
 
 pub use blocks::{BlockRecord, TxRecord};
 pub use contracts::{ContractRecord, EntryKey, NewCode, Space};
-pub use snapshot::{add_to_lthash, code_hash_of, StateItem, StateReader};
+pub use snapshot::{add_to_lthash, check_entry_shape, code_hash_of, StateItem, StateReader};
 pub use state::Account;
 
 use crate::state_root::LtHash;

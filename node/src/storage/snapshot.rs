@@ -51,6 +51,24 @@ pub fn add_to_lthash(lthash: &mut LtHash, kind: StateKind, key: &[u8], value: &[
     }
 }
 
+/// Whether `(kind, key, value)` has the shape of an entry of its kind (an account: a 20-byte
+/// address and a non-empty account; the others: [`EntryKey::check_shape`]).
+pub fn check_entry_shape(kind: StateKind, key: &[u8], value: &[u8]) -> Result<(), String> {
+    match space_of(kind) {
+        None if key.len() != 20 => Err(format!("an account address of {} bytes", key.len())),
+        None => match super::Account::from_bytes(value) {
+            Some(a) if !a.is_empty() => Ok(()),
+            Some(_) => Err("an empty account (empty accounts are absent)".into()),
+            None => Err(format!("an account of {} bytes", value.len())),
+        },
+        Some(space) => EntryKey {
+            space,
+            key: key.to_vec(),
+        }
+        .check_shape(value),
+    }
+}
+
 /// The code hash a contract record names, if `entry` is one.
 pub fn code_hash_of(entry: &StateEntry) -> Result<Option<Hash32>, StorageError> {
     if entry.kind() != StateKind::Contract {

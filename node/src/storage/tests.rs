@@ -345,3 +345,75 @@ fn a_deferred_commit_is_fsynced_by_the_next_record_write_or_sync_wal() {
     assert!(synced() > after_sync, "a synced commit was not fsynced");
     assert_eq!(t.chain.head().height, 3);
 }
+
+/// Issue 25: every kind of state entry has a shape, and no well-formed entry of another kind
+/// enters the state commitment under a 20-byte key (an account's): the kinds cannot be
+/// confused.
+#[test]
+fn every_entry_kind_has_a_shape_no_other_kind_can_take() {
+    use crate::storage::{check_entry_shape, EntryKey};
+    use prost::Message as _;
+    use quorate_proto::v1::{KeySet, StateKind, ValidatorSchedule};
+    let addr = quorate_proto::Address([0x79; 20]);
+    let hash = quorate_proto::Hash32([7; 32]);
+    let record = crate::storage::ContractRecord {
+        code_hash: bytes::Bytes::copy_from_slice(&hash.0),
+        deployer: bytes::Bytes::copy_from_slice(&addr.0),
+        height: 1,
+    }
+    .encode_to_vec();
+    let well_formed: Vec<(EntryKey, Vec<u8>)> = vec![
+        (EntryKey::admin(), addr.0.to_vec()),
+        (
+            EntryKey::validators(),
+            ValidatorSchedule::default().encode_to_vec(),
+        ),
+        (EntryKey::engine(), vec![1; 32]),
+        (EntryKey::trusted(&addr), vec![1]),
+        (EntryKey::key_set(&addr), KeySet::default().encode_to_vec()),
+        (EntryKey::machine_code(&hash), vec![1, 2, 3]),
+        (EntryKey::contract(&addr), record),
+        (EntryKey::storage(&addr, b""), vec![]),
+        (EntryKey::storage(&addr, b"k"), vec![9]),
+    ];
+    for (key, value) in &well_formed {
+        key.check_shape(value)
+            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        assert_ne!(
+            key.state_key().len(),
+            20,
+            "{key:?} would hash like an account"
+        );
+    }
+    let account = crate::storage::Account {
+        balance: 1,
+        nonce: 0,
+        keyed: false,
+    };
+    check_entry_shape(StateKind::Account, &addr.0, account.to_bytes().as_ref()).expect("account");
+    // What a forger would move: an account as a system entry, the schedule as an account,
+    // and keys of a length no entry of the kind has.
+    let refused: Vec<(StateKind, Vec<u8>, Vec<u8>)> = vec![
+        (
+            StateKind::System,
+            addr.0[1..].to_vec(),
+            account.to_bytes().as_ref().to_vec(),
+        ),
+        (
+            StateKind::Account,
+            b"yvalidators".to_vec(),
+            ValidatorSchedule::default().encode_to_vec(),
+        ),
+        (StateKind::Account, addr.0.to_vec(), vec![0; 16]),
+        (StateKind::Storage, addr.0[1..].to_vec(), vec![1]),
+        (StateKind::Contract, addr.0[1..].to_vec(), vec![]),
+        (StateKind::System, b"admin".to_vec(), vec![1; 19]),
+        (StateKind::System, b"trusted/".to_vec(), vec![1]),
+    ];
+    for (kind, key, value) in refused {
+        assert!(
+            check_entry_shape(kind, &key, &value).is_err(),
+            "{kind:?} {key:?} accepted"
+        );
+    }
+}
