@@ -118,7 +118,11 @@ fn a_key_removed_earlier_in_the_block_invalidates_its_transaction_without_effect
     assert!(dropped.is_empty());
     let r = &block.receipts[1];
     assert_eq!(r.status, ExecStatus::InsufficientWeight as i32, "{r:?}");
-    assert_eq!((r.fee, r.fuel_used), (0, 0));
+    assert_eq!(
+        (r.fee, r.fuel_used),
+        (fuel * t.genesis.params.fuel_price, fuel),
+        "a transfer's fee"
+    );
     assert!(r.error.contains("is not a key of account"), "{}", r.error);
     let account0 = block
         .changes
@@ -126,10 +130,7 @@ fn a_key_removed_earlier_in_the_block_invalidates_its_transaction_without_effect
         .find(|(addr, _)| *addr == t.addr(0))
         .expect("account 0 changed")
         .1;
-    assert_eq!(
-        account0.nonce, 2,
-        "the invalidated transaction's nonce stays unused"
-    );
+    assert_eq!(account0.nonce, 3, "the transaction's nonce is used");
     assert!(
         block.changes.iter().all(|(addr, _)| *addr != t.addr(1)),
         "nothing moved"
@@ -197,4 +198,84 @@ fn keys_that_never_authorised_a_transaction_make_it_never_includable() {
         );
         assert!(block.txs.is_empty(), "{what}: no receipt");
     }
+}
+
+/// Issue 25 (high): an `INSUFFICIENT_WEIGHT` receipt left the nonce unused and the docs said
+/// to resubmit "the same one with enough weight": the same hash was then included a second
+/// time, the index by hash pointed at the second inclusion, and the first block was served
+/// with the second copy (whose leaf its `tx_root` does not name). A proposer could do it at
+/// will with two copies in one block. The receipt now uses the nonce: a hash is included once.
+#[test]
+fn a_transaction_hash_is_included_at_most_once() {
+    let t = TestChain::new(2);
+    let (a, b) = (&t.accounts[0], &t.accounts[1]);
+    let fuel = t.genesis.params.transfer_fuel;
+    let change = |nonce, c| {
+        let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
+        sign(
+            &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
+            a,
+        )
+    };
+    t.admit_ok(vec![change(
+        0,
+        key_change::Change::AddKey(WeightedKey {
+            public_key: Bytes::copy_from_slice(&b.public().0),
+            weight: 1,
+        }),
+    )]);
+    t.produce().expect("block 1");
+    // One block: account 0 raises its base threshold to 2, then a transfer b signed alone.
+    let raise = change(
+        1,
+        key_change::Change::SetThresholds(Thresholds {
+            base: 2,
+            large_transfer: 2,
+            key_management: 1,
+            ..Thresholds::default()
+        }),
+    );
+    let by_b = sign(
+        &body_for(
+            &t.genesis.chain_id,
+            t.addr(0),
+            2,
+            fuel,
+            transfer(t.addr(1), 5),
+        ),
+        b,
+    );
+    t.admit_ok(vec![raise.clone(), by_b.clone()]);
+    let first = t.produce().expect("block 2");
+    let r = t.receipt(&by_b);
+    assert_eq!(r.status, ExecStatus::InsufficientWeight as i32, "{r:?}");
+    // The same transaction with enough weight: the same hash, refused.
+    let mut weighty = by_b.clone();
+    assert!(cosign(&mut weighty, a));
+    let refused = t.admission.admit(vec![weighty.clone()]).expect("admit");
+    assert!(refused[0].result.is_err(), "{:?}", refused[0].result);
+    // A proposer that includes it anyway leaves it out (its nonce is used), alone or twice.
+    let (block, dropped) = t
+        .chain
+        .propose(
+            vec![verified(&t, weighty.clone()), verified(&t, weighty)],
+            t.validator.public().0,
+            5_000,
+        )
+        .expect("propose");
+    assert!(block.txs.is_empty());
+    assert_eq!(dropped.len(), 2);
+    // The hash still names its one inclusion.
+    let hash = quorate_proto::tx::tx_hash(&by_b.body);
+    let record = t
+        .chain
+        .storage()
+        .tx(&hash)
+        .expect("read")
+        .expect("committed");
+    assert_eq!(record.height, first.height);
+    assert_eq!(
+        t.receipt(&by_b).status,
+        ExecStatus::InsufficientWeight as i32
+    );
 }

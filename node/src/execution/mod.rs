@@ -232,8 +232,9 @@ impl<'a> BlockExecutor<'a> {
     /// Applies one transaction: checks nonce, signing keys and fee, bumps the nonce, runs the
     /// payload and charges the fee for the fuel used. A payload failure still charges the fee
     /// and yields a failed receipt (its own effects undone); signatures short of the weight the
-    /// key set at this block asks yield an `INSUFFICIENT_WEIGHT` receipt and change nothing
-    /// (no fee, the nonce stays unused) when a transaction of this block changed that key set;
+    /// key set at this block asks yield an `INSUFFICIENT_WEIGHT` receipt when a transaction of
+    /// this block changed that key set: the nonce is used and a transfer's fee charged, nothing
+    /// else changes (so its hash, included once, can never be included again: issue 25);
     /// keys that do not authorise it against the set the block started with never did (its
     /// copy was re-signed or co-signed by someone else): an `InvalidTx`. An `InvalidTx` changes
     /// nothing.
@@ -260,9 +261,22 @@ impl<'a> BlockExecutor<'a> {
                 return Ok(Err(InvalidTx::Unauthorized(e.to_string())))
             }
             Err(e) => {
+                let fuel_used = self.params.transfer_fuel.min(tx.fuel_limit);
+                let fee = fuel_used.saturating_mul(self.params.fuel_price);
+                if signer.balance < fee {
+                    return Ok(Err(InvalidTx::CannotPayFee {
+                        account: tx.signer,
+                        fee,
+                        balance: signer.balance,
+                    }));
+                }
+                let mut signer = signer;
+                signer.balance -= fee;
+                signer.nonce += 1;
+                self.state.set_account(tx.signer, signer);
                 self.state.seal_transaction();
                 let status = ExecStatus::InsufficientWeight;
-                return Ok(Ok(receipt(tx, status, 0, 0, e.to_string())));
+                return Ok(Ok(receipt(tx, status, fuel_used, fee, e.to_string())));
             }
         }
         let r = match &tx.payload {
