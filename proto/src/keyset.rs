@@ -49,6 +49,10 @@ pub enum KeySetError {
     /// A public key is not 32 bytes.
     #[error("public key is {0} bytes; expected 32")]
     KeyLength(usize),
+    /// A public key no one can sign for: not a point of the curve, or one of small order (the
+    /// identity among them). Counted toward a threshold it would lock the account out.
+    #[error("public key {0} is not a key anyone can sign with (not a valid ed25519 point, or of small order)")]
+    UnusableKey(String),
     /// A key appears twice, or keys are out of canonical order.
     #[error("keys must be sorted by public key, each once")]
     NotCanonical,
@@ -125,7 +129,17 @@ pub fn total_weight(set: &KeySet) -> u64 {
     set.keys.iter().map(|k| u64::from(k.weight)).sum()
 }
 
-/// Checks that `set` is canonical and that every threshold in use is reachable by its keys.
+/// Whether anyone can sign for the 32 bytes `key`: a valid ed25519 point not of small order
+/// (issue 25: the lock-out guard counted the weight of keys no signature can ever come from).
+fn can_sign_for(key: &[u8]) -> bool {
+    <[u8; PUBLIC_KEY_LEN]>::try_from(key)
+        .ok()
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok())
+        .is_some_and(|vk| !vk.is_weak())
+}
+
+/// Checks that `set` is canonical, that every key is one someone can sign with, and that every
+/// threshold in use is reachable by its keys.
 pub fn validate(set: &KeySet) -> Result<(), KeySetError> {
     if set.keys.is_empty() || set.keys.len() > MAX_KEYS {
         return Err(KeySetError::KeyCount(set.keys.len()));
@@ -136,6 +150,9 @@ pub fn validate(set: &KeySet) -> Result<(), KeySetError> {
         }
         if k.weight == 0 {
             return Err(KeySetError::ZeroWeight(hex::encode(&k.public_key)));
+        }
+        if !can_sign_for(&k.public_key) {
+            return Err(KeySetError::UnusableKey(hex::encode(&k.public_key)));
         }
     }
     if set
@@ -270,9 +287,10 @@ pub fn apply_change(set: &KeySet, change: &KeyChange) -> Result<KeySet, KeySetEr
 mod tests {
     use super::*;
 
+    /// The public key of the secret `[b; 32]`, with `weight`.
     fn key(b: u8, weight: u32) -> WeightedKey {
         WeightedKey {
-            public_key: Bytes::from(vec![b; 32]),
+            public_key: Bytes::copy_from_slice(&crate::Keypair::from_secret(&[b; 32]).public().0),
             weight,
         }
     }
@@ -313,6 +331,50 @@ mod tests {
         );
     }
 
+    /// Issue 25 (low): the lock-out guard counted keys no one can sign with. Adding one with
+    /// weight 5 and removing the real key left an account whose thresholds were "reachable"
+    /// and which no transaction could ever move again.
+    #[test]
+    fn keys_no_one_can_sign_with_are_refused() {
+        let identity = {
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        };
+        let mut off_curve = [0u8; 32];
+        // The first y whose x² is not a square (no point has it).
+        for y in 2u8..=255 {
+            off_curve[0] = y;
+            if ed25519_dalek::VerifyingKey::from_bytes(&off_curve).is_err() {
+                break;
+            }
+        }
+        assert!(ed25519_dalek::VerifyingKey::from_bytes(&off_curve).is_err());
+        for bad in [identity, off_curve, [0u8; 32]] {
+            let set = canonicalize(KeySet {
+                keys: vec![
+                    key(1, 1),
+                    WeightedKey {
+                        public_key: Bytes::copy_from_slice(&bad),
+                        weight: 5,
+                    },
+                ],
+                thresholds: Some(Thresholds {
+                    base: 5,
+                    key_management: 5,
+                    ..Thresholds::default()
+                }),
+            });
+            assert!(
+                matches!(validate(&set), Err(KeySetError::UnusableKey(_))),
+                "{}: {:?}",
+                hex::encode(bad),
+                validate(&set)
+            );
+        }
+        validate(&two_of_three()).expect("real keys pass");
+    }
+
     #[test]
     fn thresholds_per_class() {
         let s = two_of_three();
@@ -326,7 +388,7 @@ mod tests {
     fn changes_that_would_lock_the_account_out_are_refused() {
         let s = two_of_three();
         let remove = |b: u8| KeyChange {
-            change: Some(key_change::Change::RemoveKey(Bytes::from(vec![b; 32]))),
+            change: Some(key_change::Change::RemoveKey(key(b, 1).public_key)),
         };
         // Key management needs 3 of the 3 weights: removing any key strands it.
         assert!(matches!(
@@ -351,7 +413,8 @@ mod tests {
             apply_change(&after, &remove(9)),
             Err(KeySetError::KeyAbsent(_))
         ));
-        let mut last = single(&[1; 32]);
+        let one: [u8; 32] = key(1, 1).public_key.as_ref().try_into().expect("32 bytes");
+        let mut last = single(&one);
         assert_eq!(
             apply_change(&last, &remove(1)),
             Err(KeySetError::KeyCount(0))
@@ -363,6 +426,9 @@ mod tests {
             },
         )
         .expect("add");
-        assert_eq!(last.keys[0].public_key[0], 0, "kept canonical");
+        assert!(
+            last.keys[0].public_key < last.keys[1].public_key,
+            "kept canonical"
+        );
     }
 }
