@@ -251,6 +251,10 @@ impl P2pConfig {
     }
 }
 
+/// Fewest heights a pruning node keeps (`storage.keep_blocks`): a validator that lost its last
+/// unsynced commits, or fell a few heights behind, must find the blocks it needs at its peers.
+pub const MIN_KEEP_BLOCKS: u64 = 64;
+
 /// Storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -260,7 +264,7 @@ pub struct StorageConfig {
     /// RocksDB block cache, MiB.
     pub block_cache_mib: usize,
     /// Keep the blocks, transactions and receipts of only this many latest heights (the state
-    /// is always whole); 0 keeps every block (an archive node).
+    /// is always whole; at least [`MIN_KEEP_BLOCKS`]); 0 keeps every block (an archive node).
     pub keep_blocks: u64,
     /// Take a state snapshot after every height that is a multiple of this (0: none).
     pub snapshot_interval: u64,
@@ -514,6 +518,13 @@ impl NodeConfig {
                 "must be positive and below the engine's concurrent stores (8)",
             );
         }
+        if (1..MIN_KEEP_BLOCKS).contains(&self.storage.keep_blocks) {
+            return bad(
+                "storage.keep_blocks",
+                &self.storage.keep_blocks,
+                "must be 0 (keep every block) or at least 64: peers that fell behind or lost their last commits fetch those blocks here",
+            );
+        }
         if self.storage.snapshot_interval > 0 && self.storage.snapshots_kept == 0 {
             return bad(
                 "storage.snapshots_kept",
@@ -603,6 +614,22 @@ mod tests {
             NodeConfig::load(dir.path()).expect("loads"),
             NodeConfig::default()
         );
+    }
+
+    /// Issue 25 (low): pruning had no floor; `keep_blocks = 1` left peers that fell a height
+    /// behind, or lost an unsynced commit, nothing to fetch.
+    #[test]
+    fn pruning_keeps_at_least_the_floor() {
+        let mut c = NodeConfig::default();
+        for (keep, ok) in [
+            (0, true),
+            (1, false),
+            (MIN_KEEP_BLOCKS - 1, false),
+            (MIN_KEEP_BLOCKS, true),
+        ] {
+            c.storage.keep_blocks = keep;
+            assert_eq!(c.validate().is_ok(), ok, "keep_blocks = {keep}");
+        }
     }
 
     /// Issue 13, defect 7: a p2p message limit below the chain's largest block left a node

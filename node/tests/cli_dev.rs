@@ -317,7 +317,7 @@ fn grpc_over_tls_and_mutual_tls_from_the_cli_and_python() {
 fn a_node_that_prunes_keeps_its_last_blocks_and_the_whole_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fast = ("QUORATE_CFG_BLOCK__EMPTY_INTERVAL_MS", "20");
-    let pruning = [("QUORATE_CFG_STORAGE__KEEP_BLOCKS", "5"), fast];
+    let pruning = [("QUORATE_CFG_STORAGE__KEEP_BLOCKS", "64"), fast];
     let node = DevNode::start_with(dir.path(), &[fast]);
     let k0 = node.key(0);
     let k0 = k0.to_str().expect("utf8");
@@ -358,7 +358,7 @@ fn a_node_that_prunes_keeps_its_last_blocks_and_the_whole_state() {
     // Pruning catches up at most 16 heights per commit: wait until it has.
     let s = wait(&node, "pruning past the transfer, caught up", &|s| {
         let lowest = field(s, "lowest_block_height");
-        lowest > height + 5 && lowest + 5 >= field(s, "height")
+        lowest > height + 5 && lowest + 64 >= field(s, "height")
     });
     let lowest = field(&s, "lowest_block_height");
     let out = std::process::Command::new(common::bin())
