@@ -60,6 +60,28 @@ pub fn deciding_set<'a>(tx: &'a VerifiedTx, committed: Option<&'a KeySet>) -> Op
 /// Checks `tx`'s signing keys against `set` (see [`deciding_set`]); with no set, the account
 /// is a single-key account: one signature, by the key its address is derived from.
 pub fn authorize(tx: &VerifiedTx, set: Option<&KeySet>) -> Result<(), AuthError> {
+    let Some((set, signed)) = members(tx, set)? else {
+        return Ok(());
+    };
+    let action = class(tx, set);
+    let needed = keyset::threshold(set, action);
+    if signed < u64::from(needed) {
+        return Err(AuthError::InsufficientWeight {
+            signed,
+            needed,
+            action: action.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The first half of [`authorize`], cheap enough to run before any signature is verified:
+/// every signing key is one of the account's. Returns the set with the signing keys' weight
+/// (`None` for a single-key account, whose one key is right).
+pub fn members<'a>(
+    tx: &VerifiedTx,
+    set: Option<&'a KeySet>,
+) -> Result<Option<(&'a KeySet, u64)>, AuthError> {
     let Some(set) = set else {
         let derived = Address::of_public_key(&tx.primary_key());
         if derived != tx.signer {
@@ -74,7 +96,7 @@ pub fn authorize(tx: &VerifiedTx, set: Option<&KeySet>) -> Result<(), AuthError>
                 key: hex::encode(&c.public_key),
             });
         }
-        return Ok(());
+        return Ok(None);
     };
     let mut signed = 0u64;
     for key in tx.signing_keys() {
@@ -88,14 +110,5 @@ pub fn authorize(tx: &VerifiedTx, set: Option<&KeySet>) -> Result<(), AuthError>
             }
         }
     }
-    let action = class(tx, set);
-    let needed = keyset::threshold(set, action);
-    if signed < u64::from(needed) {
-        return Err(AuthError::InsufficientWeight {
-            signed,
-            needed,
-            action: action.to_string(),
-        });
-    }
-    Ok(())
+    Ok(Some((set, signed)))
 }

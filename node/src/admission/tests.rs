@@ -201,3 +201,23 @@ fn rejection_log_is_bounded() {
     assert!(log.get(&Hash32([4; 32])).is_some());
     assert_eq!(log.order.len(), 2);
 }
+
+/// Issue 25 (low): every signature of a transaction (up to 16) was verified before the cheap
+/// check that its keys are the account's. Cosignatures by keys the account does not hold are
+/// now refused before any verification: the refusal names the foreign key (`FOREIGN_KEY`),
+/// not a bad signature, although none of these cosignatures would verify.
+#[test]
+fn foreign_cosigners_are_refused_before_any_signature_is_verified() {
+    let t = TestChain::new(2);
+    let mut tx = t.transfer(0, t.addr(1), 10, 0);
+    for i in 0..15u8 {
+        tx.cosignatures.push(quorate_proto::v1::Cosignature {
+            public_key: Bytes::copy_from_slice(&Keypair::from_secret(&[i + 1; 32]).public().0),
+            signature: Bytes::from(vec![0u8; 64]),
+        });
+    }
+    assert_eq!(code(&t, tx), RejectCode::ForeignKey);
+    assert_eq!(t.mempool.lock().len(), 0);
+    // A well-signed transaction of the same batch is admitted as ever.
+    t.admit_ok(vec![t.transfer(1, t.addr(0), 10, 0)]);
+}
