@@ -177,6 +177,7 @@ fn snapshot_chunk(data: &[u8]) {
         block_hash: Hash32([0; 32]),
         chunk_lthashes: vec![LtHash::default()],
         lthash: LtHash::default(),
+        validators: quorate_proto::certificate::ValidatorSet::new(Vec::new()),
     };
     if let Ok(chunk) = manifest.verify_chunk(0, data) {
         assert!(chunk.entries.is_empty() && chunk.index == 0 && chunk.height == 1);

@@ -26,7 +26,7 @@ pub use restore::{import_file, ImportSummary, Restore};
 pub use schedule::SnapshotSchedule;
 pub use store::SnapshotStore;
 pub use take::{take, SnapshotSummary};
-pub use verify::{verify_manifest, VerifiedManifest};
+pub use verify::{manifest_identity, verify_manifest, VerifiedManifest};
 
 use std::path::PathBuf;
 

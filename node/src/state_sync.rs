@@ -17,7 +17,9 @@ use quorate_proto::v1::DecisionResponse;
 
 use crate::network::inbox::Inbox;
 use crate::network::{ConsensusEvent, NetworkHandle};
-use crate::snapshot::{verify_manifest, ImportSummary, Restore, SnapshotError, VerifiedManifest};
+use crate::snapshot::{
+    manifest_identity, verify_manifest, ImportSummary, Restore, SnapshotError, VerifiedManifest,
+};
 
 /// How long a joining node waits for the other validators to connect.
 const CONNECT_WAIT: Duration = Duration::from_secs(15);
@@ -178,13 +180,8 @@ async fn offered_snapshots(
             height = manifest.height,
             "state sync: snapshot offered"
         );
-        // The same snapshot whatever certificate each validator holds for its height.
-        let id = Hash32::of(&prost::Message::encode_to_vec(
-            &quorate_proto::v1::SnapshotManifest {
-                certificate: None,
-                ..manifest.clone()
-            },
-        ));
+        // The same snapshot whatever certificates each validator holds.
+        let id = manifest_identity(&manifest);
         match verify_manifest(
             manifest,
             chain.chain_id,
@@ -204,7 +201,6 @@ async fn offered_snapshots(
     if !waiting.is_empty() {
         tracing::info!(unanswered = ?waiting, "state sync: validators did not answer in time");
     }
-    let vouched = chain.validators.len() - chain.validators.quorum() + 1;
     let mut candidates: Vec<(VerifiedManifest, Vec<u32>)> = offered.into_values().collect();
     for (_, from) in &mut candidates {
         // Asked in validator order, whoever answered first.
@@ -213,22 +209,37 @@ async fn offered_snapshots(
     let order = rank(
         &candidates
             .iter()
-            .map(|(v, from)| (v.height(), from.len()))
+            .map(|(v, from)| {
+                let (count, needed) = vouching(from, chain.validators, &v.validators);
+                (v.height(), count, needed)
+            })
             .collect::<Vec<_>>(),
-        vouched,
     );
     let mut slots: Vec<Option<_>> = candidates.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// The order in which to try snapshots offered as (height, validators offering it): those
-/// offered by at least `vouched` validators first, then the rest; within each, highest first,
-/// then the most offered.
-fn rank(offers: &[(u64, usize)], vouched: usize) -> Vec<usize> {
+/// How many of the validators that offered a snapshot (`offered_by`, indices in `asked`) are
+/// validators of the set in force at its height, and how many of those make f + 1 of that
+/// set (so that one of them at least is honest): the vouching is counted in the set that
+/// certified the snapshot, not in the genesis set (issue 25).
+fn vouching(offered_by: &[u32], asked: &ValidatorSet, in_force: &ValidatorSet) -> (usize, usize) {
+    let count = offered_by
+        .iter()
+        .filter_map(|i| asked.keys().get(*i as usize))
+        .filter(|k| in_force.index_of(k).is_some())
+        .count();
+    (count, in_force.max_faulty() + 1)
+}
+
+/// The order in which to try snapshots offered as (height, vouching validators, how many make
+/// f + 1): those vouched for by f + 1 validators first, then the rest; within each, highest
+/// first, then the most offered.
+fn rank(offers: &[(u64, usize, usize)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..offers.len()).collect();
     order.sort_by_key(|&i| {
-        let (height, count) = offers[i];
-        std::cmp::Reverse((count >= vouched, height, count))
+        let (height, count, needed) = offers[i];
+        std::cmp::Reverse((count >= needed, height, count))
     });
     order
 }
@@ -337,14 +348,65 @@ async fn fetch_chunks(
 
 #[cfg(test)]
 mod tests {
-    use super::rank;
+    use super::{rank, vouching};
+    use quorate_proto::certificate::ValidatorSet;
+    use quorate_proto::v1::{
+        CommitCertificate, CommitSignature, SnapshotManifest, ValidatorSetChange,
+    };
 
     #[test]
     fn a_snapshot_f_plus_one_validators_offer_comes_before_a_newer_one_fewer_offer() {
         // Four validators (f = 1): one offers height 3000 alone, two offer 2000, one 1000.
-        let offers = [(3000, 1), (2000, 2), (1000, 1), (2000, 1)];
-        assert_eq!(rank(&offers, 2), vec![1, 0, 3, 2]);
+        let offers = [(3000, 1, 2), (2000, 2, 2), (1000, 1, 2), (2000, 1, 2)];
+        assert_eq!(rank(&offers), vec![1, 0, 3, 2]);
         // With every offer vouched for, the newest first.
-        assert_eq!(rank(&[(1000, 3), (2000, 2)], 2), vec![1, 0]);
+        assert_eq!(rank(&[(1000, 3, 2), (2000, 2, 2)]), vec![1, 0]);
+    }
+
+    /// Issue 25 (medium): the f + 1 count used the genesis set. After a change to seven
+    /// validators (f = 2), two offers are not enough; and an offer by a validator that has
+    /// left the set vouches for nothing.
+    #[test]
+    fn vouching_is_counted_in_the_set_that_certified_the_snapshot() {
+        let key = |i: u8| quorate_proto::Keypair::from_secret(&[i; 32]).public();
+        let genesis = ValidatorSet::new((1..=4).map(key).collect());
+        let later = ValidatorSet::new((2..=8).map(key).collect());
+        // Genesis validators 1, 2 and 3 (keys 2, 3, 4) are still validators; 0 (key 1) left.
+        assert_eq!(vouching(&[1, 2], &genesis, &later), (2, 3));
+        assert_eq!(vouching(&[0, 1, 2], &genesis, &later), (2, 3));
+        assert_eq!(vouching(&[1, 2, 3], &genesis, &later), (3, 3));
+        assert_eq!(vouching(&[0, 1], &genesis, &genesis), (2, 2));
+    }
+
+    /// Issue 25 (medium): a manifest's identity left out only its top certificate, while each
+    /// validator carries its own certificates of the set changes too: honest manifests of one
+    /// snapshot after a set change all differed, and none was offered by f + 1 validators.
+    #[test]
+    fn manifests_of_one_snapshot_are_one_whatever_certificates_they_carry() {
+        let cert = |b: u8| CommitCertificate {
+            height: 9,
+            signatures: vec![CommitSignature {
+                validator_index: u32::from(b),
+                signature: vec![b; 64].into(),
+            }],
+            ..Default::default()
+        };
+        let manifest = |b: u8| SnapshotManifest {
+            height: 100,
+            header: vec![1, 2, 3].into(),
+            certificate: Some(cert(b)),
+            set_changes: vec![ValidatorSetChange {
+                height: 10,
+                header: vec![4, 5].into(),
+                certificate: Some(cert(b)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let id = crate::snapshot::manifest_identity;
+        assert_eq!(id(&manifest(1)), id(&manifest(2)));
+        let mut other = manifest(1);
+        other.set_changes[0].height = 11;
+        assert_ne!(id(&other), id(&manifest(1)), "the changes themselves count");
     }
 }

@@ -23,6 +23,22 @@ pub struct VerifiedManifest {
     pub chunk_lthashes: Vec<LtHash>,
     /// Their sum: the accumulator of the whole state.
     pub lthash: LtHash,
+    /// The validator set in force at the snapshot's height (proven from genesis by the set
+    /// changes the manifest carries).
+    pub validators: ValidatorSet,
+}
+
+/// What makes two manifests the same snapshot, whichever validator serves it: everything but
+/// the certificates, which each validator holds its own of (the top one, and those of the set
+/// changes: issue 25, honest manifests of one height after a set change all differed, so no
+/// snapshot was ever offered by f + 1 validators).
+pub fn manifest_identity(manifest: &SnapshotManifest) -> Hash32 {
+    let mut m = manifest.clone();
+    m.certificate = None;
+    for c in &mut m.set_changes {
+        c.certificate = None;
+    }
+    Hash32::of(&m.encode_to_vec())
 }
 
 /// Most validator set changes a manifest may carry (each is a header, a certificate and a set).
@@ -78,7 +94,7 @@ pub fn verify_manifest(
         )));
     }
     follow_set_changes(chain_id, genesis_set, &manifest.set_changes, u64::MAX)?;
-    let validators = &follow_set_changes(
+    let validators = follow_set_changes(
         chain_id,
         genesis_set,
         &manifest.set_changes,
@@ -91,7 +107,7 @@ pub fn verify_manifest(
     verify_certificate(
         certificate,
         chain_id,
-        validators,
+        &validators,
         manifest.height,
         &block_hash,
     )
@@ -139,6 +155,7 @@ pub fn verify_manifest(
         block_hash,
         chunk_lthashes,
         lthash,
+        validators,
     })
 }
 
