@@ -426,3 +426,58 @@ fn an_entry_moved_to_another_kind_is_refused() {
         restore.abandon();
     }
 }
+
+/// Issue 25 (high): a set-change proof showed that the changes carried happened, not that none
+/// was missing: a server could drop the last change (its proof is signed by the set before
+/// it), and the joining node took the old set for the heights after it. The set the changes
+/// prove for the next height must now be the one the certified header names.
+#[test]
+fn a_manifest_missing_a_set_change_is_refused() {
+    use quorate_proto::v1::{
+        admin, tx_body::Payload as Wire, Admin, ReplaceValidator, ValidatorEntry,
+    };
+    let t = TestChain::new(2);
+    let new = quorate_proto::Keypair::from_secret(&[42; 32]);
+    let replace = t.signed(
+        0,
+        0,
+        10_000,
+        Wire::Admin(Admin {
+            action: Some(admin::Action::ReplaceValidator(ReplaceValidator {
+                old_key: t.validator.public().0.to_vec().into(),
+                new: Some(ValidatorEntry {
+                    public_key: new.public().0.to_vec().into(),
+                    name: "moved".into(),
+                }),
+            })),
+        }),
+    );
+    t.admit_ok(vec![replace]);
+    let decided = t.produce().expect("block").height;
+    let effective = decided + t.chain.info().params.validator_set_delay;
+    // Up to the height before the change: the snapshot's header names the new set.
+    let mut nonce = 0;
+    while t.chain.head().height + 1 < effective {
+        t.admit_ok(vec![t.transfer(1, t.addr(0), 1, nonce)]);
+        nonce += 1;
+        t.produce().expect("block");
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, summary) = snapshot_of(&t, &work.path().join("snapshots"));
+    assert_eq!(summary.height, effective - 1);
+    let manifest = store.manifest(summary.height).expect("manifest");
+    assert_eq!(
+        manifest.set_changes.len(),
+        1,
+        "the change to come is carried"
+    );
+    verified(&t, manifest.clone()).expect("the whole manifest verifies");
+    let mut cut = manifest;
+    cut.set_changes.clear();
+    match verified(&t, cut) {
+        Err(SnapshotError::BadManifest(reason)) => {
+            assert!(reason.contains("a change is missing"), "{reason}")
+        }
+        other => panic!("a manifest without its last change: {other:?}"),
+    }
+}

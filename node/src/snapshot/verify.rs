@@ -115,6 +115,23 @@ pub fn verify_manifest(
         height: manifest.height,
         source,
     })?;
+    // The changes carried must be all of them (issue 25): the set they prove for the next
+    // height is the one the certified header names. A change dropped from the end of the list
+    // (whose proof the set before it signs) no longer passes unseen.
+    let next = follow_set_changes(
+        chain_id,
+        genesis_set,
+        &manifest.set_changes,
+        manifest.height + 1,
+    )?;
+    if header.next_validators_hash.as_ref() != next.hash().0 {
+        return Err(bad(format!(
+            "the set changes carried prove set {} for height {}, but the certified header names {}: a change is missing",
+            next.hash(),
+            manifest.height + 1,
+            hex::encode(&header.next_validators_hash)
+        )));
+    }
     if manifest.chunks.is_empty() || manifest.chunks.len() > MAX_CHUNKS {
         return Err(bad(format!(
             "{} chunks (1 to {MAX_CHUNKS} allowed)",
