@@ -7,10 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use quorate_genesis::{Genesis, KeyFile};
-use quorate_proto::certificate::follow_set_changes;
+use quorate_proto::certificate::{follow_set_changes, verify_certificate};
 use quorate_proto::crypto::PublicKey;
 use quorate_proto::v1::chain_service_client::ChainServiceClient;
-use quorate_proto::v1::{GetValidatorSetRequest, GetValidatorSetResponse, ValidatorEntry};
+use quorate_proto::v1::{
+    get_block_request, GetBlockRequest, GetValidatorSetRequest, GetValidatorSetResponse,
+    ValidatorEntry,
+};
 use serde_json::{json, Value};
 
 use super::client::{connect, runtime, status_err};
@@ -79,7 +82,8 @@ fn list(entries: &[ValidatorEntry]) -> String {
 /// Runs `quorate validators`.
 pub(super) fn run(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let r = ChainServiceClient::new(connect(&args.opts.node).await?)
+        let mut client = ChainServiceClient::new(connect(&args.opts.node).await?);
+        let r = client
             .get_validator_set(GetValidatorSetRequest {
                 height: args.height,
             })
@@ -105,6 +109,44 @@ pub(super) fn run(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {
                         "the node names a set for height {} other than the one its changes prove",
                         r.height
                     );
+                }
+                // And none is missing (issue 25): the certified header of the height before
+                // names that set.
+                if r.height > 1 {
+                    let before = r.height - 1;
+                    let block = client
+                        .get_block(GetBlockRequest {
+                            selector: Some(get_block_request::Selector::Height(before)),
+                            include_transactions: false,
+                        })
+                        .await
+                        .map_err(|s| status_err(&format!("block {before}"), s))?
+                        .into_inner();
+                    let cert = block.certificate.as_ref().with_context(|| {
+                        format!("the node gave block {before} without its certificate")
+                    })?;
+                    let deciding =
+                        follow_set_changes(&genesis.chain_id, &genesis.validator_set(), &r.changes, before)?;
+                    verify_certificate(
+                        cert,
+                        &genesis.chain_id,
+                        &deciding,
+                        before,
+                        &quorate_proto::crypto::Hash32::of(&block.header_bytes),
+                    )
+                    .with_context(|| format!("the certificate of block {before} does not check out"))?;
+                    let decoded = <quorate_proto::v1::BlockHeader as prost::Message>::decode(
+                        block.header_bytes.as_ref(),
+                    )
+                    .with_context(|| format!("header of block {before}"))?;
+                    if decoded.next_validators_hash.as_ref() != proven.hash().0 {
+                        anyhow::bail!(
+                            "block {before}, certified, names set {} for height {}; the node's changes prove {}: a change is missing",
+                            hex::encode(&decoded.next_validators_hash),
+                            r.height,
+                            proven.hash()
+                        );
+                    }
                 }
                 Some(true)
             }
