@@ -268,7 +268,9 @@ impl Mempool {
 
     fn remove(&mut self, hash: &Hash32) {
         if let Some(e) = self.entries.remove(hash) {
-            if !self.decided.contains_key(hash) {
+            // The decided copy keeps its leaf until the commit is written; the pending copy's
+            // own leaf goes (issue 25: a block's copy may carry other signing keys).
+            if self.decided.get(hash).is_none_or(|d| d.leaf != e.tx.leaf) {
                 self.leaves.remove(&e.tx.leaf);
             }
             self.arrival.remove(&e.seq);
@@ -297,9 +299,11 @@ impl Mempool {
     pub fn on_decided(&mut self, decided: &[Arc<VerifiedTx>], changes: &[(Address, Account)]) {
         for tx in decided {
             if self.entries.contains_key(&tx.hash) {
-                // Into `decided` first, so that `remove` keeps the leaf for `get_leaf`.
+                // Into `decided` first, so that `remove` keeps the leaf for `get_leaf`; the
+                // block's copy is found by its own leaf.
                 self.decided.insert(tx.hash, tx.clone());
                 self.remove(&tx.hash);
+                self.leaves.insert(tx.leaf, tx.hash);
             }
         }
         self.decided_nonces = changes.iter().map(|(a, acct)| (*a, acct.nonce)).collect();

@@ -134,3 +134,70 @@ fn a_decided_blocks_transactions_leave_the_pending_set_but_stay_findable_until_w
     assert!(pool.get(&a0.hash).is_none(), "gone once written");
     assert_eq!(pool.len(), 2);
 }
+
+/// Issue 25 (low): when a block's copy of a pending transaction had another leaf (the same
+/// transaction signed by another of the account's keys), the pending copy's leaf stayed in
+/// the leaf map for good: a leak per such block. And the decided copy's leaf was not found
+/// while its commit was written.
+#[test]
+fn a_decided_copy_with_another_leaf_leaves_no_leaf_behind() {
+    use quorate_proto::tx::{body_for, sign};
+    use quorate_proto::v1::{key_change, tx_body, KeyChange, Transfer, WeightedKey};
+    let t = TestChain::new(2);
+    let (a, b) = (t.accounts[0].clone(), t.accounts[1].clone());
+    let fuel = t.genesis.params.transfer_fuel;
+    let add = sign(
+        &quorate_proto::tx::body(
+            &t.genesis.chain_id,
+            &a,
+            0,
+            fuel,
+            tx_body::Payload::Keys(KeyChange {
+                change: Some(key_change::Change::AddKey(WeightedKey {
+                    public_key: bytes::Bytes::copy_from_slice(&b.public().0),
+                    weight: 1,
+                })),
+            }),
+        ),
+        &a,
+    );
+    t.admit_ok(vec![add]);
+    t.produce().expect("block");
+    // One transfer of account 0, signed by a (pending here) and by b (in the block).
+    let body = body_for(
+        &t.genesis.chain_id,
+        t.addr(0),
+        1,
+        fuel,
+        tx_body::Payload::Transfer(Transfer {
+            to: bytes::Bytes::copy_from_slice(&t.addr(1).0),
+            amount: 3,
+            memo: bytes::Bytes::new(),
+        }),
+    );
+    t.admit_ok(vec![sign(&body, &a)]);
+    let by_b = Arc::new(
+        crate::admission::verify_one(sign(&body, &b), &t.genesis.chain_id, &t.genesis.params)
+            .expect("valid"),
+    );
+    let mut pool = t.mempool.lock();
+    let pending_leaf = pool.get(&by_b.hash).expect("pending").leaf;
+    assert_ne!(pending_leaf, by_b.leaf, "two copies, two leaves");
+    let after = [(
+        t.addr(0),
+        Account {
+            balance: BALANCE,
+            nonce: 2,
+            keyed: true,
+        },
+    )];
+    pool.on_decided(std::slice::from_ref(&by_b), &after);
+    assert_eq!(
+        pool.get_leaf(&by_b.leaf).map(|tx| tx.leaf),
+        Some(by_b.leaf),
+        "the decided copy is found by its leaf while its commit is written"
+    );
+    pool.on_commit(std::slice::from_ref(&by_b), &after);
+    assert!(pool.is_empty());
+    assert!(pool.leaves.is_empty(), "leaves left: {:?}", pool.leaves);
+}
