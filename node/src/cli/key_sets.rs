@@ -203,32 +203,64 @@ fn read_key_set(path: &Path) -> anyhow::Result<KeySet> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let v: Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    key_set_from_json(&v).with_context(|| format!("{}", path.display()))
+}
+
+/// A number of a key set file: absent means 0 where `optional`; anything that is not a whole
+/// number within `max` is an error, never a silent truncation (issue 25).
+fn number(v: &Value, what: &str, max: u64, optional: bool) -> anyhow::Result<u64> {
+    match v {
+        Value::Null if optional => Ok(0),
+        Value::Null => bail!("no {what}"),
+        _ => match v.as_u64() {
+            Some(n) if n <= max => Ok(n),
+            _ => bail!("{what} is {v}; it must be a whole number from 0 to {max}"),
+        },
+    }
+}
+
+/// Parses the JSON form of a key set ([`key_set_json`], plus the `address` that `quorate keys
+/// multisig` writes, which must be the set's).
+fn key_set_from_json(v: &Value) -> anyhow::Result<KeySet> {
+    let u32_max = u64::from(u32::MAX);
     let keys = v["keys"]
         .as_array()
-        .with_context(|| format!("{}: no \"keys\"", path.display()))?
+        .context("no \"keys\"")?
         .iter()
-        .map(|k| {
-            let pk = hex::decode(k["public_key"].as_str().unwrap_or_default())
-                .context("public_key is not hex")?;
+        .enumerate()
+        .map(|(i, k)| {
+            let pk = hex::decode(
+                k["public_key"]
+                    .as_str()
+                    .with_context(|| format!("key {i}: no public_key"))?,
+            )
+            .with_context(|| format!("key {i}: public_key is not hex"))?;
             Ok(WeightedKey {
                 public_key: Bytes::from(pk),
-                weight: k["weight"].as_u64().unwrap_or(0) as u32,
+                weight: number(&k["weight"], &format!("key {i}: weight"), u32_max, false)? as u32,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let t = &v["thresholds"];
-    let n = |f: &str| t[f].as_u64().unwrap_or(0);
+    let n =
+        |f: &str, max: u64, optional: bool| number(&t[f], &format!("threshold {f}"), max, optional);
     let set = keyset::canonicalize(KeySet {
         keys,
         thresholds: Some(Thresholds {
-            base: n("base") as u32,
-            key_management: n("key_management") as u32,
-            deploy: n("deploy") as u32,
-            large_transfer_above: n("large_transfer_above"),
-            large_transfer: n("large_transfer") as u32,
+            base: n("base", u32_max, false)? as u32,
+            key_management: n("key_management", u32_max, false)? as u32,
+            deploy: n("deploy", u32_max, true)? as u32,
+            large_transfer_above: n("large_transfer_above", u64::MAX, true)?,
+            large_transfer: n("large_transfer", u32_max, true)? as u32,
         }),
     });
-    keyset::validate(&set).with_context(|| format!("{}", path.display()))?;
+    keyset::validate(&set)?;
+    if let Some(written) = v["address"].as_str() {
+        let derived = keyset::address(&set);
+        if written != derived.to_hex() {
+            bail!("the file names address {written}, but its keys and thresholds derive {derived}");
+        }
+    }
     Ok(set)
 }
 
@@ -390,16 +422,60 @@ pub fn sign_file(
         .with_context(|| format!("writing {}", out.display()))?;
     let hash = tx_hash(&tx.body);
     let signatures = 1 + tx.cosignatures.len();
+    // What the co-signer just signed, in words, not only its hash.
+    let body = quorate_proto::v1::TxBody::decode(tx.body.as_ref()).unwrap_or_default();
+    let signed_by: Vec<String> = std::iter::once(hex::encode(&tx.public_key))
+        .chain(tx.cosignatures.iter().map(|c| hex::encode(&c.public_key)))
+        .collect();
     if json {
         println!(
             "{}",
-            json!({"tx_hash": hash.to_hex(), "signatures": signatures, "saved": out.display().to_string()})
+            json!({"tx_hash": hash.to_hex(), "signatures": signatures, "signed_by": signed_by,
+                   "body": super::output::tx_body_json(&body), "saved": out.display().to_string()})
         );
     } else {
+        println!("tx {hash}\n{}", super::output::tx_body_text(&body));
         println!(
-            "tx {hash}: {signatures} signatures, saved to {}",
+            "{signatures} signatures ({}), saved to {}",
+            signed_by.join(", "),
             out.display()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 25 (low): a weight above u32 was truncated without a word, and the address the
+    /// file names was ignored.
+    #[test]
+    fn a_key_set_file_is_read_exactly_or_refused() {
+        let key = |b: u8| hex::encode(quorate_proto::Keypair::from_secret(&[b; 32]).public().0);
+        let file = |weight: Value, address: Option<&str>| {
+            let mut v = json!({
+                "keys": [{"public_key": key(1), "weight": weight}, {"public_key": key(2), "weight": 1}],
+                "thresholds": {"base": 1, "key_management": 2},
+            });
+            if let Some(a) = address {
+                v["address"] = json!(a);
+            }
+            v
+        };
+        let set = key_set_from_json(&file(json!(1), None)).expect("valid");
+        let written = key_set_json(&set);
+        let mut with_address = written.clone();
+        with_address["address"] = json!(keyset::address(&set).to_hex());
+        assert_eq!(key_set_from_json(&with_address).expect("round trip"), set);
+        let err = key_set_from_json(&file(json!(u64::from(u32::MAX) + 2), None))
+            .expect_err("truncated weight");
+        assert!(err.to_string().contains("weight"), "{err}");
+        assert!(key_set_from_json(&file(json!(-1), None)).is_err());
+        assert!(key_set_from_json(&file(json!(1.5), None)).is_err());
+        assert!(key_set_from_json(&file(Value::Null, None)).is_err());
+        let err = key_set_from_json(&file(json!(1), Some(&"00".repeat(20))))
+            .expect_err("another address");
+        assert!(err.to_string().contains("derive"), "{err}");
+    }
 }

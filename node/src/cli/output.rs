@@ -267,3 +267,105 @@ pub fn status_text(s: &NodeStatus) -> String {
     }
     out
 }
+
+/// What a transaction body asks, for a co-signer to read before signing: who, on which chain,
+/// which nonce and fuel limit, and the payload in words (issue 25: `tx sign` showed a hash).
+pub fn tx_body_json(body: &quorate_proto::v1::TxBody) -> Value {
+    use quorate_proto::v1::{admin, key_change, tx_body::Payload};
+    let hexs = |b: &[u8]| hex::encode(b);
+    let payload = match &body.payload {
+        None => json!({"kind": "none"}),
+        Some(Payload::Transfer(t)) => json!({
+            "kind": "transfer", "to": hexs(&t.to), "amount": t.amount,
+            "memo": String::from_utf8_lossy(&t.memo),
+        }),
+        Some(Payload::Deploy(d)) => json!({
+            "kind": "deploy",
+            "code_hash": quorate_proto::Hash32::of(&d.code).to_hex(),
+            "code_bytes": d.code.len(),
+            "machine_code_bytes": d.machine_code.len(),
+            "init_args": hexs(&d.init_args),
+        }),
+        Some(Payload::Call(c)) => json!({
+            "kind": "call", "contract": hexs(&c.contract), "method": c.method,
+            "args": hexs(&c.args), "value": c.value,
+        }),
+        Some(Payload::Admin(a)) => match &a.action {
+            Some(admin::Action::SetTrustedDeployer(t)) => json!({
+                "kind": "admin", "action": "set_trusted_deployer",
+                "account": hexs(&t.account), "trusted": t.trusted,
+            }),
+            Some(admin::Action::SetAdmin(to)) => {
+                json!({"kind": "admin", "action": "set_admin", "admin": hexs(to)})
+            }
+            Some(admin::Action::AddValidator(v)) => json!({
+                "kind": "admin", "action": "add_validator",
+                "public_key": hexs(&v.public_key), "name": v.name,
+            }),
+            Some(admin::Action::RemoveValidator(k)) => {
+                json!({"kind": "admin", "action": "remove_validator", "public_key": hexs(k)})
+            }
+            Some(admin::Action::ReplaceValidator(r)) => json!({
+                "kind": "admin", "action": "replace_validator", "old_key": hexs(&r.old_key),
+                "new_key": r.new.as_ref().map(|n| hexs(&n.public_key)),
+            }),
+            None => json!({"kind": "admin", "action": "none"}),
+        },
+        Some(Payload::Keys(k)) => match &k.change {
+            Some(key_change::Change::AddKey(w)) => json!({
+                "kind": "key_change", "change": "add_key",
+                "public_key": hexs(&w.public_key), "weight": w.weight,
+            }),
+            Some(key_change::Change::RemoveKey(key)) => {
+                json!({"kind": "key_change", "change": "remove_key", "public_key": hexs(key)})
+            }
+            Some(key_change::Change::SetWeight(w)) => json!({
+                "kind": "key_change", "change": "set_weight",
+                "public_key": hexs(&w.public_key), "weight": w.weight,
+            }),
+            Some(key_change::Change::SetThresholds(t)) => json!({
+                "kind": "key_change", "change": "set_thresholds", "base": t.base,
+                "key_management": t.key_management, "deploy": t.deploy,
+                "large_transfer": t.large_transfer, "large_transfer_above": t.large_transfer_above,
+            }),
+            None => json!({"kind": "key_change", "change": "none"}),
+        },
+    };
+    json!({
+        "chain_id": body.chain_id,
+        "signer": hexs(&body.signer),
+        "nonce": body.nonce,
+        "fuel_limit": body.fuel_limit,
+        "payload": payload,
+    })
+}
+
+/// [`tx_body_json`] as one line per field.
+pub fn tx_body_text(body: &quorate_proto::v1::TxBody) -> String {
+    let v = tx_body_json(body);
+    let mut lines = vec![format!(
+        "account {} on chain {}: nonce {}, fuel limit {}",
+        v["signer"].as_str().unwrap_or_default(),
+        v["chain_id"].as_str().unwrap_or_default(),
+        v["nonce"],
+        v["fuel_limit"]
+    )];
+    if let Some(p) = v["payload"].as_object() {
+        let fields: Vec<String> = p
+            .iter()
+            .filter(|(k, _)| k.as_str() != "kind")
+            .map(|(k, x)| {
+                format!(
+                    "{k}={}",
+                    x.as_str().map_or_else(|| x.to_string(), str::to_owned)
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{}: {}",
+            p.get("kind").and_then(Value::as_str).unwrap_or("?"),
+            fields.join(" ")
+        ));
+    }
+    lines.join("\n")
+}
