@@ -25,8 +25,15 @@ pub enum ActionClass {
     KeyManagement,
     /// A contract deploy.
     Deploy,
-    /// A transfer or call value above the account's `large_transfer_above`.
+    /// A transfer above the account's `large_transfer_above`.
     LargeTransfer(u64),
+    /// A contract call, with the value it carries (large when above `large_transfer_above`).
+    ContractCall {
+        /// The value the call carries.
+        value: u64,
+        /// Whether that is a large transfer.
+        large: bool,
+    },
 }
 
 impl std::fmt::Display for ActionClass {
@@ -36,6 +43,8 @@ impl std::fmt::Display for ActionClass {
             Self::KeyManagement => f.write_str("a key change"),
             Self::Deploy => f.write_str("a deploy"),
             Self::LargeTransfer(amount) => write!(f, "a transfer of {amount}"),
+            Self::ContractCall { value: 0, .. } => f.write_str("a contract call"),
+            Self::ContractCall { value, .. } => write!(f, "a contract call carrying {value}"),
         }
     }
 }
@@ -99,6 +108,7 @@ pub fn single(public_key: &[u8; PUBLIC_KEY_LEN]) -> KeySet {
             deploy: 0,
             large_transfer_above: 0,
             large_transfer: 0,
+            contract_call: 0,
         }),
     }
 }
@@ -175,6 +185,7 @@ pub fn validate(set: &KeySet) -> Result<(), KeySetError> {
         ("key management", t.key_management),
         ("deploy", t.deploy),
         ("large transfer", t.large_transfer),
+        ("contract call", t.contract_call),
     ] {
         if u64::from(threshold) > total {
             return Err(KeySetError::Unreachable {
@@ -203,6 +214,10 @@ pub fn canonical_bytes(set: &KeySet) -> Vec<u8> {
     out.extend_from_slice(&t.deploy.to_be_bytes());
     out.extend_from_slice(&t.large_transfer_above.to_be_bytes());
     out.extend_from_slice(&t.large_transfer.to_be_bytes());
+    // Only when set, so that every address derived before the threshold existed stays.
+    if t.contract_call != 0 {
+        out.extend_from_slice(&t.contract_call.to_be_bytes());
+    }
     out
 }
 
@@ -225,17 +240,33 @@ pub fn weight_of(set: &KeySet, public_key: &[u8]) -> Option<u32> {
         .map(|k| k.weight)
 }
 
-/// The class of an action moving `amount_out` tokens out of the account.
-pub fn class_of(set: &KeySet, deploy: bool, key_change: bool, amount_out: u64) -> ActionClass {
+/// What kind of action a transaction is, for its class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// A key change.
+    KeyChange,
+    /// A contract deploy.
+    Deploy,
+    /// A contract call.
+    Call,
+    /// A transfer or an admin action.
+    Other,
+}
+
+/// The class of an action of `kind` moving `amount_out` tokens out of the account (the amount
+/// of a transfer, the value a call carries).
+pub fn class_of(set: &KeySet, kind: ActionKind, amount_out: u64) -> ActionClass {
     let t = set.thresholds.unwrap_or_default();
-    if key_change {
-        ActionClass::KeyManagement
-    } else if deploy {
-        ActionClass::Deploy
-    } else if t.large_transfer != 0 && amount_out > t.large_transfer_above {
-        ActionClass::LargeTransfer(amount_out)
-    } else {
-        ActionClass::Base
+    let large = t.large_transfer != 0 && amount_out > t.large_transfer_above;
+    match kind {
+        ActionKind::KeyChange => ActionClass::KeyManagement,
+        ActionKind::Deploy => ActionClass::Deploy,
+        ActionKind::Call => ActionClass::ContractCall {
+            value: amount_out,
+            large,
+        },
+        ActionKind::Other if large => ActionClass::LargeTransfer(amount_out),
+        ActionKind::Other => ActionClass::Base,
     }
 }
 
@@ -248,6 +279,18 @@ pub fn threshold(set: &KeySet, class: ActionClass) -> u32 {
         ActionClass::Deploy if t.deploy != 0 => t.deploy,
         ActionClass::Deploy => t.base,
         ActionClass::LargeTransfer(_) => t.large_transfer.max(t.base),
+        ActionClass::ContractCall { large, .. } => {
+            let call = if t.contract_call != 0 {
+                t.contract_call
+            } else {
+                t.base
+            };
+            if large {
+                call.max(t.large_transfer)
+            } else {
+                call
+            }
+        }
     }
 }
 
@@ -304,6 +347,7 @@ mod tests {
                 deploy: 0,
                 large_transfer_above: 5_000,
                 large_transfer: 3,
+                contract_call: 0,
             }),
         })
     }
@@ -375,13 +419,51 @@ mod tests {
         validate(&two_of_three()).expect("real keys pass");
     }
 
+    /// Issue 25: calls have a threshold of their own; a call carrying a large value needs the
+    /// higher of it and the large-transfer one; an address derived without it is unchanged.
+    #[test]
+    fn contract_calls_have_their_own_threshold() {
+        let mut s = two_of_three();
+        let before = address(&s);
+        let call = |s: &KeySet, value| threshold(s, class_of(s, ActionKind::Call, value));
+        assert_eq!(call(&s, 0), 2, "0: the base threshold");
+        assert_eq!(call(&s, 5_001), 3, "a large value: large_transfer");
+        s.thresholds.as_mut().expect("t").contract_call = 3;
+        validate(&s).expect("reachable");
+        assert_ne!(
+            address(&s),
+            before,
+            "a set threshold is part of the address"
+        );
+        assert_eq!(call(&s, 0), 3);
+        assert_eq!(
+            threshold(&s, class_of(&s, ActionKind::Other, 10)),
+            2,
+            "transfers keep base"
+        );
+        s.thresholds.as_mut().expect("t").contract_call = 4;
+        assert!(matches!(
+            validate(&s),
+            Err(KeySetError::Unreachable {
+                name: "contract call",
+                ..
+            })
+        ));
+        s.thresholds.as_mut().expect("t").contract_call = 0;
+        assert_eq!(
+            address(&s),
+            before,
+            "unset, the address is the one derived before"
+        );
+    }
+
     #[test]
     fn thresholds_per_class() {
         let s = two_of_three();
-        assert_eq!(threshold(&s, class_of(&s, false, false, 5_000)), 2);
-        assert_eq!(threshold(&s, class_of(&s, false, false, 5_001)), 3);
-        assert_eq!(threshold(&s, class_of(&s, true, false, 0)), 2);
-        assert_eq!(threshold(&s, class_of(&s, false, true, 0)), 3);
+        assert_eq!(threshold(&s, class_of(&s, ActionKind::Other, 5_000)), 2);
+        assert_eq!(threshold(&s, class_of(&s, ActionKind::Other, 5_001)), 3);
+        assert_eq!(threshold(&s, class_of(&s, ActionKind::Deploy, 0)), 2);
+        assert_eq!(threshold(&s, class_of(&s, ActionKind::KeyChange, 0)), 3);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! the mempool again when a key-set change commits (docs/TRANSACTIONS.md, "Multi-key accounts").
 
 use quorate_proto::crypto::Address;
-use quorate_proto::keyset::{self, ActionClass};
+use quorate_proto::keyset::{self, ActionClass, ActionKind};
 use quorate_proto::v1::KeySet;
 
 use super::{Payload, VerifiedTx};
@@ -42,12 +42,13 @@ pub enum AuthError {
 
 /// The class of `tx`'s action under `set`.
 pub fn class(tx: &VerifiedTx, set: &KeySet) -> ActionClass {
-    keyset::class_of(
-        set,
-        matches!(tx.payload, Payload::Deploy { .. }),
-        matches!(tx.payload, Payload::Keys(_)),
-        tx.payload.amount_out(),
-    )
+    let kind = match tx.payload {
+        Payload::Keys(_) => ActionKind::KeyChange,
+        Payload::Deploy { .. } => ActionKind::Deploy,
+        Payload::Call { .. } => ActionKind::Call,
+        Payload::Transfer { .. } | Payload::Admin(_) => ActionKind::Other,
+    };
+    keyset::class_of(set, kind, tx.payload.amount_out())
 }
 
 /// The key set that decides for `tx`'s account: `committed` when the account has one,

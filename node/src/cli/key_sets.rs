@@ -144,6 +144,10 @@ pub struct ThresholdArgs {
     /// The amount above which `--large-transfer` applies.
     #[arg(long, default_value_t = 0)]
     pub large_transfer_above: u64,
+    /// Weight a contract call needs, whatever value it carries (default: `--threshold`): a
+    /// contract can move value a call does not carry, which `--large-transfer` cannot see.
+    #[arg(long, default_value_t = 0)]
+    pub contract_call: u32,
 }
 
 impl ThresholdArgs {
@@ -154,6 +158,7 @@ impl ThresholdArgs {
             deploy: self.deploy,
             large_transfer_above: self.large_transfer_above,
             large_transfer: self.large_transfer,
+            contract_call: self.contract_call,
         }
     }
 }
@@ -194,6 +199,7 @@ pub fn key_set_json(set: &KeySet) -> Value {
             "deploy": t.deploy,
             "large_transfer": t.large_transfer,
             "large_transfer_above": t.large_transfer_above,
+            "contract_call": t.contract_call,
         },
     })
 }
@@ -252,6 +258,7 @@ fn key_set_from_json(v: &Value) -> anyhow::Result<KeySet> {
             deploy: n("deploy", u32_max, true)? as u32,
             large_transfer_above: n("large_transfer_above", u64::MAX, true)?,
             large_transfer: n("large_transfer", u32_max, true)? as u32,
+            contract_call: n("contract_call", u32_max, true)? as u32,
         }),
     });
     keyset::validate(&set)?;
@@ -317,6 +324,9 @@ fn key_set_text(set: &KeySet) -> String {
             ", transfers above {} {}",
             t.large_transfer_above, t.large_transfer
         );
+    }
+    if t.contract_call != 0 {
+        out += &format!(", contract calls {}", t.contract_call);
     }
     out
 }

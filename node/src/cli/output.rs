@@ -327,6 +327,7 @@ pub fn tx_body_json(body: &quorate_proto::v1::TxBody) -> Value {
                 "kind": "key_change", "change": "set_thresholds", "base": t.base,
                 "key_management": t.key_management, "deploy": t.deploy,
                 "large_transfer": t.large_transfer, "large_transfer_above": t.large_transfer_above,
+                "contract_call": t.contract_call,
             }),
             None => json!({"kind": "key_change", "change": "none"}),
         },

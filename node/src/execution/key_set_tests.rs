@@ -279,3 +279,70 @@ fn a_transaction_hash_is_included_at_most_once() {
         ExecStatus::InsufficientWeight as i32
     );
 }
+
+/// Issue 25 (medium): the large-transfer threshold did not cover value a contract moves for a
+/// call that carries none (the remittance contract's `remit` pays from reserves): one key could
+/// do it. A `contract_call` threshold now guards every call of the account, whatever value it
+/// carries; a call that carries a large value needs the higher of the two.
+#[test]
+fn the_contract_call_threshold_guards_calls_that_carry_no_value() {
+    use quorate_proto::v1::Call;
+    let t = TestChain::new(2);
+    let (a, b) = (&t.accounts[0], &t.accounts[1]);
+    let fuel = t.genesis.params.transfer_fuel;
+    let keys = |nonce, c| {
+        let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
+        sign(
+            &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
+            a,
+        )
+    };
+    t.admit_ok(vec![keys(
+        0,
+        key_change::Change::AddKey(WeightedKey {
+            public_key: Bytes::copy_from_slice(&b.public().0),
+            weight: 1,
+        }),
+    )]);
+    t.produce().expect("block");
+    t.admit_ok(vec![keys(
+        1,
+        key_change::Change::SetThresholds(Thresholds {
+            base: 1,
+            key_management: 1,
+            contract_call: 2,
+            ..Thresholds::default()
+        }),
+    )]);
+    t.produce().expect("block");
+    let remittance = quorate_genesis::system::system_contract(quorate_genesis::system::REMITTANCE)
+        .expect("system contract")
+        .address();
+    let call = body_for(
+        &t.genesis.chain_id,
+        t.addr(0),
+        2,
+        100_000,
+        tx_body::Payload::Call(Call {
+            contract: Bytes::copy_from_slice(&remittance.0),
+            method: "remit".into(),
+            args: Bytes::new(),
+            value: 0,
+        }),
+    );
+    // One key: a transfer still passes, a call carrying nothing does not.
+    let refused = t
+        .admission
+        .admit(vec![sign(&call, a)])
+        .expect("admit")
+        .remove(0);
+    match &refused.result {
+        Err(e @ crate::admission::AdmissionError::InsufficientWeight { .. }) => {
+            assert!(e.to_string().contains("a contract call needs 2"), "{e}")
+        }
+        other => panic!("a one-key call was {other:?}"),
+    }
+    let mut both = sign(&call, a);
+    assert!(cosign(&mut both, b));
+    t.admit_ok(vec![both]);
+}
