@@ -276,6 +276,29 @@ pub struct StorageConfig {
     /// validators instead of replaying every block from genesis (turn off for an archive
     /// node that must hold every block).
     pub state_sync: bool,
+    /// Trust anchor of state sync and `snapshot import` (0: none): a snapshot is taken only at
+    /// this height or later, proving the validator set `trust_validators_hash` here.
+    pub trust_height: u64,
+    /// Hash (hex) of the validator set deciding `trust_height`, read from a node the operator
+    /// trusts (`quorate validators --height H --json`, `set_hash`).
+    pub trust_validators_hash: String,
+}
+
+impl StorageConfig {
+    /// The trust anchor, if one is configured.
+    pub fn trust_anchor(&self) -> Result<Option<crate::snapshot::TrustAnchor>, ConfigError> {
+        match (self.trust_height, self.trust_validators_hash.is_empty()) {
+            (0, true) => Ok(None),
+            (h, _) => format!("{h}:{}", self.trust_validators_hash)
+                .parse()
+                .map(Some)
+                .map_err(|_: String| ConfigError::Invalid {
+                    field: "storage.trust_height/trust_validators_hash",
+                    value: format!("{h}:{}", self.trust_validators_hash),
+                    why: "give both, a height above 0 and the 64-hex-digit hash of the validator set deciding it, or neither",
+                }),
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -288,6 +311,8 @@ impl Default for StorageConfig {
             snapshots_kept: 2,
             snapshot_dir: PathBuf::from("snapshots"),
             state_sync: true,
+            trust_height: 0,
+            trust_validators_hash: String::new(),
         }
     }
 }
@@ -518,6 +543,7 @@ impl NodeConfig {
                 "must be positive and below the engine's concurrent stores (8)",
             );
         }
+        self.storage.trust_anchor()?;
         if (1..MIN_KEEP_BLOCKS).contains(&self.storage.keep_blocks) {
             return bad(
                 "storage.keep_blocks",

@@ -474,6 +474,7 @@ async fn join_by_state_sync(
         genesis_hash: g.hash(),
         validators: &validators,
         local: validators.index_of(&key.public()),
+        anchor: config.storage.trust_anchor()?,
     };
     let mut io = crate::state_sync::Channels {
         net: &parts.handle,

@@ -26,7 +26,7 @@ pub use restore::{import_file, ImportSummary, Restore};
 pub use schedule::SnapshotSchedule;
 pub use store::SnapshotStore;
 pub use take::{take, SnapshotSummary};
-pub use verify::{manifest_identity, verify_manifest, VerifiedManifest};
+pub use verify::{manifest_identity, verify_manifest, TrustAnchor, VerifiedManifest};
 
 use std::path::PathBuf;
 
@@ -97,6 +97,9 @@ pub enum SnapshotError {
     /// The manifest is malformed.
     #[error("snapshot manifest rejected: {0}")]
     BadManifest(String),
+    /// The snapshot does not descend from the operator's trust anchor.
+    #[error("snapshot refused by the trust anchor: {0}")]
+    Untrusted(String),
     /// The certificate does not make the snapshot's header final.
     #[error("snapshot of height {height}: certificate rejected: {source}")]
     Certificate {

@@ -87,6 +87,8 @@ pub struct JoinTarget<'a> {
     pub validators: &'a ValidatorSet,
     /// This node's index among them.
     pub local: Option<u32>,
+    /// The operator's trust anchor, if any: snapshots that do not descend from it are refused.
+    pub anchor: Option<crate::snapshot::TrustAnchor>,
 }
 
 /// Fetches the latest snapshot the other validators offer into the empty database directory
@@ -187,7 +189,13 @@ async fn offered_snapshots(
             chain.chain_id,
             &chain.genesis_hash,
             chain.validators,
-        ) {
+        )
+        .and_then(|v| match &chain.anchor {
+            Some(a) => v
+                .check_anchor(chain.chain_id, chain.validators, a)
+                .map(|()| v),
+            None => Ok(v),
+        }) {
             Ok(v) => {
                 offered
                     .entry((v.height(), id))

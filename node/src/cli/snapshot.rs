@@ -52,6 +52,11 @@ pub enum SnapshotCommand {
         /// Snapshot file (from `quorate snapshot export`).
         #[arg(long)]
         file: PathBuf,
+        /// Trust anchor `HEIGHT:SET_HASH` (default: the node config's `storage.trust_height`
+        /// and `storage.trust_validators_hash`): the snapshot must be at that height or later
+        /// and prove that validator set there.
+        #[arg(long)]
+        trust: Option<snapshot::TrustAnchor>,
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
@@ -68,7 +73,12 @@ pub(super) fn run(cmd: SnapshotCommand) -> anyhow::Result<ExitCode> {
             out,
             json,
         } => export(&home, height, &out, json),
-        SnapshotCommand::Import { home, file, json } => import(&home, &file, json),
+        SnapshotCommand::Import {
+            home,
+            file,
+            trust,
+            json,
+        } => import(&home, &file, trust, json),
     }
 }
 
@@ -164,8 +174,17 @@ fn take_offline(data: &Path, store: &SnapshotStore) -> anyhow::Result<u64> {
     Ok(taken.map_or(head.height, |s| s.height))
 }
 
-fn import(home: &Path, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn import(
+    home: &Path,
+    file: &Path,
+    trust: Option<snapshot::TrustAnchor>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let (config, data, _) = node_dirs(home)?;
+    let anchor = match trust {
+        Some(a) => Some(a),
+        None => config.storage.trust_anchor()?,
+    };
     let genesis_path = NodeConfig::resolve(home, &config.genesis_file);
     let genesis = Genesis::load(&genesis_path)
         .with_context(|| format!("loading genesis {}", genesis_path.display()))?;
@@ -175,6 +194,7 @@ fn import(home: &Path, file: &Path, json: bool) -> anyhow::Result<ExitCode> {
         &genesis.chain_id,
         &genesis.hash(),
         &genesis.validator_set(),
+        anchor.as_ref(),
     )?;
     if json {
         println!(

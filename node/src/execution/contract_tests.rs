@@ -735,6 +735,7 @@ fn a_precompiled_contract_runs_its_machine_code_after_its_artifact_is_lost_and_a
         &info.chain_id,
         &info.genesis_hash,
         &info.validators,
+        None,
     )
     .expect("import");
     let u = TestChain::in_dir(

@@ -188,9 +188,13 @@ pub fn import_file(
     chain_id: &str,
     genesis_hash: &Hash32,
     validators: &ValidatorSet,
+    anchor: Option<&super::TrustAnchor>,
 ) -> Result<ImportSummary, SnapshotError> {
     let (mut reader, manifest) = SnapshotFile::open(file)?;
     let verified = verify_manifest(manifest, chain_id, genesis_hash, validators)?;
+    if let Some(a) = anchor {
+        verified.check_anchor(chain_id, validators, a)?;
+    }
     let mut restore = Restore::begin(target, verified)?;
     for index in 0..restore.manifest().chunk_count() as u32 {
         if let Err(e) = reader

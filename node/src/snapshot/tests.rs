@@ -72,6 +72,7 @@ fn an_imported_snapshot_is_the_same_state_and_the_chain_goes_on_from_it() {
         &info.chain_id,
         &info.genesis_hash,
         &info.validators,
+        None,
     )
     .expect("import");
     assert_eq!(imported.head, head);
@@ -260,7 +261,8 @@ fn a_snapshot_of_another_chain_a_bad_certificate_or_a_used_directory_is_refused(
             used.path(),
             &info.chain_id,
             &info.genesis_hash,
-            &info.validators
+            &info.validators,
+            None
         ),
         Err(SnapshotError::TargetNotEmpty(_))
     ));
@@ -275,7 +277,8 @@ fn a_snapshot_of_another_chain_a_bad_certificate_or_a_used_directory_is_refused(
             &target,
             &info.chain_id,
             &info.genesis_hash,
-            &info.validators
+            &info.validators,
+            None
         ),
         Err(SnapshotError::BadFile { .. })
     ));
@@ -427,12 +430,9 @@ fn an_entry_moved_to_another_kind_is_refused() {
     }
 }
 
-/// Issue 25 (high): a set-change proof showed that the changes carried happened, not that none
-/// was missing: a server could drop the last change (its proof is signed by the set before
-/// it), and the joining node took the old set for the heights after it. The set the changes
-/// prove for the next height must now be the one the certified header names.
-#[test]
-fn a_manifest_missing_a_set_change_is_refused() {
+/// A chain whose only validator is replaced by the key `[42; 32]`, committed up to the height
+/// before the change comes into force; with that height (the change's).
+fn a_replacement_about_to_come() -> (TestChain, u64) {
     use quorate_proto::v1::{
         admin, tx_body::Payload as Wire, Admin, ReplaceValidator, ValidatorEntry,
     };
@@ -462,6 +462,16 @@ fn a_manifest_missing_a_set_change_is_refused() {
         nonce += 1;
         t.produce().expect("block");
     }
+    (t, effective)
+}
+
+/// Issue 25 (high): a set-change proof showed that the changes carried happened, not that none
+/// was missing: a server could drop the last change (its proof is signed by the set before
+/// it), and the joining node took the old set for the heights after it. The set the changes
+/// prove for the next height must now be the one the certified header names.
+#[test]
+fn a_manifest_missing_a_set_change_is_refused() {
+    let (t, effective) = a_replacement_about_to_come();
     let work = tempfile::tempdir().expect("tempdir");
     let (store, summary) = snapshot_of(&t, &work.path().join("snapshots"));
     assert_eq!(summary.height, effective - 1);
@@ -480,4 +490,68 @@ fn a_manifest_missing_a_set_change_is_refused() {
         }
         other => panic!("a manifest without its last change: {other:?}"),
     }
+}
+
+/// Issue 25 (high, second half): no trust anchor. An operator's anchor (a height and the hash
+/// of the validator set deciding it, from a node it trusts) now refuses snapshots below it or
+/// proving another set there, in state sync and in `snapshot import`.
+#[test]
+fn a_snapshot_must_descend_from_the_trust_anchor() {
+    let (t, effective) = a_replacement_about_to_come();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (store, summary) = snapshot_of(&t, &work.path().join("snapshots"));
+    let v = verified(&t, store.manifest(summary.height).expect("manifest")).expect("verified");
+    let info = t.chain.info();
+    let new_set =
+        quorate_proto::certificate::ValidatorSet::new(vec![quorate_proto::Keypair::from_secret(
+            &[42; 32],
+        )
+        .public()]);
+    let anchor = |height: u64, set: &quorate_proto::certificate::ValidatorSet| TrustAnchor {
+        height,
+        validators_hash: set.hash(),
+    };
+    v.check_anchor(
+        &info.chain_id,
+        &info.validators,
+        &anchor(effective - 1, &info.validators),
+    )
+    .expect("the set in force at the snapshot's height");
+    v.check_anchor(
+        &info.chain_id,
+        &info.validators,
+        &anchor(2, &info.validators),
+    )
+    .expect("an earlier anchor on the same history");
+    for (a, why) in [
+        (anchor(effective - 1, &new_set), "prove set"),
+        (anchor(effective, &new_set), "below the trusted height"),
+    ] {
+        match v.check_anchor(&info.chain_id, &info.validators, &a) {
+            Err(SnapshotError::Untrusted(reason)) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("{a:?}: {other:?}"),
+        }
+    }
+    // Through `snapshot import`'s path: refused, nothing imported.
+    let file = work.path().join("state.snapshot");
+    export(&store, summary.height, &file).expect("export");
+    let target = tempfile::tempdir().expect("tempdir");
+    assert!(matches!(
+        import_file(
+            &file,
+            target.path(),
+            &info.chain_id,
+            &info.genesis_hash,
+            &info.validators,
+            Some(&anchor(effective - 1, &new_set)),
+        ),
+        Err(SnapshotError::Untrusted(_))
+    ));
+    assert!(!target.path().join("CURRENT").exists());
+    assert_eq!(
+        format!("9:{}", new_set.hash().to_hex()).parse::<TrustAnchor>(),
+        Ok(anchor(9, &new_set))
+    );
+    assert!("0:00".parse::<TrustAnchor>().is_err());
+    assert!("9".parse::<TrustAnchor>().is_err());
 }

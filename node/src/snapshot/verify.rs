@@ -28,6 +28,77 @@ pub struct VerifiedManifest {
     pub validators: ValidatorSet,
 }
 
+/// What an operator trusts about a chain before joining it (issue 25; CometBFT's state sync
+/// asks for a trusted height and hash the same way): the hash of the validator set deciding
+/// `height`, read from a node it trusts (`quorate validators --height H --json`, `set_hash`).
+/// A snapshot is taken only if it is at `height` or later and the set changes it carries prove
+/// that set there: keys of a past quorum (a retired dev key, keys replaced after a compromise)
+/// can forge a history up to the point where they were in force, but not past the anchor,
+/// whose set never signed their headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrustAnchor {
+    /// The trusted height.
+    pub height: u64,
+    /// Hash of the validator set deciding it.
+    pub validators_hash: Hash32,
+}
+
+impl std::str::FromStr for TrustAnchor {
+    type Err = String;
+
+    /// `HEIGHT:SET_HASH` (the hash in hex).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (h, hash) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?}: expected HEIGHT:SET_HASH"))?;
+        let height = h
+            .parse::<u64>()
+            .ok()
+            .filter(|h| *h > 0)
+            .ok_or_else(|| format!("{h:?} is not a height above 0"))?;
+        let validators_hash =
+            Hash32::from_hex(hash).map_err(|_| format!("{hash:?} is not a 32-byte hash in hex"))?;
+        Ok(Self {
+            height,
+            validators_hash,
+        })
+    }
+}
+
+impl VerifiedManifest {
+    /// Whether this snapshot descends from `anchor`: at its height or later, with set changes
+    /// that prove the anchor's set there.
+    pub fn check_anchor(
+        &self,
+        chain_id: &str,
+        genesis_set: &ValidatorSet,
+        anchor: &TrustAnchor,
+    ) -> Result<(), SnapshotError> {
+        if self.height() < anchor.height {
+            return Err(SnapshotError::Untrusted(format!(
+                "the snapshot is of height {}, below the trusted height {}",
+                self.height(),
+                anchor.height
+            )));
+        }
+        let set = follow_set_changes(
+            chain_id,
+            genesis_set,
+            &self.manifest.set_changes,
+            anchor.height,
+        )?;
+        if set.hash() != anchor.validators_hash {
+            return Err(SnapshotError::Untrusted(format!(
+                "its set changes prove set {} at the trusted height {}, not the trusted {}",
+                set.hash(),
+                anchor.height,
+                anchor.validators_hash
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What makes two manifests the same snapshot, whichever validator serves it: everything but
 /// the certificates, which each validator holds its own of (the top one, and those of the set
 /// changes: issue 25, honest manifests of one height after a set change all differed, so no
