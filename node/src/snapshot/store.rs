@@ -15,16 +15,26 @@ const MANIFEST: &str = "manifest";
 /// Prefix of a snapshot being written.
 const PARTIAL: &str = ".partial-";
 
+/// How long after a chunk of a snapshot was last read the snapshot is kept although newer
+/// ones replaced it: a node joining from it is still downloading (issue 25).
+pub const IN_USE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A directory of snapshots.
 #[derive(Clone, Debug)]
 pub struct SnapshotStore {
     dir: PathBuf,
+    /// When a chunk of each snapshot was last read (shared by every clone of the store; one
+    /// entry per snapshot held at most).
+    read: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<u64, std::time::Instant>>>,
 }
 
 impl SnapshotStore {
     /// The store at `dir` (created when the first snapshot is written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            read: Default::default(),
+        }
     }
 
     /// Its directory.
@@ -100,6 +110,7 @@ impl SnapshotStore {
                 dir: self.dir.clone(),
             });
         }
+        self.read.lock().insert(height, std::time::Instant::now());
         read_bounded(&path, MAX_CHUNK_BYTES)
     }
 
@@ -144,13 +155,29 @@ impl SnapshotStore {
         Ok(true)
     }
 
-    /// Removes all but the latest `keep` snapshots.
+    /// Removes all but the latest `keep` snapshots, except those a chunk was read from in the
+    /// last [`IN_USE_GRACE`] (removed by a later call once it has passed).
     pub fn keep_latest(&self, keep: usize) -> Result<Vec<u64>, SnapshotError> {
+        self.keep_latest_with_grace(keep, IN_USE_GRACE)
+    }
+
+    fn keep_latest_with_grace(
+        &self,
+        keep: usize,
+        grace: std::time::Duration,
+    ) -> Result<Vec<u64>, SnapshotError> {
         let heights = self.heights()?;
-        let gone = heights[..heights.len().saturating_sub(keep)].to_vec();
+        let mut read = self.read.lock();
+        let in_use = |h: &u64| read.get(h).is_some_and(|t| t.elapsed() < grace);
+        let gone: Vec<u64> = heights[..heights.len().saturating_sub(keep)]
+            .iter()
+            .copied()
+            .filter(|h| !in_use(h))
+            .collect();
         for h in &gone {
             let path = self.path_of(*h);
             std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            read.remove(h);
         }
         Ok(gone)
     }
@@ -180,4 +207,38 @@ pub(super) fn sync_dir(path: &Path) -> Result<(), SnapshotError> {
     std::fs::File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io_error(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 25 (low): `keep_latest` deleted a snapshot a joining node was still downloading.
+    /// A snapshot a chunk was read from lately is kept until the grace has passed.
+    #[test]
+    fn a_snapshot_being_read_outlives_newer_ones_for_a_while() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SnapshotStore::new(dir.path());
+        for h in [10u64, 20, 30] {
+            let d = store.path_of(h);
+            std::fs::create_dir_all(&d).expect("dir");
+            std::fs::write(d.join(MANIFEST), b"").expect("manifest");
+            std::fs::write(d.join(SnapshotStore::chunk_name(0)), b"chunk").expect("chunk");
+        }
+        // A joiner reads from 10 (through a clone, as the sync server holds one).
+        assert_eq!(store.clone().chunk(10, 0).expect("chunk"), b"chunk");
+        assert_eq!(store.keep_latest(1).expect("keep"), vec![20]);
+        assert_eq!(store.heights().expect("heights"), vec![10, 30]);
+        assert_eq!(
+            store
+                .keep_latest_with_grace(1, std::time::Duration::ZERO)
+                .expect("keep"),
+            vec![10],
+            "once the grace has passed"
+        );
+        assert!(
+            store.read.lock().is_empty(),
+            "nothing kept for removed snapshots"
+        );
+    }
 }
