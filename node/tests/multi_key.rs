@@ -287,7 +287,8 @@ fn multi_key_accounts_from_the_cli() {
     // b joins dev-2 and signs two transfers that wait behind a nonce gap; then b is removed.
     // The first one goes into the removal's block (its nonce follows) and is invalidated at
     // execution: a receipt, a transfer's fee, its nonce used (so its hash is never included
-    // again: issue 25). The second is evicted from the mempool and its status says why.
+    // again: issue 25). The second, a nonce further (so never in that block), is evicted from
+    // the mempool and its status says why.
     let (code, res) = node.cli_json(&["account", "add-key", &b, "--from", &a, "--account", &dev2]);
     assert_eq!(code, 0, "{res}");
     let (_, acct) = node.cli_json(&["account", &dev2]);
@@ -311,7 +312,7 @@ fn multi_key_accounts_from_the_cli() {
         assert_eq!((code, res["state"].as_str()), (0, Some("PENDING")), "{res}");
         res["tx_hash"].as_str().expect("hash").to_owned()
     };
-    let (invalidated, evicted) = (by_b(next + 1), by_b(next + 2));
+    let (invalidated, evicted) = (by_b(next + 1), by_b(next + 3));
     let (code, res) = node.cli_json(&[
         "account",
         "remove-key",
