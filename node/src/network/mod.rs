@@ -529,8 +529,19 @@ impl Command {
     }
 }
 
+/// Incoming connections still in their handshake, at most: anyone can open a TCP connection
+/// and stall the handshake (issue 25: there was no connection limit). Past it, new incoming
+/// connections are closed at once; validators also dial out, which no one can stall here.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+/// Connections to one peer, at most (a dial each way, while gossipsub settles on one).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Established connections, at most: every validator of the largest set, twice, and room for
+/// observers.
+pub const MAX_CONNECTIONS: u32 = 4 * quorate_proto::certificate::MAX_VALIDATORS as u32;
+
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: libp2p::connection_limits::Behaviour,
     allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     gossip: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
@@ -605,6 +616,12 @@ pub async fn start(
                     .with_max_concurrent_streams(64),
             );
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Behaviour {
+                limits: libp2p::connection_limits::Behaviour::new(
+                    libp2p::connection_limits::ConnectionLimits::default()
+                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                        .with_max_established(Some(MAX_CONNECTIONS)),
+                ),
                 allowed: allow_block_list::Behaviour::default(),
                 gossip,
                 sync,

@@ -528,3 +528,69 @@ async fn answers_keep_their_place_whatever_gossip_is_queued_under_their_sender()
         "votes taken before a signature check are kept for the driver"
     );
 }
+
+/// Issue 25 (low): the network had no connection limits: anyone could open connections and
+/// stall their handshakes without bound. Past `MAX_PENDING_INCOMING` handshakes in progress,
+/// new connections are closed at once; once the stalled ones go, validators connect as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_handshakes_are_bounded() {
+    use tokio::io::AsyncReadExt;
+    let a = Keypair::from_secret(&[71; 32]);
+    let b = Keypair::from_secret(&[72; 32]);
+    let genesis = ValidatorSet::new(vec![a.public(), b.public()]);
+    let mut na = start(settings(vec![]), &a, &genesis, "c")
+        .await
+        .expect("a starts");
+    let port = na
+        .listen_addr
+        .iter()
+        .find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("tcp port");
+    let opened = super::MAX_PENDING_INCOMING as usize + 40;
+    let mut stalled = Vec::with_capacity(opened);
+    for _ in 0..opened {
+        stalled.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("tcp connect"),
+        );
+    }
+    // Over the limit, a connection is closed at once; within it, it waits for a handshake that
+    // never comes until libp2p's upgrade timeout (10 s), well after this 3-s look.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let looks = stalled.iter_mut().map(|s| async move {
+        let mut buf = [0u8; 64];
+        loop {
+            match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                // The node's side of the handshake: not a close.
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    });
+    let closed = futures::future::join_all(looks)
+        .await
+        .into_iter()
+        .filter(|c| *c)
+        .count();
+    assert!(
+        closed >= opened - super::MAX_PENDING_INCOMING as usize,
+        "{closed} of {opened} stalled connections closed at once"
+    );
+    drop(stalled);
+    let a_addr = na
+        .listen_addr
+        .clone()
+        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
+    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
+        .await
+        .expect("b starts");
+    assert!(
+        gossip_arrives(&nb, &mut na, "after the stall", Duration::from_secs(60)).await,
+        "a validator connects once the stalled handshakes are gone"
+    );
+}
