@@ -8,7 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The tokio clock: paused in tests, the wall clock otherwise.
+use tokio::time::Instant;
 
 use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::crypto::Hash32;
@@ -25,6 +28,8 @@ use crate::snapshot::{
 const CONNECT_WAIT: Duration = Duration::from_secs(15);
 /// How long it waits for their manifests once asked.
 const MANIFEST_WAIT: Duration = Duration::from_secs(5);
+/// How long it waits before asking again when too few validators answered.
+const ASK_AGAIN: Duration = Duration::from_secs(5);
 /// Chunk requests in flight at once.
 const IN_FLIGHT: usize = 4;
 /// Bad or failed answers after which a validator is no longer asked for chunks.
@@ -113,11 +118,29 @@ pub async fn run(
         // Answering the requests of validators joining at the same time meanwhile.
         let _ = tokio::time::timeout(Duration::from_millis(100), io.next()).await;
     }
-    let candidates = offered_snapshots(io, chain, &others).await;
-    if candidates.is_empty() {
-        tracing::info!("state sync: no validator offers a snapshot; starting from genesis");
-        return Ok(None);
-    }
+    let candidates = loop {
+        let (candidates, none) = offered_snapshots(io, chain, &others).await;
+        if !candidates.is_empty() {
+            break candidates;
+        }
+        // No answer is not "no snapshot" (issue 25): a node that took silence, an unreachable
+        // peer or an answer over the message limit for a new chain started at genesis, and
+        // with its data directory no longer empty never tried again.
+        let needed = genesis_start_quorum(chain.validators);
+        if none >= needed {
+            tracing::info!(
+                validators = none,
+                "state sync: validators say they hold no snapshot (a new chain); starting from genesis"
+            );
+            return Ok(None);
+        }
+        tracing::warn!(
+            answered_none = none,
+            needed,
+            "state sync: too few validators answered to tell a new chain from an unreachable one; asking again"
+        );
+        tokio::time::sleep(ASK_AGAIN).await;
+    };
     let mut last = None;
     for (verified, sources) in candidates {
         tracing::info!(
@@ -140,8 +163,15 @@ pub async fn run(
     Err(last.expect("at least one snapshot was tried"))
 }
 
+/// How many validators must say they hold no snapshot for a joining node to start from
+/// genesis: f + 1 of the genesis set (one of them honest), and at least one.
+fn genesis_start_quorum(genesis: &ValidatorSet) -> usize {
+    genesis.max_faulty() + 1
+}
+
 /// Asks each validator in `others` for its latest manifest; returns those that check out,
-/// each with the validators that offered it, best first: the snapshots that f + 1 validators
+/// each with the validators that offered it, best first, and how many answered that they hold
+/// no snapshot (a failed or missing answer is neither): the snapshots that f + 1 validators
 /// offer (so at least one honest validator can deliver them), highest first, then the others,
 /// highest first. A Byzantine validator offering a newer snapshot it will not deliver thus
 /// cannot keep a node from joining.
@@ -149,7 +179,7 @@ async fn offered_snapshots(
     io: &mut Channels<'_>,
     chain: &JoinTarget<'_>,
     others: &[u32],
-) -> Vec<(VerifiedManifest, Vec<u32>)> {
+) -> (Vec<(VerifiedManifest, Vec<u32>)>, usize) {
     for &v in others {
         io.net.request_snapshot(v, 0, None);
     }
@@ -157,6 +187,7 @@ async fn offered_snapshots(
     let mut waiting: HashSet<u32> = others.iter().copied().collect();
     // (Height, manifest identity) → (manifest, who offered it).
     let mut offered: BTreeMap<(u64, Hash32), (VerifiedManifest, Vec<u32>)> = BTreeMap::new();
+    let mut none = 0;
     while !waiting.is_empty() {
         let Ok(event) = tokio::time::timeout_at(deadline, io.next()).await else {
             break;
@@ -173,8 +204,13 @@ async fn offered_snapshots(
         if !waiting.remove(&from) {
             continue;
         }
-        let Some(manifest) = response.and_then(|r| r.snapshot_manifest) else {
+        let Some(response) = response else {
+            tracing::info!(from, "state sync: no answer from a validator");
+            continue;
+        };
+        let Some(manifest) = response.snapshot_manifest else {
             tracing::info!(from, "state sync: validator offers no snapshot");
+            none += 1;
             continue;
         };
         tracing::info!(
@@ -224,7 +260,10 @@ async fn offered_snapshots(
             .collect::<Vec<_>>(),
     );
     let mut slots: Vec<Option<_>> = candidates.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    (
+        order.into_iter().filter_map(|i| slots[i].take()).collect(),
+        none,
+    )
 }
 
 /// How many of the validators that offered a snapshot (`offered_by`, indices in `asked`) are
@@ -361,6 +400,7 @@ mod tests {
     use quorate_proto::v1::{
         CommitCertificate, CommitSignature, SnapshotManifest, ValidatorSetChange,
     };
+    use std::time::Duration;
 
     #[test]
     fn a_snapshot_f_plus_one_validators_offer_comes_before_a_newer_one_fewer_offer() {
@@ -416,5 +456,95 @@ mod tests {
         let mut other = manifest(1);
         other.set_changes[0].height = 11;
         assert_ne!(id(&other), id(&manifest(1)), "the changes themselves count");
+    }
+
+    /// Answers each snapshot request the handle sends as `answers` says for its validator:
+    /// `None` a failed request, `Some` an answer with no manifest.
+    async fn answer(
+        inbox: &crate::network::inbox::Inbox<crate::network::ConsensusEvent>,
+        commands: &mut tokio::sync::mpsc::Receiver<crate::network::Command>,
+        answers: [Option<()>; 4],
+    ) {
+        while let Some(c) = commands.recv().await {
+            if let crate::network::Command::Request {
+                asked:
+                    crate::network::Asked::Snapshot {
+                        from,
+                        height,
+                        chunk,
+                    },
+                ..
+            } = c
+            {
+                let response = answers[from as usize]
+                    .map(|()| Box::new(quorate_proto::v1::DecisionResponse::default()));
+                inbox.push(
+                    from as usize,
+                    crate::network::ConsensusEvent::Snapshot {
+                        from,
+                        height,
+                        chunk,
+                        response,
+                    },
+                    1,
+                );
+            }
+        }
+    }
+
+    /// Issue 25 (high): "no answer", "unreachable" and "an answer over the message limit" all
+    /// counted as "offers no snapshot", and with no offer the node created a database at
+    /// genesis, after which it never tried again. Failed answers now count for nothing: the
+    /// node keeps asking until f + 1 validators say they hold no snapshot.
+    #[tokio::test(start_paused = true)]
+    async fn silence_is_not_a_new_chain() {
+        use crate::network::inbox::Inbox;
+        use crate::network::{NetworkHandle, SyncRequests};
+        let keys: Vec<_> = (1..=4u8)
+            .map(|i| quorate_proto::Keypair::from_secret(&[i; 32]).public())
+            .collect();
+        let set = ValidatorSet::new(keys.clone());
+        let peers: Vec<_> = keys
+            .iter()
+            .map(|k| crate::network::peer_id_of(k).expect("peer id"))
+            .collect();
+        let (net, mut commands) = NetworkHandle::detached(peers.clone(), peers[0], "c");
+        let (_u, _b, mut requests) = SyncRequests::channels(8);
+        let target = super::JoinTarget {
+            chain_id: "c",
+            genesis_hash: quorate_proto::Hash32([0; 32]),
+            validators: &set,
+            local: Some(0),
+            anchor: None,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
+        // Two requests fail and one validator says it holds none: not enough to start.
+        let mut io = super::Channels {
+            net: &net,
+            inbox: &inbox,
+            requests: &mut requests,
+        };
+        let waited = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => r,
+            () = answer(&inbox, &mut commands, [None, None, None, Some(())]) => unreachable!("the handle lives"),
+        };
+        assert!(
+            waited.is_err(),
+            "started from genesis on silence: {waited:?}"
+        );
+        // Two validators (f + 1 of four) say they hold none: a new chain.
+        let mut io = super::Channels {
+            net: &net,
+            inbox: &inbox,
+            requests: &mut requests,
+        };
+        let started = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => r,
+            () = answer(&inbox, &mut commands, [None, Some(()), None, Some(())]) => unreachable!("the handle lives"),
+        }
+        .expect("decided in time")
+        .expect("no error");
+        assert!(started.is_none(), "starts from genesis");
     }
 }
