@@ -75,7 +75,7 @@ impl Channels<'_> {
             tokio::select! {
                 event = self.inbox.pop() => return event,
                 Some(r) = self.requests.recv() => {
-                    self.net.respond(r, DecisionResponse::default());
+                    self.net.respond(r, DecisionResponse { joining: true, ..Default::default() });
                 }
             }
         }
@@ -119,27 +119,27 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_millis(100), io.next()).await;
     }
     let candidates = loop {
-        let (candidates, none) = offered_snapshots(io, chain, &others).await;
+        let (candidates, answers) = offered_snapshots(io, chain, &others).await;
         if !candidates.is_empty() {
             break candidates;
         }
         // No answer is not "no snapshot" (issue 25): a node that took silence, an unreachable
         // peer or an answer over the message limit for a new chain started at genesis, and
         // with its data directory no longer empty never tried again.
-        let needed = genesis_start_quorum(chain.validators);
-        if none >= needed {
-            tracing::info!(
-                validators = none,
-                "state sync: validators say they hold no snapshot (a new chain); starting from genesis"
-            );
+        if let Some(why) = new_chain(&answers, others.len(), chain) {
+            tracing::info!(why, "state sync: a new chain; starting from genesis");
             return Ok(None);
         }
         tracing::warn!(
-            answered_none = none,
-            needed,
-            "state sync: too few validators answered to tell a new chain from an unreachable one; asking again"
+            none = answers.none,
+            joining = answers.joining,
+            needed = genesis_start_quorum(chain.validators),
+            anchor = chain.anchor.is_some(),
+            "state sync: no snapshot to take, and too few validators answered to tell a new chain from an unreachable one; asking again"
         );
-        tokio::time::sleep(ASK_AGAIN).await;
+        // Answering other joiners meanwhile (their answers to this node are stale by then).
+        let until = Instant::now() + ASK_AGAIN;
+        while tokio::time::timeout_at(until, io.next()).await.is_ok() {}
     };
     let mut last = None;
     for (verified, sources) in candidates {
@@ -163,10 +163,37 @@ pub async fn run(
     Err(last.expect("at least one snapshot was tried"))
 }
 
-/// How many validators must say they hold no snapshot for a joining node to start from
-/// genesis: f + 1 of the genesis set (one of them honest), and at least one.
+/// How many validators holding a chain must say they hold no snapshot for a joining node to
+/// start from genesis: f + 1 of the genesis set (one of them honest), and at least one.
 fn genesis_start_quorum(genesis: &ValidatorSet) -> usize {
     genesis.max_faulty() + 1
+}
+
+/// What the validators asked answered, besides snapshots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Answers {
+    /// Validators holding a chain that hold no snapshot (a young chain).
+    none: usize,
+    /// Validators that are joining themselves (they hold no chain).
+    joining: usize,
+}
+
+/// Whether a joining node that was offered no snapshot may start the chain from genesis (and
+/// then catch up by blocks from whoever holds it), and why: f + 1 validators holding a chain
+/// say it is young; or every other genesis validator is joining too (a new chain: a liar
+/// pretending to join cannot make that count without every honest one). Never with a trust
+/// anchor, which names a height the chain has reached.
+fn new_chain(answers: &Answers, others: usize, chain: &JoinTarget<'_>) -> Option<&'static str> {
+    if chain.anchor.is_some() {
+        return None;
+    }
+    if answers.none >= genesis_start_quorum(chain.validators) {
+        Some("f + 1 validators hold no snapshot yet")
+    } else if answers.joining == others {
+        Some("every other genesis validator is joining too")
+    } else {
+        None
+    }
 }
 
 /// Asks each validator in `others` for its latest manifest; returns those that check out,
@@ -179,7 +206,7 @@ async fn offered_snapshots(
     io: &mut Channels<'_>,
     chain: &JoinTarget<'_>,
     others: &[u32],
-) -> (Vec<(VerifiedManifest, Vec<u32>)>, usize) {
+) -> (Vec<(VerifiedManifest, Vec<u32>)>, Answers) {
     for &v in others {
         io.net.request_snapshot(v, 0, None);
     }
@@ -187,7 +214,7 @@ async fn offered_snapshots(
     let mut waiting: HashSet<u32> = others.iter().copied().collect();
     // (Height, manifest identity) → (manifest, who offered it).
     let mut offered: BTreeMap<(u64, Hash32), (VerifiedManifest, Vec<u32>)> = BTreeMap::new();
-    let mut none = 0;
+    let mut answers = Answers::default();
     while !waiting.is_empty() {
         let Ok(event) = tokio::time::timeout_at(deadline, io.next()).await else {
             break;
@@ -208,9 +235,14 @@ async fn offered_snapshots(
             tracing::info!(from, "state sync: no answer from a validator");
             continue;
         };
+        if response.joining {
+            tracing::info!(from, "state sync: validator is joining too");
+            answers.joining += 1;
+            continue;
+        }
         let Some(manifest) = response.snapshot_manifest else {
             tracing::info!(from, "state sync: validator offers no snapshot");
-            none += 1;
+            answers.none += 1;
             continue;
         };
         tracing::info!(
@@ -262,7 +294,7 @@ async fn offered_snapshots(
     let mut slots: Vec<Option<_>> = candidates.into_iter().map(Some).collect();
     (
         order.into_iter().filter_map(|i| slots[i].take()).collect(),
-        none,
+        answers,
     )
 }
 
@@ -458,12 +490,22 @@ mod tests {
         assert_ne!(id(&other), id(&manifest(1)), "the changes themselves count");
     }
 
-    /// Answers each snapshot request the handle sends as `answers` says for its validator:
-    /// `None` a failed request, `Some` an answer with no manifest.
+    /// How a validator answers a snapshot request in the test below.
+    #[derive(Clone, Copy)]
+    enum Reply {
+        /// The request fails.
+        Fail,
+        /// It holds a chain and no snapshot.
+        None,
+        /// It is joining itself.
+        Joining,
+    }
+
+    /// Answers each snapshot request the handle sends as `answers` says for its validator.
     async fn answer(
         inbox: &crate::network::inbox::Inbox<crate::network::ConsensusEvent>,
         commands: &mut tokio::sync::mpsc::Receiver<crate::network::Command>,
-        answers: [Option<()>; 4],
+        answers: [Reply; 4],
     ) {
         while let Some(c) = commands.recv().await {
             if let crate::network::Command::Request {
@@ -476,8 +518,14 @@ mod tests {
                 ..
             } = c
             {
-                let response = answers[from as usize]
-                    .map(|()| Box::new(quorate_proto::v1::DecisionResponse::default()));
+                let response = match answers[from as usize] {
+                    Reply::Fail => None,
+                    Reply::None => Some(Box::default()),
+                    Reply::Joining => Some(Box::new(quorate_proto::v1::DecisionResponse {
+                        joining: true,
+                        ..Default::default()
+                    })),
+                };
                 inbox.push(
                     from as usize,
                     crate::network::ConsensusEvent::Snapshot {
@@ -494,12 +542,15 @@ mod tests {
 
     /// Issue 25 (high): "no answer", "unreachable" and "an answer over the message limit" all
     /// counted as "offers no snapshot", and with no offer the node created a database at
-    /// genesis, after which it never tried again. Failed answers now count for nothing: the
-    /// node keeps asking until f + 1 validators say they hold no snapshot.
+    /// genesis, after which it never tried again. Failed answers now count for nothing, nor do
+    /// the "no snapshot" answers of nodes joining themselves: the node starts from genesis
+    /// when f + 1 validators holding a chain say it is young, or every other one is joining
+    /// too, and never with a trust anchor; otherwise it keeps asking.
     #[tokio::test(start_paused = true)]
     async fn silence_is_not_a_new_chain() {
         use crate::network::inbox::Inbox;
         use crate::network::{NetworkHandle, SyncRequests};
+        use Reply::{Fail, Joining, None as Empty};
         let keys: Vec<_> = (1..=4u8)
             .map(|i| quorate_proto::Keypair::from_secret(&[i; 32]).public())
             .collect();
@@ -510,41 +561,40 @@ mod tests {
             .collect();
         let (net, mut commands) = NetworkHandle::detached(peers.clone(), peers[0], "c");
         let (_u, _b, mut requests) = SyncRequests::channels(8);
-        let target = super::JoinTarget {
-            chain_id: "c",
-            genesis_hash: quorate_proto::Hash32([0; 32]),
-            validators: &set,
-            local: Some(0),
-            anchor: None,
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
         let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
-        // Two requests fail and one validator says it holds none: not enough to start.
-        let mut io = super::Channels {
-            net: &net,
-            inbox: &inbox,
-            requests: &mut requests,
-        };
-        let waited = tokio::select! {
-            r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => r,
-            () = answer(&inbox, &mut commands, [None, None, None, Some(())]) => unreachable!("the handle lives"),
-        };
-        assert!(
-            waited.is_err(),
-            "started from genesis on silence: {waited:?}"
-        );
-        // Two validators (f + 1 of four) say they hold none: a new chain.
-        let mut io = super::Channels {
-            net: &net,
-            inbox: &inbox,
-            requests: &mut requests,
-        };
-        let started = tokio::select! {
-            r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => r,
-            () = answer(&inbox, &mut commands, [None, Some(()), None, Some(())]) => unreachable!("the handle lives"),
+        let dir = tempfile::tempdir().expect("tempdir");
+        // (answers of validators 1-3, anchored) → started from genesis (Some(true)) or still
+        // asking after 300 s (None).
+        for (answers, anchored, expected) in [
+            ([Fail, Fail, Fail, Empty], false, None),
+            ([Fail, Empty, Fail, Empty], false, Some(true)),
+            // Joiners know nothing: their "no snapshot" is not a young chain's.
+            ([Fail, Joining, Joining, Empty], false, None),
+            ([Fail, Joining, Joining, Joining], false, Some(true)),
+            ([Fail, Empty, Empty, Empty], true, None),
+        ] {
+            let target = super::JoinTarget {
+                chain_id: "c",
+                genesis_hash: quorate_proto::Hash32([0; 32]),
+                validators: &set,
+                local: Some(0),
+                anchor: anchored.then_some(crate::snapshot::TrustAnchor {
+                    height: 5,
+                    validators_hash: set.hash(),
+                }),
+            };
+            let mut io = super::Channels {
+                net: &net,
+                inbox: &inbox,
+                requests: &mut requests,
+            };
+            let started = tokio::select! {
+                r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
+                    r.ok().map(|r| r.expect("no error").is_none())
+                }
+                () = answer(&inbox, &mut commands, answers) => unreachable!("the handle lives"),
+            };
+            assert_eq!(started, expected, "anchored {anchored}");
         }
-        .expect("decided in time")
-        .expect("no error");
-        assert!(started.is_none(), "starts from genesis");
     }
 }

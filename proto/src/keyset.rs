@@ -280,11 +280,8 @@ pub fn threshold(set: &KeySet, class: ActionClass) -> u32 {
         ActionClass::Deploy => t.base,
         ActionClass::LargeTransfer(_) => t.large_transfer.max(t.base),
         ActionClass::ContractCall { large, .. } => {
-            let call = if t.contract_call != 0 {
-                t.contract_call
-            } else {
-                t.base
-            };
+            // Never below `base`: a call may forward what it carries.
+            let call = t.contract_call.max(t.base);
             if large {
                 call.max(t.large_transfer)
             } else {

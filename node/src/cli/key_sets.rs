@@ -423,6 +423,10 @@ pub fn sign_file(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut tx = super::client::read_tx_file(file)?;
+    // What the co-signer signs, in words, not only its hash: a body that does not decode is
+    // not signed at all.
+    let body = quorate_proto::v1::TxBody::decode(tx.body.as_ref())
+        .context("the transaction's body does not decode; not signing it")?;
     let keypair = KeyFile::load(key)?;
     if !cosign(&mut tx, &keypair) {
         bail!("{} already signed this transaction", key.display());
@@ -432,8 +436,6 @@ pub fn sign_file(
         .with_context(|| format!("writing {}", out.display()))?;
     let hash = tx_hash(&tx.body);
     let signatures = 1 + tx.cosignatures.len();
-    // What the co-signer just signed, in words, not only its hash.
-    let body = quorate_proto::v1::TxBody::decode(tx.body.as_ref()).unwrap_or_default();
     let signed_by: Vec<String> = std::iter::once(hex::encode(&tx.public_key))
         .chain(tx.cosignatures.iter().map(|c| hex::encode(&c.public_key)))
         .collect();

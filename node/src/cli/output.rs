@@ -355,12 +355,8 @@ pub fn tx_body_text(body: &quorate_proto::v1::TxBody) -> String {
         let fields: Vec<String> = p
             .iter()
             .filter(|(k, _)| k.as_str() != "kind")
-            .map(|(k, x)| {
-                format!(
-                    "{k}={}",
-                    x.as_str().map_or_else(|| x.to_string(), str::to_owned)
-                )
-            })
+            // Values as JSON: strings quoted and escaped, so a memo cannot fake a field or line.
+            .map(|(k, x)| format!("{k}={x}"))
             .collect();
         lines.push(format!(
             "{}: {}",

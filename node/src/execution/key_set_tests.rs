@@ -70,7 +70,7 @@ fn a_registration_that_cannot_pay_its_fee_leaves_nothing_behind() {
 }
 
 #[test]
-fn a_key_removed_earlier_in_the_block_invalidates_its_transaction_without_effect() {
+fn a_key_removed_earlier_in_the_block_makes_its_transaction_a_failed_receipt() {
     let t = TestChain::new(2);
     let (a, b) = (&t.accounts[0], &t.accounts[1]);
     let fuel = t.genesis.params.transfer_fuel;
@@ -330,7 +330,7 @@ fn the_contract_call_threshold_guards_calls_that_carry_no_value() {
             value: 0,
         }),
     );
-    // One key: a transfer still passes, a call carrying nothing does not.
+    // One key: a call carrying nothing no longer passes.
     let refused = t
         .admission
         .admit(vec![sign(&call, a)])

@@ -531,8 +531,11 @@ impl Command {
 
 /// Incoming connections still in their handshake, at most: anyone can open a TCP connection
 /// and stall the handshake (issue 25: there was no connection limit). Past it, new incoming
-/// connections are closed at once; validators also dial out, which no one can stall here.
-pub const MAX_PENDING_INCOMING: u32 = 64;
+/// connections are closed at once. The limit is global (libp2p has no per-address one): an
+/// attacker who keeps it full (about 26 stalled connections a second, against the 10-s
+/// upgrade timeout) refuses every incoming dial, so it is set well above what honest peers
+/// need, and validators also dial out.
+pub const MAX_PENDING_INCOMING: u32 = 256;
 /// Connections to one peer, at most (a dial each way, while gossipsub settles on one).
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Established connections, at most: every validator of the largest set, twice, and room for

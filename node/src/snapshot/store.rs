@@ -155,8 +155,10 @@ impl SnapshotStore {
         Ok(true)
     }
 
-    /// Removes all but the latest `keep` snapshots, except those a chunk was read from in the
-    /// last [`IN_USE_GRACE`] (removed by a later call once it has passed).
+    /// Removes all but the latest `keep` snapshots, except the newest of those a chunk was
+    /// read from in the last [`IN_USE_GRACE`] (removed by a later call once it has passed):
+    /// one at most, so a peer reading a chunk of each snapshot in turn cannot make the node
+    /// keep them all.
     pub fn keep_latest(&self, keep: usize) -> Result<Vec<u64>, SnapshotError> {
         self.keep_latest_with_grace(keep, IN_USE_GRACE)
     }
@@ -168,12 +170,13 @@ impl SnapshotStore {
     ) -> Result<Vec<u64>, SnapshotError> {
         let heights = self.heights()?;
         let mut read = self.read.lock();
-        let in_use = |h: &u64| read.get(h).is_some_and(|t| t.elapsed() < grace);
-        let gone: Vec<u64> = heights[..heights.len().saturating_sub(keep)]
+        let old = &heights[..heights.len().saturating_sub(keep)];
+        let pinned = old
             .iter()
-            .copied()
-            .filter(|h| !in_use(h))
-            .collect();
+            .rev()
+            .find(|h| read.get(h).is_some_and(|t| t.elapsed() < grace))
+            .copied();
+        let gone: Vec<u64> = old.iter().copied().filter(|h| Some(*h) != pinned).collect();
         for h in &gone {
             let path = self.path_of(*h);
             std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
@@ -219,21 +222,34 @@ mod tests {
     fn a_snapshot_being_read_outlives_newer_ones_for_a_while() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SnapshotStore::new(dir.path());
-        for h in [10u64, 20, 30] {
+        for h in [10u64, 20, 30, 40] {
             let d = store.path_of(h);
             std::fs::create_dir_all(&d).expect("dir");
             std::fs::write(d.join(MANIFEST), b"").expect("manifest");
             std::fs::write(d.join(SnapshotStore::chunk_name(0)), b"chunk").expect("chunk");
         }
-        // A joiner reads from 10 (through a clone, as the sync server holds one).
+        // A joiner reads from 10 (through a clone, as the sync server holds one): it is kept.
         assert_eq!(store.clone().chunk(10, 0).expect("chunk"), b"chunk");
-        assert_eq!(store.keep_latest(1).expect("keep"), vec![20]);
-        assert_eq!(store.heights().expect("heights"), vec![10, 30]);
+        assert_eq!(store.keep_latest(1).expect("keep"), vec![20, 30]);
+        assert_eq!(store.heights().expect("heights"), vec![10, 40]);
+        for h in [50u64, 60] {
+            let d = store.path_of(h);
+            std::fs::create_dir_all(&d).expect("dir");
+            std::fs::write(d.join(MANIFEST), b"").expect("manifest");
+            std::fs::write(d.join(SnapshotStore::chunk_name(0)), b"chunk").expect("chunk");
+        }
+        store.chunk(50, 0).expect("chunk");
+        assert_eq!(
+            store.keep_latest(1).expect("keep"),
+            vec![10, 40],
+            "one pinned at most: the newest read"
+        );
+        assert_eq!(store.heights().expect("heights"), vec![50, 60]);
         assert_eq!(
             store
                 .keep_latest_with_grace(1, std::time::Duration::ZERO)
                 .expect("keep"),
-            vec![10],
+            vec![50],
             "once the grace has passed"
         );
         assert!(
