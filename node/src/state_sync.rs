@@ -178,19 +178,24 @@ struct Answers {
     joining: usize,
 }
 
-/// Whether a joining node that was offered no snapshot may start the chain from genesis (and
-/// then catch up by blocks from whoever holds it), and why: f + 1 validators holding a chain
-/// say it is young; or every other genesis validator is joining too (a new chain: a liar
-/// pretending to join cannot make that count without every honest one). Never with a trust
-/// anchor, which names a height the chain has reached.
+/// Whether a joining node that was offered no snapshot may open the chain at genesis (and
+/// then catch up by blocks from whoever holds it), and why. Never with a trust anchor, which
+/// names a height the chain has reached. A genesis validator may: the validators of a new
+/// chain start one after another, the first with no one to answer, and one that lost its data
+/// cannot decide alone (a one-validator genesis skips state sync). A node that joins later
+/// (not in the genesis set) may only on answers (issue 25: it took silence for a new chain and
+/// stayed at genesis for good): f + 1 validators holding a chain say it is young, or every
+/// other genesis validator answered that it holds no snapshot or is joining too.
 fn new_chain(answers: &Answers, others: usize, chain: &JoinTarget<'_>) -> Option<&'static str> {
     if chain.anchor.is_some() {
         return None;
     }
-    if answers.none >= genesis_start_quorum(chain.validators) {
+    if chain.local.is_some() {
+        Some("a genesis validator offered no snapshot")
+    } else if answers.none >= genesis_start_quorum(chain.validators) {
         Some("f + 1 validators hold no snapshot yet")
-    } else if answers.joining == others {
-        Some("every other genesis validator is joining too")
+    } else if answers.none + answers.joining == others {
+        Some("every genesis validator holds no snapshot or is joining too")
     } else {
         None
     }
@@ -559,25 +564,35 @@ mod tests {
             .iter()
             .map(|k| crate::network::peer_id_of(k).expect("peer id"))
             .collect();
-        let (net, mut commands) = NetworkHandle::detached(peers.clone(), peers[0], "c");
+        // This node's own network identity is outside the set (for the cases where it joins
+        // later; as validator 0 it is not asked anyway).
+        let me =
+            crate::network::peer_id_of(&quorate_proto::Keypair::from_secret(&[9; 32]).public())
+                .expect("peer id");
+        let (net, mut commands) = NetworkHandle::detached(peers.clone(), me, "c");
         let (_u, _b, mut requests) = SyncRequests::channels(8);
         let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
         let dir = tempfile::tempdir().expect("tempdir");
-        // (answers of validators 1-3, anchored) → started from genesis (Some(true)) or still
-        // asking after 300 s (None).
-        for (answers, anchored, expected) in [
-            ([Fail, Fail, Fail, Empty], false, None),
-            ([Fail, Empty, Fail, Empty], false, Some(true)),
-            // Joiners know nothing: their "no snapshot" is not a young chain's.
-            ([Fail, Joining, Joining, Empty], false, None),
-            ([Fail, Joining, Joining, Joining], false, Some(true)),
-            ([Fail, Empty, Empty, Empty], true, None),
+        // (answers of validators 1-3, local index, anchored) → started from genesis
+        // (Some(true)) or still asking after 300 s (None).
+        for (answers, local, anchored, expected) in [
+            // A node joining later, not a genesis validator: silence is not a new chain.
+            ([Fail, Fail, Fail, Empty], None, false, None),
+            ([Fail, Empty, Fail, Empty], None, false, Some(true)),
+            // Joiners know nothing: their "no snapshot" is not a young chain's...
+            ([Fail, Joining, Joining, Empty], None, false, None),
+            // ...unless every genesis validator answered.
+            ([Empty, Joining, Joining, Empty], None, false, Some(true)),
+            ([Empty, Empty, Empty, Empty], None, true, None),
+            // A genesis validator of a new chain started first: no one to answer.
+            ([Fail, Fail, Fail, Fail], Some(0), false, Some(true)),
+            ([Fail, Fail, Fail, Fail], Some(0), true, None),
         ] {
             let target = super::JoinTarget {
                 chain_id: "c",
                 genesis_hash: quorate_proto::Hash32([0; 32]),
                 validators: &set,
-                local: Some(0),
+                local,
                 anchor: anchored.then_some(crate::snapshot::TrustAnchor {
                     height: 5,
                     validators_hash: set.hash(),
@@ -594,7 +609,7 @@ mod tests {
                 }
                 () = answer(&inbox, &mut commands, answers) => unreachable!("the handle lives"),
             };
-            assert_eq!(started, expected, "anchored {anchored}");
+            assert_eq!(started, expected, "local {local:?}, anchored {anchored}");
         }
     }
 }
