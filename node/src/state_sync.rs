@@ -264,9 +264,7 @@ async fn offered_snapshots(
             chain.validators,
         )
         .and_then(|v| match &chain.anchor {
-            Some(a) => v
-                .check_anchor(chain.chain_id, chain.validators, a)
-                .map(|()| v),
+            Some(a) => v.check_anchor(chain.validators, a).map(|()| v),
             None => Ok(v),
         }) {
             Ok(v) => {

@@ -193,7 +193,7 @@ pub fn import_file(
     let (mut reader, manifest) = SnapshotFile::open(file)?;
     let verified = verify_manifest(manifest, chain_id, genesis_hash, validators)?;
     if let Some(a) = anchor {
-        verified.check_anchor(chain_id, validators, a)?;
+        verified.check_anchor(validators, a)?;
     }
     let mut restore = Restore::begin(target, verified)?;
     for index in 0..restore.manifest().chunk_count() as u32 {

@@ -511,23 +511,15 @@ fn a_snapshot_must_descend_from_the_trust_anchor() {
         height,
         validators_hash: set.hash(),
     };
-    v.check_anchor(
-        &info.chain_id,
-        &info.validators,
-        &anchor(effective - 1, &info.validators),
-    )
-    .expect("the set in force at the snapshot's height");
-    v.check_anchor(
-        &info.chain_id,
-        &info.validators,
-        &anchor(2, &info.validators),
-    )
-    .expect("an earlier anchor on the same history");
+    v.check_anchor(&info.validators, &anchor(effective - 1, &info.validators))
+        .expect("the set in force at the snapshot's height");
+    v.check_anchor(&info.validators, &anchor(2, &info.validators))
+        .expect("an earlier anchor on the same history");
     for (a, why) in [
         (anchor(effective - 1, &new_set), "prove set"),
         (anchor(effective, &new_set), "below the trusted height"),
     ] {
-        match v.check_anchor(&info.chain_id, &info.validators, &a) {
+        match v.check_anchor(&info.validators, &a) {
             Err(SnapshotError::Untrusted(reason)) => assert!(reason.contains(why), "{reason}"),
             other => panic!("{a:?}: {other:?}"),
         }
