@@ -117,6 +117,11 @@ fn rich_deployer(accounts: usize) -> TestChain {
     t
 }
 
+/// An engine like the chain's, apart from it: a deployer's tool chain building machine code.
+fn builder(t: &TestChain) -> quorate_vm::Vm<crate::execution::WorldState> {
+    quorate_vm::Vm::new(crate::contracts::vm_config(&t.genesis.params)).expect("engine")
+}
+
 fn deployed(t: &TestChain, tx: &Transaction) -> Address {
     let r = t.receipt(tx);
     assert_eq!(r.status, ExecStatus::Success as i32, "deploy: {}", r.error);
@@ -285,10 +290,7 @@ fn bad_code_unknown_contracts_and_untrusted_machine_code_are_refused() {
 #[test]
 fn trusted_machine_code_deploys_without_compiling_and_the_admin_controls_trust() {
     let t = TestChain::new(3);
-    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
-        &t.genesis.params,
-    ))
-    .expect("engine");
+    let builder = builder(&t);
     let machine = builder.precompile(&counter_wasm()).expect("precompile");
     let fp = t.chain.contracts().vm().fingerprint().0;
     assert_eq!(
@@ -475,10 +477,7 @@ fn an_account_emptied_and_refilled_keeps_the_state_root_equal_to_the_stored_stat
 #[test]
 fn machine_code_must_match_its_bytecode_and_never_outlives_an_uncommitted_block() {
     let t = rich_deployer(2);
-    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
-        &t.genesis.params,
-    ))
-    .expect("engine");
+    let builder = builder(&t);
     let fp = t.chain.contracts().vm().fingerprint().0;
     let vm = || t.chain.contracts().vm();
 
@@ -629,10 +628,7 @@ fn reads_through_a_snapshot_see_the_state_of_its_instant() {
 /// A precompiled deploy of `by_one` whose machine code is `by_two` (same shape, `inc` adds
 /// 2), by the trusted deployer (account 0), and the contract's address.
 fn deploy_lying_machine_code(t: &TestChain) -> Address {
-    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
-        &t.genesis.params,
-    ))
-    .expect("engine");
+    let builder = builder(t);
     let (by_one, by_two) = counters_by_one_and_two();
     let deploy = t.signed(
         0,
@@ -875,10 +871,7 @@ fn machine_code_without_the_chains_engine_fails_on_every_validator_alike() {
 #[test]
 fn the_first_deploy_of_a_bytecode_decides_what_runs_for_it() {
     let t = rich_deployer(2);
-    let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(crate::contracts::vm_config(
-        &t.genesis.params,
-    ))
-    .expect("engine");
+    let builder = builder(&t);
     let fp = builder.fingerprint().0;
     let (by_one, by_two) = counters_by_one_and_two();
     let by_three = wat::parse_str(

@@ -21,6 +21,37 @@ fn verified(t: &TestChain, tx: quorate_proto::v1::Transaction) -> Arc<VerifiedTx
     )
 }
 
+/// Account 0's key change `c` at `nonce`, signed by its key.
+fn key_change_of_0(
+    t: &TestChain,
+    nonce: u64,
+    c: key_change::Change,
+) -> quorate_proto::v1::Transaction {
+    let a = &t.accounts[0];
+    let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
+    let fuel = t.genesis.params.transfer_fuel;
+    sign(
+        &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
+        a,
+    )
+}
+
+/// Account 0 adds account 1's key (weight 1; every threshold stays 1), committed: the key
+/// change.
+fn add_key_of_1_to_0(t: &TestChain) -> quorate_proto::v1::Transaction {
+    let add = key_change_of_0(
+        t,
+        0,
+        key_change::Change::AddKey(WeightedKey {
+            public_key: Bytes::copy_from_slice(&t.accounts[1].public().0),
+            weight: 1,
+        }),
+    );
+    t.admit_ok(vec![add.clone()]);
+    t.produce().expect("block");
+    add
+}
+
 fn two_of_two(a: &Keypair, b: &Keypair) -> KeySet {
     let thresholds = Thresholds {
         base: 2,
@@ -72,25 +103,11 @@ fn a_registration_that_cannot_pay_its_fee_leaves_nothing_behind() {
 #[test]
 fn a_key_removed_earlier_in_the_block_makes_its_transaction_a_failed_receipt() {
     let t = TestChain::new(2);
-    let (a, b) = (&t.accounts[0], &t.accounts[1]);
+    let b = &t.accounts[1];
     let fuel = t.genesis.params.transfer_fuel;
-    let change = |nonce, c| {
-        let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
-        sign(
-            &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
-            a,
-        )
-    };
+    let change = |nonce, c| key_change_of_0(&t, nonce, c);
     // Account 0 adds b's key (weight 1; every threshold stays 1).
-    let add = change(
-        0,
-        key_change::Change::AddKey(WeightedKey {
-            public_key: Bytes::copy_from_slice(&b.public().0),
-            weight: 1,
-        }),
-    );
-    t.admit_ok(vec![add.clone()]);
-    t.produce().expect("block");
+    let add = add_key_of_1_to_0(&t);
     assert_eq!(t.receipt(&add).status, ExecStatus::Success as i32);
     // One block: remove b, then a transfer b signed for account 0.
     let remove = change(
@@ -210,21 +227,8 @@ fn a_transaction_hash_is_included_at_most_once() {
     let t = TestChain::new(2);
     let (a, b) = (&t.accounts[0], &t.accounts[1]);
     let fuel = t.genesis.params.transfer_fuel;
-    let change = |nonce, c| {
-        let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
-        sign(
-            &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
-            a,
-        )
-    };
-    t.admit_ok(vec![change(
-        0,
-        key_change::Change::AddKey(WeightedKey {
-            public_key: Bytes::copy_from_slice(&b.public().0),
-            weight: 1,
-        }),
-    )]);
-    t.produce().expect("block 1");
+    let change = |nonce, c| key_change_of_0(&t, nonce, c);
+    add_key_of_1_to_0(&t);
     // One block: account 0 raises its base threshold to 2, then a transfer b signed alone.
     let raise = change(
         1,
@@ -289,22 +293,8 @@ fn the_contract_call_threshold_guards_calls_that_carry_no_value() {
     use quorate_proto::v1::Call;
     let t = TestChain::new(2);
     let (a, b) = (&t.accounts[0], &t.accounts[1]);
-    let fuel = t.genesis.params.transfer_fuel;
-    let keys = |nonce, c| {
-        let p = tx_body::Payload::Keys(KeyChange { change: Some(c) });
-        sign(
-            &quorate_proto::tx::body(&t.genesis.chain_id, a, nonce, fuel, p),
-            a,
-        )
-    };
-    t.admit_ok(vec![keys(
-        0,
-        key_change::Change::AddKey(WeightedKey {
-            public_key: Bytes::copy_from_slice(&b.public().0),
-            weight: 1,
-        }),
-    )]);
-    t.produce().expect("block");
+    let keys = |nonce, c| key_change_of_0(&t, nonce, c);
+    add_key_of_1_to_0(&t);
     t.admit_ok(vec![keys(
         1,
         key_change::Change::SetThresholds(Thresholds {

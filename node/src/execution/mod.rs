@@ -261,18 +261,10 @@ impl<'a> BlockExecutor<'a> {
                 return Ok(Err(InvalidTx::Unauthorized(e.to_string())))
             }
             Err(e) => {
-                let fuel_used = self.params.transfer_fuel.min(tx.fuel_limit);
-                let fee = fuel_used.saturating_mul(self.params.fuel_price);
-                if signer.balance < fee {
-                    return Ok(Err(InvalidTx::CannotPayFee {
-                        account: tx.signer,
-                        fee,
-                        balance: signer.balance,
-                    }));
-                }
-                let mut signer = signer;
-                signer.balance -= fee;
-                signer.nonce += 1;
+                let (signer, fuel_used, fee) = match self.charge_transfer_fee(tx, signer) {
+                    Ok(charged) => charged,
+                    Err(invalid) => return Ok(Err(invalid)),
+                };
                 self.state.set_account(tx.signer, signer);
                 self.state.seal_transaction();
                 let status = ExecStatus::InsufficientWeight;
@@ -287,27 +279,40 @@ impl<'a> BlockExecutor<'a> {
         Ok(r)
     }
 
+    /// `signer` after paying a transfer's fee and using `tx`'s nonce, with the fuel used and
+    /// the fee: out of fuel (admission refuses such limits; a proposer could still include
+    /// one), the whole limit is charged. Bounded: genesis checks max_fuel_per_tx × fuel_price.
+    fn charge_transfer_fee(
+        &self,
+        tx: &VerifiedTx,
+        mut signer: Account,
+    ) -> Result<(Account, u64, u64), InvalidTx> {
+        let fuel_used = self.params.transfer_fuel.min(tx.fuel_limit);
+        let fee = fuel_used.saturating_mul(self.params.fuel_price);
+        if signer.balance < fee {
+            return Err(InvalidTx::CannotPayFee {
+                account: tx.signer,
+                fee,
+                balance: signer.balance,
+            });
+        }
+        signer.balance -= fee;
+        signer.nonce += 1;
+        Ok((signer, fuel_used, fee))
+    }
+
     fn transfer(
         &mut self,
         tx: &VerifiedTx,
-        mut signer: Account,
+        signer: Account,
         to: Address,
         amount: u64,
     ) -> Result<Result<Receipt, InvalidTx>, StorageError> {
         let fuel_needed = self.params.transfer_fuel;
-        // Out of fuel (admission refuses such limits; a proposer could still include one):
-        // the whole limit is charged. Bounded: genesis checks max_fuel_per_tx × fuel_price.
-        let fuel_used = fuel_needed.min(tx.fuel_limit);
-        let fee = fuel_used.saturating_mul(self.params.fuel_price);
-        if signer.balance < fee {
-            return Ok(Err(InvalidTx::CannotPayFee {
-                account: tx.signer,
-                fee,
-                balance: signer.balance,
-            }));
-        }
-        signer.balance -= fee;
-        signer.nonce += 1;
+        let (mut signer, fuel_used, fee) = match self.charge_transfer_fee(tx, signer) {
+            Ok(charged) => charged,
+            Err(invalid) => return Ok(Err(invalid)),
+        };
         self.register_key_set(tx, &mut signer)?;
         if fuel_needed > tx.fuel_limit {
             self.state.set_account(tx.signer, signer);

@@ -144,11 +144,14 @@ pub(crate) fn relayed(world: &World, validator: usize, chain: &crate::chain::Cha
     let why = match quorate_proto::v1::ConsensusMessage::decode(data) {
         Err(e) => format!("does not decode: {e}"),
         Ok(m) => {
-            let check = crate::driver::signing::check_against(
-                &chain.info().chain_id,
-                chain.sets().clone(),
-                Arc::new(|| 0),
-            );
+            // One check for the run: the simulated chains keep their genesis set.
+            let check = world.checks.relay_check.get_or_init(|| {
+                crate::driver::signing::check_against(
+                    &chain.info().chain_id,
+                    chain.sets().clone(),
+                    Arc::new(|| 0),
+                )
+            });
             match check(&m) {
                 Err(crate::network::Unchecked::Invalid(why)) => why,
                 Ok(_) | Err(crate::network::Unchecked::Stale) => return,
@@ -170,6 +173,8 @@ pub(crate) struct Checks {
     signed: Mutex<BTreeMap<[u8; 32], [u8; 32]>>,
     /// Every commit, in order.
     trace: Mutex<blake3::Hasher>,
+    /// The signature check of consensus messages honest validators pass on (`relayed`).
+    relay_check: std::sync::OnceLock<crate::network::SignatureCheck>,
 }
 
 impl Checks {
