@@ -229,6 +229,16 @@ impl RunningNode {
                 "this node's key is not in the validator set deciding the next height: it follows the chain and votes only once a set change brings it in"
             );
         }
+        let genesis_set = sets.at(1);
+        if genesis_set.set.len() == 1
+            && genesis_set.set.index_of(&key.public()).is_some()
+            && members.len() > 1
+            && config.p2p.peers.is_empty()
+        {
+            tracing::warn!(
+                "this chain started with this validator alone and has grown, but p2p.peers is empty: list the other validators there, or a restart with an empty data directory cannot find the chain (OPERATING §6c)"
+            );
+        }
         let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits {
             max_txs: config.mempool.max_txs,
             max_bytes: config.mempool.max_bytes,
@@ -464,10 +474,16 @@ async fn join_by_state_sync(
         }
     };
     let validators = g.validator_set();
-    if validators.len() < 2 && validators.index_of(&key.public()).is_some() {
+    let settings = config.p2p.settings(g.params.block_max_txs)?;
+    let peers: Vec<_> = crate::network::configured_peer_keys(&settings.peers)
+        .into_iter()
+        .filter(|k| *k != key.public())
+        .collect();
+    // The only validator of its genesis with no peers configured: a new chain (a chain that
+    // grew needs its other validators in `p2p.peers`, OPERATING §6c).
+    if validators.len() < 2 && validators.index_of(&key.public()).is_some() && peers.is_empty() {
         return Ok(None);
     }
-    let settings = config.p2p.settings(g.params.block_max_txs)?;
     let mut parts = crate::network::start(settings, key, &validators, &g.chain_id).await?;
     let target = crate::state_sync::JoinTarget {
         chain_id: &g.chain_id,
@@ -475,6 +491,7 @@ async fn join_by_state_sync(
         validators: &validators,
         local: validators.index_of(&key.public()),
         anchor: config.storage.trust_anchor()?,
+        peers: &peers,
     };
     let mut io = crate::state_sync::Channels {
         net: &parts.handle,

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::crypto::Hash32;
+use quorate_proto::PublicKey;
 
 use quorate_proto::v1::DecisionResponse;
 
@@ -94,6 +95,29 @@ pub struct JoinTarget<'a> {
     pub local: Option<u32>,
     /// The operator's trust anchor, if any: snapshots that do not descend from it are refused.
     pub anchor: Option<crate::snapshot::TrustAnchor>,
+    /// The peers configured by identity (`p2p.peers`): asked beside the genesis validators, so
+    /// a node whose genesis validators were all replaced reaches today's.
+    pub peers: &'a [PublicKey],
+}
+
+impl JoinTarget<'_> {
+    /// Who is asked, by request index: the genesis validators (their indices), then the
+    /// configured peers outside the genesis set.
+    fn sources(&self) -> Vec<PublicKey> {
+        let mut sources = self.validators.keys().to_vec();
+        for k in self.peers {
+            if !sources.contains(k) {
+                sources.push(*k);
+            }
+        }
+        sources
+    }
+
+    /// Whether this node is the only validator of the genesis set: with no data, opening the
+    /// chain at genesis means deciding block 1 alone.
+    fn alone(&self) -> bool {
+        self.validators.len() == 1 && self.local.is_some()
+    }
 }
 
 /// Fetches the latest snapshot the other validators offer into the empty database directory
@@ -103,7 +127,9 @@ pub async fn run(
     chain: &JoinTarget<'_>,
     target: &Path,
 ) -> Result<Option<ImportSummary>, StateSyncError> {
-    let others: Vec<u32> = (0..chain.validators.len() as u32)
+    let sources = chain.sources();
+    io.net.set_request_targets(&sources);
+    let others: Vec<u32> = (0..sources.len() as u32)
         .filter(|i| Some(*i) != chain.local)
         .collect();
     let started = Instant::now();
@@ -119,24 +145,47 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_millis(100), io.next()).await;
     }
     let candidates = loop {
-        let (candidates, answers) = offered_snapshots(io, chain, &others).await;
+        let (candidates, answers) = offered_snapshots(io, chain, &sources, &others).await;
         if !candidates.is_empty() {
             break candidates;
         }
         // No answer is not "no snapshot" (issue 25): a node that took silence, an unreachable
         // peer or an answer over the message limit for a new chain started at genesis, and
         // with its data directory no longer empty never tried again.
-        if let Some(why) = new_chain(&answers, others.len(), chain) {
+        let why = match new_chain(&answers, chain) {
+            // The only genesis validator opens a chain it would decide alone: only if no peer
+            // holds its block 1 (issue 25: one that lost its data signed a second block 1).
+            Some(why) if chain.alone() => match first_block(io, chain, &others).await {
+                FirstBlock::Nowhere => Some(why),
+                FirstBlock::HeldBy(from) => {
+                    tracing::warn!(
+                        from = %sources[from as usize].to_hex(),
+                        "state sync: this chain's block 1, certified by this validator, is held by a peer: this validator lost its data and must not decide the chain again; waiting for a peer to offer a snapshot (or import one: quorate snapshot import)"
+                    );
+                    None
+                }
+                FirstBlock::Unknown => {
+                    tracing::warn!(
+                        "state sync: not every configured peer answered whether this chain has a block 1; asking again (remove p2p.peers to start a new chain alone)"
+                    );
+                    None
+                }
+            },
+            why => why,
+        };
+        if let Some(why) = why {
             tracing::info!(why, "state sync: a new chain; starting from genesis");
             return Ok(None);
         }
-        tracing::warn!(
-            none = answers.none,
-            joining = answers.joining,
-            needed = genesis_start_quorum(chain.validators),
-            anchor = chain.anchor.is_some(),
-            "state sync: no snapshot to take, and too few validators answered to tell a new chain from an unreachable one; asking again"
-        );
+        if !chain.alone() {
+            tracing::warn!(
+                none = answers.none,
+                joining = answers.joining,
+                needed = genesis_start_quorum(chain.validators),
+                anchor = chain.anchor.is_some(),
+                "state sync: no snapshot to take, and too few validators answered to tell a new chain from an unreachable one; asking again"
+            );
+        }
         // Answering other joiners meanwhile (their answers to this node are stale by then).
         let until = Instant::now() + ASK_AGAIN;
         while tokio::time::timeout_at(until, io.next()).await.is_ok() {}
@@ -146,7 +195,9 @@ pub async fn run(
         tracing::info!(
             height = verified.height(),
             chunks = verified.chunk_count(),
+            set_changes = verified.manifest.set_changes.len(),
             sources = ?sources,
+            vouching = vouching(&sources, &chain.sources(), &verified.validators).0,
             "state sync: fetching a snapshot"
         );
         let restore = Restore::begin(target, verified)?;
@@ -186,7 +237,8 @@ struct Answers {
 /// (not in the genesis set) may only on answers (issue 25: it took silence for a new chain and
 /// stayed at genesis for good): f + 1 validators holding a chain say it is young, or every
 /// other genesis validator answered that it holds no snapshot or is joining too.
-fn new_chain(answers: &Answers, others: usize, chain: &JoinTarget<'_>) -> Option<&'static str> {
+fn new_chain(answers: &Answers, chain: &JoinTarget<'_>) -> Option<&'static str> {
+    let others = chain.validators.len() - usize::from(chain.local.is_some());
     if chain.anchor.is_some() {
         return None;
     }
@@ -201,17 +253,20 @@ fn new_chain(answers: &Answers, others: usize, chain: &JoinTarget<'_>) -> Option
     }
 }
 
-/// Asks each validator in `others` for its latest manifest; returns those that check out,
-/// each with the validators that offered it, best first, and how many answered that they hold
-/// no snapshot (a failed or missing answer is neither): the snapshots that f + 1 validators
+/// Asks each source in `others` (indices in `sources`) for its latest manifest; returns those
+/// that check out, each with the sources that offered it, best first, and how many genesis
+/// validators answered that they hold no snapshot or are joining (a failed or missing answer
+/// is neither, and a configured peer's answer counts only as an offer): the snapshots that f + 1 validators
 /// offer (so at least one honest validator can deliver them), highest first, then the others,
 /// highest first. A Byzantine validator offering a newer snapshot it will not deliver thus
 /// cannot keep a node from joining.
 async fn offered_snapshots(
     io: &mut Channels<'_>,
     chain: &JoinTarget<'_>,
+    sources: &[PublicKey],
     others: &[u32],
 ) -> (Vec<(VerifiedManifest, Vec<u32>)>, Answers) {
+    let genesis = chain.validators.len() as u32;
     for &v in others {
         io.net.request_snapshot(v, 0, None);
     }
@@ -242,12 +297,12 @@ async fn offered_snapshots(
         };
         if response.joining {
             tracing::info!(from, "state sync: validator is joining too");
-            answers.joining += 1;
+            answers.joining += usize::from(from < genesis);
             continue;
         }
         let Some(manifest) = response.snapshot_manifest else {
             tracing::info!(from, "state sync: validator offers no snapshot");
-            answers.none += 1;
+            answers.none += usize::from(from < genesis);
             continue;
         };
         tracing::info!(
@@ -289,7 +344,7 @@ async fn offered_snapshots(
         &candidates
             .iter()
             .map(|(v, from)| {
-                let (count, needed) = vouching(from, chain.validators, &v.validators);
+                let (count, needed) = vouching(from, sources, &v.validators);
                 (v.height(), count, needed)
             })
             .collect::<Vec<_>>(),
@@ -301,14 +356,77 @@ async fn offered_snapshots(
     )
 }
 
-/// How many of the validators that offered a snapshot (`offered_by`, indices in `asked`) are
+/// What the peers asked said about block 1 of a chain whose only genesis validator is this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstBlock {
+    /// Every peer answered and none holds it: a new chain.
+    Nowhere,
+    /// This peer (request index) holds it: block 1 with a certificate of the genesis set
+    /// (this validator's own signature), or says it pruned it.
+    HeldBy(u32),
+    /// Not every peer answered: it cannot be told.
+    Unknown,
+}
+
+/// Asks each source in `others` for block 1 and checks what comes back against the genesis
+/// set. A liar cannot make a chain look new (block 1's certificate is this validator's own
+/// signature, which an honest peer holding the chain shows); it can only claim to have pruned
+/// block 1, which keeps this node waiting — the safe side.
+async fn first_block(io: &mut Channels<'_>, chain: &JoinTarget<'_>, others: &[u32]) -> FirstBlock {
+    for &v in others {
+        io.net.request_decision(v, 1);
+    }
+    let deadline = Instant::now() + MANIFEST_WAIT;
+    let mut waiting: HashSet<u32> = others.iter().copied().collect();
+    while !waiting.is_empty() {
+        let Ok(event) = tokio::time::timeout_at(deadline, io.next()).await else {
+            return FirstBlock::Unknown;
+        };
+        let ConsensusEvent::Decision {
+            from,
+            height: 1,
+            response,
+        } = event
+        else {
+            continue;
+        };
+        if !waiting.remove(&from) {
+            continue;
+        }
+        if response.lowest_height > 1 {
+            tracing::warn!(
+                from,
+                lowest = response.lowest_height,
+                "state sync: a peer says it pruned this chain's block 1"
+            );
+            return FirstBlock::HeldBy(from);
+        }
+        let (Some(block), Some(certificate)) = (&response.block, &response.certificate) else {
+            continue;
+        };
+        let hash = Hash32::of(&block.header);
+        match quorate_proto::certificate::verify_certificate(
+            certificate,
+            chain.chain_id,
+            chain.validators,
+            1,
+            &hash,
+        ) {
+            Ok(()) => return FirstBlock::HeldBy(from),
+            Err(e) => tracing::warn!(from, error = %e, "state sync: a peer's block 1 refused"),
+        }
+    }
+    FirstBlock::Nowhere
+}
+
+/// How many of the sources that offered a snapshot (`offered_by`, indices in `asked`) are
 /// validators of the set in force at its height, and how many of those make f + 1 of that
 /// set (so that one of them at least is honest): the vouching is counted in the set that
 /// certified the snapshot, not in the genesis set (issue 25).
-fn vouching(offered_by: &[u32], asked: &ValidatorSet, in_force: &ValidatorSet) -> (usize, usize) {
+fn vouching(offered_by: &[u32], asked: &[PublicKey], in_force: &ValidatorSet) -> (usize, usize) {
     let count = offered_by
         .iter()
-        .filter_map(|i| asked.keys().get(*i as usize))
+        .filter_map(|i| asked.get(*i as usize))
         .filter(|k| in_force.index_of(k).is_some())
         .count();
     (count, in_force.max_faulty() + 1)
@@ -455,10 +573,10 @@ mod tests {
         let genesis = ValidatorSet::new((1..=4).map(key).collect());
         let later = ValidatorSet::new((2..=8).map(key).collect());
         // Genesis validators 1, 2 and 3 (keys 2, 3, 4) are still validators; 0 (key 1) left.
-        assert_eq!(vouching(&[1, 2], &genesis, &later), (2, 3));
-        assert_eq!(vouching(&[0, 1, 2], &genesis, &later), (2, 3));
-        assert_eq!(vouching(&[1, 2, 3], &genesis, &later), (3, 3));
-        assert_eq!(vouching(&[0, 1], &genesis, &genesis), (2, 2));
+        assert_eq!(vouching(&[1, 2], genesis.keys(), &later), (2, 3));
+        assert_eq!(vouching(&[0, 1, 2], genesis.keys(), &later), (2, 3));
+        assert_eq!(vouching(&[1, 2, 3], genesis.keys(), &later), (3, 3));
+        assert_eq!(vouching(&[0, 1], genesis.keys(), &genesis), (2, 2));
     }
 
     /// Issue 25 (medium): a manifest's identity left out only its top certificate, while each
@@ -493,7 +611,7 @@ mod tests {
         assert_ne!(id(&other), id(&manifest(1)), "the changes themselves count");
     }
 
-    /// How a validator answers a snapshot request in the test below.
+    /// How a validator answers a snapshot request in the tests below.
     #[derive(Clone, Copy)]
     enum Reply {
         /// The request fails.
@@ -504,42 +622,55 @@ mod tests {
         Joining,
     }
 
-    /// Answers each snapshot request the handle sends as `answers` says for its validator.
+    /// Answers each snapshot request the handle sends as `answers` says for its target, and
+    /// each request for block 1 with `block_1` (no event when `None`: the request failed).
     async fn answer(
         inbox: &crate::network::inbox::Inbox<crate::network::ConsensusEvent>,
         commands: &mut tokio::sync::mpsc::Receiver<crate::network::Command>,
-        answers: [Reply; 4],
+        answers: &[Reply],
+        block_1: Option<quorate_proto::v1::DecisionResponse>,
     ) {
+        use crate::network::{Asked, Command, ConsensusEvent};
         while let Some(c) = commands.recv().await {
-            if let crate::network::Command::Request {
-                asked:
-                    crate::network::Asked::Snapshot {
-                        from,
-                        height,
-                        chunk,
-                    },
-                ..
-            } = c
-            {
-                let response = match answers[from as usize] {
-                    Reply::Fail => None,
-                    Reply::None => Some(Box::default()),
-                    Reply::Joining => Some(Box::new(quorate_proto::v1::DecisionResponse {
-                        joining: true,
-                        ..Default::default()
-                    })),
-                };
-                inbox.push(
-                    from as usize,
-                    crate::network::ConsensusEvent::Snapshot {
+            let Command::Request { asked, .. } = c else {
+                continue;
+            };
+            let (from, event) = match asked {
+                Asked::Snapshot {
+                    from,
+                    height,
+                    chunk,
+                } => {
+                    let response = match answers[from as usize] {
+                        Reply::Fail => None,
+                        Reply::None => Some(Box::default()),
+                        Reply::Joining => Some(Box::new(quorate_proto::v1::DecisionResponse {
+                            joining: true,
+                            ..Default::default()
+                        })),
+                    };
+                    let event = ConsensusEvent::Snapshot {
                         from,
                         height,
                         chunk,
                         response,
-                    },
-                    1,
-                );
-            }
+                    };
+                    (from, event)
+                }
+                Asked::Decision { from, height: 1 } => match &block_1 {
+                    Some(r) => {
+                        let event = ConsensusEvent::Decision {
+                            from,
+                            height: 1,
+                            response: Box::new(r.clone()),
+                        };
+                        (from, event)
+                    }
+                    None => continue,
+                },
+                _ => continue,
+            };
+            inbox.push(from as usize, event, 1);
         }
     }
 
@@ -595,6 +726,7 @@ mod tests {
                     height: 5,
                     validators_hash: set.hash(),
                 }),
+                peers: &[],
             };
             let mut io = super::Channels {
                 net: &net,
@@ -605,9 +737,173 @@ mod tests {
                 r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
                     r.ok().map(|r| r.expect("no error").is_none())
                 }
-                () = answer(&inbox, &mut commands, answers) => unreachable!("the handle lives"),
+                () = answer(&inbox, &mut commands, &answers, None) => unreachable!("the handle lives"),
             };
             assert_eq!(started, expected, "local {local:?}, anchored {anchored}");
         }
+    }
+
+    /// Issue 25 (high): the validator of a one-validator genesis restarted with an empty data
+    /// directory skipped state sync, saw only the genesis set and decided a new block 1 alone
+    /// on a chain that had long since grown. With peers configured it now asks them: it opens
+    /// the chain at genesis only when every peer answered and none holds a block 1 certified by
+    /// the genesis set; while one does, or one does not answer, it keeps asking.
+    #[tokio::test(start_paused = true)]
+    async fn the_only_genesis_validator_does_not_open_a_chain_a_peer_holds_block_1_of() {
+        use crate::network::inbox::Inbox;
+        use crate::network::{NetworkHandle, SyncRequests};
+        use quorate_proto::v1::{CommitCertificate, DecisionResponse};
+        use Reply::{Fail, Joining, None as Empty};
+        let a = quorate_proto::Keypair::from_secret(&[1; 32]);
+        let b = quorate_proto::Keypair::from_secret(&[2; 32]).public();
+        let set = ValidatorSet::new(vec![a.public()]);
+        let me = crate::network::peer_id_of(&a.public()).expect("peer id");
+        let (net, mut commands) = NetworkHandle::detached(vec![me], me, "c");
+        let (_u, _b, mut requests) = SyncRequests::channels(8);
+        let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Block 1 as the chain holds it: certified by the only genesis validator.
+        let header = bytes::Bytes::from_static(b"block 1 header");
+        let hash = quorate_proto::Hash32::of(&header);
+        let certified = |key: &quorate_proto::Keypair| DecisionResponse {
+            block: Some(quorate_proto::v1::Block {
+                header: header.clone(),
+                transactions: Vec::new(),
+            }),
+            certificate: Some(CommitCertificate {
+                height: 1,
+                round: 0,
+                block_hash: bytes::Bytes::copy_from_slice(&hash.0),
+                signatures: vec![quorate_proto::certificate::sign_commit(
+                    key, 0, "c", 1, 0, &hash,
+                )],
+            }),
+            ..Default::default()
+        };
+        let forged = quorate_proto::Keypair::from_secret(&[7; 32]);
+        let pruned = DecisionResponse {
+            lowest_height: 40,
+            ..Default::default()
+        };
+        // (peers, the peer's answer to a snapshot request, its answer for block 1) → opened
+        // at genesis (Some(true)) or still asking after 300 s (None).
+        for (peers, reply, block_1, expected) in [
+            // No peer configured: nothing to ask, a new chain.
+            (vec![], Empty, None, Some(true)),
+            // The chain grew: a peer holds block 1 (signed by this validator) or pruned it.
+            (vec![b], Empty, Some(certified(&a)), None),
+            (vec![b], Empty, Some(pruned), None),
+            // No answer: it cannot be told.
+            (vec![b], Fail, None, None),
+            (vec![b], Empty, None, None),
+            // Every peer answered and none holds block 1 (or its block 1 is forged).
+            (
+                vec![b],
+                Empty,
+                Some(DecisionResponse::default()),
+                Some(true),
+            ),
+            (
+                vec![b],
+                Joining,
+                Some(DecisionResponse::default()),
+                Some(true),
+            ),
+            (vec![b], Empty, Some(certified(&forged)), Some(true)),
+        ] {
+            let target = super::JoinTarget {
+                chain_id: "c",
+                genesis_hash: quorate_proto::Hash32([0; 32]),
+                validators: &set,
+                local: Some(0),
+                anchor: None,
+                peers: &peers,
+            };
+            let mut io = super::Channels {
+                net: &net,
+                inbox: &inbox,
+                requests: &mut requests,
+            };
+            let answers = [Fail, reply];
+            let started = tokio::select! {
+                r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
+                    r.ok().map(|r| r.expect("no error").is_none())
+                }
+                () = answer(&inbox, &mut commands, &answers, block_1.clone()) => unreachable!("the handle lives"),
+            };
+            assert_eq!(
+                started,
+                expected,
+                "peers {}, block 1 {block_1:?}",
+                peers.len()
+            );
+        }
+    }
+
+    /// Issue 25 (high): a joining node asked only the genesis validators, never `p2p.peers`, so
+    /// one whose genesis validators were all replaced could not join. The configured peers are
+    /// now asked too (their requests go to their identities); their "no snapshot" is no
+    /// evidence of a young chain (only the genesis validators' counts), their offers are.
+    #[tokio::test(start_paused = true)]
+    async fn configured_peers_are_asked_but_only_genesis_validators_say_a_chain_is_new() {
+        use crate::network::inbox::Inbox;
+        use crate::network::{Asked, Command, NetworkHandle, SyncRequests};
+        use Reply::{Fail, None as Empty};
+        let key = |i: u8| quorate_proto::Keypair::from_secret(&[i; 32]).public();
+        let set = ValidatorSet::new(vec![key(1)]);
+        let peers = [key(5), key(6)];
+        let me = crate::network::peer_id_of(&key(9)).expect("peer id");
+        let (net, mut commands) = NetworkHandle::detached(vec![], me, "c");
+        let (_u, _b, mut requests) = SyncRequests::channels(8);
+        let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = super::JoinTarget {
+            chain_id: "c",
+            genesis_hash: quorate_proto::Hash32([0; 32]),
+            validators: &set,
+            local: None,
+            anchor: None,
+            peers: &peers,
+        };
+        let mut io = super::Channels {
+            net: &net,
+            inbox: &inbox,
+            requests: &mut requests,
+        };
+        // The genesis validator is gone; both peers hold a chain and no snapshot (yet).
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let (relay_tx, mut relayed) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Some(c) = commands.recv().await {
+                if let Command::Request {
+                    peer,
+                    asked: Asked::Snapshot { from, .. },
+                    ..
+                } = &c
+                {
+                    let _ = tx.send((*from, *peer)).await;
+                }
+                let _ = relay_tx.send(c).await;
+            }
+        });
+        let started = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(60), super::run(&mut io, &target, dir.path())) => {
+                r.ok().map(|r| r.expect("no error").is_none())
+            }
+            () = answer(&inbox, &mut relayed, &[Fail, Empty, Empty], None) => unreachable!("the handle lives"),
+        };
+        assert_eq!(
+            started, None,
+            "two peers' \"no snapshot\" opened the chain at genesis"
+        );
+        let mut asked = std::collections::BTreeSet::new();
+        while let Ok((from, peer)) = rx.try_recv() {
+            asked.insert((from, peer));
+        }
+        let id = |k| crate::network::peer_id_of(k).expect("peer id");
+        assert!(
+            asked.contains(&(1, id(&peers[0]))) && asked.contains(&(2, id(&peers[1]))),
+            "the configured peers were not asked: {asked:?}"
+        );
     }
 }

@@ -328,36 +328,87 @@ fn two_of_four_down_stops_commits_and_one_back_resumes_them() {
 /// transaction joins through state sync and then votes (with one of the first four down, no
 /// certificate is possible without it); a validator removed stops being counted and the others
 /// refuse its connections; a client checks the set from the genesis file through the changes.
-#[test]
-fn a_validator_added_joins_by_state_sync_and_votes_and_a_removed_one_is_refused() {
-    let mut c = Cluster::start(4);
-    let admin = path_str(&c.account_key(0));
-    let genesis = path_str(&c.dir.path().join("genesis.json"));
-    // A home for the new validator: the chain's genesis, a new key, the validators as peers.
-    let peers: Vec<String> = (0..4)
-        .map(|i| std::fs::read_to_string(c.home(i).join("p2p.addr")).expect("p2p.addr"))
-        .collect();
+/// The p2p addresses (with peer ids) of validators `0..n`.
+fn p2p_addrs(c: &Cluster, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            std::fs::read_to_string(c.home(i).join("p2p.addr"))
+                .expect("p2p.addr")
+                .trim()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Makes home `i` for a new node with `quorate node init`: the chain's genesis, a new key,
+/// `peers` as its p2p peers. Returns its gRPC port and public key.
+fn new_home(c: &Cluster, i: usize, peers: &[String]) -> (u16, String) {
+    new_home_with_key(c, i, peers, None)
+}
+
+/// [`new_home`] with the key file `key` instead of a new key.
+fn new_home_with_key(c: &Cluster, i: usize, peers: &[String], key: Option<&str>) -> (u16, String) {
     let (grpc, p2p) = Cluster::free_ports();
-    let new_home = c.home(4);
     let mut init = vec![
         "node".to_owned(),
         "init".into(),
         "--home".into(),
-        path_str(&new_home),
+        path_str(&c.home(i)),
         "--genesis".into(),
-        genesis.clone(),
+        path_str(&c.dir.path().join("genesis.json")),
         "--grpc-addr".into(),
         format!("127.0.0.1:{grpc}"),
         "--p2p-addr".into(),
         format!("/ip4/127.0.0.1/tcp/{p2p}"),
     ];
-    for p in &peers {
+    for p in peers {
         init.push("--peer".into());
-        init.push(p.trim().to_owned());
+        init.push(p.clone());
+    }
+    if let Some(k) = key {
+        init.push("--key".into());
+        init.push(k.to_owned());
     }
     let init: Vec<&str> = init.iter().map(String::as_str).collect();
     let made = c.local_json(&init);
-    let new_key = made["public_key"].as_str().expect("public key").to_owned();
+    let key = made["public_key"].as_str().expect("public key").to_owned();
+    (grpc, key)
+}
+
+/// Sets `p2p.peers` in the config of node `i` (whose config lists none).
+fn set_peers(c: &Cluster, i: usize, peers: &[String]) {
+    let config = c.home(i).join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let list: Vec<String> = peers.iter().map(|p| format!("{p:?}")).collect();
+    let set = format!("peers = [{}]", list.join(", "));
+    assert!(text.contains("peers = []"), "{text}");
+    std::fs::write(&config, text.replace("peers = []", &set)).expect("config");
+}
+
+/// Submits an admin change of the validator set through validator `via` and returns the
+/// height it is in force from.
+fn change_set(c: &Cluster, via: usize, args: &[&str]) -> u64 {
+    let admin = path_str(&c.account_key(0));
+    let mut all = vec!["admin"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--from", &admin]);
+    let changed = c
+        .json(via, &all)
+        .unwrap_or_else(|| panic!("{args:?} failed\n{}", c.log(via)));
+    assert_eq!(changed["receipt"]["status"], "SUCCESS", "{changed}");
+    let sets = c.json(via, &["validators"]).expect("validators");
+    sets["scheduled"][0]["from_height"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no scheduled change: {sets}"))
+}
+
+#[test]
+fn a_validator_added_joins_by_state_sync_and_votes_and_a_removed_one_is_refused() {
+    let mut c = Cluster::start(4);
+    let admin = path_str(&c.account_key(0));
+    let genesis = path_str(&c.dir.path().join("genesis.json"));
+    let peers = p2p_addrs(&c, 4);
+    let (grpc, new_key) = new_home(&c, 4, &peers);
 
     // Let the others take a snapshot or two first, so the newcomer joins from one.
     c.wait_height(&[0, 1, 2, 3], 25, LIMIT);
@@ -510,4 +561,115 @@ fn a_validator_added_joins_by_state_sync_and_votes_and_a_removed_one_is_refused(
         c.lowest_common_height(&[0, 1, 2, new]),
         top,
     );
+
+    // Validator 1 loses its data after both changes are in force and joins by state sync
+    // (issue 25): the snapshot it takes carries the changes and is offered by f + 1 = 2
+    // validators of the set in force. With the new validator down as well the chain stands
+    // still, so validators 0 and 2 offer the same latest snapshot.
+    c.kill(new);
+    c.kill(1);
+    let still = wait_for(LIMIT, "validators 0 and 2 to stand still", || {
+        let a = c.json(0, &["status"])?;
+        let b = c.json(2, &["status"])?;
+        let same = a["height"] == b["height"] && a["snapshot_heights"] == b["snapshot_heights"];
+        std::thread::sleep(Duration::from_secs(1));
+        let again = c.json(0, &["status"])?;
+        (same && again["height"] == a["height"]).then_some(a)
+    });
+    assert!(
+        still["snapshot_heights"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty()),
+        "{still}"
+    );
+    std::fs::remove_dir_all(c.home(1).join("data")).expect("delete data");
+    c.restart(1);
+    let log = c.log(1);
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("state sync: fetching a snapshot"))
+        .unwrap_or_else(|| panic!("validator 1 did not join by state sync:\n{log}"));
+    let field = |name: &str| -> u64 {
+        let at = line
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("{name} in {line}"));
+        line[at + name.len() + 1..]
+            .split(|ch: char| !ch.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+    };
+    assert!(
+        field("set_changes") >= 2,
+        "the manifest carries no changes: {line}"
+    );
+    assert!(
+        field("vouching") >= 2,
+        "not offered by f + 1 validators in force: {line}"
+    );
+    c.restart(new);
+    let top = c.height(0).expect("height");
+    c.wait_height(&[0, 1, 2, new], top + 3, LIMIT);
+    assert_same_blocks(
+        &c,
+        &[0, 1, 2, new],
+        c.lowest_common_height(&[0, 1, 2, new]),
+        top + 3,
+    );
+}
+
+/// Issue 25 (high), on real processes. A chain that started with one validator, A, and grew:
+/// A, restarted with an empty data directory and the other validator in `p2p.peers`, joins from
+/// its snapshot instead of deciding a second block 1 alone (it skipped state sync and did).
+/// Then A is replaced by C: C, whose genesis names only A (gone), joins through `p2p.peers`
+/// (state sync asked only the genesis validators).
+#[test]
+fn a_one_validator_chain_that_grew_is_rejoined_not_forked_and_reached_through_peers() {
+    let mut c = Cluster::start(1);
+    let b_key = path_str(&c.dir.path().join("b.json"));
+    c.local_json(&["keys", "generate", "--out", &b_key]);
+    let in_force = change_set(&c, 0, &["add-validator", &b_key, "--name", "b"]);
+    // A opens its p2p port once a larger set is decided: on its next start.
+    c.kill(0);
+    c.restart(0);
+    let a_peer = p2p_addrs(&c, 1);
+    let (grpc_b, _) = new_home_with_key(&c, 1, &a_peer, Some(&b_key));
+    let b = c.join(grpc_b);
+    c.wait_height(&[0, b], in_force + 12, LIMIT);
+    let block_1 = c.block_at(b, 1).expect("block 1 on B");
+
+    // A loses its data; its config now names B.
+    c.kill(0);
+    std::fs::remove_dir_all(c.home(0).join("data")).expect("delete data");
+    let b_addr = p2p_addrs(&c, 2)[1].clone();
+    set_peers(&c, 0, std::slice::from_ref(&b_addr));
+    c.restart(0);
+    let log = c.log(0);
+    assert!(log.contains("state sync: joined from a snapshot"), "{log}");
+    let top = c.height(b).expect("height");
+    c.wait_height(&[0, b], top + 3, LIMIT);
+    let from = c.lowest_common_height(&[0, b]);
+    assert_same_blocks(&c, &[0, b], from, top + 3);
+    assert!(
+        c.block_at(0, 1).is_none_or(|a1| a1 == block_1),
+        "A holds another block 1"
+    );
+
+    // A is replaced by C. C's genesis names only A, which is stopped once the change is in
+    // force; C reaches B through its `p2p.peers`.
+    let (grpc_c, key_c) = new_home(&c, 2, &[a_peer[0].clone(), b_addr.clone()]);
+    let key_a = c.json(0, &["status"]).expect("status")["node_public_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let in_force = change_set(&c, b, &["replace-validator", &key_a, &key_c, "--name", "c"]);
+    c.wait_height(&[b], in_force - 1, LIMIT);
+    c.kill(0);
+    let joined = c.join(grpc_c);
+    let log = c.log(joined);
+    assert!(log.contains("state sync: joined from a snapshot"), "{log}");
+    c.wait_height(&[b, joined], in_force + 3, LIMIT);
+    let top = c.height(b).expect("height");
+    assert_same_blocks(&c, &[b, joined], c.lowest_common_height(&[b, joined]), top);
 }

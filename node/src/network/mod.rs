@@ -142,6 +142,34 @@ pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, NetworkError> {
         .map_err(|_| NetworkError::BadKey(key.to_hex()))
 }
 
+/// The validator key behind a peer id (an ed25519 identity inlined in the id), if it is one.
+pub fn key_of_peer(peer: &PeerId) -> Option<PublicKey> {
+    let hash: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    // Code 0: the identity "hash", whose digest is the protobuf-encoded public key.
+    if hash.code() != 0 {
+        return None;
+    }
+    let key = identity::PublicKey::try_decode_protobuf(hash.digest()).ok()?;
+    let ed = key.try_into_ed25519().ok()?;
+    PublicKey::from_slice(&ed.to_bytes()).ok()
+}
+
+/// The validator keys of the peers configured by identity (`p2p.peers`), in their order,
+/// without repeats.
+pub fn configured_peer_keys(peers: &[Multiaddr]) -> Vec<PublicKey> {
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for k in peers
+        .iter()
+        .filter_map(peer_of_addr)
+        .filter_map(|p| key_of_peer(&p))
+    {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
 fn libp2p_keypair(key: &Keypair) -> Result<identity::Keypair, NetworkError> {
     let mut secret = key.secret_bytes();
     identity::Keypair::ed25519_from_bytes(&mut secret)
@@ -411,6 +439,13 @@ impl NetworkHandle {
         self.send(Command::SetValidators {
             members: peers(members),
         });
+    }
+
+    /// Requests by index go to `targets` from now on, without changing who may connect: a
+    /// joining node asks the genesis validators and the configured peers (`p2p.peers`), which
+    /// may be today's validators when every genesis validator has been replaced.
+    pub fn set_request_targets(&self, targets: &[PublicKey]) {
+        *self.validators.write() = targets.iter().filter_map(|k| peer_id_of(k).ok()).collect();
     }
 
     /// Checks every gossiped consensus message's signature with `check` before it is queued or

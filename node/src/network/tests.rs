@@ -594,3 +594,20 @@ async fn stalled_handshakes_are_bounded() {
         "a validator connects once the stalled handshakes are gone"
     );
 }
+
+/// A configured peer's identity is the validator key state sync counts its offer under.
+#[test]
+fn a_peer_id_gives_back_its_validator_key() {
+    let key = quorate_proto::Keypair::from_secret(&[3; 32]).public();
+    let peer = super::peer_id_of(&key).expect("peer id");
+    assert_eq!(super::key_of_peer(&peer), Some(key));
+    assert_eq!(super::key_of_peer(&libp2p::PeerId::random()), None);
+    let addr: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}")
+        .parse()
+        .expect("multiaddr");
+    assert_eq!(
+        super::configured_peer_keys(&[addr.clone(), addr]),
+        vec![key],
+        "one key per peer"
+    );
+}
