@@ -284,6 +284,47 @@ fn multi_key_accounts_from_the_cli() {
     ]);
     succeeded(code, &res);
 
+    // set-thresholds changes only the thresholds it names (issue 25: `--threshold` alone
+    // replaced them all, silently clearing the contract-call and large-transfer guards).
+    let (code, res) = node.cli_json(&[
+        "account",
+        "set-thresholds",
+        "--contract-call",
+        "1",
+        "--large-transfer",
+        "1",
+        "--large-transfer-above",
+        "10",
+        "--from",
+        &a,
+        "--account",
+        &dev2,
+    ]);
+    succeeded(code, &res);
+    let (code, res) = node.cli_json(&[
+        "account",
+        "set-thresholds",
+        "--threshold",
+        "1",
+        "--from",
+        &a,
+        "--account",
+        &dev2,
+    ]);
+    succeeded(code, &res);
+    let (_, keys) = node.cli_json(&["account", "keys", &dev2]);
+    let t = &keys["thresholds"];
+    assert_eq!(
+        (
+            t["contract_call"].as_u64(),
+            t["large_transfer"].as_u64(),
+            t["large_transfer_above"].as_u64(),
+            t["key_management"].as_u64()
+        ),
+        (Some(1), Some(1), Some(10), Some(1)),
+        "{keys}"
+    );
+
     // b joins dev-2 and signs two transfers that wait behind a nonce gap; then b is removed.
     // The first one goes into the removal's block (its nonce follows) and is invalidated at
     // execution: a receipt, a transfer's fee, its nonce used (so its hash is never included

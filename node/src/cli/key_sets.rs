@@ -116,10 +116,11 @@ pub enum AccountCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
-    /// Replace the account's thresholds.
+    /// Change the thresholds named; the others keep the account's current values (read from
+    /// the node, or from `--key-set` for an account's first transaction).
     SetThresholds {
         #[command(flatten)]
-        thresholds: ThresholdArgs,
+        thresholds: ThresholdChangeArgs,
         #[command(flatten)]
         sign: SignOpts,
     },
@@ -161,6 +162,82 @@ impl ThresholdArgs {
             contract_call: self.contract_call,
         }
     }
+}
+
+/// New values of some thresholds (`account set-thresholds`): at least one.
+#[derive(Args, Debug, Clone)]
+#[group(id = "thresholds_changed", required = true, multiple = true)]
+pub struct ThresholdChangeArgs {
+    /// Weight every action needs unless another threshold covers it.
+    #[arg(long, group = "thresholds_changed")]
+    pub threshold: Option<u32>,
+    /// Weight a key change needs.
+    #[arg(long, group = "thresholds_changed")]
+    pub key_management: Option<u32>,
+    /// Weight a contract deploy needs (0: `base`).
+    #[arg(long, group = "thresholds_changed")]
+    pub deploy: Option<u32>,
+    /// Weight a transfer (or call value) above `--large-transfer-above` needs (0: none).
+    #[arg(long, group = "thresholds_changed")]
+    pub large_transfer: Option<u32>,
+    /// The amount above which `--large-transfer` applies.
+    #[arg(long, group = "thresholds_changed")]
+    pub large_transfer_above: Option<u64>,
+    /// Weight a contract call needs, whatever value it carries (0: `base`).
+    #[arg(long, group = "thresholds_changed")]
+    pub contract_call: Option<u32>,
+}
+
+impl ThresholdChangeArgs {
+    /// `current` with the thresholds named replaced.
+    pub fn apply(&self, current: Thresholds) -> Thresholds {
+        Thresholds {
+            base: self.threshold.unwrap_or(current.base),
+            key_management: self.key_management.unwrap_or(current.key_management),
+            deploy: self.deploy.unwrap_or(current.deploy),
+            large_transfer: self.large_transfer.unwrap_or(current.large_transfer),
+            large_transfer_above: self
+                .large_transfer_above
+                .unwrap_or(current.large_transfer_above),
+            contract_call: self.contract_call.unwrap_or(current.contract_call),
+        }
+    }
+
+    /// Whether every threshold is named (nothing to read from the node).
+    fn complete(&self) -> bool {
+        self.threshold.is_some()
+            && self.key_management.is_some()
+            && self.deploy.is_some()
+            && self.large_transfer.is_some()
+            && self.large_transfer_above.is_some()
+            && self.contract_call.is_some()
+    }
+}
+
+/// The thresholds `sign`'s account has now: those of the key set it registers (`--key-set`),
+/// else those of its committed key set, else a single-key account's.
+fn current_thresholds(sign: &SignOpts) -> anyhow::Result<Thresholds> {
+    if let Some(set) = sign.multi.load_key_set()? {
+        return Ok(set.thresholds.unwrap_or_default());
+    }
+    let key = KeyFile::load(&sign.from)?;
+    let addr = sign.multi.account(&key, None)?;
+    let resp = runtime()?.block_on(async {
+        quorate_proto::v1::chain_service_client::ChainServiceClient::new(
+            connect(&sign.opts.node).await?,
+        )
+        .get_account(GetAccountRequest {
+            address: Bytes::copy_from_slice(&addr.0),
+        })
+        .await
+        .map_err(|s| status_err("account", s))
+        .map(tonic::Response::into_inner)
+    })
+    .context("reading the account's current thresholds (name every threshold to change them without a node)")?;
+    let set = resp
+        .key_set
+        .unwrap_or_else(|| keyset::single(&key.public().0));
+    Ok(set.thresholds.unwrap_or_default())
 }
 
 /// `quorate keys multisig`.
@@ -313,8 +390,13 @@ fn key_set_text(set: &KeySet) -> String {
     for k in &set.keys {
         out += &format!("  key {} weight {}\n", hex::encode(&k.public_key), k.weight);
     }
-    out += &format!(
-        "  thresholds: base {}, key management {}, deploy {}",
+    out + "  " + &thresholds_text(&t)
+}
+
+/// A key set's thresholds in words.
+fn thresholds_text(t: &Thresholds) -> String {
+    let mut out = format!(
+        "thresholds: base {}, key management {}, deploy {}",
         t.base,
         t.key_management,
         if t.deploy == 0 { t.base } else { t.deploy }
@@ -401,10 +483,18 @@ pub fn change(cmd: AccountCommand) -> anyhow::Result<ExitCode> {
             }),
             sign,
         ),
-        AccountCommand::SetThresholds { thresholds, sign } => (
-            key_change::Change::SetThresholds(thresholds.thresholds(thresholds.threshold)),
-            sign,
-        ),
+        AccountCommand::SetThresholds { thresholds, sign } => {
+            // Only what is named changes (issue 25: `--threshold` alone silently cleared the
+            // contract-call and large-transfer guards).
+            let current = if thresholds.complete() {
+                Thresholds::default()
+            } else {
+                current_thresholds(&sign)?
+            };
+            let new = thresholds.apply(current);
+            eprintln!("{}", thresholds_text(&new));
+            (key_change::Change::SetThresholds(new), sign)
+        }
     };
     super::contract::send_and_report(
         sign,
