@@ -107,18 +107,20 @@ impl Byzantine {
         vec![msg]
     }
 
-    /// The answer this validator gives to `peer`'s sync request, given the honest one.
+    /// The answer this validator gives to `peer`'s sync request, given the honest one
+    /// (`read_chunk` reads a chunk of a snapshot this node holds, for a liar that forges one).
     pub fn sync_answer(
         &self,
         peer: &libp2p::PeerId,
         request: &DecisionRequest,
         honest: DecisionResponse,
+        read_chunk: &dyn Fn(u64, u32) -> Option<Vec<u8>>,
     ) -> DecisionResponse {
         #[cfg(any(test, feature = "byzantine"))]
         if let Some(s) = &self.behaviour {
-            return s.sync_answer(peer, request, honest);
+            return s.sync_answer(peer, request, honest, read_chunk);
         }
-        let _ = (peer, request);
+        let _ = (peer, request, read_chunk);
         honest
     }
 

@@ -240,37 +240,70 @@ impl PeerRequest for crate::network::SyncRequest {
 
 /// [`serve`] over any transport: `respond` sends each answer back to its asker.
 pub async fn serve_with<T: PeerRequest>(
-    mut requests: crate::network::SyncRequests<T>,
+    requests: crate::network::SyncRequests<T>,
     sources: Sources,
     byzantine: crate::byzantine::Byzantine,
     respond: impl Fn(T, DecisionResponse),
 ) {
-    while let Some(req) = requests.recv().await {
+    let answer = |req: &T| {
         let Sources {
             storage,
             cache,
             snapshots,
         } = sources.clone();
         let request = req.request().clone();
-        let answer = crate::environment::blocking(move || match &request.snapshot {
-            Some(s) => snapshot_answer(snapshots.as_ref(), s),
-            None => answer(&storage, &cache, &request).map_err(SnapshotError::from),
-        })
-        .await;
-        let response = match answer {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "failure answering a sync request");
-                DecisionResponse::default()
+        let peer = *req.peer();
+        let byzantine = byzantine.clone();
+        async move {
+            let read = snapshots.clone();
+            let asked = request.clone();
+            let answer = crate::environment::blocking(move || match &asked.snapshot {
+                Some(s) => snapshot_answer(read.as_ref(), s),
+                None => answer(&storage, &cache, &asked).map_err(SnapshotError::from),
+            })
+            .await;
+            let response = match answer {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "failure answering a sync request");
+                    DecisionResponse::default()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sync answer task failed");
+                    DecisionResponse::default()
+                }
+            };
+            let read_chunk = |height: u64, index: u32| -> Option<Vec<u8>> {
+                snapshots.as_ref()?.chunk(height, index).ok()
+            };
+            byzantine.sync_answer(&peer, &request, response, &read_chunk)
+        }
+    };
+    serve_queues(requests, answer, respond).await;
+}
+
+/// Serves the two queues of `requests` side by side, each one request at a time: a fetch of
+/// the height being decided is never kept waiting by a snapshot chunk or an old block being
+/// read (issue 25: one serial server answered both).
+async fn serve_queues<T, F, A>(
+    requests: crate::network::SyncRequests<T>,
+    answer: F,
+    respond: impl Fn(T, DecisionResponse),
+) where
+    F: Fn(&T) -> A,
+    A: std::future::Future<Output = DecisionResponse>,
+{
+    let (urgent, bulk) = requests.split();
+    let serve = |mut queue: tokio::sync::mpsc::Receiver<T>| {
+        let (answer, respond) = (&answer, &respond);
+        async move {
+            while let Some(req) = queue.recv().await {
+                let response = answer(&req).await;
+                respond(req, response);
             }
-            Err(e) => {
-                tracing::error!(error = %e, "sync answer task failed");
-                DecisionResponse::default()
-            }
-        };
-        let response = byzantine.sync_answer(req.peer(), req.request(), response);
-        respond(req, response);
-    }
+        }
+    };
+    tokio::join!(serve(urgent), serve(bulk));
 }
 
 #[cfg(test)]
@@ -390,5 +423,47 @@ mod tests {
         assert!(select_txs(block.clone(), &[hash(3), hash(9)]).is_empty());
         let too_many = vec![hash(1); 4];
         assert!(select_txs(block, &too_many).is_empty());
+    }
+
+    /// Issue 25 (low): snapshot requests and the current height's fetches shared one serial
+    /// server, so a fetch waited behind a chunk being read. A fetch is now answered while a
+    /// bulk request is still being read (here: held until the fetch has been answered; served
+    /// one after the other, the bulk answer would wait forever).
+    #[tokio::test]
+    async fn a_fetch_is_answered_while_a_bulk_request_is_being_read() {
+        use crate::network::SyncRequests;
+        let (urgent, bulk, requests) = SyncRequests::<&'static str>::channels(4);
+        bulk.send("bulk").await.expect("send");
+        drop(bulk);
+        // The fetch arrives once the bulk request is being read.
+        let urgent = std::sync::Mutex::new(Some(urgent));
+        let fetched = std::sync::Arc::new(tokio::sync::Notify::new());
+        let answered = std::sync::Mutex::new(Vec::new());
+        let answer = |req: &&'static str| {
+            let fetch = (*req == "bulk")
+                .then(|| urgent.lock().expect("lock").take())
+                .flatten();
+            let fetched = fetched.clone();
+            async move {
+                if let Some(urgent) = fetch {
+                    urgent.try_send("fetch").expect("send");
+                    fetched.notified().await;
+                }
+                DecisionResponse::default()
+            }
+        };
+        let respond = |req: &'static str, _| {
+            answered.lock().expect("lock").push(req);
+            if req == "fetch" {
+                fetched.notify_one();
+            }
+        };
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            serve_queues(requests, answer, respond),
+        )
+        .await
+        .expect("the fetch waited behind the bulk request");
+        assert_eq!(*answered.lock().expect("lock"), vec!["fetch", "bulk"]);
     }
 }

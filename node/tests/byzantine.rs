@@ -22,10 +22,15 @@ const BYZANTINE: usize = 0;
 const HONEST: [usize; 3] = [1, 2, 3];
 
 fn start(behaviour: &str) -> Cluster {
+    start_with_env(behaviour, |_| Vec::new())
+}
+
+/// [`start`] with environment `honest_env(i)` for honest validator `i`.
+fn start_with_env(behaviour: &str, honest_env: fn(usize) -> Vec<(String, String)>) -> Cluster {
     let behaviour = behaviour.to_owned();
     Cluster::start_with(4, move |i| {
         if i != BYZANTINE {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), honest_env(i));
         }
         let env = vec![
             // It may send larger messages than the others accept.
@@ -124,7 +129,11 @@ fn assert_expected(c: &Cluster, behaviour: &str, expect: &Expect) {
 
 /// Runs the load and the checks every scenario shares; `mid` runs halfway (faults of its own).
 fn scenario(behaviour: &str, expect: Expect, mid: impl FnOnce(&mut Cluster)) {
-    let mut c = start(behaviour);
+    scenario_in(start(behaviour), behaviour, expect, mid);
+}
+
+/// [`scenario`] on a cluster already started.
+fn scenario_in(mut c: Cluster, behaviour: &str, expect: Expect, mid: impl FnOnce(&mut Cluster)) {
     let sink = address_of(&c, 7);
     let mut hashes = Vec::new();
     for round in 0..2 {
@@ -378,4 +387,105 @@ fn resigned_fetches() {
         },
         |c| load_through_the_liar(c),
     );
+}
+
+/// Issue 25, on real processes: snapshots forged so that every check but the one added for
+/// them passes. The chain has two validator set changes (a validator added, then removed).
+/// Validator 1 is the only honest one taking snapshots (2 and 3 take none), so no offer is
+/// vouched for by f + 1 and the liar's newer one is tried first. A joining validator refuses
+/// the liar's first manifest (its last set change dropped) and joins from validator 1; joining
+/// again, it takes the liar's
+/// newer snapshot, refuses the chunk with the system entry `validators` moved into an account,
+/// and joins from validator 1's.
+#[test]
+fn forged_snapshots() {
+    let c = start_with_env("forged-snapshots", |i| {
+        if i == 1 {
+            return Vec::new();
+        }
+        vec![(
+            "QUORATE_CFG_STORAGE__SNAPSHOT_INTERVAL".to_owned(),
+            "0".to_owned(),
+        )]
+    });
+    let expect = Expect {
+        // Its first act is logged (then every 50th); the honest logs show the others landed.
+        liar: &["offered a manifest without its last set change"],
+        honest: &["state sync: manifest refused", "state sync: chunk refused"],
+    };
+    scenario_in(c, "forged-snapshots", expect, |c| {
+        let admin = path_str(&c.account_key(0));
+        let key = path_str(&c.dir.path().join("passing.json"));
+        c.local_json(&["keys", "generate", "--out", &key]);
+        let mut in_force = 0;
+        for change in ["add-validator", "remove-validator"] {
+            let done = c
+                .json(1, &["admin", change, &key, "--from", &admin])
+                .unwrap_or_else(|| panic!("{change}\n{}", c.log(1)));
+            assert_eq!(done["receipt"]["status"], "SUCCESS", "{done}");
+            let sets = c.json(1, &["validators"]).expect("validators");
+            in_force = sets["scheduled"][0]["from_height"]
+                .as_u64()
+                .expect("height");
+            c.wait_height(&HONEST, in_force, LIMIT);
+        }
+        let latest = |c: &Cluster, i: usize| -> u64 {
+            c.json(i, &["status"])
+                .and_then(|s| {
+                    s["snapshot_heights"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|h| h.as_u64())
+                        .max()
+                })
+                .unwrap_or(0)
+        };
+        common::cluster::wait_for(LIMIT, "snapshots after both changes", || {
+            (latest(c, BYZANTINE) > in_force && latest(c, 1) > in_force).then_some(())
+        });
+        let join = |c: &mut Cluster| {
+            c.kill(3);
+            std::fs::remove_dir_all(c.home(3).join("data")).expect("delete data");
+            let log_len = c.log(3).len();
+            c.restart(3);
+            let log = c.log(3)[log_len..].to_owned();
+            assert!(log.contains("joined from a snapshot"), "{log}");
+            log
+        };
+        // The manifest without its last change is refused (past the change the certificate
+        // is not of the set the shortened list proves; at the height before it, the set it
+        // proves for the next height is not the one the header names); validator 1's is taken.
+        let log = join(c);
+        assert!(
+            log.lines()
+                .any(|l| l.contains("manifest refused") && l.contains("from=0")),
+            "{log}"
+        );
+        // Validator 1 stops taking snapshots (it keeps serving those it has): the liar's next
+        // one is newer and tried first.
+        c.extra[1].1.push((
+            "QUORATE_CFG_STORAGE__SNAPSHOT_INTERVAL".to_owned(),
+            "1000".to_owned(),
+        ));
+        c.kill(1);
+        c.restart(1);
+        let honest = latest(c, 1);
+        common::cluster::wait_for(LIMIT, "a newer snapshot on the liar", || {
+            (latest(c, BYZANTINE) > honest).then_some(())
+        });
+        let log = join(c);
+        assert!(
+            log.lines().any(|l| l.contains("chunk refused")
+                && l.contains("entry")
+                && l.contains("from=0")),
+            "{log}"
+        );
+        assert!(log.contains("trying the next snapshot offered"), "{log}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("fetching a snapshot")
+                    && l.contains(&format!("height={honest}"))),
+            "{log}"
+        );
+    });
 }

@@ -78,6 +78,11 @@ pub enum Behaviour {
     /// Sends every other validator bursts of sync requests over the per-peer limit (decisions
     /// of old heights), to fill the sync queues it shares with honest peers' fetches.
     SyncFlood,
+    /// Offers forged snapshots to nodes joining by state sync: the first manifest asked for
+    /// without its last validator set change; later ones with the system entry `validators`
+    /// moved into an account keyed `yvalidators` (same accumulator: the chunk re-cut, the
+    /// manifest's digest and size forged to match), serving that chunk.
+    ForgedSnapshots,
 }
 
 /// Requests of each [`Behaviour::SyncFlood`] burst, per validator (over the per-peer limit).
@@ -125,6 +130,10 @@ pub struct State {
     victim: std::sync::Mutex<Option<libp2p::PeerId>>,
     /// The last height [`Behaviour::BodilessProposals`] covered.
     covered: AtomicU64,
+    /// Manifests [`Behaviour::ForgedSnapshots`] answered so far.
+    manifests: AtomicU64,
+    /// The chunks it forged: (height, index) → bytes.
+    forged_chunks: std::sync::Mutex<std::collections::HashMap<(u64, u32), Bytes>>,
 }
 
 fn next_u64(counter: &AtomicU64) -> u64 {
@@ -167,6 +176,8 @@ impl State {
             acted: AtomicU64::new(0),
             victim: std::sync::Mutex::new(None),
             covered: AtomicU64::new(0),
+            manifests: AtomicU64::new(0),
+            forged_chunks: Default::default(),
         }
     }
 
@@ -569,14 +580,86 @@ impl State {
         }
     }
 
+    /// [`Behaviour::ForgedSnapshots`]' answer to a snapshot request (others honestly).
+    fn forged_snapshot(
+        &self,
+        request: &DecisionRequest,
+        honest: DecisionResponse,
+        read_chunk: &dyn Fn(u64, u32) -> Option<Vec<u8>>,
+    ) -> DecisionResponse {
+        let Some(asked) = &request.snapshot else {
+            return honest;
+        };
+        if let Some(index) = asked.chunk {
+            let forged = self
+                .forged_chunks
+                .lock()
+                .expect("lock")
+                .get(&(asked.height, index))
+                .cloned();
+            return match forged {
+                Some(chunk) => {
+                    self.act("served a chunk with an entry moved to another kind");
+                    DecisionResponse {
+                        snapshot_chunk: chunk,
+                        ..DecisionResponse::default()
+                    }
+                }
+                None => honest,
+            };
+        }
+        let Some(mut manifest) = honest.snapshot_manifest else {
+            return honest;
+        };
+        if self.manifests.fetch_add(1, Ordering::Relaxed) == 0 && !manifest.set_changes.is_empty() {
+            manifest.set_changes.pop();
+            self.act("offered a manifest without its last set change");
+            return DecisionResponse {
+                snapshot_manifest: Some(manifest),
+                ..DecisionResponse::default()
+            };
+        }
+        use quorate_proto::v1::{SnapshotChunk, StateKind};
+        let moved = (0..manifest.chunks.len() as u32).find_map(|i| {
+            let mut chunk =
+                SnapshotChunk::decode(read_chunk(manifest.height, i)?.as_slice()).ok()?;
+            let entry = chunk
+                .entries
+                .iter_mut()
+                .find(|e| e.kind() == StateKind::System && e.key.as_ref() == b"validators")?;
+            entry.kind = StateKind::Account as i32;
+            entry.key = Bytes::from_static(b"yvalidators");
+            chunk
+                .entries
+                .sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+            Some((i, Bytes::from(chunk.encode_to_vec())))
+        });
+        if let Some((i, bytes)) = moved {
+            let info = &mut manifest.chunks[i as usize];
+            info.digest = Bytes::copy_from_slice(&Hash32::of(&bytes).0);
+            info.size = bytes.len() as u64;
+            self.forged_chunks
+                .lock()
+                .expect("lock")
+                .insert((manifest.height, i), bytes);
+            self.act("offered a snapshot with an entry moved to another kind");
+        }
+        DecisionResponse {
+            snapshot_manifest: Some(manifest),
+            ..DecisionResponse::default()
+        }
+    }
+
     pub fn sync_answer(
         &self,
         peer: &libp2p::PeerId,
         request: &DecisionRequest,
         honest: DecisionResponse,
+        read_chunk: &dyn Fn(u64, u32) -> Option<Vec<u8>>,
     ) -> DecisionResponse {
         let fetch = !request.block_hash.is_empty();
         match self.behaviour {
+            Behaviour::ForgedSnapshots => return self.forged_snapshot(request, honest, read_chunk),
             Behaviour::Withhold if fetch && self.is_victim(peer, request) => {
                 self.act("withheld a body or transactions");
                 return DecisionResponse::default();

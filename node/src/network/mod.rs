@@ -257,6 +257,11 @@ impl<T> SyncRequests<T> {
         (urgent_tx, bulk_tx, Self { urgent, bulk })
     }
 
+    /// The two queues: fetches, then the rest.
+    pub fn split(self) -> (mpsc::Receiver<T>, mpsc::Receiver<T>) {
+        (self.urgent, self.bulk)
+    }
+
     /// The next request, a fetch before anything else; `None` once the network is gone.
     pub async fn recv(&mut self) -> Option<T> {
         tokio::select! {

@@ -66,7 +66,9 @@ impl fmt::Display for Mix {
     }
 }
 
-/// The behaviours a Byzantine validator of the simulator draws from.
+/// The behaviours a Byzantine validator of the simulator draws from: all but `Flood`, and
+/// `ForgedSnapshots`, which lies only to nodes joining by state sync (simulated validators
+/// restart from their disk; its refusals are shown on processes, `forged_snapshots`).
 const LIARS: &[Behaviour] = &[
     Behaviour::ReencodeHeader,
     Behaviour::SplitBodies,
