@@ -389,6 +389,52 @@ fn credit_certificates_move_through_escrow_only_with_the_creditor() {
     assert_eq!((code, v["status"].as_str()), (3, Some("BAD_INPUT")), "{v}");
 }
 
+/// Issue 25 (low): the escrow took only the key an account's address was derived from, so a
+/// creditor whose key rotated could not be paid through it. Its current key now stands for it;
+/// the retired one is refused.
+#[test]
+fn an_escrow_creditor_whose_key_rotated_is_named_by_its_current_key() {
+    let (dir, node) = start();
+    let (issuer, debtor, creditor) = (key(&node, 0), key(&node, 1), key(&node, 3));
+    let rotated = dir.path().join("rotated.json").display().to_string();
+    let out = std::process::Command::new(common::bin())
+        .args(["keys", "generate", "--out", &rotated])
+        .output()
+        .expect("keys generate");
+    assert!(out.status.success(), "{out:?}");
+    let creditor_account = dev_address(3);
+    ok_tx(
+        &node,
+        &format!("account add-key {rotated} --from {creditor}"),
+    );
+    ok_tx(
+        &node,
+        &format!("account remove-key {creditor} --from {rotated} --account {creditor_account}"),
+    );
+    ok_tx(
+        &node,
+        &format!("escrow issue {debtor} 5000 --maturity 365d --from {issuer}"),
+    );
+    let err = failed_tx(
+        &node,
+        &format!("escrow transfer 1 {creditor} --from {debtor}"),
+        "BAD_INPUT",
+    );
+    assert!(err.contains("creditor_key"), "{err}");
+    let v = ok_tx(
+        &node,
+        &format!(
+            "escrow transfer 1 {rotated} --creditor-account {creditor_account} --from {debtor}"
+        ),
+    );
+    assert_eq!(v["receipt"]["return"]["state"], "IN_ESCROW", "{v}");
+    let v = ok_tx(
+        &node,
+        &format!("escrow confirm 1 --from {rotated} --account {creditor_account}"),
+    );
+    assert_eq!(v["receipt"]["return"]["holder"], hex0x(&creditor_account));
+}
+
 #[test]
 fn certificates_are_issued_by_authorities_and_refused_once_revoked_or_expired() {
     let (dir, node) = start();

@@ -56,6 +56,7 @@ pub(crate) const HOST_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = &[
     ("block_height", &[], &[I64]),
     ("block_time_ms", &[], &[I64]),
     ("balance", &[I32], &[I64]),
+    ("key_acts_for", &[I32, I32], &[I32]),
     ("transfer", &[I32, I64], &[I32]),
     ("emit_event", &[I32, I32, I32, I32], &[]),
     ("call", &[I32, I32, I32, I32, I32, I64], &[I32]),

@@ -35,6 +35,11 @@ pub trait Backend: Send + 'static {
     /// Moves `amount` from `from` to `to`; `Ok(false)` (and nothing moved) if `from` lacks it.
     fn transfer(&mut self, from: &Address, to: &Address, amount: u64) -> Result<bool, Self::Error>;
 
+    /// Whether `key` alone may sign a contract call for `account` at this point of the block:
+    /// its weight in the account's key set reaches the threshold of a call carrying no value;
+    /// for an account without a key set, whether `account` is the key's own address.
+    fn key_acts_for(&mut self, account: &Address, key: &[u8; 32]) -> Result<bool, Self::Error>;
+
     /// Code hash of the contract at `addr`, if one is deployed there.
     fn code_of(&mut self, addr: &Address) -> Result<Option<Hash32>, Self::Error>;
 

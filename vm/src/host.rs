@@ -248,6 +248,24 @@ pub(crate) fn define<B: Backend>(linker: &mut Linker<Ctx<B>>) -> wasmtime::Resul
         let b = cx.data_mut().backend.balance(&addr).map_err(fatal)?;
         Ok(b as i64)
     })?;
+    linker.func_wrap(
+        m,
+        "key_acts_for",
+        |mut cx: Cx<'_, B>, aptr: i32, kptr: i32| {
+            let cost = cx.data().shared.config.fuel.balance;
+            enter(&mut cx, cost)?;
+            let account = read_address(&mut cx, aptr)?;
+            let key: [u8; 32] = read(&mut cx, kptr, 32, 32, "public key")?
+                .try_into()
+                .map_err(|_| misuse("a public key is 32 bytes".to_owned()))?;
+            let acts = cx
+                .data_mut()
+                .backend
+                .key_acts_for(&account, &key)
+                .map_err(fatal)?;
+            Ok(i32::from(acts))
+        },
+    )?;
     linker.func_wrap(m, "transfer", |mut cx: Cx<'_, B>, ptr: i32, amount: i64| {
         if cx.data().read_only {
             return Err(denied_in_query("transfer tokens"));

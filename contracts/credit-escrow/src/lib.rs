@@ -160,13 +160,21 @@ methods! {
         );
         let debtor_key = public_key(&args.debtor_key, "debtor_key")?;
         let creditor_key = public_key(&args.creditor_key, "creditor_key")?;
+        // Each key must be one that alone can act for its party's account: the account's
+        // own key, or a key of its key set whose weight reaches a call's threshold (a rotated
+        // key, or a key of a multi-key account trusted alone); not merely the key its address
+        // was derived from (issue 25: a party whose key rotated could not use the escrow).
         ensure!(
-            crypto::address_of_key(&debtor_key) == debtor,
-            Error::bad_input("debtor_key is not the key of the caller's address")
+            crypto::key_acts_for(&debtor, &debtor_key),
+            Error::bad_input(
+                "debtor_key cannot act alone for the caller's account (its weight is below the account's contract-call threshold, or it is not one of its keys)"
+            )
         );
         ensure!(
-            crypto::address_of_key(&creditor_key) == creditor,
-            Error::bad_input("creditor_key is not the key of the creditor's address")
+            crypto::key_acts_for(&creditor, &creditor_key),
+            Error::bad_input(
+                "creditor_key cannot act alone for the creditor's account (its weight is below the account's contract-call threshold, or it is not one of its keys)"
+            )
         );
         let target = target_of(&debtor_key, &creditor_key);
         c.holder = target.to_vec();
@@ -355,5 +363,37 @@ mod tests {
         let c = reclaim(CertificateId { id }).expect("reclaim");
         assert_eq!(holder(&c), debtor());
         assert_eq!(actions(&c).last().map(String::as_str), Some("reclaimed"));
+    }
+
+    /// Issue 25 (low): the escrow asked each key to be the one its party's address was derived
+    /// from, so a party whose key rotated, or a multi-key account, could not use it. A key that
+    /// alone can act for its party's account now stands for it; one that cannot is refused.
+    #[test]
+    fn a_party_whose_key_rotated_uses_its_current_key() {
+        testing::reset();
+        testing::set_block(5, 1_000);
+        testing::set_caller(ISSUER);
+        let c = issue(IssueArgs {
+            holder: debtor().to_vec(),
+            amount: 500,
+            maturity_ms: 90_000,
+            terms: "net 90".into(),
+        })
+        .expect("issue");
+        // The creditor's account rotated from CREDITOR_KEY to NEW_KEY.
+        const NEW_KEY: [u8; 32] = [4; 32];
+        testing::set_account_key(creditor(), NEW_KEY);
+        testing::set_caller(debtor());
+        let args = |creditor_key: [u8; 32]| TransferArgs {
+            id: c.id,
+            creditor: creditor().to_vec(),
+            deadline_ms: 5_000,
+            debtor_key: DEBTOR_KEY.to_vec(),
+            creditor_key: creditor_key.to_vec(),
+        };
+        let refused = request_transfer(args(CREDITOR_KEY)).expect_err("the retired key");
+        assert_eq!(refused.kind, ErrorKind::BadInput);
+        let c = request_transfer(args(NEW_KEY)).expect("the current key");
+        assert_eq!(holder(&c), target_of(&DEBTOR_KEY, &NEW_KEY));
     }
 }

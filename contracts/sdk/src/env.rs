@@ -28,6 +28,7 @@ mod host {
         pub fn block_height() -> i64;
         pub fn block_time_ms() -> i64;
         pub fn balance(addr: *const u8) -> i64;
+        pub fn key_acts_for(account: *const u8, key: *const u8) -> i32;
         pub fn transfer(to: *const u8, amount: i64) -> i32;
         pub fn emit_event(kind: *const u8, kind_len: i32, data: *const u8, data_len: i32);
         pub fn call(
@@ -157,6 +158,12 @@ pub(crate) fn balance(addr: &[u8; 20]) -> u64 {
 }
 
 #[cfg(target_arch = "wasm32")]
+pub(crate) fn key_acts_for(account: &[u8; 20], key: &[u8; 32]) -> bool {
+    // SAFETY: the pointers cover 20 and 32 bytes.
+    unsafe { host::key_acts_for(account.as_ptr(), key.as_ptr()) == 1 }
+}
+
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn transfer(to: &[u8; 20], amount: u64) -> bool {
     // SAFETY: the pointer covers 20 bytes.
     unsafe { host::transfer(to.as_ptr(), amount as i64) == 0 }
@@ -213,6 +220,7 @@ pub(crate) fn blake3(data: &[u8]) -> [u8; 32] {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::mock::{
-    abort, balance, blake3, block_height, block_time_ms, call, caller, emit_event, input, origin,
-    self_address, set_return, storage_get, storage_remove, storage_set, transfer, value,
+    abort, balance, blake3, block_height, block_time_ms, call, caller, emit_event, input,
+    key_acts_for, origin, self_address, set_return, storage_get, storage_remove, storage_set,
+    transfer, value,
 };

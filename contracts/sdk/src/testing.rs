@@ -19,6 +19,9 @@ use crate::Address;
 pub(crate) struct MockHost {
     pub(crate) storage: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) balances: BTreeMap<[u8; 20], u64>,
+    /// Keys that may sign a contract call for an account besides its own key (set with
+    /// [`set_account_key`]).
+    pub(crate) account_keys: BTreeMap<[u8; 20], Vec<[u8; 32]>>,
     pub(crate) caller: [u8; 20],
     pub(crate) origin: [u8; 20],
     pub(crate) self_address: [u8; 20],
@@ -79,6 +82,12 @@ pub fn set_balance(a: Address, amount: u64) {
     with(|h| {
         h.balances.insert(a.0, amount);
     });
+}
+
+/// Lets `key` alone sign a contract call for account `a` (an account whose key set holds it
+/// with enough weight, or whose key was rotated to it).
+pub fn set_account_key(a: Address, key: [u8; 32]) {
+    with(|h| h.account_keys.entry(a.0).or_default().push(key));
 }
 
 /// Reads a native balance.
@@ -160,6 +169,13 @@ pub(crate) mod mock {
 
     pub(crate) fn balance(addr: &[u8; 20]) -> u64 {
         with(|h| h.balances.get(addr).copied().unwrap_or(0))
+    }
+
+    pub(crate) fn key_acts_for(account: &[u8; 20], key: &[u8; 32]) -> bool {
+        with(|h| match h.account_keys.get(account) {
+            Some(keys) => keys.contains(key),
+            None => crate::crypto::address_of_key(key).0 == *account,
+        })
     }
 
     pub(crate) fn transfer(to: &[u8; 20], amount: u64) -> bool {

@@ -337,12 +337,18 @@ pub enum EscrowCommand {
         sign: SignOpts,
     },
     /// As the holder (debtor), move a certificate to the escrow address of you and a creditor:
-    /// the 2-of-2 multi-signature address of your key (`--from`) and theirs.
+    /// the 2-of-2 multi-signature address of your key (`--from`) and theirs. Each key must be
+    /// able to act alone for its account (its own key, or a key of its key set weighing at
+    /// least a contract call's threshold).
     Transfer {
         /// Certificate id.
         id: u64,
         /// The creditor's public key (64 hex digits) or key file.
         creditor: PublicKeyArg,
+        /// The creditor's account, when it is not the address of its key (its key rotated, or
+        /// a multi-key account).
+        #[arg(long, value_name = "ADDRESS")]
+        creditor_account: Option<String>,
         /// After this (a duration from now, RFC 3339 or epoch ms) you may reclaim it unconfirmed.
         #[arg(long, default_value = "7d")]
         deadline: When,
@@ -423,13 +429,19 @@ pub fn escrow(cmd: EscrowCommand) -> anyhow::Result<ExitCode> {
         EscrowCommand::Transfer {
             id,
             creditor,
+            creditor_account,
             deadline,
             sign,
         } => {
             let debtor = KeyFile::load(&sign.from)?.public().0;
+            let creditor_account = match creditor_account {
+                Some(a) => Address::from_hex(&a)
+                    .map_err(|e| anyhow::anyhow!("--creditor-account {a:?}: {e}"))?,
+                None => Address::of_public_key(&creditor.0),
+            };
             Invocation::tx(
                 "request_transfer",
-                json!({"id": id, "creditor": format!("0x{}", Address::of_public_key(&creditor.0).to_hex()),
+                json!({"id": id, "creditor": format!("0x{}", creditor_account.to_hex()),
                        "deadline_ms": deadline.0, "debtor_key": format!("0x{}", hex::encode(debtor)),
                        "creditor_key": creditor.hex()}),
                 sign,

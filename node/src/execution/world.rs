@@ -289,6 +289,23 @@ impl Backend for WorldState {
         Ok(true)
     }
 
+    fn key_acts_for(&mut self, account: &Address, key: &[u8; 32]) -> Result<bool, StorageError> {
+        use quorate_proto::keyset::{class_of, threshold, weight_of, ActionKind};
+        if !self.account(account)?.keyed {
+            return Ok(Address::of_public_key(key) == *account);
+        }
+        let Some(bytes) = self.entry(&EntryKey::key_set(account))? else {
+            return Err(crate::storage::corrupt(
+                format!("key set of {account}"),
+                "missing",
+            ));
+        };
+        let set = quorate_proto::v1::KeySet::decode(bytes.as_slice())
+            .map_err(|e| crate::storage::corrupt(format!("key set of {account}"), e))?;
+        let needed = threshold(&set, class_of(&set, ActionKind::Call, 0));
+        Ok(weight_of(&set, key).is_some_and(|w| w >= needed))
+    }
+
     fn code_of(&mut self, addr: &Address) -> Result<Option<Hash32>, StorageError> {
         self.contract(addr)?.map(|r| r.code()).transpose()
     }

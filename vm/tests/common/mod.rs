@@ -59,6 +59,10 @@ impl Backend for MemState {
         Ok(true)
     }
 
+    fn key_acts_for(&mut self, account: &Address, key: &[u8; 32]) -> Result<bool, Never> {
+        Ok(Address::of_public_key(key) == *account)
+    }
+
     fn code_of(&mut self, a: &Address) -> Result<Option<Hash32>, Never> {
         Ok(self.code.get(a).copied())
     }
