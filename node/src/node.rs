@@ -230,10 +230,18 @@ impl RunningNode {
             );
         }
         let genesis_set = sets.at(1);
+        let other_peers = config
+            .p2p
+            .settings(chain.info().params.block_max_txs)
+            .map(|s| crate::network::configured_peer_keys(&s.peers))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| *k != key.public())
+            .count();
         if genesis_set.set.len() == 1
             && genesis_set.set.index_of(&key.public()).is_some()
             && members.len() > 1
-            && config.p2p.peers.is_empty()
+            && other_peers == 0
         {
             tracing::warn!(
                 "this chain started with this validator alone and has grown, but p2p.peers is empty: list the other validators there, or a restart with an empty data directory cannot find the chain (OPERATING §6c)"

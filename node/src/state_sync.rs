@@ -35,6 +35,8 @@ const ASK_AGAIN: Duration = Duration::from_secs(5);
 const IN_FLIGHT: usize = 4;
 /// Bad or failed answers after which a validator is no longer asked for chunks.
 const STRIKES: u32 = 3;
+/// Verified manifests remembered across rounds of asking (then forgotten all at once).
+const KNOWN_MANIFESTS: usize = 64;
 /// Longest wait for the answer to one chunk request (libp2p's request timeout, 10 s, normally
 /// answers first with a failure).
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
@@ -113,10 +115,11 @@ impl JoinTarget<'_> {
         sources
     }
 
-    /// Whether this node is the only validator of the genesis set: with no data, opening the
-    /// chain at genesis means deciding block 1 alone.
+    /// Whether this node is the only validator of the genesis set and has peers configured:
+    /// the chain has grown (OPERATING §6c), and with no data, opening it at genesis would mean
+    /// deciding block 1 alone.
     fn alone(&self) -> bool {
-        self.validators.len() == 1 && self.local.is_some()
+        self.validators.len() == 1 && self.local.is_some() && !self.peers.is_empty()
     }
 }
 
@@ -144,35 +147,28 @@ pub async fn run(
         // Answering the requests of validators joining at the same time meanwhile.
         let _ = tokio::time::timeout(Duration::from_millis(100), io.next()).await;
     }
+    // Manifests already verified, by identity (kept across rounds).
+    let mut known = HashMap::new();
     let candidates = loop {
-        let (candidates, answers) = offered_snapshots(io, chain, &sources, &others).await;
+        let (candidates, answers) =
+            offered_snapshots(io, chain, &sources, &others, &mut known).await;
         if !candidates.is_empty() {
             break candidates;
         }
         // No answer is not "no snapshot" (issue 25): a node that took silence, an unreachable
         // peer or an answer over the message limit for a new chain started at genesis, and
         // with its data directory no longer empty never tried again.
-        let why = match new_chain(&answers, chain) {
-            // The only genesis validator opens a chain it would decide alone: only if no peer
-            // holds its block 1 (issue 25: one that lost its data signed a second block 1).
-            Some(why) if chain.alone() => match first_block(io, chain, &others).await {
-                FirstBlock::Nowhere => Some(why),
-                FirstBlock::HeldBy(from) => {
-                    tracing::warn!(
-                        from = %sources[from as usize].to_hex(),
-                        "state sync: this chain's block 1, certified by this validator, is held by a peer: this validator lost its data and must not decide the chain again; waiting for a peer to offer a snapshot (or import one: quorate snapshot import)"
-                    );
-                    None
-                }
-                FirstBlock::Unknown => {
-                    tracing::warn!(
-                        "state sync: not every configured peer answered whether this chain has a block 1; asking again (remove p2p.peers to start a new chain alone)"
-                    );
-                    None
-                }
-            },
-            why => why,
-        };
+        let why = new_chain(&answers, chain);
+        // The only genesis validator with peers configured (OPERATING §6c lists the other
+        // validators there once the chain has grown) never opens the chain at genesis: it
+        // would decide block 1 alone (issue 25: one that lost its data signed a second block
+        // 1). A peer's "no block 1" proves nothing — the peer may have lost its data too.
+        if why.is_some() && chain.alone() {
+            tracing::warn!(
+                "state sync: this validator alone makes up the genesis set, its data directory is empty and p2p.peers is set, so the chain has grown: it joins from a peer's snapshot and never decides the chain again from genesis; waiting for a peer to offer one (on a stopped peer `quorate snapshot export` takes one of its head; then `quorate snapshot import` here)"
+            );
+        }
+        let why = why.filter(|_| !chain.alone());
         if let Some(why) = why {
             tracing::info!(why, "state sync: a new chain; starting from genesis");
             return Ok(None);
@@ -265,6 +261,7 @@ async fn offered_snapshots(
     chain: &JoinTarget<'_>,
     sources: &[PublicKey],
     others: &[u32],
+    known: &mut HashMap<Hash32, VerifiedManifest>,
 ) -> (Vec<(VerifiedManifest, Vec<u32>)>, Answers) {
     let genesis = chain.validators.len() as u32;
     for &v in others {
@@ -312,17 +309,30 @@ async fn offered_snapshots(
         );
         // The same snapshot whatever certificates each validator holds.
         let id = manifest_identity(&manifest);
-        match verify_manifest(
-            manifest,
-            chain.chain_id,
-            &chain.genesis_hash,
-            chain.validators,
-        )
-        .and_then(|v| match &chain.anchor {
-            Some(a) => v.check_anchor(chain.validators, a).map(|()| v),
-            None => Ok(v),
-        }) {
+        // A snapshot already checked (this round or an earlier one) is not checked again: a
+        // copy with the same identity names the same chunks, which are checked on arrival
+        // against the verified manifest (a copy's own certificates add nothing; a liar could
+        // send the verified one verbatim anyway). Refusals are not remembered, so a forged
+        // copy never shadows an honest one.
+        let verified = match known.get(&id) {
+            Some(v) => Ok(v.clone()),
+            None => verify_manifest(
+                manifest,
+                chain.chain_id,
+                &chain.genesis_hash,
+                chain.validators,
+            )
+            .and_then(|v| match &chain.anchor {
+                Some(a) => v.check_anchor(chain.validators, a).map(|()| v),
+                None => Ok(v),
+            }),
+        };
+        match verified {
             Ok(v) => {
+                if known.len() >= KNOWN_MANIFESTS {
+                    known.clear();
+                }
+                known.entry(id).or_insert_with(|| v.clone());
                 offered
                     .entry((v.height(), id))
                     .or_insert_with(|| (v, Vec::new()))
@@ -354,69 +364,6 @@ async fn offered_snapshots(
         order.into_iter().filter_map(|i| slots[i].take()).collect(),
         answers,
     )
-}
-
-/// What the peers asked said about block 1 of a chain whose only genesis validator is this node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FirstBlock {
-    /// Every peer answered and none holds it: a new chain.
-    Nowhere,
-    /// This peer (request index) holds it: block 1 with a certificate of the genesis set
-    /// (this validator's own signature), or says it pruned it.
-    HeldBy(u32),
-    /// Not every peer answered: it cannot be told.
-    Unknown,
-}
-
-/// Asks each source in `others` for block 1 and checks what comes back against the genesis
-/// set. A liar cannot make a chain look new (block 1's certificate is this validator's own
-/// signature, which an honest peer holding the chain shows); it can only claim to have pruned
-/// block 1, which keeps this node waiting — the safe side.
-async fn first_block(io: &mut Channels<'_>, chain: &JoinTarget<'_>, others: &[u32]) -> FirstBlock {
-    for &v in others {
-        io.net.request_decision(v, 1);
-    }
-    let deadline = Instant::now() + MANIFEST_WAIT;
-    let mut waiting: HashSet<u32> = others.iter().copied().collect();
-    while !waiting.is_empty() {
-        let Ok(event) = tokio::time::timeout_at(deadline, io.next()).await else {
-            return FirstBlock::Unknown;
-        };
-        let ConsensusEvent::Decision {
-            from,
-            height: 1,
-            response,
-        } = event
-        else {
-            continue;
-        };
-        if !waiting.remove(&from) {
-            continue;
-        }
-        if response.lowest_height > 1 {
-            tracing::warn!(
-                from,
-                lowest = response.lowest_height,
-                "state sync: a peer says it pruned this chain's block 1"
-            );
-            return FirstBlock::HeldBy(from);
-        }
-        let (Some(block), Some(certificate)) = (&response.block, &response.certificate) else {
-            continue;
-        };
-        let hash = Hash32::of(&block.header);
-        match quorate_proto::certificate::verify_certificate(
-            certificate,
-            chain.chain_id,
-            chain.validators,
-            1,
-            &hash,
-        ) {
-            Ok(()) => return FirstBlock::HeldBy(from),
-            Err(e) => tracing::warn!(from, error = %e, "state sync: a peer's block 1 refused"),
-        }
-    }
-    FirstBlock::Nowhere
 }
 
 /// How many of the sources that offered a snapshot (`offered_by`, indices in `asked`) are
@@ -622,13 +569,11 @@ mod tests {
         Joining,
     }
 
-    /// Answers each snapshot request the handle sends as `answers` says for its target, and
-    /// each request for block 1 with `block_1` (no event when `None`: the request failed).
+    /// Answers each snapshot request the handle sends as `answers` says for its target.
     async fn answer(
         inbox: &crate::network::inbox::Inbox<crate::network::ConsensusEvent>,
         commands: &mut tokio::sync::mpsc::Receiver<crate::network::Command>,
         answers: &[Reply],
-        block_1: Option<quorate_proto::v1::DecisionResponse>,
     ) {
         use crate::network::{Asked, Command, ConsensusEvent};
         while let Some(c) = commands.recv().await {
@@ -657,17 +602,6 @@ mod tests {
                     };
                     (from, event)
                 }
-                Asked::Decision { from, height: 1 } => match &block_1 {
-                    Some(r) => {
-                        let event = ConsensusEvent::Decision {
-                            from,
-                            height: 1,
-                            response: Box::new(r.clone()),
-                        };
-                        (from, event)
-                    }
-                    None => continue,
-                },
                 _ => continue,
             };
             inbox.push(from as usize, event, 1);
@@ -737,7 +671,7 @@ mod tests {
                 r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
                     r.ok().map(|r| r.expect("no error").is_none())
                 }
-                () = answer(&inbox, &mut commands, &answers, None) => unreachable!("the handle lives"),
+                () = answer(&inbox, &mut commands, &answers) => unreachable!("the handle lives"),
             };
             assert_eq!(started, expected, "local {local:?}, anchored {anchored}");
         }
@@ -745,71 +679,30 @@ mod tests {
 
     /// Issue 25 (high): the validator of a one-validator genesis restarted with an empty data
     /// directory skipped state sync, saw only the genesis set and decided a new block 1 alone
-    /// on a chain that had long since grown. With peers configured it now asks them: it opens
-    /// the chain at genesis only when every peer answered and none holds a block 1 certified by
-    /// the genesis set; while one does, or one does not answer, it keeps asking.
+    /// on a chain that had long since grown. With peers configured it now joins only from a
+    /// snapshot and never opens the chain at genesis, whatever the peers answer (a peer that
+    /// lost its data too, or is joining, knows of no block 1 either); with none configured it
+    /// cannot tell and starts a new chain.
     #[tokio::test(start_paused = true)]
-    async fn the_only_genesis_validator_does_not_open_a_chain_a_peer_holds_block_1_of() {
+    async fn the_only_genesis_validator_with_peers_never_opens_the_chain_at_genesis() {
         use crate::network::inbox::Inbox;
         use crate::network::{NetworkHandle, SyncRequests};
-        use quorate_proto::v1::{CommitCertificate, DecisionResponse};
         use Reply::{Fail, Joining, None as Empty};
-        let a = quorate_proto::Keypair::from_secret(&[1; 32]);
+        let a = quorate_proto::Keypair::from_secret(&[1; 32]).public();
         let b = quorate_proto::Keypair::from_secret(&[2; 32]).public();
-        let set = ValidatorSet::new(vec![a.public()]);
-        let me = crate::network::peer_id_of(&a.public()).expect("peer id");
+        let set = ValidatorSet::new(vec![a]);
+        let me = crate::network::peer_id_of(&a).expect("peer id");
         let (net, mut commands) = NetworkHandle::detached(vec![me], me, "c");
         let (_u, _b, mut requests) = SyncRequests::channels(8);
         let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
         let dir = tempfile::tempdir().expect("tempdir");
-        // Block 1 as the chain holds it: certified by the only genesis validator.
-        let header = bytes::Bytes::from_static(b"block 1 header");
-        let hash = quorate_proto::Hash32::of(&header);
-        let certified = |key: &quorate_proto::Keypair| DecisionResponse {
-            block: Some(quorate_proto::v1::Block {
-                header: header.clone(),
-                transactions: Vec::new(),
-            }),
-            certificate: Some(CommitCertificate {
-                height: 1,
-                round: 0,
-                block_hash: bytes::Bytes::copy_from_slice(&hash.0),
-                signatures: vec![quorate_proto::certificate::sign_commit(
-                    key, 0, "c", 1, 0, &hash,
-                )],
-            }),
-            ..Default::default()
-        };
-        let forged = quorate_proto::Keypair::from_secret(&[7; 32]);
-        let pruned = DecisionResponse {
-            lowest_height: 40,
-            ..Default::default()
-        };
-        // (peers, the peer's answer to a snapshot request, its answer for block 1) → opened
-        // at genesis (Some(true)) or still asking after 300 s (None).
-        for (peers, reply, block_1, expected) in [
-            // No peer configured: nothing to ask, a new chain.
-            (vec![], Empty, None, Some(true)),
-            // The chain grew: a peer holds block 1 (signed by this validator) or pruned it.
-            (vec![b], Empty, Some(certified(&a)), None),
-            (vec![b], Empty, Some(pruned), None),
-            // No answer: it cannot be told.
-            (vec![b], Fail, None, None),
-            (vec![b], Empty, None, None),
-            // Every peer answered and none holds block 1 (or its block 1 is forged).
-            (
-                vec![b],
-                Empty,
-                Some(DecisionResponse::default()),
-                Some(true),
-            ),
-            (
-                vec![b],
-                Joining,
-                Some(DecisionResponse::default()),
-                Some(true),
-            ),
-            (vec![b], Empty, Some(certified(&forged)), Some(true)),
+        // (peers, the peer's answer) → opened at genesis (Some(true)) or still asking after
+        // 300 s (None).
+        for (peers, reply, expected) in [
+            (vec![], Fail, Some(true)),
+            (vec![b], Empty, None),
+            (vec![b], Joining, None),
+            (vec![b], Fail, None),
         ] {
             let target = super::JoinTarget {
                 chain_id: "c",
@@ -829,14 +722,9 @@ mod tests {
                 r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
                     r.ok().map(|r| r.expect("no error").is_none())
                 }
-                () = answer(&inbox, &mut commands, &answers, block_1.clone()) => unreachable!("the handle lives"),
+                () = answer(&inbox, &mut commands, &answers) => unreachable!("the handle lives"),
             };
-            assert_eq!(
-                started,
-                expected,
-                "peers {}, block 1 {block_1:?}",
-                peers.len()
-            );
+            assert_eq!(started, expected, "peers {}", peers.len());
         }
     }
 
@@ -890,7 +778,7 @@ mod tests {
             r = tokio::time::timeout(Duration::from_secs(60), super::run(&mut io, &target, dir.path())) => {
                 r.ok().map(|r| r.expect("no error").is_none())
             }
-            () = answer(&inbox, &mut relayed, &[Fail, Empty, Empty], None) => unreachable!("the handle lives"),
+            () = answer(&inbox, &mut relayed, &[Fail, Empty, Empty]) => unreachable!("the handle lives"),
         };
         assert_eq!(
             started, None,

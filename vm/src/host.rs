@@ -252,7 +252,8 @@ pub(crate) fn define<B: Backend>(linker: &mut Linker<Ctx<B>>) -> wasmtime::Resul
         m,
         "key_acts_for",
         |mut cx: Cx<'_, B>, aptr: i32, kptr: i32| {
-            let cost = cx.data().shared.config.fuel.balance;
+            // Two state reads (the account, its key set) and a small decode.
+            let cost = cx.data().shared.config.fuel.balance * 2;
             enter(&mut cx, cost)?;
             let account = read_address(&mut cx, aptr)?;
             let key: [u8; 32] = read(&mut cx, kptr, 32, 32, "public key")?

@@ -35,7 +35,7 @@ fn derive_key_address(context: &str, material: &[u8]) -> Address {
 /// Whether `key` alone may sign a contract call for `account` now: its weight in the account's
 /// key set reaches the threshold of a call (so it can stand for the account, in a 2-of-2
 /// address for instance); for an account without a key set, whether `account` is the key's
-/// own address. Reads state: charged like a balance read.
+/// own address. Reads state: charged like two balance reads.
 pub fn key_acts_for(account: &Address, key: &[u8; 32]) -> bool {
     env::key_acts_for(&account.0, key)
 }

@@ -117,7 +117,8 @@ pub enum AccountCommand {
         sign: SignOpts,
     },
     /// Change the thresholds named; the others keep the account's current values (read from
-    /// the node, or from `--key-set` for an account's first transaction).
+    /// the node named, or from `--key-set` for an account's first transaction; name all six to
+    /// sign without trusting a node's answer).
     SetThresholds {
         #[command(flatten)]
         thresholds: ThresholdChangeArgs,
@@ -492,6 +493,10 @@ pub fn change(cmd: AccountCommand) -> anyhow::Result<ExitCode> {
                 current_thresholds(&sign)?
             };
             let new = thresholds.apply(current);
+            if thresholds.large_transfer.is_some_and(|w| w != 0) && new.large_transfer_above == 0 {
+                bail!("--large-transfer needs --large-transfer-above (the account has none yet): without it every transfer would be a large one");
+            }
+            // The values kept are the node's answer: say what is signed.
             eprintln!("{}", thresholds_text(&new));
             (key_change::Change::SetThresholds(new), sign)
         }

@@ -336,3 +336,42 @@ fn the_contract_call_threshold_guards_calls_that_carry_no_value() {
     assert!(cosign(&mut both, b));
     t.admit_ok(vec![both]);
 }
+
+/// Issue 25: `key_acts_for` (what the escrow asks of each party's key) follows the account's
+/// key set: its own key while it has none; any key weighing a contract call's threshold once it
+/// has one (1-of-2: both keys); none when no single key reaches it (2-of-2), and never a
+/// stranger's.
+#[test]
+fn a_key_acts_for_an_account_only_with_the_weight_of_a_call() {
+    use quorate_vm::Backend;
+    let t = TestChain::new(3);
+    let (a, b, stranger) = (
+        t.accounts[0].public().0,
+        t.accounts[1].public().0,
+        t.accounts[2].public().0,
+    );
+    let account = t.addr(0);
+    let acts = |key: &[u8; 32]| {
+        let mut world = crate::execution::WorldState::new(t.chain.storage().clone());
+        world.key_acts_for(&account, key).expect("read")
+    };
+    assert_eq!((acts(&a), acts(&b)), (true, false), "its own key only");
+    add_key_of_1_to_0(&t);
+    assert_eq!(
+        (acts(&a), acts(&b), acts(&stranger)),
+        (true, true, false),
+        "1-of-2"
+    );
+    let raise = key_change_of_0(
+        &t,
+        1,
+        key_change::Change::SetThresholds(Thresholds {
+            base: 2,
+            key_management: 2,
+            ..Thresholds::default()
+        }),
+    );
+    t.admit_ok(vec![raise]);
+    t.produce().expect("block");
+    assert_eq!((acts(&a), acts(&b)), (false, false), "2-of-2: no key alone");
+}
