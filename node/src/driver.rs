@@ -98,6 +98,9 @@ pub struct ConsensusStatus {
     pub kept_bodies: u32,
     /// Blocks built or executed at this height and kept until it is decided.
     pub executed_blocks: u32,
+    /// Validations waiting for a body this node already holds: 0, since a body kept settles
+    /// the validation waiting for it at once (the node simulator checks it).
+    pub stale_waits: u32,
 }
 
 impl ConsensusStatus {
@@ -470,6 +473,7 @@ impl Driver {
                     highest_peer_height: core.highest_peer_height(),
                     kept_bodies: (host.received.len() + host.wanted.len()) as u32,
                     executed_blocks: host.blocks.len() as u32,
+                    stale_waits: host.stale_waits(),
                 };
                 let changed = *s != now;
                 *s = now;
@@ -1333,6 +1337,18 @@ impl Host {
 
     /// If the body of `id` is held and the block is still wanted (a validation may wait for
     /// it), [`Host::body_arrived`]; its verdict goes to [`Host::queued`].
+    /// Validations waiting for a body this node holds (see [`ConsensusStatus::stale_waits`]).
+    fn stale_waits(&self) -> u32 {
+        self.wanted
+            .iter()
+            .filter(|(id, w)| {
+                w.validation.is_some()
+                    && w.partial.is_none()
+                    && (self.blocks.contains_key(*id) || self.received.contains_key(*id))
+            })
+            .count() as u32
+    }
+
     async fn settle(&mut self, id: BlockId, current: Height) -> Result<(), DriverError> {
         let held = self.blocks.contains_key(&id) || self.received.contains_key(&id);
         let Some(w) = self.wanted.get(&id).filter(|w| held && w.partial.is_none()) else {

@@ -119,6 +119,15 @@ pub enum Violation {
         /// Why the signature fails.
         why: String,
     },
+    /// A validation waited for a body its validator already held (it is judged only when a
+    /// fetch retry comes back, if ever).
+    #[error("waited: validator {validator}: {count} validations wait for bodies it holds")]
+    Waited {
+        /// Validator.
+        validator: usize,
+        /// How many.
+        count: u32,
+    },
     /// A validator could not be restarted from its disk.
     #[error("restart: validator {validator}: {why}")]
     Restart {
@@ -287,6 +296,12 @@ pub(crate) async fn sample(world: Arc<World>) {
                 continue;
             };
             let status = *r.status.borrow();
+            if status.stale_waits > 0 {
+                world.checks.violate(Violation::Waited {
+                    validator: v,
+                    count: status.stale_waits,
+                });
+            }
             // What the driver keeps because of its peers (the inbox and the body cache bound
             // themselves on every push: no sample could see them over).
             let limits = [
