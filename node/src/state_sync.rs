@@ -158,29 +158,25 @@ pub async fn run(
         // No answer is not "no snapshot" (issue 25): a node that took silence, an unreachable
         // peer or an answer over the message limit for a new chain started at genesis, and
         // with its data directory no longer empty never tried again.
-        let why = new_chain(&answers, chain);
-        // The only genesis validator with peers configured (OPERATING §6c lists the other
-        // validators there once the chain has grown) never opens the chain at genesis: it
-        // would decide block 1 alone (issue 25: one that lost its data signed a second block
-        // 1). A peer's "no block 1" proves nothing — the peer may have lost its data too.
-        if why.is_some() && chain.alone() {
-            tracing::warn!(
+        match new_chain(&answers, chain) {
+            // The only genesis validator with peers configured (OPERATING §6c lists the other
+            // validators there once the chain has grown) never opens the chain at genesis: it
+            // would decide block 1 alone (issue 25: one that lost its data signed a second
+            // block 1). A peer's "no block 1" proves nothing: it may have lost its data too.
+            Some(_) if chain.alone() => tracing::warn!(
                 "state sync: this validator alone makes up the genesis set, its data directory is empty and p2p.peers is set, so the chain has grown: it joins from a peer's snapshot and never decides the chain again from genesis; waiting for a peer to offer one (on a stopped peer `quorate snapshot export` takes one of its head; then `quorate snapshot import` here)"
-            );
-        }
-        let why = why.filter(|_| !chain.alone());
-        if let Some(why) = why {
-            tracing::info!(why, "state sync: a new chain; starting from genesis");
-            return Ok(None);
-        }
-        if !chain.alone() {
-            tracing::warn!(
+            ),
+            Some(why) => {
+                tracing::info!(why, "state sync: a new chain; starting from genesis");
+                return Ok(None);
+            }
+            None => tracing::warn!(
                 none = answers.none,
                 joining = answers.joining,
                 needed = genesis_start_quorum(chain.validators),
                 anchor = chain.anchor.is_some(),
                 "state sync: no snapshot to take, and too few validators answered to tell a new chain from an unreachable one; asking again"
-            );
+            ),
         }
         // Answering other joiners meanwhile (their answers to this node are stale by then).
         let until = Instant::now() + ASK_AGAIN;
@@ -252,9 +248,9 @@ fn new_chain(answers: &Answers, chain: &JoinTarget<'_>) -> Option<&'static str> 
 /// Asks each source in `others` (indices in `sources`) for its latest manifest; returns those
 /// that check out, each with the sources that offered it, best first, and how many genesis
 /// validators answered that they hold no snapshot or are joining (a failed or missing answer
-/// is neither, and a configured peer's answer counts only as an offer): the snapshots that f + 1 validators
-/// offer (so at least one honest validator can deliver them), highest first, then the others,
-/// highest first. A Byzantine validator offering a newer snapshot it will not deliver thus
+/// is neither, and a configured peer's answer counts only as an offer): the snapshots that
+/// f + 1 validators offer (so at least one honest validator can deliver them), highest first,
+/// then the others, highest first. A Byzantine validator offering a newer snapshot it will not deliver thus
 /// cannot keep a node from joining.
 async fn offered_snapshots(
     io: &mut Channels<'_>,
