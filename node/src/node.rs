@@ -230,18 +230,14 @@ impl RunningNode {
             );
         }
         let genesis_set = sets.at(1);
-        let other_peers = config
+        let no_peers = config
             .p2p
             .settings(chain.info().params.block_max_txs)
-            .map(|s| crate::network::configured_peer_keys(&s.peers))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|k| *k != key.public())
-            .count();
+            .is_ok_and(|s| other_peer_keys(&s, &key).is_empty());
         if genesis_set.set.len() == 1
             && genesis_set.set.index_of(&key.public()).is_some()
             && members.len() > 1
-            && other_peers == 0
+            && no_peers
         {
             tracing::warn!(
                 "this chain started with this validator alone and has grown, but p2p.peers is empty: list the other validators there, or a restart with an empty data directory cannot find the chain (OPERATING §6c)"
@@ -483,10 +479,7 @@ async fn join_by_state_sync(
     };
     let validators = g.validator_set();
     let settings = config.p2p.settings(g.params.block_max_txs)?;
-    let peers: Vec<_> = crate::network::configured_peer_keys(&settings.peers)
-        .into_iter()
-        .filter(|k| *k != key.public())
-        .collect();
+    let peers = other_peer_keys(&settings, key);
     // The only validator of its genesis with no peers configured: a new chain (a chain that
     // grew needs its other validators in `p2p.peers`, OPERATING §6c).
     if validators.len() < 2 && validators.index_of(&key.public()).is_some() && peers.is_empty() {
@@ -516,6 +509,17 @@ async fn join_by_state_sync(
         );
     }
     Ok(Some(parts))
+}
+
+/// The validator keys of the configured peers (`p2p.peers`) other than this node's own.
+fn other_peer_keys(
+    settings: &crate::network::NetworkSettings,
+    key: &Keypair,
+) -> Vec<quorate_proto::PublicKey> {
+    crate::network::configured_peer_keys(&settings.peers)
+        .into_iter()
+        .filter(|k| *k != key.public())
+        .collect()
 }
 
 fn flatten_driver(
