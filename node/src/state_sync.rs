@@ -183,17 +183,17 @@ pub async fn run(
         while tokio::time::timeout_at(until, io.next()).await.is_ok() {}
     };
     let mut last = None;
-    for (verified, sources) in candidates {
+    for (verified, offered_by) in candidates {
         tracing::info!(
             height = verified.height(),
             chunks = verified.chunk_count(),
             set_changes = verified.manifest.set_changes.len(),
-            sources = ?sources,
-            vouching = vouching(&sources, &chain.sources(), &verified.validators).0,
+            sources = ?offered_by,
+            vouching = vouching(&offered_by, &sources, &verified.validators).0,
             "state sync: fetching a snapshot"
         );
         let restore = Restore::begin(target, verified)?;
-        match fetch_chunks(io, restore, sources).await {
+        match fetch_chunks(io, restore, offered_by).await {
             Ok(summary) => return Ok(Some(summary)),
             // The validators offering it could not deliver it: the next snapshot offered.
             Err(e @ StateSyncError::Exhausted { .. }) => {
@@ -565,42 +565,113 @@ mod tests {
         Joining,
     }
 
-    /// Answers each snapshot request the handle sends as `answers` says for its target.
+    /// Answers each snapshot request the handle sends as `answers` says for its target, and
+    /// notes whom it was sent to (request index, peer).
     async fn answer(
         inbox: &crate::network::inbox::Inbox<crate::network::ConsensusEvent>,
         commands: &mut tokio::sync::mpsc::Receiver<crate::network::Command>,
         answers: &[Reply],
+        asked: &mut Vec<(u32, libp2p::PeerId)>,
     ) {
         use crate::network::{Asked, Command, ConsensusEvent};
         while let Some(c) = commands.recv().await {
-            let Command::Request { asked, .. } = c else {
-                continue;
-            };
-            let (from, event) = match asked {
-                Asked::Snapshot {
-                    from,
-                    height,
-                    chunk,
-                } => {
-                    let response = match answers[from as usize] {
-                        Reply::Fail => None,
-                        Reply::None => Some(Box::default()),
-                        Reply::Joining => Some(Box::new(quorate_proto::v1::DecisionResponse {
-                            joining: true,
-                            ..Default::default()
-                        })),
-                    };
-                    let event = ConsensusEvent::Snapshot {
+            let Command::Request {
+                peer,
+                asked:
+                    Asked::Snapshot {
                         from,
                         height,
                         chunk,
-                        response,
-                    };
-                    (from, event)
-                }
-                _ => continue,
+                    },
+                ..
+            } = c
+            else {
+                continue;
+            };
+            asked.push((from, peer));
+            let response = match answers[from as usize] {
+                Reply::Fail => None,
+                Reply::None => Some(Box::default()),
+                Reply::Joining => Some(Box::new(quorate_proto::v1::DecisionResponse {
+                    joining: true,
+                    ..Default::default()
+                })),
+            };
+            let event = ConsensusEvent::Snapshot {
+                from,
+                height,
+                chunk,
+                response,
             };
             inbox.push(from as usize, event, 1);
+        }
+    }
+
+    /// A joining node on a detached network whose requests the test answers.
+    struct Rig {
+        net: crate::network::NetworkHandle,
+        commands: tokio::sync::mpsc::Receiver<crate::network::Command>,
+        requests: crate::network::SyncRequests,
+        inbox: crate::network::inbox::Inbox<crate::network::ConsensusEvent>,
+        dir: tempfile::TempDir,
+    }
+
+    impl Rig {
+        /// The node `me` (its own network identity) with `validators` as request targets.
+        fn new(validators: Vec<libp2p::PeerId>, me: libp2p::PeerId) -> Self {
+            let (net, commands) = crate::network::NetworkHandle::detached(validators, me, "c");
+            let (_, _, requests) = crate::network::SyncRequests::channels(8);
+            Self {
+                net,
+                commands,
+                requests,
+                inbox: crate::network::inbox::Inbox::new(
+                    crate::network::INBOX_SENDERS,
+                    64,
+                    1 << 20,
+                ),
+                dir: tempfile::tempdir().expect("tempdir"),
+            }
+        }
+
+        /// Runs state sync for `target` for 300 s at most, each request answered as `answers`
+        /// says: `Some(true)` if it opened the chain at genesis, `None` if still asking; and
+        /// whom it asked (request index, peer).
+        async fn run(
+            &mut self,
+            target: &super::JoinTarget<'_>,
+            answers: &[Reply],
+        ) -> (Option<bool>, Vec<(u32, libp2p::PeerId)>) {
+            let mut asked = Vec::new();
+            let mut io = super::Channels {
+                net: &self.net,
+                inbox: &self.inbox,
+                requests: &mut self.requests,
+            };
+            let started = tokio::select! {
+                r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, target, self.dir.path())) => {
+                    r.ok().map(|r| r.expect("no error").is_none())
+                }
+                () = answer(&self.inbox, &mut self.commands, answers, &mut asked) => unreachable!("the handle lives"),
+            };
+            (started, asked)
+        }
+    }
+
+    /// The join target of chain "c" with genesis set `set`.
+    fn target<'a>(
+        set: &'a ValidatorSet,
+        local: Option<u32>,
+        anchor: Option<crate::snapshot::TrustAnchor>,
+        peers: &'a [quorate_proto::PublicKey],
+    ) -> super::JoinTarget<'a> {
+        super::JoinTarget {
+            chain_id: "c",
+            genesis_hash: quorate_proto::Hash32([0; 32]),
+            validators: set,
+            local,
+            anchor,
+            peers,
         }
     }
 
@@ -612,8 +683,6 @@ mod tests {
     /// too, and never with a trust anchor; otherwise it keeps asking.
     #[tokio::test(start_paused = true)]
     async fn silence_is_not_a_new_chain() {
-        use crate::network::inbox::Inbox;
-        use crate::network::{NetworkHandle, SyncRequests};
         use Reply::{Fail, Joining, None as Empty};
         let keys: Vec<_> = (1..=4u8)
             .map(|i| quorate_proto::Keypair::from_secret(&[i; 32]).public())
@@ -628,10 +697,7 @@ mod tests {
         let me =
             crate::network::peer_id_of(&quorate_proto::Keypair::from_secret(&[9; 32]).public())
                 .expect("peer id");
-        let (net, mut commands) = NetworkHandle::detached(peers.clone(), me, "c");
-        let (_u, _b, mut requests) = SyncRequests::channels(8);
-        let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
-        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rig = Rig::new(peers, me);
         // (answers of validators 1-3, local index, anchored) → started from genesis
         // (Some(true)) or still asking after 300 s (None).
         for (answers, local, anchored, expected) in [
@@ -647,28 +713,11 @@ mod tests {
             ([Fail, Fail, Fail, Fail], Some(0), false, Some(true)),
             ([Fail, Fail, Fail, Fail], Some(0), true, None),
         ] {
-            let target = super::JoinTarget {
-                chain_id: "c",
-                genesis_hash: quorate_proto::Hash32([0; 32]),
-                validators: &set,
-                local,
-                anchor: anchored.then_some(crate::snapshot::TrustAnchor {
-                    height: 5,
-                    validators_hash: set.hash(),
-                }),
-                peers: &[],
-            };
-            let mut io = super::Channels {
-                net: &net,
-                inbox: &inbox,
-                requests: &mut requests,
-            };
-            let started = tokio::select! {
-                r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
-                    r.ok().map(|r| r.expect("no error").is_none())
-                }
-                () = answer(&inbox, &mut commands, &answers) => unreachable!("the handle lives"),
-            };
+            let anchor = anchored.then_some(crate::snapshot::TrustAnchor {
+                height: 5,
+                validators_hash: set.hash(),
+            });
+            let (started, _) = rig.run(&target(&set, local, anchor, &[]), &answers).await;
             assert_eq!(started, expected, "local {local:?}, anchored {anchored}");
         }
     }
@@ -681,17 +730,12 @@ mod tests {
     /// cannot tell and starts a new chain.
     #[tokio::test(start_paused = true)]
     async fn the_only_genesis_validator_with_peers_never_opens_the_chain_at_genesis() {
-        use crate::network::inbox::Inbox;
-        use crate::network::{NetworkHandle, SyncRequests};
         use Reply::{Fail, Joining, None as Empty};
         let a = quorate_proto::Keypair::from_secret(&[1; 32]).public();
         let b = quorate_proto::Keypair::from_secret(&[2; 32]).public();
         let set = ValidatorSet::new(vec![a]);
         let me = crate::network::peer_id_of(&a).expect("peer id");
-        let (net, mut commands) = NetworkHandle::detached(vec![me], me, "c");
-        let (_u, _b, mut requests) = SyncRequests::channels(8);
-        let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
-        let dir = tempfile::tempdir().expect("tempdir");
+        let mut rig = Rig::new(vec![me], me);
         // (peers, the peer's answer) → opened at genesis (Some(true)) or still asking after
         // 300 s (None).
         for (peers, reply, expected) in [
@@ -700,26 +744,9 @@ mod tests {
             (vec![b], Joining, None),
             (vec![b], Fail, None),
         ] {
-            let target = super::JoinTarget {
-                chain_id: "c",
-                genesis_hash: quorate_proto::Hash32([0; 32]),
-                validators: &set,
-                local: Some(0),
-                anchor: None,
-                peers: &peers,
-            };
-            let mut io = super::Channels {
-                net: &net,
-                inbox: &inbox,
-                requests: &mut requests,
-            };
-            let answers = [Fail, reply];
-            let started = tokio::select! {
-                r = tokio::time::timeout(Duration::from_secs(300), super::run(&mut io, &target, dir.path())) => {
-                    r.ok().map(|r| r.expect("no error").is_none())
-                }
-                () = answer(&inbox, &mut commands, &answers) => unreachable!("the handle lives"),
-            };
+            let (started, _) = rig
+                .run(&target(&set, Some(0), None, &peers), &[Fail, reply])
+                .await;
             assert_eq!(started, expected, "peers {}", peers.len());
         }
     }
@@ -730,60 +757,21 @@ mod tests {
     /// evidence of a young chain (only the genesis validators' counts), their offers are.
     #[tokio::test(start_paused = true)]
     async fn configured_peers_are_asked_but_only_genesis_validators_say_a_chain_is_new() {
-        use crate::network::inbox::Inbox;
-        use crate::network::{Asked, Command, NetworkHandle, SyncRequests};
         use Reply::{Fail, None as Empty};
         let key = |i: u8| quorate_proto::Keypair::from_secret(&[i; 32]).public();
         let set = ValidatorSet::new(vec![key(1)]);
         let peers = [key(5), key(6)];
         let me = crate::network::peer_id_of(&key(9)).expect("peer id");
-        let (net, mut commands) = NetworkHandle::detached(vec![], me, "c");
-        let (_u, _b, mut requests) = SyncRequests::channels(8);
-        let inbox = Inbox::new(crate::network::INBOX_SENDERS, 64, 1 << 20);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let target = super::JoinTarget {
-            chain_id: "c",
-            genesis_hash: quorate_proto::Hash32([0; 32]),
-            validators: &set,
-            local: None,
-            anchor: None,
-            peers: &peers,
-        };
-        let mut io = super::Channels {
-            net: &net,
-            inbox: &inbox,
-            requests: &mut requests,
-        };
+        let mut rig = Rig::new(vec![], me);
         // The genesis validator is gone; both peers hold a chain and no snapshot (yet).
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        let (relay_tx, mut relayed) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            while let Some(c) = commands.recv().await {
-                if let Command::Request {
-                    peer,
-                    asked: Asked::Snapshot { from, .. },
-                    ..
-                } = &c
-                {
-                    let _ = tx.send((*from, *peer)).await;
-                }
-                let _ = relay_tx.send(c).await;
-            }
-        });
-        let started = tokio::select! {
-            r = tokio::time::timeout(Duration::from_secs(60), super::run(&mut io, &target, dir.path())) => {
-                r.ok().map(|r| r.expect("no error").is_none())
-            }
-            () = answer(&inbox, &mut relayed, &[Fail, Empty, Empty]) => unreachable!("the handle lives"),
-        };
+        let (started, asked) = rig
+            .run(&target(&set, None, None, &peers), &[Fail, Empty, Empty])
+            .await;
         assert_eq!(
             started, None,
             "two peers' \"no snapshot\" opened the chain at genesis"
         );
-        let mut asked = std::collections::BTreeSet::new();
-        while let Ok((from, peer)) = rx.try_recv() {
-            asked.insert((from, peer));
-        }
+        let asked: std::collections::BTreeSet<_> = asked.into_iter().collect();
         let id = |k| crate::network::peer_id_of(k).expect("peer id");
         assert!(
             asked.contains(&(1, id(&peers[0]))) && asked.contains(&(2, id(&peers[1]))),

@@ -252,17 +252,13 @@ pub async fn serve_with<T: PeerRequest>(
             snapshots,
         } = sources.clone();
         let request = req.request().clone();
-        let peer = *req.peer();
-        let byzantine = byzantine.clone();
         async move {
-            let read = snapshots.clone();
-            let asked = request.clone();
-            let answer = crate::environment::blocking(move || match &asked.snapshot {
-                Some(s) => snapshot_answer(read.as_ref(), s),
-                None => answer(&storage, &cache, &asked).map_err(SnapshotError::from),
+            let answer = crate::environment::blocking(move || match &request.snapshot {
+                Some(s) => snapshot_answer(snapshots.as_ref(), s),
+                None => answer(&storage, &cache, &request).map_err(SnapshotError::from),
             })
             .await;
-            let response = match answer {
+            match answer {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "failure answering a sync request");
@@ -272,14 +268,17 @@ pub async fn serve_with<T: PeerRequest>(
                     tracing::error!(error = %e, "sync answer task failed");
                     DecisionResponse::default()
                 }
-            };
-            let read_chunk = |height: u64, index: u32| -> Option<Vec<u8>> {
-                snapshots.as_ref()?.chunk(height, index).ok()
-            };
-            byzantine.sync_answer(&peer, &request, response, &read_chunk)
+            }
         }
     };
-    serve_queues(requests, answer, respond).await;
+    let read_chunk = |height: u64, index: u32| -> Option<Vec<u8>> {
+        sources.snapshots.as_ref()?.chunk(height, index).ok()
+    };
+    serve_queues(requests, answer, |req: T, response| {
+        let response = byzantine.sync_answer(req.peer(), req.request(), response, &read_chunk);
+        respond(req, response);
+    })
+    .await;
 }
 
 /// Serves the two queues of `requests` side by side, each one request at a time: a fetch of

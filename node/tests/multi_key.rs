@@ -251,15 +251,13 @@ fn multi_key_accounts_from_the_cli() {
     let dev2 = dev_address(2);
     let (code, res) = node.cli_json(&["account", "add-key", &a, "--from", &k2]);
     succeeded(code, &res);
-    let (code, res) = node.cli_json(&[
-        "account",
-        "remove-key",
-        &k2,
-        "--from",
-        &a,
-        "--account",
-        &dev2,
-    ]);
+    // A command signed by key `a` for dev-2's account.
+    let by_a_for_dev2 = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--from", &a, "--account", &dev2]);
+        node.cli_json(&all)
+    };
+    let (code, res) = by_a_for_dev2(&["account", "remove-key", &k2]);
     succeeded(code, &res);
     let (code, res) = node.cli_json(&[
         "tx", "transfer", "--from", &k2, "--to", &to, "--amount", "1", "--wait",
@@ -269,24 +267,12 @@ fn multi_key_accounts_from_the_cli() {
         (2, "FOREIGN_KEY"),
         "the old key: {res}"
     );
-    let (code, res) = node.cli_json(&[
-        "tx",
-        "transfer",
-        "--from",
-        &a,
-        "--account",
-        &dev2,
-        "--to",
-        &to,
-        "--amount",
-        "1",
-        "--wait",
-    ]);
+    let (code, res) = by_a_for_dev2(&["tx", "transfer", "--to", &to, "--amount", "1", "--wait"]);
     succeeded(code, &res);
 
     // set-thresholds changes only the thresholds it names (issue 25: `--threshold` alone
     // replaced them all, silently clearing the contract-call and large-transfer guards).
-    let (code, res) = node.cli_json(&[
+    let (code, res) = by_a_for_dev2(&[
         "account",
         "set-thresholds",
         "--contract-call",
@@ -295,22 +281,9 @@ fn multi_key_accounts_from_the_cli() {
         "1",
         "--large-transfer-above",
         "10",
-        "--from",
-        &a,
-        "--account",
-        &dev2,
     ]);
     succeeded(code, &res);
-    let (code, res) = node.cli_json(&[
-        "account",
-        "set-thresholds",
-        "--threshold",
-        "1",
-        "--from",
-        &a,
-        "--account",
-        &dev2,
-    ]);
+    let (code, res) = by_a_for_dev2(&["account", "set-thresholds", "--threshold", "1"]);
     succeeded(code, &res);
     let (_, keys) = node.cli_json(&["account", "keys", &dev2]);
     let t = &keys["thresholds"];

@@ -284,7 +284,8 @@ mod tests {
         crypto::address_of_key(&CREDITOR_KEY)
     }
 
-    fn issued() -> u64 {
+    /// A fresh host with a certificate issued to the debtor; its id.
+    fn issued_to_debtor() -> u64 {
         testing::reset();
         testing::set_block(5, 1_000);
         testing::set_caller(ISSUER);
@@ -295,14 +296,24 @@ mod tests {
             terms: "net 90".into(),
         })
         .expect("issue");
-        testing::set_caller(debtor());
-        let args = |creditor_key: [u8; 32]| TransferArgs {
-            id: c.id,
+        c.id
+    }
+
+    /// The debtor's transfer of certificate `id` to the creditor, naming `creditor_key`.
+    fn transfer_args(id: u64, creditor_key: [u8; 32]) -> TransferArgs {
+        TransferArgs {
+            id,
             creditor: creditor().to_vec(),
             deadline_ms: 5_000,
             debtor_key: DEBTOR_KEY.to_vec(),
             creditor_key: creditor_key.to_vec(),
-        };
+        }
+    }
+
+    fn issued() -> u64 {
+        let id = issued_to_debtor();
+        testing::set_caller(debtor());
+        let args = |creditor_key| transfer_args(id, creditor_key);
         assert_eq!(
             request_transfer(args([9; 32]))
                 .expect_err("a key not the creditor's")
@@ -310,7 +321,7 @@ mod tests {
             ErrorKind::BadInput
         );
         request_transfer(args(CREDITOR_KEY)).expect("transfer");
-        c.id
+        id
     }
 
     #[test]
@@ -370,27 +381,12 @@ mod tests {
     /// alone can act for its party's account now stands for it; one that cannot is refused.
     #[test]
     fn a_party_whose_key_rotated_uses_its_current_key() {
-        testing::reset();
-        testing::set_block(5, 1_000);
-        testing::set_caller(ISSUER);
-        let c = issue(IssueArgs {
-            holder: debtor().to_vec(),
-            amount: 500,
-            maturity_ms: 90_000,
-            terms: "net 90".into(),
-        })
-        .expect("issue");
+        let id = issued_to_debtor();
         // The creditor's account rotated from CREDITOR_KEY to NEW_KEY.
         const NEW_KEY: [u8; 32] = [4; 32];
         testing::set_account_key(creditor(), NEW_KEY);
         testing::set_caller(debtor());
-        let args = |creditor_key: [u8; 32]| TransferArgs {
-            id: c.id,
-            creditor: creditor().to_vec(),
-            deadline_ms: 5_000,
-            debtor_key: DEBTOR_KEY.to_vec(),
-            creditor_key: creditor_key.to_vec(),
-        };
+        let args = |creditor_key| transfer_args(id, creditor_key);
         let refused = request_transfer(args(CREDITOR_KEY)).expect_err("the retired key");
         assert_eq!(refused.kind, ErrorKind::BadInput);
         let c = request_transfer(args(NEW_KEY)).expect("the current key");

@@ -152,16 +152,7 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
     let account = args.multi.account(&key, key_set.as_ref())?;
     let nonce = match (args.nonce, &channel) {
         (Some(n), _) => n,
-        (None, Some(ch)) => {
-            ChainServiceClient::new(ch.clone())
-                .get_account(GetAccountRequest {
-                    address: Bytes::copy_from_slice(&account.0),
-                })
-                .await
-                .map_err(|s| status_err("account", s))?
-                .into_inner()
-                .next_nonce
-        }
+        (None, Some(ch)) => get_account(ch, &account).await?.next_nonce,
         (None, None) => bail!("--nonce is needed without a node"),
     };
     let mut body = transfer_body(&chain_id, &key, nonce, transfer_fuel, to, args.amount, memo);
@@ -345,25 +336,28 @@ pub(super) async fn signing_context(
         .await
         .map_err(|s| status_err("node status", s))?
         .into_inner();
-    let nonce = ChainServiceClient::new(channel.clone())
+    let nonce = get_account(channel, address).await?.next_nonce;
+    Ok((status, nonce))
+}
+
+/// `address`'s account as the node answers it (balance, nonces, key set, height).
+pub(super) async fn get_account(
+    channel: &Channel,
+    address: &Address,
+) -> anyhow::Result<quorate_proto::v1::GetAccountResponse> {
+    Ok(ChainServiceClient::new(channel.clone())
         .get_account(GetAccountRequest {
             address: Bytes::copy_from_slice(&address.0),
         })
         .await
         .map_err(|s| status_err("account", s))?
-        .into_inner()
-        .next_nonce;
-    Ok((status, nonce))
+        .into_inner())
 }
 
 pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     let addr = Address::from_hex(address).with_context(|| format!("address {address:?}"))?;
     runtime()?.block_on(async {
-        let resp = ChainServiceClient::new(connect(&opts.node).await?)
-            .get_account(GetAccountRequest { address: Bytes::copy_from_slice(&addr.0) })
-            .await
-            .map_err(|s| status_err("account", s))?
-            .into_inner();
+        let resp = get_account(&connect(&opts.node).await?, &addr).await?;
         let a = resp.account.unwrap_or_default();
         if opts.json {
             let mut v = json!({"address": addr.to_hex(), "balance": a.balance, "nonce": a.nonce, "next_nonce": resp.next_nonce, "height": resp.height});

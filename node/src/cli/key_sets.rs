@@ -14,11 +14,11 @@ use quorate_proto::crypto::{Address, Keypair};
 use quorate_proto::keyset;
 use quorate_proto::tx::{cosign, tx_hash};
 use quorate_proto::v1::{
-    key_change, tx_body, GetAccountRequest, KeyChange, KeySet, Thresholds, Transaction, WeightedKey,
+    key_change, tx_body, KeyChange, KeySet, Thresholds, Transaction, WeightedKey,
 };
 use serde_json::{json, Value};
 
-use super::client::{connect, runtime, status_err};
+use super::client::{connect, runtime};
 use super::{ClientOpts, SignOpts};
 
 /// Signing for accounts with several keys: which account, which other local keys co-sign, and
@@ -224,15 +224,7 @@ fn current_thresholds(sign: &SignOpts) -> anyhow::Result<Thresholds> {
     let key = KeyFile::load(&sign.from)?;
     let addr = sign.multi.account(&key, None)?;
     let resp = runtime()?.block_on(async {
-        quorate_proto::v1::chain_service_client::ChainServiceClient::new(
-            connect(&sign.opts.node).await?,
-        )
-        .get_account(GetAccountRequest {
-            address: Bytes::copy_from_slice(&addr.0),
-        })
-        .await
-        .map_err(|s| status_err("account", s))
-        .map(tonic::Response::into_inner)
+        super::client::get_account(&connect(&sign.opts.node).await?, &addr).await
     })
     .context("reading the account's current thresholds (name every threshold to change them without a node)")?;
     let set = resp
@@ -418,15 +410,7 @@ fn thresholds_text(t: &Thresholds) -> String {
 pub fn show(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     let addr = Address::from_hex(address).with_context(|| format!("address {address:?}"))?;
     runtime()?.block_on(async {
-        let resp = quorate_proto::v1::chain_service_client::ChainServiceClient::new(
-            connect(&opts.node).await?,
-        )
-        .get_account(GetAccountRequest {
-            address: Bytes::copy_from_slice(&addr.0),
-        })
-        .await
-        .map_err(|s| status_err("account", s))?
-        .into_inner();
+        let resp = super::client::get_account(&connect(&opts.node).await?, &addr).await?;
         match (&resp.key_set, opts.json) {
             (Some(set), true) => {
                 let mut v = key_set_json(set);

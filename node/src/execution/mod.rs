@@ -248,7 +248,7 @@ impl<'a> BlockExecutor<'a> {
             }));
         }
         let committed = if signer.keyed {
-            Some(self.key_set(&tx.signer)?)
+            Some(self.state.key_set(&tx.signer)?)
         } else {
             None
         };
@@ -572,21 +572,12 @@ impl<'a> BlockExecutor<'a> {
         Ok(())
     }
 
-    /// The key set of a keyed account at this point of the block.
-    fn key_set(&mut self, account: &Address) -> Result<KeySet, StorageError> {
-        let bytes = self
-            .state
-            .entry(&EntryKey::key_set(account))?
-            .ok_or_else(|| corrupt(format!("key set of {account}"), "missing"))?;
-        KeySet::decode(bytes.as_slice()).map_err(|e| corrupt(format!("key set of {account}"), e))
-    }
-
     /// Applies a change to the signer's key set (its single key's set when it has none yet);
     /// a change that would lock the account out fails with `BAD_INPUT`.
     fn key_change(&mut self, tx: &VerifiedTx, change: &KeyChange) -> Result<Outcome, StorageError> {
         let mut account = self.state.account(&tx.signer)?;
         let current = if account.keyed {
-            self.key_set(&tx.signer)?
+            self.state.key_set(&tx.signer)?
         } else {
             quorate_proto::keyset::single(&tx.primary_key())
         };

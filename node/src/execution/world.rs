@@ -238,6 +238,20 @@ impl WorldState {
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         (accounts, entries, lthash)
     }
+
+    /// The key set of a keyed account at this point of the block (a keyed account without one
+    /// is a corrupt state).
+    pub fn key_set(
+        &mut self,
+        account: &Address,
+    ) -> Result<quorate_proto::v1::KeySet, StorageError> {
+        let what = || format!("key set of {account}");
+        let bytes = self
+            .entry(&EntryKey::key_set(account))?
+            .ok_or_else(|| crate::storage::corrupt(what(), "missing"))?;
+        quorate_proto::v1::KeySet::decode(bytes.as_slice())
+            .map_err(|e| crate::storage::corrupt(what(), e))
+    }
 }
 
 impl Backend for WorldState {
@@ -294,14 +308,7 @@ impl Backend for WorldState {
         if !self.account(account)?.keyed {
             return Ok(Address::of_public_key(key) == *account);
         }
-        let Some(bytes) = self.entry(&EntryKey::key_set(account))? else {
-            return Err(crate::storage::corrupt(
-                format!("key set of {account}"),
-                "missing",
-            ));
-        };
-        let set = quorate_proto::v1::KeySet::decode(bytes.as_slice())
-            .map_err(|e| crate::storage::corrupt(format!("key set of {account}"), e))?;
+        let set = self.key_set(account)?;
         let needed = threshold(&set, class_of(&set, ActionKind::Call, 0));
         Ok(weight_of(&set, key).is_some_and(|w| w >= needed))
     }

@@ -47,18 +47,32 @@ async fn connected_pair(seed: u8) -> (NetworkParts, NetworkParts) {
     let mut na = start(settings(vec![]), &a, &genesis, "c")
         .await
         .expect("a starts");
+    let nb = dial_and_gossip(&mut na, &a, &b, &genesis, "hello", Duration::from_secs(30)).await;
+    (na, nb)
+}
+
+/// Starts validator `b` with `a` (running as `na`) as its peer and asserts that a gossip
+/// message tagged `tag` reaches `na` within `limit`.
+async fn dial_and_gossip(
+    na: &mut NetworkParts,
+    a: &Keypair,
+    b: &Keypair,
+    genesis: &ValidatorSet,
+    tag: &'static str,
+    limit: Duration,
+) -> NetworkParts {
     let a_addr = na
         .listen_addr
         .clone()
         .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
-    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
+    let nb = start(settings(vec![a_addr]), b, genesis, "c")
         .await
         .expect("b starts");
     assert!(
-        gossip_arrives(&nb, &mut na, "hello", Duration::from_secs(30)).await,
-        "validators connect"
+        gossip_arrives(&nb, na, tag, limit).await,
+        "gossip tagged {tag:?} from b did not reach a"
     );
-    (na, nb)
+    nb
 }
 
 /// Publishes `tag` from `from` until `to` receives a gossip message, or `limit` passes.
@@ -582,17 +596,16 @@ async fn stalled_handshakes_are_bounded() {
         "{closed} of {opened} stalled connections closed at once"
     );
     drop(stalled);
-    let a_addr = na
-        .listen_addr
-        .clone()
-        .with(Protocol::P2p(peer_id_of(&a.public()).expect("peer id")));
-    let nb = start(settings(vec![a_addr]), &b, &genesis, "c")
-        .await
-        .expect("b starts");
-    assert!(
-        gossip_arrives(&nb, &mut na, "after the stall", Duration::from_secs(60)).await,
-        "a validator connects once the stalled handshakes are gone"
-    );
+    // A validator connects once the stalled handshakes are gone.
+    dial_and_gossip(
+        &mut na,
+        &a,
+        &b,
+        &genesis,
+        "after the stall",
+        Duration::from_secs(60),
+    )
+    .await;
 }
 
 /// A configured peer's identity is the validator key state sync counts its offer under.
