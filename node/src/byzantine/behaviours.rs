@@ -8,7 +8,7 @@ use quorate_consensus::{BlockId, Signable, Signer, Vote};
 use quorate_proto::merkle;
 use quorate_proto::v1::{
     consensus_message, Block, BlockHeader, CommitCertificate, CommitSignature, CompactBlock,
-    ConsensusMessage, DecisionRequest, DecisionResponse, Transaction,
+    ConsensusMessage, Cosignature, DecisionRequest, DecisionResponse, Transaction,
 };
 use quorate_proto::{Hash32, Keypair};
 
@@ -78,6 +78,12 @@ pub enum Behaviour {
     /// Sends every other validator bursts of sync requests over the per-peer limit (decisions
     /// of old heights), to fill the sync queues it shares with honest peers' fetches.
     SyncFlood,
+    /// Sends, every 200 ms, transaction gossip that decodes far beyond its size (64 KiB of
+    /// empty transactions, `0a 00` pairs; or one transaction of signed size carrying 16,000
+    /// empty cosignatures), answers decision requests with certificates padded with 30,000
+    /// empty signature entries and transaction fetches with 30,000 empty transactions: honest
+    /// validators must refuse each on its bytes, before decoding it.
+    AmplifyingGossip,
     /// Offers forged snapshots to nodes joining by state sync: the first manifest asked for
     /// without its last validator set change; later ones with the system entry `validators`
     /// moved into an account keyed `yvalidators` (same accumulator: the chunk re-cut, the
@@ -90,6 +96,11 @@ const SYNC_FLOOD_BURST: u64 = 12;
 /// Time between two bursts.
 const SYNC_FLOOD_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Time between two of [`Behaviour::AmplifyingGossip`]'s messages.
+const AMPLIFY_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Empty entries in each of its messages and answers (two bytes each on the wire).
+const AMPLIFY_ENTRIES: usize = 30_000;
+
 /// Tasks a Byzantine validator runs besides its node's own.
 pub fn side_tasks(
     state: &std::sync::Arc<State>,
@@ -97,22 +108,53 @@ pub fn side_tasks(
     validators: u32,
     me: u32,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    if state.behaviour != Behaviour::SyncFlood {
-        return Vec::new();
-    }
     let (state, network) = (state.clone(), network.clone());
-    vec![tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SYNC_FLOOD_EVERY);
-        loop {
-            tick.tick().await;
-            for v in (0..validators).filter(|v| *v != me) {
-                for height in 1..=SYNC_FLOOD_BURST {
-                    network.request_decision(v, height);
-                }
+    match state.behaviour {
+        Behaviour::SyncFlood => vec![tokio::spawn(sync_flood(state, network, validators, me))],
+        Behaviour::AmplifyingGossip => vec![tokio::spawn(amplifying_gossip(state, network))],
+        _ => Vec::new(),
+    }
+}
+
+/// [`Behaviour::AmplifyingGossip`]'s gossip: empty transactions, then one transaction of
+/// signed size with empty cosignatures, in turn.
+async fn amplifying_gossip(state: std::sync::Arc<State>, network: crate::network::NetworkHandle) {
+    let mut tick = tokio::time::interval(AMPLIFY_EVERY);
+    for n in 0u64.. {
+        tick.tick().await;
+        let transactions = if n.is_multiple_of(2) {
+            state.act("gossiped empty transactions");
+            vec![Transaction::default(); AMPLIFY_ENTRIES]
+        } else {
+            state.act("gossiped a transaction of empty cosignatures");
+            vec![Transaction {
+                body: Bytes::from(junk(&state.counter, 64)),
+                public_key: Bytes::from(junk(&state.counter, 32)),
+                signature: Bytes::from(junk(&state.counter, 64)),
+                cosignatures: vec![Cosignature::default(); AMPLIFY_ENTRIES],
+            }]
+        };
+        network.publish_txs(transactions);
+    }
+}
+
+/// [`Behaviour::SyncFlood`]'s bursts.
+async fn sync_flood(
+    state: std::sync::Arc<State>,
+    network: crate::network::NetworkHandle,
+    validators: u32,
+    me: u32,
+) {
+    let mut tick = tokio::time::interval(SYNC_FLOOD_EVERY);
+    loop {
+        tick.tick().await;
+        for v in (0..validators).filter(|v| *v != me) {
+            for height in 1..=SYNC_FLOOD_BURST {
+                network.request_decision(v, height);
             }
-            state.act("sent a burst of sync requests over the per-peer limit");
         }
-    })]
+        state.act("sent a burst of sync requests over the per-peer limit");
+    }
 }
 
 /// Rounds of the next height [`Behaviour::BodilessProposals`] covers.
@@ -687,6 +729,7 @@ impl State {
                     ..DecisionResponse::default()
                 };
             }
+            Behaviour::AmplifyingGossip => return self.amplified(request, honest),
             Behaviour::JunkSync => {}
             _ => return honest,
         }
@@ -767,6 +810,37 @@ impl State {
             }
             // Nothing, as if it held nothing.
             _ => DecisionResponse::default(),
+        }
+    }
+
+    /// [`Behaviour::AmplifyingGossip`]'s answers: a decision's certificate padded with empty
+    /// signature entries, fetched transactions followed by empty ones.
+    fn amplified(&self, request: &DecisionRequest, honest: DecisionResponse) -> DecisionResponse {
+        if !request.tx_hashes.is_empty() {
+            self.act("answered a fetch with empty transactions");
+            let mut transactions = honest.transactions;
+            transactions.extend(std::iter::repeat_n(Transaction::default(), AMPLIFY_ENTRIES));
+            return DecisionResponse {
+                transactions,
+                ..DecisionResponse::default()
+            };
+        }
+        match honest.certificate {
+            Some(mut cert) if request.block_hash.is_empty() => {
+                self.act("answered a decision with empty certificate entries");
+                cert.signatures.extend(std::iter::repeat_n(
+                    CommitSignature::default(),
+                    AMPLIFY_ENTRIES,
+                ));
+                DecisionResponse {
+                    certificate: Some(cert),
+                    ..honest
+                }
+            }
+            certificate => DecisionResponse {
+                certificate,
+                ..honest
+            },
         }
     }
 }

@@ -170,6 +170,81 @@ pub(crate) fn relayed(world: &World, validator: usize, chain: &crate::chain::Cha
     world.checks.violate(Violation::Relayed { validator, why });
 }
 
+/// How many bytes of structs a peer's message may decode to per byte of it (plus
+/// [`DECODED_SLACK`]): every entry a node can use takes more bytes on the wire than its struct
+/// (a transaction at least 100 against 120, a cosignature 100 against 64, a certificate
+/// signature 66 against 40), while an empty entry takes two.
+const DECODED_PER_BYTE: u64 = 2;
+/// Structs any message may decode to (the message's own, a block's, a certificate's).
+const DECODED_SLACK: u64 = 4096;
+
+/// The bytes of structs (not counting the byte fields' contents) `transactions` decoded to.
+fn structs_of(transactions: &[quorate_proto::v1::Transaction]) -> u64 {
+    use std::mem::size_of;
+    transactions
+        .iter()
+        .map(|t| {
+            size_of::<quorate_proto::v1::Transaction>()
+                + t.cosignatures.len() * size_of::<quorate_proto::v1::Cosignature>()
+        })
+        .sum::<usize>() as u64
+}
+
+/// Honest validator `validator` took a peer's message of `wire` bytes, which decodes to
+/// `structs` bytes of structs: a small message must not make it hold much more than its size
+/// (a `0a 00` pair decodes to a whole empty transaction).
+fn decoded(world: &World, validator: usize, what: &'static str, wire: usize, structs: u64) {
+    let bound = DECODED_PER_BYTE * wire as u64 + DECODED_SLACK;
+    if structs > bound {
+        world.checks.violate(Violation::Memory {
+            validator,
+            what,
+            value: structs,
+            bound,
+        });
+    }
+}
+
+/// Honest validator `validator` accepted transaction gossip `data` (decoded here again, apart
+/// from the node's own checks).
+pub(crate) fn took_gossip(world: &World, validator: usize, data: &[u8]) {
+    use prost::Message as _;
+    if let Ok(g) = quorate_proto::v1::TxGossip::decode(data) {
+        let structs = structs_of(&g.transactions);
+        decoded(
+            world,
+            validator,
+            "structs decoded from a gossip message (bytes)",
+            data.len(),
+            structs,
+        );
+    }
+}
+
+/// Honest validator `validator` took `response`, `wire` bytes, as the answer to its request.
+pub(crate) fn took_answer(
+    world: &World,
+    validator: usize,
+    wire: usize,
+    response: &DecisionResponse,
+) {
+    let block = response
+        .block
+        .as_ref()
+        .map_or(0, |b| structs_of(&b.transactions));
+    let certificate = response.certificate.as_ref().map_or(0, |c| {
+        (c.signatures.len() * std::mem::size_of::<quorate_proto::v1::CommitSignature>()) as u64
+    });
+    let structs = block + certificate + structs_of(&response.transactions);
+    decoded(
+        world,
+        validator,
+        "structs decoded from a sync answer (bytes)",
+        wire,
+        structs,
+    );
+}
+
 /// The checks' memory of a run.
 #[derive(Default)]
 pub(crate) struct Checks {

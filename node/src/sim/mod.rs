@@ -85,6 +85,7 @@ const LIARS: &[Behaviour] = &[
     Behaviour::BodilessProposals,
     Behaviour::ForgedVotes,
     Behaviour::SyncFlood,
+    Behaviour::AmplifyingGossip,
 ];
 
 /// Everything a run is made of, derived from its seed and mix.

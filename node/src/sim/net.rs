@@ -397,6 +397,9 @@ fn deliver_gossip(
             if let Some(chain) = relaying {
                 super::checks::relayed(world, to, &chain, &data);
             }
+            if topic == Topic::Transactions && world.plan.liar.is_some() && world.plan.honest(to) {
+                super::checks::took_gossip(world, to, &data);
+            }
             for next in (0..VALIDATORS).filter(|n| *n != to && *n != from) {
                 send_gossip(world, to, next, topic, data.clone(), id);
             }
@@ -499,6 +502,11 @@ pub(crate) fn respond(
             let decoded = crate::network::wire::check_response(&bytes)
                 .ok()
                 .and_then(|()| DecisionResponse::decode(bytes.as_slice()).ok());
+            if let Some(response) = &decoded {
+                if w.plan.honest(to.from) {
+                    super::checks::took_answer(w, to.from, bytes.len(), response);
+                }
+            }
             // An answer that fails the byte bounds or does not decode fails the request.
             settle(w, to, Some(decoded));
         })

@@ -142,3 +142,25 @@ fn a_sync_request_flood_is_refused_over_the_per_peer_limit() {
     );
     assert!(r.height >= 3, "committed {} heights", r.height);
 }
+
+/// Findings 20 and 26: a liar gossips messages that decode far beyond their size (empty
+/// transactions, empty cosignatures) and pads its sync answers with empty entries; the honest
+/// validators refuse each on its bytes (counted), and none takes a message that decodes to more
+/// than a small multiple of its size (the `memory` check, which decodes what they accept).
+#[test]
+fn gossip_and_answers_that_decode_beyond_their_size_are_refused_on_their_bytes() {
+    let plan = Plan {
+        liar: Some((1, Behaviour::AmplifyingGossip)),
+        faults: net::Faults::none(),
+        crashes: false,
+        ..Plan::new(6, Mix::Byzantine)
+    };
+    let r = run_plan(plan);
+    clean(&r);
+    assert!(r.byzantine_acts > 0, "the liar never sent an amplifying message");
+    assert!(
+        r.refused_gossip > 0,
+        "no honest validator refused an amplifying message"
+    );
+    assert!(r.height >= 3, "committed {} heights", r.height);
+}
