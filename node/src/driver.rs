@@ -101,6 +101,11 @@ pub struct ConsensusStatus {
     /// Validations waiting for a body this node already holds: 0, since a body kept settles
     /// the validation waiting for it at once (the node simulator checks it).
     pub stale_waits: u32,
+    /// Answers from validators that proved their sender dishonest (a decision answer that
+    /// cannot be one) since start: an honest validator is never charged.
+    pub charged: u32,
+    /// The validator the last of them came from.
+    pub last_charged: Option<u32>,
 }
 
 impl ConsensusStatus {
@@ -371,6 +376,8 @@ struct Host {
     committing: Option<Committing>,
     /// Misbehaviour reports logged at this height.
     misbehaviour_logged: u32,
+    /// Answers that proved their sender dishonest, and the last such sender.
+    charged: (u32, Option<u32>),
     /// Inputs for the machine found while handling another (a verdict on a body that came with
     /// a decision), handed over after that one.
     queued: VecDeque<Input>,
@@ -419,6 +426,7 @@ impl Driver {
             new_sets: Vec::new(),
             committing: None,
             misbehaviour_logged: 0,
+            charged: (0, None),
             queued: VecDeque::new(),
         };
         host.enter_height(height);
@@ -474,6 +482,8 @@ impl Driver {
                     kept_bodies: (host.received.len() + host.wanted.len()) as u32,
                     executed_blocks: host.blocks.len() as u32,
                     stale_waits: host.stale_waits(),
+                    charged: host.charged.0,
+                    last_charged: host.charged.1,
                 };
                 let changed = *s != now;
                 *s = now;
@@ -832,6 +842,7 @@ impl Host {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(from, error = %e, "malformed decision");
+                        self.charge(from, "decision_malformed");
                         return Ok(None);
                     }
                 };
@@ -851,6 +862,7 @@ impl Host {
                         height = cert.height,
                         "decision with an invalid certificate refused"
                     );
+                    self.charge(from, "decision_invalid_certificate");
                     return Ok(None);
                 }
                 let (height, block) = (cert.height, cert.block);
@@ -1337,6 +1349,13 @@ impl Host {
 
     /// If the body of `id` is held and the block is still wanted (a validation may wait for
     /// it), [`Host::body_arrived`]; its verdict goes to [`Host::queued`].
+    /// Validator `from` sent what proves it dishonest (`reason`): counted in
+    /// `quorate_peer_faults_total` and published in the status.
+    fn charge(&mut self, from: u32, reason: &'static str) {
+        crate::metrics::get().refused(reason);
+        self.charged = (self.charged.0.saturating_add(1), Some(from));
+    }
+
     /// Validations waiting for a body this node holds (see [`ConsensusStatus::stale_waits`]).
     fn stale_waits(&self) -> u32 {
         self.wanted

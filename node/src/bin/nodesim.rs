@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         runs += 1;
         simulated += r.simulated.as_secs_f64();
         println!(
-            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} refused_sync={} trace={} violations={} wall_ms={}",
+            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} refused_sync={} charged={} trace={} violations={} wall_ms={}",
             args.mix,
             r.height,
             r.simulated.as_secs_f64(),
@@ -125,6 +125,7 @@ fn main() -> ExitCode {
             r.fetched_elsewhere,
             r.refused_gossip,
             r.refused_sync,
+            r.charged,
             r.trace,
             r.violations.len(),
             t.elapsed().as_millis()

@@ -128,6 +128,17 @@ pub enum Violation {
         /// How many.
         count: u32,
     },
+    /// An honest validator charged another honest one with an answer that proves its sender
+    /// dishonest.
+    #[error(
+        "accused: validator {validator} charged honest validator {accused} with a dishonest answer"
+    )]
+    Accused {
+        /// The validator that charged.
+        validator: usize,
+        /// The honest validator it charged.
+        accused: u32,
+    },
     /// A validator could not be restarted from its disk.
     #[error("restart: validator {validator}: {why}")]
     Restart {
@@ -371,6 +382,14 @@ pub(crate) async fn sample(world: Arc<World>) {
                 continue;
             };
             let status = *r.status.borrow();
+            if let Some(accused) = status.last_charged {
+                if world.plan.honest(accused as usize) {
+                    world.checks.violate(Violation::Accused {
+                        validator: v,
+                        accused,
+                    });
+                }
+            }
             if status.stale_waits > 0 {
                 world.checks.violate(Violation::Waited {
                     validator: v,
@@ -416,6 +435,9 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
             continue;
         };
         let storage = r.chain.storage().clone();
+        if world.plan.honest(v) {
+            report.charged += u64::from(r.status.borrow().charged);
+        }
         drop(slot);
         let head = storage.head().map(|h| h.height).unwrap_or(0);
         let mut hashes = Vec::new();

@@ -188,6 +188,9 @@ pub struct Report {
     /// Sync requests honest validators refused (over the per-peer limit, a full queue, or
     /// while down).
     pub refused_sync: u64,
+    /// Answers the honest validators running at the end charged as proving their sender
+    /// dishonest (each charge of an honest validator is an `accused` violation).
+    pub charged: u64,
     /// A digest of every commit (validator, height, block, simulated time): equal for two runs
     /// of one seed.
     pub trace: String,

@@ -157,10 +157,33 @@ fn gossip_and_answers_that_decode_beyond_their_size_are_refused_on_their_bytes()
     };
     let r = run_plan(plan);
     clean(&r);
-    assert!(r.byzantine_acts > 0, "the liar never sent an amplifying message");
+    assert!(
+        r.byzantine_acts > 0,
+        "the liar never sent an amplifying message"
+    );
     assert!(
         r.refused_gossip > 0,
         "no honest validator refused an amplifying message"
     );
     assert!(r.height >= 3, "committed {} heights", r.height);
+}
+
+/// Finding 17: a liar answers decision requests with forged certificates and junk bodies; the
+/// honest validators charge those answers to it, and never charge an honest validator (the
+/// `accused` check: a late honest answer, for a height committed since it was asked, is no
+/// fault).
+#[test]
+fn forged_decision_answers_are_charged_to_the_liar_and_late_honest_ones_to_nobody() {
+    let plan = Plan {
+        liar: Some((0, Behaviour::JunkSync)),
+        crashes: true,
+        ..Plan::new(11, Mix::Byzantine)
+    };
+    let r = run_plan(plan);
+    clean(&r);
+    assert!(r.byzantine_acts > 0, "the liar never answered with junk");
+    assert!(
+        r.charged > 0,
+        "no honest validator charged a forged decision answer to the liar"
+    );
 }
