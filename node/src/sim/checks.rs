@@ -268,6 +268,9 @@ pub(crate) struct Checks {
     signed: Mutex<BTreeMap<[u8; 32], [u8; 32]>>,
     /// Every commit, in order.
     trace: Mutex<blake3::Hasher>,
+    /// Fetches an honest validator answered with nothing for a height it had decided:
+    /// (validator, height, block asked for).
+    empty_fetches: Mutex<Vec<(usize, u64, [u8; 32])>>,
     /// The signature check of consensus messages honest validators pass on (`relayed`).
     relay_check: std::sync::OnceLock<crate::network::SignatureCheck>,
 }
@@ -369,6 +372,32 @@ pub(crate) fn served(
             validator: server,
             why: format!("answering {request:?}: {why}"),
         });
+    }
+}
+
+/// Checks that honest validator `server`, which has decided up to `decided` (exclusive),
+/// answered an honest fetch of a block it decided with that block: it holds the body in its
+/// cache or its storage from the decision on, whatever its commit's write is doing.
+pub(crate) fn fetch_answered(
+    world: &World,
+    server: usize,
+    decided: u64,
+    request: &DecisionRequest,
+    response: &DecisionResponse,
+) {
+    let fetch = !request.block_hash.is_empty() && request.snapshot.is_none();
+    let empty = response.block.is_none() && response.transactions.is_empty();
+    if !fetch || !empty || request.height >= decided {
+        return;
+    }
+    // Whether it decided that block is known once some validator has written the height:
+    // judged at the end.
+    let Ok(hash) = <[u8; 32]>::try_from(&request.block_hash[..]) else {
+        return;
+    };
+    let mut empty = world.checks.empty_fetches.lock();
+    if empty.len() < 1024 {
+        empty.push((server, request.height, hash));
     }
 }
 
@@ -534,6 +563,18 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
                     hash_b: y.to_hex(),
                 });
             }
+        }
+    }
+    let commits = world.checks.commits.lock().clone();
+    for (validator, height, hash) in world.checks.empty_fetches.lock().iter() {
+        if commits.get(height).is_some_and(|(_, h)| h == hash) {
+            world.checks.violate(Violation::Served {
+                validator: *validator,
+                why: format!(
+                    "answered nothing to a fetch of block {} at height {height}, which it had decided",
+                    hex::encode(hash)
+                ),
+            });
         }
     }
     report.height = world.honest_heights().into_iter().min().unwrap_or(0);

@@ -107,6 +107,9 @@ pub struct Plan {
     pub storm: Duration,
     /// Simulated time the validators get after the heal to commit.
     pub heal_window: Duration,
+    /// Longest simulated time one piece of blocking work (a read, a write, an execution)
+    /// takes; each draws its own from 0 up to this.
+    pub disk_ms: u64,
 }
 
 impl Plan {
@@ -150,6 +153,7 @@ impl Plan {
                 _ => rng.gen_range(15..=30),
             }),
             heal_window: Duration::from_secs(60),
+            disk_ms: rng.gen_range(0..=30),
         }
     }
 
@@ -277,6 +281,11 @@ impl World {
             plan,
         });
         let started = world.started;
+        let disk = world.clone();
+        crate::environment::set_blocking_latency(Some(Box::new(move || {
+            let max = disk.plan.disk_ms;
+            Duration::from_millis(disk.rng(|r| r.gen_range(0..=max)))
+        })));
         for i in 0..VALIDATORS {
             validator::start(&world, i);
         }
@@ -323,6 +332,7 @@ impl World {
         }
         report.simulated = started.elapsed();
         report.violations = world.checks.take();
+        crate::environment::set_blocking_latency(None);
         report
     }
 

@@ -482,14 +482,19 @@ pub(crate) fn respond(
     req: SimRequest,
     response: DecisionResponse,
 ) {
+    let mut decided = 0;
     if let Some(r) = world.validators[server].lock().running.as_mut() {
         r.places.answered(&req.id);
         if let Some(n) = r.queued.get_mut(&req.from) {
             *n = n.saturating_sub(1);
         }
+        decided = r.status.borrow().height;
     }
     if world.plan.honest(server) {
         super::checks::served(world, server, &req.request, &response);
+        if world.plan.honest(req.from) {
+            super::checks::fetch_answered(world, server, decided, &req.request, &response);
+        }
     }
     let bytes = response.encode_to_vec();
     // Too large an answer is never read: the request times out.

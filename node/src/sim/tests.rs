@@ -177,7 +177,7 @@ fn forged_decision_answers_are_charged_to_the_liar_and_late_honest_ones_to_nobod
     let plan = Plan {
         liar: Some((0, Behaviour::JunkSync)),
         crashes: true,
-        ..Plan::new(11, Mix::Byzantine)
+        ..Plan::new(8, Mix::Byzantine)
     };
     let r = run_plan(plan);
     clean(&r);
