@@ -43,6 +43,8 @@ impl SetInfo {
 pub struct ValidatorSets {
     /// Sets by first height, increasing; the first is the genesis set (from height 1).
     sets: RwLock<Vec<Arc<SetInfo>>>,
+    /// Consensus signatures found good against these sets' keys.
+    verified: VerifiedSignatures,
 }
 
 impl ValidatorSets {
@@ -55,6 +57,7 @@ impl ValidatorSets {
     ) -> Result<Self, SetChangeError> {
         let this = Self {
             sets: RwLock::new(vec![Arc::new(SetInfo::new(1, genesis)?)]),
+            verified: VerifiedSignatures::default(),
         };
         for (height, entries) in in_force {
             this.push(SetInfo::new(height, entries)?);
@@ -80,7 +83,13 @@ impl ValidatorSets {
                 entries,
                 hash: set.hash(),
             })]),
+            verified: VerifiedSignatures::default(),
         }
+    }
+
+    /// Consensus signatures found good against these sets' keys.
+    pub fn verified(&self) -> &VerifiedSignatures {
+        &self.verified
     }
 
     fn push(&self, info: SetInfo) {
@@ -220,6 +229,62 @@ pub fn genesis_schedule(genesis: Vec<ValidatorEntry>) -> ValidatorSchedule {
             from_height: 1,
             validators: genesis,
         }],
+    }
+}
+
+/// Digests remembered per generation of [`VerifiedSignatures`].
+const VERIFIED_GENERATION: usize = 4096;
+
+/// Consensus signatures this node found good, by a digest of key, message and signature: the
+/// network task verifies every gossiped proposal and vote before it queues or forwards it, and
+/// the consensus core verifies it again; the second answer comes from here instead of a second
+/// ed25519 verification. Only good signatures are remembered, at most two generations of
+/// [`VERIFIED_GENERATION`] digests.
+#[derive(Debug, Default)]
+pub struct VerifiedSignatures {
+    generations: parking_lot::Mutex<[std::collections::HashSet<[u8; 32]>; 2]>,
+    /// ed25519 verifications done (those answered from memory are not counted).
+    verifications: std::sync::atomic::AtomicU64,
+}
+
+impl VerifiedSignatures {
+    /// Whether `signature` by `key` over `message` verifies.
+    pub fn verify(&self, key: &quorate_proto::PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        let mut h = blake3::Hasher::new();
+        h.update(&key.0);
+        h.update(&(message.len() as u64).to_le_bytes());
+        h.update(message);
+        h.update(signature);
+        let digest = *h.finalize().as_bytes();
+        {
+            let g = self.generations.lock();
+            if g[0].contains(&digest) || g[1].contains(&digest) {
+                return true;
+            }
+        }
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !key.verify(message, signature) {
+            return false;
+        }
+        let mut g = self.generations.lock();
+        if g[0].len() >= VERIFIED_GENERATION {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(digest);
+        true
+    }
+
+    /// ed25519 verifications done so far.
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Digests remembered.
+    pub fn remembered(&self) -> usize {
+        let g = self.generations.lock();
+        g[0].len() + g[1].len()
     }
 }
 
@@ -403,5 +468,43 @@ mod tests {
         let t = t.reopen();
         assert_eq!(t.chain.sets().at(effective).set.keys(), &[new.public()]);
         assert_eq!(t.chain.sets().at(effective - 1).set, genesis_set);
+    }
+
+    /// A signature found good once is not verified again; a bad one is never remembered, nor
+    /// answered from a good one's memory; memory is bounded to two generations.
+    #[test]
+    fn good_signatures_are_verified_once_and_bad_ones_every_time() {
+        let v = VerifiedSignatures::default();
+        let k = Keypair::from_secret(&[7; 32]);
+        let sig = k.sign(b"prevote");
+        assert!(v.verify(&k.public(), b"prevote", &sig));
+        assert!(v.verify(&k.public(), b"prevote", &sig));
+        assert_eq!(v.verifications(), 1, "the second check verified again");
+        let mut forged = sig;
+        forged[5] ^= 1;
+        assert!(!v.verify(&k.public(), b"prevote", &forged));
+        assert!(!v.verify(&k.public(), b"prevote", &forged));
+        assert!(!v.verify(&key(8), b"prevote", &sig), "another key");
+        assert!(
+            !v.verify(&k.public(), b"precommit", &sig),
+            "another message"
+        );
+        assert_eq!(
+            v.verifications(),
+            5,
+            "a bad signature was answered from memory"
+        );
+        for i in 0..(2 * VERIFIED_GENERATION + 10) as u64 {
+            let m = i.to_le_bytes();
+            assert!(v.verify(&k.public(), &m, &k.sign(&m)));
+        }
+        assert!(v.remembered() <= 2 * VERIFIED_GENERATION);
+        let before = v.verifications();
+        assert!(v.verify(&k.public(), b"prevote", &sig));
+        assert_eq!(
+            v.verifications(),
+            before + 1,
+            "the oldest generation was kept"
+        );
     }
 }

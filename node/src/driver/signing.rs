@@ -90,7 +90,7 @@ impl Signer for ConsensusSigner {
 pub struct ConsensusVerifier {
     /// Chain id.
     pub chain_id: String,
-    /// The chain's validator sets.
+    /// The chain's validator sets (with the signatures found good against them).
     pub sets: Arc<ValidatorSets>,
 }
 
@@ -101,7 +101,11 @@ impl Verifier for ConsensusVerifier {
             .set
             .keys()
             .get(validator as usize)
-            .is_some_and(|k| k.verify(&signing_message(&self.chain_id, what), &signature.0))
+            .is_some_and(|k| {
+                self.sets
+                    .verified()
+                    .verify(k, &signing_message(&self.chain_id, what), &signature.0)
+            })
     }
 }
 
