@@ -104,8 +104,8 @@ pub struct ConsensusStatus {
     /// Answers from validators that proved their sender dishonest (a decision answer that
     /// cannot be one) since start: an honest validator is never charged.
     pub charged: u32,
-    /// The validator the last of them came from.
-    pub last_charged: Option<u32>,
+    /// The validators they came from: bit i for validator i (of the first 64).
+    pub charged_validators: u64,
 }
 
 impl ConsensusStatus {
@@ -376,8 +376,8 @@ struct Host {
     committing: Option<Committing>,
     /// Misbehaviour reports logged at this height.
     misbehaviour_logged: u32,
-    /// Answers that proved their sender dishonest, and the last such sender.
-    charged: (u32, Option<u32>),
+    /// Answers that proved their sender dishonest, and their senders (bit i: validator i).
+    charged: (u32, u64),
     /// Inputs for the machine found while handling another (a verdict on a body that came with
     /// a decision), handed over after that one.
     queued: VecDeque<Input>,
@@ -426,7 +426,7 @@ impl Driver {
             new_sets: Vec::new(),
             committing: None,
             misbehaviour_logged: 0,
-            charged: (0, None),
+            charged: (0, 0),
             queued: VecDeque::new(),
         };
         host.enter_height(height);
@@ -483,7 +483,7 @@ impl Driver {
                     executed_blocks: host.blocks.len() as u32,
                     stale_waits: host.stale_waits(),
                     charged: host.charged.0,
-                    last_charged: host.charged.1,
+                    charged_validators: host.charged.1,
                 };
                 let changed = *s != now;
                 *s = now;
@@ -1347,13 +1347,14 @@ impl Host {
         }
     }
 
-    /// If the body of `id` is held and the block is still wanted (a validation may wait for
-    /// it), [`Host::body_arrived`]; its verdict goes to [`Host::queued`].
     /// Validator `from` sent what proves it dishonest (`reason`): counted in
     /// `quorate_peer_faults_total` and published in the status.
     fn charge(&mut self, from: u32, reason: &'static str) {
         crate::metrics::get().refused(reason);
-        self.charged = (self.charged.0.saturating_add(1), Some(from));
+        self.charged.0 = self.charged.0.saturating_add(1);
+        if from < 64 {
+            self.charged.1 |= 1 << from;
+        }
     }
 
     /// Validations waiting for a body this node holds (see [`ConsensusStatus::stale_waits`]).
@@ -1368,6 +1369,8 @@ impl Host {
             .count() as u32
     }
 
+    /// If the body of `id` is held and the block is still wanted (a validation may wait for
+    /// it), [`Host::body_arrived`]; its verdict goes to [`Host::queued`].
     async fn settle(&mut self, id: BlockId, current: Height) -> Result<(), DriverError> {
         let held = self.blocks.contains_key(&id) || self.received.contains_key(&id);
         let Some(w) = self.wanted.get(&id).filter(|w| held && w.partial.is_none()) else {
@@ -1485,6 +1488,11 @@ impl Host {
             mempool.evict_unauthorized(&block.key_set_changes());
             !mempool.is_empty()
         };
+        // Served from the cache until the block is in the storage (however long ago it came,
+        // whatever else the cache took in since).
+        if !self.d.bodies.contains(&block.hash.0) {
+            self.d.bodies.put(height, block.hash.0, body_of(&block));
+        }
         let (written_tx, written) = tokio::sync::oneshot::channel();
         let (covered, covered_rx) = tokio::sync::oneshot::channel();
         let task = {

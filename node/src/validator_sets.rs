@@ -240,11 +240,20 @@ const VERIFIED_GENERATION: usize = 4096;
 /// the consensus core verifies it again; the second answer comes from here instead of a second
 /// ed25519 verification. Only good signatures are remembered, at most two generations of
 /// [`VERIFIED_GENERATION`] digests.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct VerifiedSignatures {
     generations: parking_lot::Mutex<[std::collections::HashSet<[u8; 32]>; 2]>,
     /// ed25519 verifications done (those answered from memory are not counted).
     verifications: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for VerifiedSignatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedSignatures")
+            .field("remembered", &self.remembered())
+            .field("verifications", &self.verifications())
+            .finish()
+    }
 }
 
 impl VerifiedSignatures {

@@ -78,9 +78,9 @@ pub enum Behaviour {
     /// Sends every other validator bursts of sync requests over the per-peer limit (decisions
     /// of old heights), to fill the sync queues it shares with honest peers' fetches.
     SyncFlood,
-    /// Sends, every 200 ms, transaction gossip that decodes far beyond its size (64 KiB of
-    /// empty transactions, `0a 00` pairs; or one transaction of signed size carrying 16,000
-    /// empty cosignatures), answers decision requests with certificates padded with 30,000
+    /// Sends, every 200 ms, transaction gossip that decodes far beyond its size (30,000 empty
+    /// transactions, `0a 00` pairs; or one transaction of signed size carrying 30,000 empty
+    /// cosignatures), answers decision requests with certificates padded with 30,000
     /// empty signature entries and transaction fetches with 30,000 empty transactions: honest
     /// validators must refuse each on its bytes, before decoding it.
     AmplifyingGossip,

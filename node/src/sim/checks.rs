@@ -390,14 +390,38 @@ pub(crate) fn fetch_answered(
     if !fetch || !empty || request.height >= decided {
         return;
     }
-    // Whether it decided that block is known once some validator has written the height:
-    // judged at the end.
     let Ok(hash) = <[u8; 32]>::try_from(&request.block_hash[..]) else {
         return;
     };
-    let mut empty = world.checks.empty_fetches.lock();
-    if empty.len() < 1024 {
-        empty.push((server, request.height, hash));
+    // Whether it decided that block is known once some validator has written the height:
+    // judged now if one has, otherwise at the end.
+    let committed = world
+        .checks
+        .commits
+        .lock()
+        .get(&request.height)
+        .map(|(_, h)| *h);
+    match committed {
+        Some(h) if h == hash => world
+            .checks
+            .violate(empty_fetch(server, request.height, &hash)),
+        Some(_) => {}
+        None => {
+            let mut empty = world.checks.empty_fetches.lock();
+            if empty.len() < 4096 {
+                empty.push((server, request.height, hash));
+            }
+        }
+    }
+}
+
+fn empty_fetch(validator: usize, height: u64, hash: &[u8; 32]) -> Violation {
+    Violation::Served {
+        validator,
+        why: format!(
+            "answered nothing to a fetch of block {} at height {height}, which it had decided",
+            hex::encode(hash)
+        ),
     }
 }
 
@@ -411,11 +435,11 @@ pub(crate) async fn sample(world: Arc<World>) {
                 continue;
             };
             let status = *r.status.borrow();
-            if let Some(accused) = status.last_charged {
-                if world.plan.honest(accused as usize) {
+            for accused in (0..VALIDATORS).filter(|a| status.charged_validators & (1 << a) != 0) {
+                if world.plan.honest(accused) {
                     world.checks.violate(Violation::Accused {
                         validator: v,
-                        accused,
+                        accused: accused as u32,
                     });
                 }
             }
@@ -568,13 +592,7 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
     let commits = world.checks.commits.lock().clone();
     for (validator, height, hash) in world.checks.empty_fetches.lock().iter() {
         if commits.get(height).is_some_and(|(_, h)| h == hash) {
-            world.checks.violate(Violation::Served {
-                validator: *validator,
-                why: format!(
-                    "answered nothing to a fetch of block {} at height {height}, which it had decided",
-                    hex::encode(hash)
-                ),
-            });
+            world.checks.violate(empty_fetch(*validator, *height, hash));
         }
     }
     report.height = world.honest_heights().into_iter().min().unwrap_or(0);

@@ -170,10 +170,10 @@ fn gossip_and_answers_that_decode_beyond_their_size_are_refused_on_their_bytes()
 
 /// Finding 17: a liar answers decision requests with forged certificates and junk bodies; the
 /// honest validators charge those answers to it, and never charge an honest validator (the
-/// `accused` check: a late honest answer, for a height committed since it was asked, is no
-/// fault).
+/// `accused` check, which every run makes: a late honest answer, for a height committed since
+/// it was asked, is no fault; with that told apart no more, the campaign's seed 1 fails it).
 #[test]
-fn forged_decision_answers_are_charged_to_the_liar_and_late_honest_ones_to_nobody() {
+fn forged_decision_answers_are_charged_to_the_liar_and_never_to_an_honest_validator() {
     let plan = Plan {
         liar: Some((0, Behaviour::JunkSync)),
         crashes: true,
