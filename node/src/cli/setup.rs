@@ -570,3 +570,55 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::publish_file;
+
+    /// Finding 24: a reader that opened `grpc.addr` before the node published it again reads the
+    /// whole earlier file (the new one is renamed over it), never one truncated under it, and a
+    /// reader polling while the node publishes never reads an empty file.
+    #[test]
+    fn a_published_file_is_never_seen_empty_or_truncated() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("grpc.addr");
+        publish_file(&path, "127.0.0.1:7050").expect("publish");
+        let mut before = std::fs::File::open(&path).expect("open");
+        publish_file(&path, "127.0.0.1:7051").expect("publish again");
+        let mut read = String::new();
+        before.read_to_string(&mut read).expect("read");
+        assert_eq!(read, "127.0.0.1:7050", "the file was rewritten in place");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "127.0.0.1:7051"
+        );
+        assert!(
+            !path.with_extension("tmp").exists(),
+            "the temporary file is left"
+        );
+
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut empty = 0usize;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if std::fs::read_to_string(&path).is_ok_and(|s| s.is_empty()) {
+                        empty += 1;
+                    }
+                }
+                empty
+            })
+        };
+        for port in 0..2_000u16 {
+            publish_file(&path, &format!("127.0.0.1:{port}")).expect("publish");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            reader.join().expect("reader"),
+            0,
+            "a reader saw the file empty"
+        );
+    }
+}
