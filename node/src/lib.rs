@@ -9,6 +9,8 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod contracts;
+#[cfg(any(test, feature = "sim"))]
+pub mod counter_contract;
 pub mod driver;
 pub mod environment;
 pub mod execution;

@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         runs += 1;
         simulated += r.simulated.as_secs_f64();
         println!(
-            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} refused_sync={} charged={} trace={} violations={} wall_ms={}",
+            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} trace={} violations={} wall_ms={}",
             args.mix,
             r.height,
             r.simulated.as_secs_f64(),
@@ -126,6 +126,9 @@ fn main() -> ExitCode {
             r.refused_gossip,
             r.refused_sync,
             r.charged,
+            r.artifacts_lost,
+            r.counter_calls,
+            r.counter_calls_after_loss,
             r.trace,
             r.violations.len(),
             t.elapsed().as_millis()

@@ -80,7 +80,8 @@ pub enum Behaviour {
     SyncFlood,
     /// Sends, every 200 ms, transaction gossip that decodes far beyond its size (30,000 empty
     /// transactions, `0a 00` pairs; or one transaction of signed size carrying 30,000 empty
-    /// cosignatures), answers decision requests with certificates padded with 30,000
+    /// cosignatures), sends before each of its compact proposals a copy padded with 30,000
+    /// empty leaves, answers decision requests with certificates padded with 30,000
     /// empty signature entries and transaction fetches with 30,000 empty transactions: honest
     /// validators must refuse each on its bytes, before decoding it.
     AmplifyingGossip,
@@ -430,6 +431,9 @@ impl State {
         };
         match (self.behaviour, &msg.message) {
             (Behaviour::SplitBodies, _) if msg.compact_block.is_none() => {}
+            (Behaviour::AmplifyingGossip, _) if msg.compact_block.is_some() => {
+                self.act("sent a compact proposal padded with empty leaves")
+            }
             (Behaviour::Equivocate | Behaviour::AbsurdVotes, Some(_))
             | (Behaviour::ForgedVotes, Some(consensus_message::Message::Vote(_)))
             | (Behaviour::Silent | Behaviour::SplitBodies | Behaviour::Flood, _) => {
@@ -452,6 +456,22 @@ impl State {
                         ..msg.clone()
                     };
                     vec![bad, msg]
+                }
+                None => vec![msg],
+            },
+            Behaviour::AmplifyingGossip => match &msg.compact_block {
+                // The leaves are not signed: the padded copy carries the proposal's own
+                // signature, and decodes each two-byte empty leaf to a whole `Bytes`.
+                Some(body) => {
+                    let mut padded = body.clone();
+                    padded
+                        .tx_hashes
+                        .extend(std::iter::repeat_n(Bytes::new(), AMPLIFY_ENTRIES));
+                    let padded = ConsensusMessage {
+                        compact_block: Some(padded),
+                        ..msg.clone()
+                    };
+                    vec![padded, msg]
                 }
                 None => vec![msg],
             },

@@ -6,6 +6,7 @@ use quorate_proto::v1::{admin, Admin, Call, Deploy, ExecStatus, SetTrustedDeploy
 use quorate_proto::Address;
 
 use crate::admission::AdmissionError;
+use crate::counter_contract::{counter_wasm, counter_wat, counters_by_one_and_two};
 use crate::storage::EntryKey;
 use crate::testutil::{TestChain, BALANCE};
 
@@ -15,53 +16,6 @@ const MC_FUEL: u64 = 900_000;
 
 /// System contracts every test chain deploys at genesis.
 const SYSTEM: usize = quorate_genesis::system::SYSTEM_CONTRACTS.len();
-
-/// `init` stores the 8-byte init argument; `inc` adds one and emits "incremented"; `get`
-/// returns the value; `boom` writes and then traps.
-const COUNTER: &str = r#"(module
-  (import "quorate" "input_len" (func $input_len (result i32)))
-  (import "quorate" "input_read" (func $input_read (param i32)))
-  (import "quorate" "scratch_read" (func $scratch_read (param i32)))
-  (import "quorate" "set_return" (func $set_return (param i32 i32)))
-  (import "quorate" "storage_get" (func $storage_get (param i32 i32) (result i32)))
-  (import "quorate" "storage_set" (func $storage_set (param i32 i32 i32 i32)))
-  (import "quorate" "emit_event" (func $emit_event (param i32 i32 i32 i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "n")
-  (data (i32.const 16) "incremented")
-  (func $load (result i64)
-    (if (result i64) (i32.eq (call $storage_get (i32.const 0) (i32.const 1)) (i32.const 1))
-      (then (call $scratch_read (i32.const 64)) (i64.load (i32.const 64)))
-      (else (i64.const 0))))
-  (func $store (param $v i64)
-    (i64.store (i32.const 64) (local.get $v))
-    (call $storage_set (i32.const 0) (i32.const 1) (i32.const 64) (i32.const 8)))
-  (func (export "init")
-    (call $input_read (i32.const 128))
-    (call $store (i64.load (i32.const 128))))
-  (func $inc (export "inc")
-    (call $store (i64.add (call $load) (i64.const 1)))
-    (call $emit_event (i32.const 16) (i32.const 11) (i32.const 64) (i32.const 8))
-    (call $set_return (i32.const 64) (i32.const 8)))
-  (func (export "get")
-    (i64.store (i32.const 64) (call $load))
-    (call $set_return (i32.const 64) (i32.const 8)))
-  (func (export "boom") (call $inc) (unreachable))
-)"#;
-
-fn counter_wasm() -> Vec<u8> {
-    wat::parse_str(COUNTER).expect("wat")
-}
-
-/// Two counters of one shape (key "m"): one whose `inc` adds 1, one whose `inc` adds 2.
-fn counters_by_one_and_two() -> (Vec<u8>, Vec<u8>) {
-    let by_one = COUNTER.replace("(data (i32.const 0) \"n\")", "(data (i32.const 0) \"m\")");
-    let by_two = by_one.replace("(i64.const 1)", "(i64.const 2)");
-    (
-        wat::parse_str(&by_one).expect("wat"),
-        wat::parse_str(&by_two).expect("wat"),
-    )
-}
 
 fn deploy_tx(
     t: &TestChain,
@@ -874,12 +828,7 @@ fn the_first_deploy_of_a_bytecode_decides_what_runs_for_it() {
     let builder = builder(&t);
     let fp = builder.fingerprint().0;
     let (by_one, by_two) = counters_by_one_and_two();
-    let by_three = wat::parse_str(
-        COUNTER
-            .replace("(data (i32.const 0) \"n\")", "(data (i32.const 0) \"m\")")
-            .replace("(i64.const 1)", "(i64.const 3)"),
-    )
-    .expect("wat");
+    let by_three = counter_wat("m", 3);
     let deploy = |nonce: u64, machine: &[u8]| {
         t.signed(
             0,

@@ -158,12 +158,21 @@ pub enum Violation {
 }
 
 /// Honest validator `validator` accepted the consensus message `data` and passes it on: its
-/// signature must hold (checked apart from the node's own gossip checks).
+/// signature must hold (checked apart from the node's own gossip checks), and its compact
+/// block's leaves must not decode far beyond their size.
 pub(crate) fn relayed(world: &World, validator: usize, chain: &crate::chain::Chain, data: &[u8]) {
     use prost::Message as _;
     let why = match quorate_proto::v1::ConsensusMessage::decode(data) {
         Err(e) => format!("does not decode: {e}"),
         Ok(m) => {
+            let leaves = m.compact_block.as_ref().map_or(0, |c| c.tx_hashes.len());
+            decoded(
+                world,
+                validator,
+                "structs decoded from a consensus message (bytes)",
+                data.len(),
+                (leaves * std::mem::size_of::<bytes::Bytes>()) as u64,
+            );
             // One check for the run: the simulated chains keep their genesis set.
             let check = world.checks.relay_check.get_or_init(|| {
                 crate::driver::signing::check_against(

@@ -3,7 +3,9 @@
 //! and sending the same transaction again, to the same or another validator, when no commit
 //! shows within a timeout. An account is single-key (transfers), 2-of-2 (adds a key, raises its
 //! thresholds, then co-signs every transfer) or a remitter (deposits into a reserve entry, then
-//! remits from it through the system contract).
+//! remits from it through the system contract); the first account, the chain's trusted
+//! deployer, deploys a counter with precompiled machine code that computes otherwise than its
+//! bytecode (ADR 0010: the machine code is the contract) and then calls it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,9 @@ use quorate_proto::contracts::remittance as rm;
 use quorate_proto::crypto::Hash32;
 use quorate_proto::tx::{body, cosign, sign, transfer_body, tx_hash};
 use quorate_proto::v1::tx_body::Payload;
-use quorate_proto::v1::{key_change, Call, KeyChange, Thresholds, Transaction, WeightedKey};
+use quorate_proto::v1::{
+    key_change, Call, Deploy, KeyChange, Thresholds, Transaction, WeightedKey,
+};
 use quorate_proto::{Address, Keypair};
 use rand::Rng;
 
@@ -28,6 +32,48 @@ const COMMIT_WAIT: Duration = Duration::from_secs(8);
 const ADMIT_WAIT: Duration = Duration::from_secs(5);
 /// Reserve entry remitters deposit into.
 const ENTRY: &str = "sim";
+/// Fuel of the counter's deploy (its machine code pays per byte, like bytecode).
+const DEPLOY_FUEL: u64 = 900_000;
+/// Fuel of a call of the counter.
+const CALL_FUEL: u64 = 200_000;
+/// The counter's value after its `init`.
+pub(crate) const COUNTER_START: u64 = 41;
+
+/// The deploy the trusted deployer sends: the bytecode of a counter whose `inc` adds 1, the
+/// machine code (built by the chain's engine) of one whose `inc` adds 2.
+pub(crate) struct Precompiled {
+    /// The bytecode deployed.
+    pub bytecode: Bytes,
+    /// The machine code deployed with it (of the other counter).
+    pub machine_code: Bytes,
+    /// The chain's engine, which built it.
+    pub engine: [u8; 32],
+}
+
+impl Precompiled {
+    /// Builds the deploy with the engine of `params`.
+    pub fn build(params: &quorate_genesis::ChainParams) -> Self {
+        let (by_one, by_two) = crate::counter_contract::counters_by_one_and_two();
+        let builder = quorate_vm::Vm::<crate::execution::WorldState>::new(
+            crate::contracts::vm_config(params),
+        )
+        .expect("the chain's engine builds");
+        Self {
+            machine_code: Bytes::from(
+                builder
+                    .precompile(&by_two)
+                    .expect("the counter precompiles"),
+            ),
+            bytecode: Bytes::from(by_one),
+            engine: builder.fingerprint().0,
+        }
+    }
+}
+
+/// The counter the trusted deployer (account 0) deploys with its first transaction.
+pub(crate) fn counter_address(world: &World) -> Address {
+    Address::of_contract(&world.generated.account_keys[0].address(), 0)
+}
 
 /// What an account sends.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +81,8 @@ enum Role {
     Single,
     Multisig,
     Remitter,
+    /// Deploys the precompiled counter, then calls it.
+    Deployer,
 }
 
 /// Runs every client until aborted.
@@ -46,6 +94,9 @@ pub(crate) async fn run(world: Arc<World>) {
             1 => Role::Remitter,
             _ => Role::Single,
         });
+        // The first account is the chain's trusted deployer (its role is drawn all the same,
+        // so the rest of the run draws as before).
+        let role = if k == 0 { Role::Deployer } else { role };
         clients.spawn(client(world.clone(), k, role));
     }
     while clients.join_next().await.is_some() {}
@@ -127,6 +178,25 @@ fn transaction(world: &World, k: usize, role: Role, nonce: u64) -> Transaction {
                 key,
             )
         }
+        (Role::Deployer, 0) => {
+            let p = &world.precompiled;
+            let deploy = Payload::Deploy(Deploy {
+                code: p.bytecode.clone(),
+                machine_code: p.machine_code.clone(),
+                engine_fingerprint: Bytes::copy_from_slice(&p.engine),
+                init_args: Bytes::copy_from_slice(&COUNTER_START.to_le_bytes()),
+            });
+            sign(&body(chain_id, key, 0, DEPLOY_FUEL, deploy), key)
+        }
+        (Role::Deployer, _) => {
+            let inc = Payload::Call(Call {
+                contract: Bytes::copy_from_slice(&counter_address(world).0),
+                method: "inc".into(),
+                args: Bytes::new(),
+                value: 0,
+            });
+            sign(&body(chain_id, key, nonce, CALL_FUEL, inc), key)
+        }
         (Role::Single, _) => sign(
             &transfer_body(chain_id, key, nonce, fuel, to, 1 + nonce, Vec::new()),
             key,
@@ -177,7 +247,19 @@ async fn client(world: Arc<World>, k: usize, role: Role) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 if let Some(height) = acknowledged(&world, v, &hash) {
                     world.checks.acknowledge(hash, height);
-                    world.stats.lock().acknowledged += 1;
+                    let mut stats = world.stats.lock();
+                    stats.acknowledged += 1;
+                    if let Role::Deployer = role {
+                        let mut counter = world.counter.lock();
+                        if nonce == 0 {
+                            counter.deployed_at = Some(height);
+                        } else {
+                            stats.counter_calls += 1;
+                            if counter.lost_at.is_some_and(|lost| height > lost) {
+                                stats.counter_calls_after_loss += 1;
+                            }
+                        }
+                    }
                     break 'acknowledged;
                 }
             }

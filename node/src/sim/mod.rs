@@ -192,6 +192,14 @@ pub struct Report {
     /// Sync requests honest validators refused (over the per-peer limit, a full queue, or
     /// while down).
     pub refused_sync: u64,
+    /// Restarts that found their artifact cache damaged (every second start of a validator:
+    /// it must run each contract as before, compiling only what it may compile).
+    pub artifacts_lost: u64,
+    /// Calls of the trusted deployer's precompiled counter acknowledged as committed.
+    pub counter_calls: u64,
+    /// Of those, the ones committed after a validator that held the counter restarted with its
+    /// artifacts damaged.
+    pub counter_calls_after_loss: u64,
     /// Answers the honest validators running at the end charged as proving their sender
     /// dishonest (each charge of an honest validator is an `accused` violation).
     pub charged: u64,
@@ -237,6 +245,10 @@ pub(crate) struct World {
     net: net::Net,
     checks: checks::Checks,
     stats: Mutex<Report>,
+    /// The trusted deployer's precompiled counter.
+    precompiled: clients::Precompiled,
+    /// Where the counter's life stands.
+    counter: Mutex<CounterProgress>,
     /// When the run started (simulated).
     started: tokio::time::Instant,
 }
@@ -247,7 +259,7 @@ impl World {
         let key = |rng: &mut ChaCha8Rng| Keypair::from_secret(&rng.gen::<[u8; 32]>());
         let validator_keys = (0..VALIDATORS).map(|_| key(&mut rng)).collect();
         let account_keys = (0..ACCOUNTS).map(|_| key(&mut rng)).collect();
-        let generated = quorate_genesis::generate_from_keys(
+        let mut generated = quorate_genesis::generate_from_keys(
             "quorate-sim",
             validator_keys,
             account_keys,
@@ -255,6 +267,9 @@ impl World {
             GENESIS_TIME_MS,
         )
         .expect("the simulated genesis is valid");
+        // The chain names its engine, so its trusted deployer may deploy machine code.
+        let precompiled = clients::Precompiled::build(&generated.genesis.params);
+        generated.genesis.engine_fingerprint = Some(hex::encode(precompiled.engine));
         // The genesis state (system contracts compiled and installed) is built once and
         // copied to every validator's directory: compiling is most of a start's work.
         let template = validator::genesis_template(&generated);
@@ -278,6 +293,8 @@ impl World {
             generated,
             validators,
             stats: Mutex::new(Report::default()),
+            precompiled,
+            counter: Mutex::default(),
             plan,
         });
         let started = world.started;
@@ -349,6 +366,16 @@ impl World {
             .map(|i| self.validators[i].lock().height())
             .collect()
     }
+}
+
+/// The heights that matter for the precompiled counter.
+#[derive(Debug, Default)]
+struct CounterProgress {
+    /// Where its deploy was acknowledged.
+    deployed_at: Option<u64>,
+    /// The height of the first validator that held it and restarted with its artifacts
+    /// damaged.
+    lost_at: Option<u64>,
 }
 
 /// The command that replays seed `seed` of `mix`.

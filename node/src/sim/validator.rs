@@ -148,6 +148,23 @@ pub(crate) fn genesis_template(generated: &quorate_genesis::Generated) -> tempfi
     dir
 }
 
+/// Overwrites every stored contract's artifact for the chain's engine with junk.
+fn damage_artifacts(
+    world: &World,
+    storage: &Storage,
+    stopped_height: u64,
+) -> Result<(), crate::storage::StorageError> {
+    for code_hash in storage.code_hashes()? {
+        storage.put_artifact(&code_hash, &world.precompiled.engine, b"damaged")?;
+    }
+    world.stats.lock().artifacts_lost += 1;
+    let mut counter = world.counter.lock();
+    if counter.deployed_at.is_some_and(|h| h <= stopped_height) {
+        counter.lost_at.get_or_insert(stopped_height);
+    }
+    Ok(())
+}
+
 fn storage_options() -> StorageOptions {
     StorageOptions {
         sync_writes: false,
@@ -177,8 +194,15 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let genesis = world.generated.genesis.clone();
     let chain_id = genesis.chain_id.clone();
     let params = genesis.params.clone();
-    let opened = Storage::open(slot.dir.path(), &storage_options())
-        .and_then(|storage| Ok((storage.clone(), Arc::new(Chain::open(genesis, storage)?))));
+    let stopped_height = slot.stopped_height;
+    let opened = Storage::open(slot.dir.path(), &storage_options()).and_then(|storage| {
+        // Every second start finds the artifact cache damaged (a disk fault, or a cache
+        // emptied by hand): the node must run every contract as it did.
+        if incarnation.is_multiple_of(2) {
+            damage_artifacts(world, &storage, stopped_height)?;
+        }
+        Ok((storage.clone(), Arc::new(Chain::open(genesis, storage)?)))
+    });
     let (storage, chain) = match opened {
         Ok(o) => o,
         Err(e) => {
