@@ -8,6 +8,10 @@ cargo fmt --all -- --check
 cargo fmt --all --manifest-path contracts/Cargo.toml -- --check
 # The system contracts embedded in genesis must be what their source builds to.
 bash scripts/build-system-contracts.sh --check
+# Every defect put back on purpose (RELIABILITY.md) must still apply to this tree.
+for patch in scripts/defects/*.patch; do
+  git apply --check "$patch" || { echo "$patch no longer applies: regenerate it" >&2; exit 1; }
+done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"

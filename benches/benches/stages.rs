@@ -15,10 +15,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use prost::Message;
 use quorate_genesis::system::REMITTANCE;
 use quorate_genesis::{generate, Genesis};
-use quorate_node::admission::{verify_block_txs, VerifiedTx};
 use quorate_node::chain::Chain;
 use quorate_node::mempool::{Mempool, MempoolLimits};
 use quorate_node::storage::{Account, Storage, StorageOptions};
+use quorate_node::verified_tx::{verify_block_txs, VerifiedTx};
 use quorate_proto::contracts::remittance as rm;
 use quorate_proto::crypto::Address;
 use quorate_proto::tx::{body, sign, transfer_body};

@@ -181,8 +181,8 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::admission::AdmissionError;
     use crate::testutil::TestChain;
+    use crate::verified_tx::AdmissionError;
 
     /// Polls `f` until it holds (bounded: a stuck queue fails the test, a slow one does not).
     async fn until(what: &str, f: impl Fn() -> bool) {

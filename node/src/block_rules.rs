@@ -10,7 +10,7 @@ use quorate_proto::crypto::Hash32;
 use quorate_proto::merkle;
 use quorate_proto::v1::{BlockHeader, Transaction};
 
-use crate::admission::AdmissionError;
+use crate::verified_tx::AdmissionError;
 
 /// Most bytes a consensus message or sync answer holds besides its transactions: the header,
 /// the proposal or certificate, and the framing of each transaction (tag and length).

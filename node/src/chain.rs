@@ -13,7 +13,6 @@ use quorate_proto::v1::{CommitCertificate, ValidatorSchedule, ValidatorSetChange
 
 use bytes::Bytes;
 
-use crate::admission::VerifiedTx;
 use crate::block_rules::{decode_header, BlockRejection};
 use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
@@ -21,6 +20,7 @@ use crate::snapshot::SnapshotSchedule;
 use crate::state_root::LtHash;
 use crate::storage::{Durability, EntryKey, Head, Storage, StorageError};
 use crate::validator_sets::ValidatorSets;
+use crate::verified_tx::VerifiedTx;
 
 /// Why a block could not be committed.
 #[derive(Debug, thiserror::Error)]

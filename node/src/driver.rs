@@ -28,7 +28,6 @@ use quorate_proto::{Hash32, Keypair};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use crate::admission::{verify_block_txs, VerifiedTx};
 use crate::block_rules::{check_body, check_bytes, check_compact, decode_header, BlockRejection};
 use crate::byzantine::Byzantine;
 use crate::chain::{Chain, ClockBound, CommitError};
@@ -38,6 +37,7 @@ use crate::mempool::Mempool;
 use crate::network::{ConsensusEvent, Inbox, NetworkHandle};
 use crate::storage::{Head, StorageError};
 use crate::sync_server::BodyCache;
+use crate::verified_tx::{verify_block_txs, VerifiedTx};
 use codec::{
     certificate_from_proto, certificate_to_proto, message_from_proto, message_to_proto,
     record_entry, record_of_signed, RecordEntry,
@@ -1684,7 +1684,7 @@ impl Host {
                     .get_or_create(&crate::metrics::StatusLabel { status: name() })
                     .inc();
             }
-            if !matches!(tx.payload, crate::admission::Payload::Transfer { .. }) {
+            if !matches!(tx.payload, crate::verified_tx::Payload::Transfer { .. }) {
                 fuel += r.fuel_used;
                 m.contract_calls
                     .get_or_create(&crate::metrics::StatusLabel { status: name() })

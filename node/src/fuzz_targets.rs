@@ -18,10 +18,10 @@ use quorate_proto::v1::{
 };
 use quorate_proto::{Hash32, Keypair};
 
-use crate::admission::verify_block_txs;
 use crate::block_rules::{check_body, check_compact, decode_header};
 use crate::driver::codec::{certificate_from_proto, message_from_proto, record_entry};
 use crate::driver::signing::{ConsensusSigner, ConsensusVerifier};
+use crate::verified_tx::verify_block_txs;
 
 /// Chain id of the fixed context the targets check against.
 pub const CHAIN_ID: &str = "fuzz-chain";

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::v1::KeySet;
 
-use crate::admission::authority::authorize;
-use crate::admission::{AdmissionError, RejectionLog, VerifiedTx};
 use crate::storage::Account;
+use crate::verified_tx::authority::authorize;
+use crate::verified_tx::{AdmissionError, RejectionLog, VerifiedTx};
 
 /// Mempool bounds.
 #[derive(Clone, Debug)]

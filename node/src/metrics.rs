@@ -5,7 +5,7 @@
 //! docs/OPERATING.md.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,8 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
-
-use crate::rpc::NodeState;
 
 /// A refusal code label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -393,42 +391,67 @@ impl Metrics {
         (get("in"), get("out"))
     }
 
-    /// Reads the gauges of state from the node, then encodes everything.
-    pub fn render(&self, state: &NodeState) -> String {
-        let c = *state.consensus.borrow();
-        self.height.set(c.height as i64);
-        self.round.set(i64::from(c.round));
-        self.step.set(i64::from(c.step));
-        self.peer_height.set(c.highest_peer_height as i64);
-        {
-            let m = state.mempool.lock();
-            self.mempool_txs.set(m.len() as i64);
-            self.mempool_bytes.set(m.bytes() as i64);
-        }
-        if let Some(net) = &state.network {
-            self.peers.set(net.connected_peers().len() as i64);
-            let dropped = net.inbox_dropped();
+    /// Sets the gauges of state from `reading` (taken from the node when scraped), then encodes
+    /// everything.
+    pub fn render(&self, reading: &StateReading) -> String {
+        self.height.set(reading.height as i64);
+        self.round.set(i64::from(reading.round));
+        self.step.set(i64::from(reading.step));
+        self.peer_height.set(reading.peer_height as i64);
+        self.mempool_txs.set(reading.mempool_txs as i64);
+        self.mempool_bytes.set(reading.mempool_bytes as i64);
+        if let Some((peers, dropped)) = reading.network {
+            self.peers.set(peers as i64);
             let seen = self.dropped_seen.swap(dropped, Ordering::Relaxed);
             self.inbox_dropped.inc_by(dropped.saturating_sub(seen));
         }
-        let storage = state.chain.storage();
-        let prop = |name: &str| storage.int_property(name).unwrap_or(0) as i64;
-        self.rocksdb_sst_bytes
-            .set(prop("rocksdb.total-sst-files-size"));
+        self.rocksdb_sst_bytes.set(reading.rocksdb_sst_bytes);
         self.rocksdb_memtable_bytes
-            .set(prop("rocksdb.size-all-mem-tables"));
+            .set(reading.rocksdb_memtable_bytes);
         self.rocksdb_write_stopped
-            .set(prop("rocksdb.is-write-stopped"));
+            .set(reading.rocksdb_write_stopped);
         self.rocksdb_delayed_write_rate
-            .set(prop("rocksdb.actual-delayed-write-rate"));
-        let compiles = state.chain.contracts().vm().compilations();
-        let seen = self.compiles_seen.swap(compiles, Ordering::Relaxed);
-        self.contract_compiles.inc_by(compiles.saturating_sub(seen));
+            .set(reading.rocksdb_delayed_write_rate);
+        let seen = self
+            .compiles_seen
+            .swap(reading.compilations, Ordering::Relaxed);
+        self.contract_compiles
+            .inc_by(reading.compilations.saturating_sub(seen));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// The gauges of state, read from the node when `/metrics` is scraped
+/// (`metrics_server::reading`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateReading {
+    /// Height being decided.
+    pub height: u64,
+    /// Its round.
+    pub round: u32,
+    /// Its step.
+    pub step: u8,
+    /// Highest height a peer claimed.
+    pub peer_height: u64,
+    /// Transactions in the mempool.
+    pub mempool_txs: usize,
+    /// Their bytes.
+    pub mempool_bytes: usize,
+    /// Connected peers and the driver's inbox drops so far, when the node has a network.
+    pub network: Option<(usize, u64)>,
+    /// RocksDB `total-sst-files-size`.
+    pub rocksdb_sst_bytes: i64,
+    /// RocksDB `size-all-mem-tables`.
+    pub rocksdb_memtable_bytes: i64,
+    /// RocksDB `is-write-stopped`.
+    pub rocksdb_write_stopped: i64,
+    /// RocksDB `actual-delayed-write-rate`.
+    pub rocksdb_delayed_write_rate: i64,
+    /// Contract compilations so far.
+    pub compilations: u64,
 }
 
 /// The node's metrics (one set per process).
@@ -440,38 +463,6 @@ pub fn get() -> &'static Metrics {
 /// Seconds since `start`, for histograms.
 pub fn seconds_since(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64()
-}
-
-/// Serves `/metrics` on `listener` until `shutdown` turns true.
-pub async fn serve(
-    state: Arc<NodeState>,
-    listener: tokio::net::TcpListener,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    use axum::routing::get as route;
-    let app = axum::Router::new().route(
-        "/metrics",
-        route(move || {
-            let state = state.clone();
-            async move {
-                let body = tokio::task::spawn_blocking(move || get().render(&state))
-                    .await
-                    .unwrap_or_default();
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    body,
-                )
-            }
-        }),
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
 }
 
 /// A tower layer counting gRPC requests and their latency by method.

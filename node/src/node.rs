@@ -376,7 +376,8 @@ impl RunningNode {
                     .map_err(|source| NodeError::Bind { addr, source })?;
                 let state = state.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = crate::metrics::serve(state, listener, shutdown_rx).await {
+                    if let Err(e) = crate::metrics_server::serve(state, listener, shutdown_rx).await
+                    {
                         tracing::error!(error = %e, "metrics endpoint failed");
                     }
                 });

@@ -10,7 +10,7 @@ use quorate_proto::certificate::{SetChangeError, ValidatorSet};
 use quorate_proto::crypto::{Hash32, PublicKey};
 use quorate_proto::v1::{ScheduledSet, ValidatorEntry, ValidatorSchedule};
 
-use crate::admission::AdminAction;
+use crate::verified_tx::AdminAction;
 
 /// One validator set with what is derived from it once.
 #[derive(Clone, Debug, PartialEq, Eq)]

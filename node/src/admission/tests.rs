@@ -191,17 +191,6 @@ fn batch_with_mixed_good_and_bad_signatures_admits_exactly_the_good() {
     }
 }
 
-#[test]
-fn rejection_log_is_bounded() {
-    let mut log = RejectionLog::new(2);
-    for i in 0..5u8 {
-        log.record(Hash32([i; 32]), AdmissionError::UnknownPayload);
-    }
-    assert!(log.get(&Hash32([0; 32])).is_none());
-    assert!(log.get(&Hash32([4; 32])).is_some());
-    assert_eq!(log.order.len(), 2);
-}
-
 /// Issue 25 (low): every signature of a transaction (up to 16) was verified before the cheap
 /// check that its keys are the account's. Cosignatures by keys the account does not hold are
 /// now refused before any verification: the refusal names the foreign key (`FOREIGN_KEY`),

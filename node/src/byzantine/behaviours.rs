@@ -312,7 +312,7 @@ impl State {
                 let mut sig = tx.signature.to_vec();
                 sig[0] ^= 0x55;
                 tx.signature = Bytes::from(sig);
-                let forged = crate::admission::forge_verified(tx, &info.chain_id, &info.params);
+                let forged = crate::verified_tx::forge_verified(tx, &info.chain_id, &info.params);
                 let mut block = block;
                 if let Some(v) = forged {
                     block.txs.push(std::sync::Arc::new(v));
@@ -349,7 +349,7 @@ impl State {
         if !quorate_proto::tx::cosign(&mut tx, key) {
             return block;
         }
-        let Some(forged) = crate::admission::forge_verified(tx, &info.chain_id, &info.params)
+        let Some(forged) = crate::verified_tx::forge_verified(tx, &info.chain_id, &info.params)
         else {
             return block;
         };

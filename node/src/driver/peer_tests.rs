@@ -169,7 +169,7 @@ impl Harness {
     ) -> crate::execution::ExecutedBlock {
         let p = &self.peers[v];
         let tx = p.transfer(0, p.addr(1), 5, 0);
-        let verified = crate::admission::verify_one(tx, &p.genesis.chain_id, &p.genesis.params)
+        let verified = crate::verified_tx::verify_one(tx, &p.genesis.chain_id, &p.genesis.params)
             .expect("valid transfer");
         let (block, _) = p
             .chain

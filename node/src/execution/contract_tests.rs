@@ -5,10 +5,10 @@ use quorate_proto::v1::tx_body::Payload as Wire;
 use quorate_proto::v1::{admin, Admin, Call, Deploy, ExecStatus, SetTrustedDeployer, Transaction};
 use quorate_proto::Address;
 
-use crate::admission::AdmissionError;
 use crate::counter_contract::{counter_wasm, counter_wat, counters_by_one_and_two};
 use crate::storage::EntryKey;
 use crate::testutil::{TestChain, BALANCE};
+use crate::verified_tx::AdmissionError;
 
 const FUEL: u64 = 500_000;
 /// Fuel of a deploy with machine code (its ~25 KB are paid per byte like bytecode).
@@ -223,7 +223,7 @@ fn bad_code_unknown_contracts_and_untrusted_machine_code_are_refused() {
 
     // A proposer that skips admission gets the same verdict from execution.
     let verified =
-        crate::admission::verify_one(untrusted.clone(), &t.genesis.chain_id, &t.genesis.params)
+        crate::verified_tx::verify_one(untrusted.clone(), &t.genesis.chain_id, &t.genesis.params)
             .expect("well formed");
     let (block, dropped) = t
         .chain
@@ -795,8 +795,9 @@ fn machine_code_without_the_chains_engine_fails_on_every_validator_alike() {
             matches!(err, AdmissionError::EngineMismatch { .. }),
             "{err:?}"
         );
-        let verified = crate::admission::verify_one(deploy, &t.genesis.chain_id, &t.genesis.params)
-            .expect("well formed");
+        let verified =
+            crate::verified_tx::verify_one(deploy, &t.genesis.chain_id, &t.genesis.params)
+                .expect("well formed");
         let before = t.chain.contracts().vm().compilations();
         let (block, dropped) = t
             .chain
@@ -844,7 +845,7 @@ fn the_first_deploy_of_a_bytecode_decides_what_runs_for_it() {
     };
     let verified = |tx: Transaction| {
         std::sync::Arc::new(
-            crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
+            crate::verified_tx::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
                 .expect("well formed"),
         )
     };

@@ -11,13 +11,13 @@ use quorate_proto::v1::{
 };
 use quorate_proto::{Address, Keypair};
 
-use crate::admission::VerifiedTx;
 use crate::testutil::TestChain;
+use crate::verified_tx::VerifiedTx;
 use quorate_proto::v1::ExecStatus;
 
 fn verified(t: &TestChain, tx: quorate_proto::v1::Transaction) -> Arc<VerifiedTx> {
     Arc::new(
-        crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params).expect("valid"),
+        crate::verified_tx::verify_one(tx, &t.genesis.chain_id, &t.genesis.params).expect("valid"),
     )
 }
 
@@ -327,7 +327,7 @@ fn the_contract_call_threshold_guards_calls_that_carry_no_value() {
         .expect("admit")
         .remove(0);
     match &refused.result {
-        Err(e @ crate::admission::AdmissionError::InsufficientWeight { .. }) => {
+        Err(e @ crate::verified_tx::AdmissionError::InsufficientWeight { .. }) => {
             assert!(e.to_string().contains("a contract call needs 2"), "{e}")
         }
         other => panic!("a one-key call was {other:?}"),

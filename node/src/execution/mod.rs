@@ -18,8 +18,6 @@ use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
 
 pub use world::WorldState;
 
-use crate::admission::authority::{authorize, deciding_set, AuthError};
-use crate::admission::{AdminAction, Payload, VerifiedTx};
 use crate::block_rules::BlockRejection;
 use crate::contracts::ContractRuntime;
 use crate::state_root::LtHash;
@@ -27,6 +25,8 @@ use crate::storage::{
     corrupt, Account, ContractRecord, EntryKey, Head, NewCode, Storage, StorageError,
 };
 use crate::validator_sets::change_schedule;
+use crate::verified_tx::authority::{authorize, deciding_set, AuthError};
+use crate::verified_tx::{AdminAction, Payload, VerifiedTx};
 
 /// A block executed on top of the head, ready to be certified and committed.
 #[derive(Debug)]
@@ -1068,7 +1068,7 @@ mod tests {
         let fee = t.genesis.params.transfer_fuel * t.genesis.params.fuel_price;
         let verify = |tx| {
             std::sync::Arc::new(
-                crate::admission::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
+                crate::verified_tx::verify_one(tx, &t.genesis.chain_id, &t.genesis.params)
                     .expect("valid"),
             )
         };

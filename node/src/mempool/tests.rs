@@ -177,7 +177,7 @@ fn a_decided_copy_with_another_leaf_leaves_no_leaf_behind() {
     );
     t.admit_ok(vec![sign(&body, &a)]);
     let by_b = Arc::new(
-        crate::admission::verify_one(sign(&body, &b), &t.genesis.chain_id, &t.genesis.params)
+        crate::verified_tx::verify_one(sign(&body, &b), &t.genesis.chain_id, &t.genesis.params)
             .expect("valid"),
     );
     let mut pool = t.mempool.lock();

@@ -45,6 +45,11 @@ impl SnapshotSchedule {
         &self.store
     }
 
+    /// Whether a snapshot is being written now (the next one due meanwhile is skipped).
+    pub fn is_writing(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
     /// Called right after `height` committed and before anything else commits: when a
     /// snapshot is due, fixes the state of `height` and writes it on another thread. Returns
     /// once the state is fixed (microseconds); a snapshot still being written when the next
