@@ -1027,3 +1027,39 @@ async fn an_unanswered_body_request_is_retried_elsewhere_on_a_timer() {
     );
     h.stop().await;
 }
+
+/// Findings 20 and 26 (review): the `amplifying-gossip` liar sends, before each of its compact
+/// proposals, a copy padded with 30,000 empty leaves. The leaves are not signed, so the copy
+/// carries the proposal's good signature: only the byte check before decoding stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compact_proposal_padded_with_empty_leaves_is_refused_only_on_its_bytes() {
+    use prost::Message as _;
+    let h = Harness::start(2);
+    let block = h.block(1, now_ms());
+    let ConsensusEvent::Message(honest) = h.proposal(1, &block, Some(Harness::compact(&block)))
+    else {
+        unreachable!("a proposal is a message")
+    };
+    let liar = crate::byzantine::Byzantine::new(crate::byzantine::Behaviour::AmplifyingGossip);
+    let sent = liar.outgoing(
+        (*honest).clone(),
+        &h.generated.validator_keys[1],
+        &h.peers[1].chain,
+    );
+    assert_eq!(sent.len(), 2, "the padded copy, then the proposal");
+    assert_eq!(sent[1], *honest);
+    let padded = &sent[0];
+    let leaves = |m: &ConsensusMessage| m.compact_block.as_ref().map_or(0, |c| c.tx_hashes.len());
+    assert_eq!(leaves(padded), leaves(&honest) + 30_000);
+    assert_eq!(liar.acted(), 1);
+    let chain = &h.peers[2].chain;
+    let check =
+        super::signing::check_against(&chain.info().chain_id, chain.sets().clone(), Arc::new(|| 0));
+    assert!(check(padded).is_ok(), "its signature is the proposal's");
+    assert!(matches!(
+        crate::network::wire::check_consensus_message(&padded.encode_to_vec()),
+        Err(crate::network::wire::WireError::LeafLength { len: 0, .. })
+    ));
+    assert!(crate::network::wire::check_consensus_message(&honest.encode_to_vec()).is_ok());
+    h.stop().await;
+}

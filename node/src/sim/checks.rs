@@ -147,6 +147,14 @@ pub enum Violation {
         /// Why.
         why: String,
     },
+    /// The trusted deployer's precompiled counter did not give the machine code's result.
+    #[error("counter: validator {validator}: {why}")]
+    Counter {
+        /// The validator whose receipt it is.
+        validator: usize,
+        /// What was wrong.
+        why: String,
+    },
     /// A validator's consensus driver stopped with an error.
     #[error("driver stopped: validator {validator}: {why}")]
     DriverStopped {

@@ -18,12 +18,12 @@ use quorate_proto::crypto::Hash32;
 use quorate_proto::tx::{body, cosign, sign, transfer_body, tx_hash};
 use quorate_proto::v1::tx_body::Payload;
 use quorate_proto::v1::{
-    key_change, Call, Deploy, KeyChange, Thresholds, Transaction, WeightedKey,
+    key_change, Call, Deploy, ExecStatus, KeyChange, Receipt, Thresholds, Transaction, WeightedKey,
 };
 use quorate_proto::{Address, Keypair};
 use rand::Rng;
 
-use super::{World, ACCOUNTS, VALIDATORS};
+use super::{Violation, World, ACCOUNTS, VALIDATORS};
 use crate::admission_queue::Origin;
 
 /// How long a client waits for its transaction's commit before sending it again.
@@ -95,7 +95,7 @@ pub(crate) async fn run(world: Arc<World>) {
             _ => Role::Single,
         });
         // The first account is the chain's trusted deployer (its role is drawn all the same,
-        // so the rest of the run draws as before).
+        // so the other accounts' roles are those of a run without it).
         let role = if k == 0 { Role::Deployer } else { role };
         clients.spawn(client(world.clone(), k, role));
     }
@@ -245,19 +245,20 @@ async fn client(world: Arc<World>, k: usize, role: Role) {
             let waited = tokio::time::Instant::now();
             while waited.elapsed() < COMMIT_WAIT {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                if let Some(height) = acknowledged(&world, v, &hash) {
+                if let Some((height, receipt)) = acknowledged(&world, v, &hash) {
                     world.checks.acknowledge(hash, height);
-                    let mut stats = world.stats.lock();
-                    stats.acknowledged += 1;
+                    world.stats.lock().acknowledged += 1;
                     if let Role::Deployer = role {
-                        let mut counter = world.counter.lock();
-                        if nonce == 0 {
-                            counter.deployed_at = Some(height);
+                        // A liar's receipts are its own: take an honest validator's.
+                        let honest = if world.plan.honest(v) {
+                            Some((v, receipt))
                         } else {
-                            stats.counter_calls += 1;
-                            if counter.lost_at.is_some_and(|lost| height > lost) {
-                                stats.counter_calls_after_loss += 1;
-                            }
+                            (0..VALIDATORS)
+                                .filter(|u| world.plan.honest(*u))
+                                .find_map(|u| committed(&world, u, &hash).map(|(_, r)| (u, r)))
+                        };
+                        if let Some((u, receipt)) = honest {
+                            counter_receipt(&world, u, nonce, height, receipt);
                         }
                     }
                     break 'acknowledged;
@@ -267,11 +268,49 @@ async fn client(world: Arc<World>, k: usize, role: Role) {
     }
 }
 
-/// The height at which validator `v` reports `hash` committed, if it does and has published
-/// that height (what a client's status query would be told).
-fn acknowledged(world: &World, v: usize, hash: &Hash32) -> Option<u64> {
+/// The height at which validator `v` reports `hash` committed, and its receipt, if it does and
+/// has published that height (what a client's status query would be told).
+fn acknowledged(world: &World, v: usize, hash: &Hash32) -> Option<(u64, Option<Receipt>)> {
+    committed(world, v, hash).filter(|(height, _)| *height <= world.validators[v].lock().acked_head)
+}
+
+/// The height at which validator `v`'s storage holds `hash`, and its receipt.
+fn committed(world: &World, v: usize, hash: &Hash32) -> Option<(u64, Option<Receipt>)> {
     let slot = world.validators[v].lock();
-    let r = slot.running.as_ref()?;
-    let record = r.chain.storage().tx(hash).ok()??;
-    (record.height <= slot.acked_head).then_some(record.height)
+    let record = slot.running.as_ref()?.chain.storage().tx(hash).ok()??;
+    Some((record.height, record.receipt))
+}
+
+/// The trusted deployer's transaction of `nonce`, committed at `height` with `receipt` as
+/// honest validator `v` reports it: the deploy must create the counter, and call `n` must
+/// return `COUNTER_START + 2n` (the machine code's step, not the bytecode's).
+fn counter_receipt(world: &World, v: usize, nonce: u64, height: u64, receipt: Option<Receipt>) {
+    let success = receipt
+        .as_ref()
+        .is_some_and(|r| r.status == ExecStatus::Success as i32);
+    let why = if nonce == 0 {
+        let created = receipt
+            .as_ref()
+            .is_some_and(|r| r.contract_address.as_ref() == counter_address(world).0);
+        if success && created {
+            world.counter.lock().deployed_at = Some(height);
+            return;
+        }
+        format!("the deploy did not create the counter: {receipt:?}")
+    } else {
+        let expected = COUNTER_START + 2 * nonce;
+        let returned = receipt
+            .as_ref()
+            .and_then(|r| <[u8; 8]>::try_from(r.return_data.as_ref()).ok())
+            .map(u64::from_le_bytes);
+        if success && returned == Some(expected) {
+            world.counter.lock().calls.push(height);
+            world.stats.lock().counter_calls += 1;
+            return;
+        }
+        format!("call {nonce} returned {returned:?}, not {expected}: {receipt:?}")
+    };
+    world
+        .checks
+        .violate(Violation::Counter { validator: v, why });
 }

@@ -192,13 +192,15 @@ pub struct Report {
     /// Sync requests honest validators refused (over the per-peer limit, a full queue, or
     /// while down).
     pub refused_sync: u64,
-    /// Restarts that found their artifact cache damaged (every second start of a validator:
-    /// it must run each contract as before, compiling only what it may compile).
+    /// Restarts that found their artifact cache damaged (drawn for each restart) and compiled
+    /// the contracts without machine code again: each must run every contract as before.
     pub artifacts_lost: u64,
-    /// Calls of the trusted deployer's precompiled counter acknowledged as committed.
+    /// Calls of the trusted deployer's precompiled counter acknowledged as committed, each
+    /// with a receipt of the machine code's result.
     pub counter_calls: u64,
-    /// Of those, the ones committed after a validator that held the counter restarted with its
-    /// artifacts damaged.
+    /// Of those, the ones an honest validator executed after it restarted with its artifacts
+    /// damaged while holding the counter: the call's height above the validator's height when
+    /// it stopped, and at or below its height at the end.
     pub counter_calls_after_loss: u64,
     /// Answers the honest validators running at the end charged as proving their sender
     /// dishonest (each charge of an honest validator is an `accused` violation).
@@ -343,6 +345,7 @@ impl World {
         // Let in-flight commits land before the final reading.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mut report = world.stats.lock().clone();
+        report.counter_calls_after_loss = world.counter_calls_after_loss();
         checks::at_end(&world, &mut report);
         for i in 0..VALIDATORS {
             validator::stop(&world, i);
@@ -371,11 +374,34 @@ impl World {
 /// The heights that matter for the precompiled counter.
 #[derive(Debug, Default)]
 struct CounterProgress {
-    /// Where its deploy was acknowledged.
+    /// Where its deploy was acknowledged (with a receipt that created it).
     deployed_at: Option<u64>,
-    /// The height of the first validator that held it and restarted with its artifacts
-    /// damaged.
-    lost_at: Option<u64>,
+    /// Where each acknowledged call of it committed (each returning the machine code's value).
+    calls: Vec<u64>,
+    /// Honest validators that held it and restarted with their artifacts damaged, each with
+    /// its height when it stopped.
+    losses: Vec<(usize, u64)>,
+}
+
+impl World {
+    /// Calls of the counter an honest validator executed after restarting without its
+    /// artifacts (see [`Report::counter_calls_after_loss`]).
+    fn counter_calls_after_loss(&self) -> u64 {
+        let counter = self.counter.lock();
+        let ends: Vec<(u64, u64)> = counter
+            .losses
+            .iter()
+            .map(|(v, stopped)| (*stopped, self.validators[*v].lock().height()))
+            .collect();
+        counter
+            .calls
+            .iter()
+            .filter(|h| {
+                ends.iter()
+                    .any(|(stopped, end)| *stopped < **h && **h <= *end)
+            })
+            .count() as u64
+    }
 }
 
 /// The command that replays seed `seed` of `mix`.

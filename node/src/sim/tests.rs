@@ -189,17 +189,23 @@ fn forged_decision_answers_are_charged_to_the_liar_and_never_to_an_honest_valida
 }
 
 /// Finding 32 (ADR 0010): the chain's trusted deployer deploys a counter whose machine code adds
-/// 2 where its bytecode adds 1, then calls it; validators crash, and every second start of a
-/// validator finds its artifact cache damaged. A validator that held the counter restarts
-/// without its artifact, calls of the counter commit after that, and every validator keeps
-/// computing the same state (agreement, validity, liveness). With start-up compiling the
-/// bytecode in the machine code's place (`scripts/defects/machine-code-recompiled.patch`), the
-/// restarted validator's state splits from the others' and the run fails.
+/// 2 where its bytecode adds 1, then calls it; validators crash, and half the restarts find the
+/// artifact cache damaged. An honest validator that held the counter restarts without its
+/// artifact (it compiles the system contracts again, the damage landed), executes calls of the
+/// counter after that, each returning the machine code's value (the `counter` check), and
+/// every validator keeps computing the same state (agreement, validity, liveness). With
+/// start-up compiling the bytecode in the machine code's place
+/// (`scripts/defects/machine-code-recompiled.patch`), the restarted validator's state splits
+/// from the others' and the run fails.
 #[test]
 fn precompiled_machine_code_runs_alike_after_a_validator_loses_its_artifacts() {
     let r = run(5, Mix::Faults);
     clean(&r);
     assert!(r.artifacts_lost > 0, "no restart lost its artifacts");
+    assert!(
+        r.counter_calls > 0,
+        "no call of the counter returned its value"
+    );
     assert!(
         r.counter_calls_after_loss > 0,
         "no call of the counter committed after a validator holding it lost its artifact \

@@ -149,20 +149,29 @@ pub(crate) fn genesis_template(generated: &quorate_genesis::Generated) -> tempfi
 }
 
 /// Overwrites every stored contract's artifact for the chain's engine with junk.
-fn damage_artifacts(
-    world: &World,
-    storage: &Storage,
-    stopped_height: u64,
-) -> Result<(), crate::storage::StorageError> {
+fn damage_artifacts(world: &World, storage: &Storage) -> Result<(), crate::storage::StorageError> {
     for code_hash in storage.code_hashes()? {
         storage.put_artifact(&code_hash, &world.precompiled.engine, b"damaged")?;
     }
+    Ok(())
+}
+
+/// Validator `i` opened `chain` on a damaged artifact cache: the damage must have reached it
+/// (it compiled the contracts without machine code again), and if it held the counter when it
+/// stopped at `stopped_height`, the counter's later calls are what it must run alike.
+fn damage_landed(world: &World, i: usize, chain: &Chain, stopped_height: u64) {
+    if chain.contracts().vm().compilations() == 0 {
+        world.checks.violate(Violation::Restart {
+            validator: i,
+            why: "the damaged artifact cache was loaded as it was: nothing compiled again".into(),
+        });
+        return;
+    }
     world.stats.lock().artifacts_lost += 1;
     let mut counter = world.counter.lock();
-    if counter.deployed_at.is_some_and(|h| h <= stopped_height) {
-        counter.lost_at.get_or_insert(stopped_height);
+    if world.plan.honest(i) && counter.deployed_at.is_some_and(|h| h <= stopped_height) {
+        counter.losses.push((i, stopped_height));
     }
-    Ok(())
 }
 
 fn storage_options() -> StorageOptions {
@@ -195,11 +204,12 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let chain_id = genesis.chain_id.clone();
     let params = genesis.params.clone();
     let stopped_height = slot.stopped_height;
+    // Half the restarts find the artifact cache damaged (a disk fault, or a cache emptied by
+    // hand): the node must run every contract as it did.
+    let damaged = incarnation > 1 && world.rng(|r| r.gen_bool(0.5));
     let opened = Storage::open(slot.dir.path(), &storage_options()).and_then(|storage| {
-        // Every second start finds the artifact cache damaged (a disk fault, or a cache
-        // emptied by hand): the node must run every contract as it did.
-        if incarnation.is_multiple_of(2) {
-            damage_artifacts(world, &storage, stopped_height)?;
+        if damaged {
+            damage_artifacts(world, &storage)?;
         }
         Ok((storage.clone(), Arc::new(Chain::open(genesis, storage)?)))
     });
@@ -213,6 +223,9 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
             return;
         }
     };
+    if damaged {
+        damage_landed(world, i, &chain, stopped_height);
+    }
     let head = chain.head().height;
     if head < slot.acked_head {
         world.checks.violate(Violation::Lost {
