@@ -10,7 +10,7 @@ use quorate_proto::v1::{ConsensusMessage, DecisionRequest, DecisionResponse};
 use quorate_proto::Keypair;
 
 use crate::chain::Chain;
-use crate::execution::ExecutedBlock;
+use crate::storage::ExecutedBlock;
 
 #[cfg(any(test, feature = "byzantine"))]
 mod behaviours;

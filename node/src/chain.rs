@@ -15,9 +15,10 @@ use bytes::Bytes;
 
 use crate::block_rules::{decode_header, BlockRejection};
 use crate::contracts::ContractRuntime;
-use crate::execution::{build_block, validate_block, BlockContext, ExecutedBlock, InvalidTx};
+use crate::execution::{build_block, validate_block, BlockContext, InvalidTx};
 use crate::snapshot::SnapshotSchedule;
 use crate::state_root::LtHash;
+use crate::storage::ExecutedBlock;
 use crate::storage::{Durability, EntryKey, Head, Storage, StorageError};
 use crate::validator_sets::ValidatorSets;
 use crate::verified_tx::VerifiedTx;

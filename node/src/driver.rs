@@ -32,9 +32,9 @@ use crate::block_rules::{check_body, check_bytes, check_compact, decode_header, 
 use crate::byzantine::Byzantine;
 use crate::chain::{Chain, ClockBound, CommitError};
 use crate::environment::now_ms;
-use crate::execution::ExecutedBlock;
 use crate::mempool::Mempool;
 use crate::network::{ConsensusEvent, Inbox, NetworkHandle};
+use crate::storage::ExecutedBlock;
 use crate::storage::{Head, StorageError};
 use crate::sync_server::BodyCache;
 use crate::verified_tx::{verify_block_txs, VerifiedTx};

@@ -17,7 +17,7 @@ use crate::driver::codec::{
     proposal_from_proto, proposal_to_proto, vote_from_proto, vote_to_proto,
 };
 use crate::driver::signing::ConsensusSigner;
-use crate::execution::ExecutedBlock;
+use crate::storage::ExecutedBlock;
 
 /// A year, ms.
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;

@@ -155,18 +155,13 @@ impl Harness {
     }
 
     /// A block of one transfer built by validator `v` at `time_ms`.
-    fn block(&self, v: usize, time_ms: u64) -> crate::execution::ExecutedBlock {
+    fn block(&self, v: usize, time_ms: u64) -> crate::storage::ExecutedBlock {
         self.block_naming(v, v, time_ms)
     }
 
     /// A block of one transfer built on validator `v`'s chain, naming validator `named` as its
     /// proposer.
-    fn block_naming(
-        &self,
-        v: usize,
-        named: usize,
-        time_ms: u64,
-    ) -> crate::execution::ExecutedBlock {
+    fn block_naming(&self, v: usize, named: usize, time_ms: u64) -> crate::storage::ExecutedBlock {
         let p = &self.peers[v];
         let tx = p.transfer(0, p.addr(1), 5, 0);
         let verified = crate::verified_tx::verify_one(tx, &p.genesis.chain_id, &p.genesis.params)
@@ -187,7 +182,7 @@ impl Harness {
     fn proposal(
         &self,
         v: usize,
-        block: &crate::execution::ExecutedBlock,
+        block: &crate::storage::ExecutedBlock,
         body: Option<CompactBlock>,
     ) -> ConsensusEvent {
         let proposal = Proposal {
@@ -212,7 +207,7 @@ impl Harness {
     /// A certificate for `block` at height 1, round 0, signed by `who`.
     fn certificate(
         &self,
-        block: &crate::execution::ExecutedBlock,
+        block: &crate::storage::ExecutedBlock,
         who: &[usize],
     ) -> CommitCertificate {
         CommitCertificate {
@@ -243,7 +238,7 @@ impl Harness {
         &self,
         v: usize,
         kind: VoteKind,
-        block: &crate::execution::ExecutedBlock,
+        block: &crate::storage::ExecutedBlock,
     ) -> ConsensusEvent {
         self.vote_in(v, 0, kind, BlockId(block.hash.0))
     }
@@ -267,7 +262,7 @@ impl Harness {
     }
 
     /// The others' prevotes and precommits for `block` (2f+1 without the driver under test).
-    fn endorse(&self, others: &[usize], block: &crate::execution::ExecutedBlock) {
+    fn endorse(&self, others: &[usize], block: &crate::storage::ExecutedBlock) {
         for kind in [VoteKind::Prevote, VoteKind::Precommit] {
             for &v in others {
                 self.inbox.push(v, self.vote(v, kind, block), 0);
@@ -280,7 +275,7 @@ impl Harness {
     /// hash the fetch named.
     async fn proposer_answers(
         &mut self,
-        block: &crate::execution::ExecutedBlock,
+        block: &crate::storage::ExecutedBlock,
         transactions: Vec<quorate_proto::v1::Transaction>,
     ) -> [u8; 32] {
         self.inbox
@@ -300,7 +295,7 @@ impl Harness {
     }
 
     /// Validator 3's answer to a decision request: `block` with a certificate of 0, 1 and 3.
-    fn decision(&self, block: &crate::execution::ExecutedBlock) -> ConsensusEvent {
+    fn decision(&self, block: &crate::storage::ExecutedBlock) -> ConsensusEvent {
         ConsensusEvent::Decision {
             from: 3,
             height: 1,
@@ -312,11 +307,11 @@ impl Harness {
         }
     }
 
-    fn body(block: &crate::execution::ExecutedBlock) -> Block {
+    fn body(block: &crate::storage::ExecutedBlock) -> Block {
         super::body_of(block)
     }
 
-    fn compact(block: &crate::execution::ExecutedBlock) -> CompactBlock {
+    fn compact(block: &crate::storage::ExecutedBlock) -> CompactBlock {
         super::compact_of(block)
     }
 

@@ -9,8 +9,8 @@ use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{Backend, Checkpoint};
 
-use super::ExecutedBlock;
 use crate::state_root::LtHash;
+use crate::storage::ExecutedBlock;
 use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
 
 /// What a write replaced, to undo it.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use quorate_proto::v1::SnapshotManifest;
 
-use super::{
-    io_error, SnapshotError, SnapshotStore, SnapshotSummary, MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES,
-};
+use super::format::{io_error, SnapshotError, MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES};
+use super::store::SnapshotStore;
+use super::take::SnapshotSummary;
 
 /// First bytes of a snapshot file.
 const MAGIC: &[u8] = b"QUORATE-SNAPSHOT\n";

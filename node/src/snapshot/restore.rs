@@ -11,8 +11,10 @@ use bytes::Bytes;
 use quorate_proto::certificate::ValidatorSet;
 use quorate_proto::crypto::Hash32;
 
+use super::file::SnapshotFile;
+use super::format::{io_error, SnapshotError};
 use super::store::sync_dir;
-use super::{io_error, verify_manifest, SnapshotError, SnapshotFile, VerifiedManifest};
+use super::verify::{verify_manifest, VerifiedManifest};
 use crate::storage::{code_hash_of, BlockRecord, Head, Storage, StorageOptions};
 
 /// What an import wrote.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use quorate_proto::crypto::Hash32;
 
-use super::{take, SnapshotStore};
+use super::store::SnapshotStore;
+use super::take::take;
 use crate::storage::Storage;
 
 /// When and where a validator takes its snapshots.

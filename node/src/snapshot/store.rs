@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use quorate_proto::v1::SnapshotManifest;
 
-use super::{io_error, SnapshotError, MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES};
+use super::format::{io_error, SnapshotError, MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES};
 
 /// Name of a snapshot's manifest file.
 const MANIFEST: &str = "manifest";

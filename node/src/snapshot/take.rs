@@ -8,8 +8,9 @@ use prost::Message;
 use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{SnapshotChunk, SnapshotChunkInfo, SnapshotManifest, StateEntry};
 
+use super::format::{SnapshotError, CHUNK_TARGET_BYTES, FORMAT};
+use super::store::SnapshotStore;
 use super::store::{sync_dir, write_synced};
-use super::{SnapshotError, SnapshotStore, CHUNK_TARGET_BYTES, FORMAT};
 use crate::state_root::LtHash;
 use crate::storage::{add_to_lthash, StateItem, Storage};
 

@@ -6,7 +6,7 @@ use quorate_proto::certificate::{follow_set_changes, verify_certificate, Validat
 use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{BlockHeader, SnapshotChunk, SnapshotManifest, StateKind};
 
-use super::{SnapshotError, FORMAT, MAX_CHUNKS, MAX_CHUNK_BYTES};
+use super::format::{SnapshotError, FORMAT, MAX_CHUNKS, MAX_CHUNK_BYTES};
 use crate::state_root::LtHash;
 use crate::storage::{add_to_lthash, check_entry_shape};
 

@@ -1,19 +1,80 @@
 //! Block and transaction records, and the atomic block commit.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use prost::Message;
-use quorate_proto::crypto::Hash32;
-use quorate_proto::v1::{BlockHeader, CommitCertificate, Receipt, Transaction, ValidatorSetChange};
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_proto::v1::{
+    BlockHeader, CommitCertificate, KeySet, Receipt, Transaction, ValidatorSetChange,
+};
 use rocksdb::WriteBatch;
 
-use super::{
+use super::contracts::{EntryKey, NewCode};
+use super::db::{
     corrupt, Durability, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES,
     CF_META, CF_TXS, META_PRUNED, META_SET_CHANGE,
 };
+use super::state::Account;
+use crate::state_root::LtHash;
+use crate::verified_tx::VerifiedTx;
+
+/// A block executed on top of the head, ready to be certified and committed.
+#[derive(Debug)]
+pub struct ExecutedBlock {
+    /// Decoded header.
+    pub header: BlockHeader,
+    /// Encoded header, as hashed and signed.
+    pub header_bytes: Bytes,
+    /// blake3 of `header_bytes`.
+    pub hash: Hash32,
+    /// Transactions in block order.
+    pub txs: Vec<Arc<VerifiedTx>>,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+    /// Accounts changed by the block with their new state, sorted by address.
+    pub changes: Vec<(Address, Account)>,
+    /// State entries changed by the block (`None`: removed), sorted by key.
+    pub entries: Vec<(EntryKey, Option<Vec<u8>>)>,
+    /// Contract code the block stores first, with this node's artifacts.
+    pub new_code: Vec<NewCode>,
+    /// State accumulator after the block.
+    pub lthash: LtHash,
+}
+
+impl ExecutedBlock {
+    /// The head this block makes when committed.
+    pub fn head(&self) -> Head {
+        Head {
+            height: self.header.height,
+            hash: self.hash,
+            time_ms: self.header.time_ms,
+            state_root: self.lthash.root(),
+        }
+    }
+
+    /// The key sets this block set, by account (a key set is never removed).
+    pub fn key_set_changes(&self) -> Vec<(Address, KeySet)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let account = k.key_set_account()?;
+                Some((account, KeySet::decode(v.as_deref()?).ok()?))
+            })
+            .collect()
+    }
+
+    /// Whether the next block may execute on this one's changes before its commit is written:
+    /// not when it stores contract code (the engine loads code from the storage) or changes the
+    /// validator schedule (the node's sets follow it at commit).
+    pub fn next_can_run_before_commit(&self) -> bool {
+        let schedule = EntryKey::validators();
+        self.new_code.is_empty() && self.entries.iter().all(|(k, _)| *k != schedule)
+    }
+}
 
 /// Most heights whose blocks one commit prunes.
 pub const PRUNE_PER_COMMIT: u64 = 16;
-use crate::execution::ExecutedBlock;
 
 /// A committed block as stored: header bytes, transaction hashes and certificate. The
 /// transactions themselves are stored once, in their `TxRecord`s.

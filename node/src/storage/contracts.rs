@@ -11,7 +11,7 @@ use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::v1::{KeySet, ValidatorSchedule};
 use rocksdb::{IteratorMode, WriteBatch};
 
-use super::{
+use super::db::{
     corrupt, Storage, StorageError, CF_ARTIFACTS, CF_CODE, CF_CONTRACTS, CF_CONTRACT_STORAGE,
     CF_SYSTEM,
 };
@@ -391,19 +391,6 @@ impl Storage {
             artifact,
         );
         self.write(batch)
-    }
-
-    /// The state accumulator recomputed from every stored account and entry (a full scan: for
-    /// checks, never on the block path), read as a snapshot reads the state.
-    pub fn recompute_lthash(&self) -> Result<crate::state_root::LtHash, StorageError> {
-        let mut lthash = crate::state_root::LtHash::default();
-        self.state_reader()?.for_each(|item| {
-            if let super::StateItem::Entry(kind, key, value) = item {
-                super::add_to_lthash(&mut lthash, kind, key, value);
-            }
-            Ok::<_, StorageError>(())
-        })?;
-        Ok(lthash)
     }
 
     /// Adds changed entries and new code to a block's batch.

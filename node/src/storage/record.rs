@@ -4,7 +4,7 @@
 
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
-use super::{Storage, StorageError, CF_CONSENSUS};
+use super::db::{Storage, StorageError, CF_CONSENSUS};
 
 fn key(height: u64, entry: &[u8]) -> [u8; 24] {
     let mut k = [0u8; 24];

@@ -8,10 +8,11 @@ use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::{BlockHeader, StateEntry, StateKind};
 use rocksdb::{IteratorMode, WriteBatch};
 
-use super::{
-    corrupt, BlockRecord, ContractRecord, EntryKey, Head, Space, Storage, StorageError,
-    CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_CODE, CF_META, META_CHAIN_ID, META_GENESIS,
-    META_HEAD, META_PRUNED, META_SCHEMA, SCHEMA_VERSION,
+use super::blocks::BlockRecord;
+use super::contracts::{ContractRecord, EntryKey, Space};
+use super::db::{
+    corrupt, Head, Storage, StorageError, CF_ACCOUNTS, CF_BLOCKS, CF_BLOCK_HASHES, CF_CODE,
+    CF_META, META_CHAIN_ID, META_GENESIS, META_HEAD, META_PRUNED, META_SCHEMA, SCHEMA_VERSION,
 };
 use crate::state_root::LtHash;
 
@@ -56,7 +57,7 @@ pub fn add_to_lthash(lthash: &mut LtHash, kind: StateKind, key: &[u8], value: &[
 pub fn check_entry_shape(kind: StateKind, key: &[u8], value: &[u8]) -> Result<(), String> {
     match space_of(kind) {
         None if key.len() != 20 => Err(format!("an account address of {} bytes", key.len())),
-        None => match super::Account::from_bytes(value) {
+        None => match super::state::Account::from_bytes(value) {
             Some(a) if !a.is_empty() => Ok(()),
             Some(_) => Err("an empty account (empty accounts are absent)".into()),
             None => Err(format!("an account of {} bytes", value.len())),
@@ -204,5 +205,20 @@ impl Storage {
         self.write(batch)?;
         self.flush()?;
         Ok(head)
+    }
+}
+
+impl Storage {
+    /// The state accumulator recomputed from every stored account and entry (a full scan: for
+    /// checks, never on the block path), read as a snapshot reads the state.
+    pub fn recompute_lthash(&self) -> Result<crate::state_root::LtHash, StorageError> {
+        let mut lthash = crate::state_root::LtHash::default();
+        self.state_reader()?.for_each(|item| {
+            if let StateItem::Entry(kind, key, value) = item {
+                add_to_lthash(&mut lthash, kind, key, value);
+            }
+            Ok::<_, StorageError>(())
+        })?;
+        Ok(lthash)
     }
 }

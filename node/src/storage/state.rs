@@ -3,7 +3,7 @@
 use quorate_proto::Address;
 use rocksdb::ReadOptions;
 
-use super::{corrupt, Storage, StorageError, CF_ACCOUNTS};
+use super::db::{corrupt, Storage, StorageError, CF_ACCOUNTS};
 
 /// An account's balance, next nonce, and whether a key set entry controls it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,7 +12,7 @@ pub struct Account {
     pub balance: u64,
     /// Nonce the account's next transaction must carry.
     pub nonce: u64,
-    /// A key set entry ([`EntryKey::key_set`](super::EntryKey::key_set)) controls the
+    /// A key set entry ([`EntryKey::key_set`](super::contracts::EntryKey::key_set)) controls the
     /// account; otherwise the one key its address is derived from does. Kept here so that
     /// admission learns it from the account read it makes anyway.
     pub keyed: bool,
