@@ -1,0 +1,196 @@
+//! Typed errors of the client: a refusal carries the node's code and message, a wait that ran
+//! out names the hash whose outcome is unknown, and a connection that failed names its cause
+//! and the fix.
+
+use std::time::Duration;
+
+use quorate_proto::crypto::Hash32;
+use quorate_proto::v1::RejectCode;
+
+/// What went wrong talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node's address is not a URL this library can use.
+    #[error("invalid node URL {url:?}: {why}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// TLS could not be set up from the files given.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The node could not be reached, or the connection broke.
+    #[error("cannot talk to the node at {url}: {cause}; {fix}")]
+    Unreachable {
+        /// The node's URL.
+        url: String,
+        /// What failed, as the transport said it.
+        cause: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
+    /// The node answered a call with an error status.
+    #[error("{what}: {message} ({code:?})")]
+    Rpc {
+        /// The call.
+        what: &'static str,
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The node's message.
+        message: String,
+    },
+    /// The node refused the transaction: nothing changed.
+    #[error("transaction {} refused: {}: {message}", hash.map_or("(undecodable)".to_owned(), |h| h.to_hex()), code.as_str_name())]
+    Refused {
+        /// The transaction's hash, when it decoded far enough to have one.
+        hash: Option<Hash32>,
+        /// The node's refusal code.
+        code: RejectCode,
+        /// The node's message, with the offending values.
+        message: String,
+    },
+    /// No outcome within the wait: the transaction may still commit. Ask about `hash` (or
+    /// submit the same transaction again: it has the same hash and is included at most once).
+    #[error("transaction {hash}: no outcome after {waited:?}; unknown, query this hash")]
+    Unknown {
+        /// The transaction's hash.
+        hash: Hash32,
+        /// How long was waited.
+        waited: Duration,
+    },
+    /// The node's answer does not make sense (a field missing or malformed).
+    #[error("unexpected answer to {what}: {why}")]
+    BadAnswer {
+        /// The call.
+        what: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+impl ClientError {
+    /// The node's refusal code, if the node refused a transaction.
+    pub fn reject_code(&self) -> Option<RejectCode> {
+        match self {
+            Self::Refused { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// An error status of the call `what` to the node at `url`: a transport failure is
+    /// diagnosed (its cause and the fix), anything else is the node's answer.
+    pub(crate) fn from_status(url: &str, what: &'static str, status: tonic::Status) -> Self {
+        if let Some((cause, fix)) = transport_failure(&status) {
+            return Self::Unreachable {
+                url: url.to_owned(),
+                cause,
+                fix,
+            };
+        }
+        Self::Rpc {
+            what,
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+/// Every message of `err`'s chain of sources, outermost first.
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Whether `status` is a transport failure rather than the node's answer, and if so its cause
+/// and the fix.
+fn transport_failure(status: &tonic::Status) -> Option<(String, &'static str)> {
+    use std::error::Error as _;
+    let source = status.source()?;
+    let cause = chain(source);
+    Some((cause.clone(), fix_for(&cause)))
+}
+
+/// What to do about a transport failure whose messages are `cause`.
+pub(crate) fn fix_for(cause: &str) -> &'static str {
+    let c = cause.to_ascii_lowercase();
+    if c.contains("certificaterequired") || c.contains("certificate required") {
+        "the node requires a client certificate (mutual TLS): give the client certificate and key its client CA signed (--cert and --key)"
+    } else if c.contains("unknownissuer")
+        || c.contains("invalid peer certificate")
+        || c.contains("badsignature")
+    {
+        "the node's certificate is not signed by the CA given: give the CA that signed it (--ca)"
+    } else if c.contains("notvalidforname") || c.contains("not valid for name") {
+        "the node's certificate does not name this host: connect by a name its certificate holds"
+    } else if c.contains("badcertificate")
+        || c.contains("bad certificate")
+        || c.contains("unknownca")
+        || c.contains("unknown ca")
+    {
+        "the node refused the client certificate: give one its client CA signed"
+    } else if c.contains("invalidcontenttype")
+        || c.contains("corrupt message")
+        || c.contains("invalid content type")
+        || c.contains("wrong version number")
+    {
+        "the node does not speak TLS here: use an http:// URL"
+    } else if c.contains("h2 protocol error")
+        || c.contains("http2 error")
+        || c.contains("frame with invalid size")
+        || c.contains("connection reset")
+    {
+        "the node may speak TLS: use an https:// URL and give the CA that signed its certificate (--ca)"
+    } else if c.contains("connection refused") {
+        "nothing listens at that address: is the node running, and is this its gRPC address?"
+    } else if c.contains("dns error") || c.contains("failed to lookup") {
+        "the host name does not resolve"
+    } else if c.contains("timed out") || c.contains("timeout") {
+        "the node did not answer in time: is the address reachable from here?"
+    } else {
+        "check the node's address and that it is running"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fix_for;
+
+    #[test]
+    fn each_transport_failure_names_its_fix() {
+        for (cause, fix) in [
+            (
+                "transport error: received fatal alert: CertificateRequired",
+                "client certificate",
+            ),
+            (
+                "invalid peer certificate: UnknownIssuer",
+                "not signed by the CA",
+            ),
+            (
+                "received corrupt message of type InvalidContentType",
+                "http://",
+            ),
+            ("h2 protocol error: http2 error", "https://"),
+            (
+                "tcp connect error: Connection refused (os error 111)",
+                "nothing listens",
+            ),
+            (
+                "dns error: failed to lookup address information",
+                "does not resolve",
+            ),
+        ] {
+            assert!(fix_for(cause).contains(fix), "{cause}: {}", fix_for(cause));
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! One node's transaction and account services: submit and get the hash at once, wait for an
+//! outcome, or both; a wait that runs out is "unknown, query this hash", never a guess.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quorate_proto::crypto::{Address, Hash32};
+use quorate_proto::tx::tx_hash;
+use quorate_proto::v1::chain_service_client::ChainServiceClient;
+use quorate_proto::v1::node_service_client::NodeServiceClient;
+use quorate_proto::v1::tx_service_client::TxServiceClient;
+use quorate_proto::v1::{
+    GetAccountRequest, GetAccountResponse, GetNodeStatusRequest, NodeStatus, Receipt, RejectCode,
+    Rejection, SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse,
+    WaitForCommitRequest,
+};
+use tonic::transport::Channel;
+
+use crate::connect::{connect, Tls};
+use crate::error::ClientError;
+
+/// The longest one `WaitForCommit` call may ask for (the node caps it there).
+const LONGEST_WAIT: Duration = Duration::from_secs(300);
+
+/// A committed transaction: where it is and what it did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The transaction's hash.
+    pub hash: Hash32,
+    /// Height of its block.
+    pub height: u64,
+    /// Position in that block.
+    pub index: u32,
+    /// What executing it did (its status says whether it succeeded).
+    pub receipt: Receipt,
+}
+
+impl Outcome {
+    /// Whether its execution succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.receipt.status == quorate_proto::v1::ExecStatus::Success as i32
+    }
+}
+
+/// A connection to one node.
+#[derive(Clone, Debug)]
+pub struct Node {
+    url: String,
+    channel: Channel,
+}
+
+impl Node {
+    /// Connects to the node at `url` (with `tls` for an `https://` URL).
+    pub async fn connect(url: &str, tls: Option<&Tls>) -> Result<Self, ClientError> {
+        Ok(Self {
+            url: url.to_owned(),
+            channel: connect(url, tls).await?,
+        })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The gRPC channel, for the services this type does not wrap.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    fn error(&self, what: &'static str, status: tonic::Status) -> ClientError {
+        ClientError::from_status(&self.url, what, status)
+    }
+
+    /// Submits `tx`; returns its hash once the node admitted it. Submitting a transaction the
+    /// node already holds (pending, or committed) is not an error: it returns the same hash.
+    pub async fn submit(&self, tx: &Transaction) -> Result<Hash32, ClientError> {
+        let result = TxServiceClient::new(self.channel.clone())
+            .submit(SubmitRequest {
+                transaction: Some(tx.clone()),
+            })
+            .await
+            .map_err(|s| self.error("submit", s))?
+            .into_inner();
+        let hash = Hash32::from_slice(&result.tx_hash);
+        let Some(rejection) = result.rejection else {
+            return hash.ok_or_else(|| ClientError::BadAnswer {
+                what: "submit",
+                why: "admitted without a hash".into(),
+            });
+        };
+        let code = RejectCode::try_from(rejection.code).unwrap_or(RejectCode::Unspecified);
+        if let Some(hash) = hash {
+            match code {
+                RejectCode::Duplicate => return Ok(hash),
+                // A used nonce may be this very transaction, committed already.
+                RejectCode::NonceUsed if self.is_committed(&hash).await? => return Ok(hash),
+                _ => {}
+            }
+        }
+        Err(refused(hash, &rejection))
+    }
+
+    async fn is_committed(&self, hash: &Hash32) -> Result<bool, ClientError> {
+        Ok(self.status(hash).await?.state == TxState::Committed as i32)
+    }
+
+    /// Where the transaction `hash` is now, as this node knows it.
+    pub async fn status(&self, hash: &Hash32) -> Result<TxStatusResponse, ClientError> {
+        Ok(TxServiceClient::new(self.channel.clone())
+            .get_status(TxStatusRequest {
+                tx_hash: Bytes::copy_from_slice(&hash.0),
+            })
+            .await
+            .map_err(|s| self.error("transaction status", s))?
+            .into_inner())
+    }
+
+    /// Waits up to `timeout` for the transaction `hash` to be committed. A refusal (or an
+    /// eviction) is [`ClientError::Refused`]; no outcome in time, or a connection that broke
+    /// while waiting, is [`ClientError::Unknown`]: ask again about `hash`.
+    pub async fn wait(&self, hash: &Hash32, timeout: Duration) -> Result<Outcome, ClientError> {
+        let started = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            let unknown = || ClientError::Unknown {
+                hash: *hash,
+                waited: started.elapsed(),
+            };
+            if left.is_zero() {
+                return Err(unknown());
+            }
+            let status = TxServiceClient::new(self.channel.clone())
+                .wait_for_commit(WaitForCommitRequest {
+                    tx_hash: Bytes::copy_from_slice(&hash.0),
+                    timeout_ms: left.min(LONGEST_WAIT).as_millis().max(1) as u32,
+                })
+                .await;
+            let status = match status {
+                Ok(s) => s.into_inner(),
+                Err(s) => {
+                    return Err(match self.error("wait for commit", s) {
+                        ClientError::Unreachable { .. } => unknown(),
+                        other => other,
+                    })
+                }
+            };
+            match TxState::try_from(status.state) {
+                Ok(TxState::Committed) => {
+                    return Ok(Outcome {
+                        hash: *hash,
+                        height: status.height,
+                        index: status.index,
+                        receipt: status.receipt.ok_or_else(|| ClientError::BadAnswer {
+                            what: "wait for commit",
+                            why: "committed without a receipt".into(),
+                        })?,
+                    })
+                }
+                Ok(TxState::Rejected | TxState::Evicted) => {
+                    return Err(refused(Some(*hash), &status.rejection.unwrap_or_default()))
+                }
+                // Pending, or not known (yet) to this node: wait on while time is left.
+                _ => {}
+            }
+        }
+    }
+
+    /// Submits `tx` and waits up to `timeout` for its outcome. Safe to call again with the same
+    /// transaction after any error: it has the same hash and is included at most once. A
+    /// submission whose answer was lost is [`ClientError::Unknown`] with the hash computed here.
+    pub async fn submit_and_wait(
+        &self,
+        tx: &Transaction,
+        timeout: Duration,
+    ) -> Result<Outcome, ClientError> {
+        let hash = match self.submit(tx).await {
+            Ok(hash) => hash,
+            Err(ClientError::Unreachable { .. }) => {
+                return Err(ClientError::Unknown {
+                    hash: tx_hash(&tx.body),
+                    waited: Duration::ZERO,
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        self.wait(&hash, timeout).await
+    }
+
+    /// `address`'s account: balance, committed nonce, next nonce (counting pending
+    /// transactions), key set.
+    pub async fn account(&self, address: &Address) -> Result<GetAccountResponse, ClientError> {
+        Ok(ChainServiceClient::new(self.channel.clone())
+            .get_account(GetAccountRequest {
+                address: Bytes::copy_from_slice(&address.0),
+            })
+            .await
+            .map_err(|s| self.error("account", s))?
+            .into_inner())
+    }
+
+    /// The node's status: chain id, height, parameters, validators.
+    pub async fn node_status(&self) -> Result<NodeStatus, ClientError> {
+        Ok(NodeServiceClient::new(self.channel.clone())
+            .get_status(GetNodeStatusRequest {})
+            .await
+            .map_err(|s| self.error("node status", s))?
+            .into_inner())
+    }
+}
+
+/// A refusal of the transaction `hash`.
+fn refused(hash: Option<Hash32>, rejection: &Rejection) -> ClientError {
+    ClientError::Refused {
+        hash,
+        code: RejectCode::try_from(rejection.code).unwrap_or(RejectCode::Unspecified),
+        message: rejection.message.clone(),
+    }
+}
