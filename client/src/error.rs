@@ -81,8 +81,23 @@ impl ClientError {
 
     /// An error status of the call `what` to the node at `url`: a transport failure is
     /// diagnosed (its cause and the fix), anything else is the node's answer.
-    pub(crate) fn from_status(url: &str, what: &'static str, status: tonic::Status) -> Self {
+    ///
+    /// `tls_without_identity`: the connection is TLS and presents no client certificate, so a
+    /// connection the node closes after the handshake is most likely a node that requires one
+    /// (TLS 1.3 sends that refusal after the client's side of the handshake has finished: the
+    /// client sees only a broken connection).
+    pub(crate) fn from_status(
+        url: &str,
+        what: &'static str,
+        status: tonic::Status,
+        tls_without_identity: bool,
+    ) -> Self {
         if let Some((cause, fix)) = transport_failure(&status) {
+            let fix = match (broken_connection(&cause), tls_without_identity) {
+                (true, true) => NO_CLIENT_CERTIFICATE,
+                (true, false) if url.starts_with("http://") => MAYBE_TLS,
+                _ => fix,
+            };
             return Self::Unreachable {
                 url: url.to_owned(),
                 cause,
@@ -120,11 +135,33 @@ fn transport_failure(status: &tonic::Status) -> Option<(String, &'static str)> {
     Some((cause.clone(), fix_for(&cause)))
 }
 
+/// Whether `cause` says the node closed the connection under a call.
+fn broken_connection(cause: &str) -> bool {
+    let c = cause.to_ascii_lowercase();
+    [
+        "broken pipe",
+        "connection reset",
+        "connection closed",
+        "stream closed",
+        "unexpected eof",
+        "canceled",
+    ]
+    .iter()
+    .any(|b| c.contains(b))
+}
+
+/// The fix when a plaintext call meets a connection the node closes (a TLS node does that to
+/// bytes that are not TLS).
+const MAYBE_TLS: &str = "the node may speak TLS: use an https:// URL and give the CA that signed its certificate (--ca)";
+
+/// The fix when a node requires a client certificate and none was given.
+const NO_CLIENT_CERTIFICATE: &str = "the node requires a client certificate (mutual TLS): give the client certificate and key its client CA signed (--cert and --key)";
+
 /// What to do about a transport failure whose messages are `cause`.
 pub(crate) fn fix_for(cause: &str) -> &'static str {
     let c = cause.to_ascii_lowercase();
     if c.contains("certificaterequired") || c.contains("certificate required") {
-        "the node requires a client certificate (mutual TLS): give the client certificate and key its client CA signed (--cert and --key)"
+        NO_CLIENT_CERTIFICATE
     } else if c.contains("unknownissuer")
         || c.contains("invalid peer certificate")
         || c.contains("badsignature")
@@ -149,7 +186,7 @@ pub(crate) fn fix_for(cause: &str) -> &'static str {
         || c.contains("frame with invalid size")
         || c.contains("connection reset")
     {
-        "the node may speak TLS: use an https:// URL and give the CA that signed its certificate (--ca)"
+        MAYBE_TLS
     } else if c.contains("connection refused") {
         "nothing listens at that address: is the node running, and is this its gRPC address?"
     } else if c.contains("dns error") || c.contains("failed to lookup") {

@@ -47,6 +47,8 @@ impl Outcome {
 pub struct Node {
     url: String,
     channel: Channel,
+    /// TLS without a client certificate (see [`ClientError::from_status`]).
+    tls_without_identity: bool,
 }
 
 impl Node {
@@ -55,6 +57,7 @@ impl Node {
         Ok(Self {
             url: url.to_owned(),
             channel: connect(url, tls).await?,
+            tls_without_identity: tls.is_some_and(|t| t.identity.is_none()),
         })
     }
 
@@ -69,7 +72,7 @@ impl Node {
     }
 
     fn error(&self, what: &'static str, status: tonic::Status) -> ClientError {
-        ClientError::from_status(&self.url, what, status)
+        ClientError::from_status(&self.url, what, status, self.tls_without_identity)
     }
 
     /// Submits `tx`; returns its hash once the node admitted it. Submitting a transaction the
