@@ -51,14 +51,17 @@ pub enum ClientError {
         /// The node's message, with the offending values.
         message: String,
     },
-    /// No outcome within the wait: the transaction may still commit. Ask about `hash` (or
-    /// submit the same transaction again: it has the same hash and is included at most once).
-    #[error("transaction {hash}: no outcome after {waited:?}; unknown, query this hash")]
+    /// No outcome known: the wait ran out, or the connection broke after the transaction may
+    /// have reached the node. It may still commit. Ask about `hash` (or submit the same
+    /// transaction again: it has the same hash and is included at most once).
+    #[error("transaction {hash}: outcome unknown after {waited:?} ({why}); query this hash")]
     Unknown {
         /// The transaction's hash.
         hash: Hash32,
         /// How long was waited.
         waited: Duration,
+        /// Why there is no outcome (the wait ran out; the connection broke, with its cause).
+        why: String,
     },
     /// The node's answer does not make sense (a field missing or malformed).
     #[error("unexpected answer to {what}: {why}")]
@@ -152,10 +155,10 @@ fn broken_connection(cause: &str) -> bool {
 
 /// The fix when a plaintext call meets a connection the node closes (a TLS node does that to
 /// bytes that are not TLS).
-const MAYBE_TLS: &str = "the node may speak TLS: use an https:// URL and give the CA that signed its certificate (--ca)";
+const MAYBE_TLS: &str = "the node closed the connection: if it speaks TLS, use an https:// URL and give the CA that signed its certificate; if it was restarting, try again";
 
 /// The fix when a node requires a client certificate and none was given.
-const NO_CLIENT_CERTIFICATE: &str = "the node requires a client certificate (mutual TLS): give the client certificate and key its client CA signed (--cert and --key)";
+const NO_CLIENT_CERTIFICATE: &str = "the node closed the TLS connection: it may require a client certificate (mutual TLS), so give the client certificate and key its client CA signed; if it was restarting, try again";
 
 /// What to do about a transport failure whose messages are `cause`.
 pub(crate) fn fix_for(cause: &str) -> &'static str {

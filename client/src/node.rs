@@ -96,16 +96,19 @@ impl Node {
         if let Some(hash) = hash {
             match code {
                 RejectCode::Duplicate => return Ok(hash),
-                // A used nonce may be this very transaction, committed already.
-                RejectCode::NonceUsed if self.is_committed(&hash).await? => return Ok(hash),
+                // A used nonce may be this very transaction, committed already (or decided and
+                // about to be published: the node still calls it pending).
+                RejectCode::NonceUsed if self.holds(&hash).await? => return Ok(hash),
                 _ => {}
             }
         }
         Err(refused(hash, &rejection))
     }
 
-    async fn is_committed(&self, hash: &Hash32) -> Result<bool, ClientError> {
-        Ok(self.status(hash).await?.state == TxState::Committed as i32)
+    /// Whether the node holds the transaction `hash`: committed, or pending.
+    async fn holds(&self, hash: &Hash32) -> Result<bool, ClientError> {
+        let state = self.status(hash).await?.state;
+        Ok(state == TxState::Committed as i32 || state == TxState::Pending as i32)
     }
 
     /// Where the transaction `hash` is now, as this node knows it.
@@ -124,15 +127,20 @@ impl Node {
     /// while waiting, is [`ClientError::Unknown`]: ask again about `hash`.
     pub async fn wait(&self, hash: &Hash32, timeout: Duration) -> Result<Outcome, ClientError> {
         let started = Instant::now();
+        // The node answers at once for a hash it does not hold (not yet gossiped to it, or
+        // dropped): ask again after a pause that grows, never in a tight loop.
+        let mut pause = Duration::from_millis(50);
         loop {
             let left = timeout.saturating_sub(started.elapsed());
-            let unknown = || ClientError::Unknown {
+            let unknown = |why: String| ClientError::Unknown {
                 hash: *hash,
                 waited: started.elapsed(),
+                why,
             };
             if left.is_zero() {
-                return Err(unknown());
+                return Err(unknown("no outcome in the time given".into()));
             }
+            let asked = Instant::now();
             let status = TxServiceClient::new(self.channel.clone())
                 .wait_for_commit(WaitForCommitRequest {
                     tx_hash: Bytes::copy_from_slice(&hash.0),
@@ -143,7 +151,7 @@ impl Node {
                 Ok(s) => s.into_inner(),
                 Err(s) => {
                     return Err(match self.error("wait for commit", s) {
-                        ClientError::Unreachable { .. } => unknown(),
+                        e @ ClientError::Unreachable { .. } => unknown(e.to_string()),
                         other => other,
                     })
                 }
@@ -166,6 +174,10 @@ impl Node {
                 // Pending, or not known (yet) to this node: wait on while time is left.
                 _ => {}
             }
+            if asked.elapsed() < pause {
+                tokio::time::sleep(pause.min(timeout.saturating_sub(started.elapsed()))).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
         }
     }
 
@@ -179,10 +191,12 @@ impl Node {
     ) -> Result<Outcome, ClientError> {
         let hash = match self.submit(tx).await {
             Ok(hash) => hash,
-            Err(ClientError::Unreachable { .. }) => {
+            // The node may have admitted it before the connection broke.
+            Err(e @ ClientError::Unreachable { .. }) => {
                 return Err(ClientError::Unknown {
                     hash: tx_hash(&tx.body),
                     waited: Duration::ZERO,
+                    why: e.to_string(),
                 })
             }
             Err(e) => return Err(e),

@@ -1,13 +1,16 @@
 //! One account's nonces for many tasks at once. Each task leases the next nonce; a lease whose
-//! transaction the node refused is given back and handed out again before any new nonce, so
-//! the account's nonces have no gap (a gap would hold every later transaction in the
-//! mempool) and no nonce is handed to two tasks at once.
+//! transaction the node refused (for a reason that leaves the nonce free) is given back and
+//! handed out again before any new nonce, so the account's nonces have no gap (a gap would
+//! hold every later transaction in the mempool) and no nonce is handed to two tasks at once.
+//! A nonce below the floor a [`NonceManager::resync`] set is never handed out again.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use quorate_proto::crypto::Address;
+
+use quorate_proto::v1::RejectCode;
 
 use crate::error::ClientError;
 use crate::node::Node;
@@ -25,6 +28,16 @@ struct State {
     next: u64,
     /// Nonces given back, handed out again lowest first.
     returned: BTreeSet<u64>,
+    /// Nonces below this are taken on the chain (a resync said so): never given back.
+    floor: u64,
+}
+
+impl State {
+    fn give_back(&mut self, nonce: u64) {
+        if nonce >= self.floor {
+            self.returned.insert(nonce);
+        }
+    }
 }
 
 impl NonceManager {
@@ -35,6 +48,7 @@ impl NonceManager {
             state: Arc::new(Mutex::new(State {
                 next,
                 returned: BTreeSet::new(),
+                floor: next,
             })),
         }
     }
@@ -65,19 +79,22 @@ impl NonceManager {
         }
     }
 
-    /// Starts again from `next` (the node's next nonce, after a refusal that says the
-    /// account's nonces moved under this manager: another sender used them).
+    /// Moves past nonces taken elsewhere: `next` is the node's next nonce for the account
+    /// (its committed and pending transactions counted), after a refusal that says another
+    /// sender used this manager's nonces. Nonces below it are never handed out again, even by
+    /// leases still open.
     pub fn resync(&self, next: u64) {
         let mut s = self.state.lock();
-        s.returned.retain(|n| *n >= next);
-        if next > s.next {
-            s.next = next;
-        }
+        s.floor = s.floor.max(next);
+        let floor = s.floor;
+        s.returned.retain(|n| *n >= floor);
+        s.next = s.next.max(floor);
     }
 }
 
 /// A nonce handed to one task. Call [`NonceLease::used`] once the node admitted the
-/// transaction (or its outcome is unknown); dropped without that, the nonce is given back.
+/// transaction (or its outcome is unknown), [`NonceLease::refused`] with the node's code when
+/// it refused it; dropped without either, the nonce is given back.
 #[derive(Debug)]
 pub struct NonceLease {
     nonce: u64,
@@ -95,12 +112,24 @@ impl NonceLease {
     pub fn used(mut self) {
         self.owner = None;
     }
+
+    /// The node refused the transaction with `code`: a refusal that says the nonce is taken
+    /// (used by a committed transaction, held by a pending one, or this very transaction is
+    /// pending) keeps it from being handed out again; any other gives it back.
+    pub fn refused(self, code: RejectCode) {
+        if matches!(
+            code,
+            RejectCode::NonceUsed | RejectCode::NoncePending | RejectCode::Duplicate
+        ) {
+            self.used();
+        }
+    }
 }
 
 impl Drop for NonceLease {
     fn drop(&mut self) {
         if let Some(owner) = self.owner.take() {
-            owner.lock().returned.insert(self.nonce);
+            owner.lock().give_back(self.nonce);
         }
     }
 }
@@ -171,10 +200,23 @@ mod tests {
     }
 
     #[test]
-    fn a_resync_moves_past_nonces_used_elsewhere() {
+    fn a_resync_moves_past_nonces_used_elsewhere_even_for_open_leases() {
         let m = NonceManager::new(Address([2; 20]), 3);
         drop(m.lease()); // 3 given back
+        let open = m.lease(); // 3 again, still out when the resync comes
+        assert_eq!(open.nonce(), 3);
         m.resync(10);
+        drop(open); // below the floor: never handed out again
         assert_eq!(m.lease().nonce(), 10);
+        assert_eq!(m.lease().nonce(), 11);
+    }
+
+    #[test]
+    fn a_refusal_that_says_the_nonce_is_taken_keeps_it() {
+        let m = NonceManager::new(Address([3; 20]), 0);
+        m.lease().refused(RejectCode::NoncePending);
+        m.lease().refused(RejectCode::InsufficientBalance); // 1 given back
+        assert_eq!(m.lease().nonce(), 1);
+        assert_eq!(m.lease().nonce(), 2);
     }
 }

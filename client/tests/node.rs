@@ -89,7 +89,9 @@ async fn refusals_carry_the_nodes_code_and_an_unanswered_wait_names_the_hash() {
     // A transaction nobody submitted: the wait runs out and says so, naming the hash.
     let hash = Hash32([9; 32]);
     match node.wait(&hash, Duration::from_millis(300)).await {
-        Err(ClientError::Unknown { hash: h, waited }) => {
+        Err(ClientError::Unknown {
+            hash: h, waited, ..
+        }) => {
             assert_eq!(h, hash);
             assert!(waited >= Duration::from_millis(300));
         }

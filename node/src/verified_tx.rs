@@ -74,14 +74,11 @@ pub enum AdminAction {
 /// Longest validator name, bytes.
 pub const MAX_VALIDATOR_NAME: usize = 64;
 
-pub(crate) fn validator_key(bytes: &[u8], what: &str) -> Result<PublicKey, AdmissionError> {
+fn validator_key(bytes: &[u8], what: &str) -> Result<PublicKey, AdmissionError> {
     PublicKey::from_slice(bytes).map_err(|e| AdmissionError::InvalidPayload(format!("{what}: {e}")))
 }
 
-pub(crate) fn validator_entry(
-    e: &ValidatorEntry,
-    what: &str,
-) -> Result<ValidatorEntry, AdmissionError> {
+fn validator_entry(e: &ValidatorEntry, what: &str) -> Result<ValidatorEntry, AdmissionError> {
     validator_key(&e.public_key, what)?;
     if e.name.len() > MAX_VALIDATOR_NAME {
         return Err(AdmissionError::InvalidPayload(format!(
@@ -446,16 +443,13 @@ impl RejectionLog {
     }
 }
 
-pub(crate) fn address(bytes: &[u8], what: &str) -> Result<Address, AdmissionError> {
+fn address(bytes: &[u8], what: &str) -> Result<Address, AdmissionError> {
     Address::from_slice(bytes).map_err(|e| AdmissionError::InvalidPayload(format!("{what}: {e}")))
 }
 
 /// Parses the payload and checks its shape and the size rule of its kind: deploys may use up
 /// to `max_deploy_tx_bytes`, everything else `max_tx_bytes`.
-pub(crate) fn parse_payload(
-    d: &DecodedTx,
-    params: &ChainParams,
-) -> Result<Payload, AdmissionError> {
+fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, AdmissionError> {
     let invalid = |m: String| Err(AdmissionError::InvalidPayload(m));
     let payload = match &d.body.payload {
         None => return Err(AdmissionError::UnknownPayload),
@@ -698,7 +692,7 @@ pub(crate) fn verify_one(
 }
 
 /// `verify_batch`, with its size and time in the metrics.
-pub(crate) fn timed_verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
+fn timed_verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
     if items.is_empty() {
         return Vec::new();
     }
