@@ -387,14 +387,17 @@ impl World {
     /// Calls of the counter an honest validator executed after restarting without its
     /// artifacts (see [`Report::counter_calls_after_loss`]).
     fn counter_calls_after_loss(&self) -> u64 {
-        let counter = self.counter.lock();
-        let ends: Vec<(u64, u64)> = counter
-            .losses
+        // The slots are locked apart from the counter (a start locks its slot, then the
+        // counter).
+        let (losses, calls) = {
+            let c = self.counter.lock();
+            (c.losses.clone(), c.calls.clone())
+        };
+        let ends: Vec<(u64, u64)> = losses
             .iter()
             .map(|(v, stopped)| (*stopped, self.validators[*v].lock().height()))
             .collect();
-        counter
-            .calls
+        calls
             .iter()
             .filter(|h| {
                 ends.iter()
