@@ -7,8 +7,9 @@ use std::time::Duration;
 use quorate_proto::crypto::Hash32;
 use quorate_proto::v1::RejectCode;
 
-/// What went wrong talking to a node.
+/// What went wrong talking to a node (new kinds may come: match with a catch-all).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The node's address is not a URL this library can use.
     #[error("invalid node URL {url:?}: {why}")]

@@ -22,8 +22,10 @@ use crate::error::ClientError;
 /// The longest one `WaitForCommit` call may ask for (the node caps it there).
 const LONGEST_WAIT: Duration = Duration::from_secs(300);
 
-/// A committed transaction: where it is and what it did.
+/// A committed transaction: where it is, what it did, and the copy the chain holds (its
+/// co-signatures may differ from the copy a client sent).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Outcome {
     /// The transaction's hash.
     pub hash: Hash32,
@@ -33,6 +35,8 @@ pub struct Outcome {
     pub index: u32,
     /// What executing it did (its status says whether it succeeded).
     pub receipt: Receipt,
+    /// The transaction as committed, when the node returned it.
+    pub transaction: Option<Transaction>,
 }
 
 impl Outcome {
@@ -166,6 +170,7 @@ impl Node {
                             what: "wait for commit",
                             why: "committed without a receipt".into(),
                         })?,
+                        transaction: status.transaction,
                     })
                 }
                 Ok(TxState::Rejected | TxState::Evicted) => {

@@ -64,6 +64,11 @@ async fn a_transfer_commits_once_however_often_it_is_submitted() {
     let tx = transfer(&a, &b, 5, 0);
     let outcome = node.submit_and_wait(&tx, WAIT).await.expect("committed");
     assert!(outcome.succeeded(), "{:?}", outcome.receipt);
+    assert_eq!(
+        outcome.transaction.as_ref(),
+        Some(&tx),
+        "the copy the chain holds"
+    );
     // The same transaction again, after its commit: the same hash and outcome, no second
     // inclusion (a retry after a lost answer is safe).
     let again = node.submit_and_wait(&tx, WAIT).await.expect("same outcome");
