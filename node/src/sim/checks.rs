@@ -110,9 +110,10 @@ pub enum Violation {
         /// The bound.
         bound: u64,
     },
-    /// An honest validator passed on a consensus message whose signature fails: its peers
-    /// would queue a forgery under its name.
-    #[error("relayed: validator {validator} passed on a consensus message that fails its signature check: {why}")]
+    /// An honest validator passed on a consensus message it should have dropped: one whose
+    /// signature fails (its peers would queue a forgery under its name) or one for a height it
+    /// had committed (a replayed old vote, verified and queued under its signer's name).
+    #[error("relayed: validator {validator} passed on a consensus message it should have dropped: {why}")]
     Relayed {
         /// Validator.
         validator: usize,
@@ -165,14 +166,35 @@ pub enum Violation {
     },
 }
 
-/// Honest validator `validator` accepted the consensus message `data` and passes it on: its
+/// Honest validator `validator`, which had committed height `committed`, accepted the
+/// consensus message `data` and passes it on: it must be for a later height (a message of a
+/// committed height is of no use, and a liar replaying a validator's old genuine votes would
+/// fill the queue kept under that validator's name with them); where someone lies, its
 /// signature must hold (checked apart from the node's own gossip checks), and its compact
 /// block's leaves must not decode far beyond their size.
-pub(crate) fn relayed(world: &World, validator: usize, chain: &crate::chain::Chain, data: &[u8]) {
+pub(crate) fn relayed(
+    world: &World,
+    validator: usize,
+    chain: &crate::chain::Chain,
+    committed: u64,
+    data: &[u8],
+) {
     use prost::Message as _;
     let why = match quorate_proto::v1::ConsensusMessage::decode(data) {
         Err(e) => format!("does not decode: {e}"),
         Ok(m) => {
+            if let Some(height) = consensus_height(&m).filter(|h| *h <= committed) {
+                world.checks.violate(Violation::Relayed {
+                    validator,
+                    why: format!(
+                        "it is for height {height}, which this validator had committed ({committed})"
+                    ),
+                });
+                return;
+            }
+            if world.plan.liar.is_none() {
+                return;
+            }
             let leaves = m.compact_block.as_ref().map_or(0, |c| c.tx_hashes.len());
             decoded(
                 world,
@@ -190,7 +212,9 @@ pub(crate) fn relayed(world: &World, validator: usize, chain: &crate::chain::Cha
                 )
             });
             match check(&m) {
-                Err(crate::network::Unchecked::Invalid(why)) => why,
+                Err(crate::network::Unchecked::Invalid(why)) => {
+                    format!("its signature check fails: {why}")
+                }
                 Ok(_) | Err(crate::network::Unchecked::Stale) => return,
             }
         }
@@ -621,4 +645,13 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
         .map(|v| world.validators[v].lock().acts())
         .sum();
     report.trace = world.checks.trace();
+}
+
+/// The height a gossiped proposal or vote is for (none if it does not decode as one).
+fn consensus_height(m: &quorate_proto::v1::ConsensusMessage) -> Option<u64> {
+    match crate::driver::codec::message_from_proto(m).ok()? {
+        quorate_consensus::Message::Proposal(p) => Some(p.proposal.height),
+        quorate_consensus::Message::Vote(v) => Some(v.vote.height),
+        quorate_consensus::Message::Decision(c) => Some(c.height),
+    }
 }

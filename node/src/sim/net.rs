@@ -366,7 +366,8 @@ fn deliver_gossip(
     id: [u8; 32],
 ) {
     let peer = world.peer(from);
-    // Only where someone lies can a forgery be passed on.
+    // What an honest validator passes on is checked: its height always, its signature only
+    // where someone lies (only then can a forgery be passed on).
     let mut relaying = None;
     let verdict = {
         let mut slot = world.validators[to].lock();
@@ -384,8 +385,8 @@ fn deliver_gossip(
             r.seen.retain(|_, t| now.duration_since(*t) < SEEN_TTL);
         }
         r.seen.insert(id, now);
-        if topic == Topic::Consensus && world.plan.liar.is_some() && world.plan.honest(to) {
-            relaying = Some(r.chain.clone());
+        if topic == Topic::Consensus && world.plan.honest(to) {
+            relaying = Some((r.chain.clone(), r.chain.head().height));
         }
         match topic {
             Topic::Consensus => r.intake.consensus(Some(from as u32), &peer, &data),
@@ -394,8 +395,8 @@ fn deliver_gossip(
     };
     match verdict {
         Verdict::Accept => {
-            if let Some(chain) = relaying {
-                super::checks::relayed(world, to, &chain, &data);
+            if let Some((chain, committed)) = relaying {
+                super::checks::relayed(world, to, &chain, committed, &data);
             }
             if topic == Topic::Transactions && world.plan.liar.is_some() && world.plan.honest(to) {
                 super::checks::took_gossip(world, to, &data);
