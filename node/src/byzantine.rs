@@ -107,6 +107,17 @@ impl Byzantine {
         vec![msg]
     }
 
+    /// What this validator publishes on receiving another validator's consensus message `m`
+    /// (nothing, if it is honest: gossip passes messages on by itself).
+    pub fn received(&self, m: &ConsensusMessage) -> Vec<ConsensusMessage> {
+        #[cfg(any(test, feature = "byzantine"))]
+        if let Some(s) = &self.behaviour {
+            return s.received(m);
+        }
+        let _ = m;
+        Vec::new()
+    }
+
     /// The answer this validator gives to `peer`'s sync request, given the honest one
     /// (`read_chunk` reads a chunk of a snapshot this node holds, for a liar that forges one).
     pub fn sync_answer(

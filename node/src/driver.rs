@@ -774,6 +774,11 @@ impl Host {
     {
         match e {
             ConsensusEvent::Message(m) => {
+                if let Some(net) = &self.net {
+                    for copy in self.d.byzantine.received(&m) {
+                        net.publish_consensus(&copy);
+                    }
+                }
                 let msg = match message_from_proto(&m) {
                     Ok(msg) => msg,
                     Err(e) => {

@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         runs += 1;
         simulated += r.simulated.as_secs_f64();
         println!(
-            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} trace={} violations={} wall_ms={}",
+            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} copies_dropped={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} trace={} violations={} wall_ms={}",
             args.mix,
             r.height,
             r.simulated.as_secs_f64(),
@@ -124,6 +124,7 @@ fn main() -> ExitCode {
             r.byzantine_acts,
             r.fetched_elsewhere,
             r.refused_gossip,
+            r.copies_dropped,
             r.refused_sync,
             r.charged,
             r.artifacts_lost,

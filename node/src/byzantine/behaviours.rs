@@ -85,12 +85,19 @@ pub enum Behaviour {
     /// empty signature entries and transaction fetches with 30,000 empty transactions: honest
     /// validators must refuse each on its bytes, before decoding it.
     AmplifyingGossip,
+    /// Publishes again, at once and several times, every consensus message it receives from
+    /// another validator (genuinely signed by that validator), to fill the queue honest nodes
+    /// keep under that validator's name with copies and push its other messages out.
+    Republish,
     /// Offers forged snapshots to nodes joining by state sync: the first manifest asked for
     /// without its last validator set change; later ones with the system entry `validators`
     /// moved into an account keyed `yvalidators` (same accumulator: the chunk re-cut, the
     /// manifest's digest and size forged to match), serving that chunk.
     ForgedSnapshots,
 }
+
+/// Copies [`Behaviour::Republish`] publishes of each message it receives.
+const REPUBLISH_COPIES: usize = 4;
 
 /// Requests of each [`Behaviour::SyncFlood`] burst, per validator (over the per-peer limit).
 const SYNC_FLOOD_BURST: u64 = 12;
@@ -222,6 +229,15 @@ impl State {
             manifests: AtomicU64::new(0),
             forged_chunks: Default::default(),
         }
+    }
+
+    /// What this validator publishes on receiving another validator's consensus message `m`.
+    pub fn received(&self, m: &ConsensusMessage) -> Vec<ConsensusMessage> {
+        if self.behaviour != Behaviour::Republish {
+            return Vec::new();
+        }
+        self.act("republished another validator's message");
+        vec![m.clone(); REPUBLISH_COPIES]
     }
 
     /// How many times the behaviour acted so far.

@@ -1,15 +1,20 @@
 //! What the network received for the consensus driver, queued per sending validator and
 //! handed out in turn, so that one validator flooding the network delays only its own
 //! messages: a full queue drops that sender's oldest message, never another validator's vote.
+//! An item may carry a key (a digest of its content): while one item of a key waits, another
+//! with that key is not queued, so copies cannot push a sender's other messages out.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+/// A queued item: the item, its bytes and its key, if it has one.
+type Entry<T> = (T, usize, Option<[u8; 32]>);
+
 /// One sender's queue.
 struct Queue<T> {
-    items: VecDeque<(T, usize)>,
+    items: VecDeque<Entry<T>>,
     bytes: usize,
 }
 
@@ -19,6 +24,26 @@ struct State<T> {
     turn: usize,
     /// Items dropped because their sender's queue was full.
     dropped: u64,
+    /// Items waiting, by key.
+    keyed: HashMap<[u8; 32], u32>,
+    /// The most items of one key that ever waited at once.
+    most_copies: u32,
+    /// Items not queued because one of their key was waiting.
+    copies_refused: u64,
+}
+
+impl<T> State<T> {
+    /// Forgets one waiting item of `key`.
+    fn release(&mut self, key: Option<[u8; 32]>) {
+        if let Some(k) = key {
+            if let std::collections::hash_map::Entry::Occupied(mut e) = self.keyed.entry(k) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+    }
 }
 
 /// A bounded inbox with one queue per sender, served round-robin.
@@ -43,6 +68,9 @@ impl<T> Inbox<T> {
                     .collect(),
                 turn: 0,
                 dropped: 0,
+                keyed: HashMap::new(),
+                most_copies: 0,
+                copies_refused: 0,
             }),
             ready: Notify::new(),
             max_items: max_items.max(1),
@@ -54,22 +82,55 @@ impl<T> Inbox<T> {
     /// drops that sender's oldest items while its queue is over a bound. Returns how many were
     /// dropped.
     pub fn push(&self, sender: usize, item: T, bytes: usize) -> usize {
+        self.queue(sender, item, bytes, None).unwrap_or(0)
+    }
+
+    /// Like [`Inbox::push`], for an item whose content has the digest `key`: `None` (nothing
+    /// queued) if an item of that key is waiting, otherwise how many were dropped.
+    pub fn push_keyed(&self, sender: usize, key: [u8; 32], item: T, bytes: usize) -> Option<usize> {
+        self.queue(sender, item, bytes, Some(key))
+    }
+
+    /// Whether an item of `key` is waiting: if so, one more of that key is counted as refused
+    /// (the caller drops it).
+    pub fn is_copy(&self, key: &[u8; 32]) -> bool {
         let mut s = self.state.lock();
+        let copy = s.keyed.contains_key(key);
+        s.copies_refused += u64::from(copy);
+        copy
+    }
+
+    fn queue(&self, sender: usize, item: T, bytes: usize, key: Option<[u8; 32]>) -> Option<usize> {
+        let mut s = self.state.lock();
+        if let Some(k) = key {
+            if s.keyed.contains_key(&k) {
+                s.copies_refused += 1;
+                return None;
+            }
+            let copies = s.keyed.entry(k).or_default();
+            *copies += 1;
+            let copies = *copies;
+            s.most_copies = s.most_copies.max(copies);
+        }
         let last = s.queues.len() - 1;
         let q = &mut s.queues[sender.min(last)];
-        q.items.push_back((item, bytes));
+        q.items.push_back((item, bytes, key));
         q.bytes += bytes;
-        let mut dropped = 0;
+        let mut gone = Vec::new();
         while q.items.len() > self.max_items || (q.bytes > self.max_bytes && q.items.len() > 1) {
-            if let Some((_, b)) = q.items.pop_front() {
+            if let Some((_, b, k)) = q.items.pop_front() {
                 q.bytes -= b;
-                dropped += 1;
+                gone.push(k);
             }
+        }
+        let dropped = gone.len();
+        for k in gone {
+            s.release(k);
         }
         s.dropped += dropped as u64;
         drop(s);
         self.ready.notify_one();
-        dropped
+        Some(dropped)
     }
 
     /// The next item, taking senders in turn; `None` when every queue is empty.
@@ -78,9 +139,10 @@ impl<T> Inbox<T> {
         let n = s.queues.len();
         for i in 0..n {
             let idx = (s.turn + i) % n;
-            if let Some((item, bytes)) = s.queues[idx].items.pop_front() {
+            if let Some((item, bytes, key)) = s.queues[idx].items.pop_front() {
                 s.queues[idx].bytes -= bytes;
                 s.turn = (idx + 1) % n;
+                s.release(key);
                 return Some(item);
             }
         }
@@ -101,6 +163,16 @@ impl<T> Inbox<T> {
     /// Items dropped so far because a sender's queue was full.
     pub fn dropped(&self) -> u64 {
         self.state.lock().dropped
+    }
+
+    /// The most items of one key that ever waited at once (1 while copies are kept out).
+    pub fn most_copies(&self) -> u32 {
+        self.state.lock().most_copies
+    }
+
+    /// Items not queued so far because one of their key was waiting.
+    pub fn copies_refused(&self) -> u64 {
+        self.state.lock().copies_refused
     }
 }
 

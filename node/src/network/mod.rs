@@ -835,6 +835,14 @@ impl GossipIntake {
         }
         match ConsensusMessage::decode(data) {
             Ok(m) => {
+                // A copy of a message still waiting for the driver (re-published, or the same
+                // message in other bytes) is of no use: its signature is not checked again, and
+                // it is neither queued nor passed on, so copies of a validator's genuine
+                // messages cannot push its others out of its queue.
+                let key = *blake3::hash(&m.encode_to_vec()).as_bytes();
+                if self.consensus.is_copy(&key) {
+                    return Verdict::Ignore;
+                }
                 // Queued under its signer once signatures are checked here; a forged one is
                 // refused, so this node does not pass it on under its own name.
                 let queue = match &self.check {
@@ -854,12 +862,15 @@ impl GossipIntake {
                     // sync) a message cannot be checked: kept for the driver, which checks
                     // every signature itself, but not passed on under this node's name.
                     None => {
-                        self.push_consensus(from, m, data.len());
+                        self.push_consensus(from, key, m, data.len());
                         return Verdict::Ignore;
                     }
                 };
-                self.push_consensus(queue, m, data.len());
-                Verdict::Accept
+                if self.push_consensus(queue, key, m, data.len()) {
+                    Verdict::Accept
+                } else {
+                    Verdict::Ignore
+                }
             }
             Err(e) => {
                 if let Some(left_out) = self.warnings.allow("consensus_undecodable") {
@@ -870,11 +881,17 @@ impl GossipIntake {
         }
     }
 
-    /// Queues a consensus message under `queue` (its signer's, or its sender's).
-    fn push_consensus(&self, queue: u32, m: ConsensusMessage, bytes: usize) {
-        let dropped =
-            self.consensus
-                .push(queue as usize, ConsensusEvent::Message(Box::new(m)), bytes);
+    /// Queues a consensus message with the digest `key` under `queue` (its signer's, or its
+    /// sender's); false if a copy of it is waiting.
+    fn push_consensus(&self, queue: u32, key: [u8; 32], m: ConsensusMessage, bytes: usize) -> bool {
+        let Some(dropped) = self.consensus.push_keyed(
+            queue as usize,
+            key,
+            ConsensusEvent::Message(Box::new(m)),
+            bytes,
+        ) else {
+            return false;
+        };
         if dropped > 0 {
             if let Some(left_out) = self.warnings.allow("consensus_queue") {
                 tracing::warn!(
@@ -885,6 +902,7 @@ impl GossipIntake {
                 );
             }
         }
+        true
     }
 
     /// A batch of transactions `data` received from `from`.

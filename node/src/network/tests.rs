@@ -624,3 +624,115 @@ fn a_peer_id_gives_back_its_validator_key() {
         "one key per peer"
     );
 }
+
+/// Issue 24, finding 33: a liar re-published an honest validator's genuine vote as often as it
+/// liked (each publication is a new gossip message, and a copy with an unknown field appended
+/// is other bytes). Every copy passed the signature check, was queued under that validator's
+/// name, and pushed its other messages out of its queue; every honest node forwarded it. A
+/// copy of a message already waiting in the queue is now ignored before its signature is
+/// checked, whatever its bytes: not queued, not forwarded.
+#[tokio::test]
+async fn copies_of_a_queued_message_are_not_queued_again_or_forwarded() {
+    use super::{ConsensusEvent, GossipIntake, Inbox, SignatureCheck, Verdict, INBOX_SENDERS};
+    use crate::driver::codec::{message_from_proto, vote_to_proto};
+    use crate::driver::signing::signing_message;
+    use prost::Message as _;
+    use quorate_consensus::{BlockId, Message, Signable, SignedVote, Vote, VoteKind};
+    use quorate_proto::v1::{consensus_message, ConsensusMessage};
+    let keys: Vec<Keypair> = (61..65u8).map(|i| Keypair::from_secret(&[i; 32])).collect();
+    let set = ValidatorSet::new(keys.iter().map(Keypair::public).collect());
+    let verified = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let check: SignatureCheck = {
+        let verified = verified.clone();
+        std::sync::Arc::new(move |m: &ConsensusMessage| {
+            verified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match message_from_proto(m).map_err(|e| e.to_string())? {
+                Message::Vote(v) => {
+                    let key = set.keys().get(v.vote.validator as usize).ok_or("no such")?;
+                    key.verify(
+                        &signing_message("c", Signable::Vote(&v.vote)),
+                        &v.signature.0,
+                    )
+                    .then_some(v.vote.validator)
+                    .ok_or_else(|| "bad signature".into())
+                }
+                _ => Err("not a vote".into()),
+            }
+        })
+    };
+    let (txs_tx, _txs) = tokio::sync::mpsc::channel(4);
+    let intake = GossipIntake {
+        consensus: std::sync::Arc::new(Inbox::new(INBOX_SENDERS, 4, 1 << 20)),
+        txs_tx,
+        tx_bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(1024)),
+        check: Some(check),
+        warnings: Default::default(),
+    };
+    let vote = |kind| {
+        let vote = Vote {
+            height: 1,
+            round: 0,
+            kind,
+            block: Some(BlockId([5; 32])),
+            validator: 1,
+        };
+        let signature = keys[1].sign(&signing_message("c", Signable::Vote(&vote)));
+        ConsensusMessage {
+            message: Some(consensus_message::Message::Vote(vote_to_proto(
+                &SignedVote {
+                    vote,
+                    signature: quorate_consensus::Signature(signature.to_vec()),
+                },
+            ))),
+            compact_block: None,
+        }
+        .encode_to_vec()
+    };
+    let (prevote, precommit) = (vote(VoteKind::Prevote), vote(VoteKind::Precommit));
+    let liar = peer_id_of(&keys[3].public()).expect("peer id");
+    let honest = peer_id_of(&keys[1].public()).expect("peer id");
+    assert_eq!(
+        intake.consensus(Some(1), &honest, &prevote),
+        Verdict::Accept
+    );
+    assert_eq!(
+        intake.consensus(Some(1), &honest, &precommit),
+        Verdict::Accept
+    );
+    // The liar re-publishes the prevote, and sends it once more with an unknown field (field
+    // 99, a varint) appended: the same message in other bytes.
+    let mut reencoded = prevote.clone();
+    reencoded.extend_from_slice(&[0x98, 0x06, 0x01]);
+    assert_eq!(
+        ConsensusMessage::decode(&reencoded[..]).expect("decodes"),
+        ConsensusMessage::decode(&prevote[..]).expect("decodes")
+    );
+    let mut verdicts = Vec::new();
+    for _ in 0..10 {
+        verdicts.push(intake.consensus(Some(3), &liar, &prevote));
+    }
+    verdicts.push(intake.consensus(Some(3), &liar, &reencoded));
+    assert!(
+        verdicts.iter().all(|v| *v == Verdict::Ignore),
+        "copies were accepted (and so forwarded): {verdicts:?}"
+    );
+    assert_eq!(
+        verified.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "copies had their signature checked"
+    );
+    let mut queued = Vec::new();
+    while let Some(e) = intake.consensus.try_pop() {
+        if let ConsensusEvent::Message(m) = e {
+            queued.push(m.encode_to_vec());
+        }
+    }
+    assert_eq!(
+        queued,
+        vec![prevote.clone(), precommit],
+        "validator 1's queue holds copies, or lost its precommit to them"
+    );
+    // Once the driver has taken it, a copy is queued again (an honest validator re-sends its
+    // votes every second, for peers that missed them).
+    assert_eq!(intake.consensus(Some(3), &liar, &prevote), Verdict::Accept);
+}

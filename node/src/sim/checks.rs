@@ -647,6 +647,20 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
     report.trace = world.checks.trace();
 }
 
+/// Honest validator `validator`'s driver inbox once held `most` copies of one consensus
+/// message at once: a liar re-publishing another validator's genuine messages could push that
+/// validator's other messages out of its queue with them.
+pub(crate) fn copies(world: &World, validator: usize, most: u32) {
+    if most > 1 {
+        world.checks.violate(Violation::Memory {
+            validator,
+            what: "copies of one consensus message waiting at once",
+            value: u64::from(most),
+            bound: 1,
+        });
+    }
+}
+
 /// The height a gossiped proposal or vote is for (none if it does not decode as one).
 fn consensus_height(m: &quorate_proto::v1::ConsensusMessage) -> Option<u64> {
     match crate::driver::codec::message_from_proto(m).ok()? {

@@ -86,6 +86,7 @@ const LIARS: &[Behaviour] = &[
     Behaviour::ForgedVotes,
     Behaviour::SyncFlood,
     Behaviour::AmplifyingGossip,
+    Behaviour::Republish,
 ];
 
 /// Everything a run is made of, derived from its seed and mix.
@@ -189,6 +190,8 @@ pub struct Report {
     pub fetched_elsewhere: u64,
     /// Gossip refused by honest validators' checks.
     pub refused_gossip: u64,
+    /// Consensus messages honest validators dropped as copies of one waiting for their driver.
+    pub copies_dropped: u64,
     /// Sync requests honest validators refused (over the per-peer limit, a full queue, or
     /// while down).
     pub refused_sync: u64,

@@ -369,6 +369,9 @@ fn deliver_gossip(
     // What an honest validator passes on is checked: its height always, its signature only
     // where someone lies (only then can a forgery be passed on).
     let mut relaying = None;
+    // Copies of a waiting message this honest validator dropped, and the most copies of one
+    // message its driver's inbox ever held at once.
+    let mut copies = None;
     let verdict = {
         let mut slot = world.validators[to].lock();
         let Some(r) = slot.running.as_mut() else {
@@ -389,10 +392,25 @@ fn deliver_gossip(
             relaying = Some((r.chain.clone(), r.chain.head().height));
         }
         match topic {
+            Topic::Consensus if world.plan.honest(to) => {
+                let inbox = &r.intake.consensus;
+                let (dropped, most) = (inbox.copies_refused(), inbox.most_copies());
+                let verdict = r.intake.consensus(Some(from as u32), &peer, &data);
+                // Checked when this message raised the most.
+                let raised = Some(inbox.most_copies()).filter(|m| *m > most);
+                copies = Some((inbox.copies_refused() - dropped, raised));
+                verdict
+            }
             Topic::Consensus => r.intake.consensus(Some(from as u32), &peer, &data),
             Topic::Transactions => r.intake.transactions(&peer, &data),
         }
     };
+    if let Some((dropped, most)) = copies {
+        world.stats.lock().copies_dropped += dropped;
+        if let Some(most) = most {
+            super::checks::copies(world, to, most);
+        }
+    }
     match verdict {
         Verdict::Accept => {
             if let Some((chain, committed)) = relaying {

@@ -143,6 +143,28 @@ fn a_sync_request_flood_is_refused_over_the_per_peer_limit() {
     assert!(r.height >= 3, "committed {} heights", r.height);
 }
 
+/// Finding 33: a liar publishes again, four times at once, every consensus message it receives
+/// from another validator (genuinely signed by it). The honest validators drop the copies of a
+/// message still waiting for their driver (counted) and never hold two copies of one message
+/// at once (the `memory` check reads each honest validator's inbox), so copies cannot push a
+/// validator's other messages out of its queue.
+#[test]
+fn copies_of_another_validators_messages_are_dropped_while_one_waits() {
+    let plan = Plan {
+        liar: Some((0, Behaviour::Republish)),
+        crashes: false,
+        ..Plan::new(7, Mix::Byzantine)
+    };
+    let r = run_plan(plan);
+    clean(&r);
+    assert!(r.byzantine_acts > 0, "the liar never published a copy");
+    assert!(
+        r.copies_dropped > 0,
+        "no honest validator dropped a copy of a waiting message"
+    );
+    assert!(r.height >= 3, "committed {} heights", r.height);
+}
+
 /// Findings 20 and 26: a liar gossips messages that decode far beyond their size (empty
 /// transactions, empty cosignatures) and pads its sync answers with empty entries; the honest
 /// validators refuse each on its bytes (counted), and none takes a message that decodes to more
@@ -177,7 +199,7 @@ fn forged_decision_answers_are_charged_to_the_liar_and_never_to_an_honest_valida
     let plan = Plan {
         liar: Some((0, Behaviour::JunkSync)),
         crashes: true,
-        ..Plan::new(8, Mix::Byzantine)
+        ..Plan::new(20, Mix::Byzantine)
     };
     let r = run_plan(plan);
     clean(&r);
