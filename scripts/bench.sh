@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --locked -p quorate-node
+cargo build --release --locked -p quorate-cli
 BIN="${CARGO_TARGET_DIR:-target}/release/quorate"
 OUT="${QUORATE_BENCH_OUT:-$PWD/bench-report}"
 mkdir -p "$OUT"

@@ -23,9 +23,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$profile" = release ]; then
-  cargo build --release -p quorate-node --locked >&2
+  cargo build --release -p quorate-cli --locked >&2
 else
-  cargo build -p quorate-node --locked >&2
+  cargo build -p quorate-cli --locked >&2
 fi
 bin="${CARGO_TARGET_DIR:-target}/$profile/quorate"
 

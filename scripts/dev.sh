@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --locked -p quorate-node
+cargo build --release --locked -p quorate-cli
 BIN="${CARGO_TARGET_DIR:-target}/release/quorate"
 HOME_DIR="${QUORATE_DEV_HOME:-$PWD/.quorate/dev}"
 ADDR="${QUORATE_DEV_ADDR:-127.0.0.1:7050}"

@@ -15,7 +15,7 @@ secs="${1:-600}"
 rate="${2:-2000}"
 keep="${3:-1000}"
 BIN="${QUORATE_BIN:-${CARGO_TARGET_DIR:-target}/release/quorate}"
-[ -x "$BIN" ] || cargo build --release --locked -p quorate-node
+[ -x "$BIN" ] || cargo build --release --locked -p quorate-cli
 port="${PORT:-7350}"
 for mode in ${MODES:-archive pruning}; do
   home=$(mktemp -d /tmp/quorate-disk.XXXXXX)

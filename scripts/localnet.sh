@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --locked -p quorate-node
+cargo build --release --locked -p quorate-cli
 BIN="${CARGO_TARGET_DIR:-target}/release/quorate"
 HOME_DIR="${QUORATE_LOCALNET_HOME:-$PWD/.quorate/localnet}"
 N="${QUORATE_VALIDATORS:-4}"

@@ -37,9 +37,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
 fi
 
 if [ "$profile" = release ]; then
-  cargo build --release -p quorate-node --locked >&2
+  cargo build --release -p quorate-cli --locked >&2
 else
-  cargo build -p quorate-node --locked >&2
+  cargo build -p quorate-cli --locked >&2
 fi
 bin="$(realpath "${CARGO_TARGET_DIR:-target}/$profile/quorate")"
 

@@ -16,7 +16,7 @@ rate="${2:-2000}"
 extra="${3:-200000}"
 interval="${4:-500}"
 BIN="${QUORATE_BIN:-${CARGO_TARGET_DIR:-target}/release/quorate}"
-[ -x "$BIN" ] || cargo build --release --locked -p quorate-node
+[ -x "$BIN" ] || cargo build --release --locked -p quorate-cli
 BIN="$(realpath "$BIN")"
 port="${PORT:-7550}"
 dir=$(mktemp -d /tmp/quorate-rejoin.XXXXXX)

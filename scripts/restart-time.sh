@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 accounts="${1:-1000000}"
 restarts="${2:-3}"
-cargo build --release -p quorate-node --locked >&2
+cargo build --release -p quorate-cli --locked >&2
 bin="$(realpath "${CARGO_TARGET_DIR:-target}/release/quorate")"
 dir=$(mktemp -d /tmp/quorate-restart.XXXXXX)
 pid=""

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
-cargo build --release --locked -p quorate-node
+cargo build --release --locked -p quorate-cli
 BIN="${CARGO_TARGET_DIR:-target}/release/quorate"
 ADDR="${QUORATE_FUEL_ADDR:-127.0.0.1:7450}"
 NODE="http://$ADDR"

@@ -16,7 +16,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # Byzantine validators against real processes: the node built with its test-only feature.
-cargo test -p quorate-node --features byzantine --test byzantine --locked 2>&1 | tee -a "$log"
+cargo test -p quorate-cli --features byzantine --test byzantine --locked 2>&1 | tee -a "$log"
 # The contract SDK and template, on the host (their unit tests use the SDK's mock host).
 cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee -a "$log"
 # tee hides cargo's exit status from `set -e`: pipefail keeps it, so a failure stops here.

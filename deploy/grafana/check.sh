@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 profile=debug
 [ "${1:-}" = --release ] && profile=release
-if [ "$profile" = release ]; then cargo build --release -p quorate-node --locked >&2
-else cargo build -p quorate-node --locked >&2; fi
+if [ "$profile" = release ]; then cargo build --release -p quorate-cli --locked >&2
+else cargo build -p quorate-cli --locked >&2; fi
 bin="$(realpath "${CARGO_TARGET_DIR:-target}/$profile/quorate")"
 command -v prometheus >/dev/null || { echo "needs prometheus (apt-get install prometheus)" >&2; exit 2; }
 

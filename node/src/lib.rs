@@ -6,7 +6,6 @@ pub mod admission_queue;
 pub mod block_rules;
 pub mod byzantine;
 pub mod chain;
-pub mod cli;
 pub mod config;
 pub mod contracts;
 #[cfg(any(test, feature = "sim"))]

@@ -61,7 +61,7 @@ pub(super) async fn connect(url: &str) -> anyhow::Result<Channel> {
         }
         let domain = endpoint.uri().host().unwrap_or("localhost").to_owned();
         let identity = opts.cert.as_deref().zip(opts.key.as_deref());
-        let config = crate::tls::client_config(ca, identity, &domain)?;
+        let config = quorate_node::tls::client_config(ca, identity, &domain)?;
         endpoint = endpoint.tls_config(config).context("configuring TLS")?;
     } else if url.starts_with("https://") {
         bail!("{url} is TLS: give the CA that signed the node's certificate with --ca (or QUORATE_CA)");

@@ -441,7 +441,7 @@ pub enum NodeCommand {
         /// `byzantine` feature only; never in a release build).
         #[cfg(feature = "byzantine")]
         #[arg(long, value_enum)]
-        byzantine: Option<crate::byzantine::Behaviour>,
+        byzantine: Option<quorate_node::byzantine::Behaviour>,
     },
     /// Make a home for a node joining a running chain: the chain's genesis, a new validator
     /// key (or a given one), a config that reaches the chain's validators. Prints the key to
@@ -588,14 +588,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tls(cmd) => setup::tls(cmd),
         #[cfg(not(feature = "byzantine"))]
         Command::Node(NodeCommand::Run { home }) => {
-            setup::run_node(&home, None, crate::byzantine::Byzantine::honest())
+            setup::run_node(&home, None, quorate_node::byzantine::Byzantine::honest())
         }
         #[cfg(feature = "byzantine")]
         Command::Node(NodeCommand::Run { home, byzantine }) => setup::run_node(
             &home,
             None,
             byzantine
-                .map(crate::byzantine::Byzantine::new)
+                .map(quorate_node::byzantine::Byzantine::new)
                 .unwrap_or_default(),
         ),
         Command::Node(NodeCommand::Init(args)) => setup::init_node(args),

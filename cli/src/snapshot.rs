@@ -9,9 +9,9 @@ use clap::Subcommand;
 use quorate_genesis::Genesis;
 use serde_json::json;
 
-use crate::config::NodeConfig;
-use crate::snapshot::{self, SnapshotStore, SnapshotSummary};
-use crate::storage::{Storage, StorageOptions};
+use quorate_node::config::NodeConfig;
+use quorate_node::snapshot::{self, SnapshotStore, SnapshotSummary};
+use quorate_node::storage::{Storage, StorageOptions};
 
 /// `quorate snapshot …`
 #[derive(Subcommand, Debug)]

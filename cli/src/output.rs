@@ -228,7 +228,7 @@ pub fn status_text(s: &NodeStatus) -> String {
     for v in &s.validators {
         let peer = quorate_proto::PublicKey::from_slice(&v.public_key)
             .ok()
-            .and_then(|k| crate::network::peer_id_of(&k).ok())
+            .and_then(|k| quorate_node::network::peer_id_of(&k).ok())
             .map(|p| p.to_string());
         let state = if v.public_key == s.node_public_key {
             " (this node)"
@@ -251,7 +251,7 @@ pub fn status_text(s: &NodeStatus) -> String {
         for v in &x.validators {
             let peer = quorate_proto::PublicKey::from_slice(&v.public_key)
                 .ok()
-                .and_then(|k| crate::network::peer_id_of(&k).ok())
+                .and_then(|k| quorate_node::network::peer_id_of(&k).ok())
                 .map(|p| p.to_string());
             known.extend(peer);
         }

@@ -9,7 +9,7 @@ use tokio::process::{Child, Command};
 
 use super::setup::{write_chain, ChainLayout, GRPC_ADDR_FILE};
 use super::LocalnetArgs;
-use crate::config::CONFIG_FILE;
+use quorate_node::config::CONFIG_FILE;
 
 /// Balance of each funded localnet account.
 const LOCALNET_BALANCE: u64 = 1_000_000_000_000;

@@ -10,8 +10,8 @@ use quorate_genesis::{
 use serde_json::json;
 
 use super::{DevArgs, GenesisCommand, KeysCommand, TlsCommand};
-use crate::config::{LogFormat, NodeConfig, CONFIG_FILE};
-use crate::node::{NodeSetup, RunningNode};
+use quorate_node::config::{LogFormat, NodeConfig, CONFIG_FILE};
+use quorate_node::node::{NodeSetup, RunningNode};
 
 /// Name of the file where a running node writes its bound gRPC address.
 pub const GRPC_ADDR_FILE: &str = "grpc.addr";
@@ -184,7 +184,7 @@ pub(super) fn write_chain_quietly(
     // built by it, and every validator must run it (ADR 0010).
     if precompiled_contracts {
         generated.genesis.engine_fingerprint =
-            Some(crate::contracts::engine_fingerprint(&generated.genesis.params)?.to_hex());
+            Some(quorate_node::contracts::engine_fingerprint(&generated.genesis.params)?.to_hex());
     }
     if extra_funded > 0 {
         generated
@@ -221,7 +221,7 @@ pub(super) fn write_chain_quietly(
     let ip_of = |host: &str| host.parse::<std::net::Ipv4Addr>().ok();
     let mut p2p_addrs = Vec::with_capacity(validators);
     for (i, key) in generated.validator_keys.iter().enumerate() {
-        let peer = crate::network::peer_id_of(&key.public())?;
+        let peer = quorate_node::network::peer_id_of(&key.public())?;
         let host = host_of(i);
         let proto = if ip_of(host).is_some() { "ip4" } else { "dns4" };
         p2p_addrs.push(format!(
@@ -313,7 +313,7 @@ fn publish_file(path: &Path, contents: &str) -> anyhow::Result<()> {
 pub(super) fn run_node(
     home: &Path,
     grpc_addr: Option<std::net::SocketAddr>,
-    byzantine: crate::byzantine::Byzantine,
+    byzantine: quorate_node::byzantine::Byzantine,
 ) -> anyhow::Result<ExitCode> {
     let mut setup = NodeSetup::from_home(home)
         .with_context(|| format!("loading node home {}", home.display()))?;
@@ -409,7 +409,7 @@ pub(super) fn init_node(args: InitArgs) -> anyhow::Result<ExitCode> {
     genesis.save(&args.home.join("genesis.json"))?;
     KeyFile::save(&key, &args.home.join("validator.key.json"))?;
     std::fs::write(&config_path, config.to_toml())?;
-    let peer_id = crate::network::peer_id_of(&key.public())?;
+    let peer_id = quorate_node::network::peer_id_of(&key.public())?;
     if args.json {
         println!(
             "{}",
@@ -450,7 +450,7 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     // The dev chain runs this release's engine, so its trusted account (dev-0) can deploy
     // precompiled contracts (ADR 0010); a release with another engine needs `--reset`.
     genesis.engine_fingerprint =
-        Some(crate::contracts::engine_fingerprint(&genesis.params)?.to_hex());
+        Some(quorate_node::contracts::engine_fingerprint(&genesis.params)?.to_hex());
     std::fs::create_dir_all(home.join("keys"))
         .with_context(|| format!("creating {}", home.display()))?;
     let config_path = home.join(CONFIG_FILE);
@@ -479,7 +479,11 @@ pub(super) fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         KeyFile::save(&key, &path)?;
         println!("  dev-{i}  {}  {}", key.address(), path.display());
     }
-    run_node(&home, args.grpc_addr, crate::byzantine::Byzantine::honest())
+    run_node(
+        &home,
+        args.grpc_addr,
+        quorate_node::byzantine::Byzantine::honest(),
+    )
 }
 
 /// `quorate tls gen`: development certificates, and TLS turned on in the given node homes.
@@ -503,7 +507,7 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
             bail!("{} already has [grpc.tls]; edit it by hand", h.display());
         }
     }
-    crate::tls::generate(&out, &hosts, ca_dir.as_deref())?;
+    quorate_node::tls::generate(&out, &hosts, ca_dir.as_deref())?;
     let dir = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
@@ -518,13 +522,13 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
         };
         let mut section = format!(
             "\n[grpc.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
-            name(crate::tls::NODE_CERT),
-            name(crate::tls::NODE_KEY)
+            name(quorate_node::tls::NODE_CERT),
+            name(quorate_node::tls::NODE_KEY)
         );
         if mutual {
             section.push_str(&format!(
                 "client_ca_file = {:?}\n",
-                name(crate::tls::CA_CERT)
+                name(quorate_node::tls::CA_CERT)
             ));
         }
         section
@@ -559,11 +563,11 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
             home.len()
         );
     }
-    let client = dir.join(crate::tls::CLIENT_CERT);
-    let key = dir.join(crate::tls::CLIENT_KEY);
+    let client = dir.join(quorate_node::tls::CLIENT_CERT);
+    let key = dir.join(quorate_node::tls::CLIENT_KEY);
     println!(
         "clients: quorate --ca {} --cert {} --key {} status --node https://{}:7050",
-        dir.join(crate::tls::CA_CERT).display(),
+        dir.join(quorate_node::tls::CA_CERT).display(),
         client.display(),
         key.display(),
         hosts[0]

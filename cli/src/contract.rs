@@ -28,10 +28,10 @@ use super::output;
 use super::{AdminCommand, ClientOpts, ContractCommand, EventsArgs, SignOpts};
 
 /// The template crate `contract new` copies (the counter in `contracts/template`).
-const TEMPLATE_CARGO: &str = include_str!("../../../contracts/template/Cargo.toml");
-const TEMPLATE_BUILD: &str = include_str!("../../../contracts/template/build.rs");
-const TEMPLATE_PROTO: &str = include_str!("../../../contracts/template/proto/contract.proto");
-const TEMPLATE_LIB: &str = include_str!("../../../contracts/template/src/lib.rs");
+const TEMPLATE_CARGO: &str = include_str!("../../contracts/template/Cargo.toml");
+const TEMPLATE_BUILD: &str = include_str!("../../contracts/template/build.rs");
+const TEMPLATE_PROTO: &str = include_str!("../../contracts/template/proto/contract.proto");
+const TEMPLATE_LIB: &str = include_str!("../../contracts/template/src/lib.rs");
 /// The SDK of the source tree this binary was built from.
 const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/sdk");
 
@@ -242,8 +242,8 @@ pub(super) fn build(dir: &Path, json_out: bool) -> anyhow::Result<PathBuf> {
 }
 
 /// An engine configured like a default chain's, for checks and precompilation.
-fn local_vm() -> anyhow::Result<quorate_vm::Vm<crate::execution::WorldState>> {
-    Ok(quorate_vm::Vm::new(crate::contracts::vm_config(
+fn local_vm() -> anyhow::Result<quorate_vm::Vm<quorate_node::execution::WorldState>> {
+    Ok(quorate_vm::Vm::new(quorate_node::contracts::vm_config(
         &quorate_genesis::ChainParams::default(),
     ))?)
 }
