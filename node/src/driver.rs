@@ -8,6 +8,7 @@
 pub mod codec;
 #[cfg(test)]
 mod peer_tests;
+mod proposers;
 pub mod signing;
 #[cfg(test)]
 mod tests;
@@ -184,8 +185,6 @@ const MAX_RECEIVED_BODIES: usize = 12;
 const MAX_BODIES_PER_ROUND: usize = 2;
 /// Misbehaviour reports logged per height (the rest are only counted).
 const MISBEHAVIOUR_LOGGED_PER_HEIGHT: u32 = 16;
-/// Most proposals whose proposer is remembered per height (whom to ask for a body first).
-const MAX_PROPOSERS_KEPT: usize = 64;
 /// How long before a body a validation waits for is asked of the next validator; it doubles
 /// after each full turn through the others that gave nothing, up to [`BODY_RETRY_MAX`].
 const BODY_RETRY: Duration = Duration::from_millis(250);
@@ -348,7 +347,7 @@ struct Host {
     /// Bodies asked for from other validators.
     wanted: BTreeMap<BlockId, Wanted>,
     /// Proposer of each admissible proposal seen, by block (whom to ask for its body first).
-    proposers: BTreeMap<BlockId, ValidatorIndex>,
+    proposers: proposers::Proposers,
     /// Blocks whose body went out with their proposal (re-sends go without).
     sent_bodies: BTreeSet<BlockId>,
     /// Blocks whose body is kept with the consensus record of this height.
@@ -410,7 +409,7 @@ impl Driver {
             blocks: BTreeMap::new(),
             received: BTreeMap::new(),
             wanted: BTreeMap::new(),
-            proposers: BTreeMap::new(),
+            proposers: Default::default(),
             sent_bodies: BTreeSet::new(),
             persisted_bodies: BTreeSet::new(),
             timers: BTreeMap::new(),
@@ -713,7 +712,7 @@ impl Host {
     fn want_body(&mut self, height: Height, block: BlockId, validation: Option<bool>) {
         let Some(net) = &self.net else { return };
         let (n, me) = (self.n.max(1), self.me);
-        let first = self.proposers.get(&block).copied();
+        let first = self.proposers.get(&block);
         let w = self
             .wanted
             .entry(block)
@@ -926,9 +925,7 @@ impl Host {
     /// for what it lacks.
     fn proposal_body(&mut self, sp: &SignedProposal, compact: Option<CompactBlock>) {
         let p = &sp.proposal;
-        if self.proposers.len() < MAX_PROPOSERS_KEPT {
-            self.proposers.insert(p.block, p.proposer);
-        }
+        self.proposers.note(p.block, p.proposer);
         match compact {
             Some(compact) => {
                 // A fresh proposal's header must name its signer; a re-proposal names the

@@ -1058,3 +1058,71 @@ async fn a_compact_proposal_padded_with_empty_leaves_is_refused_only_on_its_byte
     assert!(crate::network::wire::check_consensus_message(&honest.encode_to_vec()).is_ok());
     h.stop().await;
 }
+
+/// Issue 24 (medium): every equivocation a liar sent was logged, with both messages: one line
+/// per message it chose to send. The log keeps the first few of each height; the metric
+/// counts them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocations_are_logged_a_few_per_height_and_counted_all() {
+    let mut h = Harness::start(2);
+    let before = crate::metrics::get().refusals("consensus_misbehaviour");
+    // Validator 3 prevotes for 40 different blocks in round 0: 39 equivocations.
+    for k in 0..40u8 {
+        h.inbox
+            .push(3, h.vote_in(3, 0, VoteKind::Prevote, BlockId([k; 32])), 0);
+    }
+    // Queued behind them (one sender's queue is served in order): the height's decision.
+    let block = h.block(1, now_ms());
+    h.inbox.push(3, h.decision(&block), 0);
+    h.committed().await;
+    let logged = h.logs.text().matches("validator misbehaviour").count();
+    assert_eq!(
+        logged,
+        super::MISBEHAVIOUR_LOGGED_PER_HEIGHT as usize,
+        "equivocations logged at one height"
+    );
+    assert!(
+        crate::metrics::get().refusals("consensus_misbehaviour") >= before + 39,
+        "every equivocation is counted"
+    );
+    h.stop().await;
+}
+
+/// Issue 24 (medium): the wait for a compact proposal's transactions was a fixed 5 s while the
+/// round timers grow, so on a network slow enough to need longer rounds every fetch failed
+/// alike (a nil prevote). The driver now waits as long as the round's propose timeout: with a
+/// propose timeout of 8 s, transactions that come after 6 s are still taken and the block
+/// gets the driver's prevote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_that_come_after_the_fixed_wait_are_taken_when_the_round_is_longer() {
+    let mut h = Harness::start_with(
+        2,
+        quorate_consensus::Timeouts {
+            propose_ms: 8_000,
+            max_ms: 30_000,
+            ..timeouts()
+        },
+    );
+    let block = h.block(1, now_ms());
+    h.inbox
+        .push(1, h.proposal(1, &block, Some(Harness::compact(&block))), 0);
+    let (from, hash, _) = h.command(|c| c.txs_request()).await;
+    assert_eq!(from, 1, "the transactions are asked of the proposer");
+    tokio::time::sleep(super::PARTIAL_TIMEOUT + Duration::from_secs(1)).await;
+    h.inbox.push(
+        1,
+        ConsensusEvent::Txs {
+            from: 1,
+            hash,
+            transactions: block.txs.iter().map(|t| t.tx.clone()).collect(),
+        },
+        0,
+    );
+    let prevote = h.command(|c| own_vote(c, 2, VoteKind::Prevote)).await;
+    assert_eq!(
+        prevote,
+        Some(block.hash.0),
+        "the fetch was given up before the round's propose timeout"
+    );
+    h.stop().await;
+}
