@@ -37,13 +37,9 @@ impl Proposers {
     }
 
     /// Blocks remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.by_block.len()
-    }
-
-    /// Whether none is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.by_block.is_empty()
     }
 
     /// Forgets everything (a new height).
@@ -78,7 +74,7 @@ mod tests {
         );
         assert_eq!(p.get(&BlockId([0; 32])), Some(3));
         p.clear();
-        assert!(p.is_empty());
+        assert_eq!(p.len(), 0);
         p.note(BlockId([7; 32]), 3);
         assert_eq!(
             p.get(&BlockId([7; 32])),
