@@ -8,7 +8,7 @@
 pub mod codec;
 #[cfg(test)]
 mod peer_tests;
-mod proposers;
+pub mod proposers;
 pub mod signing;
 #[cfg(test)]
 mod tests;
@@ -99,6 +99,9 @@ pub struct ConsensusStatus {
     pub kept_bodies: u32,
     /// Blocks built or executed at this height and kept until it is decided.
     pub executed_blocks: u32,
+    /// Blocks of this height whose proposer is remembered (whom to ask first for a body;
+    /// bounded per proposer).
+    pub remembered_proposers: u32,
     /// Validations waiting for a body this node already holds: 0, since a body kept settles
     /// the validation waiting for it at once (the node simulator checks it).
     pub stale_waits: u32,
@@ -480,6 +483,7 @@ impl Driver {
                     highest_peer_height: core.highest_peer_height(),
                     kept_bodies: (host.received.len() + host.wanted.len()) as u32,
                     executed_blocks: host.blocks.len() as u32,
+                    remembered_proposers: host.proposers.len() as u32,
                     stale_waits: host.stale_waits(),
                     charged: host.charged.0,
                     charged_validators: host.charged.1,

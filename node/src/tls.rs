@@ -8,7 +8,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -70,25 +70,6 @@ pub fn server_config(
         config = config
             .client_ca_root(Certificate::from_pem(read_pem(ca, "CERTIFICATE")?))
             .client_auth_optional(false);
-    }
-    Ok(config)
-}
-
-/// The client side: trust `ca` for the node's certificate; with `cert` and `key`, present
-/// that client identity (for a node that requires mutual TLS).
-pub fn client_config(
-    ca: &Path,
-    identity: Option<(&Path, &Path)>,
-    domain: &str,
-) -> Result<ClientTlsConfig, TlsError> {
-    let mut config = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read_pem(ca, "CERTIFICATE")?))
-        .domain_name(domain);
-    if let Some((cert, key)) = identity {
-        config = config.identity(Identity::from_pem(
-            read_pem(cert, "CERTIFICATE")?,
-            read_pem(key, "PRIVATE KEY")?,
-        ));
     }
     Ok(config)
 }

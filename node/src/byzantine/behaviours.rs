@@ -42,7 +42,8 @@ pub enum Behaviour {
     FutureTime,
     /// Stamps the blocks it proposes before their parent.
     PastTime,
-    /// Proposes two different valid blocks per round and signs two different votes per slot.
+    /// Proposes two different valid blocks per round (and, with each, 40 proposals for the same
+    /// round naming blocks nobody has) and signs two different votes per slot.
     Equivocate,
     /// Sends signed votes for absurd heights and rounds besides its real ones.
     AbsurdVotes,
@@ -95,6 +96,10 @@ pub enum Behaviour {
     /// manifest's digest and size forged to match), serving that chunk.
     ForgedSnapshots,
 }
+
+/// Bodiless proposals [`Behaviour::Equivocate`] signs besides each of its compact proposals
+/// (more than the driver remembers of one proposer's blocks at a height).
+const EQUIVOCATE_BODILESS: usize = 40;
 
 /// Copies [`Behaviour::Republish`] publishes of each message it receives.
 const REPUBLISH_COPIES: usize = 4;
@@ -435,6 +440,47 @@ impl State {
             .collect()
     }
 
+    /// [`Behaviour::Equivocate`]'s further proposals: with each compact proposal it sends,
+    /// [`EQUIVOCATE_BODILESS`] more for the same height and round, each naming a block nobody
+    /// has (every one admissible: signed by the round's proposer).
+    fn bodiless_equivocations(
+        &self,
+        msg: &ConsensusMessage,
+        signer: &ConsensusSigner,
+    ) -> Vec<ConsensusMessage> {
+        let Some(consensus_message::Message::Proposal(p)) = &msg.message else {
+            return Vec::new();
+        };
+        if msg.compact_block.is_none() {
+            return Vec::new();
+        }
+        let Ok(sp) = proposal_from_proto(p) else {
+            return Vec::new();
+        };
+        (0..EQUIVOCATE_BODILESS)
+            .map(|_| {
+                let proposal = quorate_consensus::Proposal {
+                    block: BlockId(
+                        junk(&self.counter, 32)
+                            .try_into()
+                            .expect("32 bytes of junk"),
+                    ),
+                    ..sp.proposal
+                };
+                let signature = signer.sign(Signable::Proposal(&proposal));
+                ConsensusMessage {
+                    message: Some(consensus_message::Message::Proposal(proposal_to_proto(
+                        &quorate_consensus::SignedProposal {
+                            proposal,
+                            signature,
+                        },
+                    ))),
+                    compact_block: None,
+                }
+            })
+            .collect()
+    }
+
     pub fn outgoing(
         &self,
         msg: ConsensusMessage,
@@ -499,8 +545,10 @@ impl State {
             }
             Behaviour::Equivocate => {
                 let alt = self.equivocation(&msg, &signer);
+                let extra = self.bodiless_equivocations(&msg, &signer);
                 let mut out = vec![msg];
                 out.extend(alt);
+                out.extend(extra);
                 out
             }
             Behaviour::AbsurdVotes => {

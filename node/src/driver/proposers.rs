@@ -37,9 +37,13 @@ impl Proposers {
     }
 
     /// Blocks remembered.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.by_block.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.by_block.is_empty()
     }
 
     /// Forgets everything (a new height).

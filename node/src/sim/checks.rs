@@ -503,6 +503,11 @@ pub(crate) async fn sample(world: Arc<World>) {
                     u64::from(status.executed_blocks),
                     u64::from(EXECUTED_BLOCKS_BOUND),
                 ),
+                (
+                    "proposers remembered at one height",
+                    u64::from(status.remembered_proposers),
+                    (crate::driver::proposers::PER_PROPOSER * VALIDATORS) as u64,
+                ),
             ];
             for (what, value, bound) in limits {
                 if value > bound {

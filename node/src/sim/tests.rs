@@ -199,7 +199,7 @@ fn forged_decision_answers_are_charged_to_the_liar_and_never_to_an_honest_valida
     let plan = Plan {
         liar: Some((0, Behaviour::JunkSync)),
         crashes: true,
-        ..Plan::new(20, Mix::Byzantine)
+        ..Plan::new(18, Mix::Byzantine)
     };
     let r = run_plan(plan);
     clean(&r);
