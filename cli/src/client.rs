@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -49,29 +48,22 @@ pub(super) fn set_tls(opts: super::TlsOpts) {
     let _ = TLS.set(opts);
 }
 
+/// A channel to the node at `url`, with the TLS options of the command line (through
+/// `quorate_client::connect`, which names what failed and how to fix it).
 pub(super) async fn connect(url: &str) -> anyhow::Result<Channel> {
-    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("invalid node URL {url:?}"))?;
-    if let Some(opts) = TLS.get().filter(|o| o.ca.is_some() || o.cert.is_some()) {
-        let Some(ca) = &opts.ca else {
-            bail!("--cert needs --ca: the CA the node's certificate is signed by");
-        };
-        if !url.starts_with("https://") {
-            bail!("TLS options given for {url}: use an https:// URL");
+    let tls = match TLS.get().filter(|o| o.ca.is_some() || o.cert.is_some()) {
+        None => None,
+        Some(opts) => {
+            let Some(ca) = &opts.ca else {
+                bail!("--cert needs --ca: the CA the node's certificate is signed by");
+            };
+            Some(quorate_client::Tls {
+                ca: ca.clone(),
+                identity: opts.cert.clone().zip(opts.key.clone()),
+            })
         }
-        let domain = endpoint.uri().host().unwrap_or("localhost").to_owned();
-        let identity = opts.cert.as_deref().zip(opts.key.as_deref());
-        let config = quorate_node::tls::client_config(ca, identity, &domain)?;
-        endpoint = endpoint.tls_config(config).context("configuring TLS")?;
-    } else if url.starts_with("https://") {
-        bail!("{url} is TLS: give the CA that signed the node's certificate with --ca (or QUORATE_CA)");
-    }
-    endpoint
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_millis(u64::from(WAIT_MS) + 10_000))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach node at {url}"))
+    };
+    Ok(quorate_client::connect(url, tls.as_ref()).await?)
 }
 
 pub(super) fn status_err(what: &str, s: tonic::Status) -> anyhow::Error {
