@@ -11,6 +11,9 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 # runtime that clang pulls in is not enough.
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+# The Python library is tested in a virtual environment (Debian splits venv and ensurepip out).
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"

@@ -13,12 +13,24 @@ for patch in scripts/defects/*.patch; do
   git apply --check "$patch" || { echo "$patch no longer applies: regenerate it" >&2; exit 1; }
 done
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.py"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # Byzantine validators against real processes: the node built with its test-only feature.
 cargo test -p quorate-cli --features byzantine --test byzantine --locked 2>&1 | tee -a "$log"
 # The contract SDK and template, on the host (their unit tests use the SDK's mock host).
 cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee -a "$log"
+# The Python library (clients/python): installed into a virtual environment of its own (its
+# stubs are generated from proto/ at install), tested with pytest against `quorate dev`.
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+venv="$target/py-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check ./clients/python pytest==8.4.2 2>&1 | grep -v "as the 'root' user" || true
+rm -rf clients/python/build clients/python/src/*.egg-info
+QUORATE_BIN="$target/debug/quorate" "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests 2>&1 | tee "$log.py"
+# Its totals, in cargo's words, for the sum below.
+awk '/ (passed|failed)/ { p = f = 0
+  for (i = 1; i < NF; i++) { if ($(i + 1) ~ /^passed/) p = $i; if ($(i + 1) ~ /^failed/) f = $i }
+  printf "test result: python. %d passed; %d failed\n", p, f }' "$log.py" | tail -1 | tee -a "$log"
 # tee hides cargo's exit status from `set -e`: pipefail keeps it, so a failure stops here.
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')

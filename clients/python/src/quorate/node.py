@@ -1,0 +1,197 @@
+"""A node: submit and wait (safe to repeat), account and node status, over gRPC."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from .errors import BadAnswer, BadInput, OutcomeUnknown, Refused, Unreachable
+from .tx import tx_hash
+from .v1 import node_pb2, node_pb2_grpc, types_pb2
+
+#: The longest single WaitForCommit the node serves (it caps the timeout at 300 s).
+LONGEST_WAIT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS to a node: the CA that signed its certificate, and a client certificate and key
+    (PEM files) for a node that requires mutual TLS."""
+
+    ca: Path
+    cert: Path | None = None
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A committed transaction: where it is and what it did."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    receipt: types_pb2.Receipt
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether its execution succeeded (a failed one still paid its fee)."""
+        return self.receipt.status == types_pb2.EXEC_STATUS_SUCCESS
+
+
+def _code_name(code: int) -> str:
+    try:
+        return node_pb2.RejectCode.Name(code).removeprefix("REJECT_CODE_")
+    except ValueError:
+        return f"CODE_{code}"
+
+
+def _fix_for(code: grpc.StatusCode, details: str) -> str:
+    text = details.lower()
+    if "certificate" in text or "handshake" in text or "ssl" in text:
+        return ("check the CA (--ca) is the one that signed the node's certificate and the "
+                "host name is in it; a node that requires mutual TLS needs a client certificate")
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "check the node runs and its gRPC address (grpc.addr in its config.toml)"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "the node did not answer in time: it may be overloaded or stopped"
+    return "see the node's log"
+
+
+class Node:
+    """One node, reached at `url` (http://host:port, https://host:port with `tls`, or
+    host:port for plaintext)."""
+
+    def __init__(self, url: str, tls: Tls | None = None, timeout_s: float = 30.0) -> None:
+        target, secure = self._target(url)
+        if secure and tls is None:
+            raise BadInput(f"{url}: an https:// node needs the CA that signed its certificate")
+        if tls is not None and not secure:
+            raise BadInput(f"{url}: TLS given for a plaintext URL: use https://")
+        if tls is None:
+            self._channel = grpc.insecure_channel(target)
+        else:
+            try:
+                ca = Path(tls.ca).read_bytes()
+                cert = Path(tls.cert).read_bytes() if tls.cert else None
+                key = Path(tls.key).read_bytes() if tls.key else None
+            except OSError as e:
+                raise BadInput(f"TLS files: {e}") from e
+            creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                                 certificate_chain=cert)
+            self._channel = grpc.secure_channel(target, creds)
+        self.url = url
+        self.timeout_s = timeout_s
+        self._tx = node_pb2_grpc.TxServiceStub(self._channel)
+        self._chain = node_pb2_grpc.ChainServiceStub(self._channel)
+        self._node = node_pb2_grpc.NodeServiceStub(self._channel)
+
+    @staticmethod
+    def _target(url: str) -> tuple[str, bool]:
+        for scheme, secure in (("https://", True), ("http://", False)):
+            if url.startswith(scheme):
+                return url[len(scheme):].rstrip("/"), secure
+        if "://" in url or ":" not in url:
+            raise BadInput(f"invalid node URL {url!r}: use http://host:port or https://host:port")
+        return url, False
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self._channel.close()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, what: str, method, request, timeout_s: float | None = None):
+        try:
+            return method(request, timeout=timeout_s or self.timeout_s)
+        except grpc.RpcError as e:
+            code, details = e.code(), e.details() or ""
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise Unreachable(self.url, f"{what}: {details} ({code.name})",
+                                  _fix_for(code, details)) from e
+            raise BadAnswer(f"{what}: {details} ({code.name})") from e
+
+    def status(self) -> node_pb2.NodeStatus:
+        """The node's status: chain id, height, parameters, validators."""
+        return self._call("node status", self._node.GetStatus, node_pb2.GetNodeStatusRequest())
+
+    def account(self, address: bytes) -> node_pb2.GetAccountResponse:
+        """An account: balance, committed nonce, next nonce (counting pending transactions),
+        key set."""
+        return self._call("account", self._chain.GetAccount,
+                          node_pb2.GetAccountRequest(address=address))
+
+    def tx_status(self, hash32: bytes) -> node_pb2.TxStatusResponse:
+        """Where the transaction `hash32` is now, as this node knows it."""
+        return self._call("transaction status", self._tx.GetStatus,
+                          node_pb2.TxStatusRequest(tx_hash=hash32))
+
+    def submit(self, transaction: types_pb2.Transaction) -> bytes:
+        """Submits a transaction; returns its hash. Safe to repeat: a transaction the node
+        already holds (pending, or committed with this very hash) is not an error."""
+        result = self._call("submit", self._tx.Submit,
+                            node_pb2.SubmitRequest(transaction=transaction))
+        hash32 = bytes(result.tx_hash) if len(result.tx_hash) == 32 else None
+        if not result.HasField("rejection"):
+            if hash32 is None:
+                raise BadAnswer("submit: admitted without a hash")
+            return hash32
+        code = _code_name(result.rejection.code)
+        if hash32 is not None:
+            if code == "DUPLICATE":
+                return hash32
+            if code == "NONCE_USED" and self._holds(hash32):
+                return hash32
+        raise Refused(hash32, code, result.rejection.message)
+
+    def _holds(self, hash32: bytes) -> bool:
+        state = self.tx_status(hash32).state
+        return state in (node_pb2.TX_STATE_COMMITTED, node_pb2.TX_STATE_PENDING)
+
+    def wait(self, hash32: bytes, timeout_s: float = 60.0) -> Outcome:
+        """Waits up to `timeout_s` for the transaction to be committed. A refusal (or an
+        eviction) raises Refused; no outcome in time, or a connection that broke while waiting,
+        raises OutcomeUnknown: ask again about the hash."""
+        started = time.monotonic()
+        pause = 0.05
+        while True:
+            left = timeout_s - (time.monotonic() - started)
+            if left <= 0:
+                raise OutcomeUnknown(hash32, time.monotonic() - started,
+                                     "no outcome in the time given")
+            asked = time.monotonic()
+            wait_ms = max(1, int(min(left, LONGEST_WAIT_S) * 1000))
+            try:
+                status = self._call(
+                    "wait for commit", self._tx.WaitForCommit,
+                    node_pb2.WaitForCommitRequest(tx_hash=hash32, timeout_ms=wait_ms),
+                    timeout_s=wait_ms / 1000 + 10)
+            except Unreachable as e:
+                raise OutcomeUnknown(hash32, time.monotonic() - started, str(e)) from e
+            if status.state == node_pb2.TX_STATE_COMMITTED:
+                if not status.HasField("receipt"):
+                    raise BadAnswer("wait for commit: committed without a receipt")
+                return Outcome(hash32, status.height, status.index, status.receipt)
+            if status.state in (node_pb2.TX_STATE_REJECTED, node_pb2.TX_STATE_EVICTED):
+                raise Refused(hash32, _code_name(status.rejection.code), status.rejection.message)
+            # Pending, or unknown to this node (yet): the node answers at once for a hash it
+            # does not hold, so ask again after a pause that grows.
+            if time.monotonic() - asked < pause:
+                time.sleep(min(pause, max(0.0, timeout_s - (time.monotonic() - started))))
+                pause = min(pause * 2, 1.0)
+
+    def submit_and_wait(self, transaction: types_pb2.Transaction,
+                        timeout_s: float = 60.0) -> Outcome:
+        """Submits and waits. Safe to call again with the same transaction after any error:
+        it has the same hash and is included at most once. A submission whose answer was lost
+        raises OutcomeUnknown with the hash computed here."""
+        try:
+            hash32 = self.submit(transaction)
+        except Unreachable as e:
+            raise OutcomeUnknown(tx_hash(transaction.body), 0.0, str(e)) from e
+        return self.wait(hash32, timeout_s)

@@ -1,0 +1,115 @@
+"""Transactions: building the body, hashing, signing, co-signing (offline, through bytes)."""
+from __future__ import annotations
+
+import blake3
+
+from .errors import BadInput
+from .keys import Key, KeySet, verify
+from .v1 import types_pb2 as pb
+
+TX_SIGN_DOMAIN = b"quorate/v1/tx\0"
+
+
+def tx_hash(body_bytes: bytes) -> bytes:
+    """The transaction hash: blake3 of the encoded body (32 bytes)."""
+    return blake3.blake3(body_bytes).digest()
+
+
+def signing_message(hash32: bytes) -> bytes:
+    """What every key of a transaction signs: b"quorate/v1/tx\\0" + the hash (46 bytes)."""
+    if len(hash32) != 32:
+        raise BadInput(f"a transaction hash is 32 bytes, not {len(hash32)}")
+    return TX_SIGN_DOMAIN + hash32
+
+
+def key_set_proto(key_set: KeySet) -> pb.KeySet:
+    """`key_set` as the protobuf a first transaction carries (or a key change names)."""
+    t = key_set.thresholds
+    return pb.KeySet(
+        keys=[pb.WeightedKey(public_key=k, weight=w) for k, w in key_set.keys],
+        thresholds=pb.Thresholds(
+            base=t.base, key_management=t.key_management, deploy=t.deploy,
+            large_transfer_above=t.large_transfer_above, large_transfer=t.large_transfer,
+            contract_call=t.contract_call,
+        ),
+    )
+
+
+def _address(a: bytes, what: str) -> bytes:
+    if len(a) != 20:
+        raise BadInput(f"{what}: an address is 20 bytes, not {len(a)}")
+    return bytes(a)
+
+
+def body(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+         key_set: KeySet | None = None) -> pb.TxBody:
+    """A body without its payload; set one of `transfer`, `deploy`, `call`, `admin`, `keys`
+    (or use the builders below)."""
+    b = pb.TxBody(chain_id=chain_id, signer=_address(signer, "signer"), nonce=nonce,
+                  fuel_limit=fuel_limit)
+    if key_set is not None:
+        b.key_set.CopyFrom(key_set_proto(key_set))
+    return b
+
+
+def transfer(chain_id: str, signer: bytes, nonce: int, fuel_limit: int, to: bytes, amount: int,
+             memo: bytes = b"", key_set: KeySet | None = None) -> pb.TxBody:
+    """A transfer of `amount` to `to`."""
+    if amount <= 0:
+        raise BadInput("a transfer moves a positive amount")
+    b = body(chain_id, signer, nonce, fuel_limit, key_set)
+    b.transfer.CopyFrom(pb.Transfer(to=_address(to, "recipient"), amount=amount, memo=memo))
+    return b
+
+
+def call(chain_id: str, signer: bytes, nonce: int, fuel_limit: int, contract: bytes,
+         method: str, args: bytes = b"", value: int = 0,
+         key_set: KeySet | None = None) -> pb.TxBody:
+    """A call of `method` of `contract` with protobuf-encoded `args`."""
+    b = body(chain_id, signer, nonce, fuel_limit, key_set)
+    b.call.CopyFrom(pb.Call(contract=_address(contract, "contract"), method=method, args=args,
+                            value=value))
+    return b
+
+
+def deploy(chain_id: str, signer: bytes, nonce: int, fuel_limit: int, code: bytes,
+           init_args: bytes = b"", key_set: KeySet | None = None) -> pb.TxBody:
+    """A deploy of the wasm `code`."""
+    b = body(chain_id, signer, nonce, fuel_limit, key_set)
+    b.deploy.CopyFrom(pb.Deploy(code=code, init_args=init_args))
+    return b
+
+
+def sign(body_or_bytes: pb.TxBody | bytes, key: Key) -> pb.Transaction:
+    """The transaction of a body signed by `key` (the body's bytes are kept as they are:
+    they are what is hashed and signed)."""
+    raw = body_or_bytes if isinstance(body_or_bytes, bytes) else body_or_bytes.SerializeToString()
+    return pb.Transaction(body=raw, public_key=key.public_key,
+                          signature=key.sign(signing_message(tx_hash(raw))))
+
+
+def cosign(transaction: pb.Transaction | bytes, key: Key) -> pb.Transaction:
+    """`transaction` with `key`'s signature added (a co-signer of a multi-key account). Takes
+    and gives back the transaction; its bytes (`SerializeToString`) travel between co-signers.
+    A key that signed already is refused."""
+    tx = pb.Transaction.FromString(transaction) if isinstance(transaction, bytes) else transaction
+    signed = {bytes(tx.public_key)} | {bytes(c.public_key) for c in tx.cosignatures}
+    if key.public_key in signed:
+        raise BadInput("this key signed the transaction already")
+    out = pb.Transaction()
+    out.CopyFrom(tx)
+    out.cosignatures.append(pb.Cosignature(
+        public_key=key.public_key, signature=key.sign(signing_message(tx_hash(tx.body)))))
+    return out
+
+
+def check_signatures(transaction: pb.Transaction) -> list[bytes]:
+    """The keys whose signatures over the transaction verify; raises BadInput for one that
+    does not (what a co-signer checks before adding its own)."""
+    message = signing_message(tx_hash(transaction.body))
+    pairs = [(transaction.public_key, transaction.signature)] + [
+        (c.public_key, c.signature) for c in transaction.cosignatures]
+    for public_key, signature in pairs:
+        if not verify(bytes(public_key), message, bytes(signature)):
+            raise BadInput(f"the signature of key {bytes(public_key).hex()} does not verify")
+    return [bytes(k) for k, _ in pairs]
