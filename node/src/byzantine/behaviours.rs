@@ -87,8 +87,9 @@ pub enum Behaviour {
     /// validators must refuse each on its bytes, before decoding it.
     AmplifyingGossip,
     /// Publishes again, at once and several times, every consensus message it receives from
-    /// another validator (genuinely signed by that validator), to fill the queue honest nodes
-    /// keep under that validator's name with copies and push its other messages out.
+    /// another validator (genuinely signed by that validator), and once more with its unsigned
+    /// part changed (a vote with a block attached, a proposal's block with a leaf more), to fill
+    /// the queue honest nodes keep under that validator's name and push its other messages out.
     Republish,
     /// Offers forged snapshots to nodes joining by state sync: the first manifest asked for
     /// without its last validator set change; later ones with the system entry `validators`
@@ -242,7 +243,21 @@ impl State {
             return Vec::new();
         }
         self.act("republished another validator's message");
-        vec![m.clone(); REPUBLISH_COPIES]
+        let mut out = vec![m.clone(); REPUBLISH_COPIES];
+        // And one with its unsigned part changed: a vote with a block attached, a proposal's
+        // block with one more leaf (same signature, other bytes).
+        let mut variant = m.clone();
+        match (&m.message, &mut variant.compact_block) {
+            (Some(consensus_message::Message::Vote(_)), block) => {
+                *block = Some(CompactBlock::default());
+            }
+            (Some(consensus_message::Message::Proposal(_)), Some(block)) => {
+                block.tx_hashes.push(Bytes::from(junk(&self.counter, 32)));
+            }
+            _ => return out,
+        }
+        out.push(variant);
+        out
     }
 
     /// How many times the behaviour acted so far.

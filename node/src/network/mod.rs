@@ -799,6 +799,36 @@ pub enum Verdict {
     Refuse,
 }
 
+/// What makes two consensus messages copies of one another: the signed proposal or vote (as
+/// decoded, so encoding tricks and unknown fields fall away) and, for a proposal with its
+/// block, the block's header. An error if the unsigned part contradicts the signed one: a vote
+/// with a block attached, a header that does not hash to the proposed block. (A proposal's
+/// leaves are checked against the header's root by the driver; copies that differ only there
+/// are one message here, the first one kept.)
+pub fn copy_key(m: &ConsensusMessage) -> Result<[u8; 32], &'static str> {
+    use quorate_proto::v1::consensus_message::Message;
+    let mut h = blake3::Hasher::new();
+    match (&m.message, &m.compact_block) {
+        (None, _) => return Err("no proposal or vote"),
+        (Some(Message::Vote(_)), Some(_)) => return Err("a vote with a block attached"),
+        (Some(Message::Vote(v)), None) => {
+            h.update(b"vote");
+            h.update(&v.encode_to_vec());
+        }
+        (Some(Message::Proposal(p)), compact) => {
+            h.update(b"proposal");
+            h.update(&p.encode_to_vec());
+            if let Some(c) = compact {
+                if quorate_proto::Hash32::of(&c.header).0[..] != p.block_hash[..] {
+                    return Err("a block header that does not hash to the proposed block");
+                }
+                h.update(&c.header);
+            }
+        }
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
 /// The checks and queues gossip passes before it may be forwarded: consensus messages must come
 /// over a validator's connection, stay within the byte bounds ([`wire`]), decode and (once the
 /// node knows the sets) carry a good signature, and are queued under their signer; transaction
@@ -836,10 +866,26 @@ impl GossipIntake {
         match ConsensusMessage::decode(data) {
             Ok(m) => {
                 // A copy of a message still waiting for the driver (re-published, or the same
-                // message in other bytes) is of no use: its signature is not checked again, and
-                // it is neither queued nor passed on, so copies of a validator's genuine
-                // messages cannot push its others out of its queue.
-                let key = *blake3::hash(&m.encode_to_vec()).as_bytes();
+                // signed message in other bytes or with another block attached) is of no use:
+                // its signature is not checked again, and it is neither queued nor passed on,
+                // so copies of a validator's genuine messages cannot push its others out of
+                // its queue. What is not signed must match what is: a vote carries no block,
+                // and a proposal's block header hashes to the block it names.
+                let key = match copy_key(&m) {
+                    Ok(key) => key,
+                    Err(why) => {
+                        if let Some(left_out) = self.warnings.allow("consensus_unsigned_part") {
+                            tracing::warn!(
+                                validator = from,
+                                reason = why,
+                                left_out,
+                                "consensus message refused: its unsigned part does not match"
+                            );
+                        }
+                        crate::metrics::get().refused("consensus_unsigned_part");
+                        return Verdict::Refuse;
+                    }
+                };
                 if self.consensus.is_copy(&key) {
                     return Verdict::Ignore;
                 }
@@ -862,7 +908,9 @@ impl GossipIntake {
                     // sync) a message cannot be checked: kept for the driver, which checks
                     // every signature itself, but not passed on under this node's name.
                     None => {
-                        self.push_consensus(from, key, m, data.len());
+                        // Unchecked, so kept without a key: what another sender queued under
+                        // its own name must not make a genuine copy look like one.
+                        self.push_unkeyed(from, m, data.len());
                         return Verdict::Ignore;
                     }
                 };
@@ -881,8 +929,16 @@ impl GossipIntake {
         }
     }
 
-    /// Queues a consensus message with the digest `key` under `queue` (its signer's, or its
-    /// sender's); false if a copy of it is waiting.
+    /// Queues a consensus message that could not be checked under its sender `queue`.
+    fn push_unkeyed(&self, queue: u32, m: ConsensusMessage, bytes: usize) {
+        let dropped =
+            self.consensus
+                .push(queue as usize, ConsensusEvent::Message(Box::new(m)), bytes);
+        self.warn_dropped(queue, dropped);
+    }
+
+    /// Queues a consensus message with the copy key `key` under its signer `queue`; false if
+    /// a copy of it is waiting.
     fn push_consensus(&self, queue: u32, key: [u8; 32], m: ConsensusMessage, bytes: usize) -> bool {
         let Some(dropped) = self.consensus.push_keyed(
             queue as usize,
@@ -892,6 +948,12 @@ impl GossipIntake {
         ) else {
             return false;
         };
+        self.warn_dropped(queue, dropped);
+        true
+    }
+
+    /// Warns (rate-limited) that `dropped` messages left `queue`'s full queue.
+    fn warn_dropped(&self, queue: u32, dropped: usize) {
         if dropped > 0 {
             if let Some(left_out) = self.warnings.allow("consensus_queue") {
                 tracing::warn!(
@@ -902,7 +964,6 @@ impl GossipIntake {
                 );
             }
         }
-        true
     }
 
     /// A batch of transactions `data` received from `from`.

@@ -712,6 +712,14 @@ async fn copies_of_a_queued_message_are_not_queued_again_or_forwarded() {
         verdicts.push(intake.consensus(Some(3), &liar, &prevote));
     }
     verdicts.push(intake.consensus(Some(3), &liar, &reencoded));
+    // And with a block attached (not signed: other bytes, the same vote): refused outright.
+    let mut with_block = ConsensusMessage::decode(&prevote[..]).expect("decodes");
+    with_block.compact_block = Some(Default::default());
+    assert_eq!(
+        intake.consensus(Some(3), &liar, &with_block.encode_to_vec()),
+        Verdict::Refuse,
+        "a vote with a block attached"
+    );
     assert!(
         verdicts.iter().all(|v| *v == Verdict::Ignore),
         "copies were accepted (and so forwarded): {verdicts:?}"
