@@ -430,29 +430,44 @@ impl State {
         (0..BODILESS_ROUNDS)
             .filter(|r| (next + u64::from(*r)) % n == u64::from(me))
             .map(|round| {
-                let proposal = quorate_consensus::Proposal {
-                    height: next,
-                    round,
-                    block: BlockId(
-                        junk(&self.counter, 32)
-                            .try_into()
-                            .expect("32 bytes of junk"),
-                    ),
-                    pol_round: None,
-                    proposer: me,
-                };
-                let signature = signer.sign(Signable::Proposal(&proposal));
-                ConsensusMessage {
-                    message: Some(consensus_message::Message::Proposal(proposal_to_proto(
-                        &quorate_consensus::SignedProposal {
-                            proposal,
-                            signature,
-                        },
-                    ))),
-                    compact_block: None,
-                }
+                self.bodiless(
+                    quorate_consensus::Proposal {
+                        height: next,
+                        round,
+                        block: BlockId([0; 32]),
+                        pol_round: None,
+                        proposer: me,
+                    },
+                    signer,
+                )
             })
             .collect()
+    }
+
+    /// `proposal` naming a block nobody has (junk), signed, without a body.
+    fn bodiless(
+        &self,
+        proposal: quorate_consensus::Proposal,
+        signer: &ConsensusSigner,
+    ) -> ConsensusMessage {
+        let proposal = quorate_consensus::Proposal {
+            block: BlockId(
+                junk(&self.counter, 32)
+                    .try_into()
+                    .expect("32 bytes of junk"),
+            ),
+            ..proposal
+        };
+        let signature = signer.sign(Signable::Proposal(&proposal));
+        ConsensusMessage {
+            message: Some(consensus_message::Message::Proposal(proposal_to_proto(
+                &quorate_consensus::SignedProposal {
+                    proposal,
+                    signature,
+                },
+            ))),
+            compact_block: None,
+        }
     }
 
     /// [`Behaviour::Equivocate`]'s further proposals: with each compact proposal it sends,
@@ -473,26 +488,7 @@ impl State {
             return Vec::new();
         };
         (0..EQUIVOCATE_BODILESS)
-            .map(|_| {
-                let proposal = quorate_consensus::Proposal {
-                    block: BlockId(
-                        junk(&self.counter, 32)
-                            .try_into()
-                            .expect("32 bytes of junk"),
-                    ),
-                    ..sp.proposal
-                };
-                let signature = signer.sign(Signable::Proposal(&proposal));
-                ConsensusMessage {
-                    message: Some(consensus_message::Message::Proposal(proposal_to_proto(
-                        &quorate_consensus::SignedProposal {
-                            proposal,
-                            signature,
-                        },
-                    ))),
-                    compact_block: None,
-                }
-            })
+            .map(|_| self.bodiless(sp.proposal, signer))
             .collect()
     }
 
