@@ -200,6 +200,26 @@ mod tests {
         assert_eq!(inbox.dropped(), 10_000 - 8);
     }
 
+    /// Issue 24, finding 33: a keyed item is not queued while one of its key waits; its key is
+    /// free again once it is taken, or pushed out of a full queue.
+    #[test]
+    fn a_key_waits_once_and_is_freed_when_its_item_goes() {
+        let inbox = Inbox::new(2, 2, 1 << 20);
+        assert_eq!(inbox.push_keyed(0, [1; 32], "vote", 10), Some(0));
+        assert_eq!(inbox.push_keyed(0, [1; 32], "copy", 10), None);
+        assert_eq!(inbox.push_keyed(1, [1; 32], "copy elsewhere", 10), None);
+        assert!(inbox.is_copy(&[1; 32]));
+        assert_eq!(inbox.copies_refused(), 3);
+        assert_eq!(inbox.try_pop(), Some("vote"));
+        assert!(!inbox.is_copy(&[1; 32]), "taken: its key is free");
+        assert_eq!(inbox.push_keyed(0, [1; 32], "again", 10), Some(0));
+        // Two more of sender 0 push the oldest out of its 2-item queue, and free its key.
+        inbox.push(0, "a", 10);
+        assert_eq!(inbox.push(0, "b", 10), 1);
+        assert!(!inbox.is_copy(&[1; 32]), "pushed out: its key is free");
+        assert_eq!(inbox.most_copies(), 1);
+    }
+
     #[test]
     fn bytes_are_bounded_per_sender_and_senders_take_turns() {
         let inbox = Inbox::new(2, 100, 1000);
