@@ -744,3 +744,87 @@ async fn copies_of_a_queued_message_are_not_queued_again_or_forwarded() {
     // votes every second, for peers that missed them).
     assert_eq!(intake.consensus(Some(3), &liar, &prevote), Verdict::Accept);
 }
+
+/// Issue 24, finding 33 (after its review): copies are one message by what is signed, so a
+/// proposal's unsigned part must not make new ones. Its block's header must hash to the block
+/// it names (else refused); copies that differ only in their leaves are one message (the first
+/// kept; the driver checks leaves against the header's root); a re-sent proposal without its
+/// block is another message.
+#[tokio::test]
+async fn a_proposals_unsigned_part_makes_no_new_message() {
+    use super::{ConsensusEvent, GossipIntake, Inbox, SignatureCheck, Verdict, INBOX_SENDERS};
+    use crate::driver::codec::proposal_to_proto;
+    use crate::driver::signing::signing_message;
+    use prost::Message as _;
+    use quorate_consensus::{BlockId, Proposal, Signable, SignedProposal};
+    use quorate_proto::v1::{consensus_message, CompactBlock, ConsensusMessage};
+    let key = Keypair::from_secret(&[71; 32]);
+    // Signatures are not what this test is about: every message passes as validator 1's.
+    let check: SignatureCheck = std::sync::Arc::new(|_: &ConsensusMessage| Ok(1));
+    let (txs_tx, _txs) = tokio::sync::mpsc::channel(4);
+    let intake = GossipIntake {
+        consensus: std::sync::Arc::new(Inbox::new(INBOX_SENDERS, 64, 1 << 20)),
+        txs_tx,
+        tx_bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(1024)),
+        check: Some(check),
+        warnings: Default::default(),
+    };
+    let header = Bytes::from_static(b"a block header");
+    let proposal = Proposal {
+        height: 1,
+        round: 0,
+        block: BlockId(quorate_proto::Hash32::of(&header).0),
+        pol_round: None,
+        proposer: 1,
+    };
+    let signature = key.sign(&signing_message("c", Signable::Proposal(&proposal)));
+    let signed = Some(consensus_message::Message::Proposal(proposal_to_proto(
+        &SignedProposal {
+            proposal,
+            signature: quorate_consensus::Signature(signature.to_vec()),
+        },
+    )));
+    let with = |header: &Bytes, leaves: usize| {
+        ConsensusMessage {
+            message: signed.clone(),
+            compact_block: Some(CompactBlock {
+                header: header.clone(),
+                tx_hashes: vec![Bytes::from(vec![9u8; 32]); leaves],
+            }),
+        }
+        .encode_to_vec()
+    };
+    let peer = peer_id_of(&Keypair::from_secret(&[72; 32]).public()).expect("peer id");
+    assert_eq!(
+        intake.consensus(Some(1), &peer, &with(&header, 2)),
+        Verdict::Accept
+    );
+    assert_eq!(
+        intake.consensus(Some(3), &peer, &with(&header, 3)),
+        Verdict::Ignore,
+        "another leaf made another message"
+    );
+    assert_eq!(
+        intake.consensus(Some(3), &peer, &with(&Bytes::from_static(b"other"), 2)),
+        Verdict::Refuse,
+        "a header that does not hash to the proposed block"
+    );
+    let bodiless = ConsensusMessage {
+        message: signed.clone(),
+        compact_block: None,
+    };
+    assert_eq!(
+        intake.consensus(Some(1), &peer, &bodiless.encode_to_vec()),
+        Verdict::Accept,
+        "a re-sent proposal without its block is another message"
+    );
+    let mut queued = Vec::new();
+    while let Some(ConsensusEvent::Message(m)) = intake.consensus.try_pop() {
+        queued.push(m.compact_block.map(|c| c.tx_hashes.len()));
+    }
+    assert_eq!(
+        queued,
+        vec![Some(2), None],
+        "the first copy kept, then the re-sent one"
+    );
+}
