@@ -113,3 +113,17 @@ def check_signatures(transaction: pb.Transaction) -> list[bytes]:
         if not verify(bytes(public_key), message, bytes(signature)):
             raise BadInput(f"the signature of key {bytes(public_key).hex()} does not verify")
     return [bytes(k) for k, _ in pairs]
+
+
+TX_LEAF_CONTEXT = "quorate/v1/tx-leaf"
+
+
+def leaf(transaction: pb.Transaction) -> bytes:
+    """The transaction's leaf in its block's `tx_root`: blake3 derive_key("quorate/v1/tx-leaf",
+    hash ‖ signing key ‖ each cosigner's key): which keys authorised it is part of the block."""
+    h = blake3.blake3(derive_key_context=TX_LEAF_CONTEXT)
+    h.update(tx_hash(transaction.body))
+    h.update(bytes(transaction.public_key))
+    for c in transaction.cosignatures:
+        h.update(bytes(c.public_key))
+    return h.digest()
