@@ -23,10 +23,13 @@ def quorate_bin() -> str:
 
 
 class DevNode:
-    def __init__(self) -> None:
-        self.home = pathlib.Path(tempfile.mkdtemp(prefix="quorate-py-dev-"))
+    """`quorate dev` in `home` (a new temporary one by default) at `addr`."""
+
+    def __init__(self, home: pathlib.Path | None = None, addr: str = "127.0.0.1:0") -> None:
+        self.owns_home = home is None
+        self.home = home or pathlib.Path(tempfile.mkdtemp(prefix="quorate-py-dev-"))
         self.proc = subprocess.Popen(
-            [quorate_bin(), "dev", "--home", str(self.home), "--grpc-addr", "127.0.0.1:0"],
+            [quorate_bin(), "dev", "--home", str(self.home), "--grpc-addr", addr],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines: queue.Queue[str] = queue.Queue()
 
@@ -59,7 +62,8 @@ class DevNode:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        shutil.rmtree(self.home, ignore_errors=True)
+        if self.owns_home:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

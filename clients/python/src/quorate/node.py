@@ -195,3 +195,38 @@ class Node:
         except Unreachable as e:
             raise OutcomeUnknown(tx_hash(transaction.body), 0.0, str(e)) from e
         return self.wait(hash32, timeout_s)
+
+    def blocks(self, from_height: int = 1, include_transactions: bool = False,
+               give_up_after_s: float = 60.0):
+        """Every committed block (`BlockInfo`) from `from_height` on, in order, for as long as
+        the caller takes them. A broken stream (the node restarted, the network failed) is
+        opened again from the next height: no block is skipped or repeated. Raises Unreachable
+        after `give_up_after_s` seconds without the node, BadAnswer if it skips a height."""
+        next_height = max(1, from_height)
+        broken_since: float | None = None
+        pause = 0.1
+        while True:
+            try:
+                stream = self._chain.StreamBlocks(node_pb2.StreamBlocksRequest(
+                    from_height=next_height, include_transactions=include_transactions))
+                for block in stream:
+                    broken_since, pause = None, 0.1
+                    if block.header.height != next_height:
+                        raise BadAnswer(f"blocks: expected height {next_height}, "
+                                        f"the node sent {block.header.height}")
+                    next_height += 1
+                    yield block
+                # A node that shuts down ends its streams: open it again, as for a break.
+                code, details = grpc.StatusCode.UNAVAILABLE, "the node ended the stream"
+            except grpc.RpcError as e:
+                code, details = e.code(), e.details() or ""
+                if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
+                                grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL):
+                    raise BadAnswer(f"blocks: {details} ({code.name})") from e
+            now = time.monotonic()
+            broken_since = broken_since or now
+            if now - broken_since > give_up_after_s:
+                raise Unreachable(self.url, f"blocks from height {next_height}: {details} "
+                                  f"({code.name})", _fix_for(code, details))
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
