@@ -476,6 +476,12 @@ pub(crate) async fn sample(world: Arc<World>) {
                 continue;
             };
             let status = *r.status.borrow();
+            {
+                let mut stats = world.stats.lock();
+                stats.most_proposers_remembered = stats
+                    .most_proposers_remembered
+                    .max(u64::from(status.remembered_proposers));
+            }
             for accused in (0..VALIDATORS).filter(|a| status.charged_validators & (1 << a) != 0) {
                 if world.plan.honest(accused) {
                     world.checks.violate(Violation::Accused {

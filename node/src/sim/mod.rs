@@ -192,6 +192,8 @@ pub struct Report {
     pub refused_gossip: u64,
     /// Consensus messages honest validators dropped as copies of one waiting for their driver.
     pub copies_dropped: u64,
+    /// The most blocks whose proposer an honest validator remembered at one height, as sampled.
+    pub most_proposers_remembered: u64,
     /// Sync requests honest validators refused (over the per-peer limit, a full queue, or
     /// while down).
     pub refused_sync: u64,

@@ -235,3 +235,25 @@ fn precompiled_machine_code_runs_alike_after_a_validator_loses_its_artifacts() {
         r.counter_calls
     );
 }
+
+/// The medium finding of the `proposers` map: an equivocating liar signs, with each of
+/// its compact proposals, 40 more for its round naming blocks nobody has. The honest
+/// validators take them (they remember a liar's blocks up to the bound, 8) and never more than
+/// the bound (the `memory` sample of `remembered_proposers`).
+#[test]
+fn an_equivocating_proposer_fills_only_its_share_of_the_proposers_remembered() {
+    let plan = Plan {
+        liar: Some((0, Behaviour::Equivocate)),
+        crashes: false,
+        ..Plan::new(0, Mix::Byzantine)
+    };
+    let r = run_plan(plan);
+    clean(&r);
+    assert!(r.byzantine_acts > 0, "the liar never equivocated");
+    assert!(
+        r.most_proposers_remembered > crate::driver::proposers::PER_PROPOSER as u64,
+        "the liar's extra proposals never filled its share (most remembered: {})",
+        r.most_proposers_remembered
+    );
+    assert!(r.height >= 3, "committed {} heights", r.height);
+}
