@@ -64,6 +64,24 @@ pub enum ClientError {
         /// Why there is no outcome (the wait ran out; the connection broke, with its cause).
         why: String,
     },
+    /// A read-only contract call failed (the contract trapped, aborted, ran out of fuel or
+    /// refused its arguments).
+    #[error("query {method}: {} {message}", status.as_str_name())]
+    QueryFailed {
+        /// The method called.
+        method: String,
+        /// How it failed.
+        status: quorate_proto::v1::ExecStatus,
+        /// The contract's message.
+        message: String,
+    },
+    /// What a node said does not hold against the genesis file (a block, its certificate, a
+    /// set change, an inclusion).
+    #[error("not proven: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
+    /// Bytes that should hold a transaction do not, or a signature is refused.
+    #[error("transaction: {0}")]
+    BadTransaction(String),
     /// The node's answer does not make sense (a field missing or malformed).
     #[error("unexpected answer to {what}: {why}")]
     BadAnswer {

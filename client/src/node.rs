@@ -7,10 +7,12 @@ use bytes::Bytes;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::tx::tx_hash;
 use quorate_proto::v1::chain_service_client::ChainServiceClient;
+use quorate_proto::v1::contract_service_client::ContractServiceClient;
 use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
-    GetAccountRequest, GetAccountResponse, GetNodeStatusRequest, NodeStatus, Receipt, RejectCode,
+    get_block_request, BlockInfo, ContractInfo, ExecStatus, GetBlockRequest, GetContractRequest,
+    GetValidatorSetRequest, GetValidatorSetResponse, QueryRequest, GetAccountRequest, GetAccountResponse, GetNodeStatusRequest, NodeStatus, Receipt, RejectCode,
     Rejection, SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse,
     WaitForCommitRequest,
 };
@@ -18,6 +20,7 @@ use tonic::transport::Channel;
 
 use crate::connect::{connect, Tls};
 use crate::error::ClientError;
+use crate::stream::{BlockStream, Checkpoint, EventFilter, EventStream};
 
 /// The longest one `WaitForCommit` call may ask for (the node caps it there).
 const LONGEST_WAIT: Duration = Duration::from_secs(300);
@@ -75,7 +78,7 @@ impl Node {
         &self.channel
     }
 
-    fn error(&self, what: &'static str, status: tonic::Status) -> ClientError {
+    pub(crate) fn error(&self, what: &'static str, status: tonic::Status) -> ClientError {
         ClientError::from_status(&self.url, what, status, self.tls_without_identity)
     }
 
@@ -218,6 +221,89 @@ impl Node {
             })
             .await
             .map_err(|s| self.error("account", s))?
+            .into_inner())
+    }
+
+    /// The committed block at `height` (0: the latest), with its transactions if asked.
+    pub async fn block(
+        &self,
+        height: u64,
+        include_transactions: bool,
+    ) -> Result<BlockInfo, ClientError> {
+        let selector = if height == 0 {
+            get_block_request::Selector::Latest(true)
+        } else {
+            get_block_request::Selector::Height(height)
+        };
+        Ok(ChainServiceClient::new(self.channel.clone())
+            .get_block(GetBlockRequest {
+                selector: Some(selector),
+                include_transactions,
+            })
+            .await
+            .map_err(|s| self.error("block", s))?
+            .into_inner())
+    }
+
+    /// The validator set in force at `height` (0: the next height), with the set changes
+    /// that prove it from genesis (check them with [`crate::ChainVerifier`]).
+    pub async fn validator_set(&self, height: u64) -> Result<GetValidatorSetResponse, ClientError> {
+        Ok(ChainServiceClient::new(self.channel.clone())
+            .get_validator_set(GetValidatorSetRequest { height })
+            .await
+            .map_err(|s| self.error("validator set", s))?
+            .into_inner())
+    }
+
+    /// Every committed block from `from_height` (at least 1) on, each once, resumed after a
+    /// broken connection or a node restart.
+    pub fn blocks(&self, from_height: u64, include_transactions: bool) -> BlockStream {
+        BlockStream::new(self.clone(), from_height, include_transactions)
+    }
+
+    /// Every contract event `filter` lets through after `after` (the default checkpoint:
+    /// from height 1), each once, resumed after a broken connection or a node restart.
+    pub fn events(&self, filter: EventFilter, after: Checkpoint) -> EventStream {
+        EventStream::new(self.clone(), filter, after)
+    }
+
+    /// A read-only call of `method` of `contract` with encoded `args` against the latest
+    /// committed state; what it returned, or [`ClientError::QueryFailed`].
+    pub async fn query(
+        &self,
+        contract: &Address,
+        method: &str,
+        args: Vec<u8>,
+    ) -> Result<Bytes, ClientError> {
+        let answer = ContractServiceClient::new(self.channel.clone())
+            .query(QueryRequest {
+                contract: Bytes::copy_from_slice(&contract.0),
+                method: method.to_owned(),
+                args: args.into(),
+                caller: Bytes::new(),
+                fuel_limit: 0,
+            })
+            .await
+            .map_err(|s| self.error("query", s))?
+            .into_inner();
+        if answer.status != ExecStatus::Success as i32 {
+            return Err(ClientError::QueryFailed {
+                method: method.to_owned(),
+                status: ExecStatus::try_from(answer.status).unwrap_or(ExecStatus::Unspecified),
+                message: answer.error,
+            });
+        }
+        Ok(answer.return_data)
+    }
+
+    /// The deployed contract at `address`: code hash, methods, embedded interface, balance.
+    pub async fn contract(&self, address: &Address) -> Result<ContractInfo, ClientError> {
+        Ok(ContractServiceClient::new(self.channel.clone())
+            .get_contract(GetContractRequest {
+                address: Bytes::copy_from_slice(&address.0),
+            })
+            .await
+            .map_err(|s| self.error("contract", s))?
             .into_inner())
     }
 

@@ -1,0 +1,289 @@
+//! Building, signing and co-signing transactions, offline: a signed transaction travels between
+//! machines as text (the hex of its encoding, one line: what `quorate tx sign` reads and
+//! writes), and a co-signer reads in words what it is asked to sign before it signs.
+
+use std::fmt;
+
+use bytes::Bytes;
+use prost::Message as _;
+use quorate_proto::crypto::{verify_strict, Address, Hash32, PublicKey};
+use quorate_proto::tx::{signing_message, tx_hash, DecodedTx};
+use quorate_proto::v1::{admin, key_change, tx_body::Payload, Call, Transaction, Transfer, TxBody};
+use quorate_proto::Keypair;
+
+use crate::error::ClientError;
+
+/// The largest transaction read from text (the chain's limit is lower; the node enforces it).
+pub const MAX_TEXT_TX_BYTES: usize = 4 << 20;
+
+/// A transfer of `amount` to `to`.
+pub fn transfer(to: Address, amount: u64, memo: &[u8]) -> Payload {
+    Payload::Transfer(Transfer {
+        to: Bytes::copy_from_slice(&to.0),
+        amount,
+        memo: Bytes::copy_from_slice(memo),
+    })
+}
+
+/// A call of `method` of `contract` with encoded `args`, moving `value` to the contract.
+pub fn call(contract: Address, method: &str, args: Vec<u8>, value: u64) -> Payload {
+    Payload::Call(Call {
+        contract: Bytes::copy_from_slice(&contract.0),
+        method: method.to_owned(),
+        args: args.into(),
+        value,
+    })
+}
+
+/// A deploy of the wasm `code`, its `init` export run with `init_args`.
+pub fn deploy(code: Vec<u8>, init_args: Vec<u8>) -> Payload {
+    Payload::Deploy(quorate_proto::v1::Deploy {
+        code: code.into(),
+        init_args: init_args.into(),
+        ..Default::default()
+    })
+}
+
+/// The body of a transaction of account `signer` carrying `payload` (a multi-signature
+/// address's first transaction also carries its key set: set `key_set`).
+pub fn body(chain_id: &str, signer: Address, nonce: u64, fuel_limit: u64, payload: Payload) -> TxBody {
+    quorate_proto::tx::body_for(chain_id, signer, nonce, fuel_limit, payload)
+}
+
+/// `body` signed by `key`: the first signature (co-signers add theirs with [`cosign`]).
+pub fn sign(body: &TxBody, key: &Keypair) -> Transaction {
+    quorate_proto::tx::sign(body, key)
+}
+
+/// `tx` as text: the hex of its encoding and a newline.
+pub fn to_text(tx: &Transaction) -> String {
+    hex::encode(tx.encode_to_vec()) + "\n"
+}
+
+/// The transaction `text` holds ([`to_text`]'s form; spaces and newlines around it ignored),
+/// checked for shape (sizes of keys, signatures and signer; a body that decodes).
+pub fn from_text(text: &str) -> Result<Transaction, ClientError> {
+    let bad = |why: String| ClientError::BadTransaction(why);
+    let text = text.trim();
+    if text.len() > 2 * MAX_TEXT_TX_BYTES {
+        return Err(bad(format!(
+            "{} hex digits; a transaction is at most {MAX_TEXT_TX_BYTES} bytes",
+            text.len()
+        )));
+    }
+    let bytes = hex::decode(text).map_err(|e| bad(format!("not hex: {e}")))?;
+    from_bytes(&bytes)
+}
+
+/// The transaction encoded in `bytes`, checked for shape as [`from_text`] does.
+pub fn from_bytes(bytes: &[u8]) -> Result<Transaction, ClientError> {
+    let bad = |why: String| ClientError::BadTransaction(why);
+    let tx = Transaction::decode(bytes).map_err(|e| bad(format!("not a transaction: {e}")))?;
+    DecodedTx::from_transaction(tx.clone(), MAX_TEXT_TX_BYTES)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(tx)
+}
+
+/// The keys whose signatures `tx` carries, each checked; a signature that does not verify is
+/// an error naming its key (what a co-signer checks before adding its own).
+pub fn check_signatures(tx: &Transaction) -> Result<Vec<PublicKey>, ClientError> {
+    let message = signing_message(&tx_hash(&tx.body));
+    std::iter::once((&tx.public_key, &tx.signature))
+        .chain(tx.cosignatures.iter().map(|c| (&c.public_key, &c.signature)))
+        .map(|(key, signature)| {
+            if !verify_strict(key, &message, signature) {
+                return Err(ClientError::BadTransaction(format!(
+                    "the signature of key {} does not verify",
+                    hex::encode(key)
+                )));
+            }
+            PublicKey::from_slice(key).map_err(|e| ClientError::BadTransaction(e.to_string()))
+        })
+        .collect()
+}
+
+/// Adds `key`'s signature to `tx` after checking the signatures it carries; a key that signed
+/// already is refused.
+pub fn cosign(tx: &mut Transaction, key: &Keypair) -> Result<(), ClientError> {
+    let signed = check_signatures(tx)?;
+    if signed.contains(&key.public()) {
+        return Err(ClientError::BadTransaction(format!(
+            "key {} signed this transaction already",
+            key.public().to_hex()
+        )));
+    }
+    quorate_proto::tx::cosign(tx, key);
+    Ok(())
+}
+
+/// A transaction in words: who acts, what it asks for, who signed. What a co-signer reads
+/// before signing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// The transaction's hash.
+    pub hash: Hash32,
+    /// Its chain.
+    pub chain_id: String,
+    /// The account that acts.
+    pub signer: Address,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Most fuel it may use.
+    pub fuel_limit: u64,
+    /// The body, decoded.
+    pub body: TxBody,
+    /// The keys whose signatures verify, in order.
+    pub signed_by: Vec<PublicKey>,
+}
+
+/// `tx` in words, its signatures checked.
+pub fn describe(tx: &Transaction) -> Result<Summary, ClientError> {
+    let decoded = DecodedTx::from_transaction(tx.clone(), MAX_TEXT_TX_BYTES)
+        .map_err(|e| ClientError::BadTransaction(e.to_string()))?;
+    Ok(Summary {
+        hash: decoded.hash,
+        chain_id: decoded.body.chain_id.clone(),
+        signer: decoded.signer,
+        nonce: decoded.body.nonce,
+        fuel_limit: decoded.body.fuel_limit,
+        signed_by: check_signatures(tx)?,
+        body: decoded.body,
+    })
+}
+
+/// An address as text, named when it is a system contract's.
+fn named(address: &[u8]) -> String {
+    let text = hex::encode(address);
+    quorate_genesis::system::SYSTEM_CONTRACTS
+        .iter()
+        .find(|c| c.address().0.as_slice() == address)
+        .map_or(text.clone(), |c| format!("{} ({text})", c.name))
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "transaction {}", self.hash)?;
+        writeln!(
+            f,
+            "  account {} nonce {} on chain {:?}, fuel up to {}",
+            self.signer, self.nonce, self.chain_id, self.fuel_limit
+        )?;
+        match &self.body.payload {
+            Some(Payload::Transfer(t)) => write!(
+                f,
+                "  transfer {} to {} (memo {:?})",
+                t.amount,
+                named(&t.to),
+                String::from_utf8_lossy(&t.memo)
+            )?,
+            Some(Payload::Call(c)) => write!(
+                f,
+                "  call {}.{} with {} bytes of arguments ({}), moving {}",
+                named(&c.contract),
+                c.method,
+                c.args.len(),
+                hex::encode(&c.args),
+                c.value
+            )?,
+            Some(Payload::Deploy(d)) => write!(
+                f,
+                "  deploy code {} ({} bytes)",
+                Hash32::of(&d.code),
+                d.code.len()
+            )?,
+            Some(Payload::Admin(a)) => match &a.action {
+                Some(admin::Action::SetTrustedDeployer(t)) => write!(
+                    f,
+                    "  admin: {} {} as a trusted deployer",
+                    if t.trusted { "trust" } else { "distrust" },
+                    hex::encode(&t.account)
+                )?,
+                Some(admin::Action::SetAdmin(to)) => {
+                    write!(f, "  admin: hand the admin role to {}", hex::encode(to))?
+                }
+                Some(admin::Action::AddValidator(v)) => write!(
+                    f,
+                    "  admin: add validator {} ({})",
+                    hex::encode(&v.public_key),
+                    v.name
+                )?,
+                Some(admin::Action::RemoveValidator(k)) => {
+                    write!(f, "  admin: remove validator {}", hex::encode(k))?
+                }
+                Some(admin::Action::ReplaceValidator(r)) => write!(
+                    f,
+                    "  admin: replace validator {} by {}",
+                    hex::encode(&r.old_key),
+                    r.new
+                        .as_ref()
+                        .map_or("nothing".into(), |n| hex::encode(&n.public_key))
+                )?,
+                None => write!(f, "  admin: no action")?,
+            },
+            Some(Payload::Keys(k)) => match &k.change {
+                Some(key_change::Change::AddKey(w)) => write!(
+                    f,
+                    "  keys: add {} with weight {}",
+                    hex::encode(&w.public_key),
+                    w.weight
+                )?,
+                Some(key_change::Change::RemoveKey(key)) => {
+                    write!(f, "  keys: remove {}", hex::encode(key))?
+                }
+                Some(key_change::Change::SetWeight(w)) => write!(
+                    f,
+                    "  keys: weight of {} becomes {}",
+                    hex::encode(&w.public_key),
+                    w.weight
+                )?,
+                Some(key_change::Change::SetThresholds(t)) => write!(
+                    f,
+                    "  keys: thresholds base {}, key management {}, deploy {}, large transfer {} above {}, contract call {}",
+                    t.base, t.key_management, t.deploy, t.large_transfer, t.large_transfer_above, t.contract_call
+                )?,
+                None => write!(f, "  keys: no change")?,
+            },
+            None => write!(f, "  no payload")?,
+        }
+        if self.body.key_set.is_some() {
+            write!(f, "\n  registers the account's key set")?;
+        }
+        let keys: Vec<String> = self.signed_by.iter().map(|k| k.to_hex()).collect();
+        write!(f, "\n  signed by {}", keys.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_travels_as_text_and_a_cosigner_reads_it_in_words() {
+        let sender = Keypair::from_secret(&[1; 32]);
+        let cosigner = Keypair::from_secret(&[2; 32]);
+        let to = Keypair::from_secret(&[3; 32]).address();
+        let tx = sign(
+            &body("c", sender.address(), 4, 1_000, transfer(to, 25, b"rent")),
+            &sender,
+        );
+        let mut read = from_text(&format!("  {}  ", to_text(&tx))).expect("round trip");
+        assert_eq!(read, tx);
+        let words = describe(&read).expect("describes").to_string();
+        assert!(words.contains(&format!("transfer 25 to {to}")), "{words}");
+        assert!(words.contains("rent") && words.contains("nonce 4"), "{words}");
+        cosign(&mut read, &cosigner).expect("cosigns");
+        assert_eq!(
+            check_signatures(&read).expect("both verify"),
+            vec![sender.public(), cosigner.public()]
+        );
+        let again = cosign(&mut read, &cosigner).expect_err("signed already");
+        assert!(again.to_string().contains("already"), "{again}");
+        // A signature that does not verify stops a co-signer.
+        let mut forged = tx.clone();
+        forged.signature = vec![0u8; 64].into();
+        let refused = cosign(&mut forged, &cosigner).expect_err("bad signature");
+        assert!(refused.to_string().contains("does not verify"), "{refused}");
+        assert!(from_text("zz").is_err());
+        assert!(from_text("0a02").is_err(), "a body that is not one");
+    }
+}
