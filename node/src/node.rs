@@ -399,33 +399,76 @@ impl RunningNode {
 
     /// Runs until Ctrl-C/SIGTERM or until a component fails, then shuts down cleanly.
     pub async fn run_until_signal(self) -> Result<(), NodeError> {
-        let mut driver = self.driver;
-        let mut server = self.server;
+        let Self {
+            state,
+            shutdown,
+            mut driver,
+            mut server,
+            ..
+        } = self;
         let outcome = tokio::select! {
             _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }
             r = &mut driver => Err(flatten_driver(r).err().unwrap_or_else(|| NodeError::Grpc("consensus stopped".into()))),
             r = &mut server => Err(match r { Ok(Err(e)) => NodeError::Grpc(e.to_string()), Ok(Ok(())) => NodeError::Grpc("server stopped".into()), Err(e) => NodeError::Grpc(e.to_string()) }),
         };
-        let _ = self.shutdown.send(true);
+        let _ = shutdown.send(true);
         if !driver.is_finished() {
             flatten_driver(driver.await)?;
         }
         if !server.is_finished() {
             let _ = server.await;
         }
-        self.state.chain.storage().flush()?;
+        close(state).await?;
         outcome
     }
 
-    /// Stops the node and waits for its tasks.
+    /// Stops the node and waits for its tasks; the database is closed when it returns (unless
+    /// the caller still holds the node's state).
     pub async fn stop(self) -> Result<(), NodeError> {
-        let _ = self.shutdown.send(true);
-        let p = flatten_driver(self.driver.await);
-        let _ = self.server.await;
-        self.state.chain.storage().flush()?;
+        let Self {
+            state,
+            shutdown,
+            driver,
+            server,
+            ..
+        } = self;
+        let _ = shutdown.send(true);
+        let p = flatten_driver(driver.await);
+        let _ = server.await;
+        close(state).await?;
         p
     }
 }
+
+/// Flushes and closes the database of a node whose driver and server have stopped: waits (at
+/// most [`CLOSE_WITHIN`]) for the tasks that still hold it (those feeding block and event
+/// streams, the admission queue) to end, so that a node started again on the same data
+/// directory finds it closed.
+async fn close(state: Arc<NodeState>) -> Result<(), NodeError> {
+    let started = std::time::Instant::now();
+    let places = u32::try_from(state.grpc.max_streams).unwrap_or(u32::MAX);
+    let streams_ended = tokio::time::timeout(CLOSE_WITHIN, state.streams.acquire_many(places))
+        .await
+        .is_ok();
+    state.chain.storage().flush()?;
+    let storage = state.chain.storage().clone();
+    if Arc::strong_count(&state) > 1 {
+        // Held outside the node (a test, an embedding program): it closes with their copy.
+        return Ok(());
+    }
+    drop(state);
+    while Arc::strong_count(&storage) > 1 && started.elapsed() < CLOSE_WITHIN {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if !streams_ended || Arc::strong_count(&storage) > 1 {
+        tracing::warn!("tasks still hold the database {CLOSE_WITHIN:?} after the node stopped");
+    }
+    Ok(())
+}
+
+/// How long a stopping node waits for the tasks that hold its database.
+const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
 
 /// The genesis in `path`: from the database when the file still has the hash recorded at the
 /// last full check, otherwise parsed and checked in full. Returns the genesis, its hash, and
