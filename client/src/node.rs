@@ -11,10 +11,10 @@ use quorate_proto::v1::contract_service_client::ContractServiceClient;
 use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
-    get_block_request, BlockInfo, ContractInfo, ExecStatus, GetBlockRequest, GetContractRequest,
-    GetValidatorSetRequest, GetValidatorSetResponse, QueryRequest, GetAccountRequest, GetAccountResponse, GetNodeStatusRequest, NodeStatus, Receipt, RejectCode,
-    Rejection, SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse,
-    WaitForCommitRequest,
+    get_block_request, BlockInfo, ContractInfo, ExecStatus, GetAccountRequest, GetAccountResponse,
+    GetBlockRequest, GetContractRequest, GetNodeStatusRequest, GetValidatorSetRequest,
+    GetValidatorSetResponse, NodeStatus, QueryRequest, Receipt, RejectCode, Rejection,
+    SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse, WaitForCommitRequest,
 };
 use tonic::transport::Channel;
 

@@ -229,7 +229,8 @@ pub mod device_permissions {
 }
 
 /// Every system contract method: (contract, method, argument type, result type).
-pub fn all_methods() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, &'static str)> {
+pub fn all_methods(
+) -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, &'static str)> {
     remittance::ALL
         .iter()
         .chain(credit_escrow::ALL)

@@ -46,7 +46,13 @@ pub fn deploy(code: Vec<u8>, init_args: Vec<u8>) -> Payload {
 
 /// The body of a transaction of account `signer` carrying `payload` (a multi-signature
 /// address's first transaction also carries its key set: set `key_set`).
-pub fn body(chain_id: &str, signer: Address, nonce: u64, fuel_limit: u64, payload: Payload) -> TxBody {
+pub fn body(
+    chain_id: &str,
+    signer: Address,
+    nonce: u64,
+    fuel_limit: u64,
+    payload: Payload,
+) -> TxBody {
     quorate_proto::tx::body_for(chain_id, signer, nonce, fuel_limit, payload)
 }
 
@@ -79,8 +85,7 @@ pub fn from_text(text: &str) -> Result<Transaction, ClientError> {
 pub fn from_bytes(bytes: &[u8]) -> Result<Transaction, ClientError> {
     let bad = |why: String| ClientError::BadTransaction(why);
     let tx = Transaction::decode(bytes).map_err(|e| bad(format!("not a transaction: {e}")))?;
-    DecodedTx::from_transaction(tx.clone(), MAX_TEXT_TX_BYTES)
-        .map_err(|e| bad(e.to_string()))?;
+    DecodedTx::from_transaction(tx.clone(), MAX_TEXT_TX_BYTES).map_err(|e| bad(e.to_string()))?;
     Ok(tx)
 }
 
@@ -89,7 +94,11 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Transaction, ClientError> {
 pub fn check_signatures(tx: &Transaction) -> Result<Vec<PublicKey>, ClientError> {
     let message = signing_message(&tx_hash(&tx.body));
     std::iter::once((&tx.public_key, &tx.signature))
-        .chain(tx.cosignatures.iter().map(|c| (&c.public_key, &c.signature)))
+        .chain(
+            tx.cosignatures
+                .iter()
+                .map(|c| (&c.public_key, &c.signature)),
+        )
         .map(|(key, signature)| {
             if !verify_strict(key, &message, signature) {
                 return Err(ClientError::BadTransaction(format!(
@@ -270,7 +279,10 @@ mod tests {
         assert_eq!(read, tx);
         let words = describe(&read).expect("describes").to_string();
         assert!(words.contains(&format!("transfer 25 to {to}")), "{words}");
-        assert!(words.contains("rent") && words.contains("nonce 4"), "{words}");
+        assert!(
+            words.contains("rent") && words.contains("nonce 4"),
+            "{words}"
+        );
         cosign(&mut read, &cosigner).expect("cosigns");
         assert_eq!(
             check_signatures(&read).expect("both verify"),

@@ -76,7 +76,9 @@ pub enum VerifyError {
         expected: String,
     },
     /// The set proven for a height is not the one the header before it named.
-    #[error("the set proven for height {height} hashes to {proven}; the header before it names {named}")]
+    #[error(
+        "the set proven for height {height} hashes to {proven}; the header before it names {named}"
+    )]
     UnnamedSet {
         /// The height.
         height: u64,
@@ -209,12 +211,11 @@ fn check_transactions(header: &BlockHeader, block: &BlockInfo) -> Result<(), Ver
 /// (`block` must carry its transactions and have passed [`verify_block`]).
 pub fn verify_inclusion(block: &BlockInfo, hash: &Hash32) -> Result<u32, VerifyError> {
     let height = block.header.as_ref().map_or(0, |h| h.height);
-    let header = BlockHeader::decode(block.header_bytes.as_ref()).map_err(|e| {
-        VerifyError::Header {
+    let header =
+        BlockHeader::decode(block.header_bytes.as_ref()).map_err(|e| VerifyError::Header {
             hash: hex::encode(&block.hash),
             why: format!("its header bytes do not decode: {e}"),
-        }
-    })?;
+        })?;
     check_transactions(&header, block)?;
     block
         .transactions

@@ -112,7 +112,9 @@ async fn streams_resume_across_a_node_restart_with_nothing_lost_or_repeated() {
             .await
             .expect("committed");
         assert!(outcome.succeeded(), "{:?}", outcome.receipt);
-        let change = remittance::DEPOSIT.result(&outcome.receipt).expect("result");
+        let change = remittance::DEPOSIT
+            .result(&outcome.receipt)
+            .expect("result");
         assert_eq!(change.entry, "salaries");
         sent.push(outcome);
     }
@@ -122,7 +124,15 @@ async fn streams_resume_across_a_node_restart_with_nothing_lost_or_repeated() {
     }
     let mut heights = Vec::new();
     while heights.last().copied().unwrap_or(0) < sent[2].height {
-        heights.push(blocks.next().await.expect("block").header.expect("header").height);
+        heights.push(
+            blocks
+                .next()
+                .await
+                .expect("block")
+                .header
+                .expect("header")
+                .height,
+        );
     }
     let checkpoint = events.checkpoint();
     assert_eq!(checkpoint, Checkpoint::of(&seen[2]));
@@ -141,11 +151,22 @@ async fn streams_resume_across_a_node_restart_with_nothing_lost_or_repeated() {
         seen.push(events.next().await.expect("event after the restart"));
     }
     while heights.last().copied().unwrap_or(0) < sent[5].height {
-        heights.push(blocks.next().await.expect("block").header.expect("header").height);
+        heights.push(
+            blocks
+                .next()
+                .await
+                .expect("block")
+                .header
+                .expect("header")
+                .height,
+        );
     }
     let sent_hashes: Vec<&[u8]> = sent.iter().map(|o| o.hash.0.as_slice()).collect();
     let seen_hashes: Vec<&[u8]> = seen.iter().map(|e| e.tx_hash.as_ref()).collect();
-    assert_eq!(seen_hashes, sent_hashes, "every deposit's event once, in order");
+    assert_eq!(
+        seen_hashes, sent_hashes,
+        "every deposit's event once, in order"
+    );
     assert_eq!(
         heights,
         (1..=sent[5].height).collect::<Vec<_>>(),
@@ -224,7 +245,12 @@ async fn blocks_and_inclusions_are_checked_against_genesis_and_forgeries_refused
         })
     );
     let mut unsigned = block.clone();
-    unsigned.certificate.as_mut().expect("cert").signatures.clear();
+    unsigned
+        .certificate
+        .as_mut()
+        .expect("cert")
+        .signatures
+        .clear();
     assert!(matches!(
         quorate_client::verify_block(chain, &set, &unsigned),
         Err(VerifyError::Certificate {
@@ -233,9 +259,10 @@ async fn blocks_and_inclusions_are_checked_against_genesis_and_forgeries_refused
         })
     ));
     // A certificate checked against a set it was not signed by.
-    let other_set = quorate_proto::certificate::ValidatorSet::new(vec![
-        Keypair::from_secret(&[42; 32]).public(),
-    ]);
+    let other_set =
+        quorate_proto::certificate::ValidatorSet::new(vec![
+            Keypair::from_secret(&[42; 32]).public()
+        ]);
     assert!(matches!(
         quorate_client::verify_block(chain, &other_set, &block),
         Err(VerifyError::Certificate {

@@ -4,9 +4,15 @@
 //! `clients/vectors.json`, which the Python (and later TypeScript) tests check. This test fails
 //! if the file and the rules ever differ; `QUORATE_WRITE_VECTORS=1` writes it again.
 
+use bytes::Bytes;
 use prost::Message as _;
-use quorate_proto::v1::Thresholds;
-use quorate_proto::{keyset, tx, Keypair};
+use quorate_client::{verify_block, ChainVerifier, VerifyError};
+use quorate_proto::certificate::{sign_commit, CertificateError, ValidatorSet};
+use quorate_proto::v1::{
+    BlockHeader, BlockInfo, CommitCertificate, Thresholds, Transaction, ValidatorEntry,
+    ValidatorSetChange,
+};
+use quorate_proto::{keyset, merkle, tx, Hash32, Keypair};
 use serde_json::{json, Value};
 
 fn key(i: u8) -> Keypair {
@@ -68,6 +74,15 @@ fn vectors() -> Value {
     assert!(tx::cosign(&mut signed, &key(3)));
     json!({
         "about": "Computed by client/tests/vectors.rs from quorate-proto; every client library checks them.",
+        "verification": verification(),
+        "system_contracts": quorate_genesis::system::SYSTEM_CONTRACTS.iter().map(|c| json!({
+            "name": c.name, "address": hex::encode(c.address().0),
+        })).collect::<Vec<_>>(),
+        "contract_address": {
+            "deployer": hex::encode(key(1).address().0),
+            "nonce": 9,
+            "address": hex::encode(quorate_proto::Address::of_contract(&key(1).address(), 9).0),
+        },
         "keys": keys,
         "multisig": [multisig(&set), multisig(&with_calls)],
         "transfer": {
@@ -87,6 +102,257 @@ fn vectors() -> Value {
             "cosigned_transaction": hex::encode(signed.encode_to_vec()),
             "cosigned_leaf": hex::encode(tx::leaf_of(&signed).0),
         },
+    })
+}
+
+const CHAIN: &str = "vectors-chain";
+
+/// A block at `height` carrying `txs`, whose header names `next_set` for the next height.
+fn header(height: u64, txs: &[Transaction], next_set: &ValidatorSet) -> BlockHeader {
+    let leaves: Vec<Hash32> = txs.iter().map(tx::leaf_of).collect();
+    BlockHeader {
+        chain_id: CHAIN.into(),
+        height,
+        parent_hash: Bytes::copy_from_slice(&[height as u8; 32]),
+        proposer: Bytes::copy_from_slice(&key(11).public().0),
+        time_ms: 1_700_000_000_000 + height,
+        tx_root: Bytes::copy_from_slice(&merkle::root(&leaves).0),
+        state_root: Bytes::copy_from_slice(&[7; 32]),
+        receipts_root: Bytes::copy_from_slice(&[8; 32]),
+        tx_count: txs.len() as u32,
+        next_validators_hash: Bytes::copy_from_slice(&next_set.hash().0),
+    }
+}
+
+/// A certificate of `hash` at `height` signed by `signers` (index in the set, key).
+fn certificate(height: u64, hash: &Hash32, signers: &[(u32, u8)]) -> CommitCertificate {
+    CommitCertificate {
+        height,
+        round: 0,
+        block_hash: Bytes::copy_from_slice(&hash.0),
+        signatures: signers
+            .iter()
+            .map(|&(index, seed)| sign_commit(&key(seed), index, CHAIN, height, 0, hash))
+            .collect(),
+    }
+}
+
+/// The block of `header` carrying `txs`, certified by `signers`.
+fn block(header: &BlockHeader, txs: &[Transaction], signers: &[(u32, u8)]) -> BlockInfo {
+    let header_bytes = header.encode_to_vec();
+    let hash = Hash32::of(&header_bytes);
+    BlockInfo {
+        hash: Bytes::copy_from_slice(&hash.0),
+        header: Some(header.clone()),
+        header_bytes: header_bytes.into(),
+        tx_hashes: txs
+            .iter()
+            .map(|t| Bytes::copy_from_slice(&tx::tx_hash(&t.body).0))
+            .collect(),
+        transactions: txs.to_vec(),
+        certificate: Some(certificate(header.height, &hash, signers)),
+    }
+}
+
+fn entries(seeds: &[u8]) -> Vec<ValidatorEntry> {
+    seeds
+        .iter()
+        .map(|&s| ValidatorEntry {
+            public_key: Bytes::copy_from_slice(&key(s).public().0),
+            name: format!("validator-{s}"),
+        })
+        .collect()
+}
+
+/// The change to the set of `seeds` at `height`, proven by a header of `height - 1` naming
+/// `named` and certified by `signers`.
+fn change(
+    height: u64,
+    seeds: &[u8],
+    named: &ValidatorSet,
+    signers: &[(u32, u8)],
+) -> ValidatorSetChange {
+    let header = header(height - 1, &[], named);
+    let bytes = header.encode_to_vec();
+    ValidatorSetChange {
+        height,
+        validators: entries(seeds),
+        certificate: Some(certificate(height - 1, &Hash32::of(&bytes), signers)),
+        header: bytes.into(),
+    }
+}
+
+/// How a library reports the outcome of checking a block: "ok" or the kind of refusal.
+fn outcome(result: Result<(), VerifyError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(VerifyError::SetChange(_)) => "set_change",
+        Err(VerifyError::Header { .. }) => "header_hash",
+        Err(VerifyError::Transactions { .. }) => "transactions",
+        Err(VerifyError::Chain { .. }) => "chain",
+        Err(VerifyError::Certificate { source, .. }) => match source {
+            CertificateError::WrongBlock { .. } => "wrong_block",
+            CertificateError::UnknownValidator { .. } => "unknown_validator",
+            CertificateError::DuplicateValidator(_) => "duplicate_validator",
+            CertificateError::BadSignature(_) => "bad_signature",
+            CertificateError::NoQuorum { .. } => "no_quorum",
+        },
+        Err(other) => panic!("no vector kind for {other}"),
+    }
+}
+
+/// Blocks and validator set change chains to check from a genesis set, each with the outcome
+/// every library must reach; computed here, the outcomes checked against this library.
+fn verification() -> Value {
+    let genesis_seeds = [11u8, 12, 13, 14];
+    let changed_seeds = [11u8, 12, 13, 15];
+    let genesis = ValidatorSet::from_entries(&entries(&genesis_seeds)).expect("set");
+    let changed = ValidatorSet::from_entries(&entries(&changed_seeds)).expect("set");
+    // The set changes at height 5: validator 14 leaves, 15 takes its index (3).
+    let good_change = change(5, &changed_seeds, &changed, &[(0, 11), (1, 12), (2, 13)]);
+    let sender = key(1);
+    let mut cosigned = tx::sign(
+        &tx::transfer_body(CHAIN, &sender, 0, 1_000, key(2).address(), 3, vec![]),
+        &sender,
+    );
+    assert!(tx::cosign(&mut cosigned, &key(3)));
+    let plain = tx::sign(
+        &tx::transfer_body(CHAIN, &sender, 1, 1_000, key(2).address(), 4, vec![]),
+        &sender,
+    );
+    let txs = vec![cosigned.clone(), plain.clone()];
+
+    let at3 = header(3, &txs, &genesis);
+    let at7 = header(7, &txs, &changed);
+    let good7 = block(&at7, &txs, &[(0, 11), (1, 12), (3, 15)]);
+    let mut blocks: Vec<(&str, BlockInfo, &str)> = vec![
+        (
+            "a block under the genesis set",
+            block(&at3, &txs, &[(0, 11), (2, 13), (3, 14)]),
+            "ok",
+        ),
+        (
+            "a block under the changed set (index 3 is validator 15 now)",
+            good7.clone(),
+            "ok",
+        ),
+        (
+            "index 3 signed by validator 14, who left the set at height 5",
+            block(&at7, &txs, &[(0, 11), (1, 12), (3, 14)]),
+            "bad_signature",
+        ),
+        (
+            "two signatures of four validators",
+            block(&at7, &txs, &[(0, 11), (1, 12)]),
+            "no_quorum",
+        ),
+        (
+            "one validator counted twice",
+            block(&at7, &txs, &[(0, 11), (1, 12), (1, 12)]),
+            "duplicate_validator",
+        ),
+        (
+            "an index outside the set",
+            block(&at7, &txs, &[(0, 11), (1, 12), (4, 15)]),
+            "unknown_validator",
+        ),
+    ];
+    let mut other_block = good7.clone();
+    other_block.certificate =
+        block(&header(7, &[], &changed), &[], &[(0, 11), (1, 12), (3, 15)]).certificate;
+    blocks.push((
+        "the certificate of another block",
+        other_block,
+        "wrong_block",
+    ));
+    let mut edited = good7.clone();
+    let mut edited_header = at7.clone();
+    edited_header.tx_count = 1;
+    edited.header_bytes = edited_header.encode_to_vec().into();
+    blocks.push(("header bytes edited after signing", edited, "header_hash"));
+    let mut replaced = good7.clone();
+    replaced.transactions[1] = tx::sign(
+        &tx::transfer_body(CHAIN, &sender, 1, 1_000, key(2).address(), 400, vec![]),
+        &sender,
+    );
+    replaced.tx_hashes[1] = Bytes::copy_from_slice(&tx::tx_hash(&replaced.transactions[1].body).0);
+    blocks.push((
+        "a transaction replaced by another",
+        replaced,
+        "transactions",
+    ));
+    let mut stripped = good7.clone();
+    stripped.transactions[0].cosignatures.clear();
+    blocks.push((
+        "a co-signature stripped (the leaf binds the signing keys)",
+        stripped,
+        "transactions",
+    ));
+
+    let mut chains: Vec<(&str, Vec<ValidatorSetChange>, &str)> = vec![(
+        "the change, certified by the genesis set",
+        vec![good_change.clone()],
+        "ok",
+    )];
+    let mut other_set = good_change.clone();
+    other_set.validators = entries(&[11, 12, 13, 16]);
+    chains.push((
+        "another set than the header names",
+        vec![other_set],
+        "set_change",
+    ));
+    let by_new_set = change(5, &changed_seeds, &changed, &[(0, 11), (1, 12), (3, 15)]);
+    chains.push((
+        "certified by the new set instead of the one in force",
+        vec![by_new_set],
+        "set_change",
+    ));
+    let mut renamed = good_change.clone();
+    let mut h = BlockHeader::decode(renamed.header.as_ref()).expect("header");
+    h.next_validators_hash = Bytes::copy_from_slice(
+        &ValidatorSet::from_entries(&entries(&[11, 12, 13, 16]))
+            .expect("set")
+            .hash()
+            .0,
+    );
+    renamed.header = h.encode_to_vec().into();
+    renamed.validators = entries(&[11, 12, 13, 16]);
+    chains.push((
+        "the header's named set edited after signing",
+        vec![renamed],
+        "set_change",
+    ));
+
+    // Every outcome, checked against this library.
+    let verify = |changes: &[ValidatorSetChange], b: &BlockInfo| -> Result<(), VerifyError> {
+        let mut verifier = ChainVerifier::new(&quorate_genesis::Genesis {
+            chain_id: CHAIN.into(),
+            validators: genesis_seeds
+                .iter()
+                .map(|&s| quorate_genesis::GenesisValidator {
+                    name: format!("validator-{s}"),
+                    public_key: key(s).public().to_hex(),
+                })
+                .collect(),
+            ..quorate_genesis::build_dev_genesis()
+        });
+        let height = b.header.as_ref().map_or(0, |h| h.height);
+        let set = verifier.prove_set(changes, height)?;
+        verify_block(CHAIN, &set, b).map(|_| ())
+    };
+    let hexs = |m: &dyn Fn() -> Vec<u8>| hex::encode(m());
+    json!({
+        "chain_id": CHAIN,
+        "genesis_validators": entries(&genesis_seeds).iter().map(|e| hex::encode(&e.public_key)).collect::<Vec<_>>(),
+        "set_changes": [hexs(&|| good_change.encode_to_vec())],
+        "blocks": blocks.iter().map(|(about, b, expected)| {
+            assert_eq!(outcome(verify(std::slice::from_ref(&good_change), b)), *expected, "{about}");
+            json!({"about": about, "block_info": hex::encode(b.encode_to_vec()), "expect": expected})
+        }).collect::<Vec<_>>(),
+        "set_change_chains": chains.iter().map(|(about, changes, expected)| {
+            assert_eq!(outcome(verify(changes, &good7)), *expected, "{about}");
+            json!({"about": about, "changes": changes.iter().map(|c| hex::encode(c.encode_to_vec())).collect::<Vec<_>>(), "block_info": hex::encode(good7.encode_to_vec()), "expect": expected})
+        }).collect::<Vec<_>>(),
     })
 }
 

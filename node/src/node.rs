@@ -469,7 +469,6 @@ async fn close(state: Arc<NodeState>) -> Result<(), NodeError> {
 /// How long a stopping node waits for the tasks that hold its database.
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
-
 /// The genesis in `path`: from the database when the file still has the hash recorded at the
 /// last full check, otherwise parsed and checked in full. Returns the genesis, its hash, and
 /// the file's hash to record when it was checked in full.

@@ -51,3 +51,11 @@ def test_a_transfer_encoded_hashed_signed_cosigned_and_leafed(vectors):
     cosigned = tx.cosign(signed.SerializeToString(), quorate.Key(bytes.fromhex(v["cosigner_seed"])))
     assert cosigned.SerializeToString().hex() == v["cosigned_transaction"]
     assert tx.leaf(cosigned).hex() == v["cosigned_leaf"]
+
+
+def test_system_and_deployed_contract_addresses(vectors):
+    for v in vectors["system_contracts"]:
+        assert quorate.system.address_of(v["name"]).hex() == v["address"]
+        assert quorate.system.contract(v["name"]).address.hex() == v["address"]
+    c = vectors["contract_address"]
+    assert quorate.contract_address(bytes.fromhex(c["deployer"]), c["nonce"]).hex() == c["address"]

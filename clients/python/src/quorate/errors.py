@@ -43,3 +43,12 @@ class OutcomeUnknown(QuorateError):
 class BadAnswer(QuorateError):
     """The node answered something that cannot be right (a committed status without a
     receipt, a hash of the wrong length)."""
+
+
+class QueryFailed(QuorateError):
+    """A read-only contract call failed: the contract trapped, aborted, ran out of fuel or
+    refused its arguments (`status` is the ExecStatus name)."""
+
+    def __init__(self, method: str, status: str, message: str) -> None:
+        super().__init__(f"query {method}: {status} {message}")
+        self.method, self.status, self.message = method, status, message

@@ -128,3 +128,12 @@ class KeySet:
         """The multi-signature address: blake3 derive_key("quorate/v1/multisig-address",
         canonical bytes)[:20]."""
         return blake3.blake3(self.canonical, derive_key_context=MULTISIG_ADDRESS_CONTEXT).digest()[:20]
+
+
+def contract_address(deployer: bytes, nonce: int) -> bytes:
+    """The address of the contract `deployer`'s transaction with `nonce` deploys:
+    blake3 derive_key("quorate/v1/contract-address", deployer ‖ nonce (8 bytes BE))[:20]."""
+    if len(deployer) != 20:
+        raise BadInput(f"a deployer address is 20 bytes, not {len(deployer)}")
+    return blake3.blake3(deployer + nonce.to_bytes(8, "big"),
+                         derive_key_context="quorate/v1/contract-address").digest()[:20]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import grpc
 
-from .errors import BadAnswer, BadInput, OutcomeUnknown, Refused, Unreachable
+from .errors import BadAnswer, BadInput, OutcomeUnknown, QueryFailed, Refused, Unreachable
 from .tx import tx_hash
-from .v1 import node_pb2, node_pb2_grpc, types_pb2
+from .v1 import contract_pb2, contract_pb2_grpc, node_pb2, node_pb2_grpc, types_pb2
 
 #: The longest single WaitForCommit the node serves (it caps the timeout at 300 s).
 LONGEST_WAIT_S = 300.0
@@ -86,6 +86,7 @@ class Node:
         self._tx = node_pb2_grpc.TxServiceStub(self._channel)
         self._chain = node_pb2_grpc.ChainServiceStub(self._channel)
         self._node = node_pb2_grpc.NodeServiceStub(self._channel)
+        self._contracts = contract_pb2_grpc.ContractServiceStub(self._channel)
 
     @staticmethod
     def _target(url: str) -> tuple[str, bool]:
@@ -196,6 +197,35 @@ class Node:
             raise OutcomeUnknown(tx_hash(transaction.body), 0.0, str(e)) from e
         return self.wait(hash32, timeout_s)
 
+    def block(self, height: int = 0, include_transactions: bool = False) -> node_pb2.BlockInfo:
+        """The committed block at `height` (0: the latest); check it with `ChainVerifier`."""
+        request = node_pb2.GetBlockRequest(include_transactions=include_transactions)
+        if height:
+            request.height = height
+        else:
+            request.latest = True
+        return self._call("block", self._chain.GetBlock, request)
+
+    def validator_set(self, height: int = 0) -> node_pb2.GetValidatorSetResponse:
+        """The validator set in force at `height` (0: the next), with the set changes that
+        prove it from genesis (check them with `ChainVerifier.prove_set`)."""
+        return self._call("validator set", self._chain.GetValidatorSet,
+                          node_pb2.GetValidatorSetRequest(height=height))
+
+    def contract(self, address: bytes) -> contract_pb2.ContractInfo:
+        """The deployed contract at `address`: code hash, methods, interface, balance."""
+        return self._call("contract", self._contracts.GetContract,
+                          contract_pb2.GetContractRequest(address=address))
+
+    def query(self, contract: bytes, method: str, args: bytes = b"") -> bytes:
+        """A read-only call against the latest committed state: what the method returned.
+        Raises QueryFailed when the contract trapped, aborted or refused its arguments."""
+        answer = self._call("query", self._contracts.Query,
+                            contract_pb2.QueryRequest(contract=contract, method=method, args=args))
+        if answer.status != types_pb2.EXEC_STATUS_SUCCESS:
+            raise QueryFailed(method, types_pb2.ExecStatus.Name(answer.status), answer.error)
+        return bytes(answer.return_data)
+
     def blocks(self, from_height: int = 1, include_transactions: bool = False,
                give_up_after_s: float = 60.0):
         """Every committed block (`BlockInfo`) from `from_height` on, in order, for as long as
@@ -203,30 +233,80 @@ class Node:
         opened again from the next height: no block is skipped or repeated. Raises Unreachable
         after `give_up_after_s` seconds without the node, BadAnswer if it skips a height."""
         next_height = max(1, from_height)
+
+        def open_stream():
+            return self._chain.StreamBlocks(node_pb2.StreamBlocksRequest(
+                from_height=next_height, include_transactions=include_transactions))
+
+        for block in self._resuming(lambda: f"blocks from height {next_height}", open_stream,
+                                    give_up_after_s):
+            if block.header.height != next_height:
+                raise BadAnswer(f"blocks: expected height {next_height}, "
+                                f"the node sent {block.header.height}")
+            next_height += 1
+            yield block
+
+    def events(self, contract: bytes = b"", kind: str = "", after: Checkpoint | None = None,
+               give_up_after_s: float = 60.0):
+        """Every contract event (`EventRecord`) after the checkpoint `after` (default: from
+        height 1), optionally of one contract and one kind, in chain order, for as long as the
+        caller takes them. Save `Checkpoint.of(event)` to go on later from there; a broken
+        stream is opened again after the last event delivered: none is skipped or repeated."""
+        checkpoint = after or Checkpoint(0, 0, 0)
+
+        def open_stream():
+            return self._contracts.StreamEvents(contract_pb2.StreamEventsRequest(
+                from_height=max(1, checkpoint.height), contract=contract, kind=kind))
+
+        for event in self._resuming(lambda: f"events after {checkpoint}", open_stream,
+                                    give_up_after_s):
+            at = Checkpoint.of(event)
+            if at <= checkpoint:
+                if at.height < max(1, checkpoint.height):
+                    raise BadAnswer(f"events: asked from height {max(1, checkpoint.height)}, "
+                                    f"the node sent one of height {at.height}")
+                continue  # delivered before the stream was opened again
+            checkpoint = at
+            yield event
+
+    def _resuming(self, what, open_stream, give_up_after_s: float):
+        """The items of the streams `open_stream()` opens, one after another: a stream that
+        breaks (or that the node ends) is opened again after a pause that grows, until the
+        node has been away `give_up_after_s` seconds."""
         broken_since: float | None = None
         pause = 0.1
         while True:
             try:
-                stream = self._chain.StreamBlocks(node_pb2.StreamBlocksRequest(
-                    from_height=next_height, include_transactions=include_transactions))
-                for block in stream:
+                for item in open_stream():
                     broken_since, pause = None, 0.1
-                    if block.header.height != next_height:
-                        raise BadAnswer(f"blocks: expected height {next_height}, "
-                                        f"the node sent {block.header.height}")
-                    next_height += 1
-                    yield block
+                    yield item
                 # A node that shuts down ends its streams: open it again, as for a break.
                 code, details = grpc.StatusCode.UNAVAILABLE, "the node ended the stream"
             except grpc.RpcError as e:
                 code, details = e.code(), e.details() or ""
                 if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
-                                grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL):
-                    raise BadAnswer(f"blocks: {details} ({code.name})") from e
+                                grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,
+                                grpc.StatusCode.UNKNOWN):
+                    raise BadAnswer(f"{what()}: {details} ({code.name})") from e
             now = time.monotonic()
             broken_since = broken_since or now
             if now - broken_since > give_up_after_s:
-                raise Unreachable(self.url, f"blocks from height {next_height}: {details} "
-                                  f"({code.name})", _fix_for(code, details))
+                raise Unreachable(self.url, f"{what()}: {details} ({code.name})",
+                                  _fix_for(code, details))
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+
+@dataclass(frozen=True, order=True)
+class Checkpoint:
+    """Where an event stream stands: the last event delivered, by height, transaction index
+    and event index. Events after it are those a stream from it delivers."""
+
+    height: int
+    tx_index: int
+    event_index: int
+
+    @classmethod
+    def of(cls, event: contract_pb2.EventRecord) -> "Checkpoint":
+        """The checkpoint of `event`."""
+        return cls(event.height, event.tx_index, event.event_index)
