@@ -180,9 +180,7 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes =
-        hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
-    Transaction::decode(bytes.as_slice())
+    quorate_client::transaction::from_text(&text)
         .with_context(|| format!("{} is not a signed transaction", path.display()))
 }
 

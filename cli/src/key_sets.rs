@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use prost::Message;
 use quorate_genesis::KeyFile;
 use quorate_proto::crypto::{Address, Keypair};
 use quorate_proto::keyset;
@@ -502,16 +501,16 @@ pub fn sign_file(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut tx = super::client::read_tx_file(file)?;
-    // What the co-signer signs, in words, not only its hash: a body that does not decode is
-    // not signed at all.
-    let body = quorate_proto::v1::TxBody::decode(tx.body.as_ref())
-        .context("the transaction's body does not decode; not signing it")?;
+    // What the co-signer signs, in words, not only its hash: a body that does not decode, or a
+    // signature already there that does not verify, is not signed at all.
+    let body = quorate_client::transaction::describe(&tx)
+        .context("not signing this transaction")?
+        .body;
     let keypair = KeyFile::load(key)?;
-    if !cosign(&mut tx, &keypair) {
-        bail!("{} already signed this transaction", key.display());
-    }
+    quorate_client::transaction::cosign(&mut tx, &keypair)
+        .with_context(|| format!("{} does not sign it", key.display()))?;
     let out = out.unwrap_or(file);
-    std::fs::write(out, hex::encode(tx.encode_to_vec()) + "\n")
+    std::fs::write(out, quorate_client::transaction::to_text(&tx))
         .with_context(|| format!("writing {}", out.display()))?;
     let hash = tx_hash(&tx.body);
     let signatures = 1 + tx.cosignatures.len();
