@@ -1,0 +1,264 @@
+// A node over any Connect transport (gRPC from Node.js, gRPC-web from a browser): submit and
+// wait (safe to repeat), accounts, blocks, validator sets, queries, and streams of blocks and
+// events that resume from their checkpoint after a break.
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+
+import { toHex } from "./bytes.js";
+import { BadAnswer, OutcomeUnknown, QueryFailed, Refused, Unreachable } from "./errors.js";
+import { txHash } from "./tx.js";
+import { ContractService, type ContractInfo, type EventRecord } from "./gen/quorate/v1/contract_pb.js";
+import {
+  ChainService,
+  type BlockInfo,
+  type GetAccountResponse,
+  type GetValidatorSetResponse,
+  NodeService,
+  type NodeStatus,
+  RejectCode,
+  TxService,
+  TxState,
+  type TxStatusResponse,
+} from "./gen/quorate/v1/node_pb.js";
+import { ExecStatus, type Receipt, type Transaction } from "./gen/quorate/v1/types_pb.js";
+
+/** The longest single WaitForCommit the node serves. */
+const LONGEST_WAIT_MS = 300_000;
+
+/** A committed transaction: where it is and what it did. */
+export interface Outcome {
+  txHash: Uint8Array;
+  height: bigint;
+  index: number;
+  receipt: Receipt;
+  /** Whether its execution succeeded (a failed one still paid its fee). */
+  succeeded: boolean;
+}
+
+/** Where an event stream stands: the last event delivered. */
+export interface Checkpoint {
+  height: bigint;
+  txIndex: number;
+  eventIndex: number;
+}
+
+/** The checkpoint of `event`. */
+export function checkpointOf(event: EventRecord): Checkpoint {
+  return { height: event.height, txIndex: event.txIndex, eventIndex: event.eventIndex };
+}
+
+function after(a: Checkpoint, b: Checkpoint): boolean {
+  if (a.height !== b.height) return a.height > b.height;
+  if (a.txIndex !== b.txIndex) return a.txIndex > b.txIndex;
+  return a.eventIndex > b.eventIndex;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Codes that mean the connection broke or the node went away, not that it answered. */
+const BROKEN = new Set([Code.Unavailable, Code.Canceled, Code.DeadlineExceeded, Code.Internal, Code.Unknown, Code.Aborted]);
+
+function fixFor(e: ConnectError): string {
+  const text = e.rawMessage.toLowerCase();
+  if (text.includes("certificate") || text.includes("tls") || text.includes("ssl")) {
+    return "check the CA is the one that signed the node's certificate and the host name is in it; a node that requires mutual TLS needs a client certificate";
+  }
+  if (text.includes("econnrefused")) return "nothing listens at that address: is the node running, and is this its gRPC address?";
+  if (e.code === Code.DeadlineExceeded) return "the node did not answer in time: it may be overloaded or stopped";
+  return "check the node runs and its gRPC address (grpc.addr in its config.toml)";
+}
+
+/** One node, reached through `transport` (see `connectNode` for Node.js, `connectWeb` for a
+ * browser). */
+export class QuorateNode {
+  private readonly tx: Client<typeof TxService>;
+  private readonly chain: Client<typeof ChainService>;
+  private readonly node: Client<typeof NodeService>;
+  private readonly contracts: Client<typeof ContractService>;
+
+  constructor(
+    readonly url: string,
+    transport: Transport,
+    readonly timeoutMs = 30_000,
+  ) {
+    this.tx = createClient(TxService, transport);
+    this.chain = createClient(ChainService, transport);
+    this.node = createClient(NodeService, transport);
+    this.contracts = createClient(ContractService, transport);
+  }
+
+  private async call<T>(what: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      const err = ConnectError.from(e);
+      if (err.code === Code.Unavailable || err.code === Code.DeadlineExceeded || err.code === Code.Unknown) {
+        throw new Unreachable(this.url, `${what}: ${err.rawMessage} (${Code[err.code]})`, fixFor(err));
+      }
+      throw new BadAnswer(`${what}: ${err.rawMessage} (${Code[err.code]})`);
+    }
+  }
+
+  /** The node's status: chain id, height, parameters, validators. */
+  status(): Promise<NodeStatus> {
+    return this.call("node status", () => this.node.getStatus({}, { timeoutMs: this.timeoutMs }));
+  }
+
+  /** An account: balance, committed nonce, next nonce (counting pending ones), key set. */
+  account(address: Uint8Array): Promise<GetAccountResponse> {
+    return this.call("account", () => this.chain.getAccount({ address }, { timeoutMs: this.timeoutMs }));
+  }
+
+  /** Where the transaction `hash` is now, as this node knows it. */
+  txStatus(hash: Uint8Array): Promise<TxStatusResponse> {
+    return this.call("transaction status", () => this.tx.getStatus({ txHash: hash }, { timeoutMs: this.timeoutMs }));
+  }
+
+  /** Submits `transaction`; its hash once the node admitted it. Safe to repeat: a transaction
+   * the node already holds (pending, or committed with this very hash) is not an error. */
+  async submit(transaction: Transaction): Promise<Uint8Array> {
+    const result = await this.call("submit", () => this.tx.submit({ transaction }, { timeoutMs: this.timeoutMs }));
+    const hash = result.txHash.length === 32 ? result.txHash : undefined;
+    if (!result.rejection) {
+      if (!hash) throw new BadAnswer("submit: admitted without a hash");
+      return hash;
+    }
+    const code = RejectCode[result.rejection.code] ?? `CODE_${result.rejection.code}`;
+    if (hash && code === "DUPLICATE") return hash;
+    if (hash && code === "NONCE_USED") {
+      const state = (await this.txStatus(hash)).state;
+      if (state === TxState.COMMITTED || state === TxState.PENDING) return hash;
+    }
+    throw new Refused(hash, code, result.rejection.message);
+  }
+
+  /** Waits up to `timeoutMs` for the transaction to commit. A refusal (or eviction) throws
+   * Refused; no outcome in time, or a connection that broke, throws OutcomeUnknown. */
+  async wait(hash: Uint8Array, timeoutMs = 60_000): Promise<Outcome> {
+    const started = Date.now();
+    let pause = 50;
+    for (;;) {
+      const left = timeoutMs - (Date.now() - started);
+      if (left <= 0) throw new OutcomeUnknown(hash, Date.now() - started, "no outcome in the time given");
+      const asked = Date.now();
+      const waitMs = Math.max(1, Math.min(left, LONGEST_WAIT_MS));
+      let status: TxStatusResponse;
+      try {
+        status = await this.call("wait for commit", () =>
+          this.tx.waitForCommit({ txHash: hash, timeoutMs: waitMs }, { timeoutMs: waitMs + 10_000 }),
+        );
+      } catch (e) {
+        if (e instanceof Unreachable) throw new OutcomeUnknown(hash, Date.now() - started, e.message);
+        throw e;
+      }
+      if (status.state === TxState.COMMITTED) {
+        if (!status.receipt) throw new BadAnswer("wait for commit: committed without a receipt");
+        return { txHash: hash, height: status.height, index: status.index, receipt: status.receipt, succeeded: status.receipt.status === ExecStatus.SUCCESS };
+      }
+      if (status.state === TxState.REJECTED || status.state === TxState.EVICTED) {
+        const r = status.rejection;
+        throw new Refused(hash, r ? (RejectCode[r.code] ?? `CODE_${r.code}`) : "UNSPECIFIED", r?.message ?? "");
+      }
+      if (Date.now() - asked < pause) {
+        await sleep(Math.min(pause, Math.max(0, timeoutMs - (Date.now() - started))));
+        pause = Math.min(pause * 2, 1000);
+      }
+    }
+  }
+
+  /** Submits and waits. Safe to call again with the same transaction after any error (same
+   * hash, included at most once); a submission whose answer was lost is OutcomeUnknown. */
+  async submitAndWait(transaction: Transaction, timeoutMs = 60_000): Promise<Outcome> {
+    let hash: Uint8Array;
+    try {
+      hash = await this.submit(transaction);
+    } catch (e) {
+      if (e instanceof Unreachable) throw new OutcomeUnknown(txHash(transaction.body), 0, e.message);
+      throw e;
+    }
+    return this.wait(hash, timeoutMs);
+  }
+
+  /** The committed block at `height` (0: the latest); check it with `ChainVerifier`. */
+  block(height: bigint | number = 0, includeTransactions = false): Promise<BlockInfo> {
+    const selector = BigInt(height) === 0n ? { case: "latest" as const, value: true } : { case: "height" as const, value: BigInt(height) };
+    return this.call("block", () => this.chain.getBlock({ selector, includeTransactions }, { timeoutMs: this.timeoutMs }));
+  }
+
+  /** The set in force at `height` (0: the next), with the changes that prove it. */
+  validatorSet(height: bigint | number = 0): Promise<GetValidatorSetResponse> {
+    return this.call("validator set", () => this.chain.getValidatorSet({ height: BigInt(height) }, { timeoutMs: this.timeoutMs }));
+  }
+
+  /** The deployed contract at `address`: code hash, methods, interface, balance. */
+  contract(address: Uint8Array): Promise<ContractInfo> {
+    return this.call("contract", () => this.contracts.getContract({ address }, { timeoutMs: this.timeoutMs }));
+  }
+
+  /** A read-only call against the latest committed state: what the method returned. */
+  async query(contract: Uint8Array, method: string, args: Uint8Array = new Uint8Array()): Promise<Uint8Array> {
+    const answer = await this.call("query", () => this.contracts.query({ contract, method, args }, { timeoutMs: this.timeoutMs }));
+    if (answer.status !== ExecStatus.SUCCESS) throw new QueryFailed(method, ExecStatus[answer.status] ?? String(answer.status), answer.error);
+    return answer.returnData;
+  }
+
+  /** Every committed block from `fromHeight` on, in order, each once: a broken stream (the
+   * node restarted, the network failed) is opened again from the next height. Throws
+   * Unreachable after `giveUpAfterMs` without the node. */
+  async *blocks(fromHeight: bigint | number = 1n, includeTransactions = false, giveUpAfterMs = 60_000): AsyncGenerator<BlockInfo> {
+    let next = BigInt(fromHeight) < 1n ? 1n : BigInt(fromHeight);
+    for await (const block of this.resuming(() => `blocks from height ${next}`, (signal) => this.chain.streamBlocks({ fromHeight: next, includeTransactions }, { signal }), giveUpAfterMs)) {
+      if (block.header?.height !== next) throw new BadAnswer(`blocks: expected height ${next}, the node sent ${block.header?.height}`);
+      next += 1n;
+      yield block;
+    }
+  }
+
+  /** Every contract event after `from` (default: from height 1), optionally of one contract
+   * and kind, in chain order, each once: a broken stream is opened again after the last event
+   * delivered. Save `checkpointOf(event)` to go on later from there. */
+  async *events(filter: { contract?: Uint8Array; kind?: string } = {}, from?: Checkpoint, giveUpAfterMs = 60_000): AsyncGenerator<EventRecord> {
+    let at: Checkpoint = from ?? { height: 0n, txIndex: 0, eventIndex: 0 };
+    const fromHeight = () => (at.height < 1n ? 1n : at.height);
+    const open = (signal: AbortSignal) =>
+      this.contracts.streamEvents({ fromHeight: fromHeight(), contract: filter.contract ?? new Uint8Array(), kind: filter.kind ?? "" }, { signal });
+    for await (const event of this.resuming(() => `events after height ${at.height}`, open, giveUpAfterMs)) {
+      const here = checkpointOf(event);
+      if (!after(here, at)) {
+        if (here.height < fromHeight()) throw new BadAnswer(`events: asked from height ${fromHeight()}, the node sent one of height ${here.height}`);
+        continue; // delivered before the stream was opened again
+      }
+      at = here;
+      yield event;
+    }
+  }
+
+  private async *resuming<T>(what: () => string, open: (signal: AbortSignal) => AsyncIterable<T>, giveUpAfterMs: number): AsyncGenerator<T> {
+    let brokenSince: number | undefined;
+    let pause = 100;
+    for (;;) {
+      const abort = new AbortController();
+      let cause: ConnectError;
+      try {
+        for await (const item of open(abort.signal)) {
+          brokenSince = undefined;
+          pause = 100;
+          yield item;
+        }
+        cause = new ConnectError("the node ended the stream", Code.Unavailable);
+      } catch (e) {
+        cause = ConnectError.from(e);
+        if (!BROKEN.has(cause.code)) throw new BadAnswer(`${what()}: ${cause.rawMessage} (${Code[cause.code]})`);
+      } finally {
+        abort.abort();
+      }
+      const now = Date.now();
+      brokenSince ??= now;
+      if (now - brokenSince > giveUpAfterMs) throw new Unreachable(this.url, `${what()}: ${cause.rawMessage} (${Code[cause.code]})`, fixFor(cause));
+      await sleep(pause);
+      pause = Math.min(pause * 2, 2000);
+    }
+  }
+}
+
+/** The hex of a hash, for messages and maps. */
+export const hashHex = toHex;

@@ -1,0 +1,87 @@
+// The conformance vectors computed by the node's own rules (clients/vectors.json, written and
+// checked by client/tests/vectors.rs): this library must compute every one of them exactly.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { test } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
+
+import {
+  contractAddress, followSetChanges, fromHex, Key, KeySet, systemContract, systemContractAddress,
+  toHex, tx, verifyBlock, VerifyError,
+} from "../src/index.js";
+import { BlockInfoSchema } from "../src/gen/quorate/v1/node_pb.js";
+import { ValidatorSetChangeSchema } from "../src/gen/quorate/v1/types_pb.js";
+
+const vectors = JSON.parse(readFileSync(join(resolve(import.meta.dirname, "..", "..", ".."), "vectors.json"), "utf8"));
+
+test("keys and addresses", () => {
+  for (const v of vectors.keys) {
+    const key = new Key(fromHex(v.seed));
+    assert.equal(toHex(key.publicKey), v.public_key);
+    assert.equal(toHex(key.address), v.address);
+  }
+});
+
+test("multi-signature key sets", () => {
+  for (const v of vectors.multisig) {
+    const t = v.thresholds;
+    const set = new KeySet(
+      v.keys.map((k: { public_key: string; weight: number }) => [fromHex(k.public_key), k.weight]),
+      { base: t.base, keyManagement: t.key_management, deploy: t.deploy, largeTransferAbove: BigInt(t.large_transfer_above), largeTransfer: t.large_transfer, contractCall: t.contract_call },
+    );
+    assert.equal(toHex(set.canonical), v.canonical_bytes);
+    assert.equal(toHex(set.address), v.address);
+  }
+});
+
+test("a transfer encoded, hashed, signed, co-signed and leafed", () => {
+  const v = vectors.transfer;
+  const sender = new Key(fromHex(v.signer_seed));
+  const body = tx.transfer({ chainId: v.chain_id, signer: sender.address, nonce: v.nonce, fuelLimit: v.fuel_limit }, fromHex(v.to), v.amount, fromHex(v.memo));
+  const signed = tx.sign(body, sender);
+  assert.equal(toHex(signed.body), v.body_bytes);
+  assert.equal(toHex(tx.txHash(signed.body)), v.tx_hash);
+  assert.equal(toHex(tx.signingMessage(tx.txHash(signed.body))), v.signing_message);
+  assert.equal(toHex(signed.signature), v.signature);
+  assert.equal(toHex(tx.leaf(signed)), v.leaf);
+  const cosigned = tx.cosign(tx.toBytes(signed), new Key(fromHex(v.cosigner_seed)));
+  assert.equal(toHex(tx.toBytes(cosigned)), v.cosigned_transaction);
+  assert.equal(toHex(tx.leaf(cosigned)), v.cosigned_leaf);
+  assert.deepEqual(tx.fromText(tx.toText(cosigned)), cosigned);
+});
+
+test("system and deployed contract addresses", () => {
+  for (const v of vectors.system_contracts) {
+    assert.equal(toHex(systemContractAddress(v.name)), v.address);
+    assert.equal(toHex(systemContract(v.name).address), v.address);
+  }
+  const c = vectors.contract_address;
+  assert.equal(toHex(contractAddress(fromHex(c.deployer), c.nonce)), c.address);
+});
+
+function outcome(genesis: Uint8Array[], changes: string[], blockHex: string): string {
+  const v = vectors.verification;
+  const block = fromBinary(BlockInfoSchema, fromHex(blockHex));
+  try {
+    const keys = followSetChanges(v.chain_id, genesis, changes.map((c) => fromBinary(ValidatorSetChangeSchema, fromHex(c))), block.header!.height);
+    verifyBlock(v.chain_id, keys, block);
+    return "ok";
+  } catch (e) {
+    if (e instanceof VerifyError) return e.kind;
+    throw e;
+  }
+}
+
+test("blocks and forged certificates", () => {
+  const v = vectors.verification;
+  const genesis = v.genesis_validators.map(fromHex);
+  assert.ok(v.blocks.length >= 10);
+  for (const b of v.blocks) assert.equal(outcome(genesis, v.set_changes, b.block_info), b.expect, b.about);
+});
+
+test("tampered set-change chains", () => {
+  const v = vectors.verification;
+  const genesis = v.genesis_validators.map(fromHex);
+  for (const c of v.set_change_chains) assert.equal(outcome(genesis, c.changes, c.block_info), c.expect, c.about);
+});
