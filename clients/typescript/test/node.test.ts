@@ -1,0 +1,127 @@
+// The library against a real `quorate dev` node it starts: submit and wait (safe to repeat),
+// refusals with their codes, 20 concurrent tasks of one account through the nonce manager,
+// an event stream across a node restart, blocks verified against the genesis file.
+import assert from "node:assert/strict";
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import {
+  ChainVerifier, checkpointOf, NonceManager, Refused, systemContract, toHex, tx, Unreachable,
+  verifyBlock, VerifyError, verifyInclusion,
+} from "../src/index.js";
+import { connectNode, loadKey } from "../src/node-transport.js";
+import { DevNode, freePort } from "./dev.js";
+
+let dev: DevNode;
+before(async () => {
+  dev = await DevNode.start();
+});
+after(async () => {
+  await dev.stop();
+});
+
+test("a transfer commits once however often it is submitted, and a refusal carries its code", async () => {
+  const node = connectNode(dev.url);
+  const [a, b] = [loadKey(dev.keyFile(0)), loadKey(dev.keyFile(1))];
+  const nonce = (await node.account(a.address)).nextNonce;
+  const signed = tx.sign(tx.transfer({ chainId: "quorate-dev", signer: a.address, nonce, fuelLimit: 1000 }, b.address, 5), a);
+  const first = await node.submitAndWait(signed);
+  assert.ok(first.succeeded);
+  const again = await node.submitAndWait(signed);
+  assert.deepEqual([again.height, again.index], [first.height, first.index]);
+  assert.equal((await node.account(a.address)).nextNonce, nonce + 1n, "one inclusion");
+  const wrong = tx.sign(tx.transfer({ chainId: "another-chain", signer: a.address, nonce: nonce + 1n, fuelLimit: 1000 }, b.address, 5), a);
+  await assert.rejects(node.submit(wrong), (e: unknown) => e instanceof Refused && e.code === "WRONG_CHAIN");
+});
+
+test("twenty tasks of one account send a thousand transfers without gap or reuse", async () => {
+  const node = connectNode(dev.url);
+  const [a, b] = [loadKey(dev.keyFile(2)), loadKey(dev.keyFile(3))];
+  const nonces = new NonceManager(node, a.address);
+  const start = (await node.account(a.address)).nextNonce;
+  const task = async () => {
+    const hashes: Uint8Array[] = [];
+    for (let i = 0; i < 50; i++) {
+      const nonce = await nonces.lease();
+      hashes.push(await node.submit(tx.sign(tx.transfer({ chainId: "quorate-dev", signer: a.address, nonce, fuelLimit: 1000 }, b.address, 1), a)));
+    }
+    return hashes;
+  };
+  const hashes = (await Promise.all(Array.from({ length: 20 }, task))).flat();
+  assert.equal(hashes.length, 1000);
+  const places = new Set<string>();
+  for (const h of hashes) {
+    const o = await node.wait(h);
+    assert.ok(o.succeeded);
+    places.add(`${o.height}/${o.index}`);
+  }
+  assert.equal(places.size, 1000, "each in its own place");
+  assert.equal((await node.account(a.address)).account?.nonce, start + 1000n);
+});
+
+test("blocks verify against the genesis file; a forged certificate is refused", async () => {
+  const node = connectNode(dev.url);
+  const key = loadKey(dev.keyFile(1));
+  const nonce = (await node.account(key.address)).nextNonce;
+  const done = await node.submitAndWait(tx.sign(tx.transfer({ chainId: "quorate-dev", signer: key.address, nonce, fuelLimit: 1000 }, loadKey(dev.keyFile(0)).address, 2), key));
+  const verifier = ChainVerifier.fromGenesisJson(readFileSync(join(dev.home, "genesis.json"), "utf8"));
+  let found;
+  for await (const block of node.blocks(done.height > 2n ? done.height - 2n : 1n, true)) {
+    const checked = await verifier.verify(node, block);
+    assert.ok(checked.transactionsChecked);
+    if (block.header!.height === done.height) {
+      found = block;
+      break;
+    }
+  }
+  assert.ok(found);
+  assert.equal(verifyInclusion(found, done.txHash), done.index);
+  const forged = structuredClone(found);
+  forged.certificate!.signatures[0].signature[0] ^= 1;
+  assert.throws(() => verifyBlock("quorate-dev", verifier.genesisKeys, forged), (e: unknown) => e instanceof VerifyError && e.kind === "bad_signature");
+});
+
+test("an event stream resumes across a node restart from its checkpoint", async () => {
+  const home = mkdtempSync(join(tmpdir(), "quorate-ts-events-"));
+  const addr = `127.0.0.1:${await freePort()}`;
+  let own = await DevNode.start(home, addr);
+  try {
+    const node = connectNode(own.url);
+    const key = loadKey(own.keyFile(2));
+    const remittance = systemContract("remittance");
+    const deposit = async (nonce: bigint, amount: bigint) => {
+      const body = tx.withCall({ chainId: "quorate-dev", signer: key.address, nonce, fuelLimit: 10_000_000 }, remittance.call("deposit", { entry: "ts" }, amount));
+      return node.submitAndWait(tx.sign(body, key));
+    };
+    const events = node.events({ contract: remittance.address, kind: "deposited" });
+    const sent = [];
+    for (let n = 0n; n < 3n; n++) sent.push(await deposit(n, 10n + n));
+    const seen = [];
+    for (let i = 0; i < 3; i++) seen.push((await events.next()).value!);
+    const saved = checkpointOf(seen[2]);
+    await own.stop();
+    own = await DevNode.start(home, addr);
+    for (let n = 3n; n < 6n; n++) sent.push(await deposit(n, 10n + n));
+    for (let i = 0; i < 3; i++) seen.push((await events.next()).value!);
+    assert.deepEqual(seen.map((e) => toHex(e.txHash)), sent.map((o) => toHex(o.txHash)), "each once, in order");
+    assert.deepEqual(sent.map((o) => remittance.result("deposit", o.receipt.returnData).amount), [10n, 11n, 12n, 13n, 14n, 15n]);
+    const later = node.events({ contract: remittance.address }, saved);
+    const rest = [];
+    for (let i = 0; i < 3; i++) rest.push(toHex((await later.next()).value!.txHash));
+    assert.deepEqual(rest, sent.slice(3).map((o) => toHex(o.txHash)));
+    const reserves = await remittance.query(node, "reserves", { owner: key.address });
+    assert.equal(reserves.total, 75n);
+    await events.return(undefined);
+    await later.return(undefined);
+  } finally {
+    await own.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("a node that is not there is named with a fix", async () => {
+  const node = connectNode(`http://127.0.0.1:${await freePort()}`);
+  await assert.rejects(node.status(), (e: unknown) => e instanceof Unreachable && /nothing listens|running/.test(e.message));
+});
