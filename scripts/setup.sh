@@ -14,6 +14,9 @@ command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 # The Python library is tested in a virtual environment (Debian splits venv and ensurepip out).
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The TypeScript library is built and tested with Node.js (20 or later) and npm.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
@@ -43,4 +46,9 @@ if command -v python3 >/dev/null 2>&1 \
   python3 -c "import grpc, grpc_tools, grpc_health, blake3, cryptography" \
     || { echo "setup: the Python packages did not install" >&2; exit 1; }
 fi
-echo "setup: ready ($(cargo --version), $(protoc --version))"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js $(node --version) is too old for clients/typescript (20 or later)" >&2
+  exit 1
+fi
+echo "setup: ready ($(cargo --version), $(protoc --version), node $(node --version))"

@@ -13,20 +13,27 @@ for patch in scripts/defects/*.patch; do
   git apply --check "$patch" || { echo "$patch no longer applies: regenerate it" >&2; exit 1; }
 done
 log=$(mktemp)
-trap 'rm -f "$log" "$log.py"' EXIT
+trap 'rm -f "$log" "$log.py" "$log.ts"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # Byzantine validators against real processes: the node built with its test-only feature.
 cargo test -p quorate-cli --features byzantine --test byzantine --locked 2>&1 | tee -a "$log"
 # The contract SDK and template, on the host (their unit tests use the SDK's mock host).
 cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee -a "$log"
+# The TypeScript library (clients/typescript): dependencies from its lock file; `npm ci` runs
+# its prepare script, which generates the protobuf code from proto/ and compiles it; tested
+# with node:test against `quorate dev`.
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
+(cd clients/typescript && QUORATE_BIN="$target/debug/quorate" npm test --silent) 2>&1 | tee "$log.ts"
+awk '/^# pass / { p = $3 } /^# fail / { f = $3 }
+  END { printf "test result: typescript. %d passed; %d failed\n", p, f }' "$log.ts" | tee -a "$log"
 # The Python library (clients/python): installed into a virtual environment of its own (its
 # stubs are generated from proto/ at install), tested with pytest against `quorate dev`.
-target="${CARGO_TARGET_DIR:-$PWD/target}"
 venv="$target/py-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check ./clients/python pytest==8.4.2 2>&1 | grep -v "as the 'root' user" || true
 rm -rf clients/python/build clients/python/src/*.egg-info
-QUORATE_BIN="$target/debug/quorate" "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests 2>&1 | tee "$log.py"
+QUORATE_REQUIRE_TS=1 QUORATE_BIN="$target/debug/quorate" "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests 2>&1 | tee "$log.py"
 # Its totals, in cargo's words, for the sum below.
 awk '/ (passed|failed)/ { p = f = 0
   for (i = 1; i < NF; i++) { if ($(i + 1) ~ /^passed/) p = $i; if ($(i + 1) ~ /^failed/) f = $i }

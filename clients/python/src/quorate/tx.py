@@ -127,3 +127,21 @@ def leaf(transaction: pb.Transaction) -> bytes:
     for c in transaction.cosignatures:
         h.update(bytes(c.public_key))
     return h.digest()
+
+
+def to_text(transaction: pb.Transaction) -> str:
+    """`transaction` as text between machines: the hex of its encoding and a newline (what
+    `quorate tx sign` and every Quorate library read and write)."""
+    return transaction.SerializeToString().hex() + "\n"
+
+
+def from_text(text: str) -> pb.Transaction:
+    """The transaction `text` holds (`to_text`'s form), its body checked to decode."""
+    try:
+        tx = pb.Transaction.FromString(bytes.fromhex(text.strip()))
+        pb.TxBody.FromString(tx.body)
+    except ValueError as e:  # bad hex, or protobuf's DecodeError (a ValueError)
+        raise BadInput(f"not a transaction: {e}") from e
+    if len(tx.public_key) != 32 or len(tx.signature) != 64:
+        raise BadInput("not a signed transaction: key or signature of the wrong size")
+    return tx
