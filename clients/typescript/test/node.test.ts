@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import {
-  ChainVerifier, checkpointOf, NonceManager, Refused, systemContract, toHex, tx, Unreachable,
+  ChainVerifier, checkpointOf, connectWeb, NonceManager, Refused, systemContract, toHex, tx, Unreachable,
   verifyBlock, VerifyError, verifyInclusion,
 } from "../src/index.js";
 import { connectNode, loadKey } from "../src/node-transport.js";
@@ -124,4 +124,21 @@ test("an event stream resumes across a node restart from its checkpoint", async 
 test("a node that is not there is named with a fix", async () => {
   const node = connectNode(`http://127.0.0.1:${await freePort()}`);
   await assert.rejects(node.status(), (e: unknown) => e instanceof Unreachable && /nothing listens|running/.test(e.message));
+});
+
+test("a browser's gRPC-web reaches the node directly, across origins, streams included", async () => {
+  // What a page does: gRPC-web over fetch (HTTP/1.1), after a CORS preflight.
+  const preflight = await fetch(`${dev.url}/quorate.v1.NodeService/GetStatus`, {
+    method: "OPTIONS",
+    headers: { origin: "http://explorer.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-grpc-web" },
+  });
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+  const web = connectWeb(dev.url);
+  const status = await web.status();
+  assert.equal(status.chainId, "quorate-dev");
+  const blocks = web.blocks(1n);
+  const heights = [];
+  for (let i = 0; i < 3; i++) heights.push((await blocks.next()).value!.header!.height);
+  await blocks.return(undefined);
+  assert.deepEqual(heights, [1n, 2n, 3n]);
 });
