@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
 use prost::Message as _;
 use quorate_genesis::Genesis;
 use quorate_proto::certificate::{
@@ -65,6 +66,9 @@ pub enum VerifyError {
     /// histories of one chain, which a quorum of honest validators never signs.
     #[error("two different certified set changes at height {0}")]
     ConflictingChange(u64),
+    /// A node's chain of set changes leaves out a change proven before.
+    #[error("the set changes given leave out the change at height {0}, proven before")]
+    OmittedChange(u64),
     /// The block does not follow the block checked before it.
     #[error("block {height} names parent {found}, the block checked before it is {expected}")]
     Parent {
@@ -137,6 +141,11 @@ pub fn verify_block(
     }
     let header = BlockHeader::decode(block.header_bytes.as_ref())
         .map_err(|e| header_error(format!("its header bytes do not decode: {e}")))?;
+    if block.header.as_ref().is_some_and(|h| *h != header) {
+        return Err(header_error(
+            "the node's decoded header is not the header its bytes hold".into(),
+        ));
+    }
     if header.chain_id != chain_id {
         return Err(VerifyError::Chain {
             found: header.chain_id,
@@ -210,12 +219,8 @@ fn check_transactions(header: &BlockHeader, block: &BlockInfo) -> Result<(), Ver
 /// The position of transaction `hash` in `block`, checked against the header's `tx_root`
 /// (`block` must carry its transactions and have passed [`verify_block`]).
 pub fn verify_inclusion(block: &BlockInfo, hash: &Hash32) -> Result<u32, VerifyError> {
-    let height = block.header.as_ref().map_or(0, |h| h.height);
-    let header =
-        BlockHeader::decode(block.header_bytes.as_ref()).map_err(|e| VerifyError::Header {
-            hash: hex::encode(&block.hash),
-            why: format!("its header bytes do not decode: {e}"),
-        })?;
+    let header = signed_header(block)?;
+    let height = header.height;
     check_transactions(&header, block)?;
     block
         .transactions
@@ -223,6 +228,21 @@ pub fn verify_inclusion(block: &BlockInfo, hash: &Hash32) -> Result<u32, VerifyE
         .position(|tx| Hash32::of(&tx.body) == *hash)
         .map(|i| i as u32)
         .ok_or_else(|| VerifyError::NotIncluded(hash.to_hex(), height))
+}
+
+/// The header `block` carries, decoded from bytes that hash to the block's hash.
+fn signed_header(block: &BlockInfo) -> Result<BlockHeader, VerifyError> {
+    let header_error = |why: String| VerifyError::Header {
+        hash: hex::encode(&block.hash),
+        why,
+    };
+    if Hash32::of(&block.header_bytes).0.as_slice() != block.hash.as_ref() {
+        return Err(header_error(
+            "its header bytes do not hash to the block's hash".into(),
+        ));
+    }
+    BlockHeader::decode(block.header_bytes.as_ref())
+        .map_err(|e| header_error(format!("its header bytes do not decode: {e}")))
 }
 
 /// What a client trusts (the genesis file) and what it has checked since: the set changes
@@ -278,9 +298,20 @@ impl ChainVerifier {
         height: u64,
     ) -> Result<ValidatorSet, VerifyError> {
         let set = follow_set_changes(&self.chain_id, &self.genesis_set, changes, height)?;
+        let keys = |c: &ValidatorSetChange| -> Vec<Bytes> {
+            c.validators.iter().map(|v| v.public_key.clone()).collect()
+        };
+        if let Some(left_out) = self
+            .changes
+            .iter()
+            .take_while(|c| c.height <= height)
+            .find(|known| !changes.iter().any(|c| c.height == known.height))
+        {
+            return Err(VerifyError::OmittedChange(left_out.height));
+        }
         for change in changes.iter().take_while(|c| c.height <= height) {
             match self.changes.iter().find(|c| c.height == change.height) {
-                Some(known) if known.validators != change.validators => {
+                Some(known) if keys(known) != keys(change) => {
                     return Err(VerifyError::ConflictingChange(change.height))
                 }
                 Some(_) => {}
@@ -302,7 +333,8 @@ impl ChainVerifier {
         node: &Node,
         block: &BlockInfo,
     ) -> Result<VerifiedBlock, ClientError> {
-        let height = block.header.as_ref().map_or(0, |h| h.height);
+        // The height is the signed header's, never the node's own decoding of it.
+        let height = signed_header(block)?.height;
         let follows = self
             .last
             .clone()

@@ -270,6 +270,13 @@ fn verification() -> Value {
     edited_header.tx_count = 1;
     edited.header_bytes = edited_header.encode_to_vec().into();
     blocks.push(("header bytes edited after signing", edited, "header_hash"));
+    let mut misdecoded = good7.clone();
+    misdecoded.header.as_mut().expect("header").height = 3;
+    blocks.push((
+        "the node's decoded header says another height than the signed bytes",
+        misdecoded,
+        "header_hash",
+    ));
     let mut replaced = good7.clone();
     replaced.transactions[1] = tx::sign(
         &tx::transfer_body(CHAIN, &sender, 1, 1_000, key(2).address(), 400, vec![]),
@@ -336,7 +343,8 @@ fn verification() -> Value {
                 .collect(),
             ..quorate_genesis::build_dev_genesis()
         });
-        let height = b.header.as_ref().map_or(0, |h| h.height);
+        // The height the signed bytes hold, not the node's decoding.
+        let height = BlockHeader::decode(b.header_bytes.as_ref()).map_or(0, |h| h.height);
         let set = verifier.prove_set(changes, height)?;
         verify_block(CHAIN, &set, b).map(|_| ())
     };

@@ -2,7 +2,7 @@
 // when a quorum (2n/3 + 1) of the validator set in force at its height signed it; that set is
 // proven from the genesis set by set changes, each certified by the set before it. A
 // transaction is in a block when its leaf is among those whose Merkle root the header carries.
-import { fromBinary } from "@bufbuild/protobuf";
+import { equals, fromBinary } from "@bufbuild/protobuf";
 import { blake3 } from "@noble/hashes/blake3.js";
 
 import { bigEndian, concat, equal, fromHex, toHex, utf8 } from "./bytes.js";
@@ -132,6 +132,9 @@ export function verifyBlock(chainId: string, keys: Uint8Array[], block: BlockInf
   const digest = blake3(block.headerBytes);
   if (!equal(digest, block.hash)) throw new VerifyError("header_hash", "the header bytes do not hash to the block's hash");
   const header = fromBinary(BlockHeaderSchema, block.headerBytes);
+  if (block.header && !equals(BlockHeaderSchema, block.header, header)) {
+    throw new VerifyError("header_hash", "the node's decoded header is not the header its bytes hold");
+  }
   if (header.chainId !== chainId) throw new VerifyError("chain", `block of chain ${JSON.stringify(header.chainId)}, not ${JSON.stringify(chainId)}`);
   if (!block.certificate) throw new VerifyError("no_certificate", `block ${header.height} carries no certificate`);
   verifyCertificate(block.certificate, chainId, keys, header.height, digest);
@@ -155,6 +158,7 @@ export function verifyInclusion(block: BlockInfo, hash: Uint8Array): number {
  * node and proven from genesis when a header names another set. */
 export class ChainVerifier {
   private last: { height: bigint; hash: Uint8Array; keys: Uint8Array[]; next: Uint8Array } | undefined;
+  private readonly known = new Map<bigint, string>();
 
   constructor(
     readonly chainId: string,
@@ -169,13 +173,22 @@ export class ChainVerifier {
 
   /** The set in force at `height`, proven from the genesis set by `changes`. */
   proveSet(changes: ValidatorSetChange[], height: bigint): Uint8Array[] {
-    return followSetChanges(this.chainId, this.genesisKeys, changes, height);
+    const keys = followSetChanges(this.chainId, this.genesisKeys, changes, height);
+    const given = new Map(changes.filter((c) => c.height <= height).map((c) => [c.height, c.validators.map((v) => toHex(v.publicKey)).join(",")]));
+    for (const [h, known] of this.known) {
+      if (h <= height && !given.has(h)) throw new VerifyError("set_change", `the changes given leave out the one at ${h}`);
+      if (given.has(h) && given.get(h) !== known) throw new VerifyError("set_change", `two different certified changes at ${h}`);
+    }
+    for (const [h, k] of given) this.known.set(h, k);
+    return keys;
   }
 
   /** `block`, checked: its certificate against the set in force at its height, its link to the
    * block checked before it, its transactions when carried. */
   async verify(node: QuorateNode, block: BlockInfo): Promise<VerifiedBlock> {
-    const height = block.header?.height ?? 0n;
+    if (!equal(blake3(block.headerBytes), block.hash)) throw new VerifyError("header_hash", "the header bytes do not hash to the block's hash");
+    // The height is the signed header's, never the node's own decoding of it.
+    const height = fromBinary(BlockHeaderSchema, block.headerBytes).height;
     const last = this.last && this.last.height + 1n === height ? this.last : undefined;
     let keys: Uint8Array[];
     if (last && equal(validatorSetHash(last.keys), last.next)) {

@@ -161,6 +161,9 @@ def verify_block(chain_id: str, keys: list[bytes], block: node_pb2.BlockInfo) ->
     if digest != bytes(block.hash):
         raise VerifyError("header_hash", "the header bytes do not hash to the block's hash")
     header = pb.BlockHeader.FromString(block.header_bytes)
+    if block.HasField("header") and block.header != header:
+        raise VerifyError("header_hash", "the node's decoded header is not the header its "
+                          "bytes hold")
     if header.chain_id != chain_id:
         raise VerifyError("chain", f"block of chain {header.chain_id!r}, not {chain_id!r}")
     if not block.HasField("certificate"):
@@ -192,6 +195,7 @@ class ChainVerifier:
     chain_id: str
     genesis_keys: list[bytes]
     _last: tuple[int, bytes, list[bytes], bytes] | None = field(default=None, repr=False)
+    _known: dict[int, list[bytes]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_genesis_file(cls, path: str | os.PathLike[str]) -> "ChainVerifier":
@@ -202,14 +206,28 @@ class ChainVerifier:
                    [bytes.fromhex(v["public_key"]) for v in genesis["validators"]])
 
     def prove_set(self, changes: list[pb.ValidatorSetChange], height: int) -> list[bytes]:
-        """The set in force at `height`, proven from the genesis set by `changes`."""
-        return follow_set_changes(self.chain_id, self.genesis_keys, changes, height)
+        """The set in force at `height`, proven from the genesis set by `changes`; a change
+        proven before may not be left out nor contradicted."""
+        keys = follow_set_changes(self.chain_id, self.genesis_keys, changes, height)
+        given = {c.height: [bytes(v.public_key) for v in c.validators]
+                 for c in changes if c.height <= height}
+        for h, known in self._known.items():
+            if h <= height and h not in given:
+                raise VerifyError("set_change", f"the changes given leave out the one at {h}")
+            if h in given and given[h] != known:
+                raise VerifyError("set_change", f"two different certified changes at {h}")
+        self._known.update(given)
+        return keys
 
     def verify(self, node, block: node_pb2.BlockInfo) -> VerifiedBlock:
         """`block` checked: the set in force at its height (from the last block checked when
         it follows it under the same set, else asked of `node` and proven), its certificate,
         its link to the block checked before it, its transactions when carried."""
-        height = block.header.height
+        digest = blake3.blake3(block.header_bytes).digest()
+        if digest != bytes(block.hash):
+            raise VerifyError("header_hash", "the header bytes do not hash to the block's hash")
+        # The height is the signed header's, never the node's own decoding of it.
+        height = pb.BlockHeader.FromString(block.header_bytes).height
         last = self._last if self._last and self._last[0] + 1 == height else None
         if last and validator_set_hash(last[2]) == last[3]:
             keys = last[2]
