@@ -451,6 +451,9 @@ async fn close(state: Arc<NodeState>) -> Result<(), NodeError> {
         .await
         .is_ok();
     state.chain.storage().flush()?;
+    if !streams_ended {
+        tracing::warn!("streams still open {CLOSE_WITHIN:?} after the node stopped");
+    }
     let storage = state.chain.storage().clone();
     if Arc::strong_count(&state) > 1 {
         // Held outside the node (a test, an embedding program): it closes with their copy.
@@ -460,7 +463,7 @@ async fn close(state: Arc<NodeState>) -> Result<(), NodeError> {
     while Arc::strong_count(&storage) > 1 && started.elapsed() < CLOSE_WITHIN {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    if !streams_ended || Arc::strong_count(&storage) > 1 {
+    if Arc::strong_count(&storage) > 1 {
         tracing::warn!("tasks still hold the database {CLOSE_WITHIN:?} after the node stopped");
     }
     Ok(())

@@ -21,7 +21,14 @@ export class NonceManager {
     while (this.next === undefined) {
       this.loading ??= this.node.account(this.address).then((a) => a.nextNonce);
       const loaded = this.loading;
-      const value = await loaded;
+      let value: bigint;
+      try {
+        value = await loaded;
+      } catch (e) {
+        // A failed read is not kept: the next lease reads the account again.
+        if (this.loading === loaded) this.loading = undefined;
+        throw e;
+      }
       // Only the first task to see this load sets it; the others take leases after it.
       if (this.loading === loaded) {
         this.next = value;
