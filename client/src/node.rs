@@ -22,6 +22,10 @@ use crate::connect::{connect, Tls};
 use crate::error::ClientError;
 use crate::stream::{BlockStream, Checkpoint, EventFilter, EventStream};
 
+/// The largest answer taken from a node: a block with its transactions may be larger than
+/// tonic's default of 4 MiB (a node sends up to `grpc.max_message_bytes`, 32 MiB by default).
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
 /// The longest one `WaitForCommit` call may ask for (the node caps it there).
 const LONGEST_WAIT: Duration = Duration::from_secs(300);
 
@@ -78,6 +82,23 @@ impl Node {
         &self.channel
     }
 
+    pub(crate) fn tx(&self) -> TxServiceClient<Channel> {
+        TxServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn chain(&self) -> ChainServiceClient<Channel> {
+        ChainServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn contracts(&self) -> ContractServiceClient<Channel> {
+        ContractServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    fn node_service(&self) -> NodeServiceClient<Channel> {
+        NodeServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
     pub(crate) fn error(&self, what: &'static str, status: tonic::Status) -> ClientError {
         ClientError::from_status(&self.url, what, status, self.tls_without_identity)
     }
@@ -85,7 +106,8 @@ impl Node {
     /// Submits `tx`; returns its hash once the node admitted it. Submitting a transaction the
     /// node already holds (pending, or committed) is not an error: it returns the same hash.
     pub async fn submit(&self, tx: &Transaction) -> Result<Hash32, ClientError> {
-        let result = TxServiceClient::new(self.channel.clone())
+        let result = self
+            .tx()
             .submit(SubmitRequest {
                 transaction: Some(tx.clone()),
             })
@@ -120,7 +142,8 @@ impl Node {
 
     /// Where the transaction `hash` is now, as this node knows it.
     pub async fn status(&self, hash: &Hash32) -> Result<TxStatusResponse, ClientError> {
-        Ok(TxServiceClient::new(self.channel.clone())
+        Ok(self
+            .tx()
             .get_status(TxStatusRequest {
                 tx_hash: Bytes::copy_from_slice(&hash.0),
             })
@@ -148,7 +171,8 @@ impl Node {
                 return Err(unknown("no outcome in the time given".into()));
             }
             let asked = Instant::now();
-            let status = TxServiceClient::new(self.channel.clone())
+            let status = self
+                .tx()
                 .wait_for_commit(WaitForCommitRequest {
                     tx_hash: Bytes::copy_from_slice(&hash.0),
                     timeout_ms: left.min(LONGEST_WAIT).as_millis().max(1) as u32,
@@ -215,7 +239,8 @@ impl Node {
     /// `address`'s account: balance, committed nonce, next nonce (counting pending
     /// transactions), key set.
     pub async fn account(&self, address: &Address) -> Result<GetAccountResponse, ClientError> {
-        Ok(ChainServiceClient::new(self.channel.clone())
+        Ok(self
+            .chain()
             .get_account(GetAccountRequest {
                 address: Bytes::copy_from_slice(&address.0),
             })
@@ -235,7 +260,8 @@ impl Node {
         } else {
             get_block_request::Selector::Height(height)
         };
-        Ok(ChainServiceClient::new(self.channel.clone())
+        Ok(self
+            .chain()
             .get_block(GetBlockRequest {
                 selector: Some(selector),
                 include_transactions,
@@ -248,7 +274,8 @@ impl Node {
     /// The validator set in force at `height` (0: the next height), with the set changes
     /// that prove it from genesis (check them with [`crate::ChainVerifier`]).
     pub async fn validator_set(&self, height: u64) -> Result<GetValidatorSetResponse, ClientError> {
-        Ok(ChainServiceClient::new(self.channel.clone())
+        Ok(self
+            .chain()
             .get_validator_set(GetValidatorSetRequest { height })
             .await
             .map_err(|s| self.error("validator set", s))?
@@ -275,7 +302,8 @@ impl Node {
         method: &str,
         args: Vec<u8>,
     ) -> Result<Bytes, ClientError> {
-        let answer = ContractServiceClient::new(self.channel.clone())
+        let answer = self
+            .contracts()
             .query(QueryRequest {
                 contract: Bytes::copy_from_slice(&contract.0),
                 method: method.to_owned(),
@@ -298,7 +326,8 @@ impl Node {
 
     /// The deployed contract at `address`: code hash, methods, embedded interface, balance.
     pub async fn contract(&self, address: &Address) -> Result<ContractInfo, ClientError> {
-        Ok(ContractServiceClient::new(self.channel.clone())
+        Ok(self
+            .contracts()
             .get_contract(GetContractRequest {
                 address: Bytes::copy_from_slice(&address.0),
             })
@@ -309,7 +338,8 @@ impl Node {
 
     /// The node's status: chain id, height, parameters, validators.
     pub async fn node_status(&self) -> Result<NodeStatus, ClientError> {
-        Ok(NodeServiceClient::new(self.channel.clone())
+        Ok(self
+            .node_service()
             .get_status(GetNodeStatusRequest {})
             .await
             .map_err(|s| self.error("node status", s))?

@@ -5,8 +5,6 @@
 use std::time::{Duration, Instant};
 
 use quorate_proto::crypto::Address;
-use quorate_proto::v1::chain_service_client::ChainServiceClient;
-use quorate_proto::v1::contract_service_client::ContractServiceClient;
 use quorate_proto::v1::{BlockInfo, EventRecord, StreamBlocksRequest, StreamEventsRequest};
 use tonic::Streaming;
 
@@ -164,7 +162,9 @@ impl BlockStream {
 
     async fn try_next(&mut self) -> Result<BlockInfo, ClientError> {
         if self.open.is_none() {
-            let stream = ChainServiceClient::new(self.node.channel().clone())
+            let stream = self
+                .node
+                .chain()
                 .stream_blocks(StreamBlocksRequest {
                     from_height: self.next_height,
                     include_transactions: self.include_transactions,
@@ -268,7 +268,9 @@ impl EventStream {
 
     async fn try_next(&mut self) -> Result<EventRecord, ClientError> {
         if self.open.is_none() {
-            let stream = ContractServiceClient::new(self.node.channel().clone())
+            let stream = self
+                .node
+                .contracts()
                 .stream_events(StreamEventsRequest {
                     // The checkpoint's block again: events of it after the checkpoint may
                     // not have been delivered.

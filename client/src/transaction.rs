@@ -187,7 +187,7 @@ impl fmt::Display for Summary {
             )?,
             Some(Payload::Call(c)) => write!(
                 f,
-                "  call {}.{} with {} bytes of arguments ({}), moving {}",
+                "  call {}.{:?} with {} bytes of arguments ({}), moving {}",
                 named(&c.contract),
                 c.method,
                 c.args.len(),
@@ -212,7 +212,7 @@ impl fmt::Display for Summary {
                 }
                 Some(admin::Action::AddValidator(v)) => write!(
                     f,
-                    "  admin: add validator {} ({})",
+                    "  admin: add validator {} ({:?})",
                     hex::encode(&v.public_key),
                     v.name
                 )?,

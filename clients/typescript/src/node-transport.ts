@@ -5,7 +5,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 
 import { BadInput } from "./errors.js";
 import { Key } from "./keys.js";
-import { QuorateNode } from "./node.js";
+import { MAX_MESSAGE_BYTES, QuorateNode } from "./node.js";
 
 /** TLS to a node: the CA that signed its certificate, and for mutual TLS a client certificate
  * and key (PEM file paths). */
@@ -33,7 +33,7 @@ export function connectNode(url: string, tls?: TlsFiles, timeoutMs = 30_000): Qu
       throw new BadInput(`TLS files: ${(e as Error).message}`);
     }
   }
-  return new QuorateNode(url, createGrpcTransport({ baseUrl: url, nodeOptions }), timeoutMs);
+  return new QuorateNode(url, createGrpcTransport({ baseUrl: url, nodeOptions, readMaxBytes: MAX_MESSAGE_BYTES }), timeoutMs);
 }
 
 /** The key in the key file at `path` (`quorate keys generate`). */

@@ -21,6 +21,9 @@ import {
 } from "./gen/quorate/v1/node_pb.js";
 import { ExecStatus, type Receipt, type Transaction } from "./gen/quorate/v1/types_pb.js";
 
+/** The largest answer taken from a node (a block with its transactions may be large). */
+export const MAX_MESSAGE_BYTES = 64 << 20;
+
 /** The longest single WaitForCommit the node serves. */
 const LONGEST_WAIT_MS = 300_000;
 
@@ -44,6 +47,11 @@ export interface Checkpoint {
 /** The checkpoint of `event`. */
 export function checkpointOf(event: EventRecord): Checkpoint {
   return { height: event.height, txIndex: event.txIndex, eventIndex: event.eventIndex };
+}
+
+/** The checkpoint before every event of `height` and above. */
+export function checkpointBefore(height: bigint): Checkpoint {
+  return { height: height > 0n ? height - 1n : 0n, txIndex: 0xffffffff, eventIndex: 0xffffffff };
 }
 
 function after(a: Checkpoint, b: Checkpoint): boolean {
@@ -221,7 +229,7 @@ export class QuorateNode {
     const fromHeight = () => (at.height < 1n ? 1n : at.height);
     const open = (signal: AbortSignal) =>
       this.contracts.streamEvents({ fromHeight: fromHeight(), contract: filter.contract ?? new Uint8Array(), kind: filter.kind ?? "" }, { signal });
-    for await (const event of this.resuming(() => `events after height ${at.height}`, open, giveUpAfterMs)) {
+    for await (const event of this.resuming(() => `events after height ${at.height}`, open, giveUpAfterMs, (e) => after(checkpointOf(e), at))) {
       const here = checkpointOf(event);
       if (!after(here, at)) {
         if (here.height < fromHeight()) throw new BadAnswer(`events: asked from height ${fromHeight()}, the node sent one of height ${here.height}`);
@@ -232,7 +240,7 @@ export class QuorateNode {
     }
   }
 
-  private async *resuming<T>(what: () => string, open: (signal: AbortSignal) => AsyncIterable<T>, giveUpAfterMs: number): AsyncGenerator<T> {
+  private async *resuming<T>(what: () => string, open: (signal: AbortSignal) => AsyncIterable<T>, giveUpAfterMs: number, progress: (item: T) => boolean = () => true): AsyncGenerator<T> {
     let brokenSince: number | undefined;
     let pause = 100;
     for (;;) {
@@ -240,8 +248,11 @@ export class QuorateNode {
       let cause: ConnectError;
       try {
         for await (const item of open(abort.signal)) {
-          brokenSince = undefined;
-          pause = 100;
+          // Only an item the caller had not seen counts as the node being back.
+          if (progress(item)) {
+            brokenSince = undefined;
+            pause = 100;
+          }
           yield item;
         }
         cause = new ConnectError("the node ended the stream", Code.Unavailable);

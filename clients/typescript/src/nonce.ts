@@ -1,24 +1,37 @@
-// Nonces for one account under concurrent senders.
+// Nonces for one account under concurrent senders (the same rules as the Rust library's).
 import type { QuorateNode } from "./node.js";
 
-/** Refusals after which the node's view of the account's nonces is read again. */
-const RESYNC_ON = new Set(["NONCE_USED", "NONCE_TOO_FAR", "NONCE_PENDING"]);
+/** Refusals that say the nonce is taken: it is never handed out again. */
+const TAKEN = new Set(["NONCE_USED", "NONCE_PENDING", "DUPLICATE"]);
 
-/** Hands out the nonces of `address` to any number of concurrent tasks, one each, in order,
- * never one twice; after a refusal that says the nonces moved, the next lease reads the
- * account again. */
+/** The account's nonce source: what the manager reads its next nonce from. */
+export interface NonceSource {
+  account(address: Uint8Array): Promise<{ nextNonce: bigint }>;
+}
+
+/** Hands out the nonces of `address` to any number of concurrent tasks, one each, never one
+ * twice. A nonce whose transaction the node refused for a reason that leaves it free is given
+ * back with `refused(nonce, code)` and handed out again before any new one (a gap holds every
+ * later transaction in the mempool); `resync()` moves past nonces another sender took. */
 export class NonceManager {
   private next: bigint | undefined;
   private loading: Promise<bigint> | undefined;
+  private floor = 0n;
+  private returned: bigint[] = [];
 
   constructor(
-    private readonly node: QuorateNode,
+    private readonly node: QuorateNode | NonceSource,
     readonly address: Uint8Array,
   ) {}
 
-  /** The next nonce. */
+  /** The next nonce: one given back if any (lowest first), else a new one. */
   async lease(): Promise<bigint> {
-    while (this.next === undefined) {
+    for (;;) {
+      if (this.returned.length > 0) {
+        this.returned.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        return this.returned.shift()!;
+      }
+      if (this.next !== undefined) break;
       this.loading ??= this.node.account(this.address).then((a) => a.nextNonce);
       const loaded = this.loading;
       let value: bigint;
@@ -31,7 +44,7 @@ export class NonceManager {
       }
       // Only the first task to see this load sets it; the others take leases after it.
       if (this.loading === loaded) {
-        this.next = value;
+        this.next = value > this.floor ? value : this.floor;
         this.loading = undefined;
       }
     }
@@ -40,14 +53,18 @@ export class NonceManager {
     return nonce;
   }
 
-  /** A transaction with a leased nonce was refused with `code`. */
-  refused(code: string): void {
-    if (RESYNC_ON.has(code)) this.resync();
+  /** The transaction with the leased `nonce` was refused with `code`: a nonce the refusal says
+   * is taken stays taken; any other is given back. */
+  refused(nonce: bigint, code: string): void {
+    if (!TAKEN.has(code) && nonce >= this.floor) this.returned.push(nonce);
   }
 
-  /** Forgets what was handed out: the next lease starts from the node's next nonce. */
-  resync(): void {
-    this.next = undefined;
-    this.loading = undefined;
+  /** Moves past nonces taken elsewhere: nonces below `nextNonce` (default: the node's next
+   * nonce for the account, pending ones counted) are never handed out again. */
+  async resync(nextNonce?: bigint): Promise<void> {
+    const next = nextNonce ?? (await this.node.account(this.address)).nextNonce;
+    if (next > this.floor) this.floor = next;
+    this.returned = this.returned.filter((n) => n >= this.floor);
+    if (this.next !== undefined && this.next < this.floor) this.next = this.floor;
   }
 }

@@ -180,17 +180,32 @@ export function describe(tx: Transaction): string {
       lines.push(`  transfer ${p.value.amount} to ${toHex(p.value.to)} (memo ${JSON.stringify(new TextDecoder().decode(p.value.memo))})`);
       break;
     case "call":
-      lines.push(`  call ${toHex(p.value.contract)}.${p.value.method} with ${p.value.args.length} bytes of arguments (${toHex(p.value.args)}), moving ${p.value.value}`);
+      lines.push(`  call ${toHex(p.value.contract)}.${JSON.stringify(p.value.method)} with ${p.value.args.length} bytes of arguments (${toHex(p.value.args)}), moving ${p.value.value}`);
       break;
     case "deploy":
       lines.push(`  deploy code ${toHex(blake3(p.value.code))} (${p.value.code.length} bytes)`);
       break;
-    case "admin":
-      lines.push(`  admin: ${p.value.action.case ?? "no action"}`);
+    case "admin": {
+      const a = p.value.action;
+      if (a.case === "setTrustedDeployer") lines.push(`  admin: ${a.value.trusted ? "trust" : "distrust"} ${toHex(a.value.account)} as a trusted deployer`);
+      else if (a.case === "setAdmin") lines.push(`  admin: hand the admin role to ${toHex(a.value)}`);
+      else if (a.case === "addValidator") lines.push(`  admin: add validator ${toHex(a.value.publicKey)} (${JSON.stringify(a.value.name)})`);
+      else if (a.case === "removeValidator") lines.push(`  admin: remove validator ${toHex(a.value)}`);
+      else if (a.case === "replaceValidator") lines.push(`  admin: replace validator ${toHex(a.value.oldKey)} by ${a.value.new ? toHex(a.value.new.publicKey) : "nothing"}`);
+      else lines.push("  admin: no action");
       break;
-    case "keys":
-      lines.push(`  keys: ${p.value.change.case ?? "no change"}`);
+    }
+    case "keys": {
+      const c = p.value.change;
+      if (c.case === "addKey") lines.push(`  keys: add ${toHex(c.value.publicKey)} with weight ${c.value.weight}`);
+      else if (c.case === "removeKey") lines.push(`  keys: remove ${toHex(c.value)}`);
+      else if (c.case === "setWeight") lines.push(`  keys: weight of ${toHex(c.value.publicKey)} becomes ${c.value.weight}`);
+      else if (c.case === "setThresholds") {
+        const t = c.value;
+        lines.push(`  keys: thresholds base ${t.base}, key management ${t.keyManagement}, deploy ${t.deploy}, large transfer ${t.largeTransfer} above ${t.largeTransferAbove}, contract call ${t.contractCall}`);
+      } else lines.push("  keys: no change");
       break;
+    }
     default:
       lines.push("  no payload");
   }

@@ -11,6 +11,9 @@ from .errors import BadAnswer, BadInput, OutcomeUnknown, QueryFailed, Refused, U
 from .tx import tx_hash
 from .v1 import contract_pb2, contract_pb2_grpc, node_pb2, node_pb2_grpc, types_pb2
 
+#: The largest answer taken from a node.
+MAX_MESSAGE_BYTES = 64 << 20
+
 #: The longest single WaitForCommit the node serves (it caps the timeout at 300 s).
 LONGEST_WAIT_S = 300.0
 
@@ -69,8 +72,11 @@ class Node:
             raise BadInput(f"{url}: an https:// node needs the CA that signed its certificate")
         if tls is not None and not secure:
             raise BadInput(f"{url}: TLS given for a plaintext URL: use https://")
+        # A block with its transactions may exceed gRPC's default 4 MiB (a node sends up to
+        # its grpc.max_message_bytes, 32 MiB by default).
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
         if tls is None:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(target, options=options)
         else:
             try:
                 ca = Path(tls.ca).read_bytes()
@@ -80,7 +86,7 @@ class Node:
                 raise BadInput(f"TLS files: {e}") from e
             creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
                                                  certificate_chain=cert)
-            self._channel = grpc.secure_channel(target, creds)
+            self._channel = grpc.secure_channel(target, creds, options=options)
         self.url = url
         self.timeout_s = timeout_s
         self._tx = node_pb2_grpc.TxServiceStub(self._channel)
@@ -259,7 +265,8 @@ class Node:
                 from_height=max(1, checkpoint.height), contract=contract, kind=kind))
 
         for event in self._resuming(lambda: f"events after {checkpoint}", open_stream,
-                                    give_up_after_s):
+                                    give_up_after_s,
+                                    progress=lambda e: Checkpoint.of(e) > checkpoint):
             at = Checkpoint.of(event)
             if at <= checkpoint:
                 if at.height < max(1, checkpoint.height):
@@ -269,16 +276,17 @@ class Node:
             checkpoint = at
             yield event
 
-    def _resuming(self, what, open_stream, give_up_after_s: float):
+    def _resuming(self, what, open_stream, give_up_after_s: float, progress=lambda _: True):
         """The items of the streams `open_stream()` opens, one after another: a stream that
-        breaks (or that the node ends) is opened again after a pause that grows, until the
-        node has been away `give_up_after_s` seconds."""
+        breaks (or that the node ends) is opened again after a pause that grows, until
+        `give_up_after_s` seconds pass without `progress` (an item the caller had not seen)."""
         broken_since: float | None = None
         pause = 0.1
         while True:
             try:
                 for item in open_stream():
-                    broken_since, pause = None, 0.1
+                    if progress(item):
+                        broken_since, pause = None, 0.1
                     yield item
                 # A node that shuts down ends its streams: open it again, as for a break.
                 code, details = grpc.StatusCode.UNAVAILABLE, "the node ended the stream"
@@ -310,3 +318,8 @@ class Checkpoint:
     def of(cls, event: contract_pb2.EventRecord) -> "Checkpoint":
         """The checkpoint of `event`."""
         return cls(event.height, event.tx_index, event.event_index)
+
+    @classmethod
+    def before_height(cls, height: int) -> "Checkpoint":
+        """The checkpoint before every event of `height` and above."""
+        return cls(max(0, height - 1), 2**32 - 1, 2**32 - 1)

@@ -9,6 +9,9 @@ from .v1 import types_pb2 as pb
 
 TX_SIGN_DOMAIN = b"quorate/v1/tx\0"
 
+#: The largest transaction read from text (the node's own limit is lower).
+MAX_TX_BYTES = 4 << 20
+
 
 def tx_hash(body_bytes: bytes) -> bytes:
     """The transaction hash: blake3 of the encoded body (32 bytes)."""
@@ -137,6 +140,8 @@ def to_text(transaction: pb.Transaction) -> str:
 
 def from_text(text: str) -> pb.Transaction:
     """The transaction `text` holds (`to_text`'s form), its body checked to decode."""
+    if len(text) > 2 * MAX_TX_BYTES + 64:
+        raise BadInput(f"{len(text)} characters: a transaction is at most {MAX_TX_BYTES} bytes")
     try:
         tx = pb.Transaction.FromString(bytes.fromhex(text.strip()))
         pb.TxBody.FromString(tx.body)
