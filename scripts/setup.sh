@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Quorate needs on a fresh Debian/Ubuntu machine: clang and libclang
 # (RocksDB's bindings), protoc (the .proto files), a Rust toolchain's components and the
-# wasm32 target (contracts), and the Python gRPC packages of the client examples.
+# wasm32 target (contracts), Python's venv and Node.js for the client libraries.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -36,15 +36,6 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   echo "setup: adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown >/dev/null
-fi
-# The Python client examples the tests run (clients/python).
-if command -v python3 >/dev/null 2>&1 \
-  && ! python3 -c "import grpc, grpc_tools, grpc_health, blake3, cryptography" >/dev/null 2>&1; then
-  echo "setup: installing the Python packages of clients/python"
-  python3 -m pip install -q --disable-pip-version-check \
-    -r "$(dirname "$0")/../clients/python/requirements.txt" 2>&1 | grep -v "as the 'root' user" || true
-  python3 -c "import grpc, grpc_tools, grpc_health, blake3, cryptography" \
-    || { echo "setup: the Python packages did not install" >&2; exit 1; }
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then

@@ -14,6 +14,14 @@ for patch in scripts/defects/*.patch; do
 done
 log=$(mktemp)
 trap 'rm -f "$log" "$log.py" "$log.ts"' EXIT
+# The Python library, installed into a virtual environment of its own (its stubs are generated
+# from proto/ at install): the Rust tests run its examples (clients/python/*.py) with it.
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+venv="$target/py-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check ./clients/python pytest==8.4.2 2>&1 | grep -v "as the 'root' user" || true
+rm -rf clients/python/build clients/python/src/*.egg-info
+export QUORATE_PYTHON="$venv/bin/python"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # Byzantine validators against real processes: the node built with its test-only feature.
 cargo test -p quorate-cli --features byzantine --test byzantine --locked 2>&1 | tee -a "$log"
@@ -22,17 +30,11 @@ cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee 
 # The TypeScript library (clients/typescript): dependencies from its lock file; `npm ci` runs
 # its prepare script, which generates the protobuf code from proto/ and compiles it; tested
 # with node:test against `quorate dev`.
-target="${CARGO_TARGET_DIR:-$PWD/target}"
 (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
 (cd clients/typescript && QUORATE_BIN="$target/debug/quorate" npm test --silent) 2>&1 | tee "$log.ts"
 awk '/^# pass / { p = $3 } /^# fail / { f = $3 }
   END { printf "test result: typescript. %d passed; %d failed\n", p, f }' "$log.ts" | tee -a "$log"
-# The Python library (clients/python): installed into a virtual environment of its own (its
-# stubs are generated from proto/ at install), tested with pytest against `quorate dev`.
-venv="$target/py-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check ./clients/python pytest==8.4.2 2>&1 | grep -v "as the 'root' user" || true
-rm -rf clients/python/build clients/python/src/*.egg-info
+# The Python library (clients/python), tested with pytest against `quorate dev`.
 QUORATE_REQUIRE_TS=1 QUORATE_BIN="$target/debug/quorate" "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests 2>&1 | tee "$log.py"
 # Its totals, in cargo's words, for the sum below.
 awk '/ (passed|failed)/ { p = f = 0

@@ -154,11 +154,11 @@ fn python_status(node: &str, extra: &[&str]) -> (i32, String, String) {
         "/../clients/python/node_status.py"
     );
     output(
-        std::process::Command::new("python3")
+        std::process::Command::new(common::python())
             .arg(script)
             .args(["--node", node, "--timeout", "10"])
             .args(extra),
-        "python3 (scripts/setup.sh installs its gRPC packages)",
+        "python with the quorate package (scripts/test.sh installs it)",
     )
 }
 

@@ -376,7 +376,7 @@ fn multi_key_accounts_from_the_cli() {
             "/../clients/python/multisig_transfer.py"
         );
         let grpc = node.url.trim_start_matches("http://");
-        let out = std::process::Command::new("python3")
+        let out = std::process::Command::new(common::python())
             .args([
                 script,
                 "--node",
@@ -391,7 +391,7 @@ fn multi_key_accounts_from_the_cli() {
             .args(["--to", &to, "--amount", "7"])
             .args(extra)
             .output()
-            .expect("python3 (scripts/setup.sh installs its packages)");
+            .expect("python with the quorate package (scripts/test.sh installs it)");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

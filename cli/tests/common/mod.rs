@@ -15,6 +15,26 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_quorate"))
 }
 
+/// The Python that has the `quorate` package (clients/python) installed, for the examples in
+/// clients/python: `QUORATE_PYTHON`, else the test command's virtual environment
+/// (`<target>/py-venv`, which scripts/test.sh fills before the Rust tests run).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("QUORATE_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")),
+        PathBuf::from,
+    );
+    let venv = target.join("py-venv").join("bin").join("python");
+    assert!(
+        venv.exists(),
+        "no Python with the quorate package at {}: run scripts/test.sh, or set QUORATE_PYTHON to a python that has `pip install ./clients/python`",
+        venv.display()
+    );
+    venv
+}
+
 /// A `quorate dev` process.
 pub struct DevNode {
     pub child: Child,

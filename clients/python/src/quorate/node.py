@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .errors import BadAnswer, BadInput, OutcomeUnknown, QueryFailed, Refused, Unreachable
 from .tx import tx_hash
@@ -93,6 +94,7 @@ class Node:
         self._chain = node_pb2_grpc.ChainServiceStub(self._channel)
         self._node = node_pb2_grpc.NodeServiceStub(self._channel)
         self._contracts = contract_pb2_grpc.ContractServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
 
     @staticmethod
     def _target(url: str) -> tuple[str, bool]:
@@ -126,6 +128,12 @@ class Node:
     def status(self) -> node_pb2.NodeStatus:
         """The node's status: chain id, height, parameters, validators."""
         return self._call("node status", self._node.GetStatus, node_pb2.GetNodeStatusRequest())
+
+    def health(self) -> str:
+        """The node's health: SERVING when it commits at the head with a quorum of validators
+        in reach, NOT_SERVING while it catches up or lacks a quorum."""
+        answer = self._call("health", self._health.Check, health_pb2.HealthCheckRequest(service=""))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
 
     def account(self, address: bytes) -> node_pb2.GetAccountResponse:
         """An account: balance, committed nonce, next nonce (counting pending transactions),
