@@ -378,3 +378,40 @@ fn the_conformance_vectors_are_the_nodes_rules() {
         "clients/vectors.json differs from the node's rules: if the rules changed on purpose, write it again with QUORATE_WRITE_VECTORS=1 and check every library"
     );
 }
+
+/// Review finding H2: a node may not leave out, or replace, a set change the verifier proved
+/// before (asked for the set at a later height).
+#[test]
+fn a_verifier_refuses_changes_that_leave_out_or_replace_one_it_proved() {
+    let genesis_seeds = [11u8, 12, 13, 14];
+    let changed_seeds = [11u8, 12, 13, 15];
+    let changed = ValidatorSet::from_entries(&entries(&changed_seeds)).expect("set");
+    let good = change(5, &changed_seeds, &changed, &[(0, 11), (1, 12), (2, 13)]);
+    let mut verifier = ChainVerifier::new(&quorate_genesis::Genesis {
+        chain_id: CHAIN.into(),
+        validators: genesis_seeds
+            .iter()
+            .map(|&s| quorate_genesis::GenesisValidator {
+                name: format!("validator-{s}"),
+                public_key: key(s).public().to_hex(),
+            })
+            .collect(),
+        ..quorate_genesis::build_dev_genesis()
+    });
+    assert_eq!(
+        verifier.prove_set(std::slice::from_ref(&good), 7),
+        Ok(changed.clone())
+    );
+    // The same chain again, and a later height: fine.
+    assert_eq!(
+        verifier.prove_set(std::slice::from_ref(&good), 9),
+        Ok(changed)
+    );
+    // Without it, the genesis set would be "in force" at 9: refused.
+    assert_eq!(
+        verifier.prove_set(&[], 9),
+        Err(VerifyError::OmittedChange(5))
+    );
+    // Below the change, nothing is left out.
+    assert!(verifier.prove_set(&[], 4).is_ok());
+}

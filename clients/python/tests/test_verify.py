@@ -71,3 +71,17 @@ def test_a_dev_nodes_blocks_verify_against_its_genesis_and_a_forgery_is_refused(
         verify.verify_block("quorate-dev", verifier.genesis_keys, forged)
     assert refused.value.kind == "bad_signature"
     client.close()
+
+
+def test_a_verifier_refuses_changes_that_leave_out_one_it_proved(vectors):
+    genesis = [bytes.fromhex(k) for k in vectors["genesis_validators"]]
+    changes = [types_pb2.ValidatorSetChange.FromString(bytes.fromhex(c))
+               for c in vectors["set_changes"]]
+    verifier = quorate.ChainVerifier(vectors["chain_id"], genesis)
+    changed = verifier.prove_set(changes, 7)
+    assert changed != genesis
+    assert verifier.prove_set(changes, 9) == changed
+    with pytest.raises(quorate.VerifyError) as refused:
+        verifier.prove_set([], 9)
+    assert refused.value.kind == "set_change"
+    assert verifier.prove_set([], 4) == genesis

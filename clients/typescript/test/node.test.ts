@@ -83,7 +83,7 @@ test("blocks verify against the genesis file; a forged certificate is refused", 
   assert.throws(() => verifyBlock("quorate-dev", verifier.genesisKeys, forged), (e: unknown) => e instanceof VerifyError && e.kind === "bad_signature");
 });
 
-test("an event stream resumes across a node restart from its checkpoint", async () => {
+test("block and event streams resume across a node restart from their checkpoints", async () => {
   const home = mkdtempSync(join(tmpdir(), "quorate-ts-events-"));
   const addr = `127.0.0.1:${await freePort()}`;
   let own = await DevNode.start(home, addr);
@@ -96,15 +96,21 @@ test("an event stream resumes across a node restart from its checkpoint", async 
       return node.submitAndWait(tx.sign(body, key));
     };
     const events = node.events({ contract: remittance.address, kind: "deposited" });
+    const blocks = node.blocks(1n);
+    const heights: bigint[] = [];
     const sent = [];
     for (let n = 0n; n < 3n; n++) sent.push(await deposit(n, 10n + n));
     const seen = [];
     for (let i = 0; i < 3; i++) seen.push((await events.next()).value!);
     const saved = checkpointOf(seen[2]);
+    while ((heights.at(-1) ?? 0n) < sent[2].height) heights.push((await blocks.next()).value!.header!.height);
     await own.stop();
     own = await DevNode.start(home, addr);
     for (let n = 3n; n < 6n; n++) sent.push(await deposit(n, 10n + n));
     for (let i = 0; i < 3; i++) seen.push((await events.next()).value!);
+    while ((heights.at(-1) ?? 0n) < sent[5].height) heights.push((await blocks.next()).value!.header!.height);
+    assert.deepEqual(heights, Array.from({ length: Number(sent[5].height) }, (_, i) => BigInt(i + 1)), "every block once, in order, across the restart");
+    await blocks.return(undefined);
     assert.deepEqual(seen.map((e) => toHex(e.txHash)), sent.map((o) => toHex(o.txHash)), "each once, in order");
     assert.deepEqual(sent.map((o) => remittance.result("deposit", o.receipt.returnData).amount), [10n, 11n, 12n, 13n, 14n, 15n]);
     const later = node.events({ contract: remittance.address }, saved);

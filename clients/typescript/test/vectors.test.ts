@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 
 import {
-  contractAddress, followSetChanges, fromHex, Key, KeySet, systemContract, systemContractAddress,
+  ChainVerifier, contractAddress, followSetChanges, fromHex, Key, KeySet, systemContract, systemContractAddress,
   toHex, tx, verifyBlock, VerifyError,
 } from "../src/index.js";
 import { BlockInfoSchema } from "../src/gen/quorate/v1/node_pb.js";
@@ -85,4 +85,16 @@ test("tampered set-change chains", () => {
   const v = vectors.verification;
   const genesis = v.genesis_validators.map(fromHex);
   for (const c of v.set_change_chains) assert.equal(outcome(genesis, c.changes, c.block_info), c.expect, c.about);
+});
+
+test("a verifier refuses changes that leave out one it proved", () => {
+  const v = vectors.verification;
+  const genesis = v.genesis_validators.map(fromHex);
+  const changes = v.set_changes.map((c: string) => fromBinary(ValidatorSetChangeSchema, fromHex(c)));
+  const verifier = new ChainVerifier(v.chain_id, genesis);
+  const changed = verifier.proveSet(changes, 7n);
+  assert.notDeepEqual(changed, genesis);
+  assert.deepEqual(verifier.proveSet(changes, 9n), changed);
+  assert.throws(() => verifier.proveSet([], 9n), (e: unknown) => e instanceof VerifyError && e.kind === "set_change");
+  assert.deepEqual(verifier.proveSet([], 4n), genesis);
 });
