@@ -182,6 +182,21 @@ fn change(
     }
 }
 
+/// A verifier trusting a genesis of the validators `seeds` on the vectors' chain.
+fn verifier_of(seeds: &[u8]) -> ChainVerifier {
+    ChainVerifier::new(&quorate_genesis::Genesis {
+        chain_id: CHAIN.into(),
+        validators: seeds
+            .iter()
+            .map(|&s| quorate_genesis::GenesisValidator {
+                name: format!("validator-{s}"),
+                public_key: key(s).public().to_hex(),
+            })
+            .collect(),
+        ..quorate_genesis::build_dev_genesis()
+    })
+}
+
 /// How a library reports the outcome of checking a block: "ok" or the kind of refusal.
 fn outcome(result: Result<(), VerifyError>) -> &'static str {
     match result {
@@ -332,17 +347,7 @@ fn verification() -> Value {
 
     // Every outcome, checked against this library.
     let verify = |changes: &[ValidatorSetChange], b: &BlockInfo| -> Result<(), VerifyError> {
-        let mut verifier = ChainVerifier::new(&quorate_genesis::Genesis {
-            chain_id: CHAIN.into(),
-            validators: genesis_seeds
-                .iter()
-                .map(|&s| quorate_genesis::GenesisValidator {
-                    name: format!("validator-{s}"),
-                    public_key: key(s).public().to_hex(),
-                })
-                .collect(),
-            ..quorate_genesis::build_dev_genesis()
-        });
+        let mut verifier = verifier_of(&genesis_seeds);
         // The height the signed bytes hold, not the node's decoding.
         let height = BlockHeader::decode(b.header_bytes.as_ref()).map_or(0, |h| h.height);
         let set = verifier.prove_set(changes, height)?;
@@ -387,17 +392,7 @@ fn a_verifier_refuses_changes_that_leave_out_or_replace_one_it_proved() {
     let changed_seeds = [11u8, 12, 13, 15];
     let changed = ValidatorSet::from_entries(&entries(&changed_seeds)).expect("set");
     let good = change(5, &changed_seeds, &changed, &[(0, 11), (1, 12), (2, 13)]);
-    let mut verifier = ChainVerifier::new(&quorate_genesis::Genesis {
-        chain_id: CHAIN.into(),
-        validators: genesis_seeds
-            .iter()
-            .map(|&s| quorate_genesis::GenesisValidator {
-                name: format!("validator-{s}"),
-                public_key: key(s).public().to_hex(),
-            })
-            .collect(),
-        ..quorate_genesis::build_dev_genesis()
-    });
+    let mut verifier = verifier_of(&genesis_seeds);
     assert_eq!(
         verifier.prove_set(std::slice::from_ref(&good), 7),
         Ok(changed.clone())
