@@ -66,22 +66,32 @@ def test_an_unreachable_node_is_named_with_a_fix():
         assert "check the node runs" in e.value.fix
 
 
-def test_concurrent_senders_share_one_account_through_the_nonce_manager(dev):
+def test_twenty_threads_of_one_account_send_a_thousand_transfers_without_gap_or_reuse(dev):
+    """Issue 26: 1,000 transfers from 20 concurrent threads through the nonce manager, each
+    committed once, in its own place, and the account's nonce moved by exactly 1,000."""
     with quorate.Node(dev.url) as node:
         status = node.status()
         sender, receiver = funded(dev, 2), quorate.Key.generate()
+        start = node.account(sender.address).next_nonce
         nonces = quorate.NonceManager(node, sender.address)
 
         def send(_):
-            body = tx.transfer(status.chain_id, sender.address, nonces.lease(),
-                               status.params.transfer_fuel, receiver.address, 1)
-            return node.submit_and_wait(tx.sign(body, sender), timeout_s=120)
+            hashes = []
+            for _ in range(50):
+                nonce = nonces.lease()
+                body = tx.transfer(status.chain_id, sender.address, nonce,
+                                   status.params.transfer_fuel, receiver.address, 1)
+                hashes.append(node.submit(tx.sign(body, sender)))
+            return hashes
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            outcomes = list(pool.map(send, range(40)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+            hashes = [h for batch in pool.map(send, range(20)) for h in batch]
+        assert len(set(hashes)) == 1_000
+        outcomes = [node.wait(h, timeout_s=120) for h in hashes]
         assert all(o.succeeded for o in outcomes)
-        assert len({o.tx_hash for o in outcomes}) == 40
-        assert node.account(receiver.address).account.balance == 40
+        assert len({(o.height, o.index) for o in outcomes}) == 1_000, "each in its own place"
+        assert node.account(sender.address).account.nonce == start + 1_000
+        assert node.account(receiver.address).account.balance == 1_000
 
 
 def test_a_two_of_three_account_is_co_signed_through_bytes(dev):
