@@ -30,14 +30,17 @@ node_pid=""
 cleanup() { [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
-"$bin" genesis new --out "$work/chain" --accounts $((3 * clients + 1)) --grpc-port "$port" \
+"$bin" genesis new --out "$work/chain" --accounts $((4 * clients + 1)) --grpc-port "$port" \
   --p2p-port $((port + 1)) >/dev/null
-# Rust's load generator takes account-0 (admin) and account-1.. as its senders; the libraries
-# take the next groups, renamed from account-1 in their own folders.
-for lib in python typescript; do mkdir -p "$work/$lib"; done
-for i in $(seq 1 "$clients"); do
-  ln -s "$work/chain/keys/account-$((clients + i)).json" "$work/python/account-$i.json"
-  ln -s "$work/chain/keys/account-$((2 * clients + i)).json" "$work/typescript/account-$i.json"
+# Each run has its own group of senders, renamed account-1.. in a folder of its own (the Rust
+# load generator also takes account-0, the chain's admin).
+groups=(rust python typescript rust-again)
+for g in "${!groups[@]}"; do
+  mkdir -p "$work/${groups[$g]}"
+  ln -s "$work/chain/keys/account-0.json" "$work/${groups[$g]}/account-0.json"
+  for i in $(seq 1 "$clients"); do
+    ln -s "$work/chain/keys/account-$((g * clients + i)).json" "$work/${groups[$g]}/account-$i.json"
+  done
 done
 "$bin" node run --home "$work/chain/node-0" >"$work/node.log" 2>&1 &
 node_pid=$!
@@ -45,12 +48,12 @@ url="http://127.0.0.1:$port"
 for _ in $(seq 1 60); do "$bin" health --node "$url" >/dev/null 2>&1 && break; sleep 1; done
 
 rust() {
-  "$bin" bench --node "$url" --keys "$work/chain/keys" --senders "$clients" --clients "$clients" \
+  "$bin" bench --node "$url" --keys "$work/$1" --senders "$clients" --clients "$clients" \
     --batch 1 --txs "$txs" --json 2>/dev/null |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({"library": "rust (quorate bench)", "clients": r["clients"], "txs": r["committed"], "commit_s": round(r["duration_s"], 3), "tx_per_s": round(r["committed_tps"], 1), "latency_ms": r["latency"]}))'
 }
 echo "one validator, $clients concurrent senders, one transaction per call, $txs transfers each run ($(nproc) cores, $(date -u +%Y-%m-%d))"
-rust
+rust rust
 "$venv/bin/python" clients/python/bench/single_calls.py --node "$url" --keys "$work/python" --clients "$clients" --txs "$txs"
 node clients/typescript/dist/bench/single-calls.js --node "$url" --keys "$work/typescript" --clients "$clients" --txs "$txs"
-rust
+rust rust-again

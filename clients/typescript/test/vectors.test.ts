@@ -98,3 +98,11 @@ test("a verifier refuses changes that leave out one it proved", () => {
   assert.throws(() => verifier.proveSet([], 9n), (e: unknown) => e instanceof VerifyError && e.kind === "set_change");
   assert.deepEqual(verifier.proveSet([], 4n), genesis);
 });
+
+test("Node's OpenSSL signing gives the vectors' signatures too", async () => {
+  await import("../src/node-transport.js"); // installs OpenSSL's signer
+  const v = vectors.transfer;
+  const sender = new Key(fromHex(v.signer_seed));
+  const body = tx.transfer({ chainId: v.chain_id, signer: sender.address, nonce: v.nonce, fuelLimit: v.fuel_limit }, fromHex(v.to), v.amount, fromHex(v.memo));
+  assert.equal(toHex(tx.sign(body, sender).signature), v.signature);
+});
