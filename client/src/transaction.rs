@@ -8,7 +8,10 @@ use bytes::Bytes;
 use prost::Message as _;
 use quorate_proto::crypto::{verify_strict, Address, Hash32, PublicKey};
 use quorate_proto::tx::{signing_message, tx_hash, DecodedTx};
-use quorate_proto::v1::{admin, key_change, tx_body::Payload, Call, Transaction, Transfer, TxBody};
+use quorate_proto::v1::{
+    admin, key_change, tx_body::Payload, Admin, Call, KeyChange, ReplaceValidator,
+    SetTrustedDeployer, Thresholds, Transaction, Transfer, TxBody, ValidatorEntry, WeightedKey,
+};
 use quorate_proto::Keypair;
 
 use crate::error::ClientError;
@@ -41,6 +44,86 @@ pub fn deploy(code: Vec<u8>, init_args: Vec<u8>) -> Payload {
         code: code.into(),
         init_args: init_args.into(),
         ..Default::default()
+    })
+}
+
+/// Adds `public_key` with `weight` to the signing account's keys.
+pub fn add_key(public_key: &PublicKey, weight: u32) -> Payload {
+    key_change(key_change::Change::AddKey(WeightedKey {
+        public_key: Bytes::copy_from_slice(&public_key.0),
+        weight,
+    }))
+}
+
+/// Removes `public_key` from the signing account's keys.
+pub fn remove_key(public_key: &PublicKey) -> Payload {
+    key_change(key_change::Change::RemoveKey(Bytes::copy_from_slice(
+        &public_key.0,
+    )))
+}
+
+/// Gives `public_key`, a key of the account, the weight `weight`.
+pub fn set_weight(public_key: &PublicKey, weight: u32) -> Payload {
+    key_change(key_change::Change::SetWeight(WeightedKey {
+        public_key: Bytes::copy_from_slice(&public_key.0),
+        weight,
+    }))
+}
+
+/// Replaces the account's thresholds.
+pub fn set_thresholds(thresholds: Thresholds) -> Payload {
+    key_change(key_change::Change::SetThresholds(thresholds))
+}
+
+fn key_change(change: key_change::Change) -> Payload {
+    Payload::Keys(KeyChange {
+        change: Some(change),
+    })
+}
+
+/// Admin (the chain's admin account only): allows or stops `account` deploying precompiled
+/// machine code.
+pub fn set_trusted_deployer(account: Address, trusted: bool) -> Payload {
+    admin_action(admin::Action::SetTrustedDeployer(SetTrustedDeployer {
+        account: Bytes::copy_from_slice(&account.0),
+        trusted,
+    }))
+}
+
+/// Admin: hands the admin role to `to`.
+pub fn set_admin(to: Address) -> Payload {
+    admin_action(admin::Action::SetAdmin(Bytes::copy_from_slice(&to.0)))
+}
+
+/// Admin: adds a validator at the end of the set (in force some heights later).
+pub fn add_validator(public_key: &PublicKey, name: &str) -> Payload {
+    admin_action(admin::Action::AddValidator(ValidatorEntry {
+        public_key: Bytes::copy_from_slice(&public_key.0),
+        name: name.to_owned(),
+    }))
+}
+
+/// Admin: removes the validator with `public_key`.
+pub fn remove_validator(public_key: &PublicKey) -> Payload {
+    admin_action(admin::Action::RemoveValidator(Bytes::copy_from_slice(
+        &public_key.0,
+    )))
+}
+
+/// Admin: puts `new` (with `name`) in the place of the validator `old`.
+pub fn replace_validator(old: &PublicKey, new: &PublicKey, name: &str) -> Payload {
+    admin_action(admin::Action::ReplaceValidator(ReplaceValidator {
+        old_key: Bytes::copy_from_slice(&old.0),
+        new: Some(ValidatorEntry {
+            public_key: Bytes::copy_from_slice(&new.0),
+            name: name.to_owned(),
+        }),
+    }))
+}
+
+fn admin_action(action: admin::Action) -> Payload {
+    Payload::Admin(Admin {
+        action: Some(action),
     })
 }
 

@@ -75,6 +75,7 @@ fn vectors() -> Value {
     json!({
         "about": "Computed by client/tests/vectors.rs from quorate-proto; every client library checks them.",
         "verification": verification(),
+        "bodies": bodies(),
         "system_contracts": quorate_genesis::system::SYSTEM_CONTRACTS.iter().map(|c| json!({
             "name": c.name, "address": hex::encode(c.address().0),
         })).collect::<Vec<_>>(),
@@ -106,6 +107,100 @@ fn vectors() -> Value {
 }
 
 const CHAIN: &str = "vectors-chain";
+
+/// One body of each kind, built with this library's builders, with what each library needs to
+/// build it again: every library must produce the same bytes.
+fn bodies() -> Value {
+    use quorate_client::system::remittance;
+    use quorate_client::transaction as t;
+    let signer = key(1).address();
+    let (k2, k3) = (key(2).public(), key(3).public());
+    let thresholds = Thresholds {
+        base: 2,
+        key_management: 3,
+        deploy: 1,
+        large_transfer_above: 1_000,
+        large_transfer: 3,
+        contract_call: 2,
+    };
+    let code: Vec<u8> = (0u8..64).collect();
+    let deposit = remittance::DepositArgs {
+        entry: "rent".into(),
+    };
+    let cases: Vec<(&str, Value, quorate_proto::v1::tx_body::Payload)> = vec![
+        (
+            "call",
+            json!({"contract": hex::encode(remittance::DEPOSIT.address().0), "method": "deposit", "args": hex::encode(deposit.encode_to_vec()), "value": 100}),
+            remittance::DEPOSIT.call(&deposit, 100),
+        ),
+        (
+            "system_call",
+            json!({"contract": "remittance", "method": "deposit", "fields": {"entry": "rent"}, "value": 100}),
+            remittance::DEPOSIT.call(&deposit, 100),
+        ),
+        (
+            "deploy",
+            json!({"code": hex::encode(&code), "init_args": "0a01"}),
+            t::deploy(code.clone(), vec![0x0a, 0x01]),
+        ),
+        (
+            "add_key",
+            json!({"public_key": k2.to_hex(), "weight": 2}),
+            t::add_key(&k2, 2),
+        ),
+        (
+            "remove_key",
+            json!({"public_key": k3.to_hex()}),
+            t::remove_key(&k3),
+        ),
+        (
+            "set_weight",
+            json!({"public_key": k2.to_hex(), "weight": 3}),
+            t::set_weight(&k2, 3),
+        ),
+        (
+            "set_thresholds",
+            json!({"base": 2, "key_management": 3, "deploy": 1, "large_transfer_above": 1000, "large_transfer": 3, "contract_call": 2}),
+            t::set_thresholds(thresholds),
+        ),
+        (
+            "set_trusted_deployer",
+            json!({"account": hex::encode(key(2).address().0), "trusted": true}),
+            t::set_trusted_deployer(key(2).address(), true),
+        ),
+        (
+            "set_admin",
+            json!({"to": hex::encode(key(3).address().0)}),
+            t::set_admin(key(3).address()),
+        ),
+        (
+            "add_validator",
+            json!({"public_key": k2.to_hex(), "name": "v-new"}),
+            t::add_validator(&k2, "v-new"),
+        ),
+        (
+            "remove_validator",
+            json!({"public_key": k3.to_hex()}),
+            t::remove_validator(&k3),
+        ),
+        (
+            "replace_validator",
+            json!({"old": k3.to_hex(), "new": k2.to_hex(), "name": "v-repl"}),
+            t::replace_validator(&k3, &k2, "v-repl"),
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(kind, fields, payload)| {
+            let body = t::body(CHAIN, signer, 3, 5_000_000, payload);
+            json!({
+                "kind": kind, "fields": fields, "chain_id": CHAIN,
+                "signer": hex::encode(signer.0), "nonce": 3, "fuel_limit": 5_000_000,
+                "body_bytes": hex::encode(body.encode_to_vec()),
+            })
+        })
+        .collect()
+}
 
 /// A block at `height` carrying `txs`, whose header names `next_set` for the next height.
 fn header(height: u64, txs: &[Transaction], next_set: &ValidatorSet) -> BlockHeader {

@@ -59,3 +59,36 @@ def test_system_and_deployed_contract_addresses(vectors):
         assert quorate.system.contract(v["name"]).address.hex() == v["address"]
     c = vectors["contract_address"]
     assert quorate.contract_address(bytes.fromhex(c["deployer"]), c["nonce"]).hex() == c["address"]
+
+
+def test_every_kind_of_body(vectors):
+    assert len(vectors["bodies"]) == 12
+    for v in vectors["bodies"]:
+        f, kind = v["fields"], v["kind"]
+        common = (v["chain_id"], bytes.fromhex(v["signer"]), v["nonce"], v["fuel_limit"])
+        h = bytes.fromhex
+        if kind == "call":
+            b = tx.call(*common, h(f["contract"]), f["method"], h(f["args"]), f["value"])
+        elif kind == "system_call":
+            c = quorate.system.contract(f["contract"])
+            b = tx.body(*common)
+            b.call.CopyFrom(c.call(f["method"], c.args(f["method"], **f["fields"]), f["value"]))
+        elif kind == "deploy":
+            b = tx.deploy(*common, h(f["code"]), h(f["init_args"]))
+        elif kind in ("add_key", "set_weight"):
+            b = getattr(tx, kind)(*common, h(f["public_key"]), f["weight"])
+        elif kind in ("remove_key", "remove_validator"):
+            b = getattr(tx, kind)(*common, h(f["public_key"]))
+        elif kind == "set_thresholds":
+            b = tx.set_thresholds(*common, quorate.Thresholds(**f))
+        elif kind == "set_trusted_deployer":
+            b = tx.set_trusted_deployer(*common, h(f["account"]), f["trusted"])
+        elif kind == "set_admin":
+            b = tx.set_admin(*common, h(f["to"]))
+        elif kind == "add_validator":
+            b = tx.add_validator(*common, h(f["public_key"]), f["name"])
+        elif kind == "replace_validator":
+            b = tx.replace_validator(*common, h(f["old"]), h(f["new"]), f["name"])
+        else:
+            raise AssertionError(f"no builder for {kind}")
+        assert b.SerializeToString().hex() == v["body_bytes"], kind

@@ -5,10 +5,19 @@ import { blake3 } from "@noble/hashes/blake3.js";
 
 import { concat, equal, fromHex, toHex, utf8 } from "./bytes.js";
 import { BadInput } from "./errors.js";
-import { addressOf, derive, type Key, type KeySet, verifySignature } from "./keys.js";
+import { addressOf, derive, type Key, type KeySet, type Thresholds, verifySignature } from "./keys.js";
 import {
+  type Admin,
+  AdminSchema,
   CallSchema,
   type Call,
+  type KeyChange,
+  KeyChangeSchema,
+  ReplaceValidatorSchema,
+  SetTrustedDeployerSchema,
+  ThresholdsSchema,
+  ValidatorEntrySchema,
+  WeightedKeySchema,
   CosignatureSchema,
   type Transaction,
   TransactionSchema,
@@ -215,3 +224,69 @@ export function describe(tx: Transaction): string {
 }
 
 export { addressOf };
+
+function withKeys(f: BodyFields, change: KeyChange["change"]): TxBody {
+  const body = base(f);
+  body.payload = { case: "keys", value: create(KeyChangeSchema, { change }) };
+  return body;
+}
+
+/** Adds `publicKey` with `weight` to the signing account's keys. */
+export function addKey(f: BodyFields, publicKey: Uint8Array, weight: number): TxBody {
+  return withKeys(f, { case: "addKey", value: create(WeightedKeySchema, { publicKey, weight }) });
+}
+
+/** Removes `publicKey` from the signing account's keys. */
+export function removeKey(f: BodyFields, publicKey: Uint8Array): TxBody {
+  return withKeys(f, { case: "removeKey", value: publicKey });
+}
+
+/** Gives `publicKey`, a key of the account, the weight `weight`. */
+export function setWeight(f: BodyFields, publicKey: Uint8Array, weight: number): TxBody {
+  return withKeys(f, { case: "setWeight", value: create(WeightedKeySchema, { publicKey, weight }) });
+}
+
+/** Replaces the account's thresholds. */
+export function setThresholds(f: BodyFields, t: Thresholds): TxBody {
+  return withKeys(f, {
+    case: "setThresholds",
+    value: create(ThresholdsSchema, {
+      base: t.base, keyManagement: t.keyManagement, deploy: t.deploy ?? 0,
+      largeTransferAbove: t.largeTransferAbove ?? 0n, largeTransfer: t.largeTransfer ?? 0, contractCall: t.contractCall ?? 0,
+    }),
+  });
+}
+
+function withAdmin(f: BodyFields, action: Admin["action"]): TxBody {
+  const body = base(f);
+  body.payload = { case: "admin", value: create(AdminSchema, { action }) };
+  return body;
+}
+
+/** Admin: allows or stops `account` deploying precompiled machine code. */
+export function setTrustedDeployer(f: BodyFields, account: Uint8Array, trusted: boolean): TxBody {
+  return withAdmin(f, { case: "setTrustedDeployer", value: create(SetTrustedDeployerSchema, { account: address(account, "account"), trusted }) });
+}
+
+/** Admin: hands the admin role to `to`. */
+export function setAdmin(f: BodyFields, to: Uint8Array): TxBody {
+  return withAdmin(f, { case: "setAdmin", value: address(to, "admin") });
+}
+
+/** Admin: adds a validator at the end of the set (in force some heights later). */
+export function addValidator(f: BodyFields, publicKey: Uint8Array, name: string): TxBody {
+  return withAdmin(f, { case: "addValidator", value: create(ValidatorEntrySchema, { publicKey, name }) });
+}
+
+/** Admin: removes the validator with `publicKey`. */
+export function removeValidator(f: BodyFields, publicKey: Uint8Array): TxBody {
+  return withAdmin(f, { case: "removeValidator", value: publicKey });
+}
+
+/** Admin: puts `newKey` (with `name`) in the place of the validator `oldKey`. */
+export function replaceValidator(f: BodyFields, oldKey: Uint8Array, newKey: Uint8Array, name: string): TxBody {
+  return withAdmin(f, {
+    case: "replaceValidator",
+    value: create(ReplaceValidatorSchema, { oldKey, new: create(ValidatorEntrySchema, { publicKey: newKey, name }) }),
+  });
+}

@@ -4,14 +4,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 
 import {
   ChainVerifier, contractAddress, followSetChanges, fromHex, Key, KeySet, systemContract, systemContractAddress,
   toHex, tx, verifyBlock, VerifyError,
 } from "../src/index.js";
 import { BlockInfoSchema } from "../src/gen/quorate/v1/node_pb.js";
-import { BlockHeaderSchema, ValidatorSetChangeSchema } from "../src/gen/quorate/v1/types_pb.js";
+import { BlockHeaderSchema, TxBodySchema, ValidatorSetChangeSchema } from "../src/gen/quorate/v1/types_pb.js";
 
 const vectors = JSON.parse(readFileSync(join(resolve(import.meta.dirname, "..", "..", ".."), "vectors.json"), "utf8"));
 
@@ -105,4 +105,29 @@ test("Node's OpenSSL signing gives the vectors' signatures too", async () => {
   const sender = new Key(fromHex(v.signer_seed));
   const body = tx.transfer({ chainId: v.chain_id, signer: sender.address, nonce: v.nonce, fuelLimit: v.fuel_limit }, fromHex(v.to), v.amount, fromHex(v.memo));
   assert.equal(toHex(tx.sign(body, sender).signature), v.signature);
+});
+
+test("every kind of body", () => {
+  assert.equal(vectors.bodies.length, 12);
+  for (const v of vectors.bodies) {
+    const f = v.fields;
+    const c = { chainId: v.chain_id, signer: fromHex(v.signer), nonce: v.nonce, fuelLimit: v.fuel_limit };
+    let body;
+    switch (v.kind) {
+      case "call": body = tx.call(c, fromHex(f.contract), f.method, fromHex(f.args), f.value); break;
+      case "system_call": body = tx.withCall(c, systemContract(f.contract).call(f.method, f.fields, f.value)); break;
+      case "deploy": body = tx.deploy(c, fromHex(f.code), fromHex(f.init_args)); break;
+      case "add_key": body = tx.addKey(c, fromHex(f.public_key), f.weight); break;
+      case "remove_key": body = tx.removeKey(c, fromHex(f.public_key)); break;
+      case "set_weight": body = tx.setWeight(c, fromHex(f.public_key), f.weight); break;
+      case "set_thresholds": body = tx.setThresholds(c, { base: f.base, keyManagement: f.key_management, deploy: f.deploy, largeTransferAbove: BigInt(f.large_transfer_above), largeTransfer: f.large_transfer, contractCall: f.contract_call }); break;
+      case "set_trusted_deployer": body = tx.setTrustedDeployer(c, fromHex(f.account), f.trusted); break;
+      case "set_admin": body = tx.setAdmin(c, fromHex(f.to)); break;
+      case "add_validator": body = tx.addValidator(c, fromHex(f.public_key), f.name); break;
+      case "remove_validator": body = tx.removeValidator(c, fromHex(f.public_key)); break;
+      case "replace_validator": body = tx.replaceValidator(c, fromHex(f.old), fromHex(f.new), f.name); break;
+      default: throw new Error(`no builder for ${v.kind}`);
+    }
+    assert.equal(toHex(toBinary(TxBodySchema, body)), v.body_bytes, v.kind);
+  }
 });

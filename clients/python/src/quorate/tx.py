@@ -4,7 +4,7 @@ from __future__ import annotations
 import blake3
 
 from .errors import BadInput
-from .keys import Key, KeySet, verify
+from .keys import Key, KeySet, Thresholds, verify
 from .v1 import types_pb2 as pb
 
 TX_SIGN_DOMAIN = b"quorate/v1/tx\0"
@@ -150,3 +150,81 @@ def from_text(text: str) -> pb.Transaction:
     if len(tx.public_key) != 32 or len(tx.signature) != 64:
         raise BadInput("not a signed transaction: key or signature of the wrong size")
     return tx
+
+
+def _keys(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+          change: pb.KeyChange) -> pb.TxBody:
+    b = body(chain_id, signer, nonce, fuel_limit)
+    b.keys.CopyFrom(change)
+    return b
+
+
+def add_key(chain_id: str, signer: bytes, nonce: int, fuel_limit: int, public_key: bytes,
+            weight: int) -> pb.TxBody:
+    """Adds `public_key` with `weight` to the signing account's keys."""
+    return _keys(chain_id, signer, nonce, fuel_limit,
+                 pb.KeyChange(add_key=pb.WeightedKey(public_key=public_key, weight=weight)))
+
+
+def remove_key(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+               public_key: bytes) -> pb.TxBody:
+    """Removes `public_key` from the signing account's keys."""
+    return _keys(chain_id, signer, nonce, fuel_limit, pb.KeyChange(remove_key=public_key))
+
+
+def set_weight(chain_id: str, signer: bytes, nonce: int, fuel_limit: int, public_key: bytes,
+               weight: int) -> pb.TxBody:
+    """Gives `public_key`, a key of the account, the weight `weight`."""
+    return _keys(chain_id, signer, nonce, fuel_limit,
+                 pb.KeyChange(set_weight=pb.WeightedKey(public_key=public_key, weight=weight)))
+
+
+def set_thresholds(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+                   thresholds: Thresholds) -> pb.TxBody:
+    """Replaces the account's thresholds."""
+    t = thresholds
+    return _keys(chain_id, signer, nonce, fuel_limit, pb.KeyChange(set_thresholds=pb.Thresholds(
+        base=t.base, key_management=t.key_management, deploy=t.deploy,
+        large_transfer_above=t.large_transfer_above, large_transfer=t.large_transfer,
+        contract_call=t.contract_call)))
+
+
+def _admin(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+           action: pb.Admin) -> pb.TxBody:
+    b = body(chain_id, signer, nonce, fuel_limit)
+    b.admin.CopyFrom(action)
+    return b
+
+
+def set_trusted_deployer(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+                         account: bytes, trusted: bool) -> pb.TxBody:
+    """Admin: allows or stops `account` deploying precompiled machine code."""
+    return _admin(chain_id, signer, nonce, fuel_limit, pb.Admin(
+        set_trusted_deployer=pb.SetTrustedDeployer(account=_address(account, "account"),
+                                                   trusted=trusted)))
+
+
+def set_admin(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+              to: bytes) -> pb.TxBody:
+    """Admin: hands the admin role to `to`."""
+    return _admin(chain_id, signer, nonce, fuel_limit, pb.Admin(set_admin=_address(to, "admin")))
+
+
+def add_validator(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+                  public_key: bytes, name: str) -> pb.TxBody:
+    """Admin: adds a validator at the end of the set (in force some heights later)."""
+    return _admin(chain_id, signer, nonce, fuel_limit, pb.Admin(
+        add_validator=pb.ValidatorEntry(public_key=public_key, name=name)))
+
+
+def remove_validator(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
+                     public_key: bytes) -> pb.TxBody:
+    """Admin: removes the validator with `public_key`."""
+    return _admin(chain_id, signer, nonce, fuel_limit, pb.Admin(remove_validator=public_key))
+
+
+def replace_validator(chain_id: str, signer: bytes, nonce: int, fuel_limit: int, old: bytes,
+                      new: bytes, name: str) -> pb.TxBody:
+    """Admin: puts `new` (with `name`) in the place of the validator `old`."""
+    return _admin(chain_id, signer, nonce, fuel_limit, pb.Admin(replace_validator=pb.ReplaceValidator(
+        old_key=old, new=pb.ValidatorEntry(public_key=new, name=name))))
