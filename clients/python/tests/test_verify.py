@@ -85,3 +85,16 @@ def test_a_verifier_refuses_changes_that_leave_out_one_it_proved(vectors):
         verifier.prove_set([], 9)
     assert refused.value.kind == "set_change"
     assert verifier.prove_set([], 4) == genesis
+
+
+def test_block_1_must_follow_the_genesis_hash_given(dev):
+    client = quorate.Node(dev.url)
+    genesis_hash = bytes(client.status().genesis_hash)
+    first = client.block(1)
+    good = quorate.ChainVerifier.from_genesis_file(dev.home / "genesis.json", genesis_hash)
+    assert good.verify(client, first).header.height == 1
+    other = quorate.ChainVerifier.from_genesis_file(dev.home / "genesis.json", b"\x01" * 32)
+    with pytest.raises(quorate.VerifyError) as refused:
+        other.verify(client, first)
+    assert refused.value.kind == "parent"
+    client.close()

@@ -163,12 +163,14 @@ export class ChainVerifier {
   constructor(
     readonly chainId: string,
     readonly genesisKeys: Uint8Array[],
+    /** The genesis hash (as `quorate genesis new` prints it), to check block 1's link to it. */
+    readonly genesisHash?: Uint8Array,
   ) {}
 
-  /** Trusts the genesis file's text (`genesis.json`). */
-  static fromGenesisJson(text: string): ChainVerifier {
+  /** Trusts the genesis file's text (`genesis.json`), and its hash when given. */
+  static fromGenesisJson(text: string, genesisHash?: Uint8Array): ChainVerifier {
     const g = JSON.parse(text) as { chain_id: string; validators: { public_key: string }[] };
-    return new ChainVerifier(g.chain_id, g.validators.map((v) => fromHex(v.public_key)));
+    return new ChainVerifier(g.chain_id, g.validators.map((v) => fromHex(v.public_key)), genesisHash);
   }
 
   /** The set in force at `height`, proven from the genesis set by `changes`. */
@@ -198,6 +200,9 @@ export class ChainVerifier {
       if (last && !equal(validatorSetHash(keys), last.next)) throw new VerifyError("unnamed_set", `the set proven for ${height} is not the one the header before it names`);
     }
     const verified = verifyBlock(this.chainId, keys, block);
+    if (height === 1n && this.genesisHash && !equal(verified.header.parentHash, this.genesisHash)) {
+      throw new VerifyError("parent", "block 1 does not follow the genesis given");
+    }
     if (last && !equal(verified.header.parentHash, last.hash)) throw new VerifyError("parent", `block ${height} does not follow the block checked before it`);
     this.last = { height: verified.header.height, hash: verified.hash, keys, next: verified.header.nextValidatorsHash };
     return verified;

@@ -78,6 +78,12 @@ test("blocks verify against the genesis file; a forged certificate is refused", 
   }
   assert.ok(found);
   assert.equal(verifyInclusion(found, done.txHash), done.index);
+  // Block 1 must name the genesis hash given as its parent.
+  const genesisHash = (await node.status()).genesisHash;
+  const first = await node.block(1n);
+  const genesisText = readFileSync(join(dev.home, "genesis.json"), "utf8");
+  assert.equal((await ChainVerifier.fromGenesisJson(genesisText, genesisHash).verify(node, first)).header.height, 1n);
+  await assert.rejects(ChainVerifier.fromGenesisJson(genesisText, new Uint8Array(32).fill(1)).verify(node, first), (e: unknown) => e instanceof VerifyError && e.kind === "parent");
   const forged = structuredClone(found);
   forged.certificate!.signatures[0].signature[0] ^= 1;
   assert.throws(() => verifyBlock("quorate-dev", verifier.genesisKeys, forged), (e: unknown) => e instanceof VerifyError && e.kind === "bad_signature");

@@ -194,16 +194,20 @@ class ChainVerifier:
     node and proven from genesis when a header names another set."""
     chain_id: str
     genesis_keys: list[bytes]
+    #: The genesis hash (as `quorate genesis new` prints it), to check block 1's link to it.
+    genesis_hash: bytes | None = None
     _last: tuple[int, bytes, list[bytes], bytes] | None = field(default=None, repr=False)
     _known: dict[int, list[bytes]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_genesis_file(cls, path: str | os.PathLike[str]) -> "ChainVerifier":
-        """Trusts the genesis file at `path`."""
+    def from_genesis_file(cls, path: str | os.PathLike[str],
+                          genesis_hash: bytes | None = None) -> "ChainVerifier":
+        """Trusts the genesis file at `path` (and, when given, its hash: block 1 must name it
+        as its parent)."""
         with open(path, encoding="utf-8") as f:
             genesis = json.load(f)
         return cls(genesis["chain_id"],
-                   [bytes.fromhex(v["public_key"]) for v in genesis["validators"]])
+                   [bytes.fromhex(v["public_key"]) for v in genesis["validators"]], genesis_hash)
 
     def prove_set(self, changes: list[pb.ValidatorSetChange], height: int) -> list[bytes]:
         """The set in force at `height`, proven from the genesis set by `changes`; a change
@@ -237,6 +241,9 @@ class ChainVerifier:
                 raise VerifyError("unnamed_set", f"the set proven for {height} is not the one "
                                   "the header before it names")
         verified = verify_block(self.chain_id, keys, block)
+        if height == 1 and self.genesis_hash is not None \
+                and bytes(verified.header.parent_hash) != self.genesis_hash:
+            raise VerifyError("parent", "block 1 does not follow the genesis given")
         if last and bytes(verified.header.parent_hash) != last[1]:
             raise VerifyError("parent", f"block {height} does not follow the block checked "
                               "before it")
