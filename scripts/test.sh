@@ -13,13 +13,14 @@ for patch in scripts/defects/*.patch; do
   git apply --check "$patch" || { echo "$patch no longer applies: regenerate it" >&2; exit 1; }
 done
 log=$(mktemp)
-trap 'rm -f "$log" "$log.py" "$log.ts"' EXIT
+trap 'rm -f "$log" "$log.py" "$log.ts" "$log.pip"' EXIT
 # The Python library, installed into a virtual environment of its own (its stubs are generated
 # from proto/ at install): the Rust tests run its examples (clients/python/*.py) with it.
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 venv="$target/py-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check ./clients/python pytest==8.4.2 2>&1 | grep -v "as the 'root' user" || true
+"$venv/bin/pip" install -q --disable-pip-version-check ./clients/python pytest==8.4.2 >"$log.pip" 2>&1 ||
+  { cat "$log.pip" >&2; echo "the Python library did not install" >&2; exit 1; }
 rm -rf clients/python/build clients/python/src/*.egg-info
 export QUORATE_PYTHON="$venv/bin/python"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"

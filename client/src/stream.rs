@@ -58,7 +58,12 @@ struct Reopen {
     give_up_after: Duration,
     broken_since: Option<Instant>,
     pause: Duration,
+    /// When the stream was last opened.
+    opened: Option<Instant>,
 }
+
+/// A stream that stayed open this long before it broke counts as having worked.
+const STABLE_AFTER: Duration = Duration::from_secs(5);
 
 impl Reopen {
     fn new(give_up_after: Duration) -> Self {
@@ -66,6 +71,7 @@ impl Reopen {
             give_up_after,
             broken_since: None,
             pause: FIRST_PAUSE,
+            opened: None,
         }
     }
 
@@ -80,6 +86,10 @@ impl Reopen {
     async fn after(&mut self, error: ClientError) -> Result<(), ClientError> {
         if !recoverable(&error) {
             return Err(error);
+        }
+        if self.opened.take().is_some_and(|t| t.elapsed() >= STABLE_AFTER) {
+            // The stream worked a while before this break: a new break, not the same one.
+            self.healed();
         }
         let since = *self.broken_since.get_or_insert_with(Instant::now);
         if since.elapsed() >= self.give_up_after {
@@ -173,6 +183,7 @@ impl BlockStream {
                 .map_err(|s| self.node.error("stream blocks", s))?
                 .into_inner();
             self.open = Some(stream);
+            self.reopen.opened = Some(Instant::now());
         }
         let stream = self.open.as_mut().expect("opened above");
         let block = stream
@@ -286,6 +297,7 @@ impl EventStream {
                 .map_err(|s| self.node.error("stream events", s))?
                 .into_inner();
             self.open = Some(stream);
+            self.reopen.opened = Some(Instant::now());
         }
         loop {
             let stream = self.open.as_mut().expect("opened above");

@@ -115,13 +115,14 @@ fn bodies() -> Value {
     use quorate_client::transaction as t;
     let signer = key(1).address();
     let (k2, k3) = (key(2).public(), key(3).public());
+    // Every field a value of its own, so that a builder that swaps two is caught.
     let thresholds = Thresholds {
         base: 2,
-        key_management: 3,
+        key_management: 5,
         deploy: 1,
         large_transfer_above: 1_000,
-        large_transfer: 3,
-        contract_call: 2,
+        large_transfer: 4,
+        contract_call: 3,
     };
     let code: Vec<u8> = (0u8..64).collect();
     let deposit = remittance::DepositArgs {
@@ -160,13 +161,18 @@ fn bodies() -> Value {
         ),
         (
             "set_thresholds",
-            json!({"base": 2, "key_management": 3, "deploy": 1, "large_transfer_above": 1000, "large_transfer": 3, "contract_call": 2}),
+            json!({"base": 2, "key_management": 5, "deploy": 1, "large_transfer_above": 1000, "large_transfer": 4, "contract_call": 3}),
             t::set_thresholds(thresholds),
         ),
         (
             "set_trusted_deployer",
             json!({"account": hex::encode(key(2).address().0), "trusted": true}),
             t::set_trusted_deployer(key(2).address(), true),
+        ),
+        (
+            "set_trusted_deployer",
+            json!({"account": hex::encode(key(3).address().0), "trusted": false}),
+            t::set_trusted_deployer(key(3).address(), false),
         ),
         (
             "set_admin",

@@ -53,3 +53,12 @@ def test_many_threads_never_share_a_nonce():
     for t in threads:
         t.join()
     assert sorted(got) == list(range(1600))
+
+
+def test_a_nonce_refused_twice_or_never_handed_out_is_not_handed_out_twice():
+    m = quorate.NonceManager(FakeNode(0), b"\x01" * 20)
+    assert m.lease() == 0
+    m.refused(0, "MEMPOOL_FULL")
+    m.refused(0, "MEMPOOL_FULL")
+    m.refused(7, "MEMPOOL_FULL")
+    assert [m.lease(), m.lease(), m.lease()] == [0, 1, 2]

@@ -73,3 +73,15 @@ def test_bad_input_is_refused_before_anything_is_sent():
         quorate.KeySet([], quorate.Thresholds(base=1, key_management=1))
     with pytest.raises(quorate.BadInput):
         quorate.Node("ftp://x:1")
+
+
+def test_a_cosigner_reads_the_transaction_in_words_and_a_bad_signature_stops_it():
+    a, b = quorate.Key(bytes([1] * 32)), quorate.Key(bytes([2] * 32))
+    to = quorate.Key(bytes([3] * 32)).address
+    signed = quorate.tx.sign(quorate.tx.transfer("c", a.address, 4, 1_000, to, 25, memo=b"rent"), a)
+    words = quorate.tx.describe(quorate.tx.from_text(quorate.tx.to_text(signed)))
+    assert f"transfer 25 to {to.hex()}" in words and "nonce 4" in words and "rent" in words
+    forged = quorate.tx.from_text(quorate.tx.to_text(signed))
+    forged.signature = bytes(64)
+    with pytest.raises(quorate.BadInput):
+        quorate.tx.cosign(forged, b)

@@ -62,7 +62,7 @@ def test_system_and_deployed_contract_addresses(vectors):
 
 
 def test_every_kind_of_body(vectors):
-    assert len(vectors["bodies"]) == 12
+    assert len(vectors["bodies"]) == 13
     for v in vectors["bodies"]:
         f, kind = v["fields"], v["kind"]
         common = (v["chain_id"], bytes.fromhex(v["signer"]), v["nonce"], v["fuel_limit"])

@@ -14,13 +14,20 @@ ed.hashes.sha512 = sha512;
 export type Signer = (seed: Uint8Array, message: Uint8Array) => Uint8Array;
 
 /** The signing in use: @noble/ed25519 (pure JavaScript, everywhere) unless the Node.js entry
- * installed OpenSSL's, which is some twenty times faster. Both give the same bytes: ed25519
- * signatures are deterministic. */
+ * installed OpenSSL's, about ten times faster. Both give the same bytes: ed25519 signatures are
+ * deterministic. */
 let signer: Signer = (seed, message) => ed.sign(message, seed);
+let signerName = "noble";
 
 /** Replaces the signing implementation (`@quorate/client/node` installs Node's own). */
-export function setSigner(s: Signer): void {
+export function setSigner(s: Signer, name: string): void {
   signer = s;
+  signerName = name;
+}
+
+/** Which signing implementation is in use ("noble", or the one installed). */
+export function signingWith(): string {
+  return signerName;
 }
 
 /** blake3 in key-derivation mode with the context string `context`, cut to `len` bytes. */
@@ -55,9 +62,13 @@ export class Key {
   readonly publicKey: Uint8Array;
   readonly address: Uint8Array;
 
-  constructor(private readonly seed: Uint8Array) {
+  private readonly seed: Uint8Array;
+
+  constructor(seed: Uint8Array) {
     if (seed.length !== 32) throw new BadInput(`an ed25519 seed is 32 bytes, not ${seed.length}`);
-    this.publicKey = ed.getPublicKey(seed);
+    // A copy: the caller's array may be reused or wiped.
+    this.seed = seed.slice();
+    this.publicKey = ed.getPublicKey(this.seed);
     this.address = addressOf(this.publicKey);
   }
 

@@ -22,7 +22,7 @@ setSigner((seed, message) => {
     privateKeys.set(seed, key);
   }
   return new Uint8Array(opensslSign(null, message, key));
-});
+}, "openssl");
 import { MAX_MESSAGE_BYTES, QuorateNode } from "./node.js";
 
 /** TLS to a node: the CA that signed its certificate, and for mutual TLS a client certificate

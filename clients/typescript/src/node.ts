@@ -21,6 +21,9 @@ import {
 } from "./gen/quorate/v1/node_pb.js";
 import { ExecStatus, type Receipt, type Transaction } from "./gen/quorate/v1/types_pb.js";
 
+/** A stream that stayed open this long before it broke counts as having worked. */
+const STABLE_MS = 5_000;
+
 /** The largest answer taken from a node (a block with its transactions may be large). */
 export const MAX_MESSAGE_BYTES = 64 << 20;
 
@@ -245,6 +248,7 @@ export class QuorateNode {
     let pause = 100;
     for (;;) {
       const abort = new AbortController();
+      const opened = Date.now();
       let cause: ConnectError;
       try {
         for await (const item of open(abort.signal)) {
@@ -263,6 +267,11 @@ export class QuorateNode {
         abort.abort();
       }
       const now = Date.now();
+      if (now - opened >= STABLE_MS) {
+        // The stream worked a while before this break: a new break, not the same one.
+        brokenSince = undefined;
+        pause = 100;
+      }
       brokenSince ??= now;
       if (now - brokenSince > giveUpAfterMs) throw new Unreachable(this.url, `${what()}: ${cause.rawMessage} (${Code[cause.code]})`, fixFor(cause));
       await sleep(pause);

@@ -56,7 +56,9 @@ export class NonceManager {
   /** The transaction with the leased `nonce` was refused with `code`: a nonce the refusal says
    * is taken stays taken; any other is given back. */
   refused(nonce: bigint, code: string): void {
-    if (!TAKEN.has(code) && nonce >= this.floor) this.returned.push(nonce);
+    // Only a nonce handed out (below the next new one) and not given back already.
+    if (TAKEN.has(code) || this.next === undefined || nonce < this.floor || nonce >= this.next) return;
+    if (!this.returned.includes(nonce)) this.returned.push(nonce);
   }
 
   /** Moves past nonces taken elsewhere: nonces below `nextNonce` (default: the node's next

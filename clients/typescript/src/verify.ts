@@ -146,6 +146,7 @@ export function verifyBlock(chainId: string, keys: Uint8Array[], block: BlockInf
 /** The position of transaction `hash` in `block` (carrying its transactions), checked against
  * the header's tx_root. */
 export function verifyInclusion(block: BlockInfo, hash: Uint8Array): number {
+  if (!equal(blake3(block.headerBytes), block.hash)) throw new VerifyError("header_hash", "the header bytes do not hash to the block's hash");
   const header = fromBinary(BlockHeaderSchema, block.headerBytes);
   checkTransactions(header, block);
   const i = block.transactions.findIndex((t) => equal(txHash(t.body), hash));

@@ -45,3 +45,12 @@ test("concurrent leases never share a nonce", async () => {
   const got = await Promise.all(Array.from({ length: 500 }, () => m.lease()));
   assert.deepEqual([...got].sort((a, b) => (a < b ? -1 : 1)), Array.from({ length: 500 }, (_, i) => BigInt(i)));
 });
+
+test("a nonce refused twice, or never handed out, is not handed out twice", async () => {
+  const m = new NonceManager(source({ value: 0n }), new Uint8Array(20));
+  assert.equal(await m.lease(), 0n);
+  m.refused(0n, "MEMPOOL_FULL");
+  m.refused(0n, "MEMPOOL_FULL");
+  m.refused(7n, "MEMPOOL_FULL");
+  assert.deepEqual([await m.lease(), await m.lease(), await m.lease()], [0n, 1n, 2n]);
+});

@@ -12,6 +12,9 @@ from .errors import BadAnswer, BadInput, OutcomeUnknown, QueryFailed, Refused, U
 from .tx import tx_hash
 from .v1 import contract_pb2, contract_pb2_grpc, node_pb2, node_pb2_grpc, types_pb2
 
+#: A stream that stayed open this long before it broke counts as having worked.
+STABLE_S = 5.0
+
 #: The largest answer taken from a node.
 MAX_MESSAGE_BYTES = 64 << 20
 
@@ -291,6 +294,7 @@ class Node:
         broken_since: float | None = None
         pause = 0.1
         while True:
+            opened = time.monotonic()
             try:
                 for item in open_stream():
                     if progress(item):
@@ -305,6 +309,9 @@ class Node:
                                 grpc.StatusCode.UNKNOWN):
                     raise BadAnswer(f"{what()}: {details} ({code.name})") from e
             now = time.monotonic()
+            if now - opened >= STABLE_S:
+                # The stream worked a while before this break: a new break, not the same one.
+                broken_since, pause = None, 0.1
             broken_since = broken_since or now
             if now - broken_since > give_up_after_s:
                 raise Unreachable(self.url, f"{what()}: {details} ({code.name})",

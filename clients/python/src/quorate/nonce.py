@@ -43,7 +43,8 @@ class NonceManager:
         if code in TAKEN:
             return
         with self._lock:
-            if nonce >= self._floor:
+            # Only a nonce handed out (below the next new one) and not given back already.
+            if self._next is not None and self._floor <= nonce < self._next:
                 self._returned.add(nonce)
 
     def resync(self, next_nonce: int | None = None) -> None:

@@ -96,7 +96,7 @@ def cosign(transaction: pb.Transaction | bytes, key: Key) -> pb.Transaction:
     and gives back the transaction; its bytes (`SerializeToString`) travel between co-signers.
     A key that signed already is refused."""
     tx = pb.Transaction.FromString(transaction) if isinstance(transaction, bytes) else transaction
-    signed = {bytes(tx.public_key)} | {bytes(c.public_key) for c in tx.cosignatures}
+    signed = set(check_signatures(tx))  # a signature that does not verify stops a co-signer
     if key.public_key in signed:
         raise BadInput("this key signed the transaction already")
     out = pb.Transaction()
@@ -228,3 +228,36 @@ def replace_validator(chain_id: str, signer: bytes, nonce: int, fuel_limit: int,
     """Admin: puts `new` (with `name`) in the place of the validator `old`."""
     return _admin(chain_id, signer, nonce, fuel_limit, pb.Admin(replace_validator=pb.ReplaceValidator(
         old_key=old, new=pb.ValidatorEntry(public_key=new, name=name))))
+
+
+def describe(transaction: pb.Transaction) -> str:
+    """`transaction` in words (hash, account, nonce, what it does, who signed), its signatures
+    checked: what a co-signer reads before signing."""
+    b = pb.TxBody.FromString(transaction.body)
+    signers = check_signatures(transaction)
+    lines = [f"transaction {tx_hash(transaction.body).hex()}",
+             f"  account {b.signer.hex()} nonce {b.nonce} on chain {b.chain_id!r}, "
+             f"fuel up to {b.fuel_limit}"]
+    kind = b.WhichOneof("payload")
+    if kind == "transfer":
+        lines.append(f"  transfer {b.transfer.amount} to {b.transfer.to.hex()} "
+                     f"(memo {b.transfer.memo!r})")
+    elif kind == "call":
+        c = b.call
+        lines.append(f"  call {c.contract.hex()}.{c.method!r} with {len(c.args)} bytes of "
+                     f"arguments ({c.args.hex()}), moving {c.value}")
+    elif kind == "deploy":
+        lines.append(f"  deploy code {blake3.blake3(b.deploy.code).hexdigest()} "
+                     f"({len(b.deploy.code)} bytes)")
+    elif kind in ("admin", "keys"):
+        message = getattr(b, kind)
+        which = message.WhichOneof("action" if kind == "admin" else "change")
+        value = getattr(message, which) if which else None
+        shown = value.hex() if isinstance(value, bytes) else str(value).replace("\n", " ").strip()
+        lines.append(f"  {kind}: {which or 'nothing'} {shown!r}")
+    else:
+        lines.append("  no payload")
+    if b.HasField("key_set"):
+        lines.append("  registers the account's key set")
+    lines.append("  signed by " + ", ".join(k.hex() for k in signers))
+    return "\n".join(lines)

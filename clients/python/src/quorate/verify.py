@@ -179,6 +179,8 @@ def verify_block(chain_id: str, keys: list[bytes], block: node_pb2.BlockInfo) ->
 def verify_inclusion(block: node_pb2.BlockInfo, hash32: bytes) -> int:
     """The position of transaction `hash32` in `block` (which carries its transactions),
     checked against the header's tx_root."""
+    if blake3.blake3(block.header_bytes).digest() != bytes(block.hash):
+        raise VerifyError("header_hash", "the header bytes do not hash to the block's hash")
     header = pb.BlockHeader.FromString(block.header_bytes)
     _check_transactions(header, block)
     for i, t in enumerate(block.transactions):
