@@ -87,7 +87,11 @@ impl Reopen {
         if !recoverable(&error) {
             return Err(error);
         }
-        if self.opened.take().is_some_and(|t| t.elapsed() >= STABLE_AFTER) {
+        if self
+            .opened
+            .take()
+            .is_some_and(|t| t.elapsed() >= STABLE_AFTER)
+        {
             // The stream worked a while before this break: a new break, not the same one.
             self.healed();
         }

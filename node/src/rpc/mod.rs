@@ -3,6 +3,7 @@
 
 mod chain_service;
 mod contract_service;
+mod grpc_web;
 mod node_service;
 mod tx_service;
 
@@ -201,29 +202,6 @@ async fn report_health(
     }
 }
 
-/// CORS for gRPC-web calls from pages of any origin.
-fn grpc_web_cors() -> tower_http::cors::CorsLayer {
-    use tonic::codegen::http::{header::HeaderName, Method};
-    tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers(
-            [
-                "content-type",
-                "x-grpc-web",
-                "x-user-agent",
-                "grpc-timeout",
-                "connect-protocol-version",
-                "connect-timeout-ms",
-            ]
-            .map(HeaderName::from_static),
-        )
-        .expose_headers(
-            ["grpc-status", "grpc-message", "grpc-status-details-bin"].map(HeaderName::from_static),
-        )
-        .max_age(std::time::Duration::from_secs(24 * 3600))
-}
-
 /// Serves all services on `listener` until `shutdown` turns true.
 pub async fn serve(
     state: Arc<NodeState>,
@@ -261,8 +239,7 @@ pub async fn serve(
         // for browsers without HTTP/2 to this address, any origin (the API carries no cookies
         // or credentials), the gRPC status headers exposed to the page.
         .accept_http1(true)
-        .layer(grpc_web_cors())
-        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(grpc_web::WebOrNativeLayer::new())
         .concurrency_limit_per_connection(state.grpc.concurrency_per_connection)
         // Over all connections too: a client opening many connections waits like one.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
