@@ -124,3 +124,29 @@ def test_a_two_of_three_account_is_co_signed_through_bytes(dev):
         assert outcome.succeeded
         assert node.account(receiver.address).account.balance == 10
         assert node.account(address).HasField("key_set")
+
+
+def test_the_other_system_contracts_through_their_typed_methods(dev):
+    """Device permissions (a call, then a query), certificates and credit escrow (queries):
+    arguments encoded and results decoded through each contract's interface."""
+    with quorate.Node(dev.url) as node:
+        status = node.status()
+        owner = funded(dev, 1)
+        devices = quorate.system.contract("device-permissions")
+        device_id = "door-" + quorate.Key.generate().address.hex()[:8]
+        body = tx.body(status.chain_id, owner.address, node.account(owner.address).next_nonce,
+                       10_000_000)
+        body.call.CopyFrom(devices.call("register", devices.args("register", device=device_id)))
+        done = node.submit_and_wait(tx.sign(body, owner))
+        assert done.succeeded, done.receipt.error
+        assert devices.result("register", done.receipt.return_data).id == device_id
+        device = devices.query(node, "device", device=device_id)
+        assert device.owner == owner.address
+        authorities = quorate.system.contract("certificates").query(node, "authorities")
+        assert authorities.admin or list(authorities.authorities)
+        escrow = quorate.system.contract("credit-escrow")
+        target = escrow.query(node, "target_address", debtor_key=owner.public_key,
+                              creditor_key=quorate.Key.generate().public_key)
+        assert len(target.address) == 20
+        with pytest.raises(quorate.BadInput):
+            devices.args("register", no_such_field=1)

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import {
-  ChainVerifier, checkpointOf, connectWeb, NonceManager, Refused, systemContract, toHex, tx, Unreachable,
+  ChainVerifier, checkpointOf, connectWeb, NonceManager, OutcomeUnknown, Refused, systemContract, toHex, tx, Unreachable,
   verifyBlock, VerifyError, verifyInclusion,
 } from "../src/index.js";
 import { connectNode, loadKey } from "../src/node-transport.js";
@@ -153,4 +153,23 @@ test("a browser's gRPC-web reaches the node directly, across origins, streams in
   for (let i = 0; i < 3; i++) heights.push((await blocks.next()).value!.header!.height);
   await blocks.return(undefined);
   assert.deepEqual(heights, [1n, 2n, 3n]);
+});
+
+test("the other system contracts through their typed methods, and an unanswered wait names its hash", async () => {
+  const node = connectNode(dev.url);
+  const owner = loadKey(dev.keyFile(1));
+  const devices = systemContract("device-permissions");
+  const id = `gate-${Date.now()}`;
+  const nonce = (await node.account(owner.address)).nextNonce;
+  const done = await node.submitAndWait(tx.sign(tx.withCall({ chainId: "quorate-dev", signer: owner.address, nonce, fuelLimit: 10_000_000 }, devices.call("register", { device: id })), owner));
+  assert.ok(done.succeeded);
+  assert.equal(devices.result("register", done.receipt.returnData).id, id);
+  assert.deepEqual((await devices.query(node, "device", { device: id })).owner, owner.address);
+  const authorities = await systemContract("certificates").query(node, "authorities");
+  assert.ok(authorities.admin);
+  const target = await systemContract("credit-escrow").query(node, "target_address", { debtorKey: owner.publicKey, creditorKey: loadKey(dev.keyFile(0)).publicKey });
+  assert.equal((target.address as Uint8Array).length, 20);
+  // A transaction nobody submitted: the wait runs out and says so, naming the hash.
+  const hash = new Uint8Array(32).fill(9);
+  await assert.rejects(node.wait(hash, 300), (e: unknown) => e instanceof OutcomeUnknown && toHex(e.txHash) === toHex(hash));
 });
