@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One transaction per call from each client library against one validator, in one run: the Rust
-# load generator (`quorate bench`, --batch 1), the Python library and the TypeScript library,
+# load generator (`quorate bench`, --batch 1), the Python library, the TypeScript library and
+# the Rust library (client/examples/single_calls.rs),
 # each with CLIENTS concurrent senders (one funded account each) sending TXS transfers, one
 # Submit per transaction, timed until the last one commits. Then the Rust figure again, to see
 # how much the machine drifted. Release build; results in docs/PERFORMANCE.md.
@@ -18,6 +19,7 @@ while [ $# -gt 0 ]; do
 done
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p quorate-cli
+cargo build --release -q -p quorate-client --example single_calls
 bin="$target/release/quorate"
 venv="$target/py-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -30,11 +32,11 @@ node_pid=""
 cleanup() { [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
-"$bin" genesis new --out "$work/chain" --accounts $((4 * clients + 1)) --grpc-port "$port" \
+"$bin" genesis new --out "$work/chain" --accounts $((5 * clients + 1)) --grpc-port "$port" \
   --p2p-port $((port + 1)) >/dev/null
 # Each run has its own group of senders, renamed account-1.. in a folder of its own (the Rust
 # load generator also takes account-0, the chain's admin).
-groups=(rust python typescript rust-again)
+groups=(rust python typescript rust-library rust-again)
 for g in "${!groups[@]}"; do
   mkdir -p "$work/${groups[$g]}"
   ln -s "$work/chain/keys/account-0.json" "$work/${groups[$g]}/account-0.json"
@@ -56,4 +58,5 @@ echo "one validator, $clients concurrent senders, one transaction per call, $txs
 rust rust
 "$venv/bin/python" clients/python/bench/single_calls.py --node "$url" --keys "$work/python" --clients "$clients" --txs "$txs"
 node clients/typescript/dist/bench/single-calls.js --node "$url" --keys "$work/typescript" --clients "$clients" --txs "$txs"
+"$target/release/examples/single_calls" "$url" "$work/rust-library" "$clients" "$txs"
 rust rust-again
