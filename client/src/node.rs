@@ -72,6 +72,16 @@ impl Node {
         })
     }
 
+    /// A node reached through an open `channel` (plaintext, or TLS that presents a client
+    /// certificate), known as `url` in errors.
+    pub fn from_channel(url: &str, channel: Channel) -> Self {
+        Self {
+            url: url.to_owned(),
+            channel,
+            tls_without_identity: false,
+        }
+    }
+
     /// The node's URL.
     pub fn url(&self) -> &str {
         &self.url
