@@ -21,13 +21,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use parking_lot::Mutex;
 use quorate_proto::tx::{sign, transfer_body};
-use quorate_proto::v1::chain_service_client::ChainServiceClient;
-use quorate_proto::v1::node_service_client::NodeServiceClient;
-use quorate_proto::v1::tx_service_client::TxServiceClient;
-use quorate_proto::v1::{
-    get_block_request::Selector, GetAccountRequest, GetBlockRequest, GetNodeStatusRequest,
-    SubmitRequest, TxState, TxStatusRequest, WaitForCommitRequest,
-};
+use quorate_proto::v1::TxState;
 use rand::{Rng, SeedableRng};
 use tokio::process::{Child, Command};
 
@@ -462,38 +456,24 @@ async fn client(
         turn += 1;
         let url = &urls[turn % urls.len()];
         let k = turn % keys.len();
-        let Ok(ch) = connect(url).await else {
+        let Ok(node) = connect(url).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        let mut txs = TxServiceClient::new(ch.clone());
         let nonce = match nonces[k] {
             Some(n) => n,
-            None => {
-                let acct = ChainServiceClient::new(ch)
-                    .get_account(GetAccountRequest {
-                        address: bytes::Bytes::copy_from_slice(&keys[k].address().0),
-                    })
-                    .await;
-                match acct {
-                    Ok(a) => a.into_inner().next_nonce,
-                    Err(_) => continue,
-                }
-            }
+            None => match node.account(&keys[k].address()).await {
+                Ok(a) => a.next_nonce,
+                Err(_) => continue,
+            },
         };
         let tx = sign(
             &transfer_body(&chain_id, &keys[k], nonce, 1_000, sink, 1, Vec::new()),
             &keys[k],
         );
         let hash = quorate_proto::tx::tx_hash(&tx.body);
-        let call = tokio::time::timeout(
-            Duration::from_secs(5),
-            txs.submit(SubmitRequest {
-                transaction: Some(tx),
-            }),
-        )
-        .await;
-        let admitted = matches!(&call, Ok(Ok(r)) if r.get_ref().rejection.is_none());
+        let call = tokio::time::timeout(Duration::from_secs(5), node.submit_as_is(&tx)).await;
+        let admitted = matches!(call, Ok(Ok(_)));
         if !admitted {
             // Refused (a nonce another validator already holds) or unreachable: ask again.
             nonces[k] = None;
@@ -503,16 +483,11 @@ async fn client(
         nonces[k] = Some(nonce + 1);
         let waited = tokio::time::timeout(
             Duration::from_secs(10),
-            txs.wait_for_commit(WaitForCommitRequest {
-                tx_hash: bytes::Bytes::copy_from_slice(&hash.0),
-                timeout_ms: 8_000,
-            }),
+            node.wait(&hash, Duration::from_secs(8)),
         )
         .await;
         match waited {
-            Ok(Ok(s)) if s.get_ref().state == TxState::Committed as i32 => {
-                acks.lock().push((hash.0, s.get_ref().height));
-            }
+            Ok(Ok(outcome)) => acks.lock().push((hash.0, outcome.height)),
             // Not seen committed in time: not acknowledged; the nonce is uncertain.
             _ => nonces[k] = None,
         }
@@ -524,11 +499,7 @@ async fn heights(vals: &[Validator]) -> Vec<Option<u64>> {
     let mut out = Vec::new();
     for v in vals {
         let h = match connect(&v.url).await {
-            Ok(ch) => NodeServiceClient::new(ch)
-                .get_status(GetNodeStatusRequest {})
-                .await
-                .ok()
-                .map(|s| s.into_inner().height),
+            Ok(node) => node.node_status().await.ok().map(|s| s.height),
             Err(_) => None,
         };
         out.push(h);
@@ -565,21 +536,18 @@ async fn check(
     }) && hs.iter().all(Option::is_some);
     let common = outcome.heights.iter().copied().min().unwrap_or(0);
     // Every validator holds the same block at every height they all have.
-    let mut channels = Vec::new();
+    let mut nodes = Vec::new();
     for v in vals.iter() {
-        channels.push(ChainServiceClient::new(connect(&v.url).await?));
+        nodes.push(connect(&v.url).await?);
     }
     for h in 1..=common {
         let mut hashes = BTreeSet::new();
-        for c in &mut channels {
-            let b = c
-                .get_block(GetBlockRequest {
-                    selector: Some(Selector::Height(h)),
-                    include_transactions: false,
-                })
+        for node in &nodes {
+            let b = node
+                .block(h, false)
                 .await
                 .with_context(|| format!("block {h}"))?;
-            hashes.insert(b.into_inner().hash.to_vec());
+            hashes.insert(b.hash.to_vec());
         }
         outcome.blocks_compared += 1;
         if hashes.len() != 1 {
@@ -587,20 +555,13 @@ async fn check(
         }
     }
     // Every acknowledged transaction is committed, at the height the client saw, everywhere.
-    let mut txs = Vec::new();
-    for v in vals.iter() {
-        txs.push(TxServiceClient::new(connect(&v.url).await?));
-    }
     for (hash, height) in acks {
         let mut everywhere = true;
-        for c in &mut txs {
-            let s = c
-                .get_status(TxStatusRequest {
-                    tx_hash: bytes::Bytes::copy_from_slice(hash),
-                })
+        for node in &nodes {
+            let s = node
+                .status(&quorate_proto::Hash32(*hash))
                 .await
-                .context("status")?
-                .into_inner();
+                .context("status")?;
             everywhere &= s.state == TxState::Committed as i32 && s.height == *height;
         }
         outcome.acknowledged_checked += 1;

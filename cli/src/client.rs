@@ -9,19 +9,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use prost::Message;
+use quorate_client::{ClientError, Node};
 use quorate_genesis::KeyFile;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::tx::{sign, transfer_body, tx_hash};
-use quorate_proto::v1::chain_service_client::ChainServiceClient;
-use quorate_proto::v1::node_service_client::NodeServiceClient;
-use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
-    get_block_request::Selector, ExecStatus, GetAccountRequest, GetBlockRequest,
-    GetNodeStatusRequest, NodeStatus, SubmitRequest, Transaction, TxState, TxStatusRequest,
-    TxStatusResponse, WaitForCommitRequest,
+    ExecStatus, NodeStatus, Rejection, Transaction, TxState, TxStatusResponse,
 };
 use serde_json::json;
-use tonic::transport::Channel;
 
 use super::output;
 use super::{ClientOpts, TransferArgs, TxCommand};
@@ -30,8 +25,8 @@ use super::{ClientOpts, TransferArgs, TxCommand};
 const EXIT_REFUSED: u8 = 2;
 /// Exit code when a transaction committed with a failed execution.
 const EXIT_EXEC_FAILED: u8 = 3;
-/// How long `--wait` waits for a commit.
-const WAIT_MS: u32 = 60_000;
+/// How long `--wait` waits for an outcome.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -48,9 +43,9 @@ pub(super) fn set_tls(opts: super::TlsOpts) {
     let _ = TLS.set(opts);
 }
 
-/// A channel to the node at `url`, with the TLS options of the command line (through
-/// `quorate_client::connect`, which names what failed and how to fix it).
-pub(super) async fn connect(url: &str) -> anyhow::Result<Channel> {
+/// The node at `url`, reached with the TLS options of the command line (a failure names what
+/// failed and how to fix it).
+pub(super) async fn connect(url: &str) -> anyhow::Result<Node> {
     let tls = match TLS.get().filter(|o| o.ca.is_some() || o.cert.is_some()) {
         None => None,
         Some(opts) => {
@@ -63,7 +58,7 @@ pub(super) async fn connect(url: &str) -> anyhow::Result<Channel> {
             })
         }
     };
-    Ok(quorate_client::connect(url, tls.as_ref()).await?)
+    Ok(Node::connect(url, tls.as_ref()).await?)
 }
 
 pub(super) fn status_err(what: &str, s: tonic::Status) -> anyhow::Error {
@@ -82,28 +77,17 @@ pub(super) fn tx(cmd: TxCommand) -> anyhow::Result<ExitCode> {
             } => super::key_sets::sign_file(&file, &add_signature, out.as_deref(), json),
             TxCommand::Submit { file, wait, opts } => {
                 let tx = read_tx_file(&file)?;
-                let channel = connect(&opts.node).await?;
-                submit_and_report(channel, tx, wait, &opts).await
+                let node = connect(&opts.node).await?;
+                submit_and_report(&node, tx, wait, &opts).await
             }
             TxCommand::Status { hash, wait, opts } => {
                 let hash = Hash32::from_hex(&hash).context("transaction hash")?;
-                let mut client = TxServiceClient::new(connect(&opts.node).await?);
+                let node = connect(&opts.node).await?;
                 let status = if wait {
-                    client
-                        .wait_for_commit(WaitForCommitRequest {
-                            tx_hash: Bytes::copy_from_slice(&hash.0),
-                            timeout_ms: WAIT_MS,
-                        })
-                        .await
+                    wait_status(&node, &hash).await?
                 } else {
-                    client
-                        .get_status(TxStatusRequest {
-                            tx_hash: Bytes::copy_from_slice(&hash.0),
-                        })
-                        .await
-                }
-                .map_err(|s| status_err("transaction status", s))?
-                .into_inner();
+                    node.status(&hash).await?
+                };
                 Ok(report_status(&status, &opts))
             }
         }
@@ -122,19 +106,15 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
         || args.nonce.is_none()
         || args.fuel_limit.is_none()
         || !args.save_only;
-    let channel = if needs_node {
+    let node = if needs_node {
         Some(connect(&args.opts.node).await?)
     } else {
         None
     };
-    let (chain_id, transfer_fuel) = match (&channel, args.chain_id.clone(), args.fuel_limit) {
+    let (chain_id, transfer_fuel) = match (&node, args.chain_id.clone(), args.fuel_limit) {
         (_, Some(c), Some(f)) => (c, f),
-        (Some(ch), chain, fuel) => {
-            let s = NodeServiceClient::new(ch.clone())
-                .get_status(GetNodeStatusRequest {})
-                .await
-                .map_err(|s| status_err("node status", s))?
-                .into_inner();
+        (Some(node), chain, fuel) => {
+            let s = node.node_status().await?;
             let default_fuel = s.params.map_or(0, |p| p.transfer_fuel);
             (chain.unwrap_or(s.chain_id), fuel.unwrap_or(default_fuel))
         }
@@ -142,9 +122,9 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
     };
     let key_set = args.multi.load_key_set()?;
     let account = args.multi.account(&key, key_set.as_ref())?;
-    let nonce = match (args.nonce, &channel) {
+    let nonce = match (args.nonce, &node) {
         (Some(n), _) => n,
-        (None, Some(ch)) => get_account(ch, &account).await?.next_nonce,
+        (None, Some(node)) => node.account(&account).await?.next_nonce,
         (None, None) => bail!("--nonce is needed without a node"),
     };
     let mut body = transfer_body(&chain_id, &key, nonce, transfer_fuel, to, args.amount, memo);
@@ -173,8 +153,8 @@ async fn transfer(args: TransferArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let channel = channel.expect("connected unless save_only");
-    submit_and_report(channel, tx, args.wait, &args.opts).await
+    let node = node.expect("connected unless save_only");
+    submit_and_report(&node, tx, args.wait, &args.opts).await
 }
 
 pub(super) fn read_tx_file(path: &Path) -> anyhow::Result<Transaction> {
@@ -191,7 +171,7 @@ pub(super) enum Submitted {
         /// Hash (hex) or "(undecodable)".
         hash: String,
         /// Why.
-        rejection: quorate_proto::v1::Rejection,
+        rejection: Rejection,
     },
     /// Accepted; not waited for.
     Pending(String),
@@ -201,40 +181,50 @@ pub(super) enum Submitted {
     Saved(String, std::path::PathBuf),
 }
 
-/// Submits `tx` and, with `wait`, waits for its commit.
-pub(super) async fn submit(
-    channel: Channel,
-    tx: Transaction,
-    wait: bool,
-) -> anyhow::Result<Submitted> {
-    let mut client = TxServiceClient::new(channel);
-    let result = client
-        .submit(SubmitRequest {
-            transaction: Some(tx),
-        })
-        .await
-        .map_err(|s| status_err("submit", s))?
-        .into_inner();
-    let hash = if result.tx_hash.is_empty() {
-        "(undecodable)".to_owned()
-    } else {
-        hex::encode(&result.tx_hash)
+/// Submits `tx` and, with `wait`, waits for its outcome. The node's answer is reported as
+/// given: submitting a transaction the node holds already is refused (`DUPLICATE` while
+/// pending, `NONCE_USED` once committed), which is what a replayed transaction gets.
+pub(super) async fn submit(node: &Node, tx: Transaction, wait: bool) -> anyhow::Result<Submitted> {
+    let hash = match node.submit_as_is(&tx).await {
+        Ok(hash) => hash,
+        Err(ClientError::Refused {
+            hash,
+            code,
+            message,
+        }) => {
+            return Ok(Submitted::Refused {
+                hash: hash.map_or_else(|| "(undecodable)".to_owned(), |h| h.to_hex()),
+                rejection: Rejection {
+                    code: code as i32,
+                    message,
+                },
+            })
+        }
+        Err(e) => return Err(e.into()),
     };
-    if let Some(rejection) = result.rejection {
-        return Ok(Submitted::Refused { hash, rejection });
-    }
     if !wait {
-        return Ok(Submitted::Pending(hash));
+        return Ok(Submitted::Pending(hash.to_hex()));
     }
-    let status = client
-        .wait_for_commit(WaitForCommitRequest {
-            tx_hash: result.tx_hash,
-            timeout_ms: WAIT_MS,
-        })
-        .await
-        .map_err(|s| status_err("wait for commit", s))?
-        .into_inner();
-    Ok(Submitted::Status(Box::new(status)))
+    Ok(Submitted::Status(Box::new(wait_status(node, &hash).await?)))
+}
+
+/// The outcome of the transaction `hash` as its status, waiting up to [`WAIT`] for one. No
+/// outcome in that time is an error (exit code 1) that names the hash to ask about later.
+pub(super) async fn wait_status(node: &Node, hash: &Hash32) -> anyhow::Result<TxStatusResponse> {
+    match node.wait(hash, WAIT).await {
+        Ok(outcome) => Ok(TxStatusResponse {
+            tx_hash: Bytes::copy_from_slice(&hash.0),
+            state: TxState::Committed as i32,
+            height: outcome.height,
+            index: outcome.index,
+            receipt: Some(outcome.receipt),
+            rejection: None,
+            transaction: outcome.transaction,
+        }),
+        // Refused or evicted: the node's status says which, and why.
+        Err(ClientError::Refused { .. }) => Ok(node.status(hash).await?),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Prints a refusal or a pending submission; returns the exit code.
@@ -279,12 +269,12 @@ pub(super) fn report_unfinished(s: &Submitted, opts: &ClientOpts) -> Option<Exit
 }
 
 async fn submit_and_report(
-    channel: Channel,
+    node: &Node,
     tx: Transaction,
     wait: bool,
     opts: &ClientOpts,
 ) -> anyhow::Result<ExitCode> {
-    let submitted = submit(channel, tx, wait).await?;
+    let submitted = submit(node, tx, wait).await?;
     if let Some(code) = report_unfinished(&submitted, opts) {
         return Ok(code);
     }
@@ -318,36 +308,18 @@ fn report_status(status: &TxStatusResponse, opts: &ClientOpts) -> ExitCode {
 
 /// The chain id, parameters and `key`'s next nonce, from the node.
 pub(super) async fn signing_context(
-    channel: &Channel,
+    node: &Node,
     address: &Address,
 ) -> anyhow::Result<(NodeStatus, u64)> {
-    let status = NodeServiceClient::new(channel.clone())
-        .get_status(GetNodeStatusRequest {})
-        .await
-        .map_err(|s| status_err("node status", s))?
-        .into_inner();
-    let nonce = get_account(channel, address).await?.next_nonce;
+    let status = node.node_status().await?;
+    let nonce = node.account(address).await?.next_nonce;
     Ok((status, nonce))
-}
-
-/// `address`'s account as the node answers it (balance, nonces, key set, height).
-pub(super) async fn get_account(
-    channel: &Channel,
-    address: &Address,
-) -> anyhow::Result<quorate_proto::v1::GetAccountResponse> {
-    Ok(ChainServiceClient::new(channel.clone())
-        .get_account(GetAccountRequest {
-            address: Bytes::copy_from_slice(&address.0),
-        })
-        .await
-        .map_err(|s| status_err("account", s))?
-        .into_inner())
 }
 
 pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     let addr = Address::from_hex(address).with_context(|| format!("address {address:?}"))?;
     runtime()?.block_on(async {
-        let resp = get_account(&connect(&opts.node).await?, &addr).await?;
+        let resp = connect(&opts.node).await?.account(&addr).await?;
         let a = resp.account.unwrap_or_default();
         if opts.json {
             let mut v = json!({"address": addr.to_hex(), "balance": a.balance, "nonce": a.nonce, "next_nonce": resp.next_nonce, "height": resp.height});
@@ -366,25 +338,27 @@ pub(super) fn account(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCo
 }
 
 pub(super) fn block(which: Option<&str>, txs: bool, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
-    let selector = match which {
-        None | Some("latest") => Selector::Latest(true),
-        Some(s) if s.len() == 64 || s.starts_with("0x") => Selector::Hash(Bytes::copy_from_slice(
-            &Hash32::from_hex(s).context("block hash")?.0,
-        )),
-        Some(s) => Selector::Height(
+    /// A block by its height (0: the latest) or by its hash.
+    enum Which {
+        Height(u64),
+        Hash(Hash32),
+    }
+    let which = match which {
+        None | Some("latest") => Which::Height(0),
+        Some(s) if s.len() == 64 || s.starts_with("0x") => {
+            Which::Hash(Hash32::from_hex(s).context("block hash")?)
+        }
+        Some(s) => Which::Height(
             s.parse()
                 .with_context(|| format!("{s:?} is neither a height nor a block hash"))?,
         ),
     };
     runtime()?.block_on(async {
-        let b = ChainServiceClient::new(connect(&opts.node).await?)
-            .get_block(GetBlockRequest {
-                selector: Some(selector),
-                include_transactions: txs,
-            })
-            .await
-            .map_err(|s| status_err("block", s))?
-            .into_inner();
+        let node = connect(&opts.node).await?;
+        let b = match which {
+            Which::Height(h) => node.block(h, txs).await?,
+            Which::Hash(h) => node.block_by_hash(&h, txs).await?,
+        };
         if opts.json {
             println!("{}", output::block(&b));
         } else {
@@ -399,7 +373,7 @@ pub(super) fn block(which: Option<&str>, txs: bool, opts: &ClientOpts) -> anyhow
 pub(super) fn health(opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
     runtime()?.block_on(async {
-        let resp = HealthClient::new(connect(&opts.node).await?)
+        let resp = HealthClient::new(connect(&opts.node).await?.channel().clone())
             .check(tonic_health::pb::HealthCheckRequest {
                 service: String::new(),
             })
@@ -422,11 +396,7 @@ pub(super) fn health(opts: &ClientOpts) -> anyhow::Result<ExitCode> {
 
 pub(super) fn status(opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let s = NodeServiceClient::new(connect(&opts.node).await?)
-            .get_status(GetNodeStatusRequest {})
-            .await
-            .map_err(|s| status_err("status", s))?
-            .into_inner();
+        let s = connect(&opts.node).await?.node_status().await?;
         if opts.json {
             println!("{}", output::status(&s));
         } else {

@@ -8,20 +8,19 @@ use std::process::{Command as Process, ExitCode, Stdio};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use prost::Message;
+use quorate_client::{Checkpoint, EventFilter, Node};
 use quorate_genesis::KeyFile;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::tx::{body_for, sign};
-use quorate_proto::v1::contract_service_client::ContractServiceClient;
 use quorate_proto::v1::tx_body::Payload;
 use quorate_proto::v1::{
-    admin, Admin, Call, Deploy, ExecStatus, GetContractRequest, QueryRequest, ReplaceValidator,
-    SetTrustedDeployer, StreamEventsRequest, TxStatusResponse, ValidatorEntry,
+    admin, Admin, Call, Deploy, ExecStatus, QueryRequest, ReplaceValidator, SetTrustedDeployer,
+    TxStatusResponse, ValidatorEntry,
 };
 use serde_json::{json, Value};
-use tonic::transport::Channel;
 
 use super::client::{
-    connect, exit_code, report_unfinished, runtime, signing_context, status_err, submit, Submitted,
+    connect, exit_code, report_unfinished, runtime, signing_context, submit, Submitted,
 };
 use super::interface::Interface;
 use super::output;
@@ -267,14 +266,8 @@ fn args_bytes(
     }
 }
 
-async fn interface_of(channel: &Channel, contract: &Address) -> anyhow::Result<Option<Interface>> {
-    let info = ContractServiceClient::new(channel.clone())
-        .get_contract(GetContractRequest {
-            address: Bytes::copy_from_slice(&contract.0),
-        })
-        .await
-        .map_err(|s| status_err("contract", s))?
-        .into_inner();
+async fn interface_of(node: &Node, contract: &Address) -> anyhow::Result<Option<Interface>> {
+    let info = node.contract(contract).await?;
     if info.interface.is_empty() {
         return Ok(None);
     }
@@ -283,12 +276,12 @@ async fn interface_of(channel: &Channel, contract: &Address) -> anyhow::Result<O
 
 /// Signs `payload` with the key of `sign` (and its co-signers, for its account), then saves
 /// it (`--save`) or submits it and waits unless told not to.
-async fn send(sign_opts: &SignOpts, payload: Payload) -> anyhow::Result<(Channel, Submitted)> {
+async fn send(sign_opts: &SignOpts, payload: Payload) -> anyhow::Result<Submitted> {
     let key = KeyFile::load(&sign_opts.from)?;
     let key_set = sign_opts.multi.load_key_set()?;
     let account = sign_opts.multi.account(&key, key_set.as_ref())?;
-    let channel = connect(&sign_opts.opts.node).await?;
-    let (status, next) = signing_context(&channel, &account).await?;
+    let node = connect(&sign_opts.opts.node).await?;
+    let (status, next) = signing_context(&node, &account).await?;
     let nonce = sign_opts.nonce.unwrap_or(next);
     let mut body = body_for(
         &status.chain_id,
@@ -304,16 +297,15 @@ async fn send(sign_opts: &SignOpts, payload: Payload) -> anyhow::Result<(Channel
         std::fs::write(path, hex::encode(tx.encode_to_vec()) + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         let hash = quorate_proto::tx::tx_hash(&tx.body).to_hex();
-        return Ok((channel, Submitted::Saved(hash, path.clone())));
+        return Ok(Submitted::Saved(hash, path.clone()));
     }
-    let submitted = submit(channel.clone(), tx, !sign_opts.no_wait).await?;
-    Ok((channel, submitted))
+    submit(&node, tx, !sign_opts.no_wait).await
 }
 
 /// Signs and sends `payload` (see [`send`]) and reports the outcome with the exit code.
 pub(super) fn send_and_report(sign_opts: SignOpts, payload: Payload) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let (_, submitted) = send(&sign_opts, payload).await?;
+        let submitted = send(&sign_opts, payload).await?;
         if let Some(code) = report_unfinished(&submitted, &sign_opts.opts) {
             return Ok(code);
         }
@@ -413,9 +405,9 @@ async fn deploy(
         Vec::new()
     };
     let (machine_code, engine_fingerprint) = if precompiled {
-        let channel = connect(&sign_opts.opts.node).await?;
+        let node = connect(&sign_opts.opts.node).await?;
         let key = KeyFile::load(&sign_opts.from)?;
-        let (status, _) = signing_context(&channel, &key.address()).await?;
+        let (status, _) = signing_context(&node, &key.address()).await?;
         if status.engine_fingerprint.as_ref() != vm.fingerprint().0 {
             bail!(
                 "this binary's contract engine ({}) differs from the node's ({}): deploy without --precompiled, or precompile with the node's release",
@@ -436,7 +428,7 @@ async fn deploy(
         engine_fingerprint,
         init_args: Bytes::from(init_args),
     });
-    let (_, submitted) = send(&sign_opts, payload).await?;
+    let submitted = send(&sign_opts, payload).await?;
     if let Some(code) = report_unfinished(&submitted, &sign_opts.opts) {
         return Ok(code);
     }
@@ -467,8 +459,7 @@ pub(super) async fn call(
     value: u64,
     sign_opts: SignOpts,
 ) -> anyhow::Result<ExitCode> {
-    let channel = connect(&sign_opts.opts.node).await?;
-    let iface = interface_of(&channel, &addr).await?;
+    let iface = interface_of(&connect(&sign_opts.opts.node).await?, &addr).await?;
     let args = args_bytes(iface.as_ref(), method, json_args, hex_args)?;
     let payload = Payload::Call(Call {
         contract: Bytes::copy_from_slice(&addr.0),
@@ -476,7 +467,7 @@ pub(super) async fn call(
         args: Bytes::from(args),
         value,
     });
-    let (_, submitted) = send(&sign_opts, payload).await?;
+    let submitted = send(&sign_opts, payload).await?;
     if let Some(code) = report_unfinished(&submitted, &sign_opts.opts) {
         return Ok(code);
     }
@@ -503,20 +494,18 @@ pub(super) async fn query(
     opts: &ClientOpts,
 ) -> anyhow::Result<ExitCode> {
     let caller = caller.unwrap_or_default();
-    let channel = connect(&opts.node).await?;
-    let iface = interface_of(&channel, &addr).await?;
+    let node = connect(&opts.node).await?;
+    let iface = interface_of(&node, &addr).await?;
     let args = args_bytes(iface.as_ref(), method, json_args, hex_args)?;
-    let r = ContractServiceClient::new(channel)
-        .query(QueryRequest {
+    let r = node
+        .query_answer(QueryRequest {
             contract: Bytes::copy_from_slice(&addr.0),
             method: method.to_owned(),
             args: Bytes::from(args),
             caller: Bytes::copy_from_slice(&caller.0),
             fuel_limit: fuel_limit.unwrap_or(0),
         })
-        .await
-        .map_err(|s| status_err("query", s))?
-        .into_inner();
+        .await?;
     let ok = r.status == ExecStatus::Success as i32;
     let decoded = iface
         .as_ref()
@@ -553,13 +542,7 @@ pub(super) async fn query(
 
 async fn info(contract: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     let addr = Address::from_hex(contract).with_context(|| format!("contract {contract:?}"))?;
-    let i = ContractServiceClient::new(connect(&opts.node).await?)
-        .get_contract(GetContractRequest {
-            address: Bytes::copy_from_slice(&addr.0),
-        })
-        .await
-        .map_err(|s| status_err("contract", s))?
-        .into_inner();
+    let i = connect(&opts.node).await?.contract(&addr).await?;
     if opts.json {
         println!(
             "{}",
@@ -592,29 +575,28 @@ pub(super) fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(|c| Address::from_hex(c).with_context(|| format!("contract {c:?}")))
             .transpose()?;
-        let channel = connect(&args.opts.node).await?;
-        let mut stream = ContractServiceClient::new(channel.clone())
-            .stream_events(StreamEventsRequest {
-                from_height: args.from_height,
-                contract: contract
-                    .map(|c| Bytes::copy_from_slice(&c.0))
-                    .unwrap_or_default(),
-                kind: args.kind.clone().unwrap_or_default(),
-            })
-            .await
-            .map_err(|s| status_err("events", s))?
-            .into_inner();
+        let node = connect(&args.opts.node).await?;
+        let from_height = match args.from_height {
+            0 => node.node_status().await?.height + 1,
+            h => h,
+        };
+        // Opened again from the last event printed if the connection breaks or the node
+        // restarts: no event is skipped or printed twice.
+        let mut stream = node.events(
+            EventFilter {
+                contract,
+                kind: args.kind.clone(),
+            },
+            Checkpoint::before_height(from_height),
+        );
         let mut interfaces: HashMap<Vec<u8>, Option<Interface>> = HashMap::new();
         let mut seen = 0usize;
-        while let Some(item) = stream
-            .message()
-            .await
-            .map_err(|s| status_err("events", s))?
-        {
+        loop {
+            let item = stream.next().await?;
             let Some(e) = item.event else { continue };
             if !interfaces.contains_key(e.contract.as_ref()) {
                 let iface = match Address::from_slice(&e.contract) {
-                    Ok(a) => interface_of(&channel, &a).await.ok().flatten(),
+                    Ok(a) => interface_of(&node, &a).await.ok().flatten(),
                     Err(_) => None,
                 };
                 interfaces.insert(e.contract.to_vec(), iface);

@@ -223,7 +223,7 @@ fn current_thresholds(sign: &SignOpts) -> anyhow::Result<Thresholds> {
     let key = KeyFile::load(&sign.from)?;
     let addr = sign.multi.account(&key, None)?;
     let resp = runtime()?.block_on(async {
-        super::client::get_account(&connect(&sign.opts.node).await?, &addr).await
+        anyhow::Ok(connect(&sign.opts.node).await?.account(&addr).await?)
     })
     .context("reading the account's current thresholds (name every threshold to change them without a node)")?;
     let set = resp
@@ -409,7 +409,7 @@ fn thresholds_text(t: &Thresholds) -> String {
 pub fn show(address: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
     let addr = Address::from_hex(address).with_context(|| format!("address {address:?}"))?;
     runtime()?.block_on(async {
-        let resp = super::client::get_account(&connect(&opts.node).await?, &addr).await?;
+        let resp = connect(&opts.node).await?.account(&addr).await?;
         match (&resp.key_set, opts.json) {
             (Some(set), true) => {
                 let mut v = key_set_json(set);

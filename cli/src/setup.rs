@@ -329,8 +329,7 @@ pub(super) fn run_node(
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let node = RunningNode::start(setup).await?;
-        publish_file(&home.join(GRPC_ADDR_FILE), &node.grpc_addr.to_string())?;
-        println!("grpc listening on {}", node.grpc_addr);
+        // `grpc.addr` last: whoever waits for it (scripts, tests) finds the others written.
         if let Some(m) = node.metrics_addr {
             publish_file(&home.join(METRICS_ADDR_FILE), &m.to_string())?;
             println!("metrics on http://{m}/metrics");
@@ -339,6 +338,8 @@ pub(super) fn run_node(
             publish_file(&home.join(P2P_ADDR_FILE), &p2p.to_string())?;
             println!("p2p listening on {p2p}");
         }
+        publish_file(&home.join(GRPC_ADDR_FILE), &node.grpc_addr.to_string())?;
+        println!("grpc listening on {}", node.grpc_addr);
         node.run_until_signal().await?;
         anyhow::Ok(())
     })?;

@@ -6,17 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use quorate_client::ChainVerifier;
 use quorate_genesis::{Genesis, KeyFile};
-use quorate_proto::certificate::{follow_set_changes, verify_certificate};
 use quorate_proto::crypto::PublicKey;
-use quorate_proto::v1::chain_service_client::ChainServiceClient;
-use quorate_proto::v1::{
-    get_block_request, GetBlockRequest, GetValidatorSetRequest, GetValidatorSetResponse,
-    ValidatorEntry,
-};
+use quorate_proto::v1::{GetValidatorSetResponse, ValidatorEntry};
 use serde_json::{json, Value};
 
-use super::client::{connect, runtime, status_err};
+use super::client::{connect, runtime};
 use super::ClientOpts;
 
 /// Arguments of `quorate validators`.
@@ -82,26 +78,17 @@ fn list(entries: &[ValidatorEntry]) -> String {
 /// Runs `quorate validators`.
 pub(super) fn run(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
-        let mut client = ChainServiceClient::new(connect(&args.opts.node).await?);
-        let r = client
-            .get_validator_set(GetValidatorSetRequest {
-                height: args.height,
-            })
-            .await
-            .map_err(|s| status_err("validator set", s))?
-            .into_inner();
+        let node = connect(&args.opts.node).await?;
+        let r = node.validator_set(args.height).await?;
         let verified = match &args.genesis {
             None => None,
             Some(path) => {
                 let genesis =
                     Genesis::load(path).with_context(|| format!("genesis {}", path.display()))?;
-                let proven = follow_set_changes(
-                    &genesis.chain_id,
-                    &genesis.validator_set(),
-                    &r.changes,
-                    r.height,
-                )
-                .context("the node's set changes do not check out from genesis")?;
+                let mut verifier = ChainVerifier::new(&genesis);
+                let proven = verifier
+                    .prove_set(&r.changes, r.height)
+                    .context("the node's set changes do not check out from genesis")?;
                 let named: Vec<&[u8]> = r.validators.iter().map(|v| v.public_key.as_ref()).collect();
                 let proven_keys: Vec<&[u8]> = proven.keys().iter().map(|k| &k.0[..]).collect();
                 if named != proven_keys {
@@ -114,35 +101,21 @@ pub(super) fn run(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {
                 // names that set.
                 if r.height > 1 {
                     let before = r.height - 1;
-                    let block = client
-                        .get_block(GetBlockRequest {
-                            selector: Some(get_block_request::Selector::Height(before)),
-                            include_transactions: false,
-                        })
+                    let block = node.block(before, false).await?;
+                    let checked = verifier
+                        .verify(&node, &block)
                         .await
-                        .map_err(|s| status_err(&format!("block {before}"), s))?
-                        .into_inner();
-                    let cert = block.certificate.as_ref().with_context(|| {
-                        format!("the node gave block {before} without its certificate")
-                    })?;
-                    let deciding =
-                        follow_set_changes(&genesis.chain_id, &genesis.validator_set(), &r.changes, before)?;
-                    verify_certificate(
-                        cert,
-                        &genesis.chain_id,
-                        &deciding,
-                        before,
-                        &quorate_proto::crypto::Hash32::of(&block.header_bytes),
-                    )
-                    .with_context(|| format!("the certificate of block {before} does not check out"))?;
-                    let decoded = <quorate_proto::v1::BlockHeader as prost::Message>::decode(
-                        block.header_bytes.as_ref(),
-                    )
-                    .with_context(|| format!("header of block {before}"))?;
-                    if decoded.next_validators_hash.as_ref() != proven.hash().0 {
+                        .with_context(|| format!("block {before} does not check out"))?;
+                    if checked.header.height != before {
+                        anyhow::bail!(
+                            "asked for block {before}, the node gave block {}",
+                            checked.header.height
+                        );
+                    }
+                    if checked.header.next_validators_hash.as_ref() != proven.hash().0 {
                         anyhow::bail!(
                             "block {before}, certified, names set {} for height {}; the node's changes prove {}: a change is missing",
-                            hex::encode(&decoded.next_validators_hash),
+                            hex::encode(&checked.header.next_validators_hash),
                             r.height,
                             proven.hash()
                         );

@@ -13,8 +13,9 @@ use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
     get_block_request, BlockInfo, ContractInfo, ExecStatus, GetAccountRequest, GetAccountResponse,
     GetBlockRequest, GetContractRequest, GetNodeStatusRequest, GetValidatorSetRequest,
-    GetValidatorSetResponse, NodeStatus, QueryRequest, Receipt, RejectCode, Rejection,
-    SubmitRequest, Transaction, TxState, TxStatusRequest, TxStatusResponse, WaitForCommitRequest,
+    GetValidatorSetResponse, NodeStatus, QueryRequest, QueryResponse, Receipt, RejectCode,
+    Rejection, SubmitBatchRequest, SubmitRequest, SubmitResult, Transaction, TxState,
+    TxStatusRequest, TxStatusResponse, WaitForCommitRequest,
 };
 use tonic::transport::Channel;
 
@@ -116,6 +117,31 @@ impl Node {
     /// Submits `tx`; returns its hash once the node admitted it. Submitting a transaction the
     /// node already holds (pending, or committed) is not an error: it returns the same hash.
     pub async fn submit(&self, tx: &Transaction) -> Result<Hash32, ClientError> {
+        match self.submit_as_is(tx).await {
+            Err(ClientError::Refused {
+                hash: Some(hash),
+                code,
+                message,
+            }) => match code {
+                RejectCode::Duplicate => Ok(hash),
+                // A used nonce may be this very transaction, committed already (or decided and
+                // about to be published: the node still calls it pending).
+                RejectCode::NonceUsed if self.holds(&hash).await? => Ok(hash),
+                _ => Err(ClientError::Refused {
+                    hash: Some(hash),
+                    code,
+                    message,
+                }),
+            },
+            other => other,
+        }
+    }
+
+    /// Submits `tx` and returns the node's answer as given: the hash once admitted, or
+    /// [`ClientError::Refused`] with the node's code, including `DUPLICATE` (this transaction
+    /// is pending already) and `NONCE_USED` (its nonce is committed, maybe by this very
+    /// transaction), which [`Node::submit`] takes as success when the node holds it.
+    pub async fn submit_as_is(&self, tx: &Transaction) -> Result<Hash32, ClientError> {
         let result = self
             .tx()
             .submit(SubmitRequest {
@@ -124,24 +150,31 @@ impl Node {
             .await
             .map_err(|s| self.error("submit", s))?
             .into_inner();
-        let hash = Hash32::from_slice(&result.tx_hash);
-        let Some(rejection) = result.rejection else {
-            return hash.ok_or_else(|| ClientError::BadAnswer {
-                what: "submit",
-                why: "admitted without a hash".into(),
+        admission(result)
+    }
+
+    /// Submits `txs` in one call (the node admits them in one round, up to its
+    /// `grpc.max_batch_txs`); the node's answer to each, in order, as
+    /// [`Node::submit_as_is`] gives it. The outer error is the call's own.
+    pub async fn submit_batch(
+        &self,
+        txs: Vec<Transaction>,
+    ) -> Result<Vec<Result<Hash32, ClientError>>, ClientError> {
+        let sent = txs.len();
+        let results = self
+            .tx()
+            .submit_batch(SubmitBatchRequest { transactions: txs })
+            .await
+            .map_err(|s| self.error("submit batch", s))?
+            .into_inner()
+            .results;
+        if results.len() != sent {
+            return Err(ClientError::BadAnswer {
+                what: "submit batch",
+                why: format!("{} answers to {sent} transactions", results.len()),
             });
-        };
-        let code = RejectCode::try_from(rejection.code).unwrap_or(RejectCode::Unspecified);
-        if let Some(hash) = hash {
-            match code {
-                RejectCode::Duplicate => return Ok(hash),
-                // A used nonce may be this very transaction, committed already (or decided and
-                // about to be published: the node still calls it pending).
-                RejectCode::NonceUsed if self.holds(&hash).await? => return Ok(hash),
-                _ => {}
-            }
         }
-        Err(refused(hash, &rejection))
+        Ok(results.into_iter().map(admission).collect())
     }
 
     /// Whether the node holds the transaction `hash`: committed, or pending.
@@ -270,6 +303,24 @@ impl Node {
         } else {
             get_block_request::Selector::Height(height)
         };
+        self.block_of(selector, include_transactions).await
+    }
+
+    /// The committed block whose hash is `hash`, with its transactions if asked.
+    pub async fn block_by_hash(
+        &self,
+        hash: &Hash32,
+        include_transactions: bool,
+    ) -> Result<BlockInfo, ClientError> {
+        let selector = get_block_request::Selector::Hash(Bytes::copy_from_slice(&hash.0));
+        self.block_of(selector, include_transactions).await
+    }
+
+    async fn block_of(
+        &self,
+        selector: get_block_request::Selector,
+        include_transactions: bool,
+    ) -> Result<BlockInfo, ClientError> {
         Ok(self
             .chain()
             .get_block(GetBlockRequest {
@@ -313,17 +364,14 @@ impl Node {
         args: Vec<u8>,
     ) -> Result<Bytes, ClientError> {
         let answer = self
-            .contracts()
-            .query(QueryRequest {
+            .query_answer(QueryRequest {
                 contract: Bytes::copy_from_slice(&contract.0),
                 method: method.to_owned(),
                 args: args.into(),
                 caller: Bytes::new(),
                 fuel_limit: 0,
             })
-            .await
-            .map_err(|s| self.error("query", s))?
-            .into_inner();
+            .await?;
         if answer.status != ExecStatus::Success as i32 {
             return Err(ClientError::QueryFailed {
                 method: method.to_owned(),
@@ -332,6 +380,18 @@ impl Node {
             });
         }
         Ok(answer.return_data)
+    }
+
+    /// The node's whole answer to a read-only call (status, return data, error, fuel used,
+    /// height), with the caller and fuel limit of `request`: a failed call is an answer here,
+    /// not an error.
+    pub async fn query_answer(&self, request: QueryRequest) -> Result<QueryResponse, ClientError> {
+        Ok(self
+            .contracts()
+            .query(request)
+            .await
+            .map_err(|s| self.error("query", s))?
+            .into_inner())
     }
 
     /// The deployed contract at `address`: code hash, methods, embedded interface, balance.
@@ -354,6 +414,18 @@ impl Node {
             .await
             .map_err(|s| self.error("node status", s))?
             .into_inner())
+    }
+}
+
+/// The node's answer to one submitted transaction: its hash, or the refusal.
+fn admission(result: SubmitResult) -> Result<Hash32, ClientError> {
+    let hash = Hash32::from_slice(&result.tx_hash);
+    match result.rejection {
+        None => hash.ok_or_else(|| ClientError::BadAnswer {
+            what: "submit",
+            why: "admitted without a hash".into(),
+        }),
+        Some(rejection) => Err(refused(hash, &rejection)),
     }
 }
 

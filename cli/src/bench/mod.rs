@@ -19,20 +19,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use prost::Message;
+use quorate_client::{ClientError, Node};
 use quorate_genesis::KeyFile;
 use quorate_proto::contracts::certificates as certs;
 use quorate_proto::tx::tx_hash;
-use quorate_proto::v1::chain_service_client::ChainServiceClient;
-use quorate_proto::v1::node_service_client::NodeServiceClient;
-use quorate_proto::v1::tx_service_client::TxServiceClient;
-use quorate_proto::v1::{
-    ExecStatus, GetAccountRequest, GetNodeStatusRequest, NodeStatus, RejectCode,
-    StreamBlocksRequest, SubmitBatchRequest, SubmitRequest, Transaction, TxState,
-    WaitForCommitRequest,
-};
+use quorate_proto::v1::{ExecStatus, NodeStatus, RejectCode, Transaction};
 use quorate_proto::Keypair;
 use tokio::process::Child;
-use tonic::transport::Channel;
 
 use super::client::connect;
 use super::localnet::{node_homes, start_validators, stop, wait_for_addr};
@@ -236,14 +229,9 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         for url in &self.urls {
             loop {
-                if let Ok(ch) = connect(url).await {
-                    if let Ok(s) = NodeServiceClient::new(ch)
-                        .get_status(GetNodeStatusRequest {})
-                        .await
-                    {
-                        if s.into_inner().height > 0 {
-                            break;
-                        }
+                if let Ok(node) = connect(url).await {
+                    if node.node_status().await.is_ok_and(|s| s.height > 0) {
+                        break;
                     }
                 }
                 if Instant::now() > deadline {
@@ -266,40 +254,26 @@ impl Cluster {
 
 /// Submits set-up transactions and waits for each to commit successfully; returns their
 /// receipts' return data.
-async fn setup(channel: &Channel, txs: Vec<Transaction>) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut client = TxServiceClient::new(channel.clone());
+async fn setup(node: &Node, txs: Vec<Transaction>) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut hashes = Vec::with_capacity(txs.len());
     for chunk in txs.chunks(SETUP_BATCH) {
-        let results = client
-            .submit_batch(SubmitBatchRequest {
-                transactions: chunk.to_vec(),
-            })
-            .await
-            .context("set-up submission")?
-            .into_inner()
-            .results;
-        for r in results {
-            if let Some(rej) = r.rejection {
-                bail!("set-up transaction refused: {}", rej.message);
-            }
-            hashes.push(r.tx_hash);
+        for answer in node.submit_batch(chunk.to_vec()).await? {
+            hashes.push(answer.context("set-up transaction refused")?);
         }
     }
     let mut out = Vec::with_capacity(hashes.len());
     for h in hashes {
-        let s = client
-            .wait_for_commit(WaitForCommitRequest {
-                tx_hash: h,
-                timeout_ms: 120_000,
-            })
+        let outcome = node
+            .wait(&h, Duration::from_secs(120))
             .await
-            .context("waiting for set-up")?
-            .into_inner();
-        let receipt = s.receipt.unwrap_or_default();
-        if s.state != TxState::Committed as i32 || receipt.status != ExecStatus::Success as i32 {
-            bail!("set-up transaction did not succeed: {}", receipt.error);
+            .context("waiting for set-up")?;
+        if !outcome.succeeded() {
+            bail!(
+                "set-up transaction did not succeed: {}",
+                outcome.receipt.error
+            );
         }
-        out.push(receipt.return_data.to_vec());
+        out.push(outcome.receipt.return_data.to_vec());
     }
     Ok(out)
 }
@@ -328,11 +302,7 @@ impl Record {
 
 async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> {
     let first = connect(&cluster.urls[0]).await?;
-    let status = NodeServiceClient::new(first.clone())
-        .get_status(GetNodeStatusRequest {})
-        .await
-        .context("node status")?
-        .into_inner();
+    let status = first.node_status().await?;
     let params = status.params.unwrap_or_default();
     let facts = ChainFacts {
         chain_id: status.chain_id.clone(),
@@ -347,13 +317,10 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     );
 
     // Set-up: roles and reserves, then specifications.
-    let admin_nonce = ChainServiceClient::new(first.clone())
-        .get_account(GetAccountRequest {
-            address: bytes::Bytes::copy_from_slice(&cluster.admin.address().0),
-        })
+    let admin_nonce = first
+        .account(&cluster.admin.address())
         .await
         .context("admin account")?
-        .into_inner()
         .next_nonce;
     let roles = plan.setup_roles(&facts, &cluster.admin, admin_nonce, &cluster.senders);
     if !roles.is_empty() {
@@ -404,20 +371,8 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     });
 
     // Follow the blocks from the next one, before the first submission.
-    let from_height = NodeServiceClient::new(first.clone())
-        .get_status(GetNodeStatusRequest {})
-        .await?
-        .into_inner()
-        .height
-        + 1;
-    let mut blocks = ChainServiceClient::new(first.clone())
-        .stream_blocks(StreamBlocksRequest {
-            from_height,
-            include_transactions: false,
-        })
-        .await
-        .context("following blocks")?
-        .into_inner();
+    let from_height = first.node_status().await?.height + 1;
+    let mut blocks = first.blocks(from_height, false);
 
     let pids = cluster.pids();
     let traffic_start = traffic(&statuses(&cluster.urls).await?);
@@ -438,7 +393,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     }
     let mut tasks = Vec::new();
     for (c, work) in per_client.into_iter().enumerate() {
-        let channel = connect(&cluster.urls[c % cluster.urls.len()]).await?;
+        let node = connect(&cluster.urls[c % cluster.urls.len()]).await?;
         let record = record.clone();
         let batch = args.batch;
         let pause = (args.rate > 0).then(|| {
@@ -449,7 +404,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         let start =
             Instant::now() + pause.map_or(Duration::ZERO, |p| p * c as u32 / args.clients as u32);
         tasks.push(tokio::spawn(async move {
-            client(channel, work, batch, start, pause, record).await
+            client(node, work, batch, start, pause, record).await
         }));
     }
     let submitting = {
@@ -489,8 +444,9 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
             break;
         }
         tokio::select! {
-            block = blocks.message() => {
-                let Some(block) = block.context("block stream")? else { bail!("the block stream ended") };
+            // `next` is cancel-safe: a block is taken from the stream only when it is returned.
+            block = blocks.next() => {
+                let block = block.context("block stream")?;
                 let now = record.now_us();
                 record.blocks.fetch_add(1, Ordering::Relaxed);
                 for h in &block.tx_hashes {
@@ -612,12 +568,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
 async fn statuses(urls: &[String]) -> anyhow::Result<Vec<NodeStatus>> {
     let mut out = Vec::with_capacity(urls.len());
     for url in urls {
-        let status = NodeServiceClient::new(connect(url).await?)
-            .get_status(GetNodeStatusRequest {})
-            .await
-            .context("node status")?
-            .into_inner();
-        out.push(status);
+        out.push(connect(url).await?.node_status().await?);
     }
     Ok(out)
 }
@@ -633,14 +584,13 @@ fn traffic(statuses: &[NodeStatus]) -> BTreeMap<String, u64> {
 
 /// One client: submits its transactions in order, in batches, retrying `MEMPOOL_FULL`.
 async fn client(
-    channel: Channel,
+    node: Node,
     work: Vec<(usize, Transaction)>,
     batch: usize,
     start: Instant,
     pause: Option<Duration>,
     record: Arc<Record>,
 ) -> anyhow::Result<()> {
-    let mut tx_client = TxServiceClient::new(channel);
     let mut next_send = start;
     for chunk in work.chunks(batch) {
         if let Some(p) = pause {
@@ -659,43 +609,37 @@ async fn client(
                     Ordering::SeqCst,
                 );
             }
-            let results = if pending.len() == 1 {
-                vec![tx_client
-                    .submit(SubmitRequest {
-                        transaction: Some(pending[0].1.clone()),
-                    })
-                    .await
-                    .context("submit")?
-                    .into_inner()]
+            // The node's answers as given: a refusal is counted, not taken for an error.
+            let answers = if pending.len() == 1 {
+                match node.submit_as_is(&pending[0].1).await {
+                    Err(e) if e.reject_code().is_none() => return Err(e).context("submit"),
+                    answer => vec![answer],
+                }
             } else {
-                tx_client
-                    .submit_batch(SubmitBatchRequest {
-                        transactions: pending.iter().map(|(_, t)| t.clone()).collect(),
-                    })
+                node.submit_batch(pending.iter().map(|(_, t)| t.clone()).collect())
                     .await
                     .context("submit batch")?
-                    .into_inner()
-                    .results
             };
             let mut retry = Vec::new();
-            for (item, r) in pending.iter().zip(results) {
-                match r.rejection {
-                    None => {
+            for (item, answer) in pending.iter().zip(answers) {
+                match answer.as_ref().map_err(ClientError::reject_code) {
+                    Ok(_) => {
                         record.accepted.fetch_add(1, Ordering::SeqCst);
                         record.resolved.fetch_add(1, Ordering::SeqCst);
                     }
-                    Some(rej) if rej.code == RejectCode::MempoolFull as i32 => {
+                    Err(Some(RejectCode::MempoolFull)) => {
                         record.retried.fetch_add(1, Ordering::Relaxed);
                         retry.push(*item);
                     }
-                    Some(rej) => {
-                        let name = RejectCode::try_from(rej.code)
-                            .map(|c| {
+                    Err(code) => {
+                        let name = code.map_or_else(
+                            || "UNKNOWN".to_owned(),
+                            |c| {
                                 c.as_str_name()
                                     .trim_start_matches("REJECT_CODE_")
                                     .to_owned()
-                            })
-                            .unwrap_or_else(|_| rej.code.to_string());
+                            },
+                        );
                         *record.rejected.lock().entry(name).or_default() += 1;
                         record.resolved.fetch_add(1, Ordering::SeqCst);
                     }
@@ -712,7 +656,7 @@ async fn client(
 
 /// How many committed measured transactions failed in execution, and one failure's error
 /// (from their receipts, read 64 at a time).
-async fn count_failed(channel: &Channel, record: &Record) -> anyhow::Result<(u64, Option<String>)> {
+async fn count_failed(node: &Node, record: &Record) -> anyhow::Result<(u64, Option<String>)> {
     use futures::{StreamExt, TryStreamExt};
     let committed: Vec<[u8; 32]> = record
         .index
@@ -721,22 +665,13 @@ async fn count_failed(channel: &Channel, record: &Record) -> anyhow::Result<(u64
         .map(|(h, _)| *h)
         .collect();
     let statuses: Vec<Option<String>> = futures::stream::iter(committed)
-        .map(|h| {
-            let mut client = TxServiceClient::new(channel.clone());
-            async move {
-                let s = client
-                    .get_status(quorate_proto::v1::TxStatusRequest {
-                        tx_hash: bytes::Bytes::copy_from_slice(&h),
-                    })
-                    .await
-                    .context("transaction status")?
-                    .into_inner();
-                anyhow::Ok(
-                    s.receipt
-                        .filter(|r| r.status != ExecStatus::Success as i32)
-                        .map(|r| r.error),
-                )
-            }
+        .map(|h| async move {
+            let s = node.status(&quorate_proto::Hash32(h)).await?;
+            anyhow::Ok(
+                s.receipt
+                    .filter(|r| r.status != ExecStatus::Success as i32)
+                    .map(|r| r.error),
+            )
         })
         .buffer_unordered(64)
         .try_collect()

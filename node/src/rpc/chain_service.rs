@@ -101,7 +101,9 @@ impl ChainService for ChainApi {
         request: Request<GetValidatorSetRequest>,
     ) -> Result<Response<GetValidatorSetResponse>, Status> {
         let asked = request.into_inner().height;
-        let next = self.0.chain.head().height + 1;
+        // The published head, as `GetBlock` has it: a block committed but not yet durable is
+        // not counted, so the block before the height answered can always be fetched.
+        let next = self.0.heads.borrow().height + 1;
         let height = if asked == 0 { next } else { asked };
         if height > next {
             return Err(Status::out_of_range(format!(
@@ -202,5 +204,80 @@ impl ChainService for ChainApi {
             },
         )?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GrpcConfig;
+    use crate::testutil::TestChain;
+    use tokio::sync::watch;
+
+    /// The services of `t`'s chain, whose published head is what `heads` holds.
+    fn api(t: &TestChain, heads: watch::Receiver<crate::storage::Head>) -> ChainApi {
+        let admission = Arc::new(crate::admission::Admission::new(
+            t.genesis.chain_id.clone(),
+            t.genesis.params.clone(),
+            t.chain.storage().clone(),
+            t.mempool.clone(),
+            t.chain.contracts().clone(),
+        ));
+        let admission_queue = crate::admission_queue::AdmissionQueue::start(
+            admission.clone(),
+            None,
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let grpc = GrpcConfig::default();
+        let (queries, streams) = NodeState::limits(&grpc);
+        ChainApi(Arc::new(NodeState {
+            chain: t.chain.clone(),
+            mempool: t.mempool.clone(),
+            admission,
+            admission_queue,
+            heads,
+            consensus: watch::channel(Default::default()).1,
+            node_key: t.validator.public(),
+            grpc,
+            network: None,
+            queries,
+            streams,
+        }))
+    }
+
+    /// A block committed but not yet published (its fsync pending, as between the driver's
+    /// deferred commit and the head it sends) is not shown by `GetBlock`, so `GetValidatorSet`
+    /// must not count it either: a client that checks the set through the block before its
+    /// height would ask for a block the node says it does not have.
+    #[tokio::test]
+    async fn the_validator_set_is_of_the_published_head_not_of_a_commit_in_flight() {
+        let t = TestChain::new(2);
+        let (heads_tx, heads) = watch::channel(t.chain.head());
+        let api = api(&t, heads);
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 5, 0)]);
+        let published = t.produce().expect("block 1");
+        heads_tx.send_replace(published.clone());
+        t.admit_ok(vec![t.transfer(0, t.addr(1), 5, 1)]);
+        let in_flight = t.produce().expect("block 2");
+        assert_eq!((published.height, in_flight.height), (1, 2));
+
+        let set = api
+            .get_validator_set(Request::new(GetValidatorSetRequest { height: 0 }))
+            .await
+            .expect("set")
+            .into_inner();
+        assert_eq!(set.height, 2, "the next height after the published head");
+        let block_before = api
+            .get_block(Request::new(GetBlockRequest {
+                selector: Some(Selector::Height(set.height - 1)),
+                include_transactions: false,
+            }))
+            .await;
+        assert!(block_before.is_ok(), "{block_before:?}");
+        let ahead = api
+            .get_validator_set(Request::new(GetValidatorSetRequest { height: 3 }))
+            .await
+            .expect_err("height 3 follows a block not published");
+        assert_eq!(ahead.code(), tonic::Code::OutOfRange, "{ahead:?}");
     }
 }
