@@ -77,6 +77,85 @@ async fn a_transfer_commits_once_however_often_it_is_submitted() {
     assert_eq!(account.next_nonce, 1, "one inclusion");
 }
 
+/// `submit_as_is` and `submit_batch` give the node's answers verbatim (a resubmission is refused
+/// `DUPLICATE` while pending, `NONCE_USED` once committed), where `submit` takes both as success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_answers_as_given_one_at_a_time_and_in_a_batch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let running = start(dir.path(), |_| {}).await;
+    let node = plain(&running).await;
+    let (a, b) = (dev_account_key(2), dev_account_key(3));
+    let refused = |answer: Result<Hash32, ClientError>| match answer {
+        Err(ClientError::Refused { hash, code, .. }) => (hash, code),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    // A batch: admitted, refused for its chain, and the first one again (pending: DUPLICATE).
+    let first = transfer(&a, &b, 1, 0);
+    let wrong_chain = sign(
+        &transfer_body("another-chain", &a, 1, 1_000, b.address(), 1, vec![]),
+        &a,
+    );
+    let answers = node
+        .submit_batch(vec![first.clone(), wrong_chain.clone(), first.clone()])
+        .await
+        .expect("the batch call");
+    let mut answers = answers.into_iter();
+    let hash = answers.next().expect("three answers").expect("admitted");
+    assert_eq!(hash, quorate_proto::tx::tx_hash(&first.body));
+    assert_eq!(
+        refused(answers.next().expect("second")),
+        (
+            Some(quorate_proto::tx::tx_hash(&wrong_chain.body)),
+            RejectCode::WrongChain
+        )
+    );
+    assert_eq!(
+        refused(answers.next().expect("third")),
+        (Some(hash), RejectCode::Duplicate)
+    );
+    node.wait(&hash, WAIT).await.expect("committed");
+
+    // Committed: as given, a replay (NONCE_USED); through `submit`, the same hash.
+    assert_eq!(
+        refused(node.submit_as_is(&first).await),
+        (Some(hash), RejectCode::NonceUsed)
+    );
+    assert_eq!(node.submit(&first).await.expect("held: success"), hash);
+    // Another transaction with that nonce is a replay for both.
+    let other = transfer(&a, &b, 2, 0);
+    assert_eq!(
+        node.submit(&other)
+            .await
+            .err()
+            .and_then(|e| e.reject_code()),
+        Some(RejectCode::NonceUsed)
+    );
+
+    // Pending (a nonce ahead of the next one waits in the mempool): DUPLICATE as given,
+    // success through `submit`.
+    let ahead = transfer(&a, &b, 3, 3);
+    let ahead_hash = node.submit_as_is(&ahead).await.expect("admitted ahead");
+    assert_eq!(
+        refused(node.submit_as_is(&ahead).await),
+        (Some(ahead_hash), RejectCode::Duplicate)
+    );
+    assert_eq!(
+        node.submit(&ahead).await.expect("pending: success"),
+        ahead_hash
+    );
+    assert_eq!(
+        node.status(&ahead_hash).await.expect("status").state,
+        TxState::Pending as i32
+    );
+    // An empty batch is an empty answer, not an error.
+    assert!(node
+        .submit_batch(Vec::new())
+        .await
+        .expect("empty")
+        .is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_carry_the_nodes_code_and_an_unanswered_wait_names_the_hash() {
     let dir = tempfile::tempdir().expect("tmp");
