@@ -51,7 +51,8 @@ export function connectNode(url: string, tls?: TlsFiles, timeoutMs = 30_000): Qu
       throw new BadInput(`TLS files: ${(e as Error).message}`);
     }
   }
-  return new QuorateNode(url, createGrpcTransport({ baseUrl: url, nodeOptions, readMaxBytes: MAX_MESSAGE_BYTES }), timeoutMs);
+  const connection = !tls ? "plaintext" : tls.cert ? "mutual-tls" : "tls";
+  return new QuorateNode(url, createGrpcTransport({ baseUrl: url, nodeOptions, readMaxBytes: MAX_MESSAGE_BYTES }), timeoutMs, connection);
 }
 
 /** The key in the key file at `path` (`quorate keys generate`). */

@@ -68,13 +68,39 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Codes that mean the connection broke or the node went away, not that it answered. */
 const BROKEN = new Set([Code.Unavailable, Code.Canceled, Code.DeadlineExceeded, Code.Internal, Code.Unknown, Code.Aborted]);
 
-function fixFor(e: ConnectError): string {
+/** How a node is reached: which TLS, if any (it decides the fix for a closed connection). */
+export type Connection = "plaintext" | "tls" | "mutual-tls" | "web";
+
+const CA_FIX =
+  "check the CA is the one that signed the node's certificate and the host name is in it; a node that requires mutual TLS needs a client certificate";
+const NO_CLIENT_CERTIFICATE =
+  "the node closed the TLS connection: it may require a client certificate (mutual TLS), so give the client certificate and key its client CA signed; if it was restarting, try again";
+const MAYBE_TLS =
+  "the node closed the connection: if it speaks TLS, use an https:// URL and give the CA that signed its certificate; if it was restarting, try again";
+
+/** The code of the Node.js error under `e` (ERR_SSL_…, CERT_…, ECONNRESET), if any. */
+function causeCode(e: ConnectError): string {
+  const code = (e.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" ? code : "";
+}
+
+/** A failure of the connection itself (transport or TLS), not an answer of the node. */
+function transportFailure(e: ConnectError): boolean {
+  if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded || e.code === Code.Unknown) return true;
+  if (/^(ERR_SSL|ERR_TLS|CERT_|UNABLE_TO|SELF_SIGNED|DEPTH_ZERO|ECONNRESET)/.test(causeCode(e))) return true;
+  // An HTTP/2 connection the node closed at once: a plaintext call to a TLS node, or a restart.
+  return e.code === Code.Canceled && e.rawMessage.includes("stream closed");
+}
+
+function fixFor(e: ConnectError, connection?: Connection): string {
   const text = e.rawMessage.toLowerCase();
-  if (text.includes("certificate") || text.includes("tls") || text.includes("ssl")) {
-    return "check the CA is the one that signed the node's certificate and the host name is in it; a node that requires mutual TLS needs a client certificate";
-  }
+  if (text.includes("certificate required")) return NO_CLIENT_CERTIFICATE;
+  if (text.includes("certificate") || text.includes("tls") || text.includes("ssl")) return CA_FIX;
   if (text.includes("econnrefused")) return "nothing listens at that address: is the node running, and is this its gRPC address?";
   if (e.code === Code.DeadlineExceeded) return "the node did not answer in time: it may be overloaded or stopped";
+  const closed = text.includes("stream closed") || text.includes("socket hang up") || causeCode(e) === "ECONNRESET";
+  if (closed && connection === "plaintext") return MAYBE_TLS;
+  if (closed && connection === "tls") return NO_CLIENT_CERTIFICATE;
   return "check the node runs and its gRPC address (grpc.addr in its config.toml)";
 }
 
@@ -90,6 +116,8 @@ export class QuorateNode {
     readonly url: string,
     transport: Transport,
     readonly timeoutMs = 30_000,
+    /** How `transport` reaches the node (it picks the fix a failure names). */
+    readonly connection?: Connection,
   ) {
     this.tx = createClient(TxService, transport);
     this.chain = createClient(ChainService, transport);
@@ -102,8 +130,8 @@ export class QuorateNode {
       return await f();
     } catch (e) {
       const err = ConnectError.from(e);
-      if (err.code === Code.Unavailable || err.code === Code.DeadlineExceeded || err.code === Code.Unknown) {
-        throw new Unreachable(this.url, `${what}: ${err.rawMessage} (${Code[err.code]})`, fixFor(err));
+      if (transportFailure(err)) {
+        throw new Unreachable(this.url, `${what}: ${err.rawMessage.trim()} (${Code[err.code]})`, fixFor(err, this.connection));
       }
       throw new BadAnswer(`${what}: ${err.rawMessage} (${Code[err.code]})`);
     }
@@ -273,7 +301,7 @@ export class QuorateNode {
         pause = 100;
       }
       brokenSince ??= now;
-      if (now - brokenSince > giveUpAfterMs) throw new Unreachable(this.url, `${what()}: ${cause.rawMessage} (${Code[cause.code]})`, fixFor(cause));
+      if (now - brokenSince > giveUpAfterMs) throw new Unreachable(this.url, `${what()}: ${cause.rawMessage.trim()} (${Code[cause.code]})`, fixFor(cause, this.connection));
       await sleep(pause);
       pause = Math.min(pause * 2, 2000);
     }

@@ -54,11 +54,28 @@ def _code_name(code: int) -> str:
         return f"CODE_{code}"
 
 
-def _fix_for(code: grpc.StatusCode, details: str) -> str:
+#: Transport messages of a connection the node closed (gRPC core's words).
+_CLOSED = ("socket closed", "connection reset", "tsi_data_corrupted", "broken pipe")
+
+
+def _fix_for(code: grpc.StatusCode, details: str, tls: Tls | None = None) -> str:
+    """What to do about a failed call: `tls` is how the connection was made (a node that
+    closes a TLS connection made without a client certificate most likely requires one; TLS
+    1.3 refuses it after the client's side of the handshake, so the client sees a closed
+    connection, not a certificate error)."""
     text = details.lower()
     if "certificate" in text or "handshake" in text or "ssl" in text:
         return ("check the CA (--ca) is the one that signed the node's certificate and the "
                 "host name is in it; a node that requires mutual TLS needs a client certificate")
+    if code == grpc.StatusCode.UNAVAILABLE and any(c in text for c in _CLOSED):
+        if tls is not None and tls.cert is None:
+            return ("the node closed the TLS connection: it may require a client certificate "
+                    "(mutual TLS), so give the client certificate and key its client CA "
+                    "signed; if it was restarting, try again")
+        if tls is None:
+            return ("the node closed the connection: if it speaks TLS, use an https:// URL "
+                    "and give the CA that signed its certificate; if it was restarting, "
+                    "try again")
     if code == grpc.StatusCode.UNAVAILABLE:
         return "check the node runs and its gRPC address (grpc.addr in its config.toml)"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -92,6 +109,7 @@ class Node:
                                                  certificate_chain=cert)
             self._channel = grpc.secure_channel(target, creds, options=options)
         self.url = url
+        self._tls = tls
         self.timeout_s = timeout_s
         self._tx = node_pb2_grpc.TxServiceStub(self._channel)
         self._chain = node_pb2_grpc.ChainServiceStub(self._channel)
@@ -125,7 +143,7 @@ class Node:
             code, details = e.code(), e.details() or ""
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise Unreachable(self.url, f"{what}: {details} ({code.name})",
-                                  _fix_for(code, details)) from e
+                                  _fix_for(code, details, self._tls)) from e
             raise BadAnswer(f"{what}: {details} ({code.name})") from e
 
     def status(self) -> node_pb2.NodeStatus:
@@ -315,7 +333,7 @@ class Node:
             broken_since = broken_since or now
             if now - broken_since > give_up_after_s:
                 raise Unreachable(self.url, f"{what()}: {details} ({code.name})",
-                                  _fix_for(code, details))
+                                  _fix_for(code, details, self._tls))
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
 
