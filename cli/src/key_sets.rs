@@ -524,10 +524,10 @@ pub fn sign_file(
                    "body": super::output::tx_body_json(&body), "saved": out.display().to_string()})
         );
     } else {
-        println!("tx {hash}\n{}", super::output::tx_body_text(&body));
+        // In words, as the library describes it, with every signature now on it checked.
+        let summary = quorate_client::transaction::describe(&tx)?;
         println!(
-            "{signatures} signatures ({}), saved to {}",
-            signed_by.join(", "),
+            "{summary}\n{signatures} signatures, saved to {}",
             out.display()
         );
     }

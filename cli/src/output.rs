@@ -340,29 +340,3 @@ pub fn tx_body_json(body: &quorate_proto::v1::TxBody) -> Value {
         "payload": payload,
     })
 }
-
-/// [`tx_body_json`] as one line per field.
-pub fn tx_body_text(body: &quorate_proto::v1::TxBody) -> String {
-    let v = tx_body_json(body);
-    let mut lines = vec![format!(
-        "account {} on chain {}: nonce {}, fuel limit {}",
-        v["signer"].as_str().unwrap_or_default(),
-        v["chain_id"].as_str().unwrap_or_default(),
-        v["nonce"],
-        v["fuel_limit"]
-    )];
-    if let Some(p) = v["payload"].as_object() {
-        let fields: Vec<String> = p
-            .iter()
-            .filter(|(k, _)| k.as_str() != "kind")
-            // Values as JSON: strings quoted and escaped, so a memo cannot fake a field or line.
-            .map(|(k, x)| format!("{k}={x}"))
-            .collect();
-        lines.push(format!(
-            "{}: {}",
-            p.get("kind").and_then(Value::as_str).unwrap_or("?"),
-            fields.join(" ")
-        ));
-    }
-    lines.join("\n")
-}
