@@ -83,10 +83,18 @@ pub(super) fn tx(cmd: TxCommand) -> anyhow::Result<ExitCode> {
             TxCommand::Status { hash, wait, opts } => {
                 let hash = Hash32::from_hex(&hash).context("transaction hash")?;
                 let node = connect(&opts.node).await?;
-                let status = if wait {
-                    wait_status(&node, &hash).await?
-                } else {
-                    node.status(&hash).await?
+                let status = node.status(&hash).await?;
+                // A hash the node does not know is answered at once (a typo, or a pruned
+                // transaction), not waited for.
+                if !wait || status.state == TxState::Unknown as i32 {
+                    return Ok(report_status(&status, &opts));
+                }
+                let waited = wait_status(&node, &hash).await?;
+                if let Some(code) = report_unfinished(&waited, &opts) {
+                    return Ok(code);
+                }
+                let Submitted::Status(status) = waited else {
+                    unreachable!("report_unfinished handles the others")
                 };
                 Ok(report_status(&status, &opts))
             }
@@ -177,6 +185,9 @@ pub(super) enum Submitted {
     Pending(String),
     /// Its status after waiting.
     Status(Box<TxStatusResponse>),
+    /// No outcome within [`WAIT`]: its last status (pending, or not known to this node yet)
+    /// and why.
+    TimedOut(Box<TxStatusResponse>, String),
     /// Signed and saved to a file (hash, path), not submitted.
     Saved(String, std::path::PathBuf),
 }
@@ -205,14 +216,14 @@ pub(super) async fn submit(node: &Node, tx: Transaction, wait: bool) -> anyhow::
     if !wait {
         return Ok(Submitted::Pending(hash.to_hex()));
     }
-    Ok(Submitted::Status(Box::new(wait_status(node, &hash).await?)))
+    wait_status(node, &hash).await
 }
 
-/// The outcome of the transaction `hash` as its status, waiting up to [`WAIT`] for one. No
-/// outcome in that time is an error (exit code 1) that names the hash to ask about later.
-pub(super) async fn wait_status(node: &Node, hash: &Hash32) -> anyhow::Result<TxStatusResponse> {
-    match node.wait(hash, WAIT).await {
-        Ok(outcome) => Ok(TxStatusResponse {
+/// The outcome of the transaction `hash` as its status ([`Submitted::Status`]), waiting up to
+/// [`WAIT`] for one; [`Submitted::TimedOut`] without one.
+pub(super) async fn wait_status(node: &Node, hash: &Hash32) -> anyhow::Result<Submitted> {
+    let status = match node.wait(hash, WAIT).await {
+        Ok(outcome) => TxStatusResponse {
             tx_hash: Bytes::copy_from_slice(&hash.0),
             state: TxState::Committed as i32,
             height: outcome.height,
@@ -220,11 +231,16 @@ pub(super) async fn wait_status(node: &Node, hash: &Hash32) -> anyhow::Result<Tx
             receipt: Some(outcome.receipt),
             rejection: None,
             transaction: outcome.transaction,
-        }),
+        },
         // Refused or evicted: the node's status says which, and why.
-        Err(ClientError::Refused { .. }) => Ok(node.status(hash).await?),
-        Err(e) => Err(e.into()),
-    }
+        Err(ClientError::Refused { .. }) => node.status(hash).await?,
+        Err(e @ ClientError::Unknown { .. }) => {
+            let last = node.status(hash).await?;
+            return Ok(Submitted::TimedOut(Box::new(last), e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Submitted::Status(Box::new(status)))
 }
 
 /// Prints a refusal or a pending submission; returns the exit code.
@@ -263,6 +279,20 @@ pub(super) fn report_unfinished(s: &Submitted, opts: &ClientOpts) -> Option<Exit
                 println!("signed tx {hash} saved to {}", path.display());
             }
             Some(ExitCode::SUCCESS)
+        }
+        Submitted::TimedOut(status, why) => {
+            if opts.json {
+                let mut v = output::tx_status(status);
+                v["timed_out"] = json!(why);
+                println!("{v}");
+            } else {
+                println!("{}", output::tx_status_text(status));
+            }
+            eprintln!(
+                "{why}: ask later with `quorate tx status {}`",
+                hex::encode(&status.tx_hash)
+            );
+            Some(ExitCode::FAILURE)
         }
         Submitted::Status(_) => None,
     }
@@ -348,10 +378,11 @@ pub(super) fn block(which: Option<&str>, txs: bool, opts: &ClientOpts) -> anyhow
         Some(s) if s.len() == 64 || s.starts_with("0x") => {
             Which::Hash(Hash32::from_hex(s).context("block hash")?)
         }
-        Some(s) => Which::Height(
-            s.parse()
-                .with_context(|| format!("{s:?} is neither a height nor a block hash"))?,
-        ),
+        Some(s) => match s.parse() {
+            Ok(0) => bail!("height 0 is genesis, which has no block: blocks start at 1"),
+            Ok(h) => Which::Height(h),
+            Err(_) => bail!("{s:?} is neither a height nor a block hash"),
+        },
     };
     runtime()?.block_on(async {
         let node = connect(&opts.node).await?;

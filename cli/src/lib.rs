@@ -120,7 +120,9 @@ pub enum Command {
     /// Create, build, deploy, call and query WebAssembly contracts.
     #[command(subcommand)]
     Contract(ContractCommand),
-    /// Follow contract events as blocks commit (filtered by contract and kind).
+    /// Follow contract events as blocks commit (filtered by contract and kind); a broken
+    /// connection or a node restart is resumed after the last event printed, and the command
+    /// gives up (exit 1) after a minute without the node.
     Events(EventsArgs),
     /// Chain administration (admin account only): trusted deployers, the admin role, and the
     /// validator set (add, remove, replace; in force `validator_set_delay` heights later).

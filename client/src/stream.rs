@@ -49,6 +49,18 @@ impl Checkpoint {
             event_index: u32::MAX,
         }
     }
+
+    /// The first height a stream after this checkpoint asks for: the checkpoint's own block
+    /// (events of it after the checkpoint may not have been delivered), or the next one when
+    /// nothing of its block is left (a node that no longer holds that block is not asked for
+    /// it).
+    pub fn resume_height(&self) -> u64 {
+        if (self.tx_index, self.event_index) == (u32::MAX, u32::MAX) {
+            self.height + 1
+        } else {
+            self.height.max(1)
+        }
+    }
 }
 
 /// What is done with a broken stream: open it again, pausing longer each time, until
@@ -287,9 +299,7 @@ impl EventStream {
                 .node
                 .contracts()
                 .stream_events(StreamEventsRequest {
-                    // The checkpoint's block again: events of it after the checkpoint may
-                    // not have been delivered.
-                    from_height: self.checkpoint.height.max(1),
+                    from_height: self.checkpoint.resume_height(),
                     contract: self
                         .filter
                         .contract
@@ -313,12 +323,12 @@ impl EventStream {
             let at = Checkpoint::of(&event);
             if at <= self.checkpoint {
                 // Delivered before the stream was opened again, or the checkpoint's own.
-                if at.height < self.checkpoint.height.max(1) {
+                if at.height < self.checkpoint.resume_height() {
                     return Err(ClientError::BadAnswer {
                         what: "stream events",
                         why: format!(
                             "asked from height {}, the node sent an event of height {}",
-                            self.checkpoint.height.max(1),
+                            self.checkpoint.resume_height(),
                             at.height
                         ),
                     });
@@ -328,5 +338,25 @@ impl EventStream {
             self.checkpoint = at;
             return Ok(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream goes on from the checkpoint's block when events of it may remain, from the
+    /// next block when none can (asking a pruned node for a block it dropped would fail).
+    #[test]
+    fn a_stream_resumes_from_the_first_height_that_may_hold_what_is_left() {
+        assert_eq!(Checkpoint::default().resume_height(), 1);
+        assert_eq!(Checkpoint::before_height(1).resume_height(), 1);
+        assert_eq!(Checkpoint::before_height(50).resume_height(), 50);
+        let mid = Checkpoint {
+            height: 49,
+            tx_index: 3,
+            event_index: 0,
+        };
+        assert_eq!(mid.resume_height(), 49);
     }
 }

@@ -125,6 +125,13 @@ async fn the_nodes_answers_as_given_one_at_a_time_and_in_a_batch() {
     // Another transaction with that nonce is a replay for both.
     let other = transfer(&a, &b, 2, 0);
     assert_eq!(
+        refused(node.submit_as_is(&other).await),
+        (
+            Some(quorate_proto::tx::tx_hash(&other.body)),
+            RejectCode::NonceUsed
+        )
+    );
+    assert_eq!(
         node.submit(&other)
             .await
             .err()

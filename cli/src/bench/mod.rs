@@ -370,9 +370,32 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         rejected: parking_lot::Mutex::new(BTreeMap::new()),
     });
 
-    // Follow the blocks from the next one, before the first submission.
+    // Follow every block from the next one, in a task of its own (a measured transaction's
+    // commit time is when its block arrives), started before the first submission.
     let from_height = first.node_status().await?.height + 1;
-    let mut blocks = first.blocks(from_height, false);
+    let follower = {
+        let record = record.clone();
+        let mut blocks = first.blocks(from_height, false);
+        tokio::spawn(async move {
+            loop {
+                let block = blocks.next().await.context("block stream")?;
+                let now = record.now_us();
+                record.blocks.fetch_add(1, Ordering::Relaxed);
+                for h in &block.tx_hashes {
+                    let Ok(h): Result<[u8; 32], _> = h.as_ref().try_into() else {
+                        continue;
+                    };
+                    if let Some(&n) = record.index.get(&h) {
+                        if record.committed_us[n].swap(now, Ordering::SeqCst) == 0 {
+                            record.committed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            }
+            #[allow(unreachable_code)]
+            anyhow::Ok(())
+        })
+    };
 
     let pids = cluster.pids();
     let traffic_start = traffic(&statuses(&cluster.urls).await?);
@@ -443,25 +466,15 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
             progress.println("timed out waiting for commits");
             break;
         }
-        tokio::select! {
-            // `next` is cancel-safe: a block is taken from the stream only when it is returned.
-            block = blocks.next() => {
-                let block = block.context("block stream")?;
-                let now = record.now_us();
-                record.blocks.fetch_add(1, Ordering::Relaxed);
-                for h in &block.tx_hashes {
-                    let Ok(h): Result<[u8; 32], _> = h.as_ref().try_into() else { continue };
-                    if let Some(&n) = record.index.get(&h) {
-                        if record.committed_us[n].swap(now, Ordering::SeqCst) == 0 {
-                            record.committed.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                }
-                progress.set_position(record.committed.load(Ordering::Relaxed));
-            }
-            _ = tick.tick() => {}
+        if follower.is_finished() {
+            // It ends only with an error (the node gone for longer than the stream waits).
+            follower.await.context("block follower")??;
+            bail!("the block stream ended");
         }
+        progress.set_position(record.committed.load(Ordering::Relaxed));
+        tick.tick().await;
     }
+    follower.abort();
     progress.finish_and_clear();
     submitting.await.context("client tasks")??;
     let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();

@@ -85,3 +85,11 @@ def test_a_cosigner_reads_the_transaction_in_words_and_a_bad_signature_stops_it(
     forged.signature = bytes(64)
     with pytest.raises(quorate.BadInput):
         quorate.tx.cosign(forged, b)
+
+
+def test_a_stream_resumes_from_the_first_height_that_may_hold_what_is_left():
+    from quorate import Checkpoint
+    assert Checkpoint(0, 0, 0).resume_height == 1
+    assert Checkpoint.before_height(1).resume_height == 1
+    assert Checkpoint.before_height(50).resume_height == 50
+    assert Checkpoint(49, 3, 0).resume_height == 49

@@ -5,7 +5,7 @@ export * from "./bytes.js";
 export * from "./errors.js";
 export * from "./keys.js";
 export * as tx from "./tx.js";
-export { QuorateNode, checkpointBefore, checkpointOf, MAX_MESSAGE_BYTES, type Checkpoint, type Connection, type Outcome } from "./node.js";
+export { QuorateNode, checkpointBefore, checkpointOf, resumeHeight, MAX_MESSAGE_BYTES, type Checkpoint, type Connection, type Outcome } from "./node.js";
 export { NonceManager, type NonceSource } from "./nonce.js";
 export * from "./verify.js";
 export * from "./system.js";

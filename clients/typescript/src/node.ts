@@ -57,6 +57,14 @@ export function checkpointBefore(height: bigint): Checkpoint {
   return { height: height > 0n ? height - 1n : 0n, txIndex: 0xffffffff, eventIndex: 0xffffffff };
 }
 
+/** The first height a stream after `c` asks for: its own block (events of it after `c` may not
+ * have been delivered), or the next one when nothing of its block is left (a node that no
+ * longer holds that block is not asked for it). */
+export function resumeHeight(c: Checkpoint): bigint {
+  if (c.txIndex === 0xffffffff && c.eventIndex === 0xffffffff) return c.height + 1n;
+  return c.height < 1n ? 1n : c.height;
+}
+
 function after(a: Checkpoint, b: Checkpoint): boolean {
   if (a.height !== b.height) return a.height > b.height;
   if (a.txIndex !== b.txIndex) return a.txIndex > b.txIndex;
@@ -87,7 +95,9 @@ function causeCode(e: ConnectError): string {
 /** A failure of the connection itself (transport or TLS), not an answer of the node. */
 function transportFailure(e: ConnectError): boolean {
   if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded || e.code === Code.Unknown) return true;
-  if (/^(ERR_SSL|ERR_TLS|CERT_|UNABLE_TO|SELF_SIGNED|DEPTH_ZERO|ECONNRESET)/.test(causeCode(e))) return true;
+  // A Node.js error under the call (ERR_SSL_…, CERT_…, ECONNRESET, EPIPE, ERR_HTTP2_…): the
+  // connection failed; the node's own answers carry no such cause.
+  if (causeCode(e) !== "") return true;
   // An HTTP/2 connection the node closed at once: a plaintext call to a TLS node, or a restart.
   return e.code === Code.Canceled && e.rawMessage.includes("stream closed");
 }
@@ -95,6 +105,9 @@ function transportFailure(e: ConnectError): boolean {
 function fixFor(e: ConnectError, connection?: Connection): string {
   const text = e.rawMessage.toLowerCase();
   if (text.includes("certificate required")) return NO_CLIENT_CERTIFICATE;
+  if (text.includes("alert unknown ca") || text.includes("alert bad certificate")) {
+    return "the node refused the client certificate: give one its client CA signed";
+  }
   if (text.includes("certificate") || text.includes("tls") || text.includes("ssl")) return CA_FIX;
   if (text.includes("econnrefused")) return "nothing listens at that address: is the node running, and is this its gRPC address?";
   if (e.code === Code.DeadlineExceeded) return "the node did not answer in time: it may be overloaded or stopped";
@@ -257,7 +270,7 @@ export class QuorateNode {
    * delivered. Save `checkpointOf(event)` to go on later from there. */
   async *events(filter: { contract?: Uint8Array; kind?: string } = {}, from?: Checkpoint, giveUpAfterMs = 60_000): AsyncGenerator<EventRecord> {
     let at: Checkpoint = from ?? { height: 0n, txIndex: 0, eventIndex: 0 };
-    const fromHeight = () => (at.height < 1n ? 1n : at.height);
+    const fromHeight = () => resumeHeight(at);
     const open = (signal: AbortSignal) =>
       this.contracts.streamEvents({ fromHeight: fromHeight(), contract: filter.contract ?? new Uint8Array(), kind: filter.kind ?? "" }, { signal });
     for await (const event of this.resuming(() => `events after height ${at.height}`, open, giveUpAfterMs, (e) => after(checkpointOf(e), at))) {
@@ -290,7 +303,7 @@ export class QuorateNode {
         cause = new ConnectError("the node ended the stream", Code.Unavailable);
       } catch (e) {
         cause = ConnectError.from(e);
-        if (!BROKEN.has(cause.code)) throw new BadAnswer(`${what()}: ${cause.rawMessage} (${Code[cause.code]})`);
+        if (!BROKEN.has(cause.code) && !transportFailure(cause)) throw new BadAnswer(`${what()}: ${cause.rawMessage} (${Code[cause.code]})`);
       } finally {
         abort.abort();
       }

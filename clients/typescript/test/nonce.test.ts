@@ -1,10 +1,10 @@
 // The nonce manager's rules, offline: a nonce refused for a reason that leaves it free is
 // handed out again before any new one; a taken one never is; resync moves past nonces taken
-// elsewhere; a failed read is not kept.
+// elsewhere; a failed read is not kept. And where a resumed event stream starts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { NonceManager } from "../src/index.js";
+import { checkpointBefore, NonceManager, resumeHeight } from "../src/index.js";
 
 const source = (next: { value: bigint; fail?: boolean }) => ({
   account: async () => {
@@ -53,4 +53,11 @@ test("a nonce refused twice, or never handed out, is not handed out twice", asyn
   m.refused(0n, "MEMPOOL_FULL");
   m.refused(7n, "MEMPOOL_FULL");
   assert.deepEqual([await m.lease(), await m.lease(), await m.lease()], [0n, 1n, 2n]);
+});
+
+test("a stream resumes from the first height that may hold what is left", () => {
+  assert.equal(resumeHeight({ height: 0n, txIndex: 0, eventIndex: 0 }), 1n);
+  assert.equal(resumeHeight(checkpointBefore(1n)), 1n);
+  assert.equal(resumeHeight(checkpointBefore(50n)), 50n);
+  assert.equal(resumeHeight({ height: 49n, txIndex: 3, eventIndex: 0 }), 49n);
 });

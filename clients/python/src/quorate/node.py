@@ -64,6 +64,8 @@ def _fix_for(code: grpc.StatusCode, details: str, tls: Tls | None = None) -> str
     1.3 refuses it after the client's side of the handshake, so the client sees a closed
     connection, not a certificate error)."""
     text = details.lower()
+    if "alert unknown ca" in text or "alert bad certificate" in text:
+        return "the node refused the client certificate: give one its client CA signed"
     if "certificate" in text or "handshake" in text or "ssl" in text:
         return ("check the CA (--ca) is the one that signed the node's certificate and the "
                 "host name is in it; a node that requires mutual TLS needs a client certificate")
@@ -291,15 +293,15 @@ class Node:
 
         def open_stream():
             return self._contracts.StreamEvents(contract_pb2.StreamEventsRequest(
-                from_height=max(1, checkpoint.height), contract=contract, kind=kind))
+                from_height=checkpoint.resume_height, contract=contract, kind=kind))
 
         for event in self._resuming(lambda: f"events after {checkpoint}", open_stream,
                                     give_up_after_s,
                                     progress=lambda e: Checkpoint.of(e) > checkpoint):
             at = Checkpoint.of(event)
             if at <= checkpoint:
-                if at.height < max(1, checkpoint.height):
-                    raise BadAnswer(f"events: asked from height {max(1, checkpoint.height)}, "
+                if at.height < checkpoint.resume_height:
+                    raise BadAnswer(f"events: asked from height {checkpoint.resume_height}, "
                                     f"the node sent one of height {at.height}")
                 continue  # delivered before the stream was opened again
             checkpoint = at
@@ -356,3 +358,12 @@ class Checkpoint:
     def before_height(cls, height: int) -> "Checkpoint":
         """The checkpoint before every event of `height` and above."""
         return cls(max(0, height - 1), 2**32 - 1, 2**32 - 1)
+
+    @property
+    def resume_height(self) -> int:
+        """The first height a stream after this checkpoint asks for: its own block (events of
+        it after the checkpoint may not have been delivered), or the next one when nothing of
+        its block is left (a node that no longer holds that block is not asked for it)."""
+        if (self.tx_index, self.event_index) == (2**32 - 1, 2**32 - 1):
+            return self.height + 1
+        return max(1, self.height)
