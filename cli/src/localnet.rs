@@ -95,11 +95,12 @@ async fn serve(homes: &[PathBuf], children: &mut [Child]) -> anyhow::Result<()> 
             h.join("node.log").display()
         );
     }
+    let first = std::fs::read_to_string(homes[0].join(GRPC_ADDR_FILE)).unwrap_or_default();
     println!(
-        "{} validators running; submit with e.g. `quorate status --node http://{}`; Ctrl-C stops them",
+        "{} validators running; submit with e.g. `quorate status --node http://{first}`; Ctrl-C stops them",
         homes.len(),
-        std::fs::read_to_string(homes[0].join(GRPC_ADDR_FILE)).unwrap_or_default()
     );
+    println!("explorer: http://{first}/explorer/ (every validator serves it)");
     tokio::select! {
         _ = shutdown_signal() => {
             println!("stopping the validators");

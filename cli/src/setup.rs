@@ -250,6 +250,17 @@ pub(super) fn write_chain_quietly(
         if let Some(m) = metrics_port {
             config.metrics.addr = Some((listen_ip, port(m, i, "metrics")?).into());
         }
+        // The explorer offers the other validators for cross-checking what a query reports.
+        config.explorer.peer_urls = (0..validators)
+            .filter(|&j| j != i)
+            .map(|j| {
+                Ok(format!(
+                    "http://{}:{}",
+                    host_of(j),
+                    port(grpc_port, j, "gRPC")?
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
         std::fs::write(home.join(CONFIG_FILE), config.to_toml())?;
         lines.push(format!(
             "validator {i}: home {}  grpc {}:{grpc}  p2p {}{}  key {}",
@@ -327,8 +338,17 @@ pub(super) fn run_node(
         .thread_name("quorate-rt")
         .build()
         .context("starting the async runtime")?;
+    let explorer = setup.config.explorer.enabled;
+    let scheme = if setup.config.grpc.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     runtime.block_on(async {
         let node = RunningNode::start(setup).await?;
+        if explorer {
+            println!("explorer on {scheme}://{}/explorer/", node.grpc_addr);
+        }
         // `grpc.addr` last: whoever waits for it (scripts, tests) finds the others written.
         if let Some(m) = node.metrics_addr {
             publish_file(&home.join(METRICS_ADDR_FILE), &m.to_string())?;

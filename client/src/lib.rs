@@ -33,7 +33,7 @@ mod verify;
 
 pub use connect::{connect, Tls};
 pub use error::ClientError;
-pub use node::{Node, Outcome};
+pub use node::{Node, Outcome, Sender};
 pub use nonce::{NonceLease, NonceManager};
 pub use quorate_genesis::{Genesis, KeyFile, KeyFileError};
 pub use quorate_proto::crypto::{Address, Hash32, PublicKey};

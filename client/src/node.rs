@@ -142,15 +142,7 @@ impl Node {
     /// is pending already) and `NONCE_USED` (its nonce is committed, maybe by this very
     /// transaction), which [`Node::submit`] takes as success when the node holds it.
     pub async fn submit_as_is(&self, tx: &Transaction) -> Result<Hash32, ClientError> {
-        let result = self
-            .tx()
-            .submit(SubmitRequest {
-                transaction: Some(tx.clone()),
-            })
-            .await
-            .map_err(|s| self.error("submit", s))?
-            .into_inner();
-        admission(result)
+        self.sender().submit_as_is(tx).await
     }
 
     /// Submits `txs` in one call (the node admits them in one round, up to its
@@ -160,21 +152,16 @@ impl Node {
         &self,
         txs: Vec<Transaction>,
     ) -> Result<Vec<Result<Hash32, ClientError>>, ClientError> {
-        let sent = txs.len();
-        let results = self
-            .tx()
-            .submit_batch(SubmitBatchRequest { transactions: txs })
-            .await
-            .map_err(|s| self.error("submit batch", s))?
-            .into_inner()
-            .results;
-        if results.len() != sent {
-            return Err(ClientError::BadAnswer {
-                what: "submit batch",
-                why: format!("{} answers to {sent} transactions", results.len()),
-            });
+        self.sender().submit_batch(txs).await
+    }
+
+    /// A sender for one task that submits many transactions: it keeps its own client to the
+    /// node instead of setting one up for each call.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            client: self.tx(),
+            node: self.clone(),
         }
-        Ok(results.into_iter().map(admission).collect())
     }
 
     /// Whether the node holds the transaction `hash`: committed, or pending.
@@ -414,6 +401,51 @@ impl Node {
             .await
             .map_err(|s| self.error("node status", s))?
             .into_inner())
+    }
+}
+
+/// One task's sender ([`Node::sender`]): the node's answers as given, as
+/// [`Node::submit_as_is`] and [`Node::submit_batch`] give them.
+#[derive(Clone, Debug)]
+pub struct Sender {
+    node: Node,
+    client: TxServiceClient<Channel>,
+}
+
+impl Sender {
+    /// [`Node::submit_as_is`] through this sender's client.
+    pub async fn submit_as_is(&mut self, tx: &Transaction) -> Result<Hash32, ClientError> {
+        let result = self
+            .client
+            .submit(SubmitRequest {
+                transaction: Some(tx.clone()),
+            })
+            .await
+            .map_err(|s| self.node.error("submit", s))?
+            .into_inner();
+        admission(result)
+    }
+
+    /// [`Node::submit_batch`] through this sender's client.
+    pub async fn submit_batch(
+        &mut self,
+        txs: Vec<Transaction>,
+    ) -> Result<Vec<Result<Hash32, ClientError>>, ClientError> {
+        let sent = txs.len();
+        let results = self
+            .client
+            .submit_batch(SubmitBatchRequest { transactions: txs })
+            .await
+            .map_err(|s| self.node.error("submit batch", s))?
+            .into_inner()
+            .results;
+        if results.len() != sent {
+            return Err(ClientError::BadAnswer {
+                what: "submit batch",
+                why: format!("{} answers to {sent} transactions", results.len()),
+            });
+        }
+        Ok(results.into_iter().map(admission).collect())
     }
 }
 

@@ -605,6 +605,7 @@ async fn client(
     record: Arc<Record>,
 ) -> anyhow::Result<()> {
     let mut next_send = start;
+    let mut sender = node.sender();
     for chunk in work.chunks(batch) {
         if let Some(p) = pause {
             tokio::time::sleep_until(next_send.into()).await;
@@ -624,12 +625,13 @@ async fn client(
             }
             // The node's answers as given: a refusal is counted, not taken for an error.
             let answers = if pending.len() == 1 {
-                match node.submit_as_is(&pending[0].1).await {
+                match sender.submit_as_is(&pending[0].1).await {
                     Err(e) if e.reject_code().is_none() => return Err(e).context("submit"),
                     answer => vec![answer],
                 }
             } else {
-                node.submit_batch(pending.iter().map(|(_, t)| t.clone()).collect())
+                sender
+                    .submit_batch(pending.iter().map(|(_, t)| t.clone()).collect())
                     .await
                     .context("submit batch")?
             };
