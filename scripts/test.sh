@@ -13,7 +13,7 @@ for patch in scripts/defects/*.patch; do
   git apply --check "$patch" || { echo "$patch no longer applies: regenerate it" >&2; exit 1; }
 done
 log=$(mktemp)
-trap 'rm -f "$log" "$log.py" "$log.ts" "$log.pip"' EXIT
+trap 'rm -f "$log" "$log.py" "$log.ts" "$log.pip" "$log.explorer"' EXIT
 # The Python library, installed into a virtual environment of its own (its stubs are generated
 # from proto/ at install): the Rust tests run its examples (clients/python/*.py) with it.
 target="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -35,6 +35,12 @@ cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee 
 (cd clients/typescript && QUORATE_BIN="$target/debug/quorate" npm test --silent) 2>&1 | tee "$log.ts"
 awk '/^# pass / { p = $3 } /^# fail / { f = $3 }
   END { printf "test result: typescript. %d passed; %d failed\n", p, f }' "$log.ts" | tee -a "$log"
+# The explorer (explorer/, embedded in the binary by its build script) in Debian's chromium,
+# driven by playwright-core, against a 4-validator localnet the test starts.
+(cd explorer && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p tsconfig.test.json)
+(cd explorer && QUORATE_BIN="$target/debug/quorate" npm test --silent) 2>&1 | tee "$log.explorer"
+awk '/^# pass / { p = $3 } /^# fail / { f = $3 }
+  END { printf "test result: explorer. %d passed; %d failed\n", p, f }' "$log.explorer" | tee -a "$log"
 # The Python library (clients/python), tested with pytest against `quorate dev`.
 QUORATE_REQUIRE_TS=1 QUORATE_BIN="$target/debug/quorate" "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests 2>&1 | tee "$log.py"
 # Its totals, in cargo's words, for the sum below.

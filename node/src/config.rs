@@ -42,6 +42,28 @@ pub struct NodeConfig {
     pub log: LogConfig,
     /// Prometheus metrics.
     pub metrics: MetricsConfig,
+    /// The explorer page served on the gRPC port (ADR 0014).
+    pub explorer: ExplorerConfig,
+}
+
+/// The explorer page every validator serves under `/explorer/` on its gRPC port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplorerConfig {
+    /// Serve it (the default); `false` answers a page request with 404.
+    pub enabled: bool,
+    /// Other validators' gRPC URLs (`https://host:port`) the page offers for cross-checking
+    /// what a query reports (the user can add others).
+    pub peer_urls: Vec<String>,
+}
+
+impl Default for ExplorerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            peer_urls: Vec::new(),
+        }
+    }
 }
 
 /// Prometheus metrics.
@@ -68,6 +90,7 @@ impl Default for NodeConfig {
             grpc: GrpcConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            explorer: ExplorerConfig::default(),
         }
     }
 }

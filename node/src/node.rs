@@ -170,6 +170,13 @@ impl RunningNode {
             },
         )?;
         let started = std::time::Instant::now();
+        // The explorer gives the page the genesis whose hash the chain has (ADR 0014).
+        let explorer_genesis = match &genesis {
+            GenesisSource::Loaded(g) => rpc::explorer::GenesisBytes::Ready(bytes::Bytes::from(
+                serde_json::to_vec(g.as_ref()).expect("a genesis serializes"),
+            )),
+            GenesisSource::File(path) => rpc::explorer::GenesisBytes::File(path.clone()),
+        };
         let (genesis, genesis_hash, record) = match genesis {
             GenesisSource::Loaded(g) => {
                 let h = g.hash();
@@ -359,10 +366,20 @@ impl RunningNode {
             )?),
             None => None,
         };
+        let explorer = config.explorer.enabled.then(|| {
+            Arc::new(rpc::explorer::Site::new(
+                explorer_genesis,
+                state.chain.info().genesis_hash,
+                &state.chain.info().chain_id,
+                &key.public().to_hex(),
+                &config.explorer.peer_urls,
+            ))
+        });
         let server = tokio::spawn(rpc::serve(
             state.clone(),
             listener,
             tls,
+            explorer,
             shutdown_rx.clone(),
         ));
         tracing::info!(%grpc_addr, tls = config.grpc.tls.is_some(), mutual = config.grpc.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some()), "gRPC listening");

@@ -236,6 +236,11 @@ export class QuorateNode {
     return this.call("block", () => this.chain.getBlock({ selector, includeTransactions }, { timeoutMs: this.timeoutMs }));
   }
 
+  /** The committed block whose hash is `hash`; check it with `ChainVerifier`. */
+  blockByHash(hash: Uint8Array, includeTransactions = false): Promise<BlockInfo> {
+    return this.call("block", () => this.chain.getBlock({ selector: { case: "hash", value: hash }, includeTransactions }, { timeoutMs: this.timeoutMs }));
+  }
+
   /** The set in force at `height` (0: the next), with the changes that prove it. */
   validatorSet(height: bigint | number = 0): Promise<GetValidatorSetResponse> {
     return this.call("validator set", () => this.chain.getValidatorSet({ height: BigInt(height) }, { timeoutMs: this.timeoutMs }));

@@ -1,27 +1,32 @@
 //! gRPC-web beside gRPC: a browser's calls (and their CORS preflights) go through tonic-web's
-//! translation and the CORS layer; native gRPC calls go straight to the services. Through the
+//! translation and the CORS layer; native gRPC calls go straight to the services; a page request
+//! (`GET`, `HEAD`) goes to the explorer (`explorer.rs`). Through the
 //! translation every native call had its request and response bodies boxed once more, which
 //! cost about 12% of single-call throughput on one validator (docs/PERFORMANCE.md).
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::Either;
+use futures::future::{BoxFuture, Either};
 use tonic::body::Body;
 use tonic::codegen::http::{header, header::HeaderName, Method, Request, Response};
 use tower::{Layer, Service};
 use tower_http::cors::{Any, Cors, CorsLayer};
 
-/// Steers each request: native gRPC to the inner service, anything else through gRPC-web and
-/// CORS.
+use super::explorer::{self, Site};
+
+/// Steers each request: native gRPC to the inner service, a page request to the explorer,
+/// anything else through gRPC-web and CORS.
 #[derive(Clone, Debug)]
 pub struct WebOrNativeLayer {
     cors: CorsLayer,
+    explorer: Option<Arc<Site>>,
 }
 
 impl WebOrNativeLayer {
     /// gRPC-web for pages of any origin (the API carries no cookies or credentials), the gRPC
-    /// status headers exposed to them.
-    pub fn new() -> Self {
+    /// status headers exposed to them; the explorer's pages from `explorer` (none: turned off).
+    pub fn new(explorer: Option<Arc<Site>>) -> Self {
         let cors = CorsLayer::new()
             .allow_origin(Any)
             .allow_methods([Method::POST, Method::OPTIONS])
@@ -41,13 +46,7 @@ impl WebOrNativeLayer {
                     .map(HeaderName::from_static),
             )
             .max_age(std::time::Duration::from_secs(24 * 3600));
-        Self { cors }
-    }
-}
-
-impl Default for WebOrNativeLayer {
-    fn default() -> Self {
-        Self::new()
+        Self { cors, explorer }
     }
 }
 
@@ -58,6 +57,7 @@ impl<S> Layer<S> for WebOrNativeLayer {
         WebOrNative {
             inner,
             cors: self.cors.clone(),
+            explorer: self.explorer.clone(),
         }
     }
 }
@@ -67,6 +67,7 @@ impl<S> Layer<S> for WebOrNativeLayer {
 pub struct WebOrNative<S> {
     inner: S,
     cors: CorsLayer,
+    explorer: Option<Arc<Site>>,
 }
 
 /// Whether `req` is a native gRPC call (`application/grpc`, `application/grpc+proto`), not
@@ -83,12 +84,17 @@ fn is_native_grpc<B>(req: &Request<B>) -> bool {
 impl<S> Service<Request<Body>> for WebOrNative<S>
 where
     S: Service<Request<Body>, Response = Response<Body>> + Clone,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future =
-        Either<S::Future, <Cors<tonic_web::GrpcWebService<S>> as Service<Request<Body>>>::Future>;
+    type Future = Either<
+        S::Future,
+        Either<
+            BoxFuture<'static, Result<Response<Body>, S::Error>>,
+            <Cors<tonic_web::GrpcWebService<S>> as Service<Request<Body>>>::Future,
+        >,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -98,6 +104,12 @@ where
         if is_native_grpc(&req) {
             return Either::Left(self.inner.call(req));
         }
+        if explorer::is_page_request(&req) {
+            let site = self.explorer.clone();
+            return Either::Right(Either::Left(Box::pin(async move {
+                Ok(explorer::respond(site.as_deref(), req).await)
+            })));
+        }
         // The service made ready by `poll_ready` goes into the gRPC-web stack; a clone stays.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
@@ -105,6 +117,6 @@ where
             .cors
             .clone()
             .layer(tonic_web::GrpcWebLayer::new().layer(ready));
-        Either::Right(web.call(req))
+        Either::Right(Either::Right(web.call(req)))
     }
 }

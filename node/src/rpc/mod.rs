@@ -3,6 +3,7 @@
 
 mod chain_service;
 mod contract_service;
+pub mod explorer;
 mod grpc_web;
 mod node_service;
 mod tx_service;
@@ -207,6 +208,7 @@ pub async fn serve(
     state: Arc<NodeState>,
     listener: tokio::net::TcpListener,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    explorer: Option<Arc<explorer::Site>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let max = state.grpc.max_message_bytes;
@@ -239,7 +241,7 @@ pub async fn serve(
         // for browsers without HTTP/2 to this address, any origin (the API carries no cookies
         // or credentials), the gRPC status headers exposed to the page.
         .accept_http1(true)
-        .layer(grpc_web::WebOrNativeLayer::new())
+        .layer(grpc_web::WebOrNativeLayer::new(explorer))
         .concurrency_limit_per_connection(state.grpc.concurrency_per_connection)
         // Over all connections too: a client opening many connections waits like one.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(

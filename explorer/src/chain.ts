@@ -1,0 +1,163 @@
+// The chain: the live head, the validator set with its proven changes, the latest blocks (each
+// verified, new ones arriving from the node's block stream), and one block in detail.
+import type { nodeMessages } from "@quorate/client";
+import { equal, toHex, validatorSetHash } from "@quorate/client";
+
+import { card, facts, h, link, short, table, time } from "./dom";
+import type { View } from "./main";
+import { body, describePayload } from "./tx";
+import { badge, checkBlock, type Check } from "./verify";
+
+type BlockInfo = nodeMessages.BlockInfo;
+type GetValidatorSetResponse = nodeMessages.GetValidatorSetResponse;
+
+/** Blocks listed on the chain page. */
+const LATEST = 15;
+
+/** Names of validators by key (hex), from the set answers seen. */
+const names = new Map<string, string>();
+
+function remember(set: GetValidatorSetResponse): void {
+  for (const v of set.validators) names.set(toHex(v.publicKey), v.name);
+  for (const c of set.changes) for (const v of c.validators) names.set(toHex(v.publicKey), v.name);
+}
+
+function validatorName(key: Uint8Array): string {
+  const hex = toHex(key);
+  const name = names.get(hex);
+  return name ? `${name} (${short(hex)})` : short(hex);
+}
+
+/** The validator set for the next height, proven from genesis through its changes. */
+function setCheck(view: View, set: GetValidatorSetResponse): Check {
+  if (!view.trust.verifier) return { ok: false, text: "not verified: the genesis served is not the one pinned" };
+  try {
+    const proven = view.trust.verifier.proveSet(set.changes, set.height);
+    const named = set.validators.map((v) => v.publicKey);
+    const same = proven.length === named.length && proven.every((k, i) => equal(k, named[i]));
+    if (!same || !equal(validatorSetHash(proven), set.setHash)) {
+      return { ok: false, text: `the node names a set for height ${set.height} other than the one its changes prove` };
+    }
+    return { ok: true, text: `proven from genesis through ${set.changes.length} certified change(s)` };
+  } catch (e) {
+    return { ok: false, text: `set changes do not check out: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+function blockRow(block: BlockInfo, check: Check, signers: number): HTMLElement {
+  const header = block.header;
+  const height = header?.height ?? 0n;
+  return h(
+    "tr",
+    { "data-height": String(height) },
+    h("td", {}, link(`/block/${height}`, String(height))),
+    h("td", { class: "hash" }, short(toHex(block.hash))),
+    h("td", {}, String(header?.txCount ?? 0)),
+    h("td", {}, time(header?.timeMs ?? 0n)),
+    h("td", {}, String(signers)),
+    h("td", {}, badge(check)),
+  );
+}
+
+/** `#/`: head, validators, latest blocks; live. */
+export async function chainView(view: View): Promise<HTMLElement> {
+  const node = view.node;
+  const [status, set] = await Promise.all([node.status(), node.validatorSet(0)]);
+  remember(set);
+  const headHeight = h("span", { id: "head-height" }, String(status.height));
+  const headHash = h("span", { class: "hash", id: "head-hash" }, "");
+  const lastSigners = h("div", { id: "last-signers" }, "");
+  const rows = h("tbody", { id: "blocks" });
+  const list = h(
+    "table",
+    { class: "blocks" },
+    h("thead", {}, h("tr", {}, ["height", "hash", "txs", "time", "signatures", "verified"].map((c) => h("th", {}, c)))),
+    rows,
+  );
+
+  const validators = card(
+    "Validator set",
+    badge(setCheck(view, set)),
+    facts([
+      ["deciding height", String(set.height)],
+      ["set hash", h("span", { class: "hash" }, toHex(set.setHash))],
+    ]),
+    table(
+      ["#", "name", "public key"],
+      set.validators.map((v, i) => [String(i), v.name, h("span", { class: "hash" }, toHex(v.publicKey))]),
+      { id: "validators" },
+    ),
+    set.changes.length > 0
+      ? table(
+          ["changed at", "validators", "certified by"],
+          set.changes.map((c) => [String(c.height), c.validators.map((v) => v.name || short(toHex(v.publicKey))).join(", "), `${c.certificate?.signatures.length ?? 0} signatures`]),
+        )
+      : h("p", {}, "No change since genesis."),
+    set.scheduled.map((s) => h("p", { class: "scheduled" }, `Decided, in force from height ${s.fromHeight}: ${s.validators.map((v) => v.name || short(toHex(v.publicKey))).join(", ")}`)),
+  );
+
+  const shown = async (block: BlockInfo) => {
+    const { check, verified } = await checkBlock(view.trust, node, block);
+    const row = blockRow(block, check, verified?.signers.length ?? block.certificate?.signatures.length ?? 0);
+    rows.prepend(row);
+    while (rows.children.length > LATEST) rows.lastElementChild?.remove();
+    const height = block.header?.height ?? 0n;
+    headHeight.textContent = String(height);
+    headHash.textContent = toHex(block.hash);
+    if (verified) {
+      lastSigners.replaceChildren(`Block ${height} certified by: ${verified.signers.map(validatorName).join(", ")}`);
+    }
+  };
+
+  // The latest blocks, oldest first so that the newest ends on top; then the live stream.
+  const top = status.height;
+  const first = top > BigInt(LATEST) ? top - BigInt(LATEST) + 1n : 1n;
+  for (let height = first; height <= top && top > 0n; height++) {
+    await shown(await node.block(height, false));
+  }
+  view.follow(node.blocks(top + 1n, false), shown);
+
+  return h(
+    "div",
+    {},
+    card("Head", facts([["chain", status.chainId], ["height", headHeight], ["hash", headHash], ["node", view.nodeName]]), lastSigners),
+    validators,
+    card("Latest blocks", list),
+  );
+}
+
+/** `#/block/<height>`: header, certificate, transactions, checked. */
+export async function blockView(view: View, height: bigint): Promise<HTMLElement> {
+  const node = view.node;
+  const [block, set] = await Promise.all([node.block(height, true), node.validatorSet(height)]);
+  remember(set);
+  const { check, verified } = await checkBlock(view.trust, node, block);
+  const header = block.header;
+  const txs = block.transactions.map((t, i) => {
+    const hash = toHex(block.txHashes[i] ?? new Uint8Array());
+    const signer = toHex(body(t)?.signer ?? new Uint8Array());
+    return [String(i), link(`/tx/${hash}`, h("span", { class: "hash" }, short(hash))), describePayload(t.body), link(`/account/${signer}`, short(signer))];
+  });
+  return h(
+    "div",
+    {},
+    card(
+      `Block ${height}`,
+      badge(check),
+      facts([
+        ["hash", h("span", { class: "hash" }, toHex(block.hash))],
+        ["parent", header && header.height > 1n ? link(`/block/${header.height - 1n}`, h("span", { class: "hash" }, toHex(header.parentHash))) : h("span", { class: "hash" }, toHex(header?.parentHash ?? new Uint8Array()))],
+        ["time", time(header?.timeMs ?? 0n)],
+        ["proposer", validatorName(header?.proposer ?? new Uint8Array())],
+        ["transactions", String(header?.txCount ?? 0)],
+        ["tx root", h("span", { class: "hash" }, toHex(header?.txRoot ?? new Uint8Array()))],
+        ["state root", h("span", { class: "hash" }, toHex(header?.stateRoot ?? new Uint8Array()))],
+        ["next validators", h("span", { class: "hash" }, toHex(header?.nextValidatorsHash ?? new Uint8Array()))],
+        ["round", String(block.certificate?.round ?? 0)],
+      ]),
+      h("p", { class: "nav" }, height > 1n ? link(`/block/${height - 1n}`, "← previous") : "", " ", link(`/block/${height + 1n}`, "next →")),
+    ),
+    card("Signed by", verified ? h("ul", { id: "signers" }, verified.signers.map((k) => h("li", {}, validatorName(k)))) : h("p", {}, "No verified signers.")),
+    card("Transactions", txs.length > 0 ? table(["#", "hash", "what", "signer"], txs, { id: "txs" }) : h("p", {}, "None.")),
+  );
+}
