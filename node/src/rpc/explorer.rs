@@ -201,7 +201,10 @@ mod tests {
         assert_eq!(r.headers()[header::LOCATION], "/explorer/");
         let r = respond(Some(&site), get("/explorer/")).await;
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
         assert!(String::from_utf8_lossy(&body(r).await).contains("<html"));
         // The genesis as the bytes whose hash is the genesis hash: what the page checks.
         let r = respond(Some(&site), get("/explorer/genesis.json")).await;
@@ -210,7 +213,11 @@ mod tests {
         let config: serde_json::Value = serde_json::from_slice(&body(r).await).expect("json");
         assert_eq!(config["peer_urls"][0], "http://peer:7051");
         assert_eq!(config["chain_id"], genesis.chain_id);
-        for missing in ["/explorer/../genesis.json", "/explorer/nothing.js", "/metrics"] {
+        for missing in [
+            "/explorer/../genesis.json",
+            "/explorer/nothing.js",
+            "/metrics",
+        ] {
             let r = respond(Some(&site), get(missing)).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
         }
