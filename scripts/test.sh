@@ -8,6 +8,8 @@ cargo fmt --all -- --check
 cargo fmt --all --manifest-path contracts/Cargo.toml -- --check
 # The system contracts embedded in genesis must be what their source builds to.
 bash scripts/build-system-contracts.sh --check
+# No import circle of more than two files among the node's modules (issue 26).
+python3 scripts/import-cycles.py node/src --max 2
 # Every defect put back on purpose (RELIABILITY.md) must still apply to this tree.
 for patch in scripts/defects/*.patch; do
   git apply --check "$patch" || { echo "$patch no longer applies: regenerate it" >&2; exit 1; }
