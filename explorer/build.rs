@@ -11,19 +11,26 @@ fn main() {
     let repo = here.parent().expect("repository").to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-env-changed=QUORATE_EXPLORER_DIST");
+    println!("cargo:rerun-if-env-changed=QUORATE_PROTO_DIR");
+    // Each source file, not the directories: the TypeScript library's build writes its
+    // generated code into clients/typescript/src/gen, which must not make the next cargo
+    // command build everything again.
     for watched in [
         "explorer/src",
         "explorer/index.html",
         "explorer/vite.config.ts",
+        "explorer/tsconfig.json",
         "explorer/package.json",
         "explorer/package-lock.json",
         "explorer/scripts/build.mjs",
         "clients/typescript/src",
+        "clients/typescript/tsconfig.json",
+        "clients/typescript/package.json",
         "clients/typescript/package-lock.json",
         "clients/typescript/scripts",
         "proto/proto",
     ] {
-        println!("cargo:rerun-if-changed={}", repo.join(watched).display());
+        watch(&repo.join(watched));
     }
     let dist = match std::env::var_os("QUORATE_EXPLORER_DIST") {
         Some(dir) => PathBuf::from(dir),
@@ -39,8 +46,9 @@ fn main() {
                     "building the explorer (node explorer/scripts/build.mjs) failed ({s}); see its output above"
                 ),
                 Err(e) => panic!(
-                    "building the explorer needs Node.js 20.19 or later and npm ({e}): run scripts/setup.sh, \
-                     or set QUORATE_EXPLORER_DIST to a directory built with `npm run build` in explorer/"
+                    "building the explorer needs Node.js 20.19 or later, npm and protoc ({e}): run \
+                     scripts/setup.sh, or set QUORATE_EXPLORER_DIST to a directory built with \
+                     `npm run build` in explorer/"
                 ),
             }
             dist
@@ -48,6 +56,12 @@ fn main() {
     };
     let mut files = Vec::new();
     collect(&dist, &dist, &mut files);
+    if std::env::var_os("QUORATE_EXPLORER_DIST").is_some() {
+        // A directory built elsewhere: its files are the sources.
+        for (_, path) in &files {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
     files.sort();
     assert!(
         files.iter().any(|(name, _)| name == "index.html"),
@@ -65,6 +79,26 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out.join("files.rs"), table).expect("write files.rs");
+}
+
+/// Tells Cargo to run this script again when `path` (a file, or every file under a directory
+/// but generated code in `gen/`) changes.
+fn watch(path: &Path) {
+    if path.is_dir() {
+        let entries =
+            std::fs::read_dir(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        for entry in entries {
+            let p = entry.expect("directory entry").path();
+            if p.file_name()
+                .is_some_and(|n| n == "gen" || n == "node_modules")
+            {
+                continue;
+            }
+            watch(&p);
+        }
+    } else {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 }
 
 /// Every file under `dir`, as (path relative to `root` with `/`, absolute path).

@@ -7,6 +7,7 @@ import { card, facts, h, link, short, table, time } from "./dom";
 import type { View } from "./main";
 import { body, describePayload } from "./tx";
 import { badge, checkBlock, type Check } from "./verify";
+import type { VerifiedBlock } from "@quorate/client";
 
 type BlockInfo = nodeMessages.BlockInfo;
 type GetValidatorSetResponse = nodeMessages.GetValidatorSetResponse;
@@ -28,9 +29,17 @@ function validatorName(key: Uint8Array): string {
   return name ? `${name} (${short(hex)})` : short(hex);
 }
 
-/** The validator set for the next height, proven from genesis through its changes. */
-function setCheck(view: View, set: GetValidatorSetResponse): Check {
+/** The validator set for the next height, proven from genesis through its changes, and named
+ * by the verified head block (a change left out would leave an older set: the head's header
+ * names the set that decides the next height). */
+function setCheck(view: View, set: GetValidatorSetResponse, head: VerifiedBlock | undefined): Check {
   if (!view.trust.verifier) return { ok: false, text: "not verified: the genesis served is not the one pinned" };
+  if (set.height > 1n && (!head || head.header.height + 1n !== set.height)) {
+    return { ok: false, text: `not verified: the block before height ${set.height} did not check out` };
+  }
+  if (head && !equal(head.header.nextValidatorsHash, set.setHash)) {
+    return { ok: false, text: `block ${head.header.height}, verified, names another set for height ${set.height}: a change is missing` };
+  }
   try {
     const proven = view.trust.verifier.proveSet(set.changes, set.height);
     const named = set.validators.map((v) => v.publicKey);
@@ -38,7 +47,7 @@ function setCheck(view: View, set: GetValidatorSetResponse): Check {
     if (!same || !equal(validatorSetHash(proven), set.setHash)) {
       return { ok: false, text: `the node names a set for height ${set.height} other than the one its changes prove` };
     }
-    return { ok: true, text: `proven from genesis through ${set.changes.length} certified change(s)` };
+    return { ok: true, text: `proven from genesis through ${set.changes.length} certified change(s), named by the verified head`, unpinned: !view.trust.pinned };
   } catch (e) {
     return { ok: false, text: `set changes do not check out: ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -62,7 +71,8 @@ function blockRow(block: BlockInfo, check: Check, signers: number): HTMLElement 
 /** `#/`: head, validators, latest blocks; live. */
 export async function chainView(view: View): Promise<HTMLElement> {
   const node = view.node;
-  const [status, set] = await Promise.all([node.status(), node.validatorSet(0)]);
+  const status = await node.status();
+  const set = await node.validatorSet(status.height + 1n);
   remember(set);
   const headHeight = h("span", { id: "head-height" }, String(status.height));
   const headHash = h("span", { class: "hash", id: "head-hash" }, "");
@@ -75,9 +85,10 @@ export async function chainView(view: View): Promise<HTMLElement> {
     rows,
   );
 
+  const setBadge = h("span", { id: "set-check" }, "checking…");
   const validators = card(
     "Validator set",
-    badge(setCheck(view, set)),
+    setBadge,
     facts([
       ["deciding height", String(set.height)],
       ["set hash", h("span", { class: "hash" }, toHex(set.setHash))],
@@ -96,16 +107,18 @@ export async function chainView(view: View): Promise<HTMLElement> {
     set.scheduled.map((s) => h("p", { class: "scheduled" }, `Decided, in force from height ${s.fromHeight}: ${s.validators.map((v) => v.name || short(toHex(v.publicKey))).join(", ")}`)),
   );
 
+  let head: VerifiedBlock | undefined;
   const shown = async (block: BlockInfo) => {
     const { check, verified } = await checkBlock(view.trust, node, block);
     const row = blockRow(block, check, verified?.signers.length ?? block.certificate?.signatures.length ?? 0);
     rows.prepend(row);
     while (rows.children.length > LATEST) rows.lastElementChild?.remove();
-    const height = block.header?.height ?? 0n;
-    headHeight.textContent = String(height);
-    headHash.textContent = toHex(block.hash);
+    // The head moves only with a verified block.
     if (verified) {
-      lastSigners.replaceChildren(`Block ${height} certified by: ${verified.signers.map(validatorName).join(", ")}`);
+      head = verified;
+      headHeight.textContent = String(verified.header.height);
+      headHash.textContent = toHex(verified.hash);
+      lastSigners.replaceChildren(`Block ${verified.header.height} certified by: ${verified.signers.map(validatorName).join(", ")}`);
     }
   };
 
@@ -115,6 +128,7 @@ export async function chainView(view: View): Promise<HTMLElement> {
   for (let height = first; height <= top && top > 0n; height++) {
     await shown(await node.block(height, false));
   }
+  setBadge.replaceChildren(badge(setCheck(view, set, head)));
   view.follow(node.blocks(top + 1n, false), shown);
 
   return h(
@@ -131,8 +145,15 @@ export async function blockView(view: View, height: bigint): Promise<HTMLElement
   const node = view.node;
   const [block, set] = await Promise.all([node.block(height, true), node.validatorSet(height)]);
   remember(set);
-  const { check, verified } = await checkBlock(view.trust, node, block);
-  const header = block.header;
+  let { check, verified } = await checkBlock(view.trust, node, block);
+  if (verified && verified.header.height !== height) {
+    check = { ok: false, text: `asked for block ${height}, the node sent block ${verified.header.height}` };
+    verified = undefined;
+  } else if (verified && verified.header.txCount > 0 && block.transactions.length === 0) {
+    check = { ok: false, text: `the node withheld the block's ${verified.header.txCount} transactions` };
+  }
+  // What is shown comes from the signed header when it checked out.
+  const header = verified?.header ?? block.header;
   const txs = block.transactions.map((t, i) => {
     const hash = toHex(block.txHashes[i] ?? new Uint8Array());
     const signer = toHex(body(t)?.signer ?? new Uint8Array());

@@ -3,7 +3,7 @@
 // hash: #/, #/block/12, #/tx/<hash>, #/account/<address>, #/contracts, #/certificate/3, …
 import "./style.css";
 
-import { connectWeb, fromHex, type QuorateNode } from "@quorate/client";
+import { connectWeb, fromHex, toHex, type QuorateNode } from "@quorate/client";
 
 import { accountView } from "./account";
 import { blockView, chainView } from "./chain";
@@ -20,8 +20,11 @@ export interface View {
   node: QuorateNode;
   nodeName: string;
   trust: Trust;
-  /** Size of the validator set (for f+1). */
-  setSize: number;
+  /** Keys (hex) of the validator set for the next height, proven from the pinned genesis
+   * (empty when it cannot be). */
+  validators: Set<string>;
+  /** This node's key (hex), as it says. */
+  nodeKey: string;
   /** Other validators' URLs (gRPC-web), to cross-check what a query reports. */
   peers(): string[];
   /** Runs `each` on the items of `stream` until the view changes. */
@@ -48,12 +51,19 @@ async function start(): Promise<void> {
   const [trust, config] = await Promise.all([loadTrust(), fetch("config.json", { cache: "no-store" }).then((r) => r.json() as Promise<Config>)]);
   document.getElementById("trust")!.replaceChildren(trustBanner(trust, origin));
   const node = connectWeb(origin);
-  const setSize = (await node.validatorSet(0)).validators.length;
+  const set = await node.validatorSet(0);
+  let validators = new Set<string>();
+  try {
+    if (trust.verifier) validators = new Set(trust.verifier.proveSet(set.changes, set.height).map(toHex));
+  } catch {
+    // Shown on the chain page; no cross-check without a proven set.
+  }
   const ctx: View = {
     node,
     nodeName: origin,
     trust,
-    setSize,
+    validators,
+    nodeKey: config.node_key,
     peers: () => {
       const mine = JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
       return [...new Set([...config.peer_urls, ...mine])].filter((u) => u !== origin);
@@ -153,14 +163,16 @@ async function route(ctx: View): Promise<void> {
 /** The footer: which node, and the other validators' URLs used for cross-checks. */
 function footer(ctx: View, config: Config): void {
   const input = h("input", { placeholder: "https://other-validator:7050", "aria-label": "another validator's URL" }) as HTMLInputElement;
-  const list = h("span", {}, ctx.peers().join(", ") || "none");
+  const mine = () => JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
+  const describe = () =>
+    `offered by this node: ${config.peer_urls.join(", ") || "none"}; yours: ${mine().join(", ") || "none"}`;
+  const list = h("span", {}, describe());
   const form = h("form", {}, "Other validators for cross-checks: ", list, " ", input, h("button", { type: "submit" }, "add"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const mine = JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
-    if (input.value.trim()) localStorage.setItem(PEERS_KEY, JSON.stringify([...mine, input.value.trim()]));
+    if (input.value.trim()) localStorage.setItem(PEERS_KEY, JSON.stringify([...mine(), input.value.trim()]));
     input.value = "";
-    list.textContent = ctx.peers().join(", ") || "none";
+    list.textContent = describe();
   });
   document.getElementById("footer")!.replaceChildren(h("p", {}, `Node ${ctx.nodeName} (key ${config.node_key.slice(0, 16)}…), chain ${config.chain_id}. `), form);
 }

@@ -1,54 +1,67 @@
 // State read with a query cannot be proven against a block (the API has no state proofs yet):
 // it is shown as reported by the node it came from, and on request asked of f+1 validators,
 // at least one of which is honest when they agree (ADR 0014).
-import { connectWeb, type QuorateNode } from "@quorate/client";
+import { connectWeb, toHex, type QuorateNode } from "@quorate/client";
 
 import { h } from "./dom";
 import type { View } from "./main";
 
 /** A value in a form that compares across nodes: JSON, with bytes as hex, and without the
- * height each node answered at. */
+ * height each node answered at (only the answer's own, not heights inside the value). */
 export function canonical(value: unknown): string {
-  return JSON.stringify(value, (key, v) => {
-    if (key === "height" || key === "$typeName" || key === "checkedAtMs") return undefined;
+  const top = value && typeof value === "object" ? { ...(value as Record<string, unknown>) } : value;
+  if (top && typeof top === "object") {
+    delete (top as Record<string, unknown>).height;
+    delete (top as Record<string, unknown>).checkedAtMs;
+  }
+  return JSON.stringify(top, (key, v) => {
+    if (key === "$typeName") return undefined;
     if (typeof v === "bigint") return v.toString();
-    if (v instanceof Uint8Array) return Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (v instanceof Uint8Array) return toHex(v);
     return v;
   });
 }
 
-/** "Reported by node X", with a button that asks the other validators for the same value. */
+/** "Reported by node X", with a button that asks f+1 other validators for the same value.
+ * Each peer must name this chain's genesis and a key of the validator set proven from genesis,
+ * other than this node's and each other's; f is that set's. A peer answering from the same
+ * machine under two names counts once; the user picks the URLs (the node only offers some). */
 export function reported(view: View, read: (node: QuorateNode) => Promise<unknown>, mine: unknown): HTMLElement {
   const result = h("span", { class: "crosscheck", "data-crosscheck": "none" });
   const button = h("button", { type: "button" }, "cross-check with f+1 validators");
   button.addEventListener("click", async () => {
     button.setAttribute("disabled", "");
     result.textContent = "asking…";
-    const peers = view.peers();
-    const n = view.setSize;
+    const n = view.validators.size;
+    if (n === 0) {
+      result.textContent = "no validator set proven from the pinned genesis: nothing to cross-check with";
+      button.removeAttribute("disabled");
+      return;
+    }
     const f = Math.floor((n - 1) / 3);
     const want = canonical(mine);
-    let agree = 1;
-    const differ: string[] = [];
-    const failed: string[] = [];
+    const agreeing = new Set<string>();
+    const notes: string[] = [];
     await Promise.all(
-      peers.map(async (url) => {
+      view.peers().map(async (url) => {
         try {
-          if (canonical(await read(connectWeb(url, 5_000))) === want) agree += 1;
-          else differ.push(url);
+          const peer = connectWeb(url, 5_000);
+          const status = await peer.status();
+          const key = toHex(status.nodePublicKey);
+          if (toHex(status.genesisHash) !== view.trust.served) return void notes.push(`${url}: another chain`);
+          if (!view.validators.has(key)) return void notes.push(`${url}: not a validator of the proven set`);
+          if (key === view.nodeKey) return void notes.push(`${url}: this node again`);
+          if (canonical(await read(peer)) === want) agreeing.add(key);
+          else notes.push(`${url}: reports something else`);
         } catch {
-          failed.push(url);
+          notes.push(`${url}: no answer`);
         }
       }),
     );
-    const ok = agree >= f + 1 && differ.length === 0;
+    const ok = agreeing.size >= f + 1;
     result.className = ok ? "crosscheck good" : "crosscheck poor";
     result.setAttribute("data-crosscheck", ok ? "agree" : "disagree");
-    result.textContent =
-      `${agree} of ${peers.length + 1} validators report this (f+1 = ${f + 1} needed)` +
-      (differ.length > 0 ? `; different from ${differ.join(", ")}` : "") +
-      (failed.length > 0 ? `; no answer from ${failed.join(", ")}` : "") +
-      (peers.length === 0 ? "; no other validator's URL is known: add them below the page" : "");
+    result.textContent = `${agreeing.size} other validator(s) of ${n} report the same (f+1 = ${f + 1} needed)` + (notes.length > 0 ? `; ${notes.join("; ")}` : "");
     button.removeAttribute("disabled");
   });
   return h("p", { class: "reported" }, `Reported by node ${view.nodeName}, not proven. `, button, " ", result);

@@ -65,12 +65,16 @@ export async function txView(view: View, hashHex: string): Promise<HTMLElement> 
   const status = await node.txStatus(hash);
   const state = STATES[status.state] ?? String(status.state);
   const parts: HTMLElement[] = [];
-  let inclusion: HTMLElement = h("p", {}, state === "PENDING" ? "Pending: not in a block yet." : "Not in a committed block.");
+  let inclusion: HTMLElement = h("p", {}, state === "PENDING" ? "Pending: not in a block yet; what follows is reported by the node." : "Not in a committed block.");
+  // What is shown of a committed transaction comes from its verified block, not from the
+  // node's status answer.
+  let t = state === "COMMITTED" ? undefined : status.transaction;
   if (state === "COMMITTED") {
     const block = await node.block(status.height, true);
-    inclusion = badge(await checkInclusion(view.trust, node, block, hash));
+    const { check, index } = await checkInclusion(view.trust, node, block, hash);
+    inclusion = badge(check);
+    if (index !== undefined) t = block.transactions[index];
   }
-  const t = status.transaction;
   const b = t ? body(t) : undefined;
   parts.push(
     card(
@@ -102,6 +106,7 @@ export async function txView(view: View, hashHex: string): Promise<HTMLElement> 
     parts.push(
       card(
         "Receipt",
+        h("p", { class: "reported" }, `Reported by node ${view.nodeName}: a receipt is not checked against the block's receipts root yet.`),
         facts([
           ["result", h("strong", { id: "receipt-status", class: r.status === 1 ? "good" : "poor" }, EXEC[r.status] ?? String(r.status))],
           ["fuel used", String(r.fuelUsed)],

@@ -13,11 +13,15 @@ import type { Trust } from "./trust";
 export interface Check {
   ok: boolean;
   text: string;
+  /** Proven, but from a genesis the user did not pin: shown in amber. */
+  unpinned?: boolean;
 }
 
-/** A check as a badge: green with what was proven, or red with the reason. */
+/** A check as a badge: green with what was proven (amber when the genesis is not pinned), or
+ * red with the reason. */
 export function badge(check: Check): HTMLElement {
-  return h("span", { class: check.ok ? "badge ok" : "badge bad", "data-verified": check.ok ? "yes" : "no" }, check.ok ? `✓ ${check.text}` : `✗ ${check.text}`);
+  const cls = !check.ok ? "badge bad" : check.unpinned ? "badge warn" : "badge ok";
+  return h("span", { class: cls, "data-verified": check.ok ? "yes" : "no" }, check.ok ? `✓ ${check.text}` : `✗ ${check.text}`);
 }
 
 function reason(e: unknown): string {
@@ -31,8 +35,9 @@ export async function checkBlock(trust: Trust, node: QuorateNode, block: BlockIn
   try {
     const verified = await trust.verifier.verify(node, block);
     const txs = verified.transactionsChecked && block.transactions.length > 0 ? `, ${block.transactions.length} transactions match tx_root` : "";
+    const anchor = trust.pinned ? "the pinned genesis" : "the genesis this node serves (not pinned)";
     return {
-      check: { ok: true, text: `certified by ${verified.signers.length} validators of the set proven from genesis${txs}` },
+      check: { ok: true, text: `certified by ${verified.signers.length} validators of the set proven from ${anchor}${txs}`, unpinned: !trust.pinned },
       verified,
     };
   } catch (e) {
@@ -41,14 +46,15 @@ export async function checkBlock(trust: Trust, node: QuorateNode, block: BlockIn
 }
 
 /** Transaction `hash` checked in `block` (carrying its transactions): the block as
- * [`checkBlock`] does, then the transaction against the block's tx_root. */
-export async function checkInclusion(trust: Trust, node: QuorateNode, block: BlockInfo, hash: Uint8Array): Promise<Check> {
+ * [`checkBlock`] does, then the transaction against the block's tx_root; its position when
+ * both hold. */
+export async function checkInclusion(trust: Trust, node: QuorateNode, block: BlockInfo, hash: Uint8Array): Promise<{ check: Check; index?: number }> {
   const { check } = await checkBlock(trust, node, block);
-  if (!check.ok) return check;
+  if (!check.ok) return { check };
   try {
     const index = verifyInclusion(block, hash);
-    return { ok: true, text: `included at position ${index} of a verified block (tx_root checked)` };
+    return { check: { ok: true, text: `included at position ${index} of a verified block (tx_root checked)` }, index };
   } catch (e) {
-    return { ok: false, text: `inclusion of ${toHex(hash)} failed: ${reason(e)}` };
+    return { check: { ok: false, text: `inclusion of ${toHex(hash)} failed: ${reason(e)}` } };
   }
 }

@@ -23,15 +23,61 @@ pub enum GenesisBytes {
 /// What the explorer serves besides its files.
 #[derive(Debug)]
 pub struct Site {
-    genesis: GenesisBytes,
-    genesis_hash: Hash32,
-    loaded: tokio::sync::OnceCell<Result<Bytes, String>>,
+    genesis: std::sync::Arc<Loaded>,
     config_json: Bytes,
+}
+
+/// The genesis for the page, loaded once by a task of its own (a client that goes away does
+/// not start the work again); an error is logged once and kept until the node restarts.
+#[derive(Debug)]
+struct Loaded {
+    source: GenesisBytes,
+    hash: Hash32,
+    cell: tokio::sync::OnceCell<Result<Bytes, String>>,
+}
+
+impl Loaded {
+    async fn get(&self) -> Result<Bytes, String> {
+        self.cell
+            .get_or_init(|| async {
+                let loaded = load(&self.source, self.hash).await;
+                if let Err(e) = &loaded {
+                    tracing::error!(error = %e, "explorer: cannot serve the genesis");
+                }
+                loaded
+            })
+            .await
+            .clone()
+    }
+}
+
+/// The genesis of `source` as compact JSON, checked to hash to `hash`.
+async fn load(source: &GenesisBytes, hash: Hash32) -> Result<Bytes, String> {
+    let bytes = match source {
+        GenesisBytes::Ready(b) => b.clone(),
+        GenesisBytes::File(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                Genesis::load(&path)
+                    .map(|g| Bytes::from(serde_json::to_vec(&g).expect("serializes")))
+                    .map_err(|e| format!("genesis file {}: {e}", path.display()))
+            })
+            .await
+            .map_err(|e| format!("genesis loading task: {e}"))??
+        }
+    };
+    if Hash32::of(&bytes) != hash {
+        return Err(format!(
+            "the genesis file no longer hashes to the chain's genesis {hash}"
+        ));
+    }
+    Ok(bytes)
 }
 
 impl Site {
     /// The site of a node whose chain is `chain_id` with genesis `genesis_hash`, whose key is
-    /// `node_key`, offering `peer_urls` for cross-checks.
+    /// `node_key`, offering `peer_urls` for cross-checks. Starts loading the genesis (in a
+    /// runtime).
     pub fn new(
         genesis: GenesisBytes,
         genesis_hash: Hash32,
@@ -44,41 +90,19 @@ impl Site {
             "node_key": node_key,
             "peer_urls": peer_urls,
         });
+        let genesis = std::sync::Arc::new(Loaded {
+            source: genesis,
+            hash: genesis_hash,
+            cell: tokio::sync::OnceCell::new(),
+        });
+        let loading = genesis.clone();
+        tokio::spawn(async move {
+            let _ = loading.get().await;
+        });
         Self {
             genesis,
-            genesis_hash,
-            loaded: tokio::sync::OnceCell::new(),
             config_json: Bytes::from(config.to_string()),
         }
-    }
-
-    /// The genesis as the compact JSON that hashes to the chain's genesis hash.
-    async fn genesis_json(&self) -> Result<Bytes, String> {
-        self.loaded
-            .get_or_init(|| async {
-                let bytes = match &self.genesis {
-                    GenesisBytes::Ready(b) => b.clone(),
-                    GenesisBytes::File(path) => {
-                        let path = path.clone();
-                        tokio::task::spawn_blocking(move || {
-                            Genesis::load(&path)
-                                .map(|g| Bytes::from(serde_json::to_vec(&g).expect("serializes")))
-                                .map_err(|e| format!("genesis file {}: {e}", path.display()))
-                        })
-                        .await
-                        .map_err(|e| format!("genesis loading task: {e}"))??
-                    }
-                };
-                if Hash32::of(&bytes) != self.genesis_hash {
-                    return Err(format!(
-                        "the genesis file no longer hashes to the chain's genesis {}",
-                        self.genesis_hash
-                    ));
-                }
-                Ok(bytes)
-            })
-            .await
-            .clone()
     }
 }
 
@@ -97,14 +121,15 @@ pub async fn respond<B>(site: Option<&Site>, req: Request<B>) -> Response<Body> 
     };
     let head = req.method() == Method::HEAD;
     let path = req.uri().path();
-    let mut response = match path {
-        "/" | "/explorer" => redirect("/explorer/"),
-        "/explorer/genesis.json" => match site.genesis_json().await {
+    let response = match path {
+        // The query goes along: `/?genesis=<hash>` pins it on the page.
+        "/" | "/explorer" => redirect(req.uri().query()),
+        "/explorer/genesis.json" => match site.genesis.get().await {
             Ok(bytes) => file(bytes, "application/json", false),
-            Err(e) => {
-                tracing::error!(error = %e, "explorer: cannot serve the genesis");
-                text(StatusCode::INTERNAL_SERVER_ERROR, &e)
-            }
+            Err(_) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "this node cannot serve its genesis; its log says why",
+            ),
         },
         "/explorer/config.json" => file(site.config_json.clone(), "application/json", false),
         _ => match path
@@ -115,9 +140,16 @@ pub async fn respond<B>(site: Option<&Site>, req: Request<B>) -> Response<Body> 
             None => text(StatusCode::NOT_FOUND, &format!("no page {path}")),
         },
     };
+    let length = http_body::Body::size_hint(response.body())
+        .exact()
+        .unwrap_or_default();
+    let mut response = response;
     if head {
         *response.body_mut() = Body::empty();
     }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response
 }
 
@@ -157,11 +189,19 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
     r
 }
 
-fn redirect(to: &'static str) -> Response<Body> {
-    let mut r = text(StatusCode::FOUND, to);
-    r.headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static(to));
-    r
+fn redirect(query: Option<&str>) -> Response<Body> {
+    let to = match query {
+        Some(q) => format!("/explorer/?{q}"),
+        None => "/explorer/".to_owned(),
+    };
+    let mut r = text(StatusCode::FOUND, &to);
+    match HeaderValue::from_str(&to) {
+        Ok(v) => {
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => text(StatusCode::BAD_REQUEST, "a query that is no URL"),
+    }
 }
 
 #[cfg(test)]
@@ -226,7 +266,10 @@ mod tests {
         *head.method_mut() = Method::HEAD;
         let r = respond(Some(&site), head).await;
         assert_eq!(r.status(), StatusCode::OK);
+        assert_ne!(r.headers()[header::CONTENT_LENGTH], "0");
         assert!(body(r).await.is_empty());
+        let r = respond(Some(&site), get("/?genesis=ab12")).await;
+        assert_eq!(r.headers()[header::LOCATION], "/explorer/?genesis=ab12");
         // Turned off: every page request is a 404 that says why.
         let r = respond(None, get("/explorer/")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
