@@ -59,6 +59,15 @@ export async function accountView(view: View, hex: string): Promise<HTMLElement>
     if (recent.children.length === 0) recent.append(h("tr", {}, h("td", { colspan: "4" }, `None in the last ${SCAN} blocks.`)));
   };
   void scan();
+  // Live: shown again when a new block carries a transaction of this account or to it.
+  const head = answer.height;
+  view.follow(node.blocks(head + 1n, true), (block) => {
+    const touches = block.transactions.some((t) => {
+      const b = body(t);
+      return b && (toHex(b.signer) === hex || (b.payload.case === "transfer" && toHex(b.payload.value.to) === hex));
+    });
+    if (touches) view.refresh();
+  });
 
   return h(
     "div",

@@ -2,7 +2,7 @@
 // its grants and history, a remitter's reserves and remittances, a credit certificate with its
 // escrow; and any read-only method of any of them. Query results are reported by the node
 // (cross-checked on request), not proven.
-import { fromHex, SYSTEM_CONTRACTS, systemContract, systemContractAddress, toHex, type QuorateNode } from "@quorate/client";
+import { checkpointBefore, fromHex, SYSTEM_CONTRACTS, systemContract, systemContractAddress, toHex, type QuorateNode } from "@quorate/client";
 
 import { card, h } from "./dom";
 import type { View } from "./main";
@@ -73,6 +73,13 @@ function parseArgs(text: string): Record<string, unknown> {
   return parsed;
 }
 
+/** Shows the page again on each new event of contract `name` (the state it shows may have
+ * changed). */
+async function live(view: View, name: string): Promise<void> {
+  const head = (await view.node.status()).height;
+  view.follow(view.node.events({ contract: systemContractAddress(name) }, checkpointBefore(head + 1n)), () => view.refresh());
+}
+
 async function shown(view: View, title: string, name: string, method: string, fields: Record<string, unknown>, extra: (HTMLElement | string)[] = []): Promise<HTMLElement> {
   const read = reader(name, method, fields);
   const result = await read(view.node);
@@ -81,6 +88,7 @@ async function shown(view: View, title: string, name: string, method: string, fi
 
 /** `#/certificate/<id>`: validity, the certificate, its specification. */
 export async function certificateView(view: View, id: bigint): Promise<HTMLElement> {
+  await live(view, "certificates");
   const certs = systemContract("certificates");
   const verification = (await certs.query(view.node, "verify", { id })) as { validity: number; certificate?: { specId: bigint } };
   const validity = VALIDITY[verification.validity] ?? String(verification.validity);
@@ -97,11 +105,13 @@ export async function certificateView(view: View, id: bigint): Promise<HTMLEleme
 
 /** `#/device/<name>`: the device, its controllers and grants, its history. */
 export async function deviceView(view: View, device: string): Promise<HTMLElement> {
+  await live(view, "device-permissions");
   return h("div", {}, await shown(view, `Device ${device}`, "device-permissions", "device", { device }), await shown(view, "History", "device-permissions", "history", { device, limit: 200 }));
 }
 
 /** `#/remittance/<owner>`: a remitter's reserves and remittances. */
 export async function remittanceView(view: View, owner: string): Promise<HTMLElement> {
+  await live(view, "remittance");
   const address = fromHex(owner);
   return h(
     "div",
@@ -113,5 +123,6 @@ export async function remittanceView(view: View, owner: string): Promise<HTMLEle
 
 /** `#/credit/<id>`: a credit certificate, its holder and escrow state. */
 export async function creditView(view: View, id: bigint): Promise<HTMLElement> {
+  await live(view, "credit-escrow");
   return h("div", {}, await shown(view, `Credit certificate ${id}`, "credit-escrow", "get", { id }));
 }

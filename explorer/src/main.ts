@@ -29,6 +29,8 @@ export interface View {
   peers(): string[];
   /** Runs `each` on the items of `stream` until the view changes. */
   follow<T>(stream: AsyncGenerator<T>, each: (item: T) => Promise<void> | void): void;
+  /** Shows the current view again (live pages, when what they show has changed). */
+  refresh(): void;
 }
 
 /** The node's explorer settings. */
@@ -68,6 +70,7 @@ async function start(): Promise<void> {
       const mine = JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
       return [...new Set([...config.peer_urls, ...mine])].filter((u) => u !== origin);
     },
+    refresh: () => void route(ctx, true),
     follow: (stream, each) => {
       streams.push(stream as AsyncGenerator<unknown>);
       void (async () => {
@@ -114,11 +117,12 @@ async function searchFor(ctx: View, q: string): Promise<void> {
 }
 
 /** Shows the view the URL's hash names. */
-async function route(ctx: View): Promise<void> {
+async function route(ctx: View, again = false): Promise<void> {
   stopStreams();
   const [, kind = "", arg = ""] = location.hash.replace(/^#/, "").split("/");
   const started = performance.now();
-  view.replaceChildren(h("p", { class: "loading" }, "loading…"));
+  // Shown again in place: the old view stays until the new one is ready.
+  if (!again) view.replaceChildren(h("p", { class: "loading" }, "loading…"));
   try {
     let shown: HTMLElement;
     switch (kind) {

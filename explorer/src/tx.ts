@@ -69,6 +69,13 @@ export async function txView(view: View, hashHex: string): Promise<HTMLElement> 
   // What is shown of a committed transaction comes from its verified block, not from the
   // node's status answer.
   let t = state === "COMMITTED" ? undefined : status.transaction;
+  if (state === "PENDING") {
+    // Live: shown again once a block includes it.
+    const head = (await node.status()).height;
+    view.follow(node.blocks(head + 1n, false), (block) => {
+      if (block.txHashes.some((x) => toHex(x) === hashHex)) view.refresh();
+    });
+  }
   if (state === "COMMITTED") {
     const block = await node.block(status.height, true);
     const { check, index } = await checkInclusion(view.trust, node, block, hash);

@@ -182,6 +182,9 @@ test("a transfer appears with its receipt, verified in its block; the account sh
   await page.getByRole("button", { name: "cross-check with f+1 validators" }).click();
   await page.locator('[data-crosscheck="agree"]').waitFor({ timeout: LIMIT });
   await shot(page, "account");
+  // Live: another transfer to the account appears with no reload.
+  const again = await committed("tx", "transfer", "--from", key(2), "--to", to, "--amount", "3", "--wait", "--node", urls[3]);
+  await page.locator(`#recent a[href="#/tx/${again.tx_hash as string}"]`).waitFor({ timeout: LIMIT });
 
   // Search by the hash goes to the transaction.
   await page.fill("#search input", hash);
@@ -199,9 +202,8 @@ test("a certificate shows VALID, then REVOKED once revoked; the other contracts'
   assert.equal(await page.locator("#validity").textContent(), "VALID");
   await shot(page, "certificate");
   await committed("certs", "revoke", "1", "--reason", "issued in error", "--node", urls[2], "--from", key(0));
-  await page.reload();
-  await shown(page, "certificate");
-  assert.equal(await page.locator("#validity").textContent(), "REVOKED");
+  // Live: the page shows it again on the contract's revocation event, with no reload.
+  await page.waitForFunction(() => document.getElementById("validity")?.textContent === "REVOKED", undefined, { timeout: LIMIT });
   assert.match((await page.locator('[data-field="revocationReason"]').first().textContent()) ?? "", /issued in error/);
   // The other system contracts' pages load with what the localnet holds.
   await committed("remittance", "deposit", "payroll", "5000", "--node", urls[0], "--from", key(1));
@@ -225,29 +227,38 @@ test("a certificate shows VALID, then REVOKED once revoked; the other contracts'
   await page.close();
 });
 
-/** A proxy in front of `target` that flips the last byte of every block a page fetches
- * (its certificate's last signature); counts what it altered. */
+/** A proxy in front of `target` that flips the last byte of every block it passes on (its
+ * certificate's last signature), in `GetBlock` answers and in the live `StreamBlocks`, frame by
+ * frame as they come; counts what it altered. */
 function alteringProxy(target: string): Promise<{ server: Server; url: string; altered: () => number }> {
   let altered = 0;
   const server = createServer((req, res) => {
     const upstream = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      up.on("data", (c: Buffer) => chunks.push(c));
-      up.on("end", () => {
-        let body = Buffer.concat(chunks);
-        if (req.url?.endsWith("/GetBlock") && body.length > 5 && body[0] === 0) {
-          // The first gRPC-web frame is the BlockInfo message: its last field is the certificate.
-          const len = body.readUInt32BE(1);
-          body = Buffer.from(body);
-          body[4 + len] ^= 0x01;
-          altered += 1;
+      const headers = { ...up.headers };
+      delete headers["content-length"];
+      res.writeHead(up.statusCode ?? 502, headers);
+      if (!/\/(GetBlock|StreamBlocks)$/.test(req.url ?? "")) {
+        up.pipe(res);
+        return;
+      }
+      // gRPC-web frames: a flag byte (0: a message, 0x80: trailers), a 4-byte length, the bytes.
+      let pending = Buffer.alloc(0);
+      up.on("data", (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+          const frame = Buffer.from(pending.subarray(0, 5 + pending.readUInt32BE(1)));
+          pending = pending.subarray(frame.length);
+          if (frame[0] === 0 && frame.length > 5) {
+            frame[frame.length - 1] ^= 0x01;
+            altered += 1;
+          }
+          res.write(frame);
         }
-        const headers = { ...up.headers };
-        delete headers["content-length"];
-        res.writeHead(up.statusCode ?? 502, headers);
-        res.end(body);
       });
+      up.on("end", () => res.end(pending));
     });
+    upstream.on("error", () => res.destroy());
+    res.on("close", () => upstream.destroy());
     req.pipe(upstream);
   });
   return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, altered: () => altered })));
@@ -260,6 +271,12 @@ test("a node whose blocks are altered on the way is caught: every block shown fa
     await shown(page, "chain");
     await page.locator("#blocks tr").first().waitFor();
     assert.ok(proxy.altered() > 0, "the proxy altered blocks");
+    // Live blocks, altered in the stream, fail too: a newer row comes, and none is verified.
+    const alteredBefore = proxy.altered();
+    const newest = Number(await page.locator("#blocks tr").first().getAttribute("data-height"));
+    await page.waitForFunction((h) => Number(document.querySelector("#blocks tr")?.getAttribute("data-height")) > h, newest, { timeout: LIMIT });
+    assert.ok(proxy.altered() > alteredBefore, "streamed blocks altered too");
+    assert.equal(await page.locator("#blocks [data-verified=yes]").count(), 0, "no streamed block passes");
     assert.equal(await page.locator("#blocks [data-verified=yes]").count(), 0, "no altered block passes");
     const failed = page.locator("#blocks [data-verified=no]");
     assert.ok((await failed.count()) > 0);
@@ -275,6 +292,7 @@ test("a node whose blocks are altered on the way is caught: every block shown fa
     await honest.close();
     await page.close();
   } finally {
+    proxy.server.closeAllConnections();
     proxy.server.close();
   }
 });
