@@ -44,21 +44,27 @@ export async function accountView(view: View, hex: string): Promise<HTMLElement>
   const scan = async () => {
     const head = (await node.status()).height;
     const from = head > BigInt(SCAN) ? head - BigInt(SCAN) + 1n : 1n;
-    for (let height = head; height >= from && height > 0n; height--) {
+    // Oldest first, so that each block is checked as the one after the last (its certificate
+    // only), and every block is checked, matched or not: a node that withholds or alters a
+    // block's transactions cannot hide the account's ones unseen. Newest shown first.
+    for (let height = from; height <= head && height > 0n; height++) {
       const block = await node.block(height, true);
+      const { check } = await checkBlock(view.trust, node, block);
+      if (!check.ok) {
+        recent.prepend(h("tr", {}, h("td", {}, link(`/block/${height}`, String(height))), h("td", { colspan: "2" }, "its transactions cannot be searched"), h("td", {}, badge(check))));
+        continue;
+      }
       const found = block.transactions
         .map((t, i) => ({ t, i, b: body(t) }))
         .filter(({ b }) => b && (toHex(b.signer) === hex || (b.payload.case === "transfer" && toHex(b.payload.value.to) === hex)));
-      if (found.length === 0) continue;
-      const { check } = await checkBlock(view.trust, node, block);
       for (const { t, i } of found) {
         const txHex = toHex(block.txHashes[i] ?? new Uint8Array());
-        recent.append(h("tr", {}, h("td", {}, link(`/block/${height}`, String(height))), h("td", {}, link(`/tx/${txHex}`, h("span", { class: "hash" }, short(txHex)))), h("td", {}, describePayload(t.body)), h("td", {}, badge(check))));
+        recent.prepend(h("tr", {}, h("td", {}, link(`/block/${height}`, String(height))), h("td", {}, link(`/tx/${txHex}`, h("span", { class: "hash" }, short(txHex)))), h("td", {}, describePayload(t.body)), h("td", {}, badge(check))));
       }
     }
     if (recent.children.length === 0) recent.append(h("tr", {}, h("td", { colspan: "4" }, `None in the last ${SCAN} blocks.`)));
   };
-  void scan();
+  void scan().catch((e) => recent.append(h("tr", {}, h("td", { colspan: "4", class: "poor" }, `The search stopped: ${e instanceof Error ? e.message : String(e)}`))));
   // Live: shown again when a new block carries a transaction of this account or to it.
   const head = answer.height;
   view.follow(node.blocks(head + 1n, true), (block) => {
