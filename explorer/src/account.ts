@@ -48,8 +48,9 @@ export async function accountView(view: View, hex: string): Promise<HTMLElement>
     // only), and every block is checked, matched or not: a node that withholds or alters a
     // block's transactions cannot hide the account's ones unseen. Newest shown first.
     for (let height = from; height <= head && height > 0n; height++) {
+      if (view.signal.aborted) return;
       const block = await node.block(height, true);
-      const { check } = await checkBlock(view.trust, node, block);
+      const { check } = await checkBlock(view.trust, node, block, { height, transactions: true });
       if (!check.ok) {
         recent.prepend(h("tr", {}, h("td", {}, link(`/block/${height}`, String(height))), h("td", { colspan: "2" }, "its transactions cannot be searched"), h("td", {}, badge(check))));
         continue;
@@ -67,7 +68,7 @@ export async function accountView(view: View, hex: string): Promise<HTMLElement>
   void scan().catch((e) => recent.append(h("tr", {}, h("td", { colspan: "4", class: "poor" }, `The search stopped: ${e instanceof Error ? e.message : String(e)}`))));
   // Live: shown again when a new block carries a transaction of this account or to it.
   const head = answer.height;
-  view.follow(node.blocks(head + 1n, true), (block) => {
+  view.follow(node.blocks(head + 1n, true, 60_000, view.signal), (block) => {
     const touches = block.transactions.some((t) => {
       const b = body(t);
       return b && (toHex(b.signer) === hex || (b.payload.case === "transfer" && toHex(b.payload.value.to) === hex));

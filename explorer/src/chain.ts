@@ -129,7 +129,7 @@ export async function chainView(view: View): Promise<HTMLElement> {
     await shown(await node.block(height, false));
   }
   setBadge.replaceChildren(badge(setCheck(view, set, head)));
-  view.follow(node.blocks(top + 1n, false), shown);
+  view.follow(node.blocks(top + 1n, false, 60_000, view.signal), shown);
 
   return h(
     "div",
@@ -145,13 +145,8 @@ export async function blockView(view: View, height: bigint): Promise<HTMLElement
   const node = view.node;
   const [block, set] = await Promise.all([node.block(height, true), node.validatorSet(height)]);
   remember(set);
-  let { check, verified } = await checkBlock(view.trust, node, block);
-  if (verified && verified.header.height !== height) {
-    check = { ok: false, text: `asked for block ${height}, the node sent block ${verified.header.height}` };
-    verified = undefined;
-  } else if (verified && verified.header.txCount > 0 && block.transactions.length === 0) {
-    check = { ok: false, text: `the node withheld the block's ${verified.header.txCount} transactions` };
-  }
+  const { check, verified: checked } = await checkBlock(view.trust, node, block, { height, transactions: true });
+  const verified = check.ok ? checked : undefined;
   // What is shown comes from the signed header when it checked out.
   const header = verified?.header ?? block.header;
   const txs = block.transactions.map((t, i) => {

@@ -77,7 +77,7 @@ function parseArgs(text: string): Record<string, unknown> {
  * changed). */
 async function live(view: View, name: string): Promise<void> {
   const head = (await view.node.status()).height;
-  view.follow(view.node.events({ contract: systemContractAddress(name) }, checkpointBefore(head + 1n)), () => view.refresh());
+  view.follow(view.node.events({ contract: systemContractAddress(name) }, checkpointBefore(head + 1n), 60_000, view.signal), () => view.refresh());
 }
 
 async function shown(view: View, title: string, name: string, method: string, fields: Record<string, unknown>, extra: (HTMLElement | string)[] = []): Promise<HTMLElement> {

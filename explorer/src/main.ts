@@ -3,7 +3,7 @@
 // hash: #/, #/block/12, #/tx/<hash>, #/account/<address>, #/contracts, #/certificate/3, …
 import "./style.css";
 
-import { connectWeb, fromHex, toHex, type QuorateNode } from "@quorate/client";
+import { connectWeb, fromHex, type QuorateNode } from "@quorate/client";
 
 import { accountView } from "./account";
 import { blockView, chainView } from "./chain";
@@ -14,22 +14,27 @@ import { txView } from "./tx";
 
 const PEERS_KEY = "quorate.explorer.peers";
 
-/** What every view gets: the node, the trust anchor, and a way to follow a stream while the
- * view is shown. */
-export interface View {
+/** What every view shares: the node, the trust anchor, the other validators' URLs. */
+interface Base {
   node: QuorateNode;
   nodeName: string;
   trust: Trust;
-  /** Keys (hex) of the validator set for the next height, proven from the pinned genesis
-   * (empty when it cannot be). */
-  validators: Set<string>;
   /** This node's key (hex), as it says. */
   nodeKey: string;
-  /** Other validators' URLs (gRPC-web), to cross-check what a query reports. */
-  peers(): string[];
-  /** Runs `each` on the items of `stream` until the view changes. */
+  /** Other validators' URLs (gRPC-web) the user gave, to cross-check what a query reports. */
+  userPeers(): string[];
+  /** Those this node offers (listed, never counted). */
+  offeredPeers: string[];
+}
+
+/** What one showing of a view gets: the shared part, and what ends with it. */
+export interface View extends Base {
+  /** Aborted when another view (or this one again) is shown: streams and scans stop. */
+  signal: AbortSignal;
+  /** Runs `each` on the items of `stream` while this view is shown (open the stream with
+   * `signal`, so that it is closed on the node too). */
   follow<T>(stream: AsyncGenerator<T>, each: (item: T) => Promise<void> | void): void;
-  /** Shows the current view again (live pages, when what they show has changed). */
+  /** Shows this view again (live pages, when what they show has changed). */
   refresh(): void;
 }
 
@@ -41,60 +46,34 @@ interface Config {
 }
 
 const view = document.getElementById("view")!;
-let streams: AsyncGenerator<unknown>[] = [];
-
-function stopStreams(): void {
-  for (const s of streams) void s.return(undefined);
-  streams = [];
-}
+let current = new AbortController();
+let generation = 0;
 
 async function start(): Promise<void> {
   const origin = location.origin;
   const [trust, config] = await Promise.all([loadTrust(), fetch("config.json", { cache: "no-store" }).then((r) => r.json() as Promise<Config>)]);
   document.getElementById("trust")!.replaceChildren(trustBanner(trust, origin));
-  const node = connectWeb(origin);
-  const set = await node.validatorSet(0);
-  let validators = new Set<string>();
-  try {
-    if (trust.verifier) validators = new Set(trust.verifier.proveSet(set.changes, set.height).map(toHex));
-  } catch {
-    // Shown on the chain page; no cross-check without a proven set.
-  }
-  const ctx: View = {
-    node,
+  const base: Base = {
+    node: connectWeb(origin),
     nodeName: origin,
     trust,
-    validators,
     nodeKey: config.node_key,
-    peers: () => {
-      const mine = JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
-      return [...new Set([...config.peer_urls, ...mine])].filter((u) => u !== origin);
-    },
-    refresh: () => void route(ctx, true),
-    follow: (stream, each) => {
-      streams.push(stream as AsyncGenerator<unknown>);
-      void (async () => {
-        try {
-          for await (const item of stream) await each(item);
-        } catch (e) {
-          document.getElementById("footer")!.replaceChildren(h("p", { class: "poor" }, `live updates stopped: ${e instanceof Error ? e.message : String(e)}`));
-        }
-      })();
-    },
+    userPeers: () => [...new Set(JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[])].filter((u) => u !== origin),
+    offeredPeers: config.peer_urls,
   };
-  footer(ctx, config);
+  footer(base, config);
   const search = document.getElementById("search") as HTMLFormElement;
   search.addEventListener("submit", (e) => {
     e.preventDefault();
     const q = (new FormData(search).get("q") as string).trim().toLowerCase().replace(/^0x/, "");
-    void searchFor(ctx, q);
+    void searchFor(base, q);
   });
-  window.addEventListener("hashchange", () => void route(ctx));
-  await route(ctx);
+  window.addEventListener("hashchange", () => void route(base));
+  await route(base);
 }
 
 /** Goes to what `q` names: a height, a transaction or block hash, an address. */
-async function searchFor(ctx: View, q: string): Promise<void> {
+async function searchFor(ctx: Base, q: string): Promise<void> {
   if (/^\d+$/.test(q)) {
     location.hash = `/block/${q}`;
   } else if (/^[0-9a-f]{40}$/.test(q)) {
@@ -117,8 +96,35 @@ async function searchFor(ctx: View, q: string): Promise<void> {
 }
 
 /** Shows the view the URL's hash names. */
-async function route(ctx: View, again = false): Promise<void> {
-  stopStreams();
+async function route(base: Base, again = false): Promise<void> {
+  // The view shown until now stops: its streams close, its scans end, its late answers are
+  // dropped (only the newest showing puts anything on the page).
+  current.abort();
+  current = new AbortController();
+  const signal = current.signal;
+  const mine = ++generation;
+  const ctx: View = {
+    ...base,
+    signal,
+    follow: (stream, each) => {
+      void (async () => {
+        try {
+          for await (const item of stream) {
+            if (signal.aborted) return;
+            await each(item);
+          }
+        } catch (e) {
+          if (!signal.aborted) {
+            document.getElementById("live")!.replaceChildren(h("p", { class: "poor" }, `live updates stopped: ${e instanceof Error ? e.message : String(e)}`));
+          }
+        }
+      })();
+    },
+    refresh: () => {
+      if (!signal.aborted) void route(base, true);
+    },
+  };
+  document.getElementById("live")!.replaceChildren();
   const [, kind = "", arg = ""] = location.hash.replace(/^#/, "").split("/");
   const started = performance.now();
   // Shown again in place: the old view stays until the new one is ready.
@@ -156,16 +162,18 @@ async function route(ctx: View, again = false): Promise<void> {
       default:
         shown = h("p", { class: "poor" }, `No page ${JSON.stringify(location.hash)}.`);
     }
+    if (mine !== generation) return;
     shown.setAttribute("data-view", kind || "chain");
     shown.setAttribute("data-ms", String(Math.round(performance.now() - started)));
     view.replaceChildren(shown);
   } catch (e) {
+    if (mine !== generation) return;
     view.replaceChildren(h("p", { class: "poor", "data-view": "error" }, `Cannot show this: ${e instanceof Error ? e.message : String(e)}`));
   }
 }
 
 /** The footer: which node, and the other validators' URLs used for cross-checks. */
-function footer(ctx: View, config: Config): void {
+function footer(ctx: Base, config: Config): void {
   const input = h("input", { placeholder: "https://other-validator:7050", "aria-label": "another validator's URL" }) as HTMLInputElement;
   const mine = () => JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
   const describe = () =>

@@ -4,6 +4,7 @@
 import { connectWeb, toHex, type QuorateNode } from "@quorate/client";
 
 import { h } from "./dom";
+import { provenNextSet } from "./verify";
 import type { View } from "./main";
 
 /** A value in a form that compares across nodes: JSON, with bytes as hex, and without the
@@ -23,34 +24,42 @@ export function canonical(value: unknown): string {
 }
 
 /** "Reported by node X", with a button that asks f+1 other validators for the same value.
- * Each peer must name this chain's genesis and a key of the validator set proven from genesis,
- * other than this node's and each other's; f is that set's. A peer answering from the same
- * machine under two names counts once; the user picks the URLs (the node only offers some). */
+ * Only validators at URLs the user gave count (the node's offered ones are listed, never
+ * counted: a lying node could offer servers of its own). Each must name this chain's genesis
+ * and a key of the set proven from genesis and named by the verified head, other than this
+ * node's and each other's; f is that set's. */
 export function reported(view: View, read: (node: QuorateNode) => Promise<unknown>, mine: unknown): HTMLElement {
   const result = h("span", { class: "crosscheck", "data-crosscheck": "none" });
   const button = h("button", { type: "button" }, "cross-check with f+1 validators");
   button.addEventListener("click", async () => {
     button.setAttribute("disabled", "");
     result.textContent = "asking…";
-    const n = view.validators.size;
-    if (n === 0) {
-      result.textContent = "no validator set proven from the pinned genesis: nothing to cross-check with";
+    let validators: Set<string>;
+    try {
+      validators = await provenNextSet(view.trust, view.node);
+    } catch (e) {
+      result.className = "crosscheck poor";
+      result.setAttribute("data-crosscheck", "disagree");
+      result.textContent = `no validator set proven: ${e instanceof Error ? e.message : String(e)}`;
       button.removeAttribute("disabled");
       return;
     }
+    const n = validators.size;
     const f = Math.floor((n - 1) / 3);
     const want = canonical(mine);
     const agreeing = new Set<string>();
     const notes: string[] = [];
+    const peers = view.userPeers();
     await Promise.all(
-      view.peers().map(async (url) => {
+      peers.map(async (url) => {
         try {
           const peer = connectWeb(url, 5_000);
           const status = await peer.status();
           const key = toHex(status.nodePublicKey);
           if (toHex(status.genesisHash) !== view.trust.served) return void notes.push(`${url}: another chain`);
-          if (!view.validators.has(key)) return void notes.push(`${url}: not a validator of the proven set`);
+          if (!validators.has(key)) return void notes.push(`${url}: not a validator of the proven set`);
           if (key === view.nodeKey) return void notes.push(`${url}: this node again`);
+          if (agreeing.has(key)) return void notes.push(`${url}: a validator already counted`);
           if (canonical(await read(peer)) === want) agreeing.add(key);
           else notes.push(`${url}: reports something else`);
         } catch {
@@ -61,7 +70,10 @@ export function reported(view: View, read: (node: QuorateNode) => Promise<unknow
     const ok = agreeing.size >= f + 1;
     result.className = ok ? "crosscheck good" : "crosscheck poor";
     result.setAttribute("data-crosscheck", ok ? "agree" : "disagree");
-    result.textContent = `${agreeing.size} other validator(s) of ${n} report the same (f+1 = ${f + 1} needed)` + (notes.length > 0 ? `; ${notes.join("; ")}` : "");
+    result.textContent =
+      `${agreeing.size} other validator(s) at the URLs you gave report the same (f+1 = ${f + 1} of ${n} needed)` +
+      (peers.length === 0 ? `; give other validators' URLs below (this node offers: ${view.offeredPeers.join(", ") || "none"})` : "") +
+      (notes.length > 0 ? `; ${notes.join("; ")}` : "");
     button.removeAttribute("disabled");
   });
   return h("p", { class: "reported" }, `Reported by node ${view.nodeName}, not proven. `, button, " ", result);

@@ -62,6 +62,8 @@ function addressLink(bytes: Uint8Array): HTMLElement {
 export async function txView(view: View, hashHex: string): Promise<HTMLElement> {
   const node = view.node;
   const hash = fromHex(hashHex);
+  // The head before the status: a transaction committed between the two is still seen.
+  const head = (await node.status()).height;
   const status = await node.txStatus(hash);
   const state = STATES[status.state] ?? String(status.state);
   const parts: HTMLElement[] = [];
@@ -69,18 +71,21 @@ export async function txView(view: View, hashHex: string): Promise<HTMLElement> 
   // What is shown of a committed transaction comes from its verified block, not from the
   // node's status answer.
   let t = state === "COMMITTED" ? undefined : status.transaction;
+  let position: number | undefined;
   if (state === "PENDING") {
     // Live: shown again once a block includes it.
-    const head = (await node.status()).height;
-    view.follow(node.blocks(head + 1n, false), (block) => {
+    view.follow(node.blocks(head + 1n, false, 60_000, view.signal), (block) => {
       if (block.txHashes.some((x) => toHex(x) === hashHex)) view.refresh();
     });
   }
   if (state === "COMMITTED") {
     const block = await node.block(status.height, true);
-    const { check, index } = await checkInclusion(view.trust, node, block, hash);
+    const { check, index } = await checkInclusion(view.trust, node, block, status.height, hash);
     inclusion = badge(check);
-    if (index !== undefined) t = block.transactions[index];
+    if (index !== undefined) {
+      t = block.transactions[index];
+      position = index;
+    }
   }
   const b = t ? body(t) : undefined;
   parts.push(
@@ -90,10 +95,10 @@ export async function txView(view: View, hashHex: string): Promise<HTMLElement> 
       facts([
         ["hash", h("span", { class: "hash" }, hashHex)],
         ["state", h("strong", { id: "tx-state" }, state)],
-        ...(state === "COMMITTED"
+        ...(position !== undefined
           ? ([
               ["block", link(`/block/${status.height}`, String(status.height))],
-              ["position", String(status.index)],
+              ["position", String(position)],
             ] as [string, HTMLElement | string][])
           : []),
         ...(status.rejection ? ([["refused", `${status.rejection.code}: ${status.rejection.message}`]] as [string, string][]) : []),

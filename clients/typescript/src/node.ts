@@ -260,10 +260,11 @@ export class QuorateNode {
 
   /** Every committed block from `fromHeight` on, in order, each once: a broken stream (the
    * node restarted, the network failed) is opened again from the next height. Throws
-   * Unreachable after `giveUpAfterMs` without the node. */
-  async *blocks(fromHeight: bigint | number = 1n, includeTransactions = false, giveUpAfterMs = 60_000): AsyncGenerator<BlockInfo> {
+   * Unreachable after `giveUpAfterMs` without the node; ends when `stop` aborts (the call
+   * open on the node is cancelled at once). */
+  async *blocks(fromHeight: bigint | number = 1n, includeTransactions = false, giveUpAfterMs = 60_000, stop?: AbortSignal): AsyncGenerator<BlockInfo> {
     let next = BigInt(fromHeight) < 1n ? 1n : BigInt(fromHeight);
-    for await (const block of this.resuming(() => `blocks from height ${next}`, (signal) => this.chain.streamBlocks({ fromHeight: next, includeTransactions }, { signal }), giveUpAfterMs)) {
+    for await (const block of this.resuming(() => `blocks from height ${next}`, (signal) => this.chain.streamBlocks({ fromHeight: next, includeTransactions }, { signal }), giveUpAfterMs, () => true, stop)) {
       if (block.header?.height !== next) throw new BadAnswer(`blocks: expected height ${next}, the node sent ${block.header?.height}`);
       next += 1n;
       yield block;
@@ -272,13 +273,13 @@ export class QuorateNode {
 
   /** Every contract event after `from` (default: from height 1), optionally of one contract
    * and kind, in chain order, each once: a broken stream is opened again after the last event
-   * delivered. Save `checkpointOf(event)` to go on later from there. */
-  async *events(filter: { contract?: Uint8Array; kind?: string } = {}, from?: Checkpoint, giveUpAfterMs = 60_000): AsyncGenerator<EventRecord> {
+   * delivered. Save `checkpointOf(event)` to go on later from there. Ends when `stop` aborts. */
+  async *events(filter: { contract?: Uint8Array; kind?: string } = {}, from?: Checkpoint, giveUpAfterMs = 60_000, stop?: AbortSignal): AsyncGenerator<EventRecord> {
     let at: Checkpoint = from ?? { height: 0n, txIndex: 0, eventIndex: 0 };
     const fromHeight = () => resumeHeight(at);
     const open = (signal: AbortSignal) =>
       this.contracts.streamEvents({ fromHeight: fromHeight(), contract: filter.contract ?? new Uint8Array(), kind: filter.kind ?? "" }, { signal });
-    for await (const event of this.resuming(() => `events after height ${at.height}`, open, giveUpAfterMs, (e) => after(checkpointOf(e), at))) {
+    for await (const event of this.resuming(() => `events after height ${at.height}`, open, giveUpAfterMs, (e) => after(checkpointOf(e), at), stop)) {
       const here = checkpointOf(event);
       if (!after(here, at)) {
         if (here.height < fromHeight()) throw new BadAnswer(`events: asked from height ${fromHeight()}, the node sent one of height ${here.height}`);
@@ -289,11 +290,14 @@ export class QuorateNode {
     }
   }
 
-  private async *resuming<T>(what: () => string, open: (signal: AbortSignal) => AsyncIterable<T>, giveUpAfterMs: number, progress: (item: T) => boolean = () => true): AsyncGenerator<T> {
+  private async *resuming<T>(what: () => string, open: (signal: AbortSignal) => AsyncIterable<T>, giveUpAfterMs: number, progress: (item: T) => boolean = () => true, stop?: AbortSignal): AsyncGenerator<T> {
     let brokenSince: number | undefined;
     let pause = 100;
     for (;;) {
+      if (stop?.aborted) return;
       const abort = new AbortController();
+      const cancel = () => abort.abort();
+      stop?.addEventListener("abort", cancel);
       const opened = Date.now();
       let cause: ConnectError;
       try {
@@ -307,11 +311,14 @@ export class QuorateNode {
         }
         cause = new ConnectError("the node ended the stream", Code.Unavailable);
       } catch (e) {
+        if (stop?.aborted) return;
         cause = ConnectError.from(e);
         if (!BROKEN.has(cause.code) && !transportFailure(cause)) throw new BadAnswer(`${what()}: ${cause.rawMessage} (${Code[cause.code]})`);
       } finally {
+        stop?.removeEventListener("abort", cancel);
         abort.abort();
       }
+      if (stop?.aborted) return;
       const now = Date.now();
       if (now - opened >= STABLE_MS) {
         // The stream worked a while before this break: a new break, not the same one.

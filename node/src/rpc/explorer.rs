@@ -16,7 +16,8 @@ use tonic::codegen::http::{header, HeaderValue, Method, Request, Response, Statu
 pub enum GenesisBytes {
     /// Serialized already (a genesis the node was given in memory).
     Ready(Bytes),
-    /// Read from this file when first asked (a large genesis is not parsed at every start).
+    /// Read from this file by a task started with the server (the node's start does not wait
+    /// for a large genesis to be parsed).
     File(PathBuf),
 }
 
