@@ -104,12 +104,14 @@ export async function chainView(view: View): Promise<HTMLElement> {
           set.changes.map((c) => [String(c.height), c.validators.map((v) => v.name || short(toHex(v.publicKey))).join(", "), `${c.certificate?.signatures.length ?? 0} signatures`]),
         )
       : h("p", {}, "No change since genesis."),
-    set.scheduled.map((s) => h("p", { class: "scheduled" }, `Decided, in force from height ${s.fromHeight}: ${s.validators.map((v) => v.name || short(toHex(v.publicKey))).join(", ")}`)),
+    set.scheduled.map((s) => h("p", { class: "scheduled" }, `Decided, in force from height ${s.fromHeight} (reported by the node, proven once in force): ${s.validators.map((v) => v.name || short(toHex(v.publicKey))).join(", ")}`)),
   );
 
   let head: VerifiedBlock | undefined;
-  const shown = async (block: BlockInfo) => {
-    const { check, verified } = await checkBlock(view.trust, node, block);
+  // A block of the list is the height asked (a node answering with an older block is caught);
+  // the stream's blocks are checked in order by the library.
+  const shown = async (block: BlockInfo, height?: bigint) => {
+    const { check, verified } = await checkBlock(view.trust, node, block, { height });
     const row = blockRow(block, check, verified?.signers.length ?? block.certificate?.signatures.length ?? 0);
     rows.prepend(row);
     while (rows.children.length > LATEST) rows.lastElementChild?.remove();
@@ -126,10 +128,10 @@ export async function chainView(view: View): Promise<HTMLElement> {
   const top = status.height;
   const first = top > BigInt(LATEST) ? top - BigInt(LATEST) + 1n : 1n;
   for (let height = first; height <= top && top > 0n; height++) {
-    await shown(await node.block(height, false));
+    await shown(await node.block(height, false), height);
   }
   setBadge.replaceChildren(badge(setCheck(view, set, head)));
-  view.follow(node.blocks(top + 1n, false, 60_000, view.signal), shown);
+  view.follow(node.blocks(top + 1n, false, 60_000, view.signal), (block) => shown(block));
 
   return h(
     "div",

@@ -74,6 +74,9 @@ async function start(): Promise<void> {
 
 /** Goes to what `q` names: a height, a transaction or block hash, an address. */
 async function searchFor(ctx: Base, q: string): Promise<void> {
+  // What the search shows replaces the view, which stops (its streams, its late answers).
+  current.abort();
+  generation++;
   if (/^\d+$/.test(q)) {
     location.hash = `/block/${q}`;
   } else if (/^[0-9a-f]{40}$/.test(q)) {
@@ -177,7 +180,7 @@ function footer(ctx: Base, config: Config): void {
   const input = h("input", { placeholder: "https://other-validator:7050", "aria-label": "another validator's URL" }) as HTMLInputElement;
   const mine = () => JSON.parse(localStorage.getItem(PEERS_KEY) ?? "[]") as string[];
   const describe = () =>
-    `offered by this node: ${config.peer_urls.join(", ") || "none"}; yours: ${mine().join(", ") || "none"}`;
+    `yours (counted): ${mine().join(", ") || "none"}; offered by this node (not counted): ${config.peer_urls.join(", ") || "none"}`;
   const list = h("span", {}, describe());
   const form = h("form", {}, "Other validators for cross-checks: ", list, " ", input, h("button", { type: "submit" }, "add"));
   form.addEventListener("submit", (e) => {

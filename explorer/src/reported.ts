@@ -72,7 +72,7 @@ export function reported(view: View, read: (node: QuorateNode) => Promise<unknow
     result.setAttribute("data-crosscheck", ok ? "agree" : "disagree");
     result.textContent =
       `${agreeing.size} other validator(s) at the URLs you gave report the same (f+1 = ${f + 1} of ${n} needed)` +
-      (peers.length === 0 ? `; give other validators' URLs below (this node offers: ${view.offeredPeers.join(", ") || "none"})` : "") +
+      (peers.length === 0 ? "; give below the URLs of other organisations' validators that you know yourself (what this node offers is not counted)" : "") +
       (notes.length > 0 ? `; ${notes.join("; ")}` : "");
     button.removeAttribute("disabled");
   });

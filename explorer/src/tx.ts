@@ -5,6 +5,7 @@ import { fromHex, SYSTEM_CONTRACTS, systemContractAddress, toHex, tx, types } fr
 
 import { card, facts, h, link, short, table } from "./dom";
 import type { View } from "./main";
+import { reported } from "./reported";
 import { badge, checkInclusion } from "./verify";
 
 type Transaction = types.Transaction;
@@ -118,7 +119,7 @@ export async function txView(view: View, hashHex: string): Promise<HTMLElement> 
     parts.push(
       card(
         "Receipt",
-        h("p", { class: "reported" }, `Reported by node ${view.nodeName}: a receipt is not checked against the block's receipts root yet.`),
+        reported(view, async (n) => (await n.txStatus(hash)).receipt, r),
         facts([
           ["result", h("strong", { id: "receipt-status", class: r.status === 1 ? "good" : "poor" }, EXEC[r.status] ?? String(r.status))],
           ["fuel used", String(r.fuelUsed)],

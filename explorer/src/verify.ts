@@ -36,6 +36,9 @@ export interface Asked {
 
 /** `block` checked: its certificate under the set proven from genesis, its transactions when it
  * carries them; and that it is what was `asked` (the height, the transactions not withheld). */
+/** The highest block this page has verified: a node that reports a lower head is refused. */
+let highestVerified = 0n;
+
 export async function checkBlock(trust: Trust, node: QuorateNode, block: BlockInfo, asked: Asked = {}): Promise<{ check: Check; verified?: VerifiedBlock }> {
   if (!trust.verifier) return { check: { ok: false, text: "not verified: the genesis served is not the one pinned" } };
   try {
@@ -46,6 +49,7 @@ export async function checkBlock(trust: Trust, node: QuorateNode, block: BlockIn
     if (asked.transactions && verified.header.txCount > 0 && !verified.transactionsChecked) {
       return { check: { ok: false, text: `the node withheld the ${verified.header.txCount} transactions of block ${verified.header.height}` } };
     }
+    if (verified.header.height > highestVerified) highestVerified = verified.header.height;
     const txs = verified.transactionsChecked && block.transactions.length > 0 ? `, ${block.transactions.length} transactions match tx_root` : "";
     const anchor = trust.pinned ? "the pinned genesis" : "the genesis this node serves (not pinned)";
     return {
@@ -76,6 +80,8 @@ export async function checkInclusion(trust: Trust, node: QuorateNode, block: Blo
 export async function provenNextSet(trust: Trust, node: QuorateNode): Promise<Set<string>> {
   if (!trust.verifier) throw new Error("the genesis served is not the one pinned");
   const head = (await node.status()).height;
+  // A node reporting an older head (whose set a later change may have replaced) is refused.
+  if (head < highestVerified) throw new Error(`the node reports head ${head}, below block ${highestVerified} this page verified`);
   const set = await node.validatorSet(head + 1n);
   const keys = trust.verifier.proveSet(set.changes, head + 1n);
   if (head > 0n) {

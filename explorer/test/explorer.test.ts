@@ -13,6 +13,8 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { nodeMessages } from "@quorate/client";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 const REPO = resolve(import.meta.dirname, "..", "..", "..");
@@ -166,6 +168,20 @@ test("a transfer appears with its receipt, verified in its block; the account sh
   assert.equal(await page.locator("#receipt-status").textContent(), "SUCCESS");
   assert.equal(await page.locator("[data-verified]").first().getAttribute("data-verified"), "yes");
   assert.equal(await page.locator("#signatures tbody tr").count(), 1);
+  // The receipt is reported by one node. What the node offers is not counted: with no URL
+  // given, no agreement.
+  const check = page.getByRole("button", { name: "cross-check with f+1 validators" });
+  await check.click();
+  await page.locator('[data-crosscheck="disagree"]').waitFor({ timeout: LIMIT });
+  assert.match((await page.locator(".crosscheck").textContent()) ?? "", /^0 other validator\(s\) at the URLs you gave/);
+  // The user gives the three other validators' URLs (the page keeps them): they agree.
+  for (const other of [urls[0], urls[1], urls[3]]) {
+    await page.fill('[aria-label="another validator\'s URL"]', other);
+    await page.press('[aria-label="another validator\'s URL"]', "Enter");
+  }
+  await check.click();
+  await page.locator('[data-crosscheck="agree"]').waitFor({ timeout: LIMIT });
+  assert.match((await page.locator(".crosscheck").textContent()) ?? "", /^3 other validator\(s\)/);
   await shot(page, "transaction");
 
   await page.goto(`${urls[2]}/explorer/#/block/${sent.height as number}`);
@@ -178,14 +194,7 @@ test("a transfer appears with its receipt, verified in its block; the account sh
   await page.goto(`${urls[2]}/explorer/#/account/${to}`);
   timings.account = await shown(page, "account");
   await page.locator(`#recent a[href="#/tx/${hash}"]`).waitFor({ timeout: LIMIT });
-  // Reported by one node. The node's offered URLs do not count: with none given, no agreement.
-  await page.getByRole("button", { name: "cross-check with f+1 validators" }).click();
-  await page.locator('[data-crosscheck="disagree"]').waitFor({ timeout: LIMIT });
-  // The user gives the three other validators' URLs (the page remembers them): they agree.
-  for (const other of [urls[0], urls[1], urls[3]]) {
-    await page.fill('[aria-label="another validator\'s URL"]', other);
-    await page.press('[aria-label="another validator\'s URL"]', "Enter");
-  }
+  // Reported by one node; the three others, at the URLs given on the transaction's page, agree.
   await page.getByRole("button", { name: "cross-check with f+1 validators" }).click();
   await page.locator('[data-crosscheck="agree"]').waitFor({ timeout: LIMIT });
   await shot(page, "account");
@@ -296,6 +305,60 @@ test("a node whose blocks are altered on the way is caught: every block shown fa
     await shown(honest, "block");
     assert.equal(await honest.locator("[data-verified]").first().getAttribute("data-verified"), "yes");
     await honest.close();
+    await page.close();
+  } finally {
+    proxy.server.closeAllConnections();
+    proxy.server.close();
+  }
+});
+
+/** A proxy in front of `target` that answers every request for a block by height with block 1
+ * (valid, certified, but not the one asked); counts the requests it changed. */
+function staleProxy(target: string): Promise<{ server: Server; url: string; changed: () => number }> {
+  let changed = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let body = Buffer.concat(chunks);
+      if (req.url?.endsWith("/GetBlock") && body.length >= 5 && body[0] === 0) {
+        const asked = fromBinary(nodeMessages.GetBlockRequestSchema, body.subarray(5, 5 + body.readUInt32BE(1)));
+        if (asked.selector.case === "height" && asked.selector.value > 1n) {
+          asked.selector.value = 1n;
+          const msg = toBinary(nodeMessages.GetBlockRequestSchema, asked);
+          const frame = Buffer.alloc(5);
+          frame.writeUInt32BE(msg.length, 1);
+          body = Buffer.concat([frame, Buffer.from(msg)]);
+          changed += 1;
+        }
+      }
+      const headers = { ...req.headers, "content-length": String(body.length) };
+      const upstream = request(`${target}${req.url}`, { method: req.method, headers }, (up: IncomingMessage) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on("error", () => res.destroy());
+      res.on("close", () => upstream.destroy());
+      upstream.end(body);
+    });
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, changed: () => changed })));
+}
+
+test("a node answering with a valid block other than the one asked is caught", async () => {
+  const proxy = await staleProxy(urls[0]);
+  try {
+    const page = await open(proxy.url);
+    await shown(page, "chain");
+    await page.locator("#blocks tr").first().waitFor();
+    assert.ok(proxy.changed() > 0, "the proxy answered with block 1");
+    // Block 1 itself verifies; every other height asked shows what the node did.
+    const wrong = page.locator("#blocks [data-verified=no]");
+    assert.ok((await wrong.count()) > 0);
+    assert.match((await wrong.first().textContent()) ?? "", /asked for block \d+, the node sent block 1/);
+    await page.goto(`${proxy.url}/explorer/#/block/3`);
+    await shown(page, "block");
+    assert.match((await page.locator("[data-verified]").first().textContent()) ?? "", /asked for block 3, the node sent block 1/);
     await page.close();
   } finally {
     proxy.server.closeAllConnections();
