@@ -1,6 +1,7 @@
 //! The `quorate` command line: keys, genesis, node, dev chain and client commands.
 
 mod bench;
+mod ceremony;
 mod chaos;
 mod client;
 mod contract;
@@ -429,6 +430,15 @@ pub enum GenesisCommand {
         #[command(flatten)]
         layout: setup::ChainLayout,
     },
+    /// Key ceremony, on an organisation's own host: make its validator key and accounts and
+    /// its signed public entry.
+    Entry(ceremony::EntryArgs),
+    /// Key ceremony: build the genesis from the organisations' entries (each signature
+    /// checked; the same entries give the same genesis whoever assembles).
+    Assemble(ceremony::AssembleArgs),
+    /// Key ceremony, on an organisation's own host: check that the genesis holds its entry as
+    /// signed, and print the genesis hash to compare.
+    Check(ceremony::CheckArgs),
 }
 
 /// `quorate node …`

@@ -62,9 +62,15 @@ fn now_ms() -> u64 {
 }
 
 pub(super) fn genesis(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
-    let GenesisCommand::New { out, layout } = cmd;
-    write_chain(&out, &layout)?;
-    Ok(ExitCode::SUCCESS)
+    match cmd {
+        GenesisCommand::New { out, layout } => {
+            write_chain(&out, &layout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        GenesisCommand::Entry(args) => super::ceremony::entry(args),
+        GenesisCommand::Assemble(args) => super::ceremony::assemble(args),
+        GenesisCommand::Check(args) => super::ceremony::check(args),
+    }
 }
 
 /// What a new chain looks like: its genesis and where each validator listens.

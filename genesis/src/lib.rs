@@ -2,6 +2,7 @@
 //! parameters every validator must share; plus key files, the generator behind
 //! `quorate genesis new`, and the embedded dev genesis behind `quorate dev`.
 
+pub mod ceremony;
 mod dev;
 mod keyfile;
 pub mod system;

@@ -1,0 +1,210 @@
+//! `quorate genesis entry|assemble|check`: the key ceremony of a consortium (issue 28). Each
+//! organisation makes its keys and signed entry on its own host; whoever assembles needs only
+//! the entries; each organisation checks the result. No command writes another organisation's
+//! secret.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use quorate_genesis::ceremony::{self, Entry};
+use quorate_genesis::{ChainParams, Genesis, GenesisAccount, KeyFile};
+use serde_json::json;
+
+/// `quorate genesis entry`
+#[derive(Args, Debug)]
+pub struct EntryArgs {
+    /// The chain the entry is for.
+    #[arg(long)]
+    pub chain_id: String,
+    /// The organisation's name (its validator's name in the genesis).
+    #[arg(long)]
+    pub name: String,
+    /// The organisation's directory on its own host: its validator key
+    /// (`validator.key.json`, made unless there), account keys (`keys/`) and `entry.json`.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Where its validator listens for peers (`/ip4/HOST/tcp/PORT` or `/dns4/NAME/tcp/PORT`);
+    /// the peer id is added from the key.
+    #[arg(long)]
+    pub p2p_addr: Option<String>,
+    /// Accounts to make and fund.
+    #[arg(long, default_value_t = 1)]
+    pub accounts: usize,
+    /// Balance of each.
+    #[arg(long, default_value_t = 1_000_000_000)]
+    pub balance: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quorate genesis assemble`
+#[derive(Args, Debug)]
+pub struct AssembleArgs {
+    /// The chain's id (every entry must be for it).
+    #[arg(long)]
+    pub chain_id: String,
+    /// An organisation's entry file (repeat; the order does not matter).
+    #[arg(long = "entry", required = true)]
+    pub entries: Vec<PathBuf>,
+    /// The chain's start, ms since the Unix epoch (every assembler must use the same to get
+    /// the same genesis).
+    #[arg(long)]
+    pub genesis_time_ms: u64,
+    /// The admin account (one of the entries' accounts); none: no administration.
+    #[arg(long)]
+    pub admin: Option<String>,
+    /// Where to write the genesis.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quorate genesis check`
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The assembled genesis.
+    #[arg(long)]
+    pub genesis: PathBuf,
+    /// This organisation's own entry.
+    #[arg(long)]
+    pub entry: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read_entry(path: &Path) -> anyhow::Result<Entry> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Entry::from_json(&text).with_context(|| format!("{} is not a genesis entry", path.display()))
+}
+
+/// Makes the organisation's keys (its own host only) and its signed entry.
+pub(super) fn entry(args: EntryArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(args.dir.join("keys"))
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let key_path = args.dir.join("validator.key.json");
+    let key = if key_path.exists() {
+        KeyFile::load(&key_path)?
+    } else {
+        let k = quorate_proto::Keypair::generate();
+        KeyFile::save(&k, &key_path)?;
+        k
+    };
+    let p2p_address = match &args.p2p_addr {
+        None => String::new(),
+        Some(a) => {
+            let addr: libp2p::Multiaddr =
+                a.parse().with_context(|| format!("p2p address {a:?}"))?;
+            let peer = quorate_node::network::peer_id_of(&key.public())?;
+            format!("{addr}/p2p/{peer}")
+        }
+    };
+    let mut accounts = Vec::with_capacity(args.accounts);
+    for i in 0..args.accounts {
+        let path = args.dir.join("keys").join(format!("account-{i}.json"));
+        let account = if path.exists() {
+            KeyFile::load(&path)?
+        } else {
+            let k = quorate_proto::Keypair::generate();
+            KeyFile::save(&k, &path)?;
+            k
+        };
+        accounts.push(GenesisAccount {
+            name: format!("{}-{i}", args.name),
+            address: account.address().to_hex(),
+            balance: args.balance,
+        });
+    }
+    let entry = Entry::sign(&args.chain_id, &args.name, &key, &p2p_address, accounts);
+    let out = args.dir.join("entry.json");
+    std::fs::write(&out, entry.to_json()).with_context(|| format!("writing {}", out.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"entry": out.display().to_string(), "validator_key": entry.validator_key, "p2p_address": entry.p2p_address})
+        );
+    } else {
+        println!(
+            "entry of {} for chain {} in {} (validator {}); hand it, and only it, to whoever assembles",
+            args.name,
+            args.chain_id,
+            out.display(),
+            entry.validator_key
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the genesis from the entries, each checked.
+pub(super) fn assemble(args: AssembleArgs) -> anyhow::Result<ExitCode> {
+    let entries = args
+        .entries
+        .iter()
+        .map(|p| read_entry(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let genesis = ceremony::assemble(
+        &args.chain_id,
+        args.genesis_time_ms,
+        &entries,
+        ChainParams::default(),
+        args.admin.as_deref(),
+    )?;
+    if args.out.exists() {
+        bail!("{} exists already", args.out.display());
+    }
+    genesis.save(&args.out)?;
+    let peers: Vec<&str> = entries
+        .iter()
+        .map(|e| e.p2p_address.as_str())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            json!({"genesis": args.out.display().to_string(), "genesis_hash": genesis.hash().to_hex(), "validators": genesis.validators.len(), "peers": peers})
+        );
+    } else {
+        println!(
+            "genesis of {} with {} validators in {}\ngenesis hash {}\npeers: {}",
+            args.chain_id,
+            genesis.validators.len(),
+            args.out.display(),
+            genesis.hash(),
+            peers.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks that the genesis holds this organisation's entry as signed; prints the genesis hash
+/// to compare with the other organisations.
+pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let genesis = Genesis::load(&args.genesis)
+        .with_context(|| format!("genesis {}", args.genesis.display()))?;
+    let entry = read_entry(&args.entry)?;
+    let index = ceremony::check(&genesis, &entry)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({"genesis_hash": genesis.hash().to_hex(), "chain_id": genesis.chain_id, "validator_index": index, "validators": genesis.validators.len(), "entry": entry.name})
+        );
+    } else {
+        println!(
+            "genesis hash {} (chain {}, {} validators): compare it with every other organisation's\n\
+             {} is validator {index} with key {}, and its {} account(s) hold what it signed",
+            genesis.hash(),
+            genesis.chain_id,
+            genesis.validators.len(),
+            entry.name,
+            entry.validator_key,
+            entry.accounts.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,389 @@
+//! The key ceremony (issue 28): each organisation makes its validator key and accounts on its
+//! own host and hands over only a public entry, signed by that validator key (as a `gentx` is);
+//! the genesis is assembled from entries alone, the same genesis from the same entries whoever
+//! assembles; each organisation checks that its entry is in the result unaltered.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    system, ChainParams, Genesis, GenesisAccount, GenesisContract, GenesisError, GenesisValidator,
+};
+use quorate_proto::crypto::{Address, Keypair, PublicKey};
+
+/// Domain of an entry's signature: an entry's signature signs nothing else.
+const ENTRY_DOMAIN: &[u8] = b"quorate/v1/genesis-entry\0";
+
+/// One organisation's public part of a genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The chain it is for (an entry is not taken into another chain's genesis).
+    pub chain_id: String,
+    /// The organisation, as its validator is named.
+    pub name: String,
+    /// Its validator's public key, hex (consensus and network identity).
+    pub validator_key: String,
+    /// Where its validator listens for peers (a multiaddr ending in `/p2p/<peer id>`), or empty.
+    pub p2p_address: String,
+    /// Its accounts funded at genesis.
+    pub accounts: Vec<GenesisAccount>,
+    /// ed25519 signature by the validator key over everything above, hex.
+    pub signature: String,
+}
+
+/// The signed part of an entry, in its field order.
+#[derive(Serialize)]
+struct Signed<'a> {
+    chain_id: &'a str,
+    name: &'a str,
+    validator_key: &'a str,
+    p2p_address: &'a str,
+    accounts: &'a [GenesisAccount],
+}
+
+/// Why an entry or an assembled genesis is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CeremonyError {
+    /// The entry's signature is not its validator key's over its contents.
+    #[error(
+        "entry {0:?}: its signature does not verify under its validator key (unsigned or altered)"
+    )]
+    BadSignature(String),
+    /// The entry is for another chain.
+    #[error("entry {name:?} is for chain {found:?}, not {expected:?}")]
+    WrongChain {
+        /// The entry.
+        name: String,
+        /// Its chain.
+        found: String,
+        /// The chain being assembled.
+        expected: String,
+    },
+    /// A key, address or name that does not parse.
+    #[error("entry {name:?}: {what}")]
+    Malformed {
+        /// The entry.
+        name: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// Two entries share a name, a validator key or an account.
+    #[error("{0} appears in two entries")]
+    Duplicate(String),
+    /// No entry given.
+    #[error("no entries: a genesis needs at least one organisation")]
+    NoEntries,
+    /// The admin named is none of the entries' accounts.
+    #[error("the admin {0} is none of the entries' accounts")]
+    UnknownAdmin(String),
+    /// The genesis does not hold the entry as signed.
+    #[error("the genesis does not hold entry {name:?} as signed: {what}")]
+    NotInGenesis {
+        /// The entry.
+        name: String,
+        /// What is missing or different.
+        what: String,
+    },
+    /// The assembled genesis breaks a genesis rule.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+}
+
+impl Entry {
+    /// The entry of organisation `name` for `chain_id`, signed by its validator `key`.
+    pub fn sign(
+        chain_id: &str,
+        name: &str,
+        key: &Keypair,
+        p2p_address: &str,
+        accounts: Vec<GenesisAccount>,
+    ) -> Self {
+        let mut entry = Self {
+            chain_id: chain_id.to_owned(),
+            name: name.to_owned(),
+            validator_key: key.public().to_hex(),
+            p2p_address: p2p_address.to_owned(),
+            accounts,
+            signature: String::new(),
+        };
+        entry.signature = hex::encode(key.sign(&entry.signed_bytes()));
+        entry
+    }
+
+    /// What the signature signs: the domain, then the compact JSON of the signed fields.
+    fn signed_bytes(&self) -> Vec<u8> {
+        let signed = Signed {
+            chain_id: &self.chain_id,
+            name: &self.name,
+            validator_key: &self.validator_key,
+            p2p_address: &self.p2p_address,
+            accounts: &self.accounts,
+        };
+        let mut bytes = ENTRY_DOMAIN.to_vec();
+        bytes.extend(serde_json::to_vec(&signed).expect("an entry serializes"));
+        bytes
+    }
+
+    /// Checks the signature and the shape of every key and address.
+    pub fn verify(&self) -> Result<(), CeremonyError> {
+        let malformed = |what: String| CeremonyError::Malformed {
+            name: self.name.clone(),
+            what,
+        };
+        let key = PublicKey::from_hex(&self.validator_key)
+            .map_err(|e| malformed(format!("validator key: {e}")))?;
+        for a in &self.accounts {
+            Address::from_hex(&a.address)
+                .map_err(|e| malformed(format!("account {:?}: {e}", a.address)))?;
+        }
+        let signature = hex::decode(&self.signature)
+            .map_err(|_| CeremonyError::BadSignature(self.name.clone()))?;
+        if !quorate_proto::crypto::verify_strict(&key.0, &self.signed_bytes(), &signature) {
+            return Err(CeremonyError::BadSignature(self.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Parses an entry file's text.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The entry as a file's text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an entry serializes") + "\n"
+    }
+}
+
+/// The genesis of `chain_id` from `entries` (each checked): validators and accounts in the
+/// order of the organisations' names, so that whoever assembles the same entries with the same
+/// time and parameters gets the same genesis, hash included. Every system contract of this
+/// release is deployed; `admin`, if given, must be one of the entries' accounts.
+pub fn assemble(
+    chain_id: &str,
+    genesis_time_ms: u64,
+    entries: &[Entry],
+    params: ChainParams,
+    admin: Option<&str>,
+) -> Result<Genesis, CeremonyError> {
+    if entries.is_empty() {
+        return Err(CeremonyError::NoEntries);
+    }
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut seen = std::collections::HashSet::new();
+    for e in &sorted {
+        e.verify()?;
+        if e.chain_id != chain_id {
+            return Err(CeremonyError::WrongChain {
+                name: e.name.clone(),
+                found: e.chain_id.clone(),
+                expected: chain_id.to_owned(),
+            });
+        }
+        let unique = [
+            format!("name {:?}", e.name),
+            format!("validator key {}", e.validator_key),
+        ]
+        .into_iter()
+        .chain(e.accounts.iter().map(|a| format!("account {}", a.address)));
+        for item in unique {
+            if !seen.insert(item.clone()) {
+                return Err(CeremonyError::Duplicate(item));
+            }
+        }
+    }
+    let accounts: Vec<GenesisAccount> = sorted.iter().flat_map(|e| e.accounts.clone()).collect();
+    if let Some(a) = admin {
+        if !accounts.iter().any(|x| x.address == a) {
+            return Err(CeremonyError::UnknownAdmin(a.to_owned()));
+        }
+    }
+    let genesis = Genesis {
+        chain_id: chain_id.to_owned(),
+        genesis_time_ms,
+        validators: sorted
+            .iter()
+            .map(|e| GenesisValidator {
+                name: e.name.clone(),
+                public_key: e.validator_key.clone(),
+            })
+            .collect(),
+        accounts,
+        params,
+        admin: admin.map(str::to_owned),
+        trusted_deployers: Vec::new(),
+        engine_fingerprint: None,
+        system_contracts: system::SYSTEM_CONTRACTS
+            .iter()
+            .map(|c| GenesisContract {
+                name: c.name.to_owned(),
+                code_hash: c.code_hash().to_hex(),
+            })
+            .collect(),
+        certificate_authorities: Vec::new(),
+    };
+    genesis.validate()?;
+    Ok(genesis)
+}
+
+/// Checks that `genesis` holds `entry` as its organisation signed it: its validator (name and
+/// key) and each of its accounts with its balance. Returns the validator's index.
+pub fn check(genesis: &Genesis, entry: &Entry) -> Result<usize, CeremonyError> {
+    entry.verify()?;
+    let missing = |what: String| CeremonyError::NotInGenesis {
+        name: entry.name.clone(),
+        what,
+    };
+    if genesis.chain_id != entry.chain_id {
+        return Err(missing(format!(
+            "the genesis is of chain {:?}, the entry of {:?}",
+            genesis.chain_id, entry.chain_id
+        )));
+    }
+    let index = genesis
+        .validators
+        .iter()
+        .position(|v| v.public_key == entry.validator_key && v.name == entry.name)
+        .ok_or_else(|| {
+            missing(format!(
+                "no validator {:?} with key {}",
+                entry.name, entry.validator_key
+            ))
+        })?;
+    for a in &entry.accounts {
+        match genesis.accounts.iter().find(|x| x.address == a.address) {
+            Some(x) if x.balance == a.balance => {}
+            Some(x) => {
+                return Err(missing(format!(
+                    "account {} has balance {}, the entry {}",
+                    a.address, x.balance, a.balance
+                )))
+            }
+            None => return Err(missing(format!("no account {}", a.address))),
+        }
+    }
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, chain: &str) -> (Entry, Keypair, Keypair) {
+        let key = Keypair::generate();
+        let account = Keypair::generate();
+        let e = Entry::sign(
+            chain,
+            name,
+            &key,
+            "",
+            vec![GenesisAccount {
+                name: format!("{name}-treasury"),
+                address: account.address().to_hex(),
+                balance: 1_000,
+            }],
+        );
+        (e, key, account)
+    }
+
+    #[test]
+    fn the_same_entries_give_the_same_genesis_whoever_assembles_and_each_finds_its_own() {
+        let (a, ..) = entry("org-a", "consortium");
+        let (b, ..) = entry("org-b", "consortium");
+        let (c, ..) = entry("org-c", "consortium");
+        let one = assemble(
+            "consortium",
+            7,
+            &[a.clone(), b.clone(), c.clone()],
+            ChainParams::default(),
+            None,
+        )
+        .expect("assembles");
+        let other = assemble(
+            "consortium",
+            7,
+            &[c.clone(), a.clone(), b.clone()],
+            ChainParams::default(),
+            None,
+        )
+        .expect("assembles");
+        assert_eq!(one.hash(), other.hash(), "the order given does not matter");
+        assert_eq!(check(&one, &a).expect("a"), 0);
+        assert_eq!(check(&one, &c).expect("c"), 2);
+        assert_eq!(
+            Entry::from_json(&a.to_json()).expect("parses"),
+            a,
+            "an entry file round-trips"
+        );
+    }
+
+    #[test]
+    fn an_altered_unsigned_foreign_or_duplicate_entry_is_refused_and_an_altered_genesis_found() {
+        let (a, ..) = entry("org-a", "consortium");
+        let (b, ..) = entry("org-b", "consortium");
+        let mut richer = b.clone();
+        richer.accounts[0].balance = 1_000_000;
+        assert!(matches!(
+            assemble("consortium", 7, &[a.clone(), richer], ChainParams::default(), None),
+            Err(CeremonyError::BadSignature(n)) if n == "org-b"
+        ));
+        let mut unsigned = b.clone();
+        unsigned.signature.clear();
+        assert!(matches!(
+            unsigned.verify(),
+            Err(CeremonyError::BadSignature(_))
+        ));
+        let (other_chain, ..) = entry("org-c", "another");
+        assert!(matches!(
+            assemble(
+                "consortium",
+                7,
+                &[a.clone(), other_chain],
+                ChainParams::default(),
+                None
+            ),
+            Err(CeremonyError::WrongChain { .. })
+        ));
+        assert!(matches!(
+            assemble(
+                "consortium",
+                7,
+                &[a.clone(), a.clone()],
+                ChainParams::default(),
+                None
+            ),
+            Err(CeremonyError::Duplicate(_))
+        ));
+        assert!(matches!(
+            assemble(
+                "consortium",
+                7,
+                &[a.clone(), b.clone()],
+                ChainParams::default(),
+                Some("00")
+            ),
+            Err(CeremonyError::UnknownAdmin(_))
+        ));
+        // The assembler moves funds: the organisation's check finds it.
+        let mut genesis = assemble(
+            "consortium",
+            7,
+            &[a.clone(), b.clone()],
+            ChainParams::default(),
+            None,
+        )
+        .expect("ok");
+        genesis.accounts[0].balance += 1;
+        assert!(matches!(
+            check(&genesis, &a),
+            Err(CeremonyError::NotInGenesis { .. })
+        ));
+        genesis.accounts[0].balance -= 1;
+        genesis.validators[1].public_key = a.validator_key.clone();
+        assert!(matches!(
+            check(&genesis, &b),
+            Err(CeremonyError::NotInGenesis { .. })
+        ));
+    }
+}
