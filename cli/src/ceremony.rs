@@ -73,15 +73,39 @@ pub struct CheckArgs {
     /// This organisation's own entry.
     #[arg(long)]
     pub entry: PathBuf,
+    /// Every other organisation's entry, as handed round (repeat): the genesis must be exactly
+    /// what all the entries assemble to.
+    #[arg(long = "with")]
+    pub others: Vec<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
 
+/// The entry in `path`, its signature checked and its p2p address (if any) ending in its own
+/// validator's peer id.
 fn read_entry(path: &Path) -> anyhow::Result<Entry> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Entry::from_json(&text).with_context(|| format!("{} is not a genesis entry", path.display()))
+    let entry = Entry::from_json(&text)
+        .with_context(|| format!("{} is not a genesis entry", path.display()))?;
+    entry.verify()?;
+    if !entry.p2p_address.is_empty() {
+        let key = quorate_proto::PublicKey::from_hex(&entry.validator_key)?;
+        let peer = quorate_node::network::peer_id_of(&key)?;
+        let addr: libp2p::Multiaddr = entry
+            .p2p_address
+            .parse()
+            .with_context(|| format!("entry {:?}: p2p address", entry.name))?;
+        if addr.iter().last() != Some(libp2p::multiaddr::Protocol::P2p(peer)) {
+            bail!(
+                "entry {:?}: its p2p address {} does not end in its own validator's peer id {peer}",
+                entry.name,
+                entry.p2p_address
+            );
+        }
+    }
+    Ok(entry)
 }
 
 /// Makes the organisation's keys (its own host only) and its signed entry.
@@ -188,22 +212,35 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let genesis = Genesis::load(&args.genesis)
         .with_context(|| format!("genesis {}", args.genesis.display()))?;
     let entry = read_entry(&args.entry)?;
-    let index = ceremony::check(&genesis, &entry)?;
+    let mut all = vec![entry.clone()];
+    for p in &args.others {
+        all.push(read_entry(p)?);
+    }
+    let index = ceremony::check(&genesis, &entry, &all)?;
     if args.json {
         println!(
             "{}",
-            json!({"genesis_hash": genesis.hash().to_hex(), "chain_id": genesis.chain_id, "validator_index": index, "validators": genesis.validators.len(), "entry": entry.name})
+            json!({"genesis_hash": genesis.hash().to_hex(), "chain_id": genesis.chain_id,
+                   "validator_index": index, "validators": genesis.validators.len(),
+                   "entry": entry.name, "admin": genesis.admin,
+                   "genesis_time_ms": genesis.genesis_time_ms, "params": genesis.params})
         );
     } else {
         println!(
             "genesis hash {} (chain {}, {} validators): compare it with every other organisation's\n\
-             {} is validator {index} with key {}, and its {} account(s) hold what it signed",
+             {} is validator {index} with key {}, and its {} account(s) hold what it signed\n\
+             the genesis is exactly what the {} entries give; the assembler chose, read them: \
+             admin {}, start {} ms, parameters {}",
             genesis.hash(),
             genesis.chain_id,
             genesis.validators.len(),
             entry.name,
             entry.validator_key,
-            entry.accounts.len()
+            entry.accounts.len(),
+            all.len(),
+            genesis.admin.as_deref().unwrap_or("none"),
+            genesis.genesis_time_ms,
+            serde_json::to_string(&genesis.params).unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -84,6 +84,13 @@ pub enum CeremonyError {
         /// What is missing or different.
         what: String,
     },
+    /// The genesis is not what the entries give (an assembler added, left out or changed
+    /// something no organisation signed).
+    #[error("the genesis is not the one the entries give: {0}")]
+    NotFromEntries(String),
+    /// The organisation's own entry is not among the entries given.
+    #[error("the entry of {0:?} is not among the entries given")]
+    OwnEntryMissing(String),
     /// The assembled genesis breaks a genesis rule.
     #[error(transparent)]
     Genesis(#[from] GenesisError),
@@ -227,31 +234,38 @@ pub fn assemble(
     Ok(genesis)
 }
 
-/// Checks that `genesis` holds `entry` as its organisation signed it: its validator (name and
-/// key) and each of its accounts with its balance. Returns the validator's index.
-pub fn check(genesis: &Genesis, entry: &Entry) -> Result<usize, CeremonyError> {
-    entry.verify()?;
+/// Checks `genesis` for the organisation of `own`, given every organisation's entry (`all`,
+/// `own` among them): its own validator and accounts are there as it signed them, and the
+/// genesis is exactly what the entries assemble to with its time, parameters and admin, so an
+/// assembler cannot add a validator or an account, nor set anything no entry holds (trusted
+/// deployers, certificate authorities, an engine, other system contracts). Returns its
+/// validator's index.
+pub fn check(genesis: &Genesis, own: &Entry, all: &[Entry]) -> Result<usize, CeremonyError> {
+    own.verify()?;
+    if !all.contains(own) {
+        return Err(CeremonyError::OwnEntryMissing(own.name.clone()));
+    }
     let missing = |what: String| CeremonyError::NotInGenesis {
-        name: entry.name.clone(),
+        name: own.name.clone(),
         what,
     };
-    if genesis.chain_id != entry.chain_id {
+    if genesis.chain_id != own.chain_id {
         return Err(missing(format!(
             "the genesis is of chain {:?}, the entry of {:?}",
-            genesis.chain_id, entry.chain_id
+            genesis.chain_id, own.chain_id
         )));
     }
     let index = genesis
         .validators
         .iter()
-        .position(|v| v.public_key == entry.validator_key && v.name == entry.name)
+        .position(|v| v.public_key == own.validator_key && v.name == own.name)
         .ok_or_else(|| {
             missing(format!(
                 "no validator {:?} with key {}",
-                entry.name, entry.validator_key
+                own.name, own.validator_key
             ))
         })?;
-    for a in &entry.accounts {
+    for a in &own.accounts {
         match genesis.accounts.iter().find(|x| x.address == a.address) {
             Some(x) if x.balance == a.balance => {}
             Some(x) => {
@@ -262,6 +276,43 @@ pub fn check(genesis: &Genesis, entry: &Entry) -> Result<usize, CeremonyError> {
             }
             None => return Err(missing(format!("no account {}", a.address))),
         }
+    }
+    let rebuilt = assemble(
+        &genesis.chain_id,
+        genesis.genesis_time_ms,
+        all,
+        genesis.params.clone(),
+        genesis.admin.as_deref(),
+    )?;
+    if rebuilt != *genesis {
+        let differs = [
+            ("validators", rebuilt.validators != genesis.validators),
+            ("accounts", rebuilt.accounts != genesis.accounts),
+            (
+                "trusted deployers",
+                rebuilt.trusted_deployers != genesis.trusted_deployers,
+            ),
+            (
+                "certificate authorities",
+                rebuilt.certificate_authorities != genesis.certificate_authorities,
+            ),
+            (
+                "engine",
+                rebuilt.engine_fingerprint != genesis.engine_fingerprint,
+            ),
+            (
+                "system contracts",
+                rebuilt.system_contracts != genesis.system_contracts,
+            ),
+        ]
+        .iter()
+        .filter(|(_, d)| *d)
+        .map(|(w, _)| *w)
+        .collect::<Vec<_>>()
+        .join(", ");
+        return Err(CeremonyError::NotFromEntries(format!(
+            "its {differs} differ"
+        )));
     }
     Ok(index)
 }
@@ -309,8 +360,9 @@ mod tests {
         )
         .expect("assembles");
         assert_eq!(one.hash(), other.hash(), "the order given does not matter");
-        assert_eq!(check(&one, &a).expect("a"), 0);
-        assert_eq!(check(&one, &c).expect("c"), 2);
+        let all = [a.clone(), b.clone(), c.clone()];
+        assert_eq!(check(&one, &a, &all).expect("a"), 0);
+        assert_eq!(check(&one, &c, &all).expect("c"), 2);
         assert_eq!(
             Entry::from_json(&a.to_json()).expect("parses"),
             a,
@@ -366,24 +418,36 @@ mod tests {
             Err(CeremonyError::UnknownAdmin(_))
         ));
         // The assembler moves funds: the organisation's check finds it.
-        let mut genesis = assemble(
-            "consortium",
-            7,
-            &[a.clone(), b.clone()],
-            ChainParams::default(),
-            None,
-        )
-        .expect("ok");
+        let all = [a.clone(), b.clone()];
+        let honest = assemble("consortium", 7, &all, ChainParams::default(), None).expect("ok");
+        let mut genesis = honest.clone();
         genesis.accounts[0].balance += 1;
         assert!(matches!(
-            check(&genesis, &a),
+            check(&genesis, &a, &all),
             Err(CeremonyError::NotInGenesis { .. })
         ));
-        genesis.accounts[0].balance -= 1;
-        genesis.validators[1].public_key = a.validator_key.clone();
+        // A validator or a trusted deployer no entry holds: caught by every organisation.
+        let mut extra = honest.clone();
+        extra.validators.push(GenesisValidator {
+            name: "zz-assembler".into(),
+            public_key: Keypair::generate().public().to_hex(),
+        });
         assert!(matches!(
-            check(&genesis, &b),
-            Err(CeremonyError::NotInGenesis { .. })
+            check(&extra, &a, &all),
+            Err(CeremonyError::NotFromEntries(w)) if w.contains("validators")
+        ));
+        let mut deployer = honest.clone();
+        deployer
+            .trusted_deployers
+            .push(Keypair::generate().address().to_hex());
+        assert!(matches!(
+            check(&deployer, &b, &all),
+            Err(CeremonyError::NotFromEntries(w)) if w.contains("trusted deployers")
+        ));
+        // Its own entry must be among those given.
+        assert!(matches!(
+            check(&honest, &a, std::slice::from_ref(&b)),
+            Err(CeremonyError::OwnEntryMissing(_))
         ));
     }
 }
