@@ -108,18 +108,21 @@ fn read_entry(path: &Path) -> anyhow::Result<Entry> {
     Ok(entry)
 }
 
+/// The key in `path`, or a new one written there (readable by its owner only).
+fn load_or_make(path: &Path) -> anyhow::Result<quorate_proto::Keypair> {
+    if path.exists() {
+        return Ok(KeyFile::load(path)?);
+    }
+    let key = quorate_proto::Keypair::generate();
+    KeyFile::save(&key, path)?;
+    Ok(key)
+}
+
 /// Makes the organisation's keys (its own host only) and its signed entry.
 pub(super) fn entry(args: EntryArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(args.dir.join("keys"))
         .with_context(|| format!("creating {}", args.dir.display()))?;
-    let key_path = args.dir.join("validator.key.json");
-    let key = if key_path.exists() {
-        KeyFile::load(&key_path)?
-    } else {
-        let k = quorate_proto::Keypair::generate();
-        KeyFile::save(&k, &key_path)?;
-        k
-    };
+    let key = load_or_make(&args.dir.join("validator.key.json"))?;
     let p2p_address = match &args.p2p_addr {
         None => String::new(),
         Some(a) => {
@@ -131,14 +134,7 @@ pub(super) fn entry(args: EntryArgs) -> anyhow::Result<ExitCode> {
     };
     let mut accounts = Vec::with_capacity(args.accounts);
     for i in 0..args.accounts {
-        let path = args.dir.join("keys").join(format!("account-{i}.json"));
-        let account = if path.exists() {
-            KeyFile::load(&path)?
-        } else {
-            let k = quorate_proto::Keypair::generate();
-            KeyFile::save(&k, &path)?;
-            k
-        };
+        let account = load_or_make(&args.dir.join("keys").join(format!("account-{i}.json")))?;
         accounts.push(GenesisAccount {
             name: format!("{}-{i}", args.name),
             address: account.address().to_hex(),

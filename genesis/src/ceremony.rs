@@ -5,9 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    system, ChainParams, Genesis, GenesisAccount, GenesisContract, GenesisError, GenesisValidator,
-};
+use crate::{ChainParams, Genesis, GenesisAccount, GenesisError, GenesisValidator};
 use quorate_proto::crypto::{Address, Keypair, PublicKey};
 
 /// Domain of an entry's signature: an entry's signature signs nothing else.
@@ -221,13 +219,7 @@ pub fn assemble(
         admin: admin.map(str::to_owned),
         trusted_deployers: Vec::new(),
         engine_fingerprint: None,
-        system_contracts: system::SYSTEM_CONTRACTS
-            .iter()
-            .map(|c| GenesisContract {
-                name: c.name.to_owned(),
-                code_hash: c.code_hash().to_hex(),
-            })
-            .collect(),
+        system_contracts: crate::release_system_contracts(),
         certificate_authorities: Vec::new(),
     };
     genesis.validate()?;

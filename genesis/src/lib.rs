@@ -697,18 +697,23 @@ fn assemble(
         engine_fingerprint: None,
         // Every system contract of this release, with the first account as certificate
         // authority.
-        system_contracts: system::SYSTEM_CONTRACTS
-            .iter()
-            .map(|c| GenesisContract {
-                name: c.name.to_owned(),
-                code_hash: c.code_hash().to_hex(),
-            })
-            .collect(),
+        system_contracts: release_system_contracts(),
         certificate_authorities: account_keys
             .first()
             .map(|k| vec![k.address().to_hex()])
             .unwrap_or_default(),
     }
+}
+
+/// Every system contract of this release, as a genesis lists it (name and code hash).
+pub(crate) fn release_system_contracts() -> Vec<GenesisContract> {
+    system::SYSTEM_CONTRACTS
+        .iter()
+        .map(|c| GenesisContract {
+            name: c.name.to_owned(),
+            code_hash: c.code_hash().to_hex(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
