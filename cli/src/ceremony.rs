@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use quorate_genesis::ceremony::{self, Entry};
-use quorate_genesis::{ChainParams, Genesis, GenesisAccount, KeyFile};
+use quorate_genesis::ceremony::{self, Authority, Entry};
+use quorate_genesis::{ChainParams, Genesis, GenesisAccount, GenesisGovernance, KeyFile};
 use serde_json::json;
 
 /// `quorate genesis entry`
@@ -35,6 +35,10 @@ pub struct EntryArgs {
     /// Balance of each.
     #[arg(long, default_value_t = 1_000_000_000)]
     pub balance: u64,
+    /// The account that approves governance proposals for the organisation (an address, e.g.
+    /// of a multi-key account; default: a new key `member.key.json` in `--dir`).
+    #[arg(long)]
+    pub member: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -53,9 +57,25 @@ pub struct AssembleArgs {
     /// the same genesis).
     #[arg(long)]
     pub genesis_time_ms: u64,
-    /// The admin account (one of the entries' accounts); none: no administration.
-    #[arg(long)]
+    /// The admin account (one of the entries' accounts). Without it or `--governance`: no
+    /// administration.
+    #[arg(long, conflicts_with = "governance")]
     pub admin: Option<String>,
+    /// Govern the chain by the organisations (ADR 0016): each entry's member approves, and
+    /// every kind of action needs this many approvals (change one with `--threshold`).
+    #[arg(long, value_name = "K")]
+    pub governance: Option<u32>,
+    /// Approvals one kind of action needs: `KIND=K` with KIND one of validators, deployers,
+    /// params, upgrades, policy (repeat).
+    #[arg(long = "threshold", value_name = "KIND=K", requires = "governance")]
+    pub thresholds: Vec<String>,
+    /// Heights a proposal stays open for approvals.
+    #[arg(long, default_value_t = 1_000, requires = "governance")]
+    pub proposal_lifetime: u64,
+    /// The chain parameters (a JSON file of `ChainParams`; missing fields take their
+    /// defaults). Default: every parameter at its default.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
     /// Where to write the genesis.
     #[arg(long)]
     pub out: PathBuf,
@@ -132,6 +152,14 @@ pub(super) fn entry(args: EntryArgs) -> anyhow::Result<ExitCode> {
             format!("{addr}/p2p/{peer}")
         }
     };
+    let member = match &args.member {
+        Some(a) => quorate_proto::crypto::Address::from_hex(a)
+            .with_context(|| format!("member {a:?}"))?
+            .to_hex(),
+        None => load_or_make(&args.dir.join("member.key.json"))?
+            .address()
+            .to_hex(),
+    };
     let mut accounts = Vec::with_capacity(args.accounts);
     for i in 0..args.accounts {
         let account = load_or_make(&args.dir.join("keys").join(format!("account-{i}.json")))?;
@@ -141,21 +169,29 @@ pub(super) fn entry(args: EntryArgs) -> anyhow::Result<ExitCode> {
             balance: args.balance,
         });
     }
-    let entry = Entry::sign(&args.chain_id, &args.name, &key, &p2p_address, accounts);
+    let entry = Entry::sign(
+        &args.chain_id,
+        &args.name,
+        &key,
+        &p2p_address,
+        accounts,
+        &member,
+    );
     let out = args.dir.join("entry.json");
     std::fs::write(&out, entry.to_json()).with_context(|| format!("writing {}", out.display()))?;
     if args.json {
         println!(
             "{}",
-            json!({"entry": out.display().to_string(), "validator_key": entry.validator_key, "p2p_address": entry.p2p_address})
+            json!({"entry": out.display().to_string(), "validator_key": entry.validator_key, "p2p_address": entry.p2p_address, "member": entry.member})
         );
     } else {
         println!(
-            "entry of {} for chain {} in {} (validator {}); hand it, and only it, to whoever assembles",
+            "entry of {} for chain {} in {} (validator {}, governance member {}); hand it, and only it, to whoever assembles",
             args.name,
             args.chain_id,
             out.display(),
-            entry.validator_key
+            entry.validator_key,
+            entry.member
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -168,12 +204,32 @@ pub(super) fn assemble(args: AssembleArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| read_entry(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let params = match &args.params {
+        None => ChainParams::default(),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a set of chain parameters", p.display()))?
+        }
+    };
+    let authority = match (&args.admin, args.governance) {
+        (Some(a), _) => Authority::Admin(a.clone()),
+        (None, Some(k)) => {
+            let mut terms = GenesisGovernance::uniform(Vec::new(), k, args.proposal_lifetime);
+            for (kind, k) in super::governance::parse_thresholds(&args.thresholds)? {
+                *super::governance::terms_slot(&mut terms, kind) = k;
+            }
+            Authority::Governance(terms)
+        }
+        (None, None) => Authority::None,
+    };
     let genesis = ceremony::assemble(
         &args.chain_id,
         args.genesis_time_ms,
         &entries,
-        ChainParams::default(),
-        args.admin.as_deref(),
+        params,
+        &authority,
     )?;
     if args.out.exists() {
         bail!("{} exists already", args.out.display());
@@ -218,7 +274,7 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             "{}",
             json!({"genesis_hash": genesis.hash().to_hex(), "chain_id": genesis.chain_id,
                    "validator_index": index, "validators": genesis.validators.len(),
-                   "entry": entry.name, "admin": genesis.admin,
+                   "entry": entry.name, "admin": genesis.admin, "governance": genesis.governance,
                    "genesis_time_ms": genesis.genesis_time_ms, "params": genesis.params})
         );
     } else {
@@ -226,7 +282,7 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             "genesis hash {} (chain {}, {} validators): compare it with every other organisation's\n\
              {} is validator {index} with key {}, and its {} account(s) hold what it signed\n\
              the genesis is exactly what the {} entries give; the assembler chose, read them: \
-             admin {}, start {} ms, parameters {}",
+             admin {}, governance {}, start {} ms, parameters {}",
             genesis.hash(),
             genesis.chain_id,
             genesis.validators.len(),
@@ -235,9 +291,27 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             entry.accounts.len(),
             all.len(),
             genesis.admin.as_deref().unwrap_or("none"),
+            governance_terms(&genesis),
             genesis.genesis_time_ms,
             serde_json::to_string(&genesis.params).unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The governance an assembler chose, in one line.
+fn governance_terms(genesis: &Genesis) -> String {
+    match &genesis.governance {
+        None => "none".into(),
+        Some(g) => format!(
+            "{} members (validators {}, deployers {}, params {}, upgrades {}, policy {} of them; proposals open {} heights)",
+            g.members.len(),
+            g.validators,
+            g.deployers,
+            g.params,
+            g.upgrades,
+            g.policy,
+            g.proposal_lifetime
+        ),
+    }
 }

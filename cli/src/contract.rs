@@ -276,7 +276,7 @@ async fn interface_of(node: &Node, contract: &Address) -> anyhow::Result<Option<
 
 /// Signs `payload` with the key of `sign` (and its co-signers, for its account), then saves
 /// it (`--save`) or submits it and waits unless told not to.
-async fn send(sign_opts: &SignOpts, payload: Payload) -> anyhow::Result<Submitted> {
+pub(super) async fn send(sign_opts: &SignOpts, payload: Payload) -> anyhow::Result<Submitted> {
     let key = KeyFile::load(&sign_opts.from)?;
     let key_set = sign_opts.multi.load_key_set()?;
     let account = sign_opts.multi.account(&key, key_set.as_ref())?;
@@ -636,6 +636,12 @@ pub(super) fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
 
 /// `quorate admin …`.
 pub(super) fn admin(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+    let (payload, sign_opts) = admin_payload(cmd)?;
+    send_and_report(sign_opts, payload)
+}
+
+/// The administrative action of `cmd` as a payload, with the signing options.
+pub(super) fn admin_payload(cmd: AdminCommand) -> anyhow::Result<(Payload, SignOpts)> {
     let (action, sign_opts) = match cmd {
         AdminCommand::Trust { account, sign } => (
             admin::Action::SetTrustedDeployer(SetTrustedDeployer {
@@ -687,13 +693,28 @@ pub(super) fn admin(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             }),
             sign,
         ),
+        AdminCommand::SetPolicy {
+            members,
+            governance,
+            thresholds,
+            proposal_lifetime,
+            sign,
+        } => (
+            admin::Action::SetPolicy(super::governance::policy_from_args(
+                &members,
+                governance,
+                &thresholds,
+                proposal_lifetime,
+            )?),
+            sign,
+        ),
     };
-    send_and_report(
-        sign_opts,
+    Ok((
         Payload::Admin(Admin {
             action: Some(action),
         }),
-    )
+        sign_opts,
+    ))
 }
 
 /// An address from 40 hex digits, with the text in the error.

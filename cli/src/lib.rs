@@ -5,6 +5,7 @@ mod ceremony;
 mod chaos;
 mod client;
 mod contract;
+mod governance;
 mod interface;
 mod key_sets;
 mod localnet;
@@ -129,6 +130,9 @@ pub enum Command {
     /// validator set (add, remove, replace; in force `validator_set_delay` heights later).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Governance by the organisations (ADR 0016): the policy, proposals and approvals.
+    #[command(subcommand)]
+    Gov(governance::GovCommand),
     /// Show the validator set of a height, the changes that led to it and those decided to
     /// come; with `--genesis`, check the chain of changes from the genesis set.
     Validators(validators::ValidatorsArgs),
@@ -345,6 +349,27 @@ pub enum AdminCommand {
         #[arg(value_name = "KEY")]
         validator: String,
         /// Signing options (the admin's key).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Put the chain under a governance policy (ADR 0016): the members approve each kind of
+    /// action by proposals (`quorate gov`), and the single admin role ends. Through
+    /// `quorate gov propose`, replaces the policy in force.
+    SetPolicy {
+        /// A member: `NAME=ADDRESS` (repeat; 1 to 64).
+        #[arg(long = "member", value_name = "NAME=ADDRESS", required = true)]
+        members: Vec<String>,
+        /// Approvals every kind of action needs (change one with `--threshold`).
+        #[arg(long, value_name = "K")]
+        governance: u32,
+        /// Approvals one kind needs: `KIND=K` with KIND one of validators, deployers, params,
+        /// upgrades, policy (repeat).
+        #[arg(long = "threshold", value_name = "KIND=K")]
+        thresholds: Vec<String>,
+        /// Most heights a proposal stays open.
+        #[arg(long, default_value_t = 1_000)]
+        proposal_lifetime: u64,
+        /// Signing options (the admin's key, or a member's through `quorate gov propose`).
         #[command(flatten)]
         sign: SignOpts,
     },
@@ -636,6 +661,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contract(cmd) => contract::run(cmd),
         Command::Events(args) => contract::events(args),
         Command::Admin(cmd) => contract::admin(cmd),
+        Command::Gov(cmd) => governance::run(cmd),
         Command::Validators(args) => validators::run(args),
         Command::Remittance(cmd) => system::remittance(cmd),
         Command::Escrow(cmd) => system::escrow(cmd),

@@ -17,7 +17,7 @@ pub fn rejection(r: &Rejection) -> Value {
     json!({"code": reject_code_name(r.code), "message": r.message})
 }
 
-fn exec_status_name(code: i32) -> &'static str {
+pub fn exec_status_name(code: i32) -> &'static str {
     ExecStatus::try_from(code).map_or("UNKNOWN", |c| {
         c.as_str_name().trim_start_matches("EXEC_STATUS_")
     })
@@ -271,7 +271,7 @@ pub fn status_text(s: &NodeStatus) -> String {
 /// What a transaction body asks, for a co-signer to read before signing: who, on which chain,
 /// which nonce and fuel limit, and the payload in words (issue 25: `tx sign` showed a hash).
 pub fn tx_body_json(body: &quorate_proto::v1::TxBody) -> Value {
-    use quorate_proto::v1::{admin, key_change, tx_body::Payload};
+    use quorate_proto::v1::{governance, key_change, tx_body::Payload};
     let hexs = |b: &[u8]| hex::encode(b);
     let payload = match &body.payload {
         None => json!({"kind": "none"}),
@@ -290,26 +290,21 @@ pub fn tx_body_json(body: &quorate_proto::v1::TxBody) -> Value {
             "kind": "call", "contract": hexs(&c.contract), "method": c.method,
             "args": hexs(&c.args), "value": c.value,
         }),
-        Some(Payload::Admin(a)) => match &a.action {
-            Some(admin::Action::SetTrustedDeployer(t)) => json!({
-                "kind": "admin", "action": "set_trusted_deployer",
-                "account": hexs(&t.account), "trusted": t.trusted,
+        Some(Payload::Admin(a)) => {
+            let mut v = admin_json(a.action.as_ref());
+            v["kind"] = json!("admin");
+            v
+        }
+        Some(Payload::Governance(g)) => match &g.action {
+            Some(governance::Action::Propose(p)) => json!({
+                "kind": "governance", "step": "propose",
+                "proposal": admin_json(p.action.as_ref().and_then(|a| a.action.as_ref())),
+                "lifetime": p.lifetime, "memo": p.memo,
             }),
-            Some(admin::Action::SetAdmin(to)) => {
-                json!({"kind": "admin", "action": "set_admin", "admin": hexs(to)})
+            Some(governance::Action::Approve(n)) => {
+                json!({"kind": "governance", "step": "approve", "proposal": n})
             }
-            Some(admin::Action::AddValidator(v)) => json!({
-                "kind": "admin", "action": "add_validator",
-                "public_key": hexs(&v.public_key), "name": v.name,
-            }),
-            Some(admin::Action::RemoveValidator(k)) => {
-                json!({"kind": "admin", "action": "remove_validator", "public_key": hexs(k)})
-            }
-            Some(admin::Action::ReplaceValidator(r)) => json!({
-                "kind": "admin", "action": "replace_validator", "old_key": hexs(&r.old_key),
-                "new_key": r.new.as_ref().map(|n| hexs(&n.public_key)),
-            }),
-            None => json!({"kind": "admin", "action": "none"}),
+            None => json!({"kind": "governance", "step": "none"}),
         },
         Some(Payload::Keys(k)) => match &k.change {
             Some(key_change::Change::AddKey(w)) => json!({
@@ -338,5 +333,43 @@ pub fn tx_body_json(body: &quorate_proto::v1::TxBody) -> Value {
         "nonce": body.nonce,
         "fuel_limit": body.fuel_limit,
         "payload": payload,
+    })
+}
+
+/// An administrative action as JSON (`action` names it).
+pub fn admin_json(action: Option<&quorate_proto::v1::admin::Action>) -> Value {
+    use quorate_proto::v1::admin;
+    let hexs = |b: &[u8]| hex::encode(b);
+    match action {
+        Some(admin::Action::SetTrustedDeployer(t)) => json!({
+            "action": "set_trusted_deployer", "account": hexs(&t.account), "trusted": t.trusted,
+        }),
+        Some(admin::Action::SetAdmin(to)) => json!({"action": "set_admin", "admin": hexs(to)}),
+        Some(admin::Action::AddValidator(v)) => json!({
+            "action": "add_validator", "public_key": hexs(&v.public_key), "name": v.name,
+        }),
+        Some(admin::Action::RemoveValidator(k)) => {
+            json!({"action": "remove_validator", "public_key": hexs(k)})
+        }
+        Some(admin::Action::ReplaceValidator(r)) => json!({
+            "action": "replace_validator", "old_key": hexs(&r.old_key),
+            "new_key": r.new.as_ref().map(|n| hexs(&n.public_key)),
+        }),
+        Some(admin::Action::SetPolicy(p)) => json!({
+            "action": "set_policy", "policy": policy_json(p),
+        }),
+        None => json!({"action": "none"}),
+    }
+}
+
+/// A governance policy as JSON.
+pub fn policy_json(p: &quorate_proto::v1::GovernancePolicy) -> Value {
+    json!({
+        "members": p.members.iter().map(|m| json!({"name": m.name, "address": hex::encode(&m.address)})).collect::<Vec<_>>(),
+        "thresholds": {
+            "validators": p.validators, "deployers": p.deployers, "params": p.params,
+            "upgrades": p.upgrades, "policy": p.policy,
+        },
+        "proposal_lifetime": p.proposal_lifetime,
     })
 }

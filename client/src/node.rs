@@ -12,10 +12,11 @@ use quorate_proto::v1::node_service_client::NodeServiceClient;
 use quorate_proto::v1::tx_service_client::TxServiceClient;
 use quorate_proto::v1::{
     get_block_request, BlockInfo, ContractInfo, ExecStatus, GetAccountRequest, GetAccountResponse,
-    GetBlockRequest, GetContractRequest, GetNodeStatusRequest, GetValidatorSetRequest,
-    GetValidatorSetResponse, NodeStatus, QueryRequest, QueryResponse, Receipt, RejectCode,
-    Rejection, SubmitBatchRequest, SubmitRequest, SubmitResult, Transaction, TxState,
-    TxStatusRequest, TxStatusResponse, WaitForCommitRequest,
+    GetBlockRequest, GetContractRequest, GetGovernanceRequest, GetNodeStatusRequest,
+    GetProposalRequest, GetValidatorSetRequest, GetValidatorSetResponse, GovernanceInfo,
+    NodeStatus, ProposalInfo, QueryRequest, QueryResponse, Receipt, RejectCode, Rejection,
+    SubmitBatchRequest, SubmitRequest, SubmitResult, Transaction, TxState, TxStatusRequest,
+    TxStatusResponse, WaitForCommitRequest,
 };
 use tonic::transport::Channel;
 
@@ -327,6 +328,37 @@ impl Node {
             .get_validator_set(GetValidatorSetRequest { height })
             .await
             .map_err(|s| self.error("validator set", s))?
+            .into_inner())
+    }
+
+    /// Who administers the chain (its single admin or its governance policy) and its
+    /// proposals numbered below `before` (0: from the latest), newest first, at most `limit`
+    /// (0: the node's most), only those open if `open_only`.
+    pub async fn governance(
+        &self,
+        open_only: bool,
+        before: u64,
+        limit: u32,
+    ) -> Result<GovernanceInfo, ClientError> {
+        Ok(self
+            .chain()
+            .get_governance(GetGovernanceRequest {
+                open_only,
+                before,
+                limit,
+            })
+            .await
+            .map_err(|s| self.error("governance", s))?
+            .into_inner())
+    }
+
+    /// Proposal `number`'s record and where it stands.
+    pub async fn proposal(&self, number: u64) -> Result<ProposalInfo, ClientError> {
+        Ok(self
+            .chain()
+            .get_proposal(GetProposalRequest { number })
+            .await
+            .map_err(|s| self.error("proposal", s))?
             .into_inner())
     }
 

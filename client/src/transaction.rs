@@ -9,8 +9,9 @@ use prost::Message as _;
 use quorate_proto::crypto::{verify_strict, Address, Hash32, PublicKey};
 use quorate_proto::tx::{signing_message, tx_hash, DecodedTx};
 use quorate_proto::v1::{
-    admin, key_change, tx_body::Payload, Admin, Call, KeyChange, ReplaceValidator,
-    SetTrustedDeployer, Thresholds, Transaction, Transfer, TxBody, ValidatorEntry, WeightedKey,
+    admin, governance, key_change, tx_body::Payload, Admin, Call, Governance, GovernancePolicy,
+    KeyChange, Propose, ReplaceValidator, SetTrustedDeployer, Thresholds, Transaction, Transfer,
+    TxBody, ValidatorEntry, WeightedKey,
 };
 use quorate_proto::Keypair;
 
@@ -119,6 +120,84 @@ pub fn replace_validator(old: &PublicKey, new: &PublicKey, name: &str) -> Payloa
             name: name.to_owned(),
         }),
     }))
+}
+
+/// Admin: puts the chain under `policy` (ADR 0016), which replaces the single admin; through a
+/// proposal, replaces the policy in force.
+pub fn set_policy(policy: GovernancePolicy) -> Payload {
+    admin_action(admin::Action::SetPolicy(policy))
+}
+
+/// Governance (members of the policy only): proposes the administrative `action` (a payload
+/// of [`set_trusted_deployer`], [`add_validator`], [`set_policy`], …), open for approvals
+/// `lifetime` heights (0: the policy's longest), with a `memo` for the other members. It
+/// counts as the proposer's approval.
+pub fn propose(action: Payload, lifetime: u64, memo: &str) -> Result<Payload, ClientError> {
+    let Payload::Admin(action) = action else {
+        return Err(ClientError::BadTransaction(
+            "only an administrative action can be proposed".into(),
+        ));
+    };
+    Ok(Payload::Governance(Governance {
+        action: Some(governance::Action::Propose(Propose {
+            action: Some(action),
+            lifetime,
+            memo: memo.to_owned(),
+        })),
+    }))
+}
+
+/// Governance: approves proposal `number`; the approval that reaches the threshold of its
+/// kind executes it.
+pub fn approve(number: u64) -> Payload {
+    Payload::Governance(Governance {
+        action: Some(governance::Action::Approve(number)),
+    })
+}
+
+/// An administrative action in words (what a co-signer or an approving member reads).
+pub fn describe_admin(action: Option<&admin::Action>) -> String {
+    match action {
+        Some(admin::Action::SetTrustedDeployer(t)) => format!(
+            "{} {} as a trusted deployer",
+            if t.trusted { "trust" } else { "distrust" },
+            hex::encode(&t.account)
+        ),
+        Some(admin::Action::SetAdmin(to)) => {
+            format!("hand the chain to the single admin {}", hex::encode(to))
+        }
+        Some(admin::Action::AddValidator(v)) => format!(
+            "add validator {} ({:?})",
+            hex::encode(&v.public_key),
+            v.name
+        ),
+        Some(admin::Action::RemoveValidator(k)) => {
+            format!("remove validator {}", hex::encode(k))
+        }
+        Some(admin::Action::ReplaceValidator(r)) => format!(
+            "replace validator {} by {}",
+            hex::encode(&r.old_key),
+            r.new
+                .as_ref()
+                .map_or("nothing".into(), |n| hex::encode(&n.public_key))
+        ),
+        Some(admin::Action::SetPolicy(p)) => format!(
+            "govern by {} members ({}; validators {}, deployers {}, params {}, upgrades {}, policy {} of them; proposals open {} heights)",
+            p.members.len(),
+            p.members
+                .iter()
+                .map(|m| format!("{} {}", m.name, hex::encode(&m.address)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.validators,
+            p.deployers,
+            p.params,
+            p.upgrades,
+            p.policy,
+            p.proposal_lifetime
+        ),
+        None => "no action".into(),
+    }
 }
 
 fn admin_action(action: admin::Action) -> Payload {
@@ -283,34 +362,25 @@ impl fmt::Display for Summary {
                 Hash32::of(&d.code),
                 d.code.len()
             )?,
-            Some(Payload::Admin(a)) => match &a.action {
-                Some(admin::Action::SetTrustedDeployer(t)) => write!(
+            Some(Payload::Admin(a)) => {
+                write!(f, "  admin: {}", describe_admin(a.action.as_ref()))?
+            }
+            Some(Payload::Governance(g)) => match &g.action {
+                Some(governance::Action::Propose(p)) => write!(
                     f,
-                    "  admin: {} {} as a trusted deployer",
-                    if t.trusted { "trust" } else { "distrust" },
-                    hex::encode(&t.account)
+                    "  governance: propose to {} (open {}, memo {:?})",
+                    describe_admin(p.action.as_ref().and_then(|a| a.action.as_ref())),
+                    if p.lifetime == 0 {
+                        "as long as the policy allows".to_owned()
+                    } else {
+                        format!("{} heights", p.lifetime)
+                    },
+                    p.memo
                 )?,
-                Some(admin::Action::SetAdmin(to)) => {
-                    write!(f, "  admin: hand the admin role to {}", hex::encode(to))?
+                Some(governance::Action::Approve(n)) => {
+                    write!(f, "  governance: approve proposal {n}")?
                 }
-                Some(admin::Action::AddValidator(v)) => write!(
-                    f,
-                    "  admin: add validator {} ({:?})",
-                    hex::encode(&v.public_key),
-                    v.name
-                )?,
-                Some(admin::Action::RemoveValidator(k)) => {
-                    write!(f, "  admin: remove validator {}", hex::encode(k))?
-                }
-                Some(admin::Action::ReplaceValidator(r)) => write!(
-                    f,
-                    "  admin: replace validator {} by {}",
-                    hex::encode(&r.old_key),
-                    r.new
-                        .as_ref()
-                        .map_or("nothing".into(), |n| hex::encode(&n.public_key))
-                )?,
-                None => write!(f, "  admin: no action")?,
+                None => write!(f, "  governance: no action")?,
             },
             Some(Payload::Keys(k)) => match &k.change {
                 Some(key_change::Change::AddKey(w)) => write!(

@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChainParams, Genesis, GenesisAccount, GenesisError, GenesisValidator};
+use crate::{
+    ChainParams, Genesis, GenesisAccount, GenesisError, GenesisGovernance, GenesisMember,
+    GenesisValidator,
+};
 use quorate_proto::crypto::{Address, Keypair, PublicKey};
 
 /// Domain of an entry's signature: an entry's signature signs nothing else.
@@ -25,6 +28,10 @@ pub struct Entry {
     pub p2p_address: String,
     /// Its accounts funded at genesis.
     pub accounts: Vec<GenesisAccount>,
+    /// The account that approves governance proposals for it (address, hex; ADR 0016), or
+    /// empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub member: String,
     /// ed25519 signature by the validator key over everything above, hex.
     pub signature: String,
 }
@@ -37,6 +44,8 @@ struct Signed<'a> {
     validator_key: &'a str,
     p2p_address: &'a str,
     accounts: &'a [GenesisAccount],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    member: &'a str,
 }
 
 /// Why an entry or an assembled genesis is refused.
@@ -74,6 +83,9 @@ pub enum CeremonyError {
     /// The admin named is none of the entries' accounts.
     #[error("the admin {0} is none of the entries' accounts")]
     UnknownAdmin(String),
+    /// Governance asked for, and an entry names no member.
+    #[error("entry {0:?} names no governance member: make it again with `quorate genesis entry --member`, or assemble without governance")]
+    NoMember(String),
     /// The genesis does not hold the entry as signed.
     #[error("the genesis does not hold entry {name:?} as signed: {what}")]
     NotInGenesis {
@@ -95,13 +107,15 @@ pub enum CeremonyError {
 }
 
 impl Entry {
-    /// The entry of organisation `name` for `chain_id`, signed by its validator `key`.
+    /// The entry of organisation `name` for `chain_id`, signed by its validator `key`;
+    /// `member` approves governance proposals for it (empty: none).
     pub fn sign(
         chain_id: &str,
         name: &str,
         key: &Keypair,
         p2p_address: &str,
         accounts: Vec<GenesisAccount>,
+        member: &str,
     ) -> Self {
         let mut entry = Self {
             chain_id: chain_id.to_owned(),
@@ -109,6 +123,7 @@ impl Entry {
             validator_key: key.public().to_hex(),
             p2p_address: p2p_address.to_owned(),
             accounts,
+            member: member.to_owned(),
             signature: String::new(),
         };
         entry.signature = hex::encode(key.sign(&entry.signed_bytes()));
@@ -123,6 +138,7 @@ impl Entry {
             validator_key: &self.validator_key,
             p2p_address: &self.p2p_address,
             accounts: &self.accounts,
+            member: &self.member,
         };
         let mut bytes = ENTRY_DOMAIN.to_vec();
         bytes.extend(serde_json::to_vec(&signed).expect("an entry serializes"));
@@ -140,6 +156,10 @@ impl Entry {
         for a in &self.accounts {
             Address::from_hex(&a.address)
                 .map_err(|e| malformed(format!("account {:?}: {e}", a.address)))?;
+        }
+        if !self.member.is_empty() {
+            Address::from_hex(&self.member)
+                .map_err(|e| malformed(format!("member {:?}: {e}", self.member)))?;
         }
         let signature = hex::decode(&self.signature)
             .map_err(|_| CeremonyError::BadSignature(self.name.clone()))?;
@@ -160,16 +180,39 @@ impl Entry {
     }
 }
 
+/// Who administers the assembled chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authority {
+    /// Nobody: the chain has no administration.
+    None,
+    /// One account (address, hex), which must be one of the entries' accounts.
+    Admin(String),
+    /// The organisations together: these thresholds and lifetime (their `members` are
+    /// ignored), with each entry's `member` as a member under the entry's name.
+    Governance(GenesisGovernance),
+}
+
+impl Authority {
+    /// The authority `genesis` names (what an assembler chose), for assembling it again.
+    pub fn of(genesis: &Genesis) -> Self {
+        match (&genesis.admin, &genesis.governance) {
+            (Some(a), _) => Self::Admin(a.clone()),
+            (None, Some(g)) => Self::Governance(g.clone()),
+            (None, None) => Self::None,
+        }
+    }
+}
+
 /// The genesis of `chain_id` from `entries` (each checked): validators and accounts in the
 /// order of the organisations' names, so that whoever assembles the same entries with the same
-/// time and parameters gets the same genesis, hash included. Every system contract of this
-/// release is deployed; `admin`, if given, must be one of the entries' accounts.
+/// time, parameters and authority gets the same genesis, hash included. Every system contract
+/// of this release is deployed.
 pub fn assemble(
     chain_id: &str,
     genesis_time_ms: u64,
     entries: &[Entry],
     params: ChainParams,
-    admin: Option<&str>,
+    authority: &Authority,
 ) -> Result<Genesis, CeremonyError> {
     if entries.is_empty() {
         return Err(CeremonyError::NoEntries);
@@ -199,11 +242,36 @@ pub fn assemble(
         }
     }
     let accounts: Vec<GenesisAccount> = sorted.iter().flat_map(|e| e.accounts.clone()).collect();
-    if let Some(a) = admin {
-        if !accounts.iter().any(|x| x.address == a) {
-            return Err(CeremonyError::UnknownAdmin(a.to_owned()));
+    let (admin, governance) = match authority {
+        Authority::None => (None, None),
+        Authority::Admin(a) => {
+            if !accounts.iter().any(|x| &x.address == a) {
+                return Err(CeremonyError::UnknownAdmin(a.to_owned()));
+            }
+            (Some(a.clone()), None)
         }
-    }
+        Authority::Governance(terms) => {
+            let members = sorted
+                .iter()
+                .map(|e| {
+                    if e.member.is_empty() {
+                        return Err(CeremonyError::NoMember(e.name.clone()));
+                    }
+                    Ok(GenesisMember {
+                        name: e.name.clone(),
+                        address: e.member.clone(),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            (
+                None,
+                Some(GenesisGovernance {
+                    members,
+                    ..terms.clone()
+                }),
+            )
+        }
+    };
     let genesis = Genesis {
         chain_id: chain_id.to_owned(),
         genesis_time_ms,
@@ -216,7 +284,8 @@ pub fn assemble(
             .collect(),
         accounts,
         params,
-        admin: admin.map(str::to_owned),
+        admin,
+        governance,
         trusted_deployers: Vec::new(),
         engine_fingerprint: None,
         system_contracts: crate::release_system_contracts(),
@@ -228,7 +297,8 @@ pub fn assemble(
 
 /// Checks `genesis` for the organisation of `own`, given every organisation's entry (`all`,
 /// `own` among them): its own validator and accounts are there as it signed them, and the
-/// genesis is exactly what the entries assemble to with its time, parameters and admin, so an
+/// genesis is exactly what the entries assemble to with its time, parameters and authority
+/// (admin, or thresholds with the entries' members), so an
 /// assembler cannot add a validator or an account, nor set anything no entry holds (trusted
 /// deployers, certificate authorities, an engine, other system contracts). Returns its
 /// validator's index.
@@ -274,12 +344,16 @@ pub fn check(genesis: &Genesis, own: &Entry, all: &[Entry]) -> Result<usize, Cer
         genesis.genesis_time_ms,
         all,
         genesis.params.clone(),
-        genesis.admin.as_deref(),
+        &Authority::of(genesis),
     )?;
     if rebuilt != *genesis {
         let differs = [
             ("validators", rebuilt.validators != genesis.validators),
             ("accounts", rebuilt.accounts != genesis.accounts),
+            (
+                "governance members",
+                rebuilt.governance != genesis.governance,
+            ),
             (
                 "trusted deployers",
                 rebuilt.trusted_deployers != genesis.trusted_deployers,
@@ -326,6 +400,7 @@ mod tests {
                 address: account.address().to_hex(),
                 balance: 1_000,
             }],
+            &account.address().to_hex(),
         );
         (e, key, account)
     }
@@ -340,7 +415,7 @@ mod tests {
             7,
             &[a.clone(), b.clone(), c.clone()],
             ChainParams::default(),
-            None,
+            &Authority::None,
         )
         .expect("assembles");
         let other = assemble(
@@ -348,7 +423,7 @@ mod tests {
             7,
             &[c.clone(), a.clone(), b.clone()],
             ChainParams::default(),
-            None,
+            &Authority::None,
         )
         .expect("assembles");
         assert_eq!(one.hash(), other.hash(), "the order given does not matter");
@@ -369,7 +444,7 @@ mod tests {
         let mut richer = b.clone();
         richer.accounts[0].balance = 1_000_000;
         assert!(matches!(
-            assemble("consortium", 7, &[a.clone(), richer], ChainParams::default(), None),
+            assemble("consortium", 7, &[a.clone(), richer], ChainParams::default(), &Authority::None),
             Err(CeremonyError::BadSignature(n)) if n == "org-b"
         ));
         let mut unsigned = b.clone();
@@ -385,7 +460,7 @@ mod tests {
                 7,
                 &[a.clone(), other_chain],
                 ChainParams::default(),
-                None
+                &Authority::None
             ),
             Err(CeremonyError::WrongChain { .. })
         ));
@@ -395,7 +470,7 @@ mod tests {
                 7,
                 &[a.clone(), a.clone()],
                 ChainParams::default(),
-                None
+                &Authority::None
             ),
             Err(CeremonyError::Duplicate(_))
         ));
@@ -405,13 +480,20 @@ mod tests {
                 7,
                 &[a.clone(), b.clone()],
                 ChainParams::default(),
-                Some("00")
+                &Authority::Admin("00".into())
             ),
             Err(CeremonyError::UnknownAdmin(_))
         ));
         // The assembler moves funds: the organisation's check finds it.
         let all = [a.clone(), b.clone()];
-        let honest = assemble("consortium", 7, &all, ChainParams::default(), None).expect("ok");
+        let honest = assemble(
+            "consortium",
+            7,
+            &all,
+            ChainParams::default(),
+            &Authority::None,
+        )
+        .expect("ok");
         let mut genesis = honest.clone();
         genesis.accounts[0].balance += 1;
         assert!(matches!(
@@ -440,6 +522,78 @@ mod tests {
         assert!(matches!(
             check(&honest, &a, std::slice::from_ref(&b)),
             Err(CeremonyError::OwnEntryMissing(_))
+        ));
+    }
+
+    #[test]
+    fn governance_members_come_from_the_entries_and_a_slipped_in_member_is_found() {
+        let (a, ..) = entry("org-a", "consortium");
+        let (b, ..) = entry("org-b", "consortium");
+        let (c, ..) = entry("org-c", "consortium");
+        let all = [c.clone(), a.clone(), b.clone()];
+        let terms = GenesisGovernance::uniform(Vec::new(), 2, 50);
+        let g = assemble(
+            "consortium",
+            7,
+            &all,
+            ChainParams::default(),
+            &Authority::Governance(terms.clone()),
+        )
+        .expect("assembles");
+        let policy = g.governance.clone().expect("governed");
+        assert_eq!(g.admin, None);
+        let members: Vec<(&str, &str)> = policy
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), m.address.as_str()))
+            .collect();
+        assert_eq!(
+            members,
+            [
+                ("org-a", a.member.as_str()),
+                ("org-b", b.member.as_str()),
+                ("org-c", c.member.as_str())
+            ]
+        );
+        assert_eq!(check(&g, &b, &all).expect("b"), 1);
+        // The assembler makes itself a member (or swaps one's address): every check finds it.
+        let mut slipped = g.clone();
+        slipped
+            .governance
+            .as_mut()
+            .expect("governed")
+            .members
+            .push(GenesisMember {
+                name: "zz-assembler".into(),
+                address: Keypair::generate().address().to_hex(),
+            });
+        assert!(matches!(
+            check(&slipped, &a, &all),
+            Err(CeremonyError::NotFromEntries(w)) if w.contains("governance members")
+        ));
+        // A threshold the members cannot reach is refused.
+        assert!(matches!(
+            assemble(
+                "consortium",
+                7,
+                &all,
+                ChainParams::default(),
+                &Authority::Governance(GenesisGovernance::uniform(Vec::new(), 4, 50)),
+            ),
+            Err(CeremonyError::Genesis(GenesisError::Governance(_)))
+        ));
+        // An entry without a member cannot take part in governance.
+        let key = Keypair::generate();
+        let memberless = Entry::sign("consortium", "org-d", &key, "", Vec::new(), "");
+        assert!(matches!(
+            assemble(
+                "consortium",
+                7,
+                &[a.clone(), memberless],
+                ChainParams::default(),
+                &Authority::Governance(terms),
+            ),
+            Err(CeremonyError::NoMember(n)) if n == "org-d"
         ));
     }
 }

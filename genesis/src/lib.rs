@@ -43,6 +43,10 @@ pub struct Genesis {
     /// or hand the role on. No admin means the chain has no administration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<String>,
+    /// Governance by the organisations (ADR 0016): who approves administrative actions, and
+    /// how many of them each kind needs. A chain has this or an `admin`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governance: Option<GenesisGovernance>,
     /// Accounts (addresses, hex) allowed to deploy precompiled machine code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_deployers: Vec<String>,
@@ -59,6 +63,82 @@ pub struct Genesis {
     /// is the chain admin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_authorities: Vec<String>,
+}
+
+/// The governance policy a chain starts with (`GovernancePolicy` in the state).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisGovernance {
+    /// The organisations, each with the account that approves for it.
+    pub members: Vec<GenesisMember>,
+    /// Approvals a validator-set change needs.
+    pub validators: u32,
+    /// Approvals a trusted-deployer change needs.
+    pub deployers: u32,
+    /// Approvals a chain-parameter change needs.
+    pub params: u32,
+    /// Approvals an upgrade needs.
+    pub upgrades: u32,
+    /// Approvals a change of the policy itself (or a hand-over to one admin) needs.
+    pub policy: u32,
+    /// Most heights a proposal stays open.
+    pub proposal_lifetime: u64,
+}
+
+/// A member of the genesis policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisMember {
+    /// The organisation.
+    pub name: String,
+    /// Its approving account (address, hex).
+    pub address: String,
+}
+
+impl GenesisGovernance {
+    /// `k` approvals of every kind from `members`, proposals open for `lifetime` heights.
+    pub fn uniform(members: Vec<GenesisMember>, k: u32, lifetime: u64) -> Self {
+        Self {
+            members,
+            validators: k,
+            deployers: k,
+            params: k,
+            upgrades: k,
+            policy: k,
+            proposal_lifetime: lifetime,
+        }
+    }
+
+    /// The policy as the state holds it (addresses must parse: see [`Genesis::validate`]).
+    pub fn to_policy(&self) -> Result<quorate_proto::v1::GovernancePolicy, GenesisError> {
+        let members = self
+            .members
+            .iter()
+            .map(|m| {
+                let address =
+                    Address::from_hex(&m.address).map_err(|source| GenesisError::RoleAddress {
+                        role: "governance member",
+                        address: m.address.clone(),
+                        source,
+                    })?;
+                Ok(quorate_proto::v1::GovernanceMember {
+                    name: m.name.clone(),
+                    address: address.0.to_vec().into(),
+                })
+            })
+            .collect::<Result<_, GenesisError>>()?;
+        let policy = quorate_proto::v1::GovernancePolicy {
+            members,
+            validators: self.validators,
+            deployers: self.deployers,
+            params: self.params,
+            upgrades: self.upgrades,
+            policy: self.policy,
+            proposal_lifetime: self.proposal_lifetime,
+        };
+        quorate_proto::governance::validate_policy(&policy)?;
+        Ok(policy)
+    }
 }
 
 /// A system contract deployed at genesis.
@@ -270,6 +350,12 @@ pub enum GenesisError {
         /// What is wrong.
         why: String,
     },
+    /// The governance policy breaks a rule.
+    #[error("governance: {0}")]
+    Governance(#[from] quorate_proto::governance::PolicyError),
+    /// Both a single admin and a governance policy.
+    #[error("a genesis has an admin or a governance policy, not both")]
+    AdminAndGovernance,
     /// Balances sum past u64.
     #[error("total genesis balance overflows u64")]
     SupplyOverflow,
@@ -377,6 +463,12 @@ impl Genesis {
         if let Some(admin) = &self.admin {
             role("admin", admin)?;
         }
+        if let Some(g) = &self.governance {
+            if self.admin.is_some() {
+                return Err(GenesisError::AdminAndGovernance);
+            }
+            g.to_policy()?;
+        }
         let mut trusted = HashSet::new();
         for t in &self.trusted_deployers {
             if !trusted.insert(role("trusted deployer", t)?) {
@@ -425,6 +517,13 @@ impl Genesis {
         self.admin
             .as_ref()
             .map(|a| Address::from_hex(a).expect("validated genesis"))
+    }
+
+    /// The governance policy, if any. Call on a validated genesis.
+    pub fn governance_policy(&self) -> Option<quorate_proto::v1::GovernancePolicy> {
+        self.governance
+            .as_ref()
+            .map(|g| g.to_policy().expect("validated genesis"))
     }
 
     /// The certificate authorities. Call on a validated genesis.
@@ -688,6 +787,7 @@ fn assemble(
         params: ChainParams::default(),
         // The first funded account administers the chain and may deploy machine code.
         admin: account_keys.first().map(|k| k.address().to_hex()),
+        governance: None,
         trusted_deployers: account_keys
             .first()
             .map(|k| vec![k.address().to_hex()])

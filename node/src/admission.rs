@@ -61,7 +61,8 @@ impl Admission {
 
     /// Contract rules checked against committed state after the signature: deploys carry
     /// valid code, and machine code only from a trusted deployer and the chain's engine;
-    /// calls name a deployed contract; admin actions come from the admin. (A block's
+    /// calls name a deployed contract; admin actions come from the admin, governance steps from
+    /// a member of the policy. (A block's
     /// execution decides the same questions deterministically; this spares the chain
     /// transactions that would only fail.)
     fn check_contract_rules(
@@ -98,6 +99,16 @@ impl Admission {
                 Some(_) => Ok(()),
                 None => Err(AdmissionError::UnknownContract(*contract)),
             },
+            Payload::Governance(_) => {
+                let policy = self.storage.governance()?;
+                match policy {
+                    Some(p) if quorate_proto::governance::is_member(&p, &v.signer.0) => Ok(()),
+                    p => Err(AdmissionError::NotMember {
+                        signer: v.signer,
+                        governed: p.is_some(),
+                    }),
+                }
+            }
             Payload::Admin(_) => {
                 let admin = self.storage.admin()?;
                 if admin == Some(v.signer) {

@@ -231,6 +231,12 @@ impl ContractRuntime {
         if let Some(a) = admin {
             state.set_entry(EntryKey::admin(), Some(a.0.to_vec()))?;
         }
+        if let Some(policy) = genesis.governance_policy() {
+            state.set_entry(
+                EntryKey::governance(),
+                Some(prost::Message::encode_to_vec(&policy)),
+            )?;
+        }
         if let Some(fp) = genesis.engine() {
             state.set_entry(EntryKey::engine(), Some(fp.to_vec()))?;
         }

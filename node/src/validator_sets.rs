@@ -199,9 +199,9 @@ pub fn change_schedule(
             }
             next[i] = entry.clone();
         }
-        AdminAction::SetTrustedDeployer(..) | AdminAction::SetAdmin(_) => {
-            return Ok(schedule.clone())
-        }
+        AdminAction::SetTrustedDeployer(..)
+        | AdminAction::SetAdmin(_)
+        | AdminAction::SetPolicy(_) => return Ok(schedule.clone()),
     }
     ValidatorSet::from_entries(&next)?;
     let effective = height + delay;

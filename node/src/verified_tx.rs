@@ -10,18 +10,20 @@ use std::sync::Arc;
 use bytes::Bytes;
 use quorate_genesis::ChainParams;
 use quorate_proto::crypto::{verify_batch, Address, Hash32, PublicKey, VerifyItem};
-use quorate_proto::keyset;
 use quorate_proto::tx::{DecodeError, DecodedTx};
+use quorate_proto::v1::Governance;
 use quorate_proto::v1::{
-    key_change, tx_body, KeyChange, KeySet, RejectCode, Rejection, Transaction, ValidatorEntry,
+    key_change, tx_body, Admin, GovernancePolicy, KeyChange, KeySet, RejectCode, Rejection,
+    Transaction, ValidatorEntry,
 };
+use quorate_proto::{governance, keyset};
 
 pub mod authority;
 
 use authority::{authorize, deciding_set, AuthError};
 
 /// What a transaction asks the chain to do, parsed and checked for shape.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
     /// Native token transfer.
     Transfer {
@@ -54,10 +56,30 @@ pub enum Payload {
     Admin(AdminAction),
     /// A change to the signer's own key set.
     Keys(KeyChange),
+    /// A proposal or an approval (members of the governance policy only; ADR 0016).
+    Governance(GovAction),
+}
+
+/// A governance step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GovAction {
+    /// Puts `action` to the members; counts as the proposer's approval.
+    Propose {
+        /// The action, parsed.
+        action: AdminAction,
+        /// The action as sent (kept in the proposal's record).
+        raw: Admin,
+        /// Heights it stays open after its own (0: the policy's lifetime).
+        lifetime: u64,
+        /// Free text.
+        memo: String,
+    },
+    /// Approves the proposal with this number.
+    Approve(u64),
 }
 
 /// An administrative change.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum AdminAction {
     /// Adds (`true`) or removes a trusted deployer.
     SetTrustedDeployer(Address, bool),
@@ -69,6 +91,8 @@ pub enum AdminAction {
     RemoveValidator(PublicKey),
     /// Puts a new validator in the place of the one with this key.
     ReplaceValidator(PublicKey, ValidatorEntry),
+    /// Puts the chain under this governance policy (and removes the single admin).
+    SetPolicy(GovernancePolicy),
 }
 
 /// Longest validator name, bytes.
@@ -94,7 +118,9 @@ impl Payload {
     pub fn intrinsic_fuel(&self, params: &ChainParams) -> u64 {
         let c = &params.contracts;
         match self {
-            Self::Transfer { .. } | Self::Admin(_) | Self::Keys(_) => params.transfer_fuel,
+            Self::Transfer { .. } | Self::Admin(_) | Self::Keys(_) | Self::Governance(_) => {
+                params.transfer_fuel
+            }
             // Machine code is stored as state (ADR 0010): its bytes are paid like bytecode's.
             Self::Deploy {
                 code, machine_code, ..
@@ -114,7 +140,7 @@ impl Payload {
         match self {
             Self::Transfer { amount, .. } => *amount,
             Self::Call { value, .. } => *value,
-            Self::Deploy { .. } | Self::Admin(_) | Self::Keys(_) => 0,
+            Self::Deploy { .. } | Self::Admin(_) | Self::Keys(_) | Self::Governance(_) => 0,
         }
     }
 }
@@ -333,6 +359,14 @@ pub enum AdmissionError {
     /// A key set or key change breaks the key-set rules.
     #[error("invalid key set: {0}")]
     InvalidKeySet(String),
+    /// A governance step from an account that is not a member of the chain's policy.
+    #[error("account {signer} is not a member of the chain's governance policy{}", if *governed { "" } else { " (the chain has none)" })]
+    NotMember {
+        /// Signer.
+        signer: Address,
+        /// Whether the chain has a policy at all.
+        governed: bool,
+    },
 }
 
 impl From<AuthError> for AdmissionError {
@@ -383,6 +417,7 @@ impl AdmissionError {
             Self::DuplicateSignature(_) => RejectCode::DuplicateSignature,
             Self::ForeignKey { .. } => RejectCode::ForeignKey,
             Self::InvalidKeySet(_) => RejectCode::InvalidKeySet,
+            Self::NotMember { .. } => RejectCode::NotMember,
         }
     }
 
@@ -447,6 +482,75 @@ fn address(bytes: &[u8], what: &str) -> Result<Address, AdmissionError> {
     Address::from_slice(bytes).map_err(|e| AdmissionError::InvalidPayload(format!("{what}: {e}")))
 }
 
+/// Parses an administrative action and checks its shape.
+pub(crate) fn admin_action(a: &Admin) -> Result<AdminAction, AdmissionError> {
+    use quorate_proto::v1::admin::Action;
+    let invalid = |m: String| Err(AdmissionError::InvalidPayload(m));
+    Ok(match &a.action {
+        None => return invalid("admin transaction carries no action".into()),
+        Some(Action::SetTrustedDeployer(t)) => {
+            AdminAction::SetTrustedDeployer(address(&t.account, "trusted deployer")?, t.trusted)
+        }
+        Some(Action::SetAdmin(new)) => AdminAction::SetAdmin(address(new, "new admin")?),
+        Some(Action::AddValidator(v)) => {
+            AdminAction::AddValidator(validator_entry(v, "validator to add")?)
+        }
+        Some(Action::RemoveValidator(k)) => {
+            AdminAction::RemoveValidator(validator_key(k, "validator to remove")?)
+        }
+        Some(Action::ReplaceValidator(r)) => {
+            let new = r.new.as_ref().ok_or_else(|| {
+                AdmissionError::InvalidPayload("replace_validator carries no new validator".into())
+            })?;
+            AdminAction::ReplaceValidator(
+                validator_key(&r.old_key, "validator to replace")?,
+                validator_entry(new, "new validator")?,
+            )
+        }
+        Some(Action::SetPolicy(p)) => {
+            governance::validate_policy(p)
+                .map_err(|e| AdmissionError::InvalidPayload(format!("governance policy: {e}")))?;
+            AdminAction::SetPolicy(p.clone())
+        }
+    })
+}
+
+/// Parses a governance step and checks its shape.
+fn gov_action(g: &Governance) -> Result<GovAction, AdmissionError> {
+    use quorate_proto::v1::governance::Action;
+    let invalid = |m: String| Err(AdmissionError::InvalidPayload(m));
+    Ok(match &g.action {
+        None => return invalid("governance transaction carries no action".into()),
+        Some(Action::Approve(0)) => return invalid("proposals are numbered from 1".into()),
+        Some(Action::Approve(n)) => GovAction::Approve(*n),
+        Some(Action::Propose(p)) => {
+            let Some(raw) = &p.action else {
+                return invalid("proposal carries no action".into());
+            };
+            if p.memo.len() > governance::MAX_MEMO {
+                return invalid(format!(
+                    "memo of {} bytes (at most {})",
+                    p.memo.len(),
+                    governance::MAX_MEMO
+                ));
+            }
+            if p.lifetime > governance::MAX_LIFETIME {
+                return invalid(format!(
+                    "lifetime of {} heights (at most {})",
+                    p.lifetime,
+                    governance::MAX_LIFETIME
+                ));
+            }
+            GovAction::Propose {
+                action: admin_action(raw)?,
+                raw: raw.clone(),
+                lifetime: p.lifetime,
+                memo: p.memo.clone(),
+            }
+        }
+    })
+}
+
 /// Parses the payload and checks its shape and the size rule of its kind: deploys may use up
 /// to `max_deploy_tx_bytes`, everything else `max_tx_bytes`.
 fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, AdmissionError> {
@@ -506,38 +610,8 @@ fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, Admissi
                 value: c.value,
             }
         }
-        Some(tx_body::Payload::Admin(a)) => {
-            use quorate_proto::v1::admin::Action;
-            match &a.action {
-                None => return invalid("admin transaction carries no action".into()),
-                Some(Action::SetTrustedDeployer(t)) => {
-                    Payload::Admin(AdminAction::SetTrustedDeployer(
-                        address(&t.account, "trusted deployer")?,
-                        t.trusted,
-                    ))
-                }
-                Some(Action::SetAdmin(new)) => {
-                    Payload::Admin(AdminAction::SetAdmin(address(new, "new admin")?))
-                }
-                Some(Action::AddValidator(v)) => Payload::Admin(AdminAction::AddValidator(
-                    validator_entry(v, "validator to add")?,
-                )),
-                Some(Action::RemoveValidator(k)) => Payload::Admin(AdminAction::RemoveValidator(
-                    validator_key(k, "validator to remove")?,
-                )),
-                Some(Action::ReplaceValidator(r)) => {
-                    let new = r.new.as_ref().ok_or_else(|| {
-                        AdmissionError::InvalidPayload(
-                            "replace_validator carries no new validator".into(),
-                        )
-                    })?;
-                    Payload::Admin(AdminAction::ReplaceValidator(
-                        validator_key(&r.old_key, "validator to replace")?,
-                        validator_entry(new, "new validator")?,
-                    ))
-                }
-            }
-        }
+        Some(tx_body::Payload::Admin(a)) => Payload::Admin(admin_action(a)?),
+        Some(tx_body::Payload::Governance(g)) => Payload::Governance(gov_action(g)?),
         Some(tx_body::Payload::Keys(change)) => {
             let key = |k: &[u8]| {
                 if k.len() == 32 {

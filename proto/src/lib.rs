@@ -6,6 +6,7 @@
 
 pub mod certificate;
 pub mod crypto;
+pub mod governance;
 pub mod keyset;
 pub mod merkle;
 pub mod tx;

@@ -2,6 +2,7 @@
 //! admin actions) and builds the pre-processed block whose header carries the resulting state
 //! and receipt roots.
 
+mod governance;
 mod world;
 
 use std::sync::Arc;
@@ -355,6 +356,7 @@ impl<'a> BlockExecutor<'a> {
                     Outcome::of_call(out)
                 }
                 Payload::Admin(action) => self.admin(tx, action)?,
+                Payload::Governance(step) => self.governance(tx, step)?,
                 Payload::Keys(change) => self.key_change(tx, change)?,
                 Payload::Transfer { .. } => unreachable!("transfers take the native path"),
             }
@@ -546,14 +548,27 @@ impl<'a> BlockExecutor<'a> {
                 format!("account {} is not the chain admin", tx.signer),
             ));
         }
+        self.apply_admin(action)
+    }
+
+    /// Runs an administrative action the chain's authority (its admin, or its members through
+    /// a proposal) decided.
+    fn apply_admin(&mut self, action: &AdminAction) -> Result<Outcome, StorageError> {
         match action {
             AdminAction::SetTrustedDeployer(account, trusted) => {
                 let value = trusted.then(|| vec![1u8]);
                 self.state.set_entry(EntryKey::trusted(account), value)?;
             }
+            // One authority at a time (ADR 0016): a single admin or a policy.
             AdminAction::SetAdmin(new) => {
                 self.state
                     .set_entry(EntryKey::admin(), Some(new.0.to_vec()))?;
+                self.state.set_entry(EntryKey::governance(), None)?;
+            }
+            AdminAction::SetPolicy(policy) => {
+                self.state
+                    .set_entry(EntryKey::governance(), Some(policy.encode_to_vec()))?;
+                self.state.set_entry(EntryKey::admin(), None)?;
             }
             AdminAction::AddValidator(_)
             | AdminAction::RemoveValidator(_)
@@ -770,6 +785,8 @@ fn seal(
 
 #[cfg(test)]
 mod contract_tests;
+#[cfg(test)]
+mod governance_tests;
 #[cfg(test)]
 mod key_set_tests;
 

@@ -9,7 +9,9 @@ use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::v1::chain_service_server::ChainService;
 use quorate_proto::v1::{
     get_block_request::Selector, BlockInfo, GetAccountRequest, GetAccountResponse, GetBlockRequest,
-    GetValidatorSetRequest, GetValidatorSetResponse, ScheduledSet, StreamBlocksRequest,
+    GetGovernanceRequest, GetProposalRequest, GetValidatorSetRequest, GetValidatorSetResponse,
+    GovernanceInfo, GovernancePolicy, ProposalInfo, ProposalRecord, ProposalStatus, ScheduledSet,
+    StreamBlocksRequest,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -66,8 +68,110 @@ pub(super) fn pruned(height: u64, lowest: u64) -> Status {
     ))
 }
 
+/// Most proposals one `GetGovernance` answer lists.
+const MAX_PROPOSALS_LISTED: usize = 100;
+
+/// Where `record` stands at `height` under `policy` (none: the chain left governance, so no
+/// open proposal can execute any more).
+pub fn proposal_info(
+    record: ProposalRecord,
+    policy: Option<&GovernancePolicy>,
+    height: u64,
+) -> ProposalInfo {
+    use quorate_proto::governance;
+    let kind = governance::kind_of(&record);
+    let mut status = governance::status(&record, height);
+    if status == ProposalStatus::Open && policy.is_none() {
+        status = ProposalStatus::Expired;
+    }
+    let (approvals, threshold) = match policy {
+        Some(p) => (
+            governance::counted_approvals(&record, p),
+            kind.map_or(0, |k| k.threshold(p)),
+        ),
+        None => (0, 0),
+    };
+    ProposalInfo {
+        status: status as i32,
+        kind: kind.map_or("", |k| k.name()).to_owned(),
+        approvals,
+        threshold,
+        height,
+        record: Some(record),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("{what} task failed: {e}")))?
+        .map_err(internal)
+}
+
 #[tonic::async_trait]
 impl ChainService for ChainApi {
+    async fn get_governance(
+        &self,
+        request: Request<GetGovernanceRequest>,
+    ) -> Result<Response<GovernanceInfo>, Status> {
+        let req = request.into_inner();
+        let limit = match req.limit as usize {
+            0 => MAX_PROPOSALS_LISTED,
+            n => n.min(MAX_PROPOSALS_LISTED),
+        };
+        let height = self.0.heads.borrow().height;
+        let storage = self.0.chain.storage().clone();
+        let (admin, policy, latest, records) = blocking("governance reading", move || {
+            let admin = storage.admin()?;
+            let policy = storage.governance()?;
+            let latest = storage.proposal_count()?;
+            let open_only = req.open_only;
+            let records = storage.proposals(req.before, limit, |r| {
+                !open_only || quorate_proto::governance::status(r, height) == ProposalStatus::Open
+            })?;
+            Ok((admin, policy, latest, records))
+        })
+        .await?;
+        let proposals = records
+            .into_iter()
+            .map(|r| proposal_info(r, policy.as_ref(), height))
+            .filter(|p| !req.open_only || p.status == ProposalStatus::Open as i32)
+            .collect();
+        Ok(Response::new(GovernanceInfo {
+            height,
+            admin: admin
+                .map(|a| Bytes::copy_from_slice(&a.0))
+                .unwrap_or_default(),
+            policy,
+            proposals,
+            latest,
+        }))
+    }
+
+    async fn get_proposal(
+        &self,
+        request: Request<GetProposalRequest>,
+    ) -> Result<Response<ProposalInfo>, Status> {
+        let number = request.into_inner().number;
+        let height = self.0.heads.borrow().height;
+        let storage = self.0.chain.storage().clone();
+        let (record, policy) = blocking("proposal reading", move || {
+            Ok((storage.proposal(number)?, storage.governance()?))
+        })
+        .await?;
+        let record = record.ok_or_else(|| {
+            Status::not_found(format!("there is no proposal {number} (yet) on this chain"))
+        })?;
+        Ok(Response::new(proposal_info(
+            record,
+            policy.as_ref(),
+            height,
+        )))
+    }
+
     async fn get_account(
         &self,
         request: Request<GetAccountRequest>,

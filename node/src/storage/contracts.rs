@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
-use quorate_proto::v1::{KeySet, ValidatorSchedule};
-use rocksdb::{IteratorMode, WriteBatch};
+use quorate_proto::v1::{GovernancePolicy, KeySet, ProposalRecord, ValidatorSchedule};
+use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::db::{
     corrupt, Storage, StorageError, CF_ARTIFACTS, CF_CODE, CF_CONTRACTS, CF_CONTRACT_STORAGE,
@@ -65,6 +65,12 @@ const VALIDATORS: &[u8] = b"validators";
 const TRUSTED: &[u8] = b"trusted/";
 /// System setting prefix: `keys/` ‖ address → encoded `KeySet` of a multi-key account.
 const KEYS: &[u8] = b"keys/";
+/// System setting: the governance policy (`GovernancePolicy`; ADR 0016).
+const GOVERNANCE: &[u8] = b"governance";
+/// System setting: the number of the latest proposal (u64, big-endian).
+const PROPOSAL_COUNT: &[u8] = b"proposal-count";
+/// System setting prefix: `proposals/` ‖ number (u64, big-endian) → `ProposalRecord`.
+const PROPOSALS: &[u8] = b"proposals/";
 /// System setting: the chain's engine fingerprint (32 bytes; absent: no machine code).
 const ENGINE: &[u8] = b"engine";
 /// System setting prefix: `machine-code/` ‖ code hash → the machine code that *is* that code
@@ -121,6 +127,32 @@ impl EntryKey {
     pub fn key_set(account: &Address) -> Self {
         let mut k = KEYS.to_vec();
         k.extend_from_slice(&account.0);
+        Self {
+            space: Space::System,
+            key: k,
+        }
+    }
+
+    /// The governance policy.
+    pub fn governance() -> Self {
+        Self {
+            space: Space::System,
+            key: GOVERNANCE.to_vec(),
+        }
+    }
+
+    /// The number of the latest proposal.
+    pub fn proposal_count() -> Self {
+        Self {
+            space: Space::System,
+            key: PROPOSAL_COUNT.to_vec(),
+        }
+    }
+
+    /// The record of proposal `number`.
+    pub fn proposal(number: u64) -> Self {
+        let mut k = PROPOSALS.to_vec();
+        k.extend_from_slice(&number.to_be_bytes());
         Self {
             space: Space::System,
             key: k,
@@ -187,6 +219,12 @@ impl EntryKey {
             ValidatorSchedule::decode(value).is_ok()
         } else if k == ENGINE {
             value.len() == 32
+        } else if k == GOVERNANCE {
+            GovernancePolicy::decode(value).is_ok()
+        } else if k == PROPOSAL_COUNT {
+            value.len() == 8
+        } else if suffix(PROPOSALS, 8) {
+            ProposalRecord::decode(value).is_ok()
         } else if suffix(TRUSTED, 20) {
             value == [1]
         } else if suffix(KEYS, 20) {
@@ -293,6 +331,58 @@ impl Storage {
         self.entry(&EntryKey::admin())?
             .map(|b| Address::from_slice(&b).map_err(|e| corrupt("admin", e)))
             .transpose()
+    }
+
+    /// The committed governance policy, if the chain has one.
+    pub fn governance(&self) -> Result<Option<GovernancePolicy>, StorageError> {
+        self.entry(&EntryKey::governance())?
+            .map(|b| {
+                GovernancePolicy::decode(b.as_slice()).map_err(|e| corrupt("governance policy", e))
+            })
+            .transpose()
+    }
+
+    /// The committed record of proposal `number`.
+    pub fn proposal(&self, number: u64) -> Result<Option<ProposalRecord>, StorageError> {
+        self.entry(&EntryKey::proposal(number))?
+            .map(|b| {
+                ProposalRecord::decode(b.as_slice())
+                    .map_err(|e| corrupt(format!("proposal {number}"), e))
+            })
+            .transpose()
+    }
+
+    /// The number of the latest committed proposal (0: none yet).
+    pub fn proposal_count(&self) -> Result<u64, StorageError> {
+        decode_count(self.entry(&EntryKey::proposal_count())?)
+    }
+
+    /// Committed proposals numbered below `before` (0: all), newest first, those `keep`
+    /// accepts, at most `limit`.
+    pub fn proposals(
+        &self,
+        before: u64,
+        limit: usize,
+        keep: impl Fn(&ProposalRecord) -> bool,
+    ) -> Result<Vec<ProposalRecord>, StorageError> {
+        let start = EntryKey::proposal(if before == 0 { u64::MAX } else { before - 1 });
+        let mut out = Vec::new();
+        let iter = self.db().iterator_cf(
+            self.cf(Space::System.cf()),
+            IteratorMode::From(&start.key, Direction::Reverse),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(PROPOSALS) || out.len() >= limit {
+                break;
+            }
+            let record = ProposalRecord::decode(value.as_ref())
+                .map_err(|e| corrupt("proposal record", e))?;
+            if keep(&record) {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 
     /// The committed key sets of `accounts`, in order (`None`: the account has none), with one
@@ -416,4 +506,16 @@ impl Storage {
             );
         }
     }
+}
+
+/// The proposal count held in `value` (absent: 0).
+pub(crate) fn decode_count(value: Option<Vec<u8>>) -> Result<u64, StorageError> {
+    value
+        .map(|b| {
+            <[u8; 8]>::try_from(b.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("proposal count", "not 8 bytes"))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
 }

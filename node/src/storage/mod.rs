@@ -21,6 +21,7 @@ use rocksdb::{
 };
 
 pub use blocks::{BlockRecord, ExecutedBlock, TxRecord};
+pub(crate) use contracts::decode_count;
 pub use contracts::{ContractRecord, EntryKey, NewCode, Space};
 pub(crate) use db::corrupt;
 pub use db::{Durability, Head, Storage, StorageError, StorageOptions};

@@ -46,7 +46,7 @@ pub fn class(tx: &VerifiedTx, set: &KeySet) -> ActionClass {
         Payload::Keys(_) => ActionKind::KeyChange,
         Payload::Deploy { .. } => ActionKind::Deploy,
         Payload::Call { .. } => ActionKind::Call,
-        Payload::Transfer { .. } | Payload::Admin(_) => ActionKind::Other,
+        Payload::Transfer { .. } | Payload::Admin(_) | Payload::Governance(_) => ActionKind::Other,
     };
     keyset::class_of(set, kind, tx.payload.amount_out())
 }

@@ -1,0 +1,313 @@
+//! Governance by the organisations through admission, block execution and commit (ADR 0016):
+//! a proposal runs only once its kind's threshold of current members approved it, and never
+//! after it expired or ran.
+
+use bytes::Bytes;
+use prost::Message;
+use quorate_proto::v1::tx_body::Payload as Wire;
+use quorate_proto::v1::{
+    admin, governance, Admin, ExecStatus, Governance, GovernanceMember, GovernancePolicy,
+    ProposalRecord, Propose, SetTrustedDeployer, Transaction, ValidatorEntry,
+};
+
+use crate::testutil::TestChain;
+use crate::verified_tx::AdmissionError;
+
+const FUEL: u64 = 100_000;
+
+/// Accounts 1..=4 are the members, account 0 the genesis admin, account 5 a bystander.
+fn policy(t: &TestChain, members: &[usize], k: u32, policy_k: u32) -> GovernancePolicy {
+    GovernancePolicy {
+        members: members
+            .iter()
+            .map(|&i| GovernanceMember {
+                name: format!("org-{i}"),
+                address: Bytes::copy_from_slice(&t.addr(i).0),
+            })
+            .collect(),
+        validators: k,
+        deployers: k,
+        params: k,
+        upgrades: k,
+        policy: policy_k,
+        proposal_lifetime: 50,
+    }
+}
+
+fn admin_wire(action: admin::Action) -> Admin {
+    Admin {
+        action: Some(action),
+    }
+}
+
+fn trust(t: &TestChain, account: usize) -> Admin {
+    admin_wire(admin::Action::SetTrustedDeployer(SetTrustedDeployer {
+        account: Bytes::copy_from_slice(&t.addr(account).0),
+        trusted: true,
+    }))
+}
+
+struct Members {
+    t: TestChain,
+    nonces: [u64; 6],
+}
+
+impl Members {
+    /// A chain whose admin (account 0) handed it to members 1..=4: `k` of them for every kind
+    /// but the policy, which needs all four.
+    fn new(k: u32) -> Self {
+        let t = TestChain::new(6);
+        let mut m = Self { t, nonces: [0; 6] };
+        let p = policy(&m.t, &[1, 2, 3, 4], k, 4);
+        let tx = m.tx(
+            0,
+            Wire::Admin(admin_wire(admin::Action::SetPolicy(p.clone()))),
+        );
+        m.run(&tx);
+        assert_eq!(m.t.receipt(&tx).status, ExecStatus::Success as i32);
+        let storage = m.t.chain.storage();
+        assert_eq!(storage.governance().expect("read"), Some(p));
+        assert_eq!(storage.admin().expect("read"), None, "the admin role ends");
+        m
+    }
+
+    fn tx(&mut self, from: usize, payload: Wire) -> Transaction {
+        let tx = self.t.signed(from, self.nonces[from], FUEL, payload);
+        self.nonces[from] += 1;
+        tx
+    }
+
+    fn propose(&mut self, from: usize, action: Admin, lifetime: u64) -> Transaction {
+        self.tx(
+            from,
+            Wire::Governance(Governance {
+                action: Some(governance::Action::Propose(Propose {
+                    action: Some(action),
+                    lifetime,
+                    memo: "for the record".into(),
+                })),
+            }),
+        )
+    }
+
+    fn approve(&mut self, from: usize, number: u64) -> Transaction {
+        self.tx(
+            from,
+            Wire::Governance(Governance {
+                action: Some(governance::Action::Approve(number)),
+            }),
+        )
+    }
+
+    fn commit(&self, txs: &[Transaction]) {
+        self.t.admit_ok(txs.to_vec());
+        self.t.produce().expect("block");
+    }
+
+    /// Commits `tx` alone; its receipt.
+    fn run(&self, tx: &Transaction) -> quorate_proto::v1::Receipt {
+        self.commit(std::slice::from_ref(tx));
+        self.t.receipt(tx)
+    }
+
+    /// Commits an approval of `number` by `from`; its receipt.
+    fn approved(&mut self, from: usize, number: u64) -> quorate_proto::v1::Receipt {
+        let tx = self.approve(from, number);
+        self.run(&tx)
+    }
+
+    fn record(&self, number: u64) -> ProposalRecord {
+        self.t
+            .chain
+            .storage()
+            .proposal(number)
+            .expect("read")
+            .expect("recorded")
+    }
+
+    fn trusted(&self, account: usize) -> bool {
+        self.t
+            .chain
+            .storage()
+            .is_trusted_deployer(&self.t.addr(account))
+            .expect("read")
+    }
+}
+
+#[test]
+fn an_action_runs_only_when_its_threshold_of_members_approved_and_each_step_is_recorded() {
+    let mut m = Members::new(3);
+    // Outsiders and the former admin are refused before a block.
+    let outsider = m.t.signed(
+        5,
+        0,
+        FUEL,
+        Wire::Governance(Governance {
+            action: Some(governance::Action::Approve(1)),
+        }),
+    );
+    let refused = m.t.admission.admit(vec![outsider]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::NotMember { governed: true, .. })
+    ));
+    let former_admin = m.t.signed(0, 1, FUEL, Wire::Admin(trust(&m.t, 5)));
+    let refused = m.t.admission.admit(vec![former_admin]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::NotAdmin { admin: None, .. })
+    ));
+
+    let proposal = m.propose(1, trust(&m.t, 5), 0);
+    let receipt = m.run(&proposal);
+    assert_eq!(
+        receipt.status,
+        ExecStatus::Success as i32,
+        "{}",
+        receipt.error
+    );
+    let record = ProposalRecord::decode(receipt.return_data.as_ref()).expect("record");
+    assert_eq!(record.number, 1);
+    assert_eq!(record.approvals.len(), 1);
+    assert_eq!(receipt.events[0].source, "governance");
+    assert_eq!(receipt.events[0].kind, "proposed");
+    let proposed_at = record.height;
+    assert_eq!(record.open_until, proposed_at + 50, "the policy's lifetime");
+
+    let second = m.approve(2, 1);
+    assert_eq!(m.run(&second).status, ExecStatus::Success as i32);
+    assert!(!m.trusted(5), "two of three approvals change nothing");
+    assert_eq!(m.record(1).executed_height, 0);
+
+    let again = m.approve(2, 1);
+    let r = m.run(&again);
+    assert_eq!(r.status, ExecStatus::BadInput as i32);
+    assert!(r.error.contains("already approved"), "{}", r.error);
+    assert!(
+        !m.trusted(5),
+        "a second approval by one member does not count"
+    );
+
+    let third = m.approve(3, 1);
+    let r = m.run(&third);
+    assert_eq!(r.status, ExecStatus::Success as i32);
+    assert!(m.trusted(5), "the third approval runs it");
+    let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["approved", "executed"]);
+    let record = m.record(1);
+    let who: Vec<Vec<u8>> = record.approvals.iter().map(|a| a.member.to_vec()).collect();
+    assert_eq!(
+        who,
+        [1, 2, 3].map(|i| m.t.addr(i).0.to_vec()),
+        "who approved, in order"
+    );
+    assert_eq!(
+        record.approvals[2].tx_hash.as_ref(),
+        quorate_proto::tx::tx_hash(&third.body).0
+    );
+    assert_eq!(record.executed_height, record.approvals[2].height);
+    assert_eq!(record.outcome, ExecStatus::Success as i32);
+
+    let late = m.approve(4, 1);
+    let r = m.run(&late);
+    assert_eq!(r.status, ExecStatus::BadInput as i32);
+    assert!(r.error.contains("was executed"), "{}", r.error);
+    assert_eq!(m.record(1).approvals.len(), 3);
+    assert_eq!(m.t.chain.storage().proposal_count().expect("read"), 1);
+}
+
+#[test]
+fn an_expired_proposal_never_runs_and_a_failing_action_closes_its_proposal() {
+    let mut m = Members::new(2);
+    let new_validator = quorate_proto::Keypair::generate().public();
+    let add = admin_wire(admin::Action::AddValidator(ValidatorEntry {
+        public_key: Bytes::copy_from_slice(&new_validator.0),
+        name: "org-e".into(),
+    }));
+    let before = m.t.chain.storage().validator_schedule().expect("read");
+    let p = m.propose(1, add, 1);
+    m.run(&p);
+    let open_until = m.record(1).open_until;
+    // Blocks pass (transfers by the bystander) until the proposal's last height is behind.
+    while m.t.chain.head().height <= open_until {
+        let filler = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
+        m.nonces[5] += 1;
+        m.commit(&[filler]);
+    }
+    let late = m.approve(2, 1);
+    let r = m.run(&late);
+    assert_eq!(r.status, ExecStatus::BadInput as i32);
+    assert!(r.error.contains("expired"), "{}", r.error);
+    assert_eq!(
+        m.t.chain.storage().validator_schedule().expect("read"),
+        before,
+        "an expired proposal changes nothing"
+    );
+    assert_eq!(m.record(1).approvals.len(), 1);
+
+    // Removing a validator that is not in the set: the threshold is reached, the action
+    // fails, and the proposal closes with the reason on record.
+    let stranger = quorate_proto::Keypair::generate().public();
+    let remove = admin_wire(admin::Action::RemoveValidator(Bytes::copy_from_slice(
+        &stranger.0,
+    )));
+    let p = m.propose(3, remove, 0);
+    m.run(&p);
+    let r = m.approved(4, 2);
+    assert_eq!(
+        r.status,
+        ExecStatus::Success as i32,
+        "the approval itself took"
+    );
+    let record = m.record(2);
+    assert_ne!(record.executed_height, 0);
+    assert_eq!(record.outcome, ExecStatus::BadInput as i32);
+    assert!(!record.error.is_empty());
+    let r = m.approved(1, 2);
+    assert!(r.error.contains("was executed"), "{}", r.error);
+}
+
+#[test]
+fn a_policy_change_needs_its_own_threshold_and_removed_members_stop_counting() {
+    let mut m = Members::new(3);
+    // Members 1 and 2 approve trusting account 5; then the policy drops member 2.
+    let p = m.propose(1, trust(&m.t, 5), 0);
+    m.run(&p);
+    m.approved(2, 1);
+    let smaller = policy(&m.t, &[1, 3, 4], 2, 3);
+    let change = admin_wire(admin::Action::SetPolicy(smaller.clone()));
+    let p = m.propose(1, change, 0);
+    m.run(&p);
+    for member in [2, 3] {
+        m.approved(member, 2);
+        assert_eq!(
+            m.record(2).executed_height,
+            0,
+            "a policy change needs all four"
+        );
+    }
+    let r = m.approved(4, 2);
+    assert_eq!(r.status, ExecStatus::Success as i32);
+    assert_eq!(
+        m.t.chain.storage().governance().expect("read"),
+        Some(smaller)
+    );
+    // Proposal 1 has approvals of 1 and 2; only 1 is still a member: below the new threshold
+    // of 2 until member 3 approves.
+    assert!(!m.trusted(5));
+    let removed = m.t.signed(
+        2,
+        m.nonces[2],
+        FUEL,
+        Wire::Governance(Governance {
+            action: Some(governance::Action::Approve(1)),
+        }),
+    );
+    let refused = m.t.admission.admit(vec![removed]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::NotMember { .. })
+    ));
+    m.approved(3, 1);
+    assert!(m.trusted(5));
+}
