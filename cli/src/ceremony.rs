@@ -36,7 +36,8 @@ pub struct EntryArgs {
     #[arg(long, default_value_t = 1_000_000_000)]
     pub balance: u64,
     /// The account that approves governance proposals for the organisation (an address, e.g.
-    /// of a multi-key account; default: a new key `member.key.json` in `--dir`).
+    /// of a multi-key account, funded some other way; default: a new key `member.key.json` in
+    /// `--dir`, funded with `--balance`).
     #[arg(long)]
     pub member: Option<String>,
     /// Print JSON.
@@ -152,15 +153,24 @@ pub(super) fn entry(args: EntryArgs) -> anyhow::Result<ExitCode> {
             format!("{addr}/p2p/{peer}")
         }
     };
+    let mut accounts = Vec::with_capacity(args.accounts + 1);
     let member = match &args.member {
         Some(a) => quorate_proto::crypto::Address::from_hex(a)
             .with_context(|| format!("member {a:?}"))?
             .to_hex(),
-        None => load_or_make(&args.dir.join("member.key.json"))?
-            .address()
-            .to_hex(),
+        None => {
+            // A new key, funded like the accounts so it can pay for its proposals.
+            let address = load_or_make(&args.dir.join("member.key.json"))?
+                .address()
+                .to_hex();
+            accounts.push(GenesisAccount {
+                name: format!("{}-member", args.name),
+                address: address.clone(),
+                balance: args.balance,
+            });
+            address
+        }
     };
-    let mut accounts = Vec::with_capacity(args.accounts);
     for i in 0..args.accounts {
         let account = load_or_make(&args.dir.join("keys").join(format!("account-{i}.json")))?;
         accounts.push(GenesisAccount {

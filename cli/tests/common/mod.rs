@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod cluster;
+pub mod hosts;
 
 /// Path of the built `quorate` binary.
 pub fn bin() -> PathBuf {
