@@ -98,6 +98,14 @@ pub struct CheckArgs {
     /// what all the entries assemble to.
     #[arg(long = "with")]
     pub others: Vec<PathBuf>,
+    /// The governance the organisations agreed on: the genesis must be governed by its
+    /// entries' members with this many approvals for every kind but those `--threshold`
+    /// names (without it, the check prints the assembler's choice for you to read).
+    #[arg(long, value_name = "K")]
+    pub governance: Option<u32>,
+    /// With `--governance`: the approvals one kind needs, `KIND=K` (repeat).
+    #[arg(long = "threshold", value_name = "KIND=K", requires = "governance")]
+    pub thresholds: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -279,6 +287,32 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         all.push(read_entry(p)?);
     }
     let index = ceremony::check(&genesis, &entry, &all)?;
+    if let Some(k) = args.governance {
+        let Some(g) = &genesis.governance else {
+            bail!(
+                "the genesis is not governed by the organisations ({}), but --governance {k} was agreed",
+                genesis
+                    .admin
+                    .as_deref()
+                    .map_or("no administration".to_owned(), |a| format!("single admin {a}"))
+            );
+        };
+        let mut agreed = GenesisGovernance::uniform(Vec::new(), k, g.proposal_lifetime);
+        for (kind, k) in super::governance::parse_thresholds(&args.thresholds)? {
+            *super::governance::terms_slot(&mut agreed, kind) = k;
+        }
+        agreed.members = g.members.clone();
+        if agreed != *g {
+            bail!(
+                "the genesis's governance is not the one agreed: it has {}, the agreement {}",
+                governance_terms(&genesis),
+                governance_terms(&Genesis {
+                    governance: Some(agreed),
+                    ..genesis.clone()
+                })
+            );
+        }
+    }
     if args.json {
         println!(
             "{}",

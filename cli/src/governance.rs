@@ -121,11 +121,30 @@ fn step(sign: SignOpts, payload: Payload) -> anyhow::Result<ExitCode> {
             }
             return Ok(exit_code(&status));
         };
-        // Where it stands now (a later block may have moved it on), with the threshold.
-        let info = connect(&sign.opts.node)
-            .await?
-            .proposal(record.number)
-            .await?;
+        // The action this step ran, if it ran one and it failed: exit as for a failed execution.
+        let failed =
+            record.executed_height == status.height && record.outcome != ExecStatus::Success as i32;
+        let code = if failed {
+            exit_code_failed()
+        } else {
+            ExitCode::SUCCESS
+        };
+        // Where it stands now (a later block may have moved it on), with the threshold; if
+        // that read fails, the record as the step left it.
+        let info = match connect(&sign.opts.node).await {
+            Ok(node) => node.proposal(record.number).await.ok(),
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| ProposalInfo {
+            status: quorate_proto::governance::status(&record, record.epoch, status.height) as i32,
+            kind: quorate_proto::governance::kind_of(&record)
+                .map_or("", |k| k.name())
+                .to_owned(),
+            approvals: record.approvals.len() as u32,
+            threshold: 0,
+            height: status.height,
+            record: Some(record.clone()),
+        });
         if sign.opts.json {
             let mut v = output::tx_status(&status);
             v["proposal"] = proposal_json(&info);
@@ -138,7 +157,19 @@ fn step(sign: SignOpts, payload: Payload) -> anyhow::Result<ExitCode> {
             );
             print_proposal(&info, false);
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(code)
+    })
+}
+
+/// The exit code of a committed transaction whose execution failed.
+fn exit_code_failed() -> ExitCode {
+    exit_code(&quorate_proto::v1::TxStatusResponse {
+        state: TxState::Committed as i32,
+        receipt: Some(quorate_proto::v1::Receipt {
+            status: ExecStatus::BadInput as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
     })
 }
 
@@ -156,6 +187,7 @@ fn show(open: bool, limit: u32, before: u64, opts: &ClientOpts) -> anyhow::Resul
                     "admin": (!g.admin.is_empty()).then(|| hex::encode(&g.admin)),
                     "policy": g.policy.as_ref().map(output::policy_json),
                     "latest": g.latest,
+                    "next_before": (g.next_before != 0).then_some(g.next_before),
                     "proposals": g.proposals.iter().map(proposal_json).collect::<Vec<_>>(),
                 })
             );
@@ -182,6 +214,9 @@ fn show(open: bool, limit: u32, before: u64, opts: &ClientOpts) -> anyhow::Resul
         }
         for p in &g.proposals {
             print_proposal(p, false);
+        }
+        if g.next_before != 0 {
+            println!("more: --before {}", g.next_before);
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -228,13 +263,18 @@ fn print_proposal(info: &ProposalInfo, as_json: bool) {
         return;
     }
     let r = info.record.clone().unwrap_or_default();
+    // An open proposal counts its current members' approvals against the threshold in force;
+    // a closed one is what its record holds.
+    let approvals = if info.status == ProposalStatus::Open as i32 {
+        format!("{} of {} approvals", info.approvals, info.threshold)
+    } else {
+        format!("{} approvals", r.approvals.len())
+    };
     println!(
-        "proposal {} ({}): {}, {} of {} approvals; open until height {}",
+        "proposal {} ({}): {}, {approvals}; open until height {}",
         r.number,
         info.kind,
         status_name(info.status),
-        info.approvals,
-        info.threshold,
         r.open_until
     );
     println!(

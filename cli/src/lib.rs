@@ -440,6 +440,10 @@ pub enum TlsCommand {
         /// With `--home`: require client certificates signed by the CA (mutual TLS).
         #[arg(long)]
         mutual: bool,
+        /// With `--mutual`: accept client certificates signed by the CAs in this PEM file
+        /// instead (e.g. every consortium organisation's `ca.pem`, concatenated).
+        #[arg(long, requires = "mutual")]
+        client_ca: Option<PathBuf>,
     },
 }
 

@@ -521,7 +521,14 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
         ca_dir,
         home,
         mutual,
+        client_ca,
     } = cmd;
+    let client_ca = client_ca
+        .map(|f| {
+            f.canonicalize()
+                .with_context(|| format!("client CA file {}", f.display()))
+        })
+        .transpose()?;
     if hosts.is_empty() {
         bail!("--hosts needs at least one IP address or DNS name");
     }
@@ -553,10 +560,10 @@ pub(super) fn tls(cmd: TlsCommand) -> anyhow::Result<ExitCode> {
             name(quorate_node::tls::NODE_KEY)
         );
         if mutual {
-            section.push_str(&format!(
-                "client_ca_file = {:?}\n",
-                name(quorate_node::tls::CA_CERT)
-            ));
+            let ca = client_ca
+                .clone()
+                .unwrap_or_else(|| name(quorate_node::tls::CA_CERT));
+            section.push_str(&format!("client_ca_file = {ca:?}\n"));
         }
         section
     };

@@ -161,7 +161,9 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
 
     // Each organisation checks it against its own entry and the others', as handed round: the
     // same hash everywhere.
-    let check = |i: usize, genesis: &Path| -> (i32, String, String) {
+    // What the organisations agreed on, which each check holds the genesis to.
+    let agreed = ["--governance", "3", "--threshold", "policy=4"];
+    let check = |i: usize, genesis: &Path, terms: &[&str]| -> (i32, String, String) {
         let mut args = vec![
             "genesis".to_owned(),
             "check".to_owned(),
@@ -176,12 +178,13 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
                 args.extend(["--with".to_owned(), path_str(e)]);
             }
         }
+        args.extend(terms.iter().map(|t| (*t).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         quorate(&args)
     };
     for i in 0..ORGS {
         std::fs::copy(&genesis, org(i).join("genesis.json")).expect("copy genesis");
-        let (code, out, err) = check(i, &org(i).join("genesis.json"));
+        let (code, out, err) = check(i, &org(i).join("genesis.json"), &agreed);
         assert_eq!(code, 0, "{out}{err}");
         let checked: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
         assert_eq!(checked["genesis_hash"], hash.as_str());
@@ -201,7 +204,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
     robbed["accounts"][0]["balance"] = serde_json::json!(1);
     let robbed_path = org(0).join("robbed-genesis.json");
     std::fs::write(&robbed_path, robbed.to_string()).expect("write");
-    let (code, _, err) = check(0, &robbed_path);
+    let (code, _, err) = check(0, &robbed_path, &[]);
     assert_ne!(code, 0);
     assert!(
         err.contains("does not hold entry \"org-0\" as signed"),
@@ -217,13 +220,17 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
         .push(serde_json::json!({"name": "zz-assembler", "public_key": "11".repeat(32)}));
     let packed_path = org(3).join("packed-genesis.json");
     std::fs::write(&packed_path, packed.to_string()).expect("write");
-    let (code, _, err) = check(3, &packed_path);
+    let (code, _, err) = check(3, &packed_path, &[]);
     assert_ne!(code, 0);
     assert!(
         err.contains("not the one the entries give: its validators differ"),
         "{err}"
     );
 
+    // An organisation that agreed on other terms finds the genesis is not what it agreed.
+    let (code, _, err) = check(2, &org(2).join("genesis.json"), &["--governance", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not the one agreed"), "{err}");
     // One that makes the assembler a member: each finds it too.
     let mut member: Value =
         serde_json::from_str(&std::fs::read_to_string(&genesis).expect("genesis")).expect("json");
@@ -233,7 +240,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
         .push(serde_json::json!({"name": "zz-assembler", "address": "22".repeat(20)}));
     let member_path = org(1).join("member-genesis.json");
     std::fs::write(&member_path, member.to_string()).expect("write");
-    let (code, _, err) = check(1, &member_path);
+    let (code, _, err) = check(1, &member_path, &[]);
     assert_ne!(code, 0);
     assert!(err.contains("governance members differ"), "{err}");
 
@@ -377,7 +384,9 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
         let v = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
         (code, v)
     };
-    let scheduled = || json(&["validators", "--node", &urls[0]])["scheduled"].clone();
+    // The sets to come as node `i` has them (read on the node that answered the step: it holds
+    // that step's block).
+    let scheduled = |i: usize| json(&["validators", "--node", &urls[i]])["scheduled"].clone();
     let (code, v) = step(
         0,
         &[
@@ -407,7 +416,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["proposal"]["status"], "OPEN", "two of three: {v}");
     assert_eq!(v["proposal"]["approvals"], 2);
-    assert_eq!(scheduled(), serde_json::json!([]), "no set change yet");
+    assert_eq!(scheduled(1), serde_json::json!([]), "no set change yet");
 
     // A proposal left to expire (removing org-3) cannot run, however many approve it late.
     let org3_key = serde_json::from_str::<Value>(
@@ -446,7 +455,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
     let expired = json(&["gov", "proposal", "2", "--node", &urls[1]]);
     assert_eq!(expired["status"], "EXPIRED");
     assert_eq!(expired["approved_by"].as_array().map(Vec::len), Some(1));
-    assert_eq!(scheduled(), serde_json::json!([]), "nothing changed");
+    assert_eq!(scheduled(3), serde_json::json!([]), "nothing changed");
 
     // The third approval of proposal 1 adds org-4, in force validator_set_delay heights on.
     let (code, v) = step(2, &["gov", "approve", "1"]);
@@ -469,7 +478,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
         })
         .collect();
     assert_eq!(approvers, addresses, "who approved, in order");
-    let next = scheduled();
+    let next = scheduled(2);
     let from = next[0]["from_height"].as_u64().expect("a scheduled set");
     assert_eq!(
         next[0]["validators"].as_array().map(Vec::len),

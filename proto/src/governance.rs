@@ -180,15 +180,16 @@ pub fn kind_of(record: &ProposalRecord) -> Option<Kind> {
         .map(Kind::of)
 }
 
-/// Where `record` stands once `height` is committed.
-pub fn status(record: &ProposalRecord, height: u64) -> ProposalStatus {
+/// Where `record` stands once `height` is committed in governance period `epoch` (a proposal
+/// of an ended period never runs: it reads as expired).
+pub fn status(record: &ProposalRecord, epoch: u64, height: u64) -> ProposalStatus {
     if record.executed_height != 0 {
         if record.outcome == crate::v1::ExecStatus::Success as i32 {
             ProposalStatus::Executed
         } else {
             ProposalStatus::Failed
         }
-    } else if height > record.open_until {
+    } else if height > record.open_until || record.epoch != epoch {
         ProposalStatus::Expired
     } else {
         ProposalStatus::Open
@@ -272,12 +273,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(counted_approvals(&r, &p), 2);
-        assert_eq!(status(&r, 20), ProposalStatus::Open);
-        assert_eq!(status(&r, 21), ProposalStatus::Expired);
+        assert_eq!(status(&r, 0, 20), ProposalStatus::Open);
+        assert_eq!(status(&r, 0, 21), ProposalStatus::Expired);
+        assert_eq!(
+            status(&r, 1, 20),
+            ProposalStatus::Expired,
+            "an ended period"
+        );
         r.executed_height = 15;
         r.outcome = crate::v1::ExecStatus::Success as i32;
-        assert_eq!(status(&r, 99), ProposalStatus::Executed);
+        assert_eq!(status(&r, 0, 99), ProposalStatus::Executed);
         r.outcome = crate::v1::ExecStatus::BadInput as i32;
-        assert_eq!(status(&r, 99), ProposalStatus::Failed);
+        assert_eq!(status(&r, 0, 99), ProposalStatus::Failed);
     }
 }

@@ -61,6 +61,7 @@ impl BlockExecutor<'_> {
                 };
                 let record = ProposalRecord {
                     number: count,
+                    epoch: self.epoch()?,
                     proposer: approval.member.clone(),
                     action: Some(raw.clone()),
                     memo: memo.clone(),
@@ -80,7 +81,8 @@ impl BlockExecutor<'_> {
                     ));
                 };
                 let mut record = record;
-                if let Err(why) = open_for(&record, &tx.signer.0, height) {
+                let epoch = self.epoch()?;
+                if let Err(why) = open_for(&record, &tx.signer.0, epoch, height) {
                     return Ok(Outcome::failed(ExecStatus::BadInput, why));
                 }
                 record.approvals.push(approval);
@@ -124,6 +126,22 @@ impl BlockExecutor<'_> {
             .transpose()
     }
 
+    /// The governance period in force at this point of the block.
+    fn epoch(&mut self) -> Result<u64, StorageError> {
+        crate::storage::decode_count(self.state.entry(&EntryKey::governance_epoch())?)
+    }
+
+    /// Ends the governance period (a hand-over to a single admin): no proposal made so far
+    /// can run, even under a policy installed later.
+    pub(super) fn end_governance_period(&mut self) -> Result<(), StorageError> {
+        let next = self.epoch()? + 1;
+        self.state.set_entry(
+            EntryKey::governance_epoch(),
+            Some(next.to_be_bytes().to_vec()),
+        )?;
+        Ok(())
+    }
+
     fn proposal(&mut self, number: u64) -> Result<Option<ProposalRecord>, StorageError> {
         self.state
             .entry(&EntryKey::proposal(number))?
@@ -135,13 +153,19 @@ impl BlockExecutor<'_> {
     }
 }
 
-/// Why `member` cannot approve `record` at `height`, if it cannot.
-fn open_for(record: &ProposalRecord, member: &[u8], height: u64) -> Result<(), String> {
+/// Why `member` cannot approve `record` at `height` in governance period `epoch`, if it cannot.
+fn open_for(record: &ProposalRecord, member: &[u8], epoch: u64, height: u64) -> Result<(), String> {
     let number = record.number;
     if record.executed_height != 0 {
         return Err(format!(
             "proposal {number} was executed at height {} and takes no more approvals",
             record.executed_height
+        ));
+    }
+    if record.epoch != epoch {
+        return Err(format!(
+            "proposal {number} was made under a governance policy that has since ended (the \
+             chain was handed to a single admin): it can no longer run"
         ));
     }
     if height > record.open_until {

@@ -270,11 +270,13 @@ fn an_expired_proposal_never_runs_and_a_failing_action_closes_its_proposal() {
 #[test]
 fn a_policy_change_needs_its_own_threshold_and_removed_members_stop_counting() {
     let mut m = Members::new(3);
-    // Members 1 and 2 approve trusting account 5; then the policy drops member 2.
-    let p = m.propose(1, trust(&m.t, 5), 0);
+    // Members 1 and 2 approve trusting account 4: two of the three approvals needed.
+    let p = m.propose(1, trust(&m.t, 4), 0);
     m.run(&p);
     m.approved(2, 1);
-    let smaller = policy(&m.t, &[1, 3, 4], 2, 3);
+    // The policy drops member 2 and asks all three remaining members for deployers.
+    let mut smaller = policy(&m.t, &[1, 3, 4], 3, 3);
+    smaller.policy = 3;
     let change = admin_wire(admin::Action::SetPolicy(smaller.clone()));
     let p = m.propose(1, change, 0);
     m.run(&p);
@@ -286,15 +288,23 @@ fn a_policy_change_needs_its_own_threshold_and_removed_members_stop_counting() {
             "a policy change needs all four"
         );
     }
+    assert!(!m.trusted(4));
     let r = m.approved(4, 2);
     assert_eq!(r.status, ExecStatus::Success as i32);
     assert_eq!(
         m.t.chain.storage().governance().expect("read"),
         Some(smaller)
     );
-    // Proposal 1 has approvals of 1 and 2; only 1 is still a member: below the new threshold
-    // of 2 until member 3 approves.
-    assert!(!m.trusted(5));
+    // Member 3 approves proposal 1: approvals of 1, 2 and 3, of which 1 and 3 count (2 left
+    // the policy): two of the three needed, so it does not run. Were 2 still counted, this
+    // third approval would run it.
+    let r = m.approved(3, 1);
+    assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
+    assert!(
+        !m.trusted(4),
+        "a removed member's approval no longer counts"
+    );
+    assert_eq!(m.record(1).approvals.len(), 3, "but stays on record");
     let removed = m.t.signed(
         2,
         m.nonces[2],
@@ -308,6 +318,80 @@ fn a_policy_change_needs_its_own_threshold_and_removed_members_stop_counting() {
         refused[0].result,
         Err(AdmissionError::NotMember { .. })
     ));
-    m.approved(3, 1);
+    m.approved(4, 1);
+    assert!(m.trusted(4), "the third current member's approval runs it");
+}
+
+#[test]
+fn approvals_are_taken_until_the_last_height_lifetimes_are_capped_and_numbers_checked() {
+    let mut m = Members::new(3);
+    let p = m.propose(1, trust(&m.t, 5), 1_000_000);
+    let r = m.run(&p);
+    let record = ProposalRecord::decode(r.return_data.as_ref()).expect("record");
+    assert_eq!(
+        record.open_until,
+        record.height + 50,
+        "a lifetime above the policy's is cut to it"
+    );
+    // A proposal open for one height: approved at its last height it still counts.
+    let p = m.propose(1, trust(&m.t, 0), 1);
+    m.run(&p);
+    let open_until = m.record(2).open_until;
+    let second = m.approve(2, 2);
+    let third = m.approve(3, 2);
+    m.commit(&[second, third]);
+    let record = m.record(2);
+    assert_eq!(record.executed_height, open_until, "both in its last block");
+    assert!(m.trusted(0));
+    // No proposal 0, and none numbered past the latest.
+    let zero = m.t.signed(
+        2,
+        m.nonces[2],
+        FUEL,
+        Wire::Governance(Governance {
+            action: Some(governance::Action::Approve(0)),
+        }),
+    );
+    let refused = m.t.admission.admit(vec![zero]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::InvalidPayload(_))
+    ));
+    let r = m.approved(2, 9);
+    assert_eq!(r.status, ExecStatus::BadInput as i32);
+    assert!(r.error.contains("no proposal 9"), "{}", r.error);
+}
+
+#[test]
+fn handing_the_chain_to_one_admin_ends_every_open_proposal_for_good() {
+    let mut m = Members::new(2);
+    let p = m.propose(1, trust(&m.t, 5), 0);
+    m.run(&p);
+    // All four hand the chain to account 0 (the policy kind needs four).
+    let hand_over = admin_wire(admin::Action::SetAdmin(Bytes::copy_from_slice(
+        &m.t.addr(0).0,
+    )));
+    let p = m.propose(2, hand_over, 0);
+    m.run(&p);
+    for member in [1, 3, 4] {
+        m.approved(member, 2);
+    }
+    let storage = m.t.chain.storage();
+    assert_eq!(storage.admin().expect("read"), Some(m.t.addr(0)));
+    assert_eq!(storage.governance().expect("read"), None);
+    assert_eq!(storage.governance_epoch().expect("read"), 1);
+    // The admin puts the same policy back within proposal 1's lifetime: proposal 1, made
+    // before the hand-over, can no longer run.
+    let again = policy(&m.t, &[1, 2, 3, 4], 2, 4);
+    let tx = m.tx(0, Wire::Admin(admin_wire(admin::Action::SetPolicy(again))));
+    m.run(&tx);
+    let r = m.approved(2, 1);
+    assert_eq!(r.status, ExecStatus::BadInput as i32);
+    assert!(r.error.contains("has since ended"), "{}", r.error);
+    assert!(!m.trusted(5));
+    // New proposals run as usual.
+    let p = m.propose(3, trust(&m.t, 5), 0);
+    m.run(&p);
+    m.approved(4, 3);
     assert!(m.trusted(5));
 }

@@ -563,7 +563,10 @@ impl<'a> BlockExecutor<'a> {
             AdminAction::SetAdmin(new) => {
                 self.state
                     .set_entry(EntryKey::admin(), Some(new.0.to_vec()))?;
-                self.state.set_entry(EntryKey::governance(), None)?;
+                if self.policy()?.is_some() {
+                    self.state.set_entry(EntryKey::governance(), None)?;
+                    self.end_governance_period()?;
+                }
             }
             AdminAction::SetPolicy(policy) => {
                 self.state

@@ -70,20 +70,19 @@ pub(super) fn pruned(height: u64, lowest: u64) -> Status {
 
 /// Most proposals one `GetGovernance` answer lists.
 const MAX_PROPOSALS_LISTED: usize = 100;
+/// Most proposal records one `GetGovernance` request reads.
+const MAX_PROPOSALS_SCANNED: usize = 1_000;
 
-/// Where `record` stands at `height` under `policy` (none: the chain left governance, so no
-/// open proposal can execute any more).
+/// Where `record` stands at `height` under `policy` in governance period `epoch`.
 pub fn proposal_info(
     record: ProposalRecord,
     policy: Option<&GovernancePolicy>,
+    epoch: u64,
     height: u64,
 ) -> ProposalInfo {
     use quorate_proto::governance;
     let kind = governance::kind_of(&record);
-    let mut status = governance::status(&record, height);
-    if status == ProposalStatus::Open && policy.is_none() {
-        status = ProposalStatus::Expired;
-    }
+    let status = governance::status(&record, epoch, height);
     let (approvals, threshold) = match policy {
         Some(p) => (
             governance::counted_approvals(&record, p),
@@ -124,21 +123,24 @@ impl ChainService for ChainApi {
         };
         let height = self.0.heads.borrow().height;
         let storage = self.0.chain.storage().clone();
-        let (admin, policy, latest, records) = blocking("governance reading", move || {
-            let admin = storage.admin()?;
-            let policy = storage.governance()?;
-            let latest = storage.proposal_count()?;
-            let open_only = req.open_only;
-            let records = storage.proposals(req.before, limit, |r| {
-                !open_only || quorate_proto::governance::status(r, height) == ProposalStatus::Open
-            })?;
-            Ok((admin, policy, latest, records))
-        })
-        .await?;
+        let (admin, policy, epoch, latest, (records, next_before)) =
+            blocking("governance reading", move || {
+                let admin = storage.admin()?;
+                let policy = storage.governance()?;
+                let epoch = storage.governance_epoch()?;
+                let latest = storage.proposal_count()?;
+                let open_only = req.open_only;
+                let listed = storage.proposals(req.before, limit, MAX_PROPOSALS_SCANNED, |r| {
+                    !open_only
+                        || quorate_proto::governance::status(r, epoch, height)
+                            == ProposalStatus::Open
+                })?;
+                Ok((admin, policy, epoch, latest, listed))
+            })
+            .await?;
         let proposals = records
             .into_iter()
-            .map(|r| proposal_info(r, policy.as_ref(), height))
-            .filter(|p| !req.open_only || p.status == ProposalStatus::Open as i32)
+            .map(|r| proposal_info(r, policy.as_ref(), epoch, height))
             .collect();
         Ok(Response::new(GovernanceInfo {
             height,
@@ -148,6 +150,7 @@ impl ChainService for ChainApi {
             policy,
             proposals,
             latest,
+            next_before,
         }))
     }
 
@@ -158,8 +161,12 @@ impl ChainService for ChainApi {
         let number = request.into_inner().number;
         let height = self.0.heads.borrow().height;
         let storage = self.0.chain.storage().clone();
-        let (record, policy) = blocking("proposal reading", move || {
-            Ok((storage.proposal(number)?, storage.governance()?))
+        let (record, policy, epoch) = blocking("proposal reading", move || {
+            Ok((
+                storage.proposal(number)?,
+                storage.governance()?,
+                storage.governance_epoch()?,
+            ))
         })
         .await?;
         let record = record.ok_or_else(|| {
@@ -168,6 +175,7 @@ impl ChainService for ChainApi {
         Ok(Response::new(proposal_info(
             record,
             policy.as_ref(),
+            epoch,
             height,
         )))
     }

@@ -67,6 +67,9 @@ const TRUSTED: &[u8] = b"trusted/";
 const KEYS: &[u8] = b"keys/";
 /// System setting: the governance policy (`GovernancePolicy`; ADR 0016).
 const GOVERNANCE: &[u8] = b"governance";
+/// System setting: the governance period (u64, big-endian; absent: 0), ended by each hand-over
+/// to a single admin (ADR 0016).
+const GOVERNANCE_EPOCH: &[u8] = b"governance-epoch";
 /// System setting: the number of the latest proposal (u64, big-endian).
 const PROPOSAL_COUNT: &[u8] = b"proposal-count";
 /// System setting prefix: `proposals/` ‖ number (u64, big-endian) → `ProposalRecord`.
@@ -138,6 +141,14 @@ impl EntryKey {
         Self {
             space: Space::System,
             key: GOVERNANCE.to_vec(),
+        }
+    }
+
+    /// The governance period.
+    pub fn governance_epoch() -> Self {
+        Self {
+            space: Space::System,
+            key: GOVERNANCE_EPOCH.to_vec(),
         }
     }
 
@@ -221,7 +232,7 @@ impl EntryKey {
             value.len() == 32
         } else if k == GOVERNANCE {
             GovernancePolicy::decode(value).is_ok()
-        } else if k == PROPOSAL_COUNT {
+        } else if k == PROPOSAL_COUNT || k == GOVERNANCE_EPOCH {
             value.len() == 8
         } else if suffix(PROPOSALS, 8) {
             ProposalRecord::decode(value).is_ok()
@@ -357,32 +368,48 @@ impl Storage {
         decode_count(self.entry(&EntryKey::proposal_count())?)
     }
 
+    /// The committed governance period.
+    pub fn governance_epoch(&self) -> Result<u64, StorageError> {
+        decode_count(self.entry(&EntryKey::governance_epoch())?)
+    }
+
     /// Committed proposals numbered below `before` (0: all), newest first, those `keep`
-    /// accepts, at most `limit`.
+    /// accepts, at most `limit`, reading at most `scan` records. Returns them and the number
+    /// to pass as `before` to go on (0: none is left).
     pub fn proposals(
         &self,
         before: u64,
         limit: usize,
+        scan: usize,
         keep: impl Fn(&ProposalRecord) -> bool,
-    ) -> Result<Vec<ProposalRecord>, StorageError> {
+    ) -> Result<(Vec<ProposalRecord>, u64), StorageError> {
+        if before == 1 {
+            return Ok((Vec::new(), 0));
+        }
         let start = EntryKey::proposal(if before == 0 { u64::MAX } else { before - 1 });
         let mut out = Vec::new();
+        let mut last = before;
         let iter = self.db().iterator_cf(
             self.cf(Space::System.cf()),
             IteratorMode::From(&start.key, Direction::Reverse),
         );
-        for item in iter {
+        for (scanned, item) in iter.enumerate() {
             let (key, value) = item?;
-            if !key.starts_with(PROPOSALS) || out.len() >= limit {
+            if !key.starts_with(PROPOSALS) {
                 break;
+            }
+            if out.len() >= limit || scanned >= scan {
+                // More are left below the last one read.
+                return Ok((out, last));
             }
             let record = ProposalRecord::decode(value.as_ref())
                 .map_err(|e| corrupt("proposal record", e))?;
+            last = record.number;
             if keep(&record) {
                 out.push(record);
             }
         }
-        Ok(out)
+        Ok((out, 0))
     }
 
     /// The committed key sets of `accounts`, in order (`None`: the account has none), with one

@@ -372,6 +372,16 @@ fn every_entry_kind_has_a_shape_no_other_kind_can_take() {
         (EntryKey::trusted(&addr), vec![1]),
         (EntryKey::key_set(&addr), KeySet::default().encode_to_vec()),
         (EntryKey::machine_code(&hash), vec![1, 2, 3]),
+        (
+            EntryKey::governance(),
+            quorate_proto::v1::GovernancePolicy::default().encode_to_vec(),
+        ),
+        (EntryKey::proposal_count(), 7u64.to_be_bytes().to_vec()),
+        (EntryKey::governance_epoch(), 1u64.to_be_bytes().to_vec()),
+        (
+            EntryKey::proposal(7),
+            quorate_proto::v1::ProposalRecord::default().encode_to_vec(),
+        ),
         (EntryKey::contract(&addr), record),
         (EntryKey::storage(&addr, b""), vec![]),
         (EntryKey::storage(&addr, b"k"), vec![9]),
