@@ -169,7 +169,7 @@ fn pieces(c: &mut Criterion) {
                     })));
                     let admission = Admission::new(
                         "bench".into(),
-                        f.genesis.params.clone(),
+                        chain.params().clone(),
                         storage,
                         mempool.clone(),
                         chain.contracts().clone(),

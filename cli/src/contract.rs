@@ -693,6 +693,31 @@ pub(super) fn admin_payload(cmd: AdminCommand) -> anyhow::Result<(Payload, SignO
             }),
             sign,
         ),
+        AdminCommand::SetParams { values, sign } => (
+            admin::Action::SetParams(quorate_proto::v1::ParamChanges {
+                values: values
+                    .iter()
+                    .map(|v| {
+                        let (name, value) = v
+                            .split_once('=')
+                            .with_context(|| format!("{v:?}: expected NAME=VALUE"))?;
+                        if !quorate_genesis::GOVERNED_PARAMS.contains(&name) {
+                            bail!(
+                                "{name:?} is not a parameter governance changes (it changes: {})",
+                                quorate_genesis::GOVERNED_PARAMS.join(", ")
+                            );
+                        }
+                        Ok(quorate_proto::v1::ParamValue {
+                            name: name.to_owned(),
+                            value: value
+                                .parse()
+                                .with_context(|| format!("{v:?}: VALUE is a number"))?,
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            }),
+            sign,
+        ),
         AdminCommand::SetPolicy {
             members,
             governance,

@@ -373,6 +373,16 @@ pub enum AdminCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
+    /// Change chain parameters (`NAME=VALUE`, e.g. `block_max_txs=500 fuel_price=2`), in force
+    /// `validator_set_delay` heights after the block; `quorate status` shows them decided.
+    SetParams {
+        /// New values, `NAME=VALUE` with NAME one of the governed parameters (repeat).
+        #[arg(value_name = "NAME=VALUE", required = true)]
+        values: Vec<String>,
+        /// Signing options (the admin's key, or a member's through `quorate gov propose`).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
     /// Put a new key in a validator's place (same index; a new consensus key and network
     /// identity, e.g. after a key compromise or a machine move).
     ReplaceValidator {

@@ -192,6 +192,11 @@ pub fn status(s: &NodeStatus) -> Value {
             "validators": x.validators.iter().map(|v| json!({"name": v.name, "public_key": hex::encode(&v.public_key)})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "engine_fingerprint": hex::encode(&s.engine_fingerprint),
+        "params": s.params.as_ref().map(params_json),
+        "scheduled_params": s.scheduled_params.iter().map(|x| json!({
+            "from_height": x.from_height,
+            "params": x.values.iter().map(|v| (v.name.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),
+        })).collect::<Vec<_>>(),
         "admin": hex::encode(&s.admin),
         "system_contracts": s.system_contracts.iter().map(|c| json!({"name": c.name, "address": hex::encode(&c.address), "code_hash": hex::encode(&c.code_hash)})).collect::<Vec<_>>(),
     })
@@ -258,6 +263,36 @@ pub fn status_text(s: &NodeStatus) -> String {
     }
     for p in s.peers.iter().filter(|p| !known.contains(p)) {
         out += &format!("\n  observer {p} (connected)");
+    }
+    if let Some(p) = &s.params {
+        out += &format!(
+            "\nparams     block_max_txs {}, block_max_bytes {}, max_tx_bytes {}, fuel_price {}, transfer_fuel {}, max_fuel_per_tx {}, validator_set_delay {}",
+            p.block_max_txs,
+            p.block_max_bytes,
+            p.max_tx_bytes,
+            p.fuel_price,
+            p.transfer_fuel,
+            p.max_fuel_per_tx,
+            p.validator_set_delay
+        );
+        let now = params_json(p);
+        for x in &s.scheduled_params {
+            let changed: Vec<String> = x
+                .values
+                .iter()
+                .filter(|v| now.get(&v.name).and_then(Value::as_u64) != Some(v.value))
+                .map(|v| format!("{} {}", v.name, v.value))
+                .collect();
+            out += &format!(
+                "\n  decided: from height {}: {}",
+                x.from_height,
+                if changed.is_empty() {
+                    "no change".to_owned()
+                } else {
+                    changed.join(", ")
+                }
+            );
+        }
     }
     if !s.system_contracts.is_empty() {
         out += "\nsystem contracts";
@@ -358,6 +393,10 @@ pub fn admin_json(action: Option<&quorate_proto::v1::admin::Action>) -> Value {
         Some(admin::Action::SetPolicy(p)) => json!({
             "action": "set_policy", "policy": policy_json(p),
         }),
+        Some(admin::Action::SetParams(c)) => json!({
+            "action": "set_params",
+            "values": c.values.iter().map(|v| (v.name.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),
+        }),
         None => json!({"action": "none"}),
     }
 }
@@ -371,5 +410,24 @@ pub fn policy_json(p: &quorate_proto::v1::GovernancePolicy) -> Value {
             "upgrades": p.upgrades, "policy": p.policy,
         },
         "proposal_lifetime": p.proposal_lifetime,
+    })
+}
+
+/// The governed parameters of a node status, by their genesis names.
+pub fn params_json(p: &quorate_proto::v1::ChainParams) -> Value {
+    json!({
+        "max_tx_bytes": p.max_tx_bytes,
+        "block_max_txs": p.block_max_txs,
+        "block_max_bytes": p.block_max_bytes,
+        "transfer_fuel": p.transfer_fuel,
+        "max_fuel_per_tx": p.max_fuel_per_tx,
+        "fuel_price": p.fuel_price,
+        "validator_set_delay": p.validator_set_delay,
+        "contracts.max_code_bytes": p.max_code_bytes,
+        "contracts.max_deploy_tx_bytes": p.max_deploy_tx_bytes,
+        "contracts.deploy_fuel": p.deploy_fuel,
+        "contracts.deploy_fuel_per_byte": p.deploy_fuel_per_byte,
+        "contracts.call_fuel": p.call_fuel,
+        "contracts.call_fuel_per_byte": p.call_fuel_per_byte,
     })
 }

@@ -99,7 +99,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
                 "--p2p-addr",
                 &p2p,
                 "--accounts",
-                "2",
+                "3",
             ],
         );
         assert!(made["member"].as_str().is_some_and(|m| m.len() == 40));
@@ -245,7 +245,7 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
     assert!(err.contains("governance members differ"), "{err}");
 
     // No secret outside its organisation's directory: every secret seed made (a validator
-    // key, a governance member and two accounts per organisation) appears in files under its
+    // key, a governance member and three accounts per organisation) appears in files under its
     // own organisation's directory only; the assembler's holds none.
     let seed_of = |file: &Path| -> Option<String> {
         let v: serde_json::Value =
@@ -263,8 +263,8 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
     }
     assert_eq!(
         seeds.len(),
-        ORGS * 4,
-        "a validator key, a member and two accounts each"
+        ORGS * 5,
+        "a validator key, a member and three accounts each"
     );
     for (i, seed) in &seeds {
         for file in &all_files {
@@ -522,4 +522,68 @@ fn four_organisations_make_a_chain_without_sharing_a_secret_and_govern_it_togeth
         stopped_at + 4,
         if hosts.isolated() { "network namespaces" } else { "loopback" }
     );
+
+    // A block limit changed by governance (params: three of four): in force at the decided
+    // height plus validator_set_delay on every validator still running.
+    let running_urls: Vec<&String> = [0, 1, 2, ORGS].iter().map(|&i| &urls[i]).collect();
+    let delay = json(&["status", "--node", &urls[0]])["params"]["validator_set_delay"]
+        .as_u64()
+        .expect("delay");
+    let (code, v) = step(0, &["gov", "propose", "set-params", "block_max_txs=3"]);
+    assert_eq!(code, 0, "{v}");
+    let number = v["proposal"]["number"]
+        .as_u64()
+        .expect("number")
+        .to_string();
+    assert_eq!(v["proposal"]["kind"], "params");
+    step(1, &["gov", "approve", &number]);
+    let (code, v) = step(2, &["gov", "approve", &number]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["proposal"]["status"], "EXECUTED", "{v}");
+    let effective = v["proposal"]["executed_height"].as_u64().expect("executed") + delay;
+    for u in &running_urls {
+        wait_for(LIMIT, "the parameter change's height", || {
+            height(u).is_some_and(|h| h >= effective).then_some(())
+        });
+        let status = json(&["status", "--node", u]);
+        assert_eq!(status["params"]["block_max_txs"], 3, "{u}: {status}");
+    }
+    // Twelve transfers in one batch: from the decided height on no block holds more than 3.
+    let keys = path_str(&org(0).join("keys"));
+    let (code, out, err) = quorate(&[
+        "bench",
+        "--node",
+        &urls[0],
+        "--keys",
+        &keys,
+        "--txs",
+        "12",
+        "--senders",
+        "2",
+        "--clients",
+        "1",
+        "--batch",
+        "12",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let top = height(&urls[0]).expect("height");
+    for u in &running_urls {
+        wait_for(LIMIT, "the batch's last block", || {
+            height(u).is_some_and(|h| h >= top).then_some(())
+        });
+    }
+    let mut with_txs = 0;
+    for h in effective..=top {
+        for u in &running_urls {
+            let block = json(&["block", &h.to_string(), "--node", u]);
+            let n = block["tx_hashes"].as_array().map_or(0, Vec::len);
+            assert!(n <= 3, "block {h} on {u} holds {n} transactions");
+            if *u == &urls[0] && n > 0 {
+                with_txs += 1;
+            }
+        }
+    }
+    assert!(with_txs >= 4, "12 transactions in {with_txs} blocks");
 }

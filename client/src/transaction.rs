@@ -128,6 +128,21 @@ pub fn set_policy(policy: GovernancePolicy) -> Payload {
     admin_action(admin::Action::SetPolicy(policy))
 }
 
+/// Admin (or through a proposal of kind `params`): new values of governed chain parameters
+/// (`block_max_txs`, `fuel_price`, …; `quorate_genesis::GOVERNED_PARAMS`), in force
+/// `validator_set_delay` heights after the block.
+pub fn set_params(values: &[(&str, u64)]) -> Payload {
+    admin_action(admin::Action::SetParams(quorate_proto::v1::ParamChanges {
+        values: values
+            .iter()
+            .map(|(name, value)| quorate_proto::v1::ParamValue {
+                name: (*name).to_owned(),
+                value: *value,
+            })
+            .collect(),
+    }))
+}
+
 /// Governance (members of the policy only): proposes the administrative `action` (a payload
 /// of [`set_trusted_deployer`], [`add_validator`], [`set_policy`], …), open for approvals
 /// `lifetime` heights (0: the policy's longest), with a `memo` for the other members. It
@@ -180,6 +195,14 @@ pub fn describe_admin(action: Option<&admin::Action>) -> String {
             r.new
                 .as_ref()
                 .map_or("nothing".into(), |n| hex::encode(&n.public_key))
+        ),
+        Some(admin::Action::SetParams(c)) => format!(
+            "change chain parameters: {}",
+            c.values
+                .iter()
+                .map(|v| format!("{} = {}", v.name, v.value))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Some(admin::Action::SetPolicy(p)) => format!(
             "govern by {} members ({}; validators {}, deployers {}, params {}, upgrades {}, policy {} of them; proposals open {} heights)",

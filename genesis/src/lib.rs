@@ -600,7 +600,157 @@ impl Genesis {
     }
 }
 
+/// The chain parameters governance may change (`set_params`, ADR 0017), by name. The contract
+/// engine's limits and host-call prices are not among them: they make the engine (its
+/// fingerprint), which a protocol upgrade changes.
+pub const GOVERNED_PARAMS: [&str; 13] = [
+    "max_tx_bytes",
+    "block_max_txs",
+    "block_max_bytes",
+    "transfer_fuel",
+    "max_fuel_per_tx",
+    "fuel_price",
+    "validator_set_delay",
+    "contracts.max_code_bytes",
+    "contracts.max_deploy_tx_bytes",
+    "contracts.deploy_fuel",
+    "contracts.deploy_fuel_per_byte",
+    "contracts.call_fuel",
+    "contracts.call_fuel_per_byte",
+];
+
+/// Why a parameter change is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParamChangeError {
+    /// A name that is not a governed parameter.
+    #[error("{0:?} is not a parameter governance changes (it changes: {list})", list = GOVERNED_PARAMS.join(", "))]
+    Unknown(String),
+    /// A value too large for the parameter.
+    #[error("{name} = {value} does not fit the parameter (at most {max})")]
+    TooLarge {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: u64,
+        /// Its largest.
+        max: u64,
+    },
+    /// The parameters that would result break a genesis rule.
+    #[error("{0}")]
+    Invalid(String),
+    /// Blocks or transactions larger than the genesis allows: every validator's p2p message
+    /// limit was checked against the genesis values only.
+    #[error("{name} = {value} is above the genesis value {ceiling}: blocks and transactions may not outgrow what every validator's p2p limits were set for")]
+    AboveCeiling {
+        /// The parameter.
+        name: &'static str,
+        /// The value.
+        value: u64,
+        /// The genesis value.
+        ceiling: u64,
+    },
+}
+
 impl ChainParams {
+    /// The value of the governed parameter `name`.
+    pub fn governed(&self, name: &str) -> Option<u64> {
+        let c = &self.contracts;
+        Some(match name {
+            "max_tx_bytes" => self.max_tx_bytes.into(),
+            "block_max_txs" => self.block_max_txs.into(),
+            "block_max_bytes" => self.block_max_bytes.into(),
+            "transfer_fuel" => self.transfer_fuel,
+            "max_fuel_per_tx" => self.max_fuel_per_tx,
+            "fuel_price" => self.fuel_price,
+            "validator_set_delay" => self.validator_set_delay,
+            "contracts.max_code_bytes" => c.max_code_bytes.into(),
+            "contracts.max_deploy_tx_bytes" => c.max_deploy_tx_bytes.into(),
+            "contracts.deploy_fuel" => c.deploy_fuel,
+            "contracts.deploy_fuel_per_byte" => c.deploy_fuel_per_byte,
+            "contracts.call_fuel" => c.call_fuel,
+            "contracts.call_fuel_per_byte" => c.call_fuel_per_byte,
+            _ => return None,
+        })
+    }
+
+    /// Every governed parameter with its value, in [`GOVERNED_PARAMS`] order.
+    pub fn governed_values(&self) -> Vec<(&'static str, u64)> {
+        GOVERNED_PARAMS
+            .iter()
+            .map(|n| (*n, self.governed(n).expect("a governed name")))
+            .collect()
+    }
+
+    /// These parameters with `changes` applied (each a governed name and its new value), the
+    /// result checked by the genesis rules and against `ceiling` (the genesis parameters: no
+    /// block or transaction may grow past them).
+    pub fn with_changes(
+        &self,
+        changes: &[(&str, u64)],
+        ceiling: &ChainParams,
+    ) -> Result<ChainParams, ParamChangeError> {
+        let mut next = self.clone();
+        for &(name, value) in changes {
+            let narrow = |v: u64| {
+                u32::try_from(v).map_err(|_| ParamChangeError::TooLarge {
+                    name: name.to_owned(),
+                    value: v,
+                    max: u32::MAX.into(),
+                })
+            };
+            let c = &mut next.contracts;
+            match name {
+                "max_tx_bytes" => next.max_tx_bytes = narrow(value)?,
+                "block_max_txs" => next.block_max_txs = narrow(value)?,
+                "block_max_bytes" => next.block_max_bytes = narrow(value)?,
+                "transfer_fuel" => next.transfer_fuel = value,
+                "max_fuel_per_tx" => next.max_fuel_per_tx = value,
+                "fuel_price" => next.fuel_price = value,
+                "validator_set_delay" => next.validator_set_delay = value,
+                "contracts.max_code_bytes" => c.max_code_bytes = narrow(value)?,
+                "contracts.max_deploy_tx_bytes" => c.max_deploy_tx_bytes = narrow(value)?,
+                "contracts.deploy_fuel" => c.deploy_fuel = value,
+                "contracts.deploy_fuel_per_byte" => c.deploy_fuel_per_byte = value,
+                "contracts.call_fuel" => c.call_fuel = value,
+                "contracts.call_fuel_per_byte" => c.call_fuel_per_byte = value,
+                other => return Err(ParamChangeError::Unknown(other.to_owned())),
+            }
+        }
+        next.validate()
+            .map_err(|e| ParamChangeError::Invalid(e.to_string()))?;
+        for (name, value, top) in [
+            (
+                "max_tx_bytes",
+                next.max_tx_bytes.into(),
+                ceiling.max_tx_bytes.into(),
+            ),
+            (
+                "block_max_txs",
+                next.block_max_txs.into(),
+                ceiling.block_max_txs.into(),
+            ),
+            (
+                "block_max_bytes",
+                next.block_max_bytes.into(),
+                ceiling.block_max_bytes.into(),
+            ),
+            (
+                "contracts.max_deploy_tx_bytes",
+                next.contracts.max_deploy_tx_bytes.into(),
+                ceiling.contracts.max_deploy_tx_bytes.into(),
+            ),
+        ] {
+            if value > top {
+                return Err(ParamChangeError::AboveCeiling {
+                    name,
+                    value,
+                    ceiling: top,
+                });
+            }
+        }
+        Ok(next)
+    }
+
     fn validate(&self) -> Result<(), GenesisError> {
         let p = |name, value: u64, why| Err(GenesisError::Param { name, value, why });
         if self.max_tx_bytes < 256 {

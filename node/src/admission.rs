@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use quorate_genesis::ChainParams;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_proto::tx::DecodedTx;
 use quorate_proto::v1::{KeySet, Transaction};
 
+use crate::chain_params::ParamBook;
 use crate::contracts::ContractRuntime;
 use crate::mempool::Mempool;
 use crate::storage::{Storage, StorageError};
@@ -33,7 +33,7 @@ pub struct Admitted {
 /// The admission pipeline of a node.
 pub struct Admission {
     chain_id: String,
-    params: ChainParams,
+    params: Arc<ParamBook>,
     storage: Arc<Storage>,
     mempool: Arc<Mutex<Mempool>>,
     contracts: Arc<ContractRuntime>,
@@ -41,10 +41,11 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// An admission pipeline feeding `mempool`.
+    /// An admission pipeline feeding `mempool`, judging by the parameters `params` gives the
+    /// next height.
     pub fn new(
         chain_id: String,
-        params: ChainParams,
+        params: Arc<ParamBook>,
         storage: Arc<Storage>,
         mempool: Arc<Mutex<Mempool>>,
         contracts: Arc<ContractRuntime>,
@@ -127,7 +128,8 @@ impl Admission {
     /// stateful checks and insertion in submission order. Blocking (CPU-bound): call from a
     /// blocking context.
     pub fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<Admitted>, StorageError> {
-        let max = decode_limit(&self.params);
+        let params = self.params.next();
+        let max = decode_limit(&params);
         let mut out: Vec<Admitted> = Vec::with_capacity(txs.len());
         let mut candidates: Vec<(usize, VerifiedTx)> = Vec::with_capacity(txs.len());
         for tx in txs {
@@ -148,7 +150,7 @@ impl Admission {
                 }),
                 Ok(d) => {
                     let hash = d.hash;
-                    match check_stateless(d, &self.chain_id, &self.params) {
+                    match check_stateless(d, &self.chain_id, &params) {
                         Ok(v) => {
                             candidates.push((out.len(), v));
                             out.push(Admitted {
@@ -206,7 +208,7 @@ impl Admission {
                     out[slot].result = Err(e);
                     continue;
                 }
-                if let Err(e) = pool.insert(Arc::new(v), acct, self.params.fuel_price) {
+                if let Err(e) = pool.insert(Arc::new(v), acct, params.fuel_price) {
                     out[slot].result = Err(e);
                 }
             }

@@ -202,7 +202,7 @@ mod tests {
         let t = TestChain::new(8);
         let admission = Arc::new(Admission::new(
             t.genesis.chain_id.clone(),
-            t.genesis.params.clone(),
+            t.chain.params().clone(),
             t.chain.storage().clone(),
             t.mempool.clone(),
             t.chain.contracts().clone(),

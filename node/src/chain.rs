@@ -14,6 +14,7 @@ use quorate_proto::v1::{CommitCertificate, ValidatorSchedule, ValidatorSetChange
 use bytes::Bytes;
 
 use crate::block_rules::{decode_header, BlockRejection};
+use crate::chain_params::ParamBook;
 use crate::contracts::ContractRuntime;
 use crate::execution::{build_block, validate_block, BlockContext, InvalidTx};
 use crate::snapshot::SnapshotSchedule;
@@ -66,7 +67,7 @@ pub struct ChainInfo {
     pub chain_id: String,
     /// Hash of the genesis.
     pub genesis_hash: Hash32,
-    /// Chain parameters.
+    /// The genesis chain parameters (those of a height: [`Chain::params_at`]).
     pub params: ChainParams,
     /// The genesis validator set (the set of later heights: [`Chain::sets`]).
     pub validators: ValidatorSet,
@@ -81,6 +82,7 @@ pub struct Chain {
     contracts: Arc<ContractRuntime>,
     tip: Mutex<(Head, LtHash)>,
     sets: Arc<ValidatorSets>,
+    params: Arc<ParamBook>,
     snapshots: std::sync::OnceLock<SnapshotSchedule>,
 }
 
@@ -146,6 +148,15 @@ impl Chain {
             what: "validator sets".into(),
             detail: e.to_string(),
         })?;
+        let params = ParamBook::new(
+            genesis.params.clone(),
+            storage.param_schedule()?.as_ref(),
+            head.height,
+        )
+        .map_err(|e| StorageError::Corrupt {
+            what: "parameter schedule".into(),
+            detail: e.to_string(),
+        })?;
         crate::metrics::get()
             .artifact_loads
             .inc_by(report.loaded as u64);
@@ -172,6 +183,7 @@ impl Chain {
             contracts,
             tip: Mutex::new((head, lthash)),
             sets: Arc::new(sets),
+            params: Arc::new(params),
             snapshots: std::sync::OnceLock::new(),
         })
     }
@@ -196,6 +208,16 @@ impl Chain {
         &self.sets
     }
 
+    /// The chain parameters of every height the committed state knows.
+    pub fn params(&self) -> &Arc<ParamBook> {
+        &self.params
+    }
+
+    /// The chain parameters deciding `height`.
+    pub fn params_at(&self, height: u64) -> Arc<ChainParams> {
+        self.params.at(height)
+    }
+
     /// The storage.
     pub fn storage(&self) -> &Arc<Storage> {
         &self.storage
@@ -214,13 +236,15 @@ impl Chain {
     fn context<'a>(
         &'a self,
         (head, lthash, uncommitted_parent): &'a Parent,
+        params: &'a ChainParams,
         proposer: [u8; 32],
         time_ms: u64,
     ) -> BlockContext<'a> {
         BlockContext {
             uncommitted_parent: uncommitted_parent.as_ref(),
             chain_id: &self.info.chain_id,
-            params: &self.info.params,
+            params,
+            ceiling: &self.info.params,
             contracts: &self.contracts,
             parent: head,
             parent_lthash: lthash,
@@ -275,9 +299,10 @@ impl Chain {
         time_ms: u64,
     ) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
         let parent = self.parent(decided)?;
+        let params = self.params_at(parent.0.height + 1);
         build_block(
             &self.storage,
-            &self.context(&parent, proposer, time_ms),
+            &self.context(&parent, &params, proposer, time_ms),
             candidates,
         )
     }
@@ -309,7 +334,7 @@ impl Chain {
             Ok(h) => h,
             Err(why) => return Ok(Err(why)),
         };
-        let params = &self.info.params;
+        let params = self.params_at(header.height);
         if txs.len() > params.block_max_txs as usize {
             return Ok(Err(BlockRejection::TooManyTxs {
                 count: txs.len(),
@@ -365,7 +390,7 @@ impl Chain {
         };
         validate_block(
             &self.storage,
-            &self.context(&parent, proposer, header.time_ms),
+            &self.context(&parent, &params, proposer, header.time_ms),
             &header,
             txs,
         )
@@ -465,6 +490,19 @@ impl Chain {
                 .follow(&schedule)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
+        let params_key = EntryKey::params();
+        if let Some((_, Some(bytes))) = block.entries.iter().find(|(k, _)| *k == params_key) {
+            let corrupt = |detail: String| StorageError::Corrupt {
+                what: "parameter schedule".into(),
+                detail,
+            };
+            let schedule = quorate_proto::v1::ParamSchedule::decode(bytes.as_slice())
+                .map_err(|e| corrupt(e.to_string()))?;
+            self.params
+                .follow(&schedule)
+                .map_err(|e| corrupt(e.to_string()))?;
+        }
+        self.params.committed(head.height);
         if let Some(s) = self.snapshots.get() {
             // Under the tip lock: nothing else commits until the snapshot's state is fixed.
             s.after_commit(&self.storage, head.height);

@@ -564,7 +564,8 @@ impl Host {
         let id = BlockId(Hash32::of(&b.header).0);
         let result = blocking(move || {
             let info = chain.info();
-            let txs = verify_block_txs(b.transactions, &info.chain_id, &info.params)
+            let params = chain.params_at(height);
+            let txs = verify_block_txs(b.transactions, &info.chain_id, &params)
                 .map_err(|(i, e)| format!("transaction {i}: {e}"))?;
             match chain.validate(&b.header, txs, None) {
                 Ok(Ok(block)) => Ok(block),
@@ -976,11 +977,13 @@ impl Host {
         {
             return;
         }
-        let params = &self.d.chain.info().params;
+        let params = self.d.chain.params_at(height);
         let checked = self
             .room_for_proposal(height, round)
             .and_then(|()| self.check_header(height, id, &compact.header, named))
-            .and_then(|h| check_compact(&h, &compact.tx_hashes, params).map_err(|e| e.to_string()));
+            .and_then(|h| {
+                check_compact(&h, &compact.tx_hashes, &params).map_err(|e| e.to_string())
+            });
         let hashes = match checked {
             Ok(hashes) => hashes,
             Err(why) => {
@@ -1041,9 +1044,10 @@ impl Host {
         let verdict = match check_fetched(&partial, &transactions) {
             Ok(()) => {
                 let info = self.d.chain.info().clone();
+                let params = self.d.chain.params_at(height);
                 let missing = partial.missing.clone();
                 blocking(move || {
-                    verify_block_txs(transactions, &info.chain_id, &info.params).map_err(
+                    verify_block_txs(transactions, &info.chain_id, &params).map_err(
                         |(i, reason)| {
                             BlockRejection::BadTx {
                                 index: missing[i],
@@ -1113,7 +1117,7 @@ impl Host {
             .collect::<Option<Vec<_>>>()
             .ok_or("transactions missing")?;
         let bytes = txs.iter().map(|t| t.tx.encoded_len()).sum();
-        check_bytes(bytes, &self.d.chain.info().params).map_err(|e| e.to_string())?;
+        check_bytes(bytes, &self.d.chain.params_at(height)).map_err(|e| e.to_string())?;
         self.received.insert(
             id,
             ReceivedBody {
@@ -1154,6 +1158,7 @@ impl Host {
         let header_bytes = body.header.clone();
         let checked = blocking(move || -> Result<Vec<Arc<VerifiedTx>>, BlockRejection> {
             let info = chain.info();
+            let params = chain.params_at(height);
             let mut txs: Vec<Option<Arc<VerifiedTx>>> = Vec::with_capacity(body.transactions.len());
             let mut unverified = Vec::new();
             {
@@ -1169,7 +1174,7 @@ impl Host {
                     }
                 }
             }
-            let mut fresh = verify_block_txs(unverified, &info.chain_id, &info.params)
+            let mut fresh = verify_block_txs(unverified, &info.chain_id, &params)
                 .map_err(|(index, reason)| BlockRejection::BadTx { index, reason })?
                 .into_iter();
             Ok(txs
@@ -1208,7 +1213,7 @@ impl Host {
         proposer: Option<ValidatorIndex>,
     ) -> Result<(), String> {
         let header = self.check_header(height, id, &body.header, proposer)?;
-        check_body(&header, &body.transactions, &self.d.chain.info().params)
+        check_body(&header, &body.transactions, &self.d.chain.params_at(height))
             .map_err(|e| e.to_string())
     }
 
@@ -1711,7 +1716,7 @@ impl Host {
         let Some(req) = &self.build else {
             return std::future::pending().await;
         };
-        let max_txs = self.d.chain.info().params.block_max_txs as usize;
+        let max_txs = self.d.chain.params_at(req.height).block_max_txs as usize;
         loop {
             let (len, oldest) = {
                 let m = self.d.mempool.lock();
@@ -1747,8 +1752,9 @@ impl Host {
         let key = self.d.key.clone();
         let started = Instant::now();
         let parent = self.uncommitted_parent();
+        let height = req.height;
         let (block, dropped) = blocking(move || {
-            let params = &chain.info().params;
+            let params = chain.params_at(height);
             let candidates = mempool.lock().select(
                 params.block_max_txs as usize,
                 params.block_max_bytes as usize,

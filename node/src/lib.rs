@@ -6,6 +6,7 @@ pub mod admission_queue;
 pub mod block_rules;
 pub mod byzantine;
 pub mod chain;
+pub mod chain_params;
 pub mod config;
 pub mod contracts;
 #[cfg(any(test, feature = "sim"))]

@@ -257,7 +257,7 @@ impl RunningNode {
         })));
         let admission = Arc::new(Admission::new(
             chain.info().chain_id.clone(),
-            chain.info().params.clone(),
+            chain.params().clone(),
             storage,
             mempool.clone(),
             chain.contracts().clone(),

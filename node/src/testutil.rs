@@ -104,7 +104,7 @@ impl TestChain {
         let mempool = Arc::new(Mutex::new(Mempool::new(limits())));
         let admission = Admission::new(
             genesis.chain_id.clone(),
-            genesis.params.clone(),
+            chain.params().clone(),
             storage,
             mempool.clone(),
             chain.contracts().clone(),
@@ -193,7 +193,7 @@ impl TestChain {
     /// Builds a block from the mempool and commits it with the validator's own signature
     /// (no consensus), as a one-validator chain would.
     pub fn produce(&self) -> Option<crate::storage::Head> {
-        let params = &self.chain.info().params;
+        let params = self.chain.params_at(self.chain.head().height + 1);
         let candidates = self.mempool.lock().select(
             params.block_max_txs as usize,
             params.block_max_bytes as usize,

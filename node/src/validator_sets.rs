@@ -201,10 +201,12 @@ pub fn change_schedule(
         }
         AdminAction::SetTrustedDeployer(..)
         | AdminAction::SetAdmin(_)
-        | AdminAction::SetPolicy(_) => return Ok(schedule.clone()),
+        | AdminAction::SetPolicy(_)
+        | AdminAction::SetParams(_) => return Ok(schedule.clone()),
     }
     ValidatorSet::from_entries(&next)?;
-    let effective = height + delay;
+    // Never before a change already decided (governance may shorten the delay, ADR 0017).
+    let effective = (height + delay).max(schedule.sets.last().map_or(0, |s| s.from_height));
     let mut sets = schedule.sets.clone();
     match sets.last_mut() {
         Some(last) if last.from_height == effective => last.validators = next,

@@ -93,7 +93,12 @@ pub enum AdminAction {
     ReplaceValidator(PublicKey, ValidatorEntry),
     /// Puts the chain under this governance policy (and removes the single admin).
     SetPolicy(GovernancePolicy),
+    /// New values of governed chain parameters, by name.
+    SetParams(Vec<(String, u64)>),
 }
+
+/// Most parameters one change names.
+pub const MAX_PARAM_CHANGES: usize = 16;
 
 /// Longest validator name, bytes.
 pub const MAX_VALIDATOR_NAME: usize = 64;
@@ -507,6 +512,32 @@ pub(crate) fn admin_action(a: &Admin) -> Result<AdminAction, AdmissionError> {
                 validator_entry(new, "new validator")?,
             )
         }
+        Some(Action::SetParams(changes)) => {
+            let n = changes.values.len();
+            if n == 0 || n > MAX_PARAM_CHANGES {
+                return invalid(format!(
+                    "a parameter change names 1 to {MAX_PARAM_CHANGES} parameters, not {n}"
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for v in &changes.values {
+                if !quorate_genesis::GOVERNED_PARAMS.contains(&v.name.as_str()) {
+                    return invalid(
+                        quorate_genesis::ParamChangeError::Unknown(v.name.clone()).to_string(),
+                    );
+                }
+                if !seen.insert(v.name.as_str()) {
+                    return invalid(format!("parameter {} is named twice", v.name));
+                }
+            }
+            AdminAction::SetParams(
+                changes
+                    .values
+                    .iter()
+                    .map(|v| (v.name.clone(), v.value))
+                    .collect(),
+            )
+        }
         Some(Action::SetPolicy(p)) => {
             governance::validate_policy(p)
                 .map_err(|e| AdmissionError::InvalidPayload(format!("governance policy: {e}")))?;
@@ -650,6 +681,29 @@ fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, Admissi
         });
     }
     Ok(payload)
+}
+
+/// The parameter-bound rules a transaction verified earlier must still meet at the height of
+/// the block that includes it (parameters change by governance, ADR 0017): its size for its
+/// kind and its fuel limit.
+pub fn check_params(v: &VerifiedTx, params: &ChainParams) -> Result<(), AdmissionError> {
+    let max = match v.payload {
+        Payload::Deploy { .. } => params.contracts.max_deploy_tx_bytes as usize,
+        _ => params.max_tx_bytes as usize,
+    };
+    if v.encoded_len > max {
+        return Err(AdmissionError::Oversized {
+            size: v.encoded_len,
+            max,
+        });
+    }
+    if v.fuel_limit > params.max_fuel_per_tx {
+        return Err(AdmissionError::FuelLimitTooHigh {
+            limit: v.fuel_limit,
+            max: params.max_fuel_per_tx,
+        });
+    }
+    Ok(())
 }
 
 /// The most bytes any transaction may have (deploys have their own, larger cap).

@@ -45,6 +45,7 @@ impl Kind {
             | admin::Action::RemoveValidator(_)
             | admin::Action::ReplaceValidator(_) => Self::Validators,
             admin::Action::SetTrustedDeployer(_) => Self::Deployers,
+            admin::Action::SetParams(_) => Self::Params,
             admin::Action::SetAdmin(_) | admin::Action::SetPolicy(_) => Self::Policy,
         }
     }

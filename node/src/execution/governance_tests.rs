@@ -395,3 +395,154 @@ fn handing_the_chain_to_one_admin_ends_every_open_proposal_for_good() {
     m.approved(4, 3);
     assert!(m.trusted(5));
 }
+
+/// `set_params` of `values`.
+fn set_params(values: &[(&str, u64)]) -> Admin {
+    admin_wire(admin::Action::SetParams(quorate_proto::v1::ParamChanges {
+        values: values
+            .iter()
+            .map(|(name, value)| quorate_proto::v1::ParamValue {
+                name: (*name).to_owned(),
+                value: *value,
+            })
+            .collect(),
+    }))
+}
+
+#[test]
+fn a_parameter_change_takes_force_at_the_decided_height_and_not_before() {
+    let mut m = Members::new(2);
+    let delay = m.t.genesis.params.validator_set_delay;
+    let price = m.t.genesis.params.fuel_price;
+    let p = m.propose(
+        1,
+        set_params(&[("block_max_txs", 2), ("fuel_price", price + 1)]),
+        0,
+    );
+    m.run(&p);
+    let r = m.approved(2, 1);
+    let executed = m.record(1).executed_height;
+    assert_ne!(executed, 0, "{}", r.error);
+    let effective = executed + delay;
+    let book = m.t.chain.params().clone();
+    assert_eq!(book.at(effective - 1).block_max_txs, 10_000);
+    assert_eq!(book.at(effective).block_max_txs, 2);
+    assert_eq!(
+        book.after(executed).first().map(|(h, _)| *h),
+        Some(effective)
+    );
+    // Until then blocks take as many transactions as before, at the old price.
+    while m.t.chain.head().height + 1 < effective {
+        let txs: Vec<Transaction> = (0..3)
+            .map(|_| {
+                let tx = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
+                m.nonces[5] += 1;
+                tx
+            })
+            .collect();
+        m.t.admit_ok(txs.clone());
+        let head = m.t.produce().expect("block");
+        assert_eq!(
+            m.t.chain
+                .storage()
+                .block_with_txs(head.height, false)
+                .expect("read")
+                .expect("block")
+                .0
+                .tx_hashes
+                .len(),
+            3
+        );
+        assert_eq!(
+            m.t.receipt(&txs[0]).fee,
+            m.t.genesis.params.transfer_fuel * price
+        );
+    }
+    // From the decided height on: two per block, at the new price, on any validator judging
+    // the block (a block of three is refused).
+    let txs: Vec<Transaction> = (0..3)
+        .map(|_| {
+            let tx = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
+            m.nonces[5] += 1;
+            tx
+        })
+        .collect();
+    m.t.admit_ok(txs.clone());
+    let params = m.t.chain.params_at(effective);
+    let candidates = m.t.mempool.lock().select(10, 1 << 20);
+    assert_eq!(candidates.len(), 3);
+    let (block, _) =
+        m.t.chain
+            .propose(candidates, m.t.validator.public().0, 1)
+            .expect("propose");
+    let refused =
+        m.t.chain
+            .validate(&block.header_bytes, block.txs.clone(), None)
+            .expect("validate");
+    assert!(
+        matches!(
+            refused,
+            Err(crate::block_rules::BlockRejection::TooManyTxs { max: 2, .. })
+        ),
+        "{refused:?}"
+    );
+    let head = m.t.produce().expect("block");
+    assert_eq!(head.height, effective);
+    assert_eq!(
+        m.t.chain
+            .storage()
+            .block_with_txs(head.height, false)
+            .expect("read")
+            .expect("block")
+            .0
+            .tx_hashes
+            .len(),
+        2
+    );
+    assert_eq!(
+        m.t.receipt(&txs[0]).fee,
+        m.t.genesis.params.transfer_fuel * (price + 1)
+    );
+    assert_eq!(params.fuel_price, price + 1);
+    // The schedule survives a restart.
+    let t = std::mem::replace(&mut m.t, TestChain::new(1)).reopen();
+    assert_eq!(t.chain.params_at(effective).block_max_txs, 2);
+    assert_eq!(t.chain.params_at(effective - 1).block_max_txs, 10_000);
+}
+
+#[test]
+fn a_parameter_change_past_the_rules_fails_and_changes_nothing() {
+    let mut m = Members::new(1);
+    let genesis = m.t.genesis.params.clone();
+    for (values, why) in [
+        (
+            vec![("block_max_txs", u64::from(genesis.block_max_txs) + 1)],
+            "genesis value",
+        ),
+        (vec![("validator_set_delay", 2)], "validator_set_delay"),
+        (
+            vec![("max_tx_bytes", u64::from(u32::MAX) + 1)],
+            "does not fit",
+        ),
+    ] {
+        let n = m.t.chain.storage().proposal_count().expect("read") + 1;
+        let p = m.propose(1, set_params(&values), 0);
+        m.run(&p);
+        let record = m.record(n);
+        assert_eq!(record.outcome, ExecStatus::BadInput as i32);
+        assert!(record.error.contains(why), "{}", record.error);
+    }
+    assert_eq!(m.t.chain.storage().param_schedule().expect("read"), None);
+    // Unknown names never reach a block.
+    let bad = m.t.signed(
+        1,
+        m.nonces[1],
+        FUEL,
+        Wire::Admin(set_params(&[("contracts.max_memory_bytes", 1)])),
+    );
+    let refused = m.t.admission.admit(vec![bad]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::InvalidPayload(_))
+    ));
+}

@@ -3,6 +3,7 @@
 //! and receipt roots.
 
 mod governance;
+mod params;
 mod world;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use crate::storage::{
 };
 use crate::validator_sets::change_schedule;
 use crate::verified_tx::authority::{authorize, deciding_set, AuthError};
-use crate::verified_tx::{AdminAction, Payload, VerifiedTx};
+use crate::verified_tx::{check_params, AdminAction, Payload, VerifiedTx};
 
 /// Why a transaction cannot be part of a block at all (as opposed to failing with a receipt).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -44,6 +45,10 @@ pub enum InvalidTx {
     /// derived from): never admitted, so only a dishonest proposer includes one.
     #[error("{0}")]
     Unauthorized(String),
+    /// Larger, or with a higher fuel limit, than the parameters of the block's height allow
+    /// (admitted under earlier parameters; ADR 0017).
+    #[error("under the parameters of this height: {0}")]
+    OutsideParams(String),
     /// Cannot pay the fee for the fuel it uses.
     #[error("account {account} cannot pay fee {fee} from balance {balance}")]
     CannotPayFee {
@@ -134,6 +139,8 @@ impl Outcome {
 /// Applies the transactions of one block, in order, over committed state.
 pub struct BlockExecutor<'a> {
     params: &'a ChainParams,
+    /// The genesis parameters: no parameter change lets blocks or transactions outgrow them.
+    ceiling: &'a ChainParams,
     contracts: &'a ContractRuntime,
     env: BlockEnv,
     state: WorldState,
@@ -148,12 +155,13 @@ impl<'a> BlockExecutor<'a> {
     pub fn new(
         storage: &Arc<Storage>,
         parent: Option<Arc<ExecutedBlock>>,
-        params: &'a ChainParams,
+        (params, ceiling): (&'a ChainParams, &'a ChainParams),
         contracts: &'a ContractRuntime,
         env: BlockEnv,
     ) -> Self {
         Self {
             params,
+            ceiling,
             contracts,
             env,
             state: WorldState::on(storage.clone(), parent),
@@ -184,6 +192,9 @@ impl<'a> BlockExecutor<'a> {
     /// copy was re-signed or co-signed by someone else): an `InvalidTx`. An `InvalidTx` changes
     /// nothing.
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        if let Err(e) = check_params(tx, self.params) {
+            return Ok(Err(InvalidTx::OutsideParams(e.to_string())));
+        }
         let signer = self.state.account(&tx.signer)?;
         if tx.nonce != signer.nonce {
             return Ok(Err(InvalidTx::Nonce {
@@ -568,6 +579,7 @@ impl<'a> BlockExecutor<'a> {
                     self.end_governance_period()?;
                 }
             }
+            AdminAction::SetParams(changes) => return self.set_params(changes),
             AdminAction::SetPolicy(policy) => {
                 self.state
                     .set_entry(EntryKey::governance(), Some(policy.encode_to_vec()))?;
@@ -632,8 +644,10 @@ fn receipt(
 pub struct BlockContext<'a> {
     /// Chain id.
     pub chain_id: &'a str,
-    /// Chain parameters.
+    /// Chain parameters in force at the block's height.
     pub params: &'a ChainParams,
+    /// The genesis parameters (the ceiling of size parameters).
+    pub ceiling: &'a ChainParams,
     /// The contract engine.
     pub contracts: &'a ContractRuntime,
     /// The head the block extends.
@@ -656,7 +670,7 @@ impl BlockContext<'_> {
         BlockExecutor::new(
             storage,
             self.uncommitted_parent.cloned(),
-            self.params,
+            (self.params, self.ceiling),
             self.contracts,
             BlockEnv {
                 height: self.parent.height + 1,

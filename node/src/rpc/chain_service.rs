@@ -330,7 +330,7 @@ mod tests {
     fn api(t: &TestChain, heads: watch::Receiver<crate::storage::Head>) -> ChainApi {
         let admission = Arc::new(crate::admission::Admission::new(
             t.genesis.chain_id.clone(),
-            t.genesis.params.clone(),
+            t.chain.params().clone(),
             t.chain.storage().clone(),
             t.mempool.clone(),
             t.chain.contracts().clone(),

@@ -57,8 +57,8 @@ impl ContractService for ContractApi {
         let cap = self
             .0
             .chain
-            .info()
-            .params
+            .params()
+            .next()
             .max_fuel_per_tx
             .min(self.0.grpc.max_query_fuel);
         let fuel = match req.fuel_limit {

@@ -29,7 +29,15 @@ impl NodeService for NodeApi {
             let m = self.0.mempool.lock();
             (m.len() as u32, m.bytes() as u64)
         };
-        let p = &info.params;
+        let p = self.0.chain.params_at(head.height + 1);
+        let scheduled_params = self
+            .0
+            .chain
+            .params()
+            .after(head.height + 1)
+            .iter()
+            .map(|(from, params)| crate::chain_params::entry_of(*from, params))
+            .collect();
         let admin = self.0.chain.storage().admin().map_err(super::internal)?;
         let lowest_block_height = self
             .0
@@ -86,7 +94,9 @@ impl NodeService for NodeApi {
             mempool_txs,
             mempool_bytes,
             genesis_hash: Bytes::copy_from_slice(&info.genesis_hash.0),
+            scheduled_params,
             params: Some(ChainParams {
+                validator_set_delay: p.validator_set_delay,
                 max_tx_bytes: p.max_tx_bytes,
                 block_max_txs: p.block_max_txs,
                 block_max_bytes: p.block_max_bytes,

@@ -202,7 +202,6 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let incarnation = slot.incarnation;
     let genesis = world.generated.genesis.clone();
     let chain_id = genesis.chain_id.clone();
-    let params = genesis.params.clone();
     let stopped_height = slot.stopped_height;
     // Half the restarts find the artifact cache damaged (a disk fault, or a cache emptied by
     // hand): the node must run every contract as it did.
@@ -243,7 +242,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     })));
     let admission = Arc::new(Admission::new(
         chain_id.clone(),
-        params,
+        chain.params().clone(),
         storage.clone(),
         mempool.clone(),
         chain.contracts().clone(),

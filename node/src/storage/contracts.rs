@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
-use quorate_proto::v1::{GovernancePolicy, KeySet, ProposalRecord, ValidatorSchedule};
+use quorate_proto::v1::{
+    GovernancePolicy, KeySet, ParamSchedule, ProposalRecord, ValidatorSchedule,
+};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use super::db::{
@@ -65,6 +67,9 @@ const VALIDATORS: &[u8] = b"validators";
 const TRUSTED: &[u8] = b"trusted/";
 /// System setting prefix: `keys/` ‖ address → encoded `KeySet` of a multi-key account.
 const KEYS: &[u8] = b"keys/";
+/// System setting: the governed chain parameters in force and to come (`ParamSchedule`;
+/// ADR 0017). Absent: the genesis parameters.
+const PARAMS: &[u8] = b"params";
 /// System setting: the governance policy (`GovernancePolicy`; ADR 0016).
 const GOVERNANCE: &[u8] = b"governance";
 /// System setting: the governance period (u64, big-endian; absent: 0), ended by each hand-over
@@ -133,6 +138,14 @@ impl EntryKey {
         Self {
             space: Space::System,
             key: k,
+        }
+    }
+
+    /// The chain parameter schedule.
+    pub fn params() -> Self {
+        Self {
+            space: Space::System,
+            key: PARAMS.to_vec(),
         }
     }
 
@@ -230,6 +243,8 @@ impl EntryKey {
             ValidatorSchedule::decode(value).is_ok()
         } else if k == ENGINE {
             value.len() == 32
+        } else if k == PARAMS {
+            ParamSchedule::decode(value).is_ok()
         } else if k == GOVERNANCE {
             GovernancePolicy::decode(value).is_ok()
         } else if k == PROPOSAL_COUNT || k == GOVERNANCE_EPOCH {
@@ -341,6 +356,15 @@ impl Storage {
     pub fn admin(&self) -> Result<Option<Address>, StorageError> {
         self.entry(&EntryKey::admin())?
             .map(|b| Address::from_slice(&b).map_err(|e| corrupt("admin", e)))
+            .transpose()
+    }
+
+    /// The committed parameter schedule, if governance ever changed a parameter.
+    pub fn param_schedule(&self) -> Result<Option<ParamSchedule>, StorageError> {
+        self.entry(&EntryKey::params())?
+            .map(|b| {
+                ParamSchedule::decode(b.as_slice()).map_err(|e| corrupt("parameter schedule", e))
+            })
             .transpose()
     }
 

@@ -1,0 +1,175 @@
+//! Chain parameters over the heights (ADR 0017): the genesis parameters, and the governed ones
+//! changed since, each from the height it comes into force (the `params` state entry). Every
+//! rule that depends on a parameter asks for the parameters of the height it judges.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use quorate_genesis::ChainParams;
+use quorate_proto::v1::{ParamSchedule, ParamValue, ScheduledParams};
+
+/// Why a stored schedule cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("parameter schedule: {0}")]
+pub struct ScheduleError(String);
+
+/// The parameters of one chain at every height its committed state knows.
+#[derive(Debug)]
+pub struct ParamBook {
+    genesis: Arc<ChainParams>,
+    /// Parameters by first height, increasing (empty: the genesis parameters throughout).
+    entries: RwLock<Vec<(u64, Arc<ChainParams>)>>,
+    /// The committed height (what "the next height" means for admission).
+    committed: AtomicU64,
+}
+
+impl ParamBook {
+    /// The genesis parameters with the committed `schedule`, at committed height `height`.
+    pub fn new(
+        genesis: ChainParams,
+        schedule: Option<&ParamSchedule>,
+        height: u64,
+    ) -> Result<Self, ScheduleError> {
+        let book = Self {
+            genesis: Arc::new(genesis),
+            entries: RwLock::new(Vec::new()),
+            committed: AtomicU64::new(height),
+        };
+        if let Some(s) = schedule {
+            book.follow(s)?;
+        }
+        Ok(book)
+    }
+
+    /// The genesis parameters (also the ceiling of block and transaction sizes).
+    pub fn genesis(&self) -> &Arc<ChainParams> {
+        &self.genesis
+    }
+
+    /// Takes in a newly committed schedule (it lists the entry in force and those to come).
+    pub fn follow(&self, schedule: &ParamSchedule) -> Result<(), ScheduleError> {
+        let mut next: Vec<(u64, Arc<ChainParams>)> = Vec::with_capacity(schedule.scheduled.len());
+        for s in &schedule.scheduled {
+            next.push((s.from_height, Arc::new(params_of(&self.genesis, s)?)));
+        }
+        let mut entries = self.entries.write();
+        // Entries before the first one listed stay: heights below it may still be judged
+        // (a block being validated on an uncommitted parent).
+        entries.retain(|(h, _)| next.first().is_none_or(|(first, _)| h < first));
+        entries.extend(next);
+        Ok(())
+    }
+
+    /// The parameters deciding `height`.
+    pub fn at(&self, height: u64) -> Arc<ChainParams> {
+        self.entries
+            .read()
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= height)
+            .map_or_else(|| self.genesis.clone(), |(_, p)| p.clone())
+    }
+
+    /// The parameters of the next height to be decided.
+    pub fn next(&self) -> Arc<ChainParams> {
+        self.at(self.committed.load(Ordering::Acquire) + 1)
+    }
+
+    /// Records that `height` is committed.
+    pub fn committed(&self, height: u64) {
+        self.committed.fetch_max(height, Ordering::AcqRel);
+    }
+
+    /// Changes decided to come into force after `height`.
+    pub fn after(&self, height: u64) -> Vec<(u64, Arc<ChainParams>)> {
+        self.entries
+            .read()
+            .iter()
+            .filter(|(from, _)| *from > height)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The parameters of a schedule entry: the genesis ones with the entry's governed values.
+pub fn params_of(genesis: &ChainParams, s: &ScheduledParams) -> Result<ChainParams, ScheduleError> {
+    let changes: Vec<(&str, u64)> = s
+        .values
+        .iter()
+        .map(|v| (v.name.as_str(), v.value))
+        .collect();
+    // The ceiling was checked when the change was decided; a later genesis value is the same.
+    genesis
+        .with_changes(&changes, genesis)
+        .map_err(|e| ScheduleError(format!("entry from height {}: {e}", s.from_height)))
+}
+
+/// The schedule entry of `params` from `from_height` on (every governed value).
+pub fn entry_of(from_height: u64, params: &ChainParams) -> ScheduledParams {
+    ScheduledParams {
+        from_height,
+        values: params
+            .governed_values()
+            .into_iter()
+            .map(|(name, value)| ParamValue {
+                name: name.to_owned(),
+                value,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_height_gets_the_parameters_in_force_there() {
+        let genesis = ChainParams::default();
+        let lower = genesis
+            .with_changes(&[("block_max_txs", 7)], &genesis)
+            .expect("valid");
+        let cheaper = lower
+            .with_changes(&[("fuel_price", 0)], &genesis)
+            .expect("valid");
+        let book = ParamBook::new(genesis.clone(), None, 0).expect("book");
+        assert_eq!(*book.at(100), genesis);
+        book.follow(&ParamSchedule {
+            scheduled: vec![entry_of(10, &lower), entry_of(20, &cheaper)],
+        })
+        .expect("follow");
+        assert_eq!(*book.at(9), genesis);
+        assert_eq!(*book.at(10), lower);
+        assert_eq!(*book.at(25), cheaper);
+        assert_eq!(book.after(10).len(), 1);
+        // A later schedule lists only the entry in force and what comes; earlier heights keep
+        // theirs.
+        book.follow(&ParamSchedule {
+            scheduled: vec![entry_of(20, &cheaper)],
+        })
+        .expect("follow");
+        assert_eq!(*book.at(12), lower);
+        assert_eq!(*book.at(21), cheaper);
+        book.committed(19);
+        assert_eq!(*book.next(), cheaper);
+    }
+
+    #[test]
+    fn a_change_past_the_genesis_sizes_or_the_rules_is_refused() {
+        let genesis = ChainParams::default();
+        let more = u64::from(genesis.block_max_txs) + 1;
+        assert!(matches!(
+            genesis.with_changes(&[("block_max_txs", more)], &genesis),
+            Err(quorate_genesis::ParamChangeError::AboveCeiling { .. })
+        ));
+        assert!(matches!(
+            genesis.with_changes(&[("validator_set_delay", 2)], &genesis),
+            Err(quorate_genesis::ParamChangeError::Invalid(_))
+        ));
+        assert!(matches!(
+            genesis.with_changes(&[("contracts.max_memory_bytes", 1)], &genesis),
+            Err(quorate_genesis::ParamChangeError::Unknown(_))
+        ));
+    }
+}
