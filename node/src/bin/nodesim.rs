@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         runs += 1;
         simulated += r.simulated.as_secs_f64();
         println!(
-            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} copies_dropped={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} trace={} violations={} wall_ms={}",
+            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} copies_dropped={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} param_changes={} trace={} violations={} wall_ms={}",
             args.mix,
             r.height,
             r.simulated.as_secs_f64(),
@@ -130,6 +130,7 @@ fn main() -> ExitCode {
             r.artifacts_lost,
             r.counter_calls,
             r.counter_calls_after_loss,
+            r.param_changes,
             r.trace,
             r.violations.len(),
             t.elapsed().as_millis()

@@ -38,6 +38,27 @@ const DEPLOY_FUEL: u64 = 900_000;
 const CALL_FUEL: u64 = 200_000;
 /// The counter's value after its `init`.
 pub(crate) const COUNTER_START: u64 = 41;
+/// The deployer's (the chain admin's) nonce that changes chain parameters (ADR 0017) instead of
+/// calling the counter: every later height is judged by the new ones.
+const PARAMS_NONCE: u64 = 3;
+
+/// The parameter change the chain admin makes: fewer and smaller transactions per block, still
+/// above anything the clients send.
+fn param_change() -> Payload {
+    Payload::Admin(quorate_proto::v1::Admin {
+        action: Some(quorate_proto::v1::admin::Action::SetParams(
+            quorate_proto::v1::ParamChanges {
+                values: [("block_max_txs", 200), ("max_tx_bytes", 65_536)]
+                    .into_iter()
+                    .map(|(name, value)| quorate_proto::v1::ParamValue {
+                        name: name.into(),
+                        value,
+                    })
+                    .collect(),
+            },
+        )),
+    })
+}
 
 /// The deploy the trusted deployer sends: the bytecode of a counter whose `inc` adds 1, the
 /// machine code (built by the chain's engine) of one whose `inc` adds 2.
@@ -188,6 +209,9 @@ fn transaction(world: &World, k: usize, role: Role, nonce: u64) -> Transaction {
             });
             sign(&body(chain_id, key, 0, DEPLOY_FUEL, deploy), key)
         }
+        (Role::Deployer, PARAMS_NONCE) => {
+            sign(&body(chain_id, key, nonce, fuel, param_change()), key)
+        }
         (Role::Deployer, _) => {
             let inc = Payload::Call(Call {
                 contract: Bytes::copy_from_slice(&counter_address(world).0),
@@ -282,8 +306,9 @@ fn committed(world: &World, v: usize, hash: &Hash32) -> Option<(u64, Option<Rece
 }
 
 /// The trusted deployer's transaction of `nonce`, committed at `height` with `receipt` as
-/// honest validator `v` reports it: the deploy must create the counter, and call `n` must
-/// return `COUNTER_START + 2n` (the machine code's step, not the bytecode's).
+/// honest validator `v` reports it: the deploy must create the counter, the parameter change
+/// succeed, and call `n` must return `COUNTER_START + 2n` (the machine code's step, not the
+/// bytecode's).
 fn counter_receipt(world: &World, v: usize, nonce: u64, height: u64, receipt: Option<Receipt>) {
     let success = receipt
         .as_ref()
@@ -297,8 +322,15 @@ fn counter_receipt(world: &World, v: usize, nonce: u64, height: u64, receipt: Op
             return;
         }
         format!("the deploy did not create the counter: {receipt:?}")
+    } else if nonce == PARAMS_NONCE {
+        if success {
+            world.stats.lock().param_changes += 1;
+            return;
+        }
+        format!("the parameter change failed: {receipt:?}")
     } else {
-        let expected = COUNTER_START + 2 * nonce;
+        let calls = nonce - u64::from(nonce > PARAMS_NONCE);
+        let expected = COUNTER_START + 2 * calls;
         let returned = receipt
             .as_ref()
             .and_then(|r| <[u8; 8]>::try_from(r.return_data.as_ref()).ok())

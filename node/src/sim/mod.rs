@@ -203,6 +203,9 @@ pub struct Report {
     /// Calls of the trusted deployer's precompiled counter acknowledged as committed, each
     /// with a receipt of the machine code's result.
     pub counter_calls: u64,
+    /// Parameter changes by the chain admin acknowledged as committed with success (ADR 0017;
+    /// every height after is judged by the new parameters).
+    pub param_changes: u64,
     /// Of those, the ones an honest validator executed after it restarted with its artifacts
     /// damaged while holding the counter: the call's height above the validator's height when
     /// it stopped, and at or below its height at the end.

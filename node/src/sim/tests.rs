@@ -16,6 +16,10 @@ fn a_calm_run_commits_client_transactions_and_keeps_every_invariant() {
     assert!(r.height >= 5, "committed {} heights", r.height);
     assert!(r.acknowledged >= 10, "acknowledged {}", r.acknowledged);
     assert_eq!(r.lost, 0);
+    assert_eq!(
+        r.param_changes, 1,
+        "the admin's parameter change did not commit with success"
+    );
 }
 
 #[test]
