@@ -601,9 +601,9 @@ impl Genesis {
 }
 
 /// The chain parameters governance may change (`set_params`, ADR 0017), by name. The contract
-/// engine's limits and host-call prices are not among them: they make the engine (its
-/// fingerprint), which a protocol upgrade changes.
-pub const GOVERNED_PARAMS: [&str; 13] = [
+/// engine's limits (`contracts.max_code_bytes` among them) and host-call prices are not: they
+/// make the engine (its fingerprint), which a protocol upgrade changes.
+pub const GOVERNED_PARAMS: [&str; 12] = [
     "max_tx_bytes",
     "block_max_txs",
     "block_max_bytes",
@@ -611,13 +611,15 @@ pub const GOVERNED_PARAMS: [&str; 13] = [
     "max_fuel_per_tx",
     "fuel_price",
     "validator_set_delay",
-    "contracts.max_code_bytes",
     "contracts.max_deploy_tx_bytes",
     "contracts.deploy_fuel",
     "contracts.deploy_fuel_per_byte",
     "contracts.call_fuel",
     "contracts.call_fuel_per_byte",
 ];
+
+/// The least `max_tx_bytes` a parameter change may set.
+pub const MIN_GOVERNED_TX_BYTES: u32 = 16_384;
 
 /// Why a parameter change is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -663,7 +665,6 @@ impl ChainParams {
             "max_fuel_per_tx" => self.max_fuel_per_tx,
             "fuel_price" => self.fuel_price,
             "validator_set_delay" => self.validator_set_delay,
-            "contracts.max_code_bytes" => c.max_code_bytes.into(),
             "contracts.max_deploy_tx_bytes" => c.max_deploy_tx_bytes.into(),
             "contracts.deploy_fuel" => c.deploy_fuel,
             "contracts.deploy_fuel_per_byte" => c.deploy_fuel_per_byte,
@@ -707,7 +708,6 @@ impl ChainParams {
                 "max_fuel_per_tx" => next.max_fuel_per_tx = value,
                 "fuel_price" => next.fuel_price = value,
                 "validator_set_delay" => next.validator_set_delay = value,
-                "contracts.max_code_bytes" => c.max_code_bytes = narrow(value)?,
                 "contracts.max_deploy_tx_bytes" => c.max_deploy_tx_bytes = narrow(value)?,
                 "contracts.deploy_fuel" => c.deploy_fuel = value,
                 "contracts.deploy_fuel_per_byte" => c.deploy_fuel_per_byte = value,
@@ -718,6 +718,15 @@ impl ChainParams {
         }
         next.validate()
             .map_err(|e| ParamChangeError::Invalid(e.to_string()))?;
+        // Governance's own transactions (a policy of 64 members, a change of every parameter)
+        // must always fit, or a change could lock the members out: no change lowers
+        // `max_tx_bytes` below the floor.
+        if next.max_tx_bytes < MIN_GOVERNED_TX_BYTES && next.max_tx_bytes < self.max_tx_bytes {
+            return Err(ParamChangeError::Invalid(format!(
+                "max_tx_bytes = {}: a change may not lower it below {MIN_GOVERNED_TX_BYTES}, so that governance transactions always fit",
+                next.max_tx_bytes
+            )));
+        }
         for (name, value, top) in [
             (
                 "max_tx_bytes",

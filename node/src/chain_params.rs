@@ -47,17 +47,13 @@ impl ParamBook {
         &self.genesis
     }
 
-    /// Takes in a newly committed schedule (it lists the entry in force and those to come).
+    /// Takes in a newly committed schedule (every change since genesis).
     pub fn follow(&self, schedule: &ParamSchedule) -> Result<(), ScheduleError> {
         let mut next: Vec<(u64, Arc<ChainParams>)> = Vec::with_capacity(schedule.scheduled.len());
         for s in &schedule.scheduled {
             next.push((s.from_height, Arc::new(params_of(&self.genesis, s)?)));
         }
-        let mut entries = self.entries.write();
-        // Entries before the first one listed stay: heights below it may still be judged
-        // (a block being validated on an uncommitted parent).
-        entries.retain(|(h, _)| next.first().is_none_or(|(first, _)| h < first));
-        entries.extend(next);
+        *self.entries.write() = next;
         Ok(())
     }
 
@@ -143,16 +139,16 @@ mod tests {
         assert_eq!(*book.at(10), lower);
         assert_eq!(*book.at(25), cheaper);
         assert_eq!(book.after(10).len(), 1);
-        // A later schedule lists only the entry in force and what comes; earlier heights keep
-        // theirs.
-        book.follow(&ParamSchedule {
-            scheduled: vec![entry_of(20, &cheaper)],
-        })
-        .expect("follow");
-        assert_eq!(*book.at(12), lower);
-        assert_eq!(*book.at(21), cheaper);
         book.committed(19);
         assert_eq!(*book.next(), cheaper);
+        // A book rebuilt from the stored schedule (a restart) knows every height alike.
+        let stored = ParamSchedule {
+            scheduled: vec![entry_of(10, &lower), entry_of(20, &cheaper)],
+        };
+        let again = ParamBook::new(genesis.clone(), Some(&stored), 19).expect("book");
+        for h in [1, 9, 10, 19, 20, 99] {
+            assert_eq!(again.at(h), book.at(h), "height {h}");
+        }
     }
 
     #[test]
@@ -168,7 +164,7 @@ mod tests {
             Err(quorate_genesis::ParamChangeError::Invalid(_))
         ));
         assert!(matches!(
-            genesis.with_changes(&[("contracts.max_memory_bytes", 1)], &genesis),
+            genesis.with_changes(&[("contracts.max_code_bytes", 1)], &genesis),
             Err(quorate_genesis::ParamChangeError::Unknown(_))
         ));
     }

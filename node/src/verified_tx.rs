@@ -582,9 +582,9 @@ fn gov_action(g: &Governance) -> Result<GovAction, AdmissionError> {
     })
 }
 
-/// Parses the payload and checks its shape and the size rule of its kind: deploys may use up
-/// to `max_deploy_tx_bytes`, everything else `max_tx_bytes`.
-fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, AdmissionError> {
+/// Parses the payload and checks its shape (the rules that depend on chain parameters are
+/// [`check_params`]).
+fn parse_payload(d: &DecodedTx) -> Result<Payload, AdmissionError> {
     let invalid = |m: String| Err(AdmissionError::InvalidPayload(m));
     let payload = match &d.body.payload {
         None => return Err(AdmissionError::UnknownPayload),
@@ -599,15 +599,8 @@ fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, Admissi
             }
         }
         Some(tx_body::Payload::Deploy(dep)) => {
-            let max = params.contracts.max_code_bytes as usize;
             if dep.code.is_empty() {
                 return invalid("deploy carries no code".into());
-            }
-            if dep.code.len() > max {
-                return Err(AdmissionError::InvalidCode(format!(
-                    "code is {} bytes; the chain allows at most {max}",
-                    dep.code.len()
-                )));
             }
             let machine_code = if dep.machine_code.is_empty() {
                 None
@@ -670,22 +663,15 @@ fn parse_payload(d: &DecodedTx, params: &ChainParams) -> Result<Payload, Admissi
             Payload::Keys(change.clone())
         }
     };
-    let max = match payload {
-        Payload::Deploy { .. } => params.contracts.max_deploy_tx_bytes as usize,
-        _ => params.max_tx_bytes as usize,
-    };
-    if d.encoded_len > max {
-        return Err(AdmissionError::Oversized {
-            size: d.encoded_len,
-            max,
-        });
-    }
     Ok(payload)
 }
 
-/// The parameter-bound rules a transaction verified earlier must still meet at the height of
-/// the block that includes it (parameters change by governance, ADR 0017): its size for its
-/// kind and its fuel limit.
+/// Every rule of a transaction that depends on chain parameters: its size for its kind, a
+/// deploy's code size, and a fuel limit between its intrinsic fuel and the chain's maximum.
+/// Admission and the stateless checks of fetched transactions ask it with the parameters they
+/// judge by; execution asks it again with those of the block's height, for transactions
+/// verified earlier (parameters change by governance, ADR 0017): one list, so a copy from the
+/// mempool and a copy fetched from a peer meet the same verdict.
 pub fn check_params(v: &VerifiedTx, params: &ChainParams) -> Result<(), AdmissionError> {
     let max = match v.payload {
         Payload::Deploy { .. } => params.contracts.max_deploy_tx_bytes as usize,
@@ -695,6 +681,22 @@ pub fn check_params(v: &VerifiedTx, params: &ChainParams) -> Result<(), Admissio
         return Err(AdmissionError::Oversized {
             size: v.encoded_len,
             max,
+        });
+    }
+    if let Payload::Deploy { code, .. } = &v.payload {
+        let max = params.contracts.max_code_bytes as usize;
+        if code.len() > max {
+            return Err(AdmissionError::InvalidCode(format!(
+                "code is {} bytes; the chain allows at most {max}",
+                code.len()
+            )));
+        }
+    }
+    let needed = v.payload.intrinsic_fuel(params);
+    if v.fuel_limit < needed {
+        return Err(AdmissionError::FuelLimitTooLow {
+            limit: v.fuel_limit,
+            needed,
         });
     }
     if v.fuel_limit > params.max_fuel_per_tx {
@@ -752,22 +754,9 @@ pub(crate) fn check_stateless(
             Some(set.clone())
         }
     };
-    let payload = parse_payload(&d, params)?;
-    let intrinsic_fuel = payload.intrinsic_fuel(params);
+    let payload = parse_payload(&d)?;
     let fuel_limit = d.body.fuel_limit;
-    if fuel_limit < intrinsic_fuel {
-        return Err(AdmissionError::FuelLimitTooLow {
-            limit: fuel_limit,
-            needed: intrinsic_fuel,
-        });
-    }
-    if fuel_limit > params.max_fuel_per_tx {
-        return Err(AdmissionError::FuelLimitTooHigh {
-            limit: fuel_limit,
-            max: params.max_fuel_per_tx,
-        });
-    }
-    Ok(VerifiedTx {
+    let v = VerifiedTx {
         nonce: d.body.nonce,
         leaf: quorate_proto::tx::tx_leaf(&d.hash, &d.tx),
         tx: d.tx,
@@ -778,7 +767,9 @@ pub(crate) fn check_stateless(
         encoded_len: d.encoded_len,
         key_set,
         _verified: (),
-    })
+    };
+    check_params(&v, params)?;
+    Ok(v)
 }
 
 /// The signing keys may act for the account (against its committed key set, `None` for a

@@ -504,10 +504,83 @@ fn a_parameter_change_takes_force_at_the_decided_height_and_not_before() {
         m.t.genesis.params.transfer_fuel * (price + 1)
     );
     assert_eq!(params.fuel_price, price + 1);
-    // The schedule survives a restart.
+    // A second change, decided later, composes with the first; a restart knows every height.
+    let p = m.propose(1, set_params(&[("block_max_txs", 5)]), 0);
+    m.run(&p);
+    m.approved(2, 2);
+    let second = m.record(2).executed_height + delay;
+    let before: Vec<_> = [1, effective - 1, effective, second - 1, second, second + 50]
+        .into_iter()
+        .map(|h| (h, m.t.chain.params_at(h)))
+        .collect();
+    assert_eq!(before[4].1.block_max_txs, 5);
+    assert_eq!(before[4].1.fuel_price, price + 1, "the first change stays");
     let t = std::mem::replace(&mut m.t, TestChain::new(1)).reopen();
-    assert_eq!(t.chain.params_at(effective).block_max_txs, 2);
-    assert_eq!(t.chain.params_at(effective - 1).block_max_txs, 10_000);
+    for (h, p) in before {
+        assert_eq!(t.chain.params_at(h), p, "height {h} after a restart");
+    }
+}
+
+#[test]
+fn a_transaction_admitted_before_a_change_is_judged_by_its_blocks_parameters_alike() {
+    let mut m = Members::new(1);
+    let delay = m.t.genesis.params.validator_set_delay;
+    let fuel = m.t.genesis.params.transfer_fuel;
+    let p = m.propose(1, set_params(&[("transfer_fuel", fuel * 2)]), 0);
+    m.run(&p);
+    let effective = m.record(1).executed_height + delay;
+    while m.t.chain.head().height + 2 < effective {
+        let filler = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
+        m.nonces[5] += 1;
+        m.commit(&[filler]);
+    }
+    // Admitted for the height before the change, its fuel limit the old transfer fuel.
+    let late = m.t.transfer(4, m.t.addr(0), 1, 0);
+    m.t.admit_ok(vec![late.clone()]);
+    // The block before the change is cut without it (another transaction only).
+    let filler = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
+    m.nonces[5] += 1;
+    m.t.admit_ok(vec![filler.clone()]);
+    let hash = |t: &Transaction| quorate_proto::tx::tx_hash(&t.body);
+    let candidates: Vec<_> =
+        m.t.mempool
+            .lock()
+            .select(10, 1 << 20)
+            .into_iter()
+            .filter(|v| v.hash == hash(&filler))
+            .collect();
+    let (block, _) =
+        m.t.chain
+            .propose(candidates, m.t.validator.public().0, 1)
+            .expect("propose");
+    let cert = m.t.chain.solo_certificate(&m.t.validator, 0, &block);
+    m.t.chain.commit(&block, &cert).expect("commit");
+    assert_eq!(m.t.chain.head().height + 1, effective);
+    // At the change's height the copy in the mempool is not includable...
+    let pending = m.t.mempool.lock().select(10, 1 << 20);
+    assert!(pending.iter().any(|v| v.hash == hash(&late)));
+    let (_, dropped) =
+        m.t.chain
+            .propose(pending, m.t.validator.public().0, 1)
+            .expect("propose");
+    let why = dropped
+        .iter()
+        .find(|(h, _)| *h == hash(&late))
+        .map(|(_, e)| e.clone());
+    assert!(
+        matches!(&why, Some(crate::execution::InvalidTx::OutsideParams(w)) if w.contains("below")),
+        "{why:?}"
+    );
+    // ... and a copy fetched from a peer meets the same verdict.
+    let fetched = crate::verified_tx::verify_block_txs(
+        vec![late],
+        &m.t.genesis.chain_id,
+        &m.t.chain.params_at(effective),
+    );
+    assert!(matches!(
+        fetched,
+        Err((0, AdmissionError::FuelLimitTooLow { .. }))
+    ));
 }
 
 #[test]
@@ -524,6 +597,7 @@ fn a_parameter_change_past_the_rules_fails_and_changes_nothing() {
             vec![("max_tx_bytes", u64::from(u32::MAX) + 1)],
             "does not fit",
         ),
+        (vec![("max_tx_bytes", 1_000)], "may not lower it below"),
     ] {
         let n = m.t.chain.storage().proposal_count().expect("read") + 1;
         let p = m.propose(1, set_params(&values), 0);
@@ -533,16 +607,14 @@ fn a_parameter_change_past_the_rules_fails_and_changes_nothing() {
         assert!(record.error.contains(why), "{}", record.error);
     }
     assert_eq!(m.t.chain.storage().param_schedule().expect("read"), None);
-    // Unknown names never reach a block.
-    let bad = m.t.signed(
-        1,
-        m.nonces[1],
-        FUEL,
-        Wire::Admin(set_params(&[("contracts.max_memory_bytes", 1)])),
-    );
-    let refused = m.t.admission.admit(vec![bad]).expect("admit");
-    assert!(matches!(
-        refused[0].result,
-        Err(AdmissionError::InvalidPayload(_))
-    ));
+    // Names that are not governed (the engine's limits among them) never reach a block.
+    for name in ["contracts.max_memory_bytes", "contracts.max_code_bytes"] {
+        let bad =
+            m.t.signed(1, m.nonces[1], FUEL, Wire::Admin(set_params(&[(name, 1)])));
+        let refused = m.t.admission.admit(vec![bad]).expect("admit");
+        assert!(matches!(
+            refused[0].result,
+            Err(AdmissionError::InvalidPayload(_))
+        ));
+    }
 }

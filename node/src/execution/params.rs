@@ -23,14 +23,7 @@ impl BlockExecutor<'_> {
                 ParamSchedule::decode(b.as_slice()).map_err(|e| corrupt("parameter schedule", e))?
             }
         };
-        // Keep the entry in force at this height and those to come.
-        if let Some(i) = schedule
-            .scheduled
-            .iter()
-            .rposition(|s| s.from_height <= height)
-        {
-            schedule.scheduled.drain(..i);
-        }
+        // Every change since genesis stays: a node knows the parameters of every height.
         let last = schedule.scheduled.last();
         let base = match last {
             Some(s) => params_of(self.ceiling, s).map_err(|e| corrupt("parameter schedule", e))?,
