@@ -93,6 +93,7 @@ fn contract(c: &mut Criterion, name: &str, wasm: &[u8], noop: bool, increment_ar
         code_hash: Bytes::copy_from_slice(&compiled.code_hash.0),
         deployer: Bytes::copy_from_slice(&[1; 20]),
         height: 1,
+        ..Default::default()
     };
     state
         .set_entry(EntryKey::contract(&contract), Some(record.encode_to_vec()))

@@ -549,16 +549,22 @@ async fn info(contract: &str, opts: &ClientOpts) -> anyhow::Result<ExitCode> {
             json!({"address": hex::encode(&i.address), "code_hash": hex::encode(&i.code_hash),
                    "deployer": hex::encode(&i.deployer), "deployed_height": i.deployed_height,
                    "methods": i.methods, "code_size": i.code_size, "balance": i.balance,
-                   "interface": !i.interface.is_empty()})
+                   "interface": !i.interface.is_empty(), "version": i.version,
+                   "upgraded_at": (i.upgraded_at != 0).then_some(i.upgraded_at)})
         );
     } else {
         println!(
-            "contract {}\n  code hash {}\n  code size {} bytes\n  deployer  {}\n  deployed  at height {}\n  balance   {}\n  methods   {}\n  interface {}",
+            "contract {}\n  code hash {}\n  code size {} bytes\n  deployer  {}\n  deployed  at height {}{}\n  balance   {}\n  methods   {}\n  interface {}",
             hex::encode(&i.address),
             hex::encode(&i.code_hash),
             i.code_size,
             hex::encode(&i.deployer),
             i.deployed_height,
+            if i.version == 0 {
+                String::new()
+            } else {
+                format!("\n  version   {} (code in force from height {})", i.version, i.upgraded_at)
+            },
             i.balance,
             i.methods.join(", "),
             if i.interface.is_empty() { "none" } else { "embedded" }
@@ -693,6 +699,21 @@ pub(super) fn admin_payload(cmd: AdminCommand) -> anyhow::Result<(Payload, SignO
             }),
             sign,
         ),
+        AdminCommand::UpgradeContract { name, wasm, sign } => {
+            let code =
+                std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            // The same checks a validator makes, before paying for a transaction.
+            local_vm()?
+                .validate(&code)
+                .map_err(|e| anyhow::anyhow!("{} would be refused: {e}", wasm.display()))?;
+            (
+                admin::Action::UpgradeContract(quorate_proto::v1::UpgradeContract {
+                    name,
+                    code: code.into(),
+                }),
+                sign,
+            )
+        }
         AdminCommand::SetParams { values, sign } => (
             admin::Action::SetParams(quorate_proto::v1::ParamChanges {
                 values: values

@@ -383,6 +383,18 @@ pub enum AdminCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
+    /// Replace a system contract's code in place (its address and storage stay), from
+    /// `validator_set_delay` heights after the block on; the code is checked and compiled now.
+    UpgradeContract {
+        /// The system contract (remittance, credit-escrow, certificates, device-permissions).
+        name: String,
+        /// The new wasm bytecode.
+        #[arg(long)]
+        wasm: PathBuf,
+        /// Signing options (the admin's key, or a member's through `quorate gov propose`).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
     /// Put a new key in a validator's place (same index; a new consensus key and network
     /// identity, e.g. after a key compromise or a machine move).
     ReplaceValidator {

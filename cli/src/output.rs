@@ -393,6 +393,10 @@ pub fn admin_json(action: Option<&quorate_proto::v1::admin::Action>) -> Value {
         Some(admin::Action::SetPolicy(p)) => json!({
             "action": "set_policy", "policy": policy_json(p),
         }),
+        Some(admin::Action::UpgradeContract(u)) => json!({
+            "action": "upgrade_contract", "name": u.name,
+            "code_hash": quorate_proto::Hash32::of(&u.code).to_hex(), "code_bytes": u.code.len(),
+        }),
         Some(admin::Action::SetParams(c)) => json!({
             "action": "set_params",
             "values": c.values.iter().map(|v| (v.name.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),

@@ -143,6 +143,18 @@ pub fn set_params(values: &[(&str, u64)]) -> Payload {
     }))
 }
 
+/// Admin (or through a proposal of kind `upgrades`): replaces the code of the system contract
+/// `name` with `code`, from `validator_set_delay` heights after the block on (its storage
+/// stays).
+pub fn upgrade_contract(name: &str, code: Vec<u8>) -> Payload {
+    admin_action(admin::Action::UpgradeContract(
+        quorate_proto::v1::UpgradeContract {
+            name: name.to_owned(),
+            code: code.into(),
+        },
+    ))
+}
+
 /// Governance (members of the policy only): proposes the administrative `action` (a payload
 /// of [`set_trusted_deployer`], [`add_validator`], [`set_policy`], …), open for approvals
 /// `lifetime` heights (0: the policy's longest), with a `memo` for the other members. It
@@ -203,6 +215,12 @@ pub fn describe_admin(action: Option<&admin::Action>) -> String {
                 .map(|v| format!("{} = {}", v.name, v.value))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+        Some(admin::Action::UpgradeContract(u)) => format!(
+            "upgrade system contract {} to code {} ({} bytes)",
+            u.name,
+            Hash32::of(&u.code),
+            u.code.len()
         ),
         Some(admin::Action::SetPolicy(p)) => format!(
             "govern by {} members ({}; validators {}, deployers {}, params {}, upgrades {}, policy {} of them; proposals open {} heights)",

@@ -254,6 +254,7 @@ impl ContractRuntime {
                 code_hash: Bytes::copy_from_slice(&prepared.code_hash.0),
                 deployer: Bytes::copy_from_slice(&[0u8; 20]),
                 height: 0,
+                ..Default::default()
             };
             state.set_entry(
                 EntryKey::contract(&address),

@@ -202,7 +202,8 @@ pub fn change_schedule(
         AdminAction::SetTrustedDeployer(..)
         | AdminAction::SetAdmin(_)
         | AdminAction::SetPolicy(_)
-        | AdminAction::SetParams(_) => return Ok(schedule.clone()),
+        | AdminAction::SetParams(_)
+        | AdminAction::UpgradeContract { .. } => return Ok(schedule.clone()),
     }
     ValidatorSet::from_entries(&next)?;
     // Never before a change already decided (governance may shorten the delay, ADR 0017).

@@ -95,6 +95,13 @@ pub enum AdminAction {
     SetPolicy(GovernancePolicy),
     /// New values of governed chain parameters, by name.
     SetParams(Vec<(String, u64)>),
+    /// New code for the system contract of this name (ADR 0018).
+    UpgradeContract {
+        /// The system contract.
+        name: String,
+        /// Its new bytecode.
+        code: Bytes,
+    },
 }
 
 /// Most parameters one change names.
@@ -119,20 +126,38 @@ fn validator_entry(e: &ValidatorEntry, what: &str) -> Result<ValidatorEntry, Adm
 }
 
 impl Payload {
+    /// The contract bytecode it carries: a deploy's, or an upgrade's (sent by an admin or
+    /// proposed to the members). Such a transaction may be as large as a deploy, and pays for
+    /// its code as a deploy does.
+    pub fn code(&self) -> Option<&Bytes> {
+        match self {
+            Self::Deploy { code, .. }
+            | Self::Admin(AdminAction::UpgradeContract { code, .. })
+            | Self::Governance(GovAction::Propose {
+                action: AdminAction::UpgradeContract { code, .. },
+                ..
+            }) => Some(code),
+            _ => None,
+        }
+    }
+
     /// Fuel the transaction needs before any contract code runs.
     pub fn intrinsic_fuel(&self, params: &ChainParams) -> u64 {
         let c = &params.contracts;
+        let per_byte = |bytes: usize| {
+            c.deploy_fuel
+                .saturating_add(c.deploy_fuel_per_byte.saturating_mul(bytes as u64))
+        };
         match self {
-            Self::Transfer { .. } | Self::Admin(_) | Self::Keys(_) | Self::Governance(_) => {
-                params.transfer_fuel
-            }
             // Machine code is stored as state (ADR 0010): its bytes are paid like bytecode's.
             Self::Deploy {
                 code, machine_code, ..
-            } => {
-                let bytes = code.len() + machine_code.as_ref().map_or(0, |(mc, _)| mc.len());
-                c.deploy_fuel
-                    .saturating_add(c.deploy_fuel_per_byte.saturating_mul(bytes as u64))
+            } => per_byte(code.len() + machine_code.as_ref().map_or(0, |(mc, _)| mc.len())),
+            Self::Admin(_) | Self::Governance(_) if self.code().is_some() => {
+                per_byte(self.code().map_or(0, Bytes::len))
+            }
+            Self::Transfer { .. } | Self::Admin(_) | Self::Keys(_) | Self::Governance(_) => {
+                params.transfer_fuel
             }
             Self::Call { args, .. } => c
                 .call_fuel
@@ -538,6 +563,21 @@ pub(crate) fn admin_action(a: &Admin) -> Result<AdminAction, AdmissionError> {
                     .collect(),
             )
         }
+        Some(Action::UpgradeContract(u)) => {
+            if u.name.is_empty() || u.name.len() > 64 {
+                return invalid(format!(
+                    "a system contract's name is 1 to 64 bytes, not {}",
+                    u.name.len()
+                ));
+            }
+            if u.code.is_empty() {
+                return invalid("upgrade carries no code".into());
+            }
+            AdminAction::UpgradeContract {
+                name: u.name.clone(),
+                code: u.code.clone(),
+            }
+        }
         Some(Action::SetPolicy(p)) => {
             governance::validate_policy(p)
                 .map_err(|e| AdmissionError::InvalidPayload(format!("governance policy: {e}")))?;
@@ -673,9 +713,9 @@ fn parse_payload(d: &DecodedTx) -> Result<Payload, AdmissionError> {
 /// verified earlier (parameters change by governance, ADR 0017): one list, so a copy from the
 /// mempool and a copy fetched from a peer meet the same verdict.
 pub fn check_params(v: &VerifiedTx, params: &ChainParams) -> Result<(), AdmissionError> {
-    let max = match v.payload {
-        Payload::Deploy { .. } => params.contracts.max_deploy_tx_bytes as usize,
-        _ => params.max_tx_bytes as usize,
+    let max = match v.payload.code() {
+        Some(_) => params.contracts.max_deploy_tx_bytes as usize,
+        None => params.max_tx_bytes as usize,
     };
     if v.encoded_len > max {
         return Err(AdmissionError::Oversized {
@@ -683,7 +723,7 @@ pub fn check_params(v: &VerifiedTx, params: &ChainParams) -> Result<(), Admissio
             max,
         });
     }
-    if let Payload::Deploy { code, .. } = &v.payload {
+    if let Some(code) = v.payload.code() {
         let max = params.contracts.max_code_bytes as usize;
         if code.len() > max {
             return Err(AdmissionError::InvalidCode(format!(

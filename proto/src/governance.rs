@@ -46,6 +46,7 @@ impl Kind {
             | admin::Action::ReplaceValidator(_) => Self::Validators,
             admin::Action::SetTrustedDeployer(_) => Self::Deployers,
             admin::Action::SetParams(_) => Self::Params,
+            admin::Action::UpgradeContract(_) => Self::Upgrades,
             admin::Action::SetAdmin(_) | admin::Action::SetPolicy(_) => Self::Policy,
         }
     }

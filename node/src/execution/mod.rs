@@ -4,6 +4,7 @@
 
 mod governance;
 mod params;
+mod upgrades;
 mod world;
 
 use std::sync::Arc;
@@ -477,6 +478,7 @@ impl<'a> BlockExecutor<'a> {
             code_hash: Bytes::copy_from_slice(&prepared.code_hash.0),
             deployer: Bytes::copy_from_slice(&tx.signer.0),
             height: self.env.height,
+            ..Default::default()
         };
         self.state
             .set_entry(EntryKey::contract(&address), Some(record.encode_to_vec()))?;
@@ -580,6 +582,9 @@ impl<'a> BlockExecutor<'a> {
                 }
             }
             AdminAction::SetParams(changes) => return self.set_params(changes),
+            AdminAction::UpgradeContract { name, code } => {
+                return self.upgrade_contract(name, code)
+            }
             AdminAction::SetPolicy(policy) => {
                 self.state
                     .set_entry(EntryKey::governance(), Some(policy.encode_to_vec()))?;
@@ -688,6 +693,7 @@ pub fn build_block(
     candidates: Vec<Arc<VerifiedTx>>,
 ) -> Result<(ExecutedBlock, Vec<(Hash32, InvalidTx)>), StorageError> {
     let mut exec = ctx.executor(storage);
+    exec.begin_block()?;
     exec.prefetch(&candidates)?;
     let mut txs = Vec::with_capacity(candidates.len());
     let mut receipts = Vec::with_capacity(candidates.len());
@@ -718,6 +724,7 @@ pub fn validate_block(
         ..*ctx
     };
     let mut exec = ctx.executor(storage);
+    exec.begin_block()?;
     exec.prefetch(&txs)?;
     let mut receipts = Vec::with_capacity(txs.len());
     for tx in &txs {

@@ -125,6 +125,8 @@ impl ContractService for ContractApi {
                     .unwrap_or_default(),
                 code_size: code.len() as u32,
                 balance,
+                version: record.version,
+                upgraded_at: record.upgraded_at,
             }))
         })
         .await?;

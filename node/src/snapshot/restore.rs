@@ -15,7 +15,7 @@ use super::file::SnapshotFile;
 use super::format::{io_error, SnapshotError};
 use super::store::sync_dir;
 use super::verify::{verify_manifest, VerifiedManifest};
-use crate::storage::{code_hash_of, BlockRecord, Head, Storage, StorageOptions};
+use crate::storage::{code_hashes_of, BlockRecord, Head, Storage, StorageOptions};
 
 /// What an import wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,12 +94,10 @@ impl Restore {
         }
         let mut referenced = Vec::new();
         for e in &chunk.entries {
-            if let Some(h) = code_hash_of(e).map_err(|e| SnapshotError::BadChunk {
+            referenced.extend(code_hashes_of(e).map_err(|e| SnapshotError::BadChunk {
                 index,
                 reason: e.to_string(),
-            })? {
-                referenced.push(h);
-            }
+            })?);
         }
         self.storage.import_items(&chunk.entries, &chunk.code)?;
         self.referenced.extend(referenced);

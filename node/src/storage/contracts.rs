@@ -70,6 +70,9 @@ const KEYS: &[u8] = b"keys/";
 /// System setting: the governed chain parameters in force and to come (`ParamSchedule`;
 /// ADR 0017). Absent: the genesis parameters.
 const PARAMS: &[u8] = b"params";
+/// System setting: system-contract upgrades decided and not yet in force (`PendingUpgrades`;
+/// ADR 0018).
+const UPGRADES: &[u8] = b"upgrades";
 /// System setting: the governance policy (`GovernancePolicy`; ADR 0016).
 const GOVERNANCE: &[u8] = b"governance";
 /// System setting: the governance period (u64, big-endian; absent: 0), ended by each hand-over
@@ -146,6 +149,14 @@ impl EntryKey {
         Self {
             space: Space::System,
             key: PARAMS.to_vec(),
+        }
+    }
+
+    /// The system-contract upgrades to come.
+    pub fn upgrades() -> Self {
+        Self {
+            space: Space::System,
+            key: UPGRADES.to_vec(),
         }
     }
 
@@ -243,6 +254,8 @@ impl EntryKey {
             ValidatorSchedule::decode(value).is_ok()
         } else if k == ENGINE {
             value.len() == 32
+        } else if k == UPGRADES {
+            quorate_proto::v1::PendingUpgrades::decode(value).is_ok()
         } else if k == PARAMS {
             ParamSchedule::decode(value).is_ok()
         } else if k == GOVERNANCE {
@@ -294,6 +307,12 @@ pub struct ContractRecord {
     /// Height of the block that deployed it.
     #[prost(uint64, tag = "3")]
     pub height: u64,
+    /// Upgrades in force so far (a system contract's code replaced by governance, ADR 0018).
+    #[prost(uint32, tag = "4")]
+    pub version: u32,
+    /// Height from which its current code runs, if it was upgraded.
+    #[prost(uint64, tag = "5")]
+    pub upgraded_at: u64,
 }
 
 impl ContractRecord {

@@ -25,7 +25,7 @@ pub(crate) use contracts::decode_count;
 pub use contracts::{ContractRecord, EntryKey, NewCode, Space};
 pub(crate) use db::corrupt;
 pub use db::{Durability, Head, Storage, StorageError, StorageOptions};
-pub use snapshot::{add_to_lthash, check_entry_shape, code_hash_of, StateItem, StateReader};
+pub use snapshot::{add_to_lthash, check_entry_shape, code_hashes_of, StateItem, StateReader};
 pub use state::Account;
 
 use crate::state_root::LtHash;

@@ -70,15 +70,30 @@ pub fn check_entry_shape(kind: StateKind, key: &[u8], value: &[u8]) -> Result<()
     }
 }
 
-/// The code hash a contract record names, if `entry` is one.
-pub fn code_hash_of(entry: &StateEntry) -> Result<Option<Hash32>, StorageError> {
-    if entry.kind() != StateKind::Contract {
-        return Ok(None);
+/// The code hashes `entry` binds to the state: a contract record's code, or the new code of
+/// each system-contract upgrade to come (ADR 0018), which a node joining before the upgrade's
+/// height needs as much as deployed code.
+pub fn code_hashes_of(entry: &StateEntry) -> Result<Vec<Hash32>, StorageError> {
+    code_hashes(entry.kind(), &entry.key, &entry.value)
+}
+
+fn code_hashes(kind: StateKind, key: &[u8], value: &[u8]) -> Result<Vec<Hash32>, StorageError> {
+    match kind {
+        StateKind::Contract => Ok(vec![ContractRecord::decode(value)
+            .map_err(|e| corrupt("contract record", e))?
+            .code()?]),
+        StateKind::System if key == EntryKey::upgrades().key.as_slice() => {
+            quorate_proto::v1::PendingUpgrades::decode(value)
+                .map_err(|e| corrupt("upgrades", e))?
+                .upgrades
+                .iter()
+                .map(|u| {
+                    Hash32::from_slice(&u.code_hash).ok_or_else(|| corrupt("upgrades", "code hash"))
+                })
+                .collect()
+        }
+        _ => Ok(Vec::new()),
     }
-    ContractRecord::decode(entry.value.clone())
-        .map_err(|e| corrupt("contract record", e))?
-        .code()
-        .map(Some)
 }
 
 /// The state of one committed height, fixed when the reader was made: later commits do not
@@ -95,7 +110,7 @@ pub struct StateReader<'a> {
 
 impl StateReader<'_> {
     /// Calls `each` for every item: each entry by (kind, key), then the bytecode of every
-    /// deployed contract by code hash.
+    /// deployed contract and every upgrade to come, by code hash.
     pub fn for_each<E: From<StorageError>>(
         &self,
         mut each: impl FnMut(StateItem<'_>) -> Result<(), E>,
@@ -106,11 +121,7 @@ impl StateReader<'_> {
             let cf = space.map_or(CF_ACCOUNTS, |s| s.cf());
             for item in self.snap.iterator_cf(storage.cf(cf), IteratorMode::Start) {
                 let (k, v) = item.map_err(StorageError::from)?;
-                if kind == StateKind::Contract {
-                    let record =
-                        ContractRecord::decode(&*v).map_err(|e| corrupt("contract record", e))?;
-                    code.push(record.code()?);
-                }
+                code.extend(code_hashes(kind, &k, &v)?);
                 each(StateItem::Entry(kind, &k, &v))?;
             }
         }

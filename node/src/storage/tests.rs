@@ -360,6 +360,7 @@ fn every_entry_kind_has_a_shape_no_other_kind_can_take() {
         code_hash: bytes::Bytes::copy_from_slice(&hash.0),
         deployer: bytes::Bytes::copy_from_slice(&addr.0),
         height: 1,
+        ..Default::default()
     }
     .encode_to_vec();
     let well_formed: Vec<(EntryKey, Vec<u8>)> = vec![
