@@ -138,6 +138,26 @@ impl Members {
         self.run(&tx)
     }
 
+    /// A transfer of 1 by the bystander (account 5), to fill blocks.
+    fn filler(&mut self) -> Transaction {
+        let tx = self.t.transfer(5, self.t.addr(0), 1, self.nonces[5]);
+        self.nonces[5] += 1;
+        tx
+    }
+
+    /// Transactions in the committed block at `height`.
+    fn block_size(&self, height: u64) -> usize {
+        self.t
+            .chain
+            .storage()
+            .block_with_txs(height, false)
+            .expect("read")
+            .expect("block")
+            .0
+            .tx_hashes
+            .len()
+    }
+
     fn record(&self, number: u64) -> ProposalRecord {
         self.t
             .chain
@@ -252,8 +272,7 @@ fn an_expired_proposal_never_runs_and_a_failing_action_closes_its_proposal() {
     let open_until = m.record(1).open_until;
     // Blocks pass (transfers by the bystander) until the proposal's last height is behind.
     while m.t.chain.head().height <= open_until {
-        let filler = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
-        m.nonces[5] += 1;
+        let filler = m.filler();
         m.commit(&[filler]);
     }
     let late = m.approve(2, 1);
@@ -455,26 +474,10 @@ fn a_parameter_change_takes_force_at_the_decided_height_and_not_before() {
     );
     // Until then blocks take as many transactions as before, at the old price.
     while m.t.chain.head().height + 1 < effective {
-        let txs: Vec<Transaction> = (0..3)
-            .map(|_| {
-                let tx = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
-                m.nonces[5] += 1;
-                tx
-            })
-            .collect();
+        let txs: Vec<Transaction> = (0..3).map(|_| m.filler()).collect();
         m.t.admit_ok(txs.clone());
         let head = m.t.produce().expect("block");
-        assert_eq!(
-            m.t.chain
-                .storage()
-                .block_with_txs(head.height, false)
-                .expect("read")
-                .expect("block")
-                .0
-                .tx_hashes
-                .len(),
-            3
-        );
+        assert_eq!(m.block_size(head.height), 3);
         assert_eq!(
             m.t.receipt(&txs[0]).fee,
             m.t.genesis.params.transfer_fuel * price
@@ -482,13 +485,7 @@ fn a_parameter_change_takes_force_at_the_decided_height_and_not_before() {
     }
     // From the decided height on: two per block, at the new price, on any validator judging
     // the block (a block of three is refused).
-    let txs: Vec<Transaction> = (0..3)
-        .map(|_| {
-            let tx = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
-            m.nonces[5] += 1;
-            tx
-        })
-        .collect();
+    let txs: Vec<Transaction> = (0..3).map(|_| m.filler()).collect();
     m.t.admit_ok(txs.clone());
     let params = m.t.chain.params_at(effective);
     let candidates = m.t.mempool.lock().select(10, 1 << 20);
@@ -510,17 +507,7 @@ fn a_parameter_change_takes_force_at_the_decided_height_and_not_before() {
     );
     let head = m.t.produce().expect("block");
     assert_eq!(head.height, effective);
-    assert_eq!(
-        m.t.chain
-            .storage()
-            .block_with_txs(head.height, false)
-            .expect("read")
-            .expect("block")
-            .0
-            .tx_hashes
-            .len(),
-        2
-    );
+    assert_eq!(m.block_size(head.height), 2);
     assert_eq!(
         m.t.receipt(&txs[0]).fee,
         m.t.genesis.params.transfer_fuel * (price + 1)
@@ -552,16 +539,14 @@ fn a_transaction_admitted_before_a_change_is_judged_by_its_blocks_parameters_ali
     m.run(&p);
     let effective = m.record(1).executed_height + delay;
     while m.t.chain.head().height + 2 < effective {
-        let filler = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
-        m.nonces[5] += 1;
+        let filler = m.filler();
         m.commit(&[filler]);
     }
     // Admitted for the height before the change, its fuel limit the old transfer fuel.
     let late = m.t.transfer(4, m.t.addr(0), 1, 0);
     m.t.admit_ok(vec![late.clone()]);
     // The block before the change is cut without it (another transaction only).
-    let filler = m.t.transfer(5, m.t.addr(0), 1, m.nonces[5]);
-    m.nonces[5] += 1;
+    let filler = m.filler();
     m.t.admit_ok(vec![filler.clone()]);
     let hash = |t: &Transaction| quorate_proto::tx::tx_hash(&t.body);
     let candidates: Vec<_> =

@@ -444,21 +444,9 @@ impl<'a> BlockExecutor<'a> {
                 Some(_) => {}
             }
         }
-        let code_hash = Hash32::of(code);
-        let storage = self.state.storage().clone();
-        // Decided by the chain as this block sees it: committed, or stored by a parent block
-        // whose commit may still be under way (never by the timing of that write).
-        let decided = self.state.has_code(&code_hash)?
-            || self.new_code.iter().any(|c| c.code_hash == code_hash);
-        let executable = if decided {
-            self.state.entry(&EntryKey::machine_code(&code_hash))?
-        } else {
-            machine_code.map(|(mc, _)| mc.to_vec())
-        };
-        let prepared = match self
-            .contracts
-            .prepare(&storage, code, executable.as_deref())?
-        {
+        let offered = machine_code.map(|(mc, _)| mc.to_vec());
+        let (decided, executable, prepared) = self.prepare_code(code, offered)?;
+        let prepared = match prepared {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Outcome::failed(
@@ -513,6 +501,39 @@ impl<'a> BlockExecutor<'a> {
         }
         outcome.contract_address = Bytes::copy_from_slice(&address.0);
         Ok(outcome)
+    }
+
+    /// Checks and compiles `code` as the chain has decided it: code it already holds (committed,
+    /// or stored by a parent block whose commit may still be under way, never by the timing of
+    /// that write) runs as first decided (its machine code, if it came precompiled); new code
+    /// runs `offered` machine code if any, else is compiled. Returns whether it was decided,
+    /// the machine code used, and the prepared code or why it is invalid.
+    #[allow(clippy::type_complexity)]
+    fn prepare_code(
+        &mut self,
+        code: &Bytes,
+        offered: Option<Vec<u8>>,
+    ) -> Result<
+        (
+            bool,
+            Option<Vec<u8>>,
+            Result<crate::contracts::PreparedCode, quorate_vm::ValidationError>,
+        ),
+        StorageError,
+    > {
+        let code_hash = Hash32::of(code);
+        let decided = self.state.has_code(&code_hash)?
+            || self.new_code.iter().any(|c| c.code_hash == code_hash);
+        let executable = if decided {
+            self.state.entry(&EntryKey::machine_code(&code_hash))?
+        } else {
+            offered
+        };
+        let storage = self.state.storage().clone();
+        let prepared = self
+            .contracts
+            .prepare(&storage, code, executable.as_deref())?;
+        Ok((decided, executable, prepared))
     }
 
     /// A multi-signature address's first transaction registers the key set it carries — with

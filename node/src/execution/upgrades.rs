@@ -35,18 +35,7 @@ impl BlockExecutor<'_> {
         // As a deploy decides (ADR 0010): code the chain already holds runs as it was first
         // decided (its machine code, if it came precompiled); new code is compiled here, now,
         // long before its height.
-        let decided = self.state.has_code(&code_hash)?
-            || self.new_code.iter().any(|c| c.code_hash == code_hash);
-        let executable = if decided {
-            self.state.entry(&EntryKey::machine_code(&code_hash))?
-        } else {
-            None
-        };
-        let storage = self.state.storage().clone();
-        let prepared = match self
-            .contracts
-            .prepare(&storage, code, executable.as_deref())?
-        {
+        let prepared = match self.prepare_code(code, None)?.2 {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Outcome::failed(
