@@ -699,13 +699,21 @@ pub(super) fn admin_payload(cmd: AdminCommand) -> anyhow::Result<(Payload, SignO
             }),
             sign,
         ),
-        AdminCommand::UpgradeContract { name, wasm, sign } => {
-            let code =
-                std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-            // The same checks a validator makes, before paying for a transaction.
-            local_vm()?
-                .validate(&code)
-                .map_err(|e| anyhow::anyhow!("{} would be refused: {e}", wasm.display()))?;
+        AdminCommand::UpgradeContract {
+            name, wasm, sign, ..
+        } => {
+            let code = match wasm {
+                None => Vec::new(), // --cancel
+                Some(wasm) => {
+                    let code = std::fs::read(&wasm)
+                        .with_context(|| format!("reading {}", wasm.display()))?;
+                    // The same checks a validator makes, before paying for a transaction.
+                    local_vm()?
+                        .validate(&code)
+                        .map_err(|e| anyhow::anyhow!("{} would be refused: {e}", wasm.display()))?;
+                    code
+                }
+            };
             (
                 admin::Action::UpgradeContract(quorate_proto::v1::UpgradeContract {
                     name,

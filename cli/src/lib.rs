@@ -389,8 +389,11 @@ pub enum AdminCommand {
         /// The system contract (remittance, credit-escrow, certificates, device-permissions).
         name: String,
         /// The new wasm bytecode.
-        #[arg(long)]
-        wasm: PathBuf,
+        #[arg(long, required_unless_present = "cancel")]
+        wasm: Option<PathBuf>,
+        /// Cancel the upgrade of this contract decided and not yet in force.
+        #[arg(long, conflicts_with = "wasm")]
+        cancel: bool,
         /// Signing options (the admin's key, or a member's through `quorate gov propose`).
         #[command(flatten)]
         sign: SignOpts,

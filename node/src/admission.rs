@@ -70,6 +70,15 @@ impl Admission {
         &self,
         v: &VerifiedTx,
     ) -> Result<Result<(), AdmissionError>, StorageError> {
+        // An upgrade's code (sent by an admin or proposed to the members) is checked as a
+        // deploy's is, before it costs a block or lands in a proposal's record.
+        if let (Payload::Admin(_) | Payload::Governance(_), Some(code)) =
+            (&v.payload, v.payload.code().filter(|c| !c.is_empty()))
+        {
+            if let Err(e) = self.contracts.vm().validate(code) {
+                return Ok(Err(AdmissionError::InvalidCode(e.to_string())));
+            }
+        }
         Ok(match &v.payload {
             Payload::Transfer { .. } | Payload::Keys(_) => Ok(()),
             Payload::Deploy {

@@ -95,11 +95,12 @@ pub enum AdminAction {
     SetPolicy(GovernancePolicy),
     /// New values of governed chain parameters, by name.
     SetParams(Vec<(String, u64)>),
-    /// New code for the system contract of this name (ADR 0018).
+    /// New code for the system contract of this name (ADR 0018); no code cancels the
+    /// upgrade to come.
     UpgradeContract {
         /// The system contract.
         name: String,
-        /// Its new bytecode.
+        /// Its new bytecode, or empty.
         code: Bytes,
     },
 }
@@ -569,9 +570,6 @@ pub(crate) fn admin_action(a: &Admin) -> Result<AdminAction, AdmissionError> {
                     "a system contract's name is 1 to 64 bytes, not {}",
                     u.name.len()
                 ));
-            }
-            if u.code.is_empty() {
-                return invalid("upgrade carries no code".into());
             }
             AdminAction::UpgradeContract {
                 name: u.name.clone(),

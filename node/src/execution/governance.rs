@@ -104,6 +104,8 @@ impl BlockExecutor<'_> {
             record.outcome = outcome.status as i32;
             record.error = outcome.error;
             events.push(event_of("executed", &record));
+            // What the action itself reports (a parameter or upgrade schedule).
+            events.extend(outcome.events);
         }
         self.state.set_entry(
             EntryKey::proposal(record.number),

@@ -751,3 +751,82 @@ fn a_system_contract_upgraded_in_place_keeps_its_storage_and_old_blocks_replay_a
     }
     assert_eq!(replica.chain.head().hash, m.t.chain.head().hash);
 }
+
+#[test]
+fn an_upgrade_to_come_is_replaced_or_cancelled_and_every_decided_code_stays_in_the_state() {
+    use crate::counter_contract::counter_without_init;
+    use quorate_genesis::system::{system_contract, REMITTANCE};
+    use quorate_proto::crypto::Hash32;
+    let mut m = Members::new(1);
+    let contract = Address::of_system_contract(REMITTANCE);
+    let storage = m.t.chain.storage().clone();
+    let original = system_contract(REMITTANCE).expect("release").wasm.to_vec();
+    let (v1, v2) = (counter_without_init("n", 1), counter_without_init("n", 2));
+    let pending = |s: &crate::storage::Storage| {
+        s.entry(&crate::storage::EntryKey::upgrades())
+            .expect("read")
+            .map(|b| quorate_proto::v1::PendingUpgrades::decode(b.as_slice()).expect("decode"))
+            .unwrap_or_default()
+            .upgrades
+    };
+    let run = |m: &mut Members, code: Vec<u8>| {
+        let p = m.propose_code(1, upgrade(REMITTANCE, code));
+        m.run(&p)
+    };
+    // Invalid code never reaches a block.
+    let bad = m.propose_code(1, upgrade(REMITTANCE, b"\0asm junk".to_vec()));
+    m.nonces[1] -= 1;
+    let refused = m.t.admission.admit(vec![bad]).expect("admit");
+    assert!(matches!(
+        refused[0].result,
+        Err(AdmissionError::InvalidCode(_))
+    ));
+    run(&mut m, v1.clone());
+    assert_eq!(pending(&storage)[0].code_hash.as_ref(), Hash32::of(&v1).0);
+    // A newer decision replaces it; the first code stays bound to the state.
+    let r = run(&mut m, v2.clone());
+    assert!(r.events.iter().any(|e| e.kind == "scheduled"), "{r:?}");
+    assert_eq!(pending(&storage).len(), 1);
+    assert_eq!(pending(&storage)[0].code_hash.as_ref(), Hash32::of(&v2).0);
+    assert!(run(&mut m, v2.clone())
+        .events
+        .iter()
+        .all(|e| e.kind != "scheduled"));
+    assert!(
+        m.record(3).error.contains("already to run"),
+        "{}",
+        m.record(3).error
+    );
+    // No code cancels what was to come.
+    let r = run(&mut m, Vec::new());
+    assert!(r.events.iter().any(|e| e.kind == "cancelled"), "{r:?}");
+    assert!(pending(&storage).is_empty());
+    let record = storage.contract(&contract).expect("read").expect("record");
+    assert_eq!(record.code().expect("hash"), Hash32::of(&original));
+    let retired: Vec<Hash32> = record
+        .retired
+        .iter()
+        .map(|b| Hash32::from_slice(b).expect("hash"))
+        .collect();
+    assert_eq!(retired, [Hash32::of(&v1), Hash32::of(&v2)]);
+    // A snapshot carries all three codes with the record.
+    let entry = quorate_proto::v1::StateEntry {
+        kind: quorate_proto::v1::StateKind::Contract as i32,
+        key: contract.0.to_vec().into(),
+        value: record.encode_to_vec().into(),
+    };
+    assert_eq!(
+        crate::storage::code_hashes_of(&entry).expect("hashes"),
+        [Hash32::of(&original), Hash32::of(&v1), Hash32::of(&v2)]
+    );
+    // With nothing pending, the remittance code keeps running past every height.
+    for _ in 0..m.t.genesis.params.validator_set_delay + 1 {
+        let f = m.filler();
+        m.commit(&[f]);
+    }
+    let record = storage.contract(&contract).expect("read").expect("record");
+    assert_eq!(
+        (record.version, record.code().expect("hash")),
+        (0, Hash32::of(&original))
+    );
+}

@@ -12,7 +12,7 @@ use super::{BlockExecutor, Outcome};
 use crate::storage::{corrupt, EntryKey, StorageError};
 
 impl BlockExecutor<'_> {
-    /// Schedules `code` for the system contract `name`.
+    /// Schedules `code` for the system contract `name` (no code: cancels the upgrade to come).
     pub(super) fn upgrade_contract(
         &mut self,
         name: &str,
@@ -25,57 +25,80 @@ impl BlockExecutor<'_> {
                 format!("this chain has no system contract {name:?}"),
             ));
         };
+        let failed = |why: String| Ok(Outcome::failed(ExecStatus::BadInput, why));
         let code_hash = Hash32::of(code);
+        let mut pending = self.pending_upgrades()?;
+        let scheduled = pending.upgrades.iter().position(|u| u.name == name);
+        if code.is_empty() {
+            // No code: cancels the upgrade to come.
+            let Some(i) = scheduled else {
+                return failed(format!("system contract {name:?} has no upgrade to come"));
+            };
+            let cancelled = pending.upgrades.remove(i);
+            self.retire(&address, &cancelled.code_hash)?;
+            self.save_upgrades(pending)?;
+            return Ok(Outcome {
+                events: vec![upgrade_event("cancelled", &address, &cancelled)],
+                ..Outcome::success()
+            });
+        }
         if record.code()? == code_hash {
-            return Ok(Outcome::failed(
-                ExecStatus::BadInput,
-                format!("system contract {name:?} already runs code {code_hash}"),
+            return failed(format!(
+                "system contract {name:?} already runs code {code_hash}"
             ));
         }
-        // As a deploy decides (ADR 0010): code the chain already holds runs as it was first
-        // decided (its machine code, if it came precompiled); new code is compiled here, now,
-        // long before its height.
+        if scheduled.is_some_and(|i| pending.upgrades[i].code_hash.as_ref() == code_hash.0) {
+            return failed(format!(
+                "system contract {name:?} is already to run code {code_hash}"
+            ));
+        }
+        // Code that once came precompiled runs as its machine code (ADR 0010), which no member
+        // reviewed: refused, so the code approved is the code that runs.
+        if self
+            .state
+            .entry(&EntryKey::machine_code(&code_hash))?
+            .is_some()
+        {
+            return failed(format!(
+                "code {code_hash} was deployed with machine code on this chain; an upgrade runs \
+                 bytecode only: build it differently (its hash changes)"
+            ));
+        }
+        let info = match self.contracts.vm().validate(code) {
+            Ok(info) => info,
+            Err(e) => return failed(format!("invalid contract code: {e}")),
+        };
+        if info.has_init {
+            return failed(
+                "upgraded code keeps the contract's storage and runs no `init`: remove the export"
+                    .into(),
+            );
+        }
+        // Checked and compiled now, long before its height.
         let prepared = match self.prepare_code(code, None)?.2 {
             Ok(p) => p,
-            Err(e) => {
-                return Ok(Outcome::failed(
-                    ExecStatus::BadInput,
-                    format!("invalid contract code: {e}"),
-                ))
-            }
+            Err(e) => return failed(format!("invalid contract code: {e}")),
         };
-        if prepared.info.has_init {
-            return Ok(Outcome::failed(
-                ExecStatus::BadInput,
-                "upgraded code keeps the contract's storage and runs no `init`: remove the \
-                 export"
-                    .into(),
-            ));
-        }
         if let Some(new) = prepared.new_code {
             if !self.new_code.iter().any(|c| c.code_hash == new.code_hash) {
                 self.new_code.push(new);
             }
         }
-        let mut pending = self.pending_upgrades()?;
-        pending.upgrades.retain(|u| u.name != name);
+        if let Some(i) = scheduled {
+            // A newer decision replaces the one to come; its code stays known to the state.
+            let replaced = pending.upgrades.remove(i);
+            self.retire(&address, &replaced.code_hash)?;
+        }
         let upgrade = PendingUpgrade {
             name: name.to_owned(),
             code_hash: Bytes::copy_from_slice(&code_hash.0),
             from_height: self.env.height + self.params.validator_set_delay,
         };
         pending.upgrades.push(upgrade.clone());
-        self.state
-            .set_entry(EntryKey::upgrades(), Some(pending.encode_to_vec()))?;
-        let data = Bytes::from(upgrade.encode_to_vec());
+        self.save_upgrades(pending)?;
         Ok(Outcome {
-            events: vec![Event {
-                source: "upgrades".into(),
-                kind: "scheduled".into(),
-                data: data.clone(),
-                contract: Bytes::copy_from_slice(&address.0),
-            }],
-            return_data: data,
+            events: vec![upgrade_event("scheduled", &address, &upgrade)],
+            return_data: Bytes::from(upgrade.encode_to_vec()),
             ..Outcome::success()
         })
     }
@@ -101,7 +124,8 @@ impl BlockExecutor<'_> {
                 .state
                 .contract(&address)?
                 .ok_or_else(|| corrupt("upgrades", format!("no contract {}", u.name)))?;
-            record.code_hash = u.code_hash;
+            let old = std::mem::replace(&mut record.code_hash, u.code_hash);
+            record.retired.push(old);
             record.version += 1;
             record.upgraded_at = height;
             self.state
@@ -113,11 +137,43 @@ impl BlockExecutor<'_> {
         Ok(())
     }
 
+    /// Keeps `code_hash` among the contract's retired code: code once decided stays part of
+    /// the state (snapshots carry it), so whether code is new to the chain never depends on
+    /// how a node came by its store (ADR 0010's "the first deploy decides").
+    fn retire(&mut self, address: &Address, code_hash: &Bytes) -> Result<(), StorageError> {
+        let mut record = self
+            .state
+            .contract(address)?
+            .ok_or_else(|| corrupt("upgrades", format!("no contract at {address}")))?;
+        if !record.retired.contains(code_hash) && record.code_hash != *code_hash {
+            record.retired.push(code_hash.clone());
+            self.state
+                .set_entry(EntryKey::contract(address), Some(record.encode_to_vec()))?;
+        }
+        Ok(())
+    }
+
+    fn save_upgrades(&mut self, pending: PendingUpgrades) -> Result<(), StorageError> {
+        let value = (!pending.upgrades.is_empty()).then(|| pending.encode_to_vec());
+        self.state.set_entry(EntryKey::upgrades(), value)?;
+        Ok(())
+    }
+
     fn pending_upgrades(&mut self) -> Result<PendingUpgrades, StorageError> {
         self.state
             .entry(&EntryKey::upgrades())?
             .map(|b| PendingUpgrades::decode(b.as_slice()).map_err(|e| corrupt("upgrades", e)))
             .transpose()
             .map(Option::unwrap_or_default)
+    }
+}
+
+/// An `upgrades` event of `kind` about `upgrade` of the contract at `address`.
+fn upgrade_event(kind: &str, address: &Address, upgrade: &PendingUpgrade) -> Event {
+    Event {
+        source: "upgrades".into(),
+        kind: kind.into(),
+        data: Bytes::from(upgrade.encode_to_vec()),
+        contract: Bytes::copy_from_slice(&address.0),
     }
 }

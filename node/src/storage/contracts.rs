@@ -313,6 +313,10 @@ pub struct ContractRecord {
     /// Height from which its current code runs, if it was upgraded.
     #[prost(uint64, tag = "5")]
     pub upgraded_at: u64,
+    /// Code hashes it ran before, or was to run (an upgrade replaced or cancelled before its
+    /// height): code the chain decided stays bound to the state (ADR 0018).
+    #[prost(bytes = "bytes", repeated, tag = "6")]
+    pub retired: Vec<Bytes>,
 }
 
 impl ContractRecord {

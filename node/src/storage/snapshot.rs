@@ -79,9 +79,17 @@ pub fn code_hashes_of(entry: &StateEntry) -> Result<Vec<Hash32>, StorageError> {
 
 fn code_hashes(kind: StateKind, key: &[u8], value: &[u8]) -> Result<Vec<Hash32>, StorageError> {
     match kind {
-        StateKind::Contract => Ok(vec![ContractRecord::decode(value)
-            .map_err(|e| corrupt("contract record", e))?
-            .code()?]),
+        StateKind::Contract => {
+            let record =
+                ContractRecord::decode(value).map_err(|e| corrupt("contract record", e))?;
+            let mut hashes = vec![record.code()?];
+            for r in &record.retired {
+                hashes.push(
+                    Hash32::from_slice(r).ok_or_else(|| corrupt("contract record", "retired"))?,
+                );
+            }
+            Ok(hashes)
+        }
         StateKind::System if key == EntryKey::upgrades().key.as_slice() => {
             quorate_proto::v1::PendingUpgrades::decode(value)
                 .map_err(|e| corrupt("upgrades", e))?
