@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use quorate_genesis::ceremony::{self, Authority, Entry};
-use quorate_genesis::{ChainParams, Genesis, GenesisAccount, GenesisGovernance, KeyFile};
+use quorate_genesis::{ChainParams, Genesis, GenesisAccount, KeyFile};
 use serde_json::json;
 
 /// `quorate genesis entry`
@@ -233,13 +233,12 @@ pub(super) fn assemble(args: AssembleArgs) -> anyhow::Result<ExitCode> {
     };
     let authority = match (&args.admin, args.governance) {
         (Some(a), _) => Authority::Admin(a.clone()),
-        (None, Some(k)) => {
-            let mut terms = GenesisGovernance::uniform(Vec::new(), k, args.proposal_lifetime);
-            for (kind, k) in super::governance::parse_thresholds(&args.thresholds)? {
-                *super::governance::terms_slot(&mut terms, kind) = k;
-            }
-            Authority::Governance(terms)
-        }
+        (None, Some(k)) => Authority::Governance(super::governance::terms_from_args(
+            Vec::new(),
+            k,
+            &args.thresholds,
+            args.proposal_lifetime,
+        )?),
         (None, None) => Authority::None,
     };
     let genesis = ceremony::assemble(
@@ -297,11 +296,12 @@ pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     .map_or("no administration".to_owned(), |a| format!("single admin {a}"))
             );
         };
-        let mut agreed = GenesisGovernance::uniform(Vec::new(), k, g.proposal_lifetime);
-        for (kind, k) in super::governance::parse_thresholds(&args.thresholds)? {
-            *super::governance::terms_slot(&mut agreed, kind) = k;
-        }
-        agreed.members = g.members.clone();
+        let agreed = super::governance::terms_from_args(
+            g.members.clone(),
+            k,
+            &args.thresholds,
+            g.proposal_lifetime,
+        )?;
         if agreed != *g {
             bail!(
                 "the genesis's governance is not the one agreed: it has {}, the agreement {}",

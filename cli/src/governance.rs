@@ -7,10 +7,11 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use prost::Message;
 use quorate_client::transaction::{approve, propose};
+use quorate_genesis::{GenesisGovernance, GenesisMember};
 use quorate_proto::governance::Kind;
 use quorate_proto::v1::{
-    tx_body::Payload, ExecStatus, GovernanceMember, GovernancePolicy, ProposalInfo, ProposalRecord,
-    ProposalStatus, TxState,
+    tx_body::Payload, ExecStatus, GovernancePolicy, ProposalInfo, ProposalRecord, ProposalStatus,
+    TxState,
 };
 use serde_json::{json, Value};
 
@@ -322,34 +323,38 @@ pub(super) fn policy_from_args(
     thresholds: &[String],
     lifetime: u64,
 ) -> anyhow::Result<GovernancePolicy> {
-    let mut policy = GovernancePolicy {
-        members: members
-            .iter()
-            .map(|m| {
-                let (name, address) = m
-                    .split_once('=')
-                    .with_context(|| format!("member {m:?}: expected NAME=ADDRESS"))?;
-                Ok(GovernanceMember {
-                    name: name.to_owned(),
-                    address: parse_addr(address)?.0.to_vec().into(),
-                })
+    let members = members
+        .iter()
+        .map(|m| {
+            let (name, address) = m
+                .split_once('=')
+                .with_context(|| format!("member {m:?}: expected NAME=ADDRESS"))?;
+            Ok(GenesisMember {
+                name: name.to_owned(),
+                address: parse_addr(address)?.to_hex(),
             })
-            .collect::<anyhow::Result<_>>()?,
-        proposal_lifetime: lifetime,
-        ..GovernancePolicy::default()
-    };
-    for kind in Kind::ALL {
-        *threshold_slot(&mut policy, kind) = k;
-    }
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(terms_from_args(members, k, thresholds, lifetime)?.to_policy()?)
+}
+
+/// Governance terms: `members`, `k` approvals for every kind but those `KIND=K` overrides name,
+/// proposals open `lifetime` heights.
+pub(super) fn terms_from_args(
+    members: Vec<GenesisMember>,
+    k: u32,
+    thresholds: &[String],
+    lifetime: u64,
+) -> anyhow::Result<GenesisGovernance> {
+    let mut terms = GenesisGovernance::uniform(members, k, lifetime);
     for (kind, value) in parse_thresholds(thresholds)? {
-        *threshold_slot(&mut policy, kind) = value;
+        *terms.threshold_mut(kind) = value;
     }
-    quorate_proto::governance::validate_policy(&policy)?;
-    Ok(policy)
+    Ok(terms)
 }
 
 /// `KIND=K` pairs.
-pub(super) fn parse_thresholds(items: &[String]) -> anyhow::Result<Vec<(Kind, u32)>> {
+fn parse_thresholds(items: &[String]) -> anyhow::Result<Vec<(Kind, u32)>> {
     items
         .iter()
         .map(|t| {
@@ -367,26 +372,4 @@ pub(super) fn parse_thresholds(items: &[String]) -> anyhow::Result<Vec<(Kind, u3
             Ok((kind, k))
         })
         .collect()
-}
-
-/// The field of `policy` holding `kind`'s threshold.
-fn threshold_slot(policy: &mut GovernancePolicy, kind: Kind) -> &mut u32 {
-    match kind {
-        Kind::Validators => &mut policy.validators,
-        Kind::Deployers => &mut policy.deployers,
-        Kind::Params => &mut policy.params,
-        Kind::Upgrades => &mut policy.upgrades,
-        Kind::Policy => &mut policy.policy,
-    }
-}
-
-/// The genesis terms' field holding `kind`'s threshold.
-pub(super) fn terms_slot(terms: &mut quorate_genesis::GenesisGovernance, kind: Kind) -> &mut u32 {
-    match kind {
-        Kind::Validators => &mut terms.validators,
-        Kind::Deployers => &mut terms.deployers,
-        Kind::Params => &mut terms.params,
-        Kind::Upgrades => &mut terms.upgrades,
-        Kind::Policy => &mut terms.policy,
-    }
 }

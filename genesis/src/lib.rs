@@ -109,6 +109,18 @@ impl GenesisGovernance {
         }
     }
 
+    /// The field holding the approvals `kind` needs.
+    pub fn threshold_mut(&mut self, kind: quorate_proto::governance::Kind) -> &mut u32 {
+        use quorate_proto::governance::Kind;
+        match kind {
+            Kind::Validators => &mut self.validators,
+            Kind::Deployers => &mut self.deployers,
+            Kind::Params => &mut self.params,
+            Kind::Upgrades => &mut self.upgrades,
+            Kind::Policy => &mut self.policy,
+        }
+    }
+
     /// The policy as the state holds it (addresses must parse: see [`Genesis::validate`]).
     pub fn to_policy(&self) -> Result<quorate_proto::v1::GovernancePolicy, GenesisError> {
         let members = self
@@ -350,9 +362,9 @@ pub enum GenesisError {
         /// What is wrong.
         why: String,
     },
-    /// The governance policy breaks a rule.
+    /// The governance policy breaks a rule (the rule is the message, not a separate cause).
     #[error("governance: {0}")]
-    Governance(#[from] quorate_proto::governance::PolicyError),
+    Governance(quorate_proto::governance::PolicyError),
     /// Both a single admin and a governance policy.
     #[error("a genesis has an admin or a governance policy, not both")]
     AdminAndGovernance,
@@ -369,6 +381,12 @@ pub enum GenesisError {
         /// What it must be.
         why: &'static str,
     },
+}
+
+impl From<quorate_proto::governance::PolicyError> for GenesisError {
+    fn from(e: quorate_proto::governance::PolicyError) -> Self {
+        Self::Governance(e)
+    }
 }
 
 impl Genesis {
