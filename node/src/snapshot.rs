@@ -30,7 +30,9 @@ pub use restore::{import_file, ImportSummary, Restore};
 pub use schedule::SnapshotSchedule;
 pub use store::SnapshotStore;
 pub use take::{take, SnapshotSummary};
-pub use verify::{manifest_identity, verify_manifest, TrustAnchor, VerifiedManifest};
+pub use verify::{
+    manifest_identity, verify_manifest, TrustAnchor, VerifiedManifest, MAX_SET_CHANGES,
+};
 
 #[cfg(test)]
 mod tests;

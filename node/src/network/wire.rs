@@ -19,6 +19,13 @@ const MAX_COSIGNATURES: usize = 15;
 /// The fewest bytes of a certificate's signature entry: a 64-byte signature with its tag.
 const MIN_COMMIT_SIGNATURE_BYTES: usize = 2 + 64;
 
+/// The fewest bytes of a snapshot chunk's entry: its 2,048-byte accumulator with its tag.
+const MIN_CHUNK_INFO_BYTES: usize = 3 + 2048;
+/// The fewest bytes of a validator entry: its 32-byte key with its tag.
+const MIN_VALIDATOR_ENTRY_BYTES: usize = 2 + 32;
+/// The fewest bytes of a set change: one validator entry with its tag.
+const MIN_SET_CHANGE_BYTES: usize = 2 + MIN_VALIDATOR_ENTRY_BYTES;
+
 /// Why an encoded message was refused before decoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -47,6 +54,10 @@ pub enum WireError {
     /// there can be validators.
     #[error("certificate: {0}")]
     BadCertificate(String),
+    /// A snapshot manifest with more entries than a snapshot can have, or entries too small
+    /// to be used.
+    #[error("snapshot manifest: {0}")]
+    BadManifest(String),
     /// A transaction leaf of another length than 32 bytes.
     #[error("transaction leaf {index} is {len} bytes, not {LEAF_BYTES}")]
     LeafLength {
@@ -216,13 +227,63 @@ pub fn check_consensus_message(buf: &[u8]) -> Result<(), WireError> {
 }
 
 /// A `DecisionResponse`: every transaction of its block (field 1, transactions field 2) and
-/// every fetched transaction (field 3) of signed size, and its certificate (field 2) bounded.
-/// (A snapshot manifest's repeated fields are checked when the manifest is, before any chunk
-/// is asked for; they are not bounded here.)
+/// every fetched transaction (field 3) of signed size, its certificate (field 2) and its
+/// snapshot manifest (field 5) bounded.
 pub fn check_response(buf: &[u8]) -> Result<(), WireError> {
     each_of(buf, 1, |_, block| each_of(block, 2, signed_size))?;
     each_of(buf, 2, |_, c| certificate(c))?;
-    each_of(buf, 3, signed_size)
+    each_of(buf, 3, signed_size)?;
+    each_of(buf, 5, |_, m| manifest(m))
+}
+
+/// A `SnapshotManifest`: its certificate (field 6) bounded, every chunk entry (field 7) large
+/// enough to hold its accumulator, at most [`MAX_SET_CHANGES`] set changes (field 8), each
+/// with at most [`MAX_VALIDATORS`] validator entries (field 2) that hold a key, and a bounded
+/// certificate (field 4).
+///
+/// [`MAX_SET_CHANGES`]: crate::snapshot::MAX_SET_CHANGES
+/// [`MAX_VALIDATORS`]: quorate_proto::certificate::MAX_VALIDATORS
+fn manifest(buf: &[u8]) -> Result<(), WireError> {
+    each_of(buf, 6, |_, c| certificate(c))?;
+    each_of(buf, 7, |index, chunk| {
+        if chunk.len() < MIN_CHUNK_INFO_BYTES {
+            return Err(WireError::BadManifest(format!(
+                "chunk entry {index} is {} bytes",
+                chunk.len()
+            )));
+        }
+        Ok(())
+    })?;
+    each_of(buf, 8, |index, change| {
+        if index >= crate::snapshot::MAX_SET_CHANGES {
+            return Err(WireError::BadManifest(format!(
+                "more than {} set changes",
+                crate::snapshot::MAX_SET_CHANGES
+            )));
+        }
+        if change.len() < MIN_SET_CHANGE_BYTES {
+            return Err(WireError::BadManifest(format!(
+                "set change {index} is {} bytes",
+                change.len()
+            )));
+        }
+        each_of(change, 2, |v, entry| {
+            if v >= quorate_proto::certificate::MAX_VALIDATORS {
+                return Err(WireError::BadManifest(format!(
+                    "set change {index} names more than {} validators",
+                    quorate_proto::certificate::MAX_VALIDATORS
+                )));
+            }
+            if entry.len() < MIN_VALIDATOR_ENTRY_BYTES {
+                return Err(WireError::BadManifest(format!(
+                    "set change {index}: validator entry {v} is {} bytes",
+                    entry.len()
+                )));
+            }
+            Ok(())
+        })?;
+        each_of(change, 4, |_, c| certificate(c))
+    })
 }
 
 #[cfg(test)]
@@ -231,7 +292,9 @@ mod tests {
     use bytes::Bytes;
     use prost::Message as _;
     use quorate_proto::v1::{
-        Block, CompactBlock, ConsensusMessage, DecisionResponse, Transaction, TxGossip,
+        Block, CommitCertificate, CommitSignature, CompactBlock, ConsensusMessage,
+        DecisionResponse, SnapshotChunkInfo, SnapshotManifest, Transaction, TxGossip,
+        ValidatorEntry, ValidatorSetChange,
     };
 
     fn signed(n: u8) -> Transaction {
@@ -366,6 +429,100 @@ mod tests {
             check_response(&response.encode_to_vec()),
             Err(WireError::BadCertificate(_))
         ));
+    }
+
+    /// A real snapshot manifest, as a validator offers it.
+    fn manifest() -> SnapshotManifest {
+        let certificate = CommitCertificate {
+            height: 7,
+            round: 0,
+            block_hash: Bytes::from_static(&[1; 32]),
+            signatures: (0..3)
+                .map(|i| CommitSignature {
+                    validator_index: i,
+                    signature: Bytes::from_static(&[2; 64]),
+                })
+                .collect(),
+        };
+        SnapshotManifest {
+            format: 1,
+            chain_id: "c".into(),
+            genesis_hash: Bytes::from_static(&[3; 32]),
+            height: 7,
+            header: Bytes::from_static(&[4; 90]),
+            certificate: Some(certificate.clone()),
+            chunks: vec![
+                SnapshotChunkInfo {
+                    lthash: Bytes::from(vec![5; 2048]),
+                    digest: Bytes::from_static(&[6; 32]),
+                    size: 100,
+                    entries: 3,
+                    codes: 0,
+                };
+                2
+            ],
+            set_changes: vec![ValidatorSetChange {
+                height: 5,
+                validators: (0..4u8)
+                    .map(|i| ValidatorEntry {
+                        public_key: Bytes::from(vec![i; 32]),
+                        name: format!("v{i}"),
+                    })
+                    .collect(),
+                header: Bytes::from_static(&[4; 90]),
+                certificate: Some(certificate),
+            }],
+        }
+    }
+
+    fn offering(manifest: SnapshotManifest) -> Vec<u8> {
+        DecisionResponse {
+            snapshot_manifest: Some(manifest),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// Issue 25 (left from issue 24): a manifest's repeated fields, two bytes an empty entry,
+    /// are bounded before the answer is decoded, as a block's are.
+    #[test]
+    fn a_manifest_of_empty_entries_is_refused_before_decoding() {
+        assert_eq!(check_response(&offering(manifest())), Ok(()));
+        let mut changes = manifest();
+        changes.set_changes = vec![Default::default(); 100_000];
+        let mut validators = manifest();
+        validators.set_changes[0].validators = vec![Default::default(); 100_000];
+        let mut chunks = manifest();
+        chunks.chunks = vec![Default::default(); 100_000];
+        let mut signatures = manifest();
+        signatures.set_changes[0]
+            .certificate
+            .as_mut()
+            .expect("the manifest's set change is certified")
+            .signatures = vec![Default::default(); 100_000];
+        let mut top = manifest();
+        top.certificate
+            .as_mut()
+            .expect("the manifest is certified")
+            .signatures = vec![Default::default(); 100_000];
+        for (what, m) in [
+            ("empty set changes", changes),
+            ("empty validator entries", validators),
+            ("empty chunk entries", chunks),
+            ("a set change's empty signatures", signatures),
+            ("the manifest's empty signatures", top),
+        ] {
+            let bytes = offering(m);
+            assert!(bytes.len() < 1 << 20, "{what}: {} bytes", bytes.len());
+            assert!(
+                matches!(
+                    check_response(&bytes),
+                    Err(WireError::BadManifest(_) | WireError::BadCertificate(_))
+                ),
+                "{what} passed: {:?}",
+                check_response(&bytes)
+            );
+        }
     }
 
     #[test]
