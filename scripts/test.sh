@@ -26,8 +26,13 @@ venv="$target/py-venv"
 rm -rf clients/python/build clients/python/src/*.egg-info
 export QUORATE_PYTHON="$venv/bin/python"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
-# Byzantine validators against real processes: the node built with its test-only feature.
-cargo test -p quorate-cli --features byzantine --test byzantine --locked 2>&1 | tee -a "$log"
+# The release without protocol version 2, kept for the rolling-upgrade test below.
+cp "$target/debug/quorate" "$target/quorate-protocol-v1"
+# Byzantine validators against real processes, and the rolling upgrade to protocol version 2:
+# the node built with its test-only features (one build for both).
+QUORATE_V1_BIN="$target/quorate-protocol-v1" \
+  cargo test -p quorate-cli --features byzantine,protocol-test-v2 \
+  --test byzantine --test protocol_upgrade --locked 2>&1 | tee -a "$log"
 # The contract SDK and template, on the host (their unit tests use the SDK's mock host).
 cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee -a "$log"
 # The TypeScript library (clients/typescript): dependencies from its lock file; `npm ci` runs

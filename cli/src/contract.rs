@@ -722,6 +722,19 @@ pub(super) fn admin_payload(cmd: AdminCommand) -> anyhow::Result<(Payload, SignO
                 sign,
             )
         }
+        AdminCommand::ActivateProtocol {
+            version,
+            height,
+            sign,
+            ..
+        } => (
+            admin::Action::ActivateProtocol(quorate_proto::v1::ActivateProtocol {
+                version,
+                // --cancel
+                height: height.unwrap_or(0),
+            }),
+            sign,
+        ),
         AdminCommand::SetParams { values, sign } => (
             admin::Action::SetParams(quorate_proto::v1::ParamChanges {
                 values: values

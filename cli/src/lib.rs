@@ -398,6 +398,23 @@ pub enum AdminCommand {
         #[command(flatten)]
         sign: SignOpts,
     },
+    /// Switch the chain to protocol VERSION from HEIGHT on (ADR 0019, OPERATING §7b): install
+    /// a release that supports it on every validator first; validators left on an older
+    /// release stop before HEIGHT and say which version to install.
+    ActivateProtocol {
+        /// The version (one above the version in force, or the one scheduled, to move it).
+        #[arg(long)]
+        version: u32,
+        /// Its first height (at least `validator_set_delay` above the deciding block).
+        #[arg(long, required_unless_present = "cancel")]
+        height: Option<u64>,
+        /// Cancel the activation of VERSION scheduled and not yet in force.
+        #[arg(long, conflicts_with = "height")]
+        cancel: bool,
+        /// Signing options (the admin's key, or a member's through `quorate gov propose`).
+        #[command(flatten)]
+        sign: SignOpts,
+    },
     /// Put a new key in a validator's place (same index; a new consensus key and network
     /// identity, e.g. after a key compromise or a machine move).
     ReplaceValidator {

@@ -128,6 +128,7 @@ pub fn block(b: &BlockInfo) -> Value {
         "state_root": hex::encode(&h.state_root),
         "receipts_root": hex::encode(&h.receipts_root),
         "tx_count": h.tx_count,
+        "protocol_version": h.protocol_version.max(1),
         "tx_hashes": b.tx_hashes.iter().map(hex::encode).collect::<Vec<_>>(),
         "certificate": b.certificate.as_ref().map(|c| json!({
             "height": c.height,
@@ -197,6 +198,15 @@ pub fn status(s: &NodeStatus) -> Value {
             "from_height": x.from_height,
             "params": x.values.iter().map(|v| (v.name.clone(), json!(v.value))).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>(),
+        "protocol": json!({
+            "version": s.protocol_version,
+            "supported": s.protocol_supported,
+            "scheduled": (s.scheduled_protocol_version > 0).then(|| json!({
+                "version": s.scheduled_protocol_version,
+                "from_height": s.scheduled_protocol_height,
+            })),
+            "halted": (!s.halted.is_empty()).then(|| s.halted.clone()),
+        }),
         "admin": hex::encode(&s.admin),
         "system_contracts": s.system_contracts.iter().map(|c| json!({"name": c.name, "address": hex::encode(&c.address), "code_hash": hex::encode(&c.code_hash)})).collect::<Vec<_>>(),
     })
@@ -293,6 +303,19 @@ pub fn status_text(s: &NodeStatus) -> String {
                 }
             );
         }
+    }
+    out += &format!(
+        "\nprotocol   version {} (this release supports 1 to {})",
+        s.protocol_version, s.protocol_supported
+    );
+    if s.scheduled_protocol_version > 0 {
+        out += &format!(
+            "\n  decided: version {} from height {}",
+            s.scheduled_protocol_version, s.scheduled_protocol_height
+        );
+    }
+    if !s.halted.is_empty() {
+        out += &format!("\nHALTED     {}", s.halted);
     }
     if !s.system_contracts.is_empty() {
         out += "\nsystem contracts";
@@ -396,6 +419,9 @@ pub fn admin_json(action: Option<&quorate_proto::v1::admin::Action>) -> Value {
         Some(admin::Action::UpgradeContract(u)) => json!({
             "action": "upgrade_contract", "name": u.name,
             "code_hash": quorate_proto::Hash32::of(&u.code).to_hex(), "code_bytes": u.code.len(),
+        }),
+        Some(admin::Action::ActivateProtocol(a)) => json!({
+            "action": "activate_protocol", "version": a.version, "height": a.height,
         }),
         Some(admin::Action::SetParams(c)) => json!({
             "action": "set_params",

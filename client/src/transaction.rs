@@ -155,6 +155,14 @@ pub fn upgrade_contract(name: &str, code: Vec<u8>) -> Payload {
     ))
 }
 
+/// Admin (or through a proposal of kind `upgrades`): protocol `version` from `height` on
+/// (ADR 0019); height 0 cancels the activation of `version` scheduled.
+pub fn activate_protocol(version: u32, height: u64) -> Payload {
+    admin_action(admin::Action::ActivateProtocol(
+        quorate_proto::v1::ActivateProtocol { version, height },
+    ))
+}
+
 /// Governance (members of the policy only): proposes the administrative `action` (a payload
 /// of [`set_trusted_deployer`], [`add_validator`], [`set_policy`], …), open for approvals
 /// `lifetime` heights (0: the policy's longest), with a `memo` for the other members. It
@@ -221,6 +229,13 @@ pub fn describe_admin(action: Option<&admin::Action>) -> String {
             u.name,
             Hash32::of(&u.code),
             u.code.len()
+        ),
+        Some(admin::Action::ActivateProtocol(a)) if a.height == 0 => {
+            format!("cancel the activation of protocol version {}", a.version)
+        }
+        Some(admin::Action::ActivateProtocol(a)) => format!(
+            "activate protocol version {} from height {}",
+            a.version, a.height
         ),
         Some(admin::Action::SetPolicy(p)) => format!(
             "govern by {} members ({}; validators {}, deployers {}, params {}, upgrades {}, policy {} of them; proposals open {} heights)",

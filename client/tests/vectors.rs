@@ -222,6 +222,7 @@ fn header(height: u64, txs: &[Transaction], next_set: &ValidatorSet) -> BlockHea
         receipts_root: Bytes::copy_from_slice(&[8; 32]),
         tx_count: txs.len() as u32,
         next_validators_hash: Bytes::copy_from_slice(&next_set.hash().0),
+        protocol_version: 0,
     }
 }
 

@@ -79,6 +79,14 @@ impl Admission {
                 return Ok(Err(AdmissionError::InvalidCode(e.to_string())));
             }
         }
+        if let Some(version) = self.activated_version(&v.payload)? {
+            if version > crate::protocol::SUPPORTED {
+                return Ok(Err(AdmissionError::UnsupportedProtocol {
+                    version,
+                    supported: crate::protocol::SUPPORTED,
+                }));
+            }
+        }
         Ok(match &v.payload {
             Payload::Transfer { .. } | Payload::Keys(_) => Ok(()),
             Payload::Deploy {
@@ -130,6 +138,31 @@ impl Admission {
                     })
                 }
             }
+        })
+    }
+
+    /// The protocol version `payload` activates, sent by the admin, proposed, or approved
+    /// (the proposal read from committed state): a node refuses to help activate a version
+    /// its release cannot run (ADR 0019).
+    fn activated_version(&self, payload: &Payload) -> Result<Option<u32>, StorageError> {
+        use crate::verified_tx::{AdminAction, GovAction};
+        Ok(match payload {
+            Payload::Admin(AdminAction::ActivateProtocol { version, height })
+            | Payload::Governance(GovAction::Propose {
+                action: AdminAction::ActivateProtocol { version, height },
+                ..
+            }) if *height > 0 => Some(*version),
+            Payload::Governance(GovAction::Approve(n)) => self
+                .storage
+                .proposal(*n)?
+                .and_then(|r| r.action)
+                .and_then(|a| match a.action {
+                    Some(quorate_proto::v1::admin::Action::ActivateProtocol(p)) if p.height > 0 => {
+                        Some(p.version)
+                    }
+                    _ => None,
+                }),
+            _ => None,
         })
     }
 

@@ -83,6 +83,17 @@ pub enum BlockRejection {
         /// The configured bound.
         max_drift_ms: u64,
     },
+    /// The header claims another protocol version than the one in force at its height.
+    #[error("block claims protocol version {got}; version {expected} is in force at its height")]
+    WrongProtocolVersion {
+        /// In the header (absent: 1).
+        got: u32,
+        /// In force.
+        expected: u32,
+    },
+    /// The block's height follows a protocol version this release does not support.
+    #[error("{0}")]
+    UnsupportedProtocol(crate::protocol::Halt),
     /// The header names a proposer outside the validator set.
     #[error("proposer {0} is not a validator of this chain at the block's height")]
     UnknownProposer(String),
@@ -279,6 +290,7 @@ mod tests {
             receipts_root: Bytes::from_static(&[4; 32]),
             tx_count: 0,
             next_validators_hash: Bytes::new(),
+            protocol_version: 0,
         }
     }
 

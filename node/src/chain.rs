@@ -150,7 +150,10 @@ impl Chain {
         })?;
         let params = ParamBook::new(
             genesis.params.clone(),
-            storage.param_schedule()?.as_ref(),
+            (
+                storage.param_schedule()?.as_ref(),
+                storage.protocol_schedule()?.as_ref(),
+            ),
             head.height,
         )
         .map_err(|e| StorageError::Corrupt {
@@ -218,6 +221,33 @@ impl Chain {
         self.params.at(height)
     }
 
+    /// The protocol version deciding `height` (ADR 0019).
+    pub fn protocol_at(&self, height: u64) -> u32 {
+        self.params.protocol_at(height)
+    }
+
+    /// Set when the next height follows a protocol version this release does not support:
+    /// the node must not decide it (ADR 0019).
+    pub fn halt(&self) -> Option<crate::protocol::Halt> {
+        // The head is read only when some version is unsupported (the submit path asks).
+        self.params
+            .unsupported_from(crate::protocol::SUPPORTED)
+            .and_then(|_| self.halt_at(self.head().height + 1))
+    }
+
+    /// [`Chain::halt`] for deciding `height`.
+    pub fn halt_at(&self, height: u64) -> Option<crate::protocol::Halt> {
+        let supported = crate::protocol::SUPPORTED;
+        self.params
+            .unsupported_from(supported)
+            .filter(|(from, _)| *from <= height)
+            .map(|(from, version)| crate::protocol::Halt {
+                version,
+                height: from,
+                supported,
+            })
+    }
+
     /// The storage.
     pub fn storage(&self) -> &Arc<Storage> {
         &self.storage
@@ -252,6 +282,7 @@ impl Chain {
             // Block time never goes backwards, whatever the proposer's clock says.
             time_ms: time_ms.max(head.time_ms),
             next_validators_hash: self.sets.at(head.height + 2).hash,
+            protocol: self.params.protocol_at(head.height + 1),
         }
     }
 
@@ -335,6 +366,16 @@ impl Chain {
             Err(why) => return Ok(Err(why)),
         };
         let params = self.params_at(header.height);
+        let protocol = self.protocol_at(header.height);
+        if let Some(halt) = self.halt_at(header.height) {
+            return Ok(Err(BlockRejection::UnsupportedProtocol(halt)));
+        }
+        if header.protocol_version != crate::protocol::header_field(protocol) {
+            return Ok(Err(BlockRejection::WrongProtocolVersion {
+                got: header.protocol_version.max(1),
+                expected: protocol,
+            }));
+        }
         if txs.len() > params.block_max_txs as usize {
             return Ok(Err(BlockRejection::TooManyTxs {
                 count: txs.len(),
@@ -500,6 +541,20 @@ impl Chain {
                 .map_err(|e| corrupt(e.to_string()))?;
             self.params
                 .follow(&schedule)
+                .map_err(|e| corrupt(e.to_string()))?;
+        }
+        let protocol_key = EntryKey::protocol();
+        if let Some((_, value)) = block.entries.iter().find(|(k, _)| *k == protocol_key) {
+            let corrupt = |detail: String| StorageError::Corrupt {
+                what: "protocol schedule".into(),
+                detail,
+            };
+            // Removed: the last activation was cancelled.
+            let schedule =
+                quorate_proto::v1::ProtocolSchedule::decode(value.as_deref().unwrap_or_default())
+                    .map_err(|e| corrupt(e.to_string()))?;
+            self.params
+                .follow_protocol(&schedule)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
         self.params.committed(head.height);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use quorate_genesis::ChainParams;
-use quorate_proto::v1::{ParamSchedule, ParamValue, ScheduledParams};
+use quorate_proto::v1::{ParamSchedule, ParamValue, ProtocolSchedule, ScheduledParams};
 
 /// Why a stored schedule cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -20,26 +20,77 @@ pub struct ParamBook {
     genesis: Arc<ChainParams>,
     /// Parameters by first height, increasing (empty: the genesis parameters throughout).
     entries: RwLock<Vec<(u64, Arc<ChainParams>)>>,
+    /// Protocol versions by first height, increasing (empty: version 1 throughout; ADR 0019).
+    versions: RwLock<Vec<(u64, u32)>>,
     /// The committed height (what "the next height" means for admission).
     committed: AtomicU64,
 }
 
 impl ParamBook {
-    /// The genesis parameters with the committed `schedule`, at committed height `height`.
+    /// The genesis parameters with the committed `schedule` and protocol versions, at
+    /// committed height `height`.
     pub fn new(
         genesis: ChainParams,
-        schedule: Option<&ParamSchedule>,
+        (schedule, protocol): (Option<&ParamSchedule>, Option<&ProtocolSchedule>),
         height: u64,
     ) -> Result<Self, ScheduleError> {
         let book = Self {
             genesis: Arc::new(genesis),
             entries: RwLock::new(Vec::new()),
+            versions: RwLock::new(Vec::new()),
             committed: AtomicU64::new(height),
         };
         if let Some(s) = schedule {
             book.follow(s)?;
         }
+        if let Some(p) = protocol {
+            book.follow_protocol(p)?;
+        }
         Ok(book)
+    }
+
+    /// Takes in a newly committed protocol schedule (every activation since genesis).
+    pub fn follow_protocol(&self, schedule: &ProtocolSchedule) -> Result<(), ScheduleError> {
+        let mut next: Vec<(u64, u32)> = Vec::with_capacity(schedule.activations.len());
+        for a in &schedule.activations {
+            if next
+                .last()
+                .is_some_and(|(h, v)| a.from_height <= *h || a.version != v + 1)
+                || a.version < 2
+            {
+                return Err(ScheduleError(format!(
+                    "protocol activation of version {} at height {} out of order",
+                    a.version, a.from_height
+                )));
+            }
+            next.push((a.from_height, a.version));
+        }
+        *self.versions.write() = next;
+        Ok(())
+    }
+
+    /// The protocol version in force at `height` (1 before any activation).
+    pub fn protocol_at(&self, height: u64) -> u32 {
+        crate::protocol::version_at(&self.versions.read(), height)
+    }
+
+    /// The first activation, at or after `height`, of a version above `supported`: the
+    /// height from which this release cannot decide blocks.
+    pub fn unsupported_from(&self, supported: u32) -> Option<(u64, u32)> {
+        self.versions
+            .read()
+            .iter()
+            .find(|(_, v)| *v > supported)
+            .copied()
+    }
+
+    /// The version activated and not yet in force at `height`, with its first height.
+    pub fn protocol_after(&self, height: u64) -> Option<(u64, u32)> {
+        self.versions
+            .read()
+            .iter()
+            .find(|(from, _)| *from > height)
+            .copied()
     }
 
     /// The genesis parameters (also the ceiling of block and transaction sizes).
@@ -129,7 +180,7 @@ mod tests {
         let cheaper = lower
             .with_changes(&[("fuel_price", 0)], &genesis)
             .expect("valid");
-        let book = ParamBook::new(genesis.clone(), None, 0).expect("book");
+        let book = ParamBook::new(genesis.clone(), (None, None), 0).expect("book");
         assert_eq!(*book.at(100), genesis);
         book.follow(&ParamSchedule {
             scheduled: vec![entry_of(10, &lower), entry_of(20, &cheaper)],
@@ -145,7 +196,7 @@ mod tests {
         let stored = ParamSchedule {
             scheduled: vec![entry_of(10, &lower), entry_of(20, &cheaper)],
         };
-        let again = ParamBook::new(genesis.clone(), Some(&stored), 19).expect("book");
+        let again = ParamBook::new(genesis.clone(), (Some(&stored), None), 19).expect("book");
         for h in [1, 9, 10, 19, 20, 99] {
             assert_eq!(again.at(h), book.at(h), "height {h}");
         }

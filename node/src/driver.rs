@@ -383,6 +383,8 @@ struct Host {
     /// Inputs for the machine found while handling another (a verdict on a body that came with
     /// a decision), handed over after that one.
     queued: VecDeque<Input>,
+    /// Set by a commit after which this release must not decide the next height.
+    halted: Option<crate::protocol::Halt>,
 }
 
 /// A decided block being committed in the background.
@@ -430,8 +432,12 @@ impl Driver {
             misbehaviour_logged: 0,
             charged: (0, 0),
             queued: VecDeque::new(),
+            halted: None,
         };
         host.enter_height(height);
+        if let Some(halt) = host.d.chain.halt_at(height) {
+            return host.halt(halt, shutdown).await;
+        }
         let record = host.load_record(height).await?;
         let params = Params::new(host.n, host.me, host.d.timeouts.clone());
         let mut core = Consensus::new(
@@ -458,6 +464,11 @@ impl Driver {
                 while let Some(action) = actions.pop_front() {
                     if let Some(input) = host.perform(action).await? {
                         actions.extend(core.handle(input));
+                    }
+                    // A commit left the next height to a protocol version this release does
+                    // not support: nothing more is sent or signed (ADR 0019).
+                    if let Some(halt) = host.halted.take() {
+                        return host.halt(halt, shutdown).await;
                     }
                     // Set changes a commit brought: the machine hears of them before anything
                     // else.
@@ -1589,6 +1600,33 @@ impl Host {
         self.sent_bodies.clear();
         self.persisted_bodies.clear();
         self.enter_height(height + 1);
+        // Activations are decided `validator_set_delay` (≥ 3) heights ahead, so the one for
+        // the next height is in a block whose commit has finished.
+        self.halted = self.d.chain.halt_at(height + 1);
+        Ok(())
+    }
+
+    /// Stops deciding blocks before a protocol version this release does not support: the
+    /// last commit is finished, the reason logged (and reported by status and health), and
+    /// the node keeps serving reads and other validators' fetches until it is shut down.
+    async fn halt(
+        &mut self,
+        halt: crate::protocol::Halt,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), DriverError> {
+        self.finish_commit().await?;
+        tracing::error!(
+            version = halt.version,
+            height = halt.height,
+            supported = halt.supported,
+            head = self.d.chain.head().height,
+            "consensus stopped: {halt}"
+        );
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
         Ok(())
     }
 

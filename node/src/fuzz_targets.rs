@@ -263,6 +263,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         receipts_root: Bytes::from_static(&[9; 32]),
         tx_count: 1,
         next_validators_hash: Bytes::new(),
+        protocol_version: 0,
     };
     let header_bytes = Bytes::from(header.encode_to_vec());
     let block = Block {

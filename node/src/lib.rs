@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod metrics_server;
 pub mod network;
 pub mod node;
+pub mod protocol;
 pub mod rpc;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;

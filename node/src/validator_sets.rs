@@ -203,7 +203,8 @@ pub fn change_schedule(
         | AdminAction::SetAdmin(_)
         | AdminAction::SetPolicy(_)
         | AdminAction::SetParams(_)
-        | AdminAction::UpgradeContract { .. } => return Ok(schedule.clone()),
+        | AdminAction::UpgradeContract { .. }
+        | AdminAction::ActivateProtocol { .. } => return Ok(schedule.clone()),
     }
     ValidatorSet::from_entries(&next)?;
     // Never before a change already decided (governance may shorten the delay, ADR 0017).

@@ -103,6 +103,13 @@ pub enum AdminAction {
         /// Its new bytecode, or empty.
         code: Bytes,
     },
+    /// Protocol `version` from `height` on (ADR 0019); height 0 cancels it.
+    ActivateProtocol {
+        /// The version (2 or more).
+        version: u32,
+        /// Its first height, or 0.
+        height: u64,
+    },
 }
 
 /// Most parameters one change names.
@@ -390,6 +397,17 @@ pub enum AdmissionError {
     /// A key set or key change breaks the key-set rules.
     #[error("invalid key set: {0}")]
     InvalidKeySet(String),
+    /// An activation of a protocol version this release does not support (ADR 0019).
+    #[error(
+        "protocol version {version} is not supported by this node (its release supports 1 to \
+         {supported}): upgrade the node before sending or approving its activation"
+    )]
+    UnsupportedProtocol {
+        /// The version named.
+        version: u32,
+        /// The highest this release supports.
+        supported: u32,
+    },
     /// A governance step from an account that is not a member of the chain's policy.
     #[error("account {signer} is not a member of the chain's governance policy{}", if *governed { "" } else { " (the chain has none)" })]
     NotMember {
@@ -449,6 +467,7 @@ impl AdmissionError {
             Self::ForeignKey { .. } => RejectCode::ForeignKey,
             Self::InvalidKeySet(_) => RejectCode::InvalidKeySet,
             Self::NotMember { .. } => RejectCode::NotMember,
+            Self::UnsupportedProtocol { .. } => RejectCode::UnsupportedProtocol,
         }
     }
 
@@ -574,6 +593,18 @@ pub(crate) fn admin_action(a: &Admin) -> Result<AdminAction, AdmissionError> {
             AdminAction::UpgradeContract {
                 name: u.name.clone(),
                 code: u.code.clone(),
+            }
+        }
+        Some(Action::ActivateProtocol(a)) => {
+            if a.version < 2 {
+                return invalid(format!(
+                    "protocol versions activated start at 2 (1 is the genesis version), not {}",
+                    a.version
+                ));
+            }
+            AdminAction::ActivateProtocol {
+                version: a.version,
+                height: a.height,
             }
         }
         Some(Action::SetPolicy(p)) => {

@@ -46,7 +46,9 @@ impl Kind {
             | admin::Action::ReplaceValidator(_) => Self::Validators,
             admin::Action::SetTrustedDeployer(_) => Self::Deployers,
             admin::Action::SetParams(_) => Self::Params,
-            admin::Action::UpgradeContract(_) => Self::Upgrades,
+            admin::Action::UpgradeContract(_) | admin::Action::ActivateProtocol(_) => {
+                Self::Upgrades
+            }
             admin::Action::SetAdmin(_) | admin::Action::SetPolicy(_) => Self::Policy,
         }
     }

@@ -18,6 +18,8 @@ pub struct Cluster {
     pub urls: Vec<String>,
     /// Extra arguments and environment of each validator's `quorate node run`.
     pub extra: Vec<Extra>,
+    /// The binary each validator runs (the test's `quorate` unless told otherwise).
+    pub bins: Vec<PathBuf>,
 }
 
 /// Port runs handed out by this test process so far: tests of one binary run in parallel and
@@ -65,6 +67,15 @@ impl Cluster {
     /// Like [`Cluster::start`], with extra arguments and environment for validator `i` from
     /// `extra(i)`.
     pub fn start_with(n: usize, extra: impl Fn(usize) -> Extra) -> Cluster {
+        Self::start_on(n, extra, |_| bin())
+    }
+
+    /// Like [`Cluster::start_with`], validator `i` running the binary `bin_of(i)`.
+    pub fn start_on(
+        n: usize,
+        extra: impl Fn(usize) -> Extra,
+        bin_of: impl Fn(usize) -> PathBuf,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = free_port_run(2 * n as u16);
         let out = Command::new(bin())
@@ -83,6 +94,7 @@ impl Cluster {
                 .map(|i| format!("http://127.0.0.1:{}", base + i as u16))
                 .collect(),
             extra: (0..n).map(extra).collect(),
+            bins: (0..n).map(bin_of).collect(),
         };
         for i in 0..n {
             c.spawn(i, true);
@@ -116,7 +128,7 @@ impl Cluster {
             .append(true)
             .open(home.join("node.log"))
             .expect("log file");
-        let child = Command::new(bin())
+        let child = Command::new(&self.bins[i])
             .args(["node", "run", "--home"])
             .arg(&home)
             // Short timers so that faults resolve quickly; nothing asserts on speed.
@@ -173,6 +185,7 @@ impl Cluster {
         self.nodes.push(None);
         self.urls.push(format!("http://127.0.0.1:{grpc_port}"));
         self.extra.push((Vec::new(), Vec::new()));
+        self.bins.push(bin());
         self.spawn(i, false);
         self.wait_serving(i);
         i
@@ -183,6 +196,27 @@ impl Cluster {
         if let Some(mut c) = self.nodes[i].take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Stops validator `i` as an operator does (SIGTERM), waiting (bounded) until it exits;
+    /// its exit status.
+    pub fn stop(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let mut c = self.nodes[i].take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("validator {i} did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -608,6 +608,7 @@ async fn unanswered_compact_proposals_cannot_keep_a_certified_block_out() {
                 receipts_root: Bytes::from_static(&[4; 32]),
                 tx_count: 1,
                 next_validators_hash: Bytes::new(),
+                protocol_version: 0,
             };
             let header_bytes = Bytes::from(prost::Message::encode_to_vec(&header));
             let proposal = Proposal {

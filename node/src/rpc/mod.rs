@@ -124,6 +124,9 @@ where
 
 /// Why this node should not be given work now, if it should not.
 pub fn not_serving_reason(state: &NodeState) -> Option<String> {
+    if let Some(halt) = state.chain.halt() {
+        return Some(format!("stopped deciding blocks: {halt}"));
+    }
     let set = state.chain.sets().at(state.chain.head().height + 1);
     let member = usize::from(set.set.index_of(&state.node_key).is_some());
     if let Some(net) = &state.network {

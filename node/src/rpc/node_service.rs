@@ -38,6 +38,8 @@ impl NodeService for NodeApi {
             .iter()
             .map(|(from, params)| crate::chain_params::entry_of(*from, params))
             .collect();
+        let book = self.0.chain.params();
+        let scheduled_protocol = book.protocol_after(head.height + 1).unwrap_or_default();
         let admin = self.0.chain.storage().admin().map_err(super::internal)?;
         let lowest_block_height = self
             .0
@@ -95,6 +97,15 @@ impl NodeService for NodeApi {
             mempool_bytes,
             genesis_hash: Bytes::copy_from_slice(&info.genesis_hash.0),
             scheduled_params,
+            protocol_version: book.protocol_at(head.height + 1),
+            protocol_supported: crate::protocol::SUPPORTED,
+            scheduled_protocol_version: scheduled_protocol.1,
+            scheduled_protocol_height: scheduled_protocol.0,
+            halted: self
+                .0
+                .chain
+                .halt()
+                .map_or_else(String::new, |h| h.to_string()),
             params: Some(ChainParams {
                 validator_set_delay: p.validator_set_delay,
                 max_tx_bytes: p.max_tx_bytes,

@@ -73,6 +73,9 @@ const PARAMS: &[u8] = b"params";
 /// System setting: system-contract upgrades decided and not yet in force (`PendingUpgrades`;
 /// ADR 0018).
 const UPGRADES: &[u8] = b"upgrades";
+/// System setting: the protocol versions activated (`ProtocolSchedule`; ADR 0019). Absent:
+/// version 1 throughout.
+const PROTOCOL: &[u8] = b"protocol";
 /// System setting: the governance policy (`GovernancePolicy`; ADR 0016).
 const GOVERNANCE: &[u8] = b"governance";
 /// System setting: the governance period (u64, big-endian; absent: 0), ended by each hand-over
@@ -149,6 +152,14 @@ impl EntryKey {
         Self {
             space: Space::System,
             key: PARAMS.to_vec(),
+        }
+    }
+
+    /// The protocol versions activated (ADR 0019).
+    pub fn protocol() -> Self {
+        Self {
+            space: Space::System,
+            key: PROTOCOL.to_vec(),
         }
     }
 
@@ -258,6 +269,8 @@ impl EntryKey {
             quorate_proto::v1::PendingUpgrades::decode(value).is_ok()
         } else if k == PARAMS {
             ParamSchedule::decode(value).is_ok()
+        } else if k == PROTOCOL {
+            quorate_proto::v1::ProtocolSchedule::decode(value).is_ok()
         } else if k == GOVERNANCE {
             GovernancePolicy::decode(value).is_ok()
         } else if k == PROPOSAL_COUNT || k == GOVERNANCE_EPOCH {
@@ -387,6 +400,18 @@ impl Storage {
         self.entry(&EntryKey::params())?
             .map(|b| {
                 ParamSchedule::decode(b.as_slice()).map_err(|e| corrupt("parameter schedule", e))
+            })
+            .transpose()
+    }
+
+    /// The committed protocol activations, if any version was ever activated.
+    pub fn protocol_schedule(
+        &self,
+    ) -> Result<Option<quorate_proto::v1::ProtocolSchedule>, StorageError> {
+        self.entry(&EntryKey::protocol())?
+            .map(|b| {
+                quorate_proto::v1::ProtocolSchedule::decode(b.as_slice())
+                    .map_err(|e| corrupt("protocol schedule", e))
             })
             .transpose()
     }

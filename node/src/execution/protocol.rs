@@ -1,0 +1,99 @@
+//! Protocol activations in a block (ADR 0019): `activate_protocol` schedules the next version
+//! from a height at least `validator_set_delay` away, moves the one scheduled, or cancels it
+//! (height 0). Every activation since genesis stays in the `protocol` entry, so any height,
+//! however old, knows its version.
+
+use bytes::Bytes;
+use prost::Message;
+use quorate_proto::v1::{Event, ExecStatus, ProtocolActivation, ProtocolSchedule};
+
+use super::{BlockExecutor, Outcome};
+use crate::storage::{corrupt, EntryKey, StorageError};
+
+impl BlockExecutor<'_> {
+    /// Activates `version` from `height` on (0: cancels the version scheduled).
+    pub(super) fn activate_protocol(
+        &mut self,
+        version: u32,
+        height: u64,
+    ) -> Result<Outcome, StorageError> {
+        let now = self.env.height;
+        let mut schedule = match self.state.entry(&EntryKey::protocol())? {
+            None => ProtocolSchedule::default(),
+            Some(b) => ProtocolSchedule::decode(b.as_slice())
+                .map_err(|e| corrupt("protocol schedule", e))?,
+        };
+        let failed = |why: String| Ok(Outcome::failed(ExecStatus::BadInput, why));
+        // At most one activation is ahead of the block: the last one.
+        let pending = schedule
+            .activations
+            .last()
+            .filter(|a| a.from_height > now)
+            .cloned();
+        let in_force = schedule
+            .activations
+            .iter()
+            .rev()
+            .find(|a| a.from_height <= now)
+            .map_or(1, |a| a.version);
+        let (kind, activation) = if height == 0 {
+            let Some(p) = pending else {
+                return failed("no protocol version is scheduled: nothing to cancel".into());
+            };
+            if p.version != version {
+                return failed(format!(
+                    "version {} is scheduled, not {version}: nothing cancelled",
+                    p.version
+                ));
+            }
+            schedule.activations.pop();
+            ("cancelled", p)
+        } else {
+            let earliest = now.saturating_add(self.params.validator_set_delay);
+            if height < earliest {
+                return failed(format!(
+                    "a protocol version activates at height {earliest} at the earliest \
+                     (validator_set_delay after this block), not {height}"
+                ));
+            }
+            match &pending {
+                Some(p) if p.version != version => {
+                    return failed(format!(
+                        "version {} is scheduled at height {}: cancel it (height 0) before \
+                         activating version {version}",
+                        p.version, p.from_height
+                    ));
+                }
+                Some(_) => {
+                    schedule.activations.pop();
+                }
+                None if version != in_force + 1 => {
+                    return failed(format!(
+                        "version {in_force} is in force: the next version is {}, not {version}",
+                        in_force + 1
+                    ));
+                }
+                None => {}
+            }
+            let a = ProtocolActivation {
+                version,
+                from_height: height,
+            };
+            schedule.activations.push(a);
+            ("scheduled", a)
+        };
+        let value = (!schedule.activations.is_empty()).then(|| schedule.encode_to_vec());
+        self.state.set_entry(EntryKey::protocol(), value)?;
+        let data = Bytes::from(activation.encode_to_vec());
+        Ok(Outcome {
+            events: vec![Event {
+                source: "protocol".into(),
+                kind: kind.into(),
+                data: data.clone(),
+                contract: Bytes::new(),
+            }],
+            return_data: data,
+            ..Outcome::success()
+        })
+    }
+}
