@@ -119,19 +119,19 @@ impl Byzantine {
     }
 
     /// The answer this validator gives to `peer`'s sync request, given the honest one
-    /// (`read_chunk` reads a chunk of a snapshot this node holds, for a liar that forges one).
+    /// (`snapshots`: the snapshots this node holds, for a liar that forges one).
     pub fn sync_answer(
         &self,
         peer: &libp2p::PeerId,
         request: &DecisionRequest,
         honest: DecisionResponse,
-        read_chunk: &dyn Fn(u64, u32) -> Option<Vec<u8>>,
+        snapshots: Option<&crate::snapshot::SnapshotStore>,
     ) -> DecisionResponse {
         #[cfg(any(test, feature = "byzantine"))]
         if let Some(s) = &self.behaviour {
-            return s.sync_answer(peer, request, honest, read_chunk);
+            return s.sync_answer(peer, request, honest, snapshots);
         }
-        let _ = (peer, request, read_chunk);
+        let _ = (peer, request, snapshots);
         honest
     }
 

@@ -351,7 +351,9 @@ async fn offered_snapshots(
             .iter()
             .map(|(v, from)| {
                 let (count, needed) = vouching(from, sources, &v.validators);
-                (v.height(), count, needed)
+                // Ties go by a draw of this node's, not by the manifest's hash, which the
+                // one who made it could grind to be tried first (issue 25).
+                (v.height(), count, needed, rand::random::<u64>())
             })
             .collect::<Vec<_>>(),
     );
@@ -376,13 +378,13 @@ fn vouching(offered_by: &[u32], asked: &[PublicKey], in_force: &ValidatorSet) ->
 }
 
 /// The order in which to try snapshots offered as (height, vouching validators, how many make
-/// f + 1): those vouched for by f + 1 validators first, then the rest; within each, highest
-/// first, then the most offered.
-fn rank(offers: &[(u64, usize, usize)]) -> Vec<usize> {
+/// f + 1, a draw of this node's): those vouched for by f + 1 validators first, then the rest;
+/// within each, highest first, then the most offered, then by the draw.
+fn rank(offers: &[(u64, usize, usize, u64)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..offers.len()).collect();
     order.sort_by_key(|&i| {
-        let (height, count, needed) = offers[i];
-        std::cmp::Reverse((count >= needed, height, count))
+        let (height, count, needed, draw) = offers[i];
+        std::cmp::Reverse((count >= needed, height, count, draw))
     });
     order
 }
@@ -501,10 +503,24 @@ mod tests {
     #[test]
     fn a_snapshot_f_plus_one_validators_offer_comes_before_a_newer_one_fewer_offer() {
         // Four validators (f = 1): one offers height 3000 alone, two offer 2000, one 1000.
-        let offers = [(3000, 1, 2), (2000, 2, 2), (1000, 1, 2), (2000, 1, 2)];
+        let offers = [
+            (3000, 1, 2, 0),
+            (2000, 2, 2, 0),
+            (1000, 1, 2, 0),
+            (2000, 1, 2, 0),
+        ];
         assert_eq!(rank(&offers), vec![1, 0, 3, 2]);
         // With every offer vouched for, the newest first.
-        assert_eq!(rank(&[(1000, 3, 2), (2000, 2, 2)]), vec![1, 0]);
+        assert_eq!(rank(&[(1000, 3, 2, 0), (2000, 2, 2, 0)]), vec![1, 0]);
+    }
+
+    /// Issue 25 (medium): ties went by the manifest's hash (the order of the offers), which a
+    /// forger grinds to be tried first; now by a draw the forger cannot see.
+    #[test]
+    fn ties_go_by_this_nodes_draw_not_by_the_offers_order() {
+        let tie = |a: u64, b: u64| rank(&[(2000, 1, 2, a), (2000, 1, 2, b)]);
+        assert_eq!(tie(1, 9), vec![1, 0]);
+        assert_eq!(tie(9, 1), vec![0, 1]);
     }
 
     /// Issue 25 (medium): the f + 1 count used the genesis set. After a change to seven

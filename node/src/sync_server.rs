@@ -271,11 +271,9 @@ pub async fn serve_with<T: PeerRequest>(
             }
         }
     };
-    let read_chunk = |height: u64, index: u32| -> Option<Vec<u8>> {
-        sources.snapshots.as_ref()?.chunk(height, index).ok()
-    };
     serve_queues(requests, answer, |req: T, response| {
-        let response = byzantine.sync_answer(req.peer(), req.request(), response, &read_chunk);
+        let snapshots = sources.snapshots.as_ref();
+        let response = byzantine.sync_answer(req.peer(), req.request(), response, snapshots);
         respond(req, response);
     })
     .await;

@@ -722,11 +722,12 @@ impl State {
         &self,
         request: &DecisionRequest,
         honest: DecisionResponse,
-        read_chunk: &dyn Fn(u64, u32) -> Option<Vec<u8>>,
+        snapshots: Option<&crate::snapshot::SnapshotStore>,
     ) -> DecisionResponse {
         let Some(asked) = &request.snapshot else {
             return honest;
         };
+        let read_chunk = |height: u64, index: u32| snapshots?.chunk(height, index).ok();
         if let Some(index) = asked.chunk {
             let forged = self
                 .forged_chunks
@@ -748,13 +749,24 @@ impl State {
         let Some(mut manifest) = honest.snapshot_manifest else {
             return honest;
         };
-        if self.manifests.fetch_add(1, Ordering::Relaxed) == 0 && !manifest.set_changes.is_empty() {
-            manifest.set_changes.pop();
-            self.act("offered a manifest without its last set change");
-            return DecisionResponse {
-                snapshot_manifest: Some(manifest),
-                ..DecisionResponse::default()
-            };
+        if self.manifests.fetch_add(1, Ordering::Relaxed) == 0 {
+            // Its snapshot of the height just before the last set change came into force: its
+            // certificate is of the set before the change, so the change's absence passes every
+            // check but the one of the header's next set (issue 25).
+            let before_change = snapshots.and_then(|s| {
+                s.heights().ok()?.into_iter().rev().find_map(|h| {
+                    let m = s.manifest(h).ok()?;
+                    (m.set_changes.last()?.height == h + 1).then_some(m)
+                })
+            });
+            if let Some(mut m) = before_change {
+                m.set_changes.pop();
+                self.act("offered a manifest without its last set change");
+                return DecisionResponse {
+                    snapshot_manifest: Some(m),
+                    ..DecisionResponse::default()
+                };
+            }
         }
         use quorate_proto::v1::{SnapshotChunk, StateKind};
         let moved = (0..manifest.chunks.len() as u32).find_map(|i| {
@@ -792,11 +804,11 @@ impl State {
         peer: &libp2p::PeerId,
         request: &DecisionRequest,
         honest: DecisionResponse,
-        read_chunk: &dyn Fn(u64, u32) -> Option<Vec<u8>>,
+        snapshots: Option<&crate::snapshot::SnapshotStore>,
     ) -> DecisionResponse {
         let fetch = !request.block_hash.is_empty();
         match self.behaviour {
-            Behaviour::ForgedSnapshots => return self.forged_snapshot(request, honest, read_chunk),
+            Behaviour::ForgedSnapshots => return self.forged_snapshot(request, honest, snapshots),
             Behaviour::Withhold if fetch && self.is_victim(peer, request) => {
                 self.act("withheld a body or transactions");
                 return DecisionResponse::default();

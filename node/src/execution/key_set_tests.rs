@@ -375,3 +375,69 @@ fn a_key_acts_for_an_account_only_with_the_weight_of_a_call() {
     t.produce().expect("block");
     assert_eq!((acts(&a), acts(&b)), (false, false), "2-of-2: no key alone");
 }
+
+/// Issue 25 (high, "a Byzantine proposer can cause it at will"): in one block, a key change
+/// raises the account's threshold, then two copies of one transaction (one hash, two leaves):
+/// signed by one key (short of the new weight), then co-signed with enough. Before the fix the
+/// first got an `INSUFFICIENT_WEIGHT` receipt that left the nonce unused and the second was
+/// included too: one hash twice. Now the first uses the nonce; the honest proposer leaves the
+/// second out, and a block naming it is refused by every validator judging it.
+#[test]
+fn a_block_naming_one_transaction_twice_is_refused() {
+    let t = TestChain::new(2);
+    let (a, b) = (&t.accounts[0], &t.accounts[1]);
+    let fuel = t.genesis.params.transfer_fuel;
+    add_key_of_1_to_0(&t);
+    let raise = key_change_of_0(
+        &t,
+        1,
+        key_change::Change::SetThresholds(Thresholds {
+            base: 2,
+            large_transfer: 2,
+            key_management: 1,
+            ..Thresholds::default()
+        }),
+    );
+    let body = body_for(
+        &t.genesis.chain_id,
+        t.addr(0),
+        2,
+        fuel,
+        transfer(t.addr(1), 5),
+    );
+    let by_b = sign(&body, b);
+    let mut weighty = by_b.clone();
+    assert!(cosign(&mut weighty, a));
+    let hash = quorate_proto::tx::tx_hash(&by_b.body);
+    assert_eq!(hash, quorate_proto::tx::tx_hash(&weighty.body));
+    assert_ne!(
+        quorate_proto::tx::leaf_of(&by_b),
+        quorate_proto::tx::leaf_of(&weighty)
+    );
+    let all = vec![
+        verified(&t, raise),
+        verified(&t, by_b),
+        verified(&t, weighty),
+    ];
+    let (block, dropped) = t
+        .chain
+        .propose(all.clone(), t.validator.public().0, 5_000)
+        .expect("propose");
+    assert_eq!(block.txs.len(), 2, "the honest proposer keeps one copy");
+    assert_eq!(
+        block.receipts[1].status,
+        ExecStatus::InsufficientWeight as i32
+    );
+    assert_eq!(dropped.len(), 1);
+    let judged = t
+        .chain
+        .validate(&block.header_bytes, all, None)
+        .expect("validate");
+    match judged {
+        Err(crate::block_rules::BlockRejection::NotIncludable { hash: h, reason }) => {
+            assert_eq!(h, hash);
+            assert!(reason.contains("nonce"), "{reason}");
+        }
+        other => panic!("a block with both copies was not refused: {other:?}"),
+    }
+}

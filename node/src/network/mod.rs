@@ -321,7 +321,7 @@ pub(crate) enum Command {
     },
     /// The validators changed: `members` (those deciding the current height, then those a
     /// decided change brings in) may connect and send consensus messages; validators that
-    /// left are disconnected unless they are observers.
+    /// left are disconnected unless they are observers or configured peers (`p2p.peers`).
     SetValidators {
         members: Vec<PeerId>,
     },
@@ -1146,14 +1146,16 @@ impl NetworkTask {
         for peer in &members {
             allowed.allow_peer(*peer);
         }
-        // Validators that left, and configured peers that are not validators (trusted only until
-        // this node knows the set).
-        let configured: Vec<PeerId> = self.peers.iter().filter_map(peer_of_addr).collect();
+        // Validators that left. Configured peers stay, whatever set this node knows: one
+        // restarted far behind knows only an old set, and may reach today's validators only
+        // through them (issue 25, OPERATING §6c).
+        let configured: HashSet<PeerId> = self.peers.iter().filter_map(peer_of_addr).collect();
         let left: Vec<PeerId> = self
             .validator_index
             .keys()
-            .chain(&configured)
-            .filter(|p| !members.contains(p) && !self.observers.contains(p))
+            .filter(|p| {
+                !members.contains(p) && !self.observers.contains(p) && !configured.contains(p)
+            })
             .copied()
             .collect::<HashSet<_>>()
             .into_iter()

@@ -828,3 +828,41 @@ async fn a_proposals_unsigned_part_makes_no_new_message() {
         "the first copy kept, then the re-sent one"
     );
 }
+
+/// Issue 25 (high, third part): a node restarted far behind knows only the set of its old
+/// height, and telling the network that set disallowed every configured peer outside it: when
+/// today's validators are all new (reached through `p2p.peers`, OPERATING §6c) it could never
+/// catch up. Configured peers stay allowed whatever set this node knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_peers_stay_connected_when_the_known_set_leaves_them_out() {
+    let (a, c) = (
+        Keypair::from_secret(&[31; 32]),
+        Keypair::from_secret(&[32; 32]),
+    );
+    // Today's set, as C knows it; A knows only the set of its old height.
+    let today = ValidatorSet::new(vec![a.public(), c.public()]);
+    let old = ValidatorSet::new(vec![a.public()]);
+    let mut nc = start(settings(vec![]), &c, &today, "c")
+        .await
+        .expect("c starts");
+    let c_id = peer_id_of(&c.public()).expect("peer id");
+    let c_addr = nc.listen_addr.clone().with(Protocol::P2p(c_id));
+    let mut na = start(settings(vec![c_addr]), &a, &old, "c")
+        .await
+        .expect("a starts");
+    assert!(
+        gossip_arrives(&na, &mut nc, "before", Duration::from_secs(30)).await,
+        "a reaches its configured peer"
+    );
+    na.handle.set_validators(&[a.public()], &[a.public()]);
+    // A disallowed peer's connections close at once; give it time, then check both ways.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        na.handle.connected_peers().contains(&c_id),
+        "the configured peer was disconnected"
+    );
+    assert!(
+        gossip_arrives(&nc, &mut na, "after", Duration::from_secs(10)).await,
+        "the configured peer's messages still arrive"
+    );
+}
