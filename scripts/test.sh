@@ -28,6 +28,8 @@ export QUORATE_PYTHON="$venv/bin/python"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # The release without protocol version 2, kept for the rolling-upgrade test below.
 cp "$target/debug/quorate" "$target/quorate-protocol-v1"
+# The protocol tests again in a release that supports version 2 (they check its rules then).
+cargo test -p quorate-node --features protocol-test-v2 --lib --locked protocol 2>&1 | tee -a "$log"
 # Byzantine validators against real processes, and the rolling upgrade to protocol version 2:
 # the node built with its test-only features (one build for both).
 QUORATE_V1_BIN="$target/quorate-protocol-v1" \
@@ -35,6 +37,8 @@ QUORATE_V1_BIN="$target/quorate-protocol-v1" \
   --test byzantine --test protocol_upgrade --locked 2>&1 | tee -a "$log"
 # The contract SDK and template, on the host (their unit tests use the SDK's mock host).
 cargo test --manifest-path contracts/Cargo.toml --workspace --locked 2>&1 | tee -a "$log"
+# Version 2 of the remittance contract (the in-place upgrade's code).
+cargo test --manifest-path contracts/Cargo.toml -p remittance --features v2 --locked 2>&1 | tee -a "$log"
 # The TypeScript library (clients/typescript): dependencies from its lock file; `npm ci` runs
 # its prepare script, which generates the protobuf code from proto/ and compiles it; tested
 # with node:test against `quorate dev`.

@@ -63,15 +63,16 @@ impl Interface {
     }
 
     /// Decodes an event's data by its kind, when the interface declares it.
+    /// (An upgraded contract's interface may hold one `Events` message per version.)
     pub fn decode_event(&self, kind: &str, bytes: &[u8]) -> Option<Value> {
-        let events = self
+        let desc = self
             .pool
             .all_messages()
-            .find(|m| m.name() == EVENTS_MESSAGE)?;
-        let field = events.get_field_by_name(kind)?;
-        let Kind::Message(desc) = field.kind() else {
-            return None;
-        };
+            .filter(|m| m.name() == EVENTS_MESSAGE)
+            .find_map(|events| match events.get_field_by_name(kind)?.kind() {
+                Kind::Message(desc) => Some(desc),
+                _ => None,
+            })?;
         decode(&desc, bytes).ok()
     }
 }

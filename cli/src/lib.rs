@@ -406,9 +406,10 @@ pub enum AdminCommand {
         #[arg(long)]
         version: u32,
         /// Its first height (at least `validator_set_delay` above the deciding block).
-        #[arg(long, required_unless_present = "cancel")]
+        #[arg(long, required_unless_present = "cancel", value_parser = clap::value_parser!(u64).range(1..))]
         height: Option<u64>,
-        /// Cancel the activation of VERSION scheduled and not yet in force.
+        /// Cancel the activation of VERSION scheduled (at least `validator_set_delay` heights
+        /// away: closer, it is fixed).
         #[arg(long, conflicts_with = "height")]
         cancel: bool,
         /// Signing options (the admin's key, or a member's through `quorate gov propose`).

@@ -672,3 +672,129 @@ fn a_one_validator_chain_that_grew_is_rejoined_not_forked_and_reached_through_pe
     let top = c.height(b).expect("height");
     assert_same_blocks(&c, &[b, joined], c.lowest_common_height(&[b, joined]), top);
 }
+
+/// Issue 28: the remittance contract upgraded in place to version 2 (built by
+/// scripts/build-system-contracts.sh from the crate's feature `v2`) on four validators: the
+/// reserves version 1 stored are read by version 2, its new method is callable from the
+/// upgrade height on (and unknown before), and a validator replaying every block from genesis
+/// (its data deleted, state sync off) computes every block before and after the upgrade to the
+/// same hash and state root as the others.
+#[test]
+fn the_remittance_contract_upgraded_in_place_keeps_its_state_and_replays_from_genesis() {
+    let mut c = Cluster::start(4);
+    let admin = path_str(&c.account_key(0));
+    let remitter = path_str(&c.account_key(1));
+    let owner = address_of(&c, 1);
+    let code = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../genesis/system/upgrades/remittance-v2.wasm"
+    );
+    let remittance = quorate_proto::Address::of_system_contract("remittance").to_hex();
+    let reserves = |c: &Cluster, via: usize| -> serde_json::Value {
+        c.json(via, &["remittance", "reserves", &owner])
+            .unwrap_or_else(|| panic!("reserves\n{}", c.log(via)))["return"]
+            .clone()
+    };
+    let call = |c: &Cluster, via: usize, args: &[&str]| -> (i32, String) {
+        let mut all = vec!["remittance"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--from", &remitter, "--json"]);
+        c.cli(via, &all)
+    };
+    // Version 1 state: two entries.
+    for (entry, amount) in [("payroll", "1000"), ("bonus", "500")] {
+        let (code, out) = call(&c, 0, &["deposit", entry, amount]);
+        assert_eq!(code, 0, "deposit: {out}");
+    }
+    let before = reserves(&c, 1);
+    assert_eq!(before["total"], "1500", "{before}");
+    let move_args = r#"{"from": "payroll", "to": "travel", "amount": 400}"#;
+    let move_reserve = |c: &Cluster, via: usize| {
+        c.cli(
+            via,
+            &[
+                "contract",
+                "call",
+                &remittance,
+                "move_reserve",
+                move_args,
+                "--from",
+                &remitter,
+                "--json",
+            ],
+        )
+    };
+    let (code1, out) = move_reserve(&c, 2);
+    assert_ne!(code1, 0, "version 1 has no move_reserve: {out}");
+
+    let decided = c.height(0).expect("height");
+    let upgraded = c
+        .json(
+            0,
+            &[
+                "admin",
+                "upgrade-contract",
+                "remittance",
+                "--wasm",
+                code,
+                "--from",
+                &admin,
+            ],
+        )
+        .unwrap_or_else(|| panic!("upgrade\n{}", c.log(0)));
+    assert_eq!(upgraded["receipt"]["status"], "SUCCESS", "{upgraded}");
+    let info = |c: &Cluster| c.json(0, &["contract", "info", &remittance]).expect("info");
+    let at = wait_for(LIMIT, "the upgrade to come into force", || {
+        info(&c)["upgraded_at"].as_u64()
+    });
+    assert!(
+        at > decided,
+        "in force after the deciding block: {at} > {decided}"
+    );
+    assert!(
+        c.block_at(0, at - 1).is_some(),
+        "blocks before the upgrade were committed on the old code"
+    );
+    c.wait_height(&[0, 1, 2, 3], at, LIMIT);
+    assert_eq!(info(&c)["version"], 1, "{}", info(&c));
+    // Version 2 reads version 1's reserves, and its new method works on them.
+    assert_eq!(
+        reserves(&c, 3),
+        before,
+        "the stored reserves, read by version 2"
+    );
+    let (code2, out) = move_reserve(&c, 2);
+    assert_eq!(code2, 0, "move_reserve: {out}");
+    let moved: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(moved["receipt"]["status"], "SUCCESS", "{moved}");
+    let events = moved["receipt"]["events"].to_string();
+    assert!(events.contains("moved"), "{events}");
+    let after = reserves(&c, 1);
+    assert_eq!(after["total"], "1500", "nothing left the contract: {after}");
+    let entries = after["entries"].to_string();
+    assert!(
+        entries.contains("travel") && entries.contains("\"600\""),
+        "payroll 600, travel 400: {after}"
+    );
+    let head = c.height(0).expect("height");
+
+    // Validator 3 replays every block from genesis: with a block before the upgrade run on
+    // the new code (or one after on the old), its state roots would differ and it would stop.
+    c.kill(3);
+    std::fs::remove_dir_all(c.home(3).join("data")).expect("delete data");
+    c.extra[3].1.push((
+        "QUORATE_CFG_STORAGE__STATE_SYNC".to_owned(),
+        "false".to_owned(),
+    ));
+    c.restart(3);
+    c.wait_height(&[3], head, LIMIT);
+    let log = c.log(3);
+    assert!(
+        !log.contains("joined from a snapshot"),
+        "replayed, not synced"
+    );
+    assert_same_blocks(&c, &[0, 3], 1, head);
+    for h in [at - 1, at] {
+        assert_eq!(c.block_at(3, h), c.block_at(1, h), "height {h}");
+    }
+}

@@ -108,10 +108,17 @@ fn a_rolling_upgrade_activates_a_new_protocol_version_and_an_old_release_stops_b
         c.wait_height(&[i], head, LIMIT);
     }
     commits(&c, LATE, 2, "with three validators on the new release");
+    // The new release runs version 1's rules while version 1 is in force.
+    let below = transfer(&c, 0, 3);
+    assert!(!marked_v2(&below), "{below}");
 
     // The old release refuses to help activate a version it cannot run.
     let admin = path_str(&c.account_key(0));
-    let at = c.height(0).expect("height") + 20;
+    // Far enough for the refused attempt and the activation to commit under a loaded machine.
+    let delay = status(&c, 0)["params"]["validator_set_delay"]
+        .as_u64()
+        .expect("delay");
+    let at = c.height(0).expect("height") + 4 * delay;
     let (code, out) = c.cli(
         LATE,
         &[
@@ -181,6 +188,13 @@ fn a_rolling_upgrade_activates_a_new_protocol_version_and_an_old_release_stops_b
     let log = c.log(LATE);
     assert!(
         log.contains("consensus stopped") && log.contains("install a release that supports"),
+        "{log}"
+    );
+    // Its consensus stopped before the height: it never judged a proposal of it (which it
+    // would refuse, logging this reason, had it gone on).
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("proposed block is invalid") && l.contains("activates at height")),
         "{log}"
     );
     assert_eq!(

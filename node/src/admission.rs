@@ -79,15 +79,7 @@ impl Admission {
                 return Ok(Err(AdmissionError::InvalidCode(e.to_string())));
             }
         }
-        if let Some(version) = self.activated_version(&v.payload)? {
-            if version > crate::protocol::SUPPORTED {
-                return Ok(Err(AdmissionError::UnsupportedProtocol {
-                    version,
-                    supported: crate::protocol::SUPPORTED,
-                }));
-            }
-        }
-        Ok(match &v.payload {
+        let verdict = match &v.payload {
             Payload::Transfer { .. } | Payload::Keys(_) => Ok(()),
             Payload::Deploy {
                 code, machine_code, ..
@@ -138,12 +130,25 @@ impl Admission {
                     })
                 }
             }
-        })
+        };
+        // Once the sender may act at all: an activation (or a proposal or approval of one) of
+        // a version this release cannot run.
+        if verdict.is_ok() {
+            if let Some(version) = self.activated_version(&v.payload)? {
+                if version > crate::protocol::SUPPORTED {
+                    return Ok(Err(AdmissionError::UnsupportedProtocol {
+                        version,
+                        supported: crate::protocol::SUPPORTED,
+                    }));
+                }
+            }
+        }
+        Ok(verdict)
     }
 
     /// The protocol version `payload` activates, sent by the admin, proposed, or approved
-    /// (the proposal read from committed state): a node refuses to help activate a version
-    /// its release cannot run (ADR 0019).
+    /// (the proposal read from committed state; an approval of a proposal still pending is
+    /// not seen): a node refuses to help activate a version its release cannot run (ADR 0019).
     fn activated_version(&self, payload: &Payload) -> Result<Option<u32>, StorageError> {
         use crate::verified_tx::{AdminAction, GovAction};
         Ok(match payload {
@@ -170,6 +175,17 @@ impl Admission {
     /// stateful checks and insertion in submission order. Blocking (CPU-bound): call from a
     /// blocking context.
     pub fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<Admitted>, StorageError> {
+        // A node stopped before a protocol version it does not support keeps nothing, from a
+        // client or a peer (ADR 0019).
+        if let Some(halt) = self.params.halt() {
+            return Ok(txs
+                .iter()
+                .map(|tx| Admitted {
+                    hash: Some(quorate_proto::tx::tx_hash(&tx.body)),
+                    result: Err(AdmissionError::Halted(halt.clone())),
+                })
+                .collect());
+        }
         let params = self.params.next();
         let max = decode_limit(&params);
         let mut out: Vec<Admitted> = Vec::with_capacity(txs.len());

@@ -84,9 +84,12 @@ pub enum BlockRejection {
         max_drift_ms: u64,
     },
     /// The header claims another protocol version than the one in force at its height.
-    #[error("block claims protocol version {got}; version {expected} is in force at its height")]
+    #[error(
+        "block header's protocol_version is {got}; version {expected} is in force at its height \
+         (version 1 is written as an absent field, 0)"
+    )]
     WrongProtocolVersion {
-        /// In the header (absent: 1).
+        /// The header's field (0: absent, version 1).
         got: u32,
         /// In force.
         expected: u32,

@@ -229,23 +229,12 @@ impl Chain {
     /// Set when the next height follows a protocol version this release does not support:
     /// the node must not decide it (ADR 0019).
     pub fn halt(&self) -> Option<crate::protocol::Halt> {
-        // The head is read only when some version is unsupported (the submit path asks).
-        self.params
-            .unsupported_from(crate::protocol::SUPPORTED)
-            .and_then(|_| self.halt_at(self.head().height + 1))
+        self.params.halt()
     }
 
     /// [`Chain::halt`] for deciding `height`.
     pub fn halt_at(&self, height: u64) -> Option<crate::protocol::Halt> {
-        let supported = crate::protocol::SUPPORTED;
-        self.params
-            .unsupported_from(supported)
-            .filter(|(from, _)| *from <= height)
-            .map(|(from, version)| crate::protocol::Halt {
-                version,
-                height: from,
-                supported,
-            })
+        self.params.halt_at(height)
     }
 
     /// The storage.
@@ -372,7 +361,7 @@ impl Chain {
         }
         if header.protocol_version != crate::protocol::header_field(protocol) {
             return Ok(Err(BlockRejection::WrongProtocolVersion {
-                got: header.protocol_version.max(1),
+                got: header.protocol_version,
                 expected: protocol,
             }));
         }

@@ -84,6 +84,23 @@ impl ParamBook {
             .copied()
     }
 
+    /// Set when deciding `height` needs a protocol version this release does not support.
+    pub fn halt_at(&self, height: u64) -> Option<crate::protocol::Halt> {
+        let supported = crate::protocol::SUPPORTED;
+        self.unsupported_from(supported)
+            .filter(|(from, _)| *from <= height)
+            .map(|(from, version)| crate::protocol::Halt {
+                version,
+                height: from,
+                supported,
+            })
+    }
+
+    /// [`ParamBook::halt_at`] the height after the committed one.
+    pub fn halt(&self) -> Option<crate::protocol::Halt> {
+        self.halt_at(self.committed.load(Ordering::Acquire) + 1)
+    }
+
     /// The version activated and not yet in force at `height`, with its first height.
     pub fn protocol_after(&self, height: u64) -> Option<(u64, u32)> {
         self.versions

@@ -408,6 +408,10 @@ pub enum AdmissionError {
         /// The highest this release supports.
         supported: u32,
     },
+    /// This node stopped deciding blocks before a protocol version its release does not
+    /// support (ADR 0019): it keeps no transaction it could never include.
+    #[error("this node stopped deciding blocks: {0}")]
+    Halted(crate::protocol::Halt),
     /// A governance step from an account that is not a member of the chain's policy.
     #[error("account {signer} is not a member of the chain's governance policy{}", if *governed { "" } else { " (the chain has none)" })]
     NotMember {
@@ -467,7 +471,7 @@ impl AdmissionError {
             Self::ForeignKey { .. } => RejectCode::ForeignKey,
             Self::InvalidKeySet(_) => RejectCode::InvalidKeySet,
             Self::NotMember { .. } => RejectCode::NotMember,
-            Self::UnsupportedProtocol { .. } => RejectCode::UnsupportedProtocol,
+            Self::UnsupportedProtocol { .. } | Self::Halted(_) => RejectCode::UnsupportedProtocol,
         }
     }
 

@@ -232,6 +232,80 @@ methods! {
     }
 }
 
+/// Version 2's method (feature `v2`): moving reserved tokens between two entries of the
+/// caller's list. It reads and writes the lists version 1 stored, as they are.
+#[cfg(feature = "v2")]
+pub mod v2 {
+    use super::*;
+
+    /// Messages of `proto/quorate/contracts/v2/remittance.proto`.
+    pub mod pb {
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/quorate.contracts.remittance.v2.rs"
+        ));
+    }
+    use pb::{MoveArgs, ReserveMove};
+
+    methods! {
+        /// Moves `amount` from the caller's entry `from` to its entry `to`.
+        fn move_reserve(args: MoveArgs) -> Result<ReserveList> {
+            check_entry_name(&args.from)?;
+            check_entry_name(&args.to)?;
+            ensure!(args.from != args.to, Error::bad_input("move between two different entries"));
+            ensure!(args.amount > 0, Error::bad_input("amount must be positive"));
+            let owner = context::caller();
+            let mut list = reserves_of(&owner)?;
+            let from = list
+                .entries
+                .iter_mut()
+                .find(|e| e.name == args.from)
+                .ok_or_else(|| Error::new(quorate_sdk::__format!("no reserve entry {:?}", args.from)))?;
+            ensure!(
+                from.amount >= args.amount,
+                Error::new(quorate_sdk::__format!(
+                    "entry {:?} holds {}; cannot move {}",
+                    args.from,
+                    from.amount,
+                    args.amount
+                ))
+            );
+            from.amount -= args.amount;
+            let from_balance = from.amount;
+            let to_balance = match list.entries.iter_mut().find(|e| e.name == args.to) {
+                Some(e) => {
+                    // Within one list: the sum cannot grow past the total it came from.
+                    e.amount += args.amount;
+                    e.amount
+                }
+                None => {
+                    // The emptied `from` entry goes when the list is saved, making room.
+                    let live = list.entries.iter().filter(|e| e.amount > 0).count();
+                    ensure!(
+                        live < MAX_ENTRIES,
+                        Error::new("a reserve fund list holds at most 16 entries")
+                    );
+                    list.entries.push(ReserveEntry { name: args.to.clone(), amount: args.amount });
+                    args.amount
+                }
+            };
+            save_reserves(&owner, list);
+            events::emit(
+                "moved",
+                &ReserveMove {
+                    owner: owner.to_vec(),
+                    from: args.from,
+                    to: args.to,
+                    amount: args.amount,
+                    from_balance,
+                    to_balance,
+                },
+            );
+            reserves_of(&owner)
+        }
+    }
+}
+
 /// The entry names of a list (for tests and clients).
 pub fn entry_names(list: &ReserveList) -> Vec<String> {
     list.entries.iter().map(|e| e.name.clone()).collect()
@@ -297,6 +371,36 @@ mod tests {
         })
         .expect("history");
         assert_eq!(h.total, 1);
+    }
+
+    /// Version 2's method on a list version 1 stored.
+    #[cfg(feature = "v2")]
+    #[test]
+    fn version_two_moves_between_entries_of_a_list_version_one_stored() {
+        use super::v2::{move_reserve, pb::MoveArgs};
+        setup();
+        fund("payroll", 100);
+        let mv = |from: &str, to: &str, amount| {
+            move_reserve(MoveArgs {
+                from: from.into(),
+                to: to.into(),
+                amount,
+            })
+        };
+        let list = mv("payroll", "travel", 40).expect("move");
+        assert_eq!(entry_names(&list), vec!["payroll", "travel"]);
+        assert_eq!(list.total, 100, "nothing leaves the contract");
+        assert_eq!(list.entries[1].amount, 40);
+        assert!(
+            mv("payroll", "travel", 61).is_err(),
+            "more than the entry holds"
+        );
+        assert!(mv("payroll", "payroll", 1).is_err());
+        assert!(mv("nothing", "travel", 1).is_err());
+        // Emptying an entry removes it.
+        let list = mv("payroll", "travel", 60).expect("move");
+        assert_eq!(entry_names(&list), vec!["travel"]);
+        assert_eq!(testing::balance_of(BOB), 0);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Protocol activations in a block (ADR 0019): `activate_protocol` schedules the next version
 //! from a height at least `validator_set_delay` away, moves the one scheduled, or cancels it
-//! (height 0). Every activation since genesis stays in the `protocol` entry, so any height,
+//! (height 0), while it is still at least `validator_set_delay` away. Every activation since genesis stays in the `protocol` entry, so any height,
 //! however old, knows its version.
 
 use bytes::Bytes;
@@ -24,6 +24,7 @@ impl BlockExecutor<'_> {
                 .map_err(|e| corrupt("protocol schedule", e))?,
         };
         let failed = |why: String| Ok(Outcome::failed(ExecStatus::BadInput, why));
+        let earliest = now.saturating_add(self.params.validator_set_delay);
         // At most one activation is ahead of the block: the last one.
         let pending = schedule
             .activations
@@ -36,6 +37,16 @@ impl BlockExecutor<'_> {
             .rev()
             .find(|a| a.from_height <= now)
             .map_or(1, |a| a.version);
+        // An activation closer than the delay is fixed: the blocks before it are built and
+        // judged while earlier commits are still being written, and a release that does not
+        // support it stops on the schedule it knows (review of issue 28).
+        if let Some(p) = pending.as_ref().filter(|p| p.from_height < earliest) {
+            return failed(format!(
+                "version {} activates at height {}, less than validator_set_delay away: it can \
+                 no longer be moved or cancelled",
+                p.version, p.from_height
+            ));
+        }
         let (kind, activation) = if height == 0 {
             let Some(p) = pending else {
                 return failed("no protocol version is scheduled: nothing to cancel".into());
@@ -49,7 +60,6 @@ impl BlockExecutor<'_> {
             schedule.activations.pop();
             ("cancelled", p)
         } else {
-            let earliest = now.saturating_add(self.params.validator_set_delay);
             if height < earliest {
                 return failed(format!(
                     "a protocol version activates at height {earliest} at the earliest \

@@ -103,6 +103,23 @@ fn a_protocol_version_is_scheduled_moved_and_cancelled_only_by_the_rules() {
         "{}",
         too_early.error
     );
+    // At exactly the delay: taken, and fixed from then on (closer than the delay, the blocks
+    // before it are built while earlier commits are written, and an old release stops on the
+    // schedule it knows: review of issue 28).
+    let mut b = Admin0::new();
+    let hb = b.t.chain.head().height + 1;
+    let r = b.run(activate(2, hb + delay));
+    assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
+    for late in [activate(2, 0), activate(2, hb + delay + 50)] {
+        let r = b.run(late);
+        assert_eq!(r.status, ExecStatus::BadInput as i32);
+        assert!(
+            r.error.contains("can no longer be moved or cancelled"),
+            "{}",
+            r.error
+        );
+    }
+    assert_eq!(b.t.chain.protocol_at(hb + delay), 2);
     let skipping = a.run(activate(3, h + 100));
     assert_eq!(skipping.status, ExecStatus::BadInput as i32);
     assert!(
@@ -204,11 +221,33 @@ fn every_header_carries_its_heights_version_and_an_unsupported_one_is_never_deci
         header.protocol_version = 2;
         let refused =
             a.t.chain
-                .validate(&Bytes::from(header.encode_to_vec()), txs, None)
+                .validate(&Bytes::from(header.encode_to_vec()), txs.clone(), None)
                 .expect("validate");
         assert!(
             matches!(refused, Err(BlockRejection::UnsupportedProtocol(ref h)) if h.version == 2),
             "{refused:?}"
+        );
+        // A block built on the head (the driver never asks for one here): refused all the same.
+        let (built, _) =
+            a.t.chain
+                .propose(txs.clone(), a.t.validator.public().0, 1)
+                .expect("propose");
+        assert_eq!(built.header.height, at);
+        let refused =
+            a.t.chain
+                .validate(&built.header_bytes, txs, None)
+                .expect("validate");
+        assert!(
+            matches!(refused, Err(BlockRejection::UnsupportedProtocol(_))),
+            "{refused:?}"
+        );
+        // It keeps no transaction, from a client or a peer.
+        let tx = a.t.transfer(1, a.t.addr(0), 1, a.filler_nonce);
+        let refused = a.t.admission.admit(vec![tx]).expect("admit");
+        assert!(
+            matches!(refused[0].result, Err(AdmissionError::Halted(ref h)) if h.height == at),
+            "{:?}",
+            refused[0].result
         );
     } else {
         // A release that knows version 2 follows its rules from the height on.
@@ -226,7 +265,7 @@ fn every_header_carries_its_heights_version_and_an_unsupported_one_is_never_deci
         assert_eq!(
             refused.err(),
             Some(BlockRejection::WrongProtocolVersion {
-                got: 1,
+                got: 0,
                 expected: 2
             })
         );

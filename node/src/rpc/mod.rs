@@ -124,7 +124,8 @@ where
 
 /// Why this node should not be given work now, if it should not.
 pub fn not_serving_reason(state: &NodeState) -> Option<String> {
-    if let Some(halt) = state.chain.halt() {
+    let published = state.heads.borrow().height;
+    if let Some(halt) = state.chain.halt_at(published + 1) {
         return Some(format!("stopped deciding blocks: {halt}"));
     }
     let set = state.chain.sets().at(state.chain.head().height + 1);

@@ -101,10 +101,9 @@ impl NodeService for NodeApi {
             protocol_supported: crate::protocol::SUPPORTED,
             scheduled_protocol_version: scheduled_protocol.1,
             scheduled_protocol_height: scheduled_protocol.0,
-            halted: self
-                .0
-                .chain
-                .halt()
+            // Of the head this answer shows (the published one, which may trail the tip).
+            halted: book
+                .halt_at(head.height + 1)
                 .map_or_else(String::new, |h| h.to_string()),
             params: Some(ChainParams {
                 validator_set_delay: p.validator_set_delay,

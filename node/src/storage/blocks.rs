@@ -66,10 +66,14 @@ impl ExecutedBlock {
 
     /// Whether the next block may execute on this one's changes before its commit is written:
     /// not when it stores contract code (the engine loads code from the storage) or changes the
-    /// validator schedule (the node's sets follow it at commit).
+    /// validator schedule or the protocol activations (the node follows them at commit).
     pub fn next_can_run_before_commit(&self) -> bool {
-        let schedule = EntryKey::validators();
-        self.new_code.is_empty() && self.entries.iter().all(|(k, _)| *k != schedule)
+        let (schedule, protocol) = (EntryKey::validators(), EntryKey::protocol());
+        self.new_code.is_empty()
+            && self
+                .entries
+                .iter()
+                .all(|(k, _)| *k != schedule && *k != protocol)
     }
 }
 
