@@ -1703,7 +1703,11 @@ impl Host {
         }
         if changed || told_new {
             if let Some(net) = &self.net {
-                net.set_validators(current.set.keys(), &sets.members_from(height));
+                net.set_validators(
+                    current.set.keys(),
+                    &sets.members_from(height),
+                    &sets.retired_at(height),
+                );
             }
         }
     }

@@ -228,6 +228,7 @@ impl RunningNode {
         let sets = chain.sets().clone();
         let current = sets.at(head.height + 1);
         let members = sets.members_from(head.height + 1);
+        let retired = sets.retired_at(head.height + 1);
         if current.set.index_of(&key.public()).is_none() {
             tracing::warn!(
                 key = %key.public().to_hex(),
@@ -279,7 +280,9 @@ impl RunningNode {
                         .await?
                 }
             };
-            parts.handle.set_validators(current.set.keys(), &members);
+            parts
+                .handle
+                .set_validators(current.set.keys(), &members, &retired);
             parts
                 .handle
                 .check_signatures_with(crate::driver::signing::signature_check(&chain));

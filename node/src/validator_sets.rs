@@ -131,6 +131,21 @@ impl ValidatorSets {
             .collect()
     }
 
+    /// Every key of a set deciding `height` or an earlier height that decides none from
+    /// `height` on: the validators this node knows to have left.
+    pub fn retired_at(&self, height: u64) -> Vec<PublicKey> {
+        let members = self.members_from(height);
+        let mut keys: Vec<PublicKey> = Vec::new();
+        for s in self.sets.read().iter().filter(|s| s.from_height <= height) {
+            for k in s.set.keys() {
+                if !members.contains(k) && !keys.contains(k) {
+                    keys.push(*k);
+                }
+            }
+        }
+        keys
+    }
+
     /// Every key that decides `height` or a later height: who may connect as a validator.
     pub fn members_from(&self, height: u64) -> Vec<PublicKey> {
         let current = self.at(height);

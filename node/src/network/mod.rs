@@ -321,9 +321,11 @@ pub(crate) enum Command {
     },
     /// The validators changed: `members` (those deciding the current height, then those a
     /// decided change brings in) may connect and send consensus messages; validators that
-    /// left are disconnected unless they are observers or configured peers (`p2p.peers`).
+    /// left (`retired`) are disconnected unless they are observers; configured peers
+    /// (`p2p.peers`) never known as validators stay.
     SetValidators {
         members: Vec<PeerId>,
+        retired: Vec<PeerId>,
     },
     /// From now on consensus messages are checked with this before they are queued (under
     /// their signer) or forwarded.
@@ -435,14 +437,21 @@ impl NetworkHandle {
     }
 
     /// The validator set changed: `current` decides the current height (indices of requests
-    /// refer to it), `members` are every validator of this and the decided later sets.
-    pub fn set_validators(&self, current: &[PublicKey], members: &[PublicKey]) {
+    /// refer to it), `members` are every validator of this and the decided later sets,
+    /// `retired` the validators of earlier sets that left (refused even if configured).
+    pub fn set_validators(
+        &self,
+        current: &[PublicKey],
+        members: &[PublicKey],
+        retired: &[PublicKey],
+    ) {
         let peers = |keys: &[PublicKey]| -> Vec<PeerId> {
             keys.iter().filter_map(|k| peer_id_of(k).ok()).collect()
         };
         *self.validators.write() = peers(current);
         self.send(Command::SetValidators {
             members: peers(members),
+            retired: peers(retired),
         });
     }
 
@@ -1119,7 +1128,7 @@ impl NetworkTask {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, asked);
             }
-            Command::SetValidators { members } => self.set_validators(members),
+            Command::SetValidators { members, retired } => self.set_validators(members, &retired),
             Command::SetSignatureCheck(check) => self.intake.check = Some(check),
             Command::Respond {
                 id,
@@ -1141,21 +1150,20 @@ impl NetworkTask {
         }
     }
 
-    fn set_validators(&mut self, members: Vec<PeerId>) {
+    fn set_validators(&mut self, members: Vec<PeerId>, retired: &[PeerId]) {
         let allowed = &mut self.swarm.behaviour_mut().allowed;
         for peer in &members {
             allowed.allow_peer(*peer);
         }
-        // Validators that left. Configured peers stay, whatever set this node knows: one
-        // restarted far behind knows only an old set, and may reach today's validators only
-        // through them (issue 25, OPERATING §6c).
-        let configured: HashSet<PeerId> = self.peers.iter().filter_map(peer_of_addr).collect();
+        // Validators that left, configured or not: their removal is known. A configured peer
+        // never in a set this node knows stays: one restarted far behind knows only old sets,
+        // and may reach today's validators only through its `p2p.peers` (issue 25, OPERATING
+        // §6c).
         let left: Vec<PeerId> = self
             .validator_index
             .keys()
-            .filter(|p| {
-                !members.contains(p) && !self.observers.contains(p) && !configured.contains(p)
-            })
+            .chain(retired)
+            .filter(|p| !members.contains(p) && !self.observers.contains(p))
             .copied()
             .collect::<HashSet<_>>()
             .into_iter()

@@ -854,7 +854,7 @@ async fn configured_peers_stay_connected_when_the_known_set_leaves_them_out() {
         gossip_arrives(&na, &mut nc, "before", Duration::from_secs(30)).await,
         "a reaches its configured peer"
     );
-    na.handle.set_validators(&[a.public()], &[a.public()]);
+    na.handle.set_validators(&[a.public()], &[a.public()], &[]);
     // A disallowed peer's connections close at once; give it time, then check both ways.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(

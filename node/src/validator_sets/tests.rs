@@ -42,6 +42,12 @@ fn changes_compose_take_effect_later_and_old_sets_are_dropped() {
     assert_eq!(sets.after(20).len(), 1);
     assert!(sets.members_from(15).contains(&key(6)));
     assert!(!sets.members_from(15).contains(&key(1)));
+    // Who left, as known at each height: refused by the network even when configured as a
+    // peer (a key never in a known set is not among them: issue 25).
+    assert!(sets.retired_at(14).is_empty(), "1 leaves at 15, decided");
+    assert_eq!(sets.retired_at(15), vec![key(1)]);
+    assert_eq!(sets.retired_at(25), vec![key(1), key(2)]);
+    assert!(!sets.retired_at(25).contains(&key(9)));
 }
 
 #[test]
