@@ -395,9 +395,9 @@ fn resigned_fetches() {
 /// Issue 25, on real processes: snapshots forged so that every check but the one added for
 /// them passes. The chain has two validator set changes (a validator added, then removed).
 /// Validator 1 is the only honest one taking snapshots (2 and 3 take none), so no offer is
-/// vouched for by f + 1 and the liar's newer one is tried first. A joining validator refuses
-/// the liar's first manifest (its last set change dropped) and joins from validator 1; joining
-/// again, it takes the liar's
+/// vouched for by f + 1. A joining validator refuses the liar's first manifest (its snapshot
+/// of the height before the last set change came into force, that change dropped) and joins
+/// from validator 1; joining again, when the liar's snapshot is the newer and tried first, it takes the liar's
 /// newer snapshot, refuses the chunk with the system entry `validators` moved into an account,
 /// and joins from validator 1's.
 #[test]

@@ -134,11 +134,14 @@ impl ValidatorSets {
     /// Every key of a set deciding `height` or an earlier height that decides none from
     /// `height` on: the validators this node knows to have left.
     pub fn retired_at(&self, height: u64) -> Vec<PublicKey> {
-        let members = self.members_from(height);
+        // Linear in the keys of every set known (sets are kept from genesis on).
+        let members: std::collections::HashSet<PublicKey> =
+            self.members_from(height).into_iter().collect();
+        let mut seen = std::collections::HashSet::new();
         let mut keys: Vec<PublicKey> = Vec::new();
         for s in self.sets.read().iter().filter(|s| s.from_height <= height) {
             for k in s.set.keys() {
-                if !members.contains(k) && !keys.contains(k) {
+                if !members.contains(k) && seen.insert(*k) {
                     keys.push(*k);
                 }
             }

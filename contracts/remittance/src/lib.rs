@@ -274,8 +274,10 @@ pub mod v2 {
             let from_balance = from.amount;
             let to_balance = match list.entries.iter_mut().find(|e| e.name == args.to) {
                 Some(e) => {
-                    // Within one list: the sum cannot grow past the total it came from.
-                    e.amount += args.amount;
+                    e.amount = e
+                        .amount
+                        .checked_add(args.amount)
+                        .ok_or_else(|| Error::new("reserve entry overflow"))?;
                     e.amount
                 }
                 None => {

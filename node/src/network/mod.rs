@@ -682,9 +682,9 @@ pub async fn start(
         .map_err(|e| NetworkError::Libp2p(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    // Peers the operator configured by identity are trusted to connect too, until the node
-    // knows the validator set: a node joining a chain whose set has changed since genesis
-    // reaches today's validators through them.
+    // Peers the operator configured by identity are trusted to connect too, unless the node
+    // learns that they left a validator set: a node joining a chain whose set has changed
+    // since genesis (or restarted far behind) reaches today's validators through them.
     let configured = settings.peers.iter().filter_map(peer_of_addr);
     for peer in validator_peers
         .iter()
@@ -1173,6 +1173,17 @@ impl NetworkTask {
             allowed.disallow_peer(peer);
             if self.validator_index.contains_key(&peer) {
                 tracing::info!(%peer, "validator left the set; its connections are closed");
+            } else if self
+                .peers
+                .iter()
+                .filter_map(peer_of_addr)
+                .any(|p| p == peer)
+            {
+                tracing::info!(
+                    %peer,
+                    "configured peer left the validator set (as this node knows it); it is \
+                     refused: take it out of p2p.peers"
+                );
             }
         }
         self.validator_index = members

@@ -230,10 +230,28 @@ pub fn check_consensus_message(buf: &[u8]) -> Result<(), WireError> {
 /// every fetched transaction (field 3) of signed size, its certificate (field 2) and its
 /// snapshot manifest (field 5) bounded.
 pub fn check_response(buf: &[u8]) -> Result<(), WireError> {
+    // Protobuf merges repeats of a message field, so each is counted once at most: the bounds
+    // below hold for the message decoded, not one occurrence of it.
+    once(buf, &[1, 2, 5])?;
     each_of(buf, 1, |_, block| each_of(block, 2, signed_size))?;
     each_of(buf, 2, |_, c| certificate(c))?;
     each_of(buf, 3, signed_size)?;
     each_of(buf, 5, |_, m| manifest(m))
+}
+
+/// Each of the message fields `numbers` occurs at most once in `buf`.
+fn once(buf: &[u8], numbers: &[u64]) -> Result<(), WireError> {
+    for &n in numbers {
+        let mut seen = 0;
+        each_of(buf, n, |_, _| {
+            seen += 1;
+            if seen > 1 {
+                return Err(WireError::Malformed("a message field repeated"));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// A `SnapshotManifest`: its certificate (field 6) bounded, every chunk entry (field 7) large
@@ -244,6 +262,7 @@ pub fn check_response(buf: &[u8]) -> Result<(), WireError> {
 /// [`MAX_SET_CHANGES`]: crate::snapshot::MAX_SET_CHANGES
 /// [`MAX_VALIDATORS`]: quorate_proto::certificate::MAX_VALIDATORS
 fn manifest(buf: &[u8]) -> Result<(), WireError> {
+    once(buf, &[6])?;
     each_of(buf, 6, |_, c| certificate(c))?;
     each_of(buf, 7, |index, chunk| {
         if chunk.len() < MIN_CHUNK_INFO_BYTES {
@@ -282,6 +301,7 @@ fn manifest(buf: &[u8]) -> Result<(), WireError> {
             }
             Ok(())
         })?;
+        once(change, &[4])?;
         each_of(change, 4, |_, c| certificate(c))
     })
 }
@@ -505,6 +525,13 @@ mod tests {
             .as_mut()
             .expect("the manifest is certified")
             .signatures = vec![Default::default(); 100_000];
+        // The same bounds across repeats of a field, which protobuf merges into one.
+        let mut repeated = offering(manifest());
+        repeated.extend(offering(manifest()));
+        assert_eq!(
+            check_response(&repeated),
+            Err(WireError::Malformed("a message field repeated"))
+        );
         for (what, m) in [
             ("empty set changes", changes),
             ("empty validator entries", validators),
