@@ -3,7 +3,11 @@
 # network and clock, see node/src/sim/) in parallel jobs and sums them up.
 #
 #   scripts/nodesim.sh [--seeds N] [--from S] [--mix MIX] [--jobs J] [--out DIR] [--bin FILE]
+#                      [--protocol-v2]
 #   scripts/nodesim.sh --defect NAME [--seeds N] [--mix MIX]
+#
+# --protocol-v2 builds the simulator with the test-only protocol version 2 (feature
+# `protocol-test-v2`): the chain admin activates it mid-run (ADR 0019).
 #
 # --defect NAME puts back the defect of scripts/defects/NAME.patch (a fix of an earlier issue,
 # undone), builds, runs seeds from --from one after another until one breaks an invariant, and
@@ -18,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seeds=1000 from=0 mix=all jobs=2 out="" defect="" given=""
+seeds=1000 from=0 mix=all jobs=2 out="" defect="" given="" features=sim
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
@@ -28,7 +32,8 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --defect) defect="$2"; shift 2 ;;
     --bin) given="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --protocol-v2) features=sim,protocol-test-v2; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +47,7 @@ build() {
     [ "$(realpath "$given")" = "$(realpath -m "$bin")" ] || cp "$given" "$bin"
     return
   fi
-  cargo build --release -q -p quorate-node --features sim --bin quorate-nodesim
+  cargo build --release -q -p quorate-node --features "$features" --bin quorate-nodesim
   cp target/release/quorate-nodesim "$bin"
 }
 

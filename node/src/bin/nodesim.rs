@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         runs += 1;
         simulated += r.simulated.as_secs_f64();
         println!(
-            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} copies_dropped={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} param_changes={} trace={} violations={} wall_ms={}",
+            "seed={seed} mix={} drawn={drawn} liar={liar} height={} simulated_s={:.1} delivered={} lost={} crashes={} submissions={} acknowledged={} byzantine_acts={} fetched_elsewhere={} refused_gossip={} copies_dropped={} refused_sync={} charged={} artifacts_lost={} counter_calls={} counter_calls_after_loss={} param_changes={} protocol_v2_from={} trace={} violations={} wall_ms={}",
             args.mix,
             r.height,
             r.simulated.as_secs_f64(),
@@ -131,6 +131,7 @@ fn main() -> ExitCode {
             r.counter_calls,
             r.counter_calls_after_loss,
             r.param_changes,
+            r.protocol_activated_at.unwrap_or(0),
             r.trace,
             r.violations.len(),
             t.elapsed().as_millis()

@@ -540,6 +540,7 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
             continue;
         };
         let storage = r.chain.storage().clone();
+        let chain = r.chain.clone();
         if world.plan.honest(v) {
             report.charged += u64::from(r.status.borrow().charged);
         }
@@ -577,6 +578,14 @@ pub(crate) fn at_end(world: &World, report: &mut Report) {
                     Ok(header) => {
                         if let Err(e) = check_body(&header, &block.transactions, &g.params) {
                             world.checks.violate(invalid(format!("body: {e}")));
+                        }
+                        // The version its committed schedule puts at the height (ADR 0019).
+                        let version = chain.protocol_at(height);
+                        if header.protocol_version != crate::protocol::header_field(version) {
+                            world.checks.violate(invalid(format!(
+                                "header's protocol_version {} where version {version} is in force",
+                                header.protocol_version
+                            )));
                         }
                     }
                     Err(e) => world.checks.violate(invalid(format!("header: {e}"))),

@@ -42,6 +42,30 @@ pub(crate) const COUNTER_START: u64 = 41;
 /// calling the counter: every later height is judged by the new ones.
 const PARAMS_NONCE: u64 = 3;
 
+/// The deployer's nonce that activates protocol version 2 from a few heights on (ADR 0019), in
+/// builds that support it (feature `protocol-test-v2`); in others the counter is called.
+const ACTIVATE_NONCE: u64 = 5;
+
+/// Whether the deployer's transaction of `nonce` is the protocol activation.
+fn activates(nonce: u64) -> bool {
+    crate::protocol::SUPPORTED >= 2 && nonce == ACTIVATE_NONCE
+}
+
+/// The activation of version 2 at the earliest height a validator's published head allows,
+/// with a few heights to spare for the transaction's way into a block.
+fn activation(world: &World) -> Payload {
+    let head = (0..VALIDATORS)
+        .map(|v| world.validators[v].lock().acked_head)
+        .max()
+        .unwrap_or(0);
+    let height = head + world.generated.genesis.params.validator_set_delay + 4;
+    Payload::Admin(quorate_proto::v1::Admin {
+        action: Some(quorate_proto::v1::admin::Action::ActivateProtocol(
+            quorate_proto::v1::ActivateProtocol { version: 2, height },
+        )),
+    })
+}
+
 /// The parameter change the chain admin makes: fewer and smaller transactions per block, still
 /// above anything the clients send.
 fn param_change() -> Payload {
@@ -212,6 +236,9 @@ fn transaction(world: &World, k: usize, role: Role, nonce: u64) -> Transaction {
         (Role::Deployer, PARAMS_NONCE) => {
             sign(&body(chain_id, key, nonce, fuel, param_change()), key)
         }
+        (Role::Deployer, n) if activates(n) => {
+            sign(&body(chain_id, key, nonce, fuel, activation(world)), key)
+        }
         (Role::Deployer, _) => {
             let inc = Payload::Call(Call {
                 contract: Bytes::copy_from_slice(&counter_address(world).0),
@@ -328,8 +355,24 @@ fn counter_receipt(world: &World, v: usize, nonce: u64, height: u64, receipt: Op
             return;
         }
         format!("the parameter change failed: {receipt:?}")
+    } else if activates(nonce) {
+        let r = receipt.as_ref();
+        if success {
+            let at = r.and_then(|r| {
+                quorate_proto::v1::ProtocolActivation::decode(r.return_data.as_ref()).ok()
+            });
+            world.stats.lock().protocol_activated_at = at.map(|a| a.from_height);
+            return;
+        }
+        // Too slow into a block for the height it named: refused, and nothing changes.
+        if r.is_some_and(|r| r.error.contains("at the earliest")) {
+            return;
+        }
+        format!("the protocol activation failed: {receipt:?}")
     } else {
-        let calls = nonce - u64::from(nonce > PARAMS_NONCE);
+        let calls = nonce
+            - u64::from(nonce > PARAMS_NONCE)
+            - u64::from(crate::protocol::SUPPORTED >= 2 && nonce > ACTIVATE_NONCE);
         let expected = COUNTER_START + 2 * calls;
         let returned = receipt
             .as_ref()

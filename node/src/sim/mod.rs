@@ -206,6 +206,10 @@ pub struct Report {
     /// Parameter changes by the chain admin acknowledged as committed with success (ADR 0017;
     /// every height after is judged by the new parameters).
     pub param_changes: u64,
+    /// The height from which protocol version 2 is in force, when the chain admin activated it
+    /// with success (only in builds that support it, feature `protocol-test-v2`; ADR 0019):
+    /// every honest validator's blocks from it on must carry version 2, those before version 1.
+    pub protocol_activated_at: Option<u64>,
     /// Of those, the ones an honest validator executed after it restarted with its artifacts
     /// damaged while holding the counter: the call's height above the validator's height when
     /// it stopped, and at or below its height at the end.

@@ -22,6 +22,25 @@ fn a_calm_run_commits_client_transactions_and_keeps_every_invariant() {
     );
 }
 
+/// ADR 0019 in the simulator (builds with `protocol-test-v2`, which scripts/test.sh runs with
+/// the filter `protocol`): the chain admin activates version 2 a few heights ahead; every honest
+/// validator's blocks follow the schedule it committed (checked at the end of every run), and
+/// the run crosses the height.
+#[cfg(feature = "protocol-test-v2")]
+#[test]
+fn a_protocol_activation_is_followed_by_every_validator() {
+    let r = run(1, Mix::Calm);
+    clean(&r);
+    let at = r
+        .protocol_activated_at
+        .expect("the admin's activation did not commit with success");
+    assert!(
+        r.height >= at + 2,
+        "the run ended at {} before version 2 at {at}",
+        r.height
+    );
+}
+
 #[test]
 fn one_seed_replays_one_run() {
     let a = run(7, Mix::Faults);
