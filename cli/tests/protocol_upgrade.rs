@@ -119,19 +119,18 @@ fn a_rolling_upgrade_activates_a_new_protocol_version_and_an_old_release_stops_b
         .as_u64()
         .expect("delay");
     let at = c.height(0).expect("height") + 4 * delay;
-    let (code, out) = c.cli(
-        LATE,
-        &[
-            "admin",
-            "activate-protocol",
-            "--version",
-            "2",
-            "--height",
-            &at.to_string(),
-            "--from",
-            &admin,
-        ],
-    );
+    let at_text = at.to_string();
+    let activate: [&str; 8] = [
+        "admin",
+        "activate-protocol",
+        "--version",
+        "2",
+        "--height",
+        &at_text,
+        "--from",
+        &admin,
+    ];
+    let (code, out) = c.cli(LATE, &activate);
     assert_ne!(code, 0, "{out}");
     assert!(
         out.contains("UNSUPPORTED_PROTOCOL") && out.contains("upgrade the node"),
@@ -139,19 +138,7 @@ fn a_rolling_upgrade_activates_a_new_protocol_version_and_an_old_release_stops_b
     );
     // Through a validator on the new release.
     let activated = c
-        .json(
-            0,
-            &[
-                "admin",
-                "activate-protocol",
-                "--version",
-                "2",
-                "--height",
-                &at.to_string(),
-                "--from",
-                &admin,
-            ],
-        )
+        .json(0, &activate)
         .unwrap_or_else(|| panic!("activation failed\n{}", c.log(0)));
     assert_eq!(activated["receipt"]["status"], "SUCCESS", "{activated}");
     for i in [0, LATE] {
