@@ -41,13 +41,6 @@ fn to_result(a: Admitted) -> SubmitResult {
 
 impl TxApi {
     async fn admit(&self, txs: Vec<Transaction>) -> Result<Vec<SubmitResult>, Status> {
-        // A node stopped before a protocol version it does not support (ADR 0019) would keep
-        // transactions it can never include.
-        if let Some(halt) = self.0.chain.halt() {
-            return Err(Status::failed_precondition(format!(
-                "this node stopped deciding blocks: {halt}"
-            )));
-        }
         let results = self
             .0
             .admission_queue
