@@ -20,7 +20,7 @@ use crate::execution::{build_block, validate_block, BlockContext, InvalidTx};
 use crate::snapshot::SnapshotSchedule;
 use crate::state_root::LtHash;
 use crate::storage::ExecutedBlock;
-use crate::storage::{Durability, EntryKey, Head, Storage, StorageError};
+use crate::storage::{corrupt, Durability, EntryKey, Head, Storage, StorageError};
 use crate::validator_sets::ValidatorSets;
 use crate::verified_tx::VerifiedTx;
 
@@ -508,43 +508,31 @@ impl Chain {
         let head =
             self.storage
                 .commit_block(block, certificate, set_change.as_ref(), durability)?;
-        let schedule_key = EntryKey::validators();
-        if let Some((_, Some(bytes))) = block.entries.iter().find(|(k, _)| *k == schedule_key) {
-            let corrupt = |detail: String| StorageError::Corrupt {
-                what: "validator schedule".into(),
-                detail,
-            };
-            let schedule =
-                ValidatorSchedule::decode(bytes.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+        // The schedules this block changed, followed by the books that read them.
+        if let Some(s) =
+            changed::<ValidatorSchedule>(block, EntryKey::validators(), "validator schedule")?
+        {
             self.sets
-                .follow(&schedule)
-                .map_err(|e| corrupt(e.to_string()))?;
+                .follow(&s)
+                .map_err(|e| corrupt("validator schedule", e))?;
         }
-        let params_key = EntryKey::params();
-        if let Some((_, Some(bytes))) = block.entries.iter().find(|(k, _)| *k == params_key) {
-            let corrupt = |detail: String| StorageError::Corrupt {
-                what: "parameter schedule".into(),
-                detail,
-            };
-            let schedule = quorate_proto::v1::ParamSchedule::decode(bytes.as_slice())
-                .map_err(|e| corrupt(e.to_string()))?;
+        if let Some(s) = changed::<quorate_proto::v1::ParamSchedule>(
+            block,
+            EntryKey::params(),
+            "parameter schedule",
+        )? {
             self.params
-                .follow(&schedule)
-                .map_err(|e| corrupt(e.to_string()))?;
+                .follow(&s)
+                .map_err(|e| corrupt("parameter schedule", e))?;
         }
-        let protocol_key = EntryKey::protocol();
-        if let Some((_, value)) = block.entries.iter().find(|(k, _)| *k == protocol_key) {
-            let corrupt = |detail: String| StorageError::Corrupt {
-                what: "protocol schedule".into(),
-                detail,
-            };
-            // Removed: the last activation was cancelled.
-            let schedule =
-                quorate_proto::v1::ProtocolSchedule::decode(value.as_deref().unwrap_or_default())
-                    .map_err(|e| corrupt(e.to_string()))?;
+        if let Some(s) = changed::<quorate_proto::v1::ProtocolSchedule>(
+            block,
+            EntryKey::protocol(),
+            "protocol schedule",
+        )? {
             self.params
-                .follow_protocol(&schedule)
-                .map_err(|e| corrupt(e.to_string()))?;
+                .follow_protocol(&s)
+                .map_err(|e| corrupt("protocol schedule", e))?;
         }
         self.params.committed(head.height);
         if let Some(s) = self.snapshots.get() {
@@ -555,4 +543,19 @@ impl Chain {
         *tip = (head.clone(), block.lthash.clone());
         Ok(head)
     }
+}
+
+/// The message a system entry holds after `block`, if the block changed it (removed: the
+/// message's default, as when the last protocol activation is cancelled).
+fn changed<M: Message + Default>(
+    block: &ExecutedBlock,
+    key: EntryKey,
+    what: &str,
+) -> Result<Option<M>, StorageError> {
+    block
+        .entries
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| M::decode(v.as_deref().unwrap_or_default()).map_err(|e| corrupt(what, e)))
+        .transpose()
 }

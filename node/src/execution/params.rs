@@ -17,12 +17,9 @@ impl BlockExecutor<'_> {
         changes: &[(String, u64)],
     ) -> Result<Outcome, StorageError> {
         let height = self.env.height;
-        let mut schedule = match self.state.entry(&EntryKey::params())? {
-            None => ParamSchedule::default(),
-            Some(b) => {
-                ParamSchedule::decode(b.as_slice()).map_err(|e| corrupt("parameter schedule", e))?
-            }
-        };
+        let mut schedule: ParamSchedule = self
+            .state
+            .message(&EntryKey::params(), "parameter schedule")?;
         // Every change since genesis stays: a node knows the parameters of every height.
         let last = schedule.scheduled.last();
         let base = match last {
@@ -42,7 +39,7 @@ impl BlockExecutor<'_> {
             _ => schedule.scheduled.push(entry.clone()),
         }
         self.state
-            .set_entry(EntryKey::params(), Some(schedule.encode_to_vec()))?;
+            .set_message(EntryKey::params(), &schedule, false)?;
         let data = Bytes::from(entry.encode_to_vec());
         Ok(Outcome {
             events: vec![Event {

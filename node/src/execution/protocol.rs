@@ -8,7 +8,7 @@ use prost::Message;
 use quorate_proto::v1::{Event, ExecStatus, ProtocolActivation, ProtocolSchedule};
 
 use super::{BlockExecutor, Outcome};
-use crate::storage::{corrupt, EntryKey, StorageError};
+use crate::storage::{EntryKey, StorageError};
 
 impl BlockExecutor<'_> {
     /// Activates `version` from `height` on (0: cancels the version scheduled).
@@ -18,11 +18,9 @@ impl BlockExecutor<'_> {
         height: u64,
     ) -> Result<Outcome, StorageError> {
         let now = self.env.height;
-        let mut schedule = match self.state.entry(&EntryKey::protocol())? {
-            None => ProtocolSchedule::default(),
-            Some(b) => ProtocolSchedule::decode(b.as_slice())
-                .map_err(|e| corrupt("protocol schedule", e))?,
-        };
+        let mut schedule: ProtocolSchedule = self
+            .state
+            .message(&EntryKey::protocol(), "protocol schedule")?;
         let failed = |why: String| Ok(Outcome::failed(ExecStatus::BadInput, why));
         let earliest = now.saturating_add(self.params.validator_set_delay);
         // At most one activation is ahead of the block: the last one.
@@ -31,12 +29,12 @@ impl BlockExecutor<'_> {
             .last()
             .filter(|a| a.from_height > now)
             .cloned();
-        let in_force = schedule
+        let activations: Vec<(u64, u32)> = schedule
             .activations
             .iter()
-            .rev()
-            .find(|a| a.from_height <= now)
-            .map_or(1, |a| a.version);
+            .map(|a| (a.from_height, a.version))
+            .collect();
+        let in_force = crate::protocol::version_at(&activations, now);
         // An activation closer than the delay is fixed: the blocks before it are built and
         // judged while earlier commits are still being written, and a release that does not
         // support it stops on the schedule it knows (review of issue 28).
@@ -92,8 +90,9 @@ impl BlockExecutor<'_> {
             schedule.activations.push(a);
             ("scheduled", a)
         };
-        let value = (!schedule.activations.is_empty()).then(|| schedule.encode_to_vec());
-        self.state.set_entry(EntryKey::protocol(), value)?;
+        let empty = schedule.activations.is_empty();
+        self.state
+            .set_message(EntryKey::protocol(), &schedule, empty)?;
         let data = Bytes::from(activation.encode_to_vec());
         Ok(Outcome {
             events: vec![Event {

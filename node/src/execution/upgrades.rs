@@ -105,11 +105,7 @@ impl BlockExecutor<'_> {
 
     /// Puts in force the upgrades due at this block's height: first thing in every block.
     pub fn begin_block(&mut self) -> Result<(), StorageError> {
-        let Some(bytes) = self.state.entry(&EntryKey::upgrades())? else {
-            return Ok(());
-        };
-        let mut pending =
-            PendingUpgrades::decode(bytes.as_slice()).map_err(|e| corrupt("upgrades", e))?;
+        let mut pending = self.pending_upgrades()?;
         let height = self.env.height;
         let (due, later): (Vec<_>, Vec<_>) = pending
             .upgrades
@@ -131,8 +127,7 @@ impl BlockExecutor<'_> {
             self.state
                 .set_entry(EntryKey::contract(&address), Some(record.encode_to_vec()))?;
         }
-        let rest = (!later.is_empty()).then(|| PendingUpgrades { upgrades: later }.encode_to_vec());
-        self.state.set_entry(EntryKey::upgrades(), rest)?;
+        self.save_upgrades(PendingUpgrades { upgrades: later })?;
         self.state.seal_transaction();
         Ok(())
     }
@@ -154,17 +149,13 @@ impl BlockExecutor<'_> {
     }
 
     fn save_upgrades(&mut self, pending: PendingUpgrades) -> Result<(), StorageError> {
-        let value = (!pending.upgrades.is_empty()).then(|| pending.encode_to_vec());
-        self.state.set_entry(EntryKey::upgrades(), value)?;
-        Ok(())
+        let empty = pending.upgrades.is_empty();
+        self.state
+            .set_message(EntryKey::upgrades(), &pending, empty)
     }
 
     fn pending_upgrades(&mut self) -> Result<PendingUpgrades, StorageError> {
-        self.state
-            .entry(&EntryKey::upgrades())?
-            .map(|b| PendingUpgrades::decode(b.as_slice()).map_err(|e| corrupt("upgrades", e)))
-            .transpose()
-            .map(Option::unwrap_or_default)
+        self.state.message(&EntryKey::upgrades(), "upgrades")
     }
 }
 

@@ -176,6 +176,30 @@ impl WorldState {
         Ok(existed)
     }
 
+    /// A system entry holding one message, decoded (`what` names it in a corruption error);
+    /// absent: the message's default.
+    pub fn message<M: Message + Default>(
+        &mut self,
+        key: &EntryKey,
+        what: &str,
+    ) -> Result<M, StorageError> {
+        match self.entry(key)? {
+            None => Ok(M::default()),
+            Some(b) => M::decode(b.as_slice()).map_err(|e| crate::storage::corrupt(what, e)),
+        }
+    }
+
+    /// Stores `m` under `key`, or removes the entry when `empty` (nothing left to keep).
+    pub fn set_message<M: Message>(
+        &mut self,
+        key: EntryKey,
+        m: &M,
+        empty: bool,
+    ) -> Result<(), StorageError> {
+        self.set_entry(key, (!empty).then(|| m.encode_to_vec()))?;
+        Ok(())
+    }
+
     /// The current record of the contract at `addr`.
     pub fn contract(&mut self, addr: &Address) -> Result<Option<ContractRecord>, StorageError> {
         self.entry(&EntryKey::contract(addr))?

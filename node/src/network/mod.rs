@@ -1168,17 +1168,13 @@ impl NetworkTask {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        let configured: HashSet<PeerId> = self.peers.iter().filter_map(peer_of_addr).collect();
         for peer in left {
             // Closes its connections and refuses new ones.
             allowed.disallow_peer(peer);
             if self.validator_index.contains_key(&peer) {
                 tracing::info!(%peer, "validator left the set; its connections are closed");
-            } else if self
-                .peers
-                .iter()
-                .filter_map(peer_of_addr)
-                .any(|p| p == peer)
-            {
+            } else if configured.contains(&peer) {
                 tracing::info!(
                     %peer,
                     "configured peer left the validator set (as this node knows it); it is \
