@@ -53,6 +53,8 @@ tps_of() { sed -nE 's/^  "committed_tps": *([0-9]+).*/\1/p' "$OUT/$1.json"; }
 run v1-transfer --validators 1 --workload transfer --txs "$(n 100000)" --senders 2000
 # One transaction per call (what most clients do), 64 concurrent clients, and at a fixed rate.
 run v1-transfer-singles --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64
+run v1-transfer-singles-8 --validators 1 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 8
+run v1-transfer-singles-1 --validators 1 --workload transfer --txs "$(n 2000)" --senders 2000 --batch 1 --clients 1
 half=$(( $(tps_of v1-transfer-singles) / 2 ))
 [ "$half" -gt 0 ] || half=100
 run v1-transfer-singles-half-load --validators 1 --workload transfer --txs "$(( half * 15 ))" --senders 2000 --batch 1 --clients 64 --rate "$half"
@@ -64,6 +66,8 @@ half=$(( $(tps_of v4-transfer) / 2 ))
 [ "$half" -gt 0 ] || half=100
 run v4-transfer-half-load --validators 4 --workload transfer --txs "$(( half * 20 ))" --senders 2000 --rate "$half"
 run v4-transfer-singles --validators 4 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 64
+run v4-transfer-singles-8 --validators 4 --workload transfer --txs "$(n 20000)" --senders 2000 --batch 1 --clients 8
+run v4-transfer-singles-1 --validators 4 --workload transfer --txs "$(n 2000)" --senders 2000 --batch 1 --clients 1
 half=$(( $(tps_of v4-transfer-singles) / 2 ))
 [ "$half" -gt 0 ] || half=100
 run v4-transfer-singles-half-load --validators 4 --workload transfer --txs "$(( half * 15 ))" --senders 2000 --batch 1 --clients 64 --rate "$half"
@@ -89,5 +93,25 @@ for v in (1, 4):
     print(f"| {v} validator{'s' if v > 1 else ''} | {tps(b)} tx/s | {tps(s)} tx/s | {ratio} | {lat(h)} | {p2p(s)} |")
 print("\nTargets (issue 14): 1 validator singles >= 80% of batched; 4 validators singles >= 6,000 tx/s and")
 print("no worse than batched; 4 validators singles at half their maximum p50 <= 50 ms, p99 <= 200 ms.\n")
+def cpu_tx(x):
+    u = (x or {}).get("usage") or []
+    return sum(v["cpu_us_per_tx"] for v in u) / len(u) if u else None
+print("## One transaction per call at low concurrency\n")
+print("| cluster | clients | tx/s | share of 64 clients | submit -> admitted p50 / p99 | submit -> commit p50 | validator CPU per tx |")
+print("|---|---|---|---|---|---|---|")
+for v in (1, 4):
+    top = r(f"v{v}-transfer-singles")
+    for c, name in ((1, f"v{v}-transfer-singles-1"), (8, f"v{v}-transfer-singles-8"), (64, f"v{v}-transfer-singles")):
+        x = r(name)
+        if not x:
+            continue
+        share = f"{100 * x['committed_tps'] / top['committed_tps']:.0f}%" if top and top['committed_tps'] else "-"
+        acc = f"{x['acceptance']['p50_ms']:.2f} / {x['acceptance']['p99_ms']:.2f} ms"
+        cpu = cpu_tx(x)
+        print(f"| {v} validator{'s' if v > 1 else ''} | {c} | {tps(x)} | {share} | {acc} | {x['latency']['p50_ms']:.0f} ms | {cpu:.0f} us |" if cpu is not None else f"| {v} | {c} | {tps(x)} | {share} | {acc} | - | - |")
+b, s = r("v1-transfer"), r("v1-transfer-singles")
+if cpu_tx(b) and cpu_tx(s):
+    print(f"\nOne validator: CPU per transaction of single calls (64 clients) / batched: {cpu_tx(s) / cpu_tx(b):.2f}x.")
+print("Targets (issue 29): 4 validators, 8 clients >= 60% of 64 clients; 1 validator single-call CPU per tx <= 1.25x batched.\n")
 PY
 echo "report: $report"

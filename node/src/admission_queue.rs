@@ -1,17 +1,29 @@
 //! Coalesced admission: concurrent `Submit` and `SubmitBatch` calls, and gossiped batches,
-//! join one admission round — one decode pass, one parallel signature batch, one mempool lock,
-//! one multi-get of the signers, one gossip message for what clients sent — and each caller gets
-//! its own results.
+//! join one admission round — one decode pass, one signature batch, one mempool lock, one
+//! multi-get of the signers — and each caller gets its own results, answered from the round
+//! that verified them.
 //!
 //! A round starts as soon as the previous one ends and takes everything that queued meanwhile
 //! (up to [`MAX_ROUND_TXS`]), as group commit does: an idle node admits a lone transaction at
 //! once, without waiting for company, and rounds grow with the load.
+//!
+//! Rounds run on a thread of their own, so that a call costs two wake-ups (the round's thread
+//! taking the request, the caller's task taking the answer) and no hop through a task and the
+//! blocking pool. Under the node simulator they run in a task of the simulator's thread.
+//!
+//! What clients sent and a round admitted goes to the other validators in one gossip message
+//! per gossip interval at most (`p2p.tx_gossip_interval_ms`, [`GOSSIP_INTERVAL`] by default):
+//! at once when nothing went out for that long, else with what the next rounds admit, so that
+//! one transaction per call does not mean one message per transaction for every peer to
+//! receive, decrypt and admit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use quorate_proto::v1::Transaction;
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
 
 use crate::admission::{Admission, Admitted};
 use crate::network::NetworkHandle;
@@ -20,6 +32,9 @@ use crate::network::NetworkHandle;
 pub const MAX_ROUND_TXS: usize = 4096;
 /// Requests waiting for a round at most; callers beyond wait to enqueue.
 const QUEUE_REQUESTS: usize = 4096;
+/// Client transactions go out to the other validators at most once per this interval by
+/// default (a transaction waits for it only when a message went out less than this long ago).
+pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Why a submission got no results.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,25 +68,72 @@ struct Request {
 pub struct AdmissionQueue {
     tx: mpsc::Sender<Request>,
     rounds: Arc<AtomicU64>,
+    published: Arc<AtomicU64>,
 }
 
 impl AdmissionQueue {
-    /// Starts the admission task. Admitted client transactions go out on `network`; every
-    /// round that admits something wakes `admitted` (the block driver) once.
+    /// Starts the admission rounds: on a thread of their own, or in a task under the node
+    /// simulator. Admitted client transactions go out on `network`, one message per
+    /// `gossip_interval` at most; every round that admits something wakes `admitted` (the
+    /// block driver) once.
     pub fn start(
         admission: Arc<Admission>,
-        network: Option<NetworkHandle>,
+        network: Option<(NetworkHandle, Duration)>,
         admitted: Arc<Notify>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
         let rounds = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(rx, admission, network, admitted, rounds.clone()));
-        Self { tx, rounds }
+        let published = Arc::new(AtomicU64::new(0));
+        let (network, gossip_interval) = match network {
+            Some((n, interval)) => (Some(n), interval),
+            None => (None, GOSSIP_INTERVAL),
+        };
+        let worker = Rounds {
+            admission,
+            network,
+            gossip_interval,
+            admitted,
+            rounds: rounds.clone(),
+            published: published.clone(),
+            outbox: Vec::new(),
+            last_publish: None,
+        };
+        if crate::environment::simulated() {
+            tokio::spawn(worker.run(rx, false));
+        } else {
+            let spawned = std::thread::Builder::new()
+                .name("quorate-admission".into())
+                .spawn(move || {
+                    // A runtime of this thread's own for the queue and the gossip timer: the
+                    // thread sleeps in it until a request comes or the timer is due.
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(worker.run(rx, true)),
+                        Err(e) => tracing::error!(error = %e, "admission runtime failed"),
+                    }
+                });
+            if let Err(e) = spawned {
+                // Callers see the queue closed (`UNAVAILABLE`) rather than a hang.
+                tracing::error!(error = %e, "starting the admission thread failed");
+            }
+        }
+        Self {
+            tx,
+            rounds,
+            published,
+        }
     }
 
     /// Rounds started so far.
     pub fn rounds(&self) -> u64 {
         self.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Gossip messages of client transactions sent so far.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
     }
 
     /// Requests waiting for a round now.
@@ -97,28 +159,81 @@ impl AdmissionQueue {
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<Request>,
+/// The rounds and what they keep between them: client transactions not gossiped yet.
+struct Rounds {
     admission: Arc<Admission>,
     network: Option<NetworkHandle>,
     admitted: Arc<Notify>,
+    gossip_interval: Duration,
     rounds: Arc<AtomicU64>,
-) {
-    let m = crate::metrics::get();
-    while let Some(first) = rx.recv().await {
-        let mut round = vec![first];
-        let mut count = round[0].txs.len();
-        while count < MAX_ROUND_TXS {
-            match rx.try_recv() {
-                Ok(r) => {
-                    count += r.txs.len();
-                    round.push(r);
+    published: Arc<AtomicU64>,
+    /// Admitted client transactions waiting for the next gossip message.
+    outbox: Vec<Transaction>,
+    last_publish: Option<Instant>,
+}
+
+impl Rounds {
+    /// Runs rounds until every handle is gone; `inline`: the round's work runs here (this is
+    /// the admission thread), else on the blocking pool (inline under the simulator).
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>, inline: bool) {
+        loop {
+            let first = match self.gossip_due() {
+                None => rx.recv().await,
+                Some(at) => tokio::select! {
+                    r = rx.recv() => r,
+                    () = tokio::time::sleep_until(at) => {
+                        self.publish();
+                        continue;
+                    }
+                },
+            };
+            let Some(first) = first else { break };
+            let mut round = vec![first];
+            let mut count = round[0].txs.len();
+            while count < MAX_ROUND_TXS {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        count += r.txs.len();
+                        round.push(r);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            self.round(round, count, inline).await;
         }
-        rounds.fetch_add(1, Ordering::Relaxed);
-        m.admission_round_txs.observe(count as f64);
+        self.publish();
+    }
+
+    /// When the outbox must go out, if it holds anything.
+    fn gossip_due(&self) -> Option<Instant> {
+        if self.outbox.is_empty() {
+            return None;
+        }
+        Some(
+            self.last_publish
+                .map_or_else(Instant::now, |t| t + self.gossip_interval),
+        )
+    }
+
+    /// Sends the outbox to the other validators in one message.
+    fn publish(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        if let Some(net) = &self.network {
+            net.publish_txs(std::mem::take(&mut self.outbox));
+            self.published.fetch_add(1, Ordering::Relaxed);
+        }
+        self.outbox.clear();
+        self.last_publish = Some(Instant::now());
+    }
+
+    /// One round: admits every request's transactions together and answers each request.
+    async fn round(&mut self, mut round: Vec<Request>, count: usize, inline: bool) {
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::get()
+            .admission_round_txs
+            .observe(count as f64);
         let mut sizes = Vec::with_capacity(round.len());
         let mut txs = Vec::with_capacity(count);
         for r in &mut round {
@@ -126,15 +241,19 @@ async fn run(
             txs.append(&mut r.txs);
         }
         // Transactions share their buffers (`Bytes`): keeping them for gossip copies no payload.
-        let kept = match &network {
+        let kept = match &self.network {
             Some(_) if round.iter().any(|r| r.origin == Origin::Client) => Some(txs.clone()),
             _ => None,
         };
-        let a = admission.clone();
-        let outcome = crate::environment::blocking(move || a.admit(txs))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let a = self.admission.clone();
+        let outcome = if inline {
+            a.admit(txs).map_err(|e| e.to_string())
+        } else {
+            crate::environment::blocking(move || a.admit(txs))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+        };
         let results = match outcome {
             Ok(results) => results,
             Err(why) => {
@@ -142,33 +261,35 @@ async fn run(
                 for r in round {
                     let _ = r.reply.send(Err(QueueError::Storage(why.clone())));
                 }
-                continue;
+                return;
             }
         };
         if results.iter().any(|a| a.result.is_ok()) {
-            admitted.notify_one();
-            // One gossip message for every client transaction of the round that was admitted
+            self.admitted.notify_one();
+            // Every client transaction of the round that was admitted goes to the outbox
             // (first security verification passed here; the others verify again on receipt).
-            if let (Some(net), Some(kept)) = (&network, kept) {
+            if let Some(kept) = kept {
                 let mut slot = 0;
-                let mut out = Vec::new();
                 let mut kept = kept.into_iter();
                 for (r, &n) in round.iter().zip(&sizes) {
                     for (tx, a) in kept.by_ref().take(n).zip(&results[slot..slot + n]) {
                         if r.origin == Origin::Client && a.result.is_ok() {
-                            out.push(tx);
+                            self.outbox.push(tx);
                         }
                     }
                     slot += n;
-                }
-                if !out.is_empty() {
-                    net.publish_txs(out);
                 }
             }
         }
         let mut results = results.into_iter();
         for (r, n) in round.into_iter().zip(sizes) {
             let _ = r.reply.send(Ok(results.by_ref().take(n).collect()));
+        }
+        // At once when nothing went out for an interval, or when the outbox is a full round.
+        if self.outbox.len() >= MAX_ROUND_TXS
+            || self.gossip_due().is_some_and(|at| at <= Instant::now())
+        {
+            self.publish();
         }
     }
 }
@@ -247,5 +368,76 @@ mod tests {
         }
         assert_eq!(q.rounds(), 3, "the 63 queued submissions shared one round");
         assert_eq!(t.mempool.lock().len(), 65);
+    }
+
+    /// Single calls admitted one after another go out to the other validators together: the
+    /// first at once, the rest in one message when the interval is over; gossiped
+    /// transactions never go out again.
+    #[tokio::test(start_paused = true)]
+    async fn client_transactions_admitted_within_an_interval_share_one_gossip_message() {
+        crate::environment::simulate(0);
+        let t = TestChain::new(8);
+        let admission = Arc::new(Admission::new(
+            t.genesis.chain_id.clone(),
+            t.chain.params().clone(),
+            t.chain.storage().clone(),
+            t.mempool.clone(),
+            t.chain.contracts().clone(),
+        ));
+        let peer = libp2p::PeerId::random();
+        let (net, mut commands) = NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id);
+        let q = AdmissionQueue::start(
+            admission,
+            Some((net, GOSSIP_INTERVAL)),
+            Arc::new(Notify::new()),
+        );
+        let gossiped = |commands: &mut mpsc::Receiver<crate::network::Command>| {
+            let mut out = Vec::new();
+            while let Ok(c) = commands.try_recv() {
+                out.push(c.published_txs().expect("only transactions are gossiped"));
+            }
+            out
+        };
+        let hash = |tx: &Transaction| quorate_proto::tx::tx_hash(&tx.body);
+
+        let first = t.transfer(0, t.addr(1), 1, 0);
+        assert!(
+            q.admit(vec![first.clone()], Origin::Client).await.unwrap()[0]
+                .result
+                .is_ok()
+        );
+        let sent = gossiped(&mut commands);
+        assert_eq!(sent.len(), 1, "an idle node gossips at once");
+        assert_eq!(
+            sent[0].iter().map(hash).collect::<Vec<_>>(),
+            vec![hash(&first)]
+        );
+
+        // Five more single calls and one gossiped transaction, all within the interval.
+        let mut later = Vec::new();
+        for i in 1..6 {
+            let tx = t.transfer(i, t.addr(0), 1, 0);
+            assert!(q.admit(vec![tx.clone()], Origin::Client).await.unwrap()[0]
+                .result
+                .is_ok());
+            later.push(hash(&tx));
+        }
+        let from_peer = t.transfer(6, t.addr(0), 1, 0);
+        assert!(q.admit(vec![from_peer], Origin::Gossip).await.unwrap()[0]
+            .result
+            .is_ok());
+        assert!(
+            gossiped(&mut commands).is_empty(),
+            "nothing more within the interval"
+        );
+        assert_eq!(q.published(), 1);
+
+        tokio::time::sleep(GOSSIP_INTERVAL * 2).await;
+        let sent = gossiped(&mut commands);
+        assert_eq!(sent.len(), 1, "one message for the five calls");
+        assert_eq!(sent[0].iter().map(hash).collect::<Vec<_>>(), later);
+        assert_eq!(q.published(), 2);
+        assert_eq!(q.rounds(), 7);
+        crate::environment::stop_simulating();
     }
 }

@@ -204,6 +204,10 @@ pub struct P2pConfig {
     pub max_message_bytes: usize,
     /// How often unconnected peers are dialled again, ms.
     pub redial_interval_ms: u64,
+    /// Client transactions go out to the other validators in one message per this interval at
+    /// most, ms (0: one message per admission round). Longer: fewer messages for every
+    /// validator to receive and admit; shorter: transactions reach the proposer sooner.
+    pub tx_gossip_interval_ms: u64,
 }
 
 impl Default for P2pConfig {
@@ -214,6 +218,7 @@ impl Default for P2pConfig {
             observers: Vec::new(),
             max_message_bytes: 24 << 20,
             redial_interval_ms: 1000,
+            tx_gossip_interval_ms: 5,
         }
     }
 }
@@ -509,6 +514,13 @@ impl NodeConfig {
                 "consensus.*_ms",
                 &c.timeout_max_ms,
                 "timeouts must be positive and timeout_max_ms at least each base timeout",
+            );
+        }
+        if self.p2p.tx_gossip_interval_ms > 1000 {
+            return bad(
+                "p2p.tx_gossip_interval_ms",
+                &self.p2p.tx_gossip_interval_ms,
+                "must be at most 1000 (a second)",
             );
         }
         if self.p2p.max_message_bytes < 1 << 20 || self.p2p.redial_interval_ms == 0 {

@@ -314,7 +314,11 @@ impl RunningNode {
             admission.clone(),
             network_handle
                 .clone()
-                .filter(|_| byzantine.gossips_client_txs()),
+                .filter(|_| byzantine.gossips_client_txs())
+                .map(|n| {
+                    let interval = Duration::from_millis(config.p2p.tx_gossip_interval_ms);
+                    (n, interval)
+                }),
             admitted.clone(),
         );
         let network = network.map(|(handle, consensus, txs)| {

@@ -1,8 +1,9 @@
 //! `quorate bench`: the load generator. It starts a cluster on loopback (or uses a running
 //! one), sets up the workload, pre-signs every measured transaction, submits them over gRPC
 //! from concurrent clients (batches or singles, open loop or at a target rate), follows the
-//! committed blocks, and reports committed tx/s, submit → commit latency, refusals, and the
-//! validators' CPU and memory, as text or JSON, with an optional SVG plot.
+//! committed blocks, and reports committed tx/s, submit → commit and submit → admitted
+//! latency, refusals, and the validators' CPU (in all and per committed transaction) and
+//! memory, as text or JSON, with an optional SVG plot.
 
 mod procstat;
 mod report;
@@ -80,6 +81,10 @@ pub struct BenchArgs {
     /// First libp2p port of that cluster.
     #[arg(long, default_value_t = 7170)]
     pub p2p_port: u16,
+    /// Run the validators of the cluster it starts with this `quorate` executable instead of
+    /// this one (to compare releases under one load generator).
+    #[arg(long, conflicts_with = "nodes")]
+    pub validator_binary: Option<PathBuf>,
     /// Use a running cluster instead (repeat for each validator's gRPC endpoint).
     #[arg(long = "node")]
     pub nodes: Vec<String>,
@@ -207,7 +212,10 @@ impl Cluster {
         let admin = keys.next().context("no admin account")?;
         let senders: Vec<Keypair> = keys.collect();
         let homes = node_homes(&home);
-        let exe = std::env::current_exe().context("locating the quorate binary")?;
+        let exe = match &args.validator_binary {
+            Some(exe) => exe.clone(),
+            None => std::env::current_exe().context("locating the quorate binary")?,
+        };
         let mut children = start_validators(&exe, &homes)?;
         let mut urls = Vec::new();
         for (h, c) in homes.iter().zip(children.iter_mut()) {
@@ -283,6 +291,8 @@ struct Record {
     start: Instant,
     index: HashMap<[u8; 32], usize>,
     submitted_us: Vec<AtomicU64>,
+    /// When the node answered that it took the transaction.
+    accepted_us: Vec<AtomicU64>,
     committed_us: Vec<AtomicU64>,
     accepted: AtomicU64,
     resolved: AtomicU64,
@@ -360,6 +370,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         start: Instant::now(),
         index,
         submitted_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
+        accepted_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         committed_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         accepted: AtomicU64::new(0),
         resolved: AtomicU64::new(0),
@@ -514,6 +525,13 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         .filter(|(&s, &c)| s > 0 && c > 0)
         .map(|(&s, &c)| c.saturating_sub(s))
         .collect();
+    let mut acceptance: Vec<u64> = submitted
+        .iter()
+        .zip(&record.accepted_us)
+        .map(|(&s, a)| (s, a.load(Ordering::SeqCst)))
+        .filter(|&(s, a)| s > 0 && a > 0)
+        .map(|(s, a)| a.saturating_sub(s))
+        .collect();
     let n_committed = record.committed.load(Ordering::SeqCst);
     let tps = if duration_s > 0.0 {
         n_committed as f64 / duration_s
@@ -539,6 +557,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
             Some(ValidatorUsage {
                 validator: v,
                 cpu_percent: procstat::cpu_percent(a, b),
+                cpu_us_per_tx: procstat::cpu_seconds(a, b) * 1e6 / n_committed.max(1) as f64,
                 rss_mib: b.rss_kib as f64 / 1024.0,
                 peak_rss_mib: b.peak_rss_kib as f64 / 1024.0,
             })
@@ -569,6 +588,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         committed_tps: tps,
         certificates_per_s,
         latency: Latency::of(&mut latencies),
+        acceptance: Latency::of(&mut acceptance),
         blocks: record.blocks.load(Ordering::SeqCst),
         usage,
         p2p_received,
@@ -635,10 +655,12 @@ async fn client(
                     .await
                     .context("submit batch")?
             };
+            let answered = record.now_us();
             let mut retry = Vec::new();
             for (item, answer) in pending.iter().zip(answers) {
                 match answer.as_ref().map_err(ClientError::reject_code) {
                     Ok(_) => {
+                        record.accepted_us[item.0].store(answered, Ordering::SeqCst);
                         record.accepted.fetch_add(1, Ordering::SeqCst);
                         record.resolved.fetch_add(1, Ordering::SeqCst);
                     }

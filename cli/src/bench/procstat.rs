@@ -44,13 +44,18 @@ pub fn read(pid: u32) -> Option<Reading> {
     })
 }
 
+/// CPU time used between two readings, seconds.
+pub fn cpu_seconds(from: &Reading, to: &Reading) -> f64 {
+    to.cpu_ticks.saturating_sub(from.cpu_ticks) as f64 / TICKS_PER_SECOND
+}
+
 /// CPU use between two readings, in percent of one core.
 pub fn cpu_percent(from: &Reading, to: &Reading) -> f64 {
     let secs = to.at.duration_since(from.at).as_secs_f64();
     if secs <= 0.0 {
         return 0.0;
     }
-    (to.cpu_ticks.saturating_sub(from.cpu_ticks) as f64 / TICKS_PER_SECOND) / secs * 100.0
+    cpu_seconds(from, to) / secs * 100.0
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ pub struct ValidatorUsage {
     pub validator: usize,
     /// Average CPU, percent of one core.
     pub cpu_percent: f64,
+    /// CPU time over the measured window per committed transaction, microseconds (ticks of
+    /// 10 ms: a short run's figure is coarse).
+    pub cpu_us_per_tx: f64,
     /// Resident memory at the end, MiB.
     pub rss_mib: f64,
     /// Peak resident memory, MiB.
@@ -108,6 +111,9 @@ pub struct Report {
     pub certificates_per_s: f64,
     /// Submit → commit latency.
     pub latency: Latency,
+    /// Submit → admitted latency: from a call's first attempt to the node's answer that it
+    /// took the transaction (what a client waits for on each call).
+    pub acceptance: Latency,
     /// Blocks committed in the window.
     pub blocks: u64,
     /// Per validator CPU and memory (when this run started them).
@@ -134,6 +140,7 @@ impl Report {
              validators {}\n\
              committed  {} of {} accepted in {:.2} s: {:.0} tx/s{}\n\
              latency    p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms (submit -> commit)\n\
+             accepted   p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.1} ms (submit -> admitted)\n\
              refused    {}  (retried after MEMPOOL_FULL: {})\n\
              failed     {} committed with a failed execution{}\n\
              blocks     {}\n\
@@ -162,6 +169,10 @@ impl Report {
             self.latency.p90_ms,
             self.latency.p99_ms,
             self.latency.max_ms,
+            self.acceptance.p50_ms,
+            self.acceptance.p90_ms,
+            self.acceptance.p99_ms,
+            self.acceptance.max_ms,
             if rejected.is_empty() {
                 "none".to_owned()
             } else {
@@ -198,8 +209,8 @@ impl Report {
         }
         for u in &self.usage {
             out += &format!(
-                "\nvalidator {}: cpu {:.0}% of a core, rss {:.0} MiB (peak {:.0} MiB)",
-                u.validator, u.cpu_percent, u.rss_mib, u.peak_rss_mib
+                "\nvalidator {}: cpu {:.0}% of a core, {:.1} us per committed tx, rss {:.0} MiB (peak {:.0} MiB)",
+                u.validator, u.cpu_percent, u.cpu_us_per_tx, u.rss_mib, u.peak_rss_mib
             );
         }
         out
@@ -406,6 +417,7 @@ mod tests {
             committed_tps: 1.25,
             certificates_per_s: 0.0,
             latency: Latency::default(),
+            acceptance: Latency::default(),
             blocks: 2,
             usage: Vec::new(),
             p2p_received: BTreeMap::from([("consensus".to_owned(), 3 << 20)]),

@@ -554,6 +554,18 @@ impl Command {
         }
     }
 
+    /// The transactions this command gossips, if it gossips transactions.
+    pub(crate) fn published_txs(&self) -> Option<Vec<quorate_proto::v1::Transaction>> {
+        match self {
+            Command::Publish { topic, data } if topic.to_string().ends_with("/txs/1") => {
+                TxGossip::decode(data.as_slice())
+                    .ok()
+                    .map(|g| g.transactions)
+            }
+            _ => None,
+        }
+    }
+
     /// The body this command asks a validator for: (validator, block hash).
     pub(crate) fn body_request(&self) -> Option<(u32, [u8; 32])> {
         match self {

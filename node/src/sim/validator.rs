@@ -268,7 +268,8 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
     let admitted = Arc::new(Notify::new());
     let queue = AdmissionQueue::start(
         admission,
-        Some(handle.clone()).filter(|_| byzantine.gossips_client_txs()),
+        Some((handle.clone(), crate::admission_queue::GOSSIP_INTERVAL))
+            .filter(|_| byzantine.gossips_client_txs()),
         admitted.clone(),
     );
     let (heads_tx, mut heads) = watch::channel(chain.head());
