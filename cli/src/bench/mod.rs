@@ -207,8 +207,12 @@ impl Cluster {
                 BENCH_BALANCE,
             )
         };
-        let written = write_chain_quietly(&home, &layout)?;
-        let mut keys = written.account_keys.into_iter();
+        let account_keys = match &args.validator_binary {
+            None => write_chain_quietly(&home, &layout)?.account_keys,
+            // That release writes its own chain, so that its configuration is one it reads.
+            Some(exe) => write_chain_with(exe, &home, &layout)?,
+        };
+        let mut keys = account_keys.into_iter();
         let admin = keys.next().context("no admin account")?;
         let senders: Vec<Keypair> = keys.collect();
         let homes = node_homes(&home);
@@ -258,6 +262,42 @@ impl Cluster {
     async fn stop(&mut self) {
         stop(&mut self.children).await;
     }
+}
+
+/// Writes the chain of `layout` into `home` with another release's `genesis new`; returns the
+/// funded accounts' keys in order.
+fn write_chain_with(
+    exe: &std::path::Path,
+    home: &std::path::Path,
+    layout: &ChainLayout,
+) -> anyhow::Result<Vec<Keypair>> {
+    if layout.extra_funded > 0 {
+        bail!("--extra-accounts cannot be used with --validator-binary");
+    }
+    let out = std::process::Command::new(exe)
+        .args(["genesis", "new", "--out"])
+        .arg(home)
+        .args(["--chain-id", &layout.chain_id])
+        .args(["--validators", &layout.validators.to_string()])
+        .args(["--accounts", &layout.accounts.to_string()])
+        .args(["--balance", &layout.balance.to_string()])
+        .args(["--grpc-port", &layout.grpc_port.to_string()])
+        .args(["--p2p-port", &layout.p2p_port.to_string()])
+        .output()
+        .with_context(|| format!("running {} genesis new", exe.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} genesis new failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (0..layout.accounts)
+        .map(|i| {
+            let p = home.join("keys").join(format!("account-{i}.json"));
+            KeyFile::load(&p).with_context(|| format!("key file {}", p.display()))
+        })
+        .collect()
 }
 
 /// Submits set-up transactions and waits for each to commit successfully; returns their
