@@ -34,7 +34,7 @@ pub const MAX_ROUND_TXS: usize = 4096;
 const QUEUE_REQUESTS: usize = 4096;
 /// Client transactions go out to the other validators at most once per this interval by
 /// default (a transaction waits for it only when a message went out less than this long ago).
-pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(5);
+pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Why a submission got no results.
 #[derive(Debug, Clone, thiserror::Error)]

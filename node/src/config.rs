@@ -218,7 +218,7 @@ impl Default for P2pConfig {
             observers: Vec::new(),
             max_message_bytes: 24 << 20,
             redial_interval_ms: 1000,
-            tx_gossip_interval_ms: 5,
+            tx_gossip_interval_ms: crate::admission_queue::GOSSIP_INTERVAL.as_millis() as u64,
         }
     }
 }
@@ -708,5 +708,15 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_gossip_interval_over_a_second_is_refused() {
+        let mut c = NodeConfig::default();
+        c.p2p.tx_gossip_interval_ms = 0;
+        assert!(c.validate().is_ok(), "0: one message per admission round");
+        c.p2p.tx_gossip_interval_ms = 1001;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("p2p.tx_gossip_interval_ms"), "{err}");
     }
 }
