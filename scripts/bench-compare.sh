@@ -45,7 +45,8 @@ for w in "1 64 8" "1 1 64" "1 1 8" "1 1 1" "4 64 8" "4 1 64" "4 1 8" "4 1 1"; do
     for i in "${!bins[@]}"; do
       f="$out/v$1-b$2-c$3-${names[$i]}-$pass.json"
       "${bins[-1]}" bench --validator-binary "${bins[$i]}" --validators "$1" --workload transfer --txs "$n" --senders 2000 \
-        --batch "$2" --clients "$3" --timeout 120s --out "$f" >/dev/null
+        --batch "$2" --clients "$3" --timeout 120s --out "$f" >/dev/null 2>"$out/run.err" ||
+        { cat "$out/run.err" >&2; exit 1; }
       read -r t p50 p99 acc cpu cpu_tx p2p < <(figures "$f")
       printf '%-34s %-6s %8s %8s %8s %10s %8s%% %9s %9s\n' "$1 validator(s), batch $2, $3 clients" \
         "${names[$i]}" "$t" "$p50" "$p99" "$acc" "$cpu" "$cpu_tx" "$p2p"

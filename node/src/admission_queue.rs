@@ -32,6 +32,9 @@ use crate::network::NetworkHandle;
 pub const MAX_ROUND_TXS: usize = 4096;
 /// Requests waiting for a round at most; callers beyond wait to enqueue.
 const QUEUE_REQUESTS: usize = 4096;
+/// Bytes of transactions one gossip message carries at most: a fuller outbox goes out at once,
+/// split (far below `p2p.max_message_bytes`, at least 1 MiB, so every message is sent).
+const GOSSIP_MAX_BYTES: usize = 512 << 10;
 /// Client transactions go out to the other validators at most once per this interval by
 /// default (a transaction waits for it only when a message went out less than this long ago).
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(10);
@@ -96,6 +99,7 @@ impl AdmissionQueue {
             rounds: rounds.clone(),
             published: published.clone(),
             outbox: Vec::new(),
+            outbox_bytes: 0,
             last_publish: None,
         };
         if crate::environment::simulated() {
@@ -167,8 +171,9 @@ struct Rounds {
     gossip_interval: Duration,
     rounds: Arc<AtomicU64>,
     published: Arc<AtomicU64>,
-    /// Admitted client transactions waiting for the next gossip message.
+    /// Admitted client transactions waiting for the next gossip message, and their bytes.
     outbox: Vec<Transaction>,
+    outbox_bytes: usize,
     last_publish: Option<Instant>,
 }
 
@@ -225,7 +230,19 @@ impl Rounds {
             self.published.fetch_add(1, Ordering::Relaxed);
         }
         self.outbox.clear();
+        self.outbox_bytes = 0;
         self.last_publish = Some(Instant::now());
+    }
+
+    /// Puts `tx` in the outbox; what it holds goes out first when `tx` would take it over
+    /// [`GOSSIP_MAX_BYTES`].
+    fn to_outbox(&mut self, tx: Transaction) {
+        let size = prost::Message::encoded_len(&tx);
+        if !self.outbox.is_empty() && self.outbox_bytes + size > GOSSIP_MAX_BYTES {
+            self.publish();
+        }
+        self.outbox_bytes += size;
+        self.outbox.push(tx);
     }
 
     /// One round: admits every request's transactions together and answers each request.
@@ -274,7 +291,7 @@ impl Rounds {
                 for (r, &n) in round.iter().zip(&sizes) {
                     for (tx, a) in kept.by_ref().take(n).zip(&results[slot..slot + n]) {
                         if r.origin == Origin::Client && a.result.is_ok() {
-                            self.outbox.push(tx);
+                            self.to_outbox(tx);
                         }
                     }
                     slot += n;
@@ -285,8 +302,9 @@ impl Rounds {
         for (r, n) in round.into_iter().zip(sizes) {
             let _ = r.reply.send(Ok(results.by_ref().take(n).collect()));
         }
-        // At once when nothing went out for an interval, or when the outbox is a full round.
+        // At once when nothing went out for an interval, or when the outbox is full.
         if self.outbox.len() >= MAX_ROUND_TXS
+            || self.outbox_bytes >= GOSSIP_MAX_BYTES
             || self.gossip_due().is_some_and(|at| at <= Instant::now())
         {
             self.publish();
@@ -368,6 +386,51 @@ mod tests {
         }
         assert_eq!(q.rounds(), 3, "the 63 queued submissions shared one round");
         assert_eq!(t.mempool.lock().len(), 65);
+    }
+
+    /// However many rounds fill the outbox, no gossip message carries more than
+    /// GOSSIP_MAX_BYTES of transactions (a merged outbox could outgrow the peers' limit).
+    #[tokio::test]
+    async fn a_full_outbox_goes_out_at_once_split_under_the_byte_limit() {
+        let t = TestChain::new(1);
+        let admission = Arc::new(Admission::new(
+            t.genesis.chain_id.clone(),
+            t.chain.params().clone(),
+            t.chain.storage().clone(),
+            t.mempool.clone(),
+            t.chain.contracts().clone(),
+        ));
+        let peer = libp2p::PeerId::random();
+        let (net, mut commands) = NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id);
+        let mut rounds = Rounds {
+            admission,
+            network: Some(net),
+            admitted: Arc::new(Notify::new()),
+            gossip_interval: Duration::from_secs(1),
+            rounds: Arc::default(),
+            published: Arc::default(),
+            outbox: Vec::new(),
+            outbox_bytes: 0,
+            // Just published: nothing is due for a second.
+            last_publish: Some(Instant::now()),
+        };
+        let big = |i: u8| Transaction {
+            body: bytes::Bytes::from(vec![i; 200 << 10]),
+            ..Default::default()
+        };
+        for i in 0..5 {
+            rounds.to_outbox(big(i));
+        }
+        let mut sizes = Vec::new();
+        while let Ok(c) = commands.try_recv() {
+            let txs = c.published_txs().expect("transactions");
+            let bytes: usize = txs.iter().map(prost::Message::encoded_len).sum();
+            assert!(bytes <= GOSSIP_MAX_BYTES, "{bytes} bytes in one message");
+            sizes.push(txs.len());
+        }
+        assert_eq!(sizes, vec![2, 2], "two messages of two; the fifth waits");
+        assert_eq!(rounds.outbox.len(), 1);
+        assert_eq!(rounds.published.load(Ordering::Relaxed), 2);
     }
 
     /// Single calls admitted one after another go out to the other validators together: the
