@@ -236,7 +236,7 @@ impl Rounds {
 
     /// Puts `tx` in the outbox; what it holds goes out first when `tx` would take it over
     /// [`GOSSIP_MAX_BYTES`].
-    fn to_outbox(&mut self, tx: Transaction) {
+    fn queue_for_gossip(&mut self, tx: Transaction) {
         let size = prost::Message::encoded_len(&tx);
         if !self.outbox.is_empty() && self.outbox_bytes + size > GOSSIP_MAX_BYTES {
             self.publish();
@@ -291,7 +291,7 @@ impl Rounds {
                 for (r, &n) in round.iter().zip(&sizes) {
                     for (tx, a) in kept.by_ref().take(n).zip(&results[slot..slot + n]) {
                         if r.origin == Origin::Client && a.result.is_ok() {
-                            self.to_outbox(tx);
+                            self.queue_for_gossip(tx);
                         }
                     }
                     slot += n;
@@ -419,7 +419,7 @@ mod tests {
             ..Default::default()
         };
         for i in 0..5 {
-            rounds.to_outbox(big(i));
+            rounds.queue_for_gossip(big(i));
         }
         let mut sizes = Vec::new();
         while let Ok(c) = commands.try_recv() {

@@ -716,7 +716,7 @@ mod tests {
         c.p2p.tx_gossip_interval_ms = 0;
         assert!(c.validate().is_ok(), "0: one message per admission round");
         c.p2p.tx_gossip_interval_ms = 1001;
-        let err = c.validate().unwrap_err().to_string();
+        let err = c.validate().expect_err("refused").to_string();
         assert!(err.contains("p2p.tx_gossip_interval_ms"), "{err}");
     }
 }
