@@ -35,6 +35,9 @@ print(round(r["committed_tps"]), round(r["latency"]["p50_ms"]), round(r["latency
 PY
 }
 for i in "${!bins[@]}"; do echo "${names[$i]} = ${bins[$i]}"; done
+last=${bins[${#bins[@]}-1]}
+"$last" bench --help | grep -q -- --validator-binary ||
+  { echo "the last binary ($last) runs the load: it must have quorate bench --validator-binary" >&2; exit 2; }
 printf '%-34s %-6s %8s %8s %8s %10s %9s %9s %9s\n' workload binary "tx/s" "p50 ms" "p99 ms" \
   "accept ms" "CPU/val" "CPU us/tx" "p2p B/tx"
 for w in "1 64 8" "1 1 64" "1 1 8" "1 1 1" "4 64 8" "4 1 64" "4 1 8" "4 1 1"; do
@@ -44,10 +47,11 @@ for w in "1 64 8" "1 1 64" "1 1 8" "1 1 1" "4 64 8" "4 1 64" "4 1 8" "4 1 1"; do
   for pass in 1 2; do
     for i in "${!bins[@]}"; do
       f="$out/v$1-b$2-c$3-${names[$i]}-$pass.json"
-      "${bins[-1]}" bench --validator-binary "${bins[$i]}" --validators "$1" --workload transfer --txs "$n" --senders 2000 \
+      "$last" bench --validator-binary "${bins[$i]}" --validators "$1" --workload transfer --txs "$n" --senders 2000 \
         --batch "$2" --clients "$3" --timeout 120s --out "$f" >/dev/null 2>"$out/run.err" ||
         { cat "$out/run.err" >&2; exit 1; }
-      read -r t p50 p99 acc cpu cpu_tx p2p < <(figures "$f")
+      line=$(figures "$f")
+      read -r t p50 p99 acc cpu cpu_tx p2p <<<"$line"
       printf '%-34s %-6s %8s %8s %8s %10s %8s%% %9s %9s\n' "$1 validator(s), batch $2, $3 clients" \
         "${names[$i]}" "$t" "$p50" "$p99" "$acc" "$cpu" "$cpu_tx" "$p2p"
     done

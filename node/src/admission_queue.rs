@@ -12,8 +12,9 @@
 //! blocking pool. Under the node simulator they run in a task of the simulator's thread.
 //!
 //! What clients sent and a round admitted goes to the other validators in one gossip message
-//! per gossip interval at most (`p2p.tx_gossip_interval_ms`, [`GOSSIP_INTERVAL`] by default):
-//! at once when nothing went out for that long, else with what the next rounds admit, so that
+//! per gossip interval (`p2p.tx_gossip_interval_ms`, [`GOSSIP_INTERVAL`] by default): at once
+//! when nothing went out for that long, else with what the next rounds admit (sooner when the
+//! outbox holds a full round or `GOSSIP_MAX_BYTES`, split under that size), so that
 //! one transaction per call does not mean one message per transaction for every peer to
 //! receive, decrypt and admit.
 
@@ -45,7 +46,7 @@ pub enum QueueError {
     /// Storage failed during the round (the node stops on such failures).
     #[error("storage: {0}")]
     Storage(String),
-    /// The admission task is gone (the node is shutting down).
+    /// The admission rounds are gone (the node is shutting down).
     #[error("the node is shutting down")]
     Closed,
 }
@@ -75,15 +76,16 @@ pub struct AdmissionQueue {
 }
 
 impl AdmissionQueue {
-    /// Starts the admission rounds: on a thread of their own, or in a task under the node
-    /// simulator. Admitted client transactions go out on `network`, one message per
-    /// `gossip_interval` at most; every round that admits something wakes `admitted` (the
-    /// block driver) once.
+    /// Starts the admission rounds: on a thread of their own (an error when the thread or its
+    /// runtime cannot be started), or in a task under the node simulator. Admitted client
+    /// transactions go out on `network`, one message per `gossip_interval` (sooner when the
+    /// outbox fills); every round that admits something wakes `admitted` (the block driver)
+    /// once.
     pub fn start(
         admission: Arc<Admission>,
         network: Option<(NetworkHandle, Duration)>,
         admitted: Arc<Notify>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
         let rounds = Arc::new(AtomicU64::new(0));
         let published = Arc::new(AtomicU64::new(0));
@@ -105,29 +107,20 @@ impl AdmissionQueue {
         if crate::environment::simulated() {
             tokio::spawn(worker.run(rx, false));
         } else {
-            let spawned = std::thread::Builder::new()
+            // A runtime of the thread's own for the queue and the gossip timer: the thread
+            // sleeps in it until a request comes or the timer is due.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            std::thread::Builder::new()
                 .name("quorate-admission".into())
-                .spawn(move || {
-                    // A runtime of this thread's own for the queue and the gossip timer: the
-                    // thread sleeps in it until a request comes or the timer is due.
-                    match tokio::runtime::Builder::new_current_thread()
-                        .enable_time()
-                        .build()
-                    {
-                        Ok(rt) => rt.block_on(worker.run(rx, true)),
-                        Err(e) => tracing::error!(error = %e, "admission runtime failed"),
-                    }
-                });
-            if let Err(e) = spawned {
-                // Callers see the queue closed (`UNAVAILABLE`) rather than a hang.
-                tracing::error!(error = %e, "starting the admission thread failed");
-            }
+                .spawn(move || rt.block_on(worker.run(rx, true)))?;
         }
-        Self {
+        Ok(Self {
             tx,
             rounds,
             published,
-        }
+        })
     }
 
     /// Rounds started so far.
@@ -182,14 +175,21 @@ impl Rounds {
     /// the admission thread), else on the blocking pool (inline under the simulator).
     async fn run(mut self, mut rx: mpsc::Receiver<Request>, inline: bool) {
         loop {
+            // Gossip that is due goes out before another round may hold it back.
+            if self.gossip_due().is_some_and(|at| at <= Instant::now()) {
+                self.publish();
+            }
             let first = match self.gossip_due() {
                 None => rx.recv().await,
+                // Biased, timer first: the simulator's seed decides every order (an unbiased
+                // select draws its own).
                 Some(at) => tokio::select! {
-                    r = rx.recv() => r,
+                    biased;
                     () = tokio::time::sleep_until(at) => {
                         self.publish();
                         continue;
                     }
+                    r = rx.recv() => r,
                 },
             };
             let Some(first) = first else { break };
@@ -264,7 +264,10 @@ impl Rounds {
         };
         let a = self.admission.clone();
         let outcome = if inline {
-            a.admit(txs).map_err(|e| e.to_string())
+            // A panic fails the round, as on the blocking pool, not the admission thread.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || a.admit(txs)))
+                .map_err(|_| "admission round panicked".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string()))
         } else {
             crate::environment::blocking(move || a.admit(txs))
                 .await
@@ -347,7 +350,7 @@ mod tests {
             t.chain.contracts().clone(),
         ));
         let woken = Arc::new(Notify::new());
-        let q = AdmissionQueue::start(admission, None, woken.clone());
+        let q = AdmissionQueue::start(admission, None, woken.clone()).unwrap();
 
         // A lone transaction is admitted at once, in a round of its own, and wakes the driver.
         let r = q
@@ -386,6 +389,80 @@ mod tests {
         }
         assert_eq!(q.rounds(), 3, "the 63 queued submissions shared one round");
         assert_eq!(t.mempool.lock().len(), 65);
+    }
+
+    /// The admission thread (not the simulator's task): what waits in the outbox goes out when
+    /// the interval ends, on the thread's own timer, and when the queue is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_admission_thread_gossips_on_its_timer_and_when_dropped() {
+        let t = TestChain::new(8);
+        let start = |interval: Duration| {
+            let admission = Arc::new(Admission::new(
+                t.genesis.chain_id.clone(),
+                t.chain.params().clone(),
+                t.chain.storage().clone(),
+                t.mempool.clone(),
+                t.chain.contracts().clone(),
+            ));
+            let peer = libp2p::PeerId::random();
+            let (net, commands) = NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id);
+            let q =
+                AdmissionQueue::start(admission, Some((net, interval)), Arc::new(Notify::new()))
+                    .unwrap();
+            (q, commands)
+        };
+        let hash = |tx: &Transaction| quorate_proto::tx::tx_hash(&tx.body);
+        let gossiped = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let collect = |mut commands: mpsc::Receiver<crate::network::Command>| {
+            let gossiped = gossiped.clone();
+            tokio::spawn(async move {
+                while let Some(c) = commands.recv().await {
+                    let txs = c.published_txs().expect("only transactions are gossiped");
+                    gossiped.lock().extend(txs.iter().map(hash));
+                }
+            })
+        };
+
+        // The timer: whatever the machine's speed, every transaction goes out exactly once.
+        let (q, commands) = start(Duration::from_millis(300));
+        let collector = collect(commands);
+        let mut sent = Vec::new();
+        for i in 0..3 {
+            let tx = t.transfer(i, t.addr(7), 1, 0);
+            assert!(q.admit(vec![tx.clone()], Origin::Client).await.unwrap()[0]
+                .result
+                .is_ok());
+            sent.push(hash(&tx));
+        }
+        until("the outbox to go out on the timer", || {
+            gossiped.lock().len() >= 3
+        })
+        .await;
+        assert_eq!(*gossiped.lock(), sent);
+        assert!(
+            q.published() >= 2,
+            "the first went out at once, the others on the timer"
+        );
+
+        // Dropped with transactions waiting a minute: they go out as the thread ends.
+        let (q2, commands2) = start(Duration::from_secs(60));
+        let collector2 = collect(commands2);
+        for i in 3..6 {
+            let tx = t.transfer(i, t.addr(7), 1, 0);
+            assert!(q2.admit(vec![tx.clone()], Origin::Client).await.unwrap()[0]
+                .result
+                .is_ok());
+            sent.push(hash(&tx));
+        }
+        assert_eq!(q2.published(), 1, "two wait for the minute");
+        drop(q2);
+        until("the outbox to go out when dropped", || {
+            gossiped.lock().len() >= 6
+        })
+        .await;
+        assert_eq!(*gossiped.lock(), sent);
+        collector.abort();
+        collector2.abort();
     }
 
     /// However many rounds fill the outbox, no gossip message carries more than
@@ -453,7 +530,8 @@ mod tests {
             admission,
             Some((net, GOSSIP_INTERVAL)),
             Arc::new(Notify::new()),
-        );
+        )
+        .unwrap();
         let gossiped = |commands: &mut mpsc::Receiver<crate::network::Command>| {
             let mut out = Vec::new();
             while let Ok(c) = commands.try_recv() {

@@ -331,8 +331,9 @@ struct Record {
     start: Instant,
     index: HashMap<[u8; 32], usize>,
     submitted_us: Vec<AtomicU64>,
-    /// When the node answered that it took the transaction.
-    accepted_us: Vec<AtomicU64>,
+    /// How long the call that the node answered by taking the transaction took (a
+    /// `MEMPOOL_FULL` retry's wait is not in it).
+    acceptance_us: Vec<AtomicU64>,
     committed_us: Vec<AtomicU64>,
     accepted: AtomicU64,
     resolved: AtomicU64,
@@ -410,7 +411,7 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         start: Instant::now(),
         index,
         submitted_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
-        accepted_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
+        acceptance_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         committed_us: (0..txs.len()).map(|_| AtomicU64::new(0)).collect(),
         accepted: AtomicU64::new(0),
         resolved: AtomicU64::new(0),
@@ -500,7 +501,9 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
     // Follow commits until every accepted transaction committed, or the timeout after the
     // last submission.
     let mut last_submit: Option<Instant> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    // A short tick: the validators' CPU is read when the loop ends, so an idle tail would
+    // count in the CPU per transaction of a short run.
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         let done = record.submitting_done.load(Ordering::SeqCst);
         if done && last_submit.is_none() {
@@ -525,10 +528,10 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         progress.set_position(record.committed.load(Ordering::Relaxed));
         tick.tick().await;
     }
+    let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
     follower.abort();
     progress.finish_and_clear();
     submitting.await.context("client tasks")??;
-    let usage_end: Vec<_> = pids.iter().map(|&p| procstat::read(p)).collect();
     // Each validator's committed height right after the last commit (one left behind shows as
     // a gap of several heights), and the traffic.
     let end = statuses(&cluster.urls).await?;
@@ -565,12 +568,11 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         .filter(|(&s, &c)| s > 0 && c > 0)
         .map(|(&s, &c)| c.saturating_sub(s))
         .collect();
-    let mut acceptance: Vec<u64> = submitted
+    let mut acceptance: Vec<u64> = record
+        .acceptance_us
         .iter()
-        .zip(&record.accepted_us)
-        .map(|(&s, a)| (s, a.load(Ordering::SeqCst)))
-        .filter(|&(s, a)| s > 0 && a > 0)
-        .map(|(s, a)| a.saturating_sub(s))
+        .map(|a| a.load(Ordering::SeqCst))
+        .filter(|&a| a > 0)
         .collect();
     let n_committed = record.committed.load(Ordering::SeqCst);
     let tps = if duration_s > 0.0 {
@@ -597,7 +599,11 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
             Some(ValidatorUsage {
                 validator: v,
                 cpu_percent: procstat::cpu_percent(a, b),
-                cpu_us_per_tx: procstat::cpu_seconds(a, b) * 1e6 / n_committed.max(1) as f64,
+                cpu_us_per_tx: if n_committed == 0 {
+                    0.0
+                } else {
+                    procstat::cpu_seconds(a, b) * 1e6 / n_committed as f64
+                },
                 rss_mib: b.rss_kib as f64 / 1024.0,
                 peak_rss_mib: b.peak_rss_kib as f64 / 1024.0,
             })
@@ -700,7 +706,9 @@ async fn client(
             for (item, answer) in pending.iter().zip(answers) {
                 match answer.as_ref().map_err(ClientError::reject_code) {
                     Ok(_) => {
-                        record.accepted_us[item.0].store(answered, Ordering::SeqCst);
+                        // Never 0: 0 means "not yet".
+                        let took = answered.saturating_sub(now).max(1);
+                        record.acceptance_us[item.0].store(took, Ordering::SeqCst);
                         record.accepted.fetch_add(1, Ordering::SeqCst);
                         record.resolved.fetch_add(1, Ordering::SeqCst);
                     }

@@ -111,8 +111,9 @@ pub struct Report {
     pub certificates_per_s: f64,
     /// Submit → commit latency.
     pub latency: Latency,
-    /// Submit → admitted latency: from a call's first attempt to the node's answer that it
-    /// took the transaction (what a client waits for on each call).
+    /// Submit → admitted latency: how long the call the node answered by taking the
+    /// transaction took (what a client waits for on each call; waits before a retry after
+    /// `MEMPOOL_FULL` are not in it).
     pub acceptance: Latency,
     /// Blocks committed in the window.
     pub blocks: u64,
