@@ -226,8 +226,7 @@ impl Admission {
         }
         let candidates = self.keys_belong(candidates, &mut out)?;
         let refs: Vec<&VerifiedTx> = candidates.iter().map(|(_, v)| v).collect();
-        // Rounds run on the admission thread: a round of one batch is verified there.
-        let valid = verify_signatures(&refs, true);
+        let valid = verify_signatures(&refs);
         let mut verified = Vec::with_capacity(candidates.len());
         for ((slot, v), ok) in candidates.into_iter().zip(valid) {
             match ok {

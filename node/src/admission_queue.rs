@@ -7,9 +7,8 @@
 //! (up to [`MAX_ROUND_TXS`]), as group commit does: an idle node admits a lone transaction at
 //! once, without waiting for company, and rounds grow with the load.
 //!
-//! Rounds run on a thread of their own, so that a call costs two wake-ups (the round's thread
-//! taking the request, the caller's task taking the answer) and no hop through a task and the
-//! blocking pool. Under the node simulator they run in a task of the simulator's thread.
+//! Rounds run in one task, each round's work on the blocking pool (inline under the node
+//! simulator).
 //!
 //! What clients sent and a round admitted goes to the other validators in one gossip message
 //! per gossip interval (`p2p.tx_gossip_interval_ms`, [`GOSSIP_INTERVAL`] by default): at once
@@ -46,7 +45,7 @@ pub enum QueueError {
     /// Storage failed during the round (the node stops on such failures).
     #[error("storage: {0}")]
     Storage(String),
-    /// The admission rounds are gone (the node is shutting down).
+    /// The admission task is gone (the node is shutting down).
     #[error("the node is shutting down")]
     Closed,
 }
@@ -76,8 +75,7 @@ pub struct AdmissionQueue {
 }
 
 impl AdmissionQueue {
-    /// Starts the admission rounds: on a thread of their own (an error when the thread or its
-    /// runtime cannot be started), or in a task under the node simulator. Admitted client
+    /// Starts the admission task. Admitted client
     /// transactions go out on `network`, one message per `gossip_interval` (sooner when the
     /// outbox fills); every round that admits something wakes `admitted` (the block driver)
     /// once.
@@ -85,7 +83,7 @@ impl AdmissionQueue {
         admission: Arc<Admission>,
         network: Option<(NetworkHandle, Duration)>,
         admitted: Arc<Notify>,
-    ) -> std::io::Result<Self> {
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
         let rounds = Arc::new(AtomicU64::new(0));
         let published = Arc::new(AtomicU64::new(0));
@@ -104,23 +102,12 @@ impl AdmissionQueue {
             outbox_bytes: 0,
             last_publish: None,
         };
-        if crate::environment::simulated() {
-            tokio::spawn(worker.run(rx, false));
-        } else {
-            // A runtime of the thread's own for the queue and the gossip timer: the thread
-            // sleeps in it until a request comes or the timer is due.
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()?;
-            std::thread::Builder::new()
-                .name("quorate-admission".into())
-                .spawn(move || rt.block_on(worker.run(rx, true)))?;
-        }
-        Ok(Self {
+        tokio::spawn(worker.run(rx));
+        Self {
             tx,
             rounds,
             published,
-        })
+        }
     }
 
     /// Rounds started so far.
@@ -171,9 +158,9 @@ struct Rounds {
 }
 
 impl Rounds {
-    /// Runs rounds until every handle is gone; `inline`: the round's work runs here (this is
-    /// the admission thread), else on the blocking pool (inline under the simulator).
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>, inline: bool) {
+    /// Runs rounds until every handle is gone, each round's work on the blocking pool (inline
+    /// under the simulator).
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         loop {
             // Gossip that is due goes out before another round may hold it back.
             if self.gossip_due().is_some_and(|at| at <= Instant::now()) {
@@ -204,7 +191,7 @@ impl Rounds {
                     Err(_) => break,
                 }
             }
-            self.round(round, count, inline).await;
+            self.round(round, count).await;
         }
         self.publish();
     }
@@ -246,7 +233,7 @@ impl Rounds {
     }
 
     /// One round: admits every request's transactions together and answers each request.
-    async fn round(&mut self, mut round: Vec<Request>, count: usize, inline: bool) {
+    async fn round(&mut self, mut round: Vec<Request>, count: usize) {
         self.rounds.fetch_add(1, Ordering::Relaxed);
         crate::metrics::get()
             .admission_round_txs
@@ -263,17 +250,10 @@ impl Rounds {
             _ => None,
         };
         let a = self.admission.clone();
-        let outcome = if inline {
-            // A panic fails the round, as on the blocking pool, not the admission thread.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || a.admit(txs)))
-                .map_err(|_| "admission round panicked".to_owned())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-        } else {
-            crate::environment::blocking(move || a.admit(txs))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
-        };
+        let outcome = crate::environment::blocking(move || a.admit(txs))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         let results = match outcome {
             Ok(results) => results,
             Err(why) => {
@@ -326,6 +306,23 @@ mod tests {
     use crate::testutil::TestChain;
     use crate::verified_tx::AdmissionError;
 
+    /// The admission of `t`'s chain.
+    fn admission_of(t: &TestChain) -> Arc<Admission> {
+        Arc::new(Admission::new(
+            t.genesis.chain_id.clone(),
+            t.chain.params().clone(),
+            t.chain.storage().clone(),
+            t.mempool.clone(),
+            t.chain.contracts().clone(),
+        ))
+    }
+
+    /// A network handle to one other validator whose commands come out of the receiver.
+    fn detached(t: &TestChain) -> (NetworkHandle, mpsc::Receiver<crate::network::Command>) {
+        let peer = libp2p::PeerId::random();
+        NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id)
+    }
+
     /// Polls `f` until it holds (bounded: a stuck queue fails the test, a slow one does not).
     async fn until(what: &str, f: impl Fn() -> bool) {
         for _ in 0..6000 {
@@ -342,15 +339,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_submissions_join_one_round_and_each_gets_its_own_results() {
         let t = TestChain::new(8);
-        let admission = Arc::new(Admission::new(
-            t.genesis.chain_id.clone(),
-            t.chain.params().clone(),
-            t.chain.storage().clone(),
-            t.mempool.clone(),
-            t.chain.contracts().clone(),
-        ));
+        let admission = admission_of(&t);
         let woken = Arc::new(Notify::new());
-        let q = AdmissionQueue::start(admission, None, woken.clone()).unwrap();
+        let q = AdmissionQueue::start(admission, None, woken.clone());
 
         // A lone transaction is admitted at once, in a round of its own, and wakes the driver.
         let r = q
@@ -391,24 +382,16 @@ mod tests {
         assert_eq!(t.mempool.lock().len(), 65);
     }
 
-    /// The admission thread (not the simulator's task): what waits in the outbox goes out when
-    /// the interval ends, on the thread's own timer, and when the queue is dropped.
+    /// Outside the simulator, on the runtime's clock: what waits in the outbox goes out when
+    /// the interval ends, and when the queue is dropped.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_admission_thread_gossips_on_its_timer_and_when_dropped() {
+    async fn the_outbox_goes_out_on_the_timer_and_when_the_queue_is_dropped() {
         let t = TestChain::new(8);
         let start = |interval: Duration| {
-            let admission = Arc::new(Admission::new(
-                t.genesis.chain_id.clone(),
-                t.chain.params().clone(),
-                t.chain.storage().clone(),
-                t.mempool.clone(),
-                t.chain.contracts().clone(),
-            ));
-            let peer = libp2p::PeerId::random();
-            let (net, commands) = NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id);
+            let admission = admission_of(&t);
+            let (net, commands) = detached(&t);
             let q =
-                AdmissionQueue::start(admission, Some((net, interval)), Arc::new(Notify::new()))
-                    .unwrap();
+                AdmissionQueue::start(admission, Some((net, interval)), Arc::new(Notify::new()));
             (q, commands)
         };
         let hash = |tx: &Transaction| quorate_proto::tx::tx_hash(&tx.body);
@@ -470,15 +453,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_outbox_goes_out_at_once_split_under_the_byte_limit() {
         let t = TestChain::new(1);
-        let admission = Arc::new(Admission::new(
-            t.genesis.chain_id.clone(),
-            t.chain.params().clone(),
-            t.chain.storage().clone(),
-            t.mempool.clone(),
-            t.chain.contracts().clone(),
-        ));
-        let peer = libp2p::PeerId::random();
-        let (net, mut commands) = NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id);
+        let admission = admission_of(&t);
+        let (net, mut commands) = detached(&t);
         let mut rounds = Rounds {
             admission,
             network: Some(net),
@@ -517,21 +493,13 @@ mod tests {
     async fn client_transactions_admitted_within_an_interval_share_one_gossip_message() {
         crate::environment::simulate(0);
         let t = TestChain::new(8);
-        let admission = Arc::new(Admission::new(
-            t.genesis.chain_id.clone(),
-            t.chain.params().clone(),
-            t.chain.storage().clone(),
-            t.mempool.clone(),
-            t.chain.contracts().clone(),
-        ));
-        let peer = libp2p::PeerId::random();
-        let (net, mut commands) = NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id);
+        let admission = admission_of(&t);
+        let (net, mut commands) = detached(&t);
         let q = AdmissionQueue::start(
             admission,
             Some((net, GOSSIP_INTERVAL)),
             Arc::new(Notify::new()),
-        )
-        .unwrap();
+        );
         let gossiped = |commands: &mut mpsc::Receiver<crate::network::Command>| {
             let mut out = Vec::new();
             while let Ok(c) = commands.try_recv() {

@@ -60,9 +60,6 @@ pub enum NodeError {
     /// Consensus stopped with an error.
     #[error("consensus: {0}")]
     Consensus(#[from] DriverError),
-    /// The admission thread could not be started.
-    #[error("starting the admission thread: {0}")]
-    Admission(std::io::Error),
     /// A file in the home could not be written.
     #[error("writing {path}: {source}")]
     Io {
@@ -323,8 +320,7 @@ impl RunningNode {
                     (n, interval)
                 }),
             admitted.clone(),
-        )
-        .map_err(NodeError::Admission)?;
+        );
         let network = network.map(|(handle, consensus, txs)| {
             tokio::spawn(gossip_intake(txs, admission_queue.clone()));
             (handle, consensus)

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use quorate_genesis::ChainParams;
-use quorate_proto::crypto::{
-    verify_batch, verify_batch_here, Address, Hash32, PublicKey, VerifyItem, VERIFY_BATCH_SIZE,
-};
+use quorate_proto::crypto::{verify_batch, Address, Hash32, PublicKey, VerifyItem};
 use quorate_proto::tx::{DecodeError, DecodedTx};
 use quorate_proto::v1::Governance;
 use quorate_proto::v1::{
@@ -885,18 +883,13 @@ pub(crate) fn verify_one(
     Ok(Arc::into_inner(v.remove(0)).expect("only reference"))
 }
 
-/// `verify_batch` (a single batch on this thread when `small_here`), with its size and time
-/// in the metrics.
-fn timed_verify_batch(items: &[VerifyItem<'_>], small_here: bool) -> Vec<bool> {
+/// `verify_batch`, with its size and time in the metrics.
+fn timed_verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {
     if items.is_empty() {
         return Vec::new();
     }
     let started = std::time::Instant::now();
-    let valid = if small_here && items.len() <= VERIFY_BATCH_SIZE {
-        verify_batch_here(items)
-    } else {
-        verify_batch(items)
-    };
+    let valid = verify_batch(items);
     let m = crate::metrics::get();
     m.signature_batch.observe(items.len() as f64);
     m.signature_seconds
@@ -904,11 +897,9 @@ fn timed_verify_batch(items: &[VerifyItem<'_>], small_here: bool) -> Vec<bool> {
     valid
 }
 
-/// Verifies every signature of `txs` (cosignatures too) in one parallel batch, or on this
-/// thread when `small_here` and they make one batch (the admission thread's rounds: a
-/// long-lived thread whose key cache stays warm); for each transaction, `Err` with the first
-/// key whose signature fails.
-pub(crate) fn verify_signatures(txs: &[&VerifiedTx], small_here: bool) -> Vec<Result<(), String>> {
+/// Verifies every signature of `txs` (cosignatures too) in one parallel batch; for each
+/// transaction, `Err` with the first key whose signature fails.
+pub(crate) fn verify_signatures(txs: &[&VerifiedTx]) -> Vec<Result<(), String>> {
     let messages: Vec<_> = txs
         .iter()
         .map(|v| quorate_proto::tx::signing_message(&v.hash))
@@ -931,7 +922,7 @@ pub(crate) fn verify_signatures(txs: &[&VerifiedTx], small_here: bool) -> Vec<Re
             owner.push(i);
         }
     }
-    let valid = timed_verify_batch(&items, small_here);
+    let valid = timed_verify_batch(&items);
     let mut out = vec![Ok(()); txs.len()];
     for ((ok, &i), item) in valid.iter().zip(&owner).zip(&items) {
         if !ok && out[i].is_ok() {
@@ -955,7 +946,7 @@ pub fn verify_block_txs(
         checked.push(check_stateless(d, chain_id, params).map_err(|e| (i, e))?);
     }
     let refs: Vec<&VerifiedTx> = checked.iter().collect();
-    if let Some((i, Err(key))) = verify_signatures(&refs, false)
+    if let Some((i, Err(key))) = verify_signatures(&refs)
         .into_iter()
         .enumerate()
         .find(|(_, r)| r.is_err())

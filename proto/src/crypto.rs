@@ -427,20 +427,6 @@ fn batch_equation_holds(items: &[VerifyItem<'_>]) -> bool {
         .is_identity()
 }
 
-/// [`verify_batch`] on the calling thread, one batch after another: for a long-lived caller
-/// (its key cache stays warm) with at most a batch or two, where handing the work to the pool
-/// would only add two thread wake-ups.
-pub fn verify_batch_here(items: &[VerifyItem<'_>]) -> Vec<bool> {
-    let mut out = vec![false; items.len()];
-    for (chunk, out) in items
-        .chunks(VERIFY_BATCH_SIZE)
-        .zip(out.chunks_mut(VERIFY_BATCH_SIZE))
-    {
-        verify_chunk(chunk, out);
-    }
-    out
-}
-
 /// Verifies many signatures in parallel batches of [`VERIFY_BATCH_SIZE`] on rayon's pool.
 /// `result[i]` is exactly `verify_strict(items[i])`.
 pub fn verify_batch(items: &[VerifyItem<'_>]) -> Vec<bool> {

@@ -1128,8 +1128,14 @@ impl NetworkTask {
                     "transactions"
                 };
                 crate::metrics::get().p2p("out", kind, data.len());
-                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, data) {
-                    tracing::debug!(error = %e, "gossip publish not sent");
+                match self.swarm.behaviour_mut().gossip.publish(topic, data) {
+                    Ok(_) => {}
+                    // No peer yet, or the same bytes again: expected, and nothing is lost.
+                    Err(
+                        e @ (libp2p::gossipsub::PublishError::NoPeersSubscribedToTopic
+                        | libp2p::gossipsub::PublishError::Duplicate),
+                    ) => tracing::debug!(error = %e, kind, "gossip publish not sent"),
+                    Err(e) => tracing::warn!(error = %e, kind, "gossip publish not sent"),
                 }
             }
             Command::Request {

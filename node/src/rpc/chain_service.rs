@@ -339,8 +339,7 @@ mod tests {
             admission.clone(),
             None,
             Arc::new(tokio::sync::Notify::new()),
-        )
-        .expect("admission thread");
+        );
         let grpc = GrpcConfig::default();
         let (queries, streams) = NodeState::limits(&grpc);
         ChainApi(Arc::new(NodeState {

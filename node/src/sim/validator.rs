@@ -271,8 +271,7 @@ pub(crate) fn start(world: &Arc<World>, i: usize) {
         Some((handle.clone(), crate::admission_queue::GOSSIP_INTERVAL))
             .filter(|_| byzantine.gossips_client_txs()),
         admitted.clone(),
-    )
-    .expect("a task under the simulator");
+    );
     let (heads_tx, mut heads) = watch::channel(chain.head());
     let (status_tx, status) = watch::channel(ConsensusStatus::default());
     let (stop, stop_rx) = watch::channel(false);
