@@ -323,6 +323,12 @@ mod tests {
         NetworkHandle::detached(vec![peer], peer, &t.genesis.chain_id)
     }
 
+    /// Submits `tx` as a client and asserts it was admitted.
+    async fn admit_client(q: &AdmissionQueue, tx: &Transaction) {
+        let r = q.admit(vec![tx.clone()], Origin::Client).await.unwrap();
+        assert!(r[0].result.is_ok(), "{:?}", r[0].result);
+    }
+
     /// Polls `f` until it holds (bounded: a stuck queue fails the test, a slow one does not).
     async fn until(what: &str, f: impl Fn() -> bool) {
         for _ in 0..6000 {
@@ -412,9 +418,7 @@ mod tests {
         let mut sent = Vec::new();
         for i in 0..3 {
             let tx = t.transfer(i, t.addr(7), 1, 0);
-            assert!(q.admit(vec![tx.clone()], Origin::Client).await.unwrap()[0]
-                .result
-                .is_ok());
+            admit_client(&q, &tx).await;
             sent.push(hash(&tx));
         }
         until("the outbox to go out on the timer", || {
@@ -432,9 +436,7 @@ mod tests {
         let collector2 = collect(commands2);
         for i in 3..6 {
             let tx = t.transfer(i, t.addr(7), 1, 0);
-            assert!(q2.admit(vec![tx.clone()], Origin::Client).await.unwrap()[0]
-                .result
-                .is_ok());
+            admit_client(&q2, &tx).await;
             sent.push(hash(&tx));
         }
         assert_eq!(q2.published(), 1, "two wait for the minute");
@@ -526,9 +528,7 @@ mod tests {
         let mut later = Vec::new();
         for i in 1..6 {
             let tx = t.transfer(i, t.addr(0), 1, 0);
-            assert!(q.admit(vec![tx.clone()], Origin::Client).await.unwrap()[0]
-                .result
-                .is_ok());
+            admit_client(&q, &tx).await;
             later.push(hash(&tx));
         }
         let from_peer = t.transfer(6, t.addr(0), 1, 0);
