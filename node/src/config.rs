@@ -44,6 +44,18 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
     /// The explorer page served on the gRPC port (ADR 0014).
     pub explorer: ExplorerConfig,
+    /// Block execution.
+    pub execution: ExecutionConfig,
+}
+
+/// Block execution on this node. Blocks are the same whatever it says.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Contract calls run ahead in parallel and are kept where running them in order would
+    /// give the same (ADR 0020): `adaptive` (the default: the calls of contracts whose runs
+    /// were mostly kept lately), `always`, or `off`.
+    pub run_ahead: crate::execution::ParallelMode,
 }
 
 /// The explorer page every validator serves under `/explorer/` on its gRPC port.
@@ -91,6 +103,7 @@ impl Default for NodeConfig {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             explorer: ExplorerConfig::default(),
+            execution: ExecutionConfig::default(),
         }
     }
 }
@@ -718,5 +731,28 @@ mod tests {
         c.p2p.tx_gossip_interval_ms = 1001;
         let err = c.validate().expect_err("refused").to_string();
         assert!(err.contains("p2p.tx_gossip_interval_ms"), "{err}");
+    }
+
+    #[test]
+    fn running_calls_ahead_is_adaptive_unless_told_and_an_unknown_mode_is_refused() {
+        use crate::execution::ParallelMode;
+        let home = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            NodeConfig::load(home.path())
+                .expect("defaults")
+                .execution
+                .run_ahead,
+            ParallelMode::Adaptive
+        );
+        let write =
+            |text: &str| std::fs::write(home.path().join(CONFIG_FILE), text).expect("write");
+        write("[execution]\nrun_ahead = \"off\"\n");
+        let c = NodeConfig::load(home.path()).expect("off");
+        assert_eq!(c.execution.run_ahead, ParallelMode::Off);
+        write("[execution]\nrun_ahead = \"sometimes\"\n");
+        let err = NodeConfig::load(home.path())
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("sometimes"), "{err}");
     }
 }

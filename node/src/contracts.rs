@@ -15,7 +15,7 @@ use quorate_vm::{
     ValidationError, Vm, VmConfig,
 };
 
-use crate::execution::WorldState;
+use crate::execution::{ParallelMode, ParallelPolicy, WorldState};
 use crate::state_root::LtHash;
 use crate::storage::{ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
 
@@ -89,6 +89,8 @@ pub struct ContractRuntime {
     /// module loaded for one block is reused by another only if that block would load the
     /// same (a block that never commits must not decide what another block runs).
     unpersisted: Mutex<HashMap<Hash32, Pending>>,
+    /// Which contract calls run ahead in parallel (ADR 0020).
+    parallel: ParallelPolicy,
 }
 
 impl ContractRuntime {
@@ -97,7 +99,20 @@ impl ContractRuntime {
         Ok(Self {
             vm: Vm::new(vm_config(params))?,
             unpersisted: Mutex::new(HashMap::new()),
+            parallel: ParallelPolicy::default(),
         })
+    }
+
+    /// The same runtime running contract calls ahead in `mode` (ADR 0020; the default is
+    /// adaptive). Blocks are the same in every mode.
+    pub fn running_ahead(mut self, mode: ParallelMode) -> Self {
+        self.parallel = ParallelPolicy::new(mode);
+        self
+    }
+
+    /// Which contract calls run ahead, and how that fared.
+    pub fn parallel(&self) -> &ParallelPolicy {
+        &self.parallel
     }
 
     /// The engine.

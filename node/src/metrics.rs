@@ -124,6 +124,10 @@ pub struct Metrics {
     pub contract_fuel: Counter,
     /// Contract compilations by this node's engine.
     pub contract_compiles: Counter,
+    /// Contract calls run ahead in parallel (ADR 0020).
+    pub calls_run_ahead: Counter,
+    /// Runs ahead kept (the others ran again in order).
+    pub calls_run_ahead_kept: Counter,
     /// Stored artifacts loaded instead of compiled.
     pub artifact_loads: Counter,
     /// Height of the latest snapshot this node took.
@@ -305,6 +309,16 @@ impl Metrics {
             "snapshot_failures",
             "State snapshots that could not be taken (see the log)",
         );
+        let calls_run_ahead = counter(
+            &mut r,
+            "contract_calls_run_ahead",
+            "Contract calls run ahead in parallel before their block was applied in order",
+        );
+        let calls_run_ahead_kept = counter(
+            &mut r,
+            "contract_calls_run_ahead_kept",
+            "Runs ahead kept because running the call in order would have done the same",
+        );
         let grpc_requests = Family::<RpcLabel, Counter>::default();
         r.register(
             "grpc_requests",
@@ -350,6 +364,8 @@ impl Metrics {
             contract_calls,
             contract_fuel,
             contract_compiles,
+            calls_run_ahead,
+            calls_run_ahead_kept,
             artifact_loads,
             snapshot_height,
             snapshot_failures,

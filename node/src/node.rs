@@ -195,6 +195,10 @@ impl RunningNode {
             genesis_hash,
             storage.clone(),
         )?);
+        chain
+            .contracts()
+            .parallel()
+            .set_mode(config.execution.run_ahead);
         if let Some(file_hash) = record {
             // Checked in full and opened: later starts read it from the database.
             let summary = &chain.info().genesis;

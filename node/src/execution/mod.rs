@@ -5,6 +5,7 @@
 mod governance;
 mod params;
 mod protocol;
+mod speculation;
 mod upgrades;
 mod world;
 
@@ -18,6 +19,7 @@ use quorate_proto::merkle;
 use quorate_proto::v1::{BlockHeader, Event, ExecStatus, KeyChange, Receipt, ValidatorSchedule};
 use quorate_vm::{BlockEnv, CallOutcome, CallRequest, Failure, INIT_METHOD};
 
+pub use speculation::{ParallelMode, ParallelPolicy, ParallelStats};
 pub use world::WorldState;
 
 use crate::block_rules::BlockRejection;
@@ -151,6 +153,35 @@ pub struct BlockExecutor<'a> {
     keys_changed: std::collections::HashSet<Address>,
     /// The protocol version whose rules the block follows (ADR 0019).
     protocol: u32,
+    /// The block's contract calls run ahead (ADR 0020).
+    ahead: speculation::Ahead,
+    /// The run ahead of the transaction being applied.
+    pending: Option<speculation::RunAhead>,
+}
+
+/// The engine request of a call transaction given `fuel` for its code (`None` for other
+/// payloads).
+fn call_request(tx: &VerifiedTx, fuel: u64, env: BlockEnv) -> Option<CallRequest<'_>> {
+    match &tx.payload {
+        Payload::Call {
+            contract,
+            method,
+            args,
+            value,
+        } => Some(CallRequest {
+            origin: tx.signer,
+            caller: tx.signer,
+            contract: *contract,
+            method,
+            input: args,
+            value: *value,
+            fuel,
+            read_only: false,
+            deploying: false,
+            env,
+        }),
+        _ => None,
+    }
 }
 
 impl<'a> BlockExecutor<'a> {
@@ -172,6 +203,8 @@ impl<'a> BlockExecutor<'a> {
             new_code: Vec::new(),
             keys_changed: std::collections::HashSet::new(),
             protocol: 1,
+            ahead: speculation::Ahead::none(),
+            pending: None,
         }
     }
 
@@ -179,6 +212,61 @@ impl<'a> BlockExecutor<'a> {
     pub fn following(mut self, version: u32) -> Self {
         self.protocol = version;
         self
+    }
+
+    /// Runs the contract calls of `txs` (the block, in order) ahead, in parallel, over the
+    /// state so far, as the contract runtime's policy chooses; [`Self::apply_at`] keeps each
+    /// run only where it equals running the call in order (ADR 0020).
+    pub fn run_ahead(&mut self, txs: &[Arc<VerifiedTx>]) -> Result<(), StorageError> {
+        let params = self.params;
+        let calls: Vec<(usize, Address)> = txs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, tx)| match &tx.payload {
+                Payload::Call { contract, .. }
+                    if tx.payload.intrinsic_fuel(params) <= tx.fuel_limit =>
+                {
+                    Some((i, *contract))
+                }
+                _ => None,
+            })
+            .collect();
+        let calls = self.contracts.parallel().choose(calls);
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let (vm, env) = (self.contracts.vm(), self.env);
+        let stand_in = self.state.detached();
+        let base = std::mem::replace(&mut self.state, stand_in);
+        let (state, ahead) = speculation::run_ahead(base, calls, txs.len(), |i, state| {
+            let tx = &txs[i];
+            let fuel = tx.fuel_limit - tx.payload.intrinsic_fuel(params);
+            let request = call_request(tx, fuel, env).expect("only calls run ahead");
+            let (state, outcome) = vm.call(state, &request);
+            (state, outcome.ok())
+        })?;
+        self.state = state;
+        self.ahead = ahead;
+        Ok(())
+    }
+
+    /// [`Self::apply`] for the transaction at `index` of the block given to
+    /// [`Self::run_ahead`], keeping its run ahead where it equals running it here.
+    pub fn apply_at(
+        &mut self,
+        index: usize,
+        tx: &VerifiedTx,
+    ) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        self.pending = self.ahead.take(index);
+        let applied = self.apply(tx);
+        self.pending = None;
+        applied
+    }
+
+    /// Hands the tally of the block's runs ahead to the runtime's policy.
+    fn finish_ahead(&mut self) {
+        let ahead = std::mem::replace(&mut self.ahead, speculation::Ahead::none());
+        ahead.finish(self.contracts.parallel());
     }
 
     /// Loads every account `txs` can touch directly with one multi-get.
@@ -360,24 +448,21 @@ impl<'a> BlockExecutor<'a> {
                     machine_code,
                     init_args,
                 } => self.deploy(tx, fuel, code, machine_code.as_ref(), init_args)?,
-                Payload::Call {
-                    contract,
-                    method,
-                    args,
-                    value,
-                } => {
-                    let out = self.run(&CallRequest {
-                        origin: tx.signer,
-                        caller: tx.signer,
-                        contract: *contract,
-                        method,
-                        input: args,
-                        value: *value,
-                        fuel,
-                        read_only: false,
-                        deploying: false,
-                        env: self.env,
-                    })?;
+                Payload::Call { .. } => {
+                    let request = call_request(tx, fuel, self.env).expect("a call");
+                    let kept = match self.pending.take() {
+                        Some(run) => {
+                            let contract = run.contract;
+                            let kept = run.settle(&mut self.state)?;
+                            self.ahead.settled(contract, kept.is_some());
+                            kept
+                        }
+                        None => None,
+                    };
+                    let out = match kept {
+                        Some(out) => out,
+                        None => self.run(&request)?,
+                    };
                     Outcome::of_call(out)
                 }
                 Payload::Admin(action) => self.admin(tx, action)?,
@@ -735,11 +820,12 @@ pub fn build_block(
     let mut exec = ctx.executor(storage);
     exec.begin_block()?;
     exec.prefetch(&candidates)?;
+    exec.run_ahead(&candidates)?;
     let mut txs = Vec::with_capacity(candidates.len());
     let mut receipts = Vec::with_capacity(candidates.len());
     let mut dropped = Vec::new();
-    for tx in candidates {
-        match exec.apply(&tx)? {
+    for (i, tx) in candidates.into_iter().enumerate() {
+        match exec.apply_at(i, &tx)? {
             Ok(r) => {
                 receipts.push(r);
                 txs.push(tx);
@@ -747,6 +833,7 @@ pub fn build_block(
             Err(e) => dropped.push((tx.hash, e)),
         }
     }
+    exec.finish_ahead();
     let state = exec.finish(ctx.parent_lthash.clone());
     Ok((seal(ctx, txs, receipts, state), dropped))
 }
@@ -766,9 +853,10 @@ pub fn validate_block(
     let mut exec = ctx.executor(storage);
     exec.begin_block()?;
     exec.prefetch(&txs)?;
+    exec.run_ahead(&txs)?;
     let mut receipts = Vec::with_capacity(txs.len());
-    for tx in &txs {
-        match exec.apply(tx)? {
+    for (i, tx) in txs.iter().enumerate() {
+        match exec.apply_at(i, tx)? {
             Ok(r) => receipts.push(r),
             Err(e) => {
                 return Ok(Err(BlockRejection::NotIncludable {
@@ -778,6 +866,7 @@ pub fn validate_block(
             }
         }
     }
+    exec.finish_ahead();
     let state = exec.finish(ctx.parent_lthash.clone());
     let mine = seal(&ctx, txs, receipts, state);
     if mine.header.tx_root != header.tx_root || mine.header.tx_count != header.tx_count {
@@ -854,6 +943,8 @@ mod contract_tests;
 mod governance_tests;
 #[cfg(test)]
 mod key_set_tests;
+#[cfg(test)]
+mod parallel_tests;
 #[cfg(test)]
 mod protocol_tests;
 

@@ -9,6 +9,7 @@ use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{Backend, Checkpoint};
 
+use super::speculation::{Moves, Observed};
 use crate::state_root::LtHash;
 use crate::storage::ExecutedBlock;
 use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
@@ -17,10 +18,12 @@ use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
 enum Undo {
     Account(Address, Account),
     Entry(EntryKey, Option<Vec<u8>>),
+    /// A speculative transfer's balance changes: `amount` moved from the first to the second.
+    Moved(Address, Address, u64),
 }
 
 /// An entry's committed value and its current value (`None`: absent).
-type EntrySlot = (Option<Vec<u8>>, Option<Vec<u8>>);
+pub(super) type EntrySlot = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Committed state plus uncommitted changes, each remembered with its committed original so
 /// the state accumulator updates in O(changes).
@@ -34,6 +37,17 @@ pub struct WorldState {
     accounts: HashMap<Address, (Account, Account)>,
     entries: HashMap<EntryKey, EntrySlot>,
     journal: Vec<Undo>,
+    /// Set when this state is a speculative run's view over a block's state (see
+    /// [`super::speculation`]): reads miss into that state, never into storage.
+    speculation: Option<Box<Speculating>>,
+}
+
+/// A speculative run's view besides what it read: the frozen state it reads and the balance
+/// changes and checks of its transfers (kept apart from the accounts it read, so that moving
+/// tokens is not a read of the balances involved).
+struct Speculating {
+    base: Arc<WorldState>,
+    moves: Moves,
 }
 
 impl WorldState {
@@ -52,6 +66,95 @@ impl WorldState {
             accounts: HashMap::new(),
             entries: HashMap::new(),
             journal: Vec::new(),
+            speculation: None,
+        }
+    }
+
+    /// A speculative view over `base` (a block's state, frozen while speculative runs read it):
+    /// reads come from `base` and are remembered with the value seen; transfers are kept as
+    /// balance changes and checks ([`Moves`]) rather than reads and writes.
+    pub(super) fn speculative(base: Arc<WorldState>) -> Self {
+        Self {
+            speculation: Some(Box::new(Speculating {
+                moves: Moves::default(),
+                base: base.clone(),
+            })),
+            ..Self::on(base.storage.clone(), None)
+        }
+    }
+
+    /// What a speculative run read (accounts and entries, each with the value seen), wrote
+    /// (entries whose value changed) and moved; `None` for a state that is not speculative.
+    pub(super) fn into_observed(self) -> Result<Option<Observed>, StorageError> {
+        let Some(s) = self.speculation else {
+            return Ok(None);
+        };
+        let Speculating { base, mut moves } = *s;
+        moves.remember_base(|a| base.peek_account(a))?;
+        Ok(Some(Observed {
+            accounts: self
+                .accounts
+                .into_iter()
+                .map(|(a, (seen, _))| (a, seen))
+                .collect(),
+            entries: self.entries.into_iter().collect(),
+            moves,
+        }))
+    }
+
+    /// An account's current value without loading it (`None`: not loaded, so unchanged in
+    /// this block).
+    pub(super) fn loaded_account(&self, addr: &Address) -> Option<Account> {
+        self.accounts.get(addr).map(|(_, cur)| *cur)
+    }
+
+    /// An entry's current value without loading it (`None`: not loaded, so unchanged in this
+    /// block).
+    pub(super) fn loaded_entry(&self, key: &EntryKey) -> Option<&Option<Vec<u8>>> {
+        self.entries.get(key).map(|(_, cur)| cur)
+    }
+
+    /// Records `value` as the current and original value of an account not loaded yet (a
+    /// value read elsewhere from the same state: spares a storage read).
+    pub(super) fn adopt_account(&mut self, addr: Address, value: Account) {
+        self.accounts.entry(addr).or_insert((value, value));
+    }
+
+    /// Records `value` as the current and original value of an entry not loaded yet (a value
+    /// read elsewhere from the same state: spares a storage read).
+    pub(super) fn adopt_entry(&mut self, key: &EntryKey, value: &Option<Vec<u8>>) {
+        if !self.entries.contains_key(key) {
+            self.entries
+                .insert(key.clone(), (value.clone(), value.clone()));
+        }
+    }
+
+    /// An account's value without loading it into this state: what a speculative run over this
+    /// state reads.
+    fn peek_account(&self, addr: &Address) -> Result<Account, StorageError> {
+        if let Some((_, cur)) = self.accounts.get(addr) {
+            return Ok(*cur);
+        }
+        if let Some(s) = &self.speculation {
+            return s.base.peek_account(addr);
+        }
+        match self.parent_account(addr) {
+            Some(acct) => Ok(acct),
+            None => self.storage.account_at(addr, self.at.as_deref()),
+        }
+    }
+
+    /// An entry's value without loading it into this state.
+    fn peek_entry(&self, key: &EntryKey) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some((_, cur)) = self.entries.get(key) {
+            return Ok(cur.clone());
+        }
+        if let Some(s) = &self.speculation {
+            return s.base.peek_entry(key);
+        }
+        match self.parent_entry(key) {
+            Some(v) => Ok(v),
+            None => self.storage.entry_at(key, self.at.as_deref()),
         }
     }
 
@@ -134,10 +237,7 @@ impl WorldState {
         if let Some((_, cur)) = self.accounts.get(addr) {
             return Ok(*cur);
         }
-        let acct = match self.parent_account(addr) {
-            Some(acct) => acct,
-            None => self.storage.account_at(addr, self.at.as_deref())?,
-        };
+        let acct = self.peek_account(addr)?;
         self.accounts.insert(*addr, (acct, acct));
         Ok(acct)
     }
@@ -154,10 +254,7 @@ impl WorldState {
         if let Some((_, cur)) = self.entries.get(key) {
             return Ok(cur.clone());
         }
-        let v = match self.parent_entry(key) {
-            Some(v) => v,
-            None => self.storage.entry_at(key, self.at.as_deref())?,
-        };
+        let v = self.peek_entry(key)?;
         self.entries.insert(key.clone(), (v.clone(), v.clone()));
         Ok(v)
     }
@@ -299,7 +396,11 @@ impl Backend for WorldState {
     }
 
     fn balance(&mut self, addr: &Address) -> Result<u64, StorageError> {
-        Ok(self.account(addr)?.balance)
+        let read = self.account(addr)?.balance;
+        Ok(match &self.speculation {
+            Some(s) => s.moves.balance_after(addr, read),
+            None => read,
+        })
     }
 
     fn transfer(
@@ -308,6 +409,18 @@ impl Backend for WorldState {
         to: &Address,
         amount: u64,
     ) -> Result<bool, StorageError> {
+        // Speculating: the balance as the run would see it, without making it a read.
+        let seen = match self.speculation {
+            Some(_) => Some(self.peek_account(from)?.balance),
+            None => None,
+        };
+        if let (Some(seen), Some(s)) = (seen, self.speculation.as_mut()) {
+            let moved = s.moves.transfer(*from, seen, *to, amount);
+            if moved && from != to && amount > 0 {
+                self.journal.push(Undo::Moved(*from, *to, amount));
+            }
+            return Ok(moved);
+        }
         let mut source = self.account(from)?;
         if source.balance < amount {
             return Ok(false);
@@ -356,6 +469,11 @@ impl Backend for WorldState {
                 Undo::Entry(key, prev) => {
                     if let Some(slot) = self.entries.get_mut(&key) {
                         slot.1 = prev;
+                    }
+                }
+                Undo::Moved(from, to, amount) => {
+                    if let Some(s) = self.speculation.as_mut() {
+                        s.moves.undo(from, to, amount);
                     }
                 }
             }

@@ -1,0 +1,294 @@
+//! Contract calls run ahead in parallel give exactly the blocks of running them in order (ADR
+//! 0020): random blocks full of conflicts, built both ways, compared field by field, and
+//! judged by a validator running ahead.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::Message;
+use quorate_genesis::system::REMITTANCE;
+use quorate_proto::contracts::remittance as rm;
+use quorate_proto::v1::tx_body::Payload as Wire;
+use quorate_proto::v1::{Call, Deploy, ExecStatus, Transaction};
+use quorate_proto::Address;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::ParallelMode;
+use crate::counter_contract::counter_wasm;
+use crate::testutil::TestChain;
+use crate::verified_tx::{forge_verified, VerifiedTx};
+
+/// Accounts that sign (few, so that calls collide over reserves, remittees and balances).
+const SIGNERS: usize = 6;
+/// Fuel limit of every call.
+const FUEL: u64 = 400_000;
+const BALANCE: u64 = 1_000_000_000_000;
+
+/// `deposit` keeps the value sent; `drain` sends the contract's whole balance to its caller
+/// (a balance read); `pay` sends 50 tokens to the caller (a balance check only).
+const VAULT: &str = r#"(module
+  (import "quorate" "caller" (func $caller (param i32)))
+  (import "quorate" "self_address" (func $self (param i32)))
+  (import "quorate" "balance" (func $balance (param i32) (result i64)))
+  (import "quorate" "transfer" (func $transfer (param i32 i64) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "deposit"))
+  (func (export "drain")
+    (call $self (i32.const 0))
+    (call $caller (i32.const 32))
+    (drop (call $transfer (i32.const 32) (call $balance (i32.const 0)))))
+  (func (export "pay")
+    (call $caller (i32.const 32))
+    (if (call $transfer (i32.const 32) (i64.const 50)) (then (unreachable)))))"#;
+
+struct Contracts {
+    remittance: Address,
+    vault: Address,
+    counter: Address,
+}
+
+/// A chain with rich accounts, the vault and a counter deployed, and reserves deposited.
+fn setup() -> (TestChain, Contracts) {
+    let mut generated =
+        quorate_genesis::generate("parallel", 1, SIGNERS + 1, BALANCE, 1_000).expect("genesis");
+    let engine = crate::contracts::engine_fingerprint(&generated.genesis.params).expect("engine");
+    generated.genesis.engine_fingerprint = Some(engine.to_hex());
+    let t = TestChain::of_generated(&generated, 0);
+    let deployer = SIGNERS;
+    let deploy = |nonce: u64, code: Vec<u8>, init: Vec<u8>| {
+        t.signed(
+            deployer,
+            nonce,
+            FUEL,
+            Wire::Deploy(Deploy {
+                code: Bytes::from(code),
+                init_args: Bytes::from(init),
+                ..Deploy::default()
+            }),
+        )
+    };
+    let vault = deploy(0, wat::parse_str(VAULT).expect("wat"), Vec::new());
+    let counter = deploy(1, counter_wasm(), 41u64.to_le_bytes().to_vec());
+    t.admit_ok(vec![vault.clone(), counter.clone()]);
+    t.produce().expect("deploys");
+    for tx in [&vault, &counter] {
+        let r = t.receipt(tx);
+        assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
+    }
+    let contracts = Contracts {
+        remittance: Address::of_system_contract(REMITTANCE),
+        vault: Address::of_contract(&t.addr(deployer), 0),
+        counter: Address::of_contract(&t.addr(deployer), 1),
+    };
+    (t, contracts)
+}
+
+fn call(contract: Address, method: &str, args: Vec<u8>, value: u64) -> Wire {
+    Wire::Call(Call {
+        contract: Bytes::copy_from_slice(&contract.0),
+        method: method.into(),
+        args: Bytes::from(args),
+        value,
+    })
+}
+
+/// A random payload from `signer`: remittance deposits, remits and withdrawals over two
+/// entries, vault deposits, drains and payments, counter increments, native transfers (also
+/// to the contracts), values above the balance, calls to no contract or no method, and
+/// deploys whose contract a later call of the block uses.
+fn payload(
+    rng: &mut ChaCha8Rng,
+    c: &Contracts,
+    accounts: &[Address],
+    fresh: &[Address],
+) -> (Wire, bool) {
+    let entry = if rng.gen_bool(0.5) { "a" } else { "b" };
+    let someone = accounts[rng.gen_range(0..accounts.len())];
+    let small = rng.gen_range(1..=400u64);
+    let wire = match rng.gen_range(0..100) {
+        0..=29 => {
+            let args = rm::RemitArgs {
+                remittee: Bytes::copy_from_slice(&someone.0),
+                amount: small,
+                allocations: vec![rm::Allocation {
+                    entry: entry.into(),
+                    amount: rng.gen_range(1..=400),
+                }],
+                memo: String::new(),
+            };
+            call(c.remittance, "remit", args.encode_to_vec(), 0)
+        }
+        30..=41 => {
+            let args = rm::DepositArgs {
+                entry: entry.into(),
+            };
+            let value = if rng.gen_bool(0.1) {
+                BALANCE * 2
+            } else {
+                small * 3
+            };
+            call(c.remittance, "deposit", args.encode_to_vec(), value)
+        }
+        42..=49 => {
+            let args = rm::WithdrawArgs {
+                entry: entry.into(),
+                amount: small,
+            };
+            call(c.remittance, "withdraw", args.encode_to_vec(), 0)
+        }
+        50..=61 => {
+            let to = match rng.gen_range(0..4) {
+                0 => c.vault,
+                1 => c.remittance,
+                _ => someone,
+            };
+            return (
+                Wire::Transfer(quorate_proto::v1::Transfer {
+                    to: Bytes::copy_from_slice(&to.0),
+                    amount: small,
+                    ..Default::default()
+                }),
+                false,
+            );
+        }
+        62..=67 => call(c.vault, "deposit", Vec::new(), small),
+        // With a value, the balance the call reads includes what it brought.
+        68..=71 => call(c.vault, "drain", Vec::new(), small % 2 * small),
+        // With a value, the payment's balance check counts what the call itself brought.
+        72..=79 => call(c.vault, "pay", Vec::new(), small % 80),
+        80..=89 => call(c.counter, "inc", Vec::new(), 0),
+        90..=91 => call(someone, "inc", Vec::new(), 0),
+        92..=93 => call(c.counter, "nothing", Vec::new(), 0),
+        94..=96 if !fresh.is_empty() => {
+            let target = fresh[rng.gen_range(0..fresh.len())];
+            let method = ["deposit", "drain", "pay"][rng.gen_range(0..3)];
+            call(target, method, Vec::new(), small)
+        }
+        _ => {
+            return (
+                Wire::Deploy(Deploy {
+                    code: Bytes::from(wat::parse_str(VAULT).expect("wat")),
+                    ..Deploy::default()
+                }),
+                true,
+            )
+        }
+    };
+    (wire, false)
+}
+
+/// A random block: `len` transactions from few signers with the nonces they need, now and
+/// then one that is not the next.
+fn random_block(
+    rng: &mut ChaCha8Rng,
+    t: &TestChain,
+    c: &Contracts,
+    len: usize,
+) -> Vec<Arc<VerifiedTx>> {
+    let storage = t.chain.storage();
+    let mut nonces: Vec<u64> = (0..SIGNERS)
+        .map(|i| storage.account(&t.addr(i)).expect("account").nonce)
+        .collect();
+    let mut accounts: Vec<Address> = (0..=SIGNERS).map(|i| t.addr(i)).collect();
+    accounts.push(c.vault);
+    let mut fresh = Vec::new();
+    let params = t.chain.params_at(t.chain.head().height + 1);
+    (0..len)
+        .map(|_| {
+            let signer = rng.gen_range(0..SIGNERS);
+            let (wire, deploys) = payload(rng, c, &accounts, &fresh);
+            let mut nonce = nonces[signer];
+            if rng.gen_bool(0.02) {
+                nonce += 1;
+            } else {
+                nonces[signer] += 1;
+            }
+            if deploys {
+                fresh.push(Address::of_contract(&t.addr(signer), nonce));
+            }
+            let fuel = match wire {
+                Wire::Transfer(_) => params.transfer_fuel,
+                _ => FUEL,
+            };
+            let tx: Transaction = t.signed(signer, nonce, fuel, wire);
+            Arc::new(forge_verified(tx, &t.genesis.chain_id, &params).expect("well formed"))
+        })
+        .collect()
+}
+
+/// Builds `txs` in order and running ahead, asserts the blocks are the same, has the validator
+/// side judge it running ahead, and commits it; returns the receipts' statuses.
+fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) -> Vec<i32> {
+    let policy = t.chain.contracts().parallel();
+    let proposer = t.validator.public().0;
+    policy.set_mode(ParallelMode::Off);
+    let (seq, seq_dropped) = t
+        .chain
+        .propose(txs.clone(), proposer, time_ms)
+        .expect("in order");
+    policy.set_mode(ParallelMode::Always);
+    let (par, par_dropped) = t.chain.propose(txs, proposer, time_ms).expect("ahead");
+    assert_eq!(par.receipts, seq.receipts, "receipts and events");
+    assert_eq!(par.changes, seq.changes, "accounts");
+    assert_eq!(par.entries, seq.entries, "entries");
+    assert_eq!(par.header, seq.header, "header: state and receipt roots");
+    assert_eq!(par_dropped, seq_dropped, "left out");
+    let judged = t
+        .chain
+        .validate(&seq.header_bytes, seq.txs.clone(), None)
+        .expect("validate")
+        .expect("a validator running ahead accepts the block built in order");
+    assert_eq!(judged.header, seq.header);
+    let cert = t.chain.solo_certificate(&t.validator, 0, &seq);
+    t.chain.commit(&seq, &cert).expect("commit");
+    seq.receipts.iter().map(|r| r.status).collect()
+}
+
+/// Blocks per run: `QUORATE_PARALLEL_BLOCKS`, or enough to meet every kind of conflict.
+fn blocks() -> usize {
+    std::env::var("QUORATE_PARALLEL_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
+#[test]
+fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
+    let (t, c) = setup();
+    let seed = std::env::var("QUORATE_PARALLEL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(29);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut statuses = std::collections::BTreeMap::<i32, usize>::new();
+    for b in 0..blocks() {
+        let len = rng.gen_range(2..=24);
+        let txs = random_block(&mut rng, &t, &c, len);
+        let time_ms = t.chain.head().time_ms + 1;
+        for status in build_both_ways(&t, txs, time_ms) {
+            *statuses.entry(status).or_default() += 1;
+        }
+        assert_eq!(t.chain.head().height as usize, b + 2, "block {b} committed");
+    }
+    // The runs met what they are about: runs kept and runs thrown away, failed calls.
+    let stats = t.chain.contracts().parallel().stats();
+    assert!(stats.kept > 0, "no run ahead was kept: {stats:?}");
+    assert!(
+        stats.runs > stats.kept,
+        "no run ahead was thrown away: {stats:?}"
+    );
+    for status in [
+        ExecStatus::Success,
+        ExecStatus::Aborted,
+        ExecStatus::InsufficientFunds,
+        ExecStatus::BadInput,
+        ExecStatus::Trapped,
+    ] {
+        assert!(
+            statuses.get(&(status as i32)).copied().unwrap_or(0) > 0,
+            "no {status:?} receipt in {statuses:?}"
+        );
+    }
+    eprintln!("seed {seed}: {stats:?}, receipts by status {statuses:?}");
+}

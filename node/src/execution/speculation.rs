@@ -1,0 +1,425 @@
+//! Contract calls run ahead, in parallel, and kept only where sequential execution would have
+//! done exactly the same (ADR 0020).
+//!
+//! Before a block's transactions are applied in order, its contract calls run at once on the
+//! rayon pool, each over the block's starting state through a speculative [`WorldState`] that
+//! remembers every account and entry it read with the value it saw. A transfer is not a read:
+//! it is kept as a balance change and a check ("`from` held at least `amount`, given this
+//! run's own earlier changes: yes or no"), so calls paying out of one contract's balance do not
+//! collide over it.
+//!
+//! Then, in block order, each transaction's fee and nonce steps run as always, and a call's run
+//! ahead is kept only if everything it read still has the value it saw and every balance check
+//! still comes out the same. Its writes and balance changes are then applied, and its outcome
+//! (return data, events, fuel) is the one sequential execution would have produced, because
+//! the run observed nothing else. Otherwise the call runs again, there, in order. So the
+//! result never depends on the schedule, and the sequential path stays the reference: a
+//! validator may run ahead or not, and blocks are the same either way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use quorate_proto::crypto::Address;
+use quorate_vm::CallOutcome;
+use rayon::prelude::*;
+
+use super::world::EntrySlot;
+use super::WorldState;
+use crate::storage::{Account, EntryKey, StorageError};
+
+/// One balance check of a speculative transfer.
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    account: Address,
+    /// The run's own net change to `account` before the check.
+    own: i128,
+    amount: u64,
+    passed: bool,
+}
+
+/// The transfers of a speculative run: net balance changes and the checks they made.
+#[derive(Default, Debug)]
+pub(crate) struct Moves {
+    net: HashMap<Address, i128>,
+    checks: Vec<Check>,
+    /// The block-start balance of every account moved or checked.
+    base: HashMap<Address, Account>,
+}
+
+impl Moves {
+    /// `read` (a balance read from the block's state) with this run's own changes.
+    pub(crate) fn balance_after(&self, addr: &Address, read: u64) -> u64 {
+        let net = self.net.get(addr).copied().unwrap_or(0);
+        u64::try_from(i128::from(read) + net).expect("checked transfers never go below zero")
+    }
+
+    /// A transfer of `amount` from `from` (whose block-start balance is `seen`) to `to`, as
+    /// the sequential backend would make it: refused when the balance is short.
+    pub(crate) fn transfer(&mut self, from: Address, seen: u64, to: Address, amount: u64) -> bool {
+        let own = self.net.get(&from).copied().unwrap_or(0);
+        let passed = i128::from(seen) + own >= i128::from(amount);
+        self.checks.push(Check {
+            account: from,
+            own,
+            amount,
+            passed,
+        });
+        if passed && from != to && amount > 0 {
+            *self.net.entry(from).or_default() -= i128::from(amount);
+            *self.net.entry(to).or_default() += i128::from(amount);
+        }
+        passed
+    }
+
+    /// Undoes a transfer (the call or a nested call failed). Its check stays: the run saw it.
+    pub(crate) fn undo(&mut self, from: Address, to: Address, amount: u64) {
+        *self.net.entry(from).or_default() += i128::from(amount);
+        *self.net.entry(to).or_default() -= i128::from(amount);
+    }
+
+    /// Reads the block-start value of every account moved or checked (on the run's thread).
+    pub(crate) fn remember_base(
+        &mut self,
+        mut peek: impl FnMut(&Address) -> Result<Account, StorageError>,
+    ) -> Result<(), StorageError> {
+        let accounts: Vec<Address> = self
+            .net
+            .keys()
+            .copied()
+            .chain(self.checks.iter().map(|c| c.account))
+            .collect();
+        for a in accounts {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.base.entry(a) {
+                slot.insert(peek(&a)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a speculative run read, wrote and moved.
+#[derive(Debug)]
+pub(crate) struct Observed {
+    /// Accounts read, with the value seen.
+    pub(crate) accounts: Vec<(Address, Account)>,
+    /// Entries read or written: the value seen and the value left.
+    pub(crate) entries: Vec<(EntryKey, EntrySlot)>,
+    /// Transfers.
+    pub(crate) moves: Moves,
+}
+
+/// A contract call run ahead: what it observed and its outcome.
+pub(crate) struct RunAhead {
+    /// The contract called.
+    pub(crate) contract: Address,
+    observed: Observed,
+    outcome: CallOutcome,
+}
+
+impl RunAhead {
+    /// A run's result: its outcome if everything it observed is as `state` (the block's state
+    /// at the call's place, after its fee step) has it, its effects then applied to `state`;
+    /// `None`, with `state` untouched, when anything differs.
+    pub(crate) fn settle(
+        self,
+        state: &mut WorldState,
+    ) -> Result<Option<CallOutcome>, StorageError> {
+        let Observed {
+            accounts,
+            entries,
+            moves,
+        } = self.observed;
+        let unchanged_account =
+            |a: &Address, seen: &Account| state.loaded_account(a).is_none_or(|cur| cur == *seen);
+        if !accounts.iter().all(|(a, seen)| unchanged_account(a, seen)) {
+            return Ok(None);
+        }
+        let unchanged_entry = |k: &EntryKey, seen: &Option<Vec<u8>>| {
+            state.loaded_entry(k).is_none_or(|cur| cur == seen)
+        };
+        if !entries
+            .iter()
+            .all(|(k, (seen, _))| unchanged_entry(k, seen))
+        {
+            return Ok(None);
+        }
+        let balance = |a: &Address| {
+            state
+                .loaded_account(a)
+                .or_else(|| moves.base.get(a).copied())
+                .map(|acct| acct.balance)
+                .expect("every moved or checked account has its block-start value")
+        };
+        for c in &moves.checks {
+            let passes = i128::from(balance(&c.account)) + c.own >= i128::from(c.amount);
+            if passes != c.passed {
+                return Ok(None);
+            }
+        }
+        // Everything the run saw is as sequential execution would see it here: apply.
+        for (key, (seen, left)) in entries {
+            if seen != left {
+                state.adopt_entry(&key, &seen);
+                state.set_entry(key, left)?;
+            }
+        }
+        let mut moved: Vec<(&Address, &i128)> =
+            moves.net.iter().filter(|(_, n)| **n != 0).collect();
+        moved.sort_unstable();
+        for (addr, net) in moved {
+            state.adopt_account(*addr, moves.base[addr]);
+            let mut acct = state.account(addr)?;
+            acct.balance = u64::try_from(i128::from(acct.balance) + net)
+                .expect("the checks hold, and the supply fits in u64");
+            state.set_account(*addr, acct);
+        }
+        Ok(Some(self.outcome))
+    }
+}
+
+/// When contract calls run ahead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParallelMode {
+    /// Never: every call runs in order.
+    Off,
+    /// Every call of a block with two or more.
+    Always,
+    /// The calls of contracts whose runs ahead were mostly kept lately (calls that collide, over
+    /// a counter every call writes for instance, would run twice for nothing).
+    #[default]
+    Adaptive,
+}
+
+/// How runs ahead fared for one contract.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fared {
+    /// Kept, out of the runs ahead of the last block that had any.
+    kept: u32,
+    runs: u32,
+    /// Blocks since the last one with runs ahead.
+    idle_blocks: u32,
+}
+
+/// Most contracts remembered (calls may name any address).
+const MAX_REMEMBERED: usize = 4096;
+/// A contract left out is tried again after this many blocks.
+const RETRY_AFTER_BLOCKS: u32 = 32;
+
+/// Counts of runs ahead since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParallelStats {
+    /// Calls run ahead.
+    pub runs: u64,
+    /// Runs kept.
+    pub kept: u64,
+}
+
+/// Decides which calls run ahead and remembers how that fared.
+#[derive(Debug, Default)]
+pub struct ParallelPolicy {
+    mode: Mutex<ParallelMode>,
+    fared: Mutex<HashMap<Address, Fared>>,
+    stats: Mutex<ParallelStats>,
+}
+
+impl ParallelPolicy {
+    /// A policy in `mode`.
+    pub fn new(mode: ParallelMode) -> Self {
+        Self {
+            mode: Mutex::new(mode),
+            ..Self::default()
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> ParallelMode {
+        *self.mode.lock()
+    }
+
+    /// Switches to `mode` from the next block on (blocks are the same in every mode).
+    pub fn set_mode(&self, mode: ParallelMode) {
+        *self.mode.lock() = mode;
+    }
+
+    /// Counts since start.
+    pub fn stats(&self) -> ParallelStats {
+        *self.stats.lock()
+    }
+
+    /// Of `calls` (position in the block, contract), those to run ahead: none when fewer than
+    /// two would.
+    pub(crate) fn choose(&self, calls: Vec<(usize, Address)>) -> Vec<(usize, Address)> {
+        let mode = self.mode();
+        if mode == ParallelMode::Off || calls.len() < 2 {
+            return Vec::new();
+        }
+        let fared = self.fared.lock();
+        let chosen: Vec<_> = calls
+            .into_iter()
+            .filter(|(_, c)| runs_ahead(mode, c, &fared))
+            .collect();
+        if chosen.len() < 2 {
+            return Vec::new();
+        }
+        chosen
+    }
+
+    /// Records a block's runs ahead per contract (kept, runs); ages the others.
+    fn record(&self, block: &HashMap<Address, (u32, u32)>) {
+        let mut fared = self.fared.lock();
+        for f in fared.values_mut() {
+            f.idle_blocks = f.idle_blocks.saturating_add(1);
+        }
+        if fared.len() + block.len() > MAX_REMEMBERED {
+            fared.clear();
+        }
+        let mut stats = self.stats.lock();
+        for (contract, &(kept, runs)) in block {
+            fared.insert(
+                *contract,
+                Fared {
+                    kept,
+                    runs,
+                    idle_blocks: 0,
+                },
+            );
+            stats.runs += u64::from(runs);
+            stats.kept += u64::from(kept);
+            let metrics = crate::metrics::get();
+            metrics.calls_run_ahead.inc_by(u64::from(runs));
+            metrics.calls_run_ahead_kept.inc_by(u64::from(kept));
+        }
+    }
+}
+
+/// Whether calls to `contract` run ahead in the next block, given how they fared.
+fn runs_ahead(mode: ParallelMode, contract: &Address, fared: &HashMap<Address, Fared>) -> bool {
+    match mode {
+        ParallelMode::Off => false,
+        ParallelMode::Always => true,
+        ParallelMode::Adaptive => fared.get(contract).is_none_or(|f| {
+            f.runs == 0 || f.kept * 2 >= f.runs || f.idle_blocks >= RETRY_AFTER_BLOCKS
+        }),
+    }
+}
+
+/// A block's runs ahead, by position of the transaction in the block, and their tally.
+pub(crate) struct Ahead {
+    runs: Vec<Option<RunAhead>>,
+    /// Per contract: (kept, runs).
+    tally: HashMap<Address, (u32, u32)>,
+}
+
+impl Ahead {
+    /// No run ahead.
+    pub(crate) fn none() -> Self {
+        Self {
+            runs: Vec::new(),
+            tally: HashMap::new(),
+        }
+    }
+
+    /// The run ahead of the transaction at `index`, if any (taken).
+    pub(crate) fn take(&mut self, index: usize) -> Option<RunAhead> {
+        self.runs.get_mut(index)?.take()
+    }
+
+    /// Notes whether the run ahead of a call to `contract` was kept.
+    pub(crate) fn settled(&mut self, contract: Address, kept: bool) {
+        let t = self.tally.entry(contract).or_default();
+        t.1 += 1;
+        t.0 += u32::from(kept);
+    }
+
+    /// Hands the tally to `policy`.
+    pub(crate) fn finish(self, policy: &ParallelPolicy) {
+        if policy.mode() == ParallelMode::Adaptive || !self.tally.is_empty() {
+            policy.record(&self.tally);
+        }
+    }
+}
+
+/// Runs `calls` (position in the block, contract, and the function that runs one call on a
+/// state) ahead, in parallel, over `base`.
+pub(crate) fn run_ahead<F>(
+    base: WorldState,
+    calls: Vec<(usize, Address)>,
+    len: usize,
+    run: F,
+) -> Result<(WorldState, Ahead), StorageError>
+where
+    F: Fn(usize, WorldState) -> (WorldState, Option<CallOutcome>) + Sync,
+{
+    let base = Arc::new(base);
+    let done: Vec<Result<Option<(usize, RunAhead)>, StorageError>> = calls
+        .into_par_iter()
+        .map(|(index, contract)| {
+            let (state, outcome) = run(index, WorldState::speculative(base.clone()));
+            let observed = state.into_observed()?;
+            Ok(outcome.zip(observed).map(|(outcome, observed)| {
+                (
+                    index,
+                    RunAhead {
+                        observed,
+                        outcome,
+                        contract,
+                    },
+                )
+            }))
+        })
+        .collect();
+    let base = Arc::try_unwrap(base)
+        .unwrap_or_else(|_| unreachable!("every speculative state was dropped"));
+    let mut runs: Vec<Option<RunAhead>> = (0..len).map(|_| None).collect();
+    for d in done {
+        if let Some((index, run)) = d? {
+            runs[index] = Some(run);
+        }
+    }
+    Ok((
+        base,
+        Ahead {
+            runs,
+            tally: HashMap::new(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_leaves_out_a_contract_whose_runs_collide_and_tries_it_again_later() {
+        let policy = ParallelPolicy::new(ParallelMode::Adaptive);
+        let (a, b) = (Address([1; 20]), Address([2; 20]));
+        let calls = vec![(0, a), (1, a), (2, b), (3, b)];
+        assert_eq!(policy.choose(calls.clone()), calls, "nothing known yet");
+        policy.record(&HashMap::from([(a, (0, 2)), (b, (2, 2))]));
+        assert_eq!(policy.choose(calls.clone()), vec![(2, b), (3, b)]);
+        assert!(
+            policy.choose(vec![(0, a), (1, b)]).is_empty(),
+            "one call alone does not run ahead"
+        );
+        for _ in 1..RETRY_AFTER_BLOCKS {
+            policy.record(&HashMap::from([(b, (2, 2))]));
+        }
+        assert_eq!(policy.choose(calls.clone()), vec![(2, b), (3, b)]);
+        policy.record(&HashMap::new());
+        assert_eq!(policy.choose(calls.clone()), calls, "tried again");
+        assert_eq!(
+            policy.stats(),
+            ParallelStats {
+                runs: 4 + 2 * u64::from(RETRY_AFTER_BLOCKS - 1),
+                kept: 2 + 2 * u64::from(RETRY_AFTER_BLOCKS - 1),
+            }
+        );
+        policy.set_mode(ParallelMode::Always);
+        policy.record(&HashMap::from([(a, (0, 2))]));
+        assert_eq!(policy.choose(calls.clone()), calls);
+        policy.set_mode(ParallelMode::Off);
+        assert!(policy.choose(calls).is_empty());
+    }
+}
