@@ -114,6 +114,7 @@ fn contract(c: &mut Criterion, name: &str, wasm: &[u8], noop: bool, increment_ar
             env: BlockEnv {
                 height: 2,
                 time_ms: 1,
+                tx_index: 0,
             },
         };
         let (mut back, out) = engine.call(state.take().expect("state"), &req);

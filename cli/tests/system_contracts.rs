@@ -199,7 +199,11 @@ fn remittance_needs_reserves_that_cover_the_amount() {
         &format!("remittance remit {remittee} 1200 --alloc payroll=1000 --alloc bonus=300 --memo salary --from {remitter}"),
     );
     let sent = &v["receipt"]["return"];
-    assert_eq!(sent["id"], "1");
+    // The id is the remit's place in the chain: height << 24 | index in its block << 4.
+    let id: u64 = sent["id"].as_str().expect("id").parse().expect("number");
+    let height: u64 = v["height"].as_u64().expect("height");
+    assert_eq!(id >> 24, height, "{v}");
+    assert_eq!(id & 0xf, 0);
     assert_eq!(sent["charged"][1]["amount"], "200", "{sent}");
     assert_eq!(balance(&node, &a2), before + 1200);
     assert_eq!(balance(&node, &contract), 300);
@@ -219,7 +223,10 @@ fn remittance_needs_reserves_that_cover_the_amount() {
     );
 
     // Queries: one remittance, each side's history; the same over gRPC with typed messages.
-    assert_eq!(query(&node, "remittance show 1")["memo"], "salary");
+    assert_eq!(
+        query(&node, &format!("remittance show {id}"))["memo"],
+        "salary"
+    );
     let h = query(&node, &format!("remittance history {a2}"));
     assert_eq!(h["total"], "1");
     assert_eq!(h["remittances"][0]["remitter"], hex0x(&a1));

@@ -305,6 +305,7 @@ impl ContractRuntime {
                     env: BlockEnv {
                         height: 0,
                         time_ms: genesis.genesis_time_ms,
+                        tx_index: 0,
                     },
                 };
                 let (back, outcome) = self.vm.call(state, &request);
@@ -374,6 +375,7 @@ impl ContractRuntime {
             env: BlockEnv {
                 height: head.height,
                 time_ms: head.time_ms,
+                tx_index: 0,
             },
         };
         let state = WorldState::at_snapshot(storage.clone(), at);

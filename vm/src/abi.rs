@@ -55,6 +55,7 @@ pub(crate) const HOST_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = &[
     ("value", &[], &[I64]),
     ("block_height", &[], &[I64]),
     ("block_time_ms", &[], &[I64]),
+    ("tx_index", &[], &[I32]),
     ("balance", &[I32], &[I64]),
     ("key_acts_for", &[I32, I32], &[I32]),
     ("transfer", &[I32, I64], &[I32]),

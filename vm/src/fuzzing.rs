@@ -231,6 +231,7 @@ pub fn host_abi(program: &[u8]) {
         env: BlockEnv {
             height: 7,
             time_ms: 1_700_000_000_000,
+            tx_index: 0,
         },
     };
     let (after, outcome) = vm.call(state, &request);

@@ -241,6 +241,10 @@ pub(crate) fn define<B: Backend>(linker: &mut Linker<Ctx<B>>) -> wasmtime::Resul
         enter(&mut cx, 0)?;
         Ok(cx.data().env.time_ms as i64)
     })?;
+    linker.func_wrap(m, "tx_index", |mut cx: Cx<'_, B>| {
+        enter(&mut cx, 0)?;
+        Ok(cx.data().env.tx_index as i32)
+    })?;
     linker.func_wrap(m, "balance", |mut cx: Cx<'_, B>, ptr: i32| {
         let cost = cx.data().shared.config.fuel.balance;
         enter(&mut cx, cost)?;

@@ -28,6 +28,8 @@ pub struct BlockEnv {
     pub height: u64,
     /// Block time, ms since the epoch.
     pub time_ms: u64,
+    /// Position of the transaction in its block, from 0 (0 for a query).
+    pub tx_index: u32,
 }
 
 /// One call into a contract.

@@ -10,7 +10,7 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use quorate_sdk::storage::{Item, Map};
+use quorate_sdk::storage::Map;
 use quorate_sdk::{context, ensure, events, methods, Address, Error, Result};
 
 /// Messages of `proto/proto/quorate/contracts/v1/remittance.proto`.
@@ -38,7 +38,6 @@ const MAX_MEMO: usize = 256;
 
 static RESERVES: Map<Address, ReserveList> = Map::new("reserves");
 static REMITTANCES: Map<u64, Remittance> = Map::new("remittance");
-static NEXT_ID: Item<u64> = Item::new("next_id");
 /// Per account: how many remittances it took part in, and their ids by position.
 static HISTORY_LEN: Map<Address, u64> = Map::new("history_len");
 static HISTORY: Map<(Address, u64), u64> = Map::new("history");
@@ -65,6 +64,25 @@ fn save_reserves(owner: &Address, mut list: ReserveList) {
     } else {
         RESERVES.set(owner, &list);
     }
+}
+
+/// An id of the call's place in the chain, not a counter every remit would write: so remits
+/// of one block run in parallel (ADR 0020). Ids of earlier code's counter (1, 2, ...) are far
+/// below these and stay valid.
+#[cfg(not(feature = "v2"))]
+fn new_remittance_id() -> Result<u64> {
+    Ok(context::new_id(0))
+}
+
+/// Version 2 (the code of the in-place upgrade demonstration) is installed on chains whose
+/// protocol version does not offer `tx_index` to upgraded code: it counts ids instead, from 1
+/// (far below the ids of the genesis code, so none collide).
+#[cfg(feature = "v2")]
+fn new_remittance_id() -> Result<u64> {
+    static NEXT_ID: quorate_sdk::storage::Item<u64> = quorate_sdk::storage::Item::new("next_id");
+    let id = NEXT_ID.load()?.unwrap_or(1);
+    NEXT_ID.save(&(id + 1));
+    Ok(id)
 }
 
 fn record_history(account: &Address, id: u64) {
@@ -183,8 +201,7 @@ methods! {
         }
         save_reserves(&remitter, list);
         context::transfer(&remittee, args.amount)?;
-        let id = NEXT_ID.load()?.unwrap_or(1);
-        NEXT_ID.save(&(id + 1));
+        let id = new_remittance_id()?;
         let r = Remittance {
             id,
             remitter: remitter.to_vec(),
@@ -373,6 +390,40 @@ mod tests {
         })
         .expect("history");
         assert_eq!(h.total, 1);
+    }
+
+    #[cfg(not(feature = "v2"))]
+    #[test]
+    fn a_remittance_id_is_its_place_in_the_chain() {
+        setup();
+        fund("payroll", 100);
+        let pay = |to: Address| {
+            remit(RemitArgs {
+                remittee: to.to_vec(),
+                amount: 10,
+                allocations: vec![alloc("payroll", 10)],
+                memo: String::new(),
+            })
+            .expect("remit")
+            .id
+        };
+        testing::set_block(5, 1);
+        testing::set_tx_index(3);
+        let first = pay(BOB);
+        assert_eq!(first, (5 << 24) | (3 << 4));
+        testing::set_tx_index(4);
+        let second = pay(BOB);
+        assert!(second > first, "ids follow the chain's order");
+        let h = history(HistoryArgs {
+            account: BOB.to_vec(),
+            offset: 0,
+            limit: 0,
+        })
+        .expect("history");
+        let ids: Vec<u64> = h.remittances.iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![first, second]);
+        let shown = remittance(RemittanceArgs { id: second }).expect("by id");
+        assert_eq!(shown.amount, 10);
     }
 
     /// Version 2's method on a list version 1 stored.

@@ -28,6 +28,7 @@ pub(crate) struct MockHost {
     pub(crate) value: u64,
     pub(crate) height: u64,
     pub(crate) time_ms: u64,
+    pub(crate) tx_index: u32,
     pub(crate) input: Vec<u8>,
     pub(crate) output: Vec<u8>,
     pub(crate) events: Vec<(String, Vec<u8>)>,
@@ -75,6 +76,11 @@ pub fn set_block(height: u64, time_ms: u64) {
         h.height = height;
         h.time_ms = time_ms;
     });
+}
+
+/// Sets the position of the transaction in its block.
+pub fn set_tx_index(index: u32) {
+    with(|h| h.tx_index = index);
 }
 
 /// Sets a native balance.
@@ -165,6 +171,10 @@ pub(crate) mod mock {
 
     pub(crate) fn block_time_ms() -> u64 {
         with(|h| h.time_ms)
+    }
+
+    pub(crate) fn tx_index() -> u32 {
+        with(|h| h.tx_index)
     }
 
     pub(crate) fn balance(addr: &[u8; 20]) -> u64 {

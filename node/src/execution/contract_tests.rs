@@ -895,3 +895,42 @@ fn the_first_deploy_of_a_bytecode_decides_what_runs_for_it() {
         "the same block whether or not the first block was written"
     );
 }
+
+/// `tx_index` is a host function newer than protocol version 1: a release without it would
+/// refuse code importing it, so under version 1 every release refuses it (only genesis code,
+/// which every validator of a new chain runs, may import it).
+#[test]
+fn code_importing_tx_index_is_refused_below_protocol_version_two() {
+    let t = TestChain::new(1);
+    let wasm = wat::parse_str(
+        r#"(module
+  (import "quorate" "tx_index" (func $tx_index (result i32)))
+  (memory (export "memory") 1)
+  (func (export "where") (drop (call $tx_index))))"#,
+    )
+    .expect("wat");
+    let deploy = t.signed(
+        0,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(wasm),
+            ..Deploy::default()
+        }),
+    );
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let r = t.receipt(&deploy);
+    assert_eq!(r.status, ExecStatus::BadInput as i32, "{}", r.error);
+    assert!(
+        r.error.contains("quorate.tx_index") && r.error.contains("protocol version 2"),
+        "{}",
+        r.error
+    );
+    assert!(t
+        .chain
+        .storage()
+        .entry(&EntryKey::contract(&Address::of_contract(&t.addr(0), 0)))
+        .expect("read")
+        .is_none());
+}

@@ -157,6 +157,8 @@ pub struct BlockExecutor<'a> {
     ahead: speculation::Ahead,
     /// The run ahead of the transaction being applied.
     pending: Option<speculation::RunAhead>,
+    /// Transactions included so far: the position of the next one in the block.
+    included: u32,
 }
 
 /// The engine request of a call transaction given `fuel` for its code (`None` for other
@@ -205,6 +207,15 @@ impl<'a> BlockExecutor<'a> {
             protocol: 1,
             ahead: speculation::Ahead::none(),
             pending: None,
+            included: 0,
+        }
+    }
+
+    /// The block's environment for the transaction being applied (its place in the block).
+    fn tx_env(&self) -> BlockEnv {
+        BlockEnv {
+            tx_index: self.included,
+            ..self.env
         }
     }
 
@@ -241,6 +252,11 @@ impl<'a> BlockExecutor<'a> {
         let (state, ahead) = speculation::run_ahead(base, calls, txs.len(), |i, state| {
             let tx = &txs[i];
             let fuel = tx.fuel_limit - tx.payload.intrinsic_fuel(params);
+            // Its place if every transaction before it is included (checked when settled).
+            let env = BlockEnv {
+                tx_index: i as u32,
+                ..env
+            };
             let request = call_request(tx, fuel, env).expect("only calls run ahead");
             let (state, outcome) = vm.call(state, &request);
             (state, outcome.ok())
@@ -291,6 +307,15 @@ impl<'a> BlockExecutor<'a> {
     /// copy was re-signed or co-signed by someone else): an `InvalidTx`. An `InvalidTx` changes
     /// nothing.
     pub fn apply(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        let applied = self.apply_here(tx)?;
+        if applied.is_ok() {
+            self.included += 1;
+        }
+        Ok(applied)
+    }
+
+    /// [`Self::apply`] at the current place.
+    fn apply_here(&mut self, tx: &VerifiedTx) -> Result<Result<Receipt, InvalidTx>, StorageError> {
         if let Err(e) = check_params(tx, self.params) {
             return Ok(Err(InvalidTx::OutsideParams(e.to_string())));
         }
@@ -449,8 +474,14 @@ impl<'a> BlockExecutor<'a> {
                     init_args,
                 } => self.deploy(tx, fuel, code, machine_code.as_ref(), init_args)?,
                 Payload::Call { .. } => {
-                    let request = call_request(tx, fuel, self.env).expect("a call");
+                    let request = call_request(tx, fuel, self.tx_env()).expect("a call");
                     let kept = match self.pending.take() {
+                        // A run ahead at another place (a transaction before it was left out)
+                        // may have made ids of its place: it runs again here.
+                        Some(run) if run.tx_index != self.included => {
+                            self.ahead.settled(run.contract, false);
+                            None
+                        }
                         Some(run) => {
                             let contract = run.contract;
                             let kept = run.settle(&mut self.state)?;
@@ -553,6 +584,9 @@ impl<'a> BlockExecutor<'a> {
                 ))
             }
         };
+        if let Some(refused) = self.unavailable_import(&prepared.info) {
+            return Ok(Outcome::failed(ExecStatus::BadInput, refused));
+        }
         let address = Address::of_contract(&tx.signer, tx.nonce);
         if self.state.contract(&address)?.is_some() {
             return Ok(Outcome::failed(
@@ -580,7 +614,7 @@ impl<'a> BlockExecutor<'a> {
                 fuel,
                 read_only: false,
                 deploying: true,
-                env: self.env,
+                env: self.tx_env(),
             })?);
             if outcome.status != ExecStatus::Success {
                 // No contract without a successful init (the engine undid init's writes).
@@ -632,6 +666,17 @@ impl<'a> BlockExecutor<'a> {
             .contracts
             .prepare(&storage, code, executable.as_deref())?;
         Ok((decided, executable, prepared))
+    }
+
+    /// Why code with `info` may not be deployed or installed at this height: it imports a host
+    /// function the protocol version in force does not offer yet.
+    fn unavailable_import(&self, info: &quorate_vm::ModuleInfo) -> Option<String> {
+        let (name, from) = crate::protocol::unavailable_import(&info.shape, self.protocol)?;
+        Some(format!(
+            "the code imports quorate.{name}, which contracts may use from protocol version \
+             {from} (this height follows version {})",
+            self.protocol
+        ))
     }
 
     /// A multi-signature address's first transaction registers the key set it carries — with
@@ -804,6 +849,7 @@ impl BlockContext<'_> {
             BlockEnv {
                 height: self.parent.height + 1,
                 time_ms: self.time_ms,
+                tx_index: 0,
             },
         )
         .following(self.protocol)

@@ -113,6 +113,8 @@ pub(crate) struct Observed {
 pub(crate) struct RunAhead {
     /// The contract called.
     pub(crate) contract: Address,
+    /// The place in the block it ran at.
+    pub(crate) tx_index: u32,
     observed: Observed,
     outcome: CallOutcome,
 }
@@ -365,6 +367,7 @@ where
                         observed,
                         outcome,
                         contract,
+                        tx_index: index as u32,
                     },
                 )
             }))

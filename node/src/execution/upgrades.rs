@@ -68,6 +68,9 @@ impl BlockExecutor<'_> {
             Ok(info) => info,
             Err(e) => return failed(format!("invalid contract code: {e}")),
         };
+        if let Some(refused) = self.unavailable_import(&info) {
+            return failed(refused);
+        }
         if info.has_init {
             return failed(
                 "upgraded code keeps the contract's storage and runs no `init`: remove the export"

@@ -119,6 +119,7 @@ pub fn request<'a>(contract: u8, method: &'a str, input: &'a [u8], fuel: u64) ->
         env: BlockEnv {
             height: 7,
             time_ms: 1_700_000_000_000,
+            tx_index: 0,
         },
     }
 }
