@@ -10,12 +10,17 @@
 # The last binary is the load generator of every run (`quorate bench --validator-binary`), so
 # only the validators differ.
 #
-#   scripts/bench-compare.sh BIN_A BIN_B [BIN_C ...] [TXS]
+# With --contracts: contract workloads on 1 validator instead (ADR 0020): transfers, remittance
+# calls (batched and one per call), certificate batches (500 txs of 100) and the mix.
+#
+#   scripts/bench-compare.sh [--contracts] BIN_A BIN_B [BIN_C ...] [TXS]
 set -euo pipefail
 bins=()
 txs=20000
+contracts=0
 for arg in "$@"; do
-  if [[ "$arg" =~ ^[0-9]+$ ]]; then txs=$arg; else bins+=("$arg"); fi
+  if [ "$arg" = --contracts ]; then contracts=1
+  elif [[ "$arg" =~ ^[0-9]+$ ]]; then txs=$arg; else bins+=("$arg"); fi
 done
 [ "${#bins[@]}" -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [BIN_C ...] [TXS]" >&2; exit 2; }
 names=(A B C D E F)
@@ -40,19 +45,29 @@ last=${bins[${#bins[@]}-1]}
   { echo "the last binary ($last) runs the load: it must have quorate bench --validator-binary" >&2; exit 2; }
 printf '%-34s %-6s %8s %8s %8s %10s %9s %9s %9s\n' workload binary "tx/s" "p50 ms" "p99 ms" \
   "accept ms" "CPU/val" "CPU us/tx" "p2p B/tx"
-for w in "1 64 8" "1 1 64" "1 1 8" "1 1 1" "4 64 8" "4 1 64" "4 1 8" "4 1 1"; do
+# validators batch clients workload
+runs=("1 64 8 transfer" "1 1 64 transfer" "1 1 8 transfer" "1 1 1 transfer"
+  "4 64 8 transfer" "4 1 64 transfer" "4 1 8 transfer" "4 1 1 transfer")
+[ "$contracts" = 1 ] && runs=("1 64 8 transfer" "1 64 8 remittance" "1 1 64 remittance"
+  "1 64 8 certs" "1 64 8 mix")
+for w in "${runs[@]}"; do
   set -- $w
   n=$txs
+  extra=(--senders 2000)
   [ "$3" -eq 1 ] && [ "$n" -gt 2000 ] && n=2000
+  case "$4" in
+    certs) n=500; extra=(--senders 20 --certs-per-tx 100) ;;
+    mix) extra=(--senders 2000 --certs-per-tx 10) ;;
+  esac
   for pass in 1 2; do
     for i in "${!bins[@]}"; do
-      f="$out/v$1-b$2-c$3-${names[$i]}-$pass.json"
-      "$last" bench --validator-binary "${bins[$i]}" --validators "$1" --workload transfer --txs "$n" --senders 2000 \
+      f="$out/v$1-b$2-c$3-$4-${names[$i]}-$pass.json"
+      "$last" bench --validator-binary "${bins[$i]}" --validators "$1" --workload "$4" --txs "$n" "${extra[@]}" \
         --batch "$2" --clients "$3" --timeout 120s --out "$f" >/dev/null 2>"$out/run.err" ||
         { cat "$out/run.err" >&2; exit 1; }
       line=$(figures "$f")
       read -r t p50 p99 acc cpu cpu_tx p2p <<<"$line"
-      printf '%-34s %-6s %8s %8s %8s %10s %8s%% %9s %9s\n' "$1 validator(s), batch $2, $3 clients" \
+      printf '%-34s %-6s %8s %8s %8s %10s %8s%% %9s %9s\n' "$1 val, batch $2, $3 clients, $4" \
         "${names[$i]}" "$t" "$p50" "$p99" "$acc" "$cpu" "$cpu_tx" "$p2p"
     done
   done

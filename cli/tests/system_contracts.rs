@@ -199,11 +199,11 @@ fn remittance_needs_reserves_that_cover_the_amount() {
         &format!("remittance remit {remittee} 1200 --alloc payroll=1000 --alloc bonus=300 --memo salary --from {remitter}"),
     );
     let sent = &v["receipt"]["return"];
-    // The id is the remit's place in the chain: height << 24 | index in its block << 4.
+    // The id is the remit's place in the chain: height << 28 | index in its block << 8 | n.
     let id: u64 = sent["id"].as_str().expect("id").parse().expect("number");
     let height: u64 = v["height"].as_u64().expect("height");
-    assert_eq!(id >> 24, height, "{v}");
-    assert_eq!(id & 0xf, 0);
+    assert_eq!(id >> 28, height, "{v}");
+    assert_eq!(id & 0xff, 0, "the transaction's first id");
     assert_eq!(sent["charged"][1]["amount"], "200", "{sent}");
     assert_eq!(balance(&node, &a2), before + 1200);
     assert_eq!(balance(&node, &contract), 300);

@@ -20,10 +20,6 @@ pub use dev::{
 };
 pub use keyfile::{KeyFile, KeyFileError};
 
-/// Most transactions a block may hold: contracts make ids of a transaction's place in its
-/// block in 20 bits (`quorate_sdk::context::new_id`).
-pub const MAX_BLOCK_TXS: u32 = 1 << 20;
-
 /// Longest chain id accepted.
 pub const CHAIN_ID_MAX_LEN: usize = 64;
 
@@ -793,13 +789,6 @@ impl ChainParams {
         }
         if self.block_max_txs == 0 {
             return p("block_max_txs", 0, "must be positive");
-        }
-        if self.block_max_txs > MAX_BLOCK_TXS {
-            return p(
-                "block_max_txs",
-                self.block_max_txs.into(),
-                "must be at most 2^20 (contracts make ids of a transaction's place in its block)",
-            );
         }
         if !(3..=100_000).contains(&self.validator_set_delay) {
             return p(

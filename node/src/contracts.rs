@@ -11,11 +11,11 @@ use quorate_genesis::ChainParams;
 use quorate_proto::contracts::certificates;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{
-    BlockEnv, CallOutcome, CallRequest, EngineError, FuelCosts, Limits, ModuleInfo,
+    AbiLevel, BlockEnv, CallOutcome, CallRequest, EngineError, FuelCosts, Limits, ModuleInfo,
     ValidationError, Vm, VmConfig,
 };
 
-use crate::execution::{ParallelMode, ParallelPolicy, WorldState};
+use crate::execution::{ParallelPolicy, WorldState};
 use crate::state_root::LtHash;
 use crate::storage::{ContractRecord, EntryKey, Head, NewCode, Storage, StorageError};
 
@@ -103,13 +103,6 @@ impl ContractRuntime {
         })
     }
 
-    /// The same runtime running contract calls ahead in `mode` (ADR 0020; the default is
-    /// adaptive). Blocks are the same in every mode.
-    pub fn running_ahead(mut self, mode: ParallelMode) -> Self {
-        self.parallel = ParallelPolicy::new(mode);
-        self
-    }
-
     /// Which contract calls run ahead, and how that fared.
     pub fn parallel(&self) -> &ParallelPolicy {
         &self.parallel
@@ -172,8 +165,9 @@ impl ContractRuntime {
         storage: &Storage,
         wasm: &Bytes,
         machine_code: Option<&[u8]>,
+        level: AbiLevel,
     ) -> Result<Result<PreparedCode, ValidationError>, StorageError> {
-        let info = match self.vm.validate(wasm) {
+        let info = match self.vm.validate_at(wasm, level) {
             Ok(info) => info,
             Err(e) => return Ok(Err(e)),
         };
@@ -262,7 +256,7 @@ impl ContractRuntime {
         for sc in genesis.system_contract_code() {
             let wasm = Bytes::from_static(sc.wasm);
             let prepared = self
-                .prepare(storage, &wasm, None)?
+                .prepare(storage, &wasm, None, AbiLevel::Latest)?
                 .map_err(|e| engine(format!("system contract {}: {e}", sc.name)))?;
             let address = sc.address();
             let record = ContractRecord {

@@ -41,22 +41,17 @@ pub fn marks_transfers(version: u32) -> bool {
     cfg!(feature = "protocol-test-v2") && version >= 2
 }
 
-/// Host functions newer than version 1, each with the version from which deployed or upgraded
-/// code may import it. A release that knows a function accepts code importing it and an older
-/// one refuses the same code, so accepting it is a rule of a version: below it, every release
-/// refuses. Code a genesis deploys may import it at once (every validator of a new chain runs
-/// a release that carries that genesis's code).
-const NEWER_HOST_FUNCTIONS: &[(&str, u32)] = &[("tx_index", 2)];
-
-/// The host function that `shape` (a module's imports and exports, as the engine lists them)
-/// imports but the rules of `version` do not offer yet, if any.
-pub fn unavailable_import(shape: &[String], version: u32) -> Option<(&'static str, u32)> {
-    NEWER_HOST_FUNCTIONS.iter().copied().find(|(name, from)| {
-        version < *from
-            && shape
-                .iter()
-                .any(|l| l.starts_with(&format!("import quorate.{name} ")))
-    })
+/// The host functions code deployed or installed under `version` may import. A release that
+/// adds a host function refuses code importing it below the version that offers it, exactly
+/// as a release without it does (the same check, the same error), so the two agree on every
+/// block of the versions both support. Genesis code may import every function at once: every
+/// validator of a new chain runs a release that carries that genesis's code.
+pub fn abi_level(version: u32) -> quorate_vm::AbiLevel {
+    if version >= 2 {
+        quorate_vm::AbiLevel::Latest
+    } else {
+        quorate_vm::AbiLevel::V1
+    }
 }
 
 /// Why a node stopped deciding blocks: the next height follows a version its release does not

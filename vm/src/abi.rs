@@ -55,7 +55,7 @@ pub(crate) const HOST_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = &[
     ("value", &[], &[I64]),
     ("block_height", &[], &[I64]),
     ("block_time_ms", &[], &[I64]),
-    ("tx_index", &[], &[I32]),
+    ("new_id", &[], &[I64]),
     ("balance", &[I32], &[I64]),
     ("key_acts_for", &[I32, I32], &[I32]),
     ("transfer", &[I32, I64], &[I32]),
@@ -64,10 +64,65 @@ pub(crate) const HOST_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = &[
     ("blake3", &[I32, I32, I32], &[]),
 ];
 
-/// The signature of host function `name`, if there is one.
-pub(crate) fn host_signature(name: &str) -> Option<(&'static [ValType], &'static [ValType])> {
+/// Which host functions code may import: a host function added to the ABI is offered to
+/// deployed code only from a protocol version on (a release without it refuses code importing
+/// it, so accepting it is a rule every validator must follow from the same height).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbiLevel {
+    /// The ABI of protocol version 1: without the functions of [`NEWER_HOST_FUNCTIONS`].
+    V1,
+    /// Every host function of this release.
+    Latest,
+}
+
+/// Host functions newer than [`AbiLevel::V1`].
+pub const NEWER_HOST_FUNCTIONS: &[&str] = &["new_id"];
+
+/// An id made from a transaction's place in the chain: `height << 28 | tx_index << 8 | n`
+/// for the `n`-th id (from 0) the transaction makes. Unique in the chain and increasing with
+/// its order; `Err` past 256 ids in a transaction or 2^20 transactions in a block.
+pub fn new_id(height: u64, tx_index: u32, n: u64) -> Result<u64, &'static str> {
+    if n >= 256 {
+        return Err("a transaction makes at most 256 new ids");
+    }
+    if tx_index >= 1 << 20 {
+        return Err("new ids need a block of at most 2^20 transactions");
+    }
+    if height >= 1 << 36 {
+        return Err("new ids need a height below 2^36");
+    }
+    Ok((height << 28) | (u64::from(tx_index) << 8) | n)
+}
+
+/// The signature of host function `name` at `level`, if there is one.
+pub(crate) fn host_signature(
+    name: &str,
+    level: AbiLevel,
+) -> Option<(&'static [ValType], &'static [ValType])> {
+    if level == AbiLevel::V1 && NEWER_HOST_FUNCTIONS.contains(&name) {
+        return None;
+    }
     HOST_FUNCTIONS
         .iter()
         .find(|(n, _, _)| *n == name)
         .map(|(_, p, r)| (*p, *r))
+}
+
+#[cfg(test)]
+mod new_id_tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_per_place_and_bounded() {
+        assert_eq!(new_id(5, 3, 0), Ok((5 << 28) | (3 << 8)));
+        assert_eq!(new_id(5, 3, 255), Ok((5 << 28) | (3 << 8) | 255));
+        assert!(new_id(5, 3, 255).unwrap() < new_id(5, 4, 0).unwrap());
+        assert!(new_id(5, (1 << 20) - 1, 255).unwrap() < new_id(6, 0, 0).unwrap());
+        assert!(new_id(5, 3, 256).is_err());
+        assert!(new_id(5, 1 << 20, 0).is_err());
+        assert!(new_id(1 << 36, 0, 0).is_err());
+        assert!(host_signature("new_id", AbiLevel::V1).is_none());
+        assert!(host_signature("new_id", AbiLevel::Latest).is_some());
+        assert!(host_signature("block_height", AbiLevel::V1).is_some());
+    }
 }

@@ -241,9 +241,13 @@ pub(crate) fn define<B: Backend>(linker: &mut Linker<Ctx<B>>) -> wasmtime::Resul
         enter(&mut cx, 0)?;
         Ok(cx.data().env.time_ms as i64)
     })?;
-    linker.func_wrap(m, "tx_index", |mut cx: Cx<'_, B>| {
+    linker.func_wrap(m, "new_id", |mut cx: Cx<'_, B>| {
         enter(&mut cx, 0)?;
-        Ok(cx.data().env.tx_index as i32)
+        let ctx = cx.data_mut();
+        let id = crate::abi::new_id(ctx.env.height, ctx.env.tx_index, ctx.ids)
+            .map_err(|why| misuse(why.to_owned()))?;
+        ctx.ids += 1;
+        Ok(id as i64)
     })?;
     linker.func_wrap(m, "balance", |mut cx: Cx<'_, B>, ptr: i32| {
         let cost = cx.data().shared.config.fuel.balance;

@@ -4,7 +4,7 @@
 
 use wasmparser::{ExternalKind, FuncType, Parser, Payload, TypeRef, ValType};
 
-use crate::abi::{host_signature, IMPORT_MODULE, INIT_METHOD, INTERFACE_SECTION};
+use crate::abi::{host_signature, AbiLevel, IMPORT_MODULE, INIT_METHOD, INTERFACE_SECTION};
 use crate::config::Limits;
 
 /// Wasm page size.
@@ -126,7 +126,11 @@ fn invalid(e: impl std::fmt::Display) -> ValidationError {
 
 /// Checks `bytes` against the ABI and `limits` (after `wasmtime::Module::validate` has checked
 /// it against the engine's features) and lists what it offers.
-pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationError> {
+pub fn inspect(
+    bytes: &[u8],
+    limits: &Limits,
+    level: AbiLevel,
+) -> Result<ModuleInfo, ValidationError> {
     if bytes.len() > limits.max_code_bytes {
         return Err(ValidationError::TooLarge {
             size: bytes.len(),
@@ -159,7 +163,8 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationEr
                     if import.module != IMPORT_MODULE {
                         return Err(unknown());
                     }
-                    let (params, results) = host_signature(import.name).ok_or_else(unknown)?;
+                    let (params, results) =
+                        host_signature(import.name, level).ok_or_else(unknown)?;
                     let ty = types
                         .get(type_index as usize)
                         .ok_or_else(|| invalid("import refers to a missing type"))?;

@@ -24,7 +24,10 @@ mod host;
 mod inspect;
 mod runtime;
 
-pub use abi::{AbortKind, IMPORT_MODULE, INIT_METHOD, INTERFACE_SECTION};
+pub use abi::{
+    new_id, AbiLevel, AbortKind, IMPORT_MODULE, INIT_METHOD, INTERFACE_SECTION,
+    NEWER_HOST_FUNCTIONS,
+};
 pub use backend::{Backend, Checkpoint};
 pub use config::{FuelCosts, Limits, VmConfig};
 pub use engine::{EngineError, Fingerprint};

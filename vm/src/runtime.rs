@@ -12,7 +12,7 @@ use wasmtime::{
     AsContextMut, Engine, InstancePre, Linker, Memory, Module, ResourceLimiter, Store, Trap,
 };
 
-use crate::abi::INIT_METHOD;
+use crate::abi::{AbiLevel, INIT_METHOD};
 use crate::backend::{Backend, Checkpoint};
 use crate::config::VmConfig;
 use crate::engine::{self, EngineError, Fingerprint};
@@ -225,6 +225,8 @@ pub(crate) struct Ctx<B: Backend> {
     pub(crate) events: Vec<ContractEvent>,
     pub(crate) scratch: Vec<u8>,
     pub(crate) instances: usize,
+    /// Ids `new_id` made in this transaction.
+    pub(crate) ids: u64,
     pub(crate) limiter: Limiter,
 }
 
@@ -510,6 +512,12 @@ impl<B: Backend> Vm<B> {
     /// Checks bytecode: size, validity under the engine's features, ABI imports, caps.
     /// Deterministic: every validator reaches the same verdict.
     pub fn validate(&self, wasm: &[u8]) -> Result<ModuleInfo, ValidationError> {
+        self.validate_at(wasm, AbiLevel::Latest)
+    }
+
+    /// [`Self::validate`] against the host functions of `level`: what a deploy or an upgrade
+    /// checks, at its height's protocol version.
+    pub fn validate_at(&self, wasm: &[u8], level: AbiLevel) -> Result<ModuleInfo, ValidationError> {
         let max = self.shared.config.limits.max_code_bytes;
         if wasm.len() > max {
             return Err(ValidationError::TooLarge {
@@ -519,7 +527,7 @@ impl<B: Backend> Vm<B> {
         }
         Module::validate(&self.engine, wasm)
             .map_err(|e| ValidationError::Invalid(format!("{e:#}")))?;
-        inspect(wasm, &self.shared.config.limits)
+        inspect(wasm, &self.shared.config.limits, level)
     }
 
     fn install(&self, code_hash: CodeHash, module: &Module) -> Result<(), String> {
@@ -628,6 +636,7 @@ impl<B: Backend> Vm<B> {
                 events: Vec::new(),
                 scratch: Vec::new(),
                 instances: 0,
+                ids: 0,
                 limiter: Limiter {
                     max_memory: limits.max_memory_bytes,
                     max_table: limits.max_table_elements,

@@ -71,11 +71,11 @@ fn save_reserves(owner: &Address, mut list: ReserveList) {
 /// below these and stay valid.
 #[cfg(not(feature = "v2"))]
 fn new_remittance_id() -> Result<u64> {
-    Ok(context::new_id(0))
+    Ok(context::new_id())
 }
 
 /// Version 2 (the code of the in-place upgrade demonstration) is installed on chains whose
-/// protocol version does not offer `tx_index` to upgraded code: it counts ids instead, from 1
+/// protocol version does not offer `new_id` to upgraded code: it counts ids instead, from 1
 /// (far below the ids of the genesis code, so none collide).
 #[cfg(feature = "v2")]
 fn new_remittance_id() -> Result<u64> {
@@ -410,10 +410,12 @@ mod tests {
         testing::set_block(5, 1);
         testing::set_tx_index(3);
         let first = pay(BOB);
-        assert_eq!(first, (5 << 24) | (3 << 4));
+        assert_eq!(first, (5 << 28) | (3 << 8));
+        let again = pay(BOB);
+        assert_eq!(again, first + 1, "a second remit of one transaction (a contract's)");
         testing::set_tx_index(4);
         let second = pay(BOB);
-        assert!(second > first, "ids follow the chain's order");
+        assert!(second > again, "ids follow the chain's order");
         let h = history(HistoryArgs {
             account: BOB.to_vec(),
             offset: 0,
@@ -421,7 +423,7 @@ mod tests {
         })
         .expect("history");
         let ids: Vec<u64> = h.remittances.iter().map(|r| r.id).collect();
-        assert_eq!(ids, vec![first, second]);
+        assert_eq!(ids, vec![first, again, second]);
         let shown = remittance(RemittanceArgs { id: second }).expect("by id");
         assert_eq!(shown.amount, 10);
     }

@@ -32,19 +32,13 @@ pub fn block_time_ms() -> u64 {
     env::block_time_ms()
 }
 
-/// Position of the transaction in its block, from 0 (0 in a query). With the height it names
-/// the call's place in the chain: [`new_id`] makes ids of it.
-pub fn tx_index() -> u32 {
-    env::tx_index()
-}
-
-/// An id for the `n`-th thing (n < 16) this call creates, unique in the chain and increasing
-/// with the chain's order: `height << 24 | tx_index << 4 | n` (a genesis allows at most 2^20
-/// transactions in a block). Unlike a stored counter, which every creating call of a block
-/// reads and writes, it lets those calls run in parallel (ADR 0020).
-pub fn new_id(n: u8) -> u64 {
-    debug_assert!(n < 16);
-    (block_height() << 24) | (u64::from(tx_index()) << 4) | u64::from(n & 15)
+/// A new id, unique in the chain and increasing with its order, made by the node from the
+/// transaction's place: `height << 28 | index in the block << 8 | n` for the transaction's
+/// `n`-th id. Unlike a stored counter, which every creating call of a block reads and writes,
+/// it lets those calls run in parallel (ADR 0020). At most 256 per transaction (the 257th
+/// traps). Code importing it may be deployed from protocol version 2; genesis code at once.
+pub fn new_id() -> u64 {
+    env::new_id()
 }
 
 /// Native balance of `addr`.

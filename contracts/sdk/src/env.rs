@@ -27,7 +27,7 @@ mod host {
         pub fn value() -> i64;
         pub fn block_height() -> i64;
         pub fn block_time_ms() -> i64;
-        pub fn tx_index() -> i32;
+        pub fn new_id() -> i64;
         pub fn balance(addr: *const u8) -> i64;
         pub fn key_acts_for(account: *const u8, key: *const u8) -> i32;
         pub fn transfer(to: *const u8, amount: i64) -> i32;
@@ -153,9 +153,9 @@ pub(crate) fn block_time_ms() -> u64 {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn tx_index() -> u32 {
+pub(crate) fn new_id() -> u64 {
     // SAFETY: no arguments.
-    unsafe { host::tx_index() as u32 }
+    unsafe { host::new_id() as u64 }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -229,5 +229,5 @@ pub(crate) fn blake3(data: &[u8]) -> [u8; 32] {
 pub(crate) use crate::testing::mock::{
     abort, balance, blake3, block_height, block_time_ms, call, caller, emit_event, input,
     key_acts_for, origin, self_address, set_return, storage_get, storage_remove, storage_set,
-    transfer, tx_index, value,
+    new_id, transfer, value,
 };

@@ -29,6 +29,8 @@ pub(crate) struct MockHost {
     pub(crate) height: u64,
     pub(crate) time_ms: u64,
     pub(crate) tx_index: u32,
+    /// Ids `new_id` made since the transaction's place was set.
+    pub(crate) ids: u64,
     pub(crate) input: Vec<u8>,
     pub(crate) output: Vec<u8>,
     pub(crate) events: Vec<(String, Vec<u8>)>,
@@ -78,9 +80,12 @@ pub fn set_block(height: u64, time_ms: u64) {
     });
 }
 
-/// Sets the position of the transaction in its block.
+/// Sets the place of the transaction in its block (a new transaction: its ids start again).
 pub fn set_tx_index(index: u32) {
-    with(|h| h.tx_index = index);
+    with(|h| {
+        h.tx_index = index;
+        h.ids = 0;
+    });
 }
 
 /// Sets a native balance.
@@ -173,8 +178,12 @@ pub(crate) mod mock {
         with(|h| h.time_ms)
     }
 
-    pub(crate) fn tx_index() -> u32 {
-        with(|h| h.tx_index)
+    pub(crate) fn new_id() -> u64 {
+        with(|h| {
+            let n = h.ids;
+            h.ids += 1;
+            (h.height << 28) | (u64::from(h.tx_index) << 8) | n
+        })
     }
 
     pub(crate) fn balance(addr: &[u8; 20]) -> u64 {

@@ -9,6 +9,7 @@ mod speculation;
 mod upgrades;
 mod world;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -230,18 +231,33 @@ impl<'a> BlockExecutor<'a> {
     /// run only where it equals running the call in order (ADR 0020).
     pub fn run_ahead(&mut self, txs: &[Arc<VerifiedTx>]) -> Result<(), StorageError> {
         let params = self.params;
-        let calls: Vec<(usize, Address)> = txs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, tx)| match &tx.payload {
-                Payload::Call { contract, .. }
-                    if tx.payload.intrinsic_fuel(params) <= tx.fuel_limit =>
-                {
-                    Some((i, *contract))
-                }
-                _ => None,
-            })
-            .collect();
+        if self.contracts.parallel().mode() == ParallelMode::Off {
+            return Ok(());
+        }
+        // Only calls that can be applied as far as the block's start shows (their nonce comes
+        // next, they fit the parameters, the signer can reserve the fee, the contract exists):
+        // a block a dishonest proposer filled with calls that are never applied makes no more
+        // work than applying it in order does.
+        let mut next_nonce: HashMap<Address, u64> = HashMap::new();
+        let mut calls: Vec<(usize, Address)> = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            let signer = self.state.account(&tx.signer)?;
+            let next = next_nonce.entry(tx.signer).or_insert(signer.nonce);
+            let in_turn = tx.nonce == *next;
+            if in_turn {
+                *next += 1;
+            }
+            let Payload::Call { contract, .. } = &tx.payload else {
+                continue;
+            };
+            let applicable = in_turn
+                && check_params(tx, params).is_ok()
+                && tx.payload.intrinsic_fuel(params) <= tx.fuel_limit
+                && signer.balance >= tx.fuel_limit.saturating_mul(params.fuel_price);
+            if applicable && self.state.contract(contract)?.is_some() {
+                calls.push((i, *contract));
+            }
+        }
         let calls = self.contracts.parallel().choose(calls);
         if calls.is_empty() {
             return Ok(());
@@ -584,9 +600,6 @@ impl<'a> BlockExecutor<'a> {
                 ))
             }
         };
-        if let Some(refused) = self.unavailable_import(&prepared.info) {
-            return Ok(Outcome::failed(ExecStatus::BadInput, refused));
-        }
         let address = Address::of_contract(&tx.signer, tx.nonce);
         if self.state.contract(&address)?.is_some() {
             return Ok(Outcome::failed(
@@ -662,21 +675,11 @@ impl<'a> BlockExecutor<'a> {
             offered
         };
         let storage = self.state.storage().clone();
+        let level = crate::protocol::abi_level(self.protocol);
         let prepared = self
             .contracts
-            .prepare(&storage, code, executable.as_deref())?;
+            .prepare(&storage, code, executable.as_deref(), level)?;
         Ok((decided, executable, prepared))
-    }
-
-    /// Why code with `info` may not be deployed or installed at this height: it imports a host
-    /// function the protocol version in force does not offer yet.
-    fn unavailable_import(&self, info: &quorate_vm::ModuleInfo) -> Option<String> {
-        let (name, from) = crate::protocol::unavailable_import(&info.shape, self.protocol)?;
-        Some(format!(
-            "the code imports quorate.{name}, which contracts may use from protocol version \
-             {from} (this height follows version {})",
-            self.protocol
-        ))
     }
 
     /// A multi-signature address's first transaction registers the key set it carries — with

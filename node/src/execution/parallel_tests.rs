@@ -24,6 +24,8 @@ const SIGNERS: usize = 6;
 /// Fuel limit of every call.
 const FUEL: u64 = 400_000;
 const BALANCE: u64 = 1_000_000_000_000;
+/// What a signer left poor gets from the deployer.
+const REFILL: u64 = 1_000_000_000;
 
 /// `deposit` keeps the value sent; `drain` sends the contract's whole balance to its caller
 /// (a balance read); `pay` sends 50 tokens to the caller (a balance check only).
@@ -179,7 +181,9 @@ fn payload(
 }
 
 /// A random block: `len` transactions from few signers with the nonces they need, now and
-/// then one that is not the next.
+/// then one that is not the next, and now and then a deposit of about the signer's whole
+/// balance: its run ahead (over the block's start) can pass a balance check that fails in
+/// order, after the fee is reserved. Signers left poor by one are refilled first.
 fn random_block(
     rng: &mut ChaCha8Rng,
     t: &TestChain,
@@ -194,27 +198,52 @@ fn random_block(
     accounts.push(c.vault);
     let mut fresh = Vec::new();
     let params = t.chain.params_at(t.chain.head().height + 1);
-    (0..len)
-        .map(|_| {
-            let signer = rng.gen_range(0..SIGNERS);
-            let (wire, deploys) = payload(rng, c, &accounts, &fresh);
-            let mut nonce = nonces[signer];
-            if rng.gen_bool(0.02) {
-                nonce += 1;
-            } else {
-                nonces[signer] += 1;
-            }
-            if deploys {
-                fresh.push(Address::of_contract(&t.addr(signer), nonce));
-            }
-            let fuel = match wire {
-                Wire::Transfer(_) => params.transfer_fuel,
-                _ => FUEL,
-            };
-            let tx: Transaction = t.signed(signer, nonce, fuel, wire);
-            Arc::new(forge_verified(tx, &t.genesis.chain_id, &params).expect("well formed"))
-        })
-        .collect()
+    let balances: Vec<u64> = (0..SIGNERS)
+        .map(|i| storage.account(&t.addr(i)).expect("account").balance)
+        .collect();
+    let forge = |tx: Transaction| {
+        Arc::new(forge_verified(tx, &t.genesis.chain_id, &params).expect("well formed"))
+    };
+    let deployer = SIGNERS;
+    let mut deployer_nonce = storage.account(&t.addr(deployer)).expect("account").nonce;
+    let mut block: Vec<Arc<VerifiedTx>> = Vec::new();
+    for (i, b) in balances.iter().enumerate() {
+        if *b < REFILL {
+            block.push(forge(t.transfer(
+                deployer,
+                t.addr(i),
+                REFILL,
+                deployer_nonce,
+            )));
+            deployer_nonce += 1;
+        }
+    }
+    block.extend((0..len).map(|_| {
+        let signer = rng.gen_range(0..SIGNERS);
+        let (wire, deploys) = if rng.gen_bool(0.015) {
+            let value = balances[signer]
+                .saturating_sub(rng.gen_range(0..3 * FUEL))
+                .max(1);
+            (call(c.vault, "deposit", Vec::new(), value), false)
+        } else {
+            payload(rng, c, &accounts, &fresh)
+        };
+        let mut nonce = nonces[signer];
+        if rng.gen_bool(0.02) {
+            nonce += 1;
+        } else {
+            nonces[signer] += 1;
+        }
+        if deploys {
+            fresh.push(Address::of_contract(&t.addr(signer), nonce));
+        }
+        let fuel = match wire {
+            Wire::Transfer(_) => params.transfer_fuel,
+            _ => FUEL,
+        };
+        forge(t.signed(signer, nonce, fuel, wire))
+    }));
+    block
 }
 
 /// Builds `txs` in order and running ahead, asserts the blocks are the same, has the validator

@@ -20,11 +20,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use quorate_proto::crypto::Address;
+use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::CallOutcome;
 use rayon::prelude::*;
 
-use super::world::EntrySlot;
 use super::WorldState;
 use crate::storage::{Account, EntryKey, StorageError};
 
@@ -98,13 +97,42 @@ impl Moves {
     }
 }
 
+/// What a speculative run saw of one entry.
+#[derive(Debug)]
+pub(crate) enum Seen {
+    /// Only read: the digest of the value seen (`None`: absent). A digest, not the value, so
+    /// that calls reading large entries do not each keep a copy until the block is applied.
+    Read(Option<Hash32>),
+    /// Written: the value seen and the value left.
+    Written(Option<Vec<u8>>, Option<Vec<u8>>),
+}
+
+impl Seen {
+    /// From an entry's value seen and value left.
+    pub(crate) fn of(seen: Option<Vec<u8>>, left: Option<Vec<u8>>) -> Self {
+        if seen == left {
+            Self::Read(seen.as_deref().map(Hash32::of))
+        } else {
+            Self::Written(seen, left)
+        }
+    }
+
+    /// Whether `current` is the value seen.
+    fn matches(&self, current: &Option<Vec<u8>>) -> bool {
+        match self {
+            Self::Read(digest) => *digest == current.as_deref().map(Hash32::of),
+            Self::Written(seen, _) => seen == current,
+        }
+    }
+}
+
 /// What a speculative run read, wrote and moved.
 #[derive(Debug)]
 pub(crate) struct Observed {
     /// Accounts read, with the value seen.
     pub(crate) accounts: Vec<(Address, Account)>,
-    /// Entries read or written: the value seen and the value left.
-    pub(crate) entries: Vec<(EntryKey, EntrySlot)>,
+    /// Entries read or written.
+    pub(crate) entries: Vec<(EntryKey, Seen)>,
     /// Transfers.
     pub(crate) moves: Moves,
 }
@@ -137,13 +165,9 @@ impl RunAhead {
         if !accounts.iter().all(|(a, seen)| unchanged_account(a, seen)) {
             return Ok(None);
         }
-        let unchanged_entry = |k: &EntryKey, seen: &Option<Vec<u8>>| {
-            state.loaded_entry(k).is_none_or(|cur| cur == seen)
-        };
-        if !entries
-            .iter()
-            .all(|(k, (seen, _))| unchanged_entry(k, seen))
-        {
+        let unchanged_entry =
+            |k: &EntryKey, seen: &Seen| state.loaded_entry(k).is_none_or(|cur| seen.matches(cur));
+        if !entries.iter().all(|(k, seen)| unchanged_entry(k, seen)) {
             return Ok(None);
         }
         let balance = |a: &Address| {
@@ -160,8 +184,8 @@ impl RunAhead {
             }
         }
         // Everything the run saw is as sequential execution would see it here: apply.
-        for (key, (seen, left)) in entries {
-            if seen != left {
+        for (key, seen) in entries {
+            if let Seen::Written(seen, left) = seen {
                 state.adopt_entry(&key, &seen);
                 state.set_entry(key, left)?;
             }
@@ -355,12 +379,14 @@ where
     F: Fn(usize, WorldState) -> (WorldState, Option<CallOutcome>) + Sync,
 {
     let base = Arc::new(base);
-    let done: Vec<Result<Option<(usize, RunAhead)>, StorageError>> = calls
+    // A run that failed in any way (a storage error, an engine fault) is dropped: its call
+    // runs in order, where such a failure counts.
+    let done: Vec<Option<(usize, RunAhead)>> = calls
         .into_par_iter()
         .map(|(index, contract)| {
             let (state, outcome) = run(index, WorldState::speculative(base.clone()));
-            let observed = state.into_observed()?;
-            Ok(outcome.zip(observed).map(|(outcome, observed)| {
+            let observed = state.into_observed().ok().flatten();
+            outcome.zip(observed).map(|(outcome, observed)| {
                 (
                     index,
                     RunAhead {
@@ -370,16 +396,14 @@ where
                         tx_index: index as u32,
                     },
                 )
-            }))
+            })
         })
         .collect();
     let base = Arc::try_unwrap(base)
         .unwrap_or_else(|_| unreachable!("every speculative state was dropped"));
     let mut runs: Vec<Option<RunAhead>> = (0..len).map(|_| None).collect();
-    for d in done {
-        if let Some((index, run)) = d? {
-            runs[index] = Some(run);
-        }
+    for (index, run) in done.into_iter().flatten() {
+        runs[index] = Some(run);
     }
     Ok((
         base,

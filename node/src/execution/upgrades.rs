@@ -64,13 +64,11 @@ impl BlockExecutor<'_> {
                  bytecode only: build it differently (its hash changes)"
             ));
         }
-        let info = match self.contracts.vm().validate(code) {
+        let level = crate::protocol::abi_level(self.protocol);
+        let info = match self.contracts.vm().validate_at(code, level) {
             Ok(info) => info,
             Err(e) => return failed(format!("invalid contract code: {e}")),
         };
-        if let Some(refused) = self.unavailable_import(&info) {
-            return failed(refused);
-        }
         if info.has_init {
             return failed(
                 "upgraded code keeps the contract's storage and runs no `init`: remove the export"

@@ -9,7 +9,7 @@ use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{Backend, Checkpoint};
 
-use super::speculation::{Moves, Observed};
+use super::speculation::{Moves, Observed, Seen};
 use crate::state_root::LtHash;
 use crate::storage::ExecutedBlock;
 use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
@@ -97,7 +97,11 @@ impl WorldState {
                 .into_iter()
                 .map(|(a, (seen, _))| (a, seen))
                 .collect(),
-            entries: self.entries.into_iter().collect(),
+            entries: self
+                .entries
+                .into_iter()
+                .map(|(key, (seen, left))| (key, Seen::of(seen, left)))
+                .collect(),
             moves,
         }))
     }

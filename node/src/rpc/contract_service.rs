@@ -112,7 +112,8 @@ impl ContractService for ContractApi {
             let code = storage.code(&code_hash)?.unwrap_or_default();
             let balance = storage.account(&addr)?.balance;
             // Stored code passed validation at deploy; listing its exports cannot fail.
-            let info = quorate_vm::inspect(&code, &chain.contracts().vm().config().limits).ok();
+            let limits = &chain.contracts().vm().config().limits;
+            let info = quorate_vm::inspect(&code, limits, quorate_vm::AbiLevel::Latest).ok();
             Ok(Some(ContractInfo {
                 address: Bytes::copy_from_slice(&addr.0),
                 code_hash: record.code_hash,
