@@ -65,6 +65,13 @@ pub struct BenchArgs {
     /// Certificates per issue_batch transaction (certs and mix workloads).
     #[arg(long, default_value_t = 100)]
     pub certs_per_tx: usize,
+    /// Whom transfers and remittances pay: sender i's k-th transaction pays sender
+    /// i + N + k. With 1 (the default) the payees of a block are mostly its own senders: every
+    /// remittance then names an account another remittance of its block names too (each
+    /// appends to that account's history), so they depend on each other; with half the
+    /// senders, payees send in other blocks.
+    #[arg(long, default_value_t = 1)]
+    pub payee_offset: usize,
     /// Fund this many more accounts in the genesis of the cluster it starts (no keys; a large
     /// state for memory measurements).
     #[arg(long, default_value_t = 0)]
@@ -360,12 +367,15 @@ async fn measure(args: &BenchArgs, cluster: &Cluster) -> anyhow::Result<Report> 
         transfer_fuel: params.transfer_fuel,
         max_fuel_per_tx: params.max_fuel_per_tx,
     };
-    let plan = Plan::new(
-        args.workload,
-        args.txs,
-        cluster.senders.len(),
-        args.certs_per_tx,
-    );
+    let plan = Plan {
+        payee_offset: args.payee_offset,
+        ..Plan::new(
+            args.workload,
+            args.txs,
+            cluster.senders.len(),
+            args.certs_per_tx,
+        )
+    };
 
     // Set-up: roles and reserves, then specifications.
     let admin_nonce = first

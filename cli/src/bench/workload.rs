@@ -123,6 +123,8 @@ pub struct Plan {
     pub per_sender: Vec<usize>,
     /// Certificates per `issue_batch`.
     pub certs_per_tx: usize,
+    /// Whom a transaction pays: sender `i`'s `k`-th pays sender `i + payee_offset + k`.
+    pub payee_offset: usize,
 }
 
 impl Plan {
@@ -135,6 +137,7 @@ impl Plan {
             workload,
             per_sender,
             certs_per_tx,
+            payee_offset: 1,
         }
     }
 
@@ -265,9 +268,10 @@ impl Plan {
     ) -> Transaction {
         let key = &senders[i];
         let nonce = self.first_nonce(i) + k as u64;
-        let other = senders[(i + 1 + k) % senders.len()].address();
+        let offset = self.payee_offset;
+        let other = senders[(i + offset + k) % senders.len()].address();
         let other = if other == key.address() {
-            senders[(i + 2 + k) % senders.len()].address()
+            senders[(i + offset + 1 + k) % senders.len()].address()
         } else {
             other
         };

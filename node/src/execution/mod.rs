@@ -160,6 +160,8 @@ pub struct BlockExecutor<'a> {
     pending: Option<speculation::RunAhead>,
     /// Transactions included so far: the position of the next one in the block.
     included: u32,
+    /// The block's transactions, while calls of it run ahead.
+    block: Vec<Arc<VerifiedTx>>,
 }
 
 /// The engine request of a call transaction given `fuel` for its code (`None` for other
@@ -209,6 +211,7 @@ impl<'a> BlockExecutor<'a> {
             ahead: speculation::Ahead::none(),
             pending: None,
             included: 0,
+            block: Vec::new(),
         }
     }
 
@@ -262,10 +265,23 @@ impl<'a> BlockExecutor<'a> {
         if calls.is_empty() {
             return Ok(());
         }
-        let (vm, env) = (self.contracts.vm(), self.env);
+        let signers: Vec<Address> = txs.iter().map(|t| t.signer).collect();
+        self.ahead = speculation::Ahead::planned(txs.len(), calls, &signers);
+        self.block = txs.to_vec();
+        self.run_wave_at(0);
+        Ok(())
+    }
+
+    /// Runs the wave of calls ahead that is due at position `at` of the block, if any.
+    fn run_wave_at(&mut self, at: usize) {
+        let wave = self.ahead.wave_at(at);
+        if wave.is_empty() {
+            return;
+        }
+        let (vm, env, params, txs) = (self.contracts.vm(), self.env, self.params, &self.block);
         let stand_in = self.state.detached();
         let base = std::mem::replace(&mut self.state, stand_in);
-        let (state, ahead) = speculation::run_ahead(base, calls, txs.len(), |i, state| {
+        let (state, runs) = speculation::run_wave(base, wave, |i, state| {
             let tx = &txs[i];
             let fuel = tx.fuel_limit - tx.payload.intrinsic_fuel(params);
             // Its place if every transaction before it is included (checked when settled).
@@ -276,10 +292,9 @@ impl<'a> BlockExecutor<'a> {
             let request = call_request(tx, fuel, env).expect("only calls run ahead");
             let (state, outcome) = vm.call(state, &request);
             (state, outcome.ok())
-        })?;
+        });
         self.state = state;
-        self.ahead = ahead;
-        Ok(())
+        self.ahead.ran(runs);
     }
 
     /// [`Self::apply`] for the transaction at `index` of the block given to
@@ -289,6 +304,7 @@ impl<'a> BlockExecutor<'a> {
         index: usize,
         tx: &VerifiedTx,
     ) -> Result<Result<Receipt, InvalidTx>, StorageError> {
+        self.run_wave_at(index);
         self.pending = self.ahead.take(index);
         let applied = self.apply(tx);
         self.pending = None;

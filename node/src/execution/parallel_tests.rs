@@ -44,10 +44,27 @@ const VAULT: &str = r#"(module
     (call $caller (i32.const 32))
     (if (call $transfer (i32.const 32) (i64.const 50)) (then (unreachable)))))"#;
 
+/// `relay` (arguments: a vault's address) has the vault keep 30 of the proxy's tokens, then
+/// asks it to `pay`, which traps when the vault lacks 50: nested calls, one undone with its
+/// transfer while the call goes on.
+const PROXY: &str = r#"(module
+  (import "quorate" "input_read" (func $input_read (param i32)))
+  (import "quorate" "call" (func $call (param i32 i32 i32 i32 i32 i64) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "pay")
+  (data (i32.const 110) "deposit")
+  (func (export "relay")
+    (call $input_read (i32.const 0))
+    (drop (call $call (i32.const 0) (i32.const 110) (i32.const 7) (i32.const 0) (i32.const 0)
+      (i64.const 30)))
+    (drop (call $call (i32.const 0) (i32.const 100) (i32.const 3) (i32.const 0) (i32.const 0)
+      (i64.const 0)))))"#;
+
 struct Contracts {
     remittance: Address,
     vault: Address,
     counter: Address,
+    proxy: Address,
 }
 
 /// A chain with rich accounts, the vault and a counter deployed, and reserves deposited.
@@ -72,9 +89,10 @@ fn setup() -> (TestChain, Contracts) {
     };
     let vault = deploy(0, wat::parse_str(VAULT).expect("wat"), Vec::new());
     let counter = deploy(1, counter_wasm(), 41u64.to_le_bytes().to_vec());
-    t.admit_ok(vec![vault.clone(), counter.clone()]);
+    let proxy = deploy(2, wat::parse_str(PROXY).expect("wat"), Vec::new());
+    t.admit_ok(vec![vault.clone(), counter.clone(), proxy.clone()]);
     t.produce().expect("deploys");
-    for tx in [&vault, &counter] {
+    for tx in [&vault, &counter, &proxy] {
         let r = t.receipt(tx);
         assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
     }
@@ -82,6 +100,7 @@ fn setup() -> (TestChain, Contracts) {
         remittance: Address::of_system_contract(REMITTANCE),
         vault: Address::of_contract(&t.addr(deployer), 0),
         counter: Address::of_contract(&t.addr(deployer), 1),
+        proxy: Address::of_contract(&t.addr(deployer), 2),
     };
     (t, contracts)
 }
@@ -158,8 +177,11 @@ fn payload(
         // With a value, the balance the call reads includes what it brought.
         68..=71 => call(c.vault, "drain", Vec::new(), small % 2 * small),
         // With a value, the payment's balance check counts what the call itself brought.
-        72..=79 => call(c.vault, "pay", Vec::new(), small % 80),
-        80..=89 => call(c.counter, "inc", Vec::new(), 0),
+        72..=77 => call(c.vault, "pay", Vec::new(), small % 80),
+        // Reads (only) the count that `inc` of another signer writes.
+        78..=79 => call(c.counter, "get", Vec::new(), 0),
+        80..=85 => call(c.counter, "inc", Vec::new(), 0),
+        86..=89 => call(c.proxy, "relay", c.vault.0.to_vec(), small % 40),
         90..=91 => call(someone, "inc", Vec::new(), 0),
         92..=93 => call(c.counter, "nothing", Vec::new(), 0),
         94..=96 if !fresh.is_empty() => {

@@ -331,9 +331,27 @@ fn runs_ahead(mode: ParallelMode, contract: &Address, fared: &HashMap<Address, F
     }
 }
 
-/// A block's runs ahead, by position of the transaction in the block, and their tally.
+/// A block's runs ahead, by position of the transaction in the block, the waves still to
+/// run, and their tally.
+///
+/// Calls run ahead in waves. A call whose signer has an earlier call in the block would read
+/// what that call writes (its own reserves, say), so it runs ahead only once that call has
+/// been applied: the first wave holds each signer's first call and runs over the block's
+/// start; when the block is applied up to a call that has not run, the next wave runs over
+/// the state there, with every call after it whose signer's previous call is applied by
+/// then.
 pub(crate) struct Ahead {
     runs: Vec<Option<RunAhead>>,
+    /// Per position: the contract, if the call there is to run ahead.
+    chosen: Vec<Option<Address>>,
+    /// Per position: the position of the signer's previous chosen call, if any.
+    previous: Vec<Option<usize>>,
+    /// Per position: its wave (how many chosen calls its signer has before it).
+    wave_of: Vec<usize>,
+    /// Positions of each wave, in order.
+    waves: Vec<Vec<usize>>,
+    /// Per position: its wave has run (or it was left to run in order).
+    launched: Vec<bool>,
     /// Per contract: (kept, runs).
     tally: HashMap<Address, (u32, u32)>,
 }
@@ -341,9 +359,74 @@ pub(crate) struct Ahead {
 impl Ahead {
     /// No run ahead.
     pub(crate) fn none() -> Self {
+        Self::planned(0, Vec::new(), &[])
+    }
+
+    /// `calls` (position, contract, signer) of a block of `len` transactions to run ahead.
+    pub(crate) fn planned(len: usize, calls: Vec<(usize, Address)>, signers: &[Address]) -> Self {
+        let mut chosen = vec![None; len];
+        let mut previous = vec![None; len];
+        let mut wave_of = vec![0; len];
+        let mut waves: Vec<Vec<usize>> = Vec::new();
+        let mut last: HashMap<Address, (usize, usize)> = HashMap::new();
+        for (i, contract) in calls {
+            chosen[i] = Some(contract);
+            let wave = match last.insert(signers[i], (i, 0)) {
+                Some((p, w)) => {
+                    previous[i] = Some(p);
+                    w + 1
+                }
+                None => 0,
+            };
+            last.insert(signers[i], (i, wave));
+            wave_of[i] = wave;
+            if waves.len() <= wave {
+                waves.push(Vec::new());
+            }
+            waves[wave].push(i);
+        }
         Self {
-            runs: Vec::new(),
+            runs: (0..len).map(|_| None).collect(),
+            chosen,
+            previous,
+            wave_of,
+            waves,
+            launched: vec![false; len],
             tally: HashMap::new(),
+        }
+    }
+
+    /// The wave to run when the block is applied up to `at`: empty unless the call there is
+    /// to run ahead and its wave has not run; else the calls of its wave from `at` on whose
+    /// signer's previous call comes before `at`. Every call of the wave from `at` on is then
+    /// marked: those not ready (their signer's previous call comes later) run in order. A
+    /// wave of one call is not worth running. Each position is looked at once per block.
+    pub(crate) fn wave_at(&mut self, at: usize) -> Vec<(usize, Address)> {
+        if self.launched.get(at).is_none_or(|l| *l) || self.chosen[at].is_none() {
+            return Vec::new();
+        }
+        let mut wave = Vec::new();
+        for &j in &self.waves[self.wave_of[at]] {
+            if j < at || self.launched[j] {
+                continue;
+            }
+            self.launched[j] = true;
+            if let (Some(contract), true) =
+                (self.chosen[j], self.previous[j].is_none_or(|p| p < at))
+            {
+                wave.push((j, contract));
+            }
+        }
+        if wave.len() < 2 {
+            return Vec::new();
+        }
+        wave
+    }
+
+    /// Records the runs of a wave.
+    pub(crate) fn ran(&mut self, runs: Vec<(usize, RunAhead)>) {
+        for (index, run) in runs {
+            self.runs[index] = Some(run);
         }
     }
 
@@ -367,14 +450,13 @@ impl Ahead {
     }
 }
 
-/// Runs `calls` (position in the block, contract, and the function that runs one call on a
-/// state) ahead, in parallel, over `base`.
-pub(crate) fn run_ahead<F>(
+/// Runs `calls` (position in the block, contract) ahead, in parallel, over `base`, each with
+/// `run` (which runs one call on a state); returns `base` and the runs that completed.
+pub(crate) fn run_wave<F>(
     base: WorldState,
     calls: Vec<(usize, Address)>,
-    len: usize,
     run: F,
-) -> Result<(WorldState, Ahead), StorageError>
+) -> (WorldState, Vec<(usize, RunAhead)>)
 where
     F: Fn(usize, WorldState) -> (WorldState, Option<CallOutcome>) + Sync,
 {
@@ -401,22 +483,41 @@ where
         .collect();
     let base = Arc::try_unwrap(base)
         .unwrap_or_else(|_| unreachable!("every speculative state was dropped"));
-    let mut runs: Vec<Option<RunAhead>> = (0..len).map(|_| None).collect();
-    for (index, run) in done.into_iter().flatten() {
-        runs[index] = Some(run);
-    }
-    Ok((
-        base,
-        Ahead {
-            runs,
-            tally: HashMap::new(),
-        },
-    ))
+    (base, done.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signers_later_call_runs_ahead_in_a_wave_after_its_earlier_one_is_applied() {
+        let (x, y, z) = (Address([7; 20]), Address([8; 20]), Address([9; 20]));
+        let c = Address([1; 20]);
+        // Positions: 0 x, 1 y, 2 transfer by z, 3 x, 4 y, 5 z, 6 x.
+        let signers = [x, y, z, x, y, z, x];
+        let calls = vec![(0, c), (1, c), (3, c), (4, c), (5, c), (6, c)];
+        let mut ahead = Ahead::planned(7, calls, &signers);
+        // First wave at the first call: every signer's first call.
+        assert_eq!(ahead.wave_at(0), vec![(0, c), (1, c), (5, c)]);
+        assert!(ahead.wave_at(1).is_empty(), "already run");
+        assert!(ahead.wave_at(2).is_empty(), "not a call to run ahead");
+        // Position 3 is x's second call: its wave holds y's second call too.
+        assert_eq!(ahead.wave_at(3), vec![(3, c), (4, c)]);
+        assert!(ahead.wave_at(5).is_empty(), "z's call ran in the first wave");
+        // x's third call is alone in its wave: left to run in order.
+        assert!(ahead.wave_at(6).is_empty());
+        // At 2 both second calls have their previous call applied: one wave.
+        let mut ahead = Ahead::planned(4, vec![(0, c), (1, c), (2, c), (3, c)], &[x, y, y, x]);
+        assert_eq!(ahead.wave_at(0), vec![(0, c), (1, c)]);
+        assert_eq!(ahead.wave_at(2), vec![(2, c), (3, c)]);
+        // A call whose signer's previous call comes after the wave's start is not ready: it
+        // runs in order, and a wave of one is not run.
+        let mut ahead = Ahead::planned(4, vec![(0, c), (1, c), (2, c), (3, c)], &[x, x, y, y]);
+        assert_eq!(ahead.wave_at(0), vec![(0, c), (2, c)]);
+        assert!(ahead.wave_at(1).is_empty());
+        assert!(ahead.wave_at(3).is_empty());
+    }
 
     #[test]
     fn adaptive_leaves_out_a_contract_whose_runs_collide_and_tries_it_again_later() {
