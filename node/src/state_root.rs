@@ -63,6 +63,40 @@ impl LtHash {
         }
     }
 
+    /// Removes the pairs `removed` and adds the pairs `added` (`(key, value)` each); a large
+    /// update expands its elements on the rayon pool (the sum is the same in any order).
+    pub fn update(&mut self, removed: &[(&[u8], &[u8])], added: &[(&[u8], &[u8])]) {
+        use rayon::prelude::*;
+        /// Below this many pairs the hand-off to rayon costs more than it saves.
+        const PARALLEL_FROM: usize = 64;
+        let pairs: Vec<(&[u8], &[u8], bool)> = removed
+            .iter()
+            .map(|(k, v)| (*k, *v, false))
+            .chain(added.iter().map(|(k, v)| (*k, *v, true)))
+            .collect();
+        let fold = |mut acc: LtHash, (key, value, add): &(&[u8], &[u8], bool)| {
+            if *add {
+                acc.insert(key, value);
+            } else {
+                acc.remove(key, value);
+            }
+            acc
+        };
+        if pairs.len() < PARALLEL_FROM {
+            let acc = pairs.iter().fold(std::mem::take(self), fold);
+            *self = acc;
+            return;
+        }
+        let delta = pairs
+            .par_chunks(PARALLEL_FROM / 2)
+            .map(|chunk| chunk.iter().fold(LtHash::default(), fold))
+            .reduce(LtHash::default, |mut a, b| {
+                a.add(&b);
+                a
+            });
+        self.add(&delta);
+    }
+
     /// Adds every pair of `other`'s multiset to this one (the accumulators of two disjoint
     /// parts of the state sum to the accumulator of the whole).
     pub fn add(&mut self, other: &LtHash) {

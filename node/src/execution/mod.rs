@@ -970,10 +970,19 @@ fn seal(
     ),
 ) -> ExecutedBlock {
     let tx_hashes: Vec<Hash32> = txs.iter().map(|t| t.leaf).collect();
-    let receipt_hashes: Vec<Hash32> = receipts
-        .iter()
-        .map(|r| Hash32::of(&r.encode_to_vec()))
-        .collect();
+    // Encoding and hashing every receipt is a block's largest step after execution and the
+    // state root: spread over rayon for large blocks (the order of the hashes is kept).
+    let receipt_hash = |r: &Receipt| Hash32::of(&r.encode_to_vec());
+    let receipt_hashes: Vec<Hash32> = if receipts.len() >= 64 {
+        use rayon::prelude::*;
+        receipts
+            .par_iter()
+            .with_min_len(32)
+            .map(receipt_hash)
+            .collect()
+    } else {
+        receipts.iter().map(receipt_hash).collect()
+    };
     let header = BlockHeader {
         chain_id: ctx.chain_id.to_owned(),
         height: ctx.parent.height + 1,

@@ -343,3 +343,92 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
     }
     eprintln!("seed {seed}: {stats:?}, receipts by status {statuses:?}");
 }
+
+/// Not a test: times a block of remits from distinct senders built in order and running
+/// ahead (`cargo test -p quorate-node --lib run_ahead_timing -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn run_ahead_timing() {
+    const N: usize = 2000;
+    let mut generated =
+        quorate_genesis::generate("timing", 1, N, BALANCE / 1000, 1_000).expect("genesis");
+    let engine = crate::contracts::engine_fingerprint(&generated.genesis.params).expect("engine");
+    generated.genesis.engine_fingerprint = Some(engine.to_hex());
+    let t = TestChain::of_generated(&generated, 0);
+    let remittance = Address::of_system_contract(REMITTANCE);
+    let params = t.chain.params_at(2);
+    let forge = |tx: Transaction| {
+        Arc::new(forge_verified(tx, &t.genesis.chain_id, &params).expect("well formed"))
+    };
+    let deposits: Vec<_> = (0..N)
+        .map(|i| {
+            let args = rm::DepositArgs { entry: "a".into() };
+            forge(t.signed(
+                i,
+                0,
+                FUEL,
+                call(remittance, "deposit", args.encode_to_vec(), 1000),
+            ))
+        })
+        .collect();
+    build_both_ways(&t, deposits, 2);
+    let remits: Vec<_> = (0..N)
+        .map(|i| {
+            let args = rm::RemitArgs {
+                remittee: Bytes::copy_from_slice(&[
+                    (i % 251) as u8 + 1,
+                    (i / 251) as u8 + 1,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                ]),
+                amount: 1,
+                allocations: vec![rm::Allocation {
+                    entry: "a".into(),
+                    amount: 1,
+                }],
+                memo: String::new(),
+            };
+            forge(t.signed(
+                i,
+                1,
+                FUEL,
+                call(remittance, "remit", args.encode_to_vec(), 0),
+            ))
+        })
+        .collect();
+    let policy = t.chain.contracts().parallel();
+    let proposer = t.validator.public().0;
+    for round in 0..3 {
+        for mode in [ParallelMode::Off, ParallelMode::Always] {
+            policy.set_mode(mode);
+            let before = policy.stats();
+            let start = std::time::Instant::now();
+            let (block, _) = t.chain.propose(remits.clone(), proposer, 3).expect("build");
+            let took = start.elapsed();
+            let after = policy.stats();
+            eprintln!(
+                "round {round} {mode:?}: {} txs in {took:?} ({:.1} us/tx); runs {} kept {}",
+                block.txs.len(),
+                took.as_secs_f64() * 1e6 / block.txs.len() as f64,
+                after.runs - before.runs,
+                after.kept - before.kept
+            );
+        }
+    }
+}

@@ -504,7 +504,10 @@ mod tests {
         assert!(ahead.wave_at(2).is_empty(), "not a call to run ahead");
         // Position 3 is x's second call: its wave holds y's second call too.
         assert_eq!(ahead.wave_at(3), vec![(3, c), (4, c)]);
-        assert!(ahead.wave_at(5).is_empty(), "z's call ran in the first wave");
+        assert!(
+            ahead.wave_at(5).is_empty(),
+            "z's call ran in the first wave"
+        );
         // x's third call is alone in its wave: left to run in order.
         assert!(ahead.wave_at(6).is_empty());
         // At 2 both second calls have their previous call applied: one wave.

@@ -12,7 +12,7 @@ use quorate_vm::{Backend, Checkpoint};
 use super::speculation::{Moves, Observed, Seen};
 use crate::state_root::LtHash;
 use crate::storage::ExecutedBlock;
-use crate::storage::{Account, ContractRecord, EntryKey, Storage, StorageError};
+use crate::storage::{Account, AccountBytes, ContractRecord, EntryKey, Storage, StorageError};
 
 /// What a write replaced, to undo it.
 enum Undo {
@@ -328,37 +328,57 @@ impl WorldState {
         Vec<(EntryKey, Option<Vec<u8>>)>,
         LtHash,
     ) {
-        let mut accounts: Vec<(Address, Account)> = self
+        let changed_accounts: Vec<(Address, Account, Account)> = self
             .accounts
             .into_iter()
             .filter(|(_, (orig, cur))| orig != cur)
-            .map(|(addr, (orig, cur))| {
-                // An empty account (balance 0, nonce 0) is absent: not in the accumulator and
-                // not stored, whichever way it became empty.
-                if !orig.is_empty() {
-                    lthash.remove(&addr.0, orig.to_bytes().as_ref());
-                }
-                if !cur.is_empty() {
-                    lthash.insert(&addr.0, cur.to_bytes().as_ref());
-                }
-                (addr, cur)
-            })
+            .map(|(addr, (orig, cur))| (addr, orig, cur))
             .collect();
-        accounts.sort_unstable_by_key(|(a, _)| *a);
-        let mut entries: Vec<(EntryKey, Option<Vec<u8>>)> = self
+        let changed_entries: Vec<(EntryKey, Vec<u8>, EntrySlot)> = self
             .entries
             .into_iter()
             .filter(|(_, (orig, cur))| orig != cur)
-            .map(|(key, (orig, cur))| {
+            .map(|(key, slot)| {
                 let state_key = key.state_key();
-                if let Some(o) = &orig {
-                    lthash.remove(&state_key, o);
-                }
-                if let Some(c) = &cur {
-                    lthash.insert(&state_key, c);
-                }
-                (key, cur)
+                (key, state_key, slot)
             })
+            .collect();
+        // What leaves the accumulator and what enters it. An empty account (balance 0,
+        // nonce 0) is absent: not in the accumulator and not stored, whichever way it became
+        // empty.
+        let account_bytes: Vec<(&[u8], AccountBytes, AccountBytes)> = changed_accounts
+            .iter()
+            .map(|(addr, orig, cur)| (&addr.0[..], orig.to_bytes(), cur.to_bytes()))
+            .collect();
+        let mut removed: Vec<(&[u8], &[u8])> = Vec::new();
+        let mut added: Vec<(&[u8], &[u8])> = Vec::new();
+        for ((_, orig, cur), (key, orig_bytes, cur_bytes)) in
+            changed_accounts.iter().zip(&account_bytes)
+        {
+            if !orig.is_empty() {
+                removed.push((key, orig_bytes.as_ref()));
+            }
+            if !cur.is_empty() {
+                added.push((key, cur_bytes.as_ref()));
+            }
+        }
+        for (_, state_key, (orig, cur)) in &changed_entries {
+            if let Some(o) = orig {
+                removed.push((state_key, o));
+            }
+            if let Some(c) = cur {
+                added.push((state_key, c));
+            }
+        }
+        lthash.update(&removed, &added);
+        let mut accounts: Vec<(Address, Account)> = changed_accounts
+            .into_iter()
+            .map(|(addr, _, cur)| (addr, cur))
+            .collect();
+        accounts.sort_unstable_by_key(|(a, _)| *a);
+        let mut entries: Vec<(EntryKey, Option<Vec<u8>>)> = changed_entries
+            .into_iter()
+            .map(|(key, _, (_, cur))| (key, cur))
             .collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         (accounts, entries, lthash)

@@ -26,7 +26,7 @@ pub use contracts::{ContractRecord, EntryKey, NewCode, Space};
 pub(crate) use db::corrupt;
 pub use db::{Durability, Head, Storage, StorageError, StorageOptions};
 pub use snapshot::{add_to_lthash, check_entry_shape, code_hashes_of, StateItem, StateReader};
-pub use state::Account;
+pub use state::{Account, AccountBytes};
 
 use crate::state_root::LtHash;
 
