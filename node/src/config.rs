@@ -53,8 +53,8 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ExecutionConfig {
     /// Contract calls run ahead in parallel and are kept where running them in order would
-    /// give the same (ADR 0020): `adaptive` (the default: the calls of contracts whose runs
-    /// were mostly kept lately), `always`, or `off`.
+    /// give the same (ADR 0020): `off` (the default), `adaptive` (the calls of contracts whose
+    /// runs were mostly kept lately) or `always`.
     pub run_ahead: crate::execution::ParallelMode,
 }
 
@@ -734,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn running_calls_ahead_is_adaptive_unless_told_and_an_unknown_mode_is_refused() {
+    fn running_calls_ahead_is_off_unless_told_and_an_unknown_mode_is_refused() {
         use crate::execution::ParallelMode;
         let home = tempfile::tempdir().expect("tempdir");
         assert_eq!(
@@ -742,13 +742,13 @@ mod tests {
                 .expect("defaults")
                 .execution
                 .run_ahead,
-            ParallelMode::Adaptive
+            ParallelMode::Off
         );
         let write =
             |text: &str| std::fs::write(home.path().join(CONFIG_FILE), text).expect("write");
-        write("[execution]\nrun_ahead = \"off\"\n");
-        let c = NodeConfig::load(home.path()).expect("off");
-        assert_eq!(c.execution.run_ahead, ParallelMode::Off);
+        write("[execution]\nrun_ahead = \"adaptive\"\n");
+        let c = NodeConfig::load(home.path()).expect("adaptive");
+        assert_eq!(c.execution.run_ahead, ParallelMode::Adaptive);
         write("[execution]\nrun_ahead = \"sometimes\"\n");
         let err = NodeConfig::load(home.path())
             .expect_err("refused")

@@ -208,13 +208,15 @@ impl RunAhead {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParallelMode {
-    /// Never: every call runs in order.
+    /// Never: every call runs in order. The default: on a machine whose cores are all busy
+    /// (2 cores shared with the load generator, docs/PERFORMANCE.md) running ahead costs more
+    /// CPU than it saves.
+    #[default]
     Off,
     /// Every call of a block with two or more.
     Always,
     /// The calls of contracts whose runs ahead were mostly kept lately (calls that collide, over
     /// a counter every call writes for instance, would run twice for nothing).
-    #[default]
     Adaptive,
 }
 
