@@ -11,9 +11,9 @@
 # only the validators differ.
 #
 # With --contracts: contract workloads on 1 validator instead (ADR 0020): transfers, remittance
-# calls (batched and one per call; "remittance-far": payees half the senders away, so that the
-# remittances of a block seldom name one account twice), certificate batches (500 txs of 100)
-# and the mix.
+# calls (batched and one per call; "remittance-far": payees half the senders away, which keeps
+# a block's remittances from naming one account twice only while a block holds fewer than
+# half the senders), certificate batches (500 txs of 100) and the mix.
 #
 #   scripts/bench-compare.sh [--contracts] BIN_A BIN_B [BIN_C ...] [TXS]
 set -euo pipefail

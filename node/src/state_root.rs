@@ -164,6 +164,33 @@ mod tests {
     }
 
     #[test]
+    fn a_large_update_on_rayon_sums_to_the_serial_one() {
+        let pair = |i: u32| (i.to_be_bytes().to_vec(), (i * 7).to_le_bytes().to_vec());
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..300).map(pair).collect();
+        let mut start = LtHash::default();
+        for (k, v) in &pairs[..150] {
+            start.insert(k, v);
+        }
+        let removed: Vec<(&[u8], &[u8])> =
+            pairs[..100].iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        let added: Vec<(&[u8], &[u8])> =
+            pairs[150..].iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        let mut serial = start.clone();
+        for (k, v) in &removed {
+            serial.remove(k, v);
+        }
+        for (k, v) in &added {
+            serial.insert(k, v);
+        }
+        let mut parallel = start.clone();
+        parallel.update(&removed, &added);
+        assert_eq!(parallel, serial);
+        let mut small = start;
+        small.update(&removed[..10], &added[..10]);
+        assert_ne!(small, serial);
+    }
+
+    #[test]
     fn key_value_boundary_is_unambiguous() {
         let mut a = LtHash::default();
         a.insert(b"ab", b"c");

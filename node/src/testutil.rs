@@ -101,6 +101,12 @@ impl TestChain {
         // Opening the same directory again is what a restart does.
         let storage = Storage::open(dir.path(), options).expect("open storage");
         let chain = Arc::new(Chain::open(genesis.clone(), storage.clone()).expect("chain"));
+        // Every test chain runs contract calls ahead (ADR 0020): its tests then check that
+        // path's blocks too (they are the same as in order, which parallel_tests.rs proves).
+        chain
+            .contracts()
+            .parallel()
+            .set_mode(crate::execution::ParallelMode::Always);
         let mempool = Arc::new(Mutex::new(Mempool::new(limits())));
         let admission = Admission::new(
             genesis.chain_id.clone(),

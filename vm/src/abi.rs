@@ -116,8 +116,8 @@ mod new_id_tests {
     fn ids_are_unique_per_place_and_bounded() {
         assert_eq!(new_id(5, 3, 0), Ok((5 << 28) | (3 << 8)));
         assert_eq!(new_id(5, 3, 255), Ok((5 << 28) | (3 << 8) | 255));
-        assert!(new_id(5, 3, 255).unwrap() < new_id(5, 4, 0).unwrap());
-        assert!(new_id(5, (1 << 20) - 1, 255).unwrap() < new_id(6, 0, 0).unwrap());
+        assert!(new_id(5, 3, 255) < new_id(5, 4, 0));
+        assert!(new_id(5, (1 << 20) - 1, 255) < new_id(6, 0, 0));
         assert!(new_id(5, 3, 256).is_err());
         assert!(new_id(5, 1 << 20, 0).is_err());
         assert!(new_id(1 << 36, 0, 0).is_err());

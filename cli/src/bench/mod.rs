@@ -69,7 +69,7 @@ pub struct BenchArgs {
     /// i + N + k. With 1 (the default) the payees of a block are mostly its own senders: every
     /// remittance then names an account another remittance of its block names too (each
     /// appends to that account's history), so they depend on each other; with half the
-    /// senders, payees send in other blocks.
+    /// senders, payees send in other blocks while a block holds fewer than half the senders.
     #[arg(long, default_value_t = 1)]
     pub payee_offset: usize,
     /// Fund this many more accounts in the genesis of the cluster it starts (no keys; a large

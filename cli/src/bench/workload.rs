@@ -268,10 +268,11 @@ impl Plan {
     ) -> Transaction {
         let key = &senders[i];
         let nonce = self.first_nonce(i) + k as u64;
-        let offset = self.payee_offset;
-        let other = senders[(i + offset + k) % senders.len()].address();
+        let n = senders.len();
+        let offset = self.payee_offset % n;
+        let other = senders[(i + offset + k) % n].address();
         let other = if other == key.address() {
-            senders[(i + offset + 1 + k) % senders.len()].address()
+            senders[(i + offset + 1 + k) % n].address()
         } else {
             other
         };

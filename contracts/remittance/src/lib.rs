@@ -412,7 +412,11 @@ mod tests {
         let first = pay(BOB);
         assert_eq!(first, (5 << 28) | (3 << 8));
         let again = pay(BOB);
-        assert_eq!(again, first + 1, "a second remit of one transaction (a contract's)");
+        assert_eq!(
+            again,
+            first + 1,
+            "a second remit of one transaction (a contract's)"
+        );
         testing::set_tx_index(4);
         let second = pay(BOB);
         assert!(second > again, "ids follow the chain's order");

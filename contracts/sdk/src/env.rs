@@ -228,6 +228,6 @@ pub(crate) fn blake3(data: &[u8]) -> [u8; 32] {
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::mock::{
     abort, balance, blake3, block_height, block_time_ms, call, caller, emit_event, input,
-    key_acts_for, origin, self_address, set_return, storage_get, storage_remove, storage_set,
-    new_id, transfer, value,
+    key_acts_for, new_id, origin, self_address, set_return, storage_get, storage_remove,
+    storage_set, transfer, value,
 };

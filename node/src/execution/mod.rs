@@ -266,7 +266,8 @@ impl<'a> BlockExecutor<'a> {
             return Ok(());
         }
         let signers: Vec<Address> = txs.iter().map(|t| t.signer).collect();
-        self.ahead = speculation::Ahead::planned(txs.len(), calls, &signers);
+        let one_wave = self.contracts.parallel().one_wave();
+        self.ahead = speculation::Ahead::planned(txs.len(), calls, &signers, one_wave);
         self.block = txs.to_vec();
         self.run_wave_at(0);
         Ok(())
@@ -279,14 +280,17 @@ impl<'a> BlockExecutor<'a> {
             return;
         }
         let (vm, env, params, txs) = (self.contracts.vm(), self.env, self.params, &self.block);
+        // Transactions left out before `at` shift the places of those after it.
+        let left_out = at as u32 - self.included;
         let stand_in = self.state.detached();
         let base = std::mem::replace(&mut self.state, stand_in);
-        let (state, runs) = speculation::run_wave(base, wave, |i, state| {
+        let (state, runs) = speculation::run_wave(base, wave, left_out, |i, state| {
             let tx = &txs[i];
             let fuel = tx.fuel_limit - tx.payload.intrinsic_fuel(params);
-            // Its place if every transaction before it is included (checked when settled).
+            // Its place if every transaction from `at` to it is included (checked when
+            // settled).
             let env = BlockEnv {
-                tx_index: i as u32,
+                tx_index: i as u32 - left_out,
                 ..env
             };
             let request = call_request(tx, fuel, env).expect("only calls run ahead");
@@ -510,10 +514,8 @@ impl<'a> BlockExecutor<'a> {
                     let kept = match self.pending.take() {
                         // A run ahead at another place (a transaction before it was left out)
                         // may have made ids of its place: it runs again here.
-                        Some(run) if run.tx_index != self.included => {
-                            self.ahead.settled(run.contract, false);
-                            None
-                        }
+                        // (Not a collision: the policy is not told.)
+                        Some(run) if run.tx_index != self.included => None,
                         Some(run) => {
                             let contract = run.contract;
                             let kept = run.settle(&mut self.state)?;

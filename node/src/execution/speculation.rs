@@ -1,8 +1,9 @@
 //! Contract calls run ahead, in parallel, and kept only where sequential execution would have
 //! done exactly the same (ADR 0020).
 //!
-//! Before a block's transactions are applied in order, its contract calls run at once on the
-//! rayon pool, each over the block's starting state through a speculative [`WorldState`] that
+//! While a block's transactions are applied in order, its contract calls run ahead in waves on
+//! the rayon pool, each over the state where the block has got to when its wave starts,
+//! through a speculative [`WorldState`] that
 //! remembers every account and entry it read with the value it saw. A transfer is not a read:
 //! it is kept as a balance change and a check ("`from` held at least `amount`, given this
 //! run's own earlier changes: yes or no"), so calls paying out of one contract's balance do not
@@ -248,6 +249,9 @@ pub struct ParallelStats {
 #[derive(Debug, Default)]
 pub struct ParallelPolicy {
     mode: Mutex<ParallelMode>,
+    /// Every call in one wave (a switch for tests and measurements: calls of one signer then
+    /// run ahead over the same state and collide).
+    one_wave: std::sync::atomic::AtomicBool,
     fared: Mutex<HashMap<Address, Fared>>,
     stats: Mutex<ParallelStats>,
 }
@@ -269,6 +273,18 @@ impl ParallelPolicy {
     /// Switches to `mode` from the next block on (blocks are the same in every mode).
     pub fn set_mode(&self, mode: ParallelMode) {
         *self.mode.lock() = mode;
+    }
+
+    /// Runs every call of a block ahead in one wave (`true`) or in waves by signer (the
+    /// default): for tests and measurements.
+    pub fn set_one_wave(&self, one: bool) {
+        self.one_wave
+            .store(one, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether every call runs in one wave.
+    pub(crate) fn one_wave(&self) -> bool {
+        self.one_wave.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts since start.
@@ -361,11 +377,16 @@ pub(crate) struct Ahead {
 impl Ahead {
     /// No run ahead.
     pub(crate) fn none() -> Self {
-        Self::planned(0, Vec::new(), &[])
+        Self::planned(0, Vec::new(), &[], false)
     }
 
     /// `calls` (position, contract, signer) of a block of `len` transactions to run ahead.
-    pub(crate) fn planned(len: usize, calls: Vec<(usize, Address)>, signers: &[Address]) -> Self {
+    pub(crate) fn planned(
+        len: usize,
+        calls: Vec<(usize, Address)>,
+        signers: &[Address],
+        one_wave: bool,
+    ) -> Self {
         let mut chosen = vec![None; len];
         let mut previous = vec![None; len];
         let mut wave_of = vec![0; len];
@@ -373,7 +394,13 @@ impl Ahead {
         let mut last: HashMap<Address, (usize, usize)> = HashMap::new();
         for (i, contract) in calls {
             chosen[i] = Some(contract);
-            let wave = match last.insert(signers[i], (i, 0)) {
+            // One wave: every call as the first of its signer.
+            let before = if one_wave {
+                None
+            } else {
+                last.get(&signers[i]).copied()
+            };
+            let wave = match before {
                 Some((p, w)) => {
                     previous[i] = Some(p);
                     w + 1
@@ -453,10 +480,12 @@ impl Ahead {
 }
 
 /// Runs `calls` (position in the block, contract) ahead, in parallel, over `base`, each with
-/// `run` (which runs one call on a state); returns `base` and the runs that completed.
+/// `run` (which runs one call on a state) at its position less `left_out` (transactions left
+/// out before the wave); returns `base` and the runs that completed.
 pub(crate) fn run_wave<F>(
     base: WorldState,
     calls: Vec<(usize, Address)>,
+    left_out: u32,
     run: F,
 ) -> (WorldState, Vec<(usize, RunAhead)>)
 where
@@ -477,7 +506,7 @@ where
                         observed,
                         outcome,
                         contract,
-                        tx_index: index as u32,
+                        tx_index: index as u32 - left_out,
                     },
                 )
             })
@@ -499,7 +528,7 @@ mod tests {
         // Positions: 0 x, 1 y, 2 transfer by z, 3 x, 4 y, 5 z, 6 x.
         let signers = [x, y, z, x, y, z, x];
         let calls = vec![(0, c), (1, c), (3, c), (4, c), (5, c), (6, c)];
-        let mut ahead = Ahead::planned(7, calls, &signers);
+        let mut ahead = Ahead::planned(7, calls, &signers, false);
         // First wave at the first call: every signer's first call.
         assert_eq!(ahead.wave_at(0), vec![(0, c), (1, c), (5, c)]);
         assert!(ahead.wave_at(1).is_empty(), "already run");
@@ -513,12 +542,22 @@ mod tests {
         // x's third call is alone in its wave: left to run in order.
         assert!(ahead.wave_at(6).is_empty());
         // At 2 both second calls have their previous call applied: one wave.
-        let mut ahead = Ahead::planned(4, vec![(0, c), (1, c), (2, c), (3, c)], &[x, y, y, x]);
+        let mut ahead = Ahead::planned(
+            4,
+            vec![(0, c), (1, c), (2, c), (3, c)],
+            &[x, y, y, x],
+            false,
+        );
         assert_eq!(ahead.wave_at(0), vec![(0, c), (1, c)]);
         assert_eq!(ahead.wave_at(2), vec![(2, c), (3, c)]);
         // A call whose signer's previous call comes after the wave's start is not ready: it
         // runs in order, and a wave of one is not run.
-        let mut ahead = Ahead::planned(4, vec![(0, c), (1, c), (2, c), (3, c)], &[x, x, y, y]);
+        let mut ahead = Ahead::planned(
+            4,
+            vec![(0, c), (1, c), (2, c), (3, c)],
+            &[x, x, y, y],
+            false,
+        );
         assert_eq!(ahead.wave_at(0), vec![(0, c), (2, c)]);
         assert!(ahead.wave_at(1).is_empty());
         assert!(ahead.wave_at(3).is_empty());
