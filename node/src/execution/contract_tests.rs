@@ -297,23 +297,8 @@ fn trusted_machine_code_deploys_without_compiling_and_the_admin_controls_trust()
 
 #[test]
 fn a_failing_init_leaves_no_contract() {
-    let t = TestChain::new(1);
-    let wasm = wat::parse_str(
-        r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#,
-    )
-    .expect("wat");
-    let deploy = t.signed(
-        0,
-        0,
-        FUEL,
-        Wire::Deploy(Deploy {
-            code: Bytes::from(wasm),
-            ..Deploy::default()
-        }),
-    );
-    t.admit_ok(vec![deploy.clone()]);
-    t.produce().expect("block");
-    let r = t.receipt(&deploy);
+    let (t, r) =
+        deploy_alone(r#"(module (memory (export "memory") 1) (func (export "init") unreachable))"#);
     assert_eq!(r.status, ExecStatus::Trapped as i32);
     assert!(r.contract_address.is_empty());
     let addr = Address::of_contract(&t.addr(0), 0);
@@ -358,8 +343,9 @@ fn an_engine_change_recompiles_stored_code_at_start_up_not_on_a_call() {
 }
 
 /// `deposit` keeps the value sent with the call; `drain` sends the contract's whole balance
-/// to its caller, leaving the contract's account at balance 0 and nonce 0.
-const VAULT: &str = r#"(module
+/// to its caller (a balance read), leaving the contract's account at balance 0 and nonce 0;
+/// `pay` sends 50 tokens to the caller (a balance check only) and traps if it cannot.
+pub(super) const VAULT: &str = r#"(module
   (import "quorate" "caller" (func $caller (param i32)))
   (import "quorate" "self_address" (func $self (param i32)))
   (import "quorate" "balance" (func $balance (param i32) (result i64)))
@@ -369,7 +355,28 @@ const VAULT: &str = r#"(module
   (func (export "drain")
     (call $self (i32.const 0))
     (call $caller (i32.const 32))
-    (drop (call $transfer (i32.const 32) (call $balance (i32.const 0))))))"#;
+    (drop (call $transfer (i32.const 32) (call $balance (i32.const 0)))))
+  (func (export "pay")
+    (call $caller (i32.const 32))
+    (if (call $transfer (i32.const 32) (i64.const 50)) (then (unreachable)))))"#;
+
+/// Deploys `wat` from account 0 of a fresh one-account chain; its receipt.
+fn deploy_alone(wat: &str) -> (TestChain, quorate_proto::v1::Receipt) {
+    let t = TestChain::new(1);
+    let deploy = t.signed(
+        0,
+        0,
+        FUEL,
+        Wire::Deploy(Deploy {
+            code: Bytes::from(wat::parse_str(wat).expect("wat")),
+            ..Deploy::default()
+        }),
+    );
+    t.admit_ok(vec![deploy.clone()]);
+    t.produce().expect("block");
+    let r = t.receipt(&deploy);
+    (t, r)
+}
 
 /// Issue 13, defect 6: an account that became (0 balance, 0 nonce) was added to the state
 /// accumulator but never taken out of it when it changed again, so the header's state root
@@ -902,26 +909,12 @@ fn the_first_deploy_of_a_bytecode_decides_what_runs_for_it() {
 /// every validator of a new chain runs, may import it at once.
 #[test]
 fn code_importing_new_id_is_refused_below_protocol_version_two_as_an_older_release_does() {
-    let t = TestChain::new(1);
-    let wasm = wat::parse_str(
+    let (t, r) = deploy_alone(
         r#"(module
   (import "quorate" "new_id" (func $new_id (result i64)))
   (memory (export "memory") 1)
   (func (export "make") (drop (call $new_id))))"#,
-    )
-    .expect("wat");
-    let deploy = t.signed(
-        0,
-        0,
-        FUEL,
-        Wire::Deploy(Deploy {
-            code: Bytes::from(wasm),
-            ..Deploy::default()
-        }),
     );
-    t.admit_ok(vec![deploy.clone()]);
-    t.produce().expect("block");
-    let r = t.receipt(&deploy);
     assert_eq!(r.status, ExecStatus::BadInput as i32, "{}", r.error);
     assert_eq!(
         r.error,

@@ -14,6 +14,7 @@ use quorate_proto::Address;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::contract_tests::VAULT;
 use super::ParallelMode;
 use crate::counter_contract::counter_wasm;
 use crate::testutil::TestChain;
@@ -26,23 +27,6 @@ const FUEL: u64 = 400_000;
 const BALANCE: u64 = 1_000_000_000_000;
 /// What a signer left poor gets from the deployer.
 const REFILL: u64 = 1_000_000_000;
-
-/// `deposit` keeps the value sent; `drain` sends the contract's whole balance to its caller
-/// (a balance read); `pay` sends 50 tokens to the caller (a balance check only).
-const VAULT: &str = r#"(module
-  (import "quorate" "caller" (func $caller (param i32)))
-  (import "quorate" "self_address" (func $self (param i32)))
-  (import "quorate" "balance" (func $balance (param i32) (result i64)))
-  (import "quorate" "transfer" (func $transfer (param i32 i64) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "deposit"))
-  (func (export "drain")
-    (call $self (i32.const 0))
-    (call $caller (i32.const 32))
-    (drop (call $transfer (i32.const 32) (call $balance (i32.const 0)))))
-  (func (export "pay")
-    (call $caller (i32.const 32))
-    (if (call $transfer (i32.const 32) (i64.const 50)) (then (unreachable)))))"#;
 
 /// `relay` (arguments: a vault's address) has the vault keep 30 of the proxy's tokens, then
 /// asks it to `pay`, which traps when the vault lacks 50: nested calls, one undone with its
