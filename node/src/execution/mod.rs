@@ -238,9 +238,9 @@ impl<'a> BlockExecutor<'a> {
             return Ok(());
         }
         // Only calls that can be applied as far as the block's start shows (their nonce comes
-        // next, they fit the parameters, the signer can reserve the fee, the contract exists):
-        // a block a dishonest proposer filled with calls that are never applied makes no more
-        // work than applying it in order does.
+        // next, they fit the parameters, the signer can reserve the fee from its block-start
+        // balance, the contract exists): a block a dishonest proposer filled with calls that
+        // are never applied costs at most one extra run per call.
         let mut next_nonce: HashMap<Address, u64> = HashMap::new();
         let mut calls: Vec<(usize, Address)> = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
