@@ -326,14 +326,33 @@ async fn refused_sync_requests_free_no_place_in_the_per_peer_limit() {
     );
     assert_eq!(refused, 2 * SYNC_REQUESTS_PER_PEER);
     assert!(crate::metrics::get().refusals("sync_request_over_peer_limit") >= refused as u64);
-    // Answering one frees one place.
+    // Answering one frees one place, once a's network has sent the answer: b asks again
+    // until a queues the request (a request that arrives before the answer has gone is
+    // refused; so is every one if answers free nothing, and then the attempts run out).
     na.handle.respond(queued.remove(0), Default::default());
-    nb.handle
-        .request_txs(0, 1, [99; 32], &[quorate_proto::Hash32([99; 32])]);
-    let again = tokio::time::timeout(Duration::from_secs(30), na.sync_requests.recv())
+    let mut attempts = 0;
+    let again = loop {
+        attempts += 1;
+        assert!(attempts <= 20, "no place freed after {attempts} requests");
+        nb.handle
+            .request_txs(0, 1, [99; 32], &[quorate_proto::Hash32([99; 32])]);
+        let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::select! {
+                r = na.sync_requests.recv() => Ok(r.expect("a's network alive")),
+                e = nb.consensus.pop() => Err(e),
+            }
+        })
         .await
-        .expect("a place freed by an answer is taken in time")
-        .expect("a's network alive");
+        .expect("the request is queued or refused in time");
+        match outcome {
+            Ok(request) => break request,
+            // A refusal, or the (empty) answer to the request answered above.
+            Err(ConsensusEvent::Txs { transactions, .. }) if transactions.is_empty() => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(other) => panic!("unexpected event {other:?}"),
+        }
+    };
     assert_eq!(again.request.block_hash.as_ref(), &[99; 32]);
 }
 
