@@ -257,7 +257,8 @@ impl<'a> BlockExecutor<'a> {
                 && check_params(tx, params).is_ok()
                 && tx.payload.intrinsic_fuel(params) <= tx.fuel_limit
                 && signer.balance >= tx.fuel_limit.saturating_mul(params.fuel_price);
-            if applicable && self.state.contract(contract)?.is_some() {
+            // Whether a record is there, without decoding it (this runs for every call).
+            if applicable && self.state.entry(&EntryKey::contract(contract))?.is_some() {
                 calls.push((i, *contract));
             }
         }
