@@ -189,6 +189,10 @@ fn call_request(tx: &VerifiedTx, fuel: u64, env: BlockEnv) -> Option<CallRequest
     }
 }
 
+/// Entries a contract call is expected to touch, to size a block's entry map once (a remit
+/// touches six).
+const ENTRIES_PER_CALL: usize = 4;
+
 impl<'a> BlockExecutor<'a> {
     /// An executor for the block at `env` on top of `storage`'s committed state, with
     /// `parent`'s changes over it when that block's commit may still be under way.
@@ -322,15 +326,20 @@ impl<'a> BlockExecutor<'a> {
         ahead.finish(self.contracts.parallel());
     }
 
-    /// Loads every account `txs` can touch directly with one multi-get.
+    /// Loads every account `txs` can touch directly with one multi-get, and makes room for the
+    /// entries their contract calls will touch.
     pub fn prefetch(&mut self, txs: &[Arc<VerifiedTx>]) -> Result<(), StorageError> {
         let mut addrs: Vec<Address> = Vec::with_capacity(txs.len() * 2);
+        let mut calls = 0;
         for t in txs {
             addrs.push(t.signer);
-            if let Payload::Transfer { to, .. } = t.payload {
-                addrs.push(to);
+            match t.payload {
+                Payload::Transfer { to, .. } => addrs.push(to),
+                Payload::Call { .. } => calls += 1,
+                _ => (),
             }
         }
+        self.state.reserve_entries(calls * ENTRIES_PER_CALL);
         self.state.prefetch(&mut addrs)
     }
 

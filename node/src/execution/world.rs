@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 use prost::Message;
 use quorate_proto::crypto::{Address, Hash32};
 use quorate_vm::{Backend, Checkpoint};
@@ -34,8 +36,9 @@ pub struct WorldState {
     /// A decided block whose commit may still be under way: its changes are read before the
     /// storage, so the next block executes on its state either way.
     parent: Option<Arc<ExecutedBlock>>,
-    accounts: HashMap<Address, (Account, Account)>,
-    entries: HashMap<EntryKey, EntrySlot>,
+    /// Keyed with foldhash (seeded per map): SipHash cost a tenth of a remittance's lookups.
+    accounts: HashMap<Address, (Account, Account), RandomState>,
+    entries: HashMap<EntryKey, EntrySlot, RandomState>,
     journal: Vec<Undo>,
     /// Set when this state is a speculative run's view over a block's state (see
     /// [`super::speculation`]): reads miss into that state, never into storage.
@@ -63,8 +66,8 @@ impl WorldState {
             storage,
             at: None,
             parent,
-            accounts: HashMap::new(),
-            entries: HashMap::new(),
+            accounts: HashMap::default(),
+            entries: HashMap::default(),
             journal: Vec::new(),
             speculation: None,
         }
@@ -218,6 +221,7 @@ impl WorldState {
         addrs.sort_unstable();
         addrs.dedup();
         addrs.retain(|a| !self.accounts.contains_key(a));
+        self.accounts.reserve(addrs.len());
         if self.parent.is_some() {
             addrs.retain(|a| match self.parent_account(a) {
                 Some(acct) => {
@@ -234,6 +238,11 @@ impl WorldState {
             self.accounts.insert(*addr, (acct, acct));
         }
         Ok(())
+    }
+
+    /// Room for `n` more entries, so a block's contract calls do not grow the map step by step.
+    pub fn reserve_entries(&mut self, n: usize) {
+        self.entries.reserve(n);
     }
 
     /// Current state of an account.
