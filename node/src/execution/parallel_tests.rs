@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use super::contract_tests::VAULT;
 use super::ParallelMode;
 use crate::counter_contract::counter_wasm;
+use crate::storage::{Account, ExecutedBlock};
 use crate::testutil::TestChain;
 use crate::verified_tx::{forge_verified, VerifiedTx};
 
@@ -194,24 +195,22 @@ fn random_block(
     rng: &mut ChaCha8Rng,
     t: &TestChain,
     c: &Contracts,
+    decided: Option<&ExecutedBlock>,
     len: usize,
 ) -> Vec<Arc<VerifiedTx>> {
-    let storage = t.chain.storage();
-    let mut nonces: Vec<u64> = (0..SIGNERS)
-        .map(|i| storage.account(&t.addr(i)).expect("account").nonce)
-        .collect();
+    let account = |i: usize| account_after(t, decided, &t.addr(i));
+    let mut nonces: Vec<u64> = (0..SIGNERS).map(|i| account(i).nonce).collect();
     let mut accounts: Vec<Address> = (0..=SIGNERS).map(|i| t.addr(i)).collect();
     accounts.push(c.vault);
     let mut fresh = Vec::new();
-    let params = t.chain.params_at(t.chain.head().height + 1);
-    let mut balances: Vec<u64> = (0..SIGNERS)
-        .map(|i| storage.account(&t.addr(i)).expect("account").balance)
-        .collect();
+    let height = decided.map_or(t.chain.head().height, |d| d.header.height) + 1;
+    let params = t.chain.params_at(height);
+    let mut balances: Vec<u64> = (0..SIGNERS).map(|i| account(i).balance).collect();
     let forge = |tx: Transaction| {
         Arc::new(forge_verified(tx, &t.genesis.chain_id, &params).expect("well formed"))
     };
     let deployer = SIGNERS;
-    let mut deployer_nonce = storage.account(&t.addr(deployer)).expect("account").nonce;
+    let mut deployer_nonce = account(deployer).nonce;
     let mut block: Vec<Arc<VerifiedTx>> = Vec::new();
     for (i, b) in balances.iter_mut().enumerate() {
         if *b < REFILL {
@@ -253,18 +252,39 @@ fn random_block(
     block
 }
 
-/// Builds `txs` in order and running ahead, asserts the blocks are the same, has the validator
-/// side judge it running ahead, and commits it; returns the receipts' statuses.
-fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) -> Vec<i32> {
+/// An account's state after `decided` (a block not committed yet) or, without one, committed.
+fn account_after(t: &TestChain, decided: Option<&ExecutedBlock>, addr: &Address) -> Account {
+    decided
+        .and_then(|d| {
+            d.changes
+                .binary_search_by_key(addr, |(a, _)| *a)
+                .ok()
+                .map(|i| d.changes[i].1)
+        })
+        .unwrap_or_else(|| t.chain.storage().account(addr).expect("account"))
+}
+
+/// Builds `txs` in order and running ahead on the head or on `decided` (a decided block whose
+/// commit is still to come), asserts the blocks are the same and has the validator side
+/// judge it running ahead on the same parent; returns the block built in order.
+fn build_both_ways_on(
+    t: &TestChain,
+    decided: Option<&Arc<ExecutedBlock>>,
+    txs: Vec<Arc<VerifiedTx>>,
+    time_ms: u64,
+) -> ExecutedBlock {
     let policy = t.chain.contracts().parallel();
     let proposer = t.validator.public().0;
     policy.set_mode(ParallelMode::Off);
     let (seq, seq_dropped) = t
         .chain
-        .propose(txs.clone(), proposer, time_ms)
+        .propose_on(decided, txs.clone(), proposer, time_ms)
         .expect("in order");
     policy.set_mode(ParallelMode::Always);
-    let (par, par_dropped) = t.chain.propose(txs, proposer, time_ms).expect("ahead");
+    let (par, par_dropped) = t
+        .chain
+        .propose_on(decided, txs, proposer, time_ms)
+        .expect("ahead");
     assert_eq!(par.receipts, seq.receipts, "receipts and events");
     assert_eq!(par.changes, seq.changes, "accounts");
     assert_eq!(par.entries, seq.entries, "entries");
@@ -272,13 +292,24 @@ fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) -> Ve
     assert_eq!(par_dropped, seq_dropped, "left out");
     let judged = t
         .chain
-        .validate(&seq.header_bytes, seq.txs.clone(), None)
+        .validate_on(decided, &seq.header_bytes, seq.txs.clone(), None)
         .expect("validate")
         .expect("a validator running ahead accepts the block built in order");
     assert_eq!(judged.header, seq.header);
-    let cert = t.chain.solo_certificate(&t.validator, 0, &seq);
-    t.chain.commit(&seq, &cert).expect("commit");
-    seq.receipts.iter().map(|r| r.status).collect()
+    seq
+}
+
+/// Commits `block` (the head's next) with a certificate of the test's one validator; returns
+/// the receipts' statuses.
+fn commit(t: &TestChain, block: &ExecutedBlock) -> Vec<i32> {
+    let cert = t.chain.solo_certificate(&t.validator, 0, block);
+    t.chain.commit(block, &cert).expect("commit");
+    block.receipts.iter().map(|r| r.status).collect()
+}
+
+/// [`build_both_ways_on`] the head, then commits the block; returns the receipts' statuses.
+fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) -> Vec<i32> {
+    commit(t, &build_both_ways_on(t, None, txs, time_ms))
 }
 
 /// Blocks per run: `QUORATE_PARALLEL_BLOCKS`, or enough to meet every kind of conflict.
@@ -298,18 +329,37 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
         .unwrap_or(29);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut statuses = std::collections::BTreeMap::<i32, usize>::new();
-    for b in 0..blocks() {
+    let mut on_decided = 0;
+    let mut b = 0;
+    while b < blocks() {
         // Every other block runs all its calls in one wave, so that calls of one signer run
         // ahead over the same state and collide (waves by signer avoid most of that).
         t.chain.contracts().parallel().set_one_wave(b % 2 == 1);
         let len = rng.gen_range(2..=24);
-        let txs = random_block(&mut rng, &t, &c, len);
+        let txs = random_block(&mut rng, &t, &c, None, len);
         let time_ms = t.chain.head().time_ms + 1;
-        for status in build_both_ways(&t, txs, time_ms) {
-            *statuses.entry(status).or_default() += 1;
+        let mut built = vec![build_both_ways_on(&t, None, txs, time_ms)];
+        // Every fifth block is decided, and the next is built and judged on it before its
+        // commit, as a validator does while the commit is written: runs ahead then read the
+        // decided block's changes, not the storage's older values.
+        if b % 5 == 4 && b + 1 < blocks() {
+            let decided = Arc::new(built.pop().expect("built"));
+            let len = rng.gen_range(2..=24);
+            let txs = random_block(&mut rng, &t, &c, Some(&decided), len);
+            let next = build_both_ways_on(&t, Some(&decided), txs, decided.header.time_ms + 1);
+            on_decided += 1;
+            b += 1;
+            built = vec![Arc::try_unwrap(decided).expect("one owner"), next];
         }
-        assert_eq!(t.chain.head().height as usize, b + 2, "block {b} committed");
+        for block in &built {
+            for status in commit(&t, block) {
+                *statuses.entry(status).or_default() += 1;
+            }
+        }
+        b += 1;
+        assert_eq!(t.chain.head().height as usize, b + 1, "block {b} committed");
     }
+    assert!(on_decided > 0, "no block was built on a decided parent");
     // The runs met what they are about: runs kept and runs thrown away, failed calls.
     let stats = t.chain.contracts().parallel().stats();
     assert!(stats.kept > 0, "no run ahead was kept: {stats:?}");
