@@ -190,7 +190,8 @@ fn call_request(tx: &VerifiedTx, fuel: u64, env: BlockEnv) -> Option<CallRequest
 }
 
 /// Entries a contract call is expected to touch, to size a block's entry map once (a remit
-/// touches six).
+/// touches six, most calls fewer; the map grows past this when needed). Bounded by the
+/// block's transaction limit.
 const ENTRIES_PER_CALL: usize = 4;
 
 impl<'a> BlockExecutor<'a> {

@@ -39,16 +39,22 @@ impl Storage {
     /// Opens (creating if missing) the database at `path`.
     pub fn open(path: &Path, opts: &StorageOptions) -> Result<Arc<Self>, StorageError> {
         let cache = Cache::new_lru_cache(opts.block_cache_bytes);
-        let cf_opts = |point_lookups: bool| {
+        // `point_lookups`: a bloom filter in the table files. `misses`: also one in the
+        // memtables, for the families most reads of absent keys go to: transactions (is this
+        // hash committed?), accounts, contract storage and system entries. A write of a new key
+        // first reads the old value for the state root, and without a filter in the memtable
+        // every such miss walked the skip list (point reads were 12% of a validator's time
+        // building remittance blocks, most of them misses; docs/PERFORMANCE.md). Each filter
+        // is 1.6 MiB per 32 MiB memtable: at most 12.8 MiB for four families' two memtables.
+        let cf_opts = |point_lookups: bool, misses: bool| {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
             table.set_block_size(16 * 1024);
             let mut o = Options::default();
             if point_lookups {
                 table.set_bloom_filter(10.0, false);
-                // A write of a new key (a contract's fresh entry, a new account) first reads
-                // the old value for the state root: without a filter in the memtable every
-                // such miss walked the whole skip list (a sixth of a remittance's cost).
+            }
+            if misses {
                 o.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
                 o.set_memtable_whole_key_filtering(true);
             }
@@ -70,17 +76,17 @@ impl Storage {
             db_opts.enable_statistics();
         }
         let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_BLOCKS, cf_opts(false)),
-            ColumnFamilyDescriptor::new(CF_BLOCK_HASHES, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_TXS, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_ACCOUNTS, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_META, cf_opts(false)),
-            ColumnFamilyDescriptor::new(CF_CONSENSUS, cf_opts(false)),
-            ColumnFamilyDescriptor::new(CF_CONTRACT_STORAGE, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_CONTRACTS, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_SYSTEM, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_CODE, cf_opts(true)),
-            ColumnFamilyDescriptor::new(CF_ARTIFACTS, cf_opts(true)),
+            ColumnFamilyDescriptor::new(CF_BLOCKS, cf_opts(false, false)),
+            ColumnFamilyDescriptor::new(CF_BLOCK_HASHES, cf_opts(true, false)),
+            ColumnFamilyDescriptor::new(CF_TXS, cf_opts(true, true)),
+            ColumnFamilyDescriptor::new(CF_ACCOUNTS, cf_opts(true, true)),
+            ColumnFamilyDescriptor::new(CF_META, cf_opts(false, false)),
+            ColumnFamilyDescriptor::new(CF_CONSENSUS, cf_opts(false, false)),
+            ColumnFamilyDescriptor::new(CF_CONTRACT_STORAGE, cf_opts(true, true)),
+            ColumnFamilyDescriptor::new(CF_CONTRACTS, cf_opts(true, false)),
+            ColumnFamilyDescriptor::new(CF_SYSTEM, cf_opts(true, true)),
+            ColumnFamilyDescriptor::new(CF_CODE, cf_opts(true, false)),
+            ColumnFamilyDescriptor::new(CF_ARTIFACTS, cf_opts(true, false)),
         ];
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let mut write_opts = WriteOptions::default();
