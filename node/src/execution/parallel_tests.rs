@@ -19,7 +19,7 @@ use super::{InvalidTx, ParallelMode};
 use crate::counter_contract::counter_wasm;
 use crate::storage::{Account, ExecutedBlock};
 use crate::testutil::TestChain;
-use crate::verified_tx::{forge_verified, VerifiedTx};
+use crate::verified_tx::{forge_verified, Payload, VerifiedTx};
 
 /// Accounts that sign (few, so that calls collide over reserves, remittees and balances).
 const SIGNERS: usize = 6;
@@ -45,11 +45,25 @@ const PROXY: &str = r#"(module
     (drop (call $call (i32.const 0) (i32.const 100) (i32.const 3) (i32.const 0) (i32.const 0)
       (i64.const 0)))))"#;
 
+/// `ask` (arguments: an account, then a public key) returns 1 when the key acts for the
+/// account (`key_acts_for`), 0 otherwise: a read of the account's key set, which key changes
+/// of the same block write.
+const ASKER: &str = r#"(module
+  (import "quorate" "input_read" (func $input_read (param i32)))
+  (import "quorate" "key_acts_for" (func $acts (param i32 i32) (result i32)))
+  (import "quorate" "set_return" (func $set_return (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "ask")
+    (call $input_read (i32.const 0))
+    (i32.store8 (i32.const 100) (call $acts (i32.const 0) (i32.const 20)))
+    (call $set_return (i32.const 100) (i32.const 1))))"#;
+
 struct Contracts {
     remittance: Address,
     vault: Address,
     counter: Address,
     proxy: Address,
+    asker: Address,
 }
 
 /// A chain with rich accounts, the vault and a counter deployed, and reserves deposited.
@@ -75,9 +89,15 @@ fn setup() -> (TestChain, Contracts) {
     let vault = deploy(0, wat::parse_str(VAULT).expect("wat"), Vec::new());
     let counter = deploy(1, counter_wasm(), 41u64.to_le_bytes().to_vec());
     let proxy = deploy(2, wat::parse_str(PROXY).expect("wat"), Vec::new());
-    t.admit_ok(vec![vault.clone(), counter.clone(), proxy.clone()]);
+    let asker = deploy(3, wat::parse_str(ASKER).expect("wat"), Vec::new());
+    t.admit_ok(vec![
+        vault.clone(),
+        counter.clone(),
+        proxy.clone(),
+        asker.clone(),
+    ]);
     t.produce().expect("deploys");
-    for tx in [&vault, &counter, &proxy] {
+    for tx in [&vault, &counter, &proxy, &asker] {
         let r = t.receipt(tx);
         assert_eq!(r.status, ExecStatus::Success as i32, "{}", r.error);
     }
@@ -86,6 +106,7 @@ fn setup() -> (TestChain, Contracts) {
         vault: Address::of_contract(&t.addr(deployer), 0),
         counter: Address::of_contract(&t.addr(deployer), 1),
         proxy: Address::of_contract(&t.addr(deployer), 2),
+        asker: Address::of_contract(&t.addr(deployer), 3),
     };
     (t, contracts)
 }
@@ -187,6 +208,27 @@ fn payload(
     (wire, false)
 }
 
+/// A change of `signer`'s key set: adds or removes the key of signer 2 or 3 (weight 1), so the
+/// signer's own key keeps acting for it; now and then one that fails (the key is already in
+/// the set, or not in it).
+fn key_change(rng: &mut ChaCha8Rng, t: &TestChain, signer: usize) -> Wire {
+    use quorate_proto::v1::{key_change::Change, KeyChange, WeightedKey};
+    let other = 2 + rng.gen_range(0..2);
+    debug_assert_ne!(signer, other, "signers 0 and 1 change their key sets");
+    let key = Bytes::copy_from_slice(&t.accounts[other].public().0);
+    let change = if rng.gen_bool(0.5) {
+        Change::AddKey(WeightedKey {
+            public_key: key,
+            weight: 1,
+        })
+    } else {
+        Change::RemoveKey(key)
+    };
+    Wire::Keys(KeyChange {
+        change: Some(change),
+    })
+}
+
 /// A random block: `len` transactions from few signers with the nonces they need, now and
 /// then one that is not the next, and now and then a deposit of about the signer's whole
 /// balance: its run ahead (over the block's start) can pass a balance check that fails in
@@ -228,7 +270,22 @@ fn random_block(
     }
     block.extend((0..len).map(|_| {
         let signer = rng.gen_range(0..SIGNERS);
-        let (wire, deploys) = if rng.gen_bool(0.015) {
+        // Key changes and the questions about them are kept to few accounts and keys (signers
+        // 0 and 1 add or remove the keys of signers 2 and 3), so that a block often asks about
+        // a key set it also changes.
+        let (wire, deploys) = if signer < 2 && rng.gen_bool(0.15) {
+            (key_change(rng, t, signer), false)
+        } else if rng.gen_bool(0.06) {
+            let of = rng.gen_range(0..2);
+            let key = if rng.gen_bool(0.8) {
+                2 + rng.gen_range(0..2)
+            } else {
+                of
+            };
+            let mut args = t.addr(of).0.to_vec();
+            args.extend_from_slice(&t.accounts[key].public().0);
+            (call(c.asker, "ask", args, 0), false)
+        } else if rng.gen_bool(0.015) {
             let value = balances[signer]
                 .saturating_sub(rng.gen_range(0..3 * FUEL))
                 .max(1);
@@ -246,7 +303,7 @@ fn random_block(
             fresh.push(Address::of_contract(&t.addr(signer), nonce));
         }
         let fuel = match wire {
-            Wire::Transfer(_) => params.transfer_fuel,
+            Wire::Transfer(_) | Wire::Keys(_) => params.transfer_fuel,
             _ => FUEL,
         };
         forge(t.signed(signer, nonce, fuel, wire))
@@ -310,6 +367,36 @@ fn commit(t: &TestChain, block: &ExecutedBlock) -> Vec<i32> {
     block.receipts.iter().map(|r| r.status).collect()
 }
 
+/// What the committed blocks held: receipts by status, `ask`'s answers (no, yes) and key
+/// changes applied.
+#[derive(Debug, Default)]
+struct Seen {
+    statuses: std::collections::BTreeMap<i32, usize>,
+    answers: [usize; 2],
+    key_changes: usize,
+}
+
+impl Seen {
+    /// Commits `block` and counts what it held.
+    fn commit(&mut self, t: &TestChain, c: &Contracts, block: &ExecutedBlock) {
+        for (tx, status) in block.txs.iter().zip(commit(t, block)) {
+            *self.statuses.entry(status).or_default() += 1;
+            if status != ExecStatus::Success as i32 {
+                continue;
+            }
+            let receipt = block.receipts.iter().find(|r| r.tx_hash == tx.hash.0[..]);
+            match &tx.payload {
+                Payload::Keys(_) => self.key_changes += 1,
+                Payload::Call { contract, .. } if *contract == c.asker => {
+                    let answer = receipt.expect("a receipt per transaction").return_data[0];
+                    self.answers[usize::from(answer == 1)] += 1;
+                }
+                _ => (),
+            }
+        }
+    }
+}
+
 /// [`build_both_ways_on`] the head, then commits the block; returns the receipts' statuses.
 fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) -> Vec<i32> {
     commit(t, &build_both_ways_on(t, None, txs, time_ms).0)
@@ -331,7 +418,7 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(29);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut statuses = std::collections::BTreeMap::<i32, usize>::new();
+    let mut seen = Seen::default();
     let policy = t.chain.contracts().parallel();
     let proposer = t.validator.public().0;
     let (mut on_decided, mut child_runs, mut child_kept) = (0, 0, 0);
@@ -360,9 +447,7 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
                 child_runs + after.runs - before.runs,
                 child_kept + after.kept - before.kept,
             );
-            for status in commit(&t, &decided) {
-                *statuses.entry(status).or_default() += 1;
-            }
+            seen.commit(&t, &c, &decided);
             // Built again on the committed head, in order: the same block, so what the three
             // builds on the decided parent read of it was its state (a reading of the storage's
             // older state would have made them agree with each other, not with this).
@@ -379,13 +464,9 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
             assert_eq!(left_out_again, left_out, "block {b}: left out on the head");
             on_decided += 1;
             b += 1;
-            for status in commit(&t, &next) {
-                *statuses.entry(status).or_default() += 1;
-            }
+            seen.commit(&t, &c, &next);
         } else {
-            for status in commit(&t, &block) {
-                *statuses.entry(status).or_default() += 1;
-            }
+            seen.commit(&t, &c, &block);
         }
         b += 1;
         assert_eq!(t.chain.head().height as usize, b + 1, "block {b} committed");
@@ -411,14 +492,19 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
             ExecStatus::Trapped,
         ] {
             assert!(
-                statuses.get(&(status as i32)).copied().unwrap_or(0) > 0,
-                "no {status:?} receipt in {statuses:?}"
+                seen.statuses.get(&(status as i32)).copied().unwrap_or(0) > 0,
+                "no {status:?} receipt in {seen:?}"
             );
         }
+        // Key sets changed, and keys were found acting and not acting for accounts.
+        assert!(
+            seen.key_changes > 0 && seen.answers[0] > 0 && seen.answers[1] > 0,
+            "{seen:?}"
+        );
     }
     eprintln!(
         "seed {seed}: {stats:?} ({on_decided} blocks on a decided parent: {child_kept} of \
-         {child_runs} runs kept), receipts by status {statuses:?}"
+         {child_runs} runs kept), {seen:?}"
     );
 }
 
