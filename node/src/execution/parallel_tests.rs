@@ -211,12 +211,17 @@ fn payload(
 /// A change of `signer`'s key set: adds or removes the key of signer 2 or 3 (weight 1), so the
 /// signer's own key keeps acting for it; now and then one that fails (the key is already in
 /// the set, or not in it).
-fn key_change(rng: &mut ChaCha8Rng, t: &TestChain, signer: usize) -> Wire {
-    use quorate_proto::v1::{key_change::Change, KeyChange, WeightedKey};
+fn key_change(rng: &mut ChaCha8Rng, t: &TestChain, signer: usize) -> (Wire, usize) {
     let other = 2 + rng.gen_range(0..2);
     debug_assert_ne!(signer, other, "signers 0 and 1 change their key sets");
+    (keys(t, other, rng.gen_bool(0.5)), other)
+}
+
+/// Adds (`add`) or removes the key of signer `other`, weight 1.
+fn keys(t: &TestChain, other: usize, add: bool) -> Wire {
+    use quorate_proto::v1::{key_change::Change, KeyChange, WeightedKey};
     let key = Bytes::copy_from_slice(&t.accounts[other].public().0);
-    let change = if rng.gen_bool(0.5) {
+    let change = if add {
         Change::AddKey(WeightedKey {
             public_key: key,
             weight: 1,
@@ -227,6 +232,13 @@ fn key_change(rng: &mut ChaCha8Rng, t: &TestChain, signer: usize) -> Wire {
     Wire::Keys(KeyChange {
         change: Some(change),
     })
+}
+
+/// `ask`: does the key of signer `key` act for signer `of`?
+fn ask(t: &TestChain, c: &Contracts, of: usize, key: usize) -> Wire {
+    let mut args = t.addr(of).0.to_vec();
+    args.extend_from_slice(&t.accounts[key].public().0);
+    call(c.asker, "ask", args, 0)
 }
 
 /// A random block: `len` transactions from few signers with the nonces they need, now and
@@ -268,23 +280,33 @@ fn random_block(
             *b += REFILL;
         }
     }
+    // The block's last key change: (whose key set, whose key).
+    let mut last_change = None;
     block.extend((0..len).map(|_| {
         let signer = rng.gen_range(0..SIGNERS);
         // Key changes and the questions about them are kept to few accounts and keys (signers
-        // 0 and 1 add or remove the keys of signers 2 and 3), so that a block often asks about
-        // a key set it also changes.
+        // 0 and 1 add or remove the keys of signers 2 and 3), and most questions after a
+        // change are about it, so that a block often asks about a key set it changed.
         let (wire, deploys) = if signer < 2 && rng.gen_bool(0.15) {
-            (key_change(rng, t, signer), false)
+            let (wire, other) = key_change(rng, t, signer);
+            last_change = Some((signer, other));
+            (wire, false)
         } else if rng.gen_bool(0.06) {
-            let of = rng.gen_range(0..2);
-            let key = if rng.gen_bool(0.8) {
-                2 + rng.gen_range(0..2)
-            } else {
-                of
+            let (of, key) = match last_change {
+                Some(change) if rng.gen_bool(0.8) => change,
+                _ => {
+                    let of = rng.gen_range(0..2);
+                    (
+                        of,
+                        if rng.gen_bool(0.8) {
+                            2 + rng.gen_range(0..2)
+                        } else {
+                            of
+                        },
+                    )
+                }
             };
-            let mut args = t.addr(of).0.to_vec();
-            args.extend_from_slice(&t.accounts[key].public().0);
-            (call(c.asker, "ask", args, 0), false)
+            (ask(t, c, of, key), false)
         } else if rng.gen_bool(0.015) {
             let value = balances[signer]
                 .saturating_sub(rng.gen_range(0..3 * FUEL))
@@ -367,31 +389,31 @@ fn commit(t: &TestChain, block: &ExecutedBlock) -> Vec<i32> {
     block.receipts.iter().map(|r| r.status).collect()
 }
 
-/// What the committed blocks held: receipts by status, `ask`'s answers (no, yes) and key
-/// changes applied.
+/// What the committed blocks held: receipts by status (key changes apart), key changes
+/// applied and refused, and `ask`'s answers (no, yes) about keys other than the account's own.
 #[derive(Debug, Default)]
 struct Seen {
     statuses: std::collections::BTreeMap<i32, usize>,
-    answers: [usize; 2],
-    key_changes: usize,
+    key_changes: [usize; 2],
+    foreign_answers: [usize; 2],
 }
 
 impl Seen {
     /// Commits `block` and counts what it held.
     fn commit(&mut self, t: &TestChain, c: &Contracts, block: &ExecutedBlock) {
-        for (tx, status) in block.txs.iter().zip(commit(t, block)) {
-            *self.statuses.entry(status).or_default() += 1;
-            if status != ExecStatus::Success as i32 {
-                continue;
-            }
-            let receipt = block.receipts.iter().find(|r| r.tx_hash == tx.hash.0[..]);
+        commit(t, block);
+        for (tx, receipt) in block.txs.iter().zip(&block.receipts) {
+            let ok = receipt.status == ExecStatus::Success as i32;
             match &tx.payload {
-                Payload::Keys(_) => self.key_changes += 1,
-                Payload::Call { contract, .. } if *contract == c.asker => {
-                    let answer = receipt.expect("a receipt per transaction").return_data[0];
-                    self.answers[usize::from(answer == 1)] += 1;
+                Payload::Keys(_) => self.key_changes[usize::from(ok)] += 1,
+                Payload::Call { contract, args, .. } if ok && *contract == c.asker => {
+                    let key: [u8; 32] = args[20..].try_into().expect("a key");
+                    if Address::of_public_key(&key).0[..] != args[..20] {
+                        self.foreign_answers[usize::from(receipt.return_data[..] == [1])] += 1;
+                    }
+                    *self.statuses.entry(receipt.status).or_default() += 1;
                 }
-                _ => (),
+                _ => *self.statuses.entry(receipt.status).or_default() += 1,
             }
         }
     }
@@ -474,7 +496,15 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
     // The runs met what they are about (runs kept and runs thrown away, on the head and on a
     // decided parent, and failed calls), given blocks enough to meet them.
     let stats = policy.stats();
-    if blocks() >= 100 {
+    if blocks() >= 6 {
+        assert!(on_decided > 0, "no block was built on a decided parent");
+    }
+    if blocks() < 100 {
+        eprintln!(
+            "{} blocks: too few to assert that every kind of run was met",
+            blocks()
+        );
+    } else {
         assert!(stats.kept > 0, "no run ahead was kept: {stats:?}");
         assert!(
             stats.runs > stats.kept,
@@ -496,9 +526,10 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
                 "no {status:?} receipt in {seen:?}"
             );
         }
-        // Key sets changed, and keys were found acting and not acting for accounts.
+        // Key sets changed, and other signers' keys were found acting and not acting for
+        // an account.
         assert!(
-            seen.key_changes > 0 && seen.answers[0] > 0 && seen.answers[1] > 0,
+            seen.key_changes[1] > 0 && seen.foreign_answers.iter().all(|&n| n > 0),
             "{seen:?}"
         );
     }
@@ -506,6 +537,63 @@ fn running_calls_ahead_builds_the_blocks_running_them_in_order_builds() {
         "seed {seed}: {stats:?} ({on_decided} blocks on a decided parent: {child_kept} of \
          {child_runs} runs kept), {seen:?}"
     );
+}
+
+/// A question run ahead over the block's start, before a key change of the same block that
+/// flips its answer, runs again in order: 4 reads the counter (a call, so the first wave starts
+/// before the key changes), signer 0 adds signer 2's key, 5 asks whether that key acts for 0
+/// (yes; no at the block's start), 0 removes the key, 3 asks again (no). The questions are
+/// their signers' first transactions, so they run ahead in the first wave in either kind of
+/// wave, and neither run can be kept: account 0 changed under both.
+#[test]
+fn a_question_run_ahead_before_a_key_change_of_its_block_runs_again() {
+    let (t, c) = setup();
+    let policy = t.chain.contracts().parallel();
+    let params = t.chain.params_at(t.chain.head().height + 1);
+    let forge = |signer: usize, nonce: u64, wire: Wire| {
+        let fuel = match wire {
+            Wire::Keys(_) => params.transfer_fuel,
+            _ => FUEL,
+        };
+        let tx = t.signed(signer, nonce, fuel, wire);
+        Arc::new(forge_verified(tx, &t.genesis.chain_id, &params).expect("well formed"))
+    };
+    for one_wave in [false, true] {
+        policy.set_one_wave(one_wave);
+        let nonce = |i: usize| {
+            t.chain
+                .storage()
+                .account(&t.addr(i))
+                .expect("account")
+                .nonce
+        };
+        let n0 = nonce(0);
+        let txs = vec![
+            forge(4, nonce(4), call(c.counter, "get", Vec::new(), 0)),
+            forge(0, n0, keys(&t, 2, true)),
+            forge(5, nonce(5), ask(&t, &c, 0, 2)),
+            forge(0, n0 + 1, keys(&t, 2, false)),
+            forge(3, nonce(3), ask(&t, &c, 0, 2)),
+        ];
+        let before = policy.stats();
+        let (block, left_out) = build_both_ways_on(&t, None, txs, t.chain.head().time_ms + 1);
+        let after = policy.stats();
+        assert!(left_out.is_empty(), "{left_out:?}");
+        let answers: Vec<&[u8]> = block.receipts[1..]
+            .iter()
+            .map(|r| &r.return_data[..])
+            .collect();
+        assert_eq!(answers, [&[][..], &[1], &[], &[0]], "one wave: {one_wave}");
+        // Built running ahead and judged running ahead: three runs each time, the counter's
+        // kept, both questions' thrown away.
+        let (runs, kept) = (after.runs - before.runs, after.kept - before.kept);
+        assert_eq!(
+            (runs, runs - kept),
+            (6, 4),
+            "every call ran ahead, and the questions' runs were thrown away"
+        );
+        commit(&t, &block);
+    }
 }
 
 /// Not a test: times a block of remits from distinct senders built in order and running
