@@ -18,13 +18,15 @@ pub const BALANCE: u64 = 1_000_000;
 
 /// A chain with one validator and funded accounts, on RocksDB in a temp dir.
 pub struct TestChain {
-    pub dir: tempfile::TempDir,
     pub genesis: Genesis,
     pub validator: Keypair,
     pub accounts: Vec<Keypair>,
     pub chain: Arc<Chain>,
     pub mempool: Arc<Mutex<Mempool>>,
     pub admission: Admission,
+    /// Last, so it is dropped after the database in it is closed (a database closed after its
+    /// directory was removed writes its last files into a new one, left behind).
+    pub dir: tempfile::TempDir,
 }
 
 pub fn limits() -> MempoolLimits {
