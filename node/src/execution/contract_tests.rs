@@ -360,18 +360,18 @@ pub(super) const VAULT: &str = r#"(module
     (call $caller (i32.const 32))
     (if (call $transfer (i32.const 32) (i64.const 50)) (then (unreachable)))))"#;
 
+/// A deploy of the module `wat`, without arguments.
+pub(super) fn deploy_wat(wat: &str) -> Wire {
+    Wire::Deploy(Deploy {
+        code: Bytes::from(wat::parse_str(wat).expect("wat")),
+        ..Deploy::default()
+    })
+}
+
 /// Deploys `wat` from account 0 of a fresh one-account chain; its receipt.
 fn deploy_alone(wat: &str) -> (TestChain, quorate_proto::v1::Receipt) {
     let t = TestChain::new(1);
-    let deploy = t.signed(
-        0,
-        0,
-        FUEL,
-        Wire::Deploy(Deploy {
-            code: Bytes::from(wat::parse_str(wat).expect("wat")),
-            ..Deploy::default()
-        }),
-    );
+    let deploy = t.signed(0, 0, FUEL, deploy_wat(wat));
     t.admit_ok(vec![deploy.clone()]);
     t.produce().expect("block");
     let r = t.receipt(&deploy);
@@ -384,15 +384,7 @@ fn deploy_alone(wat: &str) -> (TestChain, quorate_proto::v1::Receipt) {
 #[test]
 fn an_account_emptied_and_refilled_keeps_the_state_root_equal_to_the_stored_state() {
     let t = TestChain::new(2);
-    let deploy = t.signed(
-        0,
-        0,
-        FUEL,
-        Wire::Deploy(Deploy {
-            code: Bytes::from(wat::parse_str(VAULT).expect("wat")),
-            ..Deploy::default()
-        }),
-    );
+    let deploy = t.signed(0, 0, FUEL, deploy_wat(VAULT));
     t.admit_ok(vec![deploy.clone()]);
     t.produce().expect("block");
     let vault = deployed(&t, &deploy);

@@ -14,7 +14,7 @@ use quorate_proto::{Address, Hash32};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::contract_tests::VAULT;
+use super::contract_tests::{deploy_wat, VAULT};
 use super::{InvalidTx, ParallelMode};
 use crate::counter_contract::counter_wasm;
 use crate::storage::{Account, ExecutedBlock};
@@ -195,15 +195,7 @@ fn payload(
             let method = ["deposit", "drain", "pay"][rng.gen_range(0..3)];
             call(target, method, Vec::new(), small)
         }
-        _ => {
-            return (
-                Wire::Deploy(Deploy {
-                    code: Bytes::from(wat::parse_str(VAULT).expect("wat")),
-                    ..Deploy::default()
-                }),
-                true,
-            )
-        }
+        _ => return (deploy_wat(VAULT), true),
     };
     (wire, false)
 }
@@ -381,12 +373,10 @@ fn build_both_ways_on(
     (seq, seq_dropped)
 }
 
-/// Commits `block` (the head's next) with a certificate of the test's one validator; returns
-/// the receipts' statuses.
-fn commit(t: &TestChain, block: &ExecutedBlock) -> Vec<i32> {
+/// Commits `block` (the head's next) with a certificate of the test's one validator.
+fn commit(t: &TestChain, block: &ExecutedBlock) {
     let cert = t.chain.solo_certificate(&t.validator, 0, block);
     t.chain.commit(block, &cert).expect("commit");
-    block.receipts.iter().map(|r| r.status).collect()
 }
 
 /// What the committed blocks held: receipts by status (key changes apart), key changes
@@ -419,9 +409,9 @@ impl Seen {
     }
 }
 
-/// [`build_both_ways_on`] the head, then commits the block; returns the receipts' statuses.
-fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) -> Vec<i32> {
-    commit(t, &build_both_ways_on(t, None, txs, time_ms).0)
+/// [`build_both_ways_on`] the head, then commits the block.
+fn build_both_ways(t: &TestChain, txs: Vec<Arc<VerifiedTx>>, time_ms: u64) {
+    commit(t, &build_both_ways_on(t, None, txs, time_ms).0);
 }
 
 /// Blocks per run: `QUORATE_PARALLEL_BLOCKS`, or enough to meet every kind of conflict.
